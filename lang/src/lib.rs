@@ -1,0 +1,16 @@
+//! rbpf-lang: the bpftrace language front end.
+//!
+//! `parse` turns source text into an [`ast::Program`]; `check` resolves names,
+//! infers types and expands probes into a [`checked::Program`]. Neither
+//! touches the kernel: host facts (tracepoint formats, ...) come through the
+//! [`target::Target`] trait.
+
+pub mod ast;
+pub mod diagnostic;
+pub mod parse;
+pub mod target;
+mod span;
+
+pub use diagnostic::{Diagnostic, Severity, Source};
+pub use parse::parse;
+pub use span::Span;

@@ -1,0 +1,203 @@
+//! Facts about the host that the checker needs, behind one trait so the
+//! checker can be tested without a kernel. The real implementation (reading
+//! tracefs) lives in rbpf-runtime; [`FakeTarget`] serves unit tests.
+
+use std::collections::HashMap;
+
+/// What the checker may ask of the machine the program will run on. Every
+/// question is lazy: only what the program names is looked up.
+pub trait Target {
+    /// The format of `tracepoint:CATEGORY:NAME`, from
+    /// `/sys/kernel/tracing/events/CATEGORY/NAME/format`.
+    fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetError {
+    /// No such tracepoint (the format file does not exist).
+    NotFound,
+    /// The fact could not be read: permission, tracefs missing, ... The
+    /// string says what failed, in one sentence.
+    Unavailable(String),
+}
+
+/// The parsed `format` file of one tracepoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TracepointFormat {
+    /// The event's own fields, i.e. those after the common_* header.
+    pub fields: Vec<TracepointField>,
+}
+
+impl TracepointFormat {
+    pub fn field(&self, name: &str) -> Option<&TracepointField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Parses the text of a tracefs `format` file. Lines that describe
+    /// fields look like
+    /// `\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;`;
+    /// the `common_*` fields are left out, as bpftrace does for `args`.
+    pub fn parse(text: &str) -> TracepointFormat {
+        let mut fields = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            let Some(rest) = line.strip_prefix("field:") else { continue };
+            let mut decl = None;
+            let (mut offset, mut size, mut signed) = (None, None, false);
+            for part in rest.split(';') {
+                let part = part.trim();
+                if let Some(v) = part.strip_prefix("offset:") {
+                    offset = v.trim().parse::<u32>().ok();
+                } else if let Some(v) = part.strip_prefix("size:") {
+                    size = v.trim().parse::<u32>().ok();
+                } else if let Some(v) = part.strip_prefix("signed:") {
+                    signed = v.trim() == "1";
+                } else if decl.is_none() && !part.is_empty() {
+                    decl = Some(part);
+                }
+            }
+            let (Some(decl), Some(offset), Some(size)) = (decl, offset, size) else { continue };
+            let Some(field) = TracepointField::from_decl(decl, offset, size, signed) else {
+                continue;
+            };
+            if !field.name.starts_with("common_") {
+                fields.push(field);
+            }
+        }
+        TracepointFormat { fields }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TracepointField {
+    pub name: String,
+    /// The C type as written, e.g. `const char *`, `char[16]`, `__data_loc char[]`.
+    pub c_type: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    pub kind: FieldKind,
+}
+
+/// How a tracepoint field's bytes are to be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An integer of `size` bytes.
+    Int,
+    /// A pointer; `to_char` when it points to characters (a string).
+    Pointer { to_char: bool },
+    /// A fixed array of `size` bytes; `chars` when of `char`.
+    Array { chars: bool },
+    /// `__data_loc` field: a u32 whose low 16 bits are the offset of the data
+    /// from the start of the record and high 16 bits its length.
+    DataLoc { chars: bool },
+}
+
+impl TracepointField {
+    /// `decl` is the C declaration, e.g. `const char * filename`,
+    /// `char comm[16]`, `__data_loc char[] name`, `unsigned long args[6]`.
+    fn from_decl(decl: &str, offset: u32, size: u32, signed: bool) -> Option<TracepointField> {
+        let decl = decl.trim();
+        // The name is the last identifier, before any `[N]`.
+        let (before_array, array) = match decl.find('[') {
+            Some(i) if !decl.starts_with("__data_loc") => (&decl[..i], true),
+            _ => (decl, false),
+        };
+        let before_array = before_array.trim_end();
+        let name_start = before_array
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let name = &before_array[name_start..];
+        if name.is_empty() {
+            return None;
+        }
+        let c_type = if array {
+            format!("{}{}", before_array[..name_start].trim_end(), &decl[before_array.len()..].trim())
+        } else {
+            before_array[..name_start].trim_end().to_string()
+        };
+        let is_char = |t: &str| {
+            let t = t.replace("const", "").replace("unsigned", "").replace("signed", "");
+            let t = t.trim().trim_end_matches('*').trim();
+            t == "char"
+        };
+        let kind = if decl.starts_with("__data_loc") {
+            FieldKind::DataLoc { chars: c_type.contains("char") }
+        } else if array {
+            FieldKind::Array { chars: is_char(before_array[..name_start].trim_end()) }
+        } else if c_type.ends_with('*') {
+            FieldKind::Pointer { to_char: is_char(&c_type) && c_type.matches('*').count() == 1 }
+        } else {
+            FieldKind::Int
+        };
+        Some(TracepointField { name: name.to_string(), c_type, offset, size, signed, kind })
+    }
+}
+
+/// A target made of fixed facts, for tests.
+#[derive(Clone, Debug, Default)]
+pub struct FakeTarget {
+    pub tracepoints: HashMap<(String, String), TracepointFormat>,
+}
+
+impl FakeTarget {
+    /// Adds a tracepoint given the text of its format file.
+    pub fn with_tracepoint(mut self, category: &str, name: &str, format: &str) -> Self {
+        self.tracepoints
+            .insert((category.to_string(), name.to_string()), TracepointFormat::parse(format));
+        self
+    }
+}
+
+impl Target for FakeTarget {
+    fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError> {
+        self.tracepoints
+            .get(&(category.to_string(), name.to_string()))
+            .cloned()
+            .ok_or(TargetError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXECVE: &str = "name: sys_enter_execve
+ID: 824
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:char comm[16];\toffset:32;\tsize:16;\tsigned:0;
+\tfield:__data_loc char[] name;\toffset:48;\tsize:4;\tsigned:0;
+\tfield:unsigned long args[6];\toffset:56;\tsize:48;\tsigned:0;
+
+print fmt: \"filename: 0x%08lx\", ((unsigned long)(REC->filename))
+";
+
+    #[test]
+    fn parses_fields_of_every_kind() {
+        let f = TracepointFormat::parse(EXECVE);
+        let got: Vec<_> = f
+            .fields
+            .iter()
+            .map(|f| format!("{} [{}] @{} {}{} {:?}", f.name, f.c_type, f.offset, f.size, if f.signed { "s" } else { "u" }, f.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "__syscall_nr [int] @8 4s Int",
+                "filename [const char *] @16 8u Pointer { to_char: true }",
+                "argv [const char *const *] @24 8u Pointer { to_char: false }",
+                "comm [char[16]] @32 16u Array { chars: true }",
+                "name [__data_loc char[]] @48 4u DataLoc { chars: true }",
+                "args [unsigned long[6]] @56 48u Array { chars: false }",
+            ]
+        );
+    }
+}
