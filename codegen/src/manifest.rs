@@ -134,3 +134,11 @@ pub struct PrintfFormat {
     /// Total record size in bytes.
     pub size: u32,
 }
+
+/// A compiled program: the BPF ELF relocatable and what the runtime needs to
+/// run it. Either half alone is useless; they travel together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Object {
+    pub elf: Vec<u8>,
+    pub manifest: Manifest,
+}
