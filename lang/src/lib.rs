@@ -6,11 +6,17 @@
 //! [`target::Target`] trait.
 
 pub mod ast;
+pub mod check;
+pub mod checked;
 pub mod diagnostic;
+pub mod format;
 pub mod parse;
+pub mod probes;
 pub mod target;
+pub mod types;
 mod span;
 
 pub use diagnostic::{Diagnostic, Severity, Source};
+pub use check::check;
 pub use parse::parse;
 pub use span::Span;

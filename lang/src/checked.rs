@@ -1,0 +1,161 @@
+//! The checked program: names resolved, types inferred, probes expanded.
+//! This is what code generation consumes; it never sees the AST.
+
+use crate::ast::{BinaryOp, UnaryOp};
+use crate::probes::ProbeKind;
+use crate::target::TracepointField;
+use crate::types::Type;
+use crate::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// One entry per concrete probe: an attach list `a, b { }` becomes two
+    /// probes sharing the same statements, each checked in its own context.
+    pub probes: Vec<Probe>,
+    /// Every map, sorted by name (bpftrace's printing order); `MapId` indexes it.
+    pub maps: Vec<Map>,
+    /// printf formats; `Stmt::Printf::id` indexes it.
+    pub printfs: Vec<Printf>,
+    /// Whether any probe uses `elapsed` (the runtime then records the start time).
+    pub uses_elapsed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    /// The full probe name, the value of the `probe` builtin.
+    pub name: String,
+    /// The attach point's span in the source.
+    pub span: Span,
+    pub predicate: Option<Expr>,
+    pub body: Vec<Stmt>,
+    /// Scratch variables of this probe; `VarId` indexes it.
+    pub vars: Vec<Var>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MapId(pub usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VarId(pub usize);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Map {
+    /// With the `@`: `@c`, or `@` for the anonymous map.
+    pub name: String,
+    /// Key types in order; empty for a map without keys.
+    pub key: Vec<Type>,
+    pub value: MapValue,
+    /// Where the map is first used, for messages.
+    pub span: Span,
+}
+
+/// What a map holds: a plain value or an aggregation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapValue {
+    Plain(Type),
+    Count,
+    Sum { signed: bool },
+    Min { signed: bool },
+    Max { signed: bool },
+    Avg { signed: bool },
+}
+
+impl MapValue {
+    pub fn is_aggregation(&self) -> bool {
+        !matches!(self, MapValue::Plain(_))
+    }
+
+    /// The function that makes this aggregation, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            MapValue::Plain(t) => format!("a {t} value"),
+            MapValue::Count => "count()".into(),
+            MapValue::Sum { .. } => "sum()".into(),
+            MapValue::Min { .. } => "min()".into(),
+            MapValue::Max { .. } => "max()".into(),
+            MapValue::Avg { .. } => "avg()".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Var {
+    /// With the `$`.
+    pub name: String,
+    pub ty: Type,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Printf {
+    pub format: String,
+    /// The types of the arguments, in order.
+    pub args: Vec<Type>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// `@m[keys] = value` or an aggregation `@m[keys] = count()`.
+    MapUpdate { map: MapId, keys: Vec<Expr>, update: MapUpdate },
+    VarAssign { var: VarId, value: Expr },
+    If { cond: Expr, then: Vec<Stmt>, else_: Vec<Stmt> },
+    Printf { id: usize, args: Vec<Expr> },
+    /// `exit()`: ask the runtime to stop, and leave this probe.
+    Exit,
+    /// An expression evaluated for its side effects (none today but calls).
+    Expr(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MapUpdate {
+    Set(Expr),
+    Count,
+    Sum(Expr),
+    Min(Expr),
+    Max(Expr),
+    Avg(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// An integer constant, as its 64-bit pattern.
+    Int(u64),
+    Str(String),
+    Builtin(Builtin),
+    /// A field of the tracepoint's record (`args.NAME`).
+    TracepointField(TracepointField),
+    Var(VarId),
+    /// Reading a plain map's value; a missing key reads as zero.
+    MapRead { map: MapId, keys: Vec<Expr> },
+    Unary { op: UnaryOp, expr: Box<Expr> },
+    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    /// `str(ptr)` / `str(ptr, len)`: copy a NUL-terminated string from
+    /// memory; the result's size is `Type::Str::size`.
+    StrRead { ptr: Box<Expr>, len: Option<Box<Expr>> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Pid,
+    Tid,
+    Uid,
+    Gid,
+    Comm,
+    Nsecs,
+    Elapsed,
+    Cpu,
+}
