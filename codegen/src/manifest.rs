@@ -19,6 +19,10 @@ pub struct Manifest {
     pub ringbuf: Option<String>,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ringbuf_size: u32,
+    /// An ARRAY map of one u64 (key: u32 0) into which the runtime writes
+    /// the monotonic time (CLOCK_MONOTONIC, as bpf_ktime_get_ns) just
+    /// before BEGIN runs; `elapsed` is measured from it.
+    pub start_time_map: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
