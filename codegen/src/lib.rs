@@ -1,6 +1,28 @@
 //! rbpf-codegen: compiles a checked program to a BPF ELF object and the
 //! manifest the runtime needs to run it.
 
+pub mod disasm;
+pub mod elf;
+mod error;
+pub mod insn;
+mod lower;
 pub mod manifest;
 
-pub use manifest::Manifest;
+pub use error::CodegenError;
+pub use insn::{Builder, Code};
+pub use lower::compile;
+pub use manifest::{Manifest, Object};
+
+/// Disassembles every program of an object, each under its probe name.
+pub fn disassemble_object(object: &Object) -> Result<String, CodegenError> {
+    let programs = elf::read_programs(&object.elf)?;
+    let mut out = String::new();
+    for info in &object.manifest.programs {
+        if let Some((_, code)) = programs.iter().find(|(name, _)| *name == info.name) {
+            out.push_str(&format!("{} ({}):\n", info.probe_name, info.section));
+            out.push_str(&disasm::disassemble(code));
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,29 @@
+//! Why code generation failed.
+
+use rbpf_lang::Span;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    #[error("a jump refers to a label that was never bound")]
+    UnboundLabel,
+    #[error("a jump is too far for a BPF jump offset")]
+    JumpOutOfRange,
+    #[error("this needs more than the 512 bytes of stack a BPF program may use")]
+    StackFull { span: Span },
+    #[error("this expression needs more registers than BPF has; split it with a variable")]
+    TooComplex { span: Span },
+    #[error("cannot write the ELF object: {0}")]
+    Elf(String),
+    #[error("cannot read the ELF object: {0}")]
+    ReadElf(String),
+}
+
+impl CodegenError {
+    /// The source span the error is about, when it is about the program.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            CodegenError::StackFull { span } | CodegenError::TooComplex { span } => Some(*span),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! Lowering of expressions: integers into registers (constants folded and
+//! kept as immediates), conditions straight into conditional jumps, and
+//! strings built in place in their destination slot.
+
+use rbpf_lang::ast::{BinaryOp, UnaryOp};
+use rbpf_lang::checked::{Builtin, Expr, ExprKind};
+use rbpf_lang::target::{FieldKind, TracepointField};
+use rbpf_lang::types::Type;
+use rbpf_lang::Span;
+
+use super::frame::Slot;
+use super::{ProgramGen, START_TIME_MAP};
+use crate::insn::{Alu, Cond, Helper, Label, Operand, Reg, Size};
+use crate::CodegenError;
+
+/// An integer value: in a callee-saved register, or a constant not yet
+/// materialised (so it can be folded or used as an immediate operand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum IntVal {
+    Reg(Reg),
+    Imm(i64),
+}
+
+/// A constant that fits a BPF instruction's 32-bit signed immediate.
+fn imm32(v: i64) -> Option<i32> {
+    i32::try_from(v).ok()
+}
+
+impl ProgramGen<'_> {
+    fn alloc_reg(&mut self, span: Span) -> Result<Reg, CodegenError> {
+        self.regs.alloc().ok_or(CodegenError::TooComplex { span })
+    }
+
+    pub(super) fn release_reg(&mut self, r: Reg) {
+        self.regs.release(r);
+    }
+
+    pub(super) fn release(&mut self, v: IntVal) {
+        if let IntVal::Reg(r) = v {
+            self.release_reg(r);
+        }
+    }
+
+    /// Puts a value in a register it owns.
+    pub(super) fn to_reg(&mut self, v: IntVal, span: Span) -> Result<Reg, CodegenError> {
+        match v {
+            IntVal::Reg(r) => Ok(r),
+            IntVal::Imm(c) => {
+                let r = self.alloc_reg(span)?;
+                self.load_const(r, c);
+                Ok(r)
+            }
+        }
+    }
+
+    fn load_const(&mut self, r: Reg, c: i64) {
+        match imm32(c) {
+            Some(i) => self.b.mov64(r, i),
+            None => self.b.load_imm64(r, c as u64),
+        }
+    }
+
+    /// An operand for an ALU or jump instruction: an immediate when it fits.
+    fn operand(&mut self, v: IntVal, span: Span) -> Result<(Operand, Option<Reg>), CodegenError> {
+        match v {
+            IntVal::Imm(c) if imm32(c).is_some() => Ok((Operand::Imm(c as i32), None)),
+            other => {
+                let r = self.to_reg(other, span)?;
+                Ok((Operand::Reg(r), Some(r)))
+            }
+        }
+    }
+
+    /// Evaluates an integer expression.
+    pub(super) fn int(&mut self, e: &Expr) -> Result<IntVal, CodegenError> {
+        self.b.set_span(e.span);
+        match &e.kind {
+            ExprKind::Int(v) => Ok(IntVal::Imm(*v as i64)),
+            ExprKind::Builtin(b) => self.builtin(*b, e.span).map(IntVal::Reg),
+            ExprKind::TracepointField(f) => {
+                let r = self.alloc_reg(e.span)?;
+                self.load_field(r, f);
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::Var(id) => {
+                let slot = self.vars[id.0];
+                let r = self.alloc_reg(e.span)?;
+                self.b.load(Size::DW, r, Reg::R10, slot.off);
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::MapRead { map, keys } => {
+                let mark = self.stack.mark();
+                let key = self.map_key(*map, keys, e.span)?;
+                self.lookup(*map, key);
+                self.stack.reset(mark);
+                let r = self.alloc_reg(e.span)?;
+                // A key that is not there reads as zero, as in bpftrace.
+                let missing = self.b.new_label();
+                self.b.mov64(r, 0);
+                self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
+                self.b.load(Size::DW, r, Reg::R0, 0);
+                self.b.bind(missing);
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::Unary { op, expr } => self.unary(*op, expr, e),
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
+            ExprKind::Str(_) | ExprKind::StrRead { .. } => {
+                unreachable!("the checker gives strings a string type")
+            }
+        }
+    }
+
+    fn builtin(&mut self, b: Builtin, span: Span) -> Result<Reg, CodegenError> {
+        let helper = match b {
+            Builtin::Pid | Builtin::Tid => Helper::GetCurrentPidTgid,
+            Builtin::Uid | Builtin::Gid => Helper::GetCurrentUidGid,
+            Builtin::Nsecs | Builtin::Elapsed => Helper::KtimeGetNs,
+            Builtin::Cpu => Helper::GetSmpProcessorId,
+            Builtin::Comm => unreachable!("comm is a string"),
+        };
+        self.b.call(helper);
+        match b {
+            // The upper half: tgid (the process id) or gid.
+            Builtin::Pid | Builtin::Gid => self.b.alu64(Alu::Rsh, Reg::R0, 32),
+            // The lower half: a 32-bit move zero-extends.
+            Builtin::Tid | Builtin::Uid => self.b.alu32(Alu::Mov, Reg::R0, Reg::R0),
+            _ => {}
+        }
+        let r = self.alloc_reg(span)?;
+        self.b.mov64(r, Reg::R0);
+        if b == Builtin::Elapsed {
+            let mark = self.stack.mark();
+            let key = self.alloc(8, span)?;
+            self.b.store(Size::DW, Reg::R10, key.off, 0);
+            self.map_fd(Reg::R1, START_TIME_MAP);
+            self.slot_address(Reg::R2, key);
+            self.b.call(Helper::MapLookupElem);
+            let done = self.b.new_label();
+            self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
+            self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+            self.b.alu64(Alu::Sub, r, Reg::R1);
+            self.b.bind(done);
+            self.stack.reset(mark);
+        }
+        Ok(r)
+    }
+
+    /// Loads an integer or pointer field of the tracepoint record (r6).
+    fn load_field(&mut self, r: Reg, f: &TracepointField) {
+        let size = Size::from_bytes(f.size as usize).unwrap_or(Size::DW);
+        self.b.load(size, r, Reg::R6, f.offset as i16);
+        if f.signed && f.size < 8 && f.kind == FieldKind::Int {
+            let shift = 64 - 8 * f.size as i32;
+            self.b.alu64(Alu::Lsh, r, shift);
+            self.b.alu64(Alu::Arsh, r, shift);
+        }
+    }
+
+    fn unary(&mut self, op: UnaryOp, inner: &Expr, e: &Expr) -> Result<IntVal, CodegenError> {
+        if op == UnaryOp::Not {
+            return self.bool_value(e);
+        }
+        let v = self.int(inner)?;
+        if let IntVal::Imm(c) = v {
+            return Ok(IntVal::Imm(match op {
+                UnaryOp::Neg => c.wrapping_neg(),
+                _ => !c,
+            }));
+        }
+        let r = self.to_reg(v, e.span)?;
+        match op {
+            UnaryOp::Neg => self.b.alu64(Alu::Neg, r, 0),
+            _ => self.b.alu64(Alu::Xor, r, -1),
+        }
+        Ok(IntVal::Reg(r))
+    }
+
+    fn binary(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr, e: &Expr) -> Result<IntVal, CodegenError> {
+        if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) {
+            return self.bool_value(e);
+        }
+        let signed = lhs.ty.is_signed() && rhs.ty.is_signed();
+        let a = self.int(lhs)?;
+        // With every register taken, the left value waits on the stack
+        // while the right one is computed.
+        let spill = match a {
+            IntVal::Reg(r) if self.regs.available() == 0 => {
+                let slot = self.alloc(8, e.span)?;
+                self.b.store(Size::DW, Reg::R10, slot.off, r);
+                self.release_reg(r);
+                Some(slot)
+            }
+            _ => None,
+        };
+        let b = self.int(rhs)?;
+        self.b.set_span(e.span);
+        if let (IntVal::Imm(x), IntVal::Imm(y)) = (a, b) {
+            return Ok(IntVal::Imm(fold(op, x, y, signed)));
+        }
+        let (dst, src) = match spill {
+            Some(slot) => {
+                // r0 is free here: no helper call happens in between.
+                let rb = self.to_reg(b, e.span)?;
+                self.b.load(Size::DW, Reg::R0, Reg::R10, slot.off);
+                self.arith(op, Reg::R0, Operand::Reg(rb), signed);
+                self.b.mov64(rb, Reg::R0);
+                return Ok(IntVal::Reg(rb));
+            }
+            None => {
+                let ra = self.to_reg(a, e.span)?;
+                (ra, b)
+            }
+        };
+        let (operand, owned) = self.operand(src, e.span)?;
+        self.arith(op, dst, operand, signed);
+        if let Some(r) = owned {
+            self.release_reg(r);
+        }
+        Ok(IntVal::Reg(dst))
+    }
+
+    /// `dst op= src` with C semantics for signed operands.
+    fn arith(&mut self, op: BinaryOp, dst: Reg, src: Operand, signed: bool) {
+        let alu = match op {
+            BinaryOp::Add => Alu::Add,
+            BinaryOp::Sub => Alu::Sub,
+            BinaryOp::Mul => Alu::Mul,
+            BinaryOp::Div | BinaryOp::Mod if signed => return self.signed_divide(op, dst, src),
+            BinaryOp::Div => Alu::Div,
+            BinaryOp::Mod => Alu::Mod,
+            BinaryOp::BitAnd => Alu::And,
+            BinaryOp::BitOr => Alu::Or,
+            BinaryOp::BitXor => Alu::Xor,
+            BinaryOp::Shl => Alu::Lsh,
+            BinaryOp::Shr if signed => Alu::Arsh,
+            BinaryOp::Shr => Alu::Rsh,
+            _ => unreachable!("comparisons are lowered as conditions"),
+        };
+        self.b.alu64(alu, dst, src);
+    }
+
+    /// Signed `/` and `%` from the unsigned instructions (the signed ones
+    /// need kernel 6.6): divide the magnitudes, then fix the sign — the
+    /// quotient is negative when the signs differ, the remainder takes the
+    /// dividend's sign. r1–r3 are free: no helper call happens here.
+    fn signed_divide(&mut self, op: BinaryOp, dst: Reg, src: Operand) {
+        let (sign, divisor, tmp) = (Reg::R1, Reg::R2, Reg::R3);
+        self.b.mov64(divisor, src);
+        self.b.mov64(sign, 0);
+        let dst_positive = self.b.new_label();
+        self.b.jump_if(Cond::Sge, dst, 0, dst_positive);
+        self.b.alu64(Alu::Neg, dst, 0);
+        self.b.mov64(sign, 1);
+        self.b.bind(dst_positive);
+        let src_positive = self.b.new_label();
+        self.b.jump_if(Cond::Sge, divisor, 0, src_positive);
+        self.b.alu64(Alu::Neg, divisor, 0);
+        if op == BinaryOp::Div {
+            self.b.alu64(Alu::Xor, sign, 1);
+        }
+        self.b.bind(src_positive);
+        self.b.mov64(tmp, dst);
+        self.b.alu64(if op == BinaryOp::Div { Alu::Div } else { Alu::Mod }, tmp, divisor);
+        self.b.mov64(dst, tmp);
+        let done = self.b.new_label();
+        self.b.jump_if(Cond::Eq, sign, 0, done);
+        self.b.alu64(Alu::Neg, dst, 0);
+        self.b.bind(done);
+    }
+
+    /// A condition used as a value: 1 or 0.
+    fn bool_value(&mut self, e: &Expr) -> Result<IntVal, CodegenError> {
+        if let Some(c) = constant_truth(e) {
+            return Ok(IntVal::Imm(i64::from(c)));
+        }
+        let otherwise = self.b.new_label();
+        self.branch_unless(e, otherwise)?;
+        let r = self.alloc_reg(e.span)?;
+        let done = self.b.new_label();
+        self.b.mov64(r, 1);
+        self.b.jump(done);
+        self.b.bind(otherwise);
+        self.b.mov64(r, 0);
+        self.b.bind(done);
+        Ok(IntVal::Reg(r))
+    }
+
+    /// Jumps to `target` when `cond` is false (zero).
+    pub(super) fn branch_unless(&mut self, cond: &Expr, target: Label) -> Result<(), CodegenError> {
+        self.branch(cond, false, target)
+    }
+
+    /// Jumps to `target` when `cond`'s truth equals `when`. Comparisons
+    /// become one conditional jump; `&&`, `||` and `!` short-circuit.
+    fn branch(&mut self, cond: &Expr, when: bool, target: Label) -> Result<(), CodegenError> {
+        self.b.set_span(cond.span);
+        if let Some(c) = constant_truth(cond) {
+            if c == when {
+                self.b.jump(target);
+            }
+            return Ok(());
+        }
+        match &cond.kind {
+            ExprKind::Unary { op: UnaryOp::Not, expr } => self.branch(expr, !when, target),
+            ExprKind::Binary { op: op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs } => {
+                // `a && b` is false as soon as `a` is; `a || b` true as soon as `a` is.
+                let decisive = *op == BinaryOp::Or;
+                if decisive == when {
+                    self.branch(lhs, when, target)?;
+                    self.branch(rhs, when, target)
+                } else {
+                    let skip = self.b.new_label();
+                    self.branch(lhs, !when, skip)?;
+                    self.branch(rhs, when, target)?;
+                    self.b.bind(skip);
+                    Ok(())
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } if op.is_comparison() => {
+                let signed = lhs.ty.is_signed() && rhs.ty.is_signed();
+                let mut c = compare(*op, signed);
+                if !when {
+                    c = c.negate();
+                }
+                let a = self.int(lhs)?;
+                let b = self.int(rhs)?;
+                self.b.set_span(cond.span);
+                // A constant on the left: swap, mirroring the comparison.
+                let (a, b, c) = match (a, b) {
+                    (IntVal::Imm(_), IntVal::Reg(_)) => (b, a, mirror(c)),
+                    _ => (a, b, c),
+                };
+                let ra = self.to_reg(a, cond.span)?;
+                let (operand, owned) = self.operand(b, cond.span)?;
+                self.b.jump_if(c, ra, operand, target);
+                self.release_reg(ra);
+                if let Some(r) = owned {
+                    self.release_reg(r);
+                }
+                Ok(())
+            }
+            _ => {
+                let v = self.int(cond)?;
+                let r = self.to_reg(v, cond.span)?;
+                self.b.jump_if(if when { Cond::Ne } else { Cond::Eq }, r, 0, target);
+                self.release_reg(r);
+                Ok(())
+            }
+        }
+    }
+
+    /// Builds the string `e` into `slot` at `offset`, filling exactly `size`
+    /// bytes (a multiple of 8): the string, then NUL padding, so map keys
+    /// compare equal byte for byte.
+    pub(super) fn str_into(&mut self, e: &Expr, slot: Slot, offset: u32, size: u32) -> Result<(), CodegenError> {
+        self.b.set_span(e.span);
+        let dst = slot.at(offset);
+        match &e.kind {
+            ExprKind::Str(s) => {
+                let mut bytes = s.as_bytes().to_vec();
+                bytes.resize(size as usize, 0);
+                // Keep room for the NUL when the literal is longer.
+                if let Some(last) = bytes.last_mut() {
+                    *last = 0;
+                }
+                for (i, chunk) in bytes.chunks(8).enumerate() {
+                    let off = dst + 8 * i as i16;
+                    let mut word = [0u8; 8];
+                    word[..chunk.len()].copy_from_slice(chunk);
+                    let v = i64::from_le_bytes(word);
+                    match imm32(v) {
+                        Some(i) => self.b.store(Size::DW, Reg::R10, off, i),
+                        None => {
+                            self.b.load_imm64(Reg::R0, v as u64);
+                            self.b.store(Size::DW, Reg::R10, off, Reg::R0);
+                        }
+                    }
+                }
+            }
+            ExprKind::Builtin(Builtin::Comm) => {
+                // bpf_get_current_comm pads with NULs up to the size it is given.
+                let n = size.min(rbpf_lang::types::COMM_LEN);
+                self.zero(dst + n as i16, size - n);
+                self.b.mov64(Reg::R1, Reg::R10);
+                self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
+                self.b.mov64(Reg::R2, n as i32);
+                self.b.call(Helper::GetCurrentComm);
+            }
+            ExprKind::TracepointField(f) if matches!(f.kind, FieldKind::Array { .. }) => {
+                let n = f.size.min(size);
+                self.copy_from_context(f.offset, dst, n);
+                // The last byte stays NUL even when the array is full.
+                self.zero_tail(dst, n, size);
+            }
+            ExprKind::TracepointField(f) => {
+                // __data_loc: the low 16 bits are the string's offset in the record.
+                self.zero(dst, size);
+                self.b.load(Size::W, Reg::R3, Reg::R6, f.offset as i16);
+                self.b.alu64(Alu::And, Reg::R3, 0xffff);
+                self.b.alu64(Alu::Add, Reg::R3, Reg::R6);
+                self.b.mov64(Reg::R1, Reg::R10);
+                self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
+                self.b.mov64(Reg::R2, size as i32);
+                self.b.call(Helper::ProbeReadKernelStr);
+            }
+            ExprKind::Var(id) => {
+                let var = self.vars[id.0];
+                let n = var.size.min(size);
+                self.copy_stack(var.off, dst, n);
+                self.zero(dst + n as i16, size - n);
+            }
+            ExprKind::MapRead { map, keys } => {
+                let mark = self.stack.mark();
+                let key = self.map_key(*map, keys, e.span)?;
+                self.lookup(*map, key);
+                self.stack.reset(mark);
+                let value_size = self.layout.map(*map).value_size;
+                let n = value_size.min(size);
+                let missing = self.b.new_label();
+                let done = self.b.new_label();
+                self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
+                for i in (0..n).step_by(8) {
+                    self.b.load(Size::DW, Reg::R1, Reg::R0, i as i16);
+                    self.b.store(Size::DW, Reg::R10, dst + i as i16, Reg::R1);
+                }
+                self.zero(dst + n as i16, size - n);
+                self.b.jump(done);
+                self.b.bind(missing);
+                self.zero(dst, size);
+                self.b.bind(done);
+            }
+            ExprKind::StrRead { ptr, len } => {
+                self.zero(dst, size);
+                let helper = match ptr.ty {
+                    Type::Ptr { user: true, .. } => Helper::ProbeReadUserStr,
+                    Type::Ptr { user: false, .. } => Helper::ProbeReadKernelStr,
+                    // An address of unknown origin: the generic helper
+                    // reads either space on architectures that allow it.
+                    _ => Helper::ProbeReadStr,
+                };
+                let p = self.int(ptr)?;
+                let p = self.to_reg(p, ptr.span)?;
+                let capacity = e.ty.stored_size().min(size);
+                let n = match len {
+                    None => None,
+                    Some(len) => {
+                        let l = self.int(len)?;
+                        Some(self.to_reg(l, len.span)?)
+                    }
+                };
+                self.b.set_span(e.span);
+                match n {
+                    None => self.b.mov64(Reg::R2, capacity as i32),
+                    Some(n) => {
+                        // At most `len` characters and the NUL, within the buffer.
+                        let fits = self.b.new_label();
+                        self.b.mov64(Reg::R2, n);
+                        self.b.jump_if(Cond::Le, Reg::R2, capacity as i32 - 1, fits);
+                        self.b.mov64(Reg::R2, capacity as i32 - 1);
+                        self.b.bind(fits);
+                        self.b.alu64(Alu::Add, Reg::R2, 1);
+                        self.release_reg(n);
+                    }
+                }
+                self.b.mov64(Reg::R1, Reg::R10);
+                self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
+                self.b.mov64(Reg::R3, p);
+                self.b.call(helper);
+                self.release_reg(p);
+            }
+            _ => unreachable!("the checker gives only these kinds a string type"),
+        }
+        Ok(())
+    }
+
+    fn zero(&mut self, dst: i16, size: u32) {
+        for i in (0..size).step_by(8) {
+            self.b.store(Size::DW, Reg::R10, dst + i as i16, 0);
+        }
+    }
+
+    /// Zeroes `[n, size)` of a buffer whose first `n` bytes were written,
+    /// and its last byte, so the string is always NUL-terminated.
+    fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
+        let mut i = n;
+        while i < size && i % 8 != 0 {
+            self.b.store(Size::B, Reg::R10, dst + i as i16, 0);
+            i += 1;
+        }
+        self.zero(dst + i as i16, size - i);
+        if n == size {
+            self.b.store(Size::B, Reg::R10, dst + size as i16 - 1, 0);
+        }
+    }
+
+    fn copy_stack(&mut self, src: i16, dst: i16, n: u32) {
+        for i in (0..n).step_by(8) {
+            self.b.load(Size::DW, Reg::R0, Reg::R10, src + i as i16);
+            self.b.store(Size::DW, Reg::R10, dst + i as i16, Reg::R0);
+        }
+    }
+
+    /// Copies `n` bytes of the tracepoint record to the stack with direct
+    /// context loads: each access must be aligned to its size, on both sides
+    /// (the verifier is strict about stack alignment), so chunk sizes follow
+    /// the offsets.
+    fn copy_from_context(&mut self, src: u32, dst: i16, n: u32) {
+        let mut i = 0;
+        while i < n {
+            let mut width = 8;
+            while width > 1 && ((src + i) % width != 0 || i % width != 0 || n - i < width) {
+                width /= 2;
+            }
+            let size = Size::from_bytes(width as usize).unwrap_or(Size::B);
+            self.b.load(size, Reg::R0, Reg::R6, (src + i) as i16);
+            self.b.store(size, Reg::R10, dst + i as i16, Reg::R0);
+            i += width;
+        }
+    }
+}
+
+/// The value of a condition known at compile time.
+fn constant_truth(e: &Expr) -> Option<bool> {
+    match &e.kind {
+        ExprKind::Int(v) => Some(*v != 0),
+        _ => None,
+    }
+}
+
+fn compare(op: BinaryOp, signed: bool) -> Cond {
+    match (op, signed) {
+        (BinaryOp::Eq, _) => Cond::Eq,
+        (BinaryOp::Ne, _) => Cond::Ne,
+        (BinaryOp::Lt, false) => Cond::Lt,
+        (BinaryOp::Le, false) => Cond::Le,
+        (BinaryOp::Gt, false) => Cond::Gt,
+        (BinaryOp::Ge, false) => Cond::Ge,
+        (BinaryOp::Lt, true) => Cond::Slt,
+        (BinaryOp::Le, true) => Cond::Sle,
+        (BinaryOp::Gt, true) => Cond::Sgt,
+        (BinaryOp::Ge, true) => Cond::Sge,
+        _ => unreachable!("not a comparison"),
+    }
+}
+
+/// `a c b` as `b c' a`.
+fn mirror(c: Cond) -> Cond {
+    match c {
+        Cond::Gt => Cond::Lt,
+        Cond::Ge => Cond::Le,
+        Cond::Lt => Cond::Gt,
+        Cond::Le => Cond::Ge,
+        Cond::Sgt => Cond::Slt,
+        Cond::Sge => Cond::Sle,
+        Cond::Slt => Cond::Sgt,
+        Cond::Sle => Cond::Sge,
+        other => other,
+    }
+}
+
+/// Constant folding with the semantics of the generated code (BPF: x/0 = 0,
+/// x%0 = x).
+fn fold(op: BinaryOp, x: i64, y: i64, signed: bool) -> i64 {
+    let (ux, uy) = (x as u64, y as u64);
+    match op {
+        BinaryOp::Add => x.wrapping_add(y),
+        BinaryOp::Sub => x.wrapping_sub(y),
+        BinaryOp::Mul => x.wrapping_mul(y),
+        BinaryOp::Div if y == 0 => 0,
+        BinaryOp::Mod if y == 0 => x,
+        BinaryOp::Div if signed => (x.unsigned_abs() / y.unsigned_abs()) as i64 * if (x < 0) != (y < 0) { -1 } else { 1 },
+        BinaryOp::Mod if signed => (x.unsigned_abs() % y.unsigned_abs()) as i64 * if x < 0 { -1 } else { 1 },
+        BinaryOp::Div => (ux / uy) as i64,
+        BinaryOp::Mod => (ux % uy) as i64,
+        BinaryOp::BitAnd => x & y,
+        BinaryOp::BitOr => x | y,
+        BinaryOp::BitXor => x ^ y,
+        BinaryOp::Shl => ux.wrapping_shl(uy as u32) as i64,
+        BinaryOp::Shr if signed => x.wrapping_shr(uy as u32),
+        BinaryOp::Shr => ux.wrapping_shr(uy as u32) as i64,
+        _ => unreachable!("comparisons fold through constant_truth"),
+    }
+}

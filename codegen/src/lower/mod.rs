@@ -1,0 +1,296 @@
+//! Lowering: the checked program becomes BPF programs, map definitions and
+//! the manifest that tells the runtime how to run and print them.
+//!
+//! Values live in callee-saved registers (r6–r9) so helper calls never force
+//! a spill; strings and records are built in place on the stack, in the slot
+//! where they are finally needed (a map key, an event record), so nothing is
+//! copied twice.
+
+mod expr;
+mod frame;
+mod stmt;
+
+use rbpf_lang::checked::{self, MapId};
+use rbpf_lang::probes::ProbeKind;
+use rbpf_lang::types::Type;
+use rbpf_lang::Span;
+
+use crate::elf::{map_type, write_elf, ElfMap, ElfProgram, MapDef};
+use crate::insn::{Builder, Code, Helper, Reg};
+use crate::manifest::{event, Attach, Field, Manifest, MapInfo, MapValue, Object, PrintfFormat, ProgramInfo, ValueType};
+use crate::CodegenError;
+use frame::{Registers, Slot, Stack};
+
+/// bpftrace's default map size (`BPFTRACE_MAP_KEYS_MAX`).
+const MAP_MAX_ENTRIES: u32 = 4096;
+/// The ring buffer carrying printf and exit events. A power of two of pages.
+const RINGBUF_SIZE: u32 = 1 << 20;
+const RINGBUF_MAP: &str = "rbpf_events";
+/// One u64: the monotonic time the session started, for `elapsed`.
+const START_TIME_MAP: &str = "rbpf_start";
+
+/// Compiles a checked program.
+pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
+    let maps: Vec<MapInfo> = program.maps.iter().enumerate().map(|(i, m)| map_info(i, m)).collect();
+    let printfs: Vec<PrintfFormat> = program.printfs.iter().map(printf_format).collect();
+    let layout = Layout { maps: &maps, printfs: &printfs };
+
+    let mut codes = Vec::with_capacity(program.probes.len());
+    let mut infos = Vec::with_capacity(program.probes.len());
+    for (index, probe) in program.probes.iter().enumerate() {
+        let code = ProgramGen::generate(probe, &layout)?;
+        let (section, attach) = match &probe.kind {
+            ProbeKind::Begin => (format!("raw_tracepoint/probe{index}"), Attach::Begin),
+            ProbeKind::End => (format!("raw_tracepoint/probe{index}"), Attach::End),
+            ProbeKind::Tracepoint { category, name, .. } => (
+                format!("tracepoint/{category}/{name}"),
+                Attach::Tracepoint { category: category.clone(), name: name.clone() },
+            ),
+            ProbeKind::Interval { period_ns } => {
+                (format!("perf_event/probe{index}"), Attach::Interval { period_ns: *period_ns })
+            }
+        };
+        infos.push(ProgramInfo {
+            name: format!("probe{index}"),
+            section,
+            attach,
+            spans: code.spans.clone(),
+            probe_name: probe.name.clone(),
+        });
+        codes.push(code);
+    }
+
+    let mut elf_maps: Vec<ElfMap> = maps
+        .iter()
+        .map(|m| ElfMap {
+            name: &m.bpf_name,
+            def: MapDef {
+                map_type: if m.percpu { map_type::PERCPU_HASH } else { map_type::HASH },
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+                flags: 0,
+            },
+        })
+        .collect();
+    elf_maps.push(ElfMap {
+        name: RINGBUF_MAP,
+        def: MapDef { map_type: map_type::RINGBUF, key_size: 0, value_size: 0, max_entries: RINGBUF_SIZE, flags: 0 },
+    });
+    if program.uses_elapsed {
+        elf_maps.push(ElfMap {
+            name: START_TIME_MAP,
+            def: MapDef { map_type: map_type::ARRAY, key_size: 4, value_size: 8, max_entries: 1, flags: 0 },
+        });
+    }
+    let elf_programs: Vec<ElfProgram> = infos
+        .iter()
+        .zip(&codes)
+        .map(|(info, code)| ElfProgram { section: &info.section, name: &info.name, code })
+        .collect();
+    let elf = write_elf(&elf_programs, &elf_maps, "GPL")?;
+    let manifest = Manifest {
+        programs: infos,
+        maps,
+        printfs,
+        ringbuf: Some(RINGBUF_MAP.to_string()),
+        ringbuf_size: RINGBUF_SIZE,
+        start_time_map: program.uses_elapsed.then(|| START_TIME_MAP.to_string()),
+    };
+    Ok(Object { elf, manifest })
+}
+
+/// The byte size a type takes in a key, value or record: integers widen to
+/// 8 bytes; strings round up to 8 so the fields after them stay aligned.
+fn stored_size(ty: &Type) -> u32 {
+    ty.stored_size().div_ceil(8) * 8
+}
+
+fn value_type(ty: &Type) -> ValueType {
+    match ty {
+        Type::Str { size } => ValueType::Str { size: *size },
+        _ => ValueType::Int { size: 8, signed: ty.is_signed() },
+    }
+}
+
+/// Lays out types one after another from `start`.
+fn fields(types: &[Type], start: u32) -> (Vec<Field>, u32) {
+    let mut offset = start;
+    let fields = types
+        .iter()
+        .map(|t| {
+            let f = Field { offset, ty: value_type(t) };
+            offset += stored_size(t);
+            f
+        })
+        .collect();
+    (fields, offset)
+}
+
+fn map_info(index: usize, map: &checked::Map) -> MapInfo {
+    let (key, key_size) = fields(&map.key, 0);
+    // A map without keys has one element, under the key u64 0.
+    let key_size = key_size.max(8);
+    let (value, value_size) = match &map.value {
+        checked::MapValue::Plain(t) => (MapValue::Plain(value_type(t)), stored_size(t)),
+        checked::MapValue::Count => (MapValue::Count, 8),
+        checked::MapValue::Sum { signed } => (MapValue::Sum { signed: *signed }, 8),
+        checked::MapValue::Min { signed } => (MapValue::Min { signed: *signed }, 16),
+        checked::MapValue::Max { signed } => (MapValue::Max { signed: *signed }, 16),
+        checked::MapValue::Avg { signed } => (MapValue::Avg { signed: *signed }, 16),
+    };
+    MapInfo {
+        name: map.name.clone(),
+        bpf_name: bpf_map_name(index, &map.name),
+        percpu: map.value.is_aggregation(),
+        max_entries: MAP_MAX_ENTRIES,
+        key,
+        key_size,
+        value,
+        value_size,
+    }
+}
+
+/// Kernel object names are at most 15 characters of `[A-Za-z0-9_.]`.
+fn bpf_map_name(index: usize, name: &str) -> String {
+    let clean: String = name
+        .trim_start_matches('@')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
+    let mut out = format!("m{index}_{clean}");
+    out.truncate(15);
+    out
+}
+
+fn printf_format(p: &checked::Printf) -> PrintfFormat {
+    let (args, size) = fields(&p.args, event::HEADER_SIZE);
+    PrintfFormat { format: p.format.clone(), args, size }
+}
+
+/// Map and record layouts shared by every program.
+struct Layout<'a> {
+    maps: &'a [MapInfo],
+    printfs: &'a [PrintfFormat],
+}
+
+impl Layout<'_> {
+    fn map(&self, id: MapId) -> &MapInfo {
+        &self.maps[id.0]
+    }
+}
+
+/// Generates one BPF program.
+struct ProgramGen<'a> {
+    b: Builder,
+    stack: Stack,
+    regs: Registers,
+    layout: &'a Layout<'a>,
+    /// Where each scratch variable lives.
+    vars: Vec<Slot>,
+    /// The common exit: `r0 = 0; exit`.
+    exit: crate::insn::Label,
+}
+
+impl<'a> ProgramGen<'a> {
+    fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>) -> Result<Code, CodegenError> {
+        let uses_ctx = matches!(probe.kind, ProbeKind::Tracepoint { .. }) && reads_context(probe);
+        let mut b = Builder::new();
+        let exit = b.new_label();
+        let mut gen = ProgramGen {
+            b,
+            stack: Stack::default(),
+            regs: Registers::new(uses_ctx),
+            layout,
+            vars: Vec::new(),
+            exit,
+        };
+        gen.b.set_span(probe.span);
+        if uses_ctx {
+            gen.b.mov64(Reg::R6, Reg::R1);
+        }
+        for var in &probe.vars {
+            let slot = gen.alloc(stored_size(&var.ty), probe.span)?;
+            gen.vars.push(slot);
+        }
+        if let Some(pred) = &probe.predicate {
+            gen.b.set_span(pred.span);
+            let skip = gen.exit;
+            gen.branch_unless(pred, skip)?;
+        }
+        for stmt in &probe.body {
+            gen.stmt(stmt)?;
+        }
+        gen.b.set_span(probe.span);
+        gen.b.bind(gen.exit);
+        gen.b.mov64(Reg::R0, 0);
+        gen.b.exit();
+        gen.b.finish()
+    }
+
+    fn alloc(&mut self, size: u32, span: Span) -> Result<Slot, CodegenError> {
+        self.stack.alloc(size).ok_or(CodegenError::StackFull { span })
+    }
+
+    /// r`dst` = the address of a stack slot.
+    fn slot_address(&mut self, dst: Reg, slot: Slot) {
+        self.b.mov64(dst, Reg::R10);
+        self.b.alu64(crate::insn::Alu::Add, dst, i32::from(slot.off));
+    }
+
+    /// r1 = the map's file descriptor (relocated by the loader).
+    fn map_fd(&mut self, dst: Reg, map: &str) {
+        self.b.load_map_fd(dst, map);
+    }
+
+    /// Sends a ring buffer record built on the stack. Wake-ups are left to
+    /// the kernel's adaptive notification (flags 0), so a busy trace wakes
+    /// the reader once per batch, not once per event.
+    fn ringbuf_output(&mut self, record: Slot, size: u32) {
+        self.map_fd(Reg::R1, RINGBUF_MAP);
+        self.slot_address(Reg::R2, record);
+        self.b.mov64(Reg::R3, size as i32);
+        self.b.mov64(Reg::R4, 0);
+        self.b.call(Helper::RingbufOutput);
+    }
+}
+
+/// Whether any expression of the probe reads its context (`args`).
+fn reads_context(probe: &checked::Probe) -> bool {
+    fn expr(e: &checked::Expr) -> bool {
+        use checked::ExprKind as E;
+        match &e.kind {
+            E::TracepointField(_) => true,
+            E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) => false,
+            E::MapRead { keys, .. } => keys.iter().any(expr),
+            E::Unary { expr: e, .. } => expr(e),
+            E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
+            E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
+        }
+    }
+    fn stmts(s: &[checked::Stmt]) -> bool {
+        use checked::StmtKind as S;
+        s.iter().any(|s| match &s.kind {
+            S::MapUpdate { keys, update, .. } => {
+                keys.iter().any(expr)
+                    || match update {
+                        checked::MapUpdate::Set(e)
+                        | checked::MapUpdate::Sum(e)
+                        | checked::MapUpdate::Min(e)
+                        | checked::MapUpdate::Max(e)
+                        | checked::MapUpdate::Avg(e) => expr(e),
+                        checked::MapUpdate::Count => false,
+                    }
+            }
+            S::VarAssign { value, .. } => expr(value),
+            S::If { cond, then, else_ } => expr(cond) || stmts(then) || stmts(else_),
+            S::Printf { args, .. } => args.iter().any(expr),
+            S::Exit => false,
+            S::Expr(e) => expr(e),
+        })
+    }
+    probe.predicate.as_ref().is_some_and(expr) || stmts(&probe.body)
+}
+
+#[cfg(test)]
+mod tests;

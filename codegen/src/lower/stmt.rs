@@ -1,0 +1,231 @@
+//! Lowering of statements: map updates and aggregations, variables,
+//! `if`, printf and exit events.
+
+use rbpf_lang::checked::{Expr, MapId, MapUpdate, Stmt, StmtKind};
+
+use super::frame::Slot;
+use super::ProgramGen;
+use crate::insn::{Alu, Cond, Helper, Reg, Size};
+use crate::manifest::{event, ValueType};
+use crate::CodegenError;
+
+/// `BPF_ANY` for bpf_map_update_elem: insert or replace. For a per-CPU hash
+/// a program's update touches only the current CPU's value, so racing
+/// inserts from two CPUs never lose each other's counts.
+const BPF_ANY: i32 = 0;
+
+impl ProgramGen<'_> {
+    pub(super) fn stmt(&mut self, stmt: &Stmt) -> Result<(), CodegenError> {
+        self.b.set_span(stmt.span);
+        // Temporaries live for one statement; nested blocks release theirs
+        // when they end.
+        let mark = self.stack.mark();
+        match &stmt.kind {
+            StmtKind::MapUpdate { map, keys, update } => self.map_update(*map, keys, update, stmt)?,
+            StmtKind::VarAssign { var, value } => {
+                let slot = self.vars[var.0];
+                self.store_value(value, slot, 0)?;
+            }
+            StmtKind::If { cond, then, else_ } => {
+                let otherwise = self.b.new_label();
+                self.branch_unless(cond, otherwise)?;
+                for s in then {
+                    self.stmt(s)?;
+                }
+                if else_.is_empty() {
+                    self.b.bind(otherwise);
+                } else {
+                    let end = self.b.new_label();
+                    self.b.jump(end);
+                    self.b.bind(otherwise);
+                    for s in else_ {
+                        self.stmt(s)?;
+                    }
+                    self.b.bind(end);
+                }
+            }
+            StmtKind::Printf { id, args } => self.printf(*id, args, stmt)?,
+            StmtKind::Exit => {
+                let record = self.alloc(event::HEADER_SIZE, stmt.span)?;
+                self.b.store(Size::W, Reg::R10, record.off, event::EXIT as i32);
+                self.b.store(Size::W, Reg::R10, record.at(4), 0);
+                self.ringbuf_output(record, event::HEADER_SIZE);
+                // Like bpftrace, exit() also leaves the probe at once.
+                self.b.jump(self.exit);
+            }
+            StmtKind::Expr(e) => {
+                // Evaluated for effect: an integer result is dropped, a
+                // string one is built in a scratch slot.
+                if e.ty.is_str() {
+                    let slot = self.alloc(e.ty.stored_size(), e.span)?;
+                    self.str_into(e, slot, 0, slot.size)?;
+                } else if e.ty.is_int() {
+                    let v = self.int(e)?;
+                    self.release(v);
+                }
+            }
+        }
+        self.stack.reset(mark);
+        Ok(())
+    }
+
+    /// Stores a value into `slot` at `offset`: integers as 8 bytes, strings
+    /// in place, NUL-padded to the slot's remaining size for the field.
+    pub(super) fn store_value(&mut self, value: &Expr, slot: Slot, offset: u32) -> Result<(), CodegenError> {
+        if value.ty.is_str() {
+            let size = super::stored_size(&value.ty).min(slot.size - offset);
+            self.str_into(value, slot, offset, size)
+        } else {
+            let v = self.int(value)?;
+            let r = self.to_reg(v, value.span)?;
+            self.b.store(Size::DW, Reg::R10, slot.at(offset), r);
+            self.release_reg(r);
+            Ok(())
+        }
+    }
+
+    /// Builds a map key on the stack. A map without keys uses the key u64 0.
+    pub(super) fn map_key(&mut self, map: MapId, keys: &[Expr], stmt_span: rbpf_lang::Span) -> Result<Slot, CodegenError> {
+        let info = self.layout.map(map).clone();
+        let slot = self.alloc(info.key_size, stmt_span)?;
+        if keys.is_empty() {
+            self.b.store(Size::DW, Reg::R10, slot.off, 0);
+            return Ok(slot);
+        }
+        for (key, field) in keys.iter().zip(&info.key) {
+            match field.ty {
+                ValueType::Str { size } => self.str_into(key, slot, field.offset, size.div_ceil(8) * 8)?,
+                ValueType::Int { .. } => self.store_value(key, slot, field.offset)?,
+            }
+        }
+        Ok(slot)
+    }
+
+    /// r0 = bpf_map_lookup_elem(map, key): a pointer to the value or NULL.
+    pub(super) fn lookup(&mut self, map: MapId, key: Slot) {
+        let name = self.layout.map(map).bpf_name.clone();
+        self.map_fd(Reg::R1, &name);
+        self.slot_address(Reg::R2, key);
+        self.b.call(Helper::MapLookupElem);
+    }
+
+    fn update(&mut self, map: MapId, key: Slot, value: Slot) {
+        let name = self.layout.map(map).bpf_name.clone();
+        self.map_fd(Reg::R1, &name);
+        self.slot_address(Reg::R2, key);
+        self.slot_address(Reg::R3, value);
+        self.b.mov64(Reg::R4, BPF_ANY);
+        self.b.call(Helper::MapUpdateElem);
+    }
+
+    fn map_update(&mut self, map: MapId, keys: &[Expr], update: &MapUpdate, stmt: &Stmt) -> Result<(), CodegenError> {
+        let span = stmt.span;
+        let info = self.layout.map(map).clone();
+        // The argument is evaluated first, into a callee-saved register, so
+        // that the helper calls below do not clobber it.
+        let arg = match update {
+            MapUpdate::Sum(e) | MapUpdate::Min(e) | MapUpdate::Max(e) | MapUpdate::Avg(e) => {
+                let v = self.int(e)?;
+                Some(self.to_reg(v, e.span)?)
+            }
+            MapUpdate::Set(_) | MapUpdate::Count => None,
+        };
+        if let MapUpdate::Set(value) = update {
+            let value_slot = self.alloc(info.value_size, span)?;
+            self.store_value(value, value_slot, 0)?;
+            let key = self.map_key(map, keys, span)?;
+            self.update(map, key, value_slot);
+            return Ok(());
+        }
+        let key = self.map_key(map, keys, span)?;
+        self.lookup(map, key);
+        let insert = self.b.new_label();
+        let done = self.b.new_label();
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, insert);
+        // Found: update this CPU's value in place. Per-CPU values need no
+        // atomic operations.
+        match update {
+            MapUpdate::Count => {
+                self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+                self.b.alu64(Alu::Add, Reg::R1, 1);
+                self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+            }
+            MapUpdate::Sum(_) => {
+                let x = arg.expect("sum has an argument");
+                self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+                self.b.alu64(Alu::Add, Reg::R1, x);
+                self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+            }
+            MapUpdate::Avg(_) => {
+                let x = arg.expect("avg has an argument");
+                self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+                self.b.alu64(Alu::Add, Reg::R1, x);
+                self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+                self.b.load(Size::DW, Reg::R1, Reg::R0, 8);
+                self.b.alu64(Alu::Add, Reg::R1, 1);
+                self.b.store(Size::DW, Reg::R0, 8, Reg::R1);
+            }
+            MapUpdate::Min(_) | MapUpdate::Max(_) => {
+                let x = arg.expect("min/max have an argument");
+                let signed = matches!(
+                    info.value,
+                    crate::manifest::MapValue::Min { signed: true } | crate::manifest::MapValue::Max { signed: true }
+                );
+                // Keep the stored value when it is already at least as
+                // small (min) or large (max) as the new one.
+                let keep = match (matches!(update, MapUpdate::Min(_)), signed) {
+                    (true, true) => Cond::Sle,
+                    (true, false) => Cond::Le,
+                    (false, true) => Cond::Sge,
+                    (false, false) => Cond::Ge,
+                };
+                let write = self.b.new_label();
+                self.b.load(Size::DW, Reg::R1, Reg::R0, 8);
+                self.b.jump_if(Cond::Eq, Reg::R1, 0, write);
+                self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+                self.b.jump_if(keep, Reg::R1, x, done);
+                self.b.bind(write);
+                self.b.store(Size::DW, Reg::R0, 0, x);
+                self.b.store(Size::DW, Reg::R0, 8, 1);
+            }
+            MapUpdate::Set(_) => unreachable!("handled above"),
+        }
+        self.b.jump(done);
+        // Not found: insert this CPU's first value.
+        self.b.bind(insert);
+        let value = self.alloc(info.value_size, span)?;
+        match update {
+            MapUpdate::Count => self.b.store(Size::DW, Reg::R10, value.off, 1),
+            _ => {
+                let x = arg.expect("aggregation argument");
+                self.b.store(Size::DW, Reg::R10, value.off, x);
+                if info.value_size == 16 {
+                    self.b.store(Size::DW, Reg::R10, value.at(8), 1);
+                }
+            }
+        }
+        self.update(map, key, value);
+        self.b.bind(done);
+        if let Some(r) = arg {
+            self.release_reg(r);
+        }
+        Ok(())
+    }
+
+    /// printf: the record (header and arguments) is built on the stack and
+    /// copied into the ring buffer with one helper call.
+    fn printf(&mut self, id: usize, args: &[Expr], stmt: &Stmt) -> Result<(), CodegenError> {
+        let format = self.layout.printfs[id].clone();
+        let record = self.alloc(format.size, stmt.span)?;
+        self.b.store(Size::W, Reg::R10, record.off, event::PRINTF as i32);
+        self.b.store(Size::W, Reg::R10, record.at(4), id as i32);
+        for (arg, field) in args.iter().zip(&format.args) {
+            match field.ty {
+                ValueType::Str { size } => self.str_into(arg, record, field.offset, size.div_ceil(8) * 8)?,
+                ValueType::Int { .. } => self.store_value(arg, record, field.offset)?,
+            }
+        }
+        self.ringbuf_output(record, format.size);
+        Ok(())
+    }
+}
