@@ -1,0 +1,263 @@
+//! Parser tests: source text in, a compact rendering of the AST (or the
+//! rendered diagnostic) out.
+
+use crate::ast::*;
+use crate::diagnostic::render_to_string;
+use crate::Source;
+
+/// A compact, readable rendering of an expression.
+fn show(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Int(v) => v.to_string(),
+        ExprKind::Str(s) => format!("{s:?}"),
+        ExprKind::Bool(b) => b.to_string(),
+        ExprKind::Ident(n) => n.clone(),
+        ExprKind::Var(n) => format!("${n}"),
+        ExprKind::Positional(n) => format!("${n}"),
+        ExprKind::PositionalCount => "$#".into(),
+        ExprKind::Map { name, keys } if keys.is_empty() => format!("@{name}"),
+        ExprKind::Map { name, keys } => format!("@{name}[{}]", keys.iter().map(show).collect::<Vec<_>>().join(", ")),
+        ExprKind::Call { name, args } => format!("{}({})", name.name, args.iter().map(show).collect::<Vec<_>>().join(", ")),
+        ExprKind::Unary { op, expr } => format!("({op:?} {})", show(expr)),
+        ExprKind::Binary { op, lhs, rhs } => format!("({} {} {})", show(lhs), op.symbol(), show(rhs)),
+        ExprKind::Ternary { cond, then, else_ } => format!("({} ? {} : {})", show(cond), show(then), show(else_)),
+        ExprKind::Field { expr, field, arrow } => format!("{}{}{}", show(expr), if *arrow { "->" } else { "." }, field.name),
+        ExprKind::TupleIndex { expr, index, .. } => format!("{}.{index}", show(expr)),
+        ExprKind::Index { expr, index } => format!("{}[{}]", show(expr), show(index)),
+        ExprKind::Cast { ty, expr } => format!("(({}{}) {})", ty.name, "*".repeat(ty.pointer as usize), show(expr)),
+        ExprKind::Tuple(items) => format!("({})", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+        ExprKind::IncDec { expr, increment, prefix } => {
+            let op = if *increment { "++" } else { "--" };
+            if *prefix { format!("{op}{}", show(expr)) } else { format!("{}{op}", show(expr)) }
+        }
+        ExprKind::Sizeof(arg) => match arg.as_ref() {
+            SizeofArg::Type(t) => format!("sizeof({})", t.name),
+            SizeofArg::Expr(e) => format!("sizeof({})", show(e)),
+        },
+    }
+}
+
+fn show_block(b: &Block, out: &mut Vec<String>, depth: usize) {
+    for s in &b.stmts {
+        let pad = "  ".repeat(depth);
+        match &s.kind {
+            StmtKind::Expr(e) => out.push(format!("{pad}{}", show(e))),
+            StmtKind::Assign { target, op, value } => {
+                out.push(format!("{pad}{} {}= {}", show(target), op.map_or("", |o| o.symbol()), show(value)))
+            }
+            StmtKind::If { cond, then, else_ } => {
+                out.push(format!("{pad}if {}", show(cond)));
+                show_block(then, out, depth + 1);
+                if let Some(e) = else_ {
+                    out.push(format!("{pad}else"));
+                    show_block(e, out, depth + 1);
+                }
+            }
+            StmtKind::While { cond, body } => {
+                out.push(format!("{pad}while {}", show(cond)));
+                show_block(body, out, depth + 1);
+            }
+            StmtKind::Unroll { count, body } => {
+                out.push(format!("{pad}unroll {}", show(count)));
+                show_block(body, out, depth + 1);
+            }
+            StmtKind::For { var, iter, body } => {
+                let it = match iter {
+                    ForIter::Map(m) => format!("@{}", m.name),
+                    ForIter::Range { start, end } => format!("{}..{}", show(start), show(end)),
+                };
+                out.push(format!("{pad}for ${} : {it}", var.name));
+                show_block(body, out, depth + 1);
+            }
+            StmtKind::Break => out.push(format!("{pad}break")),
+            StmtKind::Continue => out.push(format!("{pad}continue")),
+            StmtKind::Return => out.push(format!("{pad}return")),
+            StmtKind::Block(b) => {
+                out.push(format!("{pad}block"));
+                show_block(b, out, depth + 1);
+            }
+        }
+    }
+}
+
+fn render(p: &Program) -> String {
+    let mut out = Vec::new();
+    for c in &p.config {
+        out.push(format!("config {} = {}", c.key.name, show(&c.value)));
+    }
+    for probe in &p.probes {
+        let aps: Vec<&str> = probe.attach_points.iter().map(|a| a.text.as_str()).collect();
+        let pred = probe.predicate.as_ref().map(|e| format!(" /{}/", show(e))).unwrap_or_default();
+        out.push(format!("probe {}{pred}", aps.join(", ")));
+        show_block(&probe.body, &mut out, 1);
+    }
+    out.join("\n")
+}
+
+#[track_caller]
+fn check(src: &str, expect: &str) {
+    let program = match super::parse(src) {
+        Ok(p) => p,
+        Err(d) => panic!("parse failed:\n{}", render_to_string(&Source::new("-e", src), &d)),
+    };
+    assert_eq!(render(&program), expect.trim());
+}
+
+#[track_caller]
+fn check_error(src: &str, expect: &str) {
+    let diags = super::parse(src).expect_err("should fail");
+    assert_eq!(render_to_string(&Source::new("-e", src), &diags).trim(), expect.trim());
+}
+
+#[test]
+fn canonical_one_liner_and_its_angle_form() {
+    let expect = "probe tracepoint:syscalls:sys_enter_execve\n  @c[comm] = count()";
+    check("tracepoint:syscalls:sys_enter_execve { @c[comm] = count(); }", expect);
+    check("tracepoint:syscalls:sys_enter_execve < @c[comm] = count() >", expect);
+}
+
+#[test]
+fn probes_predicates_and_shared_attach_points() {
+    check(
+        "#!/usr/bin/env rbpf\nBEGIN { printf(\"hi\\n\"); }\nt:sched:a,\n  t:sched:b /pid == 1 && comm != 0/ { @ = count() }\ninterval:s:1 { exit(); } END {}",
+        r#"
+probe BEGIN
+  printf("hi\n")
+probe t:sched:a, t:sched:b /((pid == 1) && (comm != 0))/
+  @ = count()
+probe interval:s:1
+  exit()
+probe END"#,
+    );
+    check("uprobe:/bin/bash:readline /pid/ { }", "probe uprobe:/bin/bash:readline /pid/");
+}
+
+#[test]
+fn precedence_follows_c() {
+    check(
+        "BEGIN { $x = 1 + 2 * 3 - 4 / 2 % 3; $y = 1 << 2 + 1 | 6 & 3 ^ 1; $z = !a || b && c == d < e; $w = -~x; }",
+        "
+probe BEGIN
+  $x = ((1 + (2 * 3)) - ((4 / 2) % 3))
+  $y = ((1 << (2 + 1)) | ((6 & 3) ^ 1))
+  $z = ((Not a) || (b && (c == (d < e))))
+  $w = (Neg (BitNot x))",
+    );
+}
+
+#[test]
+fn statements_of_every_kind() {
+    check(
+        "config = { max_strlen = 16 } BEGIN { if (a) { x() } else if (b) { y() } else { z() } while (i < 3) { i++; break; continue } unroll(2) { } for ($kv : @m) { } for ($i : 0..10) { return } @m[1, \"a\"] += 2; --$v; { $a = 1 } }",
+        "
+config max_strlen = 16
+probe BEGIN
+  if a
+    x()
+  else
+    if b
+      y()
+    else
+      z()
+  while (i < 3)
+    i++
+    break
+    continue
+  unroll 2
+  for $kv : @m
+  for $i : 0..10
+    return
+  @m[1, \"a\"] += 2
+  --$v
+  block
+    $a = 1",
+    );
+}
+
+#[test]
+fn literals_fields_casts_and_tuples() {
+    check(
+        r#"BEGIN { $a = 0x1F + 017 + 1_000; $s = "t\tq\"\x41\101"; $f = args.filename; $g = args->count; $c = (uint8)$a; $p = (struct task_struct *)curtask; $t = (1, "b"); $u = $t.1; $i = arr[2]; $b = true; $n = $1 + $#; $z = sizeof(int32); }"#,
+        r#"
+probe BEGIN
+  $a = ((31 + 15) + 1000)
+  $s = "t\tq\"AA"
+  $f = args.filename
+  $g = args->count
+  $c = ((uint8) $a)
+  $p = ((struct task_struct*) curtask)
+  $t = (1, "b")
+  $u = $t.1
+  $i = arr[2]
+  $b = true
+  $n = ($1 + $#)
+  $z = sizeof(int32)"#,
+    );
+}
+
+#[test]
+fn comments_are_ignored() {
+    check("// one\nBEGIN /* two */ { /* three */ exit(); // four\n }", "probe BEGIN\n  exit()");
+}
+
+#[test]
+fn missing_semicolon_between_statements() {
+    check_error(
+        "BEGIN { @a = 1 @b = 2 }",
+        r"
+error: expected an operator, found `@`
+  ┌─ -e:1:16
+  │
+1 │ BEGIN { @a = 1 @b = 2 }
+  │                ^ unexpected `@`
+  │
+  = statements are separated by `;`",
+    );
+}
+
+#[test]
+fn unclosed_block() {
+    check_error(
+        "BEGIN { exit();",
+        r"
+error: unexpected end of the program: a block is not closed
+  ┌─ -e:1:16
+  │
+1 │ BEGIN { exit();
+  │                ^ expected `}`",
+    );
+}
+
+#[test]
+fn unterminated_string() {
+    check_error(
+        r#"BEGIN { printf("oops); }"#,
+        r#"
+error: unterminated string literal
+  ┌─ -e:1:16
+  │
+1 │ BEGIN { printf("oops); }
+  │                ^ this string is never closed
+  │
+  = close it with `"`"#,
+    );
+}
+
+#[test]
+fn missing_value_and_unknown_character() {
+    let d = super::parse("BEGIN { @x = ; }").unwrap_err();
+    assert_eq!(d[0].span.start, 13);
+    assert!(d[0].message.contains("expected"), "{}", d[0].message);
+    let d = super::parse("BEGIN { @x = 1 # 2; }").unwrap_err();
+    assert_eq!(d[0].span.start, 15);
+    let d = super::parse("BEGIN").unwrap_err();
+    assert!(d[0].message.contains("found the end of the program"), "{}", d[0].message);
+}
+
+#[test]
+fn never_panics_on_odd_input() {
+    for src in ["", "{", "}", "@", "$", "BEGIN { \"\\", "BEGIN { 99999999999999999999999 }", "a:b:c { (", "BEGIN { \"\\q\" }", "\u{0}", "BEGIN{$}", "BEGIN { x.y.z->w[1](2) }"] {
+        let _ = super::parse(src);
+    }
+    assert!(super::parse("BEGIN { 99999999999999999999999 }").is_err());
+}
