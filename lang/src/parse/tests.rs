@@ -106,7 +106,9 @@ fn check(src: &str, expect: &str) {
 #[track_caller]
 fn check_error(src: &str, expect: &str) {
     let diags = super::parse(src).expect_err("should fail");
-    assert_eq!(render_to_string(&Source::new("-e", src), &diags).trim(), expect.trim());
+    let text = render_to_string(&Source::new("-e", src), &diags);
+    let text: Vec<&str> = text.trim().lines().map(str::trim_end).collect();
+    assert_eq!(text.join("\n"), expect.trim());
 }
 
 #[test]

@@ -53,8 +53,10 @@ pub fn check(program: &ast::Program, target: &dyn Target) -> Result<Program, Vec
         checker.probes = probes;
     }
     diags.append(&mut checker.diags);
+    // A map whose only assignment was refused above needs no second message.
+    let clean = diags.is_empty();
     for (id, slot) in checker.maps.iter().enumerate() {
-        if slot.value.is_none() {
+        if clean && slot.value.is_none() {
             diags.push(
                 Diagnostic::error(slot.span, format!("map `{}` is read but never assigned", slot.name))
                     .with_label("never assigned a value")
@@ -806,3 +808,6 @@ fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
         A::Int(_) | A::Str(_) | A::Bool(_) | A::Ident(_) | A::Var(_) | A::Positional(_) | A::PositionalCount => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

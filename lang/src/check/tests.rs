@@ -1,0 +1,233 @@
+//! Checker tests: a program in, the rendered diagnostics (or a summary of
+//! the checked program) out.
+
+use crate::diagnostic::render_to_string;
+use crate::target::FakeTarget;
+use crate::Source;
+
+pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve
+ID: 824
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;
+";
+
+fn target() -> FakeTarget {
+    FakeTarget::default()
+        .with_tracepoint("syscalls", "sys_enter_execve", EXECVE_FORMAT)
+        .with_tracepoint("sched", "sched_switch", "format:\n\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;\n")
+}
+
+fn run(src: &str) -> Result<crate::checked::Program, String> {
+    let ast = crate::parse(src).map_err(|d| render_to_string(&Source::new("-e", src), &d))?;
+    super::check(&ast, &target()).map_err(|d| render_to_string(&Source::new("-e", src), &d))
+}
+
+#[track_caller]
+fn check_error(src: &str, expect: &str) {
+    match run(src) {
+        Ok(_) => panic!("expected an error for {src}"),
+        Err(text) => {
+            let text: Vec<&str> = text.trim().lines().map(str::trim_end).collect();
+            assert_eq!(text.join("\n"), expect.trim(), "\n{}", text.join("\n"));
+        }
+    }
+}
+
+#[track_caller]
+fn check_ok(src: &str) -> crate::checked::Program {
+    run(src).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn canonical_one_liner_types_its_map() {
+    let p = check_ok("tracepoint:syscalls:sys_enter_execve { @c[comm] = count(); }");
+    assert_eq!(p.maps.len(), 1);
+    assert_eq!(p.maps[0].name, "@c");
+    assert_eq!(format!("{:?} {:?}", p.maps[0].key, p.maps[0].value), "[Str { size: 16 }] Count");
+    assert_eq!(p.probes[0].name, "tracepoint:syscalls:sys_enter_execve");
+}
+
+#[test]
+fn maps_are_sorted_and_typed_from_every_use() {
+    let p = check_ok("BEGIN { if (@b > 1) { @a = 1; } } END { @b = 2; @s[\"x\", 1] = sum(5); @m = min(-1); @v = avg(3); @mx = max(4) }");
+    let names: Vec<_> = p.maps.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["@a", "@b", "@m", "@mx", "@s", "@v"]);
+}
+
+#[test]
+fn tracepoint_fields_get_their_types() {
+    let p = check_ok("t:sched:sched_switch { printf(\"%s %d %s\\n\", args.prev_comm, args->prev_pid, args.name); }");
+    let types: Vec<String> = p.printfs[0].args.iter().map(|t| t.to_string()).collect();
+    assert_eq!(types, ["string[16]", "int32", "string[64]"]);
+}
+
+#[test]
+fn syntax_error() {
+    check_error(
+        "BEGIN { @x = ; }",
+        "
+error: expected an expression, found `;`
+  ┌─ -e:1:14
+  │
+1 │ BEGIN { @x = ; }
+  │              ^ unexpected `;`",
+    );
+}
+
+#[test]
+fn unknown_probe_type() {
+    check_error(
+        "tracepoitn:syscalls:sys_enter_execve { }",
+        "
+error: unknown probe type `tracepoitn`
+  ┌─ -e:1:1
+  │
+1 │ tracepoitn:syscalls:sys_enter_execve { }
+  │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ not a probe type
+  │
+  = the probe types are: BEGIN, END, tracepoint, interval, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe, usdt, profile, software, hardware, watchpoint",
+    );
+}
+
+#[test]
+fn unknown_tracepoint() {
+    check_error(
+        "tracepoint:syscalls:sys_enter_nope { }",
+        "
+error: tracepoint `syscalls:sys_enter_nope` does not exist
+  ┌─ -e:1:1
+  │
+1 │ tracepoint:syscalls:sys_enter_nope { }
+  │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ no such tracepoint on this kernel
+  │
+  = `rbpf -l 'tracepoint:syscalls:*'` lists the tracepoints of this category",
+    );
+}
+
+#[test]
+fn unknown_args_field() {
+    check_error(
+        "tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args.filenme)); }",
+        "
+error: tracepoint `syscalls:sys_enter_execve` has no field `filenme`
+  ┌─ -e:1:64
+  │
+1 │ tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args.filenme)); }
+  │                                                                ^^^^^^^ no such field
+  │
+  = its fields are: __syscall_nr, filename, argv",
+    );
+}
+
+#[test]
+fn unknown_builtin_and_function() {
+    check_error(
+        "BEGIN { @x = pdi; foo(1); }",
+        "
+error: unknown builtin `pdi`
+  ┌─ -e:1:14
+  │
+1 │ BEGIN { @x = pdi; foo(1); }
+  │              ^^^ not a builtin variable
+  │
+  = builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, probe, args
+
+error: unknown function `foo`
+  ┌─ -e:1:19
+  │
+1 │ BEGIN { @x = pdi; foo(1); }
+  │                   ^^^ not a function rbpf knows
+  │
+  = functions are: printf, str, exit, count, sum, min, max, avg",
+    );
+}
+
+#[test]
+fn map_keys_must_agree() {
+    check_error(
+        "BEGIN { @m[1] = 1; } END { @m[\"a\"] = 2; }",
+        "
+error: map `@m` is used with key [string[2]] here, but with key [int64] before
+  ┌─ -e:1:28
+  │
+1 │ BEGIN { @m[1] = 1; } END { @m[\"a\"] = 2; }
+  │         -----              ^^^^^^^ conflicting key type
+  │         │
+  │         first used here
+  │
+  = a map's keys must have the same types everywhere",
+    );
+}
+
+#[test]
+fn wrong_number_of_arguments() {
+    check_error(
+        "BEGIN { @c = count(1); }",
+        "
+error: `count()` takes no arguments, but 1 was given
+  ┌─ -e:1:20
+  │
+1 │ BEGIN { @c = count(1); }
+  │              ----- ^ expected no arguments
+  │              │
+  │              in this call",
+    );
+    check_error(
+        "BEGIN { printf(\"%d %s\\n\", 1); }",
+        "
+error: the format has 2 conversions but 1 argument follows
+  ┌─ -e:1:9
+  │
+1 │ BEGIN { printf(\"%d %s\\n\", 1); }
+  │         ^^^^^^^^^^^^^^^^^^^^
+  │         │      │
+  │         │      the format string
+  │         wrong number of arguments",
+    );
+}
+
+#[test]
+fn printf_argument_types_must_match() {
+    check_error(
+        "BEGIN { printf(\"%d\\n\", comm); }",
+        "
+error: `%d` needs an integer, but this is string[16]
+  ┌─ -e:1:24
+  │
+1 │ BEGIN { printf(\"%d\\n\", comm); }
+  │                ------  ^^^^ expected an integer
+  │                │
+  │                the format string",
+    );
+}
+
+#[test]
+fn value_kinds_must_agree_and_args_need_a_tracepoint() {
+    let e = run("BEGIN { @x = count(); @x = 1; }").unwrap_err();
+    assert!(e.contains("map `@x` already holds count(), so it cannot hold a int64 value"), "{e}");
+    let e = run("BEGIN { @x = args.foo; }").unwrap_err();
+    assert!(e.contains("`args` is not available in a `BEGIN` probe"), "{e}");
+    let e = run("BEGIN { $y = $x + 1; }").unwrap_err();
+    assert!(e.contains("unknown variable `$x`"), "{e}");
+}
+
+#[test]
+fn interval_units() {
+    let p = check_ok("interval:ms:100 { exit() } interval:s:2 { exit() }");
+    let kinds: Vec<_> = p.probes.iter().map(|p| format!("{:?}", p.kind)).collect();
+    assert_eq!(kinds, ["Interval { period_ns: 100000000 }", "Interval { period_ns: 2000000000 }"]);
+    assert!(run("interval:m:1 { }").is_err());
+    assert!(run("interval:s:0 { }").is_err());
+}
+
+#[test]
+fn shared_block_expands_per_attach_point() {
+    let p = check_ok("tracepoint:syscalls:sys_enter_execve, t:sched:sched_switch, BEGIN { @[probe] = count(); }");
+    let names: Vec<_> = p.probes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["tracepoint:syscalls:sys_enter_execve", "tracepoint:sched:sched_switch", "BEGIN"]);
+}
