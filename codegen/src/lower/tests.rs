@@ -1,0 +1,50 @@
+//! Codegen tests: a program in, its disassembly out (insta snapshots, so a
+//! change in generated code shows up for review).
+
+use rbpf_lang::target::FakeTarget;
+
+const EXECVE: &str = "format:
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;
+";
+const SWITCH: &str = "format:
+\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;
+\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;
+\tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;
+";
+
+fn disassemble(src: &str) -> String {
+    let target = FakeTarget::default()
+        .with_tracepoint("syscalls", "sys_enter_execve", EXECVE)
+        .with_tracepoint("sched", "sched_switch", SWITCH);
+    let ast = rbpf_lang::parse(src).expect("parses");
+    let checked = rbpf_lang::check(&ast, &target).expect("checks");
+    let object = super::compile(&checked).expect("compiles");
+    crate::disassemble_object(&object).expect("disassembles")
+}
+
+#[test]
+fn count_by_comm() {
+    insta::assert_snapshot!(disassemble("tracepoint:syscalls:sys_enter_execve { @c[comm] = count(); }"));
+}
+
+#[test]
+fn predicate_and_printf() {
+    insta::assert_snapshot!(disassemble(
+        "tracepoint:syscalls:sys_enter_execve /pid > 100 && args.__syscall_nr != -1/ { printf(\"%d %s %s\\n\", pid, comm, str(args.filename)); }"
+    ));
+}
+
+#[test]
+fn aggregations_and_variables() {
+    insta::assert_snapshot!(disassemble(
+        "BEGIN { $x = 5 * 3 - 1; @s = sum($x); @mn[tid] = min($x); @a = avg(2); @v = $x / -2; if ($x > 3) { @v = 1 } else { exit(); } }"
+    ));
+}
+
+#[test]
+fn tracepoint_strings() {
+    insta::assert_snapshot!(disassemble(
+        "t:sched:sched_switch { @[args.prev_comm, args.name] = count(); @p[probe] = args.prev_pid; @last = args.prev_comm; }"
+    ));
+}
