@@ -181,17 +181,7 @@ impl ProgramGen<'_> {
         }
         let signed = lhs.ty.is_signed() && rhs.ty.is_signed();
         let a = self.int(lhs)?;
-        // With every register taken, the left value waits on the stack
-        // while the right one is computed.
-        let spill = match a {
-            IntVal::Reg(r) if self.regs.available() == 0 => {
-                let slot = self.alloc(8, e.span)?;
-                self.b.store(Size::DW, Reg::R10, slot.off, r);
-                self.release_reg(r);
-                Some(slot)
-            }
-            _ => None,
-        };
+        let spill = self.spill_if_full(a, e.span)?;
         let b = self.int(rhs)?;
         self.b.set_span(e.span);
         if let (IntVal::Imm(x), IntVal::Imm(y)) = (a, b) {
@@ -217,6 +207,20 @@ impl ProgramGen<'_> {
             self.release_reg(r);
         }
         Ok(IntVal::Reg(dst))
+    }
+
+    /// With every register taken, a left operand waits on the stack while
+    /// the right one is computed; the caller reloads it into r0.
+    fn spill_if_full(&mut self, v: IntVal, span: Span) -> Result<Option<Slot>, CodegenError> {
+        match v {
+            IntVal::Reg(r) if self.regs.available() == 0 => {
+                let slot = self.alloc(8, span)?;
+                self.b.store(Size::DW, Reg::R10, slot.off, r);
+                self.release_reg(r);
+                Ok(Some(slot))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// `dst op= src` with C semantics for signed operands.
@@ -323,8 +327,17 @@ impl ProgramGen<'_> {
                     c = c.negate();
                 }
                 let a = self.int(lhs)?;
+                let spill = self.spill_if_full(a, cond.span)?;
                 let b = self.int(rhs)?;
                 self.b.set_span(cond.span);
+                if let Some(slot) = spill {
+                    // r0 is free: no helper call happens in between.
+                    let rb = self.to_reg(b, cond.span)?;
+                    self.b.load(Size::DW, Reg::R0, Reg::R10, slot.off);
+                    self.b.jump_if(c, Reg::R0, rb, target);
+                    self.release_reg(rb);
+                    return Ok(());
+                }
                 // A constant on the left: swap, mirroring the comparison.
                 let (a, b, c) = match (a, b) {
                     (IntVal::Imm(_), IntVal::Reg(_)) => (b, a, mirror(c)),

@@ -48,3 +48,11 @@ fn tracepoint_strings() {
         "t:sched:sched_switch { @[args.prev_comm, args.name] = count(); @p[probe] = args.prev_pid; @last = args.prev_comm; }"
     ));
 }
+
+#[test]
+fn deep_expressions_spill_instead_of_failing() {
+    let text = disassemble(
+        "t:sched:sched_switch /(args.prev_pid + (pid + (tid + (uid + gid)))) > (cpu * (pid + (tid * (uid + 1))))/ { @a = (1 + (2 + (pid + (tid + (uid + (gid + cpu)))))); }",
+    );
+    assert!(text.contains("exit"));
+}
