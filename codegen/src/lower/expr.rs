@@ -229,7 +229,8 @@ impl ProgramGen<'_> {
             BinaryOp::Add => Alu::Add,
             BinaryOp::Sub => Alu::Sub,
             BinaryOp::Mul => Alu::Mul,
-            BinaryOp::Div | BinaryOp::Mod if signed => return self.signed_divide(op, dst, src),
+            // bpftrace divides as unsigned even when both operands are
+            // signed (it warns that this is undefined); so do we.
             BinaryOp::Div => Alu::Div,
             BinaryOp::Mod => Alu::Mod,
             BinaryOp::BitAnd => Alu::And,
@@ -241,35 +242,6 @@ impl ProgramGen<'_> {
             _ => unreachable!("comparisons are lowered as conditions"),
         };
         self.b.alu64(alu, dst, src);
-    }
-
-    /// Signed `/` and `%` from the unsigned instructions (the signed ones
-    /// need kernel 6.6): divide the magnitudes, then fix the sign — the
-    /// quotient is negative when the signs differ, the remainder takes the
-    /// dividend's sign. r1–r3 are free: no helper call happens here.
-    fn signed_divide(&mut self, op: BinaryOp, dst: Reg, src: Operand) {
-        let (sign, divisor, tmp) = (Reg::R1, Reg::R2, Reg::R3);
-        self.b.mov64(divisor, src);
-        self.b.mov64(sign, 0);
-        let dst_positive = self.b.new_label();
-        self.b.jump_if(Cond::Sge, dst, 0, dst_positive);
-        self.b.alu64(Alu::Neg, dst, 0);
-        self.b.mov64(sign, 1);
-        self.b.bind(dst_positive);
-        let src_positive = self.b.new_label();
-        self.b.jump_if(Cond::Sge, divisor, 0, src_positive);
-        self.b.alu64(Alu::Neg, divisor, 0);
-        if op == BinaryOp::Div {
-            self.b.alu64(Alu::Xor, sign, 1);
-        }
-        self.b.bind(src_positive);
-        self.b.mov64(tmp, dst);
-        self.b.alu64(if op == BinaryOp::Div { Alu::Div } else { Alu::Mod }, tmp, divisor);
-        self.b.mov64(dst, tmp);
-        let done = self.b.new_label();
-        self.b.jump_if(Cond::Eq, sign, 0, done);
-        self.b.alu64(Alu::Neg, dst, 0);
-        self.b.bind(done);
     }
 
     /// A condition used as a value: 1 or 0.
@@ -571,8 +543,8 @@ fn mirror(c: Cond) -> Cond {
     }
 }
 
-/// Constant folding with the semantics of the generated code (BPF: x/0 = 0,
-/// x%0 = x).
+/// Constant folding with the semantics of the generated code (unsigned
+/// division as bpftrace; BPF: x/0 = 0, x%0 = x).
 fn fold(op: BinaryOp, x: i64, y: i64, signed: bool) -> i64 {
     let (ux, uy) = (x as u64, y as u64);
     match op {
@@ -581,8 +553,6 @@ fn fold(op: BinaryOp, x: i64, y: i64, signed: bool) -> i64 {
         BinaryOp::Mul => x.wrapping_mul(y),
         BinaryOp::Div if y == 0 => 0,
         BinaryOp::Mod if y == 0 => x,
-        BinaryOp::Div if signed => (x.unsigned_abs() / y.unsigned_abs()) as i64 * if (x < 0) != (y < 0) { -1 } else { 1 },
-        BinaryOp::Mod if signed => (x.unsigned_abs() % y.unsigned_abs()) as i64 * if x < 0 { -1 } else { 1 },
         BinaryOp::Div => (ux / uy) as i64,
         BinaryOp::Mod => (ux % uy) as i64,
         BinaryOp::BitAnd => x & y,
