@@ -10,7 +10,7 @@
 //! @x: 5
 //! ```
 //!
-//! An empty map prints one empty line; an `avg()` map ends with one.
+//! An empty map prints one empty line; an `avg()` map ends with one more.
 
 use std::io::{self, BufWriter, Stdout, Write};
 
@@ -80,9 +80,12 @@ impl<W: Write> Output for TextOutput<W> {
             entry.value.write_text(&mut text);
             text.push(b'\n');
         }
-        // bpftrace prints `avg()` maps as statistics, which end with an
-        // empty line; any other map prints one only when it is empty.
-        if entries.is_empty() || matches!(map.value, MapValue::Avg { .. }) {
+        // An empty map prints an empty line; bpftrace prints `avg()` maps
+        // as statistics, which end with one more.
+        if entries.is_empty() {
+            text.push(b'\n');
+        }
+        if matches!(map.value, MapValue::Avg { .. }) {
             text.push(b'\n');
         }
         self.out.write_all(&text)
@@ -178,7 +181,7 @@ mod tests {
                 (c, vec![]),
                 (d, vec![]),
             ],
-            "Attaching 2 probes...\n\n\n@a: 5\n\n@b: 1\n\n\n",
+            "Attaching 2 probes...\n\n\n@a: 5\n\n@b: 1\n\n\n\n",
         );
     }
 
