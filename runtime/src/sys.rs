@@ -143,6 +143,8 @@ pub fn map_entries(
     match map_entries_batch(map, key_size, value_size, max_entries) {
         Ok(entries) => Ok(entries),
         Err(e) if is_permission(&e) => Err(e),
+        // EINVAL before Linux 5.6, ENOTSUPP for map types without batch
+        // support, ENOSPC when a hash bucket outgrows the buffer: walk.
         Err(_) => map_entries_walk(map, key_size, value_size, max_entries),
     }
 }
@@ -151,7 +153,8 @@ fn is_permission(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
 }
 
-pub(crate) fn map_entries_batch(
+/// [`map_entries`] with BPF_MAP_LOOKUP_BATCH only.
+pub fn map_entries_batch(
     map: BorrowedFd<'_>,
     key_size: usize,
     value_size: usize,
@@ -195,7 +198,8 @@ pub(crate) fn map_entries_batch(
         .collect())
 }
 
-pub(crate) fn map_entries_walk(
+/// [`map_entries`] with BPF_MAP_GET_NEXT_KEY and BPF_MAP_LOOKUP_ELEM only.
+pub fn map_entries_walk(
     map: BorrowedFd<'_>,
     key_size: usize,
     value_size: usize,

@@ -1,0 +1,310 @@
+//! A running program: [`Session`] owns every kernel object of one compiled
+//! object (programs, maps, links, ring buffer) and runs it the way bpftrace
+//! does — BEGIN, attach, stream events until `exit()` or a signal, detach,
+//! END, print the maps. Dropping the session releases everything.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+
+use aya::maps::{Map, MapData, RingBuf};
+use aya::{Ebpf, EbpfError, EbpfLoader};
+use rbpf_codegen::manifest::{Attach, Manifest, Object};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::Notify;
+
+use crate::attach::{self, Link};
+use crate::error::Action;
+use crate::events::{Event, Events};
+use crate::output::Output;
+use crate::{maps, sys, RuntimeError};
+
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// Load and attach, then detach and return: nothing runs, nothing prints
+    /// but the "Attaching" line.
+    pub dry_run: bool,
+}
+
+/// One loaded program, ready to run.
+pub struct Session {
+    // Fields drop in order: probes detach before the ring buffer and the
+    // programs and maps (owned by `ebpf`) are closed.
+    links: Vec<Link>,
+    ringbuf: Option<RingBuf<MapData>>,
+    ebpf: Ebpf,
+    manifest: Manifest,
+    events: Events,
+    options: SessionOptions,
+    stop: StopHandle,
+}
+
+/// Stops a running session as SIGINT would (detach, END, maps), from any
+/// thread or task. A stop requested before `run` reaches its event loop is
+/// kept until then.
+#[derive(Clone, Debug, Default)]
+pub struct StopHandle(Arc<Notify>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
+}
+
+impl Session {
+    /// Creates the maps and loads every program of `object` (the verifier
+    /// runs here); nothing is attached yet.
+    pub fn load(object: &Object, options: &SessionOptions) -> Result<Session, RuntimeError> {
+        raise_memlock_limit();
+        let manifest = object.manifest.clone();
+        let events = Events::new(&manifest)?;
+        // rbpf resolves kernel types itself: the object needs no BTF
+        // relocations, so none is loaded.
+        let mut ebpf = EbpfLoader::new().btf(None).load(&object.elf).map_err(object_error)?;
+        for info in &manifest.programs {
+            attach::load(&mut ebpf, info)?;
+        }
+        let ringbuf = match &manifest.ringbuf {
+            Some(name) => {
+                let map = ebpf.take_map(name).ok_or_else(|| RuntimeError::Missing { what: "map", name: name.clone() })?;
+                Some(RingBuf::try_from(map).map_err(|_| RuntimeError::Missing { what: "ring buffer", name: name.clone() })?)
+            }
+            None => None,
+        };
+        Ok(Session {
+            links: Vec::new(),
+            ringbuf,
+            ebpf,
+            manifest,
+            events,
+            options: options.clone(),
+            stop: StopHandle::default(),
+        })
+    }
+
+    /// The number of probes, as bpftrace counts them for "Attaching N
+    /// probes..." (BEGIN and END included).
+    pub fn probe_count(&self) -> usize {
+        self.manifest.programs.len()
+    }
+
+    /// A handle that stops [`Session::run`] from elsewhere.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Runs the program to its end: BEGIN, attach, events until `exit()`,
+    /// SIGINT, SIGTERM or a [`StopHandle`], then detach, END and the maps. Needs a tokio
+    /// runtime with I/O enabled; installs SIGINT and SIGTERM handlers.
+    pub async fn run(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        let output = RuntimeError::Output;
+        if self.options.dry_run {
+            out.attached(self.probe_count()).map_err(output)?;
+            out.flush().map_err(output)?;
+            let attached = self.attach_all();
+            self.links.clear();
+            return attached;
+        }
+        // Before anything runs, so a Ctrl-C during attaching stops cleanly.
+        let mut signals = Signals::new()?;
+        out.attached(self.probe_count()).map_err(output)?;
+        out.flush().map_err(output)?;
+
+        self.write_start_time()?;
+        self.run_all(&Attach::Begin)?;
+        // An exit() in BEGIN ends the trace before any probe is attached.
+        let exited = self.drain(out, true)?;
+        out.flush().map_err(output)?;
+        if !exited {
+            let attached = self.attach_all();
+            let streamed = match attached {
+                Ok(()) => self.stream(out, &mut signals).await,
+                Err(e) => Err(e),
+            };
+            // Detach even when attaching or streaming failed.
+            self.links.clear();
+            streamed?;
+        }
+
+        self.run_all(&Attach::End)?;
+        self.drain(out, false)?;
+        out.stopped().map_err(output)?;
+        self.print_maps(out)?;
+        out.flush().map_err(output)
+    }
+
+    fn attach_all(&mut self) -> Result<(), RuntimeError> {
+        for info in &self.manifest.programs {
+            if let Some(link) = attach::attach(&mut self.ebpf, info)? {
+                self.links.push(link);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every BEGIN (or END) program once, in order.
+    fn run_all(&mut self, which: &Attach) -> Result<(), RuntimeError> {
+        for info in self.manifest.programs.iter().filter(|p| p.attach == *which) {
+            attach::run_once(&mut self.ebpf, info)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for records until an exit record or a signal.
+    async fn stream(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<(), RuntimeError> {
+        let stop = self.stop.0.clone();
+        let Some(ringbuf) = self.ringbuf.take() else {
+            tokio::select! {
+                () = signals.recv() => {}
+                () = stop.notified() => {}
+            }
+            return Ok(());
+        };
+        let name = self.manifest.ringbuf.clone().unwrap_or_default();
+        // SAFETY: the ring buffer owns its fd and keeps it open, unchanged,
+        // until `into_inner` hands it back below.
+        let mut ready = match unsafe { AsyncFd::register_with_interest(ringbuf, Interest::READABLE) } {
+            Ok(fd) => fd,
+            Err(e) => {
+                let (ringbuf, source) = e.into_parts();
+                self.ringbuf = Some(ringbuf);
+                return Err(RuntimeError::Syscall { call: "epoll_ctl", object: name, source });
+            }
+        };
+        let result = loop {
+            tokio::select! {
+                guard = ready.readable_mut() => {
+                    let mut guard = match guard {
+                        Ok(guard) => guard,
+                        Err(e) => break Err(RuntimeError::Syscall { call: "epoll_wait", object: name, source: e }),
+                    };
+                    let exited = drain(guard.get_inner_mut(), &self.events, out, true);
+                    // Cleared only if no wake-up came in since: a record
+                    // committed while draining is not missed.
+                    guard.clear_ready();
+                    match exited.and_then(|exited| out.flush().map(|()| exited).map_err(RuntimeError::Output)) {
+                        Ok(false) => {}
+                        Ok(true) => break Ok(()),
+                        Err(e) => break Err(e),
+                    }
+                }
+                () = signals.recv() => break Ok(()),
+                () = stop.notified() => break Ok(()),
+            }
+        };
+        self.ringbuf = Some(ready.into_inner());
+        result
+    }
+
+    /// Handles the records waiting in the ring buffer; with `stop_at_exit`,
+    /// stops after an exit record and says so.
+    fn drain(&mut self, out: &mut dyn Output, stop_at_exit: bool) -> Result<bool, RuntimeError> {
+        match &mut self.ringbuf {
+            Some(ringbuf) => drain(ringbuf, &self.events, out, stop_at_exit),
+            None => Ok(false),
+        }
+    }
+
+    /// `elapsed` counts from now: the start time map holds the monotonic
+    /// clock, as bpf_ktime_get_ns reads it, at key 0.
+    fn write_start_time(&mut self) -> Result<(), RuntimeError> {
+        let Some(name) = &self.manifest.start_time_map else { return Ok(()) };
+        let fd = map_fd(&self.ebpf, name)?;
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is a valid timespec to write into.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let ns = (now.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(now.tv_nsec as u64);
+        sys::map_update(fd, &0u32.to_le_bytes(), &ns.to_le_bytes())
+            .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "BPF_MAP_UPDATE_ELEM", name, e))
+    }
+
+    fn print_maps(&self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        for info in &self.manifest.maps {
+            let fd = map_fd(&self.ebpf, &info.bpf_name)?;
+            let entries =
+                maps::read(fd, info).map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", &info.name, e))?;
+            out.map(info, &entries).map_err(RuntimeError::Output)?;
+        }
+        Ok(())
+    }
+}
+
+/// Handles the waiting records of `ringbuf`; `Ok(true)` when it stopped at
+/// an exit record.
+fn drain(
+    ringbuf: &mut RingBuf<MapData>,
+    events: &Events,
+    out: &mut dyn Output,
+    stop_at_exit: bool,
+) -> Result<bool, RuntimeError> {
+    let mut text = Vec::new();
+    while let Some(record) = ringbuf.next() {
+        text.clear();
+        match events.decode(&record, &mut text)? {
+            Event::Printf => out.printf(&text).map_err(RuntimeError::Output)?,
+            Event::Exit if stop_at_exit => return Ok(true),
+            Event::Exit => {}
+        }
+    }
+    Ok(false)
+}
+
+/// SIGINT and SIGTERM, either of which stops the trace.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, RuntimeError> {
+        let register = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| RuntimeError::Syscall { call: "sigaction", object: name.into(), source: e })
+        };
+        Ok(Signals { interrupt: register(SignalKind::interrupt(), "SIGINT")?, terminate: register(SignalKind::terminate(), "SIGTERM")? })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// The fd of one of the object's maps.
+fn map_fd<'a>(ebpf: &'a Ebpf, name: &str) -> Result<BorrowedFd<'a>, RuntimeError> {
+    let data = match ebpf.map(name) {
+        Some(
+            Map::HashMap(data)
+            | Map::PerCpuHashMap(data)
+            | Map::LruHashMap(data)
+            | Map::PerCpuLruHashMap(data)
+            | Map::Array(data)
+            | Map::PerCpuArray(data)
+            | Map::StackTraceMap(data),
+        ) => data,
+        _ => return Err(RuntimeError::Missing { what: "map", name: name.to_string() }),
+    };
+    Ok(data.fd().as_fd())
+}
+
+/// Errors from aya's object loading: map creation refused is said plainly.
+fn object_error(e: EbpfError) -> RuntimeError {
+    match e {
+        EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error }) => {
+            RuntimeError::from_refusal(Action::CreateMaps, &io_error)
+                .unwrap_or(RuntimeError::CreateMap { map: name, source: io_error })
+        }
+        e => RuntimeError::Object(e),
+    }
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK, whose default
+/// is too small for a ring buffer; bpftrace lifts it too. Best effort:
+/// later kernels ignore it.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: `unlimited` is a valid rlimit; failure changes nothing.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}

@@ -1,0 +1,66 @@
+//! The host as the checker sees it: [`HostTarget`] answers the questions of
+//! [`rbpf_lang::target::Target`] from this machine's tracefs, lazily — only
+//! the tracepoints a program names are read.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use rbpf_lang::target::{Target, TargetError, TracepointFormat};
+
+use crate::tracefs;
+
+/// This machine. Creating it touches nothing; tracefs is located (and
+/// mounted, if needed and allowed) on the first question that needs it.
+#[derive(Debug, Default)]
+pub struct HostTarget {
+    tracefs: OnceLock<Result<PathBuf, String>>,
+}
+
+impl HostTarget {
+    pub fn new() -> Self {
+        HostTarget::default()
+    }
+
+    fn tracefs(&self) -> Result<&PathBuf, TargetError> {
+        self.tracefs
+            .get_or_init(|| tracefs::tracefs().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| TargetError::Unavailable(e.clone()))
+    }
+}
+
+/// A category or event name is one path component of plain characters.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
+impl Target for HostTarget {
+    fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError> {
+        if !is_plain_name(category) || !is_plain_name(name) {
+            return Err(TargetError::NotFound);
+        }
+        let path = self.tracefs()?.join("events").join(category).join(name).join("format");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(TracepointFormat::parse(&text)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(TargetError::NotFound),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                Err(TargetError::Unavailable(format!("reading {} needs root", path.display())))
+            }
+            Err(e) => Err(TargetError::Unavailable(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_names_that_would_leave_the_events_directory() {
+        let target = HostTarget::new();
+        for (category, name) in [("..", "x"), ("syscalls", "../../x"), ("", "x"), ("a/b", "c")] {
+            assert_eq!(target.tracepoint_format(category, name), Err(TargetError::NotFound));
+        }
+    }
+}

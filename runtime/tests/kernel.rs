@@ -1,0 +1,422 @@
+//! Kernel tests: objects built by hand with the codegen crate's instruction
+//! builder and ELF writer, run by a real Session. They need root; without
+//! it they skip with a message, or fail when RBPF_REQUIRE_KERNEL=1.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rbpf_codegen::elf::{map_type, write_elf, ElfMap, ElfProgram, MapDef};
+use rbpf_codegen::insn::{Alu, Builder, Code, Cond, Helper, Reg, Size};
+use rbpf_codegen::manifest::{
+    event, Attach, Field, Manifest, MapInfo, MapValue, Object, PrintfFormat, ProgramInfo, ValueType,
+};
+use rbpf_lang::target::{Target, TargetError};
+use rbpf_lang::Span;
+use rbpf_runtime::{HostTarget, MapEntry, Output, RuntimeError, Session, SessionOptions, StopHandle, TextOutput, Value};
+
+/// Whether this process may use the kernel's BPF: true as root. Otherwise
+/// the test is skipped with a visible message — or fails, when
+/// RBPF_REQUIRE_KERNEL=1 says the kernel tests must run.
+fn kernel_available(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var("RBPF_REQUIRE_KERNEL").as_deref() != Ok("1"),
+        "{test}: needs root, and RBPF_REQUIRE_KERNEL=1 forbids skipping"
+    );
+    // Straight to stderr: the test harness captures eprintln!.
+    let _ = writeln!(std::io::stderr(), "skipping {test}: needs root");
+    false
+}
+
+macro_rules! require_kernel {
+    ($test:literal) => {
+        if !kernel_available($test) {
+            return;
+        }
+    };
+}
+
+const EVENTS: &str = "events";
+const RINGBUF_SIZE: u32 = 1 << 16;
+
+fn ringbuf_map() -> ElfMap<'static> {
+    ElfMap {
+        name: EVENTS,
+        def: MapDef { map_type: map_type::RINGBUF, key_size: 0, value_size: 0, max_entries: RINGBUF_SIZE, flags: 0 },
+    }
+}
+
+fn program(index: usize, section: &str, attach: Attach, code: &Code, probe: &str) -> ProgramInfo {
+    ProgramInfo {
+        name: format!("probe{index}"),
+        section: section.to_string(),
+        attach,
+        spans: code.spans.clone(),
+        probe_name: probe.to_string(),
+    }
+}
+
+fn object(programs: Vec<(ProgramInfo, Code)>, maps: &[ElfMap], manifest: Manifest) -> Object {
+    let elf_programs: Vec<ElfProgram> =
+        programs.iter().map(|(info, code)| ElfProgram { section: &info.section, name: &info.name, code }).collect();
+    let elf = write_elf(&elf_programs, maps, "GPL").unwrap();
+    Object {
+        elf,
+        manifest: Manifest {
+            programs: programs.into_iter().map(|(info, _)| info).collect(),
+            ringbuf: Some(EVENTS.to_string()),
+            ringbuf_size: RINGBUF_SIZE,
+            ..manifest
+        },
+    }
+}
+
+/// Emits `ringbuf_output(events, fp + at, size, 0)` for a record already
+/// built on the stack.
+fn ringbuf_output(b: &mut Builder, at: i16, size: i32) {
+    b.load_map_fd(Reg::R1, EVENTS);
+    b.mov64(Reg::R2, Reg::R10);
+    b.alu64(Alu::Add, Reg::R2, i32::from(at));
+    b.mov64(Reg::R3, size);
+    b.mov64(Reg::R4, 0);
+    b.call(Helper::RingbufOutput);
+}
+
+/// Emits an exit record.
+fn emit_exit(b: &mut Builder) {
+    b.store(Size::W, Reg::R10, -8, event::EXIT as i32);
+    b.store(Size::W, Reg::R10, -4, 0);
+    ringbuf_output(b, -8, 8);
+}
+
+fn finish(mut b: Builder) -> Code {
+    b.mov64(Reg::R0, 0);
+    b.exit();
+    b.finish().unwrap()
+}
+
+fn int_field(offset: u32) -> Field {
+    Field { offset, ty: ValueType::Int { size: 8, signed: true } }
+}
+
+async fn run(object: &Object) -> String {
+    let mut session = Session::load(object, &SessionOptions::default()).unwrap();
+    let mut out = TextOutput::new(Vec::new());
+    session.run(&mut out).await.unwrap();
+    String::from_utf8(out.into_inner()).unwrap()
+}
+
+/// BEGIN reserves a record, writes a printf header and an int, submits it,
+/// stores 5 in a map and exits; END prints too.
+#[tokio::test]
+async fn begin_printf_map_exit_and_end() {
+    require_kernel!("begin_printf_map_exit_and_end");
+    let mut b = Builder::new();
+    // printf("n=%d\n", 42) through reserve/submit.
+    let skip = b.new_label();
+    b.load_map_fd(Reg::R1, EVENTS);
+    b.mov64(Reg::R2, 16);
+    b.mov64(Reg::R3, 0);
+    b.call(Helper::RingbufReserve);
+    b.jump_if(Cond::Eq, Reg::R0, 0, skip);
+    b.store(Size::W, Reg::R0, 0, event::PRINTF as i32);
+    b.store(Size::W, Reg::R0, 4, 0);
+    b.store(Size::DW, Reg::R0, 8, 42);
+    b.mov64(Reg::R1, Reg::R0);
+    b.mov64(Reg::R2, 0);
+    b.call(Helper::RingbufSubmit);
+    b.bind(skip);
+    // @x = 5: key u64 0 at fp-16, value at fp-24.
+    b.store(Size::DW, Reg::R10, -16, 0);
+    b.store(Size::DW, Reg::R10, -24, 5);
+    b.load_map_fd(Reg::R1, "m_x");
+    b.mov64(Reg::R2, Reg::R10);
+    b.alu64(Alu::Add, Reg::R2, -16);
+    b.mov64(Reg::R3, Reg::R10);
+    b.alu64(Alu::Add, Reg::R3, -24);
+    b.mov64(Reg::R4, 0);
+    b.call(Helper::MapUpdateElem);
+    emit_exit(&mut b);
+    let begin = finish(b);
+
+    let mut b = Builder::new();
+    b.store(Size::W, Reg::R10, -8, event::PRINTF as i32);
+    b.store(Size::W, Reg::R10, -4, 1);
+    ringbuf_output(&mut b, -8, 8);
+    let end = finish(b);
+
+    let x_def = MapDef { map_type: map_type::HASH, key_size: 8, value_size: 8, max_entries: 16, flags: 0 };
+    let x = MapInfo {
+        name: "@x".into(),
+        bpf_name: "m_x".into(),
+        percpu: false,
+        max_entries: 16,
+        key: vec![],
+        key_size: 8,
+        value: MapValue::Plain(ValueType::Int { size: 8, signed: true }),
+        value_size: 8,
+    };
+    let object = object(
+        vec![
+            (program(0, "raw_tracepoint/probe0", Attach::Begin, &begin, "BEGIN"), begin),
+            (program(1, "raw_tracepoint/probe1", Attach::End, &end, "END"), end),
+        ],
+        &[ringbuf_map(), ElfMap { name: "m_x", def: x_def }],
+        Manifest {
+            maps: vec![x],
+            printfs: vec![
+                PrintfFormat { format: "n=%d\n".into(), args: vec![int_field(8)], size: 16 },
+                PrintfFormat { format: "end\n".into(), args: vec![], size: 8 },
+            ],
+            ..Manifest::default()
+        },
+    );
+    assert_eq!(run(&object).await, "Attaching 2 probes...\nn=42\nend\n\n\n@x: 5\n");
+}
+
+/// Counts getppid() calls, stopping once the test has seen enough.
+struct Counting {
+    hits: Arc<AtomicUsize>,
+    stop: StopHandle,
+    target: usize,
+    maps: Vec<(String, Vec<MapEntry>)>,
+}
+
+impl Output for Counting {
+    fn attached(&mut self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn printf(&mut self, text: &[u8]) -> std::io::Result<()> {
+        assert_eq!(text, b"hit\n");
+        if self.hits.fetch_add(1, Ordering::SeqCst) + 1 == self.target {
+            self.stop.stop();
+        }
+        Ok(())
+    }
+    fn lost_events(&mut self, _: u64) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn stopped(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> std::io::Result<()> {
+        self.maps.push((map.name.clone(), entries.to_vec()));
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A tracepoint program counts into a PERCPU_HASH and prints a line per
+/// hit; the test calls getppid() until it has seen N lines.
+#[tokio::test]
+async fn tracepoint_counts_into_a_percpu_hash() {
+    require_kernel!("tracepoint_counts_into_a_percpu_hash");
+    const N: usize = 20;
+    let mut b = Builder::new();
+    let have = b.new_label();
+    let out = b.new_label();
+    b.store(Size::DW, Reg::R10, -8, 0);
+    b.load_map_fd(Reg::R1, "m_c");
+    b.mov64(Reg::R2, Reg::R10);
+    b.alu64(Alu::Add, Reg::R2, -8);
+    b.call(Helper::MapLookupElem);
+    b.jump_if(Cond::Ne, Reg::R0, 0, have);
+    b.store(Size::DW, Reg::R10, -16, 1);
+    b.load_map_fd(Reg::R1, "m_c");
+    b.mov64(Reg::R2, Reg::R10);
+    b.alu64(Alu::Add, Reg::R2, -8);
+    b.mov64(Reg::R3, Reg::R10);
+    b.alu64(Alu::Add, Reg::R3, -16);
+    b.mov64(Reg::R4, 0);
+    b.call(Helper::MapUpdateElem);
+    b.jump(out);
+    b.bind(have);
+    b.load(Size::DW, Reg::R1, Reg::R0, 0);
+    b.alu64(Alu::Add, Reg::R1, 1);
+    b.store(Size::DW, Reg::R0, 0, Reg::R1);
+    b.bind(out);
+    b.store(Size::W, Reg::R10, -24, event::PRINTF as i32);
+    b.store(Size::W, Reg::R10, -20, 0);
+    ringbuf_output(&mut b, -24, 8);
+    let code = finish(b);
+
+    let c_def = MapDef { map_type: map_type::PERCPU_HASH, key_size: 8, value_size: 8, max_entries: 16, flags: 0 };
+    let c = MapInfo {
+        name: "@c".into(),
+        bpf_name: "m_c".into(),
+        percpu: true,
+        max_entries: 16,
+        key: vec![],
+        key_size: 8,
+        value: MapValue::Count,
+        value_size: 8,
+    };
+    let attach = Attach::Tracepoint { category: "syscalls".into(), name: "sys_enter_getppid".into() };
+    let info = program(0, "tracepoint/syscalls/sys_enter_getppid", attach, &code, "tracepoint:syscalls:sys_enter_getppid");
+    let object = object(
+        vec![(info, code)],
+        &[ringbuf_map(), ElfMap { name: "m_c", def: c_def }],
+        Manifest {
+            maps: vec![c],
+            printfs: vec![PrintfFormat { format: "hit\n".into(), args: vec![], size: 8 }],
+            ..Manifest::default()
+        },
+    );
+
+    let mut session = Session::load(&object, &SessionOptions::default()).unwrap();
+    assert_eq!(session.probe_count(), 1);
+    let hits = Arc::new(AtomicUsize::new(0));
+    let mut out = Counting { hits: hits.clone(), stop: session.stop_handle(), target: N, maps: Vec::new() };
+    let done = Arc::new(AtomicBool::new(false));
+    let caller = {
+        let (hits, done) = (hits.clone(), done.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while hits.load(Ordering::SeqCst) < N && !done.load(Ordering::SeqCst) && Instant::now() < deadline {
+                // SAFETY: getppid has no preconditions.
+                unsafe { libc::getppid() };
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let result = tokio::time::timeout(Duration::from_secs(30), session.run(&mut out)).await;
+    done.store(true, Ordering::SeqCst);
+    caller.join().unwrap();
+    result.expect("the session stops once N hits were printed").unwrap();
+
+    assert!(hits.load(Ordering::SeqCst) >= N);
+    assert_eq!(out.maps.len(), 1);
+    let (name, entries) = &out.maps[0];
+    assert_eq!(name, "@c");
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].key.is_empty());
+    match entries[0].value {
+        Value::Uint(n) => assert!(n >= N as u64, "counted {n} < {N}"),
+        ref other => panic!("a count reads as an unsigned number, not {other:?}"),
+    }
+}
+
+/// An interval probe prints and exits on its first tick.
+#[tokio::test]
+async fn interval_probe_fires() {
+    require_kernel!("interval_probe_fires");
+    let mut b = Builder::new();
+    b.store(Size::W, Reg::R10, -16, event::PRINTF as i32);
+    b.store(Size::W, Reg::R10, -12, 0);
+    ringbuf_output(&mut b, -16, 8);
+    emit_exit(&mut b);
+    let code = finish(b);
+    let info = program(0, "perf_event/probe0", Attach::Interval { period_ns: 10_000_000 }, &code, "interval:ms:10");
+    let object = object(
+        vec![(info, code)],
+        &[ringbuf_map()],
+        Manifest { printfs: vec![PrintfFormat { format: "tick\n".into(), args: vec![], size: 8 }], ..Manifest::default() },
+    );
+    let text = tokio::time::timeout(Duration::from_secs(10), run(&object)).await.expect("the interval fires");
+    assert_eq!(text, "Attaching 1 probe...\ntick\n\n\n");
+}
+
+/// A dry run loads and attaches, then returns without running BEGIN.
+#[tokio::test]
+async fn dry_run_runs_nothing() {
+    require_kernel!("dry_run_runs_nothing");
+    let mut b = Builder::new();
+    emit_exit(&mut b);
+    let begin = finish(b);
+    let object = object(
+        vec![(program(0, "raw_tracepoint/probe0", Attach::Begin, &begin, "BEGIN"), begin)],
+        &[ringbuf_map()],
+        Manifest::default(),
+    );
+    let mut session = Session::load(&object, &SessionOptions { dry_run: true }).unwrap();
+    let mut out = TextOutput::new(Vec::new());
+    session.run(&mut out).await.unwrap();
+    assert_eq!(String::from_utf8(out.into_inner()).unwrap(), "Attaching 1 probe...\n");
+}
+
+/// The verifier's refusal names the program and the refused instruction,
+/// which maps back to its source span.
+#[test]
+fn verifier_rejection_points_at_the_instruction() {
+    require_kernel!("verifier_rejection_points_at_the_instruction");
+    let mut b = Builder::new();
+    b.set_span(Span::new(0, 5));
+    b.mov64(Reg::R0, 0);
+    b.set_span(Span::new(10, 20));
+    // r2 was never written.
+    b.load(Size::DW, Reg::R1, Reg::R2, 0);
+    b.set_span(Span::new(0, 5));
+    let code = finish(b);
+    let object = object(
+        vec![(program(0, "raw_tracepoint/probe0", Attach::Begin, &code, "BEGIN"), code)],
+        &[ringbuf_map()],
+        Manifest::default(),
+    );
+    let e = match Session::load(&object, &SessionOptions::default()) {
+        Err(e) => e,
+        Ok(_) => panic!("the verifier accepted a read through an uninitialised register"),
+    };
+    assert!(matches!(&e, RuntimeError::Verifier { program, insn: Some(1), .. } if program == "probe0"), "{e:?}");
+    assert_eq!(e.verifier_error_span(&object.manifest), Some(Span::new(10, 20)));
+    assert_eq!(e.to_string(), "the kernel's verifier refused the program for BEGIN: R2 !read_ok");
+    assert!(e.verifier_log().is_some_and(|log| log.contains("1: (79)")));
+}
+
+/// Batch reads and the get-next-key walk see the same elements, per-CPU
+/// values as one slot per possible CPU.
+#[test]
+fn reads_maps_by_batch_and_by_walk() {
+    require_kernel!("reads_maps_by_batch_and_by_walk");
+    use std::os::fd::AsFd;
+    let mut b = Builder::new();
+    b.load_map_fd(Reg::R1, "hash");
+    b.load_map_fd(Reg::R1, "percpu");
+    let code = finish(b);
+    let def = |map_type| MapDef { map_type, key_size: 16, value_size: 8, max_entries: 64, flags: 0 };
+    let elf = write_elf(
+        &[ElfProgram { section: "raw_tracepoint/probe0", name: "probe0", code: &code }],
+        &[ElfMap { name: "hash", def: def(map_type::HASH) }, ElfMap { name: "percpu", def: def(map_type::PERCPU_HASH) }],
+        "GPL",
+    )
+    .unwrap();
+    let ebpf = aya::EbpfLoader::new().btf(None).load(&elf).unwrap();
+    let cpus = rbpf_runtime::sys::possible_cpus().unwrap();
+    for (name, value_size) in [("hash", 8), ("percpu", 8 * cpus)] {
+        let fd = match ebpf.map(name) {
+            Some(aya::maps::Map::HashMap(d) | aya::maps::Map::PerCpuHashMap(d)) => d.fd().as_fd(),
+            other => panic!("{name}: {other:?}"),
+        };
+        let mut expect = Vec::new();
+        for i in 0..40u64 {
+            let key = [i.to_le_bytes(), (!i).to_le_bytes()].concat();
+            let value: Vec<u8> = (0..value_size / 8).flat_map(|cpu| (i * 100 + cpu as u64).to_le_bytes()).collect();
+            rbpf_runtime::sys::map_update(fd, &key, &value).unwrap();
+            expect.push((key, value));
+        }
+        expect.sort();
+        for read in [rbpf_runtime::sys::map_entries_batch, rbpf_runtime::sys::map_entries_walk] {
+            let mut got = read(fd, 16, value_size, 64).unwrap();
+            got.sort();
+            assert_eq!(got, expect, "{name}");
+        }
+    }
+}
+
+/// HostTarget reads tracepoint formats from tracefs, mounting it if needed.
+#[test]
+fn host_target_reads_tracepoint_formats() {
+    require_kernel!("host_target_reads_tracepoint_formats");
+    let target = HostTarget::new();
+    let format = target.tracepoint_format("syscalls", "sys_enter_openat").unwrap();
+    let filename = format.field("filename").expect("openat has a filename");
+    assert_eq!(filename.size, 8);
+    assert!(format.field("common_pid").is_none());
+    assert_eq!(target.tracepoint_format("syscalls", "no_such_tracepoint"), Err(TargetError::NotFound));
+}
