@@ -30,7 +30,7 @@ pub fn format_insn(insn: &Insn, next: Option<&Insn>, map: Option<&str>) -> Strin
     match cls {
         class::ALU | class::ALU64 => {
             let r = if cls == class::ALU64 { "r" } else { "w" };
-            let Some(op) = Alu::from_code(insn.code) else { return unknown(insn) };
+            let Some(op) = Alu::decode(insn.code, insn.off) else { return unknown(insn) };
             let src = if src_is_reg { format!("{r}{}", insn.src) } else { format!("{}", insn.imm) };
             match op {
                 Alu::Neg => format!("{r}{} = -{r}{}", insn.dst, insn.dst),
@@ -40,20 +40,20 @@ pub fn format_insn(insn: &Insn, next: Option<&Insn>, map: Option<&str>) -> Strin
         class::LDX if insn.code & 0xe0 == class::MEM => format!(
             "r{} = *({} *)(r{} {})",
             insn.dst,
-            size_name(Size::from_code_bits(insn.code)),
+            size_name(Size::from_code(insn.code)),
             insn.src,
             offset(insn.off)
         ),
         class::STX if insn.code & 0xe0 == class::MEM => format!(
             "*({} *)(r{} {}) = r{}",
-            size_name(Size::from_code_bits(insn.code)),
+            size_name(Size::from_code(insn.code)),
             insn.dst,
             offset(insn.off),
             insn.src
         ),
         class::ST if insn.code & 0xe0 == class::MEM => format!(
             "*({} *)(r{} {}) = {}",
-            size_name(Size::from_code_bits(insn.code)),
+            size_name(Size::from_code(insn.code)),
             insn.dst,
             offset(insn.off),
             insn.imm
@@ -98,17 +98,6 @@ pub fn disassemble(code: &Code) -> String {
         i += if insn.code == 0x18 { 2 } else { 1 };
     }
     out
-}
-
-impl Size {
-    fn from_code_bits(code: u8) -> Size {
-        match code & 0x18 {
-            0x00 => Size::W,
-            0x08 => Size::H,
-            0x10 => Size::B,
-            _ => Size::DW,
-        }
-    }
 }
 
 #[cfg(test)]

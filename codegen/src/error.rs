@@ -1,11 +1,17 @@
-//! Why code generation failed.
+//! Why code generation failed. An open enum: each stage adds its variants.
 
 use rbpf_lang::Span;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodegenError {
+    /// A compiler bug, not a user error (as are the next three).
     #[error("a jump refers to a label that was never bound")]
     UnboundLabel,
+    #[error("a label was bound twice")]
+    LabelBoundTwice,
+    #[error("a jump targets the end of the program, past its last instruction")]
+    JumpPastEnd,
+    /// More than 32767 slots away: BPF jump offsets are 16 bits.
     #[error("a jump is too far for a BPF jump offset")]
     JumpOutOfRange,
     #[error("this needs more than the 512 bytes of stack a BPF program may use")]

@@ -3,7 +3,7 @@
 
 pub mod disasm;
 pub mod elf;
-mod error;
+pub mod error;
 pub mod insn;
 mod lower;
 pub mod manifest;
