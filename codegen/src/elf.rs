@@ -2,6 +2,11 @@
 //! executable section per program with a global function symbol, a legacy
 //! `maps` section of `bpf_map_def`s, a `license` section, and an
 //! `R_BPF_64_64` relocation on every ld_imm64 that loads a map.
+//!
+//! No `.BTF`: aya 0.14 loads legacy map definitions without it, and rbpf
+//! resolves kernel types itself, so the object needs no CO-RE relocations.
+
+use std::collections::{HashMap, HashSet};
 
 use object::write::{Object, Relocation, Symbol, SymbolSection};
 use object::{Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
@@ -9,13 +14,23 @@ use object::{Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKin
 use crate::insn::Code;
 use crate::CodegenError;
 
-/// Kernel map types (`enum bpf_map_type`).
+/// Kernel map types (`enum bpf_map_type` in uapi `bpf.h`), those a
+/// tracing program may use.
 pub mod map_type {
     pub const HASH: u32 = 1;
     pub const ARRAY: u32 = 2;
+    pub const PROG_ARRAY: u32 = 3;
+    pub const PERF_EVENT_ARRAY: u32 = 4;
     pub const PERCPU_HASH: u32 = 5;
     pub const PERCPU_ARRAY: u32 = 6;
+    /// Key u32 (the stack id), value `max_depth` u64 addresses.
     pub const STACK_TRACE: u32 = 7;
+    pub const LRU_HASH: u32 = 9;
+    pub const LRU_PERCPU_HASH: u32 = 10;
+    pub const QUEUE: u32 = 22;
+    pub const STACK: u32 = 23;
+    /// Key and value size 0; `max_entries` is the size in bytes (a power
+    /// of two and a multiple of the page size). Kernel 5.8+.
     pub const RINGBUF: u32 = 27;
 }
 
@@ -24,6 +39,8 @@ const R_BPF_64_64: u32 = 1;
 /// `struct bpf_map_def`: five u32s.
 const MAP_DEF_SIZE: u64 = 20;
 
+/// One program: its own section, so aya infers each program's type from
+/// its section name.
 pub struct ElfProgram<'a> {
     /// e.g. `tracepoint/syscalls/sys_enter_execve`; aya infers the program
     /// type from the part before the first `/`.
@@ -33,6 +50,7 @@ pub struct ElfProgram<'a> {
     pub code: &'a Code,
 }
 
+/// The legacy `struct bpf_map_def` (five u32s, in this order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapDef {
     pub map_type: u32,
@@ -43,33 +61,40 @@ pub struct MapDef {
 }
 
 pub struct ElfMap<'a> {
+    /// The symbol name, which aya names the map by.
     pub name: &'a str,
     pub def: MapDef,
 }
 
+/// Writes the object. `license` must be GPL-compatible for the helpers
+/// tracing uses (bpf_probe_read*, bpf_get_stackid... are GPL-only).
 pub fn write_elf(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Result<Vec<u8>, CodegenError> {
+    check_names(programs, maps, license)?;
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
 
-    let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
-    let mut map_symbols = std::collections::HashMap::new();
-    for map in maps {
-        let d = map.def;
-        let bytes: Vec<u8> = [d.map_type, d.key_size, d.value_size, d.max_entries, d.flags]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        let offset = obj.append_section_data(maps_section, &bytes, 4);
-        let symbol = obj.add_symbol(Symbol {
-            name: map.name.as_bytes().to_vec(),
-            value: offset,
-            size: MAP_DEF_SIZE,
-            kind: SymbolKind::Data,
-            scope: SymbolScope::Dynamic,
-            weak: false,
-            section: SymbolSection::Section(maps_section),
-            flags: SymbolFlags::None,
-        });
-        map_symbols.insert(map.name, symbol);
+    let mut map_symbols = HashMap::new();
+    if !maps.is_empty() {
+        // aya treats every symbol in a section named `maps*` as a map.
+        let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
+        for map in maps {
+            let d = map.def;
+            let bytes: Vec<u8> = [d.map_type, d.key_size, d.value_size, d.max_entries, d.flags]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            let offset = obj.append_section_data(maps_section, &bytes, 4);
+            let symbol = obj.add_symbol(Symbol {
+                name: map.name.as_bytes().to_vec(),
+                value: offset,
+                size: MAP_DEF_SIZE,
+                kind: SymbolKind::Data,
+                scope: SymbolScope::Dynamic,
+                weak: false,
+                section: SymbolSection::Section(maps_section),
+                flags: SymbolFlags::None,
+            });
+            map_symbols.insert(map.name, symbol);
+        }
     }
 
     for program in programs {
@@ -89,6 +114,13 @@ pub fn write_elf(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Res
             flags: SymbolFlags::None,
         });
         for reloc in &program.code.relocations {
+            // The relocation must sit on an ld_imm64, or aya refuses the object.
+            if !program.code.insns.get(reloc.insn_index).is_some_and(|i| i.is_ld_imm64()) {
+                return Err(CodegenError::Elf(format!(
+                    "program {}: map {} relocated at instruction {}, which is no ld_imm64",
+                    program.name, reloc.map, reloc.insn_index
+                )));
+            }
             let symbol = *map_symbols
                 .get(reloc.map.as_str())
                 .ok_or_else(|| CodegenError::Elf(format!("program {} uses undefined map {}", program.name, reloc.map)))?;
@@ -107,12 +139,35 @@ pub fn write_elf(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Res
         }
     }
 
+    // aya reads the license as a C string from the whole section.
     let license_section = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
     let mut text = license.as_bytes().to_vec();
     text.push(0);
     obj.append_section_data(license_section, &text, 1);
 
     obj.write().map_err(|e| CodegenError::Elf(e.to_string()))
+}
+
+/// Duplicate symbols would make aya load one program or map in place of
+/// another without a word; an empty name or a NUL cannot be written.
+fn check_names(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Result<(), CodegenError> {
+    let mut seen = HashSet::new();
+    let names = programs.iter().map(|p| p.name).chain(maps.iter().map(|m| m.name));
+    for name in names {
+        if name.is_empty() || name.contains('\0') {
+            return Err(CodegenError::Elf(format!("invalid symbol name {name:?}")));
+        }
+        if !seen.insert(name) {
+            return Err(CodegenError::Elf(format!("two programs or maps are named {name}")));
+        }
+    }
+    if let Some(p) = programs.iter().find(|p| p.section.is_empty() || p.section.contains('\0')) {
+        return Err(CodegenError::Elf(format!("program {} has an invalid section name {:?}", p.name, p.section)));
+    }
+    if license.contains('\0') {
+        return Err(CodegenError::Elf("the license contains a NUL byte".to_string()));
+    }
+    Ok(())
 }
 
 /// Reads the programs back out of an object written by [`write_elf`]: each
@@ -129,15 +184,28 @@ pub fn read_programs(elf: &[u8]) -> Result<Vec<(String, Code)>, CodegenError> {
         let Some(index) = symbol.section_index() else { continue };
         let section = file.section_by_index(index).map_err(err)?;
         let data = section.data().map_err(err)?;
-        let insns = data
+        // The function's bytes: its symbol's range of the section (all of
+        // it for objects whose symbols have no size).
+        let start = symbol.address().saturating_sub(section.address());
+        let end = match symbol.size() {
+            0 => data.len() as u64,
+            size => start.saturating_add(size),
+        };
+        let bytes = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(end).ok())
+            .and_then(|(start, end)| data.get(start..end))
+            .ok_or_else(|| CodegenError::ReadElf(format!("symbol {} lies outside its section", symbol.name().unwrap_or("?"))))?;
+        let insns = bytes
             .chunks_exact(8)
             .map(|c| crate::insn::Insn::from_bytes(c.try_into().unwrap_or([0; 8])))
             .collect::<Vec<_>>();
         let mut relocations = Vec::new();
         for (offset, reloc) in section.relocations() {
+            let Some(at) = offset.checked_sub(start).filter(|at| *at < bytes.len() as u64) else { continue };
             if let RelocationTarget::Symbol(s) = reloc.target() {
                 let name = file.symbol_by_index(s).and_then(|s| s.name().map(str::to_string)).map_err(err)?;
-                relocations.push(crate::insn::MapRelocation { insn_index: offset as usize / 8, map: name });
+                relocations.push(crate::insn::MapRelocation { insn_index: at as usize / 8, map: name });
             }
         }
         let spans = vec![rbpf_lang::Span::default(); insns.len()];
@@ -148,31 +216,166 @@ pub fn read_programs(elf: &[u8]) -> Result<Vec<(String, Code)>, CodegenError> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
+    use object::elf;
+    use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
+    use object::{Object as _, ObjectSection, ObjectSymbol};
+
     use super::*;
     use crate::insn::{Builder, Helper, Reg};
 
-    #[test]
-    fn round_trips_programs_maps_and_relocations() {
+    const HASH: MapDef = MapDef { map_type: map_type::HASH, key_size: 8, value_size: 8, max_entries: 16, flags: 0 };
+    const RINGBUF: MapDef = MapDef { map_type: map_type::RINGBUF, key_size: 0, value_size: 0, max_entries: 1 << 16, flags: 0 };
+
+    /// `@counts[...]++`-shaped: a lookup in `counts`, then output to `events`.
+    fn counting_program() -> Code {
         let mut b = Builder::new();
+        b.mov64(Reg::R6, Reg::R1);
         b.load_map_fd(Reg::R1, "counts");
         b.call(Helper::MapLookupElem);
+        b.load_map_fd(Reg::R1, "events");
+        b.call(Helper::RingbufOutput);
         b.mov64(Reg::R0, 0);
         b.exit();
-        let code = b.finish().unwrap();
-        let elf = write_elf(
-            &[ElfProgram { section: "tracepoint/syscalls/sys_enter_getppid", name: "probe0", code: &code }],
-            &[ElfMap { name: "counts", def: MapDef { map_type: map_type::HASH, key_size: 8, value_size: 8, max_entries: 16, flags: 0 } }],
+        b.finish().unwrap()
+    }
+
+    fn trivial_program() -> Code {
+        let mut b = Builder::new();
+        b.mov64(Reg::R0, 0);
+        b.exit();
+        b.finish().unwrap()
+    }
+
+    fn sample_object(counting: &Code, trivial: &Code) -> Vec<u8> {
+        write_elf(
+            &[
+                ElfProgram { section: "tracepoint/syscalls/sys_enter_getppid", name: "probe0", code: counting },
+                ElfProgram { section: "raw_tracepoint/rbpf_begin", name: "begin", code: trivial },
+                ElfProgram { section: "perf_event", name: "interval0", code: trivial },
+            ],
+            &[ElfMap { name: "counts", def: HASH }, ElfMap { name: "events", def: RINGBUF }],
             "GPL",
         )
-        .unwrap();
-        let programs = read_programs(&elf).unwrap();
-        assert_eq!(programs.len(), 1);
-        assert_eq!(programs[0].0, "probe0");
-        assert_eq!(programs[0].1.insns, code.insns);
-        assert_eq!(programs[0].1.relocations, code.relocations);
+        .unwrap()
+    }
 
+    #[test]
+    fn aya_finds_programs_maps_and_relocations() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let elf = sample_object(&counting, &trivial);
+        let mut parsed = aya_obj::Object::parse(&elf).unwrap();
+
+        assert_eq!(parsed.license.to_str(), Ok("GPL"));
+        let section = |name: &str| format!("{:?}", parsed.programs[name].section);
+        assert_eq!(section("probe0"), "TracePoint");
+        assert_eq!(section("begin"), "RawTracePoint");
+        assert_eq!(section("interval0"), "PerfEvent");
+
+        let counts = &parsed.maps["counts"];
+        assert_eq!((counts.map_type(), counts.key_size(), counts.value_size(), counts.max_entries()), (1, 8, 8, 16));
+        let events = &parsed.maps["events"];
+        assert_eq!((events.map_type(), events.key_size(), events.value_size(), events.max_entries()), (27, 0, 0, 1 << 16));
+
+        // What the loader does after creating the maps: patch each fd into
+        // its ld_imm64. Wrong relocations fail here or patch the wrong slot.
+        let maps = [("counts", 40), ("events", 41)].map(|(name, fd)| (name, fd, parsed.maps[name].clone()));
+        parsed.relocate_maps(maps.iter().map(|(name, fd, map)| (*name, *fd, map)), &HashSet::new()).unwrap();
+        let key = parsed.programs["probe0"].function_key();
+        let insns = &parsed.functions[&key].instructions;
+        assert_eq!(insns.len(), counting.insns.len());
+        let patched: Vec<(usize, u8, i32)> =
+            insns.iter().enumerate().filter(|(_, i)| i.code == 0x18).map(|(at, i)| (at, i.src_reg(), i.imm)).collect();
+        assert_eq!(patched, [(1, 1, 40), (4, 1, 41)]);
+    }
+
+    /// The ELF facts aya 0.14 depends on, checked on the raw headers.
+    #[test]
+    fn writes_the_shape_aya_expects() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let elf = sample_object(&counting, &trivial);
+        let file = ElfFile64::<object::Endianness>::parse(&*elf).unwrap();
+        let endian = file.endian();
+        assert_eq!(file.elf_header().e_machine(endian), elf::EM_BPF);
+        assert_eq!(file.elf_header().e_type(endian), elf::ET_REL);
+
+        let program = file.section_by_name("tracepoint/syscalls/sys_enter_getppid").unwrap();
+        let flags = program.elf_section_header().sh_flags(endian);
+        assert_eq!(flags & u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR), u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR));
+        assert_eq!(program.data().unwrap(), counting.to_bytes());
+
+        let symbol = |name: &str| file.symbols().find(|s| s.name() == Ok(name)).unwrap();
+        let probe = symbol("probe0");
+        assert!(probe.is_global());
+        assert_eq!((probe.kind(), probe.address(), probe.size()), (SymbolKind::Text, 0, counting.insns.len() as u64 * 8));
+        let events = symbol("events");
+        assert!(events.is_global());
+        assert_eq!((events.kind(), events.address(), events.size()), (SymbolKind::Data, 20, 20));
+        assert_eq!(file.section_by_index(events.section_index().unwrap()).unwrap().name(), Ok("maps"));
+
+        let relocations: Vec<_> = program.relocations().collect();
+        assert_eq!(relocations.len(), 2);
+        for (offset, reloc) in &relocations {
+            assert!(*offset == 8 || *offset == 32);
+            assert_eq!(reloc.flags(), RelocationFlags::Elf { r_type: R_BPF_64_64 });
+            // SHT_REL: the addend lives in the instruction's imm, which is 0.
+            assert!(reloc.has_implicit_addend());
+        }
+        let rel = file.section_by_name(".reltracepoint/syscalls/sys_enter_getppid").unwrap();
+        assert_eq!(rel.elf_section_header().sh_type(endian), elf::SHT_REL);
+
+        assert_eq!(file.section_by_name("license").unwrap().data().unwrap(), b"GPL\0");
+    }
+
+    #[test]
+    fn reads_back_what_it_wrote() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let elf = sample_object(&counting, &trivial);
+        let mut programs = read_programs(&elf).unwrap();
+        programs.sort_by(|a, b| a.0.cmp(&b.0));
+        let names: Vec<&str> = programs.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["begin", "interval0", "probe0"]);
+        assert_eq!(programs[2].1.insns, counting.insns);
+        assert_eq!(programs[2].1.relocations, counting.relocations);
+        assert_eq!(programs[0].1.insns, trivial.insns);
+    }
+
+    #[test]
+    fn a_program_without_maps_loads() {
+        let trivial = trivial_program();
+        let elf = write_elf(&[ElfProgram { section: "raw_tracepoint/rbpf_end", name: "end", code: &trivial }], &[], "GPL").unwrap();
+        let file = object::File::parse(&*elf).unwrap();
+        assert!(file.section_by_name("maps").is_none());
         let parsed = aya_obj::Object::parse(&elf).unwrap();
-        assert!(parsed.programs.contains_key("probe0"));
-        assert!(parsed.maps.contains_key("counts"));
+        assert!(parsed.programs.contains_key("end"));
+        assert!(parsed.maps.is_empty());
+    }
+
+    #[test]
+    fn refuses_what_aya_would_misread() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let program = |name, code| ElfProgram { section: "tracepoint/a/b", name, code };
+        let error = |programs: &[ElfProgram], maps: &[ElfMap]| write_elf(programs, maps, "GPL").unwrap_err().to_string();
+
+        assert_eq!(
+            error(&[program("p", &counting)], &[ElfMap { name: "counts", def: HASH }]),
+            "cannot write the ELF object: program p uses undefined map events"
+        );
+        assert_eq!(
+            error(&[program("p", &trivial), program("p", &trivial)], &[]),
+            "cannot write the ELF object: two programs or maps are named p"
+        );
+        assert_eq!(
+            error(&[program("m", &trivial)], &[ElfMap { name: "m", def: HASH }]),
+            "cannot write the ELF object: two programs or maps are named m"
+        );
+        let mut misplaced = trivial.clone();
+        misplaced.relocations.push(crate::insn::MapRelocation { insn_index: 1, map: "m".into() });
+        assert_eq!(
+            error(&[program("p", &misplaced)], &[ElfMap { name: "m", def: HASH }]),
+            "cannot write the ELF object: program p: map m relocated at instruction 1, which is no ld_imm64"
+        );
+        assert!(write_elf(&[program("p", &trivial)], &[], "G\0PL").is_err());
     }
 }

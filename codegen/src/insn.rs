@@ -390,6 +390,7 @@ pub(crate) mod class {
     pub const STX: u8 = 0x03;
     pub const ALU: u8 = 0x04;
     pub const JMP: u8 = 0x05;
+    pub const JMP32: u8 = 0x06;
     pub const ALU64: u8 = 0x07;
     /// Source: the immediate (`K`) or the `src` register (`X`).
     pub const K: u8 = 0x00;
@@ -397,10 +398,15 @@ pub(crate) mod class {
     /// Modes (bits 5-7 of a load/store).
     pub const IMM: u8 = 0x00;
     pub const MEM: u8 = 0x60;
+    /// Sign-extending load (ISA v4, kernel 6.6+).
+    pub const MEMSX: u8 = 0x80;
+    pub const ATOMIC: u8 = 0xc0;
     /// Jump operations.
     pub const JA: u8 = 0x00;
     pub const CALL: u8 = 0x80;
     pub const EXIT: u8 = 0x90;
+    /// The byte-swap ALU operation.
+    pub const END: u8 = 0xd0;
     /// The opcode of the first slot of an ld_imm64.
     pub const LD_IMM64: u8 = LD | IMM | 0x18;
     /// `src` of an ld_imm64 that loads a map by file descriptor.
