@@ -630,13 +630,18 @@ impl Builder {
         self.emit(Insn { code: class::JMP | class::EXIT, dst: 0, src: 0, off: 0, imm: 0 });
     }
 
-    /// Resolves every jump's offset (relative to the next slot, counting
-    /// both slots of an ld_imm64).
-    pub fn finish(mut self) -> Result<Code, CodegenError> {
+    /// Drops the instructions no path from the entry reaches (the verifier
+    /// refuses unreachable code, which constant conditions such as
+    /// `if (0)` or `1 && 0` leave behind) and jumps to the very next
+    /// instruction, then resolves every jump's offset (relative to the next
+    /// slot, counting both slots of an ld_imm64).
+    pub fn finish(self) -> Result<Code, CodegenError> {
         if let Some(err) = self.bind_error {
             return Err(err);
         }
         let len = self.code.insns.len();
+        // The target slot of each jump, by the jump's slot.
+        let mut target_of = vec![None; len];
         for &(at, label) in &self.fixups {
             let target = self.labels.get(label.0 as usize).copied().flatten().ok_or(CodegenError::UnboundLabel)?;
             // A label bound after the last instruction would jump out of
@@ -644,10 +649,89 @@ impl Builder {
             if target >= len {
                 return Err(CodegenError::JumpPastEnd);
             }
-            let offset = target as i64 - at as i64 - 1;
-            self.code.insns[at].off = i16::try_from(offset).map_err(|_| CodegenError::JumpOutOfRange)?;
+            target_of[at] = Some(target);
         }
-        Ok(self.code)
+        let mut keep = self.reachable(&target_of);
+        // A reachable `goto` whose target is the next kept slot does nothing.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for at in 0..len {
+                let insn = self.code.insns[at];
+                if keep[at] && insn.code == class::JMP | class::JA {
+                    if let Some(t) = target_of[at] {
+                        if t > at && (at + 1..t).all(|i| !keep[i]) {
+                            keep[at] = false;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        // Where each old slot lands; a label on a dropped slot moves on to
+        // the next kept one, which is where execution would continue.
+        let mut new_index = vec![0usize; len + 1];
+        let mut n = 0;
+        for i in 0..len {
+            new_index[i] = n;
+            n += usize::from(keep[i]);
+        }
+        new_index[len] = n;
+        let mut code = Code::default();
+        for at in 0..len {
+            if !keep[at] {
+                continue;
+            }
+            let mut insn = self.code.insns[at];
+            if let Some(t) = target_of[at] {
+                let offset = new_index[t] as i64 - new_index[at] as i64 - 1;
+                insn.off = i16::try_from(offset).map_err(|_| CodegenError::JumpOutOfRange)?;
+            }
+            code.insns.push(insn);
+            code.spans.push(self.code.spans[at]);
+        }
+        code.relocations = self
+            .code
+            .relocations
+            .into_iter()
+            .filter(|r| keep[r.insn_index])
+            .map(|r| MapRelocation { insn_index: new_index[r.insn_index], map: r.map })
+            .collect();
+        Ok(code)
+    }
+
+    /// Which slots some path from the first instruction reaches.
+    fn reachable(&self, target_of: &[Option<usize>]) -> Vec<bool> {
+        let insns = &self.code.insns;
+        let mut seen = vec![false; insns.len()];
+        let mut work = vec![0usize];
+        while let Some(at) = work.pop() {
+            if at >= insns.len() || seen[at] {
+                continue;
+            }
+            seen[at] = true;
+            let insn = insns[at];
+            if insn.is_ld_imm64() {
+                if let Some(s) = seen.get_mut(at + 1) {
+                    *s = true;
+                }
+                work.push(at + 2);
+                continue;
+            }
+            let is_jmp = insn.code & 0x07 == class::JMP || insn.code & 0x07 == class::JMP32;
+            let op = insn.code & 0xf0;
+            if is_jmp && op == class::EXIT {
+                continue;
+            }
+            if let Some(t) = target_of[at] {
+                work.push(t);
+                if op == class::JA {
+                    continue;
+                }
+            }
+            work.push(at + 1);
+        }
+        seen
     }
 }
 
@@ -705,7 +789,8 @@ mod tests {
         }
     }
 
-    /// Each jump, then three slots to jump over (so the offsets are real).
+    /// Each jump, then three slots to jump over (so the offsets are real),
+    /// reachable through a first jump so that none is dropped as dead.
     #[test]
     fn encodes_jumps_like_the_kernel() {
         let jumps: &[(&str, fn(&mut Builder, Label), [u8; 8])] = &[
@@ -718,15 +803,17 @@ mod tests {
         ];
         for (asm, emit, bytes) in jumps {
             let code = encode(|b| {
-                let l = b.new_label();
+                let (l, skipped) = (b.new_label(), b.new_label());
+                b.jump_if(Cond::Eq, Reg::R1, 0, skipped);
                 emit(b, l);
-                b.exit();
-                b.exit();
-                b.exit();
+                b.bind(skipped);
+                for _ in 0..3 {
+                    b.mov64(Reg::R0, 0);
+                }
                 b.bind(l);
                 b.exit();
             });
-            assert_eq!(code[..8], *bytes, "{asm}");
+            assert_eq!(code[8..16], *bytes, "{asm}");
         }
     }
 
@@ -805,10 +892,32 @@ mod tests {
     }
 
     #[test]
+    fn drops_unreachable_code_and_jumps_to_the_next_instruction() {
+        let mut b = Builder::new();
+        let (dead, end, next) = (b.new_label(), b.new_label(), b.new_label());
+        b.jump(end); // 0
+        b.bind(dead);
+        b.load_map_fd(Reg::R1, "dead"); // 1, 2: unreachable
+        b.jump(dead); // 3: unreachable
+        b.bind(end);
+        b.jump_if(Cond::Eq, Reg::R1, 0, next); // 4
+        b.jump(next); // 5: goes where it falls through anyway
+        b.bind(next);
+        b.load_map_fd(Reg::R1, "live"); // 6, 7
+        b.exit(); // 8
+        let code = b.finish().unwrap();
+        assert_eq!(code.insns.len(), 4);
+        assert_eq!(code.insns[0].off, 0, "if r1 == 0 goto +0");
+        assert!(code.insns[1].is_ld_imm64());
+        assert_eq!(code.relocations, vec![MapRelocation { insn_index: 1, map: "live".into() }]);
+        assert_eq!(code.spans.len(), 4);
+    }
+
+    #[test]
     fn too_far_a_jump_is_an_error() {
         let mut b = Builder::new();
         let l = b.new_label();
-        b.jump(l);
+        b.jump_if(Cond::Eq, Reg::R1, 0, l);
         for _ in 0..=i16::MAX {
             b.mov64(Reg::R0, 0);
         }
