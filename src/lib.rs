@@ -1,1 +1,60 @@
+//! rbpf as a library: compile bpftrace-language programs to BPF objects and
+//! run them, receiving their output through an [`Output`] of your own.
+//!
+//! ```no_run
+//! use rbpf::{compile, Source};
+//! use rbpf_runtime::HostTarget;
+//!
+//! let source = Source::new("-e", "BEGIN { printf(\"hello\\n\"); exit(); }");
+//! let compiled = compile(&source, &HostTarget::new()).map_err(|e| e.render(&source))?;
+//! println!("{} bytes of BPF ELF", compiled.object.elf.len());
+//! # Ok::<(), String>(())
+//! ```
 
+pub use rbpf_codegen as codegen;
+pub use rbpf_lang as lang;
+pub use rbpf_runtime as runtime;
+
+pub use rbpf_codegen::manifest::Object;
+pub use rbpf_lang::{Diagnostic, Source};
+pub use rbpf_runtime::{Output, Session, SessionOptions};
+
+/// Every stage's result, kept for inspection (`-d` prints them all).
+#[derive(Debug)]
+pub struct Compiled {
+    pub ast: lang::ast::Program,
+    pub checked: lang::checked::Program,
+    pub object: Object,
+}
+
+/// Why a program did not compile.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The program is wrong: the diagnostics point into its source.
+    #[error("the program has errors")]
+    Program(Vec<Diagnostic>),
+    /// Code generation failed.
+    #[error(transparent)]
+    Codegen(#[from] codegen::CodegenError),
+}
+
+impl CompileError {
+    /// The diagnostics, rendered without colour, as one text.
+    pub fn render(&self, source: &Source) -> String {
+        match self {
+            CompileError::Program(diags) => lang::diagnostic::render_to_string(source, diags),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Parses, checks and compiles a program for the machine `target` describes.
+pub fn compile(source: &Source, target: &dyn lang::target::Target) -> Result<Compiled, CompileError> {
+    let ast = lang::parse(&source.text).map_err(CompileError::Program)?;
+    let checked = lang::check(&ast, target).map_err(CompileError::Program)?;
+    let object = codegen::compile(&checked).map_err(|e| match e.span() {
+        Some(span) => CompileError::Program(vec![Diagnostic::error(span, e.to_string()).with_label("here")]),
+        None => CompileError::Codegen(e),
+    })?;
+    Ok(Compiled { ast, checked, object })
+}

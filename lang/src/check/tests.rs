@@ -105,7 +105,7 @@ error: tracepoint `syscalls:sys_enter_nope` does not exist
 1 │ tracepoint:syscalls:sys_enter_nope { }
   │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ no such tracepoint on this kernel
   │
-  = `rbpf -l 'tracepoint:syscalls:*'` lists the tracepoints of this category",
+  = the tracepoints of this category are the directories in /sys/kernel/tracing/events/syscalls/",
     );
 }
 

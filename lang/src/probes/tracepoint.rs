@@ -23,7 +23,7 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
         Err(TargetError::NotFound) => {
             return Err(Diagnostic::error(span, format!("tracepoint `{category}:{name}` does not exist"))
                 .with_label("no such tracepoint on this kernel")
-                .with_note(format!("`rbpf -l 'tracepoint:{category}:*'` lists the tracepoints of this category")));
+                .with_note(format!("the tracepoints of this category are the directories in /sys/kernel/tracing/events/{category}/")));
         }
         Err(TargetError::Unavailable(why)) => {
             return Err(Diagnostic::error(span, format!("cannot read tracepoint `{category}:{name}`: {why}"))

@@ -1,0 +1,157 @@
+//! Shared helpers for the end-to-end tests: running the rbpf binary, and
+//! deciding whether kernel tests can run here.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Whether tests that load BPF programs can run. Not as root they skip with
+/// a visible message, unless RBPF_REQUIRE_KERNEL=1 makes that a failure.
+pub fn kernel_tests_enabled(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("RBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
+        panic!("{test}: RBPF_REQUIRE_KERNEL=1 but not running as root: kernel tests cannot run");
+    }
+    eprintln!("skipping {test}: kernel tests need root (set RBPF_REQUIRE_KERNEL=1 to fail instead)");
+    false
+}
+
+pub fn rbpf() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rbpf"))
+}
+
+/// Runs rbpf to completion (the program must end by itself, e.g. exit()).
+pub fn run(args: &[&str]) -> Output {
+    let mut child = rbpf().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn rbpf");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("rbpf {args:?} did not finish in 30 s; stdout: {}", String::from_utf8_lossy(&out.stdout));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running rbpf whose stdout is read line by line in the background.
+pub struct Tracer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Tracer {
+    pub fn start(args: &[&str]) -> Tracer {
+        let mut child = rbpf().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn rbpf");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Tracer { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits until a line satisfying `pred` is printed.
+    pub fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let mut err = String::new();
+        let _ = self.child.kill();
+        if let Some(e) = self.child.stderr.as_mut() {
+            let _ = e.read_to_string(&mut err);
+        }
+        panic!("expected line not printed; stdout so far: {:?}; stderr: {err}", self.seen);
+    }
+
+    /// Waits until rbpf holds `n` BPF links: its probes are attached (it
+    /// prints "Attaching" before attaching, as bpftrace does).
+    pub fn wait_attached(&mut self, n: usize) {
+        let fds = format!("/proc/{}/fd", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let links = std::fs::read_dir(&fds)
+                .map(|dir| {
+                    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                        .filter(|target| target.to_string_lossy() == "anon_inode:bpf_link")
+                        .count()
+                })
+                .unwrap_or(0);
+            if links >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("rbpf did not attach {n} probe(s) in 20 s; stdout so far: {:?}", self.seen);
+    }
+
+    /// Sends `signal` to rbpf (only to the process this test started) and
+    /// returns everything it prints until it exits, and its exit status.
+    pub fn stop(self, signal: i32) -> (String, i32) {
+        // SAFETY: kill on the pid of our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.finish()
+    }
+
+    /// Waits for rbpf to exit by itself.
+    pub fn finish(mut self) -> (String, i32) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.child.try_wait().expect("wait").is_none() {
+            let _ = self.child.kill();
+            panic!("rbpf did not exit; stdout so far: {:?}", self.seen);
+        }
+        let status = self.child.wait().expect("wait").code().unwrap_or(-1);
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        let mut text = self.seen.join("\n");
+        text.push('\n');
+        (text, status)
+    }
+}
+
+/// Runs a short command `n` times (each is one execve) from a thread
+/// named `comm`: the name the kernel gives the caller of execve.
+pub fn spawn_n(comm: &str, program: &str, n: usize) {
+    let program = program.to_string();
+    std::thread::Builder::new()
+        .name(comm.to_string())
+        .spawn(move || {
+            for _ in 0..n {
+                let status = Command::new(&program).status().expect("spawn");
+                assert!(status.success());
+            }
+        })
+        .expect("spawn thread")
+        .join()
+        .expect("spawner thread");
+}

@@ -1,0 +1,62 @@
+//! The verifier corpus: every program here must compile, load into the
+//! kernel (the verifier's acceptance is the check), attach and detach.
+
+mod common;
+
+const CORPUS: &[&str] = &[
+    "tracepoint:syscalls:sys_enter_execve { @c[comm] = count(); }",
+    "tracepoint:syscalls:sys_enter_execve < @c[comm] = count() >",
+    "BEGIN { printf(\"hello\\n\"); exit(); }",
+    "BEGIN { @x = 1; } END { @y = 2; }",
+    "tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args.filename)); }",
+    "tracepoint:syscalls:sys_enter_openat { @[str(args.filename)] = count(); }",
+    "tracepoint:syscalls:sys_enter_openat { @[str(args.filename, 8)] = count(); }",
+    "tracepoint:syscalls:sys_enter_read /args.count > 100/ { @bytes[pid, comm] = sum(args.count); }",
+    "tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @min = min(args.ret); @max = max(args.ret); @avg = avg(args.ret); }",
+    "tracepoint:sched:sched_switch { @[args.prev_comm] = count(); @p[args.next_pid] = args.prev_pid; }",
+    "tracepoint:sched:sched_process_exec { printf(\"%s\\n\", str(args.filename)); }",
+    "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_getpid { @[probe] = count(); }",
+    "tracepoint:syscalls:sys_enter_write /pid != 0 && (uid == 0 || gid > 1000) || !(cpu < 1)/ { @w[tid] = count(); }",
+    "tracepoint:syscalls:sys_enter_write { $x = args.count * 2 + 1; $y = ($x << 3) >> 1; $z = $x & 0xff | $y ^ 7; @v = $x % 7 - $y / 3 + $z; }",
+    "tracepoint:syscalls:sys_enter_write { $s = -5; @d = $s / 2; @m = $s % 3; @n = -$s; @b = ~$s; }",
+    "tracepoint:syscalls:sys_enter_write { if (args.count > 10) { @big = count(); } else if (args.count > 5) { @mid = count(); } else { @small = count(); } }",
+    "tracepoint:syscalls:sys_enter_write { @last[comm] = nsecs; @el = elapsed; }",
+    "tracepoint:syscalls:sys_enter_write { $c = comm; @by[$c, probe] = count(); printf(\"%s %s\\n\", $c, probe); }",
+    "tracepoint:syscalls:sys_enter_write { @s[comm] = comm; printf(\"%s\\n\", @s[comm]); @n[1] = 2; @k = @n[1] + 1; }",
+    "tracepoint:syscalls:sys_enter_write { printf(\"%d %i %u %x %X %c %p %ld %lu %lld %llu %-5d|%05d|%.3s\\n\", 1, 2, 3, 4, 5, 65, 6, 7, 8, 9, 10, 11, 12, \"abcdef\"); }",
+    "interval:ms:100 { @ticks = count(); }",
+    "interval:s:1 { printf(\"%d\\n\", elapsed / 1000000000); }",
+    "tracepoint:syscalls:sys_enter_write { @a = (1 + (2 + (3 + (4 + (5 + (pid + (tid + (uid + (gid + cpu))))))))); }",
+    "tracepoint:syscalls:sys_enter_write { @b = pid * (tid + (uid * (gid + (cpu * (pid + (tid * (uid + 1))))))); }",
+    "tracepoint:syscalls:sys_enter_write /pid == 1/ { exit(); }",
+];
+
+#[test]
+fn every_corpus_program_loads_and_attaches() {
+    if !common::kernel_tests_enabled("every_corpus_program_loads_and_attaches") {
+        return;
+    }
+    let mut failures = Vec::new();
+    for program in CORPUS {
+        let out = common::run(&["--dry-run", "-e", program]);
+        if out.status.code() != Some(0) {
+            failures.push(format!("{program}\n{}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} programs failed:\n\n{}", failures.len(), CORPUS.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_script_loads_and_attaches() {
+    if !common::kernel_tests_enabled("every_script_loads_and_attaches") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let mut scripts: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    scripts.sort();
+    assert!(!scripts.is_empty());
+    for script in scripts {
+        let out = common::run(&["--dry-run", script.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -1,0 +1,161 @@
+//! End-to-end tests of the rbpf binary that load real programs into the
+//! kernel, cause real events and check what is printed.
+
+mod common;
+
+use common::{kernel_tests_enabled, run, spawn_n, Tracer};
+
+/// Parses `@name[key]: value` lines into (key, value).
+fn entries<'a>(output: &'a str, map: &str) -> Vec<(&'a str, i64)> {
+    let prefix = format!("{map}[");
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .filter_map(|rest| {
+            let (key, value) = rest.rsplit_once("]: ")?;
+            Some((key, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn canonical(program: &str, test: &str) {
+    if !kernel_tests_enabled(test) {
+        return;
+    }
+    let mut tracer = Tracer::start(&["-e", program]);
+    tracer.wait_for(|l| l == "Attaching 1 probe...");
+    tracer.wait_attached(1);
+    // At sys_enter_execve, comm is still the caller's: our thread's name.
+    spawn_n("rbpf-spawner", "/bin/true", 3);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(status, 0, "{out}");
+    let counts = entries(&out, "@c");
+    let n = counts.iter().find(|(k, _)| *k == "rbpf-spawner").map(|e| e.1);
+    assert!(n.is_some_and(|n| n >= 3), "expected @c[rbpf-spawner] >= 3 in:\n{out}");
+    // bpftrace prints the entries sorted by value, ascending.
+    let values: Vec<i64> = counts.iter().map(|e| e.1).collect();
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "not sorted by value:\n{out}");
+    assert!(out.starts_with("Attaching 1 probe...\n"), "{out}");
+}
+
+#[test]
+fn canonical_one_liner_counts_execs_by_command() {
+    canonical("tracepoint:syscalls:sys_enter_execve { @c[comm] = count(); }", "canonical_one_liner");
+}
+
+#[test]
+fn angle_bracket_block_runs_the_same() {
+    canonical("tracepoint:syscalls:sys_enter_execve < @c[comm] = count() >", "angle_bracket_block");
+}
+
+#[test]
+fn begin_printf_exit() {
+    if !kernel_tests_enabled("begin_printf_exit") {
+        return;
+    }
+    let out = run(&["-e", r#"BEGIN { printf("hello %d %5s|%-4x|%c\n", 42, "ab", 255, 65); exit(); }"#]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\nhello 42    ab|ff  |A\n\n\n");
+}
+
+#[test]
+fn maps_print_in_bpftrace_format_and_order() {
+    if !kernel_tests_enabled("maps_print_in_bpftrace_format_and_order") {
+        return;
+    }
+    let out = run(&[
+        "-e",
+        r#"BEGIN { @x = 5; @c["z"] = count(); @c["a"] = count(); @c["a"] = count(); @s = sum(-3); @a = avg(7); @a = avg(2); @mn = min(4); @mn = min(-2); @mx = max(4); @mx = max(9); @t[1, "k"] = 3; @str = "hi"; exit(); }"#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Attaching 1 probe...\n\n\n@a: 4\n\n@c[z]: 1\n@c[a]: 2\n@mn: -2\n@mx: 9\n@s: -3\n@str: hi\n@t[1, k]: 3\n@x: 5\n"
+    );
+}
+
+#[test]
+fn end_runs_after_the_probes_on_sigterm() {
+    if !kernel_tests_enabled("end_runs_after_the_probes_on_sigterm") {
+        return;
+    }
+    let mut tracer = Tracer::start(&[
+        "-e",
+        "BEGIN { printf(\"begin\\n\"); } tracepoint:syscalls:sys_enter_execve { @n = count(); } END { printf(\"end\\n\"); }",
+    ]);
+    tracer.wait_for(|l| l == "begin");
+    tracer.wait_attached(1);
+    spawn_n("rbpf-spawner", "/bin/true", 2);
+    let (out, status) = tracer.stop(libc::SIGTERM);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.starts_with("Attaching 3 probes...\nbegin\nend\n\n\n@n: "), "{out}");
+}
+
+#[test]
+fn interval_fires_and_exit_stops() {
+    if !kernel_tests_enabled("interval_fires_and_exit_stops") {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let out = run(&["-e", "interval:ms:100 { printf(\"tick %d\\n\", elapsed > 50000000); exit(); }"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\ntick 1\n\n\n");
+    assert!(start.elapsed().as_secs() < 10);
+}
+
+#[test]
+fn tracepoint_args_and_predicates() {
+    if !kernel_tests_enabled("tracepoint_args_and_predicates") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rbpf-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("marker-file");
+    let program = format!(
+        "tracepoint:syscalls:sys_enter_openat /pid == {}/ {{ printf(\"open %s %d\\n\", str(args->filename), args.flags >= 0); }}",
+        std::process::id()
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    let _ = std::fs::File::open(&marker);
+    let line = tracer.wait_for(|l| l.contains("marker-file"));
+    assert_eq!(line, format!("open {} 1", marker.display()));
+    let (_, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(status, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn script_from_stdin_and_shebang_file() {
+    if !kernel_tests_enabled("script_from_stdin_and_shebang_file") {
+        return;
+    }
+    use std::io::Write;
+    let mut child = common::rbpf()
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"BEGIN { printf(\"from stdin\\n\"); exit(); }").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\nfrom stdin\n\n\n");
+
+    let dir = std::env::temp_dir().join(format!("rbpf-script-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hello.bt");
+    std::fs::write(&path, "#!/usr/bin/env rbpf\n// a comment\nBEGIN\n{\n  printf(\"from file\\n\");\n  exit();\n}\n").unwrap();
+    let out = run(&[path.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\nfrom file\n\n\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn debug_prints_every_stage() {
+    let out = run(&["-d", "--dry-run", "-e", "BEGIN { @c[pid] = count(); }"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in ["AST", "Checked program", "Maps", "@c (m0_c): percpu_hash", "call bpf_get_current_pid_tgid#14", "exit"] {
+        assert!(text.contains(needle), "missing {needle:?} in -d output:\n{text}");
+    }
+}
