@@ -50,8 +50,17 @@ impl CompileError {
 
 /// Parses, checks and compiles a program for the machine `target` describes.
 pub fn compile(source: &Source, target: &dyn lang::target::Target) -> Result<Compiled, CompileError> {
+    compile_with(source, target, &lang::Options::default())
+}
+
+/// [`compile`], with positional parameters and `--unsafe` from `options`.
+pub fn compile_with(
+    source: &Source,
+    target: &dyn lang::target::Target,
+    options: &lang::Options,
+) -> Result<Compiled, CompileError> {
     let ast = lang::parse(&source.text).map_err(CompileError::Program)?;
-    let checked = lang::check(&ast, target).map_err(CompileError::Program)?;
+    let checked = lang::check_with(&ast, target, options).map_err(CompileError::Program)?;
     let object = codegen::compile(&checked).map_err(|e| match e.span() {
         Some(span) => CompileError::Program(vec![Diagnostic::error(span, e.to_string()).with_label("here")]),
         None => CompileError::Codegen(e),

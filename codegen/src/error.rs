@@ -18,6 +18,10 @@ pub enum CodegenError {
     StackFull { span: Span },
     #[error("this expression needs more registers than BPF has; split it with a variable")]
     TooComplex { span: Span },
+    /// A compiler bug: the checker let through a type the lowering of this
+    /// construct does not handle.
+    #[error("internal error: cannot lower a value of type {what} here")]
+    Unlowerable { what: String, span: Span },
     #[error("cannot write the ELF object: {0}")]
     Elf(String),
     #[error("cannot read the ELF object: {0}")]
@@ -28,7 +32,9 @@ impl CodegenError {
     /// The source span the error is about, when it is about the program.
     pub fn span(&self) -> Option<Span> {
         match self {
-            CodegenError::StackFull { span } | CodegenError::TooComplex { span } => Some(*span),
+            CodegenError::StackFull { span }
+            | CodegenError::TooComplex { span }
+            | CodegenError::Unlowerable { span, .. } => Some(*span),
             _ => None,
         }
     }

@@ -23,6 +23,18 @@ pub struct Manifest {
     /// the monotonic time (CLOCK_MONOTONIC, as bpf_ktime_get_ns) just
     /// before BEGIN runs; `elapsed` is measured from it.
     pub start_time_map: Option<String>,
+    /// strftime formats (as the user wrote them, escapes decoded), indexed
+    /// by the id of `event::TIME` records and by `ValueType::Timestamp`.
+    pub time_formats: Vec<String>,
+    /// Values printed by `print(value)`, indexed by the id of
+    /// `event::PRINT_VALUE` records: the value's layout after the header.
+    pub print_values: Vec<ValueType>,
+    /// `join()` separators, indexed by the id of `event::JOIN` records.
+    pub join_separators: Vec<String>,
+    /// A per-CPU ARRAY map of one u64 (key: u32 0) counting the ring buffer
+    /// records the kernel could not reserve; the runtime reports increases
+    /// as lost events, as bpftrace does.
+    pub lost_events_map: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +103,67 @@ pub enum MapValue {
     Max { signed: bool },
     /// per CPU `{ sum: i64/u64, count: u64 }` (16 bytes): sum of sums / sum of counts.
     Avg { signed: bool },
+    /// Same layout as `Avg`; printed as `count N, average A, total T`.
+    Stats { signed: bool },
+    /// `hist(n, bits)`: the kernel key is the user's key followed by a u64
+    /// bucket index ([`hist_index`]) at offset `key_size - 8`; the value is a
+    /// u64 count per CPU, summed. `key` lists the user's key fields only.
+    Hist { bits: u8 },
+    /// `lhist(n, min, max, step)`: keyed like `Hist`, by [`lhist_index`].
+    Lhist { min: i64, max: i64, step: i64 },
+}
+
+/// The bucket of `value` in a `hist(n, bits)` (bits 0..=5), the same
+/// layout bpftrace prints: index 0 holds the negative values; values below
+/// `2^(bits+1)` get a bucket each (index `1 + v`); above, each power of two
+/// `[2^n, 2^(n+1))` is split into `2^bits` equal buckets. Codegen computes
+/// the same index in BPF; the runtime turns an index back into its range
+/// with [`hist_bounds`].
+pub fn hist_index(value: i64, bits: u8) -> u64 {
+    if value < 0 {
+        return 0;
+    }
+    let v = value as u64;
+    let k = u32::from(bits);
+    if v < 1 << (k + 1) {
+        return 1 + v;
+    }
+    let n = 63 - v.leading_zeros();
+    let sub = (v >> (n - k)) & ((1 << k) - 1);
+    1 + (1 << (k + 1)) + u64::from(n - k - 1) * (1 << k) + sub
+}
+
+/// The values of bucket `index` of a `hist(n, bits)`: `None` for the
+/// negative bucket, else the half-open range `[lo, hi)` (`hi` is `None`
+/// past `u64::MAX`).
+pub fn hist_bounds(index: u64, bits: u8) -> Option<(u64, Option<u64>)> {
+    let k = u32::from(bits);
+    if index == 0 {
+        return None;
+    }
+    let exact = 1u64 << (k + 1);
+    if index <= exact {
+        return Some((index - 1, Some(index)));
+    }
+    let rest = index - 1 - exact;
+    let n = k + 1 + (rest >> k) as u32;
+    let sub = rest & ((1 << k) - 1);
+    let width = 1u64 << (n - k);
+    let lo = (1u64 << n) + sub * width;
+    Some((lo, lo.checked_add(width)))
+}
+
+/// The bucket of `value` in an `lhist(n, min, max, step)`: 0 below `min`,
+/// `1 + (value - min) / step` inside, `(max - min) / step + 1` at or above
+/// `max` (the last bucket).
+pub fn lhist_index(value: i64, min: i64, max: i64, step: i64) -> u64 {
+    if value < min {
+        0
+    } else if value >= max {
+        ((max - min) / step + 1) as u64
+    } else {
+        1 + ((value - min) / step) as u64
+    }
 }
 
 /// One field of a key, event or printf argument record.
@@ -107,6 +180,25 @@ pub enum ValueType {
     Int { size: u8, signed: bool },
     /// A NUL-padded string buffer of `size` bytes.
     Str { size: u32 },
+    /// A u8 0 or 1: printed `true`/`false` (`%d` prints 1/0).
+    Bool,
+    /// `buf(p, n)`: a u8 length then `size` bytes; printed as bpftrace
+    /// prints buffers (printable ASCII as is, other bytes as `\xNN`).
+    Buf { size: u32 },
+    /// A tuple: its fields, offsets relative to the tuple's start; `size`
+    /// is the whole, padding included. Printed `(a, b)`.
+    Tuple { fields: Vec<Field>, size: u32 },
+    /// `strftime(fmt, nsecs)`: a u64 of nanoseconds since boot
+    /// (bpf_ktime_get_boot_ns), printed in local time with
+    /// `Manifest::time_formats[format]` (strftime conversions plus `%f`,
+    /// microseconds).
+    Timestamp { format: u32 },
+    /// `username`: a u64 uid, printed as the user's name from /etc/passwd
+    /// (the number if there is none).
+    Username,
+    /// `ntop(af, addr)`: a u64 address family (AF_INET 2, AF_INET6 10)
+    /// then 16 address bytes; printed as inet_ntop does.
+    Inet,
 }
 
 impl ValueType {
@@ -114,6 +206,11 @@ impl ValueType {
         match self {
             ValueType::Int { size, .. } => u32::from(*size),
             ValueType::Str { size } => *size,
+            ValueType::Bool => 1,
+            ValueType::Buf { size } => 1 + *size,
+            ValueType::Tuple { size, .. } => *size,
+            ValueType::Timestamp { .. } | ValueType::Username => 8,
+            ValueType::Inet => 24,
         }
     }
 }
@@ -123,8 +220,32 @@ impl ValueType {
 pub mod event {
     /// `id` indexes `Manifest::printfs`; the arguments follow the header.
     pub const PRINTF: u32 = 1;
-    /// `exit()`: stop tracing. `id` is unused (0).
+    /// `exit()` / `exit(code)`: stop tracing; `id` is the process exit
+    /// status (an i32; 0 for `exit()`).
     pub const EXIT: u32 = 2;
+    /// `print(@m)` / `print(@m, top, div)`: `id` indexes `Manifest::maps`;
+    /// a u64 `top` (0: all entries) and a u64 `div` (1: as is) follow.
+    pub const PRINT_MAP: u32 = 3;
+    /// `clear(@m)`: delete every entry; `id` indexes `Manifest::maps`.
+    pub const CLEAR_MAP: u32 = 4;
+    /// `zero(@m)`: set every value to zero, keeping the keys.
+    pub const ZERO_MAP: u32 = 5;
+    /// `print(value)`: `id` indexes `Manifest::print_values`; the value
+    /// follows the header.
+    pub const PRINT_VALUE: u32 = 6;
+    /// `time()` / `time(fmt)`: print the wall-clock time with
+    /// `Manifest::time_formats[id]`.
+    pub const TIME: u32 = 7;
+    /// `system(fmt, ...)`: `id` indexes `Manifest::printfs`; the command is
+    /// formatted like a printf and run with `sh -c`, its output passed on.
+    pub const SYSTEM: u32 = 8;
+    /// `cat(fmt, ...)`: `id` indexes `Manifest::printfs`; the formatted
+    /// path's contents are printed.
+    pub const CAT: u32 = 9;
+    /// `join(argv, sep)`: `id` indexes `Manifest::join_separators`; a u32
+    /// slot count and a u32 slot size follow, then the slots (NUL-padded
+    /// strings); the first empty slot ends the list.
+    pub const JOIN: u32 = 10;
     pub const HEADER_SIZE: u32 = 8;
 }
 
@@ -145,4 +266,40 @@ pub struct PrintfFormat {
 pub struct Object {
     pub elf: Vec<u8>,
     pub manifest: Manifest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hist_buckets_are_bpftraces() {
+        // hist(n): [0], [1], [2, 4), [4, 8), ...
+        assert_eq!(hist_index(-5, 0), 0);
+        assert_eq!(hist_bounds(0, 0), None);
+        let k0: Vec<_> = [0, 1, 2, 3, 4, 7, 8].iter().map(|&v| hist_index(v, 0)).collect();
+        assert_eq!(k0, [1, 2, 3, 3, 4, 4, 5]);
+        assert_eq!(hist_bounds(3, 0), Some((2, Some(4))));
+        // hist(n, 2): [0]..[7] exact, then [8, 10), [10, 12), ..., [16, 20)
+        assert_eq!(hist_index(7, 2), 8);
+        assert_eq!(hist_bounds(9, 2), Some((8, Some(10))));
+        assert_eq!(hist_bounds(hist_index(17, 2), 2), Some((16, Some(20))));
+        assert_eq!(hist_bounds(hist_index(i64::MAX, 0), 0), Some((1 << 62, Some(1 << 63))));
+        for bits in 0..=5u8 {
+            let mut last = 0;
+            for v in (0..5000).chain([i64::MAX / 3, i64::MAX]) {
+                let i = hist_index(v, bits);
+                let (lo, hi) = hist_bounds(i, bits).unwrap();
+                assert!(lo <= v as u64 && hi.is_none_or(|hi| (v as u64) < hi), "{v} in bucket {i} of hist(n, {bits})");
+                assert!(i >= last);
+                last = i;
+            }
+        }
+    }
+
+    #[test]
+    fn lhist_buckets() {
+        let b: Vec<_> = [-1, 0, 9, 10, 99, 100, 1000].iter().map(|&v| lhist_index(v, 0, 100, 10)).collect();
+        assert_eq!(b, [0, 1, 1, 2, 10, 11, 11]);
+    }
 }

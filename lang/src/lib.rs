@@ -17,6 +17,6 @@ pub mod types;
 mod span;
 
 pub use diagnostic::{Diagnostic, Severity, Source};
-pub use check::check;
+pub use check::{check, check_with, Options};
 pub use parse::parse;
 pub use span::Span;

@@ -28,6 +28,8 @@ impl Value {
             ValueType::Int { signed: true, .. } => Value::Int(read_int(bytes, true) as i64),
             ValueType::Int { signed: false, .. } => Value::Uint(read_int(bytes, false)),
             ValueType::Str { .. } => Value::Str(until_nul(bytes).to_vec()),
+            // Not produced by codegen yet; decoded by the output work.
+            _ => Value::Str(bytes.to_vec()),
         }
     }
 
@@ -123,6 +125,7 @@ fn combine(kind: &MapValue, slots: &[&[u8]]) -> Option<Value> {
             };
             number(pick, *signed)
         }
+        MapValue::Stats { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => return None,
         MapValue::Avg { signed } => {
             // Each slot is `{ sum, count }`: the mean of all, in integer
             // division as bpftrace (truncating towards zero).

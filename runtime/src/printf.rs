@@ -49,6 +49,7 @@ pub fn read_arg<'a>(field: &Field, record: &'a [u8]) -> Option<Arg<'a>> {
     Some(match field.ty {
         ValueType::Int { signed, .. } => Arg::Int { value: read_int(bytes, signed), signed },
         ValueType::Str { .. } => Arg::Str(bytes),
+        _ => return None,
     })
 }
 

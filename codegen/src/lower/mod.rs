@@ -96,6 +96,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         ringbuf: Some(RINGBUF_MAP.to_string()),
         ringbuf_size: RINGBUF_SIZE,
         start_time_map: program.uses_elapsed.then(|| START_TIME_MAP.to_string()),
+        ..Manifest::default()
     };
     Ok(Object { elf, manifest })
 }

@@ -6,7 +6,7 @@ use rbpf_lang::checked::{Expr, MapId, MapUpdate, Stmt, StmtKind};
 use super::frame::Slot;
 use super::ProgramGen;
 use crate::insn::{Alu, Cond, Helper, Reg, Size};
-use crate::manifest::{event, ValueType};
+use crate::manifest::{event, Field, ValueType};
 use crate::CodegenError;
 
 /// `BPF_ANY` for bpf_map_update_elem: insert or replace. For a per-CPU hash
@@ -93,10 +93,7 @@ impl ProgramGen<'_> {
             return Ok(slot);
         }
         for (key, field) in keys.iter().zip(&info.key) {
-            match field.ty {
-                ValueType::Str { size } => self.str_into(key, slot, field.offset, size.div_ceil(8) * 8)?,
-                ValueType::Int { .. } => self.store_value(key, slot, field.offset)?,
-            }
+            self.store_field(key, slot, field)?;
         }
         Ok(slot)
     }
@@ -220,12 +217,18 @@ impl ProgramGen<'_> {
         self.b.store(Size::W, Reg::R10, record.off, event::PRINTF as i32);
         self.b.store(Size::W, Reg::R10, record.at(4), id as i32);
         for (arg, field) in args.iter().zip(&format.args) {
-            match field.ty {
-                ValueType::Str { size } => self.str_into(arg, record, field.offset, size.div_ceil(8) * 8)?,
-                ValueType::Int { .. } => self.store_value(arg, record, field.offset)?,
-            }
+            self.store_field(arg, record, field)?;
         }
         self.ringbuf_output(record, format.size);
         Ok(())
+    }
+
+    /// Stores `e` into `slot` as `field` describes it.
+    fn store_field(&mut self, e: &Expr, slot: Slot, field: &Field) -> Result<(), CodegenError> {
+        match &field.ty {
+            ValueType::Str { size } => self.str_into(e, slot, field.offset, size.div_ceil(8) * 8),
+            ValueType::Int { .. } => self.store_value(e, slot, field.offset),
+            other => Err(CodegenError::Unlowerable { what: format!("{other:?}"), span: e.span }),
+        }
     }
 }

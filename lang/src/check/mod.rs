@@ -19,8 +19,23 @@ use crate::target::{FieldKind, Target};
 use crate::types::{Type, COMM_LEN, DEFAULT_STRLEN};
 use crate::{Diagnostic, Span};
 
+/// What the command line adds to a program.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Positional parameters: `$1` is `params[0]`; `$#` is their count.
+    pub params: Vec<String>,
+    /// `--unsafe`: allows `system()` and `signal()`.
+    pub allow_unsafe: bool,
+}
+
 /// Checks a parsed program against the host's facts.
 pub fn check(program: &ast::Program, target: &dyn Target) -> Result<Program, Vec<Diagnostic>> {
+    check_with(program, target, &Options::default())
+}
+
+/// [`check`], with the command line's parameters and permissions.
+pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options) -> Result<Program, Vec<Diagnostic>> {
+    let _ = options;
     let mut diags = Vec::new();
     for entry in &program.config {
         diags.push(
