@@ -106,9 +106,18 @@ pub enum StmtKind {
     MapUpdate { map: MapId, keys: Vec<Expr>, update: MapUpdate },
     VarAssign { var: VarId, value: Expr },
     If { cond: Expr, then: Vec<Stmt>, else_: Vec<Stmt> },
+    /// `while (cond) { body }`; also `for ($i : a..b)`, whose increment is
+    /// `step`, run after the body and on `continue`.
+    While { cond: Expr, body: Vec<Stmt>, step: Vec<Stmt> },
+    /// `unroll (count) { body }`: the body, `count` times in a row.
+    Unroll { count: u32, body: Vec<Stmt> },
+    Break,
+    Continue,
+    /// `return`: leave the probe.
+    Return,
     Printf { id: usize, args: Vec<Expr> },
-    /// `exit()`: ask the runtime to stop, and leave this probe.
-    Exit,
+    /// `exit()` / `exit(code)`: ask the runtime to stop, and leave this probe.
+    Exit { code: i32 },
     /// An expression evaluated for its side effects (none today but calls).
     Expr(Expr),
 }
@@ -146,6 +155,16 @@ pub enum ExprKind {
     /// `str(ptr)` / `str(ptr, len)`: copy a NUL-terminated string from
     /// memory; the result's size is `Type::Str::size`.
     StrRead { ptr: Box<Expr>, len: Option<Box<Expr>> },
+    /// `$x++`, `++$x`, `$x--`, `--$x` in an expression: adds `delta` to
+    /// the variable; the value is the new one with `prefix`, else the old.
+    VarIncDec { var: VarId, delta: i64, prefix: bool },
+    /// `c ? a : b`, integers or strings.
+    Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
+    /// `(uint8)e`: truncated (and sign-extended) to the type's width.
+    Cast(Box<Expr>),
+    /// `a == b` / `a != b` on strings (`ne` for `!=`), compared up to the
+    /// first NUL.
+    StrEq { lhs: Box<Expr>, rhs: Box<Expr>, ne: bool },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

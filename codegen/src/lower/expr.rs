@@ -104,6 +104,68 @@ impl ProgramGen<'_> {
             }
             ExprKind::Unary { op, expr } => self.unary(*op, expr, e),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
+            ExprKind::StrEq { .. } => self.bool_value(e),
+            ExprKind::VarIncDec { var, delta, prefix } => {
+                let slot = self.vars[var.0];
+                let r = self.alloc_reg(e.span)?;
+                self.b.load(Size::DW, r, Reg::R10, slot.off);
+                self.b.mov64(Reg::R0, r);
+                self.b.alu64(Alu::Add, Reg::R0, *delta as i32);
+                self.b.store(Size::DW, Reg::R10, slot.off, Reg::R0);
+                if *prefix {
+                    self.b.mov64(r, Reg::R0);
+                }
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::Ternary { cond, then, else_ } => {
+                if let Some(c) = constant_truth(cond) {
+                    return self.int(if c { then } else { else_ });
+                }
+                let r = self.alloc_reg(e.span)?;
+                let (otherwise, done) = (self.b.new_label(), self.b.new_label());
+                self.branch_unless(cond, otherwise)?;
+                for (branch, last) in [(then, false), (else_, true)] {
+                    let v = self.int(branch)?;
+                    match v {
+                        IntVal::Imm(c) => self.load_const(r, c),
+                        IntVal::Reg(x) => {
+                            self.b.mov64(r, x);
+                            self.release_reg(x);
+                        }
+                    }
+                    if !last {
+                        self.b.jump(done);
+                        self.b.bind(otherwise);
+                    }
+                }
+                self.b.bind(done);
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::Cast(inner) => {
+                let Type::Int { bits, signed } = e.ty else {
+                    return self.int(inner);
+                };
+                let v = self.int(inner)?;
+                if bits == 64 {
+                    return Ok(v);
+                }
+                let shift = 64 - u32::from(bits);
+                if let IntVal::Imm(c) = v {
+                    let c = if signed { (c << shift) >> shift } else { ((c as u64) << shift >> shift) as i64 };
+                    return Ok(IntVal::Imm(c));
+                }
+                let r = self.to_reg(v, e.span)?;
+                self.b.set_span(e.span);
+                match (bits, signed) {
+                    (32, false) => self.b.alu32(Alu::Mov, r, r),
+                    (_, false) => self.b.alu64(Alu::And, r, ((1u32 << bits) - 1) as i32),
+                    (_, true) => {
+                        self.b.alu64(Alu::Lsh, r, shift as i32);
+                        self.b.alu64(Alu::Arsh, r, shift as i32);
+                    }
+                }
+                Ok(IntVal::Reg(r))
+            }
             ExprKind::Str(_) | ExprKind::StrRead { .. } => {
                 unreachable!("the checker gives strings a string type")
             }
@@ -278,6 +340,7 @@ impl ProgramGen<'_> {
         }
         match &cond.kind {
             ExprKind::Unary { op: UnaryOp::Not, expr } => self.branch(expr, !when, target),
+            ExprKind::StrEq { lhs, rhs, ne } => self.branch_str_eq(lhs, rhs, *ne, when, target, cond.span),
             ExprKind::Binary { op: op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs } => {
                 // `a && b` is false as soon as `a` is; `a || b` true as soon as `a` is.
                 let decisive = *op == BinaryOp::Or;
@@ -332,6 +395,40 @@ impl ProgramGen<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Compares two strings word by word: both are built NUL-padded to the
+    /// same size, so equal strings have equal words.
+    fn branch_str_eq(
+        &mut self,
+        lhs: &Expr,
+        rhs: &Expr,
+        ne: bool,
+        when: bool,
+        target: Label,
+        span: Span,
+    ) -> Result<(), CodegenError> {
+        let size = lhs.ty.stored_size().max(rhs.ty.stored_size()).div_ceil(8) * 8;
+        let mark = self.stack.mark();
+        let a = self.alloc(size, span)?;
+        self.str_into(lhs, a, 0, size)?;
+        let b = self.alloc(size, span)?;
+        self.str_into(rhs, b, 0, size)?;
+        self.b.set_span(span);
+        // Jump to `target` on equality when `==` is wanted true or `!=` false.
+        let jump_if_equal = ne != when;
+        let differ = if jump_if_equal { self.b.new_label() } else { target };
+        for i in (0..size).step_by(8) {
+            self.b.load(Size::DW, Reg::R1, Reg::R10, a.at(i));
+            self.b.load(Size::DW, Reg::R2, Reg::R10, b.at(i));
+            self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
+        }
+        if jump_if_equal {
+            self.b.jump(target);
+            self.b.bind(differ);
+        }
+        self.stack.reset(mark);
+        Ok(())
     }
 
     /// Builds the string `e` into `slot` at `offset`, filling exactly `size`
@@ -452,6 +549,15 @@ impl ProgramGen<'_> {
                 self.b.mov64(Reg::R3, p);
                 self.b.call(helper);
                 self.release_reg(p);
+            }
+            ExprKind::Ternary { cond, then, else_ } => {
+                let (otherwise, done) = (self.b.new_label(), self.b.new_label());
+                self.branch_unless(cond, otherwise)?;
+                self.str_into(then, slot, offset, size)?;
+                self.b.jump(done);
+                self.b.bind(otherwise);
+                self.str_into(else_, slot, offset, size)?;
+                self.b.bind(done);
             }
             _ => unreachable!("the checker gives only these kinds a string type"),
         }

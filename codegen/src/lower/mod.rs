@@ -191,6 +191,14 @@ struct ProgramGen<'a> {
     vars: Vec<Slot>,
     /// The common exit: `r0 = 0; exit`.
     exit: crate::insn::Label,
+    /// The enclosing loops, innermost last: where `continue` and `break` go.
+    loops: Vec<Loop>,
+}
+
+#[derive(Clone, Copy)]
+struct Loop {
+    next: crate::insn::Label,
+    end: crate::insn::Label,
 }
 
 impl<'a> ProgramGen<'a> {
@@ -205,6 +213,7 @@ impl<'a> ProgramGen<'a> {
             layout,
             vars: Vec::new(),
             exit,
+            loops: Vec::new(),
         };
         gen.b.set_span(probe.span);
         if uses_ctx {
@@ -262,11 +271,14 @@ fn reads_context(probe: &checked::Probe) -> bool {
         use checked::ExprKind as E;
         match &e.kind {
             E::TracepointField(_) => true,
-            E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) => false,
+            E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } => false,
             E::MapRead { keys, .. } => keys.iter().any(expr),
             E::Unary { expr: e, .. } => expr(e),
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
+            E::Ternary { cond, then, else_ } => expr(cond) || expr(then) || expr(else_),
+            E::Cast(e) => expr(e),
+            E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
         }
     }
     fn stmts(s: &[checked::Stmt]) -> bool {
@@ -285,8 +297,10 @@ fn reads_context(probe: &checked::Probe) -> bool {
             }
             S::VarAssign { value, .. } => expr(value),
             S::If { cond, then, else_ } => expr(cond) || stmts(then) || stmts(else_),
+            S::While { cond, body, step } => expr(cond) || stmts(body) || stmts(step),
+            S::Unroll { body, .. } => stmts(body),
             S::Printf { args, .. } => args.iter().any(expr),
-            S::Exit => false,
+            S::Exit { .. } | S::Break | S::Continue | S::Return => false,
             S::Expr(e) => expr(e),
         })
     }

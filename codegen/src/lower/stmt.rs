@@ -44,11 +44,42 @@ impl ProgramGen<'_> {
                     self.b.bind(end);
                 }
             }
+            StmtKind::While { cond, body, step } => {
+                let (top, next, end) = (self.b.new_label(), self.b.new_label(), self.b.new_label());
+                self.b.bind(top);
+                self.branch_unless(cond, end)?;
+                self.loops.push(super::Loop { next, end });
+                for s in body {
+                    self.stmt(s)?;
+                }
+                self.loops.pop();
+                self.b.bind(next);
+                for s in step {
+                    self.stmt(s)?;
+                }
+                self.b.set_span(stmt.span);
+                self.b.jump(top);
+                self.b.bind(end);
+            }
+            StmtKind::Unroll { count, body } => {
+                for _ in 0..*count {
+                    for s in body {
+                        self.stmt(s)?;
+                    }
+                }
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                // The checker allows them only inside a loop.
+                if let Some(l) = self.loops.last().copied() {
+                    self.b.jump(if stmt.kind == StmtKind::Break { l.end } else { l.next });
+                }
+            }
+            StmtKind::Return => self.b.jump(self.exit),
             StmtKind::Printf { id, args } => self.printf(*id, args, stmt)?,
-            StmtKind::Exit => {
+            StmtKind::Exit { code } => {
                 let record = self.alloc(event::HEADER_SIZE, stmt.span)?;
                 self.b.store(Size::W, Reg::R10, record.off, event::EXIT as i32);
-                self.b.store(Size::W, Reg::R10, record.at(4), 0);
+                self.b.store(Size::W, Reg::R10, record.at(4), *code);
                 self.ringbuf_output(record, event::HEADER_SIZE);
                 // Like bpftrace, exit() also leaves the probe at once.
                 self.b.jump(self.exit);

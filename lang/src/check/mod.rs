@@ -35,13 +35,13 @@ pub fn check(program: &ast::Program, target: &dyn Target) -> Result<Program, Vec
 
 /// [`check`], with the command line's parameters and permissions.
 pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options) -> Result<Program, Vec<Diagnostic>> {
-    let _ = options;
     let mut diags = Vec::new();
+    let mut strlen = env_strlen().unwrap_or(DEFAULT_STRLEN);
     for entry in &program.config {
-        diags.push(
-            Diagnostic::error(entry.key.span, format!("unknown config option `{}`", entry.key.name))
-                .with_label("not an option rbpf knows"),
-        );
+        match config_entry(entry) {
+            Ok(Config::Strlen(n)) => strlen = n,
+            Err(d) => diags.push(d),
+        }
     }
 
     // Expand attach points first: every later error is about a probe that exists.
@@ -55,7 +55,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         }
     }
 
-    let mut checker = Checker::new(program);
+    let mut checker = Checker::new(program, options, strlen);
     for pass in [Pass::Infer, Pass::Report] {
         checker.pass = pass;
         checker.diags.clear();
@@ -89,6 +89,45 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         .map(|m| Map { name: m.name, key: m.key.unwrap_or_default(), value: m.value.unwrap_or(MapValue::Count), span: m.span })
         .collect();
     Ok(Program { probes: checker.probes, maps, printfs: checker.printfs, uses_elapsed: checker.uses_elapsed })
+}
+
+/// The longest string the stack of a BPF program can hold next to a map
+/// key and an event record built from it.
+const MAX_STRLEN: u32 = 200;
+
+/// The string length from the environment, as bpftrace reads it.
+fn env_strlen() -> Option<u32> {
+    ["BPFTRACE_MAX_STRLEN", "BPFTRACE_STRLEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse::<u32>().ok())
+        .map(|n| n.clamp(1, MAX_STRLEN))
+}
+
+enum Config {
+    Strlen(u32),
+}
+
+/// One `config = { key = value }` entry.
+fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
+    let key = entry.key.name.as_str();
+    let int = || match entry.value.kind {
+        A::Int(v) => Ok(v),
+        _ => Err(Diagnostic::error(entry.value.span, format!("`{key}` needs an integer")).with_label("not an integer literal")),
+    };
+    match key.to_ascii_lowercase().trim_start_matches("bpftrace_") {
+        "max_strlen" | "strlen" => {
+            let v = int()?;
+            if v == 0 || v > u64::from(MAX_STRLEN) {
+                return Err(Diagnostic::error(entry.value.span, format!("`{key}` must be between 1 and {MAX_STRLEN}"))
+                    .with_label("out of range")
+                    .with_note("strings live on the BPF stack, which has 512 bytes"));
+            }
+            Ok(Config::Strlen(v as u32))
+        }
+        _ => Err(Diagnostic::error(entry.key.span, format!("unknown config option `{key}`"))
+            .with_label("not an option rbpf knows")
+            .with_note("options are: max_strlen")),
+    }
 }
 
 /// The same mistake in a block shared by several attach points is reported once.
@@ -125,6 +164,10 @@ struct Checker {
     probes: Vec<Probe>,
     /// Variable types learnt in the first pass, by probe index and name.
     var_types: HashMap<(usize, String), Type>,
+    params: Vec<String>,
+    allow_unsafe: bool,
+    /// The size of strings read from memory (`str()`), NUL included.
+    strlen: u32,
 }
 
 /// The context of the probe being checked.
@@ -133,10 +176,12 @@ struct ProbeCx<'a> {
     resolved: &'a ResolvedProbe,
     vars: Vec<Var>,
     var_ids: HashMap<String, VarId>,
+    /// How many loops enclose the statement being checked.
+    loops: u32,
 }
 
 impl Checker {
-    fn new(program: &ast::Program) -> Self {
+    fn new(program: &ast::Program, options: &Options, strlen: u32) -> Self {
         let mut names = BTreeMap::new();
         for probe in &program.probes {
             if let Some(p) = &probe.predicate {
@@ -162,6 +207,9 @@ impl Checker {
             uses_elapsed: false,
             probes: Vec::new(),
             var_types: HashMap::new(),
+            params: options.params.clone(),
+            allow_unsafe: options.allow_unsafe,
+            strlen,
         }
     }
 
@@ -174,7 +222,7 @@ impl Checker {
     /// `index` is the probe's position in the expansion, the same in both
     /// passes, so variable types learnt in the first carry to the second.
     fn check_probe(&mut self, index: usize, probe: &ast::Probe, resolved: &ResolvedProbe, span: Span) -> Probe {
-        let mut cx = ProbeCx { index, resolved, vars: Vec::new(), var_ids: HashMap::new() };
+        let mut cx = ProbeCx { index, resolved, vars: Vec::new(), var_ids: HashMap::new(), loops: 0 };
         let predicate = probe.predicate.as_ref().map(|p| {
             let e = self.expr(p, &mut cx);
             self.expect_int(&e, "a predicate");
@@ -203,12 +251,20 @@ impl Checker {
                 Some(kind) => kind,
                 None => return,
             },
-            ast::StmtKind::Assign { op: Some(op), .. } => {
-                return self.unavailable(span, &format!("compound assignment `{}=`", op.symbol()));
+            ast::StmtKind::Assign { target, op: Some(op), value } => {
+                // `x op= v` is `x = x op v`.
+                let value = ast::Expr {
+                    kind: A::Binary { op: *op, lhs: Box::new(target.clone()), rhs: Box::new(value.clone()) },
+                    span,
+                };
+                match self.assign(target, &value, cx) {
+                    Some(kind) => kind,
+                    None => return,
+                }
             }
             ast::StmtKind::If { cond, then, else_ } => {
                 let cond = self.expr(cond, cx);
-                self.expect_int(&cond, "an `if` condition");
+                self.expect_condition(&cond, "an `if` condition");
                 let then = self.block(then, cx);
                 let else_ = else_.as_ref().map(|b| self.block(b, cx)).unwrap_or_default();
                 StmtKind::If { cond, then, else_ }
@@ -217,14 +273,112 @@ impl Checker {
                 out.extend(self.block(b, cx));
                 return;
             }
-            ast::StmtKind::While { .. } => return self.unavailable(span, "`while` loops"),
-            ast::StmtKind::Unroll { .. } => return self.unavailable(span, "`unroll`"),
-            ast::StmtKind::For { .. } => return self.unavailable(span, "`for` loops"),
-            ast::StmtKind::Break => return self.unavailable(span, "`break`"),
-            ast::StmtKind::Continue => return self.unavailable(span, "`continue`"),
-            ast::StmtKind::Return => return self.unavailable(span, "`return`"),
+            ast::StmtKind::While { cond, body } => {
+                let cond = self.expr(cond, cx);
+                self.expect_condition(&cond, "a `while` condition");
+                cx.loops += 1;
+                let body = self.block(body, cx);
+                cx.loops -= 1;
+                StmtKind::While { cond, body, step: Vec::new() }
+            }
+            ast::StmtKind::Unroll { count, body } => {
+                let n = match count.kind {
+                    A::Int(n) if (1..=100).contains(&n) => n as u32,
+                    _ => {
+                        self.error(
+                            Diagnostic::error(count.span, "`unroll` needs a count between 1 and 100")
+                                .with_label("not an integer literal from 1 to 100"),
+                        );
+                        return;
+                    }
+                };
+                let body = self.block(body, cx);
+                StmtKind::Unroll { count: n, body }
+            }
+            ast::StmtKind::For { var, iter: ast::ForIter::Range { start, end }, body } => {
+                return self.for_range(var, start, end, body, span, cx, out);
+            }
+            ast::StmtKind::For { iter: ast::ForIter::Map(_), .. } => {
+                return self.unavailable(span, "`for` over a map");
+            }
+            ast::StmtKind::Break | ast::StmtKind::Continue => {
+                let word = if stmt.kind == ast::StmtKind::Break { "break" } else { "continue" };
+                if cx.loops == 0 {
+                    self.error(
+                        Diagnostic::error(span, format!("`{word}` outside of a loop"))
+                            .with_label("not inside `while` or `for`"),
+                    );
+                    return;
+                }
+                if word == "break" { StmtKind::Break } else { StmtKind::Continue }
+            }
+            ast::StmtKind::Return => StmtKind::Return,
         };
         out.push(Stmt { kind, span });
+    }
+
+    /// `for ($i : start..end) { body }`: `$i` counts from `start` up to
+    /// `end`, excluded.
+    #[allow(clippy::too_many_arguments)]
+    fn for_range(
+        &mut self,
+        var: &ast::Ident,
+        start: &ast::Expr,
+        end: &ast::Expr,
+        body: &ast::Block,
+        span: Span,
+        cx: &mut ProbeCx,
+        out: &mut Vec<Stmt>,
+    ) {
+        let start = self.expr(start, cx);
+        let end = self.expr(end, cx);
+        if self.expect_int(&start, "a range").is_none() || self.expect_int(&end, "a range").is_none() {
+            return;
+        }
+        let zero = Expr { kind: ExprKind::Int(0), ty: Type::I64, span: var.span };
+        let Some(id) = self.declare_var(var.name.trim_start_matches('$'), &zero, cx) else {
+            return;
+        };
+        // The end is evaluated once, before the loop; its hidden variable
+        // has a name no program can write.
+        let end_var = format!("for-end-{}", span.start);
+        let Some(end_id) = self.declare_var(&end_var, &end, cx) else { return };
+        out.push(Stmt { kind: StmtKind::VarAssign { var: id, value: start }, span });
+        out.push(Stmt { kind: StmtKind::VarAssign { var: end_id, value: end }, span });
+        let read = |id: VarId, ty: Type| Expr { kind: ExprKind::Var(id), ty, span };
+        let cond = Expr {
+            kind: ExprKind::Binary {
+                op: BinaryOp::Lt,
+                lhs: Box::new(read(id, Type::I64)),
+                rhs: Box::new(read(end_id, Type::I64)),
+            },
+            ty: Type::U64,
+            span,
+        };
+        let step = Stmt {
+            kind: StmtKind::VarAssign {
+                var: id,
+                value: Expr {
+                    kind: ExprKind::Binary {
+                        op: BinaryOp::Add,
+                        lhs: Box::new(read(id, Type::I64)),
+                        rhs: Box::new(Expr { kind: ExprKind::Int(1), ty: Type::I64, span }),
+                    },
+                    ty: Type::I64,
+                    span,
+                },
+            },
+            span,
+        };
+        cx.loops += 1;
+        let body = self.block(body, cx);
+        cx.loops -= 1;
+        out.push(Stmt { kind: StmtKind::While { cond, body, step: vec![step] }, span });
+    }
+
+    /// A condition: an integer, or a string (true when not empty).
+    fn expect_condition(&mut self, e: &Expr, what: &str) -> Option<()> {
+        self.expect_int(e, what)
     }
 
     fn unavailable(&mut self, span: Span, what: &str) {
@@ -236,12 +390,34 @@ impl Checker {
 
     /// An expression statement: a call with an effect, or an expression.
     fn call_stmt(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<StmtKind> {
+        if let A::IncDec { expr, increment, .. } = &e.kind {
+            // `x++` as a statement is `x = x + 1`.
+            let op = if *increment { BinaryOp::Add } else { BinaryOp::Sub };
+            let value = ast::Expr {
+                kind: A::Binary { op, lhs: expr.clone(), rhs: Box::new(ast::Expr { kind: A::Int(1), span: e.span }) },
+                span: e.span,
+            };
+            return self.assign(expr, &value, cx);
+        }
         if let A::Call { name, args } = &e.kind {
             match name.name.as_str() {
                 "printf" => return self.printf(e.span, args, cx),
                 "exit" => {
-                    self.arity(name, args, 0, 0)?;
-                    return Some(StmtKind::Exit);
+                    self.arity(name, args, 0, 1)?;
+                    let code = match args.first() {
+                        None => 0,
+                        Some(a) => match a.kind {
+                            A::Int(v) if v <= 255 => v as i32,
+                            _ => {
+                                self.error(
+                                    Diagnostic::error(a.span, "`exit()` takes an exit status from 0 to 255")
+                                        .with_label("not an integer literal from 0 to 255"),
+                                );
+                                return None;
+                            }
+                        },
+                    };
+                    return Some(StmtKind::Exit { code });
                 }
                 "count" | "sum" | "min" | "max" | "avg" => {
                     self.error(
@@ -585,16 +761,16 @@ impl Checker {
             A::Binary { op, lhs, rhs } => {
                 let l = self.expr(lhs, cx);
                 let r = self.expr(rhs, cx);
+                if l.ty.is_str() && r.ty.is_str() && matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
+                    let ne = *op == BinaryOp::Ne;
+                    return Some((ExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), ne }, Type::U64));
+                }
                 if l.ty.is_str() || r.ty.is_str() {
-                    let d = if matches!(op, BinaryOp::Eq | BinaryOp::Ne) && l.ty.is_str() && r.ty.is_str() {
-                        Diagnostic::error(span, "comparing strings is not available in this build of rbpf")
-                            .with_label("string comparison")
-                    } else {
-                        let which = if l.ty.is_str() { &l } else { &r };
+                    let which = if l.ty.is_str() { &l } else { &r };
+                    self.error(
                         Diagnostic::error(which.span, format!("`{}` needs integers, but this is {}", op.symbol(), which.ty))
-                            .with_label("expected an integer")
-                    };
-                    self.error(d);
+                            .with_label("expected an integer"),
+                    );
                     return None;
                 }
                 self.expect_int(&l, &format!("`{}`", op.symbol()))?;
@@ -607,16 +783,86 @@ impl Checker {
                 (ExprKind::Binary { op: *op, lhs: Box::new(l), rhs: Box::new(r) }, ty)
             }
             A::Field { expr, field, .. } => return self.field(expr, field, span, cx),
-            A::Positional(_) | A::PositionalCount => {
-                self.unavailable(span, "positional parameters");
-                return None;
+            A::Positional(n) => {
+                let text = self.params.get(*n as usize - 1).cloned().unwrap_or_default();
+                match parse_int(&text) {
+                    Some(v) => (ExprKind::Int(v), if v > i64::MAX as u64 { Type::U64 } else { Type::I64 }),
+                    // A parameter that is not a number is a string; one
+                    // not given reads as 0 (and as "" in `str($N)`).
+                    None if text.is_empty() => (ExprKind::Int(0), Type::I64),
+                    None => (ExprKind::Str(text.clone()), Type::Str { size: text.len() as u32 + 1 }),
+                }
             }
-            A::Ternary { .. } => return self.unavailable_expr(span, "the ternary operator `?:`"),
+            A::PositionalCount => (ExprKind::Int(self.params.len() as u64), Type::I64),
+            A::Ternary { cond, then, else_ } => {
+                let cond = self.expr(cond, cx);
+                self.expect_condition(&cond, "a `?:` condition")?;
+                let a = self.expr(then, cx);
+                let b = self.expr(else_, cx);
+                let ty = match (&a.ty, &b.ty) {
+                    (x, y) if x.is_int() && y.is_int() => x.unify(y),
+                    (Type::Str { .. }, Type::Str { .. }) => a.ty.unify(&b.ty),
+                    _ => {
+                        self.error(
+                            Diagnostic::error(span, format!("the branches of `?:` have different types: {} and {}", a.ty, b.ty))
+                                .with_label("both must be integers or both strings")
+                                .with_secondary(a.span, format!("this is {}", a.ty))
+                                .with_secondary(b.span, format!("this is {}", b.ty)),
+                        );
+                        return None;
+                    }
+                };
+                (ExprKind::Ternary { cond: Box::new(cond), then: Box::new(a), else_: Box::new(b) }, ty)
+            }
+            A::Cast { ty, expr } => {
+                let inner = self.expr(expr, cx);
+                let Some(target) = int_type(&ty.name).filter(|_| ty.pointer == 0) else {
+                    self.error(
+                        Diagnostic::error(ty.span, format!("cannot cast to `{}`", ty.name))
+                            .with_label("not an integer type")
+                            .with_note("integer casts are: (uint8) (uint16) (uint32) (uint64) (int8) (int16) (int32) (int64)"),
+                    );
+                    return None;
+                };
+                self.expect_int(&inner, "a cast")?;
+                (ExprKind::Cast(Box::new(inner)), target)
+            }
+            A::Sizeof(arg) => {
+                let size = match arg.as_ref() {
+                    ast::SizeofArg::Type(t) if t.pointer > 0 => 8,
+                    ast::SizeofArg::Type(t) => match int_type(&t.name) {
+                        Some(Type::Int { bits, .. }) => u64::from(bits / 8),
+                        _ => {
+                            self.error(
+                                Diagnostic::error(t.span, format!("unknown type `{}`", t.name))
+                                    .with_label("not a type rbpf knows"),
+                            );
+                            return None;
+                        }
+                    },
+                    ast::SizeofArg::Expr(e) => {
+                        let e = self.expr(e, cx);
+                        match e.ty {
+                            Type::Int { bits, .. } => u64::from(bits / 8),
+                            Type::Ptr { .. } => 8,
+                            Type::Str { size } => u64::from(size),
+                            Type::Void => 0,
+                        }
+                    }
+                };
+                (ExprKind::Int(size), Type::U64)
+            }
             A::TupleIndex { .. } | A::Tuple(_) => return self.unavailable_expr(span, "tuples"),
             A::Index { .. } => return self.unavailable_expr(span, "indexing"),
-            A::Cast { .. } => return self.unavailable_expr(span, "casts"),
-            A::IncDec { .. } => return self.unavailable_expr(span, "`++` and `--`"),
-            A::Sizeof(_) => return self.unavailable_expr(span, "`sizeof`"),
+            A::IncDec { expr, increment, prefix } => {
+                if !matches!(expr.kind, A::Var(_)) {
+                    return self.unavailable_expr(span, "`++` and `--` on a map inside an expression (use it as a statement)");
+                }
+                let var = self.expr(expr, cx);
+                self.expect_int(&var, if *increment { "`++`" } else { "`--`" })?;
+                let ExprKind::Var(id) = var.kind else { return None };
+                (ExprKind::VarIncDec { var: id, delta: if *increment { 1 } else { -1 }, prefix: *prefix }, var.ty)
+            }
         })
     }
 
@@ -637,7 +883,7 @@ impl Checker {
             "cpu" => Builtin::Cpu,
             "probe" => {
                 let probe = cx.resolved.name.clone();
-                let size = (probe.len() as u32 + 1).max(DEFAULT_STRLEN);
+                let size = (probe.len() as u32 + 1).max(self.strlen);
                 return Some((ExprKind::Str(probe), Type::Str { size }));
             }
             "args" => {
@@ -692,7 +938,7 @@ impl Checker {
             FieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => Type::Int { bits: (f.size * 8) as u8, signed: f.signed },
             FieldKind::Pointer { to_char } => Type::Ptr { to_char, user: category == "syscalls" },
             FieldKind::Array { chars: true } => Type::Str { size: f.size },
-            FieldKind::DataLoc { chars: true } => Type::Str { size: DEFAULT_STRLEN },
+            FieldKind::DataLoc { chars: true } => Type::Str { size: self.strlen },
             _ => {
                 self.error(
                     Diagnostic::error(field.span, format!("field `{}` ({}) cannot be read by this build of rbpf", f.name, f.c_type))
@@ -724,8 +970,8 @@ impl Checker {
                 };
                 // A constant length shrinks the buffer, as in bpftrace.
                 let size = match len.as_deref().map(|l| &l.kind) {
-                    Some(ExprKind::Int(n)) => (*n as u32).saturating_add(1).min(DEFAULT_STRLEN),
-                    _ => DEFAULT_STRLEN,
+                    Some(ExprKind::Int(n)) => (*n as u32).saturating_add(1).min(self.strlen),
+                    _ => self.strlen,
                 };
                 Some((ExprKind::StrRead { ptr: Box::new(ptr), len }, Type::Str { size }))
             }
@@ -754,6 +1000,35 @@ impl Checker {
             }
         }
     }
+}
+
+/// An integer type by name, as casts and `sizeof` write it.
+fn int_type(name: &str) -> Option<Type> {
+    let (bits, signed) = match name {
+        "uint8" | "u8" | "unsigned char" => (8, false),
+        "uint16" | "u16" => (16, false),
+        "uint32" | "u32" | "unsigned" => (32, false),
+        "uint64" | "u64" => (64, false),
+        "int8" | "i8" | "s8" | "char" => (8, true),
+        "int16" | "i16" | "s16" | "short" => (16, true),
+        "int32" | "i32" | "s32" | "int" | "signed" => (32, true),
+        "int64" | "i64" | "s64" | "long" => (64, true),
+        "bool" => (8, false),
+        _ => return None,
+    };
+    Some(Type::Int { bits, signed })
+}
+
+/// A positional parameter's integer value: decimal or `0x` hex.
+fn parse_int(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).ok();
+    }
+    if let Some(neg) = t.strip_prefix('-') {
+        return neg.parse::<u64>().ok().filter(|v| *v <= 1 << 63).map(|v| v.wrapping_neg());
+    }
+    t.parse().ok()
 }
 
 fn collect_maps_block(block: &ast::Block, out: &mut BTreeMap<String, Span>) {

@@ -231,3 +231,51 @@ fn shared_block_expands_per_attach_point() {
     let names: Vec<_> = p.probes.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["tracepoint:syscalls:sys_enter_execve", "tracepoint:sched:sched_switch", "BEGIN"]);
 }
+
+#[test]
+fn loops_casts_ternaries_and_compound_assignments_check() {
+    check_ok("BEGIN { $i = 0; while ($i < 5) { $i += 1; if ($i == 2) { continue; } break; } }");
+    check_ok("BEGIN { for ($i : 0..10) { @s = sum($i); } unroll(4) { @c++; } $x = (uint8)300 + (int32)-1; }");
+    check_ok("BEGIN { $s = 1 ? \"a\" : \"bcd\"; $n = pid > 1 ? 10 : 20; if ($s == \"a\") { return; } $n--; $m = $n++; }");
+    let p = check_ok("BEGIN { @x = sizeof(uint16) + sizeof(comm) + $# + $1; }");
+    assert_eq!(p.maps[0].name, "@x");
+}
+
+#[test]
+fn break_outside_a_loop() {
+    check_error(
+        "BEGIN { break; }",
+        "error: `break` outside of a loop
+  ┌─ -e:1:9
+  │
+1 │ BEGIN { break; }
+  │         ^^^^^ not inside `while` or `for`",
+    );
+}
+
+#[test]
+fn ternary_branches_of_different_types() {
+    check_error(
+        "BEGIN { $x = 1 ? 2 : \"a\"; }",
+        "error: the branches of `?:` have different types: int64 and string[2]
+  ┌─ -e:1:14
+  │
+1 │ BEGIN { $x = 1 ? 2 : \"a\"; }
+  │              ^^^^^^^^^^^
+  │              │   │   │
+  │              │   │   this is string[2]
+  │              │   this is int64
+  │              both must be integers or both strings",
+    );
+}
+
+#[test]
+fn bad_casts_unroll_counts_and_config() {
+    assert!(run("BEGIN { $x = (struct foo)1; }").unwrap_err().contains("cannot cast to `struct foo`"));
+    assert!(run("BEGIN { unroll(0) { } }").unwrap_err().contains("`unroll` needs a count between 1 and 100"));
+    assert!(run("BEGIN { unroll(101) { } }").is_err());
+    assert!(run("config = { foo = 1 } BEGIN { }").unwrap_err().contains("unknown config option `foo`"));
+    assert!(run("config = { max_strlen = 999 } BEGIN { }").unwrap_err().contains("between 1 and 200"));
+    assert!(run("BEGIN { exit(256); }").unwrap_err().contains("exit status from 0 to 255"));
+    check_ok("config = { max_strlen = 32 } BEGIN { exit(3); }");
+}
