@@ -35,6 +35,9 @@ const CORPUS: &[&str] = &[
     "tracepoint:syscalls:sys_enter_openat /str(args.filename) == \"/etc/passwd\" || comm != \"cat\"/ { @[comm == \"ls\" ? \"ls\" : \"other\"] = count(); }",
     "config = { max_strlen = 128 } tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args.filename)); if (pid == 1) { return; } @c++; }",
     "BEGIN { $y = 5; $x = $y++ + --$y + sizeof(uint16) + $#; printf(\"%d\\n\", $x); exit(7); }",
+    "tracepoint:syscalls:sys_enter_write { @h[comm] = hist(args.count); @h3 = hist(args.count, 3); @l = lhist(args.count, 0, 1000, 100); @s[pid] = stats(args.count); }",
+    "tracepoint:syscalls:sys_enter_write { @c[tid] = count(); @mx = max(args.count); @a = avg(args.count); if (@c[tid] > 10 && @mx > 0 && @a > 1) { delete(@c[tid]); print(@mx); } }",
+    "BEGIN { @x[1] = 2; delete(@x, 1); clear(@y); zero(@y); @y = count(); print(@y, 5, 2); print(5); print(\"hi\"); printf(\"%d\\n\", has_key(@x, 1)); exit(); }",
 ];
 
 #[test]

@@ -18,6 +18,10 @@ pub struct Program {
     pub printfs: Vec<Printf>,
     /// Whether any probe uses `elapsed` (the runtime then records the start time).
     pub uses_elapsed: bool,
+    /// The types of the values `print(value)` prints.
+    pub print_values: Vec<Type>,
+    /// The machine's possible CPUs (`Target::possible_cpus`).
+    pub ncpus: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -59,9 +63,20 @@ pub enum MapValue {
     Min { signed: bool },
     Max { signed: bool },
     Avg { signed: bool },
+    Stats { signed: bool },
+    /// `hist(n, bits)`: power-of-two buckets, each split in `2^bits`.
+    Hist { bits: u8 },
+    /// `lhist(n, min, max, step)`
+    Lhist { min: i64, max: i64, step: i64 },
 }
 
 impl MapValue {
+    /// Whether the map's value can be read in an expression (histograms
+    /// and stats are only printed).
+    pub fn is_readable(&self) -> bool {
+        !matches!(self, MapValue::Stats { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. })
+    }
+
     pub fn is_aggregation(&self) -> bool {
         !matches!(self, MapValue::Plain(_))
     }
@@ -75,6 +90,9 @@ impl MapValue {
             MapValue::Min { .. } => "min()".into(),
             MapValue::Max { .. } => "max()".into(),
             MapValue::Avg { .. } => "avg()".into(),
+            MapValue::Stats { .. } => "stats()".into(),
+            MapValue::Hist { .. } => "hist()".into(),
+            MapValue::Lhist { .. } => "lhist()".into(),
         }
     }
 }
@@ -116,10 +134,24 @@ pub enum StmtKind {
     /// `return`: leave the probe.
     Return,
     Printf { id: usize, args: Vec<Expr> },
+    /// `delete(@m, key)` / `delete(@m[key])`
+    Delete { map: MapId, keys: Vec<Expr> },
+    /// `clear(@m)`, `zero(@m)`, `print(@m)`, `print(@m, top, div)`: done by
+    /// the runtime on the map's fd, asked through an event.
+    MapCommand { map: MapId, command: MapCommand },
+    /// `print(value)`; `id` indexes `Program::print_values`.
+    PrintValue { id: usize, value: Expr },
     /// `exit()` / `exit(code)`: ask the runtime to stop, and leave this probe.
     Exit { code: i32 },
     /// An expression evaluated for its side effects (none today but calls).
     Expr(Expr),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapCommand {
+    Clear,
+    Zero,
+    Print { top: u64, div: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +162,9 @@ pub enum MapUpdate {
     Min(Expr),
     Max(Expr),
     Avg(Expr),
+    Stats(Expr),
+    Hist(Expr),
+    Lhist(Expr),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -148,8 +183,11 @@ pub enum ExprKind {
     /// A field of the tracepoint's record (`args.NAME`).
     TracepointField(TracepointField),
     Var(VarId),
-    /// Reading a plain map's value; a missing key reads as zero.
+    /// Reading a map's value (a plain value, or an aggregation's value
+    /// combined across CPUs); a missing key reads as zero.
     MapRead { map: MapId, keys: Vec<Expr> },
+    /// `has_key(@m, key)`: 1 when the key is in the map.
+    HasKey { map: MapId, keys: Vec<Expr> },
     Unary { op: UnaryOp, expr: Box<Expr> },
     Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
     /// `str(ptr)` / `str(ptr, len)`: copy a NUL-terminated string from

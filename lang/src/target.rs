@@ -10,6 +10,12 @@ pub trait Target {
     /// The format of `tracepoint:CATEGORY:NAME`, from
     /// `/sys/kernel/tracing/events/CATEGORY/NAME/format`.
     fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError>;
+
+    /// How many CPUs the kernel may run (`/sys/devices/system/cpu/possible`):
+    /// the per-CPU slots of a per-CPU map, and the `ncpus` builtin.
+    fn possible_cpus(&self) -> u32 {
+        1
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -50,6 +50,10 @@ impl Target for HostTarget {
             Err(e) => Err(TargetError::Unavailable(format!("cannot read {}: {e}", path.display()))),
         }
     }
+
+    fn possible_cpus(&self) -> u32 {
+        crate::sys::possible_cpus().map_or(1, |n| n as u32)
+    }
 }
 
 #[cfg(test)]

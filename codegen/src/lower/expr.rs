@@ -53,7 +53,7 @@ impl ProgramGen<'_> {
         }
     }
 
-    fn load_const(&mut self, r: Reg, c: i64) {
+    pub(super) fn load_const(&mut self, r: Reg, c: i64) {
         match imm32(c) {
             Some(i) => self.b.mov64(r, i),
             None => self.b.load_imm64(r, c as u64),
@@ -86,6 +86,20 @@ impl ProgramGen<'_> {
                 let slot = self.vars[id.0];
                 let r = self.alloc_reg(e.span)?;
                 self.b.load(Size::DW, r, Reg::R10, slot.off);
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::MapRead { map, keys } if self.layout.map(*map).percpu => self.aggregation_read(*map, keys, e.span),
+            ExprKind::HasKey { map, keys } => {
+                let mark = self.stack.mark();
+                let key = self.map_key(*map, keys, e.span)?;
+                self.lookup(*map, key);
+                self.stack.reset(mark);
+                let r = self.alloc_reg(e.span)?;
+                let missing = self.b.new_label();
+                self.b.mov64(r, 0);
+                self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
+                self.b.mov64(r, 1);
+                self.b.bind(missing);
                 Ok(IntVal::Reg(r))
             }
             ExprKind::MapRead { map, keys } => {
@@ -170,6 +184,83 @@ impl ProgramGen<'_> {
                 unreachable!("the checker gives strings a string type")
             }
         }
+    }
+
+    /// The value of a per-CPU aggregation, combined over every CPU's slot
+    /// (bpf_map_lookup_percpu_elem) as the runtime combines it to print:
+    /// count and sum add up, avg divides the sums, min and max pick among
+    /// the CPUs that saw a value. A missing key reads as zero.
+    fn aggregation_read(&mut self, map: rbpf_lang::checked::MapId, keys: &[Expr], span: Span) -> Result<IntVal, CodegenError> {
+        use crate::manifest::MapValue;
+        let info = self.layout.map(map).clone();
+        let mark = self.stack.mark();
+        let key = self.map_key(map, keys, span)?;
+        // Loop state on the stack: cpu, acc (sum / best), count (avg) or
+        // have (min, max).
+        let state = self.alloc(24, span)?;
+        for at in [0, 8, 16] {
+            self.b.store(Size::DW, Reg::R10, state.at(at), 0);
+        }
+        let (top, done) = (self.b.new_label(), self.b.new_label());
+        self.b.bind(top);
+        self.map_fd(Reg::R1, &info.bpf_name);
+        self.slot_address(Reg::R2, key);
+        self.b.load(Size::DW, Reg::R3, Reg::R10, state.at(0));
+        self.b.call(Helper::MapLookupPercpuElem);
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
+        self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+        self.b.load(Size::DW, Reg::R2, Reg::R10, state.at(8));
+        match info.value {
+            MapValue::Min { signed } | MapValue::Max { signed } => {
+                let next = self.b.new_label();
+                let take = self.b.new_label();
+                self.b.load(Size::DW, Reg::R3, Reg::R0, 8);
+                self.b.jump_if(Cond::Eq, Reg::R3, 0, next);
+                self.b.load(Size::DW, Reg::R3, Reg::R10, state.at(16));
+                self.b.jump_if(Cond::Eq, Reg::R3, 0, take);
+                let is_min = matches!(info.value, MapValue::Min { .. });
+                let keep = match (is_min, signed) {
+                    (true, true) => Cond::Sle,
+                    (true, false) => Cond::Le,
+                    (false, true) => Cond::Sge,
+                    (false, false) => Cond::Ge,
+                };
+                self.b.jump_if(keep, Reg::R2, Reg::R1, next);
+                self.b.bind(take);
+                self.b.store(Size::DW, Reg::R10, state.at(8), Reg::R1);
+                self.b.store(Size::DW, Reg::R10, state.at(16), 1);
+                self.b.bind(next);
+            }
+            MapValue::Avg { .. } => {
+                self.b.alu64(Alu::Add, Reg::R2, Reg::R1);
+                self.b.store(Size::DW, Reg::R10, state.at(8), Reg::R2);
+                self.b.load(Size::DW, Reg::R1, Reg::R0, 8);
+                self.b.load(Size::DW, Reg::R2, Reg::R10, state.at(16));
+                self.b.alu64(Alu::Add, Reg::R2, Reg::R1);
+                self.b.store(Size::DW, Reg::R10, state.at(16), Reg::R2);
+            }
+            _ => {
+                self.b.alu64(Alu::Add, Reg::R2, Reg::R1);
+                self.b.store(Size::DW, Reg::R10, state.at(8), Reg::R2);
+            }
+        }
+        self.b.load(Size::DW, Reg::R1, Reg::R10, state.at(0));
+        self.b.alu64(Alu::Add, Reg::R1, 1);
+        self.b.store(Size::DW, Reg::R10, state.at(0), Reg::R1);
+        self.b.jump_if(Cond::Lt, Reg::R1, self.ncpus as i32, top);
+        self.b.bind(done);
+        let r = self.alloc_reg(span)?;
+        self.b.load(Size::DW, r, Reg::R10, state.at(8));
+        if let MapValue::Avg { signed } = info.value {
+            let zero = self.b.new_label();
+            self.b.load(Size::DW, Reg::R1, Reg::R10, state.at(16));
+            self.b.jump_if(Cond::Eq, Reg::R1, 0, zero);
+            // Truncating towards zero, as the runtime prints it.
+            self.b.alu64(if signed { Alu::SDiv } else { Alu::Div }, r, Reg::R1);
+            self.b.bind(zero);
+        }
+        self.stack.reset(mark);
+        Ok(IntVal::Reg(r))
     }
 
     fn builtin(&mut self, b: Builtin, span: Span) -> Result<Reg, CodegenError> {

@@ -38,7 +38,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
     let mut codes = Vec::with_capacity(program.probes.len());
     let mut infos = Vec::with_capacity(program.probes.len());
     for (index, probe) in program.probes.iter().enumerate() {
-        let code = ProgramGen::generate(probe, &layout)?;
+        let code = ProgramGen::generate(probe, &layout, program.ncpus)?;
         let (section, attach) = match &probe.kind {
             ProbeKind::Begin => (format!("raw_tracepoint/probe{index}"), Attach::Begin),
             ProbeKind::End => (format!("raw_tracepoint/probe{index}"), Attach::End),
@@ -96,6 +96,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         ringbuf: Some(RINGBUF_MAP.to_string()),
         ringbuf_size: RINGBUF_SIZE,
         start_time_map: program.uses_elapsed.then(|| START_TIME_MAP.to_string()),
+        print_values: program.print_values.iter().map(value_type).collect(),
         ..Manifest::default()
     };
     Ok(Object { elf, manifest })
@@ -139,6 +140,14 @@ fn map_info(index: usize, map: &checked::Map) -> MapInfo {
         checked::MapValue::Min { signed } => (MapValue::Min { signed: *signed }, 16),
         checked::MapValue::Max { signed } => (MapValue::Max { signed: *signed }, 16),
         checked::MapValue::Avg { signed } => (MapValue::Avg { signed: *signed }, 16),
+        checked::MapValue::Stats { signed } => (MapValue::Stats { signed: *signed }, 16),
+        checked::MapValue::Hist { bits } => (MapValue::Hist { bits: *bits }, 8),
+        checked::MapValue::Lhist { min, max, step } => (MapValue::Lhist { min: *min, max: *max, step: *step }, 8),
+    };
+    // Histograms add the bucket index after the user's key.
+    let key_size = match map.value {
+        checked::MapValue::Hist { .. } | checked::MapValue::Lhist { .. } => key_size + 8,
+        _ => key_size,
     };
     MapInfo {
         name: map.name.clone(),
@@ -193,6 +202,8 @@ struct ProgramGen<'a> {
     exit: crate::insn::Label,
     /// The enclosing loops, innermost last: where `continue` and `break` go.
     loops: Vec<Loop>,
+    /// The machine's possible CPUs: the slots of a per-CPU value.
+    ncpus: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -202,7 +213,7 @@ struct Loop {
 }
 
 impl<'a> ProgramGen<'a> {
-    fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>) -> Result<Code, CodegenError> {
+    fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32) -> Result<Code, CodegenError> {
         let uses_ctx = matches!(probe.kind, ProbeKind::Tracepoint { .. }) && reads_context(probe);
         let mut b = Builder::new();
         let exit = b.new_label();
@@ -214,6 +225,7 @@ impl<'a> ProgramGen<'a> {
             vars: Vec::new(),
             exit,
             loops: Vec::new(),
+            ncpus,
         };
         gen.b.set_span(probe.span);
         if uses_ctx {
@@ -272,7 +284,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
         match &e.kind {
             E::TracepointField(_) => true,
             E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } => false,
-            E::MapRead { keys, .. } => keys.iter().any(expr),
+            E::MapRead { keys, .. } | E::HasKey { keys, .. } => keys.iter().any(expr),
             E::Unary { expr: e, .. } => expr(e),
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
@@ -291,7 +303,10 @@ fn reads_context(probe: &checked::Probe) -> bool {
                         | checked::MapUpdate::Sum(e)
                         | checked::MapUpdate::Min(e)
                         | checked::MapUpdate::Max(e)
-                        | checked::MapUpdate::Avg(e) => expr(e),
+                        | checked::MapUpdate::Avg(e)
+                        | checked::MapUpdate::Stats(e)
+                        | checked::MapUpdate::Hist(e)
+                        | checked::MapUpdate::Lhist(e) => expr(e),
                         checked::MapUpdate::Count => false,
                     }
             }
@@ -300,7 +315,9 @@ fn reads_context(probe: &checked::Probe) -> bool {
             S::While { cond, body, step } => expr(cond) || stmts(body) || stmts(step),
             S::Unroll { body, .. } => stmts(body),
             S::Printf { args, .. } => args.iter().any(expr),
-            S::Exit { .. } | S::Break | S::Continue | S::Return => false,
+            S::Delete { keys, .. } => keys.iter().any(expr),
+            S::PrintValue { value, .. } => expr(value),
+            S::Exit { .. } | S::Break | S::Continue | S::Return | S::MapCommand { .. } => false,
             S::Expr(e) => expr(e),
         })
     }

@@ -1,7 +1,7 @@
 //! Lowering of statements: map updates and aggregations, variables,
 //! `if`, printf and exit events.
 
-use rbpf_lang::checked::{Expr, MapId, MapUpdate, Stmt, StmtKind};
+use rbpf_lang::checked::{Expr, MapCommand, MapId, MapUpdate, Stmt, StmtKind};
 
 use super::frame::Slot;
 use super::ProgramGen;
@@ -76,6 +76,38 @@ impl ProgramGen<'_> {
             }
             StmtKind::Return => self.b.jump(self.exit),
             StmtKind::Printf { id, args } => self.printf(*id, args, stmt)?,
+            StmtKind::Delete { map, keys } => {
+                let key = self.map_key(*map, keys, stmt.span)?;
+                let name = self.layout.map(*map).bpf_name.clone();
+                self.map_fd(Reg::R1, &name);
+                self.slot_address(Reg::R2, key);
+                self.b.call(Helper::MapDeleteElem);
+            }
+            StmtKind::MapCommand { map, command } => {
+                let (kind, size) = match command {
+                    MapCommand::Clear => (event::CLEAR_MAP, event::HEADER_SIZE),
+                    MapCommand::Zero => (event::ZERO_MAP, event::HEADER_SIZE),
+                    MapCommand::Print { .. } => (event::PRINT_MAP, event::HEADER_SIZE + 16),
+                };
+                let record = self.alloc(size, stmt.span)?;
+                self.b.store(Size::W, Reg::R10, record.off, kind as i32);
+                self.b.store(Size::W, Reg::R10, record.at(4), map.0 as i32);
+                if let MapCommand::Print { top, div } = command {
+                    for (at, v) in [(8, *top), (16, *div)] {
+                        self.b.load_imm64(Reg::R1, v);
+                        self.b.store(Size::DW, Reg::R10, record.at(at), Reg::R1);
+                    }
+                }
+                self.ringbuf_output(record, size);
+            }
+            StmtKind::PrintValue { id, value } => {
+                let size = event::HEADER_SIZE + super::stored_size(&value.ty);
+                let record = self.alloc(size, stmt.span)?;
+                self.b.store(Size::W, Reg::R10, record.off, event::PRINT_VALUE as i32);
+                self.b.store(Size::W, Reg::R10, record.at(4), *id as i32);
+                self.store_value(value, record, event::HEADER_SIZE)?;
+                self.ringbuf_output(record, size);
+            }
             StmtKind::Exit { code } => {
                 let record = self.alloc(event::HEADER_SIZE, stmt.span)?;
                 self.b.store(Size::W, Reg::R10, record.off, event::EXIT as i32);
@@ -152,7 +184,13 @@ impl ProgramGen<'_> {
         // The argument is evaluated first, into a callee-saved register, so
         // that the helper calls below do not clobber it.
         let arg = match update {
-            MapUpdate::Sum(e) | MapUpdate::Min(e) | MapUpdate::Max(e) | MapUpdate::Avg(e) => {
+            MapUpdate::Sum(e)
+            | MapUpdate::Min(e)
+            | MapUpdate::Max(e)
+            | MapUpdate::Avg(e)
+            | MapUpdate::Stats(e)
+            | MapUpdate::Hist(e)
+            | MapUpdate::Lhist(e) => {
                 let v = self.int(e)?;
                 Some(self.to_reg(v, e.span)?)
             }
@@ -166,6 +204,21 @@ impl ProgramGen<'_> {
             return Ok(());
         }
         let key = self.map_key(map, keys, span)?;
+        if let Some(x) = arg {
+            match info.value {
+                crate::manifest::MapValue::Hist { bits } => self.hist_bucket(x, bits),
+                crate::manifest::MapValue::Lhist { min, max, step } => self.lhist_bucket(x, min, max, step),
+                _ => {}
+            }
+            if matches!(info.value, crate::manifest::MapValue::Hist { .. } | crate::manifest::MapValue::Lhist { .. }) {
+                self.b.store(Size::DW, Reg::R10, key.at(info.key_size - 8), Reg::R1);
+            }
+        }
+        // A histogram bucket counts like count().
+        let update = match update {
+            MapUpdate::Hist(_) | MapUpdate::Lhist(_) => &MapUpdate::Count,
+            other => other,
+        };
         self.lookup(map, key);
         let insert = self.b.new_label();
         let done = self.b.new_label();
@@ -184,7 +237,7 @@ impl ProgramGen<'_> {
                 self.b.alu64(Alu::Add, Reg::R1, x);
                 self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
             }
-            MapUpdate::Avg(_) => {
+            MapUpdate::Avg(_) | MapUpdate::Stats(_) => {
                 let x = arg.expect("avg has an argument");
                 self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
                 self.b.alu64(Alu::Add, Reg::R1, x);
@@ -216,14 +269,16 @@ impl ProgramGen<'_> {
                 self.b.store(Size::DW, Reg::R0, 0, x);
                 self.b.store(Size::DW, Reg::R0, 8, 1);
             }
-            MapUpdate::Set(_) => unreachable!("handled above"),
+            MapUpdate::Set(_) | MapUpdate::Hist(_) | MapUpdate::Lhist(_) => unreachable!("handled above"),
         }
         self.b.jump(done);
         // Not found: insert this CPU's first value.
         self.b.bind(insert);
         let value = self.alloc(info.value_size, span)?;
         match update {
-            MapUpdate::Count => self.b.store(Size::DW, Reg::R10, value.off, 1),
+            MapUpdate::Count | MapUpdate::Hist(_) | MapUpdate::Lhist(_) => {
+                self.b.store(Size::DW, Reg::R10, value.off, 1)
+            }
             _ => {
                 let x = arg.expect("aggregation argument");
                 self.b.store(Size::DW, Reg::R10, value.off, x);
@@ -238,6 +293,63 @@ impl ProgramGen<'_> {
             self.release_reg(r);
         }
         Ok(())
+    }
+
+    /// r1 = the `hist(x, bits)` bucket of `x` ([`crate::manifest::hist_index`]),
+    /// with r2–r5 as scratch: no helper call in between.
+    fn hist_bucket(&mut self, x: Reg, bits: u8) {
+        let k = i32::from(bits);
+        let done = self.b.new_label();
+        self.b.mov64(Reg::R1, 0);
+        self.b.jump_if(Cond::Slt, x, 0, done);
+        let log = self.b.new_label();
+        self.b.mov64(Reg::R1, x);
+        self.b.alu64(Alu::Add, Reg::R1, 1);
+        self.b.jump_if(Cond::Lt, x, 1 << (k + 1), done);
+        self.b.bind(log);
+        // r3 = floor(log2(x)), by halving the search range.
+        self.b.mov64(Reg::R2, x);
+        self.b.mov64(Reg::R3, 0);
+        for shift in [32, 16, 8, 4, 2, 1] {
+            let skip = self.b.new_label();
+            self.b.mov64(Reg::R4, Reg::R2);
+            self.b.alu64(Alu::Rsh, Reg::R4, shift);
+            self.b.jump_if(Cond::Eq, Reg::R4, 0, skip);
+            self.b.mov64(Reg::R2, Reg::R4);
+            self.b.alu64(Alu::Add, Reg::R3, shift);
+            self.b.bind(skip);
+        }
+        // The sub-bucket: the `bits` bits below the leading one.
+        self.b.mov64(Reg::R4, x);
+        self.b.mov64(Reg::R5, Reg::R3);
+        self.b.alu64(Alu::Sub, Reg::R5, k);
+        self.b.alu64(Alu::Rsh, Reg::R4, Reg::R5);
+        self.b.alu64(Alu::And, Reg::R4, (1 << k) - 1);
+        self.b.mov64(Reg::R1, Reg::R3);
+        self.b.alu64(Alu::Sub, Reg::R1, k + 1);
+        self.b.alu64(Alu::Lsh, Reg::R1, k);
+        self.b.alu64(Alu::Add, Reg::R1, 1 + (1 << (k + 1)));
+        self.b.alu64(Alu::Add, Reg::R1, Reg::R4);
+        self.b.bind(done);
+    }
+
+    /// r1 = the `lhist(x, min, max, step)` bucket of `x`
+    /// ([`crate::manifest::lhist_index`]), with r2 as scratch.
+    fn lhist_bucket(&mut self, x: Reg, min: i64, max: i64, step: i64) {
+        let done = self.b.new_label();
+        self.b.mov64(Reg::R1, 0);
+        self.load_const(Reg::R2, min);
+        self.b.jump_if(Cond::Slt, x, Reg::R2, done);
+        self.load_const(Reg::R1, (max - min) / step + 1);
+        self.load_const(Reg::R2, max);
+        self.b.jump_if(Cond::Sge, x, Reg::R2, done);
+        self.b.mov64(Reg::R1, x);
+        self.load_const(Reg::R2, min);
+        self.b.alu64(Alu::Sub, Reg::R1, Reg::R2);
+        self.load_const(Reg::R2, step);
+        self.b.alu64(Alu::Div, Reg::R1, Reg::R2);
+        self.b.alu64(Alu::Add, Reg::R1, 1);
+        self.b.bind(done);
     }
 
     /// printf: the record (header and arguments) is built on the stack and

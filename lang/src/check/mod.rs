@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::ast::{self, BinaryOp, ExprKind as A, UnaryOp};
 use crate::checked::{
-    Builtin, Expr, ExprKind, Map, MapId, MapUpdate, MapValue, Printf, Probe, Program, Stmt, StmtKind, Var, VarId,
+    Builtin, Expr, ExprKind, Map, MapCommand, MapId, MapUpdate, MapValue, Printf, Probe, Program, Stmt, StmtKind, Var,
+    VarId,
 };
 use crate::format;
 use crate::probes::{self, ProbeKind, ResolvedProbe};
@@ -60,6 +61,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         checker.pass = pass;
         checker.diags.clear();
         checker.printfs.clear();
+        checker.print_values.clear();
         checker.uses_elapsed = false;
         let mut probes = Vec::with_capacity(expanded.len());
         for (index, (probe, resolved, span)) in expanded.iter().enumerate() {
@@ -88,7 +90,14 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         .into_iter()
         .map(|m| Map { name: m.name, key: m.key.unwrap_or_default(), value: m.value.unwrap_or(MapValue::Count), span: m.span })
         .collect();
-    Ok(Program { probes: checker.probes, maps, printfs: checker.printfs, uses_elapsed: checker.uses_elapsed })
+    Ok(Program {
+        probes: checker.probes,
+        maps,
+        printfs: checker.printfs,
+        uses_elapsed: checker.uses_elapsed,
+        print_values: checker.print_values,
+        ncpus: target.possible_cpus().max(1),
+    })
 }
 
 /// The longest string the stack of a BPF program can hold next to a map
@@ -160,6 +169,7 @@ struct Checker {
     map_names: Vec<String>,
     map_ids: HashMap<String, MapId>,
     printfs: Vec<Printf>,
+    print_values: Vec<Type>,
     uses_elapsed: bool,
     probes: Vec<Probe>,
     /// Variable types learnt in the first pass, by probe index and name.
@@ -204,6 +214,7 @@ impl Checker {
             map_names,
             map_ids,
             printfs: Vec::new(),
+            print_values: Vec::new(),
             uses_elapsed: false,
             probes: Vec::new(),
             var_types: HashMap::new(),
@@ -419,7 +430,15 @@ impl Checker {
                     };
                     return Some(StmtKind::Exit { code });
                 }
-                "count" | "sum" | "min" | "max" | "avg" => {
+                "delete" => return self.delete(name, args, cx),
+                "clear" | "zero" => {
+                    self.arity(name, args, 1, 1)?;
+                    let map = self.map_arg(&args[0], &name.name)?;
+                    let command = if name.name == "clear" { MapCommand::Clear } else { MapCommand::Zero };
+                    return Some(StmtKind::MapCommand { map, command });
+                }
+                "print" => return self.print(name, args, cx),
+                "count" | "sum" | "min" | "max" | "avg" | "stats" | "hist" | "lhist" => {
                     self.error(
                         Diagnostic::error(e.span, format!("`{}()` must be assigned to a map", name.name))
                             .with_label("its result is lost here")
@@ -432,6 +451,89 @@ impl Checker {
         }
         let e = self.expr(e, cx);
         Some(StmtKind::Expr(e))
+    }
+
+    /// A whole map as an argument: `@m`, without keys.
+    fn map_arg(&mut self, a: &ast::Expr, function: &str) -> Option<MapId> {
+        match &a.kind {
+            A::Map { name, keys } if keys.is_empty() => Some(self.map_id(name)),
+            _ => {
+                self.error(
+                    Diagnostic::error(a.span, format!("`{function}()` takes a map, such as `@m`"))
+                        .with_label("not a map name"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `delete(@m[k])` and `delete(@m, k)`.
+    fn delete(&mut self, name: &ast::Ident, args: &[ast::Expr], cx: &mut ProbeCx) -> Option<StmtKind> {
+        self.arity(name, args, 1, 2)?;
+        let (map_name, key_exprs, span) = match (&args[0].kind, args.get(1)) {
+            (A::Map { name, keys }, None) => (name, keys.clone(), args[0].span),
+            (A::Map { name, keys }, Some(k)) if keys.is_empty() => {
+                let keys = match &k.kind {
+                    A::Tuple(items) => items.clone(),
+                    _ => vec![k.clone()],
+                };
+                (name, keys, args[0].span.to(k.span))
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(args[0].span, "`delete()` takes a map element, `@m[key]` or `@m, key`")
+                        .with_label("not a map element"),
+                );
+                return None;
+            }
+        };
+        let map = self.map_id(map_name);
+        if let Some(v) = &self.maps[map.0].value {
+            if !v.is_readable() {
+                self.error(
+                    Diagnostic::error(span, format!("`delete()` cannot remove one key of {}", v.describe()))
+                        .with_label("a histogram or stats map")
+                        .with_note("`clear()` empties the whole map"),
+                );
+                return None;
+            }
+        }
+        let keys = self.map_keys(map, &key_exprs, span, cx)?;
+        Some(StmtKind::Delete { map, keys })
+    }
+
+    /// `print(@m)`, `print(@m, top, div)` and `print(value)`.
+    fn print(&mut self, name: &ast::Ident, args: &[ast::Expr], cx: &mut ProbeCx) -> Option<StmtKind> {
+        self.arity(name, args, 1, 3)?;
+        if let A::Map { name: map_name, keys } = &args[0].kind {
+            if keys.is_empty() {
+                let map = self.map_id(map_name);
+                let top = match args.get(1) {
+                    Some(a) => self.const_arg(a, 0, i64::MAX, "the `top` of `print()`")? as u64,
+                    None => 0,
+                };
+                let div = match args.get(2) {
+                    Some(a) => self.const_arg(a, 1, i64::MAX, "the divisor of `print()`")? as u64,
+                    None => 1,
+                };
+                return Some(StmtKind::MapCommand { map, command: MapCommand::Print { top, div } });
+            }
+        }
+        if args.len() > 1 {
+            self.error(
+                Diagnostic::error(args[1].span, "`print()` of a value takes no other arguments")
+                    .with_label("only `print(@map, top, div)` takes these"),
+            );
+            return None;
+        }
+        let value = self.expr(&args[0], cx);
+        if !(value.ty.is_int() || value.ty.is_str()) {
+            self.error(Diagnostic::error(value.span, format!("cannot print {}", value.ty)).with_label("no value"));
+            return None;
+        }
+        let id = self.print_values.len();
+        self.print_values.push(value.ty.clone());
+        Some(StmtKind::PrintValue { id, value })
     }
 
     fn arity(&mut self, name: &ast::Ident, args: &[ast::Expr], min: usize, max: usize) -> Option<()> {
@@ -554,7 +656,7 @@ impl Checker {
                 self.arity(name, args, 0, 0)?;
                 return Some((MapUpdate::Count, MapValue::Count));
             }
-            if matches!(agg, "sum" | "min" | "max" | "avg") {
+            if matches!(agg, "sum" | "min" | "max" | "avg" | "stats") {
                 self.arity(name, args, 1, 1)?;
                 let arg = self.expr(&args[0], cx);
                 self.expect_int(&arg, &format!("`{agg}()`"))?;
@@ -563,8 +665,43 @@ impl Checker {
                     "sum" => (MapUpdate::Sum(arg), MapValue::Sum { signed }),
                     "min" => (MapUpdate::Min(arg), MapValue::Min { signed }),
                     "max" => (MapUpdate::Max(arg), MapValue::Max { signed }),
+                    "stats" => (MapUpdate::Stats(arg), MapValue::Stats { signed }),
                     _ => (MapUpdate::Avg(arg), MapValue::Avg { signed }),
                 });
+            }
+            if agg == "hist" {
+                self.arity(name, args, 1, 2)?;
+                let arg = self.expr(&args[0], cx);
+                self.expect_int(&arg, "`hist()`")?;
+                let bits = match args.get(1) {
+                    None => 0,
+                    Some(k) => self.const_arg(k, 0, 5, "the second argument of `hist()`")? as u8,
+                };
+                return Some((MapUpdate::Hist(arg), MapValue::Hist { bits }));
+            }
+            if agg == "lhist" {
+                self.arity(name, args, 4, 4)?;
+                let arg = self.expr(&args[0], cx);
+                self.expect_int(&arg, "`lhist()`")?;
+                let min = self.const_arg(&args[1], 0, i64::MAX, "the minimum of `lhist()`")?;
+                let max = self.const_arg(&args[2], 0, i64::MAX, "the maximum of `lhist()`")?;
+                let step = self.const_arg(&args[3], 1, i64::MAX, "the step of `lhist()`")?;
+                if max <= min {
+                    self.error(
+                        Diagnostic::error(args[2].span, "the maximum of `lhist()` must be above its minimum")
+                            .with_label("not above the minimum")
+                            .with_secondary(args[1].span, "the minimum"),
+                    );
+                    return None;
+                }
+                if (max - min) / step > 1000 {
+                    self.error(
+                        Diagnostic::error(args[3].span, "`lhist()` would have more than 1000 buckets")
+                            .with_label("too small a step for this range"),
+                    );
+                    return None;
+                }
+                return Some((MapUpdate::Lhist(arg), MapValue::Lhist { min, max, step }));
             }
         }
         let e = self.expr(value, cx);
@@ -574,6 +711,30 @@ impl Checker {
         }
         let ty = e.ty.clone();
         Some((MapUpdate::Set(e), MapValue::Plain(ty)))
+    }
+
+    /// An argument that must be an integer literal in `lo..=hi`.
+    fn const_arg(&mut self, a: &ast::Expr, lo: i64, hi: i64, what: &str) -> Option<i64> {
+        let v = match &a.kind {
+            A::Int(v) if *v <= i64::MAX as u64 => Some(*v as i64),
+            A::Unary { op: UnaryOp::Neg, expr } => match expr.kind {
+                A::Int(v) if v <= i64::MAX as u64 => Some(-(v as i64)),
+                _ => None,
+            },
+            A::Positional(n) => self.params.get(*n as usize - 1).and_then(|p| parse_int(p)).map(|v| v as i64),
+            _ => None,
+        };
+        match v {
+            Some(v) if (lo..=hi).contains(&v) => Some(v),
+            _ => {
+                let range = if hi == i64::MAX { format!("of at least {lo}") } else { format!("from {lo} to {hi}") };
+                self.error(
+                    Diagnostic::error(a.span, format!("{what} must be an integer literal {range}"))
+                        .with_label("not a constant in range"),
+                );
+                None
+            }
+        }
     }
 
     fn map_id(&self, name: &str) -> MapId {
@@ -596,6 +757,9 @@ impl Checker {
             (MapValue::Max { signed: a }, MapValue::Max { signed: b }) => Some(MapValue::Max { signed: *a || *b }),
             (MapValue::Avg { signed: a }, MapValue::Avg { signed: b }) => Some(MapValue::Avg { signed: *a || *b }),
             (MapValue::Count, MapValue::Count) => Some(MapValue::Count),
+            (MapValue::Stats { signed: a }, MapValue::Stats { signed: b }) => Some(MapValue::Stats { signed: *a || *b }),
+            (MapValue::Hist { bits: a }, MapValue::Hist { bits: b }) if a == b => Some(old.clone()),
+            (MapValue::Lhist { .. }, MapValue::Lhist { .. }) if *old == kind => Some(old.clone()),
             _ => None,
         };
         match merged {
@@ -728,11 +892,15 @@ impl Checker {
                     // Not known yet in the first pass; the second pass knows.
                     None if self.pass == Pass::Infer => Type::I64,
                     None => Type::I64,
+                    Some(MapValue::Count) => Type::U64,
+                    Some(
+                        MapValue::Sum { signed } | MapValue::Min { signed } | MapValue::Max { signed } | MapValue::Avg { signed },
+                    ) => Type::Int { bits: 64, signed },
                     Some(agg) => {
                         self.error(
-                            Diagnostic::error(span, format!("reading the value of {} in an expression is not available in this build of rbpf", agg.describe()))
-                                .with_label("an aggregation")
-                                .with_note("its value is printed when the program ends"),
+                            Diagnostic::error(span, format!("the value of {} cannot be read in an expression", agg.describe()))
+                                .with_label("a histogram or stats map")
+                                .with_note("print it with `print()`, or read a count(), sum(), min(), max() or avg() map"),
                         );
                         return None;
                     }
@@ -975,14 +1143,31 @@ impl Checker {
                 };
                 Some((ExprKind::StrRead { ptr: Box::new(ptr), len }, Type::Str { size }))
             }
-            "printf" | "exit" => {
+            "has_key" => {
+                self.arity(name, args, 2, 2)?;
+                let A::Map { name: map_name, keys } = &args[0].kind else {
+                    self.map_arg(&args[0], "has_key")?;
+                    return None;
+                };
+                if !keys.is_empty() {
+                    self.map_arg(&args[0], "has_key")?;
+                }
+                let map = self.map_id(map_name);
+                let key_exprs = match &args[1].kind {
+                    A::Tuple(items) => items.clone(),
+                    _ => vec![args[1].clone()],
+                };
+                let keys = self.map_keys(map, &key_exprs, args[0].span.to(args[1].span), cx)?;
+                Some((ExprKind::HasKey { map, keys }, Type::U64))
+            }
+            "printf" | "exit" | "delete" | "clear" | "zero" | "print" => {
                 self.error(
                     Diagnostic::error(span, format!("`{}()` has no value", name.name))
                         .with_label("use it as a statement"),
                 );
                 None
             }
-            "count" | "sum" | "min" | "max" | "avg" => {
+            "count" | "sum" | "min" | "max" | "avg" | "stats" | "hist" | "lhist" => {
                 self.error(
                     Diagnostic::error(span, format!("`{}()` must be assigned to a map", name.name))
                         .with_label("not directly in an expression")
@@ -994,7 +1179,7 @@ impl Checker {
                 self.error(
                     Diagnostic::error(name.span, format!("unknown function `{other}`"))
                         .with_label("not a function rbpf knows")
-                        .with_note("functions are: printf, str, exit, count, sum, min, max, avg"),
+                        .with_note("functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key"),
                 );
                 None
             }

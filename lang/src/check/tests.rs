@@ -143,7 +143,7 @@ error: unknown function `foo`
 1 │ BEGIN { @x = pdi; foo(1); }
   │                   ^^^ not a function rbpf knows
   │
-  = functions are: printf, str, exit, count, sum, min, max, avg",
+  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key",
     );
 }
 
@@ -278,4 +278,16 @@ fn bad_casts_unroll_counts_and_config() {
     assert!(run("config = { max_strlen = 999 } BEGIN { }").unwrap_err().contains("between 1 and 200"));
     assert!(run("BEGIN { exit(256); }").unwrap_err().contains("exit status from 0 to 255"));
     check_ok("config = { max_strlen = 32 } BEGIN { exit(3); }");
+}
+
+#[test]
+fn aggregations_and_map_functions_check() {
+    let p = check_ok("BEGIN { @h[comm] = hist(pid, 2); @l = lhist(pid, 0, 100, 10); @s = stats(1); @c = count(); if (@c > 2) { delete(@m[1]); } @m[1] = 1; delete(@m, 1); clear(@h); zero(@l); print(@s); print(@c, 3, 10); print(\"x\"); @k = has_key(@m, 1); }");
+    let values: Vec<String> = p.maps.iter().map(|m| m.value.describe()).collect();
+    assert_eq!(values, ["count()", "hist()", "a uint64 value", "lhist()", "a int64 value", "stats()"]);
+    assert!(run("BEGIN { @h = hist(1, 6); }").unwrap_err().contains("must be an integer literal from 0 to 5"));
+    assert!(run("BEGIN { @l = lhist(1, 10, 5, 1); }").unwrap_err().contains("must be above its minimum"));
+    assert!(run("BEGIN { @h = hist(1); $x = @h; }").unwrap_err().contains("the value of hist() cannot be read"));
+    assert!(run("BEGIN { @h = hist(1); delete(@h[1]); }").is_err());
+    assert!(run("BEGIN { clear(@x[1]); @x[1] = 1; }").unwrap_err().contains("`clear()` takes a map"));
 }
