@@ -38,6 +38,8 @@ const CORPUS: &[&str] = &[
     "tracepoint:syscalls:sys_enter_write { @h[comm] = hist(args.count); @h3 = hist(args.count, 3); @l = lhist(args.count, 0, 1000, 100); @s[pid] = stats(args.count); }",
     "tracepoint:syscalls:sys_enter_write { @c[tid] = count(); @mx = max(args.count); @a = avg(args.count); if (@c[tid] > 10 && @mx > 0 && @a > 1) { delete(@c[tid]); print(@mx); } }",
     "BEGIN { @x[1] = 2; delete(@x, 1); clear(@y); zero(@y); @y = count(); print(@y, 5, 2); print(5); print(\"hi\"); printf(\"%d\\n\", has_key(@x, 1)); exit(); }",
+    "tracepoint:syscalls:sys_enter_openat { $f = str(args.filename); if (strcontains($f, \"passwd\") && strncmp($f, \"/etc\", 4) == 0) { @[comm] = strlen($f); } }",
+    "tracepoint:syscalls:sys_enter_write { @r = rand % 10; @c[cgroup] = count(); @j = jiffies; @n[numaid, ncpus] = count(); @b = bswap(args.count); time(\"%H:%M\\n\"); cat(\"/proc/%d/comm\", pid); }",
 ];
 
 #[test]

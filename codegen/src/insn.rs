@@ -562,6 +562,13 @@ impl Builder {
         self.alu(class::ALU, op, dst, src.into());
     }
 
+    /// Reverses the byte order of the low `bits` (16, 32 or 64) bits of
+    /// `dst` (`BPF_END | BPF_TO_BE` on a little-endian machine), zeroing
+    /// the bits above.
+    pub fn bswap(&mut self, dst: Reg, bits: i32) {
+        self.emit(Insn { code: class::ALU | class::END | 0x08, dst: dst.0, src: 0, off: 0, imm: bits });
+    }
+
     pub fn mov64(&mut self, dst: Reg, src: impl Into<Operand>) {
         self.alu64(Alu::Mov, dst, src);
     }
@@ -782,6 +789,7 @@ mod tests {
             ),
             ("r1 = map ll", |b| b.load_map_fd(Reg::R1, "m"), &[0x18, 0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
             ("call 14", |b| b.call(Helper::GetCurrentPidTgid), &[0x85, 0, 0, 0, 14, 0, 0, 0]),
+            ("r1 = be32 r1", |b| b.bswap(Reg::R1, 32), &[0xdc, 0x01, 0, 0, 32, 0, 0, 0]),
             ("exit", |b| b.exit(), &[0x95, 0, 0, 0, 0, 0, 0, 0]),
         ];
         for (asm, emit, bytes) in cases {

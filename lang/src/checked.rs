@@ -20,6 +20,8 @@ pub struct Program {
     pub uses_elapsed: bool,
     /// The types of the values `print(value)` prints.
     pub print_values: Vec<Type>,
+    /// strftime formats of `time()`.
+    pub time_formats: Vec<String>,
     /// The machine's possible CPUs (`Target::possible_cpus`).
     pub ncpus: u32,
 }
@@ -141,6 +143,14 @@ pub enum StmtKind {
     MapCommand { map: MapId, command: MapCommand },
     /// `print(value)`; `id` indexes `Program::print_values`.
     PrintValue { id: usize, value: Expr },
+    /// `signal(sig)`: send a signal to the current process (`--unsafe`).
+    Signal(Expr),
+    /// `system(fmt, ...)` and `cat(fmt, ...)`: the runtime runs the
+    /// command or prints the file; `id` indexes `Program::printfs`.
+    System { id: usize, args: Vec<Expr> },
+    Cat { id: usize, args: Vec<Expr> },
+    /// `time()` / `time(fmt)`; `id` indexes `Program::time_formats`.
+    Time { id: usize },
     /// `exit()` / `exit(code)`: ask the runtime to stop, and leave this probe.
     Exit { code: i32 },
     /// An expression evaluated for its side effects (none today but calls).
@@ -186,6 +196,14 @@ pub enum ExprKind {
     /// Reading a map's value (a plain value, or an aggregation's value
     /// combined across CPUs); a missing key reads as zero.
     MapRead { map: MapId, keys: Vec<Expr> },
+    /// `strlen(s)`: the characters before the first NUL.
+    StrLen(Box<Expr>),
+    /// `strncmp(a, b, n)`: 0 when the first `n` characters are the same.
+    StrNCmp { lhs: Box<Expr>, rhs: Box<Expr>, n: u32 },
+    /// `strcontains(haystack, needle)`: 1 when `needle` occurs in it.
+    StrContains { haystack: Box<Expr>, needle: Box<Expr> },
+    /// `bswap(x)`: the bytes of `x` (of its type's width) reversed.
+    Bswap(Box<Expr>),
     /// `has_key(@m, key)`: 1 when the key is in the map.
     HasKey { map: MapId, keys: Vec<Expr> },
     Unary { op: UnaryOp, expr: Box<Expr> },
@@ -215,4 +233,8 @@ pub enum Builtin {
     Nsecs,
     Elapsed,
     Cpu,
+    Rand,
+    Cgroup,
+    Jiffies,
+    NumaId,
 }

@@ -97,6 +97,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         ringbuf_size: RINGBUF_SIZE,
         start_time_map: program.uses_elapsed.then(|| START_TIME_MAP.to_string()),
         print_values: program.print_values.iter().map(value_type).collect(),
+        time_formats: program.time_formats.clone(),
         ..Manifest::default()
     };
     Ok(Object { elf, manifest })
@@ -289,7 +290,9 @@ fn reads_context(probe: &checked::Probe) -> bool {
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
             E::Ternary { cond, then, else_ } => expr(cond) || expr(then) || expr(else_),
-            E::Cast(e) => expr(e),
+            E::Cast(e) | E::StrLen(e) | E::Bswap(e) => expr(e),
+            E::StrNCmp { lhs, rhs, .. } => expr(lhs) || expr(rhs),
+            E::StrContains { haystack, needle } => expr(haystack) || expr(needle),
             E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
         }
     }
@@ -316,7 +319,9 @@ fn reads_context(probe: &checked::Probe) -> bool {
             S::Unroll { body, .. } => stmts(body),
             S::Printf { args, .. } => args.iter().any(expr),
             S::Delete { keys, .. } => keys.iter().any(expr),
-            S::PrintValue { value, .. } => expr(value),
+            S::PrintValue { value, .. } | S::Signal(value) => expr(value),
+            S::System { args, .. } | S::Cat { args, .. } => args.iter().any(expr),
+            S::Time { .. } => false,
             S::Exit { .. } | S::Break | S::Continue | S::Return | S::MapCommand { .. } => false,
             S::Expr(e) => expr(e),
         })

@@ -75,7 +75,22 @@ impl ProgramGen<'_> {
                 }
             }
             StmtKind::Return => self.b.jump(self.exit),
-            StmtKind::Printf { id, args } => self.printf(*id, args, stmt)?,
+            StmtKind::Printf { id, args } => self.printf(event::PRINTF, *id, args, stmt)?,
+            StmtKind::System { id, args } => self.printf(event::SYSTEM, *id, args, stmt)?,
+            StmtKind::Cat { id, args } => self.printf(event::CAT, *id, args, stmt)?,
+            StmtKind::Time { id } => {
+                let record = self.alloc(event::HEADER_SIZE, stmt.span)?;
+                self.b.store(Size::W, Reg::R10, record.off, event::TIME as i32);
+                self.b.store(Size::W, Reg::R10, record.at(4), *id as i32);
+                self.ringbuf_output(record, event::HEADER_SIZE);
+            }
+            StmtKind::Signal(sig) => {
+                let v = self.int(sig)?;
+                let r = self.to_reg(v, sig.span)?;
+                self.b.mov64(Reg::R1, r);
+                self.release_reg(r);
+                self.b.call(Helper::SendSignal);
+            }
             StmtKind::Delete { map, keys } => {
                 let key = self.map_key(*map, keys, stmt.span)?;
                 let name = self.layout.map(*map).bpf_name.clone();
@@ -354,10 +369,10 @@ impl ProgramGen<'_> {
 
     /// printf: the record (header and arguments) is built on the stack and
     /// copied into the ring buffer with one helper call.
-    fn printf(&mut self, id: usize, args: &[Expr], stmt: &Stmt) -> Result<(), CodegenError> {
+    fn printf(&mut self, kind: u32, id: usize, args: &[Expr], stmt: &Stmt) -> Result<(), CodegenError> {
         let format = self.layout.printfs[id].clone();
         let record = self.alloc(format.size, stmt.span)?;
-        self.b.store(Size::W, Reg::R10, record.off, event::PRINTF as i32);
+        self.b.store(Size::W, Reg::R10, record.off, kind as i32);
         self.b.store(Size::W, Reg::R10, record.at(4), id as i32);
         for (arg, field) in args.iter().zip(&format.args) {
             self.store_field(arg, record, field)?;

@@ -57,11 +57,13 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     }
 
     let mut checker = Checker::new(program, options, strlen);
+    checker.ncpus = target.possible_cpus().max(1);
     for pass in [Pass::Infer, Pass::Report] {
         checker.pass = pass;
         checker.diags.clear();
         checker.printfs.clear();
         checker.print_values.clear();
+        checker.time_formats.clear();
         checker.uses_elapsed = false;
         let mut probes = Vec::with_capacity(expanded.len());
         for (index, (probe, resolved, span)) in expanded.iter().enumerate() {
@@ -96,6 +98,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         printfs: checker.printfs,
         uses_elapsed: checker.uses_elapsed,
         print_values: checker.print_values,
+        time_formats: checker.time_formats,
         ncpus: target.possible_cpus().max(1),
     })
 }
@@ -170,6 +173,8 @@ struct Checker {
     map_ids: HashMap<String, MapId>,
     printfs: Vec<Printf>,
     print_values: Vec<Type>,
+    time_formats: Vec<String>,
+    ncpus: u32,
     uses_elapsed: bool,
     probes: Vec<Probe>,
     /// Variable types learnt in the first pass, by probe index and name.
@@ -215,6 +220,8 @@ impl Checker {
             map_ids,
             printfs: Vec::new(),
             print_values: Vec::new(),
+            time_formats: Vec::new(),
+            ncpus: 1,
             uses_elapsed: false,
             probes: Vec::new(),
             var_types: HashMap::new(),
@@ -438,6 +445,53 @@ impl Checker {
                     return Some(StmtKind::MapCommand { map, command });
                 }
                 "print" => return self.print(name, args, cx),
+                "signal" => {
+                    self.arity(name, args, 1, 1)?;
+                    self.require_unsafe(name)?;
+                    let sig = match &args[0].kind {
+                        A::Str(s) => match signal_number(s) {
+                            Some(n) => Expr { kind: ExprKind::Int(n), ty: Type::U64, span: args[0].span },
+                            None => {
+                                self.error(
+                                    Diagnostic::error(args[0].span, format!("unknown signal `{s}`"))
+                                        .with_label("not a signal name")
+                                        .with_note("write e.g. \"SIGKILL\", \"KILL\" or a number"),
+                                );
+                                return None;
+                            }
+                        },
+                        _ => {
+                            let e = self.expr(&args[0], cx);
+                            self.expect_int(&e, "`signal()`")?;
+                            e
+                        }
+                    };
+                    return Some(StmtKind::Signal(sig));
+                }
+                "system" | "cat" => {
+                    if name.name == "system" {
+                        self.require_unsafe(name)?;
+                    }
+                    let StmtKind::Printf { id, args } = self.printf(e.span, args, cx)? else { return None };
+                    return Some(if name.name == "system" { StmtKind::System { id, args } } else { StmtKind::Cat { id, args } });
+                }
+                "time" => {
+                    self.arity(name, args, 0, 1)?;
+                    let format = match args.first().map(|a| &a.kind) {
+                        None => "%H:%M:%S\n".to_string(),
+                        Some(A::Str(f)) => f.clone(),
+                        Some(_) => {
+                            self.error(
+                                Diagnostic::error(args[0].span, "`time()` takes a strftime format string literal")
+                                    .with_label("not a string literal"),
+                            );
+                            return None;
+                        }
+                    };
+                    let id = self.time_formats.len();
+                    self.time_formats.push(format);
+                    return Some(StmtKind::Time { id });
+                }
                 "count" | "sum" | "min" | "max" | "avg" | "stats" | "hist" | "lhist" => {
                     self.error(
                         Diagnostic::error(e.span, format!("`{}()` must be assigned to a map", name.name))
@@ -451,6 +505,20 @@ impl Checker {
         }
         let e = self.expr(e, cx);
         Some(StmtKind::Expr(e))
+    }
+
+    /// `system()` and `signal()` can harm the machine: bpftrace asks for
+    /// `--unsafe`, and so does rbpf.
+    fn require_unsafe(&mut self, name: &ast::Ident) -> Option<()> {
+        if self.allow_unsafe {
+            return Some(());
+        }
+        self.error(
+            Diagnostic::error(name.span, format!("`{}()` is unsafe", name.name))
+                .with_label("needs --unsafe")
+                .with_note("run rbpf with --unsafe to allow it"),
+        );
+        None
     }
 
     /// A whole map as an argument: `@m`, without keys.
@@ -843,6 +911,16 @@ impl Checker {
         Some(id)
     }
 
+    fn expect_str(&mut self, e: &Expr, what: &str) -> Option<()> {
+        if e.ty.is_str() {
+            return Some(());
+        }
+        self.error(
+            Diagnostic::error(e.span, format!("{what} needs a string, but this is {}", e.ty)).with_label("expected a string"),
+        );
+        None
+    }
+
     fn expect_int(&mut self, e: &Expr, what: &str) -> Option<()> {
         if e.ty.is_int() {
             return Some(());
@@ -1049,6 +1127,11 @@ impl Checker {
             "nsecs" => Builtin::Nsecs,
             "elapsed" => Builtin::Elapsed,
             "cpu" => Builtin::Cpu,
+            "rand" => Builtin::Rand,
+            "cgroup" => Builtin::Cgroup,
+            "jiffies" => Builtin::Jiffies,
+            "numaid" => Builtin::NumaId,
+            "ncpus" => return Some((ExprKind::Int(u64::from(self.ncpus)), Type::U64)),
             "probe" => {
                 let probe = cx.resolved.name.clone();
                 let size = (probe.len() as u32 + 1).max(self.strlen);
@@ -1065,7 +1148,7 @@ impl Checker {
                 self.error(
                     Diagnostic::error(span, format!("unknown builtin `{name}`"))
                         .with_label("not a builtin variable")
-                        .with_note("builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, probe, args"),
+                        .with_note("builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, probe, args"),
                 );
                 return None;
             }
@@ -1073,7 +1156,10 @@ impl Checker {
         let ty = match b {
             Builtin::Comm => Type::Str { size: COMM_LEN },
             Builtin::Nsecs | Builtin::Elapsed => Type::U64,
-            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => Type::U32,
+            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Rand | Builtin::NumaId => {
+                Type::U32
+            }
+            Builtin::Cgroup | Builtin::Jiffies => Type::U64,
         };
         if b == Builtin::Elapsed {
             self.uses_elapsed = true;
@@ -1143,6 +1229,39 @@ impl Checker {
                 };
                 Some((ExprKind::StrRead { ptr: Box::new(ptr), len }, Type::Str { size }))
             }
+            "strlen" => {
+                self.arity(name, args, 1, 1)?;
+                let s = self.expr(&args[0], cx);
+                self.expect_str(&s, "`strlen()`")?;
+                Some((ExprKind::StrLen(Box::new(s)), Type::U64))
+            }
+            "strncmp" => {
+                self.arity(name, args, 3, 3)?;
+                let a = self.expr(&args[0], cx);
+                let b = self.expr(&args[1], cx);
+                self.expect_str(&a, "`strncmp()`")?;
+                self.expect_str(&b, "`strncmp()`")?;
+                let n = self.const_arg(&args[2], 0, i64::from(MAX_STRLEN), "the length of `strncmp()`")? as u32;
+                Some((ExprKind::StrNCmp { lhs: Box::new(a), rhs: Box::new(b), n }, Type::U64))
+            }
+            "strcontains" => {
+                self.arity(name, args, 2, 2)?;
+                let h = self.expr(&args[0], cx);
+                let n = self.expr(&args[1], cx);
+                self.expect_str(&h, "`strcontains()`")?;
+                self.expect_str(&n, "`strcontains()`")?;
+                Some((ExprKind::StrContains { haystack: Box::new(h), needle: Box::new(n) }, Type::U64))
+            }
+            "bswap" => {
+                self.arity(name, args, 1, 1)?;
+                let x = self.expr(&args[0], cx);
+                self.expect_int(&x, "`bswap()`")?;
+                let ty = match x.ty {
+                    Type::Int { bits, .. } => Type::Int { bits, signed: false },
+                    _ => Type::U64,
+                };
+                Some((ExprKind::Bswap(Box::new(x)), ty))
+            }
             "has_key" => {
                 self.arity(name, args, 2, 2)?;
                 let A::Map { name: map_name, keys } = &args[0].kind else {
@@ -1160,7 +1279,7 @@ impl Checker {
                 let keys = self.map_keys(map, &key_exprs, args[0].span.to(args[1].span), cx)?;
                 Some((ExprKind::HasKey { map, keys }, Type::U64))
             }
-            "printf" | "exit" | "delete" | "clear" | "zero" | "print" => {
+            "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" => {
                 self.error(
                     Diagnostic::error(span, format!("`{}()` has no value", name.name))
                         .with_label("use it as a statement"),
@@ -1179,12 +1298,34 @@ impl Checker {
                 self.error(
                     Diagnostic::error(name.span, format!("unknown function `{other}`"))
                         .with_label("not a function rbpf knows")
-                        .with_note("functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key"),
+                        .with_note(format!("functions are: {}", FUNCTIONS.join(", "))),
                 );
                 None
             }
         }
     }
+}
+
+/// Every function, for the note on an unknown one.
+const FUNCTIONS: &[&str] = &[
+    "printf", "print", "str", "exit", "count", "sum", "min", "max", "avg", "stats", "hist", "lhist", "delete",
+    "clear", "zero", "has_key", "strlen", "strncmp", "strcontains", "bswap", "time", "cat", "system", "signal",
+];
+
+/// A signal by name (`SIGKILL`, `KILL`) or number.
+fn signal_number(name: &str) -> Option<u64> {
+    const SIGNALS: &[(&str, u64)] = &[
+        ("HUP", 1), ("INT", 2), ("QUIT", 3), ("ILL", 4), ("TRAP", 5), ("ABRT", 6), ("BUS", 7), ("FPE", 8),
+        ("KILL", 9), ("USR1", 10), ("SEGV", 11), ("USR2", 12), ("PIPE", 13), ("ALRM", 14), ("TERM", 15),
+        ("STKFLT", 16), ("CHLD", 17), ("CONT", 18), ("STOP", 19), ("TSTP", 20), ("TTIN", 21), ("TTOU", 22),
+        ("URG", 23), ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28), ("IO", 29),
+        ("PWR", 30), ("SYS", 31),
+    ];
+    if let Ok(n) = name.parse::<u64>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let short = name.strip_prefix("SIG").unwrap_or(name);
+    SIGNALS.iter().find(|(n, _)| *n == short).map(|(_, v)| *v)
 }
 
 /// An integer type by name, as casts and `sizeof` write it.

@@ -135,7 +135,7 @@ error: unknown builtin `pdi`
 1 │ BEGIN { @x = pdi; foo(1); }
   │              ^^^ not a builtin variable
   │
-  = builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, probe, args
+  = builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, probe, args
 
 error: unknown function `foo`
   ┌─ -e:1:19
@@ -143,7 +143,7 @@ error: unknown function `foo`
 1 │ BEGIN { @x = pdi; foo(1); }
   │                   ^^^ not a function rbpf knows
   │
-  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key",
+  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key, strlen, strncmp, strcontains, bswap, time, cat, system, signal",
     );
 }
 
@@ -290,4 +290,17 @@ fn aggregations_and_map_functions_check() {
     assert!(run("BEGIN { @h = hist(1); $x = @h; }").unwrap_err().contains("the value of hist() cannot be read"));
     assert!(run("BEGIN { @h = hist(1); delete(@h[1]); }").is_err());
     assert!(run("BEGIN { clear(@x[1]); @x[1] = 1; }").unwrap_err().contains("`clear()` takes a map"));
+}
+
+#[test]
+fn string_functions_builtins_and_unsafe_calls() {
+    check_ok("BEGIN { @a = strlen(comm) + strncmp(comm, \"ab\", 2) + strcontains(comm, \"x\") + bswap((uint16)1); @b = rand + cgroup + jiffies + numaid + ncpus; time(); time(\"%H\\n\"); cat(\"/proc/%d/status\", pid); }");
+    assert!(run("BEGIN { system(\"ls\"); }").unwrap_err().contains("`system()` is unsafe"));
+    assert!(run("BEGIN { signal(\"KILL\"); }").unwrap_err().contains("`signal()` is unsafe"));
+    assert!(run("BEGIN { @x = strlen(1); }").unwrap_err().contains("`strlen()` needs a string"));
+    let ast = crate::parse("BEGIN { system(\"ls %d\", 1); signal(\"SIGUSR1\"); signal(9); }").unwrap();
+    let options = crate::check::Options { allow_unsafe: true, ..Default::default() };
+    assert!(crate::check::check_with(&ast, &target(), &options).is_ok());
+    let ast = crate::parse("BEGIN { signal(\"SIGNOPE\"); }").unwrap();
+    assert!(crate::check::check_with(&ast, &target(), &options).is_err());
 }
