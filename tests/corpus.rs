@@ -40,6 +40,7 @@ const CORPUS: &[&str] = &[
     "BEGIN { @x[1] = 2; delete(@x, 1); clear(@y); zero(@y); @y = count(); print(@y, 5, 2); print(5); print(\"hi\"); printf(\"%d\\n\", has_key(@x, 1)); exit(); }",
     "tracepoint:syscalls:sys_enter_openat { $f = str(args.filename); if (strcontains($f, \"passwd\") && strncmp($f, \"/etc\", 4) == 0) { @[comm] = strlen($f); } }",
     "tracepoint:syscalls:sys_enter_write { @r = rand % 10; @c[cgroup] = count(); @j = jiffies; @n[numaid, ncpus] = count(); @b = bswap(args.count); time(\"%H:%M\\n\"); cat(\"/proc/%d/comm\", pid); }",
+    "tracepoint:syscalls:sys_enter_write { printf(\"%s %s %s\\n\", strftime(\"%H:%M:%S\", nsecs), username, ntop(2, args.fd)); $a = ntop(args.fd); print($a); @u[username] = count(); }",
 ];
 
 #[test]

@@ -20,7 +20,7 @@ pub struct Program {
     pub uses_elapsed: bool,
     /// The types of the values `print(value)` prints.
     pub print_values: Vec<Type>,
-    /// strftime formats of `time()`.
+    /// strftime formats of `time()` and `strftime()`.
     pub time_formats: Vec<String>,
     /// The machine's possible CPUs (`Target::possible_cpus`).
     pub ncpus: u32,
@@ -196,6 +196,12 @@ pub enum ExprKind {
     /// Reading a map's value (a plain value, or an aggregation's value
     /// combined across CPUs); a missing key reads as zero.
     MapRead { map: MapId, keys: Vec<Expr> },
+    /// An integer value given another type for printing (`strftime`'s
+    /// nanoseconds, `username`'s uid); stored as its 8 bytes.
+    Retype(Box<Expr>),
+    /// `ntop(af, addr)`: an IPv4 address held in an integer (its bytes in
+    /// memory order, as the kernel keeps them), or 16 bytes of IPv6.
+    Ntop { af: Box<Expr>, addr: Box<Expr> },
     /// `strlen(s)`: the characters before the first NUL.
     StrLen(Box<Expr>),
     /// `strncmp(a, b, n)`: 0 when the first `n` characters are the same.

@@ -17,6 +17,14 @@ pub enum Type {
     /// A pointer, kept as a 64-bit address; `to_char` when it points to a C
     /// string, `user` when it is a user-space address.
     Ptr { to_char: bool, user: bool },
+    /// `strftime(fmt, nsecs)`: nanoseconds since boot, printed as a date
+    /// with the program's time format number `format`.
+    Timestamp { format: u32 },
+    /// `username`: a uid, printed as the user's name.
+    Username,
+    /// `ntop(...)`: an address family and 16 address bytes, printed as an
+    /// IPv4 or IPv6 address.
+    Inet,
     /// Statements such as `printf()` or `exit()` used as expressions.
     Void,
 }
@@ -34,6 +42,12 @@ impl Type {
         matches!(self, Type::Str { .. })
     }
 
+    /// Whether printf's `%s` prints it: strings, and the values the runtime
+    /// renders as text (dates, user names, addresses).
+    pub fn prints_as_string(&self) -> bool {
+        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Inet)
+    }
+
     pub fn is_signed(&self) -> bool {
         matches!(self, Type::Int { signed: true, .. })
     }
@@ -44,6 +58,8 @@ impl Type {
         match self {
             Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
+            Type::Timestamp { .. } | Type::Username => 8,
+            Type::Inet => 24,
             Type::Void => 0,
         }
     }
@@ -54,7 +70,7 @@ impl Type {
         match (self, other) {
             (a, b) if a.is_int() && b.is_int() => true,
             (Type::Str { .. }, Type::Str { .. }) => true,
-            _ => false,
+            (a, b) => a == b,
         }
     }
 
@@ -77,6 +93,9 @@ impl fmt::Display for Type {
             Type::Str { size } => write!(f, "string[{size}]"),
             Type::Ptr { to_char: true, .. } => write!(f, "char *"),
             Type::Ptr { .. } => write!(f, "pointer"),
+            Type::Timestamp { .. } => write!(f, "timestamp"),
+            Type::Username => write!(f, "username"),
+            Type::Inet => write!(f, "inet address"),
             Type::Void => write!(f, "none"),
         }
     }

@@ -119,6 +119,8 @@ impl ProgramGen<'_> {
             ExprKind::Unary { op, expr } => self.unary(*op, expr, e),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
             ExprKind::StrEq { .. } => self.bool_value(e),
+            ExprKind::Retype(inner) => self.int(inner),
+            ExprKind::Ntop { .. } => Err(CodegenError::Unlowerable { what: "inet address".into(), span: e.span }),
             ExprKind::Bswap(x) => {
                 let v = self.int(x)?;
                 let r = self.to_reg(v, e.span)?;
@@ -797,7 +799,7 @@ impl ProgramGen<'_> {
         }
     }
 
-    fn copy_stack(&mut self, src: i16, dst: i16, n: u32) {
+    pub(super) fn copy_stack(&mut self, src: i16, dst: i16, n: u32) {
         for i in (0..n).step_by(8) {
             self.b.load(Size::DW, Reg::R0, Reg::R10, src + i as i16);
             self.b.store(Size::DW, Reg::R10, dst + i as i16, Reg::R0);

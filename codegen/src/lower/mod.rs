@@ -112,6 +112,9 @@ fn stored_size(ty: &Type) -> u32 {
 fn value_type(ty: &Type) -> ValueType {
     match ty {
         Type::Str { size } => ValueType::Str { size: *size },
+        Type::Timestamp { format } => ValueType::Timestamp { format: *format },
+        Type::Username => ValueType::Username,
+        Type::Inet => ValueType::Inet,
         _ => ValueType::Int { size: 8, signed: ty.is_signed() },
     }
 }
@@ -290,7 +293,8 @@ fn reads_context(probe: &checked::Probe) -> bool {
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
             E::Ternary { cond, then, else_ } => expr(cond) || expr(then) || expr(else_),
-            E::Cast(e) | E::StrLen(e) | E::Bswap(e) => expr(e),
+            E::Cast(e) | E::StrLen(e) | E::Bswap(e) | E::Retype(e) => expr(e),
+            E::Ntop { af, addr } => expr(af) || expr(addr),
             E::StrNCmp { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrContains { haystack, needle } => expr(haystack) || expr(needle),
             E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),

@@ -150,6 +150,29 @@ impl ProgramGen<'_> {
     /// Stores a value into `slot` at `offset`: integers as 8 bytes, strings
     /// in place, NUL-padded to the slot's remaining size for the field.
     pub(super) fn store_value(&mut self, value: &Expr, slot: Slot, offset: u32) -> Result<(), CodegenError> {
+        if let rbpf_lang::checked::ExprKind::Ntop { af, addr } = &value.kind {
+            // u64 family, then the address bytes, zero-padded to 16.
+            let a = self.int(af)?;
+            let ra = self.to_reg(a, af.span)?;
+            self.b.store(Size::DW, Reg::R10, slot.at(offset), ra);
+            self.release_reg(ra);
+            let v = self.int(addr)?;
+            let rv = self.to_reg(v, addr.span)?;
+            self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);
+            self.b.store(Size::DW, Reg::R10, slot.at(offset + 16), 0);
+            self.b.store(Size::W, Reg::R10, slot.at(offset + 8), rv);
+            self.release_reg(rv);
+            return Ok(());
+        }
+        if value.ty == rbpf_lang::types::Type::Inet {
+            // A variable holding an address: copy its 24 bytes.
+            let rbpf_lang::checked::ExprKind::Var(id) = value.kind else {
+                return Err(CodegenError::Unlowerable { what: "inet address".into(), span: value.span });
+            };
+            let var = self.vars[id.0];
+            self.copy_stack(var.off, slot.at(offset), 24);
+            return Ok(());
+        }
         if value.ty.is_str() {
             let size = super::stored_size(&value.ty).min(slot.size - offset);
             self.str_into(value, slot, offset, size)
@@ -385,7 +408,9 @@ impl ProgramGen<'_> {
     fn store_field(&mut self, e: &Expr, slot: Slot, field: &Field) -> Result<(), CodegenError> {
         match &field.ty {
             ValueType::Str { size } => self.str_into(e, slot, field.offset, size.div_ceil(8) * 8),
-            ValueType::Int { .. } => self.store_value(e, slot, field.offset),
+            ValueType::Int { .. } | ValueType::Timestamp { .. } | ValueType::Username | ValueType::Inet => {
+                self.store_value(e, slot, field.offset)
+            }
             other => Err(CodegenError::Unlowerable { what: format!("{other:?}"), span: e.span }),
         }
     }

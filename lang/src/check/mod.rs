@@ -595,7 +595,7 @@ impl Checker {
             return None;
         }
         let value = self.expr(&args[0], cx);
-        if !(value.ty.is_int() || value.ty.is_str()) {
+        if !(value.ty.is_int() || value.ty.prints_as_string()) {
             self.error(Diagnostic::error(value.span, format!("cannot print {}", value.ty)).with_label("no value"));
             return None;
         }
@@ -666,7 +666,7 @@ impl Checker {
         }
         let mut ok = true;
         for (conv, arg) in convs.iter().zip(&checked) {
-            let fits = if conv.takes_string() { arg.ty.is_str() } else { arg.ty.is_int() };
+            let fits = if conv.takes_string() { arg.ty.prints_as_string() } else { arg.ty.is_int() };
             if !fits {
                 ok = false;
                 let want = if conv.takes_string() { "a string" } else { "an integer" };
@@ -849,7 +849,7 @@ impl Checker {
     fn map_keys(&mut self, map: MapId, keys: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<Vec<Expr>> {
         let keys: Vec<Expr> = keys.iter().map(|k| self.expr(k, cx)).collect();
         for k in &keys {
-            if !(k.ty.is_int() || k.ty.is_str()) {
+            if !(k.ty.is_int() || k.ty.prints_as_string()) {
                 self.error(Diagnostic::error(k.span, format!("a {} cannot be a map key", k.ty)).with_label("not a valid key"));
                 return None;
             }
@@ -966,6 +966,14 @@ impl Checker {
                 let keys = self.map_keys(map, keys, span, cx)?;
                 let value = self.maps[map.0].value.clone();
                 let ty = match value {
+                    Some(MapValue::Plain(Type::Inet)) => {
+                        self.error(
+                            Diagnostic::error(span, "an address stored in a map cannot be read back")
+                                .with_label("holds an ntop() value")
+                                .with_note("keep it in a variable, or print the map"),
+                        );
+                        return None;
+                    }
                     Some(MapValue::Plain(t)) => t,
                     // Not known yet in the first pass; the second pass knows.
                     None if self.pass == Pass::Infer => Type::I64,
@@ -1092,7 +1100,7 @@ impl Checker {
                             Type::Int { bits, .. } => u64::from(bits / 8),
                             Type::Ptr { .. } => 8,
                             Type::Str { size } => u64::from(size),
-                            Type::Void => 0,
+                            other => u64::from(other.stored_size()),
                         }
                     }
                 };
@@ -1132,6 +1140,10 @@ impl Checker {
             "jiffies" => Builtin::Jiffies,
             "numaid" => Builtin::NumaId,
             "ncpus" => return Some((ExprKind::Int(u64::from(self.ncpus)), Type::U64)),
+            "username" => {
+                let uid = Expr { kind: ExprKind::Builtin(Builtin::Uid), ty: Type::U32, span };
+                return Some((ExprKind::Retype(Box::new(uid)), Type::Username));
+            }
             "probe" => {
                 let probe = cx.resolved.name.clone();
                 let size = (probe.len() as u32 + 1).max(self.strlen);
@@ -1148,7 +1160,7 @@ impl Checker {
                 self.error(
                     Diagnostic::error(span, format!("unknown builtin `{name}`"))
                         .with_label("not a builtin variable")
-                        .with_note("builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, probe, args"),
+                        .with_note("builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, username, probe, args"),
                 );
                 return None;
             }
@@ -1228,6 +1240,35 @@ impl Checker {
                     _ => self.strlen,
                 };
                 Some((ExprKind::StrRead { ptr: Box::new(ptr), len }, Type::Str { size }))
+            }
+            "strftime" => {
+                self.arity(name, args, 2, 2)?;
+                let A::Str(format) = &args[0].kind else {
+                    self.error(
+                        Diagnostic::error(args[0].span, "`strftime()` takes a format string literal")
+                            .with_label("not a string literal"),
+                    );
+                    return None;
+                };
+                let nsecs = self.expr(&args[1], cx);
+                self.expect_int(&nsecs, "`strftime()`")?;
+                let format_id = self.time_formats.len() as u32;
+                self.time_formats.push(format.clone());
+                Some((ExprKind::Retype(Box::new(nsecs)), Type::Timestamp { format: format_id }))
+            }
+            "ntop" => {
+                self.arity(name, args, 1, 2)?;
+                let (af, addr) = match args {
+                    [addr] => (Expr { kind: ExprKind::Int(2), ty: Type::U64, span: addr.span }, self.expr(addr, cx)),
+                    [af, addr] => {
+                        let af = self.expr(af, cx);
+                        self.expect_int(&af, "the address family of `ntop()`")?;
+                        (af, self.expr(addr, cx))
+                    }
+                    _ => return None,
+                };
+                self.expect_int(&addr, "`ntop()` of an IPv4 address")?;
+                Some((ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr) }, Type::Inet))
             }
             "strlen" => {
                 self.arity(name, args, 1, 1)?;
@@ -1309,7 +1350,8 @@ impl Checker {
 /// Every function, for the note on an unknown one.
 const FUNCTIONS: &[&str] = &[
     "printf", "print", "str", "exit", "count", "sum", "min", "max", "avg", "stats", "hist", "lhist", "delete",
-    "clear", "zero", "has_key", "strlen", "strncmp", "strcontains", "bswap", "time", "cat", "system", "signal",
+    "clear", "zero", "has_key", "strlen", "strncmp", "strcontains", "bswap", "time", "strftime", "ntop", "cat",
+    "system", "signal",
 ];
 
 /// A signal by name (`SIGKILL`, `KILL`) or number.

@@ -135,7 +135,7 @@ error: unknown builtin `pdi`
 1 │ BEGIN { @x = pdi; foo(1); }
   │              ^^^ not a builtin variable
   │
-  = builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, probe, args
+  = builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, username, probe, args
 
 error: unknown function `foo`
   ┌─ -e:1:19
@@ -143,7 +143,7 @@ error: unknown function `foo`
 1 │ BEGIN { @x = pdi; foo(1); }
   │                   ^^^ not a function rbpf knows
   │
-  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key, strlen, strncmp, strcontains, bswap, time, cat, system, signal",
+  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key, strlen, strncmp, strcontains, bswap, time, strftime, ntop, cat, system, signal",
     );
 }
 
