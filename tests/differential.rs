@@ -23,6 +23,12 @@ const PROGRAMS: &[&str] = &[
     r#"BEGIN { printf("%s\n", probe); @p[probe] = 1; exit(); }"#,
     r#"BEGIN { @x = 1; exit(); } END { printf("end\n"); @y = 2; }"#,
     r#"BEGIN { @a[1] = 1; @a[2] = 2; @b = @a[2] + @a[3]; exit(); }"#,
+    r#"BEGIN { @s = stats(4); @s = stats(7); @h = hist(0); @h = hist(1); @h = hist(5); @h = hist(100); @h = hist(100); @h = hist(-1); @l = lhist(15, 0, 100, 10); @l = lhist(150, 0, 100, 10); @k[1] = hist(3); @k[2] = hist(2000); @k[2] = hist(3000000); exit(); }"#,
+    r#"BEGIN { $i = 0; while ($i < 5) { $i++; if ($i == 2) { continue; } if ($i == 4) { break; } printf("%d\n", $i); } exit(); }"#,
+    r#"BEGIN { $x = 10; $x += 5; $x -= 2; $x *= 3; $x <<= 3; $x >>= 1; $x &= 0xff; $x |= 1; $x ^= 3; @a = 1; @a += 4; @a++; @b[1] = 5; @b[1] *= 2; printf("%d\n", $x); exit(); }"#,
+    r#"BEGIN { $a = 5; printf("%d %s %d %d %d\n", $a > 3 ? 100 : 200, 1 > 2 ? "yes" : "no", (uint8)257, (int8)255, (int32)4294967295); exit(); }"#,
+    r#"BEGIN { unroll(3) { @c = count(); } printf("%d %d\n", sizeof(uint32), sizeof(comm)); if ("abc" != "abd") { printf("ne\n"); } exit(); }"#,
+    r#"BEGIN { printf("%d %d %d %d\n", strncmp("hello", "help", 3), strncmp("hello", "help", 4), strcontains("hello world", "o w"), strcontains("ab", "abc")); printf("%x %x\n", bswap((uint32)0x11223344), bswap((uint16)0x1122)); exit(); }"#,
 ];
 
 fn bpftrace_available() -> bool {

@@ -20,6 +20,11 @@ pub enum Value {
     /// strings (comm, file names) need not be UTF-8, and bpftrace prints
     /// them as they are.
     Str(Vec<u8>),
+    /// A `stats()` value: count, average (truncated) and total.
+    Stats { count: u64, average: i64, total: i64, signed: bool },
+    /// A `hist()` or `lhist()` of one key: (bucket index, count) for every
+    /// bucket that counted something, by index.
+    Hist(Vec<(u64, u64)>),
 }
 
 impl Value {
@@ -40,6 +45,16 @@ impl Value {
             Value::Int(v) => out.extend_from_slice(v.to_string().as_bytes()),
             Value::Uint(v) => out.extend_from_slice(v.to_string().as_bytes()),
             Value::Str(s) => out.extend_from_slice(s),
+            Value::Stats { count, average, total, signed } => {
+                let text = if *signed {
+                    format!("count {count}, average {average}, total {total}")
+                } else {
+                    format!("count {count}, average {}, total {}", *average as u64, *total as u64)
+                };
+                out.extend_from_slice(text.as_bytes());
+            }
+            // Histograms are drawn by the output, which knows the buckets.
+            Value::Hist(_) => {}
         }
     }
 }
@@ -89,8 +104,44 @@ pub fn decode(map: &MapInfo, raw: Vec<(Vec<u8>, Vec<u8>)>, cpus: usize) -> Vec<M
     if entries.is_empty() && map.key.is_empty() && map.value == MapValue::Count {
         entries.push((Vec::new(), MapEntry { key: Vec::new(), value: Value::Uint(0) }));
     }
+    if matches!(map.value, MapValue::Hist { .. } | MapValue::Lhist { .. }) {
+        return histograms(map, entries);
+    }
     sort(map, &mut entries);
     entries.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Gathers the bucket entries of a histogram map by user key (the kernel
+/// key without its last 8 bytes, the bucket index), ordered as bpftrace
+/// orders histograms: by total count, ties by key.
+fn histograms(map: &MapInfo, entries: Vec<(Vec<u8>, MapEntry)>) -> Vec<MapEntry> {
+    let split = (map.key_size as usize).saturating_sub(8);
+    let mut by_key: std::collections::BTreeMap<Vec<u8>, (Vec<Value>, Vec<(u64, u64)>)> = Default::default();
+    for (bytes, entry) in entries {
+        let index = bytes.get(split..).map_or(0, |b| read_int(b, false));
+        let count = match entry.value {
+            Value::Uint(c) => c,
+            _ => 0,
+        };
+        let slot = by_key.entry(bytes[..split.min(bytes.len())].to_vec()).or_insert_with(|| (entry.key, Vec::new()));
+        if count > 0 {
+            slot.1.push((index, count));
+        }
+    }
+    let mut out: Vec<MapEntry> = by_key
+        .into_values()
+        .filter(|(_, buckets)| !buckets.is_empty())
+        .map(|(key, mut buckets)| {
+            buckets.sort_unstable();
+            MapEntry { key, value: Value::Hist(buckets) }
+        })
+        .collect();
+    let total = |e: &MapEntry| match &e.value {
+        Value::Hist(b) => b.iter().map(|(_, c)| *c).sum::<u64>(),
+        _ => 0,
+    };
+    out.sort_by(|a, b| total(a).cmp(&total(b)).then_with(|| key_order(&a.key, &b.key)));
+    out
 }
 
 fn decode_field(field: &Field, bytes: &[u8]) -> Value {
@@ -125,7 +176,16 @@ fn combine(kind: &MapValue, slots: &[&[u8]]) -> Option<Value> {
             };
             number(pick, *signed)
         }
-        MapValue::Stats { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => return None,
+        MapValue::Stats { signed } => {
+            let (total, count) = (sum(0), sum(8));
+            if count == 0 {
+                return None;
+            }
+            let average = if *signed { (total as i64).wrapping_div(count as i64) } else { (total / count) as i64 };
+            Value::Stats { count, average, total: total as i64, signed: *signed }
+        }
+        // One bucket's count; `decode` gathers the buckets of a key.
+        MapValue::Hist { .. } | MapValue::Lhist { .. } => Value::Uint(sum(0)),
         MapValue::Avg { signed } => {
             // Each slot is `{ sum, count }`: the mean of all, in integer
             // division as bpftrace (truncating towards zero).
@@ -148,7 +208,7 @@ fn combine(kind: &MapValue, slots: &[&[u8]]) -> Option<Value> {
 /// as strncmp does. bpftrace keeps `avg()` entries in a std::map first, so
 /// their ties fall in raw key byte order.
 fn sort(map: &MapInfo, entries: &mut [(Vec<u8>, MapEntry)]) {
-    if matches!(map.value, MapValue::Avg { .. }) {
+    if matches!(map.value, MapValue::Avg { .. } | MapValue::Stats { .. }) {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
     } else {
         entries.sort_by(|a, b| key_order(&a.1.key, &b.1.key));
@@ -170,7 +230,7 @@ fn as_unsigned(v: &Value) -> u64 {
     match v {
         Value::Int(i) => *i as u64,
         Value::Uint(u) => *u,
-        Value::Str(_) => 0,
+        _ => 0,
     }
 }
 

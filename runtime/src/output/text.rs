@@ -14,7 +14,7 @@
 
 use std::io::{self, BufWriter, Stdout, Write};
 
-use rbpf_codegen::manifest::{MapInfo, MapValue};
+use rbpf_codegen::manifest::{hist_bounds, MapInfo, MapValue};
 
 use super::{MapEntry, Output};
 
@@ -64,6 +64,20 @@ impl<W: Write> Output for TextOutput<W> {
 
     fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> io::Result<()> {
         let mut text = Vec::new();
+        if matches!(map.value, MapValue::Hist { .. } | MapValue::Lhist { .. }) {
+            for entry in entries {
+                write_key(&mut text, map, entry);
+                text.extend_from_slice(b": \n");
+                if let super::Value::Hist(buckets) = &entry.value {
+                    draw_histogram(&mut text, &map.value, buckets);
+                }
+                text.push(b'\n');
+            }
+            if entries.is_empty() {
+                text.push(b'\n');
+            }
+            return self.out.write_all(&text);
+        }
         for entry in entries {
             text.extend_from_slice(map.name.as_bytes());
             if !entry.key.is_empty() {
@@ -85,7 +99,7 @@ impl<W: Write> Output for TextOutput<W> {
         if entries.is_empty() {
             text.push(b'\n');
         }
-        if matches!(map.value, MapValue::Avg { .. }) {
+        if matches!(map.value, MapValue::Avg { .. } | MapValue::Stats { .. }) {
             text.push(b'\n');
         }
         self.out.write_all(&text)
@@ -94,6 +108,73 @@ impl<W: Write> Output for TextOutput<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+fn write_key(text: &mut Vec<u8>, map: &MapInfo, entry: &MapEntry) {
+    text.extend_from_slice(map.name.as_bytes());
+    if !entry.key.is_empty() {
+        text.push(b'[');
+        for (i, part) in entry.key.iter().enumerate() {
+            if i > 0 {
+                text.extend_from_slice(b", ");
+            }
+            part.write_text(text);
+        }
+        text.push(b']');
+    }
+}
+
+/// The bar width bpftrace draws histograms with.
+const BAR_WIDTH: u64 = 52;
+
+/// One row per bucket from the first to the last that counted something:
+/// the range left-aligned in 16 columns, the count right-aligned in 8, and
+/// a bar scaled to the largest count.
+fn draw_histogram(text: &mut Vec<u8>, kind: &MapValue, buckets: &[(u64, u64)]) {
+    let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else { return };
+    let max = buckets.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    for index in first.0..=last.0 {
+        let count = buckets.iter().find(|b| b.0 == index).map_or(0, |b| b.1);
+        let label = bucket_label(kind, index);
+        let bar = (count * BAR_WIDTH / max) as usize;
+        let row = format!("{label:<16}{count:>8} |{}{}|\n", "@".repeat(bar), " ".repeat(BAR_WIDTH as usize - bar));
+        text.extend_from_slice(row.as_bytes());
+    }
+}
+
+fn bucket_label(kind: &MapValue, index: u64) -> String {
+    match *kind {
+        MapValue::Hist { bits } => match hist_bounds(index, bits) {
+            None => "(..., 0)".to_string(),
+            Some((lo, Some(hi))) if hi == lo + 1 => format!("[{}]", with_unit(lo)),
+            Some((lo, Some(hi))) => format!("[{}, {})", with_unit(lo), with_unit(hi)),
+            Some((lo, None)) => format!("[{}, ...)", with_unit(lo)),
+        },
+        MapValue::Lhist { min, max, step } => {
+            let last = ((max - min) / step + 1) as u64;
+            if index == 0 {
+                format!("(..., {min})")
+            } else if index >= last {
+                format!("[{max}, ...)")
+            } else {
+                let lo = min + (index as i64 - 1) * step;
+                format!("[{lo}, {})", lo + step)
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// A power-of-two bucket bound with bpftrace's suffixes: 1024 is `1K`,
+/// 1048576 `1M`, and so on while the number divides evenly.
+fn with_unit(n: u64) -> String {
+    const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let (mut n, mut unit) = (n, 0);
+    while n >= 1024 && n % 1024 == 0 && unit < UNITS.len() - 1 {
+        n /= 1024;
+        unit += 1;
+    }
+    format!("{n}{}", UNITS[unit])
 }
 
 #[cfg(test)]
