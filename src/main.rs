@@ -34,7 +34,8 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        // exit(code) sets the status, as a shell would see it.
+        Ok(code) => ExitCode::from((code & 0xff) as u8),
         Err(Failure::Reported) => ExitCode::FAILURE,
         Err(Failure::Other(e)) => {
             eprintln!("ERROR: {e:#}");
@@ -77,7 +78,7 @@ fn report(source: &Source, diagnostics: &[lang::Diagnostic]) {
     lang::diagnostic::render(source, diagnostics, &mut stderr);
 }
 
-fn run(cli: &Cli) -> Result<(), Failure> {
+fn run(cli: &Cli) -> Result<i32, Failure> {
     let source = read_source(cli)?;
     let target = runtime::HostTarget::new();
     let compiled = match rbpf::compile(&source, &target) {
@@ -91,7 +92,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if cli.debug {
         print_debug(&compiled);
     }
-    let options = runtime::SessionOptions { dry_run: cli.dry_run };
+    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: false };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
