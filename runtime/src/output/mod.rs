@@ -1,7 +1,8 @@
 //! Where a session's output goes: one trait, one implementation per format
-//! ([`TextOutput`]: bpftrace's text; JSON to come),
+//! ([`TextOutput`]: bpftrace's text; [`JsonOutput`]: `bpftrace -f json`),
 //! so an embedder can receive the same events as typed values.
 
+mod json;
 mod sink;
 mod text;
 
@@ -10,6 +11,7 @@ use std::io;
 use rbpf_codegen::manifest::MapInfo;
 
 pub use crate::maps::{MapEntry, Value};
+pub use json::JsonOutput;
 pub use sink::{Buffering, Sink};
 pub use text::TextOutput;
 
