@@ -99,7 +99,13 @@ impl Dispatch {
                 let path = String::from_utf8_lossy(text).into_owned();
                 match read_file(&path) {
                     Ok(contents) => out.cat(&contents).map_err(output)?,
-                    Err(e) => out.error(&format!("failed to open file '{path}': {}", strerror(&e))).map_err(output)?,
+                    // bpftrace reports the failure, then prints the file as
+                    // empty: nothing in text, an empty "cat" event in JSON.
+                    Err(e) => {
+                        out.flush().map_err(output)?;
+                        out.error(&format!("failed to open file '{path}': {}", strerror(&e))).map_err(output)?;
+                        out.cat(&[]).map_err(output)?;
+                    }
                 }
             }
             Event::Join { parts, separator } => {

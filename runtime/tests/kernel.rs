@@ -418,6 +418,8 @@ async fn every_event_kind() {
     emit_record(&mut b, &header(event::TIME, 0));
     emit_record(&mut b, &header(event::SYSTEM, 0));
     emit_record(&mut b, &header(event::CAT, 1));
+    // A missing file: an error on stderr, nothing in the text output.
+    emit_record(&mut b, &header(event::CAT, 2));
     let mut join = [header(event::JOIN, 0), 3u32.to_le_bytes().to_vec(), 4u32.to_le_bytes().to_vec()].concat();
     join.extend_from_slice(b"a\0\0\0bc\0\0\0\0\0\0");
     emit_record(&mut b, &join);
@@ -454,6 +456,7 @@ async fn every_event_kind() {
             printfs: vec![
                 PrintfFormat { format: "echo sys".into(), args: vec![], size: 8 },
                 PrintfFormat { format: cat_path, args: vec![], size: 8 },
+                PrintfFormat { format: "/nonexistent/rbpf-missing".into(), args: vec![], size: 8 },
             ],
             print_values: vec![ValueType::Int { size: 8, signed: true }],
             time_formats: vec!["T\n".into()],
