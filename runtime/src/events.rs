@@ -28,8 +28,8 @@ pub(crate) enum Event {
     System,
     /// Print the file named by the text.
     Cat,
-    /// The text holds the parts, each `part_len` bytes long, to join with
-    /// the separator.
+    /// The text holds the strings to join back to back; `parts` are their
+    /// lengths, `separator` indexes `Manifest::join_separators`.
     Join { parts: Vec<usize>, separator: usize },
 }
 

@@ -13,9 +13,10 @@
 //! {"type": "hist", "data": {"@h": [{"min": 4, "max": 7, "count": 1}]}}
 //! ```
 //!
-//! Empty maps print nothing. Two choices differ from bpftrace 0.17 on
+//! Empty maps print nothing. One choice differs from bpftrace 0.17 on
 //! purpose: a `strftime()` value is a quoted string (bpftrace prints it
-//! bare, which is not JSON), and a bool is `true`/`false`.
+//! bare, which is not JSON). Bools, which bpftrace 0.17 does not have,
+//! are `true`/`false`.
 //!
 //! Written by hand rather than through a serializer: bpftrace's bytes
 //! (its spacing, and `\uffffffXX` for each byte above 0x7f, since it
