@@ -1,12 +1,14 @@
 //! The `rbpf` command: bpftrace's command line over rbpf's compiler and runtime.
 
-use std::io::{IsTerminal, Read};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use rbpf::codegen::manifest::MapInfo;
+use rbpf::runtime::{Buffering, JsonOutput, MapEntry, Output, TextOutput, Value};
 use rbpf::{lang, runtime, CompileError, Source};
 
 /// A bpftrace-compatible tracer that compiles straight to BPF.
@@ -17,9 +19,31 @@ struct Cli {
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
 
-    /// A script file to run, or `-` to read the program from standard input.
-    #[arg(value_name = "FILE", conflicts_with = "program")]
-    file: Option<PathBuf>,
+    /// A script file to run (`-` reads the program from standard input),
+    /// then the program's positional parameters ($1, $2, ...). With -e,
+    /// every argument is a parameter.
+    #[arg(value_name = "FILE|ARG")]
+    args: Vec<String>,
+
+    /// Output format: `text` or `json` (as bpftrace -f json).
+    #[arg(short = 'f', value_name = "FORMAT", default_value = "text")]
+    format: String,
+
+    /// Write the output to FILE instead of standard output.
+    #[arg(short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Keep messages quiet: no "Attaching N probes..." line.
+    #[arg(short = 'q')]
+    quiet: bool,
+
+    /// Output buffering mode: `line` (the default), `full` or `none`.
+    #[arg(short = 'B', value_name = "MODE")]
+    buffering: Option<String>,
+
+    /// Allow unsafe builtin functions (system, signal).
+    #[arg(long = "unsafe")]
+    allow_unsafe: bool,
 
     /// Print the AST, the checked program, the map definitions and the BPF
     /// disassembly (and the verifier's log on a load error).
@@ -34,7 +58,8 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        // exit(code) sets the status, as a shell would see it.
+        Ok(code) => ExitCode::from((code & 0xff) as u8),
         Err(Failure::Reported) => ExitCode::FAILURE,
         Err(Failure::Other(e)) => {
             eprintln!("ERROR: {e:#}");
@@ -55,20 +80,23 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn read_source(cli: &Cli) -> anyhow::Result<Source> {
+/// The program's source and its positional parameters.
+fn read_source(cli: &Cli) -> anyhow::Result<(Source, Vec<String>)> {
     if let Some(text) = &cli.program {
-        return Ok(Source::new("-e", text.clone()));
+        return Ok((Source::new("-e", text.clone()), cli.args.clone()));
     }
-    let Some(path) = &cli.file else {
+    let Some((path, params)) = cli.args.split_first() else {
         bail!("no program given: pass one with -e 'PROGRAM', or a script file (see rbpf --help)");
     };
+    let params = params.to_vec();
+    let path = PathBuf::from(path);
     if path.as_os_str() == "-" {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).context("cannot read the program from standard input")?;
-        return Ok(Source::new("stdin", text));
+        return Ok((Source::new("stdin", text), params));
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read script file {}", path.display()))?;
-    Ok(Source::new(path.display().to_string(), text))
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read script file {}", path.display()))?;
+    Ok((Source::new(path.display().to_string(), text), params))
 }
 
 fn report(source: &Source, diagnostics: &[lang::Diagnostic]) {
@@ -77,10 +105,47 @@ fn report(source: &Source, diagnostics: &[lang::Diagnostic]) {
     lang::diagnostic::render(source, diagnostics, &mut stderr);
 }
 
-fn run(cli: &Cli) -> Result<(), Failure> {
-    let source = read_source(cli)?;
+/// The options that shape the output, checked before anything compiles,
+/// with bpftrace's messages.
+struct OutputChoice {
+    json: bool,
+    buffering: Buffering,
+}
+
+fn output_choice(cli: &Cli) -> anyhow::Result<OutputChoice> {
+    let json = match cli.format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => bail!("Invalid output format \"{other}\"\nValid formats: 'text', 'json'"),
+    };
+    let buffering = match &cli.buffering {
+        Some(mode) => mode.parse().map_err(|e: String| anyhow::anyhow!("USAGE: {e}."))?,
+        None => Buffering::Line,
+    };
+    Ok(OutputChoice { json, buffering })
+}
+
+/// The writer for -o FILE, or standard output.
+fn open_output(cli: &Cli) -> anyhow::Result<Box<dyn Write>> {
+    match &cli.output {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                let reason = e.to_string();
+                let reason = reason.split(" (os error").next().unwrap_or_default().to_string();
+                anyhow::anyhow!("Failed to open output file: \"{}\": {reason}", path.display())
+            })?;
+            Ok(Box::new(file))
+        }
+        None => Ok(Box::new(io::stdout())),
+    }
+}
+
+fn run(cli: &Cli) -> Result<i32, Failure> {
+    let choice = output_choice(cli)?;
+    let (source, params) = read_source(cli)?;
     let target = runtime::HostTarget::new();
-    let compiled = match rbpf::compile(&source, &target) {
+    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe };
+    let compiled = match rbpf::compile_with(&source, &target, &options) {
         Ok(c) => c,
         Err(CompileError::Program(diags)) => {
             report(&source, &diags);
@@ -91,19 +156,73 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if cli.debug {
         print_debug(&compiled);
     }
-    let options = runtime::SessionOptions { dry_run: cli.dry_run };
+    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the event loop")?;
+    let writer = open_output(cli)?;
     let mut session = match runtime::Session::load(&compiled.object, &options) {
         Ok(s) => s,
         Err(e) => return Err(runtime_failure(&source, &compiled, e, cli.debug)),
     };
-    let mut out = runtime::TextOutput::stdout();
-    tokio
-        .block_on(session.run(&mut out))
-        .map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
+    let mut out: Box<dyn Output> = if choice.json {
+        Box::new(JsonOutput::with_buffering(writer, choice.buffering))
+    } else {
+        Box::new(TextOutput::with_buffering(writer, choice.buffering))
+    };
+    if cli.output.is_some() {
+        out = Box::new(StoppedOnStdout(out));
+    }
+    tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
+}
+
+/// With -o FILE, bpftrace still prints the two newlines that end tracing
+/// on standard output; everything else goes to the file.
+struct StoppedOnStdout(Box<dyn Output>);
+
+impl Output for StoppedOnStdout {
+    fn attached(&mut self, probes: usize) -> io::Result<()> {
+        self.0.attached(probes)
+    }
+    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
+        self.0.printf(text)
+    }
+    fn value(&mut self, value: &Value) -> io::Result<()> {
+        self.0.value(value)
+    }
+    fn time(&mut self, text: &[u8]) -> io::Result<()> {
+        self.0.time(text)
+    }
+    fn system(&mut self, output: &[u8]) -> io::Result<()> {
+        self.0.system(output)
+    }
+    fn cat(&mut self, contents: &[u8]) -> io::Result<()> {
+        self.0.cat(contents)
+    }
+    fn join(&mut self, parts: &[&[u8]], separator: &[u8]) -> io::Result<()> {
+        self.0.join(parts, separator)
+    }
+    fn error(&mut self, message: &str) -> io::Result<()> {
+        self.0.error(message)
+    }
+    fn lost_events(&mut self, count: u64) -> io::Result<()> {
+        self.0.lost_events(count)
+    }
+    fn stopped(&mut self) -> io::Result<()> {
+        let mut stdout = io::stdout();
+        stdout.write_all(b"\n\n")?;
+        stdout.flush()
+    }
+    fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> io::Result<()> {
+        self.0.map(map, entries)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.0.finish()
+    }
 }
 
 /// A runtime error; a verifier rejection is shown at the source line of the

@@ -1,66 +1,25 @@
-//! Reading the user's maps out of the kernel and into plain entries: keys
-//! decoded, per-CPU values combined by the map's aggregation, and sorted in
-//! the order bpftrace prints them.
+//! The user's maps between the kernel and the output: read and decoded
+//! (per-CPU values combined by the map's aggregation, histogram buckets
+//! gathered per key), sorted in the order bpftrace prints them, cut to
+//! `print(@m, top, div)`; and cleared or zeroed from userspace.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use rbpf_codegen::manifest::{Field, MapInfo, MapValue, ValueType};
+use rbpf_codegen::manifest::{MapInfo, MapValue, ValueType};
 
-use crate::printf::{read_int, until_nul};
+use crate::histogram::Histogram;
+use crate::printf::read_int;
 use crate::sys;
+use crate::value::{Decoder, Stats};
 
-/// A decoded key part or map value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    Int(i64),
-    Uint(u64),
-    /// A string, up to its first NUL. Bytes, not `String`: the kernel's
-    /// strings (comm, file names) need not be UTF-8, and bpftrace prints
-    /// them as they are.
-    Str(Vec<u8>),
-    /// A `stats()` value: count, average (truncated) and total.
-    Stats { count: u64, average: i64, total: i64, signed: bool },
-    /// A `hist()` or `lhist()` of one key: (bucket index, count) for every
-    /// bucket that counted something, by index.
-    Hist(Vec<(u64, u64)>),
-}
-
-impl Value {
-    fn decode(ty: &ValueType, bytes: &[u8]) -> Value {
-        match ty {
-            ValueType::Int { signed: true, .. } => Value::Int(read_int(bytes, true) as i64),
-            ValueType::Int { signed: false, .. } => Value::Uint(read_int(bytes, false)),
-            ValueType::Str { .. } => Value::Str(until_nul(bytes).to_vec()),
-            // Not produced by codegen yet; decoded by the output work.
-            _ => Value::Str(bytes.to_vec()),
-        }
-    }
-
-    /// Writes the value as bpftrace's text output does: numbers in decimal,
-    /// strings as they are, unquoted.
-    pub fn write_text(&self, out: &mut Vec<u8>) {
-        match self {
-            Value::Int(v) => out.extend_from_slice(v.to_string().as_bytes()),
-            Value::Uint(v) => out.extend_from_slice(v.to_string().as_bytes()),
-            Value::Str(s) => out.extend_from_slice(s),
-            Value::Stats { count, average, total, signed } => {
-                let text = if *signed {
-                    format!("count {count}, average {average}, total {total}")
-                } else {
-                    format!("count {count}, average {}, total {}", *average as u64, *total as u64)
-                };
-                out.extend_from_slice(text.as_bytes());
-            }
-            // Histograms are drawn by the output, which knows the buckets.
-            Value::Hist(_) => {}
-        }
-    }
-}
+pub use crate::value::Value;
 
 /// One element of a map: its key parts (none for a map without keys) and
-/// its value, per-CPU values already combined.
+/// its value, per-CPU values already combined. A histogram map has one
+/// entry per key, its value a [`Value::Hist`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapEntry {
     pub key: Vec<Value>,
@@ -68,10 +27,36 @@ pub struct MapEntry {
 }
 
 /// Reads every element of `map` from the kernel map `fd`.
-pub(crate) fn read(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<Vec<MapEntry>> {
-    let cpus = if map.percpu { sys::possible_cpus()? } else { 1 };
+pub(crate) fn read(fd: BorrowedFd<'_>, map: &MapInfo, decoder: &Decoder) -> io::Result<Vec<MapEntry>> {
+    let cpus = cpus(map)?;
     let raw = sys::map_entries(fd, map.key_size as usize, stored_value_size(map, cpus), map.max_entries)?;
-    Ok(decode(map, raw, cpus))
+    Ok(decode(map, raw, cpus, decoder))
+}
+
+fn cpus(map: &MapInfo) -> io::Result<usize> {
+    if map.percpu {
+        sys::possible_cpus()
+    } else {
+        Ok(1)
+    }
+}
+
+/// `clear(@m)`: deletes every element.
+pub(crate) fn clear(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<()> {
+    for key in sys::map_keys(fd, map.key_size as usize, map.max_entries)? {
+        sys::map_delete(fd, &key)?;
+    }
+    Ok(())
+}
+
+/// `zero(@m)`: sets every value to zero — on every CPU of a per-CPU map —
+/// and keeps the keys. A zeroed min()/max() slot is unset again.
+pub(crate) fn zero(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<()> {
+    let zeros = vec![0u8; stored_value_size(map, cpus(map)?)];
+    for key in sys::map_keys(fd, map.key_size as usize, map.max_entries)? {
+        sys::map_update(fd, &key, &zeros)?;
+    }
+    Ok(())
 }
 
 /// The bytes the kernel returns for one value: per-CPU maps give one
@@ -84,152 +69,168 @@ pub(crate) fn stored_value_size(map: &MapInfo, cpus: usize) -> usize {
     }
 }
 
+fn is_histogram(map: &MapInfo) -> bool {
+    matches!(map.value, MapValue::Hist { .. } | MapValue::Lhist { .. })
+}
+
 /// Decodes raw `(key, value)` pairs as the kernel returns them (`cpus`
 /// slots per value for a per-CPU map), combines the per-CPU values and
 /// sorts the entries as bpftrace prints them.
-pub fn decode(map: &MapInfo, raw: Vec<(Vec<u8>, Vec<u8>)>, cpus: usize) -> Vec<MapEntry> {
+pub fn decode(map: &MapInfo, raw: Vec<(Vec<u8>, Vec<u8>)>, cpus: usize, decoder: &Decoder) -> Vec<MapEntry> {
     let cpus = if map.percpu { cpus.max(1) } else { 1 };
     let stride = if map.percpu { (map.value_size as usize).next_multiple_of(8) } else { map.value_size as usize };
-    let mut entries: Vec<(Vec<u8>, MapEntry)> = raw
-        .into_iter()
-        .filter_map(|(key_bytes, value_bytes)| {
-            let slots: Vec<&[u8]> = (0..cpus).filter_map(|cpu| value_bytes.get(cpu * stride..(cpu + 1) * stride)).collect();
-            let value = combine(&map.value, &slots)?;
-            let key = map.key.iter().map(|f| decode_field(f, &key_bytes)).collect();
-            Some((key_bytes, MapEntry { key, value }))
-        })
-        .collect();
+    let slots = |value_bytes: &[u8]| -> Vec<Vec<u8>> {
+        (0..cpus).map(|cpu| value_bytes.get(cpu * stride..(cpu + 1) * stride).unwrap_or(&[]).to_vec()).collect()
+    };
+    let decode_key = |key_bytes: &[u8]| -> Vec<Value> {
+        map.key
+            .iter()
+            .map(|f| {
+                let start = (f.offset as usize).min(key_bytes.len());
+                let end = start.saturating_add(f.ty.size() as usize).min(key_bytes.len());
+                decoder.decode(&f.ty, &key_bytes[start..end])
+            })
+            .collect()
+    };
+    let mut entries: Vec<(Vec<u8>, MapEntry)> = if is_histogram(map) {
+        // The last 8 bytes of the kernel key are the bucket index: gather
+        // the buckets of each user key.
+        let user_key_size = (map.key_size as usize).saturating_sub(8);
+        let mut groups: BTreeMap<Vec<u8>, BTreeMap<u64, u64>> = BTreeMap::new();
+        for (key_bytes, value_bytes) in &raw {
+            let split = user_key_size.min(key_bytes.len());
+            let index = read_int(&key_bytes[split..], false);
+            let count = slots(value_bytes).iter().fold(0u64, |acc, s| acc.wrapping_add(u64_at(s, 0)));
+            let bucket = groups.entry(key_bytes[..split].to_vec()).or_default().entry(index).or_insert(0);
+            *bucket = bucket.wrapping_add(count);
+        }
+        groups
+            .into_iter()
+            .map(|(key_bytes, counts)| {
+                let value = Value::Hist(Histogram::new(&map.value, &counts));
+                let key = decode_key(&key_bytes);
+                (key_bytes, MapEntry { key, value })
+            })
+            .collect()
+    } else {
+        raw.into_iter()
+            .map(|(key_bytes, value_bytes)| {
+                let value = combine(&map.value, &slots(&value_bytes), decoder);
+                let key = decode_key(&key_bytes);
+                (key_bytes, MapEntry { key, value })
+            })
+            .collect()
+    };
     // A `count()` without keys reads as 0 before anything counted: bpftrace
     // keeps it in an array, which always has its one element.
     if entries.is_empty() && map.key.is_empty() && map.value == MapValue::Count {
         entries.push((Vec::new(), MapEntry { key: Vec::new(), value: Value::Uint(0) }));
     }
-    if matches!(map.value, MapValue::Hist { .. } | MapValue::Lhist { .. }) {
-        return histograms(map, entries);
-    }
     sort(map, &mut entries);
     entries.into_iter().map(|(_, e)| e).collect()
-}
-
-/// Gathers the bucket entries of a histogram map by user key (the kernel
-/// key without its last 8 bytes, the bucket index), ordered as bpftrace
-/// orders histograms: by total count, ties by key.
-fn histograms(map: &MapInfo, entries: Vec<(Vec<u8>, MapEntry)>) -> Vec<MapEntry> {
-    let split = (map.key_size as usize).saturating_sub(8);
-    let mut by_key: std::collections::BTreeMap<Vec<u8>, (Vec<Value>, Vec<(u64, u64)>)> = Default::default();
-    for (bytes, entry) in entries {
-        let index = bytes.get(split..).map_or(0, |b| read_int(b, false));
-        let count = match entry.value {
-            Value::Uint(c) => c,
-            _ => 0,
-        };
-        let slot = by_key.entry(bytes[..split.min(bytes.len())].to_vec()).or_insert_with(|| (entry.key, Vec::new()));
-        if count > 0 {
-            slot.1.push((index, count));
-        }
-    }
-    let mut out: Vec<MapEntry> = by_key
-        .into_values()
-        .filter(|(_, buckets)| !buckets.is_empty())
-        .map(|(key, mut buckets)| {
-            buckets.sort_unstable();
-            MapEntry { key, value: Value::Hist(buckets) }
-        })
-        .collect();
-    let total = |e: &MapEntry| match &e.value {
-        Value::Hist(b) => b.iter().map(|(_, c)| *c).sum::<u64>(),
-        _ => 0,
-    };
-    out.sort_by(|a, b| total(a).cmp(&total(b)).then_with(|| key_order(&a.key, &b.key)));
-    out
-}
-
-fn decode_field(field: &Field, bytes: &[u8]) -> Value {
-    let start = (field.offset as usize).min(bytes.len());
-    let end = start.saturating_add(field.ty.size() as usize).min(bytes.len());
-    Value::decode(&field.ty, &bytes[start..end])
 }
 
 fn u64_at(slot: &[u8], offset: usize) -> u64 {
     slot.get(offset..offset + 8).map_or(0, |b| read_int(b, false))
 }
 
-/// Combines the per-CPU slots of one value. `None` for an aggregation no
-/// CPU contributed to (it has no value to print).
-fn combine(kind: &MapValue, slots: &[&[u8]]) -> Option<Value> {
+/// Combines the per-CPU slots of one (non-histogram) value.
+fn combine(kind: &MapValue, slots: &[Vec<u8>], decoder: &Decoder) -> Value {
     let sum = |offset| slots.iter().fold(0u64, |acc, s| acc.wrapping_add(u64_at(s, offset)));
     let number = |v: u64, signed: bool| if signed { Value::Int(v as i64) } else { Value::Uint(v) };
-    Some(match kind {
-        MapValue::Plain(ty) => Value::decode(ty, slots.first()?),
-        MapValue::Count => Value::Uint(sum(0)),
+    match kind {
+        MapValue::Plain(ty) => decoder.decode(ty, slots.first().map_or(&[][..], Vec::as_slice)),
+        MapValue::Count | MapValue::Hist { .. } | MapValue::Lhist { .. } => Value::Uint(sum(0)),
         MapValue::Sum { signed } => number(sum(0), *signed),
         MapValue::Min { signed } | MapValue::Max { signed } => {
-            // Each slot is `{ value, set }`; only the CPUs that saw a value count.
+            // Each slot is `{ value, set }`; only the CPUs that saw a value
+            // count. None did after zero(): bpftrace prints 0 then.
             let set = slots.iter().filter(|s| u64_at(s, 8) != 0).map(|s| u64_at(s, 0));
+            let is_min = matches!(kind, MapValue::Min { .. });
             let pick = if *signed {
                 let set = set.map(|v| v as i64);
-                (if matches!(kind, MapValue::Min { .. }) { set.min() } else { set.max() })? as u64
-            } else if matches!(kind, MapValue::Min { .. }) {
-                set.min()?
+                (if is_min { set.min() } else { set.max() }).map(|v| v as u64)
+            } else if is_min {
+                set.min()
             } else {
-                set.max()?
+                set.max()
             };
-            number(pick, *signed)
+            number(pick.unwrap_or(0), *signed)
         }
-        MapValue::Stats { signed } => {
-            let (total, count) = (sum(0), sum(8));
-            if count == 0 {
-                return None;
-            }
-            let average = if *signed { (total as i64).wrapping_div(count as i64) } else { (total / count) as i64 };
-            Value::Stats { count, average, total: total as i64, signed: *signed }
-        }
-        // One bucket's count; `decode` gathers the buckets of a key.
-        MapValue::Hist { .. } | MapValue::Lhist { .. } => Value::Uint(sum(0)),
         MapValue::Avg { signed } => {
             // Each slot is `{ sum, count }`: the mean of all, in integer
             // division as bpftrace (truncating towards zero).
             let (total, count) = (sum(0), sum(8));
             if count == 0 {
-                return None;
-            }
-            if *signed {
+                number(0, *signed)
+            } else if *signed {
                 Value::Int((total as i64).wrapping_div(count as i64))
             } else {
                 Value::Uint(total / count)
             }
         }
-    })
+        MapValue::Stats { signed } => {
+            let total = if *signed { i128::from(sum(0) as i64) } else { i128::from(sum(0)) };
+            Value::Stats(Stats { count: sum(8), total })
+        }
+    }
 }
 
-/// bpftrace's order: maps of numbers by value, ascending (ties in key
-/// order); maps of strings by key. Keys compare part by part, integers as
-/// unsigned 64-bit numbers (so -1 sorts last, as in bpftrace) and strings
-/// as strncmp does. bpftrace keeps `avg()` entries in a std::map first, so
-/// their ties fall in raw key byte order.
+/// bpftrace's order. Maps of numbers: by value, ascending, ties in key
+/// order; keys compare part by part, integers as unsigned 64-bit numbers
+/// (so -1 sorts last, as in bpftrace) and strings as strncmp does.
+/// `avg()` and `stats()`: by average, ties in raw key byte order (bpftrace
+/// keeps them in a std::map first). Histograms: by their total count.
+/// Maps of strings, tuples and other non-numbers: by key.
 fn sort(map: &MapInfo, entries: &mut [(Vec<u8>, MapEntry)]) {
-    if matches!(map.value, MapValue::Avg { .. } | MapValue::Stats { .. }) {
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-    } else {
-        entries.sort_by(|a, b| key_order(&a.1.key, &b.1.key));
+    match &map.value {
+        MapValue::Avg { .. } | MapValue::Stats { .. } => {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.sort_by_key(|e| average(&e.1.value));
+        }
+        MapValue::Hist { .. } | MapValue::Lhist { .. } => {
+            entries.sort_by(|a, b| key_order(&a.1.key, &b.1.key));
+            entries.sort_by_key(|e| match &e.1.value {
+                Value::Hist(h) => h.total(),
+                _ => 0,
+            });
+        }
+        MapValue::Plain(ty) if !matches!(ty, ValueType::Int { .. } | ValueType::Bool) => {
+            entries.sort_by(|a, b| key_order(&a.1.key, &b.1.key));
+        }
+        _ => {
+            entries.sort_by(|a, b| key_order(&a.1.key, &b.1.key));
+            entries.sort_by(|a, b| value_order(&a.1.value, &b.1.value));
+        }
     }
-    if !matches!(map.value, MapValue::Plain(ValueType::Str { .. })) {
-        entries.sort_by(|a, b| value_order(&a.1.value, &b.1.value));
+}
+
+fn average(v: &Value) -> i128 {
+    match v {
+        Value::Int(i) => i128::from(*i),
+        Value::Uint(u) => i128::from(*u),
+        Value::Stats(s) => s.average(),
+        _ => 0,
     }
 }
 
 fn key_order(a: &[Value], b: &[Value]) -> Ordering {
-    let part = |a: &Value, b: &Value| match (a, b) {
-        (Value::Str(a), Value::Str(b)) => a.cmp(b),
+    a.iter().zip(b).map(|(a, b)| part_order(a, b)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+}
+
+fn part_order(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Str(a), Value::Str(b)) | (Value::Buf(a), Value::Buf(b)) => a.cmp(b),
+        (Value::Tuple(a), Value::Tuple(b)) => key_order(a, b),
         (a, b) => as_unsigned(a).cmp(&as_unsigned(b)),
-    };
-    a.iter().zip(b).map(|(a, b)| part(a, b)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+    }
 }
 
 fn as_unsigned(v: &Value) -> u64 {
     match v {
         Value::Int(i) => *i as u64,
         Value::Uint(u) => *u,
+        Value::Bool(b) => u64::from(*b),
         _ => 0,
     }
 }
@@ -237,14 +238,36 @@ fn as_unsigned(v: &Value) -> u64 {
 fn value_order(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Int(a), Value::Int(b)) => a.cmp(b),
-        (Value::Str(a), Value::Str(b)) => a.cmp(b),
         (a, b) => as_unsigned(a).cmp(&as_unsigned(b)),
     }
+}
+
+/// What `print(@m, top, div)` shows of sorted entries: the last `top`
+/// (the largest; 0 keeps all) with numbers divided by `div` (0 and 1
+/// leave them as they are). bpftrace ignores both for `stats()` maps.
+pub fn top_and_divide(map: &MapInfo, entries: &[MapEntry], top: u64, div: u64) -> Vec<MapEntry> {
+    if matches!(map.value, MapValue::Stats { .. }) {
+        return entries.to_vec();
+    }
+    let keep = usize::try_from(top).ok().filter(|&t| t > 0).unwrap_or(entries.len()).min(entries.len());
+    let mut shown = entries[entries.len() - keep..].to_vec();
+    if div > 1 {
+        for entry in &mut shown {
+            match &mut entry.value {
+                Value::Int(v) => *v = (i128::from(*v) / i128::from(div)) as i64,
+                Value::Uint(v) => *v /= div,
+                Value::Hist(h) => h.divide(div),
+                _ => {}
+            }
+        }
+    }
+    shown
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use rbpf_codegen::manifest::{hist_index, lhist_index, Field};
 
     pub(crate) fn map(name: &str, key: Vec<ValueType>, value: MapValue) -> MapInfo {
         let mut offset = 0;
@@ -256,9 +279,13 @@ pub(crate) mod tests {
                 f
             })
             .collect();
+        let key_size = match value {
+            MapValue::Hist { .. } | MapValue::Lhist { .. } => offset + 8,
+            _ => offset.max(8),
+        };
         let value_size = match &value {
             MapValue::Plain(ty) => ty.size().next_multiple_of(8),
-            MapValue::Count | MapValue::Sum { .. } => 8,
+            MapValue::Count | MapValue::Sum { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => 8,
             _ => 16,
         };
         MapInfo {
@@ -267,23 +294,51 @@ pub(crate) mod tests {
             percpu: !matches!(value, MapValue::Plain(_)),
             max_entries: 4096,
             key,
-            key_size: offset.max(8),
+            key_size,
             value,
             value_size,
         }
     }
 
-    const I64: ValueType = ValueType::Int { size: 8, signed: true };
+    /// Raw per-CPU histogram entries: `(user key bytes, value)` pairs
+    /// counted into bucket keys on CPU 0 of `cpus`.
+    pub(crate) fn hist_raw(map: &MapInfo, values: &[(Vec<u8>, i64)], cpus: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        for (key, v) in values {
+            let index = match map.value {
+                MapValue::Hist { bits } => hist_index(*v, bits),
+                MapValue::Lhist { min, max, step } => lhist_index(*v, min, max, step),
+                _ => unreachable!(),
+            };
+            let mut k = key.clone();
+            k.extend_from_slice(&index.to_le_bytes());
+            *counts.entry(k).or_insert(0) += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(k, n)| {
+                let mut slots = n.to_le_bytes().to_vec();
+                slots.resize(8 * cpus, 0);
+                (k, slots)
+            })
+            .collect()
+    }
+
+    pub(crate) const I64: ValueType = ValueType::Int { size: 8, signed: true };
     const U64: ValueType = ValueType::Int { size: 8, signed: false };
 
-    fn str_key(s: &str, size: usize) -> Vec<u8> {
+    pub(crate) fn str_key(s: &str, size: usize) -> Vec<u8> {
         let mut b = s.as_bytes().to_vec();
         b.resize(size, 0);
         b
     }
 
-    fn per_cpu(slots: &[&[u64]]) -> Vec<u8> {
+    pub(crate) fn per_cpu(slots: &[&[u64]]) -> Vec<u8> {
         slots.iter().flat_map(|s| s.iter().flat_map(|v| v.to_le_bytes())).collect()
+    }
+
+    fn dec(map: &MapInfo, raw: Vec<(Vec<u8>, Vec<u8>)>, cpus: usize) -> Vec<MapEntry> {
+        decode(map, raw, cpus, &Decoder::default())
     }
 
     /// Renders entries as `key,key=value` lines.
@@ -291,10 +346,9 @@ pub(crate) mod tests {
         entries
             .iter()
             .map(|e| {
-                let text = |v: &Value| {
-                    let mut out = Vec::new();
-                    v.write_text(&mut out);
-                    String::from_utf8(out).unwrap()
+                let text = |v: &Value| match v {
+                    Value::Hist(h) => format!("hist{:?}", h.buckets.iter().map(|b| b.count).collect::<Vec<_>>()),
+                    v => String::from_utf8(v.to_text()).unwrap(),
                 };
                 let keys: Vec<String> = e.key.iter().map(text).collect();
                 format!("{}={}", keys.join(","), text(&e.value))
@@ -311,7 +365,7 @@ pub(crate) mod tests {
             (str_key("z", 16), per_cpu(&[&[0], &[1]])),
             (str_key("a", 16), per_cpu(&[&[1], &[0]])),
         ];
-        assert_eq!(show(&decode(&m, raw, 2)), ["a=1", "m=1", "z=1", "c=2"]);
+        assert_eq!(show(&dec(&m, raw, 2)), ["a=1", "m=1", "z=1", "c=2"]);
     }
 
     #[test]
@@ -322,12 +376,12 @@ pub(crate) mod tests {
             (1i64.to_le_bytes().to_vec(), 7i64.to_le_bytes().to_vec()),
             (2i64.to_le_bytes().to_vec(), (-9i64).to_le_bytes().to_vec()),
         ];
-        assert_eq!(show(&decode(&m, raw, 2)), ["2=-9", "3=-5", "1=7"]);
+        assert_eq!(show(&dec(&m, raw, 2)), ["2=-9", "3=-5", "1=7"]);
 
         // Maps of strings print in key order; -2 is a large unsigned key.
         let m = map("@s", vec![I64], MapValue::Plain(ValueType::Str { size: 8 }));
         let raw = [10i64, -2, 3, 200].iter().map(|k| (k.to_le_bytes().to_vec(), str_key("v", 8))).collect();
-        assert_eq!(show(&decode(&m, raw, 2)), ["3=v", "10=v", "200=v", "-2=v"]);
+        assert_eq!(show(&dec(&m, raw, 2)), ["3=v", "10=v", "200=v", "-2=v"]);
     }
 
     #[test]
@@ -341,21 +395,22 @@ pub(crate) mod tests {
             (key(1, "a"), str_key("w", 8)),
             (key(1, "ab"), str_key("v", 8)),
         ];
-        assert_eq!(show(&decode(&m, raw, 1)), ["1,a=w", "1,ab=v", "1,z=y", "2,a=z", "2,b=x"]);
+        assert_eq!(show(&dec(&m, raw, 1)), ["1,a=w", "1,ab=v", "1,z=y", "2,a=z", "2,b=x"]);
     }
 
     #[test]
     fn min_and_max_combine_only_the_cpus_that_saw_a_value() {
         let m = map("@mx", vec![], MapValue::Max { signed: true });
         let raw = vec![(vec![0; 8], per_cpu(&[&[(-9i64) as u64, 1], &[0, 0], &[(-5i64) as u64, 1]]))];
-        assert_eq!(show(&decode(&m, raw, 3)), ["=-5"]);
+        assert_eq!(show(&dec(&m, raw, 3)), ["=-5"]);
 
         let m = map("@mn", vec![], MapValue::Min { signed: false });
         let raw = vec![(vec![0; 8], per_cpu(&[&[0, 0], &[7, 1], &[3, 1]]))];
-        assert_eq!(show(&decode(&m, raw, 3)), ["=3"]);
+        assert_eq!(show(&dec(&m, raw, 3)), ["=3"]);
 
+        // After zero() no CPU has a value: bpftrace prints 0.
         let raw = vec![(vec![0; 8], per_cpu(&[&[0, 0], &[0, 0]]))];
-        assert!(decode(&m, raw, 2).is_empty());
+        assert_eq!(show(&dec(&m, raw, 2)), ["=0"]);
     }
 
     #[test]
@@ -365,23 +420,62 @@ pub(crate) mod tests {
             (1i64.to_le_bytes().to_vec(), per_cpu(&[&[7, 1], &[2, 1]])),
             (2i64.to_le_bytes().to_vec(), per_cpu(&[&[1, 1], &[0, 0]])),
             (3i64.to_le_bytes().to_vec(), per_cpu(&[&[(-9i64) as u64, 1], &[0, 1]])),
+            (4i64.to_le_bytes().to_vec(), per_cpu(&[&[0, 0], &[0, 0]])),
         ];
-        assert_eq!(show(&decode(&m, raw, 2)), ["3=-4", "2=1", "1=4"]);
+        assert_eq!(show(&dec(&m, raw, 2)), ["3=-4", "4=0", "2=1", "1=4"]);
+    }
+
+    #[test]
+    fn stats_sort_by_average() {
+        // bpftrace: @s[1]=stats(10); 4 x @s[2]=stats(3); @s[3]=stats(7), stats(8)
+        // prints @s[2] (avg 3), @s[3] (avg 7), @s[1] (avg 10).
+        let m = map("@s", vec![I64], MapValue::Stats { signed: true });
+        let raw = vec![
+            (1i64.to_le_bytes().to_vec(), per_cpu(&[&[10, 1], &[0, 0]])),
+            (2i64.to_le_bytes().to_vec(), per_cpu(&[&[6, 2], &[6, 2]])),
+            (3i64.to_le_bytes().to_vec(), per_cpu(&[&[15, 2], &[0, 0]])),
+        ];
+        assert_eq!(
+            show(&dec(&m, raw, 2)),
+            ["2=count 4, average 3, total 12", "3=count 2, average 7, total 15", "1=count 1, average 10, total 10"]
+        );
+    }
+
+    #[test]
+    fn histograms_gather_buckets_per_key_and_sort_by_total() {
+        // bpftrace: 3 x @h[0]=hist(5); @h[1]=hist(9); 2 x @h[2]=hist(1000);
+        // @h[3]=hist(1) prints @h[1], @h[3], @h[2], @h[0].
+        let m = map("@h", vec![I64], MapValue::Hist { bits: 0 });
+        let k = |n: i64| n.to_le_bytes().to_vec();
+        let raw = hist_raw(&m, &[(k(0), 5), (k(0), 5), (k(0), 5), (k(1), 9), (k(2), 1000), (k(2), 1000), (k(3), 1)], 2);
+        assert_eq!(show(&dec(&m, raw, 2)), ["1=hist[1]", "3=hist[1]", "2=hist[2]", "0=hist[3]"]);
+        // Counts of one bucket add up over CPUs.
+        let m = map("@h", vec![], MapValue::Lhist { min: 0, max: 100, step: 10 });
+        let raw = vec![(1u64.to_le_bytes().to_vec(), per_cpu(&[&[2], &[3]]))];
+        assert_eq!(show(&dec(&m, raw, 2)), ["=hist[5]"]);
+    }
+
+    #[test]
+    fn zeroed_histograms_keep_their_keys() {
+        let m = map("@h", vec![I64], MapValue::Hist { bits: 0 });
+        let mut key = 1i64.to_le_bytes().to_vec();
+        key.extend_from_slice(&3u64.to_le_bytes());
+        assert_eq!(show(&dec(&m, vec![(key, per_cpu(&[&[0], &[0]]))], 2)), ["1=hist[]"]);
     }
 
     #[test]
     fn sums_wrap_and_keep_their_sign() {
         let m = map("@s", vec![], MapValue::Sum { signed: true });
         let raw = vec![(vec![0; 8], per_cpu(&[&[(-3i64) as u64], &[1]]))];
-        assert_eq!(show(&decode(&m, raw, 2)), ["=-2"]);
+        assert_eq!(show(&dec(&m, raw, 2)), ["=-2"]);
     }
 
     #[test]
     fn a_keyless_count_reads_zero_before_counting() {
         let m = map("@c", vec![], MapValue::Count);
-        assert_eq!(show(&decode(&m, Vec::new(), 2)), ["=0"]);
+        assert_eq!(show(&dec(&m, Vec::new(), 2)), ["=0"]);
         let m = map("@s", vec![], MapValue::Sum { signed: false });
-        assert!(decode(&m, Vec::new(), 2).is_empty());
+        assert!(dec(&m, Vec::new(), 2).is_empty());
     }
 
     #[test]
@@ -391,5 +485,29 @@ pub(crate) mod tests {
         assert_eq!(stored_value_size(&m, 3), 24);
         m.percpu = false;
         assert_eq!(stored_value_size(&m, 3), 4);
+    }
+
+    #[test]
+    fn short_or_missing_bytes_decode_as_zero() {
+        let m = map("@c", vec![I64], MapValue::Avg { signed: true });
+        assert_eq!(show(&dec(&m, vec![(vec![1], vec![5])], 4)), ["1=0"]);
+        let m = map("@h", vec![I64], MapValue::Hist { bits: 0 });
+        assert_eq!(show(&dec(&m, vec![(vec![], vec![])], 4)), ["0=hist[]"]);
+    }
+
+    #[test]
+    fn top_keeps_the_largest_and_div_divides() {
+        // bpftrace: @x[1]=5; @x[2]=9; @x[3]=-7; print(@x, 2, 2) prints
+        // @x[1]: 2 and @x[2]: 4; @n[1]=-7 divided by 2 prints -3.
+        let m = map("@x", vec![I64], MapValue::Plain(I64));
+        let raw = [(1i64, 5i64), (2, 9), (3, -7)].iter().map(|(k, v)| (k.to_le_bytes().to_vec(), v.to_le_bytes().to_vec())).collect();
+        let entries = dec(&m, raw, 1);
+        assert_eq!(show(&top_and_divide(&m, &entries, 2, 2)), ["1=2", "2=4"]);
+        assert_eq!(show(&top_and_divide(&m, &entries, 0, 2)), ["3=-3", "1=2", "2=4"]);
+        assert_eq!(show(&top_and_divide(&m, &entries, 10, 0)), ["3=-7", "1=5", "2=9"]);
+        // stats() maps ignore both.
+        let s = map("@s", vec![], MapValue::Stats { signed: false });
+        let entries = dec(&s, vec![(vec![0; 8], per_cpu(&[&[10, 2]]))], 1);
+        assert_eq!(show(&top_and_divide(&s, &entries, 1, 2)), ["=count 2, average 5, total 10"]);
     }
 }

@@ -6,17 +6,10 @@
 //! `%hhu` the low byte, `%ld` all 64 bits. Formats are parsed once, when the
 //! session loads, by the same parser the checker validated them with.
 
-use rbpf_codegen::manifest::{Field, PrintfFormat, ValueType};
+use rbpf_codegen::manifest::{Field, PrintfFormat};
 use rbpf_lang::format::{self, Conversion, FormatError, Piece};
 
-/// One argument, as read from a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arg<'a> {
-    /// An integer widened to 64 bits (sign-extended when `signed`).
-    Int { value: u64, signed: bool },
-    /// The bytes of a string buffer (NUL padding included or not).
-    Str(&'a [u8]),
-}
+use crate::value::{escape_buffer, BufferStyle, Decoder, Value};
 
 /// A printf format, parsed once, ready to format records.
 #[derive(Clone, Debug)]
@@ -32,25 +25,21 @@ impl Printf {
 
     /// Appends the text of one record (header included) to `out`. `None`
     /// when the record is too short to hold the arguments.
-    pub fn format_record(&self, record: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    pub fn format_record(&self, record: &[u8], decoder: &Decoder, out: &mut Vec<u8>) -> Option<()> {
         let mut args = Vec::with_capacity(self.args.len());
         for field in &self.args {
-            args.push(read_arg(field, record)?);
+            args.push(read_arg(field, record, decoder)?);
         }
         write(&self.pieces, &args, out);
         Some(())
     }
 }
 
-/// Reads one argument out of a record.
-pub fn read_arg<'a>(field: &Field, record: &'a [u8]) -> Option<Arg<'a>> {
+/// Reads one argument out of a record; `None` if the record is too short.
+pub fn read_arg(field: &Field, record: &[u8], decoder: &Decoder) -> Option<Value> {
     let start = field.offset as usize;
     let bytes = record.get(start..start.checked_add(field.ty.size() as usize)?)?;
-    Some(match field.ty {
-        ValueType::Int { signed, .. } => Arg::Int { value: read_int(bytes, signed), signed },
-        ValueType::Str { .. } => Arg::Str(bytes),
-        _ => return None,
-    })
+    Some(decoder.decode(&field.ty, bytes))
 }
 
 /// A little-endian integer of 1 to 8 bytes, widened to 64 bits.
@@ -74,25 +63,39 @@ pub(crate) fn until_nul(bytes: &[u8]) -> &[u8] {
 
 /// Formats `args` by `pieces` into `out`. An argument missing for a
 /// conversion prints nothing (the checker makes the counts agree).
-pub fn write(pieces: &[Piece], args: &[Arg], out: &mut Vec<u8>) {
+pub fn write(pieces: &[Piece], args: &[Value], out: &mut Vec<u8>) {
     let mut args = args.iter();
     for piece in pieces {
         match piece {
             Piece::Literal(text) => out.extend_from_slice(text.as_bytes()),
             Piece::Conversion(c) => {
                 if let Some(arg) = args.next() {
-                    convert(c, *arg, out);
+                    convert(c, arg, out);
                 }
             }
         }
     }
 }
 
-fn convert(c: &Conversion, arg: Arg, out: &mut Vec<u8>) {
-    let value = match arg {
-        Arg::Int { value, .. } => value,
-        // A string where a number was expected: print the string.
-        Arg::Str(bytes) => return pad(c, &[], until_nul(bytes), out),
+fn convert(c: &Conversion, arg: &Value, out: &mut Vec<u8>) {
+    // `%r` prints a buffer (or a string) with its non-printable bytes
+    // escaped, as bpftrace does.
+    if c.conv == 'r' {
+        let mut text = Vec::new();
+        match arg {
+            Value::Buf(bytes) | Value::Str(bytes) => escape_buffer(bytes, BufferStyle::Printable, &mut text),
+            other => other.write_text(&mut text),
+        }
+        return pad(c, &[], &text, out);
+    }
+    let (value, signed) = match arg {
+        Value::Int(v) => (*v as u64, true),
+        Value::Uint(v) => (*v, false),
+        // `%d` of a bool prints 1 or 0; `%s` prints true or false.
+        Value::Bool(b) if c.conv != 's' => (u64::from(*b), false),
+        // A string (or any other value) where a number was expected: print
+        // its text, as `%s` would.
+        other => return pad(c, &[], &other.to_text(), out),
     };
     match c.conv {
         'd' | 'i' => {
@@ -132,10 +135,7 @@ fn convert(c: &Conversion, arg: Arg, out: &mut Vec<u8>) {
             pad(c, &[], if byte[0] == 0 { &[] } else { &byte }, out);
         }
         's' => {
-            let text = match arg {
-                Arg::Int { value, signed: true } => (value as i64).to_string(),
-                _ => value.to_string(),
-            };
+            let text = if signed { (value as i64).to_string() } else { value.to_string() };
             pad(c, &[], text.as_bytes(), out);
         }
         _ => {}
@@ -209,22 +209,27 @@ fn pad(c: &Conversion, prefix: &[u8], body: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rbpf_codegen::manifest::ValueType;
 
     /// Formats `format` with `args`; expectations come from glibc's
     /// snprintf (the values bpftrace passes are 64-bit).
-    fn check(format: &str, args: &[Arg], expect: &str) {
+    fn check(format: &str, args: &[Value], expect: &str) {
         let pieces = format::parse(format).unwrap();
         let mut out = Vec::new();
         write(&pieces, args, &mut out);
         assert_eq!(String::from_utf8_lossy(&out), expect, "format {format:?}");
     }
 
-    fn int(v: i64) -> Arg<'static> {
-        Arg::Int { value: v as u64, signed: true }
+    fn int(v: i64) -> Value {
+        Value::Int(v)
     }
 
-    fn uint(v: u64) -> Arg<'static> {
-        Arg::Int { value: v, signed: false }
+    fn uint(v: u64) -> Value {
+        Value::Uint(v)
+    }
+
+    fn s(bytes: &[u8]) -> Value {
+        Value::Str(until_nul(bytes).to_vec())
     }
 
     #[test]
@@ -296,7 +301,6 @@ mod tests {
 
     #[test]
     fn strings_stop_at_the_first_nul() {
-        let s = |b: &'static [u8]| Arg::Str(b);
         check("%s", &[s(b"abc\0\0\0\0\0")], "abc");
         check("%.1s|%5.1s|%-6s|%s|", &[s(b"abc\0"), s(b"abc"), s(b"x\0yz"), s(b"\0\0")], "a|    a|x     ||");
         check("%05s|%10.2s|", &[s(b"ab"), s(b"hello")], "   ab|        he|");
@@ -313,8 +317,32 @@ mod tests {
     #[test]
     fn mismatched_arguments_still_print_something() {
         check("%s|%s", &[int(-3), uint(7)], "-3|7");
-        check("%5d|", &[Arg::Str(b"ab\0")], "   ab|");
+        check("%5d|", &[s(b"ab\0")], "   ab|");
         check("%d %d", &[int(1)], "1 ");
+    }
+
+    #[test]
+    fn values_of_every_type() {
+        let buf = Value::Buf(b"ab\tc\x01\xff\"\\\0".to_vec());
+        // `%r` is not in the shared format parser yet: built by hand.
+        let r = |width: Option<usize>, left: bool| Piece::Conversion(Conversion { conv: 'r', width, left, ..Conversion::default() });
+        let run = |pieces: &[Piece], args: &[Value]| {
+            let mut out = Vec::new();
+            write(pieces, args, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        // bpftrace: printf("%r", buf("ab\tc\x01\xff\"\\", 9)) prints ab\x09c\x01\xff"\\x00
+        assert_eq!(run(&[r(None, false)], std::slice::from_ref(&buf)), r#"ab\x09c\x01\xff"\\x00"#);
+        let lit = |t: &str| Piece::Literal(t.into());
+        let pieces = [r(Some(6), true), lit("|"), r(Some(6), false)];
+        assert_eq!(run(&pieces, &[Value::Buf(b"ab".to_vec()), Value::Buf(b"\n".to_vec())]), "ab    |  \\x0a");
+        // Bools: %d prints 1/0, %s true/false.
+        check("%d %d %s %s %5s|", &[Value::Bool(true), Value::Bool(false), Value::Bool(true), Value::Bool(false), Value::Bool(true)], "1 0 true false  true|");
+        check("%x", &[Value::Bool(true)], "1");
+        // Tuples and rendered values (usernames, addresses, times) print as text.
+        let tuple = Value::Tuple(vec![Value::Int(1), s(b"x")]);
+        check("%s|%-8s|%s", &[tuple, s(b"root"), s(b"127.0.0.1")], "(1, x)|root    |127.0.0.1");
+        check("%s", &[buf], r#"ab\x09c\x01\xff"\\x00"#);
     }
 
     #[test]
@@ -334,9 +362,10 @@ mod tests {
         record.extend_from_slice(&9u32.to_le_bytes());
         let printf = Printf::new(&format).unwrap();
         let mut out = Vec::new();
-        printf.format_record(&record, &mut out).unwrap();
+        let decoder = Decoder::default();
+        printf.format_record(&record, &decoder, &mut out).unwrap();
         assert_eq!(out, b"-7 hi 9\n");
-        assert!(printf.format_record(&record[..27], &mut out).is_none());
+        assert!(printf.format_record(&record[..27], &decoder, &mut out).is_none());
     }
 
     #[test]

@@ -3,28 +3,29 @@
 //! does — BEGIN, attach, stream events until `exit()` or a signal, detach,
 //! END, print the maps. Dropping the session releases everything.
 
-use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use aya::maps::{Map, MapData, RingBuf};
+use aya::maps::{MapData, RingBuf};
 use aya::{Ebpf, EbpfError, EbpfLoader};
-use rbpf_codegen::manifest::{Attach, Manifest, Object};
+use rbpf_codegen::manifest::{Attach, Object};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 
 use crate::attach::{self, Link};
+use crate::dispatch::{map_fd, Dispatch};
 use crate::error::Action;
-use crate::events::{Event, Events};
 use crate::output::Output;
-use crate::{maps, sys, RuntimeError};
+use crate::{sys, RuntimeError};
 
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
     /// Load and attach, then detach and return: nothing runs, nothing prints
     /// but the "Attaching" line.
     pub dry_run: bool,
+    /// bpftrace's `-q`: no "Attaching N probes..." report.
+    pub quiet: bool,
 }
 
 /// One loaded program, ready to run.
@@ -34,8 +35,7 @@ pub struct Session {
     links: Vec<Link>,
     ringbuf: Option<RingBuf<MapData>>,
     ebpf: Ebpf,
-    manifest: Manifest,
-    events: Events,
+    dispatch: Dispatch,
     options: SessionOptions,
     stop: StopHandle,
 }
@@ -58,7 +58,6 @@ impl Session {
     pub fn load(object: &Object, options: &SessionOptions) -> Result<Session, RuntimeError> {
         raise_memlock_limit();
         let manifest = object.manifest.clone();
-        let events = Events::new(&manifest)?;
         // rbpf resolves kernel types itself: the object needs no BTF
         // relocations, so none is loaded.
         let mut ebpf = EbpfLoader::new().btf(None).load(&object.elf).map_err(object_error)?;
@@ -76,8 +75,7 @@ impl Session {
             links: Vec::new(),
             ringbuf,
             ebpf,
-            manifest,
-            events,
+            dispatch: Dispatch::new(manifest)?,
             options: options.clone(),
             stop: StopHandle::default(),
         })
@@ -86,7 +84,7 @@ impl Session {
     /// The number of probes, as bpftrace counts them for "Attaching N
     /// probes..." (BEGIN and END included).
     pub fn probe_count(&self) -> usize {
-        self.manifest.programs.len()
+        self.dispatch.manifest.programs.len()
     }
 
     /// A handle that stops [`Session::run`] from elsewhere.
@@ -95,21 +93,24 @@ impl Session {
     }
 
     /// Runs the program to its end: BEGIN, attach, events until `exit()`,
-    /// SIGINT, SIGTERM or a [`StopHandle`], then detach, END and the maps. Needs a tokio
-    /// runtime with I/O enabled; installs SIGINT and SIGTERM handlers.
-    pub async fn run(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+    /// SIGINT, SIGTERM or a [`StopHandle`], then detach, END and the maps.
+    /// Returns the code of the last `exit(code)` (0 if none). Needs a
+    /// tokio runtime with I/O enabled; installs SIGINT and SIGTERM
+    /// handlers.
+    pub async fn run(&mut self, out: &mut dyn Output) -> Result<i32, RuntimeError> {
         let output = RuntimeError::Output;
-        if self.options.dry_run {
+        if !self.options.quiet {
             out.attached(self.probe_count()).map_err(output)?;
-            out.flush().map_err(output)?;
+        }
+        out.flush().map_err(output)?;
+        if self.options.dry_run {
             let attached = self.attach_all();
             self.links.clear();
-            return attached;
+            out.finish().map_err(output)?;
+            return attached.map(|()| 0);
         }
         // Before anything runs, so a Ctrl-C during attaching stops cleanly.
         let mut signals = Signals::new()?;
-        out.attached(self.probe_count()).map_err(output)?;
-        out.flush().map_err(output)?;
 
         self.write_start_time()?;
         self.run_all(&Attach::Begin)?;
@@ -130,12 +131,13 @@ impl Session {
         self.run_all(&Attach::End)?;
         self.drain(out, false)?;
         out.stopped().map_err(output)?;
-        self.print_maps(out)?;
-        out.flush().map_err(output)
+        self.dispatch.print_maps(&self.ebpf, out)?;
+        out.finish().map_err(output)?;
+        Ok(self.dispatch.exit_code)
     }
 
     fn attach_all(&mut self) -> Result<(), RuntimeError> {
-        for info in &self.manifest.programs {
+        for info in &self.dispatch.manifest.programs {
             if let Some(link) = attach::attach(&mut self.ebpf, info)? {
                 self.links.push(link);
             }
@@ -145,7 +147,7 @@ impl Session {
 
     /// Runs every BEGIN (or END) program once, in order.
     fn run_all(&mut self, which: &Attach) -> Result<(), RuntimeError> {
-        for info in self.manifest.programs.iter().filter(|p| p.attach == *which) {
+        for info in self.dispatch.manifest.programs.iter().filter(|p| p.attach == *which) {
             attach::run_once(&mut self.ebpf, info)?;
         }
         Ok(())
@@ -161,7 +163,7 @@ impl Session {
             }
             return Ok(());
         };
-        let name = self.manifest.ringbuf.clone().unwrap_or_default();
+        let name = self.dispatch.manifest.ringbuf.clone().unwrap_or_default();
         // SAFETY: the ring buffer owns its fd and keeps it open, unchanged,
         // until `into_inner` hands it back below.
         let mut ready = match unsafe { AsyncFd::register_with_interest(ringbuf, Interest::READABLE) } {
@@ -179,7 +181,7 @@ impl Session {
                         Ok(guard) => guard,
                         Err(e) => break Err(RuntimeError::Syscall { call: "epoll_wait", object: name, source: e }),
                     };
-                    let exited = drain(guard.get_inner_mut(), &self.events, out, true);
+                    let exited = self.dispatch.drain(guard.get_inner_mut(), &self.ebpf, out, true);
                     // Cleared only if no wake-up came in since: a record
                     // committed while draining is not missed.
                     guard.clear_ready();
@@ -201,15 +203,15 @@ impl Session {
     /// stops after an exit record and says so.
     fn drain(&mut self, out: &mut dyn Output, stop_at_exit: bool) -> Result<bool, RuntimeError> {
         match &mut self.ringbuf {
-            Some(ringbuf) => drain(ringbuf, &self.events, out, stop_at_exit),
-            None => Ok(false),
+            Some(ringbuf) => self.dispatch.drain(ringbuf, &self.ebpf, out, stop_at_exit),
+            None => self.dispatch.report_lost(&self.ebpf, out).map(|()| false),
         }
     }
 
     /// `elapsed` counts from now: the start time map holds the monotonic
     /// clock, as bpf_ktime_get_ns reads it, at key 0.
     fn write_start_time(&mut self) -> Result<(), RuntimeError> {
-        let Some(name) = &self.manifest.start_time_map else { return Ok(()) };
+        let Some(name) = &self.dispatch.manifest.start_time_map else { return Ok(()) };
         let fd = map_fd(&self.ebpf, name)?;
         let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: `now` is a valid timespec to write into.
@@ -218,36 +220,6 @@ impl Session {
         sys::map_update(fd, &0u32.to_le_bytes(), &ns.to_le_bytes())
             .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "BPF_MAP_UPDATE_ELEM", name, e))
     }
-
-    fn print_maps(&self, out: &mut dyn Output) -> Result<(), RuntimeError> {
-        for info in &self.manifest.maps {
-            let fd = map_fd(&self.ebpf, &info.bpf_name)?;
-            let entries =
-                maps::read(fd, info).map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", &info.name, e))?;
-            out.map(info, &entries).map_err(RuntimeError::Output)?;
-        }
-        Ok(())
-    }
-}
-
-/// Handles the waiting records of `ringbuf`; `Ok(true)` when it stopped at
-/// an exit record.
-fn drain(
-    ringbuf: &mut RingBuf<MapData>,
-    events: &Events,
-    out: &mut dyn Output,
-    stop_at_exit: bool,
-) -> Result<bool, RuntimeError> {
-    let mut text = Vec::new();
-    while let Some(record) = ringbuf.next() {
-        text.clear();
-        match events.decode(&record, &mut text)? {
-            Event::Printf => out.printf(&text).map_err(RuntimeError::Output)?,
-            Event::Exit if stop_at_exit => return Ok(true),
-            Event::Exit => {}
-        }
-    }
-    Ok(false)
 }
 
 /// SIGINT and SIGTERM, either of which stops the trace.
@@ -270,23 +242,6 @@ impl Signals {
             _ = self.terminate.recv() => {}
         }
     }
-}
-
-/// The fd of one of the object's maps.
-fn map_fd<'a>(ebpf: &'a Ebpf, name: &str) -> Result<BorrowedFd<'a>, RuntimeError> {
-    let data = match ebpf.map(name) {
-        Some(
-            Map::HashMap(data)
-            | Map::PerCpuHashMap(data)
-            | Map::LruHashMap(data)
-            | Map::PerCpuLruHashMap(data)
-            | Map::Array(data)
-            | Map::PerCpuArray(data)
-            | Map::StackTraceMap(data),
-        ) => data,
-        _ => return Err(RuntimeError::Missing { what: "map", name: name.to_string() }),
-    };
-    Ok(data.fd().as_fd())
 }
 
 /// Errors from aya's object loading: map creation refused is said plainly.

@@ -1,6 +1,7 @@
 //! The few bpf(2) commands aya 0.14 does not expose in the form rbpf needs:
-//! running a program once (BPF_PROG_TEST_RUN, for BEGIN and END) and reading
-//! maps whose key and value sizes are known only at run time.
+//! running a program once (BPF_PROG_TEST_RUN, for BEGIN and END) and
+//! reading, zeroing and clearing maps whose key and value sizes are known
+//! only at run time.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -8,6 +9,7 @@ use std::sync::OnceLock;
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
@@ -112,6 +114,27 @@ pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Resu
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Deletes one element; `Ok(false)` when the key was already absent.
+pub fn map_delete(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<bool> {
+    let mut attr = MapElemAttr { map_fd: map.as_raw_fd() as u32, key: key.as_ptr() as u64, ..MapElemAttr::default() };
+    match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every key of a map (at most `max_entries` of them), walked with
+/// BPF_MAP_GET_NEXT_KEY.
+pub fn map_keys(map: BorrowedFd<'_>, key_size: usize, max_entries: u32) -> io::Result<Vec<Vec<u8>>> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut next = vec![0u8; key_size];
+    while keys.len() < max_entries as usize && map_next_key(map, keys.last().map(Vec::as_slice), &mut next)? {
+        keys.push(next.clone());
+    }
+    Ok(keys)
 }
 
 /// Writes the key after `key` (the first key when `None`) into `next`;

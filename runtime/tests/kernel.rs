@@ -108,7 +108,7 @@ async fn run(object: &Object) -> String {
     let mut session = Session::load(object, &SessionOptions::default()).unwrap();
     let mut out = TextOutput::new(Vec::new());
     session.run(&mut out).await.unwrap();
-    String::from_utf8(out.into_inner()).unwrap()
+    String::from_utf8(out.into_inner().unwrap()).unwrap()
 }
 
 /// BEGIN reserves a record, writes a printf header and an int, submits it,
@@ -196,6 +196,21 @@ impl Output for Counting {
         if self.hits.fetch_add(1, Ordering::SeqCst) + 1 == self.target {
             self.stop.stop();
         }
+        Ok(())
+    }
+    fn value(&mut self, _: &Value) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn time(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn system(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn cat(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn join(&mut self, _: &[&[u8]], _: &[u8]) -> std::io::Result<()> {
         Ok(())
     }
     fn lost_events(&mut self, _: u64) -> std::io::Result<()> {
@@ -335,10 +350,136 @@ async fn dry_run_runs_nothing() {
         &[ringbuf_map()],
         Manifest::default(),
     );
-    let mut session = Session::load(&object, &SessionOptions { dry_run: true }).unwrap();
+    let mut session = Session::load(&object, &SessionOptions { dry_run: true, quiet: false }).unwrap();
     let mut out = TextOutput::new(Vec::new());
     session.run(&mut out).await.unwrap();
-    assert_eq!(String::from_utf8(out.into_inner()).unwrap(), "Attaching 1 probe...\n");
+    assert_eq!(String::from_utf8(out.into_inner().unwrap()).unwrap(), "Attaching 1 probe...\n");
+}
+
+/// Emits a ring buffer record of `bytes`, built on the stack at fp-256.
+fn emit_record(b: &mut Builder, bytes: &[u8]) {
+    let mut padded = bytes.to_vec();
+    padded.resize(bytes.len().next_multiple_of(4), 0);
+    for (i, word) in padded.chunks_exact(4).enumerate() {
+        let value = i32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        b.store(Size::W, Reg::R10, -256 + 4 * i as i16, value);
+    }
+    ringbuf_output(b, -256, bytes.len() as i32);
+}
+
+fn header(kind: u32, id: u32) -> Vec<u8> {
+    [kind.to_le_bytes(), id.to_le_bytes()].concat()
+}
+
+/// `map[key] = value` (this CPU's slot of a per-CPU map), u64 key and value.
+fn emit_update(b: &mut Builder, map: &str, key: i32, value: i32) {
+    b.store(Size::DW, Reg::R10, -8, key);
+    b.store(Size::DW, Reg::R10, -16, value);
+    b.load_map_fd(Reg::R1, map);
+    b.mov64(Reg::R2, Reg::R10);
+    b.alu64(Alu::Add, Reg::R2, -8);
+    b.mov64(Reg::R3, Reg::R10);
+    b.alu64(Alu::Add, Reg::R3, -16);
+    b.mov64(Reg::R4, 0);
+    b.call(Helper::MapUpdateElem);
+}
+
+fn percpu_map(name: &str, bpf_name: &str, key: Vec<Field>, value: MapValue) -> MapInfo {
+    MapInfo { name: name.into(), bpf_name: bpf_name.into(), percpu: true, max_entries: 16, key, key_size: 8, value, value_size: 8 }
+}
+
+/// Every event kind, from BEGIN, against real maps: print, zero and clear
+/// a per-CPU count map, print a histogram, print a value, time, system,
+/// cat, join, lost events, and exit with a code.
+#[tokio::test]
+async fn every_event_kind() {
+    require_kernel!("every_event_kind");
+    let dir = std::env::temp_dir().join(format!("rbpf-kernel-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cat-me");
+    std::fs::write(&file, "cat contents\n").unwrap();
+
+    let mut b = Builder::new();
+    // @c[1] = 3, then print, zero, print, clear, print.
+    emit_update(&mut b, "m_c", 1, 3);
+    let print_c = [header(event::PRINT_MAP, 0), 0u64.to_le_bytes().to_vec(), 1u64.to_le_bytes().to_vec()].concat();
+    emit_record(&mut b, &print_c);
+    emit_record(&mut b, &header(event::ZERO_MAP, 0));
+    emit_record(&mut b, &print_c);
+    emit_record(&mut b, &header(event::CLEAR_MAP, 0));
+    emit_record(&mut b, &print_c);
+    // @h: bucket 3 ([2, 4)) counted twice, bucket 5 ([8, 16)) once; print(@h, 0, 2).
+    emit_update(&mut b, "m_h", 3, 2);
+    emit_update(&mut b, "m_h", 5, 1);
+    let print_h = [header(event::PRINT_MAP, 1), 0u64.to_le_bytes().to_vec(), 2u64.to_le_bytes().to_vec()].concat();
+    emit_record(&mut b, &print_h);
+    // print(-7); time("T\n"); system("echo sys"); cat(file); join(["a", "bc"], ",").
+    emit_record(&mut b, &[header(event::PRINT_VALUE, 0), (-7i64).to_le_bytes().to_vec()].concat());
+    emit_record(&mut b, &header(event::TIME, 0));
+    emit_record(&mut b, &header(event::SYSTEM, 0));
+    emit_record(&mut b, &header(event::CAT, 1));
+    // A missing file: an error on stderr, nothing in the text output.
+    emit_record(&mut b, &header(event::CAT, 2));
+    let mut join = [header(event::JOIN, 0), 3u32.to_le_bytes().to_vec(), 4u32.to_le_bytes().to_vec()].concat();
+    join.extend_from_slice(b"a\0\0\0bc\0\0\0\0\0\0");
+    emit_record(&mut b, &join);
+    // Five records lost on this CPU.
+    let skip = b.new_label();
+    b.store(Size::W, Reg::R10, -4, 0);
+    b.load_map_fd(Reg::R1, "lost");
+    b.mov64(Reg::R2, Reg::R10);
+    b.alu64(Alu::Add, Reg::R2, -4);
+    b.call(Helper::MapLookupElem);
+    b.jump_if(Cond::Eq, Reg::R0, 0, skip);
+    b.load(Size::DW, Reg::R1, Reg::R0, 0);
+    b.alu64(Alu::Add, Reg::R1, 5);
+    b.store(Size::DW, Reg::R0, 0, Reg::R1);
+    b.bind(skip);
+    emit_record(&mut b, &header(event::EXIT, 3));
+    let begin = finish(b);
+
+    let hash = |map_type| MapDef { map_type, key_size: 8, value_size: 8, max_entries: 16, flags: 0 };
+    let lost_def = MapDef { map_type: map_type::PERCPU_ARRAY, key_size: 4, value_size: 8, max_entries: 1, flags: 0 };
+    let c = percpu_map("@c", "m_c", vec![int_field(0)], MapValue::Count);
+    let h = percpu_map("@h", "m_h", vec![], MapValue::Hist { bits: 0 });
+    let cat_path = file.to_str().unwrap().to_string();
+    let object = object(
+        vec![(program(0, "raw_tracepoint/probe0", Attach::Begin, &begin, "BEGIN"), begin)],
+        &[
+            ringbuf_map(),
+            ElfMap { name: "m_c", def: hash(map_type::PERCPU_HASH) },
+            ElfMap { name: "m_h", def: hash(map_type::PERCPU_HASH) },
+            ElfMap { name: "lost", def: lost_def },
+        ],
+        Manifest {
+            maps: vec![c, h],
+            printfs: vec![
+                PrintfFormat { format: "echo sys".into(), args: vec![], size: 8 },
+                PrintfFormat { format: cat_path, args: vec![], size: 8 },
+                PrintfFormat { format: "/nonexistent/rbpf-missing".into(), args: vec![], size: 8 },
+            ],
+            print_values: vec![ValueType::Int { size: 8, signed: true }],
+            time_formats: vec!["T\n".into()],
+            join_separators: vec![",".into()],
+            lost_events_map: Some("lost".into()),
+            ..Manifest::default()
+        },
+    );
+    let mut session = Session::load(&object, &SessionOptions::default()).unwrap();
+    let mut out = TextOutput::new(Vec::new());
+    let code = session.run(&mut out).await.unwrap();
+    let text = String::from_utf8(out.into_inner().unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 3);
+    let bar = |n: usize| format!("|{}{}|", "@".repeat(n), " ".repeat(52 - n));
+    let hist = format!("@h: \n[2, 4)                 1 {}\n[4, 8)                 0 {}\n[8, 16)                0 {}\n\n", bar(52), bar(0), bar(26));
+    let expect = format!(
+        "Attaching 1 probe...\n@c[1]: 3\n@c[1]: 0\n\n{hist}-7\nT\nsys\ncat contents\na,bc\nLost 5 events\n\n\n\n@h: \n[2, 4)                 2 {}\n[4, 8)                 0 {}\n[8, 16)                1 {}\n\n",
+        bar(52),
+        bar(0),
+        bar(26)
+    );
+    assert_eq!(text, expect);
 }
 
 /// The verifier's refusal names the program and the refused instruction,

@@ -1,7 +1,9 @@
 //! Where a session's output goes: one trait, one implementation per format
-//! (text as bpftrace prints it; JSON as `bpftrace -f json`), so an embedder
-//! can receive the same events as plain values.
+//! ([`TextOutput`]: bpftrace's text; [`JsonOutput`]: `bpftrace -f json`),
+//! so an embedder can receive the same events as typed values.
 
+mod json;
+mod sink;
 mod text;
 
 use std::io;
@@ -9,6 +11,8 @@ use std::io;
 use rbpf_codegen::manifest::MapInfo;
 
 pub use crate::maps::{MapEntry, Value};
+pub use json::JsonOutput;
+pub use sink::{Buffering, Sink};
 pub use text::TextOutput;
 
 /// Receives everything a running program prints, in order. Every method may
@@ -16,13 +20,37 @@ pub use text::TextOutput;
 /// then stops and returns it.
 pub trait Output {
     /// Before anything runs: how many probes are about to be attached
-    /// (BEGIN and END count).
+    /// (BEGIN and END count). Not called with `SessionOptions::quiet`.
     fn attached(&mut self, probes: usize) -> io::Result<()>;
 
     /// The text of one printf, exactly as formatted. Bytes, not `str`: a
     /// `%s` of a kernel string or a `%c` may print any byte, as bpftrace
     /// does.
     fn printf(&mut self, text: &[u8]) -> io::Result<()>;
+
+    /// `print(value)` of a value that is not a map.
+    fn value(&mut self, value: &Value) -> io::Result<()>;
+
+    /// `time()`: the wall-clock time formatted by its strftime format.
+    fn time(&mut self, text: &[u8]) -> io::Result<()>;
+
+    /// `system()`: what the command wrote to its standard output.
+    fn system(&mut self, output: &[u8]) -> io::Result<()>;
+
+    /// `cat()`: the file's contents.
+    fn cat(&mut self, contents: &[u8]) -> io::Result<()>;
+
+    /// `join()`: the argument strings and the separator to put between
+    /// them.
+    fn join(&mut self, parts: &[&[u8]], separator: &[u8]) -> io::Result<()>;
+
+    /// Something a builtin could not do (e.g. `cat()` of a missing file).
+    /// bpftrace prints these as `ERROR: ...` on standard error, in every
+    /// output format; so does this default.
+    fn error(&mut self, message: &str) -> io::Result<()> {
+        use io::Write;
+        writeln!(io::stderr(), "ERROR: {message}")
+    }
 
     /// Events the kernel could not deliver since the last report.
     fn lost_events(&mut self, count: u64) -> io::Result<()>;
@@ -31,10 +59,19 @@ pub trait Output {
     fn stopped(&mut self) -> io::Result<()>;
 
     /// One map, its entries decoded, combined across CPUs and sorted in
-    /// bpftrace's order. Called for every map in `Manifest::maps` order,
-    /// also for the empty ones.
+    /// bpftrace's order: after `stopped` for every map of
+    /// `Manifest::maps` (also the empty ones), and whenever the program
+    /// runs `print(@map)` (the entries then already cut to its `top` and
+    /// divided by its `div`).
     fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> io::Result<()>;
 
-    /// The end of a batch of events: make what was written visible.
+    /// The end of a batch of events: make what was written visible (as
+    /// far as the output's buffering mode says).
     fn flush(&mut self) -> io::Result<()>;
+
+    /// The run is over: everything written must be visible now, whatever
+    /// the buffering mode.
+    fn finish(&mut self) -> io::Result<()> {
+        self.flush()
+    }
 }
