@@ -56,6 +56,16 @@ impl Stats {
     }
 }
 
+/// Values as text, separated by `, `: tuple items, map key parts.
+pub(crate) fn write_text_list(values: &[Value], out: &mut Vec<u8>) {
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        value.write_text(out);
+    }
+}
+
 impl Value {
     /// Writes the value as bpftrace's text output does: numbers in decimal,
     /// strings as they are (unquoted, also inside tuples), buffers with
@@ -69,12 +79,7 @@ impl Value {
             Value::Buf(bytes) => escape_buffer(bytes, BufferStyle::Printable, out),
             Value::Tuple(items) => {
                 out.push(b'(');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.extend_from_slice(b", ");
-                    }
-                    item.write_text(out);
-                }
+                write_text_list(items, out);
                 out.push(b')');
             }
             Value::Stats(s) => {

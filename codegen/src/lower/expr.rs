@@ -89,30 +89,18 @@ impl ProgramGen<'_> {
                 Ok(IntVal::Reg(r))
             }
             ExprKind::MapRead { map, keys } if self.layout.map(*map).percpu => self.aggregation_read(*map, keys, e.span),
-            ExprKind::HasKey { map, keys } => {
-                let mark = self.stack.mark();
-                let key = self.map_key(*map, keys, e.span)?;
-                self.lookup(*map, key);
-                self.stack.reset(mark);
-                let r = self.alloc_reg(e.span)?;
-                let missing = self.b.new_label();
-                self.b.mov64(r, 0);
-                self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
-                self.b.mov64(r, 1);
-                self.b.bind(missing);
-                Ok(IntVal::Reg(r))
-            }
-            ExprKind::MapRead { map, keys } => {
-                let mark = self.stack.mark();
-                let key = self.map_key(*map, keys, e.span)?;
-                self.lookup(*map, key);
-                self.stack.reset(mark);
+            ExprKind::MapRead { map, keys } | ExprKind::HasKey { map, keys } => {
+                self.lookup_keys(*map, keys, e.span)?;
                 let r = self.alloc_reg(e.span)?;
                 // A key that is not there reads as zero, as in bpftrace.
                 let missing = self.b.new_label();
                 self.b.mov64(r, 0);
                 self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
-                self.b.load(Size::DW, r, Reg::R0, 0);
+                if matches!(e.kind, ExprKind::HasKey { .. }) {
+                    self.b.mov64(r, 1);
+                } else {
+                    self.b.load(Size::DW, r, Reg::R0, 0);
+                }
                 self.b.bind(missing);
                 Ok(IntVal::Reg(r))
             }
@@ -236,6 +224,16 @@ impl ProgramGen<'_> {
                 unreachable!("the checker gives strings a string type")
             }
         }
+    }
+
+    /// r0 = the value of `map[keys]` or NULL; the key's stack slot is free
+    /// again afterwards (the value pointer does not point into it).
+    fn lookup_keys(&mut self, map: rbpf_lang::checked::MapId, keys: &[Expr], span: Span) -> Result<(), CodegenError> {
+        let mark = self.stack.mark();
+        let key = self.map_key(map, keys, span)?;
+        self.lookup(map, key);
+        self.stack.reset(mark);
+        Ok(())
     }
 
     /// The value of a per-CPU aggregation, combined over every CPU's slot
@@ -707,10 +705,7 @@ impl ProgramGen<'_> {
                 self.zero(dst + n as i16, size - n);
             }
             ExprKind::MapRead { map, keys } => {
-                let mark = self.stack.mark();
-                let key = self.map_key(*map, keys, e.span)?;
-                self.lookup(*map, key);
-                self.stack.reset(mark);
+                self.lookup_keys(*map, keys, e.span)?;
                 let value_size = self.layout.map(*map).value_size;
                 let n = value_size.min(size);
                 let missing = self.b.new_label();

@@ -243,12 +243,19 @@ impl ProgramGen<'_> {
         }
         let key = self.map_key(map, keys, span)?;
         if let Some(x) = arg {
-            match info.value {
-                crate::manifest::MapValue::Hist { bits } => self.hist_bucket(x, bits),
-                crate::manifest::MapValue::Lhist { min, max, step } => self.lhist_bucket(x, min, max, step),
-                _ => {}
-            }
-            if matches!(info.value, crate::manifest::MapValue::Hist { .. } | crate::manifest::MapValue::Lhist { .. }) {
+            let bucketed = match info.value {
+                crate::manifest::MapValue::Hist { bits } => {
+                    self.hist_bucket(x, bits);
+                    true
+                }
+                crate::manifest::MapValue::Lhist { min, max, step } => {
+                    self.lhist_bucket(x, min, max, step);
+                    true
+                }
+                _ => false,
+            };
+            if bucketed {
+                // The bucket index (in r1) ends the key.
                 self.b.store(Size::DW, Reg::R10, key.at(info.key_size - 8), Reg::R1);
             }
         }

@@ -282,7 +282,7 @@ impl Checker {
             }
             ast::StmtKind::If { cond, then, else_ } => {
                 let cond = self.expr(cond, cx);
-                self.expect_condition(&cond, "an `if` condition");
+                self.expect_int(&cond, "an `if` condition");
                 let then = self.block(then, cx);
                 let else_ = else_.as_ref().map(|b| self.block(b, cx)).unwrap_or_default();
                 StmtKind::If { cond, then, else_ }
@@ -293,7 +293,7 @@ impl Checker {
             }
             ast::StmtKind::While { cond, body } => {
                 let cond = self.expr(cond, cx);
-                self.expect_condition(&cond, "a `while` condition");
+                self.expect_int(&cond, "a `while` condition");
                 cx.loops += 1;
                 let body = self.block(body, cx);
                 cx.loops -= 1;
@@ -392,11 +392,6 @@ impl Checker {
         let body = self.block(body, cx);
         cx.loops -= 1;
         out.push(Stmt { kind: StmtKind::While { cond, body, step: vec![step] }, span });
-    }
-
-    /// A condition: an integer, or a string (true when not empty).
-    fn expect_condition(&mut self, e: &Expr, what: &str) -> Option<()> {
-        self.expect_int(e, what)
     }
 
     fn unavailable(&mut self, span: Span, what: &str) {
@@ -912,21 +907,21 @@ impl Checker {
     }
 
     fn expect_str(&mut self, e: &Expr, what: &str) -> Option<()> {
-        if e.ty.is_str() {
-            return Some(());
-        }
-        self.error(
-            Diagnostic::error(e.span, format!("{what} needs a string, but this is {}", e.ty)).with_label("expected a string"),
-        );
-        None
+        self.expect(e, e.ty.is_str(), what, "a string")
     }
 
     fn expect_int(&mut self, e: &Expr, what: &str) -> Option<()> {
-        if e.ty.is_int() {
+        self.expect(e, e.ty.is_int(), what, "an integer")
+    }
+
+    /// Reports `what needs WANT, but this is TYPE` unless `fits`.
+    fn expect(&mut self, e: &Expr, fits: bool, what: &str, want: &str) -> Option<()> {
+        if fits {
             return Some(());
         }
         self.error(
-            Diagnostic::error(e.span, format!("{what} needs an integer, but this is {}", e.ty)).with_label("expected an integer"),
+            Diagnostic::error(e.span, format!("{what} needs {want}, but this is {}", e.ty))
+                .with_label(format!("expected {want}")),
         );
         None
     }
@@ -1050,7 +1045,7 @@ impl Checker {
             A::PositionalCount => (ExprKind::Int(self.params.len() as u64), Type::I64),
             A::Ternary { cond, then, else_ } => {
                 let cond = self.expr(cond, cx);
-                self.expect_condition(&cond, "a `?:` condition")?;
+                self.expect_int(&cond, "a `?:` condition")?;
                 let a = self.expr(then, cx);
                 let b = self.expr(else_, cx);
                 let ty = match (&a.ty, &b.ty) {

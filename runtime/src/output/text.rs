@@ -146,12 +146,7 @@ fn write_name(name: &str, key: &[Value], out: &mut Vec<u8>) {
     out.extend_from_slice(name.as_bytes());
     if !key.is_empty() {
         out.push(b'[');
-        for (i, part) in key.iter().enumerate() {
-            if i > 0 {
-                out.extend_from_slice(b", ");
-            }
-            part.write_text(out);
-        }
+        crate::value::write_text_list(key, out);
         out.push(b']');
     }
 }
