@@ -110,17 +110,20 @@ fn reference(case: &Case) -> Result<Reference, String> {
         ));
     }
     let text = normalise::text(&case.normalise, &facts(Tracer::Bpftrace, &run), &run.stdout);
-    let json = if status != 0 || case.is_json() {
+    let json = if let Some(j) = &case.expected_json {
+        let none = Facts { tracer_name: "", pids: Vec::new() };
+        Some(normalise::json(&case.normalise, &none, j).map_err(|e| format!("hand-written JSON: {e}"))?)
+    } else if status != 0 || case.is_json() {
         None
     } else {
         let jrun = tracer::run(Tracer::Bpftrace, case, Mode::Json);
-        Some(normalise::json(&case.normalise, &facts(Tracer::Bpftrace, &jrun), &jrun.stdout).map_err(|e| format!("bpftrace's JSON: {e}"))?)
+        Some(normalise::json(&case.normalise, &facts(Tracer::Bpftrace, &jrun), &jrun.json_text).map_err(|e| format!("bpftrace's JSON: {e}"))?)
     };
     Ok(Reference { status, text, json })
 }
 
 fn indent(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("RLIMIT_MEMLOCK")).take(12).collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("RLIMIT_MEMLOCK")).take(6).collect();
     lines.iter().map(|l| format!("    {l}\n")).collect()
 }
 
@@ -153,9 +156,14 @@ fn check_against_rbpf(case: &Case) -> Vec<String> {
     if text != reference.text {
         problems.push(format!("text output differs:\n{}", diff(&reference.text, &text)));
     }
-    let json_run = if case.is_json() { run } else { tracer::run(Tracer::Rbpf, case, Mode::Json) };
-    match normalise::json(&case.normalise, &facts(Tracer::Rbpf, &json_run), &json_run.stdout) {
-        Err(e) => problems.push(format!("-f json: {e} ({})", json_run.status_text())),
+    let json_run = if case.is_json() { None } else { Some(tracer::run(Tracer::Rbpf, case, Mode::Json)) };
+    let json_run = json_run.as_ref().unwrap_or(&run);
+    if json_run.status != Some(0) {
+        problems.push(format!("-f json: rbpf gave {}\n{}", json_run.status_text(), indent(&json_run.stderr)));
+    }
+    match normalise::json(&case.normalise, &facts(Tracer::Rbpf, &json_run), &json_run.json_text) {
+        Err(e) => problems.push(format!("-f json: {e}")),
+        Ok(lines) if lines.is_empty() => problems.push("-f json: rbpf printed no JSON".into()),
         Ok(lines) => {
             if let Some(expected) = &reference.json {
                 if &lines != expected {
@@ -167,7 +175,9 @@ fn check_against_rbpf(case: &Case) -> Vec<String> {
     }
     let dry = tracer::run(Tracer::Rbpf, case, Mode::DryRun);
     if dry.status != Some(0) {
-        problems.push(format!("--dry-run (compile and verifier) failed, {}\n{}", dry.status_text(), indent(&dry.stderr)));
+        let same = dry.stderr == run.stderr;
+        let detail = if same { "    (the same messages as above)\n".to_string() } else { indent(&dry.stderr) };
+        problems.push(format!("--dry-run (compile and verifier) failed, {}\n{detail}", dry.status_text()));
     }
     problems
 }
@@ -196,9 +206,16 @@ fn same_output_as_bpftrace() {
     let results = in_parallel(&cases, check_against_rbpf);
 
     let mut by_area: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    // How many cases pass each of the three checks on its own, so progress
+    // shows before a case passes all of them.
+    let mut parts = [0usize; 3];
     let mut failures = Vec::new();
     let mut report = String::new();
     for (case, problems) in cases.iter().zip(&results) {
+        let failed = |prefixes: &[&str]| problems.iter().any(|p| prefixes.iter().any(|x| p.starts_with(x)));
+        for (i, prefixes) in [&["expected status", "text output", "reference"][..], &["-f json"], &["--dry-run"]].iter().enumerate() {
+            parts[i] += usize::from(!failed(prefixes));
+        }
         let entry = by_area.entry(&case.area).or_default();
         entry.1 += 1;
         if problems.is_empty() {
@@ -218,10 +235,13 @@ fn same_output_as_bpftrace() {
     let passed = cases.len() - failures.len();
     let areas: Vec<String> = by_area.iter().map(|(area, (ok, all))| format!("{area} {ok}/{all}")).collect();
     let summary = format!(
-        "{passed} of {} cases pass in {:.0?} ({})",
+        "{passed} of {} cases pass in {:.0?} ({}); status and text right in {}, -f json in {}, --dry-run in {}",
         cases.len(),
         started.elapsed(),
-        areas.join(", ")
+        areas.join(", "),
+        parts[0],
+        parts[1],
+        parts[2]
     );
     let report_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("differential-report.txt");
     let _ = std::fs::write(&report_path, format!("{summary}\n{report}"));
@@ -254,7 +274,7 @@ fn bpftrace_agrees_with_itself() {
             return (problems, notes);
         }
         for mode in [Mode::Text, Mode::Json] {
-            if mode == Mode::Json && (case.status != 0 || case.is_json()) {
+            if mode == Mode::Json && (case.status != 0 || case.is_json() || case.expected_json.is_some()) {
                 continue;
             }
             let runs = [tracer::run(Tracer::Bpftrace, case, mode), tracer::run(Tracer::Bpftrace, case, mode)];
@@ -267,7 +287,7 @@ fn bpftrace_agrees_with_itself() {
                 continue;
             }
             let [a, b] = runs.map(|run| match mode {
-                Mode::Json => normalise::json(&case.normalise, &facts(Tracer::Bpftrace, &run), &run.stdout)
+                Mode::Json => normalise::json(&case.normalise, &facts(Tracer::Bpftrace, &run), &run.json_text)
                     .map(|lines| lines.join("\n") + "\n")
                     .unwrap_or_else(|e| format!("not JSON: {e}")),
                 _ => normalise::text(&case.normalise, &facts(Tracer::Bpftrace, &run), &run.stdout),

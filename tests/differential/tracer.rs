@@ -2,7 +2,6 @@
 //! time limit, and the `-o` file.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -42,7 +41,12 @@ pub enum Mode {
 }
 
 pub struct Run {
+    /// Standard output; with `-o`, followed by a `--- -o file` line and
+    /// the file's content.
     pub stdout: String,
+    /// Standard output and the `-o` file's content, without the marker
+    /// line: what `-f json` output is parsed from.
+    pub json_text: String,
     pub stderr: String,
     /// None when killed at the time limit or by a signal.
     pub status: Option<i32>,
@@ -143,11 +147,21 @@ pub fn run(tracer: Tracer, case: &Case, mode: Mode) -> Run {
     drop(workload);
     let mut stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
+    let mut json_text = stdout.clone();
     if let Some(path) = out_file {
+        let content = std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let _ = std::fs::remove_file(&path);
         stdout.push_str("--- -o file\n");
-        stdout.push_str(&read_and_remove(&path));
+        match content {
+            Ok(text) => {
+                stdout.push_str(&text);
+                json_text.push_str(&text);
+            }
+            Err(e) => stdout.push_str(&format!("(no file: {e})\n")),
+        }
     }
-    Run { stdout, stderr, status, timed_out, pids: [Some(tracer_pid), workload_pid].into_iter().flatten().collect() }
+    let pids = [Some(tracer_pid), workload_pid].into_iter().flatten().collect();
+    Run { stdout, json_text, stderr, status, timed_out, pids }
 }
 
 fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
@@ -158,10 +172,4 @@ fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<S
         }
         String::from_utf8_lossy(&bytes).into_owned()
     })
-}
-
-fn read_and_remove(path: &PathBuf) -> String {
-    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_else(|e| format!("(no file: {e})\n"));
-    let _ = std::fs::remove_file(path);
-    text
 }
