@@ -1,5 +1,8 @@
 //! The verifier corpus: every program here must compile, load into the
 //! kernel (the verifier's acceptance is the check), attach and detach.
+//! Every program of the differential corpus (tests/differential/cases/) is
+//! also put through `rbpf --dry-run` by tests/differential.rs; this list
+//! keeps the tracepoint programs that corpus does not drive with a workload.
 
 mod common;
 
