@@ -220,6 +220,9 @@ pub enum ExprKind {
     /// `$x++`, `++$x`, `$x--`, `--$x` in an expression: adds `delta` to
     /// the variable; the value is the new one with `prefix`, else the old.
     VarIncDec { var: VarId, delta: i64, prefix: bool },
+    /// `@m[k]++` and the like in an expression: as `VarIncDec`, on a map
+    /// entry (a missing entry counts from zero).
+    MapIncDec { map: MapId, keys: Vec<Expr>, delta: i64, prefix: bool },
     /// `c ? a : b`, integers or strings.
     Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
     /// `(uint8)e`: truncated (and sign-extended) to the type's width.

@@ -78,8 +78,9 @@ impl Type {
     pub fn unify(&self, other: &Type) -> Type {
         match (self, other) {
             (Type::Str { size: a }, Type::Str { size: b }) => Type::Str { size: (*a).max(*b) },
-            (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => {
-                Type::Int { bits: 64, signed: *a && *b }
+            (a, b) if a == b => a.clone(),
+            (Type::Int { bits: a, signed: sa }, Type::Int { bits: b, signed: sb }) => {
+                Type::Int { bits: (*a).max(*b), signed: *sa && *sb }
             }
             (a, _) => a.clone(),
         }

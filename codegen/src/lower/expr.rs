@@ -171,6 +171,31 @@ impl ProgramGen<'_> {
                 }
                 Ok(IntVal::Reg(r))
             }
+            ExprKind::MapIncDec { map, keys, delta, prefix } => {
+                let mark = self.stack.mark();
+                let key = self.map_key(*map, keys, e.span)?;
+                let value = self.alloc(8, e.span)?;
+                let r = self.alloc_reg(e.span)?;
+                self.lookup(*map, key);
+                let (missing, done) = (self.b.new_label(), self.b.new_label());
+                self.b.mov64(r, 0);
+                self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
+                // An existing entry changes in place.
+                self.b.load(Size::DW, r, Reg::R0, 0);
+                self.b.mov64(Reg::R1, r);
+                self.b.alu64(Alu::Add, Reg::R1, *delta as i32);
+                self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+                self.b.jump(done);
+                self.b.bind(missing);
+                self.b.store(Size::DW, Reg::R10, value.off, *delta as i32);
+                self.update(*map, key, value);
+                self.b.bind(done);
+                if *prefix {
+                    self.b.alu64(Alu::Add, r, *delta as i32);
+                }
+                self.stack.reset(mark);
+                Ok(IntVal::Reg(r))
+            }
             ExprKind::Ternary { cond, then, else_ } => {
                 if let Some(c) = constant_truth(cond) {
                     return self.int(if c { then } else { else_ });

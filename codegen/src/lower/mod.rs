@@ -288,7 +288,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
         match &e.kind {
             E::TracepointField(_) => true,
             E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } => false,
-            E::MapRead { keys, .. } | E::HasKey { keys, .. } => keys.iter().any(expr),
+            E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } => keys.iter().any(expr),
             E::Unary { expr: e, .. } => expr(e),
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),

@@ -207,7 +207,7 @@ impl ProgramGen<'_> {
         self.b.call(Helper::MapLookupElem);
     }
 
-    fn update(&mut self, map: MapId, key: Slot, value: Slot) {
+    pub(super) fn update(&mut self, map: MapId, key: Slot, value: Slot) {
         let name = self.layout.map(map).bpf_name.clone();
         self.map_fd(Reg::R1, &name);
         self.slot_address(Reg::R2, key);

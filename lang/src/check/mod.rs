@@ -37,10 +37,12 @@ pub fn check(program: &ast::Program, target: &dyn Target) -> Result<Program, Vec
 /// [`check`], with the command line's parameters and permissions.
 pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options) -> Result<Program, Vec<Diagnostic>> {
     let mut diags = Vec::new();
-    let mut strlen = env_strlen().unwrap_or(DEFAULT_STRLEN);
+    // The environment wins over the config block, as in bpftrace.
+    let env = env_strlen();
+    let mut strlen = env.unwrap_or(DEFAULT_STRLEN);
     for entry in &program.config {
         match config_entry(entry) {
-            Ok(Config::Strlen(n)) => strlen = n,
+            Ok(Config::Strlen(n)) => strlen = env.unwrap_or(n),
             Err(d) => diags.push(d),
         }
     }
@@ -689,7 +691,19 @@ impl Checker {
             A::Map { name, keys } => {
                 let map = self.map_id(name);
                 let keys = self.map_keys(map, keys, target.span, cx)?;
-                let (update, kind) = self.map_update(value, cx)?;
+                let (mut update, kind) = self.map_update(value, cx)?;
+                // A narrower signed value stored into a map that an earlier
+                // assignment made unsigned keeps its bits, not its sign
+                // (bpftrace stores (int16)-2 there as 65534).
+                if let (MapUpdate::Set(e), Some(MapValue::Plain(Type::Int { signed: false, .. }))) =
+                    (&mut update, &self.maps[map.0].value)
+                {
+                    if let Type::Int { bits: bits @ 8..=32, signed: true } = e.ty {
+                        let span = e.span;
+                        let inner = std::mem::replace(e, Expr { kind: ExprKind::Int(0), ty: Type::I64, span });
+                        *e = Expr { kind: ExprKind::Cast(Box::new(inner)), ty: Type::Int { bits, signed: false }, span };
+                    }
+                }
                 self.learn_value(map, kind, value.span);
                 Some(StmtKind::MapUpdate { map, keys, update })
             }
@@ -906,6 +920,65 @@ impl Checker {
         Some(id)
     }
 
+    /// The text `str()` reads when its argument is known when the program is
+    /// compiled: a string literal, a positional parameter (`str($1)`, where a
+    /// missing parameter is ""), or a positional parameter plus a constant
+    /// offset (`str($1 + 2)`, the text from its third byte). `Ok(None)` means
+    /// the argument is read at run time.
+    fn literal_str_arg(&mut self, arg: &ast::Expr) -> Option<Option<String>> {
+        use ast::ExprKind as A;
+        let param = |s: &Self, n: u32| s.params.get(n as usize - 1).cloned().unwrap_or_default();
+        match &arg.kind {
+            A::Str(text) => Some(Some(text.clone())),
+            A::Positional(n) if parse_int(&param(self, *n)).is_none() => Some(Some(param(self, *n))),
+            A::Binary { op: BinaryOp::Add, lhs, rhs } => {
+                let (A::Positional(n), A::Int(offset)) = (&lhs.kind, &rhs.kind) else {
+                    return Some(None);
+                };
+                let text = param(self, *n);
+                if parse_int(&text).is_some() {
+                    return Some(None);
+                }
+                if *offset > text.len() as u64 {
+                    self.error(
+                        Diagnostic::error(
+                            rhs.span,
+                            format!("`str(${n} + N)` needs N at most the length of ${n}, which is {}", text.len()),
+                        )
+                        .with_label("past the end of the parameter"),
+                    );
+                    return None;
+                }
+                Some(Some(text[*offset as usize..].to_string()))
+            }
+            _ => Some(None),
+        }
+    }
+
+    /// `str()` of a text known at compile time: at most `max_strlen - 1`
+    /// bytes, or the first `n` bytes with a constant length `n`.
+    fn str_of_literal(&mut self, text: String, len: Option<&ast::Expr>, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let mut keep = text.len().min(self.strlen.saturating_sub(1) as usize);
+        if let Some(len) = len {
+            let l = self.expr(len, cx);
+            let ExprKind::Int(n) = l.kind else {
+                self.error(
+                    Diagnostic::error(l.span, "`str()` of a literal takes a constant length")
+                        .with_label("not a constant"),
+                );
+                return None;
+            };
+            keep = keep.min(n as usize);
+        }
+        let mut end = keep;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let text = text[..end].to_string();
+        let size = text.len() as u32 + 1;
+        Some((ExprKind::Str(text), Type::Str { size }))
+    }
+
     fn expect_str(&mut self, e: &Expr, what: &str) -> Option<()> {
         self.expect(e, e.ty.is_str(), what, "a string")
     }
@@ -940,7 +1013,8 @@ impl Checker {
     fn expr_kind(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let span = e.span;
         Some(match &e.kind {
-            A::Int(v) => (ExprKind::Int(*v), if *v > i64::MAX as u64 { Type::U64 } else { Type::I64 }),
+            // bpftrace types every integer literal int64: 0xffffffffffffffff is -1.
+            A::Int(v) => (ExprKind::Int(*v), Type::I64),
             A::Bool(b) => (ExprKind::Int(u64::from(*b)), Type::U64),
             A::Str(s) => (ExprKind::Str(s.clone()), Type::Str { size: s.len() as u32 + 1 }),
             A::Ident(name) => return self.builtin(name, span, cx),
@@ -1104,13 +1178,27 @@ impl Checker {
             A::TupleIndex { .. } | A::Tuple(_) => return self.unavailable_expr(span, "tuples"),
             A::Index { .. } => return self.unavailable_expr(span, "indexing"),
             A::IncDec { expr, increment, prefix } => {
+                let delta = if *increment { 1 } else { -1 };
+                if let A::Map { name, keys } = &expr.kind {
+                    let map = self.map_id(name);
+                    let keys = self.map_keys(map, keys, expr.span, cx)?;
+                    self.learn_value(map, MapValue::Plain(Type::I64), span);
+                    if !matches!(self.maps[map.0].value, Some(MapValue::Plain(Type::Int { .. }))) {
+                        return None;
+                    }
+                    return Some((ExprKind::MapIncDec { map, keys, delta, prefix: *prefix }, Type::I64));
+                }
                 if !matches!(expr.kind, A::Var(_)) {
-                    return self.unavailable_expr(span, "`++` and `--` on a map inside an expression (use it as a statement)");
+                    self.error(
+                        Diagnostic::error(expr.span, "`++` and `--` need a variable or a map entry")
+                            .with_label("not a variable or map entry"),
+                    );
+                    return None;
                 }
                 let var = self.expr(expr, cx);
                 self.expect_int(&var, if *increment { "`++`" } else { "`--`" })?;
                 let ExprKind::Var(id) = var.kind else { return None };
-                (ExprKind::VarIncDec { var: id, delta: if *increment { 1 } else { -1 }, prefix: *prefix }, var.ty)
+                (ExprKind::VarIncDec { var: id, delta, prefix: *prefix }, var.ty)
             }
         })
     }
@@ -1215,6 +1303,12 @@ impl Checker {
         match name.name.as_str() {
             "str" => {
                 self.arity(name, args, 1, 2)?;
+                // After an error, an empty string stands in so that the
+                // error does not cascade into "needs a string" ones.
+                let literal = self.literal_str_arg(&args[0]).unwrap_or(Some(String::new()));
+                if let Some(text) = literal {
+                    return self.str_of_literal(text, args.get(1), cx);
+                }
                 let ptr = self.expr(&args[0], cx);
                 if ptr.ty.is_str() {
                     // str() of a string is the string itself.

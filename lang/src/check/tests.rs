@@ -304,3 +304,40 @@ fn string_functions_builtins_and_unsafe_calls() {
     let ast = crate::parse("BEGIN { signal(\"SIGNOPE\"); }").unwrap();
     assert!(crate::check::check_with(&ast, &target(), &options).is_err());
 }
+
+#[test]
+fn str_of_a_positional_parameter_is_cut_at_compile_time() {
+    let p = check_ok(r#"BEGIN { printf("%s %s %s", str($1), str($1, 2), str("literal", 3)); }"#);
+    let text = format!("{:?}", p.probes[0].body);
+    assert!(text.contains(r#"Str("")"#) && text.contains(r#"Str("lit")"#), "{text}");
+    check_error(
+        r#"BEGIN { printf("%s\n", str($1 + 10)); }"#,
+        r#"
+error: `str($1 + N)` needs N at most the length of $1, which is 0
+  ┌─ -e:1:33
+  │
+1 │ BEGIN { printf("%s\n", str($1 + 10)); }
+  │                                 ^^ past the end of the parameter"#,
+    );
+}
+
+#[test]
+fn increment_needs_a_variable_or_map_entry() {
+    check_ok(r#"BEGIN { $v = @k["a"]++; $w = --@n; }"#);
+    check_error(
+        "BEGIN { $v = 1++; }",
+        "
+error: `++` and `--` need a variable or a map entry
+  ┌─ -e:1:14
+  │
+1 │ BEGIN { $v = 1++; }
+  │              ^ not a variable or map entry",
+    );
+}
+
+#[test]
+fn variables_keep_their_integer_width() {
+    let p = check_ok("BEGIN { $x = (uint16)1; $y = sizeof($x); @m = (int16)-2; }");
+    let text = format!("{:?}", p.probes[0].body);
+    assert!(text.contains("Int(2)"), "{text}");
+}
