@@ -223,6 +223,11 @@ pub enum ExprKind {
     /// `@m[k]++` and the like in an expression: as `VarIncDec`, on a map
     /// entry (a missing entry counts from zero).
     MapIncDec { map: MapId, keys: Vec<Expr>, delta: i64, prefix: bool },
+    /// `argN` of a probe whose context is the task's registers: the Nth
+    /// integer argument of the calling convention.
+    Arg(u8),
+    /// `retval` of a return probe: the return value register.
+    Retval,
     /// `c ? a : b`, integers or strings.
     Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
     /// `(uint8)e`: truncated (and sign-extended) to the type's width.

@@ -159,6 +159,16 @@ impl ProgramGen<'_> {
                 Ok(IntVal::Reg(r))
             }
             ExprKind::StrContains { haystack, needle } => self.str_contains(haystack, needle, e.span),
+            ExprKind::Arg(n) => {
+                let r = self.alloc_reg(e.span)?;
+                self.b.load(Size::DW, r, Reg::R6, pt_regs::ARGS[usize::from(*n)]);
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::Retval => {
+                let r = self.alloc_reg(e.span)?;
+                self.b.load(Size::DW, r, Reg::R6, pt_regs::RETVAL);
+                Ok(IntVal::Reg(r))
+            }
             ExprKind::VarIncDec { var, delta, prefix } => {
                 let slot = self.vars[var.0];
                 let r = self.alloc_reg(e.span)?;
@@ -904,4 +914,13 @@ fn fold(op: BinaryOp, x: i64, y: i64, signed: bool) -> i64 {
         BinaryOp::Shr => ux.wrapping_shr(uy as u32) as i64,
         _ => unreachable!("comparisons fold through constant_truth"),
     }
+}
+
+/// Offsets in x86-64's `struct pt_regs`, the context of probes on functions.
+mod pt_regs {
+    /// The integer arguments of the System V calling convention: rdi, rsi,
+    /// rdx, rcx, r8, r9.
+    pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+    /// rax.
+    pub const RETVAL: i16 = 80;
 }

@@ -11,7 +11,7 @@ mod frame;
 mod stmt;
 
 use rbpf_lang::checked::{self, MapId};
-use rbpf_lang::probes::ProbeKind;
+use rbpf_lang::probes::{ProbeKind, UprobeLocation};
 use rbpf_lang::types::Type;
 use rbpf_lang::Span;
 
@@ -48,6 +48,15 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
             ),
             ProbeKind::Interval { period_ns } => {
                 (format!("perf_event/probe{index}"), Attach::Interval { period_ns: *period_ns })
+            }
+            ProbeKind::Uprobe { path, location, ret } => {
+                let location = match location {
+                    UprobeLocation::Symbol(f) => crate::manifest::UprobeLocation::Symbol(f.clone()),
+                    UprobeLocation::SymbolOffset(f, o) => crate::manifest::UprobeLocation::SymbolOffset(f.clone(), *o),
+                    UprobeLocation::Address(a) => crate::manifest::UprobeLocation::Address(*a),
+                };
+                let kind = if *ret { "uretprobe" } else { "uprobe" };
+                (format!("{kind}/probe{index}"), Attach::Uprobe { path: path.clone(), location, ret: *ret })
             }
         };
         infos.push(ProgramInfo {
@@ -218,7 +227,8 @@ struct Loop {
 
 impl<'a> ProgramGen<'a> {
     fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32) -> Result<Code, CodegenError> {
-        let uses_ctx = matches!(probe.kind, ProbeKind::Tracepoint { .. }) && reads_context(probe);
+        let uses_ctx =
+            (matches!(probe.kind, ProbeKind::Tracepoint { .. }) || probe.kind.has_registers()) && reads_context(probe);
         let mut b = Builder::new();
         let exit = b.new_label();
         let mut gen = ProgramGen {
@@ -286,7 +296,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
     fn expr(e: &checked::Expr) -> bool {
         use checked::ExprKind as E;
         match &e.kind {
-            E::TracepointField(_) => true,
+            E::TracepointField(_) | E::Arg(_) | E::Retval => true,
             E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } => false,
             E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } => keys.iter().any(expr),
             E::Unary { expr: e, .. } => expr(e),

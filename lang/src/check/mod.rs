@@ -1232,6 +1232,47 @@ impl Checker {
                 let size = (probe.len() as u32 + 1).max(self.strlen);
                 return Some((ExprKind::Str(probe), Type::Str { size }));
             }
+            "retval" if matches!(cx.resolved.kind, ProbeKind::Uprobe { ret: true, .. }) => {
+                return Some((ExprKind::Retval, Type::U64));
+            }
+            "retval" => {
+                self.error(
+                    Diagnostic::error(span, format!("`retval` is not available in `{}`", cx.resolved.name))
+                        .with_label("only return probes have a return value"),
+                );
+                return None;
+            }
+            "func" => {
+                let Some(func) = cx.resolved.kind.function() else {
+                    self.error(
+                        Diagnostic::error(span, format!("`func` is not known in `{}`", cx.resolved.name))
+                            .with_label("this probe is not in a named function"),
+                    );
+                    return None;
+                };
+                let func = func.to_string();
+                let size = (func.len() as u32 + 1).max(self.strlen);
+                return Some((ExprKind::Str(func), Type::Str { size }));
+            }
+            arg if arg.strip_prefix("arg").is_some_and(|n| n.parse::<u8>().is_ok()) => {
+                let n: u8 = arg[3..].parse().unwrap_or(0);
+                if !cx.resolved.kind.has_registers() {
+                    self.error(
+                        Diagnostic::error(span, format!("`{arg}` is not available in `{}`", cx.resolved.name))
+                            .with_label("only probes on a function have argN")
+                            .with_note("tracepoints name their arguments: `args.FIELD`"),
+                    );
+                    return None;
+                }
+                if n >= 6 {
+                    self.error(
+                        Diagnostic::error(span, format!("`{arg}` is not in a register"))
+                            .with_label("the first six arguments are arg0 to arg5"),
+                    );
+                    return None;
+                }
+                return Some((ExprKind::Arg(n), Type::U64));
+            }
             "args" => {
                 self.error(
                     Diagnostic::error(span, "`args` is a record: use one of its fields")
@@ -1243,7 +1284,7 @@ impl Checker {
                 self.error(
                     Diagnostic::error(span, format!("unknown builtin `{name}`"))
                         .with_label("not a builtin variable")
-                        .with_note("builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, username, probe, args"),
+                        .with_note("builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, username, probe, func, args, arg0 to arg5, retval"),
                 );
                 return None;
             }

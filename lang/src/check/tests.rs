@@ -135,7 +135,7 @@ error: unknown builtin `pdi`
 1 │ BEGIN { @x = pdi; foo(1); }
   │              ^^^ not a builtin variable
   │
-  = builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, username, probe, args
+  = builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, username, probe, func, args, arg0 to arg5, retval
 
 error: unknown function `foo`
   ┌─ -e:1:19
@@ -340,4 +340,30 @@ fn variables_keep_their_integer_width() {
     let p = check_ok("BEGIN { $x = (uint16)1; $y = sizeof($x); @m = (int16)-2; }");
     let text = format!("{:?}", p.probes[0].body);
     assert!(text.contains("Int(2)"), "{text}");
+}
+
+#[test]
+fn function_probes_have_registers_func_and_retval() {
+    let p = check_ok("uprobe:/bin/sh:main { @[func, arg0] = count(); } uretprobe:/bin/sh:main { @r = retval; }");
+    assert_eq!(p.probes[1].name, "uretprobe:/bin/sh:main");
+    check_error(
+        "tracepoint:syscalls:sys_enter_execve { @ = arg0; }",
+        "
+error: `arg0` is not available in `tracepoint:syscalls:sys_enter_execve`
+  ┌─ -e:1:44
+  │
+1 │ tracepoint:syscalls:sys_enter_execve { @ = arg0; }
+  │                                            ^^^^ only probes on a function have argN
+  │
+  = tracepoints name their arguments: `args.FIELD`",
+    );
+    check_error(
+        "uprobe:/bin/sh:main { @ = retval; }",
+        "
+error: `retval` is not available in `uprobe:/bin/sh:main`
+  ┌─ -e:1:27
+  │
+1 │ uprobe:/bin/sh:main { @ = retval; }
+  │                           ^^^^^^ only return probes have a return value",
+    );
 }
