@@ -16,7 +16,7 @@ use rbpf_lang::types::Type;
 use rbpf_lang::Span;
 
 use crate::elf::{map_type, write_elf, ElfMap, ElfProgram, MapDef};
-use crate::insn::{Builder, Code, Helper, Reg};
+use crate::insn::{Alu, Builder, Code, Cond, Helper, Reg, Size};
 use crate::manifest::{event, Attach, Field, Manifest, MapInfo, MapValue, Object, PrintfFormat, ProgramInfo, ValueType};
 use crate::CodegenError;
 use frame::{Registers, Slot, Stack};
@@ -28,6 +28,8 @@ const RINGBUF_SIZE: u32 = 1 << 20;
 const RINGBUF_MAP: &str = "rbpf_events";
 /// One u64: the monotonic time the session started, for `elapsed`.
 const START_TIME_MAP: &str = "rbpf_start";
+/// A per-CPU u64 counting the ring buffer records that did not fit.
+const LOST_EVENTS_MAP: &str = "rbpf_lost";
 
 /// Compiles a checked program.
 pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
@@ -86,6 +88,10 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         name: RINGBUF_MAP,
         def: MapDef { map_type: map_type::RINGBUF, key_size: 0, value_size: 0, max_entries: RINGBUF_SIZE, flags: 0 },
     });
+    elf_maps.push(ElfMap {
+        name: LOST_EVENTS_MAP,
+        def: MapDef { map_type: map_type::PERCPU_ARRAY, key_size: 4, value_size: 8, max_entries: 1, flags: 0 },
+    });
     if program.uses_elapsed {
         elf_maps.push(ElfMap {
             name: START_TIME_MAP,
@@ -107,6 +113,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         start_time_map: program.uses_elapsed.then(|| START_TIME_MAP.to_string()),
         print_values: program.print_values.iter().map(value_type).collect(),
         time_formats: program.time_formats.clone(),
+        lost_events_map: Some(LOST_EVENTS_MAP.to_string()),
         ..Manifest::default()
     };
     Ok(Object { elf, manifest })
@@ -288,6 +295,19 @@ impl<'a> ProgramGen<'a> {
         self.b.mov64(Reg::R3, size as i32);
         self.b.mov64(Reg::R4, 0);
         self.b.call(Helper::RingbufOutput);
+        // A full ring buffer drops the record: count it, so the runtime
+        // reports the loss. The record is copied, so its slot holds the key.
+        let sent = self.b.new_label();
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, sent);
+        self.b.store(Size::W, Reg::R10, record.off, 0);
+        self.map_fd(Reg::R1, LOST_EVENTS_MAP);
+        self.slot_address(Reg::R2, record);
+        self.b.call(Helper::MapLookupElem);
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, sent);
+        self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+        self.b.alu64(Alu::Add, Reg::R1, 1);
+        self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+        self.b.bind(sent);
     }
 }
 
