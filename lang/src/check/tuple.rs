@@ -35,9 +35,11 @@ impl Checker {
     ) -> Option<(ExprKind, Type)> {
         let base = self.expr(base, cx);
         let Type::Tuple(items) = &base.ty else {
+            // The `.N` itself, after the expression it applies to.
+            let access = Span { start: base.span.end.min(index_span.start), end: span.end };
             self.error(
-                Diagnostic::error(span, format!("`.{index}` needs a tuple, but this is {}", base.ty))
-                    .with_label("not a tuple")
+                Diagnostic::error(access, format!("`.{index}` needs a tuple, but this is {}", base.ty))
+                    .with_label("only tuples have numbered elements")
                     .with_secondary(base.span, format!("this is {}", base.ty)),
             );
             return None;
