@@ -777,7 +777,7 @@ impl ProgramGen<'_> {
         Ok(())
     }
 
-    fn zero(&mut self, dst: i16, size: u32) {
+    pub(super) fn zero(&mut self, dst: i16, size: u32) {
         for i in (0..size).step_by(8) {
             self.b.store(Size::DW, Reg::R10, dst + i as i16, 0);
         }
@@ -785,7 +785,7 @@ impl ProgramGen<'_> {
 
     /// Zeroes `[n, size)` of a buffer whose first `n` bytes were written,
     /// and its last byte, so the string is always NUL-terminated.
-    fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
+    pub(super) fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
         let mut i = n;
         while i < size && i % 8 != 0 {
             self.b.store(Size::B, Reg::R10, dst + i as i16, 0);

@@ -221,22 +221,24 @@ impl ProgramGen<'_> {
     /// `t.N` as a string, into `slot` at `offset`, filling `size` bytes
     /// (a multiple of 8) as [`Self::str_into`] does.
     pub(super) fn tuple_element_str(&mut self, e: &Expr, slot: Slot, offset: u32, size: u32) -> Result<(), CodegenError> {
-        let dst = i32::from(slot.at(offset));
-        self.zero_bytes(dst, size);
+        let dst = slot.at(offset);
         let mark = self.stack.mark();
         let src = self.locate(e)?;
         self.b.set_span(e.span);
-        let missing = self.b.new_label();
+        let (missing, done) = (self.b.new_label(), self.b.new_label());
         if src.base == Reg::R0 {
             self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
         }
         let n = src.layout.size().min(size);
-        self.copy_bytes(src.base, src.offset, dst, n);
-        if n == size {
-            // Keep the NUL when the destination is shorter.
-            self.b.store(Size::B, Reg::R10, (dst + size as i32 - 1) as i16, 0);
+        self.copy_bytes(src.base, src.offset, i32::from(dst), n);
+        // NUL padding after it; the last byte stays NUL when it is shorter.
+        self.zero_tail(dst, n, size);
+        if src.base == Reg::R0 {
+            self.b.jump(done);
+            self.b.bind(missing);
+            self.zero(dst, size);
         }
-        self.b.bind(missing);
+        self.b.bind(done);
         self.stack.reset(mark);
         Ok(())
     }
