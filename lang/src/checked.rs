@@ -232,6 +232,10 @@ pub enum ExprKind {
     Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
     /// `(uint8)e`: truncated (and sign-extended) to the type's width.
     Cast(Box<Expr>),
+    /// `(a, b, ...)`: a tuple built from its elements.
+    Tuple(Vec<Expr>),
+    /// `t.N`: element `index` of a tuple (checked to be in range).
+    TupleIndex { expr: Box<Expr>, index: u32 },
     /// `a == b` / `a != b` on strings (`ne` for `!=`), compared up to the
     /// first NUL.
     StrEq { lhs: Box<Expr>, rhs: Box<Expr>, ne: bool },

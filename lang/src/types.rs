@@ -25,6 +25,9 @@ pub enum Type {
     /// `ntop(...)`: an address family and 16 address bytes, printed as an
     /// IPv4 or IPv6 address.
     Inet,
+    /// `(a, b, ...)`: laid out like a C struct ([`tuple_layout`]), as
+    /// bpftrace lays tuples out, so printing and key comparison match.
+    Tuple(Vec<Type>),
     /// Statements such as `printf()` or `exit()` used as expressions.
     Void,
 }
@@ -48,6 +51,10 @@ impl Type {
         matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Inet)
     }
 
+    pub fn is_tuple(&self) -> bool {
+        matches!(self, Type::Tuple(_))
+    }
+
     pub fn is_signed(&self) -> bool {
         matches!(self, Type::Int { signed: true, .. })
     }
@@ -60,7 +67,18 @@ impl Type {
             Type::Str { size } => *size,
             Type::Timestamp { .. } | Type::Username => 8,
             Type::Inet => 24,
+            Type::Tuple(items) => tuple_layout(items).1,
             Type::Void => 0,
+        }
+    }
+
+    /// The alignment of the stored value inside a tuple: strings are char
+    /// arrays (1), everything else is made of u64s (8).
+    pub fn align(&self) -> u32 {
+        match self {
+            Type::Str { .. } => 1,
+            Type::Tuple(items) => items.iter().map(Type::align).max().unwrap_or(1),
+            _ => 8,
         }
     }
 
@@ -70,6 +88,7 @@ impl Type {
         match (self, other) {
             (a, b) if a.is_int() && b.is_int() => true,
             (Type::Str { .. }, Type::Str { .. }) => true,
+            (Type::Tuple(a), Type::Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.compatible(y)),
             (a, b) => a == b,
         }
     }
@@ -81,6 +100,9 @@ impl Type {
             (a, b) if a == b => a.clone(),
             (Type::Int { bits: a, signed: sa }, Type::Int { bits: b, signed: sb }) => {
                 Type::Int { bits: (*a).max(*b), signed: *sa && *sb }
+            }
+            (Type::Tuple(a), Type::Tuple(b)) if a.len() == b.len() => {
+                Type::Tuple(a.iter().zip(b).map(|(x, y)| x.unify(y)).collect())
             }
             (a, _) => a.clone(),
         }
@@ -97,7 +119,53 @@ impl fmt::Display for Type {
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
             Type::Inet => write!(f, "inet address"),
+            Type::Tuple(items) => {
+                // bpftrace's spelling: `(int64,string[4])`.
+                write!(f, "(")?;
+                for (i, t) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ",")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                write!(f, ")")
+            }
             Type::Void => write!(f, "none"),
         }
+    }
+}
+
+/// The offset of each element of a tuple and the tuple's size: each element
+/// at the next multiple of its alignment, the size rounded up to the
+/// largest alignment, as a C compiler lays out a struct.
+pub fn tuple_layout(items: &[Type]) -> (Vec<u32>, u32) {
+    let mut end = 0u32;
+    let mut align = 1;
+    let offsets = items
+        .iter()
+        .map(|t| {
+            let a = t.align();
+            align = align.max(a);
+            let offset = end.div_ceil(a) * a;
+            end = offset + t.stored_size();
+            offset
+        })
+        .collect();
+    (offsets, end.div_ceil(align) * align)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuples_are_laid_out_like_c_structs() {
+        let s = |size| Type::Str { size };
+        assert_eq!(tuple_layout(&[Type::I64, s(4), Type::I64]), (vec![0, 8, 16], 24));
+        assert_eq!(tuple_layout(&[s(5), Type::U32]), (vec![0, 8], 16));
+        assert_eq!(tuple_layout(&[s(2), s(3)]), (vec![0, 2], 5));
+        let inner = Type::Tuple(vec![s(2), s(3)]);
+        assert_eq!(tuple_layout(&[s(1), inner.clone(), Type::I64]), (vec![0, 1, 8], 16));
+        assert_eq!(Type::Tuple(vec![Type::I64, inner]).to_string(), "(int64,(string[2],string[3]))");
     }
 }

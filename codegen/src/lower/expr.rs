@@ -27,7 +27,7 @@ fn imm32(v: i64) -> Option<i32> {
 }
 
 impl ProgramGen<'_> {
-    fn alloc_reg(&mut self, span: Span) -> Result<Reg, CodegenError> {
+    pub(super) fn alloc_reg(&mut self, span: Span) -> Result<Reg, CodegenError> {
         self.regs.alloc().ok_or(CodegenError::TooComplex { span })
     }
 
@@ -255,15 +255,17 @@ impl ProgramGen<'_> {
                 }
                 Ok(IntVal::Reg(r))
             }
+            ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
             ExprKind::Str(_) | ExprKind::StrRead { .. } => {
                 unreachable!("the checker gives strings a string type")
             }
+            ExprKind::Tuple(_) => unreachable!("the checker gives tuples a tuple type"),
         }
     }
 
     /// r0 = the value of `map[keys]` or NULL; the key's stack slot is free
     /// again afterwards (the value pointer does not point into it).
-    fn lookup_keys(&mut self, map: rbpf_lang::checked::MapId, keys: &[Expr], span: Span) -> Result<(), CodegenError> {
+    pub(super) fn lookup_keys(&mut self, map: rbpf_lang::checked::MapId, keys: &[Expr], span: Span) -> Result<(), CodegenError> {
         let mark = self.stack.mark();
         let key = self.map_key(map, keys, span)?;
         self.lookup(map, key);
@@ -804,12 +806,13 @@ impl ProgramGen<'_> {
                 self.str_into(else_, slot, offset, size)?;
                 self.b.bind(done);
             }
+            ExprKind::TupleIndex { .. } => self.tuple_element_str(e, slot, offset, size)?,
             _ => unreachable!("the checker gives only these kinds a string type"),
         }
         Ok(())
     }
 
-    fn zero(&mut self, dst: i16, size: u32) {
+    pub(super) fn zero(&mut self, dst: i16, size: u32) {
         for i in (0..size).step_by(8) {
             self.b.store(Size::DW, Reg::R10, dst + i as i16, 0);
         }
@@ -817,7 +820,7 @@ impl ProgramGen<'_> {
 
     /// Zeroes `[n, size)` of a buffer whose first `n` bytes were written,
     /// and its last byte, so the string is always NUL-terminated.
-    fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
+    pub(super) fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
         let mut i = n;
         while i < size && i % 8 != 0 {
             self.b.store(Size::B, Reg::R10, dst + i as i16, 0);

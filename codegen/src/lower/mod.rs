@@ -9,6 +9,7 @@
 mod expr;
 mod frame;
 mod stmt;
+mod tuple;
 
 use rbpf_lang::checked::{self, MapId};
 use rbpf_lang::probes::{ProbeKind, UprobeLocation};
@@ -131,6 +132,11 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Timestamp { format } => ValueType::Timestamp { format: *format },
         Type::Username => ValueType::Username,
         Type::Inet => ValueType::Inet,
+        Type::Tuple(items) => {
+            let (offsets, size) = rbpf_lang::types::tuple_layout(items);
+            let fields = items.iter().zip(offsets).map(|(t, offset)| Field { offset, ty: value_type(t) }).collect();
+            ValueType::Tuple { fields, size }
+        }
         _ => ValueType::Int { size: 8, signed: ty.is_signed() },
     }
 }
@@ -218,6 +224,8 @@ struct ProgramGen<'a> {
     layout: &'a Layout<'a>,
     /// Where each scratch variable lives.
     vars: Vec<Slot>,
+    /// How each scratch variable is laid out.
+    var_layouts: Vec<ValueType>,
     /// The common exit: `r0 = 0; exit`.
     exit: crate::insn::Label,
     /// The enclosing loops, innermost last: where `continue` and `break` go.
@@ -244,6 +252,7 @@ impl<'a> ProgramGen<'a> {
             regs: Registers::new(uses_ctx),
             layout,
             vars: Vec::new(),
+            var_layouts: probe.vars.iter().map(|v| value_type(&v.ty)).collect(),
             exit,
             loops: Vec::new(),
             ncpus,
@@ -328,6 +337,8 @@ fn reads_context(probe: &checked::Probe) -> bool {
             E::StrNCmp { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrContains { haystack, needle } => expr(haystack) || expr(needle),
             E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
+            E::Tuple(items) => items.iter().any(expr),
+            E::TupleIndex { expr: e, .. } => expr(e),
         }
     }
     fn stmts(s: &[checked::Stmt]) -> bool {

@@ -56,3 +56,10 @@ fn deep_expressions_spill_instead_of_failing() {
     );
     assert!(text.contains("exit"));
 }
+
+#[test]
+fn tuples_built_in_place_and_read_where_stored() {
+    insta::assert_snapshot!(disassemble(
+        "t:sched:sched_switch { $t = (args.prev_pid, args.prev_comm); @m[$t.0] = $t; @k[(\"a\", 1)] = (\"b\", (\"cd\", 2)); printf(\"%d %s\\n\", @m[1].0, $t.1); }"
+    ));
+}

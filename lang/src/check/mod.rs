@@ -592,7 +592,7 @@ impl Checker {
             return None;
         }
         let value = self.expr(&args[0], cx);
-        if !(value.ty.is_int() || value.ty.prints_as_string()) {
+        if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_tuple()) {
             self.error(Diagnostic::error(value.span, format!("cannot print {}", value.ty)).with_label("no value"));
             return None;
         }
@@ -856,9 +856,9 @@ impl Checker {
 
     /// Checks the keys of a map access and learns or checks the key types.
     fn map_keys(&mut self, map: MapId, keys: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<Vec<Expr>> {
-        let keys: Vec<Expr> = keys.iter().map(|k| self.expr(k, cx)).collect();
+        let keys = tuple::flatten_tuple_key(keys.iter().map(|k| self.expr(k, cx)).collect());
         for k in &keys {
-            if !(k.ty.is_int() || k.ty.prints_as_string()) {
+            if !(k.ty.is_int() || k.ty.prints_as_string() || k.ty.is_tuple()) {
                 self.error(Diagnostic::error(k.span, format!("a {} cannot be a map key", k.ty)).with_label("not a valid key"));
                 return None;
             }
@@ -1175,7 +1175,8 @@ impl Checker {
                 };
                 (ExprKind::Int(size), Type::U64)
             }
-            A::TupleIndex { .. } | A::Tuple(_) => return self.unavailable_expr(span, "tuples"),
+            A::Tuple(items) => return self.tuple(items, cx),
+            A::TupleIndex { expr, index, index_span } => return self.tuple_index(expr, *index, *index_span, span, cx),
             A::Index { .. } => return self.unavailable_expr(span, "indexing"),
             A::IncDec { expr, increment, prefix } => {
                 let delta = if *increment { 1 } else { -1 };
@@ -1596,6 +1597,8 @@ fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
         A::Int(_) | A::Str(_) | A::Bool(_) | A::Ident(_) | A::Var(_) | A::Positional(_) | A::PositionalCount => {}
     }
 }
+
+mod tuple;
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,8 @@ use crate::diagnostic::render_to_string;
 use crate::target::FakeTarget;
 use crate::Source;
 
+mod tuples;
+
 pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve
 ID: 824
 format:
