@@ -62,6 +62,11 @@ pub enum Attach {
     Interval { period_ns: u64 },
     /// A user-space function's entry, or its return with `ret`.
     Uprobe { path: String, location: UprobeLocation, ret: bool },
+    /// A kernel function's entry (`offset` bytes in), or its return.
+    Kprobe { func: String, offset: u64, ret: bool },
+    /// A kernel function's entry or return through a BPF trampoline; the
+    /// program is loaded against the function's BTF.
+    Fentry { func: String, ret: bool },
 }
 
 /// Where in a binary a uprobe attaches.

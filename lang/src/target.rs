@@ -22,6 +22,41 @@ pub trait Target {
     fn user_function(&self, _path: &str, _name: &str) -> Result<(), TargetError> {
         Ok(())
     }
+
+    /// Whether the kernel can attach kprobes; `Unavailable` says in one
+    /// sentence which feature is missing.
+    fn kprobes(&self) -> Result<(), TargetError> {
+        Ok(())
+    }
+
+    /// The kernel functions kprobes can attach to, with their module
+    /// (`None` for the kernel itself), from `available_filter_functions`.
+    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
+        Ok(Vec::new())
+    }
+
+    /// A kernel function's typed arguments and return value, from the
+    /// kernel's BTF, for fentry and fexit.
+    fn kernel_function(&self, _name: &str) -> Result<KernelFunction, TargetError> {
+        Err(TargetError::NotFound)
+    }
+}
+
+/// A function in the kernel or one of its modules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelSymbol {
+    pub name: String,
+    pub module: Option<String>,
+}
+
+/// A kernel function as BTF describes it. An fentry or fexit program's
+/// context is an array of u64, one per argument, then the return value:
+/// each argument is a field at offset 8 × its position.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelFunction {
+    pub args: TracepointFormat,
+    /// The return value (a field after the arguments); `None` for void.
+    pub retval: Option<TracepointField>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,9 +185,40 @@ impl TracepointField {
 #[derive(Clone, Debug, Default)]
 pub struct FakeTarget {
     pub tracepoints: HashMap<(String, String), TracepointFormat>,
+    pub kernel_functions: Vec<KernelSymbol>,
+    pub kernel_function_types: HashMap<String, KernelFunction>,
+    /// Why kprobes are missing, when they are.
+    pub no_kprobes: Option<String>,
 }
 
 impl FakeTarget {
+    /// Adds a kernel function with typed arguments, e.g.
+    /// `("vfs_read", &[("file", "struct file *", 8, false), ("count", "size_t", 8, false)], Some(("ssize_t", 8, true)))`.
+    pub fn with_kernel_function(
+        mut self,
+        name: &str,
+        args: &[(&str, &str, u32, bool)],
+        ret: Option<(&str, u32, bool)>,
+    ) -> Self {
+        let field = |name: &str, c_type: &str, index: usize, size: u32, signed: bool| TracepointField {
+            name: name.to_string(),
+            c_type: c_type.to_string(),
+            offset: 8 * index as u32,
+            size,
+            signed,
+            kind: if c_type.ends_with('*') {
+                FieldKind::Pointer { to_char: c_type.trim_end_matches('*').trim().ends_with("char") }
+            } else {
+                FieldKind::Int
+            },
+        };
+        let fields = args.iter().enumerate().map(|(i, (n, t, size, signed))| field(n, t, i, *size, *signed)).collect();
+        let retval = ret.map(|(t, size, signed)| field("retval", t, args.len(), size, signed));
+        self.kernel_functions.push(KernelSymbol { name: name.to_string(), module: None });
+        self.kernel_function_types.insert(name.to_string(), KernelFunction { args: TracepointFormat { fields }, retval });
+        self
+    }
+
     /// Adds a tracepoint given the text of its format file.
     pub fn with_tracepoint(mut self, category: &str, name: &str, format: &str) -> Self {
         self.tracepoints
@@ -162,6 +228,21 @@ impl FakeTarget {
 }
 
 impl Target for FakeTarget {
+    fn kprobes(&self) -> Result<(), TargetError> {
+        match &self.no_kprobes {
+            Some(why) => Err(TargetError::Unavailable(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
+        Ok(self.kernel_functions.clone())
+    }
+
+    fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
+        self.kernel_function_types.get(name).cloned().ok_or(TargetError::NotFound)
+    }
+
     fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError> {
         self.tracepoints
             .get(&(category.to_string(), name.to_string()))

@@ -6,6 +6,7 @@
 //! machine.
 
 mod attach;
+mod btf;
 mod dispatch;
 pub mod error;
 mod events;

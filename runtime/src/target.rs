@@ -6,7 +6,9 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use rbpf_lang::target::{Target, TargetError, TracepointFormat};
+use rbpf_lang::target::{KernelFunction, KernelSymbol, Target, TargetError, TracepointFormat};
+
+use crate::btf::Btf;
 
 use crate::tracefs;
 
@@ -15,6 +17,7 @@ use crate::tracefs;
 #[derive(Debug, Default)]
 pub struct HostTarget {
     tracefs: OnceLock<Result<PathBuf, String>>,
+    btf: OnceLock<Result<Btf, String>>,
 }
 
 impl HostTarget {
@@ -53,6 +56,44 @@ impl Target for HostTarget {
 
     fn possible_cpus(&self) -> u32 {
         crate::sys::possible_cpus().map_or(1, |n| n as u32)
+    }
+
+    fn kprobes(&self) -> Result<(), TargetError> {
+        // perf_event_open's kprobe PMU, or the older tracefs interface.
+        if std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+            || self.tracefs().is_ok_and(|t| t.join("kprobe_events").exists())
+        {
+            return Ok(());
+        }
+        Err(TargetError::Unavailable("this kernel is built without kprobes (CONFIG_KPROBES)".into()))
+    }
+
+    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
+        let path = self.tracefs()?.join("available_filter_functions");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TargetError::Unavailable(format!("cannot read {}: {e}", path.display())))?;
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                let name = words.next()?.to_string();
+                let module = words.next().map(|m| m.trim_matches(['[', ']']).to_string());
+                Some(KernelSymbol { name, module })
+            })
+            .collect())
+    }
+
+    fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
+        let btf = self
+            .btf
+            .get_or_init(|| {
+                let data = std::fs::read("/sys/kernel/btf/vmlinux")
+                    .map_err(|e| format!("this kernel has no BTF (/sys/kernel/btf/vmlinux: {e})"))?;
+                Btf::parse(&data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| TargetError::Unavailable(e.clone()))?;
+        btf.function(name).ok_or(TargetError::NotFound)
     }
 
     fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError> {

@@ -61,6 +61,14 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 let kind = if *ret { "uretprobe" } else { "uprobe" };
                 (format!("{kind}/probe{index}"), Attach::Uprobe { path: path.clone(), location, ret: *ret })
             }
+            ProbeKind::Kprobe { func, offset, ret, .. } => {
+                let kind = if *ret { "kretprobe" } else { "kprobe" };
+                (format!("{kind}/probe{index}"), Attach::Kprobe { func: func.clone(), offset: *offset, ret: *ret })
+            }
+            ProbeKind::Fentry { func, ret, .. } => {
+                let kind = if *ret { "fexit" } else { "fentry" };
+                (format!("{kind}/probe{index}"), Attach::Fentry { func: func.clone(), ret: *ret })
+            }
         };
         infos.push(ProgramInfo {
             name: format!("probe{index}"),
@@ -243,7 +251,8 @@ struct Loop {
 impl<'a> ProgramGen<'a> {
     fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32) -> Result<Code, CodegenError> {
         let uses_ctx =
-            (matches!(probe.kind, ProbeKind::Tracepoint { .. }) || probe.kind.has_registers()) && reads_context(probe);
+            (matches!(probe.kind, ProbeKind::Tracepoint { .. } | ProbeKind::Fentry { .. }) || probe.kind.has_registers())
+                && reads_context(probe);
         let mut b = Builder::new();
         let exit = b.new_label();
         let mut gen = ProgramGen {

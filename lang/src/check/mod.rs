@@ -16,7 +16,7 @@ use crate::checked::{
 };
 use crate::format;
 use crate::probes::{self, ProbeKind, ResolvedProbe};
-use crate::target::{FieldKind, Target};
+use crate::target::{FieldKind, Target, TracepointField};
 use crate::types::{Type, COMM_LEN, DEFAULT_STRLEN};
 use crate::{Diagnostic, Span};
 
@@ -1233,8 +1233,21 @@ impl Checker {
                 let size = (probe.len() as u32 + 1).max(self.strlen);
                 return Some((ExprKind::Str(probe), Type::Str { size }));
             }
-            "retval" if matches!(cx.resolved.kind, ProbeKind::Uprobe { ret: true, .. }) => {
+            "retval" if cx.resolved.kind.is_return() && cx.resolved.kind.has_registers() => {
                 return Some((ExprKind::Retval, Type::U64));
+            }
+            "retval" if cx.resolved.kind.is_return() => {
+                let ProbeKind::Fentry { function, func, .. } = &cx.resolved.kind else { return None };
+                let Some(f) = &function.retval else {
+                    self.error(
+                        Diagnostic::error(span, format!("`{func}` returns nothing (void)"))
+                            .with_label("no return value to read"),
+                    );
+                    return None;
+                };
+                let f = f.clone();
+                let ty = self.field_type(&f, false, span)?;
+                return Some((ExprKind::TracepointField(f), ty));
             }
             "retval" => {
                 self.error(
@@ -1260,8 +1273,8 @@ impl Checker {
                 if !cx.resolved.kind.has_registers() {
                     self.error(
                         Diagnostic::error(span, format!("`{arg}` is not available in `{}`", cx.resolved.name))
-                            .with_label("only probes on a function have argN")
-                            .with_note("tracepoints name their arguments: `args.FIELD`"),
+                            .with_label("only kprobes and uprobes have argN")
+                            .with_note("tracepoints and fentry name their arguments: `args.NAME`"),
                     );
                     return None;
                 }
@@ -1309,36 +1322,50 @@ impl Checker {
             self.unavailable(span, "field access on anything but `args`");
             return None;
         }
-        let ProbeKind::Tracepoint { category, name, format } = &cx.resolved.kind else {
-            self.error(
-                Diagnostic::error(base.span, format!("`args` is not available in a `{}` probe", cx.resolved.name))
-                    .with_label("this probe has no arguments"),
-            );
-            return None;
-        };
-        let Some(f) = format.field(&field.name) else {
-            let known: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();
-            self.error(
-                Diagnostic::error(field.span, format!("tracepoint `{category}:{name}` has no field `{}`", field.name))
-                    .with_label("no such field")
-                    .with_note(format!("its fields are: {}", known.join(", "))),
-            );
-            return None;
-        };
-        let ty = match f.kind {
-            FieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => Type::Int { bits: (f.size * 8) as u8, signed: f.signed },
-            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user: category == "syscalls" },
-            FieldKind::Array { chars: true } => Type::Str { size: f.size },
-            FieldKind::DataLoc { chars: true } => Type::Str { size: self.strlen },
+        let (what, format, user) = match &cx.resolved.kind {
+            ProbeKind::Tracepoint { category, name, format } => {
+                (format!("tracepoint `{category}:{name}`"), format, category == "syscalls")
+            }
+            ProbeKind::Fentry { func, function, .. } => (format!("function `{func}`"), &function.args, false),
             _ => {
                 self.error(
-                    Diagnostic::error(field.span, format!("field `{}` ({}) cannot be read by this build of rbpf", f.name, f.c_type))
-                        .with_label("unsupported field type"),
+                    Diagnostic::error(base.span, format!("`args` is not available in a `{}` probe", cx.resolved.name))
+                        .with_label("this probe has no arguments")
+                        .with_note("probes on functions read their arguments as arg0, arg1, ..."),
                 );
                 return None;
             }
         };
-        Some((ExprKind::TracepointField(f.clone()), ty))
+        let Some(f) = format.field(&field.name).cloned() else {
+            let known: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();
+            let part = if what.starts_with("tracepoint") { "field" } else { "argument" };
+            self.error(
+                Diagnostic::error(field.span, format!("{what} has no {part} `{}`", field.name))
+                    .with_label(format!("no such {part}"))
+                    .with_note(format!("its {part}s are: {}", known.join(", "))),
+            );
+            return None;
+        };
+        let ty = self.field_type(&f, user, field.span)?;
+        Some((ExprKind::TracepointField(f), ty))
+    }
+
+    /// The type a tracepoint field or function argument reads as.
+    fn field_type(&mut self, f: &TracepointField, user: bool, span: Span) -> Option<Type> {
+        let ty = match f.kind {
+            FieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => Type::Int { bits: (f.size * 8) as u8, signed: f.signed },
+            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user },
+            FieldKind::Array { chars: true } => Type::Str { size: f.size },
+            FieldKind::DataLoc { chars: true } => Type::Str { size: self.strlen },
+            _ => {
+                self.error(
+                    Diagnostic::error(span, format!("`{}` ({}) cannot be read by this build of rbpf", f.name, f.c_type))
+                        .with_label("unsupported type"),
+                );
+                return None;
+            }
+        };
+        Some(ty)
     }
 
     fn call_expr(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {

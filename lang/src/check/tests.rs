@@ -355,9 +355,9 @@ error: `arg0` is not available in `tracepoint:syscalls:sys_enter_execve`
   ┌─ -e:1:44
   │
 1 │ tracepoint:syscalls:sys_enter_execve { @ = arg0; }
-  │                                            ^^^^ only probes on a function have argN
+  │                                            ^^^^ only kprobes and uprobes have argN
   │
-  = tracepoints name their arguments: `args.FIELD`",
+  = tracepoints and fentry name their arguments: `args.NAME`",
     );
     check_error(
         "uprobe:/bin/sh:main { @ = retval; }",
@@ -368,4 +368,50 @@ error: `retval` is not available in `uprobe:/bin/sh:main`
 1 │ uprobe:/bin/sh:main { @ = retval; }
   │                           ^^^^^^ only return probes have a return value",
     );
+}
+
+fn kernel_target() -> FakeTarget {
+    target()
+        .with_kernel_function("vfs_read", &[("file", "struct file *", 8, false), ("count", "size_t", 8, false)], Some(("ssize_t", 8, true)))
+        .with_kernel_function("vfs_write", &[("file", "struct file *", 8, false), ("count", "size_t", 8, false)], Some(("ssize_t", 8, true)))
+        .with_kernel_function("do_nanosleep", &[("t", "struct hrtimer_sleeper *", 8, false), ("mode", "enum hrtimer_mode", 4, false)], Some(("int", 4, true)))
+        .with_kernel_function("kfree", &[("x", "const void *", 8, false)], None)
+}
+
+fn run_on(target: &FakeTarget, src: &str) -> Result<crate::checked::Program, String> {
+    let ast = crate::parse(src).map_err(|d| render_to_string(&Source::new("-e", src), &d))?;
+    super::check(&ast, target).map_err(|d| render_to_string(&Source::new("-e", src), &d))
+}
+
+#[test]
+fn kprobes_expand_wildcards_and_read_registers() {
+    let t = kernel_target();
+    let p = run_on(&t, "kprobe:vfs_* { @[func, probe] = count(); } kretprobe:do_nanosleep { @r = retval; } kprobe:vfs_read+4 { @o = arg1; }")
+        .unwrap();
+    let names: Vec<&str> = p.probes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["kprobe:vfs_read", "kprobe:vfs_write", "kretprobe:do_nanosleep", "kprobe:vfs_read+4"]);
+    let e = run_on(&t, "kprobe:nothing_* { }").unwrap_err();
+    assert!(e.contains("no kernel function matches `nothing_*`"), "{e}");
+    let e = run_on(&t, "kretprobe:vfs_read+4 { }").unwrap_err();
+    assert!(e.contains("a kretprobe attaches to a function, not an offset in it"), "{e}");
+    let mut no_kprobes = t.clone();
+    no_kprobes.no_kprobes = Some("this kernel is built without CONFIG_KPROBES".into());
+    let e = run_on(&no_kprobes, "kprobe:vfs_read { }").unwrap_err();
+    assert!(e.contains("kprobes are not available: this kernel is built without CONFIG_KPROBES"), "{e}");
+}
+
+#[test]
+fn fentry_types_arguments_from_btf() {
+    let t = kernel_target();
+    let p = run_on(&t, "fentry:vfs_read { @[args.count] = count(); } fexit:do_nanosleep { @r[args.mode] = sum(retval); } kfunc:kfree { @f = args.x; }").unwrap();
+    let names: Vec<&str> = p.probes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["fentry:vfs_read", "fexit:do_nanosleep", "fentry:kfree"]);
+    let e = run_on(&t, "fentry:vfs_read { @ = args.nope; }").unwrap_err();
+    assert!(e.contains("function `vfs_read` has no argument `nope`") && e.contains("its arguments are: file, count"), "{e}");
+    let e = run_on(&t, "fexit:kfree { @ = retval; }").unwrap_err();
+    assert!(e.contains("`kfree` returns nothing (void)"), "{e}");
+    let e = run_on(&t, "fentry:not_in_btf { }").unwrap_err();
+    assert!(e.contains("the kernel's BTF has no function `not_in_btf`"), "{e}");
+    let e = run_on(&t, "fentry:vfs_read { @ = retval; }").unwrap_err();
+    assert!(e.contains("`retval` is not available in `fentry:vfs_read`"), "{e}");
 }

@@ -2,7 +2,9 @@
 //! attach point of that type is parsed and expanded. Adding a probe type
 //! adds a file here and a row in [`PROVIDERS`], never a case in the passes.
 
+mod fentry;
 mod interval;
+mod kprobe;
 mod special;
 mod tracepoint;
 mod uprobe;
@@ -19,6 +21,11 @@ pub enum ProbeKind {
     Interval { period_ns: u64 },
     /// A user-space function's entry, or its return with `ret`.
     Uprobe { path: String, location: UprobeLocation, ret: bool },
+    /// A kernel function's entry (at `offset` into it), or its return.
+    Kprobe { func: String, module: Option<String>, offset: u64, ret: bool },
+    /// A kernel function's entry or return through a BPF trampoline, with
+    /// its BTF-typed arguments.
+    Fentry { func: String, module: Option<String>, function: crate::target::KernelFunction, ret: bool },
 }
 
 /// Where in a binary a uprobe attaches.
@@ -34,13 +41,19 @@ impl ProbeKind {
     /// Whether the program's context is the probed task's registers
     /// (`struct pt_regs`), which `argN` and `retval` read.
     pub fn has_registers(&self) -> bool {
-        matches!(self, ProbeKind::Uprobe { .. })
+        matches!(self, ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. })
+    }
+
+    /// Whether `retval` is the probed function's return value.
+    pub fn is_return(&self) -> bool {
+        matches!(self, ProbeKind::Uprobe { ret: true, .. } | ProbeKind::Kprobe { ret: true, .. } | ProbeKind::Fentry { ret: true, .. })
     }
 
     /// The function a probe is in, for the `func` builtin.
     pub fn function(&self) -> Option<&str> {
         match self {
             ProbeKind::Uprobe { location: UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _), .. } => Some(f),
+            ProbeKind::Kprobe { func, .. } | ProbeKind::Fentry { func, .. } => Some(func),
             _ => None,
         }
     }
@@ -71,10 +84,10 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "tracepoint", aliases: &["t"], resolve: Some(tracepoint::resolve) },
     Provider { name: "interval", aliases: &["i"], resolve: Some(interval::resolve) },
     Provider { name: "rawtracepoint", aliases: &["rt"], resolve: None },
-    Provider { name: "kprobe", aliases: &["k"], resolve: None },
-    Provider { name: "kretprobe", aliases: &["kr"], resolve: None },
-    Provider { name: "fentry", aliases: &["f", "kfunc"], resolve: None },
-    Provider { name: "fexit", aliases: &["fr", "kretfunc"], resolve: None },
+    Provider { name: "kprobe", aliases: &["k"], resolve: Some(kprobe::resolve_entry) },
+    Provider { name: "kretprobe", aliases: &["kr"], resolve: Some(kprobe::resolve_return) },
+    Provider { name: "fentry", aliases: &["f", "kfunc"], resolve: Some(fentry::resolve_entry) },
+    Provider { name: "fexit", aliases: &["fr", "kretfunc"], resolve: Some(fentry::resolve_return) },
     Provider { name: "uprobe", aliases: &["u"], resolve: Some(uprobe::resolve_entry) },
     Provider { name: "uretprobe", aliases: &["ur"], resolve: Some(uprobe::resolve_return) },
     Provider { name: "usdt", aliases: &["U"], resolve: None },
@@ -103,4 +116,60 @@ pub fn resolve(text: &str, span: Span, target: &dyn Target) -> Result<Vec<Resolv
             .with_label("this probe type cannot be attached"));
     };
     resolve(&parts, span, target)
+}
+
+/// Whether an attach point part has wildcards.
+pub(crate) fn is_glob(text: &str) -> bool {
+    text.contains(['*', '?'])
+}
+
+/// Shell-style matching of `*` (any run of characters) and `?` (one).
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Greedy matching with backtracking to the last `*`.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        for (p, t, m) in [
+            ("vfs_*", "vfs_read", true),
+            ("vfs_*", "vfs_", true),
+            ("vfs_*", "do_vfs_read", false),
+            ("*read*", "vfs_readv", true),
+            ("do_?ano*", "do_nanosleep", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+        ] {
+            assert_eq!(glob_match(p, t), m, "{p} vs {t}");
+        }
+    }
 }

@@ -1,11 +1,16 @@
 //! Loading and attaching the programs of an object, one module per probe
 //! kind. Every attach returns a [`Link`] that detaches when dropped.
 
+mod fentry;
 mod interval;
+mod kprobe;
 mod special;
 mod tracepoint;
 mod uprobe;
 
+use aya::programs::fentry::FEntryLink;
+use aya::programs::fexit::FExitLink;
+use aya::programs::kprobe::KProbeLink;
 use aya::programs::{perf_event::PerfEventLink, trace_point::TracePointLink, uprobe::UProbeLink, Program};
 use aya::Ebpf;
 use rbpf_codegen::manifest::{Attach, ProgramInfo};
@@ -18,6 +23,9 @@ pub(crate) enum Link {
     Tracepoint(#[allow(dead_code, reason = "held for its Drop")] TracePointLink),
     Interval(#[allow(dead_code, reason = "held for its Drop")] PerfEventLink),
     Uprobe(#[allow(dead_code, reason = "held for its Drop")] UProbeLink),
+    Kprobe(#[allow(dead_code, reason = "held for its Drop")] KProbeLink),
+    Fentry(#[allow(dead_code, reason = "held for its Drop")] FEntryLink),
+    Fexit(#[allow(dead_code, reason = "held for its Drop")] FExitLink),
 }
 
 fn program<'a>(ebpf: &'a mut Ebpf, info: &ProgramInfo) -> Result<&'a mut Program, RuntimeError> {
@@ -33,6 +41,8 @@ pub(crate) fn load(ebpf: &mut Ebpf, info: &ProgramInfo) -> Result<(), RuntimeErr
         Attach::Tracepoint { .. } => tracepoint::load(program, info),
         Attach::Interval { .. } => interval::load(program, info),
         Attach::Uprobe { .. } => uprobe::load(program, info),
+        Attach::Kprobe { .. } => kprobe::load(program, info),
+        Attach::Fentry { func, ret } => fentry::load(program, info, func, *ret),
     }
 }
 
@@ -44,6 +54,8 @@ pub(crate) fn attach(ebpf: &mut Ebpf, info: &ProgramInfo) -> Result<Option<Link>
         Attach::Tracepoint { category, name } => tracepoint::attach(program, info, category, name).map(Some),
         Attach::Interval { period_ns } => interval::attach(program, info, *period_ns).map(Some),
         Attach::Uprobe { path, location, .. } => uprobe::attach(program, info, path, location).map(Some),
+        Attach::Kprobe { func, offset, .. } => kprobe::attach(program, info, func, *offset).map(Some),
+        Attach::Fentry { ret, .. } => fentry::attach(program, info, *ret).map(Some),
     }
 }
 

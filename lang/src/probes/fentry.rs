@@ -1,0 +1,78 @@
+//! `fentry:[MODULE:]FUNC` and `fexit:[MODULE:]FUNC` (also `kfunc` and
+//! `kretfunc`): a kernel function's entry or return through a BPF
+//! trampoline, with its arguments typed from the kernel's BTF (`args.NAME`)
+//! and, in fexit, its return value (`retval`).
+
+use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
+use crate::target::{Target, TargetError};
+use crate::{Diagnostic, Span};
+
+pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, false)
+}
+
+pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, true)
+}
+
+fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let kind = if ret { "fexit" } else { "fentry" };
+    let (module, func) = match parts {
+        [func] if !func.is_empty() => (None, *func),
+        [module, func] if !func.is_empty() && !module.is_empty() => (Some(*module), *func),
+        _ => {
+            return Err(Diagnostic::error(span, format!("an {kind} probe is written `{kind}:FUNCTION` or `{kind}:MODULE:FUNCTION`"))
+                .with_label(format!("expected e.g. `{kind}:vfs_read`")));
+        }
+    };
+    let names: Vec<String> = if is_glob(func) || module.is_some_and(is_glob) {
+        let functions = target.kernel_functions().map_err(|e| {
+            let why = match e {
+                TargetError::Unavailable(why) => why,
+                TargetError::NotFound => "the kernel lists no traceable functions".into(),
+            };
+            Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the list of kernel functions")
+        })?;
+        let mut names: Vec<String> = functions
+            .into_iter()
+            .filter(|f| glob_match(func, &f.name))
+            .filter(|f| module.is_none_or(|m| f.module.as_deref().is_some_and(|fm| glob_match(m, fm))))
+            .map(|f| f.name)
+            .filter(|name| target.kernel_function(name).is_ok())
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return Err(Diagnostic::error(span, format!("no kernel function with BTF matches `{}`", parts.join(":")))
+                .with_label("matches nothing"));
+        }
+        names
+    } else {
+        vec![func.to_string()]
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let function = match target.kernel_function(&name) {
+                Ok(f) => f,
+                Err(TargetError::NotFound) => {
+                    return Err(Diagnostic::error(span, format!("the kernel's BTF has no function `{name}`"))
+                        .with_label("no such function, or not one fentry can attach to")
+                        .with_note("kprobe attaches to functions without BTF"));
+                }
+                Err(TargetError::Unavailable(why)) => {
+                    return Err(Diagnostic::error(span, format!("{kind} probes are not available: {why}"))
+                        .with_label("this kernel cannot attach this probe"));
+                }
+            };
+            let probe_name = match module {
+                Some(m) if !is_glob(m) => format!("{kind}:{m}:{name}"),
+                _ => format!("{kind}:{name}"),
+            };
+            Ok(ResolvedProbe {
+                kind: ProbeKind::Fentry { func: name, module: module.map(str::to_string), function, ret },
+                name: probe_name,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,96 @@
+//! `kprobe:FUNC[+OFFSET]`, `kprobe:MODULE:FUNC` and `kretprobe:[MODULE:]FUNC`:
+//! a kernel function's entry (or an instruction in it) or its return.
+//! Wildcards expand against the functions the kernel can trace.
+
+use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
+use crate::target::{Target, TargetError};
+use crate::{Diagnostic, Span};
+
+pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, false)
+}
+
+pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, true)
+}
+
+fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let kind = if ret { "kretprobe" } else { "kprobe" };
+    let usage = || {
+        Diagnostic::error(span, format!("a {kind} is written `{kind}:FUNCTION` or `{kind}:MODULE:FUNCTION`"))
+            .with_label(format!("expected e.g. `{kind}:vfs_read`"))
+    };
+    let (module, func) = match parts {
+        [func] => (None, *func),
+        [module, func] => (Some(*module), *func),
+        _ => return Err(usage()),
+    };
+    if func.is_empty() || module.is_some_and(str::is_empty) {
+        return Err(usage());
+    }
+    if let Err(TargetError::Unavailable(why)) = target.kprobes() {
+        return Err(Diagnostic::error(span, format!("kprobes are not available: {why}"))
+            .with_label("this kernel cannot attach this probe"));
+    }
+    let (func, offset) = match func.split_once('+') {
+        Some(_) if ret => {
+            return Err(Diagnostic::error(span, "a kretprobe attaches to a function, not an offset in it")
+                .with_label("name the function alone"));
+        }
+        Some((name, off)) => {
+            let off = parse_offset(off).ok_or_else(|| {
+                Diagnostic::error(span, format!("`{off}` is not an offset")).with_label("expected FUNCTION+NUMBER")
+            })?;
+            (name, off)
+        }
+        None => (func, 0),
+    };
+    let probe = |func: &str, module: Option<&str>| {
+        let name = match (module, offset) {
+            (Some(m), _) => format!("{kind}:{m}:{func}"),
+            (None, 0) => format!("{kind}:{func}"),
+            (None, off) => format!("{kind}:{func}+{off}"),
+        };
+        ResolvedProbe {
+            kind: ProbeKind::Kprobe { func: func.to_string(), module: module.map(str::to_string), offset, ret },
+            name,
+        }
+    };
+    if !is_glob(func) && !module.is_some_and(is_glob) {
+        return Ok(vec![probe(func, module)]);
+    }
+    if offset != 0 {
+        return Err(Diagnostic::error(span, "an offset needs one function, not a wildcard").with_label("name one function"));
+    }
+    let functions = target.kernel_functions().map_err(|e| {
+        let why = match e {
+            TargetError::Unavailable(why) => why,
+            TargetError::NotFound => "the kernel lists no traceable functions".into(),
+        };
+        Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the list of kernel functions")
+    })?;
+    let mut probes: Vec<ResolvedProbe> = functions
+        .iter()
+        .filter(|f| glob_match(func, &f.name))
+        .filter(|f| match module {
+            None => true,
+            Some(m) => f.module.as_deref().is_some_and(|fm| glob_match(m, fm)),
+        })
+        .map(|f| probe(&f.name, if module.is_some() { f.module.as_deref() } else { None }))
+        .collect();
+    probes.sort_by(|a, b| a.name.cmp(&b.name));
+    probes.dedup_by(|a, b| a.name == b.name);
+    if probes.is_empty() {
+        return Err(Diagnostic::error(span, format!("no kernel function matches `{}`", parts.join(":")))
+            .with_label("matches nothing")
+            .with_note("the traceable functions are listed in /sys/kernel/tracing/available_filter_functions"));
+    }
+    Ok(probes)
+}
+
+fn parse_offset(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
