@@ -25,6 +25,9 @@ pub enum Type {
     /// `ntop(...)`: an address family and 16 address bytes, printed as an
     /// IPv4 or IPv6 address.
     Inet,
+    /// `buf(p, n)`: up to `size` bytes and their count, printed with
+    /// non-printable bytes escaped (`%r`).
+    Buf { size: u32 },
     /// Statements such as `printf()` or `exit()` used as expressions.
     Void,
 }
@@ -48,6 +51,10 @@ impl Type {
         matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Inet)
     }
 
+    pub fn is_buf(&self) -> bool {
+        matches!(self, Type::Buf { .. })
+    }
+
     pub fn is_signed(&self) -> bool {
         matches!(self, Type::Int { signed: true, .. })
     }
@@ -60,6 +67,8 @@ impl Type {
             Type::Str { size } => *size,
             Type::Timestamp { .. } | Type::Username => 8,
             Type::Inet => 24,
+            // A u8 length, then the bytes.
+            Type::Buf { size } => 1 + *size,
             Type::Void => 0,
         }
     }
@@ -69,7 +78,7 @@ impl Type {
     pub fn compatible(&self, other: &Type) -> bool {
         match (self, other) {
             (a, b) if a.is_int() && b.is_int() => true,
-            (Type::Str { .. }, Type::Str { .. }) => true,
+            (Type::Str { .. }, Type::Str { .. }) | (Type::Buf { .. }, Type::Buf { .. }) => true,
             (a, b) => a == b,
         }
     }
@@ -78,6 +87,7 @@ impl Type {
     pub fn unify(&self, other: &Type) -> Type {
         match (self, other) {
             (Type::Str { size: a }, Type::Str { size: b }) => Type::Str { size: (*a).max(*b) },
+            (Type::Buf { size: a }, Type::Buf { size: b }) => Type::Buf { size: (*a).max(*b) },
             (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => {
                 Type::Int { bits: 64, signed: *a && *b }
             }
@@ -96,6 +106,7 @@ impl fmt::Display for Type {
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
             Type::Inet => write!(f, "inet address"),
+            Type::Buf { size } => write!(f, "buffer[{size}]"),
             Type::Void => write!(f, "none"),
         }
     }

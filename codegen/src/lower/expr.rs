@@ -27,7 +27,7 @@ fn imm32(v: i64) -> Option<i32> {
 }
 
 impl ProgramGen<'_> {
-    fn alloc_reg(&mut self, span: Span) -> Result<Reg, CodegenError> {
+    pub(super) fn alloc_reg(&mut self, span: Span) -> Result<Reg, CodegenError> {
         self.regs.alloc().ok_or(CodegenError::TooComplex { span })
     }
 
@@ -220,8 +220,8 @@ impl ProgramGen<'_> {
                 }
                 Ok(IntVal::Reg(r))
             }
-            ExprKind::Str(_) | ExprKind::StrRead { .. } => {
-                unreachable!("the checker gives strings a string type")
+            ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::BufRead { .. } => {
+                unreachable!("the checker gives strings and buffers their own types")
             }
         }
     }
@@ -774,7 +774,7 @@ impl ProgramGen<'_> {
         Ok(())
     }
 
-    fn zero(&mut self, dst: i16, size: u32) {
+    pub(super) fn zero(&mut self, dst: i16, size: u32) {
         for i in (0..size).step_by(8) {
             self.b.store(Size::DW, Reg::R10, dst + i as i16, 0);
         }

@@ -6,6 +6,7 @@
 //! where they are finally needed (a map key, an event record), so nothing is
 //! copied twice.
 
+mod buffers;
 mod expr;
 mod frame;
 mod stmt;
@@ -98,6 +99,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         start_time_map: program.uses_elapsed.then(|| START_TIME_MAP.to_string()),
         print_values: program.print_values.iter().map(value_type).collect(),
         time_formats: program.time_formats.clone(),
+        join_separators: program.join_separators.clone(),
         ..Manifest::default()
     };
     Ok(Object { elf, manifest })
@@ -115,6 +117,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Timestamp { format } => ValueType::Timestamp { format: *format },
         Type::Username => ValueType::Username,
         Type::Inet => ValueType::Inet,
+        Type::Buf { size } => ValueType::Buf { size: *size },
         _ => ValueType::Int { size: 8, signed: ty.is_signed() },
     }
 }
@@ -292,6 +295,13 @@ fn reads_context(probe: &checked::Probe) -> bool {
             E::Unary { expr: e, .. } => expr(e),
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
+            E::BufRead { source, len } => {
+                len.as_deref().is_some_and(expr)
+                    || match source {
+                        checked::BufSource::Memory(e) | checked::BufSource::Str(e) => expr(e),
+                        checked::BufSource::Field(_) => true,
+                    }
+            }
             E::Ternary { cond, then, else_ } => expr(cond) || expr(then) || expr(else_),
             E::Cast(e) | E::StrLen(e) | E::Bswap(e) | E::Retype(e) => expr(e),
             E::Ntop { af, addr } => expr(af) || expr(addr),
@@ -323,7 +333,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
             S::Unroll { body, .. } => stmts(body),
             S::Printf { args, .. } => args.iter().any(expr),
             S::Delete { keys, .. } => keys.iter().any(expr),
-            S::PrintValue { value, .. } | S::Signal(value) => expr(value),
+            S::PrintValue { value, .. } | S::Signal(value) | S::Join { argv: value, .. } => expr(value),
             S::System { args, .. } | S::Cat { args, .. } => args.iter().any(expr),
             S::Time { .. } => false,
             S::Exit { .. } | S::Break | S::Continue | S::Return | S::MapCommand { .. } => false,

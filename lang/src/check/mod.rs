@@ -64,6 +64,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         checker.printfs.clear();
         checker.print_values.clear();
         checker.time_formats.clear();
+        checker.join_separators.clear();
         checker.uses_elapsed = false;
         let mut probes = Vec::with_capacity(expanded.len());
         for (index, (probe, resolved, span)) in expanded.iter().enumerate() {
@@ -99,6 +100,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         uses_elapsed: checker.uses_elapsed,
         print_values: checker.print_values,
         time_formats: checker.time_formats,
+        join_separators: checker.join_separators,
         ncpus: target.possible_cpus().max(1),
     })
 }
@@ -174,6 +176,7 @@ struct Checker {
     printfs: Vec<Printf>,
     print_values: Vec<Type>,
     time_formats: Vec<String>,
+    join_separators: Vec<String>,
     ncpus: u32,
     uses_elapsed: bool,
     probes: Vec<Probe>,
@@ -221,6 +224,7 @@ impl Checker {
             printfs: Vec::new(),
             print_values: Vec::new(),
             time_formats: Vec::new(),
+            join_separators: Vec::new(),
             ncpus: 1,
             uses_elapsed: false,
             probes: Vec::new(),
@@ -440,6 +444,7 @@ impl Checker {
                     return Some(StmtKind::MapCommand { map, command });
                 }
                 "print" => return self.print(name, args, cx),
+                "join" => return self.join(name, args, cx),
                 "signal" => {
                     self.arity(name, args, 1, 1)?;
                     self.require_unsafe(name)?;
@@ -590,7 +595,7 @@ impl Checker {
             return None;
         }
         let value = self.expr(&args[0], cx);
-        if !(value.ty.is_int() || value.ty.prints_as_string()) {
+        if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_buf()) {
             self.error(Diagnostic::error(value.span, format!("cannot print {}", value.ty)).with_label("no value"));
             return None;
         }
@@ -661,15 +666,29 @@ impl Checker {
         }
         let mut ok = true;
         for (conv, arg) in convs.iter().zip(&checked) {
-            let fits = if conv.takes_string() { arg.ty.prints_as_string() } else { arg.ty.is_int() };
+            let (fits, want) = if conv.takes_buffer() {
+                (arg.ty.is_buf(), "a buffer")
+            } else if conv.takes_string() {
+                (arg.ty.prints_as_string(), "a string")
+            } else {
+                (arg.ty.is_int(), "an integer")
+            };
             if !fits {
                 ok = false;
-                let want = if conv.takes_string() { "a string" } else { "an integer" };
-                self.error(
-                    Diagnostic::error(arg.span, format!("`%{}` needs {want}, but this is {}", conv.conv, arg.ty))
-                        .with_label(format!("expected {want}"))
-                        .with_secondary(fmt.span, "the format string"),
-                );
+                let name = match (conv.conv, conv.buffer) {
+                    ('r', format::BufferStyle::Escaped) => "rx".to_string(),
+                    ('r', format::BufferStyle::Hex) => "rh".to_string(),
+                    (c, _) => c.to_string(),
+                };
+                let mut d = Diagnostic::error(arg.span, format!("`%{name}` needs {want}, but this is {}", arg.ty))
+                    .with_label(format!("expected {want}"))
+                    .with_secondary(fmt.span, "the format string");
+                if arg.ty.is_buf() {
+                    d = d.with_note("print a buffer with `%r`, `%rx` or `%rh`");
+                } else if conv.takes_buffer() {
+                    d = d.with_note("`%r` prints what `buf()` returns");
+                }
+                self.error(d);
             }
         }
         if !ok {
@@ -844,7 +863,7 @@ impl Checker {
     fn map_keys(&mut self, map: MapId, keys: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<Vec<Expr>> {
         let keys: Vec<Expr> = keys.iter().map(|k| self.expr(k, cx)).collect();
         for k in &keys {
-            if !(k.ty.is_int() || k.ty.prints_as_string()) {
+            if !(k.ty.is_int() || k.ty.prints_as_string() || k.ty.is_buf()) {
                 self.error(Diagnostic::error(k.span, format!("a {} cannot be a map key", k.ty)).with_label("not a valid key"));
                 return None;
             }
@@ -1315,7 +1334,8 @@ impl Checker {
                 let keys = self.map_keys(map, &key_exprs, args[0].span.to(args[1].span), cx)?;
                 Some((ExprKind::HasKey { map, keys }, Type::U64))
             }
-            "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" => {
+            "buf" => self.buf(name, args, cx),
+            "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" | "join" => {
                 self.error(
                     Diagnostic::error(span, format!("`{}()` has no value", name.name))
                         .with_label("use it as a statement"),
@@ -1346,7 +1366,7 @@ impl Checker {
 const FUNCTIONS: &[&str] = &[
     "printf", "print", "str", "exit", "count", "sum", "min", "max", "avg", "stats", "hist", "lhist", "delete",
     "clear", "zero", "has_key", "strlen", "strncmp", "strcontains", "bswap", "time", "strftime", "ntop", "cat",
-    "system", "signal",
+    "system", "signal", "buf", "join",
 ];
 
 /// A signal by name (`SIGKILL`, `KILL`) or number.
@@ -1462,5 +1482,6 @@ fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
     }
 }
 
+mod buffers;
 #[cfg(test)]
 mod tests;
