@@ -73,16 +73,17 @@ impl Checker {
         Some((ExprKind::BufRead { source, len }, Type::Buf { size }))
     }
 
-    /// `args.NAME` when NAME is an array field of the tracepoint (`buf()`
-    /// reads any array, not only strings); `None` for anything else, which
-    /// is then checked as an ordinary expression.
+    /// `args.NAME` when NAME is an array field of the tracepoint other than
+    /// a `char` array (which, as in bpftrace, is a string and needs a
+    /// length); `None` for anything else, which is then checked as an
+    /// ordinary expression.
     fn array_field(&self, e: &ast::Expr, cx: &ProbeCx) -> Option<TracepointField> {
         let A::Field { expr, field, .. } = &e.kind else { return None };
         if expr.kind != A::Ident("args".into()) {
             return None;
         }
         let ProbeKind::Tracepoint { format, .. } = &cx.resolved.kind else { return None };
-        format.field(&field.name).filter(|f| matches!(f.kind, FieldKind::Array { .. })).cloned()
+        format.field(&field.name).filter(|f| f.kind == FieldKind::Array { chars: false }).cloned()
     }
 
     /// `join(argv)` / `join(argv, "sep")`: the separator must be a literal,

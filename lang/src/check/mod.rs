@@ -646,7 +646,18 @@ impl Checker {
             }
         };
         let convs: Vec<_> = format::conversions(&pieces).cloned().collect();
-        let checked: Vec<Expr> = rest.iter().map(|a| self.expr(a, cx)).collect();
+        // An argument that was refused already needs no second message
+        // about its stand-in's type.
+        let mut refused = Vec::with_capacity(rest.len());
+        let checked: Vec<Expr> = rest
+            .iter()
+            .map(|a| {
+                let before = self.diags.len();
+                let e = self.expr(a, cx);
+                refused.push(self.diags.len() > before);
+                e
+            })
+            .collect();
         if convs.len() != checked.len() {
             let d = Diagnostic::error(
                 span,
@@ -665,7 +676,11 @@ impl Checker {
             return None;
         }
         let mut ok = true;
-        for (conv, arg) in convs.iter().zip(&checked) {
+        for ((conv, arg), refused) in convs.iter().zip(&checked).zip(refused) {
+            if refused {
+                ok = false;
+                continue;
+            }
             let (fits, want) = if conv.takes_buffer() {
                 (arg.ty.is_buf(), "a buffer")
             } else if conv.takes_string() {
