@@ -44,6 +44,9 @@ const CORPUS: &[&str] = &[
     "tracepoint:syscalls:sys_enter_openat { $f = str(args.filename); if (strcontains($f, \"passwd\") && strncmp($f, \"/etc\", 4) == 0) { @[comm] = strlen($f); } }",
     "tracepoint:syscalls:sys_enter_write { @r = rand % 10; @c[cgroup] = count(); @j = jiffies; @n[numaid, ncpus] = count(); @b = bswap(args.count); time(\"%H:%M\\n\"); cat(\"/proc/%d/comm\", pid); }",
     "tracepoint:syscalls:sys_enter_write { printf(\"%s %s %s\\n\", strftime(\"%H:%M:%S\", nsecs), username, ntop(2, args.fd)); $a = ntop(args.fd); print($a); @u[username] = count(); }",
+    "tracepoint:syscalls:sys_enter_openat { $n = args.flags; printf(\"%r %rx %rh\\n\", buf(args.filename, $n), buf(comm, 16), buf(str(args.filename), 8)); @[buf(args.filename, 3)] = buf(comm, $n); $b = buf(\"x\", 0); print($b); }",
+    "tracepoint:raw_syscalls:sys_enter { @[buf(args.args)] = count(); @a = buf(args->args, 100); }",
+    "tracepoint:syscalls:sys_enter_execve { join(args.argv); join(args.argv, \", \"); }",
 ];
 
 #[test]

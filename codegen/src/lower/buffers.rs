@@ -48,6 +48,11 @@ impl ProgramGen<'_> {
         };
         let capacity = capacity.min(size.saturating_sub(1));
         let dst = slot.at(offset);
+        if capacity == 0 {
+            // Nothing to read: a zero count.
+            self.zero(dst, size);
+            return Ok(());
+        }
         let mark = self.stack.mark();
         // The source address first (a string is built on the stack), then
         // the count: both in registers that survive the helper calls.
