@@ -83,6 +83,17 @@ impl Type {
         }
     }
 
+    /// Whether a map key or value of type `other` can go where `self`
+    /// went before: as [`Type::compatible`], but buffers only of the same
+    /// size — bpftrace refuses others as keys, and as values it refuses a
+    /// smaller one and garbles a larger one.
+    pub fn fits_map(&self, other: &Type) -> bool {
+        match (self, other) {
+            (Type::Buf { size: a }, Type::Buf { size: b }) => a == b,
+            _ => self.compatible(other),
+        }
+    }
+
     /// The type that can hold values of both (for map keys and values).
     pub fn unify(&self, other: &Type) -> Type {
         match (self, other) {

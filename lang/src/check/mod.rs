@@ -848,7 +848,7 @@ impl Checker {
             return;
         };
         let merged = match (old, &kind) {
-            (MapValue::Plain(a), MapValue::Plain(b)) if a.compatible(b) => Some(MapValue::Plain(a.unify(b))),
+            (MapValue::Plain(a), MapValue::Plain(b)) if a.fits_map(b) => Some(MapValue::Plain(a.unify(b))),
             (MapValue::Sum { signed: a }, MapValue::Sum { signed: b }) => Some(MapValue::Sum { signed: *a || *b }),
             (MapValue::Min { signed: a }, MapValue::Min { signed: b }) => Some(MapValue::Min { signed: *a || *b }),
             (MapValue::Max { signed: a }, MapValue::Max { signed: b }) => Some(MapValue::Max { signed: *a || *b }),
@@ -891,7 +891,7 @@ impl Checker {
                 slot.key_span = span;
             }
             Some(old) => {
-                let same = old.len() == types.len() && old.iter().zip(&types).all(|(a, b)| a.compatible(b));
+                let same = old.len() == types.len() && old.iter().zip(&types).all(|(a, b)| a.fits_map(b));
                 if same {
                     slot.key = Some(old.iter().zip(&types).map(|(a, b)| a.unify(b)).collect());
                 } else if slot.key_span != span {

@@ -422,3 +422,29 @@ error: `join()` needs a pointer to an array of strings, but this is string[4]
   │                                                                                         ^^^^^ expected a pointer to an array of strings",
     );
 }
+
+#[test]
+fn buffers_in_one_map_have_one_size() {
+    check_ok("BEGIN { $b = buf(\"ab\", 1); $b = buf(\"abc\", 3); @v = $b; @v = buf(\"xyz\", 3); }");
+    check_error(
+        "BEGIN { @k[buf(\"ab\", 1)] = 1; @v = buf(\"abc\", 3); @v = buf(\"ab\", 2); @k[buf(\"abc\", 3)] = 2; }",
+        "
+error: map `@v` already holds a buffer[3] value, so it cannot hold a buffer[2] value
+  ┌─ -e:1:56
+  │
+1 │ BEGIN { @k[buf(\"ab\", 1)] = 1; @v = buf(\"abc\", 3); @v = buf(\"ab\", 2); @k[buf(\"abc\", 3)] = 2; }
+  │                                    -------------       ^^^^^^^^^^^^ conflicting value
+  │                                    │
+  │                                    its value is set here
+
+error: map `@k` is used with key [buffer[3]] here, but with key [buffer[1]] before
+  ┌─ -e:1:70
+  │
+1 │ BEGIN { @k[buf(\"ab\", 1)] = 1; @v = buf(\"abc\", 3); @v = buf(\"ab\", 2); @k[buf(\"abc\", 3)] = 2; }
+  │         ----------------                                             ^^^^^^^^^^^^^^^^^ conflicting key type
+  │         │
+  │         first used here
+  │
+  = a map's keys must have the same types everywhere",
+    );
+}
