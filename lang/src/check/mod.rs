@@ -1085,6 +1085,15 @@ impl Checker {
                 let ty = match (&a.ty, &b.ty) {
                     (x, y) if x.is_int() && y.is_int() => x.unify(y),
                     (Type::Str { .. }, Type::Str { .. }) => a.ty.unify(&b.ty),
+                    (x, y) if x.is_buf() || y.is_buf() => {
+                        let which = if x.is_buf() { &a } else { &b };
+                        self.error(
+                            Diagnostic::error(which.span, "`?:` cannot choose a buffer")
+                                .with_label(format!("this is {}", which.ty))
+                                .with_note("as in bpftrace, the branches must be integers or strings"),
+                        );
+                        return None;
+                    }
                     _ => {
                         self.error(
                             Diagnostic::error(span, format!("the branches of `?:` have different types: {} and {}", a.ty, b.ty))

@@ -448,3 +448,18 @@ error: map `@k` is used with key [buffer[3]] here, but with key [buffer[1]] befo
   = a map's keys must have the same types everywhere",
     );
 }
+
+#[test]
+fn buffers_are_not_ternary_branches() {
+    check_error(
+        "BEGIN { $x = 1 ? buf(\"a\", 1) : buf(\"b\", 1); }",
+        "
+error: `?:` cannot choose a buffer
+  ┌─ -e:1:18
+  │
+1 │ BEGIN { $x = 1 ? buf(\"a\", 1) : buf(\"b\", 1); }
+  │                  ^^^^^^^^^^^ this is buffer[1]
+  │
+  = as in bpftrace, the branches must be integers or strings",
+    );
+}
