@@ -56,7 +56,15 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Bad options exit 1 as every other bad input does (and as bpftrace does);
+    // clap's own default is 2. Help and version still exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     match run(&cli) {
         // exit(code) sets the status, as a shell would see it.
         Ok(code) => ExitCode::from((code & 0xff) as u8),

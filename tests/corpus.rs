@@ -43,6 +43,8 @@ const CORPUS: &[&str] = &[
     "BEGIN { @x[1] = 2; delete(@x, 1); clear(@y); zero(@y); @y = count(); print(@y, 5, 2); print(5); print(\"hi\"); printf(\"%d\\n\", has_key(@x, 1)); exit(); }",
     "tracepoint:syscalls:sys_enter_openat { $f = str(args.filename); if (strcontains($f, \"passwd\") && strncmp($f, \"/etc\", 4) == 0) { @[comm] = strlen($f); } }",
     "tracepoint:syscalls:sys_enter_write { @r = rand % 10; @c[cgroup] = count(); @j = jiffies; @n[numaid, ncpus] = count(); @b = bswap(args.count); time(\"%H:%M\\n\"); cat(\"/proc/%d/comm\", pid); }",
+    "tracepoint:syscalls:sys_enter_openat { @o[comm] = (pid, str(args.filename)); $t = @o[comm]; printf(\"%d %s\\n\", $t.0, @o[comm].1); @k[(comm, tid)] = (args.flags, (\"x\", comm)); if (has_key(@k, (comm, tid))) { print(@k[comm, tid].1); } }",
+    "tracepoint:sched:sched_switch { @s[args.prev_comm, (args.prev_pid, args.next_comm)] = (args.prev_comm, \"ab\", args.next_pid); $x = (\"a\", (\"bc\", args.prev_comm), nsecs); @x = $x; @y = $x.1; @z = (@y, @x.1.1); }",
     "tracepoint:syscalls:sys_enter_write { printf(\"%s %s %s\\n\", strftime(\"%H:%M:%S\", nsecs), username, ntop(2, args.fd)); $a = ntop(args.fd); print($a); @u[username] = count(); }",
     "tracepoint:syscalls:sys_enter_openat { $n = args.flags; printf(\"%r %rx %rh\\n\", buf(args.filename, $n), buf(comm, 16), buf(str(args.filename), 8)); @[buf(args.filename, 3)] = buf(comm, $n); $b = buf(\"x\", 0); print($b); }",
     "tracepoint:raw_syscalls:sys_enter { @[buf(args.args)] = count(); @a = buf(args->args, 100); }",

@@ -159,3 +159,33 @@ fn debug_prints_every_stage() {
         assert!(text.contains(needle), "missing {needle:?} in -d output:\n{text}");
     }
 }
+
+#[test]
+fn uprobe_and_uretprobe_see_arguments_and_return_values() {
+    if !kernel_tests_enabled("uprobe_and_uretprobe_see_arguments_and_return_values") {
+        return;
+    }
+    let program = "uprobe:/bin/bash:read_builtin /comm == \"rbpf-uprobe\"/ { @calls[func, probe] = count(); } \
+                   uretprobe:/bin/bash:read_builtin /comm == \"rbpf-uprobe\"/ { @ret[retval] = count(); }";
+    let mut tracer = Tracer::start(&["-e", program]);
+    tracer.wait_for(|l| l == "Attaching 2 probes...");
+    tracer.wait_attached(2);
+    // bash run through a symlink has the link's name as its comm, and the
+    // same inode as /bin/bash. `read` at end of input returns 1: four calls,
+    // four returns.
+    let dir = std::env::temp_dir().join(format!("rbpf-uprobe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bash = dir.join("rbpf-uprobe");
+    let _ = std::fs::remove_file(&bash);
+    std::os::unix::fs::symlink("/bin/bash", &bash).expect("symlink");
+    let status = std::process::Command::new(&bash)
+        .args(["-c", "for i in 1 2 3 4; do read v < /dev/null; done; true"])
+        .status()
+        .expect("run bash");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success());
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("@calls[read_builtin, uprobe:/bin/bash:read_builtin]: 4\n"), "{out}");
+    assert!(out.contains("@ret[1]: 4\n"), "{out}");
+}

@@ -60,6 +60,17 @@ pub enum Attach {
     Tracepoint { category: String, name: String },
     /// A perf software cpu-clock event on one CPU, firing every `period_ns`.
     Interval { period_ns: u64 },
+    /// A user-space function's entry, or its return with `ret`.
+    Uprobe { path: String, location: UprobeLocation, ret: bool },
+}
+
+/// Where in a binary a uprobe attaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UprobeLocation {
+    Symbol(String),
+    SymbolOffset(String, u64),
+    /// An address in the file.
+    Address(u64),
 }
 
 impl Attach {

@@ -228,10 +228,22 @@ pub enum ExprKind {
     /// `$x++`, `++$x`, `$x--`, `--$x` in an expression: adds `delta` to
     /// the variable; the value is the new one with `prefix`, else the old.
     VarIncDec { var: VarId, delta: i64, prefix: bool },
+    /// `@m[k]++` and the like in an expression: as `VarIncDec`, on a map
+    /// entry (a missing entry counts from zero).
+    MapIncDec { map: MapId, keys: Vec<Expr>, delta: i64, prefix: bool },
+    /// `argN` of a probe whose context is the task's registers: the Nth
+    /// integer argument of the calling convention.
+    Arg(u8),
+    /// `retval` of a return probe: the return value register.
+    Retval,
     /// `c ? a : b`, integers or strings.
     Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
     /// `(uint8)e`: truncated (and sign-extended) to the type's width.
     Cast(Box<Expr>),
+    /// `(a, b, ...)`: a tuple built from its elements.
+    Tuple(Vec<Expr>),
+    /// `t.N`: element `index` of a tuple (checked to be in range).
+    TupleIndex { expr: Box<Expr>, index: u32 },
     /// `a == b` / `a != b` on strings (`ne` for `!=`), compared up to the
     /// first NUL.
     StrEq { lhs: Box<Expr>, rhs: Box<Expr>, ne: bool },

@@ -16,6 +16,12 @@ pub trait Target {
     fn possible_cpus(&self) -> u32 {
         1
     }
+
+    /// Whether the ELF file at `path` defines the function `name` (in its
+    /// symbol table or its dynamic symbols), for uprobes.
+    fn user_function(&self, _path: &str, _name: &str) -> Result<(), TargetError> {
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

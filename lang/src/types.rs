@@ -28,6 +28,9 @@ pub enum Type {
     /// `buf(p, n)`: up to `size` bytes and their count, printed with
     /// non-printable bytes escaped (`%r`).
     Buf { size: u32 },
+    /// `(a, b, ...)`: laid out like a C struct ([`tuple_layout`]), as
+    /// bpftrace lays tuples out, so printing and key comparison match.
+    Tuple(Vec<Type>),
     /// Statements such as `printf()` or `exit()` used as expressions.
     Void,
 }
@@ -55,6 +58,10 @@ impl Type {
         matches!(self, Type::Buf { .. })
     }
 
+    pub fn is_tuple(&self) -> bool {
+        matches!(self, Type::Tuple(_))
+    }
+
     pub fn is_signed(&self) -> bool {
         matches!(self, Type::Int { signed: true, .. })
     }
@@ -69,7 +76,18 @@ impl Type {
             Type::Inet => 24,
             // A u8 length, then the bytes.
             Type::Buf { size } => 1 + *size,
+            Type::Tuple(items) => tuple_layout(items).1,
             Type::Void => 0,
+        }
+    }
+
+    /// The alignment of the stored value inside a tuple: strings are char
+    /// arrays (1), everything else is made of u64s (8).
+    pub fn align(&self) -> u32 {
+        match self {
+            Type::Str { .. } => 1,
+            Type::Tuple(items) => items.iter().map(Type::align).max().unwrap_or(1),
+            _ => 8,
         }
     }
 
@@ -79,6 +97,7 @@ impl Type {
         match (self, other) {
             (a, b) if a.is_int() && b.is_int() => true,
             (Type::Str { .. }, Type::Str { .. }) | (Type::Buf { .. }, Type::Buf { .. }) => true,
+            (Type::Tuple(a), Type::Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.compatible(y)),
             (a, b) => a == b,
         }
     }
@@ -99,8 +118,12 @@ impl Type {
         match (self, other) {
             (Type::Str { size: a }, Type::Str { size: b }) => Type::Str { size: (*a).max(*b) },
             (Type::Buf { size: a }, Type::Buf { size: b }) => Type::Buf { size: (*a).max(*b) },
-            (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => {
-                Type::Int { bits: 64, signed: *a && *b }
+            (a, b) if a == b => a.clone(),
+            (Type::Int { bits: a, signed: sa }, Type::Int { bits: b, signed: sb }) => {
+                Type::Int { bits: (*a).max(*b), signed: *sa && *sb }
+            }
+            (Type::Tuple(a), Type::Tuple(b)) if a.len() == b.len() => {
+                Type::Tuple(a.iter().zip(b).map(|(x, y)| x.unify(y)).collect())
             }
             (a, _) => a.clone(),
         }
@@ -118,7 +141,53 @@ impl fmt::Display for Type {
             Type::Username => write!(f, "username"),
             Type::Inet => write!(f, "inet address"),
             Type::Buf { size } => write!(f, "buffer[{size}]"),
+            Type::Tuple(items) => {
+                // bpftrace's spelling: `(int64,string[4])`.
+                write!(f, "(")?;
+                for (i, t) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ",")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                write!(f, ")")
+            }
             Type::Void => write!(f, "none"),
         }
+    }
+}
+
+/// The offset of each element of a tuple and the tuple's size: each element
+/// at the next multiple of its alignment, the size rounded up to the
+/// largest alignment, as a C compiler lays out a struct.
+pub fn tuple_layout(items: &[Type]) -> (Vec<u32>, u32) {
+    let mut end = 0u32;
+    let mut align = 1;
+    let offsets = items
+        .iter()
+        .map(|t| {
+            let a = t.align();
+            align = align.max(a);
+            let offset = end.div_ceil(a) * a;
+            end = offset + t.stored_size();
+            offset
+        })
+        .collect();
+    (offsets, end.div_ceil(align) * align)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuples_are_laid_out_like_c_structs() {
+        let s = |size| Type::Str { size };
+        assert_eq!(tuple_layout(&[Type::I64, s(4), Type::I64]), (vec![0, 8, 16], 24));
+        assert_eq!(tuple_layout(&[s(5), Type::U32]), (vec![0, 8], 16));
+        assert_eq!(tuple_layout(&[s(2), s(3)]), (vec![0, 2], 5));
+        let inner = Type::Tuple(vec![s(2), s(3)]);
+        assert_eq!(tuple_layout(&[s(1), inner.clone(), Type::I64]), (vec![0, 1, 8], 16));
+        assert_eq!(Type::Tuple(vec![Type::I64, inner]).to_string(), "(int64,(string[2],string[3]))");
     }
 }

@@ -54,6 +54,22 @@ impl Target for HostTarget {
     fn possible_cpus(&self) -> u32 {
         crate::sys::possible_cpus().map_or(1, |n| n as u32)
     }
+
+    fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError> {
+        use object::{Object, ObjectSymbol};
+        let data = std::fs::read(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => TargetError::Unavailable(format!("{path} does not exist")),
+            _ => TargetError::Unavailable(format!("cannot read {path}: {e}")),
+        })?;
+        let file = object::File::parse(&*data)
+            .map_err(|e| TargetError::Unavailable(format!("{path} is not an ELF binary or library: {e}")))?;
+        let defines = |s: object::Symbol<'_, '_>| s.is_definition() && s.name() == Ok(name);
+        if file.symbols().any(defines) || file.dynamic_symbols().any(defines) {
+            Ok(())
+        } else {
+            Err(TargetError::NotFound)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -121,7 +121,8 @@ impl ProgramGen<'_> {
         Ok(())
     }
 
-    /// `join(argv)`: reserves the record in the ring buffer and reads each
+    /// `join(argv)`: reserves the record in the ring buffer (or counts it
+    /// lost) and reads each
     /// pointer of `argv`, then its string, straight into the record's slots.
     /// A NULL pointer (or one that cannot be read) ends the list with an
     /// empty slot; a string that cannot be read is empty and ends it too,
@@ -166,7 +167,12 @@ impl ProgramGen<'_> {
         self.b.mov64(Reg::R1, record);
         self.b.mov64(Reg::R2, 0);
         self.b.call(Helper::RingbufSubmit);
+        let end = self.b.new_label();
+        self.b.jump(end);
+        // A full ring buffer has no room for the record: count it lost.
         self.b.bind(lost);
+        self.count_lost_event(pointer);
+        self.b.bind(end);
         self.release_reg(record);
         self.release_reg(array);
         Ok(())

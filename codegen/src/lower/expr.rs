@@ -159,6 +159,16 @@ impl ProgramGen<'_> {
                 Ok(IntVal::Reg(r))
             }
             ExprKind::StrContains { haystack, needle } => self.str_contains(haystack, needle, e.span),
+            ExprKind::Arg(n) => {
+                let r = self.alloc_reg(e.span)?;
+                self.b.load(Size::DW, r, Reg::R6, pt_regs::ARGS[usize::from(*n)]);
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::Retval => {
+                let r = self.alloc_reg(e.span)?;
+                self.b.load(Size::DW, r, Reg::R6, pt_regs::RETVAL);
+                Ok(IntVal::Reg(r))
+            }
             ExprKind::VarIncDec { var, delta, prefix } => {
                 let slot = self.vars[var.0];
                 let r = self.alloc_reg(e.span)?;
@@ -169,6 +179,31 @@ impl ProgramGen<'_> {
                 if *prefix {
                     self.b.mov64(r, Reg::R0);
                 }
+                Ok(IntVal::Reg(r))
+            }
+            ExprKind::MapIncDec { map, keys, delta, prefix } => {
+                let mark = self.stack.mark();
+                let key = self.map_key(*map, keys, e.span)?;
+                let value = self.alloc(8, e.span)?;
+                let r = self.alloc_reg(e.span)?;
+                self.lookup(*map, key);
+                let (missing, done) = (self.b.new_label(), self.b.new_label());
+                self.b.mov64(r, 0);
+                self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
+                // An existing entry changes in place.
+                self.b.load(Size::DW, r, Reg::R0, 0);
+                self.b.mov64(Reg::R1, r);
+                self.b.alu64(Alu::Add, Reg::R1, *delta as i32);
+                self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+                self.b.jump(done);
+                self.b.bind(missing);
+                self.b.store(Size::DW, Reg::R10, value.off, *delta as i32);
+                self.update(*map, key, value);
+                self.b.bind(done);
+                if *prefix {
+                    self.b.alu64(Alu::Add, r, *delta as i32);
+                }
+                self.stack.reset(mark);
                 Ok(IntVal::Reg(r))
             }
             ExprKind::Ternary { cond, then, else_ } => {
@@ -220,15 +255,17 @@ impl ProgramGen<'_> {
                 }
                 Ok(IntVal::Reg(r))
             }
+            ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
             ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::BufRead { .. } => {
                 unreachable!("the checker gives strings and buffers their own types")
             }
+            ExprKind::Tuple(_) => unreachable!("the checker gives tuples a tuple type"),
         }
     }
 
     /// r0 = the value of `map[keys]` or NULL; the key's stack slot is free
     /// again afterwards (the value pointer does not point into it).
-    fn lookup_keys(&mut self, map: rbpf_lang::checked::MapId, keys: &[Expr], span: Span) -> Result<(), CodegenError> {
+    pub(super) fn lookup_keys(&mut self, map: rbpf_lang::checked::MapId, keys: &[Expr], span: Span) -> Result<(), CodegenError> {
         let mark = self.stack.mark();
         let key = self.map_key(map, keys, span)?;
         self.lookup(map, key);
@@ -769,6 +806,7 @@ impl ProgramGen<'_> {
                 self.str_into(else_, slot, offset, size)?;
                 self.b.bind(done);
             }
+            ExprKind::TupleIndex { .. } => self.tuple_element_str(e, slot, offset, size)?,
             _ => unreachable!("the checker gives only these kinds a string type"),
         }
         Ok(())
@@ -782,7 +820,7 @@ impl ProgramGen<'_> {
 
     /// Zeroes `[n, size)` of a buffer whose first `n` bytes were written,
     /// and its last byte, so the string is always NUL-terminated.
-    fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
+    pub(super) fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
         let mut i = n;
         while i < size && i % 8 != 0 {
             self.b.store(Size::B, Reg::R10, dst + i as i16, 0);
@@ -879,4 +917,13 @@ fn fold(op: BinaryOp, x: i64, y: i64, signed: bool) -> i64 {
         BinaryOp::Shr => ux.wrapping_shr(uy as u32) as i64,
         _ => unreachable!("comparisons fold through constant_truth"),
     }
+}
+
+/// Offsets in x86-64's `struct pt_regs`, the context of probes on functions.
+mod pt_regs {
+    /// The integer arguments of the System V calling convention: rdi, rsi,
+    /// rdx, rcx, r8, r9.
+    pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+    /// rax.
+    pub const RETVAL: i16 = 80;
 }

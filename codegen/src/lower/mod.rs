@@ -10,14 +10,15 @@ mod buffers;
 mod expr;
 mod frame;
 mod stmt;
+mod tuple;
 
 use rbpf_lang::checked::{self, MapId};
-use rbpf_lang::probes::ProbeKind;
+use rbpf_lang::probes::{ProbeKind, UprobeLocation};
 use rbpf_lang::types::Type;
 use rbpf_lang::Span;
 
 use crate::elf::{map_type, write_elf, ElfMap, ElfProgram, MapDef};
-use crate::insn::{Builder, Code, Helper, Reg};
+use crate::insn::{Alu, Builder, Code, Cond, Helper, Reg, Size};
 use crate::manifest::{event, Attach, Field, Manifest, MapInfo, MapValue, Object, PrintfFormat, ProgramInfo, ValueType};
 use crate::CodegenError;
 use frame::{Registers, Slot, Stack};
@@ -29,6 +30,8 @@ const RINGBUF_SIZE: u32 = 1 << 20;
 const RINGBUF_MAP: &str = "rbpf_events";
 /// One u64: the monotonic time the session started, for `elapsed`.
 const START_TIME_MAP: &str = "rbpf_start";
+/// A per-CPU u64 counting the ring buffer records that did not fit.
+const LOST_EVENTS_MAP: &str = "rbpf_lost";
 
 /// Compiles a checked program.
 pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
@@ -49,6 +52,15 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
             ),
             ProbeKind::Interval { period_ns } => {
                 (format!("perf_event/probe{index}"), Attach::Interval { period_ns: *period_ns })
+            }
+            ProbeKind::Uprobe { path, location, ret } => {
+                let location = match location {
+                    UprobeLocation::Symbol(f) => crate::manifest::UprobeLocation::Symbol(f.clone()),
+                    UprobeLocation::SymbolOffset(f, o) => crate::manifest::UprobeLocation::SymbolOffset(f.clone(), *o),
+                    UprobeLocation::Address(a) => crate::manifest::UprobeLocation::Address(*a),
+                };
+                let kind = if *ret { "uretprobe" } else { "uprobe" };
+                (format!("{kind}/probe{index}"), Attach::Uprobe { path: path.clone(), location, ret: *ret })
             }
         };
         infos.push(ProgramInfo {
@@ -78,6 +90,10 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         name: RINGBUF_MAP,
         def: MapDef { map_type: map_type::RINGBUF, key_size: 0, value_size: 0, max_entries: RINGBUF_SIZE, flags: 0 },
     });
+    elf_maps.push(ElfMap {
+        name: LOST_EVENTS_MAP,
+        def: MapDef { map_type: map_type::PERCPU_ARRAY, key_size: 4, value_size: 8, max_entries: 1, flags: 0 },
+    });
     if program.uses_elapsed {
         elf_maps.push(ElfMap {
             name: START_TIME_MAP,
@@ -100,6 +116,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         print_values: program.print_values.iter().map(value_type).collect(),
         time_formats: program.time_formats.clone(),
         join_separators: program.join_separators.clone(),
+        lost_events_map: Some(LOST_EVENTS_MAP.to_string()),
         ..Manifest::default()
     };
     Ok(Object { elf, manifest })
@@ -118,6 +135,11 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Username => ValueType::Username,
         Type::Inet => ValueType::Inet,
         Type::Buf { size } => ValueType::Buf { size: *size },
+        Type::Tuple(items) => {
+            let (offsets, size) = rbpf_lang::types::tuple_layout(items);
+            let fields = items.iter().zip(offsets).map(|(t, offset)| Field { offset, ty: value_type(t) }).collect();
+            ValueType::Tuple { fields, size }
+        }
         _ => ValueType::Int { size: 8, signed: ty.is_signed() },
     }
 }
@@ -205,6 +227,8 @@ struct ProgramGen<'a> {
     layout: &'a Layout<'a>,
     /// Where each scratch variable lives.
     vars: Vec<Slot>,
+    /// How each scratch variable is laid out.
+    var_layouts: Vec<ValueType>,
     /// The common exit: `r0 = 0; exit`.
     exit: crate::insn::Label,
     /// The enclosing loops, innermost last: where `continue` and `break` go.
@@ -221,7 +245,8 @@ struct Loop {
 
 impl<'a> ProgramGen<'a> {
     fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32) -> Result<Code, CodegenError> {
-        let uses_ctx = matches!(probe.kind, ProbeKind::Tracepoint { .. }) && reads_context(probe);
+        let uses_ctx =
+            (matches!(probe.kind, ProbeKind::Tracepoint { .. }) || probe.kind.has_registers()) && reads_context(probe);
         let mut b = Builder::new();
         let exit = b.new_label();
         let mut gen = ProgramGen {
@@ -230,6 +255,7 @@ impl<'a> ProgramGen<'a> {
             regs: Registers::new(uses_ctx),
             layout,
             vars: Vec::new(),
+            var_layouts: probe.vars.iter().map(|v| value_type(&v.ty)).collect(),
             exit,
             loops: Vec::new(),
             ncpus,
@@ -281,6 +307,27 @@ impl<'a> ProgramGen<'a> {
         self.b.mov64(Reg::R3, size as i32);
         self.b.mov64(Reg::R4, 0);
         self.b.call(Helper::RingbufOutput);
+        // A full ring buffer drops the record: count it, so the runtime
+        // reports the loss. The record is copied, so its slot holds the key.
+        let sent = self.b.new_label();
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, sent);
+        self.count_lost_event(record);
+        self.b.bind(sent);
+    }
+
+    /// Adds one to the lost-event count; `key` is a stack slot of at least
+    /// 4 bytes it may overwrite.
+    fn count_lost_event(&mut self, key: Slot) {
+        let done = self.b.new_label();
+        self.b.store(Size::W, Reg::R10, key.off, 0);
+        self.map_fd(Reg::R1, LOST_EVENTS_MAP);
+        self.slot_address(Reg::R2, key);
+        self.b.call(Helper::MapLookupElem);
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
+        self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+        self.b.alu64(Alu::Add, Reg::R1, 1);
+        self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+        self.b.bind(done);
     }
 }
 
@@ -289,9 +336,9 @@ fn reads_context(probe: &checked::Probe) -> bool {
     fn expr(e: &checked::Expr) -> bool {
         use checked::ExprKind as E;
         match &e.kind {
-            E::TracepointField(_) => true,
+            E::TracepointField(_) | E::Arg(_) | E::Retval => true,
             E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } => false,
-            E::MapRead { keys, .. } | E::HasKey { keys, .. } => keys.iter().any(expr),
+            E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } => keys.iter().any(expr),
             E::Unary { expr: e, .. } => expr(e),
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
@@ -308,6 +355,8 @@ fn reads_context(probe: &checked::Probe) -> bool {
             E::StrNCmp { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrContains { haystack, needle } => expr(haystack) || expr(needle),
             E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
+            E::Tuple(items) => items.iter().any(expr),
+            E::TupleIndex { expr: e, .. } => expr(e),
         }
     }
     fn stmts(s: &[checked::Stmt]) -> bool {

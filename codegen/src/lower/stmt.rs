@@ -24,7 +24,8 @@ impl ProgramGen<'_> {
             StmtKind::MapUpdate { map, keys, update } => self.map_update(*map, keys, update, stmt)?,
             StmtKind::VarAssign { var, value } => {
                 let slot = self.vars[var.0];
-                self.store_value(value, slot, 0)?;
+                let layout = self.var_layouts[var.0].clone();
+                self.store_as(value, &layout, slot, 0)?;
             }
             StmtKind::If { cond, then, else_ } => {
                 let otherwise = self.b.new_label();
@@ -121,7 +122,7 @@ impl ProgramGen<'_> {
                 let record = self.alloc(size, stmt.span)?;
                 self.b.store(Size::W, Reg::R10, record.off, event::PRINT_VALUE as i32);
                 self.b.store(Size::W, Reg::R10, record.at(4), *id as i32);
-                self.store_value(value, record, event::HEADER_SIZE)?;
+                self.store_as(value, &super::value_type(&value.ty), record, event::HEADER_SIZE)?;
                 self.ringbuf_output(record, size);
             }
             StmtKind::Exit { code } => {
@@ -144,6 +145,9 @@ impl ProgramGen<'_> {
                 } else if e.ty.is_int() {
                     let v = self.int(e)?;
                     self.release(v);
+                } else if e.ty.is_tuple() {
+                    let slot = self.alloc(super::stored_size(&e.ty), e.span)?;
+                    self.store_tuple(e, &super::value_type(&e.ty), slot, 0)?;
                 }
             }
         }
@@ -214,7 +218,7 @@ impl ProgramGen<'_> {
         self.b.call(Helper::MapLookupElem);
     }
 
-    fn update(&mut self, map: MapId, key: Slot, value: Slot) {
+    pub(super) fn update(&mut self, map: MapId, key: Slot, value: Slot) {
         let name = self.layout.map(map).bpf_name.clone();
         self.map_fd(Reg::R1, &name);
         self.slot_address(Reg::R2, key);
@@ -243,7 +247,10 @@ impl ProgramGen<'_> {
         };
         if let MapUpdate::Set(value) = update {
             let value_slot = self.alloc(info.value_size, span)?;
-            self.store_value(value, value_slot, 0)?;
+            match &info.value {
+                crate::manifest::MapValue::Plain(layout) => self.store_as(value, layout, value_slot, 0)?,
+                _ => self.store_value(value, value_slot, 0)?,
+            }
             let key = self.map_key(map, keys, span)?;
             self.update(map, key, value_slot);
             return Ok(());
@@ -423,9 +430,11 @@ impl ProgramGen<'_> {
         match &field.ty {
             ValueType::Str { size } => self.str_into(e, slot, field.offset, size.div_ceil(8) * 8),
             ValueType::Buf { size } => self.buf_into(e, slot, field.offset, (1 + size).div_ceil(8) * 8),
-            ValueType::Int { .. } | ValueType::Timestamp { .. } | ValueType::Username | ValueType::Inet => {
-                self.store_value(e, slot, field.offset)
-            }
+            ValueType::Int { .. }
+            | ValueType::Timestamp { .. }
+            | ValueType::Username
+            | ValueType::Inet
+            | ValueType::Tuple { .. } => self.store_as(e, &field.ty, slot, field.offset),
             other => Err(CodegenError::Unlowerable { what: format!("{other:?}"), span: e.span }),
         }
     }

@@ -58,6 +58,13 @@ fn deep_expressions_spill_instead_of_failing() {
 }
 
 #[test]
+fn tuples_built_in_place_and_read_where_stored() {
+    insta::assert_snapshot!(disassemble(
+        "t:sched:sched_switch { $t = (args.prev_pid, args.prev_comm); @m[$t.0] = $t; @k[(\"a\", 1)] = (\"b\", (\"cd\", 2)); printf(\"%d %s\\n\", @m[1].0, $t.1); }"
+    ));
+}
+
+#[test]
 fn buffers_from_memory_strings_and_variable_lengths() {
     insta::assert_snapshot!(disassemble(
         "tracepoint:syscalls:sys_enter_execve { printf(\"%r\\n\", buf(args.filename, 4)); $n = args.__syscall_nr; @[buf(comm, $n)] = buf(\"ab\", 0); }"

@@ -37,10 +37,12 @@ pub fn check(program: &ast::Program, target: &dyn Target) -> Result<Program, Vec
 /// [`check`], with the command line's parameters and permissions.
 pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options) -> Result<Program, Vec<Diagnostic>> {
     let mut diags = Vec::new();
-    let mut strlen = env_strlen().unwrap_or(DEFAULT_STRLEN);
+    // The environment wins over the config block, as in bpftrace.
+    let env = env_strlen();
+    let mut strlen = env.unwrap_or(DEFAULT_STRLEN);
     for entry in &program.config {
         match config_entry(entry) {
-            Ok(Config::Strlen(n)) => strlen = n,
+            Ok(Config::Strlen(n)) => strlen = env.unwrap_or(n),
             Err(d) => diags.push(d),
         }
     }
@@ -595,7 +597,7 @@ impl Checker {
             return None;
         }
         let value = self.expr(&args[0], cx);
-        if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_buf()) {
+        if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_tuple() || value.ty.is_buf()) {
             self.error(Diagnostic::error(value.span, format!("cannot print {}", value.ty)).with_label("no value"));
             return None;
         }
@@ -723,7 +725,19 @@ impl Checker {
             A::Map { name, keys } => {
                 let map = self.map_id(name);
                 let keys = self.map_keys(map, keys, target.span, cx)?;
-                let (update, kind) = self.map_update(value, cx)?;
+                let (mut update, kind) = self.map_update(value, cx)?;
+                // A narrower signed value stored into a map that an earlier
+                // assignment made unsigned keeps its bits, not its sign
+                // (bpftrace stores (int16)-2 there as 65534).
+                if let (MapUpdate::Set(e), Some(MapValue::Plain(Type::Int { signed: false, .. }))) =
+                    (&mut update, &self.maps[map.0].value)
+                {
+                    if let Type::Int { bits: bits @ 8..=32, signed: true } = e.ty {
+                        let span = e.span;
+                        let inner = std::mem::replace(e, Expr { kind: ExprKind::Int(0), ty: Type::I64, span });
+                        *e = Expr { kind: ExprKind::Cast(Box::new(inner)), ty: Type::Int { bits, signed: false }, span };
+                    }
+                }
                 self.learn_value(map, kind, value.span);
                 Some(StmtKind::MapUpdate { map, keys, update })
             }
@@ -876,9 +890,9 @@ impl Checker {
 
     /// Checks the keys of a map access and learns or checks the key types.
     fn map_keys(&mut self, map: MapId, keys: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<Vec<Expr>> {
-        let keys: Vec<Expr> = keys.iter().map(|k| self.expr(k, cx)).collect();
+        let keys = tuple::flatten_tuple_key(keys.iter().map(|k| self.expr(k, cx)).collect());
         for k in &keys {
-            if !(k.ty.is_int() || k.ty.prints_as_string() || k.ty.is_buf()) {
+            if !(k.ty.is_int() || k.ty.prints_as_string() || k.ty.is_tuple() || k.ty.is_buf()) {
                 self.error(Diagnostic::error(k.span, format!("a {} cannot be a map key", k.ty)).with_label("not a valid key"));
                 return None;
             }
@@ -940,6 +954,65 @@ impl Checker {
         Some(id)
     }
 
+    /// The text `str()` reads when its argument is known when the program is
+    /// compiled: a string literal, a positional parameter (`str($1)`, where a
+    /// missing parameter is ""), or a positional parameter plus a constant
+    /// offset (`str($1 + 2)`, the text from its third byte). `Ok(None)` means
+    /// the argument is read at run time.
+    fn literal_str_arg(&mut self, arg: &ast::Expr) -> Option<Option<String>> {
+        use ast::ExprKind as A;
+        let param = |s: &Self, n: u32| s.params.get(n as usize - 1).cloned().unwrap_or_default();
+        match &arg.kind {
+            A::Str(text) => Some(Some(text.clone())),
+            A::Positional(n) if parse_int(&param(self, *n)).is_none() => Some(Some(param(self, *n))),
+            A::Binary { op: BinaryOp::Add, lhs, rhs } => {
+                let (A::Positional(n), A::Int(offset)) = (&lhs.kind, &rhs.kind) else {
+                    return Some(None);
+                };
+                let text = param(self, *n);
+                if parse_int(&text).is_some() {
+                    return Some(None);
+                }
+                if *offset > text.len() as u64 {
+                    self.error(
+                        Diagnostic::error(
+                            rhs.span,
+                            format!("`str(${n} + N)` needs N at most the length of ${n}, which is {}", text.len()),
+                        )
+                        .with_label("past the end of the parameter"),
+                    );
+                    return None;
+                }
+                Some(Some(text[*offset as usize..].to_string()))
+            }
+            _ => Some(None),
+        }
+    }
+
+    /// `str()` of a text known at compile time: at most `max_strlen - 1`
+    /// bytes, or the first `n` bytes with a constant length `n`.
+    fn str_of_literal(&mut self, text: String, len: Option<&ast::Expr>, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let mut keep = text.len().min(self.strlen.saturating_sub(1) as usize);
+        if let Some(len) = len {
+            let l = self.expr(len, cx);
+            let ExprKind::Int(n) = l.kind else {
+                self.error(
+                    Diagnostic::error(l.span, "`str()` of a literal takes a constant length")
+                        .with_label("not a constant"),
+                );
+                return None;
+            };
+            keep = keep.min(n as usize);
+        }
+        let mut end = keep;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let text = text[..end].to_string();
+        let size = text.len() as u32 + 1;
+        Some((ExprKind::Str(text), Type::Str { size }))
+    }
+
     fn expect_str(&mut self, e: &Expr, what: &str) -> Option<()> {
         self.expect(e, e.ty.is_str(), what, "a string")
     }
@@ -974,7 +1047,8 @@ impl Checker {
     fn expr_kind(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let span = e.span;
         Some(match &e.kind {
-            A::Int(v) => (ExprKind::Int(*v), if *v > i64::MAX as u64 { Type::U64 } else { Type::I64 }),
+            // bpftrace types every integer literal int64: 0xffffffffffffffff is -1.
+            A::Int(v) => (ExprKind::Int(*v), Type::I64),
             A::Bool(b) => (ExprKind::Int(u64::from(*b)), Type::U64),
             A::Str(s) => (ExprKind::Str(s.clone()), Type::Str { size: s.len() as u32 + 1 }),
             A::Ident(name) => return self.builtin(name, span, cx),
@@ -1144,16 +1218,31 @@ impl Checker {
                 };
                 (ExprKind::Int(size), Type::U64)
             }
-            A::TupleIndex { .. } | A::Tuple(_) => return self.unavailable_expr(span, "tuples"),
+            A::Tuple(items) => return self.tuple(items, cx),
+            A::TupleIndex { expr, index, index_span } => return self.tuple_index(expr, *index, *index_span, span, cx),
             A::Index { .. } => return self.unavailable_expr(span, "indexing"),
             A::IncDec { expr, increment, prefix } => {
+                let delta = if *increment { 1 } else { -1 };
+                if let A::Map { name, keys } = &expr.kind {
+                    let map = self.map_id(name);
+                    let keys = self.map_keys(map, keys, expr.span, cx)?;
+                    self.learn_value(map, MapValue::Plain(Type::I64), span);
+                    if !matches!(self.maps[map.0].value, Some(MapValue::Plain(Type::Int { .. }))) {
+                        return None;
+                    }
+                    return Some((ExprKind::MapIncDec { map, keys, delta, prefix: *prefix }, Type::I64));
+                }
                 if !matches!(expr.kind, A::Var(_)) {
-                    return self.unavailable_expr(span, "`++` and `--` on a map inside an expression (use it as a statement)");
+                    self.error(
+                        Diagnostic::error(expr.span, "`++` and `--` need a variable or a map entry")
+                            .with_label("not a variable or map entry"),
+                    );
+                    return None;
                 }
                 let var = self.expr(expr, cx);
                 self.expect_int(&var, if *increment { "`++`" } else { "`--`" })?;
                 let ExprKind::Var(id) = var.kind else { return None };
-                (ExprKind::VarIncDec { var: id, delta: if *increment { 1 } else { -1 }, prefix: *prefix }, var.ty)
+                (ExprKind::VarIncDec { var: id, delta, prefix: *prefix }, var.ty)
             }
         })
     }
@@ -1187,6 +1276,47 @@ impl Checker {
                 let size = (probe.len() as u32 + 1).max(self.strlen);
                 return Some((ExprKind::Str(probe), Type::Str { size }));
             }
+            "retval" if matches!(cx.resolved.kind, ProbeKind::Uprobe { ret: true, .. }) => {
+                return Some((ExprKind::Retval, Type::U64));
+            }
+            "retval" => {
+                self.error(
+                    Diagnostic::error(span, format!("`retval` is not available in `{}`", cx.resolved.name))
+                        .with_label("only return probes have a return value"),
+                );
+                return None;
+            }
+            "func" => {
+                let Some(func) = cx.resolved.kind.function() else {
+                    self.error(
+                        Diagnostic::error(span, format!("`func` is not known in `{}`", cx.resolved.name))
+                            .with_label("this probe is not in a named function"),
+                    );
+                    return None;
+                };
+                let func = func.to_string();
+                let size = (func.len() as u32 + 1).max(self.strlen);
+                return Some((ExprKind::Str(func), Type::Str { size }));
+            }
+            arg if arg.strip_prefix("arg").is_some_and(|n| n.parse::<u8>().is_ok()) => {
+                let n: u8 = arg[3..].parse().unwrap_or(0);
+                if !cx.resolved.kind.has_registers() {
+                    self.error(
+                        Diagnostic::error(span, format!("`{arg}` is not available in `{}`", cx.resolved.name))
+                            .with_label("only probes on a function have argN")
+                            .with_note("tracepoints name their arguments: `args.FIELD`"),
+                    );
+                    return None;
+                }
+                if n >= 6 {
+                    self.error(
+                        Diagnostic::error(span, format!("`{arg}` is not in a register"))
+                            .with_label("the first six arguments are arg0 to arg5"),
+                    );
+                    return None;
+                }
+                return Some((ExprKind::Arg(n), Type::U64));
+            }
             "args" => {
                 self.error(
                     Diagnostic::error(span, "`args` is a record: use one of its fields")
@@ -1198,7 +1328,7 @@ impl Checker {
                 self.error(
                     Diagnostic::error(span, format!("unknown builtin `{name}`"))
                         .with_label("not a builtin variable")
-                        .with_note("builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, username, probe, args"),
+                        .with_note("builtins are: pid, tid, uid, gid, comm, nsecs, elapsed, cpu, rand, cgroup, jiffies, numaid, ncpus, username, probe, func, args, arg0 to arg5, retval"),
                 );
                 return None;
             }
@@ -1258,6 +1388,12 @@ impl Checker {
         match name.name.as_str() {
             "str" => {
                 self.arity(name, args, 1, 2)?;
+                // After an error, an empty string stands in so that the
+                // error does not cascade into "needs a string" ones.
+                let literal = self.literal_str_arg(&args[0]).unwrap_or(Some(String::new()));
+                if let Some(text) = literal {
+                    return self.str_of_literal(text, args.get(1), cx);
+                }
                 let ptr = self.expr(&args[0], cx);
                 if ptr.ty.is_str() {
                     // str() of a string is the string itself.
@@ -1507,5 +1643,7 @@ fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
 }
 
 mod buffers;
+mod tuple;
+
 #[cfg(test)]
 mod tests;

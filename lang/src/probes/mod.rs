@@ -5,6 +5,7 @@
 mod interval;
 mod special;
 mod tracepoint;
+mod uprobe;
 
 use crate::target::Target;
 use crate::{Diagnostic, Span};
@@ -16,6 +17,33 @@ pub enum ProbeKind {
     End,
     Tracepoint { category: String, name: String, format: crate::target::TracepointFormat },
     Interval { period_ns: u64 },
+    /// A user-space function's entry, or its return with `ret`.
+    Uprobe { path: String, location: UprobeLocation, ret: bool },
+}
+
+/// Where in a binary a uprobe attaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UprobeLocation {
+    Symbol(String),
+    SymbolOffset(String, u64),
+    /// An address in the file, as `uprobe:/bin/x:0x1234` gives it.
+    Address(u64),
+}
+
+impl ProbeKind {
+    /// Whether the program's context is the probed task's registers
+    /// (`struct pt_regs`), which `argN` and `retval` read.
+    pub fn has_registers(&self) -> bool {
+        matches!(self, ProbeKind::Uprobe { .. })
+    }
+
+    /// The function a probe is in, for the `func` builtin.
+    pub fn function(&self) -> Option<&str> {
+        match self {
+            ProbeKind::Uprobe { location: UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _), .. } => Some(f),
+            _ => None,
+        }
+    }
 }
 
 /// One concrete probe after expansion: an attach point such as
@@ -47,8 +75,8 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "kretprobe", aliases: &["kr"], resolve: None },
     Provider { name: "fentry", aliases: &["f", "kfunc"], resolve: None },
     Provider { name: "fexit", aliases: &["fr", "kretfunc"], resolve: None },
-    Provider { name: "uprobe", aliases: &["u"], resolve: None },
-    Provider { name: "uretprobe", aliases: &["ur"], resolve: None },
+    Provider { name: "uprobe", aliases: &["u"], resolve: Some(uprobe::resolve_entry) },
+    Provider { name: "uretprobe", aliases: &["ur"], resolve: Some(uprobe::resolve_return) },
     Provider { name: "usdt", aliases: &["U"], resolve: None },
     Provider { name: "profile", aliases: &["p"], resolve: None },
     Provider { name: "software", aliases: &["s"], resolve: None },

@@ -4,8 +4,9 @@
 mod interval;
 mod special;
 mod tracepoint;
+mod uprobe;
 
-use aya::programs::{perf_event::PerfEventLink, trace_point::TracePointLink, Program};
+use aya::programs::{perf_event::PerfEventLink, trace_point::TracePointLink, uprobe::UProbeLink, Program};
 use aya::Ebpf;
 use rbpf_codegen::manifest::{Attach, ProgramInfo};
 
@@ -16,6 +17,7 @@ use crate::RuntimeError;
 pub(crate) enum Link {
     Tracepoint(#[allow(dead_code, reason = "held for its Drop")] TracePointLink),
     Interval(#[allow(dead_code, reason = "held for its Drop")] PerfEventLink),
+    Uprobe(#[allow(dead_code, reason = "held for its Drop")] UProbeLink),
 }
 
 fn program<'a>(ebpf: &'a mut Ebpf, info: &ProgramInfo) -> Result<&'a mut Program, RuntimeError> {
@@ -30,6 +32,7 @@ pub(crate) fn load(ebpf: &mut Ebpf, info: &ProgramInfo) -> Result<(), RuntimeErr
         Attach::Begin | Attach::End => special::load(program, info),
         Attach::Tracepoint { .. } => tracepoint::load(program, info),
         Attach::Interval { .. } => interval::load(program, info),
+        Attach::Uprobe { .. } => uprobe::load(program, info),
     }
 }
 
@@ -40,6 +43,7 @@ pub(crate) fn attach(ebpf: &mut Ebpf, info: &ProgramInfo) -> Result<Option<Link>
         Attach::Begin | Attach::End => Ok(None),
         Attach::Tracepoint { category, name } => tracepoint::attach(program, info, category, name).map(Some),
         Attach::Interval { period_ns } => interval::attach(program, info, *period_ns).map(Some),
+        Attach::Uprobe { path, location, .. } => uprobe::attach(program, info, path, location).map(Some),
     }
 }
 

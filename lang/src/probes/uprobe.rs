@@ -1,0 +1,95 @@
+//! `uprobe:PATH:FUNC` and `uretprobe:PATH:FUNC`: a user-space function's
+//! entry or return, in one binary or library. The location is a symbol, a
+//! symbol plus an offset (`FUNC+16`) or an address in the file (`0x1234`).
+
+use super::{ProbeKind, ResolvedProbe, UprobeLocation};
+use crate::target::{Target, TargetError};
+use crate::{Diagnostic, Span};
+
+pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, false)
+}
+
+pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, true)
+}
+
+fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let kind = if ret { "uretprobe" } else { "uprobe" };
+    let [path, func] = parts else {
+        return Err(Diagnostic::error(span, format!("a {kind} is written `{kind}:PATH:FUNCTION`"))
+            .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
+    };
+    if path.is_empty() || func.is_empty() {
+        return Err(Diagnostic::error(span, format!("the {kind}'s binary and function must not be empty"))
+            .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
+    }
+    if !path.starts_with('/') {
+        return Err(Diagnostic::error(span, format!("`{path}` is not an absolute path"))
+            .with_label("name the binary or library by its path")
+            .with_note(format!("e.g. `{kind}:/usr/bin/bash:{func}`")));
+    }
+    if func.contains(['*', '?']) || path.contains(['*', '?']) {
+        return Err(Diagnostic::error(span, format!("{kind} wildcards are not available in this build of rbpf"))
+            .with_label("name one function"));
+    }
+    let location = parse_location(func).ok_or_else(|| {
+        Diagnostic::error(span, format!("`{func}` is not a function, FUNCTION+OFFSET or an address"))
+            .with_label("bad location")
+    })?;
+    if ret && !matches!(location, UprobeLocation::Symbol(_)) {
+        return Err(Diagnostic::error(span, "a uretprobe attaches to a function, not an offset or address")
+            .with_label("name the function alone"));
+    }
+    if let UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) = &location {
+        match target.user_function(path, f) {
+            Ok(()) => {}
+            Err(TargetError::NotFound) => {
+                return Err(Diagnostic::error(span, format!("`{path}` has no function `{f}`"))
+                    .with_label("no such symbol")
+                    .with_note(format!("the functions are the defined symbols of `nm -D {path}` and `nm {path}`")));
+            }
+            Err(TargetError::Unavailable(why)) => {
+                return Err(Diagnostic::error(span, format!("cannot attach {kind} here: {why}"))
+                    .with_label("the binary this probe names"));
+            }
+        }
+    }
+    Ok(vec![ResolvedProbe {
+        kind: ProbeKind::Uprobe { path: path.to_string(), location, ret },
+        name: format!("{kind}:{path}:{func}"),
+    }])
+}
+
+fn parse_number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+fn parse_location(text: &str) -> Option<UprobeLocation> {
+    if text.starts_with(|c: char| c.is_ascii_digit()) {
+        return parse_number(text).map(UprobeLocation::Address);
+    }
+    match text.split_once('+') {
+        Some((name, offset)) if !name.is_empty() => Some(UprobeLocation::SymbolOffset(name.to_string(), parse_number(offset)?)),
+        Some(_) => None,
+        None => Some(UprobeLocation::Symbol(text.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(parse_location("readline"), Some(UprobeLocation::Symbol("readline".into())));
+        assert_eq!(parse_location("main+16"), Some(UprobeLocation::SymbolOffset("main".into(), 16)));
+        assert_eq!(parse_location("main+0x10"), Some(UprobeLocation::SymbolOffset("main".into(), 16)));
+        assert_eq!(parse_location("0x1234"), Some(UprobeLocation::Address(0x1234)));
+        assert_eq!(parse_location("main+x"), None);
+        assert_eq!(parse_location("+4"), None);
+    }
+}
