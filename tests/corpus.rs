@@ -46,6 +46,9 @@ const CORPUS: &[&str] = &[
     "tracepoint:syscalls:sys_enter_openat { @o[comm] = (pid, str(args.filename)); $t = @o[comm]; printf(\"%d %s\\n\", $t.0, @o[comm].1); @k[(comm, tid)] = (args.flags, (\"x\", comm)); if (has_key(@k, (comm, tid))) { print(@k[comm, tid].1); } }",
     "tracepoint:sched:sched_switch { @s[args.prev_comm, (args.prev_pid, args.next_comm)] = (args.prev_comm, \"ab\", args.next_pid); $x = (\"a\", (\"bc\", args.prev_comm), nsecs); @x = $x; @y = $x.1; @z = (@y, @x.1.1); }",
     "tracepoint:syscalls:sys_enter_write { printf(\"%s %s %s\\n\", strftime(\"%H:%M:%S\", nsecs), username, ntop(2, args.fd)); $a = ntop(args.fd); print($a); @u[username] = count(); }",
+    "tracepoint:syscalls:sys_enter_openat { $n = args.flags; printf(\"%r %rx %rh\\n\", buf(args.filename, $n), buf(comm, 16), buf(str(args.filename), 8)); @[buf(args.filename, 3)] = buf(comm, $n); $b = buf(\"x\", 0); print($b); }",
+    "tracepoint:raw_syscalls:sys_enter { @[buf(args.args)] = count(); @a = buf(args->args, 100); }",
+    "tracepoint:syscalls:sys_enter_execve { join(args.argv); join(args.argv, \", \"); }",
 ];
 
 #[test]

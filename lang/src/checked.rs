@@ -24,6 +24,8 @@ pub struct Program {
     pub time_formats: Vec<String>,
     /// The machine's possible CPUs (`Target::possible_cpus`).
     pub ncpus: u32,
+    /// `join()` separators; `StmtKind::Join::id` indexes it.
+    pub join_separators: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -151,6 +153,9 @@ pub enum StmtKind {
     Cat { id: usize, args: Vec<Expr> },
     /// `time()` / `time(fmt)`; `id` indexes `Program::time_formats`.
     Time { id: usize },
+    /// `join(argv, sep)`: the strings of a NULL-terminated array of string
+    /// pointers, printed on one line; `id` indexes `Program::join_separators`.
+    Join { id: usize, argv: Expr },
     /// `exit()` / `exit(code)`: ask the runtime to stop, and leave this probe.
     Exit { code: i32 },
     /// An expression evaluated for its side effects (none today but calls).
@@ -217,6 +222,9 @@ pub enum ExprKind {
     /// `str(ptr)` / `str(ptr, len)`: copy a NUL-terminated string from
     /// memory; the result's size is `Type::Str::size`.
     StrRead { ptr: Box<Expr>, len: Option<Box<Expr>> },
+    /// `buf(p, n)` / `buf(array)`: `len` bytes (at most the type's size;
+    /// all of it without `len`) copied from `source`.
+    BufRead { source: BufSource, len: Option<Box<Expr>> },
     /// `$x++`, `++$x`, `$x--`, `--$x` in an expression: adds `delta` to
     /// the variable; the value is the new one with `prefix`, else the old.
     VarIncDec { var: VarId, delta: i64, prefix: bool },
@@ -239,6 +247,18 @@ pub enum ExprKind {
     /// `a == b` / `a != b` on strings (`ne` for `!=`), compared up to the
     /// first NUL.
     StrEq { lhs: Box<Expr>, rhs: Box<Expr>, ne: bool },
+}
+
+/// Where `buf()` reads its bytes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BufSource {
+    /// Memory at an address: user memory for a user pointer, kernel memory
+    /// for a kernel one, either for a plain integer.
+    Memory(Box<Expr>),
+    /// The bytes of a string value, NUL-padded past its end.
+    Str(Box<Expr>),
+    /// An array field of the tracepoint's record.
+    Field(TracepointField),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

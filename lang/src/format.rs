@@ -20,8 +20,24 @@ pub struct Conversion {
     pub precision: Option<usize>,
     /// `h`, `hh`, `l`, `ll`, `z`, `j`, `t` or empty.
     pub length: &'static str,
-    /// The conversion character: one of `d i u x X o c s p`.
+    /// The conversion character: one of `d i u x X o c s p`, or `r` for
+    /// a buffer (`%r`, `%rx`, `%rh`).
     pub conv: char,
+    /// How `%r` shows a buffer's bytes.
+    pub buffer: BufferStyle,
+    /// The conversion as written, `%` included.
+    pub text: String,
+}
+
+/// How a buffer's bytes are printed: `%r` (and buffers as map keys and
+/// values) shows printable ASCII as is and every other byte as `\xNN`;
+/// `%rx` escapes every byte; `%rh` prints hex pairs separated by spaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BufferStyle {
+    #[default]
+    Printable,
+    Escaped,
+    Hex,
 }
 
 impl Conversion {
@@ -29,6 +45,18 @@ impl Conversion {
     /// one takes an integer.
     pub fn takes_string(&self) -> bool {
         self.conv == 's'
+    }
+
+    /// Whether this conversion takes a buffer (`%r`, `%rx`, `%rh`).
+    pub fn takes_buffer(&self) -> bool {
+        self.conv == 'r'
+    }
+
+    /// A `%r` with a width, precision or `-` flag takes its buffer but
+    /// prints as written: bpftrace replaces only a bare `%r` before handing
+    /// the format to C's printf, which prints an unknown conversion as is.
+    pub fn prints_as_written(&self) -> bool {
+        self.takes_buffer() && (self.left || self.zero || self.width.is_some() || self.precision.is_some())
     }
 
     pub fn is_signed(&self) -> bool {
@@ -95,15 +123,31 @@ pub fn parse(format: &str) -> Result<Vec<Piece>, FormatError> {
             }
         }
         let Some(conv) = format[i..].chars().next() else {
-            return Err(FormatError { message: "the format string ends in the middle of a conversion".into(), range: start..i });
+            // A `%` that starts no conversion is text, as bpftrace prints it.
+            literal.push_str(&format[start..]);
+            break;
         };
         i += conv.len_utf8();
-        if !matches!(conv, 'd' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' | 's' | 'p') {
-            return Err(FormatError { message: format!("`%{conv}` is not a conversion printf knows"), range: start..i });
+        if conv == 'r' {
+            match bytes.get(i) {
+                Some(b'x') => (c.buffer, i) = (BufferStyle::Escaped, i + 1),
+                Some(b'h') => (c.buffer, i) = (BufferStyle::Hex, i + 1),
+                _ => {}
+            }
+        }
+        // bpftrace counts a `%r` only with `-`, a width and a precision
+        // before it; with other flags or a length it is text.
+        let buffer_ok = conv == 'r' && c.length.is_empty() && !(c.plus || c.space || c.alt);
+        if !(buffer_ok || matches!(conv, 'd' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' | 's' | 'p')) {
+            // Not a conversion: bpftrace consumes no argument for it and
+            // C's printf prints it as written.
+            literal.push_str(&format[start..i]);
+            continue;
         }
         if c.width.is_some_and(|w| w > 1 << 16) || c.precision.is_some_and(|p| p > 1 << 16) {
             return Err(FormatError { message: "this width or precision is too large".into(), range: start..i });
         }
+        c.text = format[start..i].to_string();
         c.conv = conv;
         if !literal.is_empty() {
             pieces.push(Piece::Literal(std::mem::take(&mut literal)));
@@ -139,8 +183,31 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_and_truncated_conversions() {
-        assert_eq!(parse("x %q").unwrap_err().range, 2..4);
-        assert!(parse("x %-5").is_err());
+    fn unknown_and_truncated_conversions_are_text() {
+        // bpftrace 0.17: printf("a%yb %d|%lr|%+r|50%\n", 7) prints `a%yb 7|%lr|%+r|50%`.
+        let p = parse("a%yb %d|%lr|%+r|50%").unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0], Piece::Literal("a%yb ".into()));
+        assert_eq!(p[2], Piece::Literal("|%lr|%+r|50%".into()));
+        assert!(parse("%5000000d").is_err());
+    }
+
+    #[test]
+    fn parses_buffer_conversions() {
+        let p = parse("%r|%rx|%rh|%rz|%-5r").unwrap();
+        let convs: Vec<_> = conversions(&p).collect();
+        let styles: Vec<_> = convs.iter().map(|c| (c.conv, c.buffer, c.prints_as_written())).collect();
+        assert_eq!(
+            styles,
+            [
+                ('r', BufferStyle::Printable, false),
+                ('r', BufferStyle::Escaped, false),
+                ('r', BufferStyle::Hex, false),
+                ('r', BufferStyle::Printable, false),
+                ('r', BufferStyle::Printable, true),
+            ]
+        );
+        assert_eq!(convs[4].text, "%-5r");
+        assert_eq!(p[7], Piece::Literal("z|".into()));
     }
 }

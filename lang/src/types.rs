@@ -25,6 +25,9 @@ pub enum Type {
     /// `ntop(...)`: an address family and 16 address bytes, printed as an
     /// IPv4 or IPv6 address.
     Inet,
+    /// `buf(p, n)`: up to `size` bytes and their count, printed with
+    /// non-printable bytes escaped (`%r`).
+    Buf { size: u32 },
     /// `(a, b, ...)`: laid out like a C struct ([`tuple_layout`]), as
     /// bpftrace lays tuples out, so printing and key comparison match.
     Tuple(Vec<Type>),
@@ -51,6 +54,10 @@ impl Type {
         matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Inet)
     }
 
+    pub fn is_buf(&self) -> bool {
+        matches!(self, Type::Buf { .. })
+    }
+
     pub fn is_tuple(&self) -> bool {
         matches!(self, Type::Tuple(_))
     }
@@ -67,6 +74,8 @@ impl Type {
             Type::Str { size } => *size,
             Type::Timestamp { .. } | Type::Username => 8,
             Type::Inet => 24,
+            // A u8 length, then the bytes.
+            Type::Buf { size } => 1 + *size,
             Type::Tuple(items) => tuple_layout(items).1,
             Type::Void => 0,
         }
@@ -87,9 +96,20 @@ impl Type {
     pub fn compatible(&self, other: &Type) -> bool {
         match (self, other) {
             (a, b) if a.is_int() && b.is_int() => true,
-            (Type::Str { .. }, Type::Str { .. }) => true,
+            (Type::Str { .. }, Type::Str { .. }) | (Type::Buf { .. }, Type::Buf { .. }) => true,
             (Type::Tuple(a), Type::Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.compatible(y)),
             (a, b) => a == b,
+        }
+    }
+
+    /// Whether a map key or value of type `other` can go where `self`
+    /// went before: as [`Type::compatible`], but buffers only of the same
+    /// size — bpftrace refuses others as keys, and as values it refuses a
+    /// smaller one and garbles a larger one.
+    pub fn fits_map(&self, other: &Type) -> bool {
+        match (self, other) {
+            (Type::Buf { size: a }, Type::Buf { size: b }) => a == b,
+            _ => self.compatible(other),
         }
     }
 
@@ -97,6 +117,7 @@ impl Type {
     pub fn unify(&self, other: &Type) -> Type {
         match (self, other) {
             (Type::Str { size: a }, Type::Str { size: b }) => Type::Str { size: (*a).max(*b) },
+            (Type::Buf { size: a }, Type::Buf { size: b }) => Type::Buf { size: (*a).max(*b) },
             (a, b) if a == b => a.clone(),
             (Type::Int { bits: a, signed: sa }, Type::Int { bits: b, signed: sb }) => {
                 Type::Int { bits: (*a).max(*b), signed: *sa && *sb }
@@ -119,6 +140,7 @@ impl fmt::Display for Type {
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
             Type::Inet => write!(f, "inet address"),
+            Type::Buf { size } => write!(f, "buffer[{size}]"),
             Type::Tuple(items) => {
                 // bpftrace's spelling: `(int64,string[4])`.
                 write!(f, "(")?;

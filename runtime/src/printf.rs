@@ -9,7 +9,7 @@
 use rbpf_codegen::manifest::{Field, PrintfFormat};
 use rbpf_lang::format::{self, Conversion, FormatError, Piece};
 
-use crate::value::{escape_buffer, BufferStyle, Decoder, Value};
+use crate::value::{escape_buffer, Decoder, Value};
 
 /// A printf format, parsed once, ready to format records.
 #[derive(Clone, Debug)]
@@ -78,15 +78,18 @@ pub fn write(pieces: &[Piece], args: &[Value], out: &mut Vec<u8>) {
 }
 
 fn convert(c: &Conversion, arg: &Value, out: &mut Vec<u8>) {
-    // `%r` prints a buffer (or a string) with its non-printable bytes
-    // escaped, as bpftrace does.
-    if c.conv == 'r' {
-        let mut text = Vec::new();
-        match arg {
-            Value::Buf(bytes) | Value::Str(bytes) => escape_buffer(bytes, BufferStyle::Printable, &mut text),
-            other => other.write_text(&mut text),
+    // `%r`, `%rx` and `%rh` print a buffer (or a string) with its bytes
+    // escaped, as bpftrace does; with a width or precision bpftrace leaves
+    // the conversion to C's printf, which prints it as written.
+    if c.takes_buffer() {
+        if c.prints_as_written() {
+            return out.extend_from_slice(c.text.as_bytes());
         }
-        return pad(c, &[], &text, out);
+        match arg {
+            Value::Buf(bytes) | Value::Str(bytes) => escape_buffer(bytes, c.buffer, out),
+            other => other.write_text(out),
+        }
+        return;
     }
     let (value, signed) = match arg {
         Value::Int(v) => (*v as u64, true),
@@ -324,18 +327,17 @@ mod tests {
     #[test]
     fn values_of_every_type() {
         let buf = Value::Buf(b"ab\tc\x01\xff\"\\\0".to_vec());
-        // `%r` is not in the shared format parser yet: built by hand.
-        let r = |width: Option<usize>, left: bool| Piece::Conversion(Conversion { conv: 'r', width, left, ..Conversion::default() });
-        let run = |pieces: &[Piece], args: &[Value]| {
-            let mut out = Vec::new();
-            write(pieces, args, &mut out);
-            String::from_utf8(out).unwrap()
-        };
         // bpftrace: printf("%r", buf("ab\tc\x01\xff\"\\", 9)) prints ab\x09c\x01\xff"\\x00
-        assert_eq!(run(&[r(None, false)], std::slice::from_ref(&buf)), r#"ab\x09c\x01\xff"\\x00"#);
-        let lit = |t: &str| Piece::Literal(t.into());
-        let pieces = [r(Some(6), true), lit("|"), r(Some(6), false)];
-        assert_eq!(run(&pieces, &[Value::Buf(b"ab".to_vec()), Value::Buf(b"\n".to_vec())]), "ab    |  \\x0a");
+        check("%r", std::slice::from_ref(&buf), r#"ab\x09c\x01\xff"\\x00"#);
+        // bpftrace 0.17: printf("[%r][%rx][%rh][%5r][%-5r][%.2r]\n", buf("ab\tc\x01\xff", 6), ...)
+        let six = Value::Buf(b"ab\tc\x01\xff".to_vec());
+        check(
+            "[%r][%rx][%rh][%5r][%-5r][%.2r]",
+            &[six.clone(), six.clone(), six.clone(), six.clone(), six.clone(), six],
+            r"[ab\x09c\x01\xff][\x61\x62\x09\x63\x01\xff][61 62 09 63 01 ff][%5r][%-5r][%.2r]",
+        );
+        // bpftrace 0.17: printf("[%rz] %d\n", buf("ab", 2), 5) prints `[abz] 5`.
+        check("[%rz] %d", &[Value::Buf(b"ab".to_vec()), int(5)], "[abz] 5");
         // Bools: %d prints 1/0, %s true/false.
         check("%d %d %s %s %5s|", &[Value::Bool(true), Value::Bool(false), Value::Bool(true), Value::Bool(false), Value::Bool(true)], "1 0 true false  true|");
         check("%x", &[Value::Bool(true)], "1");

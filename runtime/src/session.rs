@@ -125,7 +125,9 @@ impl Session {
             };
             // Detach even when attaching or streaming failed.
             self.links.clear();
-            streamed?;
+            if streamed? {
+                self.discard_pending();
+            }
         }
 
         self.run_all(&Attach::End)?;
@@ -153,15 +155,16 @@ impl Session {
         Ok(())
     }
 
-    /// Waits for records until an exit record or a signal.
-    async fn stream(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<(), RuntimeError> {
+    /// Waits for records until an exit record or a signal; `Ok(true)` when
+    /// an exit record ended it.
+    async fn stream(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<bool, RuntimeError> {
         let stop = self.stop.0.clone();
         let Some(ringbuf) = self.ringbuf.take() else {
             tokio::select! {
                 () = signals.recv() => {}
                 () = stop.notified() => {}
             }
-            return Ok(());
+            return Ok(false);
         };
         let name = self.dispatch.manifest.ringbuf.clone().unwrap_or_default();
         // SAFETY: the ring buffer owns its fd and keeps it open, unchanged,
@@ -187,16 +190,25 @@ impl Session {
                     guard.clear_ready();
                     match exited.and_then(|exited| out.flush().map(|()| exited).map_err(RuntimeError::Output)) {
                         Ok(false) => {}
-                        Ok(true) => break Ok(()),
+                        Ok(true) => break Ok(true),
                         Err(e) => break Err(e),
                     }
                 }
-                () = signals.recv() => break Ok(()),
-                () = stop.notified() => break Ok(()),
+                () = signals.recv() => break Ok(false),
+                () = stop.notified() => break Ok(false),
             }
         };
         self.ringbuf = Some(ready.into_inner());
         result
+    }
+
+    /// Drops the records that probes sent after an `exit()`, up to the
+    /// detach: bpftrace prints nothing a probe does once exit() was seen
+    /// (other CPUs, or the same probe firing again before it is detached).
+    fn discard_pending(&mut self) {
+        if let Some(ringbuf) = &mut self.ringbuf {
+            while ringbuf.next().is_some() {}
+        }
     }
 
     /// Handles the records waiting in the ring buffer; with `stop_at_exit`,

@@ -99,15 +99,8 @@ impl Value {
     }
 }
 
-/// How a buffer's bytes are printed: `%r` (and map values) show printable
-/// ASCII as is and every other byte as `\xNN`; `%rx` escapes every byte;
-/// `%rh` prints hex pairs separated by spaces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BufferStyle {
-    Printable,
-    Escaped,
-    Hex,
-}
+/// How a buffer's bytes are printed; printf's parser names the style.
+pub use rbpf_lang::format::BufferStyle;
 
 pub fn escape_buffer(bytes: &[u8], style: BufferStyle, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";

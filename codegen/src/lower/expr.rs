@@ -256,8 +256,8 @@ impl ProgramGen<'_> {
                 Ok(IntVal::Reg(r))
             }
             ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
-            ExprKind::Str(_) | ExprKind::StrRead { .. } => {
-                unreachable!("the checker gives strings a string type")
+            ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::BufRead { .. } => {
+                unreachable!("the checker gives strings and buffers their own types")
             }
             ExprKind::Tuple(_) => unreachable!("the checker gives tuples a tuple type"),
         }

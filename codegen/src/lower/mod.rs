@@ -6,6 +6,7 @@
 //! where they are finally needed (a map key, an event record), so nothing is
 //! copied twice.
 
+mod buffers;
 mod expr;
 mod frame;
 mod stmt;
@@ -122,6 +123,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         start_time_map: program.uses_elapsed.then(|| START_TIME_MAP.to_string()),
         print_values: program.print_values.iter().map(value_type).collect(),
         time_formats: program.time_formats.clone(),
+        join_separators: program.join_separators.clone(),
         lost_events_map: Some(LOST_EVENTS_MAP.to_string()),
         ..Manifest::default()
     };
@@ -140,6 +142,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Timestamp { format } => ValueType::Timestamp { format: *format },
         Type::Username => ValueType::Username,
         Type::Inet => ValueType::Inet,
+        Type::Buf { size } => ValueType::Buf { size: *size },
         Type::Tuple(items) => {
             let (offsets, size) = rbpf_lang::types::tuple_layout(items);
             let fields = items.iter().zip(offsets).map(|(t, offset)| Field { offset, ty: value_type(t) }).collect();
@@ -317,15 +320,23 @@ impl<'a> ProgramGen<'a> {
         // reports the loss. The record is copied, so its slot holds the key.
         let sent = self.b.new_label();
         self.b.jump_if(Cond::Eq, Reg::R0, 0, sent);
-        self.b.store(Size::W, Reg::R10, record.off, 0);
+        self.count_lost_event(record);
+        self.b.bind(sent);
+    }
+
+    /// Adds one to the lost-event count; `key` is a stack slot of at least
+    /// 4 bytes it may overwrite.
+    fn count_lost_event(&mut self, key: Slot) {
+        let done = self.b.new_label();
+        self.b.store(Size::W, Reg::R10, key.off, 0);
         self.map_fd(Reg::R1, LOST_EVENTS_MAP);
-        self.slot_address(Reg::R2, record);
+        self.slot_address(Reg::R2, key);
         self.b.call(Helper::MapLookupElem);
-        self.b.jump_if(Cond::Eq, Reg::R0, 0, sent);
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
         self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
         self.b.alu64(Alu::Add, Reg::R1, 1);
         self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
-        self.b.bind(sent);
+        self.b.bind(done);
     }
 }
 
@@ -340,6 +351,13 @@ fn reads_context(probe: &checked::Probe) -> bool {
             E::Unary { expr: e, .. } => expr(e),
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
+            E::BufRead { source, len } => {
+                len.as_deref().is_some_and(expr)
+                    || match source {
+                        checked::BufSource::Memory(e) | checked::BufSource::Str(e) => expr(e),
+                        checked::BufSource::Field(_) => true,
+                    }
+            }
             E::Ternary { cond, then, else_ } => expr(cond) || expr(then) || expr(else_),
             E::Cast(e) | E::StrLen(e) | E::Bswap(e) | E::Retype(e) => expr(e),
             E::Ntop { af, addr } => expr(af) || expr(addr),
@@ -373,7 +391,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
             S::Unroll { body, .. } => stmts(body),
             S::Printf { args, .. } => args.iter().any(expr),
             S::Delete { keys, .. } => keys.iter().any(expr),
-            S::PrintValue { value, .. } | S::Signal(value) => expr(value),
+            S::PrintValue { value, .. } | S::Signal(value) | S::Join { argv: value, .. } => expr(value),
             S::System { args, .. } | S::Cat { args, .. } => args.iter().any(expr),
             S::Time { .. } => false,
             S::Exit { .. } | S::Break | S::Continue | S::Return | S::MapCommand { .. } => false,

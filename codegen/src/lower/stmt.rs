@@ -79,6 +79,7 @@ impl ProgramGen<'_> {
             StmtKind::Printf { id, args } => self.printf(event::PRINTF, *id, args, stmt)?,
             StmtKind::System { id, args } => self.printf(event::SYSTEM, *id, args, stmt)?,
             StmtKind::Cat { id, args } => self.printf(event::CAT, *id, args, stmt)?,
+            StmtKind::Join { id, argv } => self.join(*id, argv, stmt.span)?,
             StmtKind::Time { id } => {
                 let record = self.alloc(event::HEADER_SIZE, stmt.span)?;
                 self.b.store(Size::W, Reg::R10, record.off, event::TIME as i32);
@@ -138,6 +139,9 @@ impl ProgramGen<'_> {
                 if e.ty.is_str() {
                     let slot = self.alloc(e.ty.stored_size(), e.span)?;
                     self.str_into(e, slot, 0, slot.size)?;
+                } else if e.ty.is_buf() {
+                    let slot = self.alloc(e.ty.stored_size(), e.span)?;
+                    self.buf_into(e, slot, 0, slot.size)?;
                 } else if e.ty.is_int() {
                     let v = self.int(e)?;
                     self.release(v);
@@ -180,6 +184,9 @@ impl ProgramGen<'_> {
         if value.ty.is_str() {
             let size = super::stored_size(&value.ty).min(slot.size - offset);
             self.str_into(value, slot, offset, size)
+        } else if value.ty.is_buf() {
+            let size = super::stored_size(&value.ty).min(slot.size - offset);
+            self.buf_into(value, slot, offset, size)
         } else {
             let v = self.int(value)?;
             let r = self.to_reg(v, value.span)?;
@@ -422,6 +429,7 @@ impl ProgramGen<'_> {
     fn store_field(&mut self, e: &Expr, slot: Slot, field: &Field) -> Result<(), CodegenError> {
         match &field.ty {
             ValueType::Str { size } => self.str_into(e, slot, field.offset, size.div_ceil(8) * 8),
+            ValueType::Buf { size } => self.buf_into(e, slot, field.offset, (1 + size).div_ceil(8) * 8),
             ValueType::Int { .. }
             | ValueType::Timestamp { .. }
             | ValueType::Username

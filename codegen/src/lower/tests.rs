@@ -63,3 +63,18 @@ fn tuples_built_in_place_and_read_where_stored() {
         "t:sched:sched_switch { $t = (args.prev_pid, args.prev_comm); @m[$t.0] = $t; @k[(\"a\", 1)] = (\"b\", (\"cd\", 2)); printf(\"%d %s\\n\", @m[1].0, $t.1); }"
     ));
 }
+
+#[test]
+fn buffers_from_memory_strings_and_variable_lengths() {
+    insta::assert_snapshot!(disassemble(
+        "tracepoint:syscalls:sys_enter_execve { printf(\"%r\\n\", buf(args.filename, 4)); $n = args.__syscall_nr; @[buf(comm, $n)] = buf(\"ab\", 0); }"
+    ));
+}
+
+#[test]
+fn join_fills_a_reserved_record() {
+    let text = disassemble("tracepoint:syscalls:sys_enter_execve { join(args.filename, \",\"); }");
+    assert_eq!(text.matches("call bpf_probe_read_user_str").count(), 16);
+    assert_eq!(text.matches("call bpf_probe_read_user#").count() + text.matches("call bpf_probe_read_user\n").count(), 16);
+    assert!(text.contains("call bpf_ringbuf_reserve") && text.contains("call bpf_ringbuf_submit"));
+}

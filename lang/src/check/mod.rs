@@ -66,6 +66,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         checker.printfs.clear();
         checker.print_values.clear();
         checker.time_formats.clear();
+        checker.join_separators.clear();
         checker.uses_elapsed = false;
         let mut probes = Vec::with_capacity(expanded.len());
         for (index, (probe, resolved, span)) in expanded.iter().enumerate() {
@@ -101,6 +102,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         uses_elapsed: checker.uses_elapsed,
         print_values: checker.print_values,
         time_formats: checker.time_formats,
+        join_separators: checker.join_separators,
         ncpus: target.possible_cpus().max(1),
     })
 }
@@ -176,6 +178,7 @@ struct Checker {
     printfs: Vec<Printf>,
     print_values: Vec<Type>,
     time_formats: Vec<String>,
+    join_separators: Vec<String>,
     ncpus: u32,
     uses_elapsed: bool,
     probes: Vec<Probe>,
@@ -223,6 +226,7 @@ impl Checker {
             printfs: Vec::new(),
             print_values: Vec::new(),
             time_formats: Vec::new(),
+            join_separators: Vec::new(),
             ncpus: 1,
             uses_elapsed: false,
             probes: Vec::new(),
@@ -442,6 +446,7 @@ impl Checker {
                     return Some(StmtKind::MapCommand { map, command });
                 }
                 "print" => return self.print(name, args, cx),
+                "join" => return self.join(name, args, cx),
                 "signal" => {
                     self.arity(name, args, 1, 1)?;
                     self.require_unsafe(name)?;
@@ -592,7 +597,7 @@ impl Checker {
             return None;
         }
         let value = self.expr(&args[0], cx);
-        if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_tuple()) {
+        if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_tuple() || value.ty.is_buf()) {
             self.error(Diagnostic::error(value.span, format!("cannot print {}", value.ty)).with_label("no value"));
             return None;
         }
@@ -643,7 +648,18 @@ impl Checker {
             }
         };
         let convs: Vec<_> = format::conversions(&pieces).cloned().collect();
-        let checked: Vec<Expr> = rest.iter().map(|a| self.expr(a, cx)).collect();
+        // An argument that was refused already needs no second message
+        // about its stand-in's type.
+        let mut refused = Vec::with_capacity(rest.len());
+        let checked: Vec<Expr> = rest
+            .iter()
+            .map(|a| {
+                let before = self.diags.len();
+                let e = self.expr(a, cx);
+                refused.push(self.diags.len() > before);
+                e
+            })
+            .collect();
         if convs.len() != checked.len() {
             let d = Diagnostic::error(
                 span,
@@ -662,16 +678,34 @@ impl Checker {
             return None;
         }
         let mut ok = true;
-        for (conv, arg) in convs.iter().zip(&checked) {
-            let fits = if conv.takes_string() { arg.ty.prints_as_string() } else { arg.ty.is_int() };
+        for ((conv, arg), refused) in convs.iter().zip(&checked).zip(refused) {
+            if refused {
+                ok = false;
+                continue;
+            }
+            let (fits, want) = if conv.takes_buffer() {
+                (arg.ty.is_buf(), "a buffer")
+            } else if conv.takes_string() {
+                (arg.ty.prints_as_string(), "a string")
+            } else {
+                (arg.ty.is_int(), "an integer")
+            };
             if !fits {
                 ok = false;
-                let want = if conv.takes_string() { "a string" } else { "an integer" };
-                self.error(
-                    Diagnostic::error(arg.span, format!("`%{}` needs {want}, but this is {}", conv.conv, arg.ty))
-                        .with_label(format!("expected {want}"))
-                        .with_secondary(fmt.span, "the format string"),
-                );
+                let name = match (conv.conv, conv.buffer) {
+                    ('r', format::BufferStyle::Escaped) => "rx".to_string(),
+                    ('r', format::BufferStyle::Hex) => "rh".to_string(),
+                    (c, _) => c.to_string(),
+                };
+                let mut d = Diagnostic::error(arg.span, format!("`%{name}` needs {want}, but this is {}", arg.ty))
+                    .with_label(format!("expected {want}"))
+                    .with_secondary(fmt.span, "the format string");
+                if arg.ty.is_buf() {
+                    d = d.with_note("print a buffer with `%r`, `%rx` or `%rh`");
+                } else if conv.takes_buffer() {
+                    d = d.with_note("`%r` prints what `buf()` returns");
+                }
+                self.error(d);
             }
         }
         if !ok {
@@ -828,7 +862,7 @@ impl Checker {
             return;
         };
         let merged = match (old, &kind) {
-            (MapValue::Plain(a), MapValue::Plain(b)) if a.compatible(b) => Some(MapValue::Plain(a.unify(b))),
+            (MapValue::Plain(a), MapValue::Plain(b)) if a.fits_map(b) => Some(MapValue::Plain(a.unify(b))),
             (MapValue::Sum { signed: a }, MapValue::Sum { signed: b }) => Some(MapValue::Sum { signed: *a || *b }),
             (MapValue::Min { signed: a }, MapValue::Min { signed: b }) => Some(MapValue::Min { signed: *a || *b }),
             (MapValue::Max { signed: a }, MapValue::Max { signed: b }) => Some(MapValue::Max { signed: *a || *b }),
@@ -858,7 +892,7 @@ impl Checker {
     fn map_keys(&mut self, map: MapId, keys: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<Vec<Expr>> {
         let keys = tuple::flatten_tuple_key(keys.iter().map(|k| self.expr(k, cx)).collect());
         for k in &keys {
-            if !(k.ty.is_int() || k.ty.prints_as_string() || k.ty.is_tuple()) {
+            if !(k.ty.is_int() || k.ty.prints_as_string() || k.ty.is_tuple() || k.ty.is_buf()) {
                 self.error(Diagnostic::error(k.span, format!("a {} cannot be a map key", k.ty)).with_label("not a valid key"));
                 return None;
             }
@@ -871,7 +905,7 @@ impl Checker {
                 slot.key_span = span;
             }
             Some(old) => {
-                let same = old.len() == types.len() && old.iter().zip(&types).all(|(a, b)| a.compatible(b));
+                let same = old.len() == types.len() && old.iter().zip(&types).all(|(a, b)| a.fits_map(b));
                 if same {
                     slot.key = Some(old.iter().zip(&types).map(|(a, b)| a.unify(b)).collect());
                 } else if slot.key_span != span {
@@ -1125,6 +1159,15 @@ impl Checker {
                 let ty = match (&a.ty, &b.ty) {
                     (x, y) if x.is_int() && y.is_int() => x.unify(y),
                     (Type::Str { .. }, Type::Str { .. }) => a.ty.unify(&b.ty),
+                    (x, y) if x.is_buf() || y.is_buf() => {
+                        let which = if x.is_buf() { &a } else { &b };
+                        self.error(
+                            Diagnostic::error(which.span, "`?:` cannot choose a buffer")
+                                .with_label(format!("this is {}", which.ty))
+                                .with_note("as in bpftrace, the branches must be integers or strings"),
+                        );
+                        return None;
+                    }
                     _ => {
                         self.error(
                             Diagnostic::error(span, format!("the branches of `?:` have different types: {} and {}", a.ty, b.ty))
@@ -1478,7 +1521,8 @@ impl Checker {
                 let keys = self.map_keys(map, &key_exprs, args[0].span.to(args[1].span), cx)?;
                 Some((ExprKind::HasKey { map, keys }, Type::U64))
             }
-            "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" => {
+            "buf" => self.buf(name, args, cx),
+            "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" | "join" => {
                 self.error(
                     Diagnostic::error(span, format!("`{}()` has no value", name.name))
                         .with_label("use it as a statement"),
@@ -1509,7 +1553,7 @@ impl Checker {
 const FUNCTIONS: &[&str] = &[
     "printf", "print", "str", "exit", "count", "sum", "min", "max", "avg", "stats", "hist", "lhist", "delete",
     "clear", "zero", "has_key", "strlen", "strncmp", "strcontains", "bswap", "time", "strftime", "ntop", "cat",
-    "system", "signal",
+    "system", "signal", "buf", "join",
 ];
 
 /// A signal by name (`SIGKILL`, `KILL`) or number.
@@ -1625,6 +1669,7 @@ fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
     }
 }
 
+mod buffers;
 mod tuple;
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::diagnostic::render_to_string;
 use crate::target::FakeTarget;
 use crate::Source;
 
+mod buffers;
 mod tuples;
 
 pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve
@@ -145,7 +146,7 @@ error: unknown function `foo`
 1 │ BEGIN { @x = pdi; foo(1); }
   │                   ^^^ not a function rbpf knows
   │
-  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key, strlen, strncmp, strcontains, bswap, time, strftime, ntop, cat, system, signal",
+  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key, strlen, strncmp, strcontains, bswap, time, strftime, ntop, cat, system, signal, buf, join",
     );
 }
 

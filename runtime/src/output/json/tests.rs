@@ -236,3 +236,25 @@ fn cat_keeps_one_byte_less_than_text() {
     let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(parsed["data"].as_str().map(str::len), Some(10239));
 }
+
+#[test]
+fn buffers_as_keys_and_values() {
+    // bpftrace -f json -e 'BEGIN { @k[buf("zz", 2)] = 0; @k[buf("a\x02", 2)] = 1;
+    //   @v[1] = buf("x\ty\x00z", 5); @v[3] = buf("\x1b[0m", 5); exit(); }'
+    let k = map("@k", vec![ValueType::Buf { size: 2 }], MapValue::Plain(I64));
+    let e = [
+        MapEntry { key: vec![Value::Buf(b"zz".to_vec())], value: Value::Int(0) },
+        MapEntry { key: vec![Value::Buf(b"a\x02".to_vec())], value: Value::Int(1) },
+    ];
+    check(&map_line(&k, &e), r#"{"type": "map", "data": {"@k": {"zz": 0, "a\\x02": 1}}}"#, json!({"@k": {"zz": 0, "a\\x02": 1}}));
+    let v = map("@v", vec![I64], MapValue::Plain(ValueType::Buf { size: 5 }));
+    let e = [
+        MapEntry { key: vec![Value::Int(1)], value: Value::Buf(b"x\ty\x00z".to_vec()) },
+        MapEntry { key: vec![Value::Int(3)], value: Value::Buf(b"\x1b[0m\x00".to_vec()) },
+    ];
+    check(
+        &map_line(&v, &e),
+        r#"{"type": "map", "data": {"@v": {"1": "x\\x09y\\x00z", "3": "\\x1b[0m\\x00"}}}"#,
+        json!({"@v": {"1": "x\\x09y\\x00z", "3": "\\x1b[0m\\x00"}}),
+    );
+}

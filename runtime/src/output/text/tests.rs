@@ -320,3 +320,32 @@ fn string_keys_of_histograms() {
     assert!(text.starts_with("@h[a]: \n[1] "), "{text}");
     assert!(text.contains("\n\n@h[b]: \n[1] "), "{text}");
 }
+
+/// A buffer as the kernel holds it in a map: its u8 count, its bytes, then
+/// zeros up to the 8-byte slot.
+fn buf_bytes(bytes: &[u8], size: usize) -> Vec<u8> {
+    let mut out = vec![bytes.len() as u8];
+    out.extend_from_slice(bytes);
+    out.resize((1 + size).next_multiple_of(8), 0);
+    out
+}
+
+#[test]
+fn buffers_as_keys_and_values_decoded_from_the_kernel() {
+    // bpftrace -e 'BEGIN { @k[buf("b\x01", 2)] = 3; @k[buf("a\x02", 2)] = 1; @k[buf("zz", 2)] = 0;
+    //   @k[buf("a\x00", 2)] = 2; @v[1] = buf("x\ty\x00z", 5); @v[2] = buf("ab\n~\x7f", 5);
+    //   @v[3] = buf("\x1b[0m", 5); exit(); }'
+    let k = map("@k", vec![ValueType::Buf { size: 2 }], MapValue::Plain(I64));
+    let k_raw = [(&b"b\x01"[..], 3i64), (b"a\x02", 1), (b"zz", 0), (b"a\x00", 2)]
+        .iter()
+        .map(|(b, v)| (buf_bytes(b, 2), v.to_le_bytes().to_vec()))
+        .collect();
+    let v = map("@v", vec![I64], MapValue::Plain(ValueType::Buf { size: 5 }));
+    let v_raw = [(1, &b"x\ty\x00z"[..]), (2, b"ab\n~\x7f"), (3, b"\x1b[0m\x00")]
+        .iter()
+        .map(|(k, b)| (key(*k), buf_bytes(b, 5)))
+        .collect();
+    let k_entries = decode(&k, k_raw, 1, &Decoder::default());
+    let v_entries = decode(&v, v_raw, 1, &Decoder::default());
+    check(1, &[], &[(k, k_entries), (v, v_entries)], include_str!("../bpftrace/buffers.txt"));
+}
