@@ -25,6 +25,10 @@ pub enum Type {
     /// `ntop(...)`: an address family and 16 address bytes, printed as an
     /// IPv4 or IPv6 address.
     Inet,
+    /// `(a, b, ...)`: its elements one after another, each taking its
+    /// stored size rounded up to 8 bytes (the layout of a map key with
+    /// several parts, so a map's key reads as a tuple in place).
+    Tuple(Vec<Type>),
     /// Statements such as `printf()` or `exit()` used as expressions.
     Void,
 }
@@ -60,8 +64,17 @@ impl Type {
             Type::Str { size } => *size,
             Type::Timestamp { .. } | Type::Username => 8,
             Type::Inet => 24,
+            Type::Tuple(elems) => elems.iter().map(|t| t.stored_size().div_ceil(8) * 8).sum(),
             Type::Void => 0,
         }
+    }
+
+    /// The byte offset of a tuple's element `index` and its type; `None`
+    /// for anything else or an index past the end.
+    pub fn tuple_element(&self, index: usize) -> Option<(u32, &Type)> {
+        let Type::Tuple(elems) = self else { return None };
+        let offset = elems.iter().take(index).map(|t| t.stored_size().div_ceil(8) * 8).sum();
+        elems.get(index).map(|t| (offset, t))
     }
 
     /// Whether a value of type `other` can be stored where `self` was stored
@@ -96,6 +109,10 @@ impl fmt::Display for Type {
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
             Type::Inet => write!(f, "inet address"),
+            Type::Tuple(elems) => {
+                let names: Vec<String> = elems.iter().map(Type::to_string).collect();
+                write!(f, "({})", names.join(", "))
+            }
             Type::Void => write!(f, "none"),
         }
     }
