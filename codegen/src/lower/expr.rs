@@ -220,6 +220,13 @@ impl ProgramGen<'_> {
                 }
                 Ok(IntVal::Reg(r))
             }
+            ExprKind::MapLen(map) => self.map_len(*map, e.span),
+            ExprKind::TupleField { .. } => {
+                let at = self.place(e)?;
+                let r = self.alloc_reg(e.span)?;
+                self.b.load(Size::DW, r, Reg::R10, at);
+                Ok(IntVal::Reg(r))
+            }
             ExprKind::Str(_) | ExprKind::StrRead { .. } => {
                 unreachable!("the checker gives strings a string type")
             }
@@ -241,10 +248,23 @@ impl ProgramGen<'_> {
     /// count and sum add up, avg divides the sums, min and max pick among
     /// the CPUs that saw a value. A missing key reads as zero.
     fn aggregation_read(&mut self, map: rbpf_lang::checked::MapId, keys: &[Expr], span: Span) -> Result<IntVal, CodegenError> {
+        let mark = self.stack.mark();
+        let key = self.map_key(map, keys, span)?;
+        let v = self.aggregation_read_at(map, key, span);
+        self.stack.reset(mark);
+        v
+    }
+
+    /// [`Self::aggregation_read`] of the key built in `key`.
+    pub(super) fn aggregation_read_at(
+        &mut self,
+        map: rbpf_lang::checked::MapId,
+        key: Slot,
+        span: Span,
+    ) -> Result<IntVal, CodegenError> {
         use crate::manifest::MapValue;
         let info = self.layout.map(map).clone();
         let mark = self.stack.mark();
-        let key = self.map_key(map, keys, span)?;
         // Loop state on the stack: cpu, acc (sum / best), count (avg) or
         // have (min, max).
         let state = self.alloc(24, span)?;
@@ -519,6 +539,23 @@ impl ProgramGen<'_> {
         self.b.alu64(alu, dst, src);
     }
 
+    /// Where a variable, or an element of a tuple variable, lives: its
+    /// offset from r10.
+    pub(super) fn place(&self, e: &Expr) -> Result<i16, CodegenError> {
+        match &e.kind {
+            ExprKind::Var(id) => Ok(self.vars[id.0].off),
+            ExprKind::TupleField { tuple, index } => {
+                let base = self.place(tuple)?;
+                let (offset, _) = tuple
+                    .ty
+                    .tuple_element(*index)
+                    .ok_or_else(|| CodegenError::Unlowerable { what: tuple.ty.to_string(), span: e.span })?;
+                Ok(base + offset as i16)
+            }
+            _ => Err(CodegenError::Unlowerable { what: format!("{} not in a variable", e.ty), span: e.span }),
+        }
+    }
+
     /// A condition used as a value: 1 or 0.
     fn bool_value(&mut self, e: &Expr) -> Result<IntVal, CodegenError> {
         if let Some(c) = constant_truth(e) {
@@ -702,6 +739,12 @@ impl ProgramGen<'_> {
                 let var = self.vars[id.0];
                 let n = var.size.min(size);
                 self.copy_stack(var.off, dst, n);
+                self.zero(dst + n as i16, size - n);
+            }
+            ExprKind::TupleField { .. } => {
+                let src = self.place(e)?;
+                let n = super::stored_size(&e.ty).min(size);
+                self.copy_stack(src, dst, n);
                 self.zero(dst + n as i16, size - n);
             }
             ExprKind::MapRead { map, keys } => {

@@ -61,6 +61,7 @@ impl ProgramGen<'_> {
                 self.b.jump(top);
                 self.b.bind(end);
             }
+            StmtKind::ForMap { var, map, body, outer } => self.for_map(stmt, *var, *map, body, outer)?,
             StmtKind::Unroll { count, body } => {
                 for _ in 0..*count {
                     for s in body {
@@ -165,12 +166,9 @@ impl ProgramGen<'_> {
             return Ok(());
         }
         if value.ty == rbpf_lang::types::Type::Inet {
-            // A variable holding an address: copy its 24 bytes.
-            let rbpf_lang::checked::ExprKind::Var(id) = value.kind else {
-                return Err(CodegenError::Unlowerable { what: "inet address".into(), span: value.span });
-            };
-            let var = self.vars[id.0];
-            self.copy_stack(var.off, slot.at(offset), 24);
+            // A variable (or tuple element) holding an address: copy its 24 bytes.
+            let at = self.place(value)?;
+            self.copy_stack(at, slot.at(offset), 24);
             return Ok(());
         }
         if value.ty.is_str() {
