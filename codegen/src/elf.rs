@@ -432,6 +432,58 @@ mod tests {
         assert!(parsed.maps.is_empty());
     }
 
+    /// A program whose callback aya must link in: both reference a map.
+    #[test]
+    fn aya_links_callbacks_with_their_func_info() {
+        let mut b = Builder::new();
+        b.load_map_fd(Reg::R1, "counts");
+        b.load_func(Reg::R2, "cb");
+        b.mov64(Reg::R3, 0);
+        b.mov64(Reg::R4, 0);
+        b.call(Helper::ForEachMapElem);
+        b.mov64(Reg::R0, 0);
+        b.exit();
+        let program = b.finish().unwrap();
+        let mut b = Builder::new();
+        b.load_map_fd(Reg::R1, "counts");
+        b.mov64(Reg::R0, 0);
+        b.exit();
+        let callback = b.finish().unwrap();
+        let elf = write_object(
+            &[ElfProgram { section: "raw_tracepoint/p", name: "p", code: &program }],
+            &[ElfFunction { name: "cb", code: &callback }, ElfFunction { name: "unused", code: &callback }],
+            &[ElfMap { name: "counts", def: HASH }],
+            "GPL",
+        )
+        .unwrap();
+        let file = object::File::parse(&*elf).unwrap();
+        let cb = file.symbols().find(|s| s.name() == Ok("cb")).unwrap();
+        assert!(cb.is_local() && cb.kind() == SymbolKind::Text);
+        assert!(file.section_by_name(".BTF").is_some() && file.section_by_name(".BTF.ext").is_some());
+
+        let mut parsed = aya_obj::Object::parse(&elf).unwrap();
+        let text_sections: HashSet<usize> = parsed.functions.keys().map(|(section, _)| *section).collect();
+        let map = parsed.maps["counts"].clone();
+        parsed.relocate_maps([("counts", 40, &map)].into_iter(), &text_sections).unwrap();
+        parsed.relocate_calls(&text_sections).unwrap();
+        let linked = &parsed.functions[&parsed.programs["p"].function_key()];
+        let n = program.insns.len();
+        assert_eq!(linked.instructions.len(), n + callback.insns.len(), "the callback, once, after the program");
+        let func_ref = linked.instructions[2];
+        assert_eq!((func_ref.src_reg(), func_ref.imm), (4, n as i32 - 3), "BPF_PSEUDO_FUNC, relative to the next slot");
+        assert_eq!((linked.instructions[n].src_reg(), linked.instructions[n].imm), (1, 40), "the callback's map");
+        let func_info: Vec<u32> = linked.func_info.func_info.iter().map(|f| f.insn_off).collect();
+        assert_eq!(func_info, [0, n as u32], "one record per function, the program's at 0");
+    }
+
+    #[test]
+    fn objects_without_callbacks_have_no_btf() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let elf = sample_object(&counting, &trivial);
+        let file = object::File::parse(&*elf).unwrap();
+        assert!(file.section_by_name(".BTF").is_none() && file.section_by_name(".text").is_none());
+    }
+
     #[test]
     fn refuses_what_aya_would_misread() {
         let (counting, trivial) = (counting_program(), trivial_program());
