@@ -44,6 +44,11 @@ const CORPUS: &[&str] = &[
     "tracepoint:syscalls:sys_enter_openat { $f = str(args.filename); if (strcontains($f, \"passwd\") && strncmp($f, \"/etc\", 4) == 0) { @[comm] = strlen($f); } }",
     "tracepoint:syscalls:sys_enter_write { @r = rand % 10; @c[cgroup] = count(); @j = jiffies; @n[numaid, ncpus] = count(); @b = bswap(args.count); time(\"%H:%M\\n\"); cat(\"/proc/%d/comm\", pid); }",
     "tracepoint:syscalls:sys_enter_write { printf(\"%s %s %s\\n\", strftime(\"%H:%M:%S\", nsecs), username, ntop(2, args.fd)); $a = ntop(args.fd); print($a); @u[username] = count(); }",
+    "BEGIN { @m[1] = 2; @m[3] = 4; $s = 0; for ($kv : @m) { $s += $kv.0 * $kv.1; if ($s > 100) { break; } } printf(\"%d %d\\n\", $s, len(@m)); exit(); }",
+    "BEGIN { @m[\"a\", 1] = \"x\"; $p = \"pre\"; for ($kv : @m) { printf(\"%s %s %d %s\\n\", $p, $kv.0.0, $kv.0.1, $kv.1); $p = $kv.1; @copy[$kv.0.0] = $kv.1; } exit(); }",
+    "tracepoint:syscalls:sys_enter_write { @c[comm] = count(); @s[pid] = sum(args.count); @mx[tid] = max(args.count); $n = args.count; for ($kv : @c) { if ($kv.1 > 10) { delete(@c[$kv.0]); continue; } @seen[$kv.0] = $kv.1 + $n; } for ($kv : @s) { @t = $kv.1; } for ($kv : @mx) { @u = $kv.1; } }",
+    "BEGIN { @a[1] = 1; @b[2] = 2; $x = 0; for ($i : @a) { $y = 0; for ($j : @b) { $x += $i.0 * $j.1; $y++; if ($y > 5) { exit(); } } $z = 0; while ($z < 3) { $z++; } } printf(\"%d\\n\", $x); exit(); }",
+    "interval:ms:100 { @n[cpu] = nsecs; for ($kv : @n) { printf(\"%d %d %s %d\\n\", $kv.0, $kv.1, comm, pid); } if (len(@n) > 0) { exit(); } }",
 ];
 
 #[test]

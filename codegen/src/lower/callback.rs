@@ -190,13 +190,27 @@ impl ProgramGen<'_> {
         }
 
         let uses = VarUse::of(body);
-        if !outer.is_empty() {
-            cb.b.load(Size::DW, Reg::R1, Reg::R10, ctx.off);
-        }
         for &v in outer {
             let slot = cb.alloc(stored_size(&self.probe_vars[v.0].ty), span)?;
             cb.vars[v.0] = slot;
-            cb.copy_words(Reg::R1, self.vars[v.0].off, Reg::R10, slot.off, slot.size);
+            let caller = self.vars[v.0].off;
+            cb.b.load(Size::DW, Reg::R1, Reg::R10, ctx.off);
+            if uses.assigned.contains(&v) {
+                // A variable the body assigns carries a value from one
+                // element to the next. Copied with loads, a counter
+                // (`$n++; if ($n > 5) { break; }`) stays a known constant
+                // to the verifier, which then walks the callback once per
+                // value it could take, for a million instructions; read
+                // by a helper, it is an unknown number and the walk
+                // converges at once.
+                cb.b.mov64(Reg::R3, Reg::R1);
+                cb.b.alu64(crate::insn::Alu::Add, Reg::R3, i32::from(caller));
+                cb.slot_address(Reg::R1, slot);
+                cb.b.mov64(Reg::R2, slot.size as i32);
+                cb.b.call(Helper::ProbeReadKernel);
+            } else {
+                cb.copy_words(Reg::R1, caller, Reg::R10, slot.off, slot.size);
+            }
         }
         for &v in uses.used.iter().filter(|v| **v != var && !outer.contains(v)) {
             cb.vars[v.0] = cb.alloc(stored_size(&self.probe_vars[v.0].ty), span)?;
