@@ -49,6 +49,11 @@ const CORPUS: &[&str] = &[
     "tracepoint:syscalls:sys_enter_openat { $n = args.flags; printf(\"%r %rx %rh\\n\", buf(args.filename, $n), buf(comm, 16), buf(str(args.filename), 8)); @[buf(args.filename, 3)] = buf(comm, $n); $b = buf(\"x\", 0); print($b); }",
     "tracepoint:raw_syscalls:sys_enter { @[buf(args.args)] = count(); @a = buf(args->args, 100); }",
     "tracepoint:syscalls:sys_enter_execve { join(args.argv); join(args.argv, \", \"); }",
+    "BEGIN { @m[1] = 2; @m[3] = 4; $s = 0; for ($kv : @m) { $s += $kv.0 * $kv.1; if ($s > 100) { break; } } printf(\"%d %d\\n\", $s, len(@m)); exit(); }",
+    "BEGIN { @m[\"a\", 1] = \"x\"; $p = \"pre\"; for ($kv : @m) { printf(\"%s %s %d %s\\n\", $p, $kv.0.0, $kv.0.1, $kv.1); $p = $kv.1; @copy[$kv.0.0] = $kv.1; } exit(); }",
+    "tracepoint:syscalls:sys_enter_write { @c[comm] = count(); @s[pid] = sum(args.count); @mx[tid] = max(args.count); $n = args.count; for ($kv : @c) { if ($kv.1 > 10) { delete(@c[$kv.0]); continue; } @seen[$kv.0] = $kv.1 + $n; } for ($kv : @s) { @t = $kv.1; } for ($kv : @mx) { @u = $kv.1; } }",
+    "BEGIN { @a[1] = 1; @b[2] = 2; $x = 0; for ($i : @a) { $y = 0; for ($j : @b) { $x += $i.0 * $j.1; $y++; if ($y > 5) { exit(); } } $z = 0; while ($z < 3) { $z++; } } printf(\"%d\\n\", $x); exit(); }",
+    "interval:ms:100 { @n[cpu] = nsecs; for ($kv : @n) { printf(\"%d %d %s %d\\n\", $kv.0, $kv.1, comm, pid); } if (len(@n) > 0) { exit(); } }",
 ];
 
 #[test]

@@ -17,7 +17,12 @@ pub fn disassemble(code: &Code) -> String {
     let mut i = 0;
     while i < code.insns.len() {
         let insn = &code.insns[i];
-        let map = code.relocations.iter().find(|r| r.insn_index == i).map(|r| r.map.as_str());
+        let map = code
+            .relocations
+            .iter()
+            .find(|r| r.insn_index == i)
+            .map(|r| r.map.as_str())
+            .or_else(|| code.func_relocations.iter().find(|r| r.insn_index == i).map(|r| r.func.as_str()));
         let _ = writeln!(out, "{i:4}: {}", format_insn(insn, code.insns.get(i + 1), map));
         i += if insn.is_ld_imm64() { 2 } else { 1 };
     }
@@ -33,7 +38,8 @@ impl fmt::Display for Insn {
 }
 
 /// Formats one instruction; `next` is the following slot (the upper half
-/// of an ld_imm64), `map` the map an ld_imm64 loads (from a relocation).
+/// of an ld_imm64), `map` the map or function an ld_imm64 loads (from a
+/// relocation).
 pub fn format_insn(insn: &Insn, next: Option<&Insn>, map: Option<&str>) -> String {
     match insn.code & 0x07 {
         class::ALU => format_alu(insn, "w"),
@@ -169,6 +175,8 @@ fn format_ld_imm64(insn: &Insn, next: Option<&Insn>, map: Option<&str>) -> Strin
         // offset kept in the second slot.
         (2, Some(m)) => format!("r{dst} = map[{m}]+{hi} ll"),
         (2, None) => format!("r{dst} = map[fd:{}]+{hi} ll", insn.imm),
+        (class::PSEUDO_FUNC, Some(f)) => format!("r{dst} = func[{f}] ll"),
+        (class::PSEUDO_FUNC, None) => format!("r{dst} = func[{:+}] ll", insn.imm),
         (0, _) => format!("r{dst} = {value:#x} ll"),
         (src, _) => format!("r{dst} = {value:#x} ll (pseudo src {src})"),
     }

@@ -3,14 +3,19 @@
 //! `maps` section of `bpf_map_def`s, a `license` section, and an
 //! `R_BPF_64_64` relocation on every ld_imm64 that loads a map.
 //!
-//! No `.BTF`: aya 0.14 loads legacy map definitions without it, and rbpf
-//! resolves kernel types itself, so the object needs no CO-RE relocations.
+//! No `.BTF` unless the object has callbacks: aya 0.14 loads legacy map
+//! definitions without it, and rbpf resolves kernel types itself, so the
+//! object needs no CO-RE relocations. Callbacks (static functions in
+//! `.text`, whose address an ld_imm64 loads) need BTF func_info for the
+//! verifier, so an object with callbacks carries `.BTF` and `.BTF.ext`
+//! ([`crate::btf`]); one without keeps the plain load path.
 
 use std::collections::{HashMap, HashSet};
 
 use object::write::{Object, Relocation, Symbol, SymbolSection};
 use object::{Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
 
+use crate::btf;
 use crate::insn::Code;
 use crate::CodegenError;
 
@@ -60,6 +65,13 @@ pub struct MapDef {
     pub flags: u32,
 }
 
+/// A callback: a static function in `.text`, linked by the loader into
+/// each program that references it.
+pub struct ElfFunction<'a> {
+    pub name: &'a str,
+    pub code: &'a Code,
+}
+
 pub struct ElfMap<'a> {
     /// The symbol name, which aya names the map by.
     pub name: &'a str,
@@ -69,7 +81,17 @@ pub struct ElfMap<'a> {
 /// Writes the object. `license` must be GPL-compatible for the helpers
 /// tracing uses (bpf_probe_read*, bpf_get_stackid... are GPL-only).
 pub fn write_elf(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Result<Vec<u8>, CodegenError> {
-    check_names(programs, maps, license)?;
+    write_object(programs, &[], maps, license)
+}
+
+/// [`write_elf`], with callbacks in `.text` and the BTF they need.
+pub fn write_object(
+    programs: &[ElfProgram],
+    functions: &[ElfFunction],
+    maps: &[ElfMap],
+    license: &str,
+) -> Result<Vec<u8>, CodegenError> {
+    check_names(programs, functions, maps, license)?;
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
 
     let mut map_symbols = HashMap::new();
@@ -97,6 +119,34 @@ pub fn write_elf(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Res
         }
     }
 
+    // Callbacks first, so that programs' references find their symbols.
+    // Static (local) symbols, one after another in `.text`: aya wants
+    // every byte of `.text` covered by a function symbol.
+    let mut func_symbols = HashMap::new();
+    let mut btf_funcs = Vec::new();
+    let text = (!functions.is_empty()).then(|| obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text));
+    if let Some(text) = text {
+        for function in functions {
+            let bytes = function.code.to_bytes();
+            let offset = obj.append_section_data(text, &bytes, 8);
+            let symbol = obj.add_symbol(Symbol {
+                name: function.name.as_bytes().to_vec(),
+                value: offset,
+                size: bytes.len() as u64,
+                kind: SymbolKind::Text,
+                scope: SymbolScope::Compilation,
+                weak: false,
+                section: SymbolSection::Section(text),
+                flags: SymbolFlags::None,
+            });
+            func_symbols.insert(function.name, symbol);
+            btf_funcs.push(btf::Func { name: function.name, section: ".text", offset: offset as u32, kind: btf::FuncKind::Callback });
+        }
+        for (function, offset) in functions.iter().zip(btf_funcs.iter().map(|f| u64::from(f.offset))) {
+            relocate(&mut obj, text, offset, function.name, function.code, &map_symbols, &func_symbols)?;
+        }
+    }
+
     for program in programs {
         // A section without the exec flag is silently skipped by aya:
         // SectionKind::Text gives SHF_ALLOC | SHF_EXECINSTR.
@@ -113,30 +163,16 @@ pub fn write_elf(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Res
             section: SymbolSection::Section(section),
             flags: SymbolFlags::None,
         });
-        for reloc in &program.code.relocations {
-            // The relocation must sit on an ld_imm64, or aya refuses the object.
-            if !program.code.insns.get(reloc.insn_index).is_some_and(|i| i.is_ld_imm64()) {
-                return Err(CodegenError::Elf(format!(
-                    "program {}: map {} relocated at instruction {}, which is no ld_imm64",
-                    program.name, reloc.map, reloc.insn_index
-                )));
-            }
-            let symbol = *map_symbols
-                .get(reloc.map.as_str())
-                .ok_or_else(|| CodegenError::Elf(format!("program {} uses undefined map {}", program.name, reloc.map)))?;
-            // object writes SHT_REL for BPF: a nonzero addend would land in
-            // the instruction bytes.
-            obj.add_relocation(
-                section,
-                Relocation {
-                    offset: reloc.insn_index as u64 * 8,
-                    symbol,
-                    addend: 0,
-                    flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
-                },
-            )
-            .map_err(|e| CodegenError::Elf(e.to_string()))?;
-        }
+        btf_funcs.push(btf::Func { name: program.name, section: program.section, offset: 0, kind: btf::FuncKind::Program });
+        relocate(&mut obj, section, 0, program.name, program.code, &map_symbols, &func_symbols)?;
+    }
+
+    if text.is_some() {
+        let sections = btf::build(&btf_funcs);
+        let btf_section = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(btf_section, &sections.btf, 4);
+        let ext_section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(ext_section, &sections.btf_ext, 4);
     }
 
     // aya reads the license as a C string from the whole section.
@@ -148,11 +184,48 @@ pub fn write_elf(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Res
     obj.write().map_err(|e| CodegenError::Elf(e.to_string()))
 }
 
+/// Adds the relocations of one function's map and function references;
+/// the function starts at byte `offset` of `section`.
+fn relocate(
+    obj: &mut Object,
+    section: object::write::SectionId,
+    offset: u64,
+    name: &str,
+    code: &Code,
+    map_symbols: &HashMap<&str, object::write::SymbolId>,
+    func_symbols: &HashMap<&str, object::write::SymbolId>,
+) -> Result<(), CodegenError> {
+    let maps = code.relocations.iter().map(|r| (r.insn_index, r.map.as_str(), map_symbols.get(r.map.as_str()), "map"));
+    let funcs = code.func_relocations.iter().map(|r| (r.insn_index, r.func.as_str(), func_symbols.get(r.func.as_str()), "function"));
+    for (insn_index, target, symbol, what) in maps.chain(funcs) {
+        // The relocation must sit on an ld_imm64, or aya refuses the object.
+        if !code.insns.get(insn_index).is_some_and(|i| i.is_ld_imm64()) {
+            return Err(CodegenError::Elf(format!(
+                "program {name}: {what} {target} relocated at instruction {insn_index}, which is no ld_imm64"
+            )));
+        }
+        let symbol = *symbol.ok_or_else(|| CodegenError::Elf(format!("program {name} uses undefined {what} {target}")))?;
+        // object writes SHT_REL for BPF: a nonzero addend would land in
+        // the instruction bytes.
+        obj.add_relocation(
+            section,
+            Relocation {
+                offset: offset + insn_index as u64 * 8,
+                symbol,
+                addend: 0,
+                flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
+            },
+        )
+        .map_err(|e| CodegenError::Elf(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Duplicate symbols would make aya load one program or map in place of
 /// another without a word; an empty name or a NUL cannot be written.
-fn check_names(programs: &[ElfProgram], maps: &[ElfMap], license: &str) -> Result<(), CodegenError> {
+fn check_names(programs: &[ElfProgram], functions: &[ElfFunction], maps: &[ElfMap], license: &str) -> Result<(), CodegenError> {
     let mut seen = HashSet::new();
-    let names = programs.iter().map(|p| p.name).chain(maps.iter().map(|m| m.name));
+    let names = programs.iter().map(|p| p.name).chain(functions.iter().map(|f| f.name)).chain(maps.iter().map(|m| m.name));
     for name in names {
         if name.is_empty() || name.contains('\0') {
             return Err(CodegenError::Elf(format!("invalid symbol name {name:?}")));
@@ -201,15 +274,22 @@ pub fn read_programs(elf: &[u8]) -> Result<Vec<(String, Code)>, CodegenError> {
             .map(|c| crate::insn::Insn::from_bytes(c.try_into().unwrap_or([0; 8])))
             .collect::<Vec<_>>();
         let mut relocations = Vec::new();
+        let mut func_relocations = Vec::new();
         for (offset, reloc) in section.relocations() {
             let Some(at) = offset.checked_sub(start).filter(|at| *at < bytes.len() as u64) else { continue };
             if let RelocationTarget::Symbol(s) = reloc.target() {
-                let name = file.symbol_by_index(s).and_then(|s| s.name().map(str::to_string)).map_err(err)?;
-                relocations.push(crate::insn::MapRelocation { insn_index: at as usize / 8, map: name });
+                let target = file.symbol_by_index(s).map_err(err)?;
+                let name = target.name().map_err(err)?.to_string();
+                let insn_index = at as usize / 8;
+                if target.kind() == SymbolKind::Text {
+                    func_relocations.push(crate::insn::FuncRelocation { insn_index, func: name });
+                } else {
+                    relocations.push(crate::insn::MapRelocation { insn_index, map: name });
+                }
             }
         }
         let spans = vec![rbpf_lang::Span::default(); insns.len()];
-        out.push((symbol.name().map_err(err)?.to_string(), Code { insns, relocations, spans }));
+        out.push((symbol.name().map_err(err)?.to_string(), Code { insns, relocations, func_relocations, spans }));
     }
     Ok(out)
 }
@@ -350,6 +430,58 @@ mod tests {
         let parsed = aya_obj::Object::parse(&elf).unwrap();
         assert!(parsed.programs.contains_key("end"));
         assert!(parsed.maps.is_empty());
+    }
+
+    /// A program whose callback aya must link in: both reference a map.
+    #[test]
+    fn aya_links_callbacks_with_their_func_info() {
+        let mut b = Builder::new();
+        b.load_map_fd(Reg::R1, "counts");
+        b.load_func(Reg::R2, "cb");
+        b.mov64(Reg::R3, 0);
+        b.mov64(Reg::R4, 0);
+        b.call(Helper::ForEachMapElem);
+        b.mov64(Reg::R0, 0);
+        b.exit();
+        let program = b.finish().unwrap();
+        let mut b = Builder::new();
+        b.load_map_fd(Reg::R1, "counts");
+        b.mov64(Reg::R0, 0);
+        b.exit();
+        let callback = b.finish().unwrap();
+        let elf = write_object(
+            &[ElfProgram { section: "raw_tracepoint/p", name: "p", code: &program }],
+            &[ElfFunction { name: "cb", code: &callback }, ElfFunction { name: "unused", code: &callback }],
+            &[ElfMap { name: "counts", def: HASH }],
+            "GPL",
+        )
+        .unwrap();
+        let file = object::File::parse(&*elf).unwrap();
+        let cb = file.symbols().find(|s| s.name() == Ok("cb")).unwrap();
+        assert!(cb.is_local() && cb.kind() == SymbolKind::Text);
+        assert!(file.section_by_name(".BTF").is_some() && file.section_by_name(".BTF.ext").is_some());
+
+        let mut parsed = aya_obj::Object::parse(&elf).unwrap();
+        let text_sections: HashSet<usize> = parsed.functions.keys().map(|(section, _)| *section).collect();
+        let map = parsed.maps["counts"].clone();
+        parsed.relocate_maps([("counts", 40, &map)].into_iter(), &text_sections).unwrap();
+        parsed.relocate_calls(&text_sections).unwrap();
+        let linked = &parsed.functions[&parsed.programs["p"].function_key()];
+        let n = program.insns.len();
+        assert_eq!(linked.instructions.len(), n + callback.insns.len(), "the callback, once, after the program");
+        let func_ref = linked.instructions[2];
+        assert_eq!((func_ref.src_reg(), func_ref.imm), (4, n as i32 - 3), "BPF_PSEUDO_FUNC, relative to the next slot");
+        assert_eq!((linked.instructions[n].src_reg(), linked.instructions[n].imm), (1, 40), "the callback's map");
+        let func_info: Vec<u32> = linked.func_info.func_info.iter().map(|f| f.insn_off).collect();
+        assert_eq!(func_info, [0, n as u32], "one record per function, the program's at 0");
+    }
+
+    #[test]
+    fn objects_without_callbacks_have_no_btf() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let elf = sample_object(&counting, &trivial);
+        let file = object::File::parse(&*elf).unwrap();
+        assert!(file.section_by_name(".BTF").is_none() && file.section_by_name(".text").is_none());
     }
 
     #[test]

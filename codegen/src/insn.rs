@@ -411,6 +411,9 @@ pub(crate) mod class {
     pub const LD_IMM64: u8 = LD | IMM | 0x18;
     /// `src` of an ld_imm64 that loads a map by file descriptor.
     pub const PSEUDO_MAP_FD: u8 = 1;
+    /// `src` of an ld_imm64 that loads the address of a function of the
+    /// program (a callback); `imm` is its offset from the next slot.
+    pub const PSEUDO_FUNC: u8 = 4;
 }
 
 /// One 8-byte instruction slot, as the kernel reads it.
@@ -461,11 +464,22 @@ pub struct MapRelocation {
     pub map: String,
 }
 
-/// Finished code: instructions, map references and a source span per slot.
+/// A function (a callback in `.text`) whose address an `ld_imm64` at
+/// `insn_index` loads: the ELF writer turns it into a relocation against
+/// the function's symbol, and the loader links the function in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FuncRelocation {
+    pub insn_index: usize,
+    pub func: String,
+}
+
+/// Finished code: instructions, map and function references and a source
+/// span per slot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Code {
     pub insns: Vec<Insn>,
     pub relocations: Vec<MapRelocation>,
+    pub func_relocations: Vec<FuncRelocation>,
     /// One per slot; the second slot of an ld_imm64 repeats the first's.
     pub spans: Vec<Span>,
 }
@@ -610,6 +624,14 @@ impl Builder {
         self.ld_imm64(dst, class::PSEUDO_MAP_FD, 0);
     }
 
+    /// `dst = &func`: an ld_imm64 with `src = BPF_PSEUDO_FUNC`, the address
+    /// of a callback for helpers such as bpf_for_each_map_elem; the loader
+    /// links the function in and writes its offset into `imm`.
+    pub fn load_func(&mut self, dst: Reg, func: &str) {
+        self.code.func_relocations.push(FuncRelocation { insn_index: self.code.insns.len(), func: func.to_string() });
+        self.ld_imm64(dst, class::PSEUDO_FUNC, 0);
+    }
+
     pub fn jump(&mut self, target: Label) {
         self.fixups.push((self.code.insns.len(), target));
         self.emit(Insn { code: class::JMP | class::JA, dst: 0, src: 0, off: 0, imm: 0 });
@@ -703,6 +725,13 @@ impl Builder {
             .into_iter()
             .filter(|r| keep[r.insn_index])
             .map(|r| MapRelocation { insn_index: new_index[r.insn_index], map: r.map })
+            .collect();
+        code.func_relocations = self
+            .code
+            .func_relocations
+            .into_iter()
+            .filter(|r| keep[r.insn_index])
+            .map(|r| FuncRelocation { insn_index: new_index[r.insn_index], func: r.func })
             .collect();
         Ok(code)
     }

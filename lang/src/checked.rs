@@ -44,7 +44,7 @@ pub struct Probe {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MapId(pub usize);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VarId(pub usize);
 
 #[derive(Clone, Debug, PartialEq)]
@@ -133,6 +133,12 @@ pub enum StmtKind {
     While { cond: Expr, body: Vec<Stmt>, step: Vec<Stmt> },
     /// `unroll (count) { body }`: the body, `count` times in a row.
     Unroll { count: u32, body: Vec<Stmt> },
+    /// `for ($kv : @map) { body }`: the body runs once per element, in the
+    /// kernel, with `var` = (key, value). `outer` are the probe's variables
+    /// declared before the loop that the body uses; every other variable
+    /// of the body lives only inside the loop. `break` stops the
+    /// iteration, `continue` goes on to the next element.
+    ForMap { var: VarId, map: MapId, body: Vec<Stmt>, outer: Vec<VarId> },
     Break,
     Continue,
     /// `return`: leave the probe.
@@ -217,6 +223,8 @@ pub enum ExprKind {
     Bswap(Box<Expr>),
     /// `has_key(@m, key)`: 1 when the key is in the map.
     HasKey { map: MapId, keys: Vec<Expr> },
+    /// `len(@m)`: the number of elements in the map.
+    MapLen(MapId),
     Unary { op: UnaryOp, expr: Box<Expr> },
     Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
     /// `str(ptr)` / `str(ptr, len)`: copy a NUL-terminated string from
@@ -275,4 +283,140 @@ pub enum Builtin {
     Cgroup,
     Jiffies,
     NumaId,
+}
+
+/// The variables statements use (read or assign), and those they assign.
+/// A nested `for` over a map counts as using its `outer` variables only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VarUse {
+    pub used: std::collections::BTreeSet<VarId>,
+    pub assigned: std::collections::BTreeSet<VarId>,
+}
+
+impl VarUse {
+    pub fn of(stmts: &[Stmt]) -> VarUse {
+        let mut u = VarUse::default();
+        u.stmts(stmts);
+        u
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt]) {
+        for s in stmts {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        match &s.kind {
+            StmtKind::MapUpdate { keys, update, .. } => {
+                self.exprs(keys);
+                match update {
+                    MapUpdate::Set(e)
+                    | MapUpdate::Sum(e)
+                    | MapUpdate::Min(e)
+                    | MapUpdate::Max(e)
+                    | MapUpdate::Avg(e)
+                    | MapUpdate::Stats(e)
+                    | MapUpdate::Hist(e)
+                    | MapUpdate::Lhist(e) => self.expr(e),
+                    MapUpdate::Count => {}
+                }
+            }
+            StmtKind::VarAssign { var, value } => {
+                self.used.insert(*var);
+                self.assigned.insert(*var);
+                self.expr(value);
+            }
+            StmtKind::If { cond, then, else_ } => {
+                self.expr(cond);
+                self.stmts(then);
+                self.stmts(else_);
+            }
+            StmtKind::While { cond, body, step } => {
+                self.expr(cond);
+                self.stmts(body);
+                self.stmts(step);
+            }
+            StmtKind::Unroll { body, .. } => self.stmts(body),
+            StmtKind::ForMap { body, outer, .. } => {
+                let inner = VarUse::of(body);
+                self.used.extend(outer.iter().copied());
+                self.assigned.extend(outer.iter().filter(|v| inner.assigned.contains(v)).copied());
+            }
+            StmtKind::Printf { args, .. } | StmtKind::System { args, .. } | StmtKind::Cat { args, .. } => {
+                self.exprs(args)
+            }
+            StmtKind::Delete { keys, .. } => self.exprs(keys),
+            StmtKind::PrintValue { value: e, .. } | StmtKind::Signal(e) | StmtKind::Expr(e) | StmtKind::Join { argv: e, .. } => {
+                self.expr(e)
+            }
+            StmtKind::Break
+            | StmtKind::Continue
+            | StmtKind::Return
+            | StmtKind::MapCommand { .. }
+            | StmtKind::Time { .. }
+            | StmtKind::Exit { .. } => {}
+        }
+    }
+
+    fn exprs(&mut self, es: &[Expr]) {
+        for e in es {
+            self.expr(e);
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Var(v) => {
+                self.used.insert(*v);
+            }
+            ExprKind::VarIncDec { var, .. } => {
+                self.used.insert(*var);
+                self.assigned.insert(*var);
+            }
+            ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Builtin(_)
+            | ExprKind::TracepointField(_)
+            | ExprKind::MapLen(_) => {}
+            ExprKind::Arg(_) | ExprKind::Retval => {}
+            ExprKind::MapRead { keys, .. } | ExprKind::HasKey { keys, .. } | ExprKind::MapIncDec { keys, .. } => {
+                self.exprs(keys)
+            }
+            ExprKind::Tuple(items) => self.exprs(items),
+            ExprKind::BufRead { source, len } => {
+                if let BufSource::Memory(x) | BufSource::Str(x) = source {
+                    self.expr(x);
+                }
+                if let Some(l) = len {
+                    self.expr(l);
+                }
+            }
+            ExprKind::Retype(x)
+            | ExprKind::StrLen(x)
+            | ExprKind::Bswap(x)
+            | ExprKind::Cast(x)
+            | ExprKind::Unary { expr: x, .. }
+            | ExprKind::TupleIndex { expr: x, .. } => self.expr(x),
+            ExprKind::Ntop { af: a, addr: b }
+            | ExprKind::StrNCmp { lhs: a, rhs: b, .. }
+            | ExprKind::StrContains { haystack: a, needle: b }
+            | ExprKind::Binary { lhs: a, rhs: b, .. }
+            | ExprKind::StrEq { lhs: a, rhs: b, .. } => {
+                self.expr(a);
+                self.expr(b);
+            }
+            ExprKind::StrRead { ptr, len } => {
+                self.expr(ptr);
+                if let Some(l) = len {
+                    self.expr(l);
+                }
+            }
+            ExprKind::Ternary { cond, then, else_ } => {
+                self.expr(cond);
+                self.expr(then);
+                self.expr(else_);
+            }
+        }
+    }
 }

@@ -255,6 +255,7 @@ impl ProgramGen<'_> {
                 }
                 Ok(IntVal::Reg(r))
             }
+            ExprKind::MapLen(map) => self.map_len(*map, e.span),
             ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
             ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::BufRead { .. } => {
                 unreachable!("the checker gives strings and buffers their own types")
@@ -278,10 +279,23 @@ impl ProgramGen<'_> {
     /// count and sum add up, avg divides the sums, min and max pick among
     /// the CPUs that saw a value. A missing key reads as zero.
     fn aggregation_read(&mut self, map: rbpf_lang::checked::MapId, keys: &[Expr], span: Span) -> Result<IntVal, CodegenError> {
+        let mark = self.stack.mark();
+        let key = self.map_key(map, keys, span)?;
+        let v = self.aggregation_read_at(map, key, span);
+        self.stack.reset(mark);
+        v
+    }
+
+    /// [`Self::aggregation_read`] of the key built in `key`.
+    pub(super) fn aggregation_read_at(
+        &mut self,
+        map: rbpf_lang::checked::MapId,
+        key: Slot,
+        span: Span,
+    ) -> Result<IntVal, CodegenError> {
         use crate::manifest::MapValue;
         let info = self.layout.map(map).clone();
         let mark = self.stack.mark();
-        let key = self.map_key(map, keys, span)?;
         // Loop state on the stack: cpu, acc (sum / best), count (avg) or
         // have (min, max).
         let state = self.alloc(24, span)?;

@@ -40,6 +40,11 @@ impl Stack {
         Some(Slot { off: -(self.used as i16), size })
     }
 
+    /// The most bytes in use at any time so far: the frame's depth.
+    pub fn high(&self) -> u32 {
+        self.high
+    }
+
     pub fn mark(&self) -> u32 {
         self.used
     }

@@ -7,6 +7,7 @@
 //! copied twice.
 
 mod buffers;
+mod callback;
 mod expr;
 mod frame;
 mod stmt;
@@ -17,7 +18,7 @@ use rbpf_lang::probes::{ProbeKind, UprobeLocation};
 use rbpf_lang::types::Type;
 use rbpf_lang::Span;
 
-use crate::elf::{map_type, write_elf, ElfMap, ElfProgram, MapDef};
+use crate::elf::{map_type, write_object, ElfFunction, ElfMap, ElfProgram, MapDef};
 use crate::insn::{Alu, Builder, Code, Cond, Helper, Reg, Size};
 use crate::manifest::{event, Attach, Field, Manifest, MapInfo, MapValue, Object, PrintfFormat, ProgramInfo, ValueType};
 use crate::CodegenError;
@@ -41,8 +42,13 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
 
     let mut codes = Vec::with_capacity(program.probes.len());
     let mut infos = Vec::with_capacity(program.probes.len());
+    let mut functions = Vec::new();
+    let mut shared = std::collections::BTreeSet::new();
     for (index, probe) in program.probes.iter().enumerate() {
-        let code = ProgramGen::generate(probe, &layout, program.ncpus)?;
+        let generated = ProgramGen::generate(probe, &layout, program.ncpus, format!("probe{index}"))?;
+        let code = generated.code;
+        functions.extend(generated.callbacks);
+        shared.extend(generated.shared);
         let (section, attach) = match &probe.kind {
             ProbeKind::Begin => (format!("raw_tracepoint/probe{index}"), Attach::Begin),
             ProbeKind::End => (format!("raw_tracepoint/probe{index}"), Attach::End),
@@ -80,6 +86,12 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         });
         codes.push(code);
     }
+    functions.extend(shared.into_iter().map(callback::Shared::callback));
+    // The verifier reports instruction numbers of the linked program: its
+    // own code, then the callbacks in the order the loader links them.
+    for (info, code) in infos.iter_mut().zip(&codes) {
+        info.spans = callback::linked_spans(code, &functions);
+    }
 
     let mut elf_maps: Vec<ElfMap> = maps
         .iter()
@@ -113,7 +125,8 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         .zip(&codes)
         .map(|(info, code)| ElfProgram { section: &info.section, name: &info.name, code })
         .collect();
-    let elf = write_elf(&elf_programs, &elf_maps, "GPL")?;
+    let elf_functions: Vec<ElfFunction> = functions.iter().map(|f| ElfFunction { name: &f.name, code: &f.code }).collect();
+    let elf = write_object(&elf_programs, &elf_functions, &elf_maps, "GPL")?;
     let manifest = Manifest {
         programs: infos,
         maps,
@@ -227,7 +240,7 @@ impl Layout<'_> {
     }
 }
 
-/// Generates one BPF program.
+/// Generates one BPF program, or one callback of it.
 struct ProgramGen<'a> {
     b: Builder,
     stack: Stack,
@@ -237,12 +250,34 @@ struct ProgramGen<'a> {
     vars: Vec<Slot>,
     /// How each scratch variable is laid out.
     var_layouts: Vec<ValueType>,
-    /// The common exit: `r0 = 0; exit`.
+    /// The probe's variables, for their types.
+    probe_vars: &'a [checked::Var],
+    /// The common exit: `r0 = 0; exit`; in a callback, what `exit()` does:
+    /// tell the caller to leave the probe, and stop iterating.
     exit: crate::insn::Label,
     /// The enclosing loops, innermost last: where `continue` and `break` go.
     loops: Vec<Loop>,
     /// The machine's possible CPUs: the slots of a per-CPU value.
     ncpus: u32,
+    /// The function's symbol name; callbacks are named after it.
+    name: String,
+    /// Callbacks generated for this function's `for` loops, nested ones
+    /// included.
+    callbacks: Vec<callback::Callback>,
+    /// The shared callbacks (`len()`'s) this function uses.
+    shared: std::collections::BTreeSet<callback::Shared>,
+    /// The deepest stack a callback of this function needs (its own and
+    /// its callbacks'), and the loop it is for: the kernel counts a
+    /// callback's stack with its caller's against the 512 bytes.
+    callee_depth: u32,
+    callee_span: Span,
+}
+
+/// One program's code and the callbacks it references.
+struct Generated {
+    code: Code,
+    callbacks: Vec<callback::Callback>,
+    shared: std::collections::BTreeSet<callback::Shared>,
 }
 
 #[derive(Clone, Copy)]
@@ -252,23 +287,33 @@ struct Loop {
 }
 
 impl<'a> ProgramGen<'a> {
-    fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32) -> Result<Code, CodegenError> {
-        let uses_ctx =
-            (matches!(probe.kind, ProbeKind::Tracepoint { .. } | ProbeKind::Fentry { .. }) || probe.kind.has_registers())
-                && reads_context(probe);
+    fn new(layout: &'a Layout<'a>, probe_vars: &'a [checked::Var], ncpus: u32, name: String, reserve_ctx: bool) -> Self {
         let mut b = Builder::new();
         let exit = b.new_label();
-        let mut gen = ProgramGen {
+        ProgramGen {
             b,
             stack: Stack::default(),
-            regs: Registers::new(uses_ctx),
+            regs: Registers::new(reserve_ctx),
             layout,
             vars: Vec::new(),
-            var_layouts: probe.vars.iter().map(|v| value_type(&v.ty)).collect(),
+            var_layouts: probe_vars.iter().map(|v| value_type(&v.ty)).collect(),
+            probe_vars,
             exit,
             loops: Vec::new(),
             ncpus,
-        };
+            name,
+            callbacks: Vec::new(),
+            shared: std::collections::BTreeSet::new(),
+            callee_depth: 0,
+            callee_span: Span::default(),
+        }
+    }
+
+    fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32, name: String) -> Result<Generated, CodegenError> {
+        let uses_ctx =
+            (matches!(probe.kind, ProbeKind::Tracepoint { .. } | ProbeKind::Fentry { .. }) || probe.kind.has_registers())
+                && reads_context(probe);
+        let mut gen = ProgramGen::new(layout, &probe.vars, ncpus, name, uses_ctx);
         gen.b.set_span(probe.span);
         if uses_ctx {
             gen.b.mov64(Reg::R6, Reg::R1);
@@ -289,7 +334,8 @@ impl<'a> ProgramGen<'a> {
         gen.b.bind(gen.exit);
         gen.b.mov64(Reg::R0, 0);
         gen.b.exit();
-        gen.b.finish()
+        gen.check_call_depth()?;
+        Ok(Generated { code: gen.b.finish()?, callbacks: gen.callbacks, shared: gen.shared })
     }
 
     fn alloc(&mut self, size: u32, span: Span) -> Result<Slot, CodegenError> {
@@ -346,7 +392,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
         use checked::ExprKind as E;
         match &e.kind {
             E::TracepointField(_) | E::Arg(_) | E::Retval => true,
-            E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } => false,
+            E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } | E::MapLen(_) => false,
             E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } => keys.iter().any(expr),
             E::Unary { expr: e, .. } => expr(e),
             E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
@@ -389,6 +435,8 @@ fn reads_context(probe: &checked::Probe) -> bool {
             S::If { cond, then, else_ } => expr(cond) || stmts(then) || stmts(else_),
             S::While { cond, body, step } => expr(cond) || stmts(body) || stmts(step),
             S::Unroll { body, .. } => stmts(body),
+            // The body is a callback, which cannot read the context.
+            S::ForMap { .. } => false,
             S::Printf { args, .. } => args.iter().any(expr),
             S::Delete { keys, .. } => keys.iter().any(expr),
             S::PrintValue { value, .. } | S::Signal(value) | S::Join { argv: value, .. } => expr(value),

@@ -62,6 +62,7 @@ impl ProgramGen<'_> {
                 self.b.jump(top);
                 self.b.bind(end);
             }
+            StmtKind::ForMap { var, map, body, outer } => self.for_map(stmt, *var, *map, body, outer)?,
             StmtKind::Unroll { count, body } => {
                 for _ in 0..*count {
                     for s in body {

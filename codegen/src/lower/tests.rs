@@ -78,3 +78,19 @@ fn join_fills_a_reserved_record() {
     assert_eq!(text.matches("call bpf_probe_read_user#").count() + text.matches("call bpf_probe_read_user\n").count(), 16);
     assert!(text.contains("call bpf_ringbuf_reserve") && text.contains("call bpf_ringbuf_submit"));
 }
+
+#[test]
+fn for_over_a_map_and_len() {
+    insta::assert_snapshot!(disassemble(
+        "BEGIN { @m[1, \"a\"] = 2; @c[3] = count(); $n = 0; for ($kv : @m) { $n += $kv.0.0 + $kv.1; if ($kv.1 > 5) { break; } } for ($kv : @c) { printf(\"%d %d %d\\n\", $kv.0, $kv.1, len(@m)); exit(); } @n = $n; }"
+    ));
+}
+
+#[test]
+fn nested_loops_get_their_own_callbacks() {
+    let text = disassemble(
+        "BEGIN { @a[1] = 1; @b[2] = 2; $x = 0; for ($i : @a) { for ($j : @b) { $x += $i.0 * $j.1; } } @x = $x; }",
+    );
+    assert!(text.contains("probe0_loop0 (.text):") && text.contains("probe0_loop0_loop0 (.text):"), "{text}");
+    assert!(text.contains("r2 = func[probe0_loop0] ll") && text.contains("r2 = func[probe0_loop0_loop0] ll"), "{text}");
+}

@@ -198,6 +198,9 @@ struct ProbeCx<'a> {
     var_ids: HashMap<String, VarId>,
     /// How many loops enclose the statement being checked.
     loops: u32,
+    /// How many `for` loops over a map enclose it: their bodies run in a
+    /// callback, with no access to the probe's context.
+    map_loops: u32,
 }
 
 impl Checker {
@@ -246,7 +249,7 @@ impl Checker {
     /// `index` is the probe's position in the expansion, the same in both
     /// passes, so variable types learnt in the first carry to the second.
     fn check_probe(&mut self, index: usize, probe: &ast::Probe, resolved: &ResolvedProbe, span: Span) -> Probe {
-        let mut cx = ProbeCx { index, resolved, vars: Vec::new(), var_ids: HashMap::new(), loops: 0 };
+        let mut cx = ProbeCx { index, resolved, vars: Vec::new(), var_ids: HashMap::new(), loops: 0, map_loops: 0 };
         let predicate = probe.predicate.as_ref().map(|p| {
             let e = self.expr(p, &mut cx);
             self.expect_int(&e, "a predicate");
@@ -322,8 +325,8 @@ impl Checker {
             ast::StmtKind::For { var, iter: ast::ForIter::Range { start, end }, body } => {
                 return self.for_range(var, start, end, body, span, cx, out);
             }
-            ast::StmtKind::For { iter: ast::ForIter::Map(_), .. } => {
-                return self.unavailable(span, "`for` over a map");
+            ast::StmtKind::For { var, iter: ast::ForIter::Map(map), body } => {
+                return self.for_map(var, map, body, span, cx, out);
             }
             ast::StmtKind::Break | ast::StmtKind::Continue => {
                 let word = if stmt.kind == ast::StmtKind::Break { "break" } else { "continue" };
@@ -336,7 +339,17 @@ impl Checker {
                 }
                 if word == "break" { StmtKind::Break } else { StmtKind::Continue }
             }
-            ast::StmtKind::Return => StmtKind::Return,
+            ast::StmtKind::Return => {
+                if cx.map_loops > 0 {
+                    self.error(
+                        Diagnostic::error(span, "`return` is not allowed inside a `for` loop over a map")
+                            .with_label("inside a loop over a map")
+                            .with_note("the loop's body runs once per element; `break` ends the loop"),
+                    );
+                    return;
+                }
+                StmtKind::Return
+            }
         };
         out.push(Stmt { kind, span });
     }
@@ -398,6 +411,79 @@ impl Checker {
         let body = self.block(body, cx);
         cx.loops -= 1;
         out.push(Stmt { kind: StmtKind::While { cond, body, step: vec![step] }, span });
+    }
+
+    /// `for ($kv : @map) { body }`: `$kv` is a new variable, the tuple
+    /// (key, value), with the keys as a tuple of their own when the map
+    /// has several. The body may use the variables declared before the
+    /// loop; those it declares itself end with it, as in bpftrace.
+    fn for_map(
+        &mut self,
+        var: &ast::Ident,
+        map_name: &ast::Ident,
+        body: &ast::Block,
+        span: Span,
+        cx: &mut ProbeCx,
+        out: &mut Vec<Stmt>,
+    ) {
+        let var_name = format!("${}", var.name);
+        if cx.var_ids.contains_key(&var_name) {
+            self.error(
+                Diagnostic::error(var.span, format!("the loop variable `{var_name}` is already a variable of this probe"))
+                    .with_label("shadows an existing variable")
+                    .with_note("give the loop variable a name of its own"),
+            );
+            return;
+        }
+        let map = self.map_id(&map_name.name);
+        let slot = &self.maps[map.0];
+        let value = match &slot.value {
+            Some(MapValue::Plain(t)) => t.clone(),
+            Some(MapValue::Count) => Type::U64,
+            Some(MapValue::Sum { signed } | MapValue::Min { signed } | MapValue::Max { signed }) => {
+                Type::Int { bits: 64, signed: *signed }
+            }
+            Some(agg @ (MapValue::Avg { .. } | MapValue::Stats { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. })) => {
+                let what = agg.describe();
+                self.error(
+                    Diagnostic::error(map_name.span, format!("a `for` loop cannot iterate over a map of {what}"))
+                        .with_label(format!("holds {what}"))
+                        .with_secondary(slot.value_span, "its value is set here")
+                        .with_note("loops iterate over maps of plain values, count(), sum(), min() or max()"),
+                );
+                return;
+            }
+            // Never assigned: reported once the whole program is checked.
+            None => Type::I64,
+        };
+        let key = match slot.key.as_deref() {
+            Some([]) => {
+                self.error(
+                    Diagnostic::error(map_name.span, format!("map `{}` has no keys to iterate over", slot.name))
+                        .with_label("a map without keys")
+                        .with_secondary(slot.key_span, "used without keys here")
+                        .with_note("a `for` loop iterates over a map with keys, such as `@m[k] = v`"),
+                );
+                return;
+            }
+            Some([one]) => padded(one),
+            Some(several) => Type::Tuple(several.iter().map(padded).collect()),
+            None => Type::I64,
+        };
+        let value = padded(&value);
+        let declared_before = cx.vars.len();
+        let id = VarId(declared_before);
+        cx.vars.push(Var { name: var_name.clone(), ty: Type::Tuple(vec![key, value]) });
+        cx.var_ids.insert(var_name, id);
+        cx.loops += 1;
+        cx.map_loops += 1;
+        let body = self.block(body, cx);
+        cx.loops -= 1;
+        cx.map_loops -= 1;
+        // The loop's own variables end with it.
+        cx.var_ids.retain(|_, v| v.0 < declared_before);
+        let outer = crate::checked::VarUse::of(&body).used.into_iter().filter(|v| v.0 < declared_before).collect();
+        out.push(Stmt { kind: StmtKind::ForMap { var: id, map, body, outer }, span });
     }
 
     fn unavailable(&mut self, span: Span, what: &str) {
@@ -1276,6 +1362,15 @@ impl Checker {
                 let size = (probe.len() as u32 + 1).max(self.strlen);
                 return Some((ExprKind::Str(probe), Type::Str { size }));
             }
+            "retval" | "arg0" | "arg1" | "arg2" | "arg3" | "arg4" | "arg5" if cx.map_loops > 0 => {
+                // A loop body is a callback without the probe's context.
+                self.error(
+                    Diagnostic::error(span, format!("`{name}` is not available inside a `for` loop over a map"))
+                        .with_label("inside a loop over a map")
+                        .with_note("read it into a variable before the loop"),
+                );
+                return None;
+            }
             "retval" if cx.resolved.kind.is_return() && cx.resolved.kind.has_registers() => {
                 return Some((ExprKind::Retval, Type::U64));
             }
@@ -1363,6 +1458,16 @@ impl Checker {
     fn field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         if base.kind != A::Ident("args".into()) {
             self.unavailable(span, "field access on anything but `args`");
+            return None;
+        }
+        if cx.map_loops > 0 {
+            // The loop's body is a callback of bpf_for_each_map_elem, which
+            // has no pointer to the probe's context; bpftrace refuses too.
+            self.error(
+                Diagnostic::error(base.span, "`args` is not available inside a `for` loop over a map")
+                    .with_label("inside a loop over a map")
+                    .with_note("read it into a variable before the loop"),
+            );
             return None;
         }
         let (what, format, user) = match &cx.resolved.kind {
@@ -1522,6 +1627,11 @@ impl Checker {
                 Some((ExprKind::HasKey { map, keys }, Type::U64))
             }
             "buf" => self.buf(name, args, cx),
+            "len" => {
+                self.arity(name, args, 1, 1)?;
+                let map = self.map_arg(&args[0], "len")?;
+                Some((ExprKind::MapLen(map), Type::I64))
+            }
             "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" | "join" => {
                 self.error(
                     Diagnostic::error(span, format!("`{}()` has no value", name.name))
@@ -1549,10 +1659,21 @@ impl Checker {
     }
 }
 
+/// The type of a map key part or value as `$kv` of a `for` loop holds it:
+/// the loop copies the key as the map stores it, each part taking a whole
+/// number of u64s, so strings are widened to that size (a string reads up
+/// to its NUL, so the extra bytes change nothing but the layout).
+fn padded(t: &Type) -> Type {
+    match t {
+        Type::Str { size } => Type::Str { size: size.div_ceil(8) * 8 },
+        other => other.clone(),
+    }
+}
+
 /// Every function, for the note on an unknown one.
 const FUNCTIONS: &[&str] = &[
     "printf", "print", "str", "exit", "count", "sum", "min", "max", "avg", "stats", "hist", "lhist", "delete",
-    "clear", "zero", "has_key", "strlen", "strncmp", "strcontains", "bswap", "time", "strftime", "ntop", "cat",
+    "clear", "zero", "has_key", "len", "strlen", "strncmp", "strcontains", "bswap", "time", "strftime", "ntop", "cat",
     "system", "signal", "buf", "join",
 ];
 
@@ -1625,9 +1746,14 @@ fn collect_maps_block(block: &ast::Block, out: &mut BTreeMap<String, Span>) {
                 collect_maps_block(body, out);
             }
             ast::StmtKind::For { iter, body, .. } => {
-                if let ast::ForIter::Range { start, end } = iter {
-                    collect_maps_expr(start, out);
-                    collect_maps_expr(end, out);
+                match iter {
+                    ast::ForIter::Range { start, end } => {
+                        collect_maps_expr(start, out);
+                        collect_maps_expr(end, out);
+                    }
+                    ast::ForIter::Map(map) => {
+                        out.entry(format!("@{}", map.name)).or_insert(map.span);
+                    }
                 }
                 collect_maps_block(body, out);
             }

@@ -146,7 +146,7 @@ error: unknown function `foo`
 1 │ BEGIN { @x = pdi; foo(1); }
   │                   ^^^ not a function rbpf knows
   │
-  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key, strlen, strncmp, strcontains, bswap, time, strftime, ntop, cat, system, signal, buf, join",
+  = functions are: printf, print, str, exit, count, sum, min, max, avg, stats, hist, lhist, delete, clear, zero, has_key, len, strlen, strncmp, strcontains, bswap, time, strftime, ntop, cat, system, signal, buf, join",
     );
 }
 
@@ -415,4 +415,130 @@ fn fentry_types_arguments_from_btf() {
     assert!(e.contains("the kernel's BTF has no function `not_in_btf`"), "{e}");
     let e = run_on(&t, "fentry:vfs_read { @ = retval; }").unwrap_err();
     assert!(e.contains("`retval` is not available in `fentry:vfs_read`"), "{e}");
+}
+
+fn for_over_a_map_types_kv_and_scopes_its_variables() {
+    let p = check_ok(
+        "BEGIN { @m[1, \"a\"] = count(); @s[2] = \"x\"; $n = 0; for ($kv : @m) { $n += $kv.0.0 + $kv.1; $t = $kv.0.1; } for ($kv : @s) { printf(\"%s\\n\", $kv.1); } $t = \"b\"; printf(\"%d %d\\n\", $n, len(@m)); }",
+    );
+    let vars: Vec<String> = p.probes[0].vars.iter().map(|v| format!("{} {}", v.name, v.ty)).collect();
+    assert_eq!(
+        vars,
+        ["$n uint64", "$kv ((int64, string[2]), uint64)", "$t string[2]", "$kv (int64, string[2])", "$t string[2]"],
+        "each loop gets its own $kv; the $t of the loop ends with it"
+    );
+    let crate::checked::StmtKind::ForMap { outer, .. } = &p.probes[0].body[3].kind else {
+        panic!("{:?}", p.probes[0].body[3]);
+    };
+    assert_eq!(outer, &[crate::checked::VarId(0)], "only $n comes from before the loop");
+}
+
+fn for_over_a_map_refuses_what_bpftrace_refuses() {
+    check_error(
+        "BEGIN { $kv = 1; @m[1] = 2; for ($kv : @m) { } }",
+        "
+error: the loop variable `$kv` is already a variable of this probe
+  ┌─ -e:1:34
+  │
+1 │ BEGIN { $kv = 1; @m[1] = 2; for ($kv : @m) { } }
+  │                                  ^^^ shadows an existing variable
+  │
+  = give the loop variable a name of its own",
+    );
+    check_error(
+        "BEGIN { @m = 2; for ($kv : @m) { } }",
+        "
+error: map `@m` has no keys to iterate over
+  ┌─ -e:1:28
+  │
+1 │ BEGIN { @m = 2; for ($kv : @m) { } }
+  │         ---                ^^ a map without keys
+  │         │
+  │         used without keys here
+  │
+  = a `for` loop iterates over a map with keys, such as `@m[k] = v`",
+    );
+    check_error(
+        "BEGIN { @a[1] = avg(2); for ($kv : @a) { } }",
+        "
+error: a `for` loop cannot iterate over a map of avg()
+  ┌─ -e:1:36
+  │
+1 │ BEGIN { @a[1] = avg(2); for ($kv : @a) { } }
+  │                 ------             ^^ holds avg()
+  │                 │
+  │                 its value is set here
+  │
+  = loops iterate over maps of plain values, count(), sum(), min() or max()",
+    );
+}
+
+fn for_over_a_map_body_has_no_context_and_no_return() {
+    check_error(
+        "tracepoint:syscalls:sys_enter_execve { @m[1] = 1; for ($kv : @m) { @x = args.filename; return; } }",
+        "
+error: `args` is not available inside a `for` loop over a map
+  ┌─ -e:1:73
+  │
+1 │ tracepoint:syscalls:sys_enter_execve { @m[1] = 1; for ($kv : @m) { @x = args.filename; return; } }
+  │                                                                         ^^^^ inside a loop over a map
+  │
+  = read it into a variable before the loop
+
+error: `return` is not allowed inside a `for` loop over a map
+  ┌─ -e:1:88
+  │
+1 │ tracepoint:syscalls:sys_enter_execve { @m[1] = 1; for ($kv : @m) { @x = args.filename; return; } }
+  │                                                                                        ^^^^^^ inside a loop over a map
+  │
+  = the loop's body runs once per element; `break` ends the loop",
+    );
+}
+
+fn tuple_elements_and_whole_tuples() {
+    check_error(
+        "BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y = $kv.2; @z = $kv.1.0; } }",
+        "
+error: a tuple cannot be assigned to a variable in this build of rbpf
+  ┌─ -e:1:42
+  │
+1 │ BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y = $kv.2; @z = $kv.1.0; } }
+  │                                          ^^^ this is (int64, int64)
+  │
+  = use its elements instead, e.g. `$kv.0` and `$kv.1`
+
+error: (int64, int64) has no element 2
+  ┌─ -e:1:56
+  │
+1 │ BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y = $kv.2; @z = $kv.1.0; } }
+  │                                                        ^ it has 2 elements, from `.0` to `.1`
+
+error: `.0` takes an element of a tuple, but this is int64
+  ┌─ -e:1:70
+  │
+1 │ BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y = $kv.2; @z = $kv.1.0; } }
+  │                                                                ----- ^ not a tuple
+  │                                                                │
+  │                                                                this is int64",
+    );
+}
+
+fn len_takes_a_map() {
+    check_error(
+        "BEGIN { $x = 1; @m[1] = 1; printf(\"%d\\n\", len($x) + len(@m, 1)); }",
+        "
+error: `len()` takes a map, such as `@m`
+  ┌─ -e:1:47
+  │
+1 │ BEGIN { $x = 1; @m[1] = 1; printf(\"%d\\n\", len($x) + len(@m, 1)); }
+  │                                               ^^ not a map name
+
+error: `len()` takes 1 argument, but 2 were given
+  ┌─ -e:1:57
+  │
+1 │ BEGIN { $x = 1; @m[1] = 1; printf(\"%d\\n\", len($x) + len(@m, 1)); }
+  │                                                     --- ^^^^^ expected 1 argument
+  │                                                     │
+  │                                                     in this call",
+    );
 }

@@ -1,0 +1,266 @@
+//! `for ($kv : @map) { body }` and `len(@map)`: bpf_for_each_map_elem
+//! with a callback, a static function in `.text` that the loader links
+//! into each program referencing it.
+//!
+//! A loop's body becomes a function of its own, generated like a probe's
+//! body in a frame of its own. The kernel calls it with the map, the
+//! element's key and value, and the context pointer the caller passed: the
+//! caller's frame pointer. Through it the callback copies the caller's
+//! variables the body uses into its own frame on entry, and copies back
+//! those the body assigns before it returns, so the body addresses every
+//! variable from r10 exactly as a probe's body does. (bpftrace passes a
+//! struct of pointers to the variables instead; copies leave the lowering
+//! of statements unchanged, for a few loads and stores per element.)
+//!
+//! The callback returns 0 to go on and 1 to stop: `continue` and `break`
+//! at the top of the body. `exit()` stops the iteration and sets a flag in
+//! the caller's frame, which makes the caller leave the probe in turn.
+//!
+//! `len()` uses a small callback that every program shares.
+
+use rbpf_lang::checked::{MapId, Stmt, StmtKind, VarId, VarUse};
+use rbpf_lang::Span;
+
+use super::expr::IntVal;
+use super::frame::{Slot, STACK_SIZE};
+use super::{stored_size, Loop, ProgramGen};
+use crate::insn::{Builder, Code, Cond, Helper, Reg, Size};
+use crate::CodegenError;
+
+/// A generated callback: its symbol and code.
+pub(super) struct Callback {
+    pub name: String,
+    pub code: Code,
+}
+
+/// The callbacks programs share, whatever map they iterate over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Shared {
+    /// `len()`: returns 0 ("go on") for each element, so
+    /// bpf_for_each_map_elem returns how many the map holds.
+    Count,
+}
+
+impl Shared {
+    fn name(self) -> &'static str {
+        match self {
+            Shared::Count => "rbpf_count",
+        }
+    }
+
+    pub(super) fn callback(self) -> Callback {
+        let mut b = Builder::new();
+        b.mov64(Reg::R0, 0);
+        b.exit();
+        // Straight-line code that ends in `exit` always finishes.
+        let code = b.finish().unwrap_or_default();
+        Callback { name: self.name().to_string(), code }
+    }
+}
+
+/// The kernel adds up the frames of a call chain, each rounded up to this
+/// (`round_up_stack_depth`: 32 bytes without a JIT, 16 with one).
+const FRAME_ALIGN: u32 = 32;
+
+/// The spans of a program as the loader links it: its own code, then each
+/// callback it references, the first time it is referenced, depth first
+/// (aya-obj's `FunctionLinker` appends a function when it meets the first
+/// reference to it and then links that function's own callees).
+pub(super) fn linked_spans(code: &Code, functions: &[Callback]) -> Vec<Span> {
+    fn link<'f>(code: &Code, functions: &'f [Callback], linked: &mut Vec<&'f str>, spans: &mut Vec<Span>) {
+        for r in &code.func_relocations {
+            let Some(f) = functions.iter().find(|f| f.name == r.func) else { continue };
+            if linked.contains(&f.name.as_str()) {
+                continue;
+            }
+            linked.push(&f.name);
+            spans.extend_from_slice(&f.code.spans);
+            link(&f.code, functions, linked, spans);
+        }
+    }
+    let mut spans = code.spans.clone();
+    link(code, functions, &mut Vec::new(), &mut spans);
+    spans
+}
+
+/// Whether the statements (or a loop nested in them) call `exit()`.
+fn calls_exit(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match &s.kind {
+        StmtKind::Exit { .. } => true,
+        StmtKind::If { then, else_, .. } => calls_exit(then) || calls_exit(else_),
+        StmtKind::While { body, step, .. } => calls_exit(body) || calls_exit(step),
+        StmtKind::Unroll { body, .. } | StmtKind::ForMap { body, .. } => calls_exit(body),
+        _ => false,
+    })
+}
+
+fn frame_depth(high: u32) -> u32 {
+    high.div_ceil(FRAME_ALIGN) * FRAME_ALIGN
+}
+
+impl ProgramGen<'_> {
+    /// `for ($kv : @map) { body }` at the call site.
+    pub(super) fn for_map(&mut self, stmt: &Stmt, var: VarId, map: MapId, body: &[Stmt], outer: &[VarId]) -> Result<(), CodegenError> {
+        let span = stmt.span;
+        let flag = if calls_exit(body) {
+            let flag = self.alloc(8, span)?;
+            self.b.store(Size::DW, Reg::R10, flag.off, 0);
+            Some(flag.off)
+        } else {
+            None
+        };
+        let name = self.callback(span, var, map, body, outer, flag)?;
+        self.b.set_span(span);
+        let map_name = self.layout.map(map).bpf_name.clone();
+        self.map_fd(Reg::R1, &map_name);
+        self.b.load_func(Reg::R2, &name);
+        self.b.mov64(Reg::R3, Reg::R10);
+        self.b.mov64(Reg::R4, 0);
+        self.b.call(Helper::ForEachMapElem);
+        if let Some(flag) = flag {
+            self.b.load(Size::DW, Reg::R1, Reg::R10, flag);
+            self.b.jump_if(Cond::Ne, Reg::R1, 0, self.exit);
+        }
+        Ok(())
+    }
+
+    /// `len(@map)`: the number of elements bpf_for_each_map_elem visits
+    /// with a callback that never stops it.
+    pub(super) fn map_len(&mut self, map: MapId, span: Span) -> Result<IntVal, CodegenError> {
+        self.for_each_shared(map, Shared::Count);
+        let r = self.regs.alloc().ok_or(CodegenError::TooComplex { span })?;
+        self.b.mov64(r, Reg::R0);
+        Ok(IntVal::Reg(r))
+    }
+
+    /// r0 = bpf_for_each_map_elem(map, shared callback, NULL, 0).
+    fn for_each_shared(&mut self, map: MapId, shared: Shared) {
+        self.shared.insert(shared);
+        let map_name = self.layout.map(map).bpf_name.clone();
+        self.map_fd(Reg::R1, &map_name);
+        self.b.load_func(Reg::R2, shared.name());
+        self.b.mov64(Reg::R3, 0);
+        self.b.mov64(Reg::R4, 0);
+        self.b.call(Helper::ForEachMapElem);
+    }
+
+    /// The program's frame and its deepest chain of callbacks must fit in
+    /// the kernel's 512 bytes together.
+    pub(super) fn check_call_depth(&self) -> Result<(), CodegenError> {
+        if self.callee_depth > 0 && frame_depth(self.stack.high()) + self.callee_depth > STACK_SIZE {
+            return Err(CodegenError::StackFull { span: self.callee_span });
+        }
+        Ok(())
+    }
+
+    /// Generates the callback of a loop; returns its name. `flag` is the
+    /// caller's slot that `exit()` sets.
+    fn callback(
+        &mut self,
+        span: Span,
+        var: VarId,
+        map: MapId,
+        body: &[Stmt],
+        outer: &[VarId],
+        flag: Option<i16>,
+    ) -> Result<String, CodegenError> {
+        let name = format!("{}_loop{}", self.name, self.callbacks.len());
+        let mut cb = ProgramGen::new(self.layout, self.probe_vars, self.ncpus, name.clone(), false);
+        // Only the variables the body uses get a slot in this frame.
+        cb.vars = vec![Slot { off: 0, size: 0 }; self.probe_vars.len()];
+        cb.b.set_span(span);
+        let info = self.layout.map(map).clone();
+
+        // r1 = map, r2 = key, r3 = value, r4 = the caller's frame pointer.
+        let ctx = cb.alloc(8, span)?;
+        cb.b.store(Size::DW, Reg::R10, ctx.off, Reg::R4);
+        let kv = cb.alloc(stored_size(&self.probe_vars[var.0].ty), span)?;
+        cb.vars[var.0] = kv;
+        // The key's layout is that of the tuple $kv.0; the value follows.
+        cb.copy_words(Reg::R2, 0, Reg::R10, kv.off, info.key_size);
+        if info.percpu {
+            // This CPU's value is a part: read the sum (or the min, max)
+            // over every CPU, as printing the map would.
+            let v = cb.aggregation_read_at(map, Slot { off: kv.off, size: info.key_size }, span)?;
+            let r = cb.to_reg(v, span)?;
+            cb.b.store(Size::DW, Reg::R10, kv.at(info.key_size), r);
+            cb.release_reg(r);
+        } else {
+            cb.copy_words(Reg::R3, 0, Reg::R10, kv.at(info.key_size), info.value_size);
+        }
+
+        let uses = VarUse::of(body);
+        for &v in outer {
+            let slot = cb.alloc(stored_size(&self.probe_vars[v.0].ty), span)?;
+            cb.vars[v.0] = slot;
+            let caller = self.vars[v.0].off;
+            cb.b.load(Size::DW, Reg::R1, Reg::R10, ctx.off);
+            if uses.assigned.contains(&v) {
+                // A variable the body assigns carries a value from one
+                // element to the next. Copied with loads, a counter
+                // (`$n++; if ($n > 5) { break; }`) stays a known constant
+                // to the verifier, which then walks the callback once per
+                // value it could take, for a million instructions; read
+                // by a helper, it is an unknown number and the walk
+                // converges at once.
+                cb.b.mov64(Reg::R3, Reg::R1);
+                cb.b.alu64(crate::insn::Alu::Add, Reg::R3, i32::from(caller));
+                cb.slot_address(Reg::R1, slot);
+                cb.b.mov64(Reg::R2, slot.size as i32);
+                cb.b.call(Helper::ProbeReadKernel);
+            } else {
+                cb.copy_words(Reg::R1, caller, Reg::R10, slot.off, slot.size);
+            }
+        }
+        for &v in uses.used.iter().filter(|v| **v != var && !outer.contains(v)) {
+            cb.vars[v.0] = cb.alloc(stored_size(&self.probe_vars[v.0].ty), span)?;
+        }
+
+        let (next, end) = (cb.b.new_label(), cb.b.new_label());
+        cb.loops.push(Loop { next, end });
+        for s in body {
+            cb.stmt(s)?;
+        }
+        cb.loops.pop();
+
+        // Back to the caller: the assigned variables, then 0 (go on) or 1 (stop).
+        cb.b.set_span(span);
+        let written: Vec<(Slot, i16)> =
+            outer.iter().filter(|v| uses.assigned.contains(v)).map(|v| (cb.vars[v.0], self.vars[v.0].off)).collect();
+        for (label, stop) in [(next, 0), (end, 1)] {
+            cb.b.bind(label);
+            if !written.is_empty() {
+                cb.b.load(Size::DW, Reg::R1, Reg::R10, ctx.off);
+            }
+            for &(local, caller) in &written {
+                cb.copy_words(Reg::R10, local.off, Reg::R1, caller, local.size);
+            }
+            cb.b.mov64(Reg::R0, stop);
+            cb.b.exit();
+        }
+        cb.b.bind(cb.exit);
+        if let Some(flag) = flag {
+            cb.b.load(Size::DW, Reg::R1, Reg::R10, ctx.off);
+            cb.b.store(Size::DW, Reg::R1, flag, 1);
+        }
+        cb.b.jump(end);
+
+        let depth = frame_depth(cb.stack.high()) + cb.callee_depth;
+        if depth > self.callee_depth {
+            self.callee_depth = depth;
+            self.callee_span = span;
+        }
+        self.shared.append(&mut cb.shared);
+        self.callbacks.append(&mut cb.callbacks);
+        self.callbacks.push(Callback { name: name.clone(), code: cb.b.finish()? });
+        Ok(name)
+    }
+
+    /// Copies `n` bytes (a multiple of 8) word by word through r0.
+    fn copy_words(&mut self, src: Reg, src_off: i16, dst: Reg, dst_off: i16, n: u32) {
+        for i in (0..n).step_by(8) {
+            self.b.load(Size::DW, Reg::R0, src, src_off + i as i16);
+            self.b.store(Size::DW, dst, dst_off + i as i16, Reg::R0);
+        }
+    }
+}
