@@ -106,3 +106,30 @@ fn unprivileged_run_names_the_missing_capability() {
     assert!(stderr.contains("CAP_BPF") && stderr.lines().count() <= 2, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn kernel_function_probes_fail_clearly_where_the_kernel_lacks_them() {
+    if !common::kernel_tests_enabled("kernel_function_probes_fail_clearly_where_the_kernel_lacks_them") {
+        return;
+    }
+    let has_kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists();
+    if !has_kprobes {
+        for program in ["kprobe:do_nanosleep { exit(); }", "kretprobe:vfs_read { @ = retval; }", "kprobe:vfs_* { @[func] = count(); }"] {
+            fails_with(&["-e", program], &["kprobes are not available: this kernel is built without kprobes (CONFIG_KPROBES)", "-e:1:1"]);
+        }
+    }
+    // fentry needs BTF and BPF trampolines: where the kernel refuses tracing
+    // programs, the load fails in one sentence; where it has them, it runs.
+    let out = run(&["-e", "fentry:do_nanosleep { printf(\"%d\\n\", args.mode); exit(); }", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(0) {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("this kernel cannot run fentry probes (fentry:do_nanosleep): the kernel refuses BPF tracing programs")
+                || stderr.contains("fentry probes are not available"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    }
+}

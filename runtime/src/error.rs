@@ -25,21 +25,21 @@ pub enum RuntimeError {
     #[error("the kernel's verifier refused the program for {probe}: {reason}")]
     Verifier { program: String, probe: String, reason: String, insn: Option<usize>, log: String },
 
-    #[error("cannot load the program for {probe}: {source}")]
+    #[error("cannot load the program for {probe}")]
     Load {
         probe: String,
         #[source]
         source: aya::programs::ProgramError,
     },
 
-    #[error("cannot create map {map}: {source}")]
+    #[error("cannot create map {map}")]
     CreateMap {
         map: String,
         #[source]
         source: io::Error,
     },
 
-    #[error("cannot load the BPF object: {0}")]
+    #[error("cannot load the BPF object")]
     Object(#[source] aya::EbpfError),
 
     /// The object and its manifest disagree: a program or map is missing
@@ -51,7 +51,7 @@ pub enum RuntimeError {
     NoSuchTracepoint { category: String, name: String },
 
     /// The kernel cannot attach this kind of probe.
-    #[error("this kernel cannot run {kind} probes ({probe}): {source}")]
+    #[error("this kernel cannot run {kind} probes ({probe})")]
     Unsupported {
         kind: &'static str,
         probe: String,
@@ -59,7 +59,7 @@ pub enum RuntimeError {
         source: io::Error,
     },
 
-    #[error("cannot attach {probe}: {source}")]
+    #[error("cannot attach {probe}")]
     Attach {
         probe: String,
         #[source]
@@ -67,7 +67,7 @@ pub enum RuntimeError {
     },
 
     /// A system call on a named object (program, map, signal) failed.
-    #[error("{call} failed for {object}: {source}")]
+    #[error("{call} failed for {object}")]
     Syscall {
         call: &'static str,
         object: String,
@@ -262,6 +262,8 @@ processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_stat
         let e = RuntimeError::syscall(Action::ReadMaps, "bpf", "x", io::Error::from_raw_os_error(libc::ENOSYS));
         assert!(matches!(e, RuntimeError::NoBpf));
         let e = RuntimeError::syscall(Action::ReadMaps, "BPF_MAP_LOOKUP_ELEM", "@c", io::Error::from_raw_os_error(libc::EBADF));
-        assert!(e.to_string().starts_with("BPF_MAP_LOOKUP_ELEM failed for @c: "));
+        // The cause is the error's source, which the command prints after it.
+        assert_eq!(e.to_string(), "BPF_MAP_LOOKUP_ELEM failed for @c");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

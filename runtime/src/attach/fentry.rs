@@ -29,11 +29,14 @@ const ENOTSUPP: i32 = 524;
 /// at load time; say so in one sentence rather than as a verifier error.
 fn load_error(info: &ProgramInfo, e: ProgramError) -> RuntimeError {
     if let ProgramError::LoadError { io_error, .. } = &e {
-        if matches!(io_error.raw_os_error(), Some(ENOTSUPP | libc::EOPNOTSUPP)) {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        // As root, EPERM is the kernel refusing the program type itself.
+        if matches!(io_error.raw_os_error(), Some(ENOTSUPP | libc::EOPNOTSUPP)) || (root && io_error.raw_os_error() == Some(libc::EPERM)) {
             return RuntimeError::Unsupported {
                 kind: "fentry",
                 probe: info.probe_name.clone(),
-                source: std::io::Error::other("the kernel refuses BPF tracing programs (no BPF trampolines on this kernel)"),
+                source: std::io::Error::other("the kernel refuses BPF tracing programs, which fentry and fexit need"),
             };
         }
     }
