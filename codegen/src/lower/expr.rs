@@ -724,9 +724,11 @@ impl ProgramGen<'_> {
                 }
             }
             ExprKind::Builtin(Builtin::Comm) => {
-                // bpf_get_current_comm pads with NULs up to the size it is given.
+                // Zeroed first: before Linux 6.4 bpf_get_current_comm leaves
+                // the bytes after the name's NUL as they were (strscpy, not
+                // strscpy_pad), and a key must not differ in them.
                 let n = size.min(rbpf_lang::types::COMM_LEN);
-                self.zero(dst + n as i16, size - n);
+                self.zero(dst, size);
                 self.b.mov64(Reg::R1, Reg::R10);
                 self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
                 self.b.mov64(Reg::R2, n as i32);
