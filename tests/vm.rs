@@ -11,6 +11,10 @@
 //! when RBPF_VM_DIFF_FILTER names cases: each case runs bpftrace and rbpf
 //! five times, about 20 s a case emulated (bpftrace alone starts in 7 s), so
 //! its 400 cases would take over two hours.
+//!
+//! The tier's binaries are the newest that cargo left in target/*/deps:
+//! `cargo test` builds every test target before it runs any, so there they
+//! are current; `cargo test --test vm` alone runs what the last build left.
 
 #[path = "common/vm.rs"]
 mod vm;
@@ -145,6 +149,10 @@ fn write_report(names: &[String], boot: &Boot) {
     let mut report = format!("guest {} ran {} commands in {:.0} s\n", boot.kernel, boot.outputs.len(), boot.seconds);
     for (name, out) in names.iter().zip(&boot.outputs) {
         report += &format!("  {name}: exit status {}, {:.1} s\n", out.status, out.seconds);
+    }
+    report += "left out of the tier in the guest (SKIPPED):\n";
+    for (binary, test, why) in SKIPPED {
+        report += &format!("  {binary}::{test}: {why}\n");
     }
     for (name, out) in names.iter().zip(&boot.outputs) {
         report += &format!("\n=== {name}\n{}", out.describe());
