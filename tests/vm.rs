@@ -44,26 +44,33 @@ const SKIPPED: &[(&str, &str, &str)] = &[
     ),
     (
         "run",
-        "canonical_one_liner_counts_execs_by_command",
-        "rbpf bug on Linux < 6.4: bpf_get_current_comm copies comm with strscpy, \
-         without zeroing the rest of the buffer (strscpy_pad came later), and rbpf \
-         does not zero the key first (bpftrace does): @c[comm] splits into several \
-         entries with the same printed key",
-    ),
-    ("run", "angle_bracket_block_runs_the_same", "the same comm-key bug"),
-    (
-        "run",
         "uprobe_and_uretprobe_see_arguments_and_return_values",
         "the test's attach signal: uprobes and uretprobes catch 0-3 of the 4 calls \
          when the workload starts as soon as rbpf holds its two BPF links; with 1 s \
          between the two, rbpf (like bpftrace) counts every call and return",
     ),
+];
+
+/// Three sleeps: do_nanosleep runs once for each.
+const SLEEPS: &str = "for i in 1 2 3; do /bin/sleep 0.05; done";
+
+/// kprobes, kretprobes, fentry and fexit, which the host's kernel lacks:
+/// (name, program, workload).
+const KERNEL_FUNCTION_PROGRAMS: &[(&str, &str, &str)] = &[
+    ("kprobe", "kprobe:do_nanosleep { @calls[func, probe] = count(); @mode[arg1] = count(); }", SLEEPS),
+    ("kretprobe", "kretprobe:do_nanosleep { @ret[retval] = count(); }", SLEEPS),
+    // Offset 5: the instruction after the 5-byte ftrace call site.
+    ("kprobe_offset", "k:do_nanosleep+5 { @hits = count(); }", SLEEPS),
+    ("kprobe_bad_offset", "kprobe:do_nanosleep+1 { @hits = count(); }", SLEEPS),
     (
-        "kernel",
-        "interval_probe_fires",
-        "rbpf bug: events emitted after exit() are still printed (bpftrace drops \
-         them); a 10 ms interval fires several times before the slow guest detaches",
+        "kprobe_wildcard",
+        "kprobe:vfs_read* { @[probe] = count(); }",
+        // The first link is up before the others: let them all attach.
+        "sleep 2; for i in 1 2 3; do /bin/cat /etc/hostname /proc/version > /dev/null; done",
     ),
+    ("kprobe_module", "kprobe:9p:v9fs_file_read_iter { @reads[func] = count(); }", "/bin/cat /etc/os-release > /dev/null"),
+    ("fentry", "fentry:do_nanosleep { @mode[args.mode] = count(); @calls[func, probe] = count(); }", SLEEPS),
+    ("fexit", "kretfunc:do_nanosleep { @ret[retval, args.mode] = count(); }", SLEEPS),
 ];
 
 fn rbpf() -> String {
@@ -76,7 +83,7 @@ fn rbpf() -> String {
 fn trace_while(program: &str, workload: &str) -> String {
     format!(
         r#"out=$(mktemp); {rbpf} -e {program} >"$out" 2>&1 & pid=$!
-for i in $(seq 300); do ls -l /proc/$pid/fd 2>/dev/null | grep -q bpf_link && break; sleep 0.1; done
+for i in $(seq 300); do ls -l /proc/$pid/fd 2>/dev/null | grep -q bpf_link && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 {workload}
 kill -INT $pid; wait $pid; status=$?; cat "$out"; exit $status"#,
         rbpf = rbpf(),
@@ -105,6 +112,7 @@ fn commands() -> Vec<(String, String)> {
             ),
         ),
     ];
+    commands.extend(KERNEL_FUNCTION_PROGRAMS.iter().map(|(name, program, workload)| (name.to_string(), trace_while(program, workload))));
     for name in KERNEL_TIER {
         let skips: String = SKIPPED.iter().filter(|(bin, _, _)| bin == name).map(|(_, test, _)| format!(" --skip {test}")).collect();
         let command = match vm::test_binary(name) {
@@ -257,4 +265,84 @@ fn skipped_tests_still_fail_in_the_guest() {
         eprintln!("{name}: exit status {}", out.status);
     }
     assert!(passing.is_empty(), "these now pass in the guest; remove them from SKIPPED: {passing:?}");
+}
+
+/// The entries `@name[KEY]: N` of a map in rbpf's output.
+fn entries<'a>(out: &'a str, map: &str) -> Vec<(&'a str, u64)> {
+    let prefix = format!("{map}[");
+    out.lines()
+        .filter_map(|l| l.strip_prefix(&prefix)?.rsplit_once("]: "))
+        .filter_map(|(k, v)| Some((k, v.trim().parse().ok()?)))
+        .collect()
+}
+
+/// The output of a kernel-function program, after checking it ran.
+fn traced(test: &str, name: &str) -> Option<&'static str> {
+    let out = output(test, name)?;
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert!(out.stdout.starts_with("Attaching "), "{}", out.describe());
+    Some(&out.stdout)
+}
+
+#[test]
+fn kprobe_sees_func_probe_and_arguments() {
+    let Some(out) = traced("kprobe_sees_func_probe_and_arguments", "kprobe") else { return };
+    let calls = entries(out, "@calls");
+    assert!(
+        calls.iter().any(|(k, n)| *k == "do_nanosleep, kprobe:do_nanosleep" && *n >= 3),
+        "expected @calls[do_nanosleep, kprobe:do_nanosleep] >= 3 in:\n{out}"
+    );
+    // do_nanosleep(t, mode): a relative sleep's mode, the same every time.
+    let modes = entries(out, "@mode");
+    assert!(modes.iter().map(|(_, n)| n).sum::<u64>() >= 3, "{out}");
+}
+
+#[test]
+fn kretprobe_sees_the_return_value() {
+    let Some(out) = traced("kretprobe_sees_the_return_value", "kretprobe") else { return };
+    assert!(entries(out, "@ret").iter().any(|(k, n)| *k == "0" && *n >= 3), "expected @ret[0] >= 3 in:\n{out}");
+}
+
+#[test]
+fn kprobe_at_an_offset() {
+    let Some(out) = traced("kprobe_at_an_offset", "kprobe_offset") else { return };
+    let hits = out.lines().find_map(|l| l.strip_prefix("@hits: ")).and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(hits.is_some_and(|n| n >= 3), "{out}");
+}
+
+#[test]
+fn kprobe_wildcard_attaches_every_match() {
+    let Some(out) = traced("kprobe_wildcard_attaches_every_match", "kprobe_wildcard") else { return };
+    assert!(!out.starts_with("Attaching 1 probe"), "vfs_read* matches several functions:\n{out}");
+    assert!(entries(out, "@").iter().any(|(k, n)| *k == "kprobe:vfs_read" && *n >= 3), "{out}");
+}
+
+#[test]
+fn kprobe_in_a_module() {
+    let Some(out) = traced("kprobe_in_a_module", "kprobe_module") else { return };
+    assert!(entries(out, "@reads").iter().any(|(k, n)| *k == "v9fs_file_read_iter" && *n >= 1), "{out}");
+}
+
+#[test]
+fn fentry_reads_arguments_by_name() {
+    let Some(out) = traced("fentry_reads_arguments_by_name", "fentry") else { return };
+    assert!(entries(out, "@calls").iter().any(|(k, n)| *k == "do_nanosleep, fentry:do_nanosleep" && *n >= 3), "{out}");
+    assert!(entries(out, "@mode").iter().map(|(_, n)| n).sum::<u64>() >= 3, "{out}");
+}
+
+#[test]
+fn fexit_reads_the_return_value_and_arguments() {
+    let Some(out) = traced("fexit_reads_the_return_value_and_arguments", "fexit") else { return };
+    assert!(entries(out, "@ret").iter().any(|(k, n)| k.starts_with("0, ") && *n >= 3), "expected @ret[0, MODE] >= 3 in:\n{out}");
+}
+
+#[test]
+fn kprobe_inside_an_instruction_is_refused_clearly() {
+    let Some(out) = output("kprobe_inside_an_instruction_is_refused_clearly", "kprobe_bad_offset") else { return };
+    assert_eq!(out.status, 1, "{}", out.describe());
+    assert!(
+        out.stdout.contains("cannot attach kprobe:do_nanosleep+1: the offset is not at the start of an instruction"),
+        "{}",
+        out.describe()
+    );
 }

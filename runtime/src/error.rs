@@ -59,6 +59,10 @@ pub enum RuntimeError {
         source: io::Error,
     },
 
+    /// A kprobe offset inside an instruction (the kernel says EILSEQ).
+    #[error("cannot attach {probe}: the offset is not at the start of an instruction")]
+    KprobeOffset { probe: String },
+
     #[error("cannot attach {probe}")]
     Attach {
         probe: String,

@@ -14,7 +14,12 @@ pub(super) fn load(program: &mut Program, info: &ProgramInfo) -> Result<(), Runt
 
 pub(super) fn attach(program: &mut Program, info: &ProgramInfo, func: &str, offset: u64) -> Result<Link, RuntimeError> {
     let program: &mut KProbe = typed(program, info, "kprobe program")?;
-    let attach_error = |source: ProgramError| RuntimeError::Attach { probe: info.probe_name.clone(), source };
+    let attach_error = |source: ProgramError| match &source {
+        ProgramError::SyscallError(e) if e.io_error.raw_os_error() == Some(libc::EILSEQ) => {
+            RuntimeError::KprobeOffset { probe: info.probe_name.clone() }
+        }
+        _ => RuntimeError::Attach { probe: info.probe_name.clone(), source },
+    };
     let id = program.attach(func, offset).map_err(attach_error)?;
     let link = program.take_link(id).map_err(attach_error)?;
     Ok(Link::Kprobe(link))
