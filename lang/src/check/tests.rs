@@ -417,6 +417,7 @@ fn fentry_types_arguments_from_btf() {
     assert!(e.contains("`retval` is not available in `fentry:vfs_read`"), "{e}");
 }
 
+#[test]
 fn for_over_a_map_types_kv_and_scopes_its_variables() {
     let p = check_ok(
         "BEGIN { @m[1, \"a\"] = count(); @s[2] = \"x\"; $n = 0; for ($kv : @m) { $n += $kv.0.0 + $kv.1; $t = $kv.0.1; } for ($kv : @s) { printf(\"%s\\n\", $kv.1); } $t = \"b\"; printf(\"%d %d\\n\", $n, len(@m)); }",
@@ -424,8 +425,8 @@ fn for_over_a_map_types_kv_and_scopes_its_variables() {
     let vars: Vec<String> = p.probes[0].vars.iter().map(|v| format!("{} {}", v.name, v.ty)).collect();
     assert_eq!(
         vars,
-        ["$n uint64", "$kv ((int64, string[2]), uint64)", "$t string[2]", "$kv (int64, string[2])", "$t string[2]"],
-        "each loop gets its own $kv; the $t of the loop ends with it"
+        ["$n uint64", "$kv ((int64,string[8]),uint64)", "$t string[8]", "$kv (int64,string[8])", "$t string[8]"],
+        "each loop gets its own $kv, its strings widened to the map key's layout; the $t of the loop ends with it"
     );
     let crate::checked::StmtKind::ForMap { outer, .. } = &p.probes[0].body[3].kind else {
         panic!("{:?}", p.probes[0].body[3]);
@@ -433,6 +434,7 @@ fn for_over_a_map_types_kv_and_scopes_its_variables() {
     assert_eq!(outer, &[crate::checked::VarId(0)], "only $n comes from before the loop");
 }
 
+#[test]
 fn for_over_a_map_refuses_what_bpftrace_refuses() {
     check_error(
         "BEGIN { $kv = 1; @m[1] = 2; for ($kv : @m) { } }",
@@ -473,6 +475,7 @@ error: a `for` loop cannot iterate over a map of avg()
     );
 }
 
+#[test]
 fn for_over_a_map_body_has_no_context_and_no_return() {
     check_error(
         "tracepoint:syscalls:sys_enter_execve { @m[1] = 1; for ($kv : @m) { @x = args.filename; return; } }",
@@ -495,34 +498,32 @@ error: `return` is not allowed inside a `for` loop over a map
     );
 }
 
+#[test]
 fn tuple_elements_and_whole_tuples() {
+    // $kv is a tuple like any other: it can be copied whole.
+    check_ok("BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y[$kv.0] = $x.1; } }");
     check_error(
-        "BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y = $kv.2; @z = $kv.1.0; } }",
+        "BEGIN { @m[1] = 2; for ($kv : @m) { @y = $kv.2; @z = $kv.1.0; } }",
         "
-error: a tuple cannot be assigned to a variable in this build of rbpf
-  ┌─ -e:1:42
+error: tuple index 2 is out of range
+  ┌─ -e:1:46
   │
-1 │ BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y = $kv.2; @z = $kv.1.0; } }
-  │                                          ^^^ this is (int64, int64)
-  │
-  = use its elements instead, e.g. `$kv.0` and `$kv.1`
+1 │ BEGIN { @m[1] = 2; for ($kv : @m) { @y = $kv.2; @z = $kv.1.0; } }
+  │                                          --- ^ this tuple has 2 elements, indexed 0 to 1
+  │                                          │
+  │                                          this is (int64,int64)
 
-error: (int64, int64) has no element 2
-  ┌─ -e:1:56
+error: `.0` needs a tuple, but this is int64
+  ┌─ -e:1:59
   │
-1 │ BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y = $kv.2; @z = $kv.1.0; } }
-  │                                                        ^ it has 2 elements, from `.0` to `.1`
-
-error: `.0` takes an element of a tuple, but this is int64
-  ┌─ -e:1:70
-  │
-1 │ BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv; @y = $kv.2; @z = $kv.1.0; } }
-  │                                                                ----- ^ not a tuple
-  │                                                                │
-  │                                                                this is int64",
+1 │ BEGIN { @m[1] = 2; for ($kv : @m) { @y = $kv.2; @z = $kv.1.0; } }
+  │                                                      -----^^ only tuples have numbered elements
+  │                                                      │
+  │                                                      this is int64",
     );
 }
 
+#[test]
 fn len_takes_a_map() {
     check_error(
         "BEGIN { $x = 1; @m[1] = 1; printf(\"%d\\n\", len($x) + len(@m, 1)); }",

@@ -3,7 +3,7 @@
 //! trampoline, with its arguments typed from the kernel's BTF (`args.NAME`)
 //! and, in fexit, its return value (`retval`).
 
-use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
+use super::{is_glob, matching_kernel_functions, ProbeKind, ResolvedProbe};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
@@ -26,17 +26,8 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         }
     };
     let names: Vec<String> = if is_glob(func) || module.is_some_and(is_glob) {
-        let functions = target.kernel_functions().map_err(|e| {
-            let why = match e {
-                TargetError::Unavailable(why) => why,
-                TargetError::NotFound => "the kernel lists no traceable functions".into(),
-            };
-            Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the list of kernel functions")
-        })?;
-        let mut names: Vec<String> = functions
+        let mut names: Vec<String> = matching_kernel_functions(target, module, func, span)?
             .into_iter()
-            .filter(|f| glob_match(func, &f.name))
-            .filter(|f| module.is_none_or(|m| f.module.as_deref().is_some_and(|fm| glob_match(m, fm))))
             .map(|f| f.name)
             .filter(|name| target.kernel_function(name).is_ok())
             .collect();

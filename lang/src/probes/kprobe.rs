@@ -2,7 +2,7 @@
 //! a kernel function's entry (or an instruction in it) or its return.
 //! Wildcards expand against the functions the kernel can trace.
 
-use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
+use super::{is_glob, matching_kernel_functions, parse_number, ProbeKind, ResolvedProbe};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
@@ -38,7 +38,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
                 .with_label("name the function alone"));
         }
         Some((name, off)) => {
-            let off = parse_offset(off).ok_or_else(|| {
+            let off = parse_number(off).ok_or_else(|| {
                 Diagnostic::error(span, format!("`{off}` is not an offset")).with_label("expected FUNCTION+NUMBER")
             })?;
             (name, off)
@@ -62,20 +62,8 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
     if offset != 0 {
         return Err(Diagnostic::error(span, "an offset needs one function, not a wildcard").with_label("name one function"));
     }
-    let functions = target.kernel_functions().map_err(|e| {
-        let why = match e {
-            TargetError::Unavailable(why) => why,
-            TargetError::NotFound => "the kernel lists no traceable functions".into(),
-        };
-        Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the list of kernel functions")
-    })?;
-    let mut probes: Vec<ResolvedProbe> = functions
+    let mut probes: Vec<ResolvedProbe> = matching_kernel_functions(target, module, func, span)?
         .iter()
-        .filter(|f| glob_match(func, &f.name))
-        .filter(|f| match module {
-            None => true,
-            Some(m) => f.module.as_deref().is_some_and(|fm| glob_match(m, fm)),
-        })
         .map(|f| probe(&f.name, if module.is_some() { f.module.as_deref() } else { None }))
         .collect();
     probes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -86,11 +74,4 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
             .with_note("the traceable functions are listed in /sys/kernel/tracing/available_filter_functions"));
     }
     Ok(probes)
-}
-
-fn parse_offset(text: &str) -> Option<u64> {
-    match text.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
 }

@@ -118,6 +118,36 @@ pub fn resolve(text: &str, span: Span, target: &dyn Target) -> Result<Vec<Resolv
     resolve(&parts, span, target)
 }
 
+/// The kernel functions `func` (and `module`, when given) match, as globs.
+pub(crate) fn matching_kernel_functions(
+    target: &dyn Target,
+    module: Option<&str>,
+    func: &str,
+    span: Span,
+) -> Result<Vec<crate::target::KernelSymbol>, Diagnostic> {
+    let functions = target.kernel_functions().map_err(|e| {
+        let why = match e {
+            crate::target::TargetError::Unavailable(why) => why,
+            crate::target::TargetError::NotFound => "the kernel lists no traceable functions".into(),
+        };
+        Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the list of kernel functions")
+    })?;
+    Ok(functions
+        .into_iter()
+        .filter(|f| glob_match(func, &f.name))
+        .filter(|f| module.is_none_or(|m| f.module.as_deref().is_some_and(|fm| glob_match(m, fm))))
+        .collect())
+}
+
+/// A decimal or `0x` hexadecimal number in an attach point (an offset or
+/// an address).
+pub(crate) fn parse_number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
 /// Whether an attach point part has wildcards.
 pub(crate) fn is_glob(text: &str) -> bool {
     text.contains(['*', '?'])

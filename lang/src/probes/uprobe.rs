@@ -2,7 +2,7 @@
 //! entry or return, in one binary or library. The location is a symbol, a
 //! symbol plus an offset (`FUNC+16`) or an address in the file (`0x1234`).
 
-use super::{ProbeKind, ResolvedProbe, UprobeLocation};
+use super::{parse_number, ProbeKind, ResolvedProbe, UprobeLocation};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
@@ -59,13 +59,6 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         kind: ProbeKind::Uprobe { path: path.to_string(), location, ret },
         name: format!("{kind}:{path}:{func}"),
     }])
-}
-
-fn parse_number(text: &str) -> Option<u64> {
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
 }
 
 fn parse_location(text: &str) -> Option<UprobeLocation> {
