@@ -137,7 +137,10 @@ fn arrivals(buffering: &str) -> Vec<(String, bool)> {
             let _ = tx.send((line, Instant::now()));
         }
     });
-    std::thread::sleep(Duration::from_millis(600));
+    // Signalled once the interval probe is attached and has had time to
+    // tick a few times (every 50 ms), however slowly rbpf started.
+    assert!(common::wait_for_links(child.id(), 1), "rbpf -B {buffering} did not attach");
+    std::thread::sleep(Duration::from_millis(400));
     let signalled = Instant::now();
     // SAFETY: kill on the pid of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

@@ -37,12 +37,6 @@ const KERNEL_TIER: &[&str] = &["kernel", "run", "cli", "errors"];
 /// whether they still fail (then remove the entry).
 const SKIPPED: &[(&str, &str, &str)] = &[
     (
-        "cli",
-        "buffering_modes_decide_when_lines_arrive",
-        "the test's timing: it sends SIGINT 600 ms after starting rbpf, which needs \
-         about 3 s to start under emulation, so the signal comes before rbpf's handler",
-    ),
-    (
         "run",
         "uprobe_and_uretprobe_see_arguments_and_return_values",
         "the test's attach signal: uprobes and uretprobes catch 0-3 of the 4 calls \

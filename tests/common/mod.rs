@@ -90,22 +90,9 @@ impl Tracer {
     /// Waits until rbpf holds `n` BPF links: its probes are attached (it
     /// prints "Attaching" before attaching, as bpftrace does).
     pub fn wait_attached(&mut self, n: usize) {
-        let fds = format!("/proc/{}/fd", self.child.id());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            let links = std::fs::read_dir(&fds)
-                .map(|dir| {
-                    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                        .filter(|target| target.to_string_lossy() == "anon_inode:bpf_link")
-                        .count()
-                })
-                .unwrap_or(0);
-            if links >= n {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if !wait_for_links(self.child.id(), n) {
+            panic!("rbpf did not attach {n} probe(s) in 20 s; stdout so far: {:?}", self.seen);
         }
-        panic!("rbpf did not attach {n} probe(s) in 20 s; stdout so far: {:?}", self.seen);
     }
 
     /// Sends `signal` to rbpf (only to the process this test started) and
@@ -154,4 +141,24 @@ pub fn spawn_n(comm: &str, program: &str, n: usize) {
         .expect("spawn thread")
         .join()
         .expect("spawner thread");
+}
+
+/// Waits up to 20 s until process `pid` holds `n` BPF links; false if not.
+pub fn wait_for_links(pid: u32, n: usize) -> bool {
+    let fds = format!("/proc/{pid}/fd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let links = std::fs::read_dir(&fds)
+            .map(|dir| {
+                dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter(|target| target.to_string_lossy() == "anon_inode:bpf_link")
+                    .count()
+            })
+            .unwrap_or(0);
+        if links >= n {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
 }
