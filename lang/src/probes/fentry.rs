@@ -4,7 +4,7 @@
 //! and, in fexit, its return value (`retval`).
 
 use super::{is_glob, matching_kernel_functions, ProbeKind, ResolvedProbe};
-use crate::target::{Target, TargetError};
+use crate::target::{KernelFunction, Target, TargetError};
 use crate::{Diagnostic, Span};
 
 pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
@@ -25,45 +25,45 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
                 .with_label(format!("expected e.g. `{kind}:vfs_read`")));
         }
     };
-    let names: Vec<String> = if is_glob(func) || module.is_some_and(is_glob) {
-        let mut names: Vec<String> = matching_kernel_functions(target, module, func, span)?
-            .into_iter()
-            .map(|f| f.name)
-            .filter(|name| target.kernel_function(name).is_ok())
-            .collect();
+    let functions: Vec<(String, KernelFunction)> = if is_glob(func) || module.is_some_and(is_glob) {
+        let mut names: Vec<String> =
+            matching_kernel_functions(target, module, func, span)?.into_iter().map(|f| f.name).collect();
         names.sort();
         names.dedup();
-        if names.is_empty() {
+        // Only the functions BTF describes: each is looked up once.
+        let functions: Vec<(String, KernelFunction)> =
+            names.into_iter().filter_map(|name| Some((name.clone(), target.kernel_function(&name).ok()?))).collect();
+        if functions.is_empty() {
             return Err(Diagnostic::error(span, format!("no kernel function with BTF matches `{}`", parts.join(":")))
                 .with_label("matches nothing"));
         }
-        names
+        functions
     } else {
-        vec![func.to_string()]
+        let function = match target.kernel_function(func) {
+            Ok(f) => f,
+            Err(TargetError::NotFound) => {
+                return Err(Diagnostic::error(span, format!("the kernel's BTF has no function `{func}`"))
+                    .with_label("no such function, or not one fentry can attach to")
+                    .with_note("kprobe attaches to functions without BTF"));
+            }
+            Err(TargetError::Unavailable(why)) => {
+                return Err(Diagnostic::error(span, format!("{kind} probes are not available: {why}"))
+                    .with_label("this kernel cannot attach this probe"));
+            }
+        };
+        vec![(func.to_string(), function)]
     };
-    names
+    Ok(functions
         .into_iter()
-        .map(|name| {
-            let function = match target.kernel_function(&name) {
-                Ok(f) => f,
-                Err(TargetError::NotFound) => {
-                    return Err(Diagnostic::error(span, format!("the kernel's BTF has no function `{name}`"))
-                        .with_label("no such function, or not one fentry can attach to")
-                        .with_note("kprobe attaches to functions without BTF"));
-                }
-                Err(TargetError::Unavailable(why)) => {
-                    return Err(Diagnostic::error(span, format!("{kind} probes are not available: {why}"))
-                        .with_label("this kernel cannot attach this probe"));
-                }
-            };
+        .map(|(name, function)| {
             let probe_name = match module {
                 Some(m) if !is_glob(m) => format!("{kind}:{m}:{name}"),
                 _ => format!("{kind}:{name}"),
             };
-            Ok(ResolvedProbe {
+            ResolvedProbe {
                 kind: ProbeKind::Fentry { func: name, module: module.map(str::to_string), function, ret },
                 name: probe_name,
-            })
+            }
         })
-        .collect()
+        .collect())
 }
