@@ -11,6 +11,12 @@ pub trait Target {
     /// `/sys/kernel/tracing/events/CATEGORY/NAME/format`.
     fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError>;
 
+    /// Every tracepoint as `(category, name)`, from tracefs's
+    /// `available_events`, for wildcards and listing.
+    fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {
+        Ok(Vec::new())
+    }
+
     /// How many CPUs the kernel may run (`/sys/devices/system/cpu/possible`):
     /// the per-CPU slots of a per-CPU map, and the `ncpus` builtin.
     fn possible_cpus(&self) -> u32 {
@@ -241,6 +247,12 @@ impl Target for FakeTarget {
 
     fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
         self.kernel_function_types.get(name).cloned().ok_or(TargetError::NotFound)
+    }
+
+    fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {
+        let mut all: Vec<_> = self.tracepoints.keys().cloned().collect();
+        all.sort();
+        Ok(all)
     }
 
     fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError> {

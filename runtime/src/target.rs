@@ -54,6 +54,17 @@ impl Target for HostTarget {
         }
     }
 
+    fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {
+        let path = self.tracefs()?.join("available_events");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TargetError::Unavailable(format!("cannot read {}: {e}", path.display())))?;
+        Ok(text
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(category, name)| (category.to_string(), name.to_string()))
+            .collect())
+    }
+
     fn possible_cpus(&self) -> u32 {
         crate::sys::possible_cpus().map_or(1, |n| n as u32)
     }

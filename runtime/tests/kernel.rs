@@ -560,4 +560,6 @@ fn host_target_reads_tracepoint_formats() {
     assert_eq!(filename.size, 8);
     assert!(format.field("common_pid").is_none());
     assert_eq!(target.tracepoint_format("syscalls", "no_such_tracepoint"), Err(TargetError::NotFound));
+    let all = target.tracepoints().unwrap();
+    assert!(all.iter().any(|(c, n)| c == "syscalls" && n == "sys_enter_getppid"), "{} tracepoints", all.len());
 }
