@@ -7,10 +7,10 @@
 //! Besides the smoke tests, the guest runs rbpf's kernel test tier — the
 //! test binaries cargo built from runtime/tests/kernel.rs, tests/run.rs,
 //! tests/cli.rs and tests/errors.rs — with RBPF_REQUIRE_KERNEL=1 (less the
-//! tests in SKIPPED, with the reason). The differential suite runs there only
-//! when RBPF_VM_DIFF_FILTER names cases: each case runs bpftrace and rbpf
-//! five times, about 20 s a case emulated (bpftrace alone starts in 7 s), so
-//! its 400 cases would take over two hours.
+//! tests in SKIPPED, with the reason). Of the differential suite it runs the
+//! cases that need kprobes and fentry, and those RBPF_VM_DIFF_FILTER names:
+//! each case runs bpftrace and rbpf five times, about 20 s a case emulated
+//! (bpftrace alone starts in 7 s), so all 400 would take over two hours.
 //!
 //! The tier's binaries are the newest that cargo left in target/*/deps:
 //! `cargo test` builds every test target before it runs any, so there they
@@ -35,15 +35,7 @@ const KERNEL_TIER: &[&str] = &["kernel", "run", "cli", "errors"];
 /// there for reasons outside the kernel tier's scope, each explained;
 /// `cargo test --test vm -- --ignored` runs them in the guest to see
 /// whether they still fail (then remove the entry).
-const SKIPPED: &[(&str, &str, &str)] = &[
-    (
-        "run",
-        "uprobe_and_uretprobe_see_arguments_and_return_values",
-        "the test's attach signal: uprobes and uretprobes catch 0-3 of the 4 calls \
-         when the workload starts as soon as rbpf holds its two BPF links; with 1 s \
-         between the two, rbpf (like bpftrace) counts every call and return",
-    ),
-];
+const SKIPPED: &[(&str, &str, &str)] = &[];
 
 /// Three sleeps: do_nanosleep runs once for each.
 const SLEEPS: &str = "for i in 1 2 3; do /bin/sleep 0.05; done";
@@ -117,18 +109,21 @@ fn commands() -> Vec<(String, String)> {
         };
         commands.push((format!("tier:{name}"), command));
     }
-    let filter = std::env::var("RBPF_VM_DIFF_FILTER").unwrap_or_default();
-    if !filter.is_empty() {
-        let command = match vm::test_binary("differential") {
-            Some(binary) => format!(
-                "RBPF_REQUIRE_KERNEL=1 RBPF_DIFF_FILTER={} {} same_output_as_bpftrace",
-                shell_quote(&filter),
-                shell_quote(&binary.to_string_lossy())
-            ),
-            None => "echo 'no test binary for differential' >&2; exit 1".to_string(),
-        };
-        commands.push(("tier:differential".to_string(), command));
+    // The differential cases that need kprobes and fentry always run here,
+    // next to the guest's bpftrace; RBPF_VM_DIFF_FILTER adds more.
+    let mut filter = "kernel_functions".to_string();
+    if let Ok(more) = std::env::var("RBPF_VM_DIFF_FILTER") {
+        filter = format!("{filter},{more}");
     }
+    let command = match vm::test_binary("differential") {
+        Some(binary) => format!(
+            "RBPF_REQUIRE_KERNEL=1 RBPF_DIFF_FILTER={} {} same_output_as_bpftrace",
+            shell_quote(&filter),
+            shell_quote(&binary.to_string_lossy())
+        ),
+        None => "echo 'no test binary for differential: build it with cargo test --no-run' >&2; exit 1".to_string(),
+    };
+    commands.push(("tier:differential".to_string(), command));
     commands
 }
 
@@ -230,12 +225,10 @@ fn kernel_tier_errors_tests() {
     tier("kernel_tier_errors_tests", "errors");
 }
 
+/// The differential cases of tests/differential/cases/kernel_functions.cases
+/// (and those RBPF_VM_DIFF_FILTER names), against the guest's bpftrace.
 #[test]
 fn kernel_tier_differential_subset() {
-    if std::env::var("RBPF_VM_DIFF_FILTER").unwrap_or_default().is_empty() {
-        eprintln!("kernel_tier_differential_subset: not run (RBPF_VM_DIFF_FILTER=WORDS picks the cases to run in the guest)");
-        return;
-    }
     tier("kernel_tier_differential_subset", "differential");
 }
 

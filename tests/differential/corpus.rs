@@ -37,6 +37,9 @@
 //!   only the status is compared, not the messages (a hand-written case
 //!   with a nonzero status has an empty `--- expected` section)
 //! - `timeout:` seconds before the tracer is killed (default 20)
+//! - `needs: kernel-functions`: the case uses kprobes or fentry, which
+//!   only some kernels have; where the kernel lacks kprobes the suite leaves
+//!   it out and says so (the VM lane's Linux 6.1 guest runs these cases)
 //!
 //! The sections `--- expected` and `--- expected json` hold hand-written
 //! text and JSON (`-f json`) output; either may stand alone (a case whose
@@ -63,6 +66,8 @@ pub struct Case {
     pub normalise: Vec<Rule>,
     pub status: i32,
     pub timeout_secs: u64,
+    /// The case attaches kprobes or fentry programs (`needs: kernel-functions`).
+    pub needs_kernel_functions: bool,
     /// Hand-written output, for features bpftrace 0.17 lacks.
     pub expected: Option<String>,
     pub expected_json: Option<String>,
@@ -182,6 +187,7 @@ pub fn parse(file: &str, area: &str, text: &str) -> Result<Vec<Case>, CorpusErro
                 normalise: Vec::new(),
                 status: 0,
                 timeout_secs: 20,
+                needs_kernel_functions: false,
                 expected: None,
                 expected_json: None,
             };
@@ -265,7 +271,7 @@ fn finish(
     Ok(case)
 }
 
-const HEADERS: &[&str] = &["opts", "params", "env", "workload", "normalise", "status", "timeout"];
+const HEADERS: &[&str] = &["opts", "params", "env", "workload", "normalise", "status", "timeout", "needs"];
 
 fn header(line: &str) -> Option<(&str, &str)> {
     let (key, value) = line.split_once(':')?;
@@ -296,6 +302,10 @@ fn apply_header(case: &mut Case, key: &str, value: &str) -> Result<(), String> {
         }
         "status" => case.status = value.parse().map_err(|_| format!("status: {value:?} is not a number"))?,
         "timeout" => case.timeout_secs = value.parse().map_err(|_| format!("timeout: {value:?} is not seconds"))?,
+        "needs" => match value {
+            "kernel-functions" => case.needs_kernel_functions = true,
+            _ => return Err(format!("unknown need {value:?} (known: kernel-functions)")),
+        },
         _ => unreachable!("header() only returns known keys"),
     }
     Ok(())
