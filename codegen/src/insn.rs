@@ -383,7 +383,7 @@ helpers! {
 
 /// Instruction classes, sources, modes and operations: the fields of `code`
 /// (`include/uapi/linux/bpf_common.h` and `bpf.h`).
-pub(crate) mod class {
+pub mod class {
     pub const LD: u8 = 0x00;
     pub const LDX: u8 = 0x01;
     pub const ST: u8 = 0x02;

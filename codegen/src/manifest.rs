@@ -64,6 +64,10 @@ pub enum Attach {
     Uprobe { path: String, location: UprobeLocation, ret: bool },
     /// A kernel function's entry (`offset` bytes in), or its return.
     Kprobe { func: String, offset: u64, ret: bool },
+    /// The entries or returns of many kernel functions through one
+    /// multi-attach link (BPF_TRACE_KPROBE_MULTI); the runtime loads the
+    /// program with that attach type itself.
+    KprobeMulti { funcs: Vec<String>, ret: bool },
     /// A kernel function's entry or return through a BPF trampoline; the
     /// program is loaded against the function's BTF.
     Fentry { func: String, ret: bool },
@@ -212,6 +216,9 @@ pub enum ValueType {
     /// `username`: a u64 uid, printed as the user's name from /etc/passwd
     /// (the number if there is none).
     Username,
+    /// A u64 kernel address, printed as the name of the kernel symbol that
+    /// contains it (from /proc/kallsyms).
+    Ksym,
     /// `ntop(af, addr)`: a u64 address family (AF_INET 2, AF_INET6 10)
     /// then 16 address bytes; printed as inet_ntop does.
     Inet,
@@ -225,7 +232,7 @@ impl ValueType {
             ValueType::Bool => 1,
             ValueType::Buf { size } => 1 + *size,
             ValueType::Tuple { size, .. } => *size,
-            ValueType::Timestamp { .. } | ValueType::Username => 8,
+            ValueType::Timestamp { .. } | ValueType::Username | ValueType::Ksym => 8,
             ValueType::Inet => 24,
         }
     }

@@ -216,3 +216,97 @@ impl BinaryOp {
         matches!(self, Eq | Ne | Lt | Le | Gt | Ge)
     }
 }
+
+impl Probe {
+    /// Whether any statement or expression of the probe (its predicate
+    /// included) satisfies `stmt` or `expr`; for passes that must know
+    /// something of a body before checking it.
+    pub fn any(
+        &self,
+        stmt: &mut dyn FnMut(&Stmt) -> bool,
+        expr: &mut dyn FnMut(&Expr) -> bool,
+    ) -> bool {
+        self.predicate.as_ref().is_some_and(|p| p.any(expr)) || self.body.any(stmt, expr)
+    }
+}
+
+impl Block {
+    /// As [`Probe::any`], over this block.
+    pub fn any(
+        &self,
+        stmt: &mut dyn FnMut(&Stmt) -> bool,
+        expr: &mut dyn FnMut(&Expr) -> bool,
+    ) -> bool {
+        self.stmts.iter().any(|s| s.any(stmt, expr))
+    }
+}
+
+impl Stmt {
+    /// As [`Probe::any`], over this statement and what it contains.
+    pub fn any(
+        &self,
+        stmt: &mut dyn FnMut(&Stmt) -> bool,
+        expr: &mut dyn FnMut(&Expr) -> bool,
+    ) -> bool {
+        if stmt(self) {
+            return true;
+        }
+        match &self.kind {
+            StmtKind::Expr(e) => e.any(expr),
+            StmtKind::Assign { target, value, .. } => target.any(expr) || value.any(expr),
+            StmtKind::If { cond, then, else_ } => {
+                cond.any(expr)
+                    || then.any(stmt, expr)
+                    || else_.as_ref().is_some_and(|b| b.any(stmt, expr))
+            }
+            StmtKind::While { cond: e, body } | StmtKind::Unroll { count: e, body } => {
+                e.any(expr) || body.any(stmt, expr)
+            }
+            StmtKind::For { iter, body, .. } => {
+                let in_iter = match iter {
+                    ForIter::Map(_) => false,
+                    ForIter::Range { start, end } => start.any(expr) || end.any(expr),
+                };
+                in_iter || body.any(stmt, expr)
+            }
+            StmtKind::Block(b) => b.any(stmt, expr),
+            StmtKind::Break | StmtKind::Continue | StmtKind::Return => false,
+        }
+    }
+}
+
+impl Expr {
+    /// Whether this expression or one inside it satisfies `f`.
+    pub fn any(&self, f: &mut dyn FnMut(&Expr) -> bool) -> bool {
+        if f(self) {
+            return true;
+        }
+        match &self.kind {
+            ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Ident(_)
+            | ExprKind::Var(_)
+            | ExprKind::Positional(_)
+            | ExprKind::PositionalCount => false,
+            ExprKind::Map { keys: items, .. }
+            | ExprKind::Call { args: items, .. }
+            | ExprKind::Tuple(items) => items.iter().any(|e| e.any(f)),
+            ExprKind::Unary { expr, .. }
+            | ExprKind::Field { expr, .. }
+            | ExprKind::TupleIndex { expr, .. }
+            | ExprKind::Cast { expr, .. }
+            | ExprKind::IncDec { expr, .. } => expr.any(f),
+            ExprKind::Binary { lhs, rhs, .. }
+            | ExprKind::Index {
+                expr: lhs,
+                index: rhs,
+            } => lhs.any(f) || rhs.any(f),
+            ExprKind::Ternary { cond, then, else_ } => cond.any(f) || then.any(f) || else_.any(f),
+            ExprKind::Sizeof(arg) => match &**arg {
+                SizeofArg::Type(_) => false,
+                SizeofArg::Expr(e) => e.any(f),
+            },
+        }
+    }
+}

@@ -244,6 +244,9 @@ pub enum ExprKind {
     Arg(u8),
     /// `retval` of a return probe: the return value register.
     Retval,
+    /// The traced kernel function's address (`bpf_get_func_ip`), for `func`
+    /// in a multi-attached kprobe: printed as the function's name.
+    FuncIp,
     /// `c ? a : b`, integers or strings.
     Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
     /// `(uint8)e`: truncated (and sign-extended) to the type's width.
@@ -379,7 +382,7 @@ impl VarUse {
             | ExprKind::Builtin(_)
             | ExprKind::TracepointField(_)
             | ExprKind::MapLen(_) => {}
-            ExprKind::Arg(_) | ExprKind::Retval => {}
+            ExprKind::Arg(_) | ExprKind::Retval | ExprKind::FuncIp => {}
             ExprKind::MapRead { keys, .. } | ExprKind::HasKey { keys, .. } | ExprKind::MapIncDec { keys, .. } => {
                 self.exprs(keys)
             }

@@ -35,6 +35,13 @@ pub trait Target {
         Ok(())
     }
 
+    /// Whether the kernel attaches one kprobe program to many functions
+    /// through one link (BPF_TRACE_KPROBE_MULTI, Linux 5.18 and
+    /// CONFIG_FPROBE), for wildcards.
+    fn kprobe_multi(&self) -> bool {
+        false
+    }
+
     /// The kernel functions kprobes can attach to, with their module
     /// (`None` for the kernel itself), from `available_filter_functions`.
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
@@ -195,6 +202,8 @@ pub struct FakeTarget {
     pub kernel_function_types: HashMap<String, KernelFunction>,
     /// Why kprobes are missing, when they are.
     pub no_kprobes: Option<String>,
+    /// Whether kprobe multi-attach links are available.
+    pub kprobe_multi: bool,
 }
 
 impl FakeTarget {
@@ -239,6 +248,10 @@ impl Target for FakeTarget {
             Some(why) => Err(TargetError::Unavailable(why.clone())),
             None => Ok(()),
         }
+    }
+
+    fn kprobe_multi(&self) -> bool {
+        self.kprobe_multi
     }
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {

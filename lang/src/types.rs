@@ -22,6 +22,9 @@ pub enum Type {
     Timestamp { format: u32 },
     /// `username`: a uid, printed as the user's name.
     Username,
+    /// A kernel address, printed as the name of the kernel symbol it is in
+    /// (`func` in a multi-attached kprobe).
+    Ksym,
     /// `ntop(...)`: an address family and 16 address bytes, printed as an
     /// IPv4 or IPv6 address.
     Inet,
@@ -51,7 +54,7 @@ impl Type {
     /// Whether printf's `%s` prints it: strings, and the values the runtime
     /// renders as text (dates, user names, addresses).
     pub fn prints_as_string(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Inet)
+        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Inet)
     }
 
     pub fn is_buf(&self) -> bool {
@@ -72,7 +75,7 @@ impl Type {
         match self {
             Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
-            Type::Timestamp { .. } | Type::Username => 8,
+            Type::Timestamp { .. } | Type::Username | Type::Ksym => 8,
             Type::Inet => 24,
             // A u8 length, then the bytes.
             Type::Buf { size } => 1 + *size,
@@ -139,6 +142,7 @@ impl fmt::Display for Type {
             Type::Ptr { .. } => write!(f, "pointer"),
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
+            Type::Ksym => write!(f, "ksym"),
             Type::Inet => write!(f, "inet address"),
             Type::Buf { size } => write!(f, "buffer[{size}]"),
             Type::Tuple(items) => {

@@ -196,7 +196,8 @@ pub(crate) fn map_fd<'a>(ebpf: &'a Ebpf, name: &str) -> Result<BorrowedFd<'a>, R
             | Map::PerCpuLruHashMap(data)
             | Map::Array(data)
             | Map::PerCpuArray(data)
-            | Map::StackTraceMap(data),
+            | Map::StackTraceMap(data)
+            | Map::RingBuf(data),
         ) => data,
         _ => return Err(RuntimeError::Missing { what: "map", name: name.to_string() }),
     };

@@ -100,6 +100,7 @@ pub(crate) enum Action {
     LoadPrograms,
     AttachTracepoints,
     AttachInterval,
+    AttachKprobes,
     RunPrograms,
     ReadMaps,
     WriteMaps,
@@ -112,6 +113,7 @@ impl Action {
             Action::LoadPrograms => ("loading BPF programs", "the CAP_BPF and CAP_PERFMON capabilities"),
             Action::AttachTracepoints => ("attaching tracepoints", "the CAP_PERFMON capability"),
             Action::AttachInterval => ("attaching interval probes", "the CAP_PERFMON capability"),
+            Action::AttachKprobes => ("attaching kprobes", "the CAP_PERFMON capability"),
             Action::RunPrograms => ("running BEGIN and END", "the CAP_BPF capability"),
             Action::ReadMaps => ("reading BPF maps", "the CAP_BPF capability"),
             Action::WriteMaps => ("writing BPF maps", "the CAP_BPF capability"),
@@ -157,6 +159,20 @@ impl RuntimeError {
             }
         }
         RuntimeError::Load { probe: probe.to_string(), source }
+    }
+
+    /// A program rbpf loaded itself (not through aya) that the kernel refused.
+    pub(crate) fn loaded_by_rbpf(program: &str, probe: &str, failure: crate::sys::LoadFailure) -> RuntimeError {
+        if !failure.log.trim().is_empty() {
+            return RuntimeError::Verifier {
+                program: program.to_string(),
+                probe: probe.to_string(),
+                reason: verifier_reason(&failure.log).unwrap_or_else(|| failure.error.to_string()),
+                insn: verifier_insn(&failure.log),
+                log: failure.log,
+            };
+        }
+        RuntimeError::syscall(Action::LoadPrograms, "BPF_PROG_LOAD", probe, failure.error)
     }
 
     /// The verifier's log, when the verifier refused a program.

@@ -10,6 +10,7 @@ mod btf;
 mod dispatch;
 pub mod error;
 mod events;
+pub mod kallsyms;
 pub mod histogram;
 pub mod maps;
 pub mod output;

@@ -33,6 +33,7 @@ pub struct Session {
     // Fields drop in order: probes detach before the ring buffer and the
     // programs and maps (owned by `ebpf`) are closed.
     links: Vec<Link>,
+    own_programs: attach::OwnPrograms,
     ringbuf: Option<RingBuf<MapData>>,
     ebpf: Ebpf,
     dispatch: Dispatch,
@@ -61,8 +62,9 @@ impl Session {
         // rbpf resolves kernel types itself: the object needs no BTF
         // relocations, so none is loaded.
         let mut ebpf = EbpfLoader::new().btf(None).load(&object.elf).map_err(object_error)?;
+        let mut own_programs = attach::OwnPrograms::default();
         for info in &manifest.programs {
-            attach::load(&mut ebpf, info)?;
+            attach::load(&mut ebpf, &mut own_programs, &object.elf, info)?;
         }
         let ringbuf = match &manifest.ringbuf {
             Some(name) => {
@@ -73,6 +75,7 @@ impl Session {
         };
         Ok(Session {
             links: Vec::new(),
+            own_programs,
             ringbuf,
             ebpf,
             dispatch: Dispatch::new(manifest)?,
@@ -140,7 +143,7 @@ impl Session {
 
     fn attach_all(&mut self) -> Result<(), RuntimeError> {
         for info in &self.dispatch.manifest.programs {
-            if let Some(link) = attach::attach(&mut self.ebpf, info)? {
+            if let Some(link) = attach::attach(&mut self.ebpf, &self.own_programs, info)? {
                 self.links.push(link);
             }
         }

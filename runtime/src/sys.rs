@@ -1,17 +1,21 @@
 //! The few bpf(2) commands aya 0.14 does not expose in the form rbpf needs:
-//! running a program once (BPF_PROG_TEST_RUN, for BEGIN and END) and
-//! reading, zeroing and clearing maps whose key and value sizes are known
-//! only at run time.
+//! running a program once (BPF_PROG_TEST_RUN, for BEGIN and END), reading,
+//! zeroing and clearing maps whose key and value sizes are known only at run
+//! time, and loading and linking kprobe programs for multi-attach
+//! (BPF_TRACE_KPROBE_MULTI), which aya 0.14 has no program type for.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 
 /// `bpf_attr` for the BPF_MAP_*_ELEM commands.
@@ -59,6 +63,124 @@ struct TestRunAttr {
     cpu: u32,
     batch_size: u32,
     _pad: u32,
+}
+
+/// `bpf_attr` for BPF_PROG_LOAD, up to the fields rbpf sets.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// `bpf_attr` for BPF_LINK_CREATE of a kprobe multi link.
+#[repr(C)]
+#[derive(Default)]
+struct KprobeMultiLinkAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    multi_flags: u32,
+    cnt: u32,
+    syms: u64,
+    addrs: u64,
+    cookies: u64,
+}
+
+const BPF_PROG_TYPE_KPROBE: u32 = 2;
+const BPF_TRACE_KPROBE_MULTI: u32 = 42;
+const BPF_F_KPROBE_MULTI_RETURN: u32 = 1;
+
+/// A program the kernel refused, with the verifier's log.
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub error: io::Error,
+    pub log: String,
+}
+
+/// Loads a kprobe program for multi-attach links (expected attach type
+/// BPF_TRACE_KPROBE_MULTI). `insns` are 8-byte instructions with map fds
+/// already in place. The verifier's log is kept only on failure: the
+/// program is loaded once without a log (fast), and again with one to say
+/// why it failed.
+pub fn load_kprobe_multi(name: &str, insns: &[u8]) -> Result<OwnedFd, LoadFailure> {
+    let license = c"GPL";
+    let mut prog_name = [0u8; 16];
+    for (dst, src) in prog_name.iter_mut().zip(name.bytes().take(15)) {
+        *dst = src;
+    }
+    let attr = || ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_KPROBE,
+        insn_cnt: (insns.len() / 8) as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        prog_name,
+        expected_attach_type: BPF_TRACE_KPROBE_MULTI,
+        ..ProgLoadAttr::default()
+    };
+    match bpf(BPF_PROG_LOAD, &mut attr()) {
+        // SAFETY: BPF_PROG_LOAD returns a new file descriptor we own.
+        Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+        Err(e) if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EACCES)) => {
+            return Err(LoadFailure { error: e, log: String::new() });
+        }
+        Err(_) => {}
+    }
+    let mut log = vec![0u8; 1 << 20];
+    let mut with_log = ProgLoadAttr { log_level: 1, log_size: log.len() as u32, log_buf: log.as_mut_ptr() as u64, ..attr() };
+    match bpf(BPF_PROG_LOAD, &mut with_log) {
+        // SAFETY: as above.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+        Err(error) => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            Err(LoadFailure { error, log: String::from_utf8_lossy(&log[..end]).into_owned() })
+        }
+    }
+}
+
+/// Attaches a program loaded by [`load_kprobe_multi`] to the entries (or,
+/// with `ret`, the returns) of every function in `funcs`, through one link;
+/// closing the link detaches them all.
+pub fn attach_kprobe_multi(prog: BorrowedFd<'_>, funcs: &[String], ret: bool) -> io::Result<OwnedFd> {
+    let names: Vec<CString> = funcs
+        .iter()
+        .map(|f| CString::new(f.as_str()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput)))
+        .collect::<Result<_, _>>()?;
+    let pointers: Vec<u64> = names.iter().map(|n| n.as_ptr() as u64).collect();
+    let mut attr = KprobeMultiLinkAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_TRACE_KPROBE_MULTI,
+        multi_flags: if ret { BPF_F_KPROBE_MULTI_RETURN } else { 0 },
+        cnt: pointers.len() as u32,
+        syms: pointers.as_ptr() as u64,
+        ..KprobeMultiLinkAttr::default()
+    };
+    let fd = bpf(BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: BPF_LINK_CREATE returns a new file descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether this kernel has kprobe multi-attach links: a trivial program
+/// linked to a function that does not exist fails with ESRCH where it
+/// has them (the symbol lookup ran), and with EINVAL or EOPNOTSUPP where
+/// it does not, as libbpf probes it.
+pub fn has_kprobe_multi() -> bool {
+    // r0 = 0; exit
+    let insns: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+    let Ok(prog) = load_kprobe_multi("rbpf_probe", &insns) else { return false };
+    let missing = ["rbpf_no_such_function_for_a_probe".to_string()];
+    matches!(attach_kprobe_multi(prog.as_fd(), &missing, false), Err(e) if e.raw_os_error() == Some(libc::ESRCH))
 }
 
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {

@@ -18,6 +18,7 @@ use crate::tracefs;
 pub struct HostTarget {
     tracefs: OnceLock<Result<PathBuf, String>>,
     btf: OnceLock<Result<Btf, String>>,
+    kprobe_multi: OnceLock<bool>,
 }
 
 impl HostTarget {
@@ -77,6 +78,10 @@ impl Target for HostTarget {
             return Ok(());
         }
         Err(TargetError::Unavailable("this kernel is built without kprobes (CONFIG_KPROBES)".into()))
+    }
+
+    fn kprobe_multi(&self) -> bool {
+        *self.kprobe_multi.get_or_init(|| self.kprobes().is_ok() && crate::sys::has_kprobe_multi())
     }
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {

@@ -122,7 +122,7 @@ pub fn escape_buffer(bytes: &[u8], style: BufferStyle, out: &mut Vec<u8>) {
 
 /// Decodes values of one manifest: knows its strftime formats, the offset
 /// from boot time to wall-clock time, and (read on first use) the user
-/// names of /etc/passwd.
+/// names of /etc/passwd and the kernel's symbols.
 #[derive(Debug)]
 pub struct Decoder {
     time_formats: Vec<String>,
@@ -131,6 +131,7 @@ pub struct Decoder {
     boot_to_wall_ns: i128,
     passwd: PathBuf,
     users: OnceCell<HashMap<u64, String>>,
+    kallsyms: OnceCell<crate::kallsyms::Kallsyms>,
 }
 
 impl Default for Decoder {
@@ -146,6 +147,7 @@ impl Decoder {
             boot_to_wall_ns: strftime::boot_to_wall_ns(),
             passwd: PathBuf::from("/etc/passwd"),
             users: OnceCell::new(),
+            kallsyms: OnceCell::new(),
         }
     }
 
@@ -190,6 +192,11 @@ impl Decoder {
             ValueType::Username => {
                 let uid = read_int(bytes, false);
                 Value::Str(self.users().get(&uid).map_or_else(|| uid.to_string(), Clone::clone).into_bytes())
+            }
+            ValueType::Ksym => {
+                let addr = read_int(bytes, false);
+                let name = self.kallsyms.get_or_init(crate::kallsyms::Kallsyms::read).name_of(addr);
+                Value::Str(name.map_or_else(|| format!("0x{addr:x}"), str::to_string).into_bytes())
             }
             ValueType::Inet => {
                 let family = read_int(bytes.get(..8).unwrap_or(bytes), false);

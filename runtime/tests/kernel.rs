@@ -563,3 +563,34 @@ fn host_target_reads_tracepoint_formats() {
     let all = target.tracepoints().unwrap();
     assert!(all.iter().any(|(c, n)| c == "syscalls" && n == "sys_enter_getppid"), "{} tracepoints", all.len());
 }
+
+/// A multi-attach kprobe program is loaded by rbpf itself, with the map fds
+/// patched into its map loads and bpf_get_func_ip allowed; attaching needs
+/// a kernel with kprobes and fprobe (the VM lane's 6.12 guest runs that).
+#[test]
+fn multi_attach_kprobes_load_with_their_maps() {
+    require_kernel!("multi_attach_kprobes_load_with_their_maps");
+    let mut b = Builder::new();
+    b.call(Helper::GetFuncIp);
+    b.mov64(Reg::R6, Reg::R0);
+    emit_update(&mut b, "hits", 1, 2);
+    b.mov64(Reg::R0, 0);
+    let code = finish(b);
+    let hits = ElfMap { name: "hits", def: MapDef { map_type: map_type::HASH, key_size: 8, value_size: 8, max_entries: 4, flags: 0 } };
+    let attach = Attach::KprobeMulti { funcs: vec!["vfs_read".into(), "vfs_write".into()], ret: false };
+    let loaded = object(vec![(program(0, "kprobe/probe0", attach, &code, "kprobe:vfs_*"), code)], &[ringbuf_map(), hits], Manifest::default());
+    let session = Session::load(&loaded, &SessionOptions::default());
+    assert!(session.is_ok(), "{:?}", session.err());
+
+    // A refused one is reported with the verifier's log, as aya's are.
+    let mut b = Builder::new();
+    b.load(Size::DW, Reg::R1, Reg::R2, 0);
+    b.mov64(Reg::R0, 0);
+    let code = finish(b);
+    let attach = Attach::KprobeMulti { funcs: vec!["vfs_read".into()], ret: true };
+    let refused = object(vec![(program(0, "kretprobe/probe0", attach, &code, "kretprobe:vfs_*"), code)], &[ringbuf_map()], Manifest::default());
+    match Session::load(&refused, &SessionOptions::default()) {
+        Err(e) => assert_eq!(e.to_string(), "the kernel's verifier refused the program for kretprobe:vfs_*: R2 !read_ok"),
+        Ok(_) => panic!("the verifier accepted a read through an uninitialised register"),
+    }
+}

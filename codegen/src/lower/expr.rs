@@ -169,6 +169,14 @@ impl ProgramGen<'_> {
                 self.b.load(Size::DW, r, Reg::R6, pt_regs::RETVAL);
                 Ok(IntVal::Reg(r))
             }
+            ExprKind::FuncIp => {
+                // The function's entry address, for entries and returns alike.
+                self.b.mov64(Reg::R1, Reg::R6);
+                self.b.call(Helper::GetFuncIp);
+                let r = self.alloc_reg(e.span)?;
+                self.b.mov64(r, Reg::R0);
+                Ok(IntVal::Reg(r))
+            }
             ExprKind::VarIncDec { var, delta, prefix } => {
                 let slot = self.vars[var.0];
                 let r = self.alloc_reg(e.span)?;

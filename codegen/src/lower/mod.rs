@@ -72,6 +72,10 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 let kind = if *ret { "kretprobe" } else { "kprobe" };
                 (format!("{kind}/probe{index}"), Attach::Kprobe { func: func.clone(), offset: *offset, ret: *ret })
             }
+            ProbeKind::KprobeMulti { funcs, ret } => {
+                let kind = if *ret { "kretprobe" } else { "kprobe" };
+                (format!("{kind}/probe{index}"), Attach::KprobeMulti { funcs: funcs.clone(), ret: *ret })
+            }
             ProbeKind::Fentry { func, ret, .. } => {
                 let kind = if *ret { "fexit" } else { "fentry" };
                 (format!("{kind}/probe{index}"), Attach::Fentry { func: func.clone(), ret: *ret })
@@ -154,6 +158,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Str { size } => ValueType::Str { size: *size },
         Type::Timestamp { format } => ValueType::Timestamp { format: *format },
         Type::Username => ValueType::Username,
+        Type::Ksym => ValueType::Ksym,
         Type::Inet => ValueType::Inet,
         Type::Buf { size } => ValueType::Buf { size: *size },
         Type::Tuple(items) => {
@@ -391,7 +396,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
     fn expr(e: &checked::Expr) -> bool {
         use checked::ExprKind as E;
         match &e.kind {
-            E::TracepointField(_) | E::Arg(_) | E::Retval => true,
+            E::TracepointField(_) | E::Arg(_) | E::Retval | E::FuncIp => true,
             E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } | E::MapLen(_) => false,
             E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } => keys.iter().any(expr),
             E::Unary { expr: e, .. } => expr(e),

@@ -52,7 +52,10 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     for probe in &program.probes {
         for ap in &probe.attach_points {
             match probes::resolve(&ap.text, ap.span, target) {
-                Ok(resolved) => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
+                Ok(resolved) => match probes::kprobe::multi_attach(&resolved, &ap.text, target) {
+                    Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
+                    _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
+                },
                 Err(d) => diags.push(d),
             }
         }
@@ -188,6 +191,21 @@ struct Checker {
     allow_unsafe: bool,
     /// The size of strings read from memory (`str()`), NUL included.
     strlen: u32,
+}
+
+/// Whether a wildcard's matches must stay one program each rather than
+/// share a multi-attached one: when the body reads `probe` (a constant of
+/// each program, as in bpftrace), or needs BPF callbacks (loops over maps,
+/// `len()`), which the multi-attach loader does not link.
+fn needs_one_program_per_match(probe: &ast::Probe) -> bool {
+    probe.any(
+        &mut |s| matches!(&s.kind, ast::StmtKind::For { iter: ast::ForIter::Map(_), .. }),
+        &mut |e| match &e.kind {
+            ast::ExprKind::Ident(name) => name == "probe",
+            ast::ExprKind::Call { name, .. } => name.name == "len",
+            _ => false,
+        },
+    )
 }
 
 /// The context of the probe being checked.
@@ -1393,6 +1411,9 @@ impl Checker {
                         .with_label("only return probes have a return value"),
                 );
                 return None;
+            }
+            "func" if matches!(cx.resolved.kind, ProbeKind::KprobeMulti { .. }) => {
+                return Some((ExprKind::FuncIp, Type::Ksym));
             }
             "func" => {
                 let Some(func) = cx.resolved.kind.function() else {

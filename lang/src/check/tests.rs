@@ -2,7 +2,9 @@
 //! the checked program) out.
 
 use crate::diagnostic::render_to_string;
+use crate::probes::ProbeKind;
 use crate::target::FakeTarget;
+use crate::types::Type;
 use crate::Source;
 
 mod buffers;
@@ -399,6 +401,44 @@ fn kprobes_expand_wildcards_and_read_registers() {
     no_kprobes.no_kprobes = Some("this kernel is built without CONFIG_KPROBES".into());
     let e = run_on(&no_kprobes, "kprobe:vfs_read { }").unwrap_err();
     assert!(e.contains("kprobes are not available: this kernel is built without CONFIG_KPROBES"), "{e}");
+}
+
+#[test]
+fn wildcard_kprobes_share_one_multi_attached_program() {
+    let mut t = kernel_target();
+    t.kprobe_multi = true;
+    let p = run_on(&t, "kprobe:vfs_* { @[func] = count(); } kretprobe:vfs_* { @r[func] = sum(retval); }").unwrap();
+    let kinds: Vec<(&str, &ProbeKind)> = p.probes.iter().map(|p| (p.name.as_str(), &p.kind)).collect();
+    let funcs = vec!["vfs_read".to_string(), "vfs_write".to_string()];
+    assert_eq!(
+        kinds,
+        [
+            ("kprobe:vfs_*", &ProbeKind::KprobeMulti { funcs: funcs.clone(), ret: false }),
+            ("kretprobe:vfs_*", &ProbeKind::KprobeMulti { funcs, ret: true })
+        ]
+    );
+    // `func` is the traced function's address there, printed as its name.
+    assert_eq!(p.maps[0].key, vec![Type::Ksym]);
+
+    // One program per function where the body reads `probe` (a constant of
+    // each), needs callbacks, or the kernel has no multi-attach links; and
+    // one function needs no multi-attach link.
+    for src in [
+        "kprobe:vfs_* { @[probe] = count(); }",
+        "kprobe:vfs_* { @n[tid] = count(); for ($kv : @n) { } }",
+        "kprobe:vfs_* { @n = count(); @l = len(@n); }",
+        "k:vfs_* /probe == \"kprobe:vfs_read\"/ { @n = count(); }",
+    ] {
+        let p = run_on(&t, src).unwrap();
+        assert_eq!(p.probes.len(), 2, "{src}");
+        assert!(p.probes.iter().all(|p| matches!(p.kind, ProbeKind::Kprobe { .. })), "{src}");
+    }
+    let p = run_on(&t, "kprobe:vfs_r* { @[func] = count(); }").unwrap();
+    assert!(matches!(&p.probes[0].kind, ProbeKind::Kprobe { func, .. } if func == "vfs_read"));
+    t.kprobe_multi = false;
+    let p = run_on(&t, "kprobe:vfs_* { @[func] = count(); }").unwrap();
+    assert_eq!(p.probes.len(), 2);
+    assert!(p.maps[0].key[0].is_str());
 }
 
 #[test]

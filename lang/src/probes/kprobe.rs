@@ -75,3 +75,25 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
     }
     Ok(probes)
 }
+
+/// A wildcard's kprobes as one multi-attached probe named as written
+/// (`kprobe:vfs_*`), when the kernel has multi-attach links and there is
+/// more than one function at offset 0. `None` leaves them one program each.
+pub(crate) fn multi_attach(probes: &[ResolvedProbe], written: &str, target: &dyn Target) -> Option<ResolvedProbe> {
+    let mut funcs = Vec::with_capacity(probes.len());
+    let mut ret = None;
+    for p in probes {
+        let ProbeKind::Kprobe { func, offset: 0, ret: r, .. } = &p.kind else { return None };
+        if ret.replace(*r).is_some_and(|prev| prev != *r) {
+            return None;
+        }
+        funcs.push(func.clone());
+    }
+    if funcs.len() < 2 || !target.kprobe_multi() {
+        return None;
+    }
+    let (_, rest) = written.split_once(':')?;
+    let ret = ret?;
+    let kind = if ret { "kretprobe" } else { "kprobe" };
+    Some(ResolvedProbe { kind: ProbeKind::KprobeMulti { funcs, ret }, name: format!("{kind}:{rest}") })
+}

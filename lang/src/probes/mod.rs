@@ -4,7 +4,7 @@
 
 mod fentry;
 mod interval;
-mod kprobe;
+pub(crate) mod kprobe;
 mod special;
 mod tracepoint;
 mod uprobe;
@@ -23,6 +23,10 @@ pub enum ProbeKind {
     Uprobe { path: String, location: UprobeLocation, ret: bool },
     /// A kernel function's entry (at `offset` into it), or its return.
     Kprobe { func: String, module: Option<String>, offset: u64, ret: bool },
+    /// The entries (or returns) of many kernel functions, through one
+    /// program and one multi-attach link (a wildcard such as `kprobe:vfs_*`).
+    /// `func` is then read at run time, as the traced function's address.
+    KprobeMulti { funcs: Vec<String>, ret: bool },
     /// A kernel function's entry or return through a BPF trampoline, with
     /// its BTF-typed arguments.
     Fentry { func: String, module: Option<String>, function: crate::target::KernelFunction, ret: bool },
@@ -41,15 +45,22 @@ impl ProbeKind {
     /// Whether the program's context is the probed task's registers
     /// (`struct pt_regs`), which `argN` and `retval` read.
     pub fn has_registers(&self) -> bool {
-        matches!(self, ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. })
+        matches!(self, ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. } | ProbeKind::KprobeMulti { .. })
     }
 
     /// Whether `retval` is the probed function's return value.
     pub fn is_return(&self) -> bool {
-        matches!(self, ProbeKind::Uprobe { ret: true, .. } | ProbeKind::Kprobe { ret: true, .. } | ProbeKind::Fentry { ret: true, .. })
+        matches!(
+            self,
+            ProbeKind::Uprobe { ret: true, .. }
+                | ProbeKind::Kprobe { ret: true, .. }
+                | ProbeKind::KprobeMulti { ret: true, .. }
+                | ProbeKind::Fentry { ret: true, .. }
+        )
     }
 
-    /// The function a probe is in, for the `func` builtin.
+    /// The function a probe is in, for the `func` builtin, when it is one
+    /// function known at compile time.
     pub fn function(&self) -> Option<&str> {
         match self {
             ProbeKind::Uprobe { location: UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _), .. } => Some(f),

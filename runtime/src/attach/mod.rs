@@ -12,6 +12,9 @@ use aya::programs::fentry::FEntryLink;
 use aya::programs::fexit::FExitLink;
 use aya::programs::kprobe::KProbeLink;
 use aya::programs::{perf_event::PerfEventLink, trace_point::TracePointLink, uprobe::UProbeLink, Program};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+
 use aya::Ebpf;
 use rbpf_codegen::manifest::{Attach, ProgramInfo};
 
@@ -26,37 +29,53 @@ pub(crate) enum Link {
     Kprobe(#[allow(dead_code, reason = "held for its Drop")] KProbeLink),
     Fentry(#[allow(dead_code, reason = "held for its Drop")] FEntryLink),
     Fexit(#[allow(dead_code, reason = "held for its Drop")] FExitLink),
+    /// A BPF link rbpf made itself (kprobe multi-attach); closing it detaches.
+    Fd(#[allow(dead_code, reason = "held for its Drop")] OwnedFd),
 }
+
+/// The programs rbpf loads itself rather than through aya (multi-attach
+/// kprobes), by program name; closing one unloads it.
+#[derive(Debug, Default)]
+pub(crate) struct OwnPrograms(HashMap<String, OwnedFd>);
 
 fn program<'a>(ebpf: &'a mut Ebpf, info: &ProgramInfo) -> Result<&'a mut Program, RuntimeError> {
     ebpf.program_mut(&info.name)
         .ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })
 }
 
-/// Loads one program into the kernel (the verifier runs here).
-pub(crate) fn load(ebpf: &mut Ebpf, info: &ProgramInfo) -> Result<(), RuntimeError> {
-    let program = program(ebpf, info)?;
+/// Loads one program into the kernel (the verifier runs here); `elf` is
+/// the object aya loaded, for the programs rbpf loads itself.
+pub(crate) fn load(ebpf: &mut Ebpf, own: &mut OwnPrograms, elf: &[u8], info: &ProgramInfo) -> Result<(), RuntimeError> {
     match &info.attach {
-        Attach::Begin | Attach::End => special::load(program, info),
-        Attach::Tracepoint { .. } => tracepoint::load(program, info),
-        Attach::Interval { .. } => interval::load(program, info),
-        Attach::Uprobe { .. } => uprobe::load(program, info),
-        Attach::Kprobe { .. } => kprobe::load(program, info),
-        Attach::Fentry { func, ret } => fentry::load(program, info, func, *ret),
+        Attach::Begin | Attach::End => special::load(program(ebpf, info)?, info),
+        Attach::Tracepoint { .. } => tracepoint::load(program(ebpf, info)?, info),
+        Attach::Interval { .. } => interval::load(program(ebpf, info)?, info),
+        Attach::Uprobe { .. } => uprobe::load(program(ebpf, info)?, info),
+        Attach::Kprobe { .. } => kprobe::load(program(ebpf, info)?, info),
+        Attach::KprobeMulti { .. } => {
+            let fd = kprobe::load_multi(ebpf, elf, info)?;
+            own.0.insert(info.name.clone(), fd);
+            Ok(())
+        }
+        Attach::Fentry { func, ret } => fentry::load(program(ebpf, info)?, info, func, *ret),
     }
 }
 
 /// Attaches one loaded program; BEGIN and END attach to nothing (`None`).
-pub(crate) fn attach(ebpf: &mut Ebpf, info: &ProgramInfo) -> Result<Option<Link>, RuntimeError> {
-    let program = program(ebpf, info)?;
-    match &info.attach {
-        Attach::Begin | Attach::End => Ok(None),
-        Attach::Tracepoint { category, name } => tracepoint::attach(program, info, category, name).map(Some),
-        Attach::Interval { period_ns } => interval::attach(program, info, *period_ns).map(Some),
-        Attach::Uprobe { path, location, .. } => uprobe::attach(program, info, path, location).map(Some),
-        Attach::Kprobe { func, offset, .. } => kprobe::attach(program, info, func, *offset).map(Some),
-        Attach::Fentry { ret, .. } => fentry::attach(program, info, *ret).map(Some),
-    }
+pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo) -> Result<Option<Link>, RuntimeError> {
+    let link = match &info.attach {
+        Attach::Begin | Attach::End => return Ok(None),
+        Attach::Tracepoint { category, name } => tracepoint::attach(program(ebpf, info)?, info, category, name),
+        Attach::Interval { period_ns } => interval::attach(program(ebpf, info)?, info, *period_ns),
+        Attach::Uprobe { path, location, .. } => uprobe::attach(program(ebpf, info)?, info, path, location),
+        Attach::Kprobe { func, offset, .. } => kprobe::attach(program(ebpf, info)?, info, func, *offset),
+        Attach::KprobeMulti { funcs, ret } => {
+            let fd = own.0.get(&info.name).ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })?;
+            kprobe::attach_multi(fd.as_fd(), info, funcs, *ret)
+        }
+        Attach::Fentry { ret, .. } => fentry::attach(program(ebpf, info)?, info, *ret),
+    };
+    link.map(Some)
 }
 
 /// Runs a BEGIN or END program once.
