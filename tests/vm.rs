@@ -40,6 +40,18 @@ const SKIPPED: &[(&str, &str, &str)] = &[];
 /// Three sleeps: do_nanosleep runs once for each.
 const SLEEPS: &str = "for i in 1 2 3; do /bin/sleep 0.05; done";
 
+/// File reads: vfs_read runs at least once for each file.
+const READS: &str = "for i in 1 2 3; do /bin/cat /etc/hostname /proc/version > /dev/null; done";
+
+/// Wildcard kprobes on Linux 6.12, whose fprobe gives multi-attach links
+/// (Debian's 6.1 is built without CONFIG_FPROBE): one program and one link
+/// for every match, unless the body reads `probe`.
+const MULTI_ATTACH_PROGRAMS: &[(&str, &str, &str)] = &[
+    ("kprobe_multi", "kprobe:vfs_* { @[func] = count(); }", READS),
+    ("kretprobe_multi", "kretprobe:vfs_read* { @[func] = count(); }", READS),
+    ("kprobe_wildcard", "kprobe:vfs_read* { @[probe] = count(); }", READS),
+];
+
 /// kprobes, kretprobes, fentry and fexit, which the host's kernel lacks:
 /// (name, program, workload).
 const KERNEL_FUNCTION_PROGRAMS: &[(&str, &str, &str)] = &[
@@ -127,22 +139,33 @@ fn commands() -> Vec<(String, String)> {
     commands
 }
 
-/// The one boot every test here shares.
-fn guest() -> &'static (Vec<String>, Result<Boot, VmError>) {
-    static GUEST: OnceLock<(Vec<String>, Result<Boot, VmError>)> = OnceLock::new();
-    GUEST.get_or_init(|| {
-        let (names, commands): (Vec<String>, Vec<String>) = commands().into_iter().unzip();
-        let boot = vm::run(&commands, TIMEOUT);
-        if let Ok(boot) = &boot {
-            write_report(&names, boot);
-        }
-        (names, boot)
-    })
+type Guest = (Vec<String>, Result<Boot, VmError>);
+
+/// The one boot of Linux 6.1 that most tests here share.
+fn guest() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    GUEST.get_or_init(|| boot("6.1", commands()))
+}
+
+/// The boot of Linux 6.12 for the multi-attach tests.
+fn guest_6_12() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    let commands = MULTI_ATTACH_PROGRAMS.iter().map(|(name, program, workload)| (name.to_string(), trace_while(program, workload)));
+    GUEST.get_or_init(|| boot("6.12", commands.collect()))
+}
+
+fn boot(series: &str, commands: Vec<(String, String)>) -> Guest {
+    let (names, commands): (Vec<String>, Vec<String>) = commands.into_iter().unzip();
+    let boot = vm::run_series(series, &commands, TIMEOUT);
+    if let Ok(boot) = &boot {
+        write_report(series, &names, boot);
+    }
+    (names, boot)
 }
 
 /// Writes the boot's figures and every command's output to
-/// target/tmp/vm-report.txt (a passing test's output is not shown).
-fn write_report(names: &[String], boot: &Boot) {
+/// target/tmp/vm-report-SERIES.txt (a passing test's output is not shown).
+fn write_report(series: &str, names: &[String], boot: &Boot) {
     let mut report = format!("guest {} ran {} commands in {:.0} s\n", boot.kernel, boot.outputs.len(), boot.seconds);
     for (name, out) in names.iter().zip(&boot.outputs) {
         report += &format!("  {name}: exit status {}, {:.1} s\n", out.status, out.seconds);
@@ -154,14 +177,18 @@ fn write_report(names: &[String], boot: &Boot) {
     for (name, out) in names.iter().zip(&boot.outputs) {
         report += &format!("\n=== {name}\n{}", out.describe());
     }
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vm-report.txt");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vm-report-{series}.txt"));
     let _ = std::fs::write(&path, report);
     eprintln!("vm: guest {} ran {} commands in {:.0} s; report in {}", boot.kernel, boot.outputs.len(), boot.seconds, path.display());
 }
 
 /// The output of the command called `name`, or None when the lane skips.
 fn output(test: &str, name: &str) -> Option<&'static CommandOutput> {
-    let (names, boot) = guest();
+    output_of(guest(), test, name)
+}
+
+fn output_of(guest: &'static Guest, test: &str, name: &str) -> Option<&'static CommandOutput> {
+    let (names, boot) = guest;
     let boot = vm::or_skip(test, boot)?;
     let i = names.iter().position(|n| n == name).expect("a command of the batch");
     Some(&boot.outputs[i])
@@ -265,7 +292,11 @@ fn entries<'a>(out: &'a str, map: &str) -> Vec<(&'a str, u64)> {
 
 /// The output of a kernel-function program, after checking it ran.
 fn traced(test: &str, name: &str) -> Option<&'static str> {
-    let out = output(test, name)?;
+    traced_in(guest(), test, name)
+}
+
+fn traced_in(guest: &'static Guest, test: &str, name: &str) -> Option<&'static str> {
+    let out = output_of(guest, test, name)?;
     assert_eq!(out.status, 0, "{}", out.describe());
     assert!(out.stdout.starts_with("Attaching "), "{}", out.describe());
     Some(&out.stdout)
@@ -332,4 +363,27 @@ fn kprobe_inside_an_instruction_is_refused_clearly() {
         "{}",
         out.describe()
     );
+}
+
+#[test]
+fn wildcard_kprobes_share_one_multi_attach_link() {
+    let Some(out) = traced_in(guest_6_12(), "wildcard_kprobes_share_one_multi_attach_link", "kprobe_multi") else { return };
+    assert!(out.starts_with("Attaching 1 probe...\n"), "vfs_* is one multi-attached program:\n{out}");
+    assert!(entries(out, "@").iter().any(|(k, n)| *k == "vfs_read" && *n >= 6), "expected @[vfs_read] >= 6 in:\n{out}");
+}
+
+#[test]
+fn wildcard_kretprobes_share_one_multi_attach_link() {
+    let Some(out) = traced_in(guest_6_12(), "wildcard_kretprobes_share_one_multi_attach_link", "kretprobe_multi") else { return };
+    assert!(out.starts_with("Attaching 1 probe...\n"), "{out}");
+    assert!(entries(out, "@").iter().any(|(k, n)| *k == "vfs_read" && *n >= 6), "expected @[vfs_read] >= 6 in:\n{out}");
+}
+
+#[test]
+fn a_wildcard_that_reads_probe_stays_one_program_per_function() {
+    let Some(out) = traced_in(guest_6_12(), "a_wildcard_that_reads_probe_stays_one_program_per_function", "kprobe_wildcard") else {
+        return;
+    };
+    assert!(!out.starts_with("Attaching 1 probe"), "{out}");
+    assert!(entries(out, "@").iter().any(|(k, n)| *k == "kprobe:vfs_read" && *n >= 6), "{out}");
 }

@@ -69,7 +69,12 @@ pub fn script() -> PathBuf {
 /// in this crate's directory, as root, with the host's PATH and RBPF_*
 /// variables). `timeout` bounds the whole boot.
 pub fn run(commands: &[String], timeout: Duration) -> Result<Boot, VmError> {
-    let results = std::env::temp_dir().join(format!("rbpf-vm-results-{}", std::process::id()));
+    run_series("6.1", commands, timeout)
+}
+
+/// [`run`] on a kernel of another series the lane knows (`6.12`).
+pub fn run_series(series: &str, commands: &[String], timeout: Duration) -> Result<Boot, VmError> {
+    let results = std::env::temp_dir().join(format!("rbpf-vm-results-{}-{series}", std::process::id()));
     let _ = std::fs::remove_dir_all(&results);
     let started = Instant::now();
     let out = Command::new(script())
@@ -81,6 +86,7 @@ pub fn run(commands: &[String], timeout: Duration) -> Result<Boot, VmError> {
         .arg("--")
         .args(commands)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RBPF_VM_SERIES", series)
         .output()
         .map_err(|e| VmError::Unavailable(format!("cannot run {}: {e}", script().display())))?;
     let seconds = started.elapsed().as_secs_f64();

@@ -434,6 +434,7 @@ impl ProgramGen<'_> {
             ValueType::Int { .. }
             | ValueType::Timestamp { .. }
             | ValueType::Username
+            | ValueType::Ksym
             | ValueType::Inet
             | ValueType::Tuple { .. } => self.store_as(e, &field.ty, slot, field.offset),
             other => Err(CodegenError::Unlowerable { what: format!("{other:?}"), span: e.span }),
