@@ -108,7 +108,7 @@ impl Session {
         out.flush().map_err(output)?;
         if self.options.dry_run {
             let attached = self.attach_all();
-            self.links.clear();
+            attach::detach_all(std::mem::take(&mut self.links));
             out.finish().map_err(output)?;
             return attached.map(|()| 0);
         }
@@ -127,7 +127,7 @@ impl Session {
                 Err(e) => Err(e),
             };
             // Detach even when attaching or streaming failed.
-            self.links.clear();
+            attach::detach_all(std::mem::take(&mut self.links));
             if streamed? {
                 self.discard_pending();
             }
