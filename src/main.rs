@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use rbpf::codegen::manifest::MapInfo;
+use rbpf::runtime::process::Followed;
 use rbpf::runtime::{Buffering, JsonOutput, MapEntry, Output, TextOutput, Value};
 use rbpf::{lang, runtime, CompileError, Source};
 
@@ -53,6 +54,16 @@ struct Cli {
     /// Compile, load into the kernel, attach and detach without running.
     #[arg(long)]
     dry_run: bool,
+
+    /// Run COMMAND as a child (held until the probes are attached; `cpid`
+    /// is its pid) and stop when it exits.
+    #[arg(short = 'c', value_name = "COMMAND")]
+    command: Option<String>,
+
+    /// Trace only the process PID (every probe in a task's context), and
+    /// stop when it exits.
+    #[arg(short = 'p', value_name = "PID")]
+    pid: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -152,7 +163,14 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     let choice = output_choice(cli)?;
     let (source, params) = read_source(cli)?;
     let target = runtime::HostTarget::new();
-    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe };
+    // The child exists before the program compiles: `cpid` is a constant.
+    let followed = match (&cli.command, cli.pid) {
+        (Some(command), _) => Some(Followed::spawn(command).map_err(anyhow::Error::from)?),
+        (None, Some(pid)) => Some(Followed::attach(pid).map_err(anyhow::Error::from)?),
+        (None, None) => None,
+    };
+    let cpid = cli.command.as_ref().and(followed.as_ref()).map(Followed::pid);
+    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid };
     let compiled = match rbpf::compile_with(&source, &target, &options) {
         Ok(c) => c,
         Err(CompileError::Program(diags)) => {
@@ -174,6 +192,9 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         Ok(s) => s,
         Err(e) => return Err(runtime_failure(&source, &compiled, e, cli.debug)),
     };
+    if let Some(followed) = followed {
+        session.follow(followed);
+    }
     let mut out: Box<dyn Output> = if choice.json {
         Box::new(JsonOutput::with_buffering(writer, choice.buffering))
     } else {

@@ -17,6 +17,7 @@ use crate::attach::{self, Link};
 use crate::dispatch::{map_fd, Dispatch};
 use crate::error::Action;
 use crate::output::Output;
+use crate::process::Followed;
 use crate::{sys, RuntimeError};
 
 #[derive(Clone, Debug, Default)]
@@ -39,6 +40,8 @@ pub struct Session {
     dispatch: Dispatch,
     options: SessionOptions,
     stop: StopHandle,
+    /// `-c` or `-p`: the process whose exit ends the trace.
+    followed: Option<Followed>,
 }
 
 /// Stops a running session as SIGINT would (detach, END, maps), from any
@@ -81,6 +84,7 @@ impl Session {
             dispatch: Dispatch::new(manifest)?,
             options: options.clone(),
             stop: StopHandle::default(),
+            followed: None,
         })
     }
 
@@ -88,6 +92,12 @@ impl Session {
     /// probes..." (BEGIN and END included).
     pub fn probe_count(&self) -> usize {
         self.dispatch.manifest.programs.len()
+    }
+
+    /// Ends the trace when `process` exits, as if `exit()` had been called;
+    /// a held child command is let run once the probes are attached.
+    pub fn follow(&mut self, process: Followed) {
+        self.followed = Some(process);
     }
 
     /// A handle that stops [`Session::run`] from elsewhere.
@@ -108,6 +118,7 @@ impl Session {
         out.flush().map_err(output)?;
         if self.options.dry_run {
             let attached = self.attach_all();
+            self.followed = None;
             attach::detach_all(std::mem::take(&mut self.links));
             out.finish().map_err(output)?;
             return attached.map(|()| 0);
@@ -123,7 +134,12 @@ impl Session {
         if !exited {
             let attached = self.attach_all();
             let streamed = match attached {
-                Ok(()) => self.stream(out, &mut signals).await,
+                Ok(()) => {
+                    if let Some(followed) = &mut self.followed {
+                        followed.release();
+                    }
+                    self.stream(out, &mut signals).await
+                }
                 Err(e) => Err(e),
             };
             // Detach even when attaching or streaming failed.
@@ -133,6 +149,8 @@ impl Session {
             }
         }
 
+        // A child command still running is terminated now, as in bpftrace.
+        self.followed = None;
         self.run_all(&Attach::End)?;
         self.drain(out, false)?;
         out.stopped().map_err(output)?;
@@ -162,10 +180,30 @@ impl Session {
     /// an exit record ended it.
     async fn stream(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<bool, RuntimeError> {
         let stop = self.stop.0.clone();
+        let followed = match &self.followed {
+            Some(f) => {
+                let fd = f.pidfd.try_clone().map_err(|e| RuntimeError::Syscall { call: "dup", object: "pidfd".into(), source: e })?;
+                // SAFETY: the AsyncFd owns the duplicated pidfd and keeps it
+                // open, unchanged, for as long as it is registered.
+                let watched = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| {
+                    RuntimeError::Syscall { call: "epoll_ctl", object: "pidfd".into(), source: e.into_parts().1 }
+                })?;
+                Some(watched)
+            }
+            None => None,
+        };
+        let exited = async {
+            match &followed {
+                Some(fd) => drop(fd.readable().await),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(exited);
         let Some(ringbuf) = self.ringbuf.take() else {
             tokio::select! {
                 () = signals.recv() => {}
                 () = stop.notified() => {}
+                () = &mut exited => {}
             }
             return Ok(false);
         };
@@ -199,6 +237,11 @@ impl Session {
                 }
                 () = signals.recv() => break Ok(false),
                 () = stop.notified() => break Ok(false),
+                () = &mut exited => {
+                    // What the process's last moments sent is printed.
+                    let drained = self.dispatch.drain(ready.get_mut(), &self.ebpf, out, true);
+                    break drained.map(|_| false);
+                }
             }
         };
         self.ringbuf = Some(ready.into_inner());

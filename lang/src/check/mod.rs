@@ -27,6 +27,11 @@ pub struct Options {
     pub params: Vec<String>,
     /// `--unsafe`: allows `system()` and `signal()`.
     pub allow_unsafe: bool,
+    /// `-p PID`: every probe that runs in a task's context fires for this
+    /// process only.
+    pub pid: Option<u32>,
+    /// `-c CMD`: the child's process id, the value of `cpid`.
+    pub cpid: Option<u32>,
 }
 
 /// Checks a parsed program against the host's facts.
@@ -189,6 +194,9 @@ struct Checker {
     var_types: HashMap<(usize, String), Type>,
     params: Vec<String>,
     allow_unsafe: bool,
+    /// `-p PID`, added to the predicate of every probe in a task's context.
+    pid_filter: Option<u32>,
+    cpid: Option<u32>,
     /// The size of strings read from memory (`str()`), NUL included.
     strlen: u32,
 }
@@ -206,6 +214,25 @@ fn needs_one_program_per_match(probe: &ast::Probe) -> bool {
             _ => false,
         },
     )
+}
+
+/// `pid == PID && predicate`: `-p PID`'s filter in front of the probe's own
+/// predicate, which runs only for that process.
+fn pid_predicate(pid: u32, predicate: Option<Expr>, span: Span) -> Expr {
+    let int = |kind: ExprKind, ty: Type| Box::new(Expr { kind, ty, span });
+    let is_pid = Expr {
+        kind: ExprKind::Binary {
+            op: ast::BinaryOp::Eq,
+            lhs: int(ExprKind::Builtin(Builtin::Pid), Type::U32),
+            rhs: int(ExprKind::Int(u64::from(pid)), Type::I64),
+        },
+        ty: Type::U64,
+        span,
+    };
+    match predicate {
+        Some(p) => Expr { kind: ExprKind::Binary { op: ast::BinaryOp::And, lhs: Box::new(is_pid), rhs: Box::new(p) }, ty: Type::U64, span },
+        None => is_pid,
+    }
 }
 
 /// The context of the probe being checked.
@@ -254,6 +281,8 @@ impl Checker {
             var_types: HashMap::new(),
             params: options.params.clone(),
             allow_unsafe: options.allow_unsafe,
+            pid_filter: options.pid,
+            cpid: options.cpid,
             strlen,
         }
     }
@@ -274,6 +303,10 @@ impl Checker {
             e
         });
         let body = self.block(&probe.body, &mut cx);
+        let predicate = match self.pid_filter {
+            Some(pid) if resolved.kind.runs_in_a_task() => Some(pid_predicate(pid, predicate, span)),
+            _ => predicate,
+        };
         Probe { kind: resolved.kind.clone(), name: resolved.name.clone(), span, predicate, body, vars: cx.vars }
     }
 
@@ -1371,6 +1404,17 @@ impl Checker {
             "jiffies" => Builtin::Jiffies,
             "numaid" => Builtin::NumaId,
             "ncpus" => return Some((ExprKind::Int(u64::from(self.ncpus)), Type::U64)),
+            "cpid" => {
+                let Some(cpid) = self.cpid else {
+                    self.error(
+                        Diagnostic::error(span, "`cpid` is the pid of a child command, and there is none")
+                            .with_label("no child command")
+                            .with_note("run the command with -c 'CMD'"),
+                    );
+                    return None;
+                };
+                return Some((ExprKind::Int(u64::from(cpid)), Type::U32));
+            }
             "username" => {
                 let uid = Expr { kind: ExprKind::Builtin(Builtin::Uid), ty: Type::U32, span };
                 return Some((ExprKind::Retype(Box::new(uid)), Type::Username));

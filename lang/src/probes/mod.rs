@@ -48,6 +48,12 @@ impl ProbeKind {
         matches!(self, ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. } | ProbeKind::KprobeMulti { .. })
     }
 
+    /// Whether the probe fires in the context of the task that made it
+    /// fire (so `pid` is that task's): all but BEGIN, END and timers.
+    pub fn runs_in_a_task(&self) -> bool {
+        !matches!(self, ProbeKind::Begin | ProbeKind::End | ProbeKind::Interval { .. })
+    }
+
     /// Whether `retval` is the probed function's return value.
     pub fn is_return(&self) -> bool {
         matches!(
