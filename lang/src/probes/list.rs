@@ -1,0 +1,155 @@
+//! Probe listing (`rbpf -l [SEARCH]`, `-lv`, `-l -e PROGRAM`): which probes a
+//! search matches, named and detailed as `bpftrace -l` (0.17) prints them,
+//! from the target's facts. Each provider lists its own probes; this module
+//! splits the search, picks the providers and merges their answers.
+
+use super::{glob_match, is_glob, provider, Provider, PROVIDERS};
+use crate::ast;
+use crate::target::{Target, TargetError};
+use crate::Diagnostic;
+
+/// One line of `-l` output, and under `-v` the lines indented below it
+/// (without the indent): a tracepoint's fields, a kernel function's
+/// arguments and return value, as `TYPE NAME`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListedProbe {
+    pub name: String,
+    pub details: Vec<String>,
+}
+
+impl ListedProbe {
+    pub fn new(name: String) -> Self {
+        ListedProbe { name, details: Vec::new() }
+    }
+}
+
+/// What a search found: the probes, sorted by name as bpftrace prints them,
+/// and what could not be listed (one sentence each), when the search let
+/// every probe type answer and some could not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub probes: Vec<ListedProbe>,
+    pub warnings: Vec<String>,
+}
+
+/// Why a provider could not list what it was asked for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// The search has the wrong shape for this probe type, e.g.
+    /// `tracepoint:a:b:c`. The string says the right one.
+    #[error("{0}")]
+    Usage(String),
+    /// A fact could not be read; the string says which file and why.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<TargetError> for ListError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Unavailable(why) => ListError::Unavailable(why),
+            TargetError::NotFound => ListError::Unavailable("it does not exist".into()),
+        }
+    }
+}
+
+/// Lists the probes `search` matches. The search is what `bpftrace -l`
+/// takes: attach points with wildcards, separated by commas; one without a
+/// `:` (`*sleep*`) searches every probe type, as `*:*sleep*`; an empty one
+/// lists everything. Under a wildcard probe type a type that cannot be read
+/// is a warning; a type named outright is an error.
+pub fn list(search: &str, verbose: bool, target: &dyn Target) -> Result<Listing, ListError> {
+    let mut listing = Listing::default();
+    for term in search.split(',').map(str::trim) {
+        let term = match term {
+            "" => "*:*".to_string(),
+            t if !t.contains(':') => format!("*:{t}"),
+            t => t.to_string(),
+        };
+        list_term(&term, verbose, target, &mut listing)?;
+    }
+    listing.finish();
+    Ok(listing)
+}
+
+/// Lists the probes a program would attach to, without attaching any:
+/// each attach point is listed as `-l` lists it; the types that cannot be
+/// listed (BEGIN, END, interval) are named as the program names them.
+pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) -> Result<Listing, Vec<Diagnostic>> {
+    let mut listing = Listing::default();
+    let mut errors = Vec::new();
+    for point in program.probes.iter().flat_map(|p| &p.attach_points) {
+        let mut parts: Vec<&str> = point.text.split(':').collect();
+        let kind = parts.remove(0);
+        let found = match provider(kind) {
+            Some(Provider { list: Some(list), .. }) => list(&parts, verbose, target).map_err(|e| {
+                Diagnostic::error(point.span, format!("cannot list `{}`: {e}", point.text)).with_label("this attach point")
+            }),
+            _ => super::resolve(&point.text, point.span, target)
+                .map(|probes| probes.into_iter().map(|p| ListedProbe::new(p.name)).collect()),
+        };
+        match found {
+            Ok(probes) => listing.probes.extend(probes),
+            Err(d) => errors.push(d),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    listing.finish();
+    Ok(listing)
+}
+
+fn list_term(term: &str, verbose: bool, target: &dyn Target, listing: &mut Listing) -> Result<(), ListError> {
+    let mut parts: Vec<&str> = term.split(':').collect();
+    let kind = parts.remove(0);
+    if is_glob(kind) {
+        // Every type `bpftrace -l` lists by default whose name matches; a
+        // type whose attach points have another shape matches nothing.
+        let providers = PROVIDERS
+            .iter()
+            .filter(|p| p.in_full_list && (glob_match(kind, p.name) || p.aliases.iter().any(|a| glob_match(kind, a))));
+        for p in providers {
+            let Some(list) = p.list else { continue };
+            match list(&parts, verbose, target) {
+                Ok(probes) => listing.probes.extend(probes),
+                Err(ListError::Usage(_)) => {}
+                Err(ListError::Unavailable(why)) => listing.warnings.push(format!("cannot list {} probes: {why}", p.name)),
+            }
+        }
+        return Ok(());
+    }
+    let Some(p) = provider(kind) else {
+        let known: Vec<&str> = PROVIDERS.iter().filter(|p| p.list.is_some()).map(|p| p.name).collect();
+        return Err(ListError::Usage(format!("`{kind}` is not a probe type; the types rbpf lists are {}", known.join(", "))));
+    };
+    let Some(list) = p.list else {
+        return Err(ListError::Usage(format!("{} probes cannot be listed", p.name)));
+    };
+    let probes = list(&parts, verbose, target).map_err(|e| match e {
+        ListError::Usage(why) => ListError::Usage(why),
+        ListError::Unavailable(why) => ListError::Unavailable(format!("cannot list {} probes: {why}", p.name)),
+    })?;
+    listing.probes.extend(probes);
+    Ok(())
+}
+
+impl Listing {
+    /// Sorted by name and each probe once, as bpftrace prints them.
+    fn finish(&mut self) {
+        self.probes.sort_by(|a, b| a.name.cmp(&b.name));
+        self.probes.dedup_by(|a, b| a.name == b.name);
+    }
+}
+
+/// The names in `names` that `pattern` matches, sorted, each once.
+pub(crate) fn matching<'a>(pattern: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut found: Vec<&str> = names.into_iter().filter(|n| glob_match(pattern, n)).collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+#[cfg(test)]
+#[path = "list_tests.rs"]
+mod tests;
