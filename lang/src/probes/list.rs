@@ -74,7 +74,9 @@ pub fn list(search: &str, verbose: bool, target: &dyn Target) -> Result<Listing,
 
 /// Lists the probes a program would attach to, without attaching any:
 /// each attach point is listed as `-l` lists it; the types that cannot be
-/// listed (BEGIN, END, interval) are named as the program names them.
+/// listed (BEGIN, END, interval) are named as the program names them. An
+/// attach point that matches nothing is an error, as it is when the
+/// program runs.
 pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) -> Result<Listing, Vec<Diagnostic>> {
     let mut listing = Listing::default();
     let mut errors = Vec::new();
@@ -89,6 +91,10 @@ pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) 
                 .map(|probes| probes.into_iter().map(|p| ListedProbe::new(p.name)).collect()),
         };
         match found {
+            // The program would not start: say so rather than list nothing.
+            Ok(probes) if probes.is_empty() => errors.push(
+                Diagnostic::error(point.span, format!("`{}` matches no probe", point.text)).with_label("nothing to attach to"),
+            ),
             Ok(probes) => listing.probes.extend(probes),
             Err(d) => errors.push(d),
         }

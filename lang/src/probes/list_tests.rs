@@ -188,4 +188,7 @@ fn a_programs_probes() {
     let program = crate::parse("tracepoint:a:b:c { }").unwrap();
     let errors = list_program(&program, false, &target()).unwrap_err();
     assert_eq!(errors[0].message, "cannot list `tracepoint:a:b:c`: a tracepoint is listed as `tracepoint:CATEGORY:NAME`");
+    let program = crate::parse("t:syscalls:nosuch* { } t:syscalls:sys_enter_openat { }").unwrap();
+    let errors = list_program(&program, false, &target()).unwrap_err();
+    assert_eq!(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["`t:syscalls:nosuch*` matches no probe"]);
 }
