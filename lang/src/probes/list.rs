@@ -23,8 +23,8 @@ impl ListedProbe {
     }
 }
 
-/// What a search found: the probes, sorted by name as bpftrace prints them,
-/// and what could not be listed (one sentence each), when the search let
+/// What a search found: the probes, in bpftrace's order (below), and what
+/// could not be listed (one sentence each), when the search let
 /// every probe type answer and some could not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Listing {
@@ -58,17 +58,26 @@ impl From<TargetError> for ListError {
 /// `:` (`*sleep*`) searches every probe type, as `*:*sleep*`; an empty one
 /// lists everything. Under a wildcard probe type a type that cannot be read
 /// is a warning; a type named outright is an error.
+///
+/// The order is bpftrace 0.17's: each attach point's probes sorted by
+/// name, the attach points in the order written, except that those with a
+/// wildcard type come after the others (bpftrace expands them last).
 pub fn list(search: &str, verbose: bool, target: &dyn Target) -> Result<Listing, ListError> {
     let mut listing = Listing::default();
-    for term in search.split(',').map(str::trim) {
-        let term = match term {
+    let terms: Vec<String> = search
+        .split(',')
+        .map(|term| match term.trim() {
             "" => "*:*".to_string(),
             t if !t.contains(':') => format!("*:{t}"),
             t => t.to_string(),
-        };
-        list_term(&term, verbose, target, &mut listing)?;
+        })
+        .collect();
+    let any_type = |t: &String| t.split(':').next().is_some_and(is_glob);
+    for term in terms.iter().filter(|t| !any_type(t)).chain(terms.iter().filter(|t| any_type(t))) {
+        let mut probes = list_term(term, verbose, target, &mut listing.warnings)?;
+        sort(&mut probes);
+        listing.probes.extend(probes);
     }
-    listing.finish();
     Ok(listing)
 }
 
@@ -80,6 +89,7 @@ pub fn list(search: &str, verbose: bool, target: &dyn Target) -> Result<Listing,
 pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) -> Result<Listing, Vec<Diagnostic>> {
     let mut listing = Listing::default();
     let mut errors = Vec::new();
+    // In the program's order, each attach point's probes sorted.
     for point in program.probes.iter().flat_map(|p| &p.attach_points) {
         let mut parts: Vec<&str> = point.text.split(':').collect();
         let kind = parts.remove(0);
@@ -95,18 +105,22 @@ pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) 
             Ok(probes) if probes.is_empty() => errors.push(
                 Diagnostic::error(point.span, format!("`{}` matches no probe", point.text)).with_label("nothing to attach to"),
             ),
-            Ok(probes) => listing.probes.extend(probes),
+            Ok(mut probes) => {
+                sort(&mut probes);
+                listing.probes.extend(probes);
+            }
             Err(d) => errors.push(d),
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    listing.finish();
     Ok(listing)
 }
 
-fn list_term(term: &str, verbose: bool, target: &dyn Target, listing: &mut Listing) -> Result<(), ListError> {
+/// The probes one attach point of a search matches; what a wildcard type
+/// could not read is added to `warnings`.
+fn list_term(term: &str, verbose: bool, target: &dyn Target, warnings: &mut Vec<String>) -> Result<Vec<ListedProbe>, ListError> {
     let mut parts: Vec<&str> = term.split(':').collect();
     let kind = parts.remove(0);
     if is_glob(kind) {
@@ -115,15 +129,16 @@ fn list_term(term: &str, verbose: bool, target: &dyn Target, listing: &mut Listi
         let providers = PROVIDERS
             .iter()
             .filter(|p| p.in_full_list && (glob_match(kind, p.name) || p.aliases.iter().any(|a| glob_match(kind, a))));
+        let mut probes = Vec::new();
         for p in providers {
             let Some(list) = p.list else { continue };
             match list(&parts, verbose, target) {
-                Ok(probes) => listing.probes.extend(probes),
+                Ok(found) => probes.extend(found),
                 Err(ListError::Usage(_)) => {}
-                Err(ListError::Unavailable(why)) => listing.warnings.push(format!("cannot list {} probes: {why}", p.name)),
+                Err(ListError::Unavailable(why)) => warnings.push(format!("cannot list {} probes: {why}", p.name)),
             }
         }
-        return Ok(());
+        return Ok(probes);
     }
     let Some(p) = provider(kind) else {
         let known: Vec<&str> = PROVIDERS.iter().filter(|p| p.list.is_some()).map(|p| p.name).collect();
@@ -132,20 +147,16 @@ fn list_term(term: &str, verbose: bool, target: &dyn Target, listing: &mut Listi
     let Some(list) = p.list else {
         return Err(ListError::Usage(format!("{} probes cannot be listed", p.name)));
     };
-    let probes = list(&parts, verbose, target).map_err(|e| match e {
+    list(&parts, verbose, target).map_err(|e| match e {
         ListError::Usage(why) => ListError::Usage(why),
         ListError::Unavailable(why) => ListError::Unavailable(format!("cannot list {} probes: {why}", p.name)),
-    })?;
-    listing.probes.extend(probes);
-    Ok(())
+    })
 }
 
-impl Listing {
-    /// Sorted by name and each probe once, as bpftrace prints them.
-    fn finish(&mut self) {
-        self.probes.sort_by(|a, b| a.name.cmp(&b.name));
-        self.probes.dedup_by(|a, b| a.name == b.name);
-    }
+/// By name, each probe once.
+fn sort(probes: &mut Vec<ListedProbe>) {
+    probes.sort_by(|a, b| a.name.cmp(&b.name));
+    probes.dedup_by(|a, b| a.name == b.name);
 }
 
 /// The names in `names` that `pattern` matches, sorted, each once.

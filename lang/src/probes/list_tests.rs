@@ -60,10 +60,10 @@ fn tracepoints_by_category_and_name() {
 #[test]
 fn tracepoint_fields_as_declared() {
     check(
-        "t:sched:sched_switch,tracepoint:syscalls:sys_enter_openat",
+        "tracepoint:syscalls:sys_enter_openat,t:sched:sched_switch",
         true,
-        "tracepoint:sched:sched_switch\n    char prev_comm[16]\n    pid_t prev_pid\n    __data_loc char[] name\n\
-         tracepoint:syscalls:sys_enter_openat\n    int __syscall_nr\n    int dfd\n    const char * filename\n",
+        "tracepoint:syscalls:sys_enter_openat\n    int __syscall_nr\n    int dfd\n    const char * filename\n\
+         tracepoint:sched:sched_switch\n    char prev_comm[16]\n    pid_t prev_pid\n    __data_loc char[] name\n",
     );
 }
 
@@ -77,6 +77,18 @@ fn a_search_without_a_type_searches_every_listed_type() {
     );
     check("*:vfs_read", false, "kfunc:vmlinux:vfs_read\nkprobe:vfs_read\n");
     check("k*:vfs_read", false, "kfunc:vmlinux:vfs_read\nkprobe:vfs_read\n");
+}
+
+#[test]
+fn attach_points_in_order_those_of_any_type_last() {
+    // As bpftrace 0.17: each sorted, in the order written, but a wildcard
+    // type's after the rest, and nothing merged.
+    check(
+        "*:sched_*,t:syscalls:sys_enter_openat,t:syscalls:*",
+        false,
+        "tracepoint:syscalls:sys_enter_openat\ntracepoint:syscalls:sys_enter_nanosleep\ntracepoint:syscalls:sys_enter_openat\n\
+         tracepoint:sched:sched_switch\n",
+    );
 }
 
 #[test]
@@ -111,8 +123,8 @@ fn kernel_functions_with_btf_that_ftrace_traces() {
     check(
         "kretfunc:vfs_read,f:kernel_power_off",
         true,
-        "kfunc:vmlinux:kernel_power_off\n    void \n\
-         kretfunc:vmlinux:vfs_read\n    struct file * file\n    size_t count\n    ssize_t retval\n",
+        "kretfunc:vmlinux:vfs_read\n    struct file * file\n    size_t count\n    ssize_t retval\n\
+         kfunc:vmlinux:kernel_power_off\n    void \n",
     );
 }
 
@@ -128,6 +140,7 @@ fn software_and_hardware_events() {
     check("software:*fault*", false, "software:alignment-faults:\nsoftware:emulation-faults:\nsoftware:major-faults:\nsoftware:minor-faults:\nsoftware:page-faults:\n");
     // An alias finds its event.
     check("s:cs", false, "software:context-switches:\n");
+    check("s:cs,s:context-switches", false, "software:context-switches:\nsoftware:context-switches:\n");
     check("h:*cycles*", false, "hardware:bus-cycles:\nhardware:cpu-cycles:\nhardware:ref-cycles:\n");
     assert_eq!(list("software:*", false, &target()).unwrap().probes.len(), 11);
     assert_eq!(list("hardware:*:100", false, &target()).unwrap().probes.len(), 10);
@@ -179,10 +192,10 @@ fn a_programs_probes() {
         got,
         [
             "BEGIN []",
-            "END []",
-            "interval:s:1 []",
-            "kprobe:vfs_read []",
             "tracepoint:syscalls:sys_enter_openat [\"int __syscall_nr\", \"int dfd\", \"const char * filename\"]",
+            "kprobe:vfs_read []",
+            "interval:s:1 []",
+            "END []",
         ]
     );
     let program = crate::parse("tracepoint:a:b:c { }").unwrap();
