@@ -1,3 +1,6 @@
+//! Probe listing against a FakeTarget: searches, aliases, the order, -v
+//! details and what cannot be listed.
+
 use super::*;
 use crate::target::{FakeTarget, KernelSymbol};
 
