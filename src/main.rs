@@ -64,6 +64,17 @@ struct Cli {
     /// stop when it exits.
     #[arg(short = 'p', value_name = "PID")]
     pid: Option<u32>,
+
+    /// List probes: those the search (the first argument, e.g.
+    /// 'tracepoint:syscalls:*open*' or '*sleep*') matches, every probe
+    /// without one, or those of the program given with -e.
+    #[arg(short = 'l')]
+    list: bool,
+
+    /// With -l: show each probe's arguments (tracepoint fields, kernel
+    /// function parameters and return value).
+    #[arg(short = 'v')]
+    verbose: bool,
 }
 
 fn main() -> ExitCode {
@@ -160,6 +171,9 @@ fn open_output(cli: &Cli) -> anyhow::Result<Box<dyn Write>> {
 }
 
 fn run(cli: &Cli) -> Result<i32, Failure> {
+    if cli.list {
+        return list(cli);
+    }
     let choice = output_choice(cli)?;
     let (source, params) = read_source(cli)?;
     let target = runtime::HostTarget::new();
@@ -204,6 +218,42 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         out = Box::new(StoppedOnStdout(out));
     }
     tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
+}
+
+/// `-l [SEARCH]` and `-l -e PROGRAM`: prints the probes as bpftrace -l does,
+/// and on standard error what could not be listed. Nothing is loaded.
+fn list(cli: &Cli) -> Result<i32, Failure> {
+    let target = runtime::HostTarget::new();
+    let listing = match &cli.program {
+        Some(text) => {
+            let source = Source::new("-e", text.clone());
+            let ast = lang::parse(&source.text).map_err(|diags| {
+                report(&source, &diags);
+                Failure::Reported
+            })?;
+            lang::probes::list_program(&ast, cli.verbose, &target).map_err(|diags| {
+                report(&source, &diags);
+                Failure::Reported
+            })?
+        }
+        None => {
+            let search = cli.args.first().map_or("", String::as_str);
+            lang::probes::list(search, cli.verbose, &target).map_err(|e| Failure::Other(e.into()))?
+        }
+    };
+    for warning in &listing.warnings {
+        eprintln!("WARNING: {warning}");
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let written = listing.probes.iter().try_for_each(|probe| {
+        writeln!(out, "{}", probe.name)?;
+        probe.details.iter().try_for_each(|line| writeln!(out, "    {line}"))
+    });
+    match written.and_then(|()| out.flush()) {
+        // A reader that stops early (`rbpf -l | head`) is not an error.
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Failure::Other(anyhow::Error::new(e).context("cannot write the list"))),
+        _ => Ok(0),
+    }
 }
 
 /// With -o FILE, bpftrace still prints the two newlines that end tracing

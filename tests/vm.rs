@@ -71,6 +71,39 @@ const KERNEL_FUNCTION_PROGRAMS: &[(&str, &str, &str)] = &[
     ("fexit", "kretfunc:do_nanosleep { @ret[retval, args.mode] = count(); }", SLEEPS),
 ];
 
+/// Listings of kernel functions, which the host cannot read, each against
+/// the guest's bpftrace -l: (name, search, the lines of bpftrace's to
+/// compare, those of them to leave out). rbpf lists the kernel's own
+/// kfuncs, not its modules' (`kfunc:9p:...`); compute_score is two static
+/// functions in BTF, and the first (which rbpf describes) has more
+/// arguments than a trampoline takes.
+const LISTINGS: &[(&str, &str, &str, &str)] = &[
+    ("list_kprobes", "kprobe:*", ".", "^$"),
+    ("list_kfuncs", "kfunc:*", "^kfunc:vmlinux:", "^kfunc:vmlinux:compute_score$"),
+    (
+        "list_kfunc_arguments",
+        "kfunc:vfs_read,kretfunc:do_nanosleep,f:_printk,kfunc:kthread_create_on_node,kprobe:vfs_read",
+        ".",
+        "^$",
+    ),
+];
+
+/// Lists `search` with rbpf and with bpftrace (with -v when `verbose`),
+/// prints how many lines rbpf listed and the first differences; exits 1
+/// when they differ.
+fn same_listing(search: &str, keep: &str, leave_out: &str, verbose: bool) -> String {
+    let flag = if verbose { "-lv" } else { "-l" };
+    format!(
+        r#"{rbpf} {flag} {search} > /tmp/rbpf.list || exit 2
+bpftrace {flag} {search} 2>/dev/null | grep -E {keep} | grep -v -E {leave_out} > /tmp/bpftrace.list
+wc -l < /tmp/rbpf.list; diff /tmp/rbpf.list /tmp/bpftrace.list > /tmp/list.diff; status=$?; head -20 /tmp/list.diff; exit $status"#,
+        rbpf = rbpf(),
+        search = shell_quote(search),
+        keep = shell_quote(keep),
+        leave_out = shell_quote(leave_out),
+    )
+}
+
 fn rbpf() -> String {
     shell_quote(env!("CARGO_BIN_EXE_rbpf"))
 }
@@ -111,6 +144,11 @@ fn commands() -> Vec<(String, String)> {
         ),
     ];
     commands.extend(KERNEL_FUNCTION_PROGRAMS.iter().map(|(name, program, workload)| (name.to_string(), trace_while(program, workload))));
+    commands.extend(
+        LISTINGS
+            .iter()
+            .map(|(name, search, keep, leave_out)| (name.to_string(), same_listing(search, keep, leave_out, name.ends_with("arguments")))),
+    );
     for name in KERNEL_TIER {
         let skips: String = SKIPPED.iter().filter(|(bin, _, _)| bin == name).map(|(_, test, _)| format!(" --skip {test}")).collect();
         let command = match vm::test_binary(name) {
@@ -386,4 +424,28 @@ fn a_wildcard_that_reads_probe_stays_one_program_per_function() {
     };
     assert!(!out.starts_with("Attaching 1 probe"), "{out}");
     assert!(entries(out, "@").iter().any(|(k, n)| *k == "kprobe:vfs_read" && *n >= 6), "{out}");
+}
+
+/// rbpf's listing of `name` in LISTINGS: the same as bpftrace's, and not
+/// empty.
+fn listing_matches_bpftrace(test: &str, name: &str, at_least: usize) {
+    let Some(out) = output(test, name) else { return };
+    assert_eq!(out.status, 0, "rbpf -l differs from bpftrace -l on Linux 6.1\n{}", out.describe());
+    let lines = out.stdout.lines().next().and_then(|n| n.trim().parse::<usize>().ok());
+    assert!(lines.is_some_and(|n| n >= at_least), "expected at least {at_least} lines\n{}", out.describe());
+}
+
+#[test]
+fn kprobes_are_listed_as_bpftrace_lists_them() {
+    listing_matches_bpftrace("kprobes_are_listed_as_bpftrace_lists_them", "list_kprobes", 10_000);
+}
+
+#[test]
+fn kfuncs_are_listed_as_bpftrace_lists_them() {
+    listing_matches_bpftrace("kfuncs_are_listed_as_bpftrace_lists_them", "list_kfuncs", 10_000);
+}
+
+#[test]
+fn kfunc_arguments_are_listed_as_bpftrace_lists_them() {
+    listing_matches_bpftrace("kfunc_arguments_are_listed_as_bpftrace_lists_them", "list_kfunc_arguments", 15);
 }

@@ -53,6 +53,18 @@ pub trait Target {
     fn kernel_function(&self, _name: &str) -> Result<KernelFunction, TargetError> {
         Err(TargetError::NotFound)
     }
+
+    /// The name of every function the kernel's BTF describes (the ones
+    /// fentry can attach to), for wildcards and listing.
+    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
+        Ok(Vec::new())
+    }
+
+    /// The functions the ELF file at `path` defines (symbol table and
+    /// dynamic symbols), for listing uprobes.
+    fn user_functions(&self, _path: &str) -> Result<Vec<String>, TargetError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A function in the kernel or one of its modules.
@@ -70,6 +82,8 @@ pub struct KernelFunction {
     pub args: TracepointFormat,
     /// The return value (a field after the arguments); `None` for void.
     pub retval: Option<TracepointField>,
+    /// Whether `...` follows the arguments (which cannot be read).
+    pub variadic: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,6 +218,12 @@ pub struct FakeTarget {
     pub no_kprobes: Option<String>,
     /// Whether kprobe multi-attach links are available.
     pub kprobe_multi: bool,
+    /// The functions of user binaries, by path.
+    pub user_functions: HashMap<String, Vec<String>>,
+    /// Why the list of kernel functions cannot be read, when it cannot.
+    pub no_kernel_functions: Option<String>,
+    /// Why the kernel's BTF cannot be read, when it cannot.
+    pub no_btf: Option<String>,
 }
 
 impl FakeTarget {
@@ -230,7 +250,13 @@ impl FakeTarget {
         let fields = args.iter().enumerate().map(|(i, (n, t, size, signed))| field(n, t, i, *size, *signed)).collect();
         let retval = ret.map(|(t, size, signed)| field("retval", t, args.len(), size, signed));
         self.kernel_functions.push(KernelSymbol { name: name.to_string(), module: None });
-        self.kernel_function_types.insert(name.to_string(), KernelFunction { args: TracepointFormat { fields }, retval });
+        self.kernel_function_types.insert(name.to_string(), KernelFunction { args: TracepointFormat { fields }, retval, variadic: false });
+        self
+    }
+
+    /// Adds a user binary at `path` defining `functions`.
+    pub fn with_user_functions(mut self, path: &str, functions: &[&str]) -> Self {
+        self.user_functions.insert(path.to_string(), functions.iter().map(|f| f.to_string()).collect());
         self
     }
 
@@ -255,11 +281,33 @@ impl Target for FakeTarget {
     }
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
-        Ok(self.kernel_functions.clone())
+        match &self.no_kernel_functions {
+            Some(why) => Err(TargetError::Unavailable(why.clone())),
+            None => Ok(self.kernel_functions.clone()),
+        }
     }
 
     fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
+        if let Some(why) = &self.no_btf {
+            return Err(TargetError::Unavailable(why.clone()));
+        }
         self.kernel_function_types.get(name).cloned().ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
+        if let Some(why) = &self.no_btf {
+            return Err(TargetError::Unavailable(why.clone()));
+        }
+        let mut names: Vec<String> = self.kernel_function_types.keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError> {
+        self.user_functions
+            .get(path)
+            .cloned()
+            .ok_or_else(|| TargetError::Unavailable(format!("{path} does not exist")))
     }
 
     fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {

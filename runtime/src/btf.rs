@@ -1,6 +1,7 @@
 //! A reader for the kernel's BTF (/sys/kernel/btf/vmlinux), as far as
-//! fentry and fexit need it: a function's parameters and return type,
-//! resolved to the integer and pointer shapes the checker types them as.
+//! fentry and fexit need it: the functions it describes, and a function's
+//! parameters and return type, resolved to the integer and pointer shapes
+//! the checker types them as and spelled in C as `bpftrace -lv` prints them.
 //! The format is the kernel's (Documentation/bpf/btf.rst): a header, then
 //! the type section (type ids count from 1), then the string section.
 
@@ -92,8 +93,10 @@ impl Btf {
         let mut btf = Btf { types, strings, records, functions: HashMap::new() };
         for id in 1..btf.records.len() {
             if btf.records[id].kind == KIND_FUNC {
+                // Static functions of different files may share a name: the
+                // first is the one found by name (as libbpf finds it).
                 let name = btf.name(btf.records[id].name_off).to_string();
-                btf.functions.insert(name, id as u32);
+                btf.functions.entry(name).or_insert(id as u32);
             }
         }
         Ok(btf)
@@ -121,22 +124,69 @@ impl Btf {
         None
     }
 
-    /// The C spelling of a type, for messages: `struct file *`, `size_t`.
+    /// The C spelling of a type, as bpftrace prints it: `struct file *`,
+    /// `const char * const *`, `int (*)(void *)`, `size_t`.
     fn c_type(&self, id: u32) -> String {
+        self.c_type_at(id, 0)
+    }
+
+    fn c_type_at(&self, id: u32, depth: u32) -> String {
+        // Types may not nest deeper than this; a loop would be a bad file.
+        if depth > 32 {
+            return "?".into();
+        }
         let Some(r) = self.record(id) else { return "?".into() };
+        let inner = |id| self.c_type_at(id, depth + 1);
         let name = self.name(r.name_off);
         match r.kind {
             0 => "void".into(),
-            KIND_PTR => format!("{} *", self.c_type(r.size_or_type)),
-            KIND_CONST => format!("const {}", self.c_type(r.size_or_type)),
-            KIND_VOLATILE => format!("volatile {}", self.c_type(r.size_or_type)),
-            KIND_RESTRICT | KIND_TYPE_TAG => self.c_type(r.size_or_type),
+            KIND_PTR => match self.record(r.size_or_type) {
+                Some(p) if p.kind == KIND_FUNC_PROTO => {
+                    format!("{} (*)({})", inner(p.size_or_type), self.params(p, depth).join(", "))
+                }
+                _ => {
+                    let pointee = inner(r.size_or_type);
+                    if pointee.ends_with('*') { format!("{pointee}*") } else { format!("{pointee} *") }
+                }
+            },
+            KIND_CONST | KIND_VOLATILE => {
+                let qualifier = if r.kind == KIND_CONST { "const" } else { "volatile" };
+                // A qualified pointer is `T * const`; anything else `const T`.
+                match self.record(r.size_or_type) {
+                    Some(q) if q.kind == KIND_PTR => format!("{} {qualifier}", inner(r.size_or_type)),
+                    _ => format!("{qualifier} {}", inner(r.size_or_type)),
+                }
+            }
+            KIND_RESTRICT | KIND_TYPE_TAG => inner(r.size_or_type),
             KIND_STRUCT => format!("struct {name}"),
             KIND_UNION => format!("union {name}"),
+            KIND_FWD if r.kind_flag => format!("union {name}"),
+            KIND_FWD => format!("struct {name}"),
             KIND_ENUM | KIND_ENUM64 => format!("enum {name}"),
-            KIND_FUNC_PROTO => "function".into(),
+            KIND_ARRAY => {
+                let element = u32_at(&self.types, r.at + 12).unwrap_or(0);
+                let count = u32_at(&self.types, r.at + 20).unwrap_or(0);
+                format!("{}[{count}]", inner(element))
+            }
+            KIND_FUNC_PROTO => format!("{} ({})", inner(r.size_or_type), self.params(r, depth).join(", ")),
             _ => name.to_string(),
         }
+    }
+
+    /// The parameter types of a function prototype; `...` for varargs.
+    fn params(&self, proto: Record, depth: u32) -> Vec<String> {
+        (0..proto.vlen as usize)
+            .map(|i| match u32_at(&self.types, proto.at + 12 + 8 * i + 4) {
+                Some(0) => "...".to_string(),
+                Some(ty) => self.c_type_at(ty, depth + 1),
+                None => "?".to_string(),
+            })
+            .collect()
+    }
+
+    /// Every function the BTF describes, each once.
+    pub fn function_names(&self) -> impl Iterator<Item = &str> {
+        self.functions.keys().map(String::as_str)
     }
 
     /// A value of type `id` as a field of the fentry context at `offset`.
@@ -167,17 +217,19 @@ impl Btf {
         let func = self.record(*self.functions.get(name)?)?;
         let proto = self.record(func.size_or_type).filter(|p| p.kind == KIND_FUNC_PROTO)?;
         let mut fields = Vec::new();
+        let mut variadic = false;
         for i in 0..proto.vlen as usize {
             let at = proto.at + 12 + 8 * i;
             let (name_off, ty) = (u32_at(&self.types, at)?, u32_at(&self.types, at + 4)?);
             if ty == 0 {
                 // A variadic function's `...`: not an argument one can read.
+                variadic = true;
                 break;
             }
             fields.push(self.field(self.name(name_off), ty, 8 * i as u32));
         }
         let retval = (proto.size_or_type != 0).then(|| self.field("retval", proto.size_or_type, 8 * fields.len() as u32));
-        Some(KernelFunction { args: TracepointFormat { fields }, retval })
+        Some(KernelFunction { args: TracepointFormat { fields }, retval, variadic })
     }
 }
 
@@ -220,6 +272,50 @@ mod tests {
         let r = f.retval.unwrap();
         assert_eq!((r.offset, r.size, r.signed), (16, 4, true));
         assert!(btf.function("g").is_none());
+    }
+
+    /// `int g(const char *const *names, int (*cb)(void *), ...)` and
+    /// `void h(void)`, added to [`sample`].
+    fn sample_with_g() -> Vec<u8> {
+        let strings = b"\0int\0char\0g\0names\0cb\0h\0";
+        let off = |s: &str| strings.windows(s.len() + 1).position(|w| &w[..s.len()] == s.as_bytes() && w[s.len()] == 0).unwrap() as u32;
+        let mut t = Vec::new();
+        let mut push = |words: &[u32]| words.iter().for_each(|w| t.extend_from_slice(&w.to_le_bytes()));
+        push(&[off("int"), KIND_INT << 24, 4, 1 << 24 | 32]); // 1: int
+        push(&[off("char"), KIND_INT << 24, 1, 8]); // 2: char
+        push(&[0, KIND_CONST << 24, 2]); // 3: const char
+        push(&[0, KIND_PTR << 24, 3]); // 4: const char *
+        push(&[0, KIND_CONST << 24, 4]); // 5: const char * const
+        push(&[0, KIND_PTR << 24, 5]); // 6: const char * const *
+        push(&[0, KIND_PTR << 24, 0]); // 7: void *
+        push(&[0, KIND_FUNC_PROTO << 24 | 1, 1, 0, 7]); // 8: int (void *)
+        push(&[0, KIND_PTR << 24, 8]); // 9: int (*)(void *)
+        push(&[0, KIND_FUNC_PROTO << 24 | 3, 1, off("names"), 6, off("cb"), 9, 0, 0]); // 10: g's proto
+        push(&[off("g"), KIND_FUNC << 24, 10]); // 11: g
+        push(&[0, KIND_FUNC_PROTO << 24, 0]); // 12: void (void)
+        push(&[off("h"), KIND_FUNC << 24, 12]); // 13: h
+        let mut data = vec![0x9f, 0xeb, 1, 0];
+        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        data.extend_from_slice(&t);
+        data.extend_from_slice(strings);
+        data
+    }
+
+    #[test]
+    fn spells_types_as_bpftrace_lists_them() {
+        let btf = Btf::parse(&sample_with_g()).unwrap();
+        let g = btf.function("g").unwrap();
+        let args: Vec<_> = g.args.fields.iter().map(|a| format!("{} {}", a.c_type, a.name)).collect();
+        assert_eq!(args, ["const char * const * names", "int (*)(void *) cb"]);
+        assert!(g.variadic);
+        assert_eq!(g.retval.unwrap().c_type, "int");
+        let h = btf.function("h").unwrap();
+        assert!(h.args.fields.is_empty() && h.retval.is_none() && !h.variadic);
+        let mut names: Vec<&str> = btf.function_names().collect();
+        names.sort();
+        assert_eq!(names, ["g", "h"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The host as the checker sees it: [`HostTarget`] answers the questions of
-//! [`rbpf_lang::target::Target`] from this machine's tracefs, lazily — only
-//! the tracepoints a program names are read.
+//! [`rbpf_lang::target::Target`] from this machine's tracefs, kernel BTF and
+//! ELF files, lazily — only what a program names (or a listing searches)
+//! is read, and each source at most once.
 
 use std::io;
 use std::path::PathBuf;
@@ -26,12 +27,38 @@ impl HostTarget {
         HostTarget::default()
     }
 
+    /// The kernel's BTF, parsed on first use.
+    fn btf(&self) -> Result<&Btf, TargetError> {
+        self.btf
+            .get_or_init(|| {
+                let data = std::fs::read("/sys/kernel/btf/vmlinux")
+                    .map_err(|e| format!("this kernel has no BTF (/sys/kernel/btf/vmlinux: {})", os_reason(&e)))?;
+                Btf::parse(&data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| TargetError::Unavailable(e.clone()))
+    }
+
     fn tracefs(&self) -> Result<&PathBuf, TargetError> {
         self.tracefs
             .get_or_init(|| tracefs::tracefs().map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| TargetError::Unavailable(e.clone()))
     }
+}
+
+/// An I/O error's reason without Rust's "(os error N)" suffix.
+fn os_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// Why `path` could not be read, in one sentence.
+fn cannot_read(path: &std::path::Path, e: &io::Error) -> TargetError {
+    TargetError::Unavailable(format!("cannot read {}: {}", path.display(), os_reason(e)))
 }
 
 /// A category or event name is one path component of plain characters.
@@ -57,8 +84,7 @@ impl Target for HostTarget {
 
     fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {
         let path = self.tracefs()?.join("available_events");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| TargetError::Unavailable(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| cannot_read(&path, &e))?;
         Ok(text
             .lines()
             .filter_map(|line| line.split_once(':'))
@@ -86,8 +112,7 @@ impl Target for HostTarget {
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
         let path = self.tracefs()?.join("available_filter_functions");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| TargetError::Unavailable(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| cannot_read(&path, &e))?;
         Ok(text
             .lines()
             .filter_map(|line| {
@@ -100,26 +125,17 @@ impl Target for HostTarget {
     }
 
     fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
-        let btf = self
-            .btf
-            .get_or_init(|| {
-                let data = std::fs::read("/sys/kernel/btf/vmlinux")
-                    .map_err(|e| format!("this kernel has no BTF (/sys/kernel/btf/vmlinux: {e})"))?;
-                Btf::parse(&data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
-            })
-            .as_ref()
-            .map_err(|e| TargetError::Unavailable(e.clone()))?;
-        btf.function(name).ok_or(TargetError::NotFound)
+        self.btf()?.function(name).ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
+        Ok(self.btf()?.function_names().map(str::to_string).collect())
     }
 
     fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError> {
         use object::{Object, ObjectSymbol};
-        let data = std::fs::read(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => TargetError::Unavailable(format!("{path} does not exist")),
-            _ => TargetError::Unavailable(format!("cannot read {path}: {e}")),
-        })?;
-        let file = object::File::parse(&*data)
-            .map_err(|e| TargetError::Unavailable(format!("{path} is not an ELF binary or library: {e}")))?;
+        let data = read_elf(path)?;
+        let file = parse_elf(path, &data)?;
         let defines = |s: object::Symbol<'_, '_>| s.is_definition() && s.name() == Ok(name);
         if file.symbols().any(defines) || file.dynamic_symbols().any(defines) {
             Ok(())
@@ -127,6 +143,69 @@ impl Target for HostTarget {
             Err(TargetError::NotFound)
         }
     }
+
+    fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError> {
+        let data = read_elf(path)?;
+        let file = parse_elf(path, &data)?;
+        let mut functions = defined_functions(&file);
+        // A stripped library's local functions are in its separate debug
+        // file, when one is installed (libc6-dbg), as bpftrace lists them.
+        if let Some(data) = separate_debug_file(path, &file).and_then(|debug| std::fs::read(debug).ok()) {
+            if let Ok(debug) = object::File::parse(&*data) {
+                functions.extend(defined_functions(&debug));
+            }
+        }
+        Ok(functions)
+    }
+}
+
+/// The functions of an ELF file, from its symbol table and dynamic
+/// symbols, as bpftrace lists them: every function or indirect function
+/// (STT_FUNC, STT_GNU_IFUNC) with an address — which takes in an undefined
+/// one whose canonical PLT entry a non-PIE executable holds.
+fn defined_functions(file: &object::File<'_>) -> Vec<String> {
+    use object::{Object, ObjectSymbol, SymbolFlags};
+    const STT_FUNC: u8 = 2;
+    const STT_GNU_IFUNC: u8 = 10;
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| matches!(s.flags(), SymbolFlags::Elf { st_info, .. } if matches!(st_info & 0xf, STT_FUNC | STT_GNU_IFUNC)))
+        .filter(|s| s.address() != 0)
+        .filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string))
+        .collect()
+}
+
+/// Where the debug symbols stripped from `path` are installed: by build
+/// id under /usr/lib/debug/.build-id, else by its `.gnu_debuglink` name
+/// beside it or under /usr/lib/debug (the places gdb looks).
+fn separate_debug_file(path: &str, file: &object::File<'_>) -> Option<PathBuf> {
+    use object::Object;
+    const DEBUG_DIR: &str = "/usr/lib/debug";
+    if let Ok(Some(id)) = file.build_id() {
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        if hex.len() > 2 {
+            let candidate = PathBuf::from(format!("{DEBUG_DIR}/.build-id/{}/{}.debug", &hex[..2], &hex[2..]));
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    let (name, _crc) = file.gnu_debuglink().ok()??;
+    let name = std::str::from_utf8(name).ok()?;
+    let dir = std::path::Path::new(path).parent()?;
+    let global = PathBuf::from(format!("{DEBUG_DIR}{}", dir.display())).join(name);
+    [dir.join(name), dir.join(".debug").join(name), global].into_iter().find(|p| p.is_file() && p != std::path::Path::new(path))
+}
+
+fn read_elf(path: &str) -> Result<Vec<u8>, TargetError> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => TargetError::Unavailable(format!("{path} does not exist")),
+        _ => TargetError::Unavailable(format!("cannot read {path}: {}", os_reason(&e))),
+    })
+}
+
+fn parse_elf<'d>(path: &str, data: &'d [u8]) -> Result<object::File<'d>, TargetError> {
+    object::File::parse(data).map_err(|e| TargetError::Unavailable(format!("{path} is not an ELF binary or library: {e}")))
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //! trampoline, with its arguments typed from the kernel's BTF (`args.NAME`)
 //! and, in fexit, its return value (`retval`).
 
-use super::{is_glob, matching_kernel_functions, ProbeKind, ResolvedProbe};
+use std::collections::HashSet;
+
+use super::list::{matching, ListError, ListedProbe};
+use super::{glob_match, is_glob, matching_kernel_functions, ProbeKind, ResolvedProbe};
 use crate::target::{KernelFunction, Target, TargetError};
 use crate::{Diagnostic, Span};
 
@@ -66,4 +69,68 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
             }
         })
         .collect())
+}
+
+pub fn list_entry(parts: &[&str], verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    list(parts, verbose, target, "kfunc")
+}
+
+pub fn list_return(parts: &[&str], verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    list(parts, verbose, target, "kretfunc")
+}
+
+/// The most arguments a BPF trampoline passes on x86-64 before Linux 6.6;
+/// bpftrace 0.17 lists no function with more.
+const MAX_ARGUMENTS: usize = 6;
+
+/// `kfunc:[MODULE:]FUNC` with wildcards: the functions of the kernel's BTF
+/// that ftrace can trace (`available_filter_functions`; every BTF function
+/// when that cannot be read), named `kfunc:vmlinux:FUNC` as bpftrace 0.17
+/// prints them; with `verbose`, each one's arguments and return value.
+/// Only the kernel's own BTF is read, not its modules'.
+fn list(parts: &[&str], verbose: bool, target: &dyn Target, kind: &str) -> Result<Vec<ListedProbe>, ListError> {
+    let (module, func) = match parts {
+        [func] => ("*", *func),
+        [module, func] => (*module, *func),
+        _ => return Err(ListError::Usage(format!("a {kind} is listed as `{kind}:FUNCTION` or `{kind}:MODULE:FUNCTION`"))),
+    };
+    if !glob_match(module, "vmlinux") {
+        return Ok(Vec::new());
+    }
+    let names = target.kernel_function_names()?;
+    let traceable: Option<HashSet<String>> = target
+        .kernel_functions()
+        .ok()
+        .map(|functions| functions.into_iter().filter(|f| f.module.is_none()).map(|f| f.name).collect());
+    let mut probes = Vec::new();
+    for name in matching(func, names.iter().map(String::as_str)) {
+        if traceable.as_ref().is_some_and(|t| !t.contains(name)) {
+            continue;
+        }
+        let function = match target.kernel_function(name) {
+            Ok(f) => f,
+            Err(TargetError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if function.args.fields.len() + usize::from(function.variadic) > MAX_ARGUMENTS {
+            continue;
+        }
+        let mut probe = ListedProbe::new(format!("{kind}:vmlinux:{name}"));
+        if verbose {
+            probe.details = details(&function);
+        }
+        probes.push(probe);
+    }
+    Ok(probes)
+}
+
+/// `TYPE NAME` for each argument, then `TYPE retval`, as bpftrace 0.17
+/// prints them; a variadic function's `...` is its `void ` line.
+fn details(function: &KernelFunction) -> Vec<String> {
+    let mut lines: Vec<String> = function.args.fields.iter().map(|a| format!("{} {}", a.c_type, a.name)).collect();
+    if function.variadic {
+        lines.push("void ".to_string());
+    }
+    lines.extend(function.retval.iter().map(|r| format!("{} retval", r.c_type)));
+    lines
 }

@@ -2,7 +2,8 @@
 //! a kernel function's entry (or an instruction in it) or its return.
 //! Wildcards expand against the functions the kernel can trace.
 
-use super::{is_glob, matching_kernel_functions, parse_number, ProbeKind, ResolvedProbe};
+use super::list::{matching, ListError, ListedProbe};
+use super::{glob_match, is_glob, matching_kernel_functions, parse_number, ProbeKind, ResolvedProbe};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
@@ -96,4 +97,46 @@ pub(crate) fn multi_attach(probes: &[ResolvedProbe], written: &str, target: &dyn
     let ret = ret?;
     let kind = if ret { "kretprobe" } else { "kprobe" };
     Some(ResolvedProbe { kind: ProbeKind::KprobeMulti { funcs, ret }, name: format!("{kind}:{rest}") })
+}
+
+pub fn list_entry(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    list(parts, target, "kprobe")
+}
+
+pub fn list_return(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    list(parts, target, "kretprobe")
+}
+
+/// `kprobe:FUNC` with wildcards, from `available_filter_functions`: named
+/// without their module, as bpftrace 0.17 lists them (a function of a
+/// module attaches by its name alone). `kprobe:MODULE:FUNC` lists a
+/// module's functions with the module; bpftrace 0.17 refuses that form.
+fn list(parts: &[&str], target: &dyn Target, kind: &str) -> Result<Vec<ListedProbe>, ListError> {
+    let (module, func) = match parts {
+        [func] => (None, *func),
+        [module, func] => (Some(*module), *func),
+        _ => return Err(ListError::Usage(format!("a {kind} is listed as `{kind}:FUNCTION` or `{kind}:MODULE:FUNCTION`"))),
+    };
+    // `FUNC+OFFSET` lists the function's probe.
+    let func = func.split_once('+').map_or(func, |(name, _)| name);
+    // GCC's split-off parts of functions (`.part.N`) are not listed, as in
+    // bpftrace 0.17: they are not the function a caller calls.
+    let functions: Vec<_> = target.kernel_functions()?.into_iter().filter(|f| !f.name.contains(".part.")).collect();
+    Ok(match module {
+        None => matching(func, functions.iter().map(|f| f.name.as_str()))
+            .into_iter()
+            .map(|name| ListedProbe::new(format!("{kind}:{name}")))
+            .collect(),
+        Some(module) => {
+            let mut probes: Vec<ListedProbe> = functions
+                .iter()
+                .filter_map(|f| Some((f.module.as_deref()?, f.name.as_str())))
+                .filter(|(m, name)| glob_match(module, m) && glob_match(func, name))
+                .map(|(m, name)| ListedProbe::new(format!("{kind}:{m}:{name}")))
+                .collect();
+            probes.sort_by(|a, b| a.name.cmp(&b.name));
+            probes.dedup();
+            probes
+        }
+    })
 }

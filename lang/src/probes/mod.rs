@@ -3,11 +3,16 @@
 //! adds a file here and a row in [`PROVIDERS`], never a case in the passes.
 
 mod fentry;
+mod hardware;
 mod interval;
 pub(crate) mod kprobe;
+pub mod list;
+mod software;
 mod special;
 mod tracepoint;
 mod uprobe;
+
+pub use list::{list, list_program, ListError, ListedProbe, Listing};
 
 use crate::target::Target;
 use crate::{Diagnostic, Span};
@@ -86,6 +91,10 @@ pub struct ResolvedProbe {
     pub name: String,
 }
 
+/// Lists the probes that the parts after `name:` (split on `:`, with
+/// wildcards) match; `true` asks for the details `-v` shows.
+pub type ListFn = fn(&[&str], bool, &dyn Target) -> Result<Vec<ListedProbe>, ListError>;
+
 /// One row of the probe table.
 pub struct Provider {
     pub name: &'static str,
@@ -93,25 +102,31 @@ pub struct Provider {
     /// Parses the parts after `name:` (already split on `:`) into probes.
     /// `None` for probe types this build cannot attach yet.
     pub resolve: Option<fn(&[&str], Span, &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic>>,
+    /// Lists this type's probes; `None` for types that are not listed.
+    pub list: Option<ListFn>,
+    /// Whether a plain `-l` (and a search without a probe type) lists this
+    /// type, as bpftrace 0.17 does for its entry probes but not the
+    /// return probes or uprobes.
+    pub in_full_list: bool,
 }
 
 pub const PROVIDERS: &[Provider] = &[
-    Provider { name: "BEGIN", aliases: &[], resolve: Some(special::resolve_begin) },
-    Provider { name: "END", aliases: &[], resolve: Some(special::resolve_end) },
-    Provider { name: "tracepoint", aliases: &["t"], resolve: Some(tracepoint::resolve) },
-    Provider { name: "interval", aliases: &["i"], resolve: Some(interval::resolve) },
-    Provider { name: "rawtracepoint", aliases: &["rt"], resolve: None },
-    Provider { name: "kprobe", aliases: &["k"], resolve: Some(kprobe::resolve_entry) },
-    Provider { name: "kretprobe", aliases: &["kr"], resolve: Some(kprobe::resolve_return) },
-    Provider { name: "fentry", aliases: &["f", "kfunc"], resolve: Some(fentry::resolve_entry) },
-    Provider { name: "fexit", aliases: &["fr", "kretfunc"], resolve: Some(fentry::resolve_return) },
-    Provider { name: "uprobe", aliases: &["u"], resolve: Some(uprobe::resolve_entry) },
-    Provider { name: "uretprobe", aliases: &["ur"], resolve: Some(uprobe::resolve_return) },
-    Provider { name: "usdt", aliases: &["U"], resolve: None },
-    Provider { name: "profile", aliases: &["p"], resolve: None },
-    Provider { name: "software", aliases: &["s"], resolve: None },
-    Provider { name: "hardware", aliases: &["h"], resolve: None },
-    Provider { name: "watchpoint", aliases: &["w"], resolve: None },
+    Provider { name: "BEGIN", aliases: &[], resolve: Some(special::resolve_begin), list: None, in_full_list: false },
+    Provider { name: "END", aliases: &[], resolve: Some(special::resolve_end), list: None, in_full_list: false },
+    Provider { name: "tracepoint", aliases: &["t"], resolve: Some(tracepoint::resolve), list: Some(tracepoint::list), in_full_list: true },
+    Provider { name: "interval", aliases: &["i"], resolve: Some(interval::resolve), list: None, in_full_list: false },
+    Provider { name: "rawtracepoint", aliases: &["rt"], resolve: None, list: None, in_full_list: false },
+    Provider { name: "kprobe", aliases: &["k"], resolve: Some(kprobe::resolve_entry), list: Some(kprobe::list_entry), in_full_list: true },
+    Provider { name: "kretprobe", aliases: &["kr"], resolve: Some(kprobe::resolve_return), list: Some(kprobe::list_return), in_full_list: false },
+    Provider { name: "fentry", aliases: &["f", "kfunc"], resolve: Some(fentry::resolve_entry), list: Some(fentry::list_entry), in_full_list: true },
+    Provider { name: "fexit", aliases: &["fr", "kretfunc"], resolve: Some(fentry::resolve_return), list: Some(fentry::list_return), in_full_list: false },
+    Provider { name: "uprobe", aliases: &["u"], resolve: Some(uprobe::resolve_entry), list: Some(uprobe::list_entry), in_full_list: false },
+    Provider { name: "uretprobe", aliases: &["ur"], resolve: Some(uprobe::resolve_return), list: Some(uprobe::list_return), in_full_list: false },
+    Provider { name: "usdt", aliases: &["U"], resolve: None, list: None, in_full_list: false },
+    Provider { name: "profile", aliases: &["p"], resolve: None, list: None, in_full_list: false },
+    Provider { name: "software", aliases: &["s"], resolve: None, list: Some(software::list), in_full_list: true },
+    Provider { name: "hardware", aliases: &["h"], resolve: None, list: Some(hardware::list), in_full_list: true },
+    Provider { name: "watchpoint", aliases: &["w"], resolve: None, list: None, in_full_list: false },
 ];
 
 pub fn provider(name: &str) -> Option<&'static Provider> {

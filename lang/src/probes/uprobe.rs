@@ -2,6 +2,7 @@
 //! entry or return, in one binary or library. The location is a symbol, a
 //! symbol plus an offset (`FUNC+16`) or an address in the file (`0x1234`).
 
+use super::list::{matching, ListError, ListedProbe};
 use super::{parse_number, ProbeKind, ResolvedProbe, UprobeLocation};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
@@ -59,6 +60,32 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         kind: ProbeKind::Uprobe { path: path.to_string(), location, ret },
         name: format!("{kind}:{path}:{func}"),
     }])
+}
+
+pub fn list_entry(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    list(parts, target, "uprobe")
+}
+
+pub fn list_return(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    list(parts, target, "uretprobe")
+}
+
+/// `uprobe:PATH:FUNC` with wildcards in FUNC: the functions of the binary,
+/// less GCC's split-off parts (`.part.N`), as bpftrace 0.17 lists them.
+/// (bpftrace shows their parameters under `-v` from DWARF, which rbpf does
+/// not read.)
+fn list(parts: &[&str], target: &dyn Target, kind: &str) -> Result<Vec<ListedProbe>, ListError> {
+    let [path, func] = parts else {
+        return Err(ListError::Usage(format!("a {kind} is listed as `{kind}:PATH:FUNCTION`, e.g. `{kind}:/bin/bash:*`")));
+    };
+    if !path.starts_with('/') {
+        return Err(ListError::Usage(format!("`{path}` is not an absolute path: name the binary or library by its path")));
+    }
+    let functions = target.user_functions(path)?;
+    Ok(matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")))
+        .into_iter()
+        .map(|name| ListedProbe::new(format!("{kind}:{path}:{name}")))
+        .collect())
 }
 
 fn parse_location(text: &str) -> Option<UprobeLocation> {

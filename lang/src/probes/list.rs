@@ -1,0 +1,172 @@
+//! Probe listing (`rbpf -l [SEARCH]`, `-lv`, `-l -e PROGRAM`): which probes a
+//! search matches, named and detailed as `bpftrace -l` (0.17) prints them,
+//! from the target's facts. Each provider lists its own probes; this module
+//! splits the search, picks the providers and merges their answers.
+
+use super::{glob_match, is_glob, provider, Provider, PROVIDERS};
+use crate::ast;
+use crate::target::{Target, TargetError};
+use crate::Diagnostic;
+
+/// One line of `-l` output, and under `-v` the lines indented below it
+/// (without the indent): a tracepoint's fields, a kernel function's
+/// arguments and return value, as `TYPE NAME`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListedProbe {
+    pub name: String,
+    pub details: Vec<String>,
+}
+
+impl ListedProbe {
+    pub fn new(name: String) -> Self {
+        ListedProbe { name, details: Vec::new() }
+    }
+}
+
+/// What a search found: the probes, in bpftrace's order (below), and what
+/// could not be listed (one sentence each), when the search let
+/// every probe type answer and some could not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub probes: Vec<ListedProbe>,
+    pub warnings: Vec<String>,
+}
+
+/// Why a provider could not list what it was asked for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// The search has the wrong shape for this probe type, e.g.
+    /// `tracepoint:a:b:c`. The string says the right one.
+    #[error("{0}")]
+    Usage(String),
+    /// A fact could not be read; the string says which file and why.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<TargetError> for ListError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Unavailable(why) => ListError::Unavailable(why),
+            TargetError::NotFound => ListError::Unavailable("it does not exist".into()),
+        }
+    }
+}
+
+/// Lists the probes `search` matches. The search is what `bpftrace -l`
+/// takes: attach points with wildcards, separated by commas; one without a
+/// `:` (`*sleep*`) searches every probe type, as `*:*sleep*`; an empty one
+/// lists everything. Under a wildcard probe type a type that cannot be read
+/// is a warning; a type named outright is an error.
+///
+/// The order is bpftrace 0.17's: each attach point's probes sorted by
+/// name, the attach points in the order written, except that those with a
+/// wildcard type come after the others (bpftrace expands them last).
+pub fn list(search: &str, verbose: bool, target: &dyn Target) -> Result<Listing, ListError> {
+    let mut listing = Listing::default();
+    let terms: Vec<String> = search
+        .split(',')
+        .map(|term| match term.trim() {
+            "" => "*:*".to_string(),
+            t if !t.contains(':') => format!("*:{t}"),
+            t => t.to_string(),
+        })
+        .collect();
+    let any_type = |t: &String| t.split(':').next().is_some_and(is_glob);
+    for term in terms.iter().filter(|t| !any_type(t)).chain(terms.iter().filter(|t| any_type(t))) {
+        let mut probes = list_term(term, verbose, target, &mut listing.warnings)?;
+        sort(&mut probes);
+        listing.probes.extend(probes);
+    }
+    Ok(listing)
+}
+
+/// Lists the probes a program would attach to, without attaching any:
+/// each attach point is listed as `-l` lists it; the types that cannot be
+/// listed (BEGIN, END, interval) are named as the program names them. An
+/// attach point that matches nothing is an error, as it is when the
+/// program runs.
+pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) -> Result<Listing, Vec<Diagnostic>> {
+    let mut listing = Listing::default();
+    let mut errors = Vec::new();
+    // In the program's order, each attach point's probes sorted.
+    for point in program.probes.iter().flat_map(|p| &p.attach_points) {
+        let mut parts: Vec<&str> = point.text.split(':').collect();
+        let kind = parts.remove(0);
+        let found = match provider(kind) {
+            Some(Provider { list: Some(list), .. }) => list(&parts, verbose, target).map_err(|e| {
+                Diagnostic::error(point.span, format!("cannot list `{}`: {e}", point.text)).with_label("this attach point")
+            }),
+            _ => super::resolve(&point.text, point.span, target)
+                .map(|probes| probes.into_iter().map(|p| ListedProbe::new(p.name)).collect()),
+        };
+        match found {
+            // The program would not start: say so rather than list nothing.
+            Ok(probes) if probes.is_empty() => errors.push(
+                Diagnostic::error(point.span, format!("`{}` matches no probe", point.text)).with_label("nothing to attach to"),
+            ),
+            Ok(mut probes) => {
+                sort(&mut probes);
+                listing.probes.extend(probes);
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(listing)
+}
+
+/// The probes one attach point of a search matches; what a wildcard type
+/// could not read is added to `warnings`.
+fn list_term(term: &str, verbose: bool, target: &dyn Target, warnings: &mut Vec<String>) -> Result<Vec<ListedProbe>, ListError> {
+    let mut parts: Vec<&str> = term.split(':').collect();
+    let kind = parts.remove(0);
+    if is_glob(kind) {
+        // Every type `bpftrace -l` lists by default whose name matches; a
+        // type whose attach points have another shape matches nothing.
+        let providers = PROVIDERS
+            .iter()
+            .filter(|p| p.in_full_list && (glob_match(kind, p.name) || p.aliases.iter().any(|a| glob_match(kind, a))));
+        let mut probes = Vec::new();
+        for p in providers {
+            let Some(list) = p.list else { continue };
+            match list(&parts, verbose, target) {
+                Ok(found) => probes.extend(found),
+                Err(ListError::Usage(_)) => {}
+                Err(ListError::Unavailable(why)) => warnings.push(format!("cannot list {} probes: {why}", p.name)),
+            }
+        }
+        return Ok(probes);
+    }
+    let Some(p) = provider(kind) else {
+        let known: Vec<&str> = PROVIDERS.iter().filter(|p| p.list.is_some()).map(|p| p.name).collect();
+        return Err(ListError::Usage(format!("`{kind}` is not a probe type; the types rbpf lists are {}", known.join(", "))));
+    };
+    let Some(list) = p.list else {
+        return Err(ListError::Usage(format!("{} probes cannot be listed", p.name)));
+    };
+    list(&parts, verbose, target).map_err(|e| match e {
+        ListError::Usage(why) => ListError::Usage(why),
+        ListError::Unavailable(why) => ListError::Unavailable(format!("cannot list {} probes: {why}", p.name)),
+    })
+}
+
+/// By name, each probe once.
+fn sort(probes: &mut Vec<ListedProbe>) {
+    probes.sort_by(|a, b| a.name.cmp(&b.name));
+    probes.dedup_by(|a, b| a.name == b.name);
+}
+
+/// The names in `names` that `pattern` matches, sorted, each once.
+pub(crate) fn matching<'a>(pattern: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut found: Vec<&str> = names.into_iter().filter(|n| glob_match(pattern, n)).collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+#[cfg(test)]
+#[path = "list_tests.rs"]
+mod tests;
