@@ -112,14 +112,35 @@ fn profile_fires_on_every_cpu() {
     if !kernel_tests_enabled("profile_fires_on_every_cpu") {
         return;
     }
-    let out = run(&["-e", "profile:hz:99 { @[cpu] = count(); } interval:ms:600 { exit(); }"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = String::from_utf8_lossy(&out.stdout);
+    let tracer = start_attached("profile:hz:99 { @[cpu] = count(); }");
+    // An idle CPU takes no cpu-clock samples (bpftrace's profile shows the
+    // same), so keep every CPU busy for a while.
     let cpus = online_cpus();
+    let spinners: Vec<_> = (0..cpus).map(|cpu| std::thread::spawn(move || spin_on(cpu, 400))).collect();
+    for s in spinners {
+        s.join().expect("spinner");
+    }
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(status, 0, "{out}");
     let counts = entries(&out, "@");
-    // The cpu-clock event counts idle time too, so every CPU fires.
     assert_eq!(counts.len(), cpus, "profile fired on {} of {cpus} CPUs:\n{out}", counts.len());
+    // 400 ms at 99 Hz is about 40 samples per CPU.
     assert!(counts.iter().all(|(_, n)| (10..=200).contains(n)), "{out}");
+}
+
+/// Busy-loops on one CPU for `ms` milliseconds.
+fn spin_on(cpu: usize, ms: u64) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET and sched_setaffinity
+    // only touch that local set and the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while std::time::Instant::now() < end {
+        std::hint::spin_loop();
+    }
 }
 
 #[test]
