@@ -60,6 +60,11 @@ pub enum Attach {
     Tracepoint { category: String, name: String },
     /// A perf software cpu-clock event on one CPU, firing every `period_ns`.
     Interval { period_ns: u64 },
+    /// A raw tracepoint (BPF_PROG_TYPE_RAW_TRACEPOINT) by its name.
+    RawTracepoint { name: String },
+    /// A perf counter opened on every online CPU, the same program attached
+    /// to each (`profile`, `software`, `hardware`).
+    PerfEvent { counter: PerfCounter, sample: PerfSample },
     /// A user-space function's entry, or its return with `ret`.
     Uprobe { path: String, location: UprobeLocation, ret: bool },
     /// A kernel function's entry (`offset` bytes in), or its return.
@@ -71,6 +76,23 @@ pub enum Attach {
     /// A kernel function's entry or return through a BPF trampoline; the
     /// program is loaded against the function's BTF.
     Fentry { func: String, ret: bool },
+}
+
+/// A perf counter as perf_event_open names it: PERF_TYPE_SOFTWARE or
+/// PERF_TYPE_HARDWARE, and the event's config number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerfCounter {
+    Software { config: u64 },
+    Hardware { config: u64 },
+}
+
+/// How often a perf counter runs its program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerfSample {
+    /// Once every N events (nanoseconds for the clock events).
+    Period(u64),
+    /// N times a second.
+    Frequency(u64),
 }
 
 /// Where in a binary a uprobe attaches.

@@ -50,6 +50,18 @@ pub enum RuntimeError {
     #[error("tracepoint {category}:{name} does not exist on this kernel")]
     NoSuchTracepoint { category: String, name: String },
 
+    #[error("raw tracepoint {name} does not exist on this kernel")]
+    NoSuchRawTracepoint { name: String },
+
+    /// The kernel refused a raw tracepoint program that reads past the
+    /// tracepoint's arguments (checked only at attach).
+    #[error("cannot attach {probe}: the program reads more arguments than the tracepoint has")]
+    RawTracepointArgs { probe: String },
+
+    /// perf_event_open found no PMU for a hardware counter.
+    #[error("this machine has no hardware performance counters (PMU) for {probe}")]
+    NoPmu { probe: String },
+
     /// The kernel cannot attach this kind of probe.
     #[error("this kernel cannot run {kind} probes ({probe})")]
     Unsupported {
@@ -100,6 +112,7 @@ pub(crate) enum Action {
     LoadPrograms,
     AttachTracepoints,
     AttachInterval,
+    AttachPerfEvents,
     AttachKprobes,
     RunPrograms,
     ReadMaps,
@@ -113,6 +126,7 @@ impl Action {
             Action::LoadPrograms => ("loading BPF programs", "the CAP_BPF and CAP_PERFMON capabilities"),
             Action::AttachTracepoints => ("attaching tracepoints", "the CAP_PERFMON capability"),
             Action::AttachInterval => ("attaching interval probes", "the CAP_PERFMON capability"),
+            Action::AttachPerfEvents => ("attaching perf events", "the CAP_PERFMON capability"),
             Action::AttachKprobes => ("attaching kprobes", "the CAP_PERFMON capability"),
             Action::RunPrograms => ("running BEGIN and END", "the CAP_BPF capability"),
             Action::ReadMaps => ("reading BPF maps", "the CAP_BPF capability"),

@@ -14,7 +14,7 @@ mod stmt;
 mod tuple;
 
 use rbpf_lang::checked::{self, MapId};
-use rbpf_lang::probes::{ProbeKind, UprobeLocation};
+use rbpf_lang::probes::{PerfCounter, PerfSample, ProbeKind, UprobeLocation};
 use rbpf_lang::types::Type;
 use rbpf_lang::Span;
 
@@ -58,6 +58,20 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
             ),
             ProbeKind::Interval { period_ns } => {
                 (format!("perf_event/probe{index}"), Attach::Interval { period_ns: *period_ns })
+            }
+            ProbeKind::RawTracepoint { name } => {
+                (format!("raw_tracepoint/probe{index}"), Attach::RawTracepoint { name: name.clone() })
+            }
+            ProbeKind::PerfEvent { counter, sample } => {
+                let counter = match *counter {
+                    PerfCounter::Software { config } => crate::manifest::PerfCounter::Software { config },
+                    PerfCounter::Hardware { config } => crate::manifest::PerfCounter::Hardware { config },
+                };
+                let sample = match *sample {
+                    PerfSample::Period(n) => crate::manifest::PerfSample::Period(n),
+                    PerfSample::Frequency(n) => crate::manifest::PerfSample::Frequency(n),
+                };
+                (format!("perf_event/probe{index}"), Attach::PerfEvent { counter, sample })
             }
             ProbeKind::Uprobe { path, location, ret } => {
                 let location = match location {
@@ -316,7 +330,7 @@ impl<'a> ProgramGen<'a> {
 
     fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32, name: String) -> Result<Generated, CodegenError> {
         let uses_ctx =
-            (matches!(probe.kind, ProbeKind::Tracepoint { .. } | ProbeKind::Fentry { .. }) || probe.kind.has_registers())
+            (matches!(probe.kind, ProbeKind::Tracepoint { .. } | ProbeKind::RawTracepoint { .. } | ProbeKind::Fentry { .. }) || probe.kind.has_registers())
                 && reads_context(probe);
         let mut gen = ProgramGen::new(layout, &probe.vars, ncpus, name, uses_ctx);
         gen.b.set_span(probe.span);

@@ -94,3 +94,40 @@ fn nested_loops_get_their_own_callbacks() {
     assert!(text.contains("probe0_loop0 (.text):") && text.contains("probe0_loop0_loop0 (.text):"), "{text}");
     assert!(text.contains("r2 = func[probe0_loop0] ll") && text.contains("r2 = func[probe0_loop0_loop0] ll"), "{text}");
 }
+
+#[test]
+fn raw_tracepoint_args_are_read_from_the_context_array() {
+    insta::assert_snapshot!(disassemble("rawtracepoint:sched_switch { @[arg1] = sum(arg3); }"));
+}
+
+#[test]
+fn perf_counters_attach_one_program_per_probe_with_its_counter() {
+    use crate::manifest::{Attach, PerfCounter, PerfSample};
+    let target = FakeTarget::default().with_tracepoint("sched", "sched_switch", SWITCH);
+    let ast = rbpf_lang::parse("rt:sched_switch { } profile:hz:99 { } s:faults { } hardware:cycles:5 { }").expect("parses");
+    let checked = rbpf_lang::check(&ast, &target).expect("checks");
+    let object = super::compile(&checked).expect("compiles");
+    let got: Vec<(&str, &Attach, &str)> =
+        object.manifest.programs.iter().map(|p| (p.section.as_str(), &p.attach, p.probe_name.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("raw_tracepoint/probe0", &Attach::RawTracepoint { name: "sched_switch".into() }, "rawtracepoint:sched_switch"),
+            (
+                "perf_event/probe1",
+                &Attach::PerfEvent { counter: PerfCounter::Software { config: 0 }, sample: PerfSample::Frequency(99) },
+                "profile:hz:99"
+            ),
+            (
+                "perf_event/probe2",
+                &Attach::PerfEvent { counter: PerfCounter::Software { config: 2 }, sample: PerfSample::Period(100) },
+                "software:faults"
+            ),
+            (
+                "perf_event/probe3",
+                &Attach::PerfEvent { counter: PerfCounter::Hardware { config: 0 }, sample: PerfSample::Period(5) },
+                "hardware:cycles:5"
+            ),
+        ]
+    );
+}

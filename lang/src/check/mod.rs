@@ -1473,6 +1473,9 @@ impl Checker {
             }
             arg if arg.strip_prefix("arg").is_some_and(|n| n.parse::<u8>().is_ok()) => {
                 let n: u8 = arg[3..].parse().unwrap_or(0);
+                if matches!(cx.resolved.kind, ProbeKind::RawTracepoint { .. }) {
+                    return self.raw_tracepoint_arg(n, arg, span);
+                }
                 if !cx.resolved.kind.has_registers() {
                     self.error(
                         Diagnostic::error(span, format!("`{arg}` is not available in `{}`", cx.resolved.name))
@@ -1518,6 +1521,29 @@ impl Checker {
             self.uses_elapsed = true;
         }
         Some((ExprKind::Builtin(b), ty))
+    }
+
+    /// `argN` of a raw tracepoint: the Nth u64 of its context, which the
+    /// kernel lays out as the tracepoint's arguments, one per slot.
+    fn raw_tracepoint_arg(&mut self, n: u8, arg: &str, span: Span) -> Option<(ExprKind, Type)> {
+        // The kernel passes raw tracepoints at most 12 arguments
+        // (bpf_trace_run1 to bpf_trace_run12).
+        if n >= 12 {
+            self.error(
+                Diagnostic::error(span, format!("`{arg}` is past a raw tracepoint's arguments"))
+                    .with_label("raw tracepoints have at most twelve arguments, arg0 to arg11"),
+            );
+            return None;
+        }
+        let field = TracepointField {
+            name: arg.to_string(),
+            c_type: "u64".into(),
+            offset: 8 * u32::from(n),
+            size: 8,
+            signed: false,
+            kind: FieldKind::Int,
+        };
+        Some((ExprKind::TracepointField(field), Type::U64))
     }
 
     fn field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {

@@ -8,6 +8,7 @@ use crate::types::Type;
 use crate::Source;
 
 mod buffers;
+mod probe_kinds;
 mod tuples;
 
 pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve

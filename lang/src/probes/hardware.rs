@@ -1,25 +1,33 @@
-//! `hardware:EVENT:[COUNT]`: the CPU's performance counters (cycles,
-//! cache misses, ...), which fire every COUNT events. This build lists
-//! them but does not attach them yet.
+//! `hardware:EVENT[:COUNT]` (alias `h`): a perf hardware counter (cycles,
+//! cache misses, ...) on every online CPU, with bpftrace's event names,
+//! aliases and default counts. Machines without a PMU refuse it at attach.
 
 use super::list::{ListError, ListedProbe};
-use super::software::list_events;
+use super::perf_counter::{self, Event};
+use super::{PerfCounter, ProbeKind, ResolvedProbe};
 use crate::target::Target;
+use crate::{Diagnostic, Span};
 
-/// The events and their aliases, as bpftrace's documentation names them.
-pub const EVENTS: &[(&str, &[&str])] = &[
-    ("backend-stalls", &[]),
-    ("branch-instructions", &["branches"]),
-    ("branch-misses", &[]),
-    ("bus-cycles", &[]),
-    ("cache-misses", &[]),
-    ("cache-references", &[]),
-    ("cpu-cycles", &["cycles"]),
-    ("frontend-stalls", &[]),
-    ("instructions", &[]),
-    ("ref-cycles", &[]),
+const EVENTS: &[Event] = &[
+    Event { name: "cpu-cycles", alias: Some("cycles"), config: 0, default_count: 1_000_000 },
+    Event { name: "instructions", alias: None, config: 1, default_count: 1_000_000 },
+    Event { name: "cache-references", alias: None, config: 2, default_count: 1_000_000 },
+    Event { name: "cache-misses", alias: None, config: 3, default_count: 1_000_000 },
+    Event { name: "branch-instructions", alias: Some("branches"), config: 4, default_count: 100_000 },
+    Event { name: "branch-misses", alias: None, config: 5, default_count: 100_000 },
+    Event { name: "bus-cycles", alias: None, config: 6, default_count: 100_000 },
+    Event { name: "frontend-stalls", alias: None, config: 7, default_count: 1_000_000 },
+    Event { name: "backend-stalls", alias: None, config: 8, default_count: 1_000_000 },
+    Event { name: "ref-cycles", alias: None, config: 9, default_count: 1_000_000 },
 ];
 
+pub fn resolve(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    perf_counter::resolve("hardware", EVENTS, parts, span).map(|(config, sample, name)| {
+        vec![ResolvedProbe { kind: ProbeKind::PerfEvent { counter: PerfCounter::Hardware { config }, sample }, name }]
+    })
+}
+
+
 pub fn list(parts: &[&str], _verbose: bool, _: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
-    list_events("hardware", EVENTS, parts)
+    perf_counter::list("hardware", EVENTS, parts)
 }

@@ -7,6 +7,9 @@ mod hardware;
 mod interval;
 pub(crate) mod kprobe;
 pub mod list;
+mod perf_counter;
+mod profile;
+mod rawtracepoint;
 mod software;
 mod special;
 mod tracepoint;
@@ -24,6 +27,12 @@ pub enum ProbeKind {
     End,
     Tracepoint { category: String, name: String, format: crate::target::TracepointFormat },
     Interval { period_ns: u64 },
+    /// A raw tracepoint: the context is the tracepoint's arguments as an
+    /// array of u64, which `argN` reads.
+    RawTracepoint { name: String },
+    /// A perf counter on every online CPU (`profile`, `software`,
+    /// `hardware`), one perf event per CPU running the same program.
+    PerfEvent { counter: PerfCounter, sample: PerfSample },
     /// A user-space function's entry, or its return with `ret`.
     Uprobe { path: String, location: UprobeLocation, ret: bool },
     /// A kernel function's entry (at `offset` into it), or its return.
@@ -35,6 +44,23 @@ pub enum ProbeKind {
     /// A kernel function's entry or return through a BPF trampoline, with
     /// its BTF-typed arguments.
     Fentry { func: String, module: Option<String>, function: crate::target::KernelFunction, ret: bool },
+}
+
+/// A perf counter as perf_event_open names it: the event type and its
+/// config number (PERF_COUNT_SW_* or PERF_COUNT_HW_*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerfCounter {
+    Software { config: u64 },
+    Hardware { config: u64 },
+}
+
+/// How often a perf counter runs the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerfSample {
+    /// Once every N events (nanoseconds, for the clock events).
+    Period(u64),
+    /// N times a second; the kernel adjusts the period to keep the rate.
+    Frequency(u64),
 }
 
 /// Where in a binary a uprobe attaches.
@@ -115,7 +141,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "END", aliases: &[], resolve: Some(special::resolve_end), list: None, in_full_list: false },
     Provider { name: "tracepoint", aliases: &["t"], resolve: Some(tracepoint::resolve), list: Some(tracepoint::list), in_full_list: true },
     Provider { name: "interval", aliases: &["i"], resolve: Some(interval::resolve), list: None, in_full_list: false },
-    Provider { name: "rawtracepoint", aliases: &["rt"], resolve: None, list: None, in_full_list: false },
+    Provider { name: "rawtracepoint", aliases: &["rt"], resolve: Some(rawtracepoint::resolve), list: None, in_full_list: false },
     Provider { name: "kprobe", aliases: &["k"], resolve: Some(kprobe::resolve_entry), list: Some(kprobe::list_entry), in_full_list: true },
     Provider { name: "kretprobe", aliases: &["kr"], resolve: Some(kprobe::resolve_return), list: Some(kprobe::list_return), in_full_list: false },
     Provider { name: "fentry", aliases: &["f", "kfunc"], resolve: Some(fentry::resolve_entry), list: Some(fentry::list_entry), in_full_list: true },
@@ -123,9 +149,9 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "uprobe", aliases: &["u"], resolve: Some(uprobe::resolve_entry), list: Some(uprobe::list_entry), in_full_list: false },
     Provider { name: "uretprobe", aliases: &["ur"], resolve: Some(uprobe::resolve_return), list: Some(uprobe::list_return), in_full_list: false },
     Provider { name: "usdt", aliases: &["U"], resolve: None, list: None, in_full_list: false },
-    Provider { name: "profile", aliases: &["p"], resolve: None, list: None, in_full_list: false },
-    Provider { name: "software", aliases: &["s"], resolve: None, list: Some(software::list), in_full_list: true },
-    Provider { name: "hardware", aliases: &["h"], resolve: None, list: Some(hardware::list), in_full_list: true },
+    Provider { name: "profile", aliases: &["p"], resolve: Some(profile::resolve), list: None, in_full_list: false },
+    Provider { name: "software", aliases: &["s"], resolve: Some(software::resolve), list: Some(software::list), in_full_list: true },
+    Provider { name: "hardware", aliases: &["h"], resolve: Some(hardware::resolve), list: Some(hardware::list), in_full_list: true },
     Provider { name: "watchpoint", aliases: &["w"], resolve: None, list: None, in_full_list: false },
 ];
 

@@ -1,42 +1,34 @@
-//! `software:EVENT:[COUNT]`: the kernel's software perf events (page
-//! faults, context switches, ...), which fire every COUNT events. This
-//! build lists them but does not attach them yet.
+//! `software:EVENT[:COUNT]` (alias `s`): a perf software event (page
+//! faults, context switches, ...) on every online CPU, with bpftrace's event
+//! names, aliases and default counts.
 
-use super::list::{matching, ListError, ListedProbe};
-use super::glob_match;
+use super::list::{ListError, ListedProbe};
+use super::perf_counter::{self, Event};
+use super::{PerfCounter, ProbeKind, ResolvedProbe};
 use crate::target::Target;
+use crate::{Diagnostic, Span};
 
-/// The events and their aliases, as bpftrace's documentation names them
-/// (perf_event_open(2) describes each).
-pub const EVENTS: &[(&str, &[&str])] = &[
-    ("alignment-faults", &[]),
-    ("bpf-output", &[]),
-    ("context-switches", &["cs"]),
-    ("cpu-clock", &["cpu"]),
-    ("cpu-migrations", &[]),
-    ("dummy", &[]),
-    ("emulation-faults", &[]),
-    ("major-faults", &[]),
-    ("minor-faults", &[]),
-    ("page-faults", &["faults"]),
-    ("task-clock", &[]),
+const EVENTS: &[Event] = &[
+    Event { name: "cpu-clock", alias: Some("cpu"), config: 0, default_count: 1_000_000 },
+    Event { name: "task-clock", alias: None, config: 1, default_count: 1_000_000 },
+    Event { name: "page-faults", alias: Some("faults"), config: 2, default_count: 100 },
+    Event { name: "context-switches", alias: Some("cs"), config: 3, default_count: 1_000 },
+    Event { name: "cpu-migrations", alias: Some("migrations"), config: 4, default_count: 1 },
+    Event { name: "minor-faults", alias: None, config: 5, default_count: 100 },
+    Event { name: "major-faults", alias: None, config: 6, default_count: 1 },
+    Event { name: "alignment-faults", alias: None, config: 7, default_count: 1 },
+    Event { name: "emulation-faults", alias: None, config: 8, default_count: 1 },
+    Event { name: "dummy", alias: None, config: 9, default_count: 1 },
+    Event { name: "bpf-output", alias: None, config: 10, default_count: 1 },
 ];
 
-pub fn list(parts: &[&str], _verbose: bool, _: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
-    list_events("software", EVENTS, parts)
+pub fn resolve(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    perf_counter::resolve("software", EVENTS, parts, span).map(|(config, sample, name)| {
+        vec![ResolvedProbe { kind: ProbeKind::PerfEvent { counter: PerfCounter::Software { config }, sample }, name }]
+    })
 }
 
-/// The events whose name or alias `EVENT` matches, as `TYPE:NAME:` — the
-/// form bpftrace lists them in from 0.19 on; 0.17 prints its search
-/// pattern there instead (`software:*:`), which names no event.
-pub(super) fn list_events(kind: &str, events: &[(&str, &[&str])], parts: &[&str]) -> Result<Vec<ListedProbe>, ListError> {
-    let event = match parts {
-        [event] | [event, _] => *event,
-        _ => return Err(ListError::Usage(format!("a {kind} probe is listed as `{kind}:EVENT`"))),
-    };
-    let names = events
-        .iter()
-        .filter(|(name, aliases)| glob_match(event, name) || aliases.iter().any(|a| glob_match(event, a)))
-        .map(|(name, _)| *name);
-    Ok(matching("*", names).into_iter().map(|name| ListedProbe::new(format!("{kind}:{name}:"))).collect())
+
+pub fn list(parts: &[&str], _verbose: bool, _: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    perf_counter::list("software", EVENTS, parts)
 }

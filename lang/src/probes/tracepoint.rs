@@ -1,5 +1,7 @@
 //! `tracepoint:CATEGORY:NAME`: the kernel's static trace events. `args`
-//! is typed from the event's tracefs format file.
+//! is typed from the event's tracefs format file. Wildcards in the category
+//! or the name expand against every tracepoint the kernel lists, one probe
+//! (and one program) per match, as bpftrace does.
 
 use super::list::{ListError, ListedProbe};
 use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
@@ -15,10 +17,30 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
         return Err(Diagnostic::error(span, "the tracepoint's category and name must not be empty")
             .with_label("expected e.g. `tracepoint:syscalls:sys_enter_execve`"));
     }
-    if category.contains(['*', '?']) || name.contains(['*', '?']) {
-        return Err(Diagnostic::error(span, "tracepoint wildcards are not available in this build of rbpf")
-            .with_label("name one tracepoint"));
+    if !is_glob(category) && !is_glob(name) {
+        return Ok(vec![probe(category, name, span, target)?]);
     }
+    let all = target.tracepoints().map_err(|e| {
+        let why = match e {
+            TargetError::Unavailable(why) => why,
+            TargetError::NotFound => "the kernel lists no tracepoints".into(),
+        };
+        Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the list of tracepoints")
+    })?;
+    let mut matches: Vec<&(String, String)> =
+        all.iter().filter(|(c, n)| glob_match(category, c) && glob_match(name, n)).collect();
+    matches.sort();
+    matches.dedup();
+    if matches.is_empty() {
+        return Err(Diagnostic::error(span, format!("no tracepoint matches `{category}:{name}`"))
+            .with_label("matches nothing")
+            .with_note("the tracepoints are listed in /sys/kernel/tracing/available_events"));
+    }
+    matches.into_iter().map(|(c, n)| probe(c, n, span, target)).collect()
+}
+
+/// One tracepoint, its `args` typed from its format file.
+fn probe(category: &str, name: &str, span: Span, target: &dyn Target) -> Result<ResolvedProbe, Diagnostic> {
     let format = match target.tracepoint_format(category, name) {
         Ok(format) => format,
         Err(TargetError::NotFound) => {
@@ -31,10 +53,10 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
                 .with_label("needed to type `args`"));
         }
     };
-    Ok(vec![ResolvedProbe {
+    Ok(ResolvedProbe {
         kind: ProbeKind::Tracepoint { category: category.to_string(), name: name.to_string(), format },
         name: format!("tracepoint:{category}:{name}"),
-    }])
+    })
 }
 
 /// `tracepoint:CATEGORY:NAME` with wildcards in either part, or

@@ -4,6 +4,8 @@
 mod fentry;
 mod interval;
 mod kprobe;
+mod perf_event;
+mod rawtracepoint;
 mod special;
 mod tracepoint;
 mod uprobe;
@@ -11,6 +13,7 @@ mod uprobe;
 use aya::programs::fentry::FEntryLink;
 use aya::programs::fexit::FExitLink;
 use aya::programs::kprobe::KProbeLink;
+use aya::programs::raw_trace_point::RawTracePointLink;
 use aya::programs::{perf_event::PerfEventLink, trace_point::TracePointLink, uprobe::UProbeLink, Program};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -25,6 +28,9 @@ use crate::RuntimeError;
 pub(crate) enum Link {
     Tracepoint(#[allow(dead_code, reason = "held for its Drop")] TracePointLink),
     Interval(#[allow(dead_code, reason = "held for its Drop")] PerfEventLink),
+    RawTracepoint(#[allow(dead_code, reason = "held for its Drop")] RawTracePointLink),
+    /// One perf event per online CPU, all running the same program.
+    PerfEvents(#[allow(dead_code, reason = "held for its Drop")] Vec<PerfEventLink>),
     Uprobe(#[allow(dead_code, reason = "held for its Drop")] UProbeLink),
     Kprobe(#[allow(dead_code, reason = "held for its Drop")] KProbeLink),
     Fentry(#[allow(dead_code, reason = "held for its Drop")] FEntryLink),
@@ -50,6 +56,8 @@ pub(crate) fn load(ebpf: &mut Ebpf, own: &mut OwnPrograms, elf: &[u8], info: &Pr
         Attach::Begin | Attach::End => special::load(program(ebpf, info)?, info),
         Attach::Tracepoint { .. } => tracepoint::load(program(ebpf, info)?, info),
         Attach::Interval { .. } => interval::load(program(ebpf, info)?, info),
+        Attach::RawTracepoint { .. } => rawtracepoint::load(program(ebpf, info)?, info),
+        Attach::PerfEvent { counter, .. } => perf_event::load(program(ebpf, info)?, info, *counter),
         Attach::Uprobe { .. } => uprobe::load(program(ebpf, info)?, info),
         Attach::Kprobe { .. } => kprobe::load(program(ebpf, info)?, info),
         Attach::KprobeMulti { .. } => {
@@ -67,6 +75,8 @@ pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo) -> 
         Attach::Begin | Attach::End => return Ok(None),
         Attach::Tracepoint { category, name } => tracepoint::attach(program(ebpf, info)?, info, category, name),
         Attach::Interval { period_ns } => interval::attach(program(ebpf, info)?, info, *period_ns),
+        Attach::RawTracepoint { name } => rawtracepoint::attach(program(ebpf, info)?, info, name),
+        Attach::PerfEvent { counter, sample } => perf_event::attach(program(ebpf, info)?, info, *counter, *sample),
         Attach::Uprobe { path, location, .. } => uprobe::attach(program(ebpf, info)?, info, path, location),
         Attach::Kprobe { func, offset, .. } => kprobe::attach(program(ebpf, info)?, info, func, *offset),
         Attach::KprobeMulti { funcs, ret } => {
