@@ -8,6 +8,9 @@ pub(crate) mod kprobe;
 mod special;
 mod tracepoint;
 mod uprobe;
+mod usdt;
+
+pub use usdt::{decode_args as decode_usdt_args, UsdtArg, UsdtArgLocation};
 
 use crate::target::Target;
 use crate::{Diagnostic, Span};
@@ -30,6 +33,17 @@ pub enum ProbeKind {
     /// A kernel function's entry or return through a BPF trampoline, with
     /// its BTF-typed arguments.
     Fentry { func: String, module: Option<String>, function: crate::target::KernelFunction, ret: bool },
+    /// One site of a USDT probe: a uprobe at `offset` in the file at
+    /// `path` that raises the probe's semaphore (at `semaphore_offset`, a
+    /// file offset) while attached; `argN` reads `args[N]`.
+    Usdt {
+        path: String,
+        provider: String,
+        name: String,
+        offset: u64,
+        semaphore_offset: Option<u64>,
+        args: Vec<UsdtArg>,
+    },
 }
 
 /// Where in a binary a uprobe attaches.
@@ -45,7 +59,10 @@ impl ProbeKind {
     /// Whether the program's context is the probed task's registers
     /// (`struct pt_regs`), which `argN` and `retval` read.
     pub fn has_registers(&self) -> bool {
-        matches!(self, ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. } | ProbeKind::KprobeMulti { .. })
+        matches!(
+            self,
+            ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. } | ProbeKind::KprobeMulti { .. } | ProbeKind::Usdt { .. }
+        )
     }
 
     /// Whether `retval` is the probed function's return value.
@@ -101,7 +118,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "fexit", aliases: &["fr", "kretfunc"], resolve: Some(fentry::resolve_return) },
     Provider { name: "uprobe", aliases: &["u"], resolve: Some(uprobe::resolve_entry) },
     Provider { name: "uretprobe", aliases: &["ur"], resolve: Some(uprobe::resolve_return) },
-    Provider { name: "usdt", aliases: &["U"], resolve: None },
+    Provider { name: "usdt", aliases: &["U"], resolve: Some(usdt::resolve) },
     Provider { name: "profile", aliases: &["p"], resolve: None },
     Provider { name: "software", aliases: &["s"], resolve: None },
     Provider { name: "hardware", aliases: &["h"], resolve: None },
