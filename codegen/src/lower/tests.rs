@@ -16,7 +16,8 @@ const SWITCH: &str = "format:
 fn disassemble(src: &str) -> String {
     let target = FakeTarget::default()
         .with_tracepoint("syscalls", "sys_enter_execve", EXECVE)
-        .with_tracepoint("sched", "sched_switch", SWITCH);
+        .with_tracepoint("sched", "sched_switch", SWITCH)
+        .with_usdt("/bin/app", "app", "req", 0x1010, Some(0x3000), "-4@%edi 2@-6(%rbp) -1@%ah 4@$-1");
     let ast = rbpf_lang::parse(src).expect("parses");
     let checked = rbpf_lang::check(&ast, &target).expect("checks");
     let object = super::compile(&checked).expect("compiles");
@@ -93,4 +94,9 @@ fn nested_loops_get_their_own_callbacks() {
     );
     assert!(text.contains("probe0_loop0 (.text):") && text.contains("probe0_loop0_loop0 (.text):"), "{text}");
     assert!(text.contains("r2 = func[probe0_loop0] ll") && text.contains("r2 = func[probe0_loop0_loop0] ll"), "{text}");
+}
+
+#[test]
+fn usdt_arguments_from_registers_memory_and_constants() {
+    insta::assert_snapshot!(disassemble("usdt:/bin/app:app:req { @a = arg0; @b = arg1; @c = arg2; @d = arg3; }"));
 }
