@@ -15,6 +15,7 @@ pub mod histogram;
 pub mod maps;
 pub mod output;
 pub mod printf;
+mod sdt_notes;
 mod session;
 pub mod strftime;
 pub mod sys;

@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use rbpf_lang::target::{KernelFunction, KernelSymbol, Target, TargetError, TracepointFormat};
+use rbpf_lang::target::{KernelFunction, KernelSymbol, Target, TargetError, TracepointFormat, UsdtProbe};
 
 use crate::btf::Btf;
 
@@ -32,6 +32,14 @@ impl HostTarget {
             .as_ref()
             .map_err(|e| TargetError::Unavailable(e.clone()))
     }
+}
+
+/// The bytes of a binary or library a probe names.
+fn read_binary(path: &str) -> Result<Vec<u8>, TargetError> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => TargetError::Unavailable(format!("{path} does not exist")),
+        _ => TargetError::Unavailable(format!("cannot read {path}: {e}")),
+    })
 }
 
 /// A category or event name is one path component of plain characters.
@@ -112,12 +120,27 @@ impl Target for HostTarget {
         btf.function(name).ok_or(TargetError::NotFound)
     }
 
+    fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError> {
+        let data = read_binary(path)?;
+        let probes = crate::sdt_notes::usdt_probes(&data).map_err(|why| TargetError::Unavailable(format!("{path}: {why}")))?;
+        if probes.is_empty() {
+            return Err(TargetError::NotFound);
+        }
+        Ok(probes)
+    }
+
+    fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError> {
+        use object::{Object, ObjectSymbol};
+        let data = read_binary(path)?;
+        let file = object::File::parse(&*data)
+            .map_err(|e| TargetError::Unavailable(format!("{path} is not an ELF binary or library: {e}")))?;
+        let found = file.symbols().chain(file.dynamic_symbols()).find(|s| s.is_definition() && s.name() == Ok(name));
+        found.map(|s| s.address()).ok_or(TargetError::NotFound)
+    }
+
     fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError> {
         use object::{Object, ObjectSymbol};
-        let data = std::fs::read(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => TargetError::Unavailable(format!("{path} does not exist")),
-            _ => TargetError::Unavailable(format!("cannot read {path}: {e}")),
-        })?;
+        let data = read_binary(path)?;
         let file = object::File::parse(&*data)
             .map_err(|e| TargetError::Unavailable(format!("{path} is not an ELF binary or library: {e}")))?;
         let defines = |s: object::Symbol<'_, '_>| s.is_definition() && s.name() == Ok(name);
