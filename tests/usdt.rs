@@ -189,3 +189,22 @@ fn usdt_errors_name_the_binary_and_the_probe() {
     );
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
 }
+
+/// The fact `rbpf -l 'usdt:PATH'` lists: every probe site of the file,
+/// with its semaphore where it has one.
+#[test]
+fn host_target_lists_a_binarys_usdt_probes() {
+    use rbpf_lang::target::Target;
+    let Some(binary) = build("host_target_lists_a_binarys_usdt_probes") else { return };
+    let probes = rbpf_runtime::target::HostTarget::new().usdt_probes(binary.to_str().expect("utf-8 path")).expect("probes");
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    let mut names: Vec<String> = probes
+        .iter()
+        .map(|p| format!("{}:{} {}", p.provider, p.name, if p.semaphore_offset.is_some() { "semaphore" } else { "-" }))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["other:ints -", "rbpf:global -", "rbpf:guarded semaphore", "rbpf:ints -", "rbpf:text -"]);
+    let text = probes.iter().find(|p| p.name == "text").expect("rbpf:text");
+    assert_eq!(text.args.split_whitespace().count(), 2, "{text:?}");
+    assert!(probes.iter().all(|p| p.offset > 0 && p.offset == p.address), "a PIE's text is mapped at its file offset: {probes:?}");
+}
