@@ -76,6 +76,11 @@ pub enum Attach {
     /// A kernel function's entry or return through a BPF trampoline; the
     /// program is loaded against the function's BTF.
     Fentry { func: String, ret: bool },
+    /// A USDT probe site: a uprobe at file `offset` in `path` that, while
+    /// attached, raises the probe's semaphore at file offset
+    /// `semaphore_offset` in every process that maps the file (the
+    /// kernel's uprobe reference counter).
+    Usdt { path: String, offset: u64, semaphore_offset: Option<u64> },
 }
 
 /// A perf counter as perf_event_open names it: PERF_TYPE_SOFTWARE or

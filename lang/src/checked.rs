@@ -242,6 +242,9 @@ pub enum ExprKind {
     /// `argN` of a probe whose context is the task's registers: the Nth
     /// integer argument of the calling convention.
     Arg(u8),
+    /// `argN` of a USDT probe site: read as its note describes (a
+    /// register, memory or a constant), extended to 64 bits by its sign.
+    UsdtArg(crate::probes::UsdtArg),
     /// `retval` of a return probe: the return value register.
     Retval,
     /// The traced kernel function's address (`bpf_get_func_ip`), for `func`
@@ -382,7 +385,7 @@ impl VarUse {
             | ExprKind::Builtin(_)
             | ExprKind::TracepointField(_)
             | ExprKind::MapLen(_) => {}
-            ExprKind::Arg(_) | ExprKind::Retval | ExprKind::FuncIp => {}
+            ExprKind::Arg(_) | ExprKind::UsdtArg(_) | ExprKind::Retval | ExprKind::FuncIp => {}
             ExprKind::MapRead { keys, .. } | ExprKind::HasKey { keys, .. } | ExprKind::MapIncDec { keys, .. } => {
                 self.exprs(keys)
             }

@@ -65,6 +65,38 @@ pub trait Target {
     fn user_functions(&self, _path: &str) -> Result<Vec<String>, TargetError> {
         Ok(Vec::new())
     }
+
+    /// The USDT probes of the ELF file at `path` (its `.note.stapsdt`
+    /// notes), in note order; `NotFound` when it has none. For usdt probes
+    /// and for listing them.
+    fn usdt_probes(&self, _path: &str) -> Result<Vec<UsdtProbe>, TargetError> {
+        Err(TargetError::NotFound)
+    }
+
+    /// The address (ELF `st_value`) of the symbol `name` in the file at
+    /// `path`, for USDT arguments that name a global (`4@counter(%rip)`).
+    fn user_symbol_address(&self, _path: &str, _name: &str) -> Result<u64, TargetError> {
+        Err(TargetError::NotFound)
+    }
+}
+
+/// One USDT probe site as its SystemTap note describes it, with the
+/// addresses already adjusted for prelinking (by `.stapsdt.base`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsdtProbe {
+    pub provider: String,
+    pub name: String,
+    /// The probe's address (the `nop` the macro leaves) in the file's
+    /// virtual address space.
+    pub address: u64,
+    /// Where that address is in the file: what a uprobe attaches to.
+    pub offset: u64,
+    /// The file offset of the probe's semaphore (a u16 the traced program
+    /// tests before evaluating the arguments), if it has one.
+    pub semaphore_offset: Option<u64>,
+    /// The argument specifications as written in the note, e.g.
+    /// `-4@%edi 8@-16(%rbp)`.
+    pub args: String,
 }
 
 /// A function in the kernel or one of its modules.
@@ -224,6 +256,10 @@ pub struct FakeTarget {
     pub no_kernel_functions: Option<String>,
     /// Why the kernel's BTF cannot be read, when it cannot.
     pub no_btf: Option<String>,
+    /// USDT probes by binary path.
+    pub usdt: HashMap<String, Vec<UsdtProbe>>,
+    /// Symbol addresses by (binary path, name).
+    pub user_symbols: HashMap<(String, String), u64>,
 }
 
 impl FakeTarget {
@@ -257,6 +293,20 @@ impl FakeTarget {
     /// Adds a user binary at `path` defining `functions`.
     pub fn with_user_functions(mut self, path: &str, functions: &[&str]) -> Self {
         self.user_functions.insert(path.to_string(), functions.iter().map(|f| f.to_string()).collect());
+        self
+    }
+
+    /// Adds a USDT probe `provider:name` to the binary `path`, at file
+    /// offset `address` (the fake's files map addresses to themselves).
+    pub fn with_usdt(mut self, path: &str, provider: &str, name: &str, address: u64, semaphore: Option<u64>, args: &str) -> Self {
+        self.usdt.entry(path.to_string()).or_default().push(UsdtProbe {
+            provider: provider.to_string(),
+            name: name.to_string(),
+            address,
+            offset: address,
+            semaphore_offset: semaphore,
+            args: args.to_string(),
+        });
         self
     }
 
@@ -308,6 +358,14 @@ impl Target for FakeTarget {
             .get(path)
             .cloned()
             .ok_or_else(|| TargetError::Unavailable(format!("{path} does not exist")))
+    }
+
+    fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError> {
+        self.usdt.get(path).cloned().ok_or(TargetError::NotFound)
+    }
+
+    fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError> {
+        self.user_symbols.get(&(path.to_string(), name.to_string())).copied().ok_or(TargetError::NotFound)
     }
 
     fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {

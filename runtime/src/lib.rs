@@ -16,6 +16,7 @@ pub mod maps;
 pub mod output;
 pub mod printf;
 pub mod process;
+mod sdt_notes;
 mod session;
 pub mod strftime;
 pub mod sys;

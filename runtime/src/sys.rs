@@ -2,7 +2,9 @@
 //! running a program once (BPF_PROG_TEST_RUN, for BEGIN and END), reading,
 //! zeroing and clearing maps whose key and value sizes are known only at run
 //! time, and loading and linking kprobe programs for multi-attach
-//! (BPF_TRACE_KPROBE_MULTI), which aya 0.14 has no program type for.
+//! (BPF_TRACE_KPROBE_MULTI), which aya 0.14 has no program type for; and
+//! uprobe perf events with a reference counter (USDT semaphores), which
+//! aya 0.14's uprobe attach cannot ask for.
 
 use std::io;
 use std::ffi::CString;
@@ -181,6 +183,92 @@ pub fn has_kprobe_multi() -> bool {
     let Ok(prog) = load_kprobe_multi("rbpf_probe", &insns) else { return false };
     let missing = ["rbpf_no_such_function_for_a_probe".to_string()];
     matches!(attach_kprobe_multi(prog.as_fd(), &missing, false), Err(e) if e.raw_os_error() == Some(libc::ESRCH))
+}
+
+/// `struct perf_event_attr` up to `config2` and the fields after it that
+/// make PERF_ATTR_SIZE_VER5 (112 bytes), all left zero.
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    type_: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+    rest: [u64; 5],
+}
+
+/// `_IO('$', 0)`.
+const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+/// `perf_event_attr.disabled`, the first flag bit.
+const PERF_ATTR_DISABLED: u64 = 1;
+
+/// Opens a uprobe perf event at file `offset` in `path` for every process
+/// (pmu_type: the uprobe PMU's `type`); `config` carries the reference
+/// counter's offset already shifted into place, or 0. The event starts
+/// disabled, so nothing fires before a program is attached.
+pub fn perf_event_open_uprobe(pmu_type: u32, path: &str, offset: u64, config: u64) -> io::Result<OwnedFd> {
+    let path = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut attr = PerfEventAttr {
+        type_: pmu_type,
+        size: std::mem::size_of::<PerfEventAttr>() as u32,
+        config,
+        flags: PERF_ATTR_DISABLED,
+        config1: path.as_ptr() as u64,
+        config2: offset,
+        ..PerfEventAttr::default()
+    };
+    // SAFETY: `attr` is a valid perf_event_attr of the size it states and
+    // `path` outlives the call. pid -1 with cpu 0 is how uprobes are opened
+    // for every process; the program runs on every CPU regardless.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_perf_event_open, &mut attr as *mut PerfEventAttr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: perf_event_open returned a new file descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `bpf_attr` for BPF_LINK_CREATE of a perf event link.
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventLinkAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    bpf_cookie: u64,
+}
+
+const BPF_PERF_EVENT: u32 = 41;
+
+/// Links `prog` to the perf event and enables the event: the program runs
+/// on every hit until the returned link is closed. The link holds the
+/// event, so the event's own fd may be closed after this.
+pub fn perf_event_link(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = PerfEventLinkAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: event.as_raw_fd() as u32,
+        attach_type: BPF_PERF_EVENT,
+        ..PerfEventLinkAttr::default()
+    };
+    let fd = bpf(BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: BPF_LINK_CREATE returns a new file descriptor we own.
+    let link = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: a live perf event fd; ENABLE takes no argument.
+    if unsafe { libc::ioctl(event.as_raw_fd(), PERF_EVENT_IOC_ENABLE as _, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(link)
 }
 
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
@@ -410,5 +498,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<MapElemAttr>(), 32);
         assert_eq!(std::mem::size_of::<MapBatchAttr>(), 56);
         assert_eq!(std::mem::size_of::<TestRunAttr>(), 80);
+        assert_eq!(std::mem::size_of::<PerfEventAttr>(), 112);
+        assert_eq!(std::mem::offset_of!(PerfEventAttr, config1), 56);
     }
 }

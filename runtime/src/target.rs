@@ -7,7 +7,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use rbpf_lang::target::{KernelFunction, KernelSymbol, Target, TargetError, TracepointFormat};
+use rbpf_lang::target::{KernelFunction, KernelSymbol, Target, TargetError, TracepointFormat, UsdtProbe};
 
 use crate::btf::Btf;
 
@@ -130,6 +130,23 @@ impl Target for HostTarget {
 
     fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
         Ok(self.btf()?.function_names().map(str::to_string).collect())
+    }
+
+    fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError> {
+        let data = read_elf(path)?;
+        let probes = crate::sdt_notes::usdt_probes(&data).map_err(|why| TargetError::Unavailable(format!("{path}: {why}")))?;
+        if probes.is_empty() {
+            return Err(TargetError::NotFound);
+        }
+        Ok(probes)
+    }
+
+    fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError> {
+        use object::{Object, ObjectSymbol};
+        let data = read_elf(path)?;
+        let file = parse_elf(path, &data)?;
+        let found = file.symbols().chain(file.dynamic_symbols()).find(|s| s.is_definition() && s.name() == Ok(name));
+        found.map(|s| s.address()).ok_or(TargetError::NotFound)
     }
 
     fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError> {

@@ -164,6 +164,7 @@ impl ProgramGen<'_> {
                 self.b.load(Size::DW, r, Reg::R6, pt_regs::ARGS[usize::from(*n)]);
                 Ok(IntVal::Reg(r))
             }
+            ExprKind::UsdtArg(arg) => self.usdt_arg(arg, e.span),
             ExprKind::Retval => {
                 let r = self.alloc_reg(e.span)?;
                 self.b.load(Size::DW, r, Reg::R6, pt_regs::RETVAL);

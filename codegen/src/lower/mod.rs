@@ -12,6 +12,7 @@ mod expr;
 mod frame;
 mod stmt;
 mod tuple;
+mod usdt;
 
 use rbpf_lang::checked::{self, MapId};
 use rbpf_lang::probes::{PerfCounter, PerfSample, ProbeKind, UprobeLocation};
@@ -94,6 +95,11 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 let kind = if *ret { "fexit" } else { "fentry" };
                 (format!("{kind}/probe{index}"), Attach::Fentry { func: func.clone(), ret: *ret })
             }
+            // A USDT site is a uprobe at an offset in the file.
+            ProbeKind::Usdt { path, offset, semaphore_offset, .. } => (
+                format!("uprobe/probe{index}"),
+                Attach::Usdt { path: path.clone(), offset: *offset, semaphore_offset: *semaphore_offset },
+            ),
         };
         infos.push(ProgramInfo {
             name: format!("probe{index}"),
@@ -410,7 +416,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
     fn expr(e: &checked::Expr) -> bool {
         use checked::ExprKind as E;
         match &e.kind {
-            E::TracepointField(_) | E::Arg(_) | E::Retval | E::FuncIp => true,
+            E::TracepointField(_) | E::Arg(_) | E::UsdtArg(_) | E::Retval | E::FuncIp => true,
             E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } | E::MapLen(_) => false,
             E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } => keys.iter().any(expr),
             E::Unary { expr: e, .. } => expr(e),

@@ -16,7 +16,8 @@ const SWITCH: &str = "format:
 fn disassemble(src: &str) -> String {
     let target = FakeTarget::default()
         .with_tracepoint("syscalls", "sys_enter_execve", EXECVE)
-        .with_tracepoint("sched", "sched_switch", SWITCH);
+        .with_tracepoint("sched", "sched_switch", SWITCH)
+        .with_usdt("/bin/app", "app", "req", 0x1010, Some(0x3000), "-4@%edi 2@-6(%rbp) -1@%ah 4@$-1");
     let ast = rbpf_lang::parse(src).expect("parses");
     let checked = rbpf_lang::check(&ast, &target).expect("checks");
     let object = super::compile(&checked).expect("compiles");
@@ -130,4 +131,9 @@ fn perf_counters_attach_one_program_per_probe_with_its_counter() {
             ),
         ]
     );
+}
+
+#[test]
+fn usdt_arguments_from_registers_memory_and_constants() {
+    insta::assert_snapshot!(disassemble("usdt:/bin/app:app:req { @a = arg0; @b = arg1; @c = arg2; @d = arg3; }"));
 }

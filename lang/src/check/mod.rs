@@ -1479,10 +1479,34 @@ impl Checker {
                 if !cx.resolved.kind.has_registers() {
                     self.error(
                         Diagnostic::error(span, format!("`{arg}` is not available in `{}`", cx.resolved.name))
-                            .with_label("only kprobes and uprobes have argN")
+                            .with_label("only kprobes, uprobes and usdt probes have argN")
                             .with_note("tracepoints and fentry name their arguments: `args.NAME`"),
                     );
                     return None;
+                }
+                if let ProbeKind::Usdt { args, .. } = &cx.resolved.kind {
+                    let Some(spec) = args.get(usize::from(n)) else {
+                        let has = match args.len() {
+                            0 => "no arguments".to_string(),
+                            1 => "1 argument: arg0".to_string(),
+                            2 => "2 arguments: arg0 and arg1".to_string(),
+                            k => format!("{k} arguments: arg0 to arg{}", k - 1),
+                        };
+                        self.error(
+                            Diagnostic::error(span, format!("`{}` has no `{arg}`", cx.resolved.name))
+                                .with_label(format!("this probe has {has}")),
+                        );
+                        return None;
+                    };
+                    if let crate::probes::UsdtArgLocation::Unsupported(operand) = &spec.location {
+                        self.error(
+                            Diagnostic::error(span, format!("`{arg}` of `{}` is in a form rbpf cannot read", cx.resolved.name))
+                                .with_label(format!("its note says `{operand}`"))
+                                .with_note("rbpf reads registers, memory at a register plus an offset, globals (`sym(%rip)`) and constants"),
+                        );
+                        return None;
+                    }
+                    return Some((ExprKind::UsdtArg(spec.clone()), Type::U64));
                 }
                 if n >= 6 {
                     self.error(

@@ -25,6 +25,9 @@ format:
 fn target() -> FakeTarget {
     FakeTarget::default()
         .with_tracepoint("syscalls", "sys_enter_execve", EXECVE_FORMAT)
+        .with_usdt("/bin/app", "app", "req", 0x1010, Some(0x3000), "-4@%edi 8@16(%rsp)")
+        .with_usdt("/bin/app", "app", "req", 0x1030, Some(0x3000), "-4@%eax 8@$7")
+        .with_usdt("/bin/app", "app", "odd", 0x1040, None, "4@(%rax,%rbx,4)")
         .with_tracepoint("sched", "sched_switch", "format:\n\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;\n")
 }
 
@@ -359,7 +362,7 @@ error: `arg0` is not available in `tracepoint:syscalls:sys_enter_execve`
   ┌─ -e:1:44
   │
 1 │ tracepoint:syscalls:sys_enter_execve { @ = arg0; }
-  │                                            ^^^^ only kprobes and uprobes have argN
+  │                                            ^^^^ only kprobes, uprobes and usdt probes have argN
   │
   = tracepoints and fentry name their arguments: `args.NAME`",
     );
@@ -582,5 +585,47 @@ error: `len()` takes 1 argument, but 2 were given
   │                                                     --- ^^^^^ expected 1 argument
   │                                                     │
   │                                                     in this call",
+    );
+}
+
+#[test]
+fn usdt_sites_are_programs_of_their_own_with_their_own_arguments() {
+    let p = check_ok("usdt:/bin/app:req { @[probe] = sum(arg0 + arg1); }");
+    assert_eq!(p.probes.len(), 2);
+    for probe in &p.probes {
+        assert_eq!(probe.name, "usdt:/bin/app:app:req");
+        assert!(matches!(&probe.kind, ProbeKind::Usdt { semaphore_offset: Some(0x3000), args, .. } if args.len() == 2));
+    }
+    let summary = |i: usize| format!("{:?}", p.probes[i].body);
+    assert!(summary(0).contains("UsdtArg(UsdtArg { size: 4, signed: true, location: Register { pt_regs_offset: 112"), "{}", summary(0));
+    assert!(summary(1).contains("location: Constant(7)"), "{}", summary(1));
+}
+
+#[test]
+fn usdt_arguments_beyond_the_notes_are_errors() {
+    check_error(
+        "U:/bin/app:app:req { print(arg2); }",
+        "
+error: `usdt:/bin/app:app:req` has no `arg2`
+  ┌─ -e:1:28
+  │
+1 │ U:/bin/app:app:req { print(arg2); }
+  │                            ^^^^ this probe has 2 arguments: arg0 and arg1",
+    );
+}
+
+#[test]
+fn usdt_arguments_in_unreadable_forms_are_errors_when_used() {
+    check_ok("usdt:/bin/app:odd { print(1); }");
+    check_error(
+        "usdt:/bin/app:odd { print(arg0); }",
+        "
+error: `arg0` of `usdt:/bin/app:app:odd` is in a form rbpf cannot read
+  ┌─ -e:1:27
+  │
+1 │ usdt:/bin/app:odd { print(arg0); }
+  │                           ^^^^ its note says `4@(%rax,%rbx,4)`
+  │
+  = rbpf reads registers, memory at a register plus an offset, globals (`sym(%rip)`) and constants",
     );
 }

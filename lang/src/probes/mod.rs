@@ -14,6 +14,9 @@ mod software;
 mod special;
 mod tracepoint;
 mod uprobe;
+mod usdt;
+
+pub use usdt::{decode_args as decode_usdt_args, UsdtArg, UsdtArgLocation};
 
 pub use list::{list, list_program, ListError, ListedProbe, Listing};
 
@@ -44,6 +47,17 @@ pub enum ProbeKind {
     /// A kernel function's entry or return through a BPF trampoline, with
     /// its BTF-typed arguments.
     Fentry { func: String, module: Option<String>, function: crate::target::KernelFunction, ret: bool },
+    /// One site of a USDT probe: a uprobe at `offset` in the file at
+    /// `path` that raises the probe's semaphore (at `semaphore_offset`, a
+    /// file offset) while attached; `argN` reads `args[N]`.
+    Usdt {
+        path: String,
+        provider: String,
+        name: String,
+        offset: u64,
+        semaphore_offset: Option<u64>,
+        args: Vec<UsdtArg>,
+    },
 }
 
 /// A perf counter as perf_event_open names it: the event type and its
@@ -76,7 +90,10 @@ impl ProbeKind {
     /// Whether the program's context is the probed task's registers
     /// (`struct pt_regs`), which `argN` and `retval` read.
     pub fn has_registers(&self) -> bool {
-        matches!(self, ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. } | ProbeKind::KprobeMulti { .. })
+        matches!(
+            self,
+            ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. } | ProbeKind::KprobeMulti { .. } | ProbeKind::Usdt { .. }
+        )
     }
 
     /// Whether the probe fires in the context of the task that made it
@@ -148,7 +165,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "fexit", aliases: &["fr", "kretfunc"], resolve: Some(fentry::resolve_return), list: Some(fentry::list_return), in_full_list: false },
     Provider { name: "uprobe", aliases: &["u"], resolve: Some(uprobe::resolve_entry), list: Some(uprobe::list_entry), in_full_list: false },
     Provider { name: "uretprobe", aliases: &["ur"], resolve: Some(uprobe::resolve_return), list: Some(uprobe::list_return), in_full_list: false },
-    Provider { name: "usdt", aliases: &["U"], resolve: None, list: None, in_full_list: false },
+    Provider { name: "usdt", aliases: &["U"], resolve: Some(usdt::resolve), list: Some(usdt::list), in_full_list: false },
     Provider { name: "profile", aliases: &["p"], resolve: Some(profile::resolve), list: None, in_full_list: false },
     Provider { name: "software", aliases: &["s"], resolve: Some(software::resolve), list: Some(software::list), in_full_list: true },
     Provider { name: "hardware", aliases: &["h"], resolve: Some(hardware::resolve), list: Some(hardware::list), in_full_list: true },

@@ -9,6 +9,7 @@ mod rawtracepoint;
 mod special;
 mod tracepoint;
 mod uprobe;
+mod usdt;
 
 use aya::programs::fentry::FEntryLink;
 use aya::programs::fexit::FExitLink;
@@ -35,7 +36,8 @@ pub(crate) enum Link {
     Kprobe(#[allow(dead_code, reason = "held for its Drop")] KProbeLink),
     Fentry(#[allow(dead_code, reason = "held for its Drop")] FEntryLink),
     Fexit(#[allow(dead_code, reason = "held for its Drop")] FExitLink),
-    /// A BPF link rbpf made itself (kprobe multi-attach); closing it detaches.
+    /// A BPF link or perf event rbpf made itself (kprobe multi-attach,
+    /// usdt); closing it detaches.
     Fd(#[allow(dead_code, reason = "held for its Drop")] OwnedFd),
 }
 
@@ -66,6 +68,7 @@ pub(crate) fn load(ebpf: &mut Ebpf, own: &mut OwnPrograms, elf: &[u8], info: &Pr
             Ok(())
         }
         Attach::Fentry { func, ret } => fentry::load(program(ebpf, info)?, info, func, *ret),
+        Attach::Usdt { .. } => usdt::load(program(ebpf, info)?, info),
     }
 }
 
@@ -84,6 +87,9 @@ pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo) -> 
             kprobe::attach_multi(fd.as_fd(), info, funcs, *ret)
         }
         Attach::Fentry { ret, .. } => fentry::attach(program(ebpf, info)?, info, *ret),
+        Attach::Usdt { path, offset, semaphore_offset } => {
+            usdt::attach(program(ebpf, info)?, info, path, *offset, *semaphore_offset)
+        }
     };
     link.map(Some)
 }
