@@ -189,3 +189,42 @@ fn uprobe_and_uretprobe_see_arguments_and_return_values() {
     assert!(out.contains("@calls[read_builtin, uprobe:/bin/bash:read_builtin]: 4\n"), "{out}");
     assert!(out.contains("@ret[1]: 4\n"), "{out}");
 }
+
+/// `sys_enter_*` (some 360 tracepoints) runs as tail calls from one program
+/// on raw_syscalls, by syscall number: each call must reach its own probe.
+#[test]
+fn many_syscall_tracepoints_count_each_syscall_under_its_name() {
+    if !kernel_tests_enabled("many_syscall_tracepoints_count_each_syscall_under_its_name") {
+        return;
+    }
+    let program = r#"tracepoint:syscalls:sys_enter_* /comm == "rbpf-syscalls"/ { @[probe] = count(); if (@[probe] == 200) { exit(); } }
+                     tracepoint:syscalls:sys_exit_* /comm == "rbpf-syscalls"/ { @exit[probe] = count(); }"#;
+    let tracer = Tracer::start(&["-e", program]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let caller = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("rbpf-syscalls".into())
+            .spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // SAFETY: neither has preconditions.
+                    unsafe {
+                        libc::getpid();
+                        libc::getppid();
+                    }
+                }
+            })
+            .expect("spawn thread")
+    };
+    let (out, status) = tracer.finish();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    caller.join().expect("caller thread");
+    assert_eq!(status, 0, "{out}");
+    let enters = entries(&out, "@");
+    let names: Vec<&str> = enters.iter().map(|(k, _)| *k).collect();
+    assert_eq!(names.len(), 2, "only getpid and getppid were called:\n{out}");
+    assert!(names.contains(&"tracepoint:syscalls:sys_enter_getpid") && names.contains(&"tracepoint:syscalls:sys_enter_getppid"), "{out}");
+    assert!(enters.iter().all(|(_, n)| *n >= 200), "{out}");
+    let exits = entries(&out, "@exit");
+    assert!(exits.iter().any(|(k, n)| *k == "tracepoint:syscalls:sys_exit_getppid" && *n >= 199), "{out}");
+}

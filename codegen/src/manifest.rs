@@ -58,6 +58,14 @@ pub enum Attach {
     /// Run once after every other probe is detached.
     End,
     Tracepoint { category: String, name: String },
+    /// The program of `tracepoint:CATEGORY:NAME` run as a tail call at
+    /// `index` of the program array `table`, from a [`Attach::Dispatcher`]
+    /// (many syscall tracepoints sharing raw_syscalls). Its place in the
+    /// table is its attachment.
+    TailCall { table: String, index: u32, category: String, name: String },
+    /// Attached to `tracepoint:CATEGORY:NAME`, it runs the tail calls of
+    /// `table`; not a probe of the user's (not counted as one).
+    Dispatcher { category: String, name: String, table: String },
     /// A perf software cpu-clock event on one CPU, firing every `period_ns`.
     Interval { period_ns: u64 },
     /// A raw tracepoint (BPF_PROG_TYPE_RAW_TRACEPOINT) by its name.

@@ -35,6 +35,12 @@ pub trait Target {
         Ok(())
     }
 
+    /// The number of the syscall whose tracepoints are `sys_enter_NAME`
+    /// and `sys_exit_NAME`, on this machine's architecture.
+    fn syscall_number(&self, _name: &str) -> Option<u32> {
+        None
+    }
+
     /// Whether the kernel attaches one kprobe program to many functions
     /// through one link (BPF_TRACE_KPROBE_MULTI, Linux 5.18 and
     /// CONFIG_FPROBE), for wildcards.
@@ -250,6 +256,8 @@ pub struct FakeTarget {
     pub no_kprobes: Option<String>,
     /// Whether kprobe multi-attach links are available.
     pub kprobe_multi: bool,
+    /// Syscall numbers by name.
+    pub syscalls: HashMap<String, u32>,
     /// The functions of user binaries, by path.
     pub user_functions: HashMap<String, Vec<String>>,
     /// Why the list of kernel functions cannot be read, when it cannot.
@@ -328,6 +336,10 @@ impl Target for FakeTarget {
 
     fn kprobe_multi(&self) -> bool {
         self.kprobe_multi
+    }
+
+    fn syscall_number(&self, name: &str) -> Option<u32> {
+        self.syscalls.get(name).copied()
     }
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {

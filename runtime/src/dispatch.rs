@@ -197,7 +197,8 @@ pub(crate) fn map_fd<'a>(ebpf: &'a Ebpf, name: &str) -> Result<BorrowedFd<'a>, R
             | Map::Array(data)
             | Map::PerCpuArray(data)
             | Map::StackTraceMap(data)
-            | Map::RingBuf(data),
+            | Map::RingBuf(data)
+            | Map::ProgramArray(data),
         ) => data,
         _ => return Err(RuntimeError::Missing { what: "map", name: name.to_string() }),
     };

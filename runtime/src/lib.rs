@@ -19,6 +19,7 @@ pub mod process;
 mod sdt_notes;
 mod session;
 pub mod strftime;
+mod syscalls;
 pub mod sys;
 pub mod target;
 pub mod tracefs;

@@ -91,7 +91,7 @@ impl Session {
     /// The number of probes, as bpftrace counts them for "Attaching N
     /// probes..." (BEGIN and END included).
     pub fn probe_count(&self) -> usize {
-        self.dispatch.manifest.programs.len()
+        self.dispatch.manifest.programs.iter().filter(|p| !matches!(p.attach, Attach::Dispatcher { .. })).count()
     }
 
     /// Ends the trace when `process` exits, as if `exit()` had been called;

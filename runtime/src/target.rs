@@ -106,6 +106,10 @@ impl Target for HostTarget {
         Err(TargetError::Unavailable("this kernel is built without kprobes (CONFIG_KPROBES)".into()))
     }
 
+    fn syscall_number(&self, name: &str) -> Option<u32> {
+        crate::syscalls::number(name)
+    }
+
     fn kprobe_multi(&self) -> bool {
         *self.kprobe_multi.get_or_init(|| self.kprobes().is_ok() && crate::sys::has_kprobe_multi())
     }

@@ -11,6 +11,7 @@ mod callback;
 mod expr;
 mod frame;
 mod stmt;
+mod syscalls;
 mod tuple;
 mod usdt;
 
@@ -144,6 +145,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
             def: MapDef { map_type: map_type::ARRAY, key_size: 4, value_size: 8, max_entries: 1, flags: 0 },
         });
     }
+    syscalls::share_raw_syscalls(&program.probes, &mut infos, &mut codes, &mut elf_maps)?;
     let elf_programs: Vec<ElfProgram> = infos
         .iter()
         .zip(&codes)

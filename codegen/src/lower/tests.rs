@@ -137,3 +137,30 @@ fn perf_counters_attach_one_program_per_probe_with_its_counter() {
 fn usdt_arguments_from_registers_memory_and_constants() {
     insta::assert_snapshot!(disassemble("usdt:/bin/app:app:req { @a = arg0; @b = arg1; @c = arg2; @d = arg3; }"));
 }
+
+/// Eight syscall tracepoints or more run as tail calls from one program
+/// on raw_syscalls (one grace period to detach); fewer keep their own.
+#[test]
+fn many_syscall_tracepoints_share_raw_syscalls() {
+    use crate::manifest::Attach;
+    let mut target = FakeTarget::default();
+    let calls = ["read", "write", "openat", "close", "getpid", "getppid", "dup", "dup2", "pipe"];
+    for (nr, name) in calls.iter().enumerate() {
+        target = target.with_tracepoint("syscalls", &format!("sys_enter_{name}"), EXECVE);
+        target.syscalls.insert(name.to_string(), nr as u32 * 10);
+    }
+    let attaches = |src: &str| {
+        let ast = rbpf_lang::parse(src).expect("parses");
+        let checked = rbpf_lang::check(&ast, &target).expect("checks");
+        super::compile(&checked).expect("compiles").manifest.programs.into_iter().map(|p| p.attach).collect::<Vec<_>>()
+    };
+    let all = attaches("t:syscalls:sys_enter_* { @[probe] = count(); }");
+    assert_eq!(all.len(), 10, "{all:?}");
+    assert!(matches!(&all[0], Attach::TailCall { table, index: 30, name, .. } if table == "rbpf_sys_enter" && name == "sys_enter_close"), "{all:?}");
+    assert!(matches!(&all[9], Attach::Dispatcher { category, name, .. } if category == "raw_syscalls" && name == "sys_enter"), "{all:?}");
+    // Two probes on one syscall keep their tracepoints; so do too few.
+    let mixed = attaches("t:syscalls:sys_enter_* { @[probe] = count(); } t:syscalls:sys_enter_read { @r = count(); }");
+    assert_eq!(mixed.iter().filter(|a| matches!(a, Attach::Tracepoint { name, .. } if name == "sys_enter_read")).count(), 2, "{mixed:?}");
+    let few = attaches("t:syscalls:sys_enter_read, t:syscalls:sys_enter_write { @[probe] = count(); }");
+    assert!(few.iter().all(|a| matches!(a, Attach::Tracepoint { .. })), "{few:?}");
+}

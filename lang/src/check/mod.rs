@@ -1586,7 +1586,7 @@ impl Checker {
             return None;
         }
         let (what, format, user) = match &cx.resolved.kind {
-            ProbeKind::Tracepoint { category, name, format } => {
+            ProbeKind::Tracepoint { category, name, format, .. } => {
                 (format!("tracepoint `{category}:{name}`"), format, category == "syscalls")
             }
             ProbeKind::Fentry { func, function, .. } => (format!("function `{func}`"), &function.args, false),

@@ -28,7 +28,9 @@ use crate::{Diagnostic, Span};
 pub enum ProbeKind {
     Begin,
     End,
-    Tracepoint { category: String, name: String, format: crate::target::TracepointFormat },
+    /// `syscall` for the syscalls category's tracepoints whose record is
+    /// laid out as raw_syscalls' (so their program can run there too).
+    Tracepoint { category: String, name: String, format: crate::target::TracepointFormat, syscall: Option<Syscall> },
     Interval { period_ns: u64 },
     /// A raw tracepoint: the context is the tracepoint's arguments as an
     /// array of u64, which `argN` reads.
@@ -75,6 +77,16 @@ pub enum PerfSample {
     Period(u64),
     /// N times a second; the kernel adjusts the period to keep the rate.
     Frequency(u64),
+}
+
+/// A syscall tracepoint (`syscalls:sys_enter_NAME` or `sys_exit_NAME`):
+/// the syscall's number, and whether it is the exit. Its record has the
+/// layout of `raw_syscalls:sys_enter` (`id` at 8, the six arguments from
+/// 16) or `raw_syscalls:sys_exit` (`id`, then `ret` at 16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Syscall {
+    pub nr: u32,
+    pub exit: bool,
 }
 
 /// Where in a binary a uprobe attaches.

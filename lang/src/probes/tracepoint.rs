@@ -4,8 +4,8 @@
 //! (and one program) per match, as bpftrace does.
 
 use super::list::{ListError, ListedProbe};
-use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
-use crate::target::{FieldKind, Target, TargetError, TracepointField};
+use super::{glob_match, is_glob, ProbeKind, ResolvedProbe, Syscall};
+use crate::target::{FieldKind, Target, TargetError, TracepointField, TracepointFormat};
 use crate::{Diagnostic, Span};
 
 pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
@@ -53,10 +53,34 @@ fn probe(category: &str, name: &str, span: Span, target: &dyn Target) -> Result<
                 .with_label("needed to type `args`"));
         }
     };
+    let syscall = syscall(category, name, &format, target);
     Ok(ResolvedProbe {
-        kind: ProbeKind::Tracepoint { category: category.to_string(), name: name.to_string(), format },
+        kind: ProbeKind::Tracepoint { category: category.to_string(), name: name.to_string(), format, syscall },
         name: format!("tracepoint:{category}:{name}"),
     })
+}
+
+/// The syscall a `syscalls:sys_enter_NAME` or `sys_exit_NAME` tracepoint
+/// is for, when the machine's number for it is known and its record is
+/// laid out as raw_syscalls' is (checked, not assumed): `__syscall_nr` at 8,
+/// then the arguments (or `ret`) as 8-byte fields from 16.
+fn syscall(category: &str, name: &str, format: &TracepointFormat, target: &dyn Target) -> Option<Syscall> {
+    if category != "syscalls" {
+        return None;
+    }
+    let (exit, syscall) = match (name.strip_prefix("sys_enter_"), name.strip_prefix("sys_exit_")) {
+        (Some(s), _) => (false, s),
+        (_, Some(s)) => (true, s),
+        _ => return None,
+    };
+    let [nr, rest @ ..] = format.fields.as_slice() else { return None };
+    let laid_out = nr.name == "__syscall_nr"
+        && nr.offset == 8
+        && nr.size <= 8
+        && rest.len() <= if exit { 1 } else { 6 }
+        && rest.iter().enumerate().all(|(i, f)| f.offset == 16 + 8 * i as u32 && f.size == 8);
+    laid_out.then_some(())?;
+    Some(Syscall { nr: target.syscall_number(syscall)?, exit })
 }
 
 /// `tracepoint:CATEGORY:NAME` with wildcards in either part, or

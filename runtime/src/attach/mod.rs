@@ -56,7 +56,7 @@ fn program<'a>(ebpf: &'a mut Ebpf, info: &ProgramInfo) -> Result<&'a mut Program
 pub(crate) fn load(ebpf: &mut Ebpf, own: &mut OwnPrograms, elf: &[u8], info: &ProgramInfo) -> Result<(), RuntimeError> {
     match &info.attach {
         Attach::Begin | Attach::End => special::load(program(ebpf, info)?, info),
-        Attach::Tracepoint { .. } => tracepoint::load(program(ebpf, info)?, info),
+        Attach::Tracepoint { .. } | Attach::TailCall { .. } | Attach::Dispatcher { .. } => tracepoint::load(program(ebpf, info)?, info),
         Attach::Interval { .. } => interval::load(program(ebpf, info)?, info),
         Attach::RawTracepoint { .. } => rawtracepoint::load(program(ebpf, info)?, info),
         Attach::PerfEvent { counter, .. } => perf_event::load(program(ebpf, info)?, info, *counter),
@@ -76,7 +76,10 @@ pub(crate) fn load(ebpf: &mut Ebpf, own: &mut OwnPrograms, elf: &[u8], info: &Pr
 pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo) -> Result<Option<Link>, RuntimeError> {
     let link = match &info.attach {
         Attach::Begin | Attach::End => return Ok(None),
-        Attach::Tracepoint { category, name } => tracepoint::attach(program(ebpf, info)?, info, category, name),
+        Attach::Tracepoint { category, name } | Attach::Dispatcher { category, name, .. } => {
+            tracepoint::attach(program(ebpf, info)?, info, category, name)
+        }
+        Attach::TailCall { table, index, .. } => return tracepoint::enter_table(ebpf, info, table, *index).map(|()| None),
         Attach::Interval { period_ns } => interval::attach(program(ebpf, info)?, info, *period_ns),
         Attach::RawTracepoint { name } => rawtracepoint::attach(program(ebpf, info)?, info, name),
         Attach::PerfEvent { counter, sample } => perf_event::attach(program(ebpf, info)?, info, *counter, *sample),

@@ -1,12 +1,18 @@
 //! `tracepoint:CATEGORY:NAME`: a perf event on the tracepoint's id (read
-//! from tracefs, mounted first if needed) with the program attached.
+//! from tracefs, mounted first if needed) with the program attached; or,
+//! for many syscall tracepoints, the program's place in the table of tail
+//! calls that one program on raw_syscalls runs.
+
+use std::os::fd::{AsFd, AsRawFd};
 
 use aya::programs::{Program, ProgramError, TracePoint};
+use aya::Ebpf;
 use rbpf_codegen::manifest::ProgramInfo;
 
 use super::{typed, Link};
 use crate::error::Action;
-use crate::{tracefs, RuntimeError};
+use crate::dispatch::map_fd;
+use crate::{sys, tracefs, RuntimeError};
 
 pub(super) fn load(program: &mut Program, info: &ProgramInfo) -> Result<(), RuntimeError> {
     let program: &mut TracePoint = typed(program, info, "tracepoint program")?;
@@ -37,4 +43,13 @@ fn attach_error(info: &ProgramInfo, e: ProgramError) -> RuntimeError {
         return refusal;
     }
     RuntimeError::Attach { probe: info.probe_name.clone(), source: e }
+}
+
+/// Puts a loaded tracepoint program at `index` of the program array
+/// `table`: from then on the dispatcher runs it for that syscall.
+pub(super) fn enter_table(ebpf: &mut Ebpf, info: &ProgramInfo, table: &str, index: u32) -> Result<(), RuntimeError> {
+    let program: &mut TracePoint = typed(super::program(ebpf, info)?, info, "tracepoint program")?;
+    let fd = program.fd().map_err(|e| RuntimeError::Attach { probe: info.probe_name.clone(), source: e })?.as_fd().as_raw_fd();
+    sys::map_update(map_fd(ebpf, table)?, &index.to_le_bytes(), &(fd as u32).to_le_bytes())
+        .map_err(|e| RuntimeError::syscall(Action::AttachTracepoints, "BPF_MAP_UPDATE_ELEM", table, e))
 }
