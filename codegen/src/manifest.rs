@@ -89,6 +89,19 @@ pub enum Attach {
     /// `semaphore_offset` in every process that maps the file (the
     /// kernel's uprobe reference counter).
     Usdt { path: String, offset: u64, semaphore_offset: Option<u64> },
+    /// A hardware breakpoint (PERF_TYPE_BREAKPOINT) on `length` bytes at
+    /// `address`. The runtime opens it for the followed process (`-p`,
+    /// `-c`) when there is one, else on every online CPU for the kernel.
+    Watchpoint { address: u64, length: u8, mode: WatchMode },
+}
+
+/// The accesses a watchpoint fires on: HW_BREAKPOINT_R, _W, _RW or _X.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchMode {
+    Read,
+    Write,
+    ReadWrite,
+    Execute,
 }
 
 /// A perf counter as perf_event_open names it: PERF_TYPE_SOFTWARE or

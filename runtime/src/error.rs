@@ -71,6 +71,10 @@ pub enum RuntimeError {
         source: io::Error,
     },
 
+    /// perf_event_open refused a hardware breakpoint, for the reason given.
+    #[error("cannot attach {probe}: {reason}")]
+    Watchpoint { probe: String, reason: &'static str },
+
     /// A kprobe offset inside an instruction (the kernel says EILSEQ).
     #[error("cannot attach {probe}: the offset is not at the start of an instruction")]
     KprobeOffset { probe: String },

@@ -160,8 +160,9 @@ impl Session {
     }
 
     fn attach_all(&mut self) -> Result<(), RuntimeError> {
+        let pid = self.followed.as_ref().map(Followed::pid);
         for info in &self.dispatch.manifest.programs {
-            if let Some(link) = attach::attach(&mut self.ebpf, &self.own_programs, info)? {
+            if let Some(link) = attach::attach(&mut self.ebpf, &self.own_programs, info, pid)? {
                 self.links.push(link);
             }
         }

@@ -16,7 +16,7 @@ mod tuple;
 mod usdt;
 
 use rbpf_lang::checked::{self, MapId};
-use rbpf_lang::probes::{PerfCounter, PerfSample, ProbeKind, UprobeLocation};
+use rbpf_lang::probes::{PerfCounter, PerfSample, ProbeKind, UprobeLocation, WatchMode};
 use rbpf_lang::types::Type;
 use rbpf_lang::Span;
 
@@ -101,6 +101,15 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 format!("uprobe/probe{index}"),
                 Attach::Usdt { path: path.clone(), offset: *offset, semaphore_offset: *semaphore_offset },
             ),
+            ProbeKind::Watchpoint { address, length, mode } => {
+                let mode = match mode {
+                    WatchMode::Read => crate::manifest::WatchMode::Read,
+                    WatchMode::Write => crate::manifest::WatchMode::Write,
+                    WatchMode::ReadWrite => crate::manifest::WatchMode::ReadWrite,
+                    WatchMode::Execute => crate::manifest::WatchMode::Execute,
+                };
+                (format!("perf_event/probe{index}"), Attach::Watchpoint { address: *address, length: *length, mode })
+            }
         };
         infos.push(ProgramInfo {
             name: format!("probe{index}"),

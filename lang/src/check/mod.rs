@@ -56,7 +56,12 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span)> = Vec::new();
     for probe in &program.probes {
         for ap in &probe.attach_points {
-            match probes::resolve(&ap.text, ap.span, target) {
+            let resolved = probes::resolve(&ap.text, ap.span, target).and_then(|resolved| {
+                let has_process = options.pid.is_some() || options.cpid.is_some();
+                resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
+                Ok(resolved)
+            });
+            match resolved {
                 Ok(resolved) => match probes::kprobe::multi_attach(&resolved, &ap.text, target) {
                     Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
                     _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),

@@ -9,6 +9,7 @@ use crate::Source;
 
 mod buffers;
 mod probe_kinds;
+mod watchpoint;
 mod tuples;
 
 pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve
@@ -99,7 +100,7 @@ error: unknown probe type `tracepoitn`
 1 │ tracepoitn:syscalls:sys_enter_execve { }
   │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ not a probe type
   │
-  = the probe types are: BEGIN, END, tracepoint, interval, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe, usdt, profile, software, hardware, watchpoint",
+  = the probe types are: BEGIN, END, tracepoint, interval, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe, usdt, profile, software, hardware, watchpoint, asyncwatchpoint",
     );
 }
 

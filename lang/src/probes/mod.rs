@@ -15,6 +15,7 @@ mod special;
 mod tracepoint;
 mod uprobe;
 mod usdt;
+pub(crate) mod watchpoint;
 
 pub use usdt::{decode_args as decode_usdt_args, UsdtArg, UsdtArgLocation};
 
@@ -60,6 +61,20 @@ pub enum ProbeKind {
         semaphore_offset: Option<u64>,
         args: Vec<UsdtArg>,
     },
+    /// A hardware breakpoint on `length` bytes at `address`: in the
+    /// process of `-p` / `-c` when there is one, else in the kernel on
+    /// every CPU.
+    Watchpoint { address: u64, length: u8, mode: WatchMode },
+}
+
+/// Which accesses a watchpoint fires on (perf's HW_BREAKPOINT_R, _W, _RW
+/// and _X; execution cannot be combined with the others).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchMode {
+    Read,
+    Write,
+    ReadWrite,
+    Execute,
 }
 
 /// A perf counter as perf_event_open names it: the event type and its
@@ -181,7 +196,8 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "profile", aliases: &["p"], resolve: Some(profile::resolve), list: None, in_full_list: false },
     Provider { name: "software", aliases: &["s"], resolve: Some(software::resolve), list: Some(software::list), in_full_list: true },
     Provider { name: "hardware", aliases: &["h"], resolve: Some(hardware::resolve), list: Some(hardware::list), in_full_list: true },
-    Provider { name: "watchpoint", aliases: &["w"], resolve: None, list: None, in_full_list: false },
+    Provider { name: "watchpoint", aliases: &["w"], resolve: Some(watchpoint::resolve), list: None, in_full_list: false },
+    Provider { name: "asyncwatchpoint", aliases: &["aw"], resolve: Some(watchpoint::resolve_async), list: None, in_full_list: false },
 ];
 
 pub fn provider(name: &str) -> Option<&'static Provider> {

@@ -10,6 +10,7 @@ mod special;
 mod tracepoint;
 mod uprobe;
 mod usdt;
+mod watchpoint;
 
 use aya::programs::fentry::FEntryLink;
 use aya::programs::fexit::FExitLink;
@@ -69,11 +70,14 @@ pub(crate) fn load(ebpf: &mut Ebpf, own: &mut OwnPrograms, elf: &[u8], info: &Pr
         }
         Attach::Fentry { func, ret } => fentry::load(program(ebpf, info)?, info, func, *ret),
         Attach::Usdt { .. } => usdt::load(program(ebpf, info)?, info),
+        Attach::Watchpoint { .. } => watchpoint::load(program(ebpf, info)?, info),
     }
 }
 
 /// Attaches one loaded program; BEGIN and END attach to nothing (`None`).
-pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo) -> Result<Option<Link>, RuntimeError> {
+/// `pid` is the followed process (`-p`, `-c`), which a watchpoint's
+/// address is in.
+pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo, pid: Option<u32>) -> Result<Option<Link>, RuntimeError> {
     let link = match &info.attach {
         Attach::Begin | Attach::End => return Ok(None),
         Attach::Tracepoint { category, name } | Attach::Dispatcher { category, name, .. } => {
@@ -92,6 +96,9 @@ pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo) -> 
         Attach::Fentry { ret, .. } => fentry::attach(program(ebpf, info)?, info, *ret),
         Attach::Usdt { path, offset, semaphore_offset } => {
             usdt::attach(program(ebpf, info)?, info, path, *offset, *semaphore_offset)
+        }
+        Attach::Watchpoint { address, length, mode } => {
+            watchpoint::attach(program(ebpf, info)?, info, *address, *length, *mode, pid)
         }
     };
     link.map(Some)
