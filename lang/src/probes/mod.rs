@@ -2,6 +2,7 @@
 //! attach point of that type is parsed and expanded. Adding a probe type
 //! adds a file here and a row in [`PROVIDERS`], never a case in the passes.
 
+mod binary;
 mod fentry;
 mod hardware;
 mod interval;

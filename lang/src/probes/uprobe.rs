@@ -1,9 +1,11 @@
 //! `uprobe:PATH:FUNC` and `uretprobe:PATH:FUNC`: a user-space function's
-//! entry or return, in one binary or library. The location is a symbol, a
-//! symbol plus an offset (`FUNC+16`) or an address in the file (`0x1234`).
+//! entry or return, in one binary or library, named by its path or by its
+//! name alone (`uprobe:libc:malloc`, `uprobe:bash:readline`). The location
+//! is a symbol, a symbol plus an offset (`FUNC+16`) or an address in the
+//! file (`0x1234`).
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{parse_number, ProbeKind, ResolvedProbe, UprobeLocation};
+use super::{binary, parse_number, ProbeKind, ResolvedProbe, UprobeLocation};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
@@ -25,11 +27,6 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         return Err(Diagnostic::error(span, format!("the {kind}'s binary and function must not be empty"))
             .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
     }
-    if !path.starts_with('/') {
-        return Err(Diagnostic::error(span, format!("`{path}` is not an absolute path"))
-            .with_label("name the binary or library by its path")
-            .with_note(format!("e.g. `{kind}:/usr/bin/bash:{func}`")));
-    }
     if func.contains(['*', '?']) || path.contains(['*', '?']) {
         return Err(Diagnostic::error(span, format!("{kind} wildcards are not available in this build of rbpf"))
             .with_label("name one function"));
@@ -42,13 +39,15 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         return Err(Diagnostic::error(span, "a uretprobe attaches to a function, not an offset or address")
             .with_label("name the function alone"));
     }
+    let binary = binary::locate(path, None, kind, span, target)?;
+    let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
     if let UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) = &location {
         match target.user_function(path, f) {
             Ok(()) => {}
             Err(TargetError::NotFound) => {
-                return Err(Diagnostic::error(span, format!("`{path}` has no function `{f}`"))
+                return Err(Diagnostic::error(span, format!("`{shown}` has no function `{f}`"))
                     .with_label("no such symbol")
-                    .with_note(format!("the functions are the defined symbols of `nm -D {path}` and `nm {path}`")));
+                    .with_note(format!("the functions are the defined symbols of `nm -D {shown}` and `nm {shown}`")));
             }
             Err(TargetError::Unavailable(why)) => {
                 return Err(Diagnostic::error(span, format!("cannot attach {kind} here: {why}"))
@@ -58,7 +57,8 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
     }
     Ok(vec![ResolvedProbe {
         kind: ProbeKind::Uprobe { path: path.to_string(), location, ret },
-        name: format!("{kind}:{path}:{func}"),
+        // bpftrace names the probe after the file it found.
+        name: format!("{kind}:{shown}:{func}"),
     }])
 }
 
@@ -102,6 +102,39 @@ fn parse_location(text: &str) -> Option<UprobeLocation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::FakeTarget;
+
+    const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+
+    fn target() -> FakeTarget {
+        let mut t = FakeTarget::default()
+            .with_shared_library("libc.so.6", LIBC)
+            .with_user_functions(LIBC, &["malloc", "malloc_usable_size", "free", "__libc_malloc"])
+            .with_file("/usr/bin/bash", true)
+            .with_user_functions("/usr/bin/bash", &["readline", "read_builtin", "read_octal", "main", "rl_getc.part.0"])
+            .with_process(42, &["/usr/bin/bash", "/usr/lib/x86_64-linux-gnu/libc.so.6"])
+            .with_user_functions("/proc/42/root/usr/lib/x86_64-linux-gnu/libc.so.6", &["malloc"]);
+        t.program_directories = vec!["/usr/local/bin".into(), "/usr/bin".into()];
+        t
+    }
+
+    fn names(text: &str) -> Result<Vec<String>, String> {
+        let parts: Vec<&str> = text.split(':').skip(1).collect();
+        let ret = text.starts_with("uretprobe");
+        resolve(&parts, Span::default(), &target(), ret).map(|probes| probes.into_iter().map(|p| p.name).collect()).map_err(|d| d.message)
+    }
+
+    #[test]
+    fn binaries_by_name_are_named_after_the_file_found() {
+        assert_eq!(names("uprobe:libc:malloc").unwrap(), [format!("uprobe:{LIBC}:malloc")]);
+        assert_eq!(names("uretprobe:libc.so.6:free").unwrap(), [format!("uretprobe:{LIBC}:free")]);
+        assert_eq!(names("uprobe:bash:readline").unwrap(), ["uprobe:/usr/bin/bash:readline"]);
+        assert_eq!(names("uprobe:/usr/bin/bash:readline").unwrap(), ["uprobe:/usr/bin/bash:readline"]);
+        let probes = resolve(&["libc", "malloc"], Span::default(), &target(), false).unwrap();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: LIBC.into(), location: UprobeLocation::Symbol("malloc".into()), ret: false });
+        assert_eq!(names("uprobe:libnope:malloc").unwrap_err(), "cannot find a program or library named `libnope`");
+        assert_eq!(names("uprobe:usr/bin/bash:readline").unwrap_err(), "`usr/bin/bash` is not an absolute path");
+    }
 
     #[test]
     fn locations() {

@@ -1,11 +1,12 @@
 //! `usdt:PATH:PROVIDER:NAME` (alias `U`): a statically defined probe that a
 //! program or library declares with `<sys/sdt.h>`, found in its
-//! `.note.stapsdt` notes. The provider may be left out when the name says
+//! `.note.stapsdt` notes. The binary is named by its path or by its name
+//! alone, as for uprobes. The provider may be left out when the name says
 //! which probe is meant; both parts take wildcards. Each probe site is one
 //! program, since each site has its own argument locations.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
+use super::{binary, glob_match, is_glob, ProbeKind, ResolvedProbe};
 use crate::target::{Target, TargetError, UsdtProbe};
 use crate::{Diagnostic, Span};
 
@@ -179,16 +180,14 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
     if path.is_empty() || name.is_empty() || provider.is_some_and(str::is_empty) {
         return Err(Diagnostic::error(span, "the usdt probe's binary, provider and name must not be empty").with_label(usage));
     }
-    if !path.starts_with('/') {
-        return Err(Diagnostic::error(span, format!("`{path}` is not an absolute path"))
-            .with_label("name the binary or library by its path"));
-    }
     if is_glob(path) {
         return Err(Diagnostic::error(span, "usdt wildcards in the path are not available in this build of rbpf")
             .with_label("name one binary or library"));
     }
+    let binary = binary::locate(path, None, "usdt", span, target)?;
+    let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
     let probes = target.usdt_probes(path).map_err(|e| match e {
-        TargetError::NotFound => Diagnostic::error(span, format!("`{path}` has no USDT probes"))
+        TargetError::NotFound => Diagnostic::error(span, format!("`{shown}` has no USDT probes"))
             .with_label("no .note.stapsdt notes in this file")
             .with_note("USDT probes are declared with <sys/sdt.h> (DTRACE_PROBE, STAP_PROBE)"),
         TargetError::Unavailable(why) => {
@@ -203,7 +202,7 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
         let wanted = provider.map_or_else(|| name.to_string(), |p| format!("{p}:{name}"));
         let mut known: Vec<String> = probes.iter().map(|p| format!("{}:{}", p.provider, p.name)).collect();
         known.dedup();
-        return Err(Diagnostic::error(span, format!("`{path}` has no USDT probe `{wanted}`"))
+        return Err(Diagnostic::error(span, format!("`{shown}` has no USDT probe `{wanted}`"))
             .with_label("no such probe")
             .with_note(format!("its probes are: {}", known.join(", "))));
     }
@@ -212,7 +211,7 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
         providers.sort_unstable();
         providers.dedup();
         if providers.len() > 1 {
-            return Err(Diagnostic::error(span, format!("the USDT probe name `{name}` is ambiguous in `{path}`"))
+            return Err(Diagnostic::error(span, format!("the USDT probe name `{name}` is ambiguous in `{shown}`"))
                 .with_label("more than one provider has it")
                 .with_note(format!("name the provider: one of {}", providers.join(", "))));
         }
@@ -230,7 +229,7 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
                 args: decode_args(&p.args, p.address, &symbol),
             },
             // bpftrace's `probe` names the provider even when it was left out.
-            name: format!("usdt:{path}:{}:{}", p.provider, p.name),
+            name: format!("usdt:{shown}:{}:{}", p.provider, p.name),
         })
         .collect())
 }
