@@ -2,10 +2,11 @@
 //! entry or return, in one binary or library, named by its path or by its
 //! name alone (`uprobe:libc:malloc`, `uprobe:bash:readline`). The location
 //! is a symbol, a symbol plus an offset (`FUNC+16`) or an address in the
-//! file (`0x1234`).
+//! file (`0x1234`); a function pattern (`read*`) makes a probe of every
+//! function it matches.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{binary, parse_number, ProbeKind, ResolvedProbe, UprobeLocation};
+use super::{binary, is_glob, parse_number, ProbeKind, ResolvedProbe, UprobeLocation};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
@@ -27,9 +28,12 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         return Err(Diagnostic::error(span, format!("the {kind}'s binary and function must not be empty"))
             .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
     }
-    if func.contains(['*', '?']) || path.contains(['*', '?']) {
-        return Err(Diagnostic::error(span, format!("{kind} wildcards are not available in this build of rbpf"))
-            .with_label("name one function"));
+    if is_glob(path) {
+        return Err(Diagnostic::error(span, format!("{kind} wildcards in the binary are not available in this build of rbpf"))
+            .with_label("name one binary or library"));
+    }
+    if is_glob(func) {
+        return resolve_wildcard(path, func, span, target, ret);
     }
     let location = parse_location(func).ok_or_else(|| {
         Diagnostic::error(span, format!("`{func}` is not a function, FUNCTION+OFFSET or an address"))
@@ -60,6 +64,37 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         // bpftrace names the probe after the file it found.
         name: format!("{kind}:{shown}:{func}"),
     }])
+}
+
+/// `uprobe:PATH:read*`: one program per function the pattern matches,
+/// each named after its function, in name order as bpftrace attaches them.
+fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let kind = if ret { "uretprobe" } else { "uprobe" };
+    if func.contains('+') || func.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(Diagnostic::error(span, format!("a {kind} wildcard matches function names, not offsets or addresses"))
+            .with_label("write the pattern alone, e.g. `read*`"));
+    }
+    let binary = binary::locate(path, None, kind, span, target)?;
+    let functions = target.user_functions(&binary.path).map_err(|e| {
+        let why = match e {
+            TargetError::Unavailable(why) => why,
+            TargetError::NotFound => format!("{} has no symbols", binary.shown),
+        };
+        Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the functions of this binary")
+    })?;
+    let matched = matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")));
+    if matched.is_empty() {
+        return Err(Diagnostic::error(span, format!("no function of `{}` matches `{func}`", binary.shown))
+            .with_label("matches nothing")
+            .with_note(format!("`rbpf -l '{kind}:{}:*'` lists its functions", binary.shown)));
+    }
+    Ok(matched
+        .into_iter()
+        .map(|f| ResolvedProbe {
+            kind: ProbeKind::Uprobe { path: binary.path.clone(), location: UprobeLocation::Symbol(f.to_string()), ret },
+            name: format!("{kind}:{}:{f}", binary.shown),
+        })
+        .collect())
 }
 
 pub fn list_entry(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
@@ -134,6 +169,20 @@ mod tests {
         assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: LIBC.into(), location: UprobeLocation::Symbol("malloc".into()), ret: false });
         assert_eq!(names("uprobe:libnope:malloc").unwrap_err(), "cannot find a program or library named `libnope`");
         assert_eq!(names("uprobe:usr/bin/bash:readline").unwrap_err(), "`usr/bin/bash` is not an absolute path");
+    }
+
+    #[test]
+    fn wildcards_make_a_probe_per_function() {
+        assert_eq!(names("uprobe:bash:read*").unwrap(), ["uprobe:/usr/bin/bash:read_builtin", "uprobe:/usr/bin/bash:read_octal", "uprobe:/usr/bin/bash:readline"]);
+        assert_eq!(names("uretprobe:libc:mall*").unwrap(), [format!("uretprobe:{LIBC}:malloc"), format!("uretprobe:{LIBC}:malloc_usable_size")]);
+        // GCC's split-off parts are not functions of their own.
+        assert_eq!(names("uprobe:bash:rl_*").unwrap_err(), "no function of `/usr/bin/bash` matches `rl_*`");
+        let probes = resolve(&["bash", "read_?ctal"], Span::default(), &target(), true).unwrap();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: "/usr/bin/bash".into(), location: UprobeLocation::Symbol("read_octal".into()), ret: true });
+        assert_eq!(probes[0].kind.function(), Some("read_octal"));
+        assert!(names("uprobe:bash:read*+4").is_err());
+        assert!(names("uprobe:/usr/bin/*:main").is_err());
+        assert_eq!(names("uprobe:/no/such:read*").unwrap_err(), "cannot expand the wildcard: /no/such does not exist");
     }
 
     #[test]
