@@ -56,7 +56,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span)> = Vec::new();
     for probe in &program.probes {
         for ap in &probe.attach_points {
-            match probes::resolve(&ap.text, ap.span, target) {
+            match probes::resolve(&ap.text, ap.span, target, &probes::Scope { pid: options.pid }) {
                 Ok(resolved) => match probes::kprobe::multi_attach(&resolved, &ap.text, target) {
                     Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
                     _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
@@ -304,7 +304,8 @@ impl Checker {
         });
         let body = self.block(&probe.body, &mut cx);
         let predicate = match self.pid_filter {
-            Some(pid) if resolved.kind.runs_in_a_task() => Some(pid_predicate(pid, predicate, span)),
+            // A probe attached for that process alone needs no test.
+            Some(pid) if resolved.kind.runs_in_a_task() && !resolved.kind.attached_to_process() => Some(pid_predicate(pid, predicate, span)),
             _ => predicate,
         };
         Probe { kind: resolved.kind.clone(), name: resolved.name.clone(), span, predicate, body, vars: cx.vars }

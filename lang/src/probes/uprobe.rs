@@ -6,19 +6,19 @@
 //! function it matches.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{binary, is_glob, parse_number, ProbeKind, ResolvedProbe, UprobeLocation};
+use super::{binary, is_glob, parse_number, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
-pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
-    resolve(parts, span, target, false)
+pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, scope.pid, false)
 }
 
-pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
-    resolve(parts, span, target, true)
+pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, scope.pid, true)
 }
 
-fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+fn resolve(parts: &[&str], span: Span, target: &dyn Target, pid: Option<u32>, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let kind = if ret { "uretprobe" } else { "uprobe" };
     let [path, func] = parts else {
         return Err(Diagnostic::error(span, format!("a {kind} is written `{kind}:PATH:FUNCTION`"))
@@ -33,7 +33,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
             .with_label("name one binary or library"));
     }
     if is_glob(func) {
-        return resolve_wildcard(path, func, span, target, ret);
+        return resolve_wildcard(path, func, span, target, pid, ret);
     }
     let location = parse_location(func).ok_or_else(|| {
         Diagnostic::error(span, format!("`{func}` is not a function, FUNCTION+OFFSET or an address"))
@@ -43,7 +43,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         return Err(Diagnostic::error(span, "a uretprobe attaches to a function, not an offset or address")
             .with_label("name the function alone"));
     }
-    let binary = binary::locate(path, None, kind, span, target)?;
+    let binary = binary::locate(path, pid, kind, span, target)?;
     let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
     if let UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) = &location {
         match target.user_function(path, f) {
@@ -60,7 +60,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         }
     }
     Ok(vec![ResolvedProbe {
-        kind: ProbeKind::Uprobe { path: path.to_string(), location, ret },
+        kind: ProbeKind::Uprobe { path: path.to_string(), location, ret, pid },
         // bpftrace names the probe after the file it found.
         name: format!("{kind}:{shown}:{func}"),
     }])
@@ -68,13 +68,13 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
 
 /// `uprobe:PATH:read*`: one program per function the pattern matches,
 /// each named after its function, in name order as bpftrace attaches them.
-fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, pid: Option<u32>, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let kind = if ret { "uretprobe" } else { "uprobe" };
     if func.contains('+') || func.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(Diagnostic::error(span, format!("a {kind} wildcard matches function names, not offsets or addresses"))
             .with_label("write the pattern alone, e.g. `read*`"));
     }
-    let binary = binary::locate(path, None, kind, span, target)?;
+    let binary = binary::locate(path, pid, kind, span, target)?;
     let functions = target.user_functions(&binary.path).map_err(|e| {
         let why = match e {
             TargetError::Unavailable(why) => why,
@@ -91,7 +91,7 @@ fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, ret
     Ok(matched
         .into_iter()
         .map(|f| ResolvedProbe {
-            kind: ProbeKind::Uprobe { path: binary.path.clone(), location: UprobeLocation::Symbol(f.to_string()), ret },
+            kind: ProbeKind::Uprobe { path: binary.path.clone(), location: UprobeLocation::Symbol(f.to_string()), ret, pid },
             name: format!("{kind}:{}:{f}", binary.shown),
         })
         .collect())
@@ -154,9 +154,13 @@ mod tests {
     }
 
     fn names(text: &str) -> Result<Vec<String>, String> {
+        names_in(text, None)
+    }
+
+    fn names_in(text: &str, pid: Option<u32>) -> Result<Vec<String>, String> {
         let parts: Vec<&str> = text.split(':').skip(1).collect();
         let ret = text.starts_with("uretprobe");
-        resolve(&parts, Span::default(), &target(), ret).map(|probes| probes.into_iter().map(|p| p.name).collect()).map_err(|d| d.message)
+        resolve(&parts, Span::default(), &target(), pid, ret).map(|probes| probes.into_iter().map(|p| p.name).collect()).map_err(|d| d.message)
     }
 
     #[test]
@@ -165,10 +169,22 @@ mod tests {
         assert_eq!(names("uretprobe:libc.so.6:free").unwrap(), [format!("uretprobe:{LIBC}:free")]);
         assert_eq!(names("uprobe:bash:readline").unwrap(), ["uprobe:/usr/bin/bash:readline"]);
         assert_eq!(names("uprobe:/usr/bin/bash:readline").unwrap(), ["uprobe:/usr/bin/bash:readline"]);
-        let probes = resolve(&["libc", "malloc"], Span::default(), &target(), false).unwrap();
-        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: LIBC.into(), location: UprobeLocation::Symbol("malloc".into()), ret: false });
+        let probes = resolve(&["libc", "malloc"], Span::default(), &target(), None, false).unwrap();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: LIBC.into(), location: UprobeLocation::Symbol("malloc".into()), ret: false, pid: None });
         assert_eq!(names("uprobe:libnope:malloc").unwrap_err(), "cannot find a program or library named `libnope`");
         assert_eq!(names("uprobe:usr/bin/bash:readline").unwrap_err(), "`usr/bin/bash` is not an absolute path");
+    }
+
+    #[test]
+    fn a_process_attaches_to_its_own_libraries_and_alone() {
+        // The library as process 42 maps it, read through its root.
+        assert_eq!(names_in("uprobe:libc:malloc", Some(42)).unwrap(), ["uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc"]);
+        let probes = resolve(&["libc", "mall*"], Span::default(), &target(), Some(42), false).unwrap();
+        let path = "/proc/42/root/usr/lib/x86_64-linux-gnu/libc.so.6".to_string();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path, location: UprobeLocation::Symbol("malloc".into()), ret: false, pid: Some(42) });
+        assert_eq!(probes[0].name, "uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc");
+        assert_eq!(names_in("uprobe:libm:sin", Some(42)).unwrap_err(), "process 42 has no `libm` mapped");
+        assert_eq!(names_in("uprobe:libc:malloc", Some(43)).unwrap_err(), "there is no process with pid 43");
     }
 
     #[test]
@@ -177,8 +193,8 @@ mod tests {
         assert_eq!(names("uretprobe:libc:mall*").unwrap(), [format!("uretprobe:{LIBC}:malloc"), format!("uretprobe:{LIBC}:malloc_usable_size")]);
         // GCC's split-off parts are not functions of their own.
         assert_eq!(names("uprobe:bash:rl_*").unwrap_err(), "no function of `/usr/bin/bash` matches `rl_*`");
-        let probes = resolve(&["bash", "read_?ctal"], Span::default(), &target(), true).unwrap();
-        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: "/usr/bin/bash".into(), location: UprobeLocation::Symbol("read_octal".into()), ret: true });
+        let probes = resolve(&["bash", "read_?ctal"], Span::default(), &target(), None, true).unwrap();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: "/usr/bin/bash".into(), location: UprobeLocation::Symbol("read_octal".into()), ret: true, pid: None });
         assert_eq!(probes[0].kind.function(), Some("read_octal"));
         assert!(names("uprobe:bash:read*+4").is_err());
         assert!(names("uprobe:/usr/bin/*:main").is_err());

@@ -6,7 +6,7 @@
 //! program, since each site has its own argument locations.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{binary, glob_match, is_glob, ProbeKind, ResolvedProbe};
+use super::{binary, glob_match, is_glob, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{Target, TargetError, UsdtProbe};
 use crate::{Diagnostic, Span};
 
@@ -167,7 +167,7 @@ pub fn list(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<L
     Ok(matching("*", names.iter().map(String::as_str)).into_iter().map(|n| ListedProbe::new(format!("usdt:{path}:{n}"))).collect())
 }
 
-pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let usage = "expected e.g. `usdt:/usr/lib/libc.so.6:libc:setjmp` or `usdt:/path:NAME`";
     let (path, provider, name) = match parts {
         [path, provider, name] => (*path, Some(*provider), *name),
@@ -184,7 +184,7 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
         return Err(Diagnostic::error(span, "usdt wildcards in the path are not available in this build of rbpf")
             .with_label("name one binary or library"));
     }
-    let binary = binary::locate(path, None, "usdt", span, target)?;
+    let binary = binary::locate(path, scope.pid, "usdt", span, target)?;
     let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
     let probes = target.usdt_probes(path).map_err(|e| match e {
         TargetError::NotFound => Diagnostic::error(span, format!("`{shown}` has no USDT probes"))
@@ -227,6 +227,7 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
                 offset: p.offset,
                 semaphore_offset: p.semaphore_offset,
                 args: decode_args(&p.args, p.address, &symbol),
+                pid: scope.pid,
             },
             // bpftrace's `probe` names the provider even when it was left out.
             name: format!("usdt:{shown}:{}:{}", p.provider, p.name),
@@ -291,7 +292,7 @@ mod tests {
 
     fn names(text: &str) -> Result<Vec<String>, String> {
         let parts: Vec<&str> = text.split(':').skip(1).collect();
-        resolve(&parts, Span::default(), &target())
+        resolve(&parts, Span::default(), &target(), &Scope::default())
             .map(|probes| probes.into_iter().map(|p| p.name).collect())
             .map_err(|d| d.message)
     }
@@ -308,7 +309,7 @@ mod tests {
 
     #[test]
     fn carries_offsets_semaphores_and_decoded_arguments() {
-        let probes = resolve(&["/bin/app", "app", "req_begin"], Span::default(), &target()).unwrap();
+        let probes = resolve(&["/bin/app", "app", "req_begin"], Span::default(), &target(), &Scope::default()).unwrap();
         assert_eq!(
             probes[1].kind,
             ProbeKind::Usdt {
@@ -321,8 +322,28 @@ mod tests {
                     UsdtArg { size: 8, signed: false, location: UsdtArgLocation::Register { pt_regs_offset: 96, shift: 0 } },
                     UsdtArg { size: 8, signed: true, location: UsdtArgLocation::Register { pt_regs_offset: 80, shift: 0 } },
                 ],
+                pid: None,
             }
         );
+    }
+
+    #[test]
+    fn libraries_by_name_and_in_a_process() {
+        let target = target()
+            .with_shared_library("libapp.so.1", "/usr/lib/libapp.so.1")
+            .with_usdt("/usr/lib/libapp.so.1", "app", "start", 0x2000, None, "")
+            .with_process(42, &["/bin/app", "/usr/lib/libapp.so.1"])
+            .with_usdt("/proc/42/root/usr/lib/libapp.so.1", "app", "start", 0x2000, None, "");
+        let names = |parts: &[&str], pid| {
+            resolve(parts, Span::default(), &target, &Scope { pid }).map(|probes| probes.into_iter().map(|p| (p.name, p.kind)).collect::<Vec<_>>()).map_err(|d| d.message)
+        };
+        let found = names(&["libapp", "app", "start"], None).unwrap();
+        assert_eq!(found[0].0, "usdt:/usr/lib/libapp.so.1:app:start");
+        assert!(matches!(&found[0].1, ProbeKind::Usdt { path, pid: None, .. } if path == "/usr/lib/libapp.so.1"));
+        let found = names(&["libapp", "start"], Some(42)).unwrap();
+        assert_eq!(found[0].0, "usdt:/usr/lib/libapp.so.1:app:start");
+        assert!(matches!(&found[0].1, ProbeKind::Usdt { path, pid: Some(42), .. } if path == "/proc/42/root/usr/lib/libapp.so.1"));
+        assert_eq!(names(&["libother", "start"], Some(42)).unwrap_err(), "process 42 has no `libother` mapped");
     }
 
     #[test]
