@@ -113,13 +113,12 @@ fn list(parts: &[&str], target: &dyn Target, kind: &str) -> Result<Vec<ListedPro
     let [path, func] = parts else {
         return Err(ListError::Usage(format!("a {kind} is listed as `{kind}:PATH:FUNCTION`, e.g. `{kind}:/bin/bash:*`")));
     };
-    if !path.starts_with('/') {
-        return Err(ListError::Usage(format!("`{path}` is not an absolute path: name the binary or library by its path")));
-    }
-    let functions = target.user_functions(path)?;
+    // Named after the file found, as bpftrace lists `uprobe:libc:*`.
+    let binary = binary::locate(path, None, kind, Span::default(), target).map_err(|d| ListError::Usage(d.message))?;
+    let functions = target.user_functions(&binary.path)?;
     Ok(matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")))
         .into_iter()
-        .map(|name| ListedProbe::new(format!("{kind}:{path}:{name}")))
+        .map(|name| ListedProbe::new(format!("{kind}:{}:{name}", binary.shown)))
         .collect())
 }
 

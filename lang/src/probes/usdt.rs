@@ -152,9 +152,8 @@ pub fn list(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<L
         [path, provider, name] => (*path, *provider, *name),
         _ => return Err(ListError::Usage("usdt probes are listed as `usdt:PATH` or `usdt:PATH:PROVIDER:NAME`".into())),
     };
-    if !path.starts_with('/') {
-        return Err(ListError::Usage(format!("`{path}` is not an absolute path: name the binary or library by its path")));
-    }
+    let binary = binary::locate(path, None, "usdt", Span::default(), target).map_err(|d| ListError::Usage(d.message))?;
+    let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
     let probes = match target.usdt_probes(path) {
         Err(TargetError::NotFound) => Vec::new(),
         other => other?,
@@ -164,7 +163,7 @@ pub fn list(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<L
         .filter(|p| glob_match(provider, &p.provider) && glob_match(name, &p.name))
         .map(|p| format!("{}:{}", p.provider, p.name))
         .collect();
-    Ok(matching("*", names.iter().map(String::as_str)).into_iter().map(|n| ListedProbe::new(format!("usdt:{path}:{n}"))).collect())
+    Ok(matching("*", names.iter().map(String::as_str)).into_iter().map(|n| ListedProbe::new(format!("usdt:{shown}:{n}"))).collect())
 }
 
 pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
