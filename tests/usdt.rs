@@ -165,6 +165,34 @@ fn usdt_probes_read_arguments_and_raise_semaphores() {
     assert!(!out.contains("guarded 0") && !out.contains("guarded 3"), "{out}");
 }
 
+#[test]
+fn pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone() {
+    const TEST: &str = "pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build(TEST) else { return };
+    let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
+    let pid = traced.child.id();
+    // The binary by the name the process maps it under.
+    let program = "usdt:usdt-app:rbpf:guarded { @[probe, pid] = count(); } usdt:usdt-app:rbpf:ints { @ints[pid] = count(); }";
+    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", program]);
+    tracer.wait_for(|l| l == "Attaching 2 probes...");
+    tracer.wait_attached(2);
+    assert_eq!(traced.step(), "enabled");
+    assert_eq!(other.step(), "disabled");
+    assert_eq!(traced.step(), "enabled");
+    let (out, status) = tracer.stop(libc::SIGINT);
+    traced.finish();
+    other.finish();
+    let path = binary.to_str().expect("utf-8 path").to_string();
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    assert!(out.lines().any(|l| l == format!("@[usdt:{path}:rbpf:guarded, {pid}]: 2")), "{out}");
+    assert!(out.lines().any(|l| l == format!("@ints[{pid}]: 2")), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with('@')).count(), 2, "{out}");
+}
+
 fn fails_with(args: &[&str], needles: &[&str]) {
     let out = run(args);
     let stderr = String::from_utf8_lossy(&out.stderr);

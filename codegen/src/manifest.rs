@@ -73,8 +73,9 @@ pub enum Attach {
     /// A perf counter opened on every online CPU, the same program attached
     /// to each (`profile`, `software`, `hardware`).
     PerfEvent { counter: PerfCounter, sample: PerfSample },
-    /// A user-space function's entry, or its return with `ret`.
-    Uprobe { path: String, location: UprobeLocation, ret: bool },
+    /// A user-space function's entry, or its return with `ret`; with
+    /// `pid`, in that process alone (perf_event_open's pid).
+    Uprobe { path: String, location: UprobeLocation, ret: bool, pid: Option<u32> },
     /// A kernel function's entry (`offset` bytes in), or its return.
     Kprobe { func: String, offset: u64, ret: bool },
     /// The entries or returns of many kernel functions through one
@@ -87,8 +88,9 @@ pub enum Attach {
     /// A USDT probe site: a uprobe at file `offset` in `path` that, while
     /// attached, raises the probe's semaphore at file offset
     /// `semaphore_offset` in every process that maps the file (the
-    /// kernel's uprobe reference counter).
-    Usdt { path: String, offset: u64, semaphore_offset: Option<u64> },
+    /// kernel's uprobe reference counter); with `pid`, in that process
+    /// alone.
+    Usdt { path: String, offset: u64, semaphore_offset: Option<u64>, pid: Option<u32> },
     /// A hardware breakpoint (PERF_TYPE_BREAKPOINT) on `length` bytes at
     /// `address`. The runtime opens it for the followed process (`-p`,
     /// `-c`) when there is one, else on every online CPU for the kernel.

@@ -84,6 +84,46 @@ pub trait Target {
     fn user_symbol_address(&self, _path: &str, _name: &str) -> Result<u64, TargetError> {
         Err(TargetError::NotFound)
     }
+
+    /// The directories of PATH, in order, where a program named without a
+    /// path (`uprobe:bash:readline`) is looked for.
+    fn program_directories(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The shared libraries the dynamic loader knows by name, from its
+    /// cache (`/etc/ld.so.cache`, what `ldconfig -p` prints), for this
+    /// machine's ABI, in the cache's order.
+    fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError> {
+        Ok(Vec::new())
+    }
+
+    /// The directories the dynamic loader searches after its cache (the
+    /// multiarch and plain `/lib` and `/usr/lib`).
+    fn library_directories(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether `path` is a regular file (after symlinks), and with
+    /// `executable`, one that someone may execute.
+    fn is_file(&self, _path: &str, _executable: bool) -> bool {
+        false
+    }
+
+    /// The files process `pid` has mapped (`/proc/PID/maps`), each once,
+    /// by the path the process sees; `NotFound` when there is no such
+    /// process.
+    fn mapped_files(&self, _pid: u32) -> Result<Vec<String>, TargetError> {
+        Err(TargetError::NotFound)
+    }
+}
+
+/// A library in the dynamic loader's cache: its soname (`libc.so.6`) and
+/// the file it names (`/lib/x86_64-linux-gnu/libc.so.6`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedLibrary {
+    pub name: String,
+    pub path: String,
 }
 
 /// One USDT probe site as its SystemTap note describes it, with the
@@ -268,6 +308,16 @@ pub struct FakeTarget {
     pub usdt: HashMap<String, Vec<UsdtProbe>>,
     /// Symbol addresses by (binary path, name).
     pub user_symbols: HashMap<(String, String), u64>,
+    /// PATH's directories.
+    pub program_directories: Vec<String>,
+    /// The dynamic loader's cache.
+    pub shared_libraries: Vec<SharedLibrary>,
+    /// The dynamic loader's standard directories.
+    pub library_directories: Vec<String>,
+    /// Regular files by path, and whether each is executable.
+    pub files: HashMap<String, bool>,
+    /// The files each process has mapped, by pid.
+    pub mapped_files: HashMap<u32, Vec<String>>,
 }
 
 impl FakeTarget {
@@ -315,6 +365,24 @@ impl FakeTarget {
             semaphore_offset: semaphore,
             args: args.to_string(),
         });
+        self
+    }
+
+    /// Adds a regular file at `path`, executable or not.
+    pub fn with_file(mut self, path: &str, executable: bool) -> Self {
+        self.files.insert(path.to_string(), executable);
+        self
+    }
+
+    /// Adds `soname` at `path` to the dynamic loader's cache (and the file).
+    pub fn with_shared_library(mut self, soname: &str, path: &str) -> Self {
+        self.shared_libraries.push(SharedLibrary { name: soname.to_string(), path: path.to_string() });
+        self.with_file(path, false)
+    }
+
+    /// Adds a process `pid` that maps `files`.
+    pub fn with_process(mut self, pid: u32, files: &[&str]) -> Self {
+        self.mapped_files.insert(pid, files.iter().map(|f| f.to_string()).collect());
         self
     }
 
@@ -378,6 +446,26 @@ impl Target for FakeTarget {
 
     fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError> {
         self.user_symbols.get(&(path.to_string(), name.to_string())).copied().ok_or(TargetError::NotFound)
+    }
+
+    fn program_directories(&self) -> Vec<String> {
+        self.program_directories.clone()
+    }
+
+    fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError> {
+        Ok(self.shared_libraries.clone())
+    }
+
+    fn library_directories(&self) -> Vec<String> {
+        self.library_directories.clone()
+    }
+
+    fn is_file(&self, path: &str, executable: bool) -> bool {
+        self.files.get(path).is_some_and(|&x| x || !executable)
+    }
+
+    fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError> {
+        self.mapped_files.get(&pid).cloned().ok_or(TargetError::NotFound)
     }
 
     fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {

@@ -11,6 +11,7 @@ mod dispatch;
 pub mod error;
 mod events;
 pub mod kallsyms;
+mod ld_cache;
 pub mod histogram;
 pub mod maps;
 pub mod output;

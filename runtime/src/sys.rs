@@ -213,8 +213,9 @@ const PERF_ATTR_DISABLED: u64 = 1;
 /// Opens a uprobe perf event at file `offset` in `path` for every process
 /// (pmu_type: the uprobe PMU's `type`); `config` carries the reference
 /// counter's offset already shifted into place, or 0. The event starts
-/// disabled, so nothing fires before a program is attached.
-pub fn perf_event_open_uprobe(pmu_type: u32, path: &str, offset: u64, config: u64) -> io::Result<OwnedFd> {
+/// disabled, so nothing fires before a program is attached. With `pid`
+/// it counts that process's hits alone (every thread of it).
+pub fn perf_event_open_uprobe(pmu_type: u32, path: &str, offset: u64, config: u64, pid: Option<u32>) -> io::Result<OwnedFd> {
     let path = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut attr = PerfEventAttr {
         type_: pmu_type,
@@ -225,11 +226,16 @@ pub fn perf_event_open_uprobe(pmu_type: u32, path: &str, offset: u64, config: u6
         config2: offset,
         ..PerfEventAttr::default()
     };
+    // pid -1 with cpu 0 is how uprobes are opened for every process (the
+    // program runs on every CPU regardless); a pid with cpu -1 for one.
+    let (pid, cpu) = match pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        Some(pid) => (pid, -1),
+        None => (-1, 0),
+    };
     // SAFETY: `attr` is a valid perf_event_attr of the size it states and
-    // `path` outlives the call. pid -1 with cpu 0 is how uprobes are opened
-    // for every process; the program runs on every CPU regardless.
+    // `path` outlives the call.
     let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, &mut attr as *mut PerfEventAttr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)
+        libc::syscall(libc::SYS_perf_event_open, &mut attr as *mut PerfEventAttr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC)
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());

@@ -7,7 +7,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use rbpf_lang::target::{KernelFunction, KernelSymbol, Target, TargetError, TracepointFormat, UsdtProbe};
+use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UsdtProbe};
 
 use crate::btf::Btf;
 
@@ -165,6 +165,37 @@ impl Target for HostTarget {
         }
     }
 
+    fn program_directories(&self) -> Vec<String> {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        path.split(':').filter(|d| !d.is_empty()).map(str::to_string).collect()
+    }
+
+    fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError> {
+        const CACHE: &str = "/etc/ld.so.cache";
+        let data = std::fs::read(CACHE).map_err(|e| cannot_read(std::path::Path::new(CACHE), &e))?;
+        crate::ld_cache::parse(&data, crate::ld_cache::host_abi()).map_err(|why| TargetError::Unavailable(format!("{CACHE}: {why}")))
+    }
+
+    fn library_directories(&self) -> Vec<String> {
+        // The multiarch directories first, as Debian's loader searches them.
+        let multiarch = format!("{}-linux-gnu", std::env::consts::ARCH);
+        [format!("/lib/{multiarch}"), format!("/usr/lib/{multiarch}"), "/lib64".into(), "/usr/lib64".into(), "/lib".into(), "/usr/lib".into()].into()
+    }
+
+    fn is_file(&self, path: &str, executable: bool) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && (!executable || m.permissions().mode() & 0o111 != 0))
+    }
+
+    fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError> {
+        let path = PathBuf::from(format!("/proc/{pid}/maps"));
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => TargetError::NotFound,
+            _ => cannot_read(&path, &e),
+        })?;
+        Ok(mapped_paths(&text))
+    }
+
     fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError> {
         let data = read_elf(path)?;
         let file = parse_elf(path, &data)?;
@@ -194,6 +225,21 @@ fn defined_functions(file: &object::File<'_>) -> Vec<String> {
         .filter(|s| s.address() != 0)
         .filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string))
         .collect()
+}
+
+/// The files in the text of a `/proc/PID/maps`, each once, in order: the
+/// sixth column where it is a path (not `[heap]` and the like, nor a file
+/// deleted since it was mapped).
+fn mapped_paths(maps: &str) -> Vec<String> {
+    let mut files: Vec<String> = Vec::new();
+    for line in maps.lines() {
+        // The path is the rest of the line after five columns; it may hold spaces.
+        let Some(path) = line.splitn(6, char::is_whitespace).nth(5).map(str::trim_start) else { continue };
+        if path.starts_with('/') && !path.ends_with(" (deleted)") && !files.iter().any(|f| f == path) {
+            files.push(path.to_string());
+        }
+    }
+    files
 }
 
 /// Where the debug symbols stripped from `path` are installed: by build
@@ -232,6 +278,20 @@ fn parse_elf<'d>(path: &str, data: &'d [u8]) -> Result<object::File<'d>, TargetE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_files_a_process_maps() {
+        let maps = "55d0a000-55d0b000 r--p 00000000 fe:00 123   /usr/bin/my app
+55d0b000-55d0c000 r-xp 00001000 fe:00 123   /usr/bin/my app
+7f00-7f01 rw-p 00000000 00:00 0    [heap]
+7f02-7f03 r-xp 00026000 fe:00 9 /usr/lib/x86_64-linux-gnu/libc.so.6
+7f04-7f05 rw-p 00000000 00:00 0
+7f06-7f07 r-xp 00000000 00:05 7 /tmp/gone.so (deleted)
+";
+        assert_eq!(mapped_paths(maps), ["/usr/bin/my app", "/usr/lib/x86_64-linux-gnu/libc.so.6"]);
+        let own = HostTarget::new().mapped_files(std::process::id()).unwrap();
+        assert!(own.iter().any(|f| f.contains("libc")), "{own:?}");
+    }
 
     #[test]
     fn refuses_names_that_would_leave_the_events_directory() {

@@ -75,14 +75,14 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 };
                 (format!("perf_event/probe{index}"), Attach::PerfEvent { counter, sample })
             }
-            ProbeKind::Uprobe { path, location, ret } => {
+            ProbeKind::Uprobe { path, location, ret, pid } => {
                 let location = match location {
                     UprobeLocation::Symbol(f) => crate::manifest::UprobeLocation::Symbol(f.clone()),
                     UprobeLocation::SymbolOffset(f, o) => crate::manifest::UprobeLocation::SymbolOffset(f.clone(), *o),
                     UprobeLocation::Address(a) => crate::manifest::UprobeLocation::Address(*a),
                 };
                 let kind = if *ret { "uretprobe" } else { "uprobe" };
-                (format!("{kind}/probe{index}"), Attach::Uprobe { path: path.clone(), location, ret: *ret })
+                (format!("{kind}/probe{index}"), Attach::Uprobe { path: path.clone(), location, ret: *ret, pid: *pid })
             }
             ProbeKind::Kprobe { func, offset, ret, .. } => {
                 let kind = if *ret { "kretprobe" } else { "kprobe" };
@@ -97,9 +97,9 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 (format!("{kind}/probe{index}"), Attach::Fentry { func: func.clone(), ret: *ret })
             }
             // A USDT site is a uprobe at an offset in the file.
-            ProbeKind::Usdt { path, offset, semaphore_offset, .. } => (
+            ProbeKind::Usdt { path, offset, semaphore_offset, pid, .. } => (
                 format!("uprobe/probe{index}"),
-                Attach::Usdt { path: path.clone(), offset: *offset, semaphore_offset: *semaphore_offset },
+                Attach::Usdt { path: path.clone(), offset: *offset, semaphore_offset: *semaphore_offset, pid: *pid },
             ),
             ProbeKind::Watchpoint { address, length, mode } => {
                 let mode = match mode {

@@ -56,7 +56,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span)> = Vec::new();
     for probe in &program.probes {
         for ap in &probe.attach_points {
-            let resolved = probes::resolve(&ap.text, ap.span, target).and_then(|resolved| {
+            let resolved = probes::resolve(&ap.text, ap.span, target, &probes::Scope { pid: options.pid }).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
                 Ok(resolved)
@@ -309,7 +309,8 @@ impl Checker {
         });
         let body = self.block(&probe.body, &mut cx);
         let predicate = match self.pid_filter {
-            Some(pid) if resolved.kind.runs_in_a_task() => Some(pid_predicate(pid, predicate, span)),
+            // A probe attached for that process alone needs no test.
+            Some(pid) if resolved.kind.runs_in_a_task() && !resolved.kind.attached_to_process() => Some(pid_predicate(pid, predicate, span)),
             _ => predicate,
         };
         Probe { kind: resolved.kind.clone(), name: resolved.name.clone(), span, predicate, body, vars: cx.vars }

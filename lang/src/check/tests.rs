@@ -630,3 +630,19 @@ error: `arg0` of `usdt:/bin/app:app:odd` is in a form rbpf cannot read
   = rbpf reads registers, memory at a register plus an offset, globals (`sym(%rip)`) and constants",
     );
 }
+
+#[test]
+fn pid_attaches_uprobes_to_the_process_and_filters_the_rest() {
+    let src = "uprobe:/bin/sh:main { @u = count(); } usdt:/bin/app:app:req { @d = count(); } tracepoint:syscalls:sys_enter_execve { @t = count(); }";
+    let ast = crate::parse(src).unwrap();
+    let target = target().with_usdt("/proc/42/root/bin/app", "app", "req", 0x1010, None, "");
+    let options = crate::check::Options { pid: Some(42), ..Default::default() };
+    let p = super::check_with(&ast, &target, &options).unwrap_or_else(|d| panic!("{}", render_to_string(&Source::new("-e", src), &d)));
+    let [u, d, t] = &p.probes[..] else { panic!("{:?}", p.probes) };
+    assert!(matches!(&u.kind, ProbeKind::Uprobe { path, pid: Some(42), .. } if path == "/proc/42/root/bin/sh"), "{:?}", u.kind);
+    assert_eq!(u.name, "uprobe:/bin/sh:main");
+    assert!(matches!(&d.kind, ProbeKind::Usdt { pid: Some(42), .. }), "{:?}", d.kind);
+    // The kernel filters what is attached to the process; the rest is tested.
+    assert!(u.predicate.is_none() && d.predicate.is_none());
+    assert!(t.predicate.is_some());
+}

@@ -6,15 +6,15 @@
 use std::collections::HashSet;
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{glob_match, is_glob, matching_kernel_functions, ProbeKind, ResolvedProbe};
+use super::{glob_match, is_glob, matching_kernel_functions, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{KernelFunction, Target, TargetError};
 use crate::{Diagnostic, Span};
 
-pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     resolve(parts, span, target, false)
 }
 
-pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     resolve(parts, span, target, true)
 }
 

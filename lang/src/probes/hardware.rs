@@ -4,7 +4,7 @@
 
 use super::list::{ListError, ListedProbe};
 use super::perf_counter::{self, Event};
-use super::{PerfCounter, ProbeKind, ResolvedProbe};
+use super::{PerfCounter, ProbeKind, ResolvedProbe, Scope};
 use crate::target::Target;
 use crate::{Diagnostic, Span};
 
@@ -21,7 +21,7 @@ const EVENTS: &[Event] = &[
     Event { name: "ref-cycles", alias: None, config: 9, default_count: 1_000_000 },
 ];
 
-pub fn resolve(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     perf_counter::resolve("hardware", EVENTS, parts, span).map(|(config, sample, name)| {
         vec![ResolvedProbe { kind: ProbeKind::PerfEvent { counter: PerfCounter::Hardware { config }, sample }, name }]
     })

@@ -1,11 +1,11 @@
 //! `interval:UNIT:N`: fires on one CPU every N units (s, ms, us) or N times
 //! a second (hz), as bpftrace's interval probe.
 
-use super::{ProbeKind, ResolvedProbe};
+use super::{ProbeKind, ResolvedProbe, Scope};
 use crate::target::Target;
 use crate::{Diagnostic, Span};
 
-pub fn resolve(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let usage = || {
         Diagnostic::error(span, "an interval probe is written `interval:UNIT:COUNT`")
             .with_label("expected e.g. `interval:s:1` or `interval:ms:100`")

@@ -3,15 +3,15 @@
 //! Wildcards expand against the functions the kernel can trace.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{glob_match, is_glob, matching_kernel_functions, parse_number, ProbeKind, ResolvedProbe};
+use super::{glob_match, is_glob, matching_kernel_functions, parse_number, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
-pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     resolve(parts, span, target, false)
 }
 
-pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     resolve(parts, span, target, true)
 }
 

@@ -97,7 +97,7 @@ pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) 
             Some(Provider { list: Some(list), .. }) => list(&parts, verbose, target).map_err(|e| {
                 Diagnostic::error(point.span, format!("cannot list `{}`: {e}", point.text)).with_label("this attach point")
             }),
-            _ => super::resolve(&point.text, point.span, target)
+            _ => super::resolve(&point.text, point.span, target, &super::Scope::default())
                 .map(|probes| probes.into_iter().map(|p| ListedProbe::new(p.name)).collect()),
         };
         match found {

@@ -2,6 +2,7 @@
 //! attach point of that type is parsed and expanded. Adding a probe type
 //! adds a file here and a row in [`PROVIDERS`], never a case in the passes.
 
+mod binary;
 mod fentry;
 mod hardware;
 mod interval;
@@ -39,8 +40,9 @@ pub enum ProbeKind {
     /// A perf counter on every online CPU (`profile`, `software`,
     /// `hardware`), one perf event per CPU running the same program.
     PerfEvent { counter: PerfCounter, sample: PerfSample },
-    /// A user-space function's entry, or its return with `ret`.
-    Uprobe { path: String, location: UprobeLocation, ret: bool },
+    /// A user-space function's entry, or its return with `ret`; in the
+    /// process `pid` alone, when there is one (`-p PID`).
+    Uprobe { path: String, location: UprobeLocation, ret: bool, pid: Option<u32> },
     /// A kernel function's entry (at `offset` into it), or its return.
     Kprobe { func: String, module: Option<String>, offset: u64, ret: bool },
     /// The entries (or returns) of many kernel functions, through one
@@ -52,7 +54,8 @@ pub enum ProbeKind {
     Fentry { func: String, module: Option<String>, function: crate::target::KernelFunction, ret: bool },
     /// One site of a USDT probe: a uprobe at `offset` in the file at
     /// `path` that raises the probe's semaphore (at `semaphore_offset`, a
-    /// file offset) while attached; `argN` reads `args[N]`.
+    /// file offset) while attached; `argN` reads `args[N]`. With `pid`,
+    /// in that process alone (and only its semaphore is raised).
     Usdt {
         path: String,
         provider: String,
@@ -60,6 +63,7 @@ pub enum ProbeKind {
         offset: u64,
         semaphore_offset: Option<u64>,
         args: Vec<UsdtArg>,
+        pid: Option<u32>,
     },
     /// A hardware breakpoint on `length` bytes at `address`: in the
     /// process of `-p` / `-c` when there is one, else in the kernel on
@@ -129,6 +133,12 @@ impl ProbeKind {
         !matches!(self, ProbeKind::Begin | ProbeKind::End | ProbeKind::Interval { .. })
     }
 
+    /// Whether the probe is attached for one process alone (uprobes and
+    /// usdt probes under `-p`), so the kernel itself filters by pid.
+    pub fn attached_to_process(&self) -> bool {
+        matches!(self, ProbeKind::Uprobe { pid: Some(_), .. } | ProbeKind::Usdt { pid: Some(_), .. })
+    }
+
     /// Whether `retval` is the probed function's return value.
     pub fn is_return(&self) -> bool {
         matches!(
@@ -161,6 +171,18 @@ pub struct ResolvedProbe {
     pub name: String,
 }
 
+/// What the command line tells the expansion of attach points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// `-p PID`: a binary named without a path is the file of that name
+    /// the process has mapped, and uprobes and usdt probes fire in that
+    /// process alone.
+    pub pid: Option<u32>,
+}
+
+/// Parses the parts after `name:` (already split on `:`) into probes.
+pub type ResolveFn = fn(&[&str], Span, &dyn Target, &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic>;
+
 /// Lists the probes that the parts after `name:` (split on `:`, with
 /// wildcards) match; `true` asks for the details `-v` shows.
 pub type ListFn = fn(&[&str], bool, &dyn Target) -> Result<Vec<ListedProbe>, ListError>;
@@ -171,7 +193,7 @@ pub struct Provider {
     pub aliases: &'static [&'static str],
     /// Parses the parts after `name:` (already split on `:`) into probes.
     /// `None` for probe types this build cannot attach yet.
-    pub resolve: Option<fn(&[&str], Span, &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic>>,
+    pub resolve: Option<ResolveFn>,
     /// Lists this type's probes; `None` for types that are not listed.
     pub list: Option<ListFn>,
     /// Whether a plain `-l` (and a search without a probe type) lists this
@@ -205,7 +227,7 @@ pub fn provider(name: &str) -> Option<&'static Provider> {
 }
 
 /// Parses and expands one attach point as written.
-pub fn resolve(text: &str, span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(text: &str, span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let mut parts: Vec<&str> = text.split(':').collect();
     let kind = parts.remove(0);
     let Some(provider) = provider(kind) else {
@@ -218,7 +240,7 @@ pub fn resolve(text: &str, span: Span, target: &dyn Target) -> Result<Vec<Resolv
         return Err(Diagnostic::error(span, format!("{} probes are not available in this build of rbpf", provider.name))
             .with_label("this probe type cannot be attached"));
     };
-    resolve(&parts, span, target)
+    resolve(&parts, span, target, scope)
 }
 
 /// The kernel functions `func` (and `module`, when given) match, as globs.

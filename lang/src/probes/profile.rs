@@ -2,14 +2,14 @@
 //! firing N times a second (hz) or every N units (s, ms, us), as bpftrace's
 //! profile probe; `interval` is the same event on one CPU.
 
-use super::{PerfCounter, PerfSample, ProbeKind, ResolvedProbe};
+use super::{PerfCounter, PerfSample, ProbeKind, ResolvedProbe, Scope};
 use crate::target::Target;
 use crate::{Diagnostic, Span};
 
 /// PERF_COUNT_SW_CPU_CLOCK.
 const CPU_CLOCK: u64 = 0;
 
-pub fn resolve(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let usage = || {
         Diagnostic::error(span, "a profile probe is written `profile:UNIT:COUNT`")
             .with_label("expected e.g. `profile:hz:99` or `profile:ms:10`")

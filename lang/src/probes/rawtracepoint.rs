@@ -3,11 +3,11 @@
 //! the tracepoints the kernel lists, whatever their category, as bpftrace
 //! does, so a typo is an error here and not an ENOENT at attach time.
 
-use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
+use super::{glob_match, is_glob, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
-pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let [name] = parts else {
         return Err(Diagnostic::error(span, "a raw tracepoint is written `rawtracepoint:NAME`")
             .with_label("expected e.g. `rawtracepoint:sched_switch`"));

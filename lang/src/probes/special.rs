@@ -1,7 +1,7 @@
 //! `BEGIN` and `END`: run once, before every other probe is attached and
 //! after every other probe is detached.
 
-use super::{ProbeKind, ResolvedProbe};
+use super::{ProbeKind, ResolvedProbe, Scope};
 use crate::target::Target;
 use crate::{Diagnostic, Span};
 
@@ -13,10 +13,10 @@ fn resolve_special(kind: ProbeKind, name: &str, parts: &[&str], span: Span) -> R
     Ok(vec![ResolvedProbe { kind, name: name.to_string() }])
 }
 
-pub fn resolve_begin(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve_begin(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     resolve_special(ProbeKind::Begin, "BEGIN", parts, span)
 }
 
-pub fn resolve_end(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve_end(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     resolve_special(ProbeKind::End, "END", parts, span)
 }

@@ -4,11 +4,11 @@
 //! (and one program) per match, as bpftrace does.
 
 use super::list::{ListError, ListedProbe};
-use super::{glob_match, is_glob, ProbeKind, ResolvedProbe, Syscall};
+use super::{glob_match, is_glob, ProbeKind, ResolvedProbe, Scope, Syscall};
 use crate::target::{FieldKind, Target, TargetError, TracepointField, TracepointFormat};
 use crate::{Diagnostic, Span};
 
-pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let [category, name] = parts else {
         return Err(Diagnostic::error(span, "a tracepoint is written `tracepoint:CATEGORY:NAME`")
             .with_label("expected e.g. `tracepoint:syscalls:sys_enter_execve`"));

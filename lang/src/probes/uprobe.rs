@@ -1,21 +1,24 @@
 //! `uprobe:PATH:FUNC` and `uretprobe:PATH:FUNC`: a user-space function's
-//! entry or return, in one binary or library. The location is a symbol, a
-//! symbol plus an offset (`FUNC+16`) or an address in the file (`0x1234`).
+//! entry or return, in one binary or library, named by its path or by its
+//! name alone (`uprobe:libc:malloc`, `uprobe:bash:readline`). The location
+//! is a symbol, a symbol plus an offset (`FUNC+16`) or an address in the
+//! file (`0x1234`); a function pattern (`read*`) makes a probe of every
+//! function it matches.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{parse_number, ProbeKind, ResolvedProbe, UprobeLocation};
+use super::{binary, is_glob, parse_number, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
-pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
-    resolve(parts, span, target, false)
+pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, scope.pid, false)
 }
 
-pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
-    resolve(parts, span, target, true)
+pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    resolve(parts, span, target, scope.pid, true)
 }
 
-fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+fn resolve(parts: &[&str], span: Span, target: &dyn Target, pid: Option<u32>, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let kind = if ret { "uretprobe" } else { "uprobe" };
     let [path, func] = parts else {
         return Err(Diagnostic::error(span, format!("a {kind} is written `{kind}:PATH:FUNCTION`"))
@@ -25,14 +28,12 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         return Err(Diagnostic::error(span, format!("the {kind}'s binary and function must not be empty"))
             .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
     }
-    if !path.starts_with('/') {
-        return Err(Diagnostic::error(span, format!("`{path}` is not an absolute path"))
-            .with_label("name the binary or library by its path")
-            .with_note(format!("e.g. `{kind}:/usr/bin/bash:{func}`")));
+    if is_glob(path) {
+        return Err(Diagnostic::error(span, format!("{kind} wildcards in the binary are not available in this build of rbpf"))
+            .with_label("name one binary or library"));
     }
-    if func.contains(['*', '?']) || path.contains(['*', '?']) {
-        return Err(Diagnostic::error(span, format!("{kind} wildcards are not available in this build of rbpf"))
-            .with_label("name one function"));
+    if is_glob(func) {
+        return resolve_wildcard(path, func, span, target, pid, ret);
     }
     let location = parse_location(func).ok_or_else(|| {
         Diagnostic::error(span, format!("`{func}` is not a function, FUNCTION+OFFSET or an address"))
@@ -42,13 +43,15 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         return Err(Diagnostic::error(span, "a uretprobe attaches to a function, not an offset or address")
             .with_label("name the function alone"));
     }
+    let binary = binary::locate(path, pid, kind, span, target)?;
+    let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
     if let UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) = &location {
         match target.user_function(path, f) {
             Ok(()) => {}
             Err(TargetError::NotFound) => {
-                return Err(Diagnostic::error(span, format!("`{path}` has no function `{f}`"))
+                return Err(Diagnostic::error(span, format!("`{shown}` has no function `{f}`"))
                     .with_label("no such symbol")
-                    .with_note(format!("the functions are the defined symbols of `nm -D {path}` and `nm {path}`")));
+                    .with_note(format!("the functions are the defined symbols of `nm -D {shown}` and `nm {shown}`")));
             }
             Err(TargetError::Unavailable(why)) => {
                 return Err(Diagnostic::error(span, format!("cannot attach {kind} here: {why}"))
@@ -57,9 +60,41 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         }
     }
     Ok(vec![ResolvedProbe {
-        kind: ProbeKind::Uprobe { path: path.to_string(), location, ret },
-        name: format!("{kind}:{path}:{func}"),
+        kind: ProbeKind::Uprobe { path: path.to_string(), location, ret, pid },
+        // bpftrace names the probe after the file it found.
+        name: format!("{kind}:{shown}:{func}"),
     }])
+}
+
+/// `uprobe:PATH:read*`: one program per function the pattern matches,
+/// each named after its function, in name order as bpftrace attaches them.
+fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, pid: Option<u32>, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let kind = if ret { "uretprobe" } else { "uprobe" };
+    if func.contains('+') || func.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(Diagnostic::error(span, format!("a {kind} wildcard matches function names, not offsets or addresses"))
+            .with_label("write the pattern alone, e.g. `read*`"));
+    }
+    let binary = binary::locate(path, pid, kind, span, target)?;
+    let functions = target.user_functions(&binary.path).map_err(|e| {
+        let why = match e {
+            TargetError::Unavailable(why) => why,
+            TargetError::NotFound => format!("{} has no symbols", binary.shown),
+        };
+        Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the functions of this binary")
+    })?;
+    let matched = matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")));
+    if matched.is_empty() {
+        return Err(Diagnostic::error(span, format!("no function of `{}` matches `{func}`", binary.shown))
+            .with_label("matches nothing")
+            .with_note(format!("`rbpf -l '{kind}:{}:*'` lists its functions", binary.shown)));
+    }
+    Ok(matched
+        .into_iter()
+        .map(|f| ResolvedProbe {
+            kind: ProbeKind::Uprobe { path: binary.path.clone(), location: UprobeLocation::Symbol(f.to_string()), ret, pid },
+            name: format!("{kind}:{}:{f}", binary.shown),
+        })
+        .collect())
 }
 
 pub fn list_entry(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
@@ -78,13 +113,12 @@ fn list(parts: &[&str], target: &dyn Target, kind: &str) -> Result<Vec<ListedPro
     let [path, func] = parts else {
         return Err(ListError::Usage(format!("a {kind} is listed as `{kind}:PATH:FUNCTION`, e.g. `{kind}:/bin/bash:*`")));
     };
-    if !path.starts_with('/') {
-        return Err(ListError::Usage(format!("`{path}` is not an absolute path: name the binary or library by its path")));
-    }
-    let functions = target.user_functions(path)?;
+    // Named after the file found, as bpftrace lists `uprobe:libc:*`.
+    let binary = binary::locate(path, None, kind, Span::default(), target).map_err(|d| ListError::Usage(d.message))?;
+    let functions = target.user_functions(&binary.path)?;
     Ok(matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")))
         .into_iter()
-        .map(|name| ListedProbe::new(format!("{kind}:{path}:{name}")))
+        .map(|name| ListedProbe::new(format!("{kind}:{}:{name}", binary.shown)))
         .collect())
 }
 
@@ -102,6 +136,69 @@ fn parse_location(text: &str) -> Option<UprobeLocation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::FakeTarget;
+
+    const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+
+    fn target() -> FakeTarget {
+        let mut t = FakeTarget::default()
+            .with_shared_library("libc.so.6", LIBC)
+            .with_user_functions(LIBC, &["malloc", "malloc_usable_size", "free", "__libc_malloc"])
+            .with_file("/usr/bin/bash", true)
+            .with_user_functions("/usr/bin/bash", &["readline", "read_builtin", "read_octal", "main", "rl_getc.part.0"])
+            .with_process(42, &["/usr/bin/bash", "/usr/lib/x86_64-linux-gnu/libc.so.6"])
+            .with_user_functions("/proc/42/root/usr/lib/x86_64-linux-gnu/libc.so.6", &["malloc"]);
+        t.program_directories = vec!["/usr/local/bin".into(), "/usr/bin".into()];
+        t
+    }
+
+    fn names(text: &str) -> Result<Vec<String>, String> {
+        names_in(text, None)
+    }
+
+    fn names_in(text: &str, pid: Option<u32>) -> Result<Vec<String>, String> {
+        let parts: Vec<&str> = text.split(':').skip(1).collect();
+        let ret = text.starts_with("uretprobe");
+        resolve(&parts, Span::default(), &target(), pid, ret).map(|probes| probes.into_iter().map(|p| p.name).collect()).map_err(|d| d.message)
+    }
+
+    #[test]
+    fn binaries_by_name_are_named_after_the_file_found() {
+        assert_eq!(names("uprobe:libc:malloc").unwrap(), [format!("uprobe:{LIBC}:malloc")]);
+        assert_eq!(names("uretprobe:libc.so.6:free").unwrap(), [format!("uretprobe:{LIBC}:free")]);
+        assert_eq!(names("uprobe:bash:readline").unwrap(), ["uprobe:/usr/bin/bash:readline"]);
+        assert_eq!(names("uprobe:/usr/bin/bash:readline").unwrap(), ["uprobe:/usr/bin/bash:readline"]);
+        let probes = resolve(&["libc", "malloc"], Span::default(), &target(), None, false).unwrap();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: LIBC.into(), location: UprobeLocation::Symbol("malloc".into()), ret: false, pid: None });
+        assert_eq!(names("uprobe:libnope:malloc").unwrap_err(), "cannot find a program or library named `libnope`");
+        assert_eq!(names("uprobe:usr/bin/bash:readline").unwrap_err(), "`usr/bin/bash` is not an absolute path");
+    }
+
+    #[test]
+    fn a_process_attaches_to_its_own_libraries_and_alone() {
+        // The library as process 42 maps it, read through its root.
+        assert_eq!(names_in("uprobe:libc:malloc", Some(42)).unwrap(), ["uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc"]);
+        let probes = resolve(&["libc", "mall*"], Span::default(), &target(), Some(42), false).unwrap();
+        let path = "/proc/42/root/usr/lib/x86_64-linux-gnu/libc.so.6".to_string();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path, location: UprobeLocation::Symbol("malloc".into()), ret: false, pid: Some(42) });
+        assert_eq!(probes[0].name, "uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc");
+        assert_eq!(names_in("uprobe:libm:sin", Some(42)).unwrap_err(), "process 42 has no `libm` mapped");
+        assert_eq!(names_in("uprobe:libc:malloc", Some(43)).unwrap_err(), "there is no process with pid 43");
+    }
+
+    #[test]
+    fn wildcards_make_a_probe_per_function() {
+        assert_eq!(names("uprobe:bash:read*").unwrap(), ["uprobe:/usr/bin/bash:read_builtin", "uprobe:/usr/bin/bash:read_octal", "uprobe:/usr/bin/bash:readline"]);
+        assert_eq!(names("uretprobe:libc:mall*").unwrap(), [format!("uretprobe:{LIBC}:malloc"), format!("uretprobe:{LIBC}:malloc_usable_size")]);
+        // GCC's split-off parts are not functions of their own.
+        assert_eq!(names("uprobe:bash:rl_*").unwrap_err(), "no function of `/usr/bin/bash` matches `rl_*`");
+        let probes = resolve(&["bash", "read_?ctal"], Span::default(), &target(), None, true).unwrap();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: "/usr/bin/bash".into(), location: UprobeLocation::Symbol("read_octal".into()), ret: true, pid: None });
+        assert_eq!(probes[0].kind.function(), Some("read_octal"));
+        assert!(names("uprobe:bash:read*+4").is_err());
+        assert!(names("uprobe:/usr/bin/*:main").is_err());
+        assert_eq!(names("uprobe:/no/such:read*").unwrap_err(), "cannot expand the wildcard: /no/such does not exist");
+    }
 
     #[test]
     fn locations() {

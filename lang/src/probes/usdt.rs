@@ -1,11 +1,12 @@
 //! `usdt:PATH:PROVIDER:NAME` (alias `U`): a statically defined probe that a
 //! program or library declares with `<sys/sdt.h>`, found in its
-//! `.note.stapsdt` notes. The provider may be left out when the name says
+//! `.note.stapsdt` notes. The binary is named by its path or by its name
+//! alone, as for uprobes. The provider may be left out when the name says
 //! which probe is meant; both parts take wildcards. Each probe site is one
 //! program, since each site has its own argument locations.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{glob_match, is_glob, ProbeKind, ResolvedProbe};
+use super::{binary, glob_match, is_glob, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{Target, TargetError, UsdtProbe};
 use crate::{Diagnostic, Span};
 
@@ -151,9 +152,8 @@ pub fn list(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<L
         [path, provider, name] => (*path, *provider, *name),
         _ => return Err(ListError::Usage("usdt probes are listed as `usdt:PATH` or `usdt:PATH:PROVIDER:NAME`".into())),
     };
-    if !path.starts_with('/') {
-        return Err(ListError::Usage(format!("`{path}` is not an absolute path: name the binary or library by its path")));
-    }
+    let binary = binary::locate(path, None, "usdt", Span::default(), target).map_err(|d| ListError::Usage(d.message))?;
+    let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
     let probes = match target.usdt_probes(path) {
         Err(TargetError::NotFound) => Vec::new(),
         other => other?,
@@ -163,10 +163,10 @@ pub fn list(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<L
         .filter(|p| glob_match(provider, &p.provider) && glob_match(name, &p.name))
         .map(|p| format!("{}:{}", p.provider, p.name))
         .collect();
-    Ok(matching("*", names.iter().map(String::as_str)).into_iter().map(|n| ListedProbe::new(format!("usdt:{path}:{n}"))).collect())
+    Ok(matching("*", names.iter().map(String::as_str)).into_iter().map(|n| ListedProbe::new(format!("usdt:{shown}:{n}"))).collect())
 }
 
-pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let usage = "expected e.g. `usdt:/usr/lib/libc.so.6:libc:setjmp` or `usdt:/path:NAME`";
     let (path, provider, name) = match parts {
         [path, provider, name] => (*path, Some(*provider), *name),
@@ -179,16 +179,14 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
     if path.is_empty() || name.is_empty() || provider.is_some_and(str::is_empty) {
         return Err(Diagnostic::error(span, "the usdt probe's binary, provider and name must not be empty").with_label(usage));
     }
-    if !path.starts_with('/') {
-        return Err(Diagnostic::error(span, format!("`{path}` is not an absolute path"))
-            .with_label("name the binary or library by its path"));
-    }
     if is_glob(path) {
         return Err(Diagnostic::error(span, "usdt wildcards in the path are not available in this build of rbpf")
             .with_label("name one binary or library"));
     }
+    let binary = binary::locate(path, scope.pid, "usdt", span, target)?;
+    let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
     let probes = target.usdt_probes(path).map_err(|e| match e {
-        TargetError::NotFound => Diagnostic::error(span, format!("`{path}` has no USDT probes"))
+        TargetError::NotFound => Diagnostic::error(span, format!("`{shown}` has no USDT probes"))
             .with_label("no .note.stapsdt notes in this file")
             .with_note("USDT probes are declared with <sys/sdt.h> (DTRACE_PROBE, STAP_PROBE)"),
         TargetError::Unavailable(why) => {
@@ -203,7 +201,7 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
         let wanted = provider.map_or_else(|| name.to_string(), |p| format!("{p}:{name}"));
         let mut known: Vec<String> = probes.iter().map(|p| format!("{}:{}", p.provider, p.name)).collect();
         known.dedup();
-        return Err(Diagnostic::error(span, format!("`{path}` has no USDT probe `{wanted}`"))
+        return Err(Diagnostic::error(span, format!("`{shown}` has no USDT probe `{wanted}`"))
             .with_label("no such probe")
             .with_note(format!("its probes are: {}", known.join(", "))));
     }
@@ -212,7 +210,7 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
         providers.sort_unstable();
         providers.dedup();
         if providers.len() > 1 {
-            return Err(Diagnostic::error(span, format!("the USDT probe name `{name}` is ambiguous in `{path}`"))
+            return Err(Diagnostic::error(span, format!("the USDT probe name `{name}` is ambiguous in `{shown}`"))
                 .with_label("more than one provider has it")
                 .with_note(format!("name the provider: one of {}", providers.join(", "))));
         }
@@ -228,9 +226,10 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Re
                 offset: p.offset,
                 semaphore_offset: p.semaphore_offset,
                 args: decode_args(&p.args, p.address, &symbol),
+                pid: scope.pid,
             },
             // bpftrace's `probe` names the provider even when it was left out.
-            name: format!("usdt:{path}:{}:{}", p.provider, p.name),
+            name: format!("usdt:{shown}:{}:{}", p.provider, p.name),
         })
         .collect())
 }
@@ -292,7 +291,7 @@ mod tests {
 
     fn names(text: &str) -> Result<Vec<String>, String> {
         let parts: Vec<&str> = text.split(':').skip(1).collect();
-        resolve(&parts, Span::default(), &target())
+        resolve(&parts, Span::default(), &target(), &Scope::default())
             .map(|probes| probes.into_iter().map(|p| p.name).collect())
             .map_err(|d| d.message)
     }
@@ -309,7 +308,7 @@ mod tests {
 
     #[test]
     fn carries_offsets_semaphores_and_decoded_arguments() {
-        let probes = resolve(&["/bin/app", "app", "req_begin"], Span::default(), &target()).unwrap();
+        let probes = resolve(&["/bin/app", "app", "req_begin"], Span::default(), &target(), &Scope::default()).unwrap();
         assert_eq!(
             probes[1].kind,
             ProbeKind::Usdt {
@@ -322,8 +321,28 @@ mod tests {
                     UsdtArg { size: 8, signed: false, location: UsdtArgLocation::Register { pt_regs_offset: 96, shift: 0 } },
                     UsdtArg { size: 8, signed: true, location: UsdtArgLocation::Register { pt_regs_offset: 80, shift: 0 } },
                 ],
+                pid: None,
             }
         );
+    }
+
+    #[test]
+    fn libraries_by_name_and_in_a_process() {
+        let target = target()
+            .with_shared_library("libapp.so.1", "/usr/lib/libapp.so.1")
+            .with_usdt("/usr/lib/libapp.so.1", "app", "start", 0x2000, None, "")
+            .with_process(42, &["/bin/app", "/usr/lib/libapp.so.1"])
+            .with_usdt("/proc/42/root/usr/lib/libapp.so.1", "app", "start", 0x2000, None, "");
+        let names = |parts: &[&str], pid| {
+            resolve(parts, Span::default(), &target, &Scope { pid }).map(|probes| probes.into_iter().map(|p| (p.name, p.kind)).collect::<Vec<_>>()).map_err(|d| d.message)
+        };
+        let found = names(&["libapp", "app", "start"], None).unwrap();
+        assert_eq!(found[0].0, "usdt:/usr/lib/libapp.so.1:app:start");
+        assert!(matches!(&found[0].1, ProbeKind::Usdt { path, pid: None, .. } if path == "/usr/lib/libapp.so.1"));
+        let found = names(&["libapp", "start"], Some(42)).unwrap();
+        assert_eq!(found[0].0, "usdt:/usr/lib/libapp.so.1:app:start");
+        assert!(matches!(&found[0].1, ProbeKind::Usdt { path, pid: Some(42), .. } if path == "/proc/42/root/usr/lib/libapp.so.1"));
+        assert_eq!(names(&["libother", "start"], Some(42)).unwrap_err(), "process 42 has no `libother` mapped");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `FUNC+argN` form, which watch an address a function is passed, are
 //! refused with a message saying so.
 
-use super::{parse_number, ProbeKind, ResolvedProbe, WatchMode};
+use super::{parse_number, ProbeKind, ResolvedProbe, Scope, WatchMode};
 use crate::target::Target;
 use crate::{Diagnostic, Span};
 
@@ -14,7 +14,7 @@ use crate::{Diagnostic, Span};
 /// space on the 64-bit architectures rbpf runs on (x86-64, arm64).
 const KERNEL_HALF: u64 = 1 << 63;
 
-pub fn resolve(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let [address, length, mode] = parts else {
         return Err(Diagnostic::error(span, "a watchpoint is written `watchpoint:ADDRESS:LENGTH:MODE`")
             .with_label("expected e.g. `watchpoint:0x10000000:8:w`")
@@ -68,7 +68,7 @@ pub fn resolve(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<Resolve
 }
 
 /// `asyncwatchpoint` exists only in the function-argument form.
-pub fn resolve_async(parts: &[&str], span: Span, _: &dyn Target) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve_async(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     match parts.first() {
         Some(first) if first.contains('+') => Err(function_form(span, "asyncwatchpoint")),
         _ => Err(Diagnostic::error(span, "an asyncwatchpoint is written `asyncwatchpoint:FUNCTION+argN:LENGTH:MODE`")

@@ -87,15 +87,15 @@ pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo, pid
         Attach::Interval { period_ns } => interval::attach(program(ebpf, info)?, info, *period_ns),
         Attach::RawTracepoint { name } => rawtracepoint::attach(program(ebpf, info)?, info, name),
         Attach::PerfEvent { counter, sample } => perf_event::attach(program(ebpf, info)?, info, *counter, *sample),
-        Attach::Uprobe { path, location, .. } => uprobe::attach(program(ebpf, info)?, info, path, location),
+        Attach::Uprobe { path, location, pid, .. } => uprobe::attach(program(ebpf, info)?, info, path, location, *pid),
         Attach::Kprobe { func, offset, .. } => kprobe::attach(program(ebpf, info)?, info, func, *offset),
         Attach::KprobeMulti { funcs, ret } => {
             let fd = own.0.get(&info.name).ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })?;
             kprobe::attach_multi(fd.as_fd(), info, funcs, *ret)
         }
         Attach::Fentry { ret, .. } => fentry::attach(program(ebpf, info)?, info, *ret),
-        Attach::Usdt { path, offset, semaphore_offset } => {
-            usdt::attach(program(ebpf, info)?, info, path, *offset, *semaphore_offset)
+        Attach::Usdt { path, offset, semaphore_offset, pid } => {
+            usdt::attach(program(ebpf, info)?, info, path, *offset, *semaphore_offset, *pid)
         }
         Attach::Watchpoint { address, length, mode } => {
             watchpoint::attach(program(ebpf, info)?, info, *address, *length, *mode, pid)

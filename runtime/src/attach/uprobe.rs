@@ -1,5 +1,7 @@
 //! `uprobe` and `uretprobe`: a function's entry or return in a user-space
-//! binary, in every process that runs it.
+//! binary, in every process that runs it or, for `-p PID`, in that one.
+
+use std::num::NonZeroU32;
 
 use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
 use aya::programs::{Program, UProbe};
@@ -13,7 +15,7 @@ pub(super) fn load(program: &mut Program, info: &ProgramInfo) -> Result<(), Runt
     program.load().map_err(|e| RuntimeError::load(&info.name, &info.probe_name, e))
 }
 
-pub(super) fn attach(program: &mut Program, info: &ProgramInfo, path: &str, location: &UprobeLocation) -> Result<Link, RuntimeError> {
+pub(super) fn attach(program: &mut Program, info: &ProgramInfo, path: &str, location: &UprobeLocation, pid: Option<u32>) -> Result<Link, RuntimeError> {
     let program: &mut UProbe = typed(program, info, "uprobe program")?;
     let location = match location {
         UprobeLocation::Symbol(f) => UProbeAttachLocation::Symbol(f),
@@ -21,7 +23,10 @@ pub(super) fn attach(program: &mut Program, info: &ProgramInfo, path: &str, loca
         UprobeLocation::Address(a) => UProbeAttachLocation::AbsoluteOffset(*a),
     };
     let attach_error = |source| RuntimeError::Attach { probe: info.probe_name.clone(), source };
-    let id = program.attach(location, path, UProbeScope::AllProcesses).map_err(attach_error)?;
+    // The kernel then runs the program for that process's hits alone,
+    // rather than every process's being filtered by the predicate.
+    let scope = pid.and_then(NonZeroU32::new).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+    let id = program.attach(location, path, scope).map_err(attach_error)?;
     let link = program.take_link(id).map_err(attach_error)?;
     Ok(Link::Uprobe(link))
 }

@@ -2,7 +2,8 @@
 //! file offset through the uprobe PMU directly, so that the kernel's
 //! reference counter raises the probe's semaphore in every process that
 //! maps the file while the probe is attached (and lowers it after), as
-//! `if (PROVIDER_NAME_ENABLED())` in the traced code expects.
+//! `if (PROVIDER_NAME_ENABLED())` in the traced code expects. For `-p PID`
+//! the event is that process's alone, and so is the raised semaphore.
 
 use std::os::fd::AsFd;
 
@@ -26,6 +27,7 @@ pub(super) fn attach(
     path: &str,
     offset: u64,
     semaphore_offset: Option<u64>,
+    pid: Option<u32>,
 ) -> Result<Link, RuntimeError> {
     let program: &mut UProbe = typed(program, info, "uprobe program")?;
     let prog_fd = program
@@ -40,7 +42,7 @@ pub(super) fn attach(
         Some(semaphore) => semaphore << ref_ctr_shift()?,
     };
     let syscall_error = |call, e| RuntimeError::syscall(Action::AttachUprobes, call, &info.probe_name, e);
-    let event = sys::perf_event_open_uprobe(pmu_type, path, offset, config).map_err(|e| syscall_error("perf_event_open", e))?;
+    let event = sys::perf_event_open_uprobe(pmu_type, path, offset, config, pid).map_err(|e| syscall_error("perf_event_open", e))?;
     let link = sys::perf_event_link(event.as_fd(), prog_fd.as_fd()).map_err(|e| syscall_error("BPF_LINK_CREATE", e))?;
     Ok(Link::Fd(link))
 }

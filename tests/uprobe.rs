@@ -1,0 +1,210 @@
+//! uprobes end to end: a small C program linked against libc, started by
+//! the tests, traced by the rbpf binary through a library named alone
+//! (`uprobe:libc:div`), through wildcards over its own functions, and with
+//! `-p` for one of two identical processes; and the diagnostics for names
+//! that resolve to nothing.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use common::{kernel_tests_enabled, run, Tracer};
+
+/// Per line read from stdin: one call of libc's `div` (a function nothing
+/// else here is likely to call, and that gcc does not inline) and of
+/// `rbpf_step_b`, which calls `rbpf_step_a`.
+const PROGRAM: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((noinline)) int rbpf_step_a(int i) { return i * 3 + 1; }
+__attribute__((noinline)) int rbpf_step_b(int i) { return rbpf_step_a(i) - 2; }
+int main(void) {
+    char line[64];
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        printf("%d %d\n", div(i, 3).quot, rbpf_step_b(i));
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+/// Builds the test program in a directory of its own; `None` (after saying
+/// why) where gcc is missing, unless RBPF_REQUIRE_KERNEL=1.
+fn build(test: &str) -> Option<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("rbpf-uprobe-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("main.c"), PROGRAM).expect("write main.c");
+    let binary = dir.join("uprobe-app");
+    let built = Command::new("gcc").args(["-O1", "-o"]).arg(&binary).arg(dir.join("main.c")).output();
+    match built {
+        Ok(out) if out.status.success() => Some(binary),
+        other => {
+            let why = match other {
+                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => e.to_string(),
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            if std::env::var("RBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
+                panic!("{test}: cannot build the uprobe test program with gcc: {why}");
+            }
+            eprintln!("skipping {test}: cannot build the uprobe test program (needs gcc): {why}");
+            None
+        }
+    }
+}
+
+/// The test program, started by this test, driven a line at a time.
+struct App {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl App {
+    fn start(binary: &Path) -> App {
+        let mut child = Command::new(binary).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the test program");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        App { child, stdin, stdout }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Calls each function once, and waits until it has.
+    fn step(&mut self) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"\n").and_then(|()| stdin.flush()).expect("write to the test program");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read from the test program");
+        assert!(!line.is_empty(), "the test program ended early");
+    }
+
+    fn finish(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("wait for the test program");
+        assert!(status.success());
+    }
+}
+
+/// Starts rbpf on `args`, waits for `probes` attached probes, lets `drive`
+/// run the test programs, then stops it with SIGINT; its output.
+fn trace(args: &[&str], probes: usize, drive: impl FnOnce()) -> String {
+    let mut tracer = Tracer::start(args);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(probes);
+    drive();
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(status, 0, "{out}");
+    out
+}
+
+fn remove(binary: &Path) {
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+}
+
+/// The value of the map line that starts with `key`, if printed.
+fn count(out: &str, key: &str) -> Option<u64> {
+    out.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(": ")?.parse().ok())
+}
+
+#[test]
+fn a_library_named_alone_is_the_one_the_dynamic_loader_finds() {
+    const TEST: &str = "a_library_named_alone_is_the_one_the_dynamic_loader_finds";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build(TEST) else { return };
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    let program = format!(
+        "uprobe:libc:div /pid == {pid}/ {{ @calls[probe] = count(); }} \
+         uretprobe:libc.so.6:div /pid == {pid}/ {{ @returns[probe] = count(); }}"
+    );
+    let out = trace(&["-e", &program], 2, || (0..3).for_each(|_| app.step()));
+    app.finish();
+    remove(&binary);
+    // Named after the file found, as bpftrace names it: the loader's path.
+    let libc = out.lines().find_map(|l| l.strip_prefix("@calls[uprobe:")?.strip_suffix(":div]: 3")).unwrap_or_else(|| panic!("{out}"));
+    assert!(libc.starts_with('/') && libc.ends_with("/libc.so.6"), "{out}");
+    assert_eq!(count(&out, &format!("@returns[uretprobe:{libc}:div]")), Some(3), "{out}");
+}
+
+#[test]
+fn wildcards_attach_every_matching_function() {
+    const TEST: &str = "wildcards_attach_every_matching_function";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build(TEST) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    let program = format!(
+        "uprobe:{path}:rbpf_step_* /pid == {pid}/ {{ @calls[probe, func] = count(); }} \
+         uretprobe:{path}:rbpf_step_? /pid == {pid}/ {{ @returns[func, retval] = count(); }}"
+    );
+    let out = trace(&["-e", &program], 4, || (0..2).for_each(|_| app.step()));
+    app.finish();
+    remove(&binary);
+    assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
+    for f in ["rbpf_step_a", "rbpf_step_b"] {
+        assert_eq!(count(&out, &format!("@calls[uprobe:{path}:{f}, {f}]")), Some(2), "{out}");
+    }
+    // i = 0, 1: rbpf_step_a returns 1 and 4, rbpf_step_b 2 less; retval
+    // is the whole register, and an int's -1 leaves its upper half clear.
+    for (f, ret) in [("rbpf_step_a", 1u64), ("rbpf_step_a", 4), ("rbpf_step_b", 4294967295), ("rbpf_step_b", 2)] {
+        assert_eq!(count(&out, &format!("@returns[{f}, {ret}]")), Some(1), "{out}");
+    }
+}
+
+#[test]
+fn pid_traces_one_of_two_identical_processes() {
+    const TEST: &str = "pid_traces_one_of_two_identical_processes";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build(TEST) else { return };
+    let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
+    let (pid, other_pid) = (traced.pid(), other.pid());
+    // No predicate: the attach alone keeps the other process out.
+    let program = "uprobe:libc:div { @calls[probe, pid] = count(); } uprobe:uprobe-app:rbpf_step_* { @steps[pid] = count(); }";
+    let out = trace(&["-p", &pid.to_string(), "-e", program], 3, || {
+        for _ in 0..3 {
+            traced.step();
+            other.step();
+            other.step();
+        }
+    });
+    traced.finish();
+    other.finish();
+    remove(&binary);
+    // The library as the process maps it, as bpftrace names it under -p.
+    let maps_libc = out.lines().find_map(|l| l.strip_prefix("@calls[uprobe:")?.strip_suffix(&format!(":div, {pid}]: 3"))).unwrap_or_else(|| panic!("{out}"));
+    assert!(maps_libc.ends_with("/libc.so.6"), "{out}");
+    assert_eq!(count(&out, &format!("@steps[{pid}]")), Some(6), "{out}");
+    assert!(!out.contains(&other_pid.to_string()), "the other process was traced:\n{out}");
+}
+
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{args:?}: expected {n:?} in stderr:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn names_and_patterns_that_match_nothing_are_errors() {
+    fails_with(&["-e", "uprobe:libnosuchlib:f {}"], &["cannot find a program or library named `libnosuchlib`", "-e:1:1"]);
+    fails_with(&["-e", "uprobe:/bin/sh:rbpf_no_such_function_* {}"], &["no function of `/bin/sh` matches `rbpf_no_such_function_*`"]);
+    fails_with(&["-e", "uretprobe:/etc/passwd:f* {}"], &["is not an ELF binary or library"]);
+    // -p: the library must be one that process maps.
+    let pid = std::process::id().to_string();
+    fails_with(&["-p", &pid, "-e", "uprobe:libnosuchlib:f {}"], &[&format!("process {pid} has no `libnosuchlib` mapped")]);
+}
