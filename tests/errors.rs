@@ -3,17 +3,7 @@
 
 mod common;
 
-use common::run;
-
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr: {stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "{args:?}: expected {n:?} in stderr:\n{stderr}");
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
+use common::{fails_with, run};
 
 #[test]
 fn syntax_error_points_at_the_token() {

@@ -5,20 +5,7 @@
 
 mod common;
 
-use common::{kernel_tests_enabled, run, Tracer};
-
-/// Parses `@name[key]: value` lines into (key, value).
-fn entries<'a>(output: &'a str, map: &str) -> Vec<(&'a str, i64)> {
-    let prefix = format!("{map}[");
-    output
-        .lines()
-        .filter_map(|l| l.strip_prefix(prefix.as_str()))
-        .filter_map(|rest| {
-            let (key, value) = rest.rsplit_once("]: ")?;
-            Some((key, value.trim().parse().ok()?))
-        })
-        .collect()
-}
+use common::{entries, kernel_tests_enabled, run, Tracer};
 
 /// The value of a map without keys, `@name: N`.
 fn scalar(output: &str, map: &str) -> Option<i64> {

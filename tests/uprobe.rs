@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use common::{kernel_tests_enabled, run, Tracer};
+use common::{build_c, fails_with, kernel_tests_enabled, App, Tracer};
 
 /// Per line read from stdin: one call of libc's `div` (a function nothing
 /// else here is likely to call, and that gcc does not inline) and of
@@ -30,64 +28,10 @@ int main(void) {
 }
 "#;
 
-/// Builds the test program in a directory of its own; `None` (after saying
-/// why) where gcc is missing, unless RBPF_REQUIRE_KERNEL=1.
+/// Builds the test program; `None` (after saying why) where gcc is
+/// missing, unless RBPF_REQUIRE_KERNEL=1.
 fn build(test: &str) -> Option<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("rbpf-uprobe-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("main.c"), PROGRAM).expect("write main.c");
-    let binary = dir.join("uprobe-app");
-    let built = Command::new("gcc").args(["-O1", "-o"]).arg(&binary).arg(dir.join("main.c")).output();
-    match built {
-        Ok(out) if out.status.success() => Some(binary),
-        other => {
-            let why = match other {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
-                Err(e) => e.to_string(),
-            };
-            let _ = std::fs::remove_dir_all(&dir);
-            if std::env::var("RBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("{test}: cannot build the uprobe test program with gcc: {why}");
-            }
-            eprintln!("skipping {test}: cannot build the uprobe test program (needs gcc): {why}");
-            None
-        }
-    }
-}
-
-/// The test program, started by this test, driven a line at a time.
-struct App {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl App {
-    fn start(binary: &Path) -> App {
-        let mut child = Command::new(binary).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the test program");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        App { child, stdin, stdout }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Calls each function once, and waits until it has.
-    fn step(&mut self) {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        stdin.write_all(b"\n").and_then(|()| stdin.flush()).expect("write to the test program");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read from the test program");
-        assert!(!line.is_empty(), "the test program ended early");
-    }
-
-    fn finish(mut self) {
-        drop(self.stdin.take());
-        let status = self.child.wait().expect("wait for the test program");
-        assert!(status.success());
-    }
+    build_c(test, "the uprobe test program (needs gcc)", "uprobe-app", &[("main.c", PROGRAM)], &["-O1"])
 }
 
 /// Starts rbpf on `args`, waits for `probes` attached probes, lets `drive`
@@ -124,7 +68,7 @@ fn a_library_named_alone_is_the_one_the_dynamic_loader_finds() {
         "uprobe:libc:div /pid == {pid}/ {{ @calls[probe] = count(); }} \
          uretprobe:libc.so.6:div /pid == {pid}/ {{ @returns[probe] = count(); }}"
     );
-    let out = trace(&["-e", &program], 2, || (0..3).for_each(|_| app.step()));
+    let out = trace(&["-e", &program], 2, || (0..3).for_each(|_| drop(app.step())));
     app.finish();
     remove(&binary);
     // Named after the file found, as bpftrace names it: the loader's path.
@@ -147,7 +91,7 @@ fn wildcards_attach_every_matching_function() {
         "uprobe:{path}:rbpf_step_* /pid == {pid}/ {{ @calls[probe, func] = count(); }} \
          uretprobe:{path}:rbpf_step_? /pid == {pid}/ {{ @returns[func, retval] = count(); }}"
     );
-    let out = trace(&["-e", &program], 4, || (0..2).for_each(|_| app.step()));
+    let out = trace(&["-e", &program], 4, || (0..2).for_each(|_| drop(app.step())));
     app.finish();
     remove(&binary);
     assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
@@ -187,16 +131,6 @@ fn pid_traces_one_of_two_identical_processes() {
     assert!(maps_libc.ends_with("/libc.so.6"), "{out}");
     assert_eq!(count(&out, &format!("@steps[{pid}]")), Some(6), "{out}");
     assert!(!out.contains(&other_pid.to_string()), "the other process was traced:\n{out}");
-}
-
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr: {stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "{args:?}: expected {n:?} in stderr:\n{stderr}");
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 
-use common::{kernel_tests_enabled, run, Tracer};
+use common::{build_c, fails_with, kernel_tests_enabled, run, App, Tracer};
 
 /// One probe of each kind per line read from stdin, then "enabled" or
 /// "disabled": whether the guarded probe's semaphore was raised.
@@ -55,67 +54,10 @@ void guarded(int i) {
 }
 "#;
 
-/// Builds the test program in a directory of its own; `None` (after saying
-/// why) where gcc or <sys/sdt.h> is missing, unless RBPF_REQUIRE_KERNEL=1.
+/// Builds the test program; `None` (after saying why) where gcc or
+/// <sys/sdt.h> is missing, unless RBPF_REQUIRE_KERNEL=1.
 fn build(test: &str) -> Option<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("rbpf-usdt-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("main.c"), PROGRAM).expect("write main.c");
-    std::fs::write(dir.join("guarded.c"), GUARDED).expect("write guarded.c");
-    let binary = dir.join("usdt-app");
-    let built = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&binary)
-        .arg(dir.join("main.c"))
-        .arg(dir.join("guarded.c"))
-        .output();
-    match built {
-        Ok(out) if out.status.success() => Some(binary),
-        other => {
-            let why = match other {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
-                Err(e) => e.to_string(),
-            };
-            let _ = std::fs::remove_dir_all(&dir);
-            if std::env::var("RBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("{test}: cannot build the USDT test program (gcc and systemtap-sdt-dev): {why}");
-            }
-            eprintln!("skipping {test}: cannot build the USDT test program (needs gcc and systemtap-sdt-dev): {why}");
-            None
-        }
-    }
-}
-
-/// The test program, started by this test, driven a line at a time.
-struct App {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl App {
-    fn start(binary: &Path) -> App {
-        let mut child =
-            Command::new(binary).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the test program");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        App { child, stdin, stdout }
-    }
-
-    /// Fires every probe once; returns what the guard saw.
-    fn step(&mut self) -> String {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        stdin.write_all(b"\n").and_then(|()| stdin.flush()).expect("write to the test program");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read from the test program");
-        line.trim().to_string()
-    }
-
-    fn finish(mut self) {
-        drop(self.stdin.take());
-        let status = self.child.wait().expect("wait for the test program");
-        assert!(status.success());
-    }
+    build_c(test, "the usdt test program (needs gcc and systemtap-sdt-dev)", "usdt-app", &[("main.c", PROGRAM), ("guarded.c", GUARDED)], &["-O2"])
 }
 
 #[test]
@@ -173,7 +115,7 @@ fn pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone() {
     }
     let Some(binary) = build(TEST) else { return };
     let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
-    let pid = traced.child.id();
+    let pid = traced.pid();
     // The binary by the name the process maps it under.
     let program = "usdt:usdt-app:rbpf:guarded { @[probe, pid] = count(); } usdt:usdt-app:rbpf:ints { @ints[pid] = count(); }";
     let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", program]);
@@ -191,16 +133,6 @@ fn pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone() {
     assert!(out.lines().any(|l| l == format!("@[usdt:{path}:rbpf:guarded, {pid}]: 2")), "{out}");
     assert!(out.lines().any(|l| l == format!("@ints[{pid}]: 2")), "{out}");
     assert_eq!(out.lines().filter(|l| l.starts_with('@')).count(), 2, "{out}");
-}
-
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr: {stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "{args:?}: expected {n:?} in stderr:\n{stderr}");
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

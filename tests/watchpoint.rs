@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{kernel_tests_enabled, run, Tracer};
+use common::{build_c, kernel_tests_enabled, run, Tracer};
 
 /// Prints the address of `target`, waits for a line on stdin (unless a
 /// second argument says not to), then writes `target` N times. `target` is
@@ -30,29 +30,11 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// Builds the program in a directory of its own; `None` (after saying
-/// why) where gcc is missing, unless RBPF_REQUIRE_KERNEL=1.
+/// Builds the program, not position-independent so that its global's
+/// address is fixed; `None` (after saying why) where gcc is missing,
+/// unless RBPF_REQUIRE_KERNEL=1.
 fn build(test: &str) -> Option<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("rbpf-watchpoint-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("main.c"), PROGRAM).expect("write main.c");
-    let binary = dir.join("watched");
-    let built = Command::new("gcc").args(["-O1", "-no-pie", "-o"]).arg(&binary).arg(dir.join("main.c")).output();
-    match built {
-        Ok(out) if out.status.success() => Some(binary),
-        other => {
-            let why = match other {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
-                Err(e) => e.to_string(),
-            };
-            let _ = std::fs::remove_dir_all(&dir);
-            if std::env::var("RBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("{test}: cannot build the watchpoint test program with gcc: {why}");
-            }
-            eprintln!("skipping {test}: cannot build the watchpoint test program (needs gcc): {why}");
-            None
-        }
-    }
+    build_c(test, "the watchpoint test program (needs gcc)", "watched", &[("main.c", PROGRAM)], &["-O1", "-no-pie"])
 }
 
 /// The address the program prints, from a run that does not wait and

@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -161,4 +162,96 @@ pub fn wait_for_links(pid: u32, n: usize) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     false
+}
+
+/// Runs rbpf and checks it refused the input: exit status 1, every needle
+/// in what it printed on stderr, and no panic.
+pub fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{args:?}: expected {n:?} in stderr:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Parses `@name[key]: value` lines into (key, value).
+pub fn entries<'a>(output: &'a str, map: &str) -> Vec<(&'a str, i64)> {
+    let prefix = format!("{map}[");
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .filter_map(|rest| {
+            let (key, value) = rest.rsplit_once("]: ")?;
+            Some((key, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Builds the C test program `binary` from `sources` (file name, text)
+/// with gcc and `flags`, in a directory of its own; `None` after saying why (`what`
+/// names the program and what it needs) where it cannot be built, unless
+/// RBPF_REQUIRE_KERNEL=1 makes that a failure.
+pub fn build_c(test: &str, what: &str, binary: &str, sources: &[(&str, &str)], flags: &[&str]) -> Option<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("rbpf-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (name, text) in sources {
+        std::fs::write(dir.join(name), text).expect("write a C source");
+    }
+    let binary = dir.join(binary);
+    let built = Command::new("gcc").args(flags).arg("-o").arg(&binary).args(sources.iter().map(|(name, _)| dir.join(name))).output();
+    match built {
+        Ok(out) if out.status.success() => Some(binary),
+        other => {
+            let why = match other {
+                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => e.to_string(),
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            if std::env::var("RBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
+                panic!("{test}: cannot build {what}: {why}");
+            }
+            eprintln!("skipping {test}: cannot build {what}: {why}");
+            None
+        }
+    }
+}
+
+/// A test program this test started, which does one round of its work
+/// per line it reads and answers each with a line.
+pub struct App {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl App {
+    pub fn start(binary: &Path) -> App {
+        let mut child = Command::new(binary).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the test program");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        App { child, stdin, stdout }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// One round of work; returns the line it answered with.
+    pub fn step(&mut self) -> String {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"\n").and_then(|()| stdin.flush()).expect("write to the test program");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read from the test program");
+        assert!(!line.is_empty(), "the test program ended early");
+        line.trim().to_string()
+    }
+
+    /// Ends its input and waits for it to exit successfully.
+    pub fn finish(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("wait for the test program");
+        assert!(status.success());
+    }
 }
