@@ -1,0 +1,17 @@
+// A probe that never fires on an idle machine: sys_enter_reboot.
+#include "common.h"
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} count SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_reboot")
+int idle(void *ctx) {
+    __u32 zero = 0;
+    __u64 *v = bpf_map_lookup_elem(&count, &zero);
+    if (v) *v += 1;
+    return 0;
+}
