@@ -215,3 +215,28 @@ fn many_syscall_tracepoints_count_each_syscall_under_its_name() {
     let exits = entries(&out, "@exit");
     assert!(exits.iter().any(|(k, n)| *k == "tracepoint:syscalls:sys_exit_getppid" && *n >= 199), "{out}");
 }
+
+/// Maps hold 4096 keys, as in bpftrace; `max_map_keys` in the config block
+/// or BPFTRACE_MAP_KEYS_MAX (which wins, as bpftrace's environment does)
+/// sets another number.
+#[test]
+fn maps_hold_max_map_keys_keys() {
+    if !kernel_tests_enabled("maps_hold_max_map_keys_keys") {
+        return;
+    }
+    let program = "BEGIN { $i = 0; while ($i < 5000) { @[$i] = $i; $i++; } exit(); }";
+    // Read as it prints (`run` would fill the pipe and block it).
+    let keys = |env: Option<&str>, program: &str| {
+        let mut rbpf = common::rbpf();
+        if let Some(n) = env {
+            rbpf.env("BPFTRACE_MAP_KEYS_MAX", n);
+        }
+        let out = rbpf.args(["-q", "-e", program]).output().expect("run rbpf");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("@[")).count()
+    };
+    assert_eq!(keys(None, program), 4096);
+    let configured = format!("config = {{ max_map_keys = 6000 }} {program}");
+    assert_eq!(keys(None, &configured), 5000);
+    assert_eq!(keys(Some("100"), &configured), 100);
+}

@@ -26,6 +26,9 @@ pub struct Program {
     pub ncpus: u32,
     /// `join()` separators; `StmtKind::Join::id` indexes it.
     pub join_separators: Vec<String>,
+    /// How many keys each map holds (`max_map_keys`, 4096 by default as in
+    /// bpftrace).
+    pub max_map_keys: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -26,8 +26,6 @@ use crate::manifest::{event, Attach, Field, Manifest, MapInfo, MapValue, Object,
 use crate::CodegenError;
 use frame::{Registers, Slot, Stack};
 
-/// bpftrace's default map size (`BPFTRACE_MAP_KEYS_MAX`).
-const MAP_MAX_ENTRIES: u32 = 4096;
 /// The ring buffer carrying printf and exit events. A power of two of pages.
 const RINGBUF_SIZE: u32 = 1 << 20;
 const RINGBUF_MAP: &str = "rbpf_events";
@@ -38,7 +36,7 @@ const LOST_EVENTS_MAP: &str = "rbpf_lost";
 
 /// Compiles a checked program.
 pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
-    let maps: Vec<MapInfo> = program.maps.iter().enumerate().map(|(i, m)| map_info(i, m)).collect();
+    let maps: Vec<MapInfo> = program.maps.iter().enumerate().map(|(i, m)| map_info(i, m, program.max_map_keys)).collect();
     let printfs: Vec<PrintfFormat> = program.printfs.iter().map(printf_format).collect();
     let layout = Layout { maps: &maps, printfs: &printfs };
 
@@ -215,7 +213,7 @@ fn fields(types: &[Type], start: u32) -> (Vec<Field>, u32) {
     (fields, offset)
 }
 
-fn map_info(index: usize, map: &checked::Map) -> MapInfo {
+fn map_info(index: usize, map: &checked::Map, max_entries: u32) -> MapInfo {
     let (key, key_size) = fields(&map.key, 0);
     // A map without keys has one element, under the key u64 0.
     let key_size = key_size.max(8);
@@ -239,7 +237,7 @@ fn map_info(index: usize, map: &checked::Map) -> MapInfo {
         name: map.name.clone(),
         bpf_name: bpf_map_name(index, &map.name),
         percpu: map.value.is_aggregation(),
-        max_entries: MAP_MAX_ENTRIES,
+        max_entries,
         key,
         key_size,
         value,

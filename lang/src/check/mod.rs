@@ -45,9 +45,12 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     // The environment wins over the config block, as in bpftrace.
     let env = env_strlen();
     let mut strlen = env.unwrap_or(DEFAULT_STRLEN);
+    let env_keys = env_map_keys();
+    let mut max_map_keys = env_keys.unwrap_or(DEFAULT_MAP_KEYS);
     for entry in &program.config {
         match config_entry(entry) {
             Ok(Config::Strlen(n)) => strlen = env.unwrap_or(n),
+            Ok(Config::MapKeys(n)) => max_map_keys = env_keys.unwrap_or(n),
             Err(d) => diags.push(d),
         }
     }
@@ -117,7 +120,24 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         time_formats: checker.time_formats,
         join_separators: checker.join_separators,
         ncpus: target.possible_cpus().max(1),
+        max_map_keys,
     })
+}
+
+/// bpftrace's default number of keys a map holds.
+const DEFAULT_MAP_KEYS: u32 = 4096;
+
+/// The most keys rbpf lets a map hold: the kernel allocates hash maps
+/// lazily, but a per-CPU one reserves its values on every CPU.
+const MAX_MAP_KEYS: u32 = 1 << 24;
+
+/// `BPFTRACE_MAP_KEYS_MAX` (bpftrace 0.17's name) or `BPFTRACE_MAX_MAP_KEYS`
+/// (later bpftrace's), which win over the config block as for strings.
+fn env_map_keys() -> Option<u32> {
+    ["BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_MAX_MAP_KEYS"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse::<u32>().ok())
+        .map(|n| n.clamp(1, MAX_MAP_KEYS))
 }
 
 /// The longest string the stack of a BPF program can hold next to a map
@@ -134,6 +154,7 @@ fn env_strlen() -> Option<u32> {
 
 enum Config {
     Strlen(u32),
+    MapKeys(u32),
 }
 
 /// One `config = { key = value }` entry.
@@ -153,9 +174,17 @@ fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
             }
             Ok(Config::Strlen(v as u32))
         }
+        "max_map_keys" | "map_keys_max" => {
+            let v = int()?;
+            if v == 0 || v > u64::from(MAX_MAP_KEYS) {
+                return Err(Diagnostic::error(entry.value.span, format!("`{key}` must be between 1 and {MAX_MAP_KEYS}"))
+                    .with_label("out of range"));
+            }
+            Ok(Config::MapKeys(v as u32))
+        }
         _ => Err(Diagnostic::error(entry.key.span, format!("unknown config option `{key}`"))
             .with_label("not an option rbpf knows")
-            .with_note("options are: max_strlen")),
+            .with_note("options are: max_strlen, max_map_keys")),
     }
 }
 

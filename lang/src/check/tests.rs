@@ -646,3 +646,12 @@ fn pid_attaches_uprobes_to_the_process_and_filters_the_rest() {
     assert!(u.predicate.is_none() && d.predicate.is_none());
     assert!(t.predicate.is_some());
 }
+
+#[test]
+fn max_map_keys_sizes_every_map() {
+    let p = run_on(&target(), "config = { max_map_keys = 100000 } BEGIN { @a[1] = 1; }").unwrap();
+    assert_eq!(p.max_map_keys, 100000);
+    assert_eq!(run_on(&target(), "BEGIN { @a[1] = 1; }").unwrap().max_map_keys, 4096);
+    let e = run_on(&target(), "config = { max_map_keys = 0 } BEGIN { }").unwrap_err();
+    assert!(e.contains("`max_map_keys` must be between 1 and 16777216"), "{e}");
+}
