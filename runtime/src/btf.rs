@@ -251,11 +251,17 @@ mod tests {
         push(&[off("long"), KIND_INT << 24, 8, 1 << 24 | 64]); // 5: long
         push(&[0, KIND_FUNC_PROTO << 24 | 2, 1, off("name"), 4, off("n"), 5]); // 6: proto
         push(&[off("f"), KIND_FUNC << 24, 6]); // 7: f
+        blob(&t, strings)
+    }
+
+    /// A BTF file of these type records and strings: the header, then
+    /// the two sections.
+    fn blob(types: &[u8], strings: &[u8]) -> Vec<u8> {
         let mut data = vec![0x9f, 0xeb, 1, 0];
-        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+        for v in [24u32, 0, types.len() as u32, types.len() as u32, strings.len() as u32] {
             data.extend_from_slice(&v.to_le_bytes());
         }
-        data.extend_from_slice(&t);
+        data.extend_from_slice(types);
         data.extend_from_slice(strings);
         data
     }
@@ -294,13 +300,7 @@ mod tests {
         push(&[off("g"), KIND_FUNC << 24, 10]); // 11: g
         push(&[0, KIND_FUNC_PROTO << 24, 0]); // 12: void (void)
         push(&[off("h"), KIND_FUNC << 24, 12]); // 13: h
-        let mut data = vec![0x9f, 0xeb, 1, 0];
-        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
-            data.extend_from_slice(&v.to_le_bytes());
-        }
-        data.extend_from_slice(&t);
-        data.extend_from_slice(strings);
-        data
+        blob(&t, strings)
     }
 
     #[test]
