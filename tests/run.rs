@@ -211,9 +211,12 @@ fn many_syscall_tracepoints_count_each_syscall_under_its_name() {
     let names: Vec<&str> = enters.iter().map(|(k, _)| *k).collect();
     assert_eq!(names.len(), 2, "only getpid and getppid were called:\n{out}");
     assert!(names.contains(&"tracepoint:syscalls:sys_enter_getpid") && names.contains(&"tracepoint:syscalls:sys_enter_getppid"), "{out}");
-    assert!(enters.iter().all(|(_, n)| *n >= 200), "{out}");
+    // The thread calls both in turn, so the one that did not reach 200
+    // first (exit() stops every probe) is at least 199; either may lead,
+    // depending on which call the attach came before.
+    assert!(enters.iter().all(|(_, n)| *n >= 199) && enters.iter().any(|(_, n)| *n >= 200), "{out}");
     let exits = entries(&out, "@exit");
-    assert!(exits.iter().any(|(k, n)| *k == "tracepoint:syscalls:sys_exit_getppid" && *n >= 199), "{out}");
+    assert!(exits.iter().any(|(k, n)| *k == "tracepoint:syscalls:sys_exit_getppid" && *n >= 198), "{out}");
 }
 
 /// Maps hold 4096 keys, as in bpftrace; `max_map_keys` in the config block
