@@ -19,15 +19,24 @@ pub fn resolve(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<
     if count == 0 {
         return Err(Diagnostic::error(span, "an interval of zero never ends").with_label("the count must be at least 1"));
     }
-    let period_ns = match *unit {
-        "s" => count.checked_mul(1_000_000_000),
-        "ms" => count.checked_mul(1_000_000),
-        "us" => count.checked_mul(1_000),
-        "hz" => Some(1_000_000_000 / count).filter(|p| *p > 0),
+    let period_ns = match (*unit, unit_ns(unit)) {
+        (_, Some(ns)) => count.checked_mul(ns),
+        ("hz", None) => Some(1_000_000_000 / count).filter(|p| *p > 0),
         _ => return Err(usage()),
     };
     let Some(period_ns) = period_ns else {
         return Err(Diagnostic::error(span, "this interval is out of range").with_label("too large"));
     };
     Ok(vec![ResolvedProbe { kind: ProbeKind::Interval { period_ns }, name: format!("interval:{unit}:{count}") }])
+}
+
+/// The nanoseconds in one `s`, `ms` or `us`: the time units of interval
+/// and profile probes.
+pub(super) fn unit_ns(unit: &str) -> Option<u64> {
+    match unit {
+        "s" => Some(1_000_000_000),
+        "ms" => Some(1_000_000),
+        "us" => Some(1_000),
+        _ => None,
+    }
 }

@@ -25,11 +25,9 @@ pub fn resolve(parts: &[&str], span: Span, _: &dyn Target, _: &Scope) -> Result<
     }
     // bpftrace samples `hz` by frequency (the kernel adjusts the period)
     // and the time units by a fixed cpu-clock period in nanoseconds.
-    let sample = match *unit {
-        "hz" => Some(PerfSample::Frequency(n)),
-        "s" => n.checked_mul(1_000_000_000).map(PerfSample::Period),
-        "ms" => n.checked_mul(1_000_000).map(PerfSample::Period),
-        "us" => n.checked_mul(1_000).map(PerfSample::Period),
+    let sample = match (*unit, super::interval::unit_ns(unit)) {
+        (_, Some(ns)) => n.checked_mul(ns).map(PerfSample::Period),
+        ("hz", None) => Some(PerfSample::Frequency(n)),
         _ => return Err(usage()),
     };
     let Some(sample) = sample else {
