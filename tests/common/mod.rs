@@ -231,6 +231,13 @@ impl App {
         let mut child = Command::new(binary).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the test program");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        // Ready once the dynamic loader has mapped libc: a tracer started
+        // before then finds no libc in the process to attach to.
+        let maps = format!("/proc/{}/maps", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read_to_string(&maps).is_ok_and(|m| m.contains("/libc.so")) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         App { child, stdin, stdout }
     }
 
