@@ -243,22 +243,46 @@ fn check_names(programs: &[ElfProgram], functions: &[ElfFunction], maps: &[ElfMa
     Ok(())
 }
 
+/// One function read back from an object: a program (its own section,
+/// global) or a callback (`.text`, local).
+#[derive(Clone, Debug)]
+pub struct ReadFunction {
+    pub name: String,
+    pub section: String,
+    pub code: Code,
+}
+
+/// What a loader needs of an object written by [`write_object`].
+#[derive(Clone, Debug, Default)]
+pub struct ReadObject {
+    /// Programs and callbacks, in symbol order.
+    pub functions: Vec<ReadFunction>,
+    pub maps: Vec<(String, MapDef)>,
+    pub license: String,
+    /// The `.BTF` section, present when the object has callbacks.
+    pub btf: Option<Vec<u8>>,
+}
+
 /// Reads the programs back out of an object written by [`write_elf`]: each
 /// program's code with its map relocations (for disassembling a saved object).
 pub fn read_programs(elf: &[u8]) -> Result<Vec<(String, Code)>, CodegenError> {
+    Ok(read_object(elf)?.functions.into_iter().map(|f| (f.name, f.code)).collect())
+}
+
+/// Reads an object written by [`write_object`]: every function with its
+/// relocations, the map definitions, the license and the BTF.
+pub fn read_object(elf: &[u8]) -> Result<ReadObject, CodegenError> {
     use object::{Object as _, ObjectSection, ObjectSymbol, RelocationTarget};
     let err = |e: object::Error| CodegenError::ReadElf(e.to_string());
     let file = object::File::parse(elf).map_err(err)?;
-    let mut out = Vec::new();
+    let mut out = ReadObject::default();
     for symbol in file.symbols() {
-        if symbol.kind() != SymbolKind::Text {
-            continue;
-        }
         let Some(index) = symbol.section_index() else { continue };
         let section = file.section_by_index(index).map_err(err)?;
         let data = section.data().map_err(err)?;
-        // The function's bytes: its symbol's range of the section (all of
-        // it for objects whose symbols have no size).
+        let name = symbol.name().map_err(err)?;
+        // The symbol's bytes: its range of the section (all of it for
+        // objects whose symbols have no size).
         let start = symbol.address().saturating_sub(section.address());
         let end = match symbol.size() {
             0 => data.len() as u64,
@@ -268,7 +292,17 @@ pub fn read_programs(elf: &[u8]) -> Result<Vec<(String, Code)>, CodegenError> {
             .ok()
             .zip(usize::try_from(end).ok())
             .and_then(|(start, end)| data.get(start..end))
-            .ok_or_else(|| CodegenError::ReadElf(format!("symbol {} lies outside its section", symbol.name().unwrap_or("?"))))?;
+            .ok_or_else(|| CodegenError::ReadElf(format!("symbol {name} lies outside its section")))?;
+        if symbol.kind() == SymbolKind::Data && section.name() == Ok("maps") {
+            let word = |i: usize| bytes.get(4 * i..4 * i + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            let def = (|| Some(MapDef { map_type: word(0)?, key_size: word(1)?, value_size: word(2)?, max_entries: word(3)?, flags: word(4)? }))()
+                .ok_or_else(|| CodegenError::ReadElf(format!("map {name} is shorter than a bpf_map_def")))?;
+            out.maps.push((name.to_string(), def));
+            continue;
+        }
+        if symbol.kind() != SymbolKind::Text {
+            continue;
+        }
         let insns = bytes
             .chunks_exact(8)
             .map(|c| crate::insn::Insn::from_bytes(c.try_into().unwrap_or([0; 8])))
@@ -279,17 +313,29 @@ pub fn read_programs(elf: &[u8]) -> Result<Vec<(String, Code)>, CodegenError> {
             let Some(at) = offset.checked_sub(start).filter(|at| *at < bytes.len() as u64) else { continue };
             if let RelocationTarget::Symbol(s) = reloc.target() {
                 let target = file.symbol_by_index(s).map_err(err)?;
-                let name = target.name().map_err(err)?.to_string();
+                let target_name = target.name().map_err(err)?.to_string();
                 let insn_index = at as usize / 8;
                 if target.kind() == SymbolKind::Text {
-                    func_relocations.push(crate::insn::FuncRelocation { insn_index, func: name });
+                    func_relocations.push(crate::insn::FuncRelocation { insn_index, func: target_name });
                 } else {
-                    relocations.push(crate::insn::MapRelocation { insn_index, map: name });
+                    relocations.push(crate::insn::MapRelocation { insn_index, map: target_name });
                 }
             }
         }
         let spans = vec![rbpf_lang::Span::default(); insns.len()];
-        out.push((symbol.name().map_err(err)?.to_string(), Code { insns, relocations, func_relocations, spans }));
+        out.functions.push(ReadFunction {
+            name: name.to_string(),
+            section: section.name().map_err(err)?.to_string(),
+            code: Code { insns, relocations, func_relocations, spans },
+        });
+    }
+    if let Some(license) = file.section_by_name("license") {
+        let data = license.data().map_err(err)?;
+        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+        out.license = String::from_utf8_lossy(&data[..end]).into_owned();
+    }
+    if let Some(btf) = file.section_by_name(".BTF") {
+        out.btf = Some(btf.data().map_err(err)?.to_vec());
     }
     Ok(out)
 }
@@ -419,6 +465,17 @@ mod tests {
         assert_eq!(programs[2].1.insns, counting.insns);
         assert_eq!(programs[2].1.relocations, counting.relocations);
         assert_eq!(programs[0].1.insns, trivial.insns);
+    }
+
+    #[test]
+    fn reads_back_maps_license_and_sections() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let object = read_object(&sample_object(&counting, &trivial)).unwrap();
+        assert_eq!(object.maps, [("counts".to_string(), HASH), ("events".to_string(), RINGBUF)]);
+        assert_eq!(object.license, "GPL");
+        assert!(object.btf.is_none());
+        let probe = object.functions.iter().find(|f| f.name == "probe0").unwrap();
+        assert_eq!(probe.section, "tracepoint/syscalls/sys_enter_getppid");
     }
 
     #[test]

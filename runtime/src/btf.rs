@@ -184,6 +184,11 @@ impl Btf {
             .collect()
     }
 
+    /// The type id of the FUNC named `name` (the first, if several).
+    pub fn function_id(&self, name: &str) -> Option<u32> {
+        self.functions.get(name).copied()
+    }
+
     /// Every function the BTF describes, each once.
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
         self.functions.keys().map(String::as_str)

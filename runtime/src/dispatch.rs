@@ -4,15 +4,14 @@
 //! accounting for the events the kernel could not deliver.
 
 use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd};
 use std::process::{Command, Stdio};
 
-use aya::maps::{Map, MapData, RingBuf};
-use aya::Ebpf;
+use aya::maps::{MapData, RingBuf};
 use rbpf_codegen::manifest::{MapInfo, Manifest};
 
 use crate::error::Action;
 use crate::events::{Event, Events};
+use crate::loader::Maps;
 use crate::output::Output;
 use crate::{maps, sys, RuntimeError};
 
@@ -42,23 +41,23 @@ impl Dispatch {
     pub(crate) fn drain(
         &mut self,
         ringbuf: &mut RingBuf<MapData>,
-        ebpf: &Ebpf,
+        maps: &Maps,
         out: &mut dyn Output,
         stop_at_exit: bool,
     ) -> Result<bool, RuntimeError> {
         let mut exited = false;
         while let Some(record) = ringbuf.next() {
-            if self.handle(&record, ebpf, out)? && stop_at_exit {
+            if self.handle(&record, maps, out)? && stop_at_exit {
                 exited = true;
                 break;
             }
         }
-        self.report_lost(ebpf, out)?;
+        self.report_lost(maps, out)?;
         Ok(exited)
     }
 
     /// Handles one record; `Ok(true)` for an exit.
-    fn handle(&mut self, record: &[u8], ebpf: &Ebpf, out: &mut dyn Output) -> Result<bool, RuntimeError> {
+    fn handle(&mut self, record: &[u8], maps: &Maps, out: &mut dyn Output) -> Result<bool, RuntimeError> {
         let output = RuntimeError::Output;
         self.text.clear();
         let event = self.events.decode(record, &mut self.text)?;
@@ -71,17 +70,17 @@ impl Dispatch {
             }
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
-                let entries = self.read_map(ebpf, info)?;
+                let entries = self.read_map(maps, info)?;
                 out.map(info, &maps::top_and_divide(info, &entries, top, div)).map_err(output)?;
             }
             Event::ClearMap(map) => {
                 let info = &self.manifest.maps[map];
-                maps::clear(map_fd(ebpf, &info.bpf_name)?, info)
+                maps::clear(maps.fd(&info.bpf_name)?, info)
                     .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "clearing", &info.name, e))?;
             }
             Event::ZeroMap(map) => {
                 let info = &self.manifest.maps[map];
-                maps::zero(map_fd(ebpf, &info.bpf_name)?, info)
+                maps::zero(maps.fd(&info.bpf_name)?, info)
                     .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "zeroing", &info.name, e))?;
             }
             Event::PrintValue(value) => out.value(&value).map_err(output)?,
@@ -122,15 +121,15 @@ impl Dispatch {
         Ok(false)
     }
 
-    fn read_map(&self, ebpf: &Ebpf, info: &MapInfo) -> Result<Vec<maps::MapEntry>, RuntimeError> {
-        maps::read(map_fd(ebpf, &info.bpf_name)?, info, self.events.decoder())
+    fn read_map(&self, maps: &Maps, info: &MapInfo) -> Result<Vec<maps::MapEntry>, RuntimeError> {
+        maps::read(maps.fd(&info.bpf_name)?, info, self.events.decoder())
             .map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", &info.name, e))
     }
 
     /// Prints every map, in the manifest's order, after END.
-    pub(crate) fn print_maps(&self, ebpf: &Ebpf, out: &mut dyn Output) -> Result<(), RuntimeError> {
+    pub(crate) fn print_maps(&self, maps: &Maps, out: &mut dyn Output) -> Result<(), RuntimeError> {
         for info in &self.manifest.maps {
-            let entries = self.read_map(ebpf, info)?;
+            let entries = self.read_map(maps, info)?;
             out.map(info, &entries).map_err(RuntimeError::Output)?;
         }
         Ok(())
@@ -138,9 +137,9 @@ impl Dispatch {
 
     /// Reports the records the kernel dropped since the last report: the
     /// per-CPU counter of `Manifest::lost_events_map`, summed.
-    pub(crate) fn report_lost(&mut self, ebpf: &Ebpf, out: &mut dyn Output) -> Result<(), RuntimeError> {
+    pub(crate) fn report_lost(&mut self, maps: &Maps, out: &mut dyn Output) -> Result<(), RuntimeError> {
         let Some(name) = &self.manifest.lost_events_map else { return Ok(()) };
-        let fd = map_fd(ebpf, name)?;
+        let fd = maps.fd(name)?;
         let read = || -> std::io::Result<u64> {
             let cpus = sys::possible_cpus()?;
             let mut values = vec![0u8; 8 * cpus];
@@ -184,25 +183,6 @@ fn strerror(e: &std::io::Error) -> String {
         Some(at) => text[..at].to_string(),
         None => text,
     }
-}
-
-/// The fd of one of the object's maps.
-pub(crate) fn map_fd<'a>(ebpf: &'a Ebpf, name: &str) -> Result<BorrowedFd<'a>, RuntimeError> {
-    let data = match ebpf.map(name) {
-        Some(
-            Map::HashMap(data)
-            | Map::PerCpuHashMap(data)
-            | Map::LruHashMap(data)
-            | Map::PerCpuLruHashMap(data)
-            | Map::Array(data)
-            | Map::PerCpuArray(data)
-            | Map::StackTraceMap(data)
-            | Map::RingBuf(data)
-            | Map::ProgramArray(data),
-        ) => data,
-        _ => return Err(RuntimeError::Missing { what: "map", name: name.to_string() }),
-    };
-    Ok(data.fd().as_fd())
 }
 
 #[cfg(test)]

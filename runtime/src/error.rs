@@ -25,13 +25,6 @@ pub enum RuntimeError {
     #[error("the kernel's verifier refused the program for {probe}: {reason}")]
     Verifier { program: String, probe: String, reason: String, insn: Option<usize>, log: String },
 
-    #[error("cannot load the program for {probe}")]
-    Load {
-        probe: String,
-        #[source]
-        source: aya::programs::ProgramError,
-    },
-
     #[error("cannot create map {map}")]
     CreateMap {
         map: String,
@@ -39,8 +32,8 @@ pub enum RuntimeError {
         source: io::Error,
     },
 
-    #[error("cannot load the BPF object")]
-    Object(#[source] aya::EbpfError),
+    #[error("cannot read the BPF object")]
+    Object(#[source] rbpf_codegen::CodegenError),
 
     /// The object and its manifest disagree: a program or map is missing
     /// or of the wrong kind.
@@ -83,7 +76,7 @@ pub enum RuntimeError {
     Attach {
         probe: String,
         #[source]
-        source: aya::programs::ProgramError,
+        source: io::Error,
     },
 
     /// A system call on a named object (program, map, signal) failed.
@@ -155,34 +148,20 @@ impl RuntimeError {
         }
     }
 
+    /// An attach that failed: the refusal sentence when it is one.
+    pub(crate) fn attach(action: Action, probe: &str, source: io::Error) -> RuntimeError {
+        RuntimeError::from_refusal(action, &source).unwrap_or_else(|| RuntimeError::Attach { probe: probe.to_string(), source })
+    }
+
     /// A failed syscall on `object`: the refusal sentence when it is one.
     pub(crate) fn syscall(action: Action, call: &'static str, object: &str, source: io::Error) -> RuntimeError {
         RuntimeError::from_refusal(action, &source)
             .unwrap_or_else(|| RuntimeError::Syscall { call, object: object.to_string(), source })
     }
 
-    /// A program the kernel refused to load.
-    pub(crate) fn load(program: &str, probe: &str, source: aya::programs::ProgramError) -> RuntimeError {
-        if let aya::programs::ProgramError::LoadError { io_error, verifier_log } = &source {
-            let log = verifier_log.to_string();
-            if !log.trim().is_empty() {
-                return RuntimeError::Verifier {
-                    program: program.to_string(),
-                    probe: probe.to_string(),
-                    reason: verifier_reason(&log).unwrap_or_else(|| io_error.to_string()),
-                    insn: verifier_insn(&log),
-                    log,
-                };
-            }
-            if let Some(e) = RuntimeError::from_refusal(Action::LoadPrograms, io_error) {
-                return e;
-            }
-        }
-        RuntimeError::Load { probe: probe.to_string(), source }
-    }
-
-    /// A program rbpf loaded itself (not through aya) that the kernel refused.
-    pub(crate) fn loaded_by_rbpf(program: &str, probe: &str, failure: crate::sys::LoadFailure) -> RuntimeError {
+    /// A program the kernel refused to load: the verifier's complaint
+    /// when it logged one.
+    pub(crate) fn refused(program: &str, probe: &str, failure: crate::sys::LoadFailure) -> RuntimeError {
         if !failure.log.trim().is_empty() {
             return RuntimeError::Verifier {
                 program: program.to_string(),

@@ -3,19 +3,21 @@
 //! does — BEGIN, attach, stream events until `exit()` or a signal, detach,
 //! END, print the maps. Dropping the session releases everything.
 
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use aya::maps::{MapData, RingBuf};
-use aya::{Ebpf, EbpfError, EbpfLoader};
-use rbpf_codegen::manifest::{Attach, Object};
+use aya::maps::{Map, MapData, RingBuf};
+use rbpf_codegen::manifest::{Attach, Object, ProgramInfo};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 
 use crate::attach::{self, Link};
-use crate::dispatch::{map_fd, Dispatch};
+use crate::dispatch::Dispatch;
 use crate::error::Action;
+use crate::loader::{Loader, Maps};
 use crate::output::Output;
 use crate::process::Followed;
 use crate::{sys, RuntimeError};
@@ -31,12 +33,13 @@ pub struct SessionOptions {
 
 /// One loaded program, ready to run.
 pub struct Session {
-    // Fields drop in order: probes detach before the ring buffer and the
-    // programs and maps (owned by `ebpf`) are closed.
+    // Fields drop in order: probes detach before the ring buffer, the
+    // programs and the maps are closed.
     links: Vec<Link>,
-    own_programs: attach::OwnPrograms,
     ringbuf: Option<RingBuf<MapData>>,
-    ebpf: Ebpf,
+    /// Every loaded program, by name.
+    programs: HashMap<String, OwnedFd>,
+    maps: Maps,
     dispatch: Dispatch,
     options: SessionOptions,
     stop: StopHandle,
@@ -62,30 +65,38 @@ impl Session {
     pub fn load(object: &Object, options: &SessionOptions) -> Result<Session, RuntimeError> {
         raise_memlock_limit();
         let manifest = object.manifest.clone();
-        // rbpf resolves kernel types itself: the object needs no BTF
-        // relocations, so none is loaded.
-        let mut ebpf = EbpfLoader::new().btf(None).load(&object.elf).map_err(object_error)?;
-        let mut own_programs = attach::OwnPrograms::default();
+        let read = rbpf_codegen::elf::read_object(&object.elf).map_err(RuntimeError::Object)?;
+        let mut maps = Maps::create(&read)?;
+        let mut programs = HashMap::with_capacity(manifest.programs.len());
+        let mut loader = Loader::new(&read, &maps);
         for info in &manifest.programs {
-            attach::load(&mut ebpf, &mut own_programs, &object.elf, info)?;
+            programs.insert(info.name.clone(), attach::load(&mut loader, info)?);
         }
+        drop(loader);
         let ringbuf = match &manifest.ringbuf {
             Some(name) => {
-                let map = ebpf.take_map(name).ok_or_else(|| RuntimeError::Missing { what: "map", name: name.clone() })?;
-                Some(RingBuf::try_from(map).map_err(|_| RuntimeError::Missing { what: "ring buffer", name: name.clone() })?)
+                let map = MapData::from_fd(maps.take(name)?).map_err(|e| {
+                    RuntimeError::Syscall { call: "BPF_OBJ_GET_INFO_BY_FD", object: name.clone(), source: std::io::Error::other(e.to_string()) }
+                })?;
+                Some(RingBuf::try_from(Map::RingBuf(map)).map_err(|_| RuntimeError::Missing { what: "ring buffer", name: name.clone() })?)
             }
             None => None,
         };
         Ok(Session {
             links: Vec::new(),
-            own_programs,
             ringbuf,
-            ebpf,
+            programs,
+            maps,
             dispatch: Dispatch::new(manifest)?,
             options: options.clone(),
             stop: StopHandle::default(),
             followed: None,
         })
+    }
+
+    /// A loaded program's fd.
+    fn program(&self, info: &ProgramInfo) -> Result<std::os::fd::BorrowedFd<'_>, RuntimeError> {
+        self.programs.get(&info.name).map(AsFd::as_fd).ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })
     }
 
     /// The number of probes, as bpftrace counts them for "Attaching N
@@ -154,7 +165,7 @@ impl Session {
         self.run_all(&Attach::End)?;
         self.drain(out, false)?;
         out.stopped().map_err(output)?;
-        self.dispatch.print_maps(&self.ebpf, out)?;
+        self.dispatch.print_maps(&self.maps, out)?;
         out.finish().map_err(output)?;
         Ok(self.dispatch.exit_code)
     }
@@ -162,7 +173,7 @@ impl Session {
     fn attach_all(&mut self) -> Result<(), RuntimeError> {
         let pid = self.followed.as_ref().map(Followed::pid);
         for info in &self.dispatch.manifest.programs {
-            if let Some(link) = attach::attach(&mut self.ebpf, &self.own_programs, info, pid)? {
+            if let Some(link) = attach::attach(self.program(info)?, &self.maps, info, pid)? {
                 self.links.push(link);
             }
         }
@@ -172,7 +183,7 @@ impl Session {
     /// Runs every BEGIN (or END) program once, in order.
     fn run_all(&mut self, which: &Attach) -> Result<(), RuntimeError> {
         for info in self.dispatch.manifest.programs.iter().filter(|p| p.attach == *which) {
-            attach::run_once(&mut self.ebpf, info)?;
+            attach::run_once(self.program(info)?, info)?;
         }
         Ok(())
     }
@@ -226,7 +237,7 @@ impl Session {
                         Ok(guard) => guard,
                         Err(e) => break Err(RuntimeError::Syscall { call: "epoll_wait", object: name, source: e }),
                     };
-                    let exited = self.dispatch.drain(guard.get_inner_mut(), &self.ebpf, out, true);
+                    let exited = self.dispatch.drain(guard.get_inner_mut(), &self.maps, out, true);
                     // Cleared only if no wake-up came in since: a record
                     // committed while draining is not missed.
                     guard.clear_ready();
@@ -240,7 +251,7 @@ impl Session {
                 () = stop.notified() => break Ok(false),
                 () = &mut exited => {
                     // What the process's last moments sent is printed.
-                    let drained = self.dispatch.drain(ready.get_mut(), &self.ebpf, out, true);
+                    let drained = self.dispatch.drain(ready.get_mut(), &self.maps, out, true);
                     break drained.map(|_| false);
                 }
             }
@@ -262,8 +273,8 @@ impl Session {
     /// stops after an exit record and says so.
     fn drain(&mut self, out: &mut dyn Output, stop_at_exit: bool) -> Result<bool, RuntimeError> {
         match &mut self.ringbuf {
-            Some(ringbuf) => self.dispatch.drain(ringbuf, &self.ebpf, out, stop_at_exit),
-            None => self.dispatch.report_lost(&self.ebpf, out).map(|()| false),
+            Some(ringbuf) => self.dispatch.drain(ringbuf, &self.maps, out, stop_at_exit),
+            None => self.dispatch.report_lost(&self.maps, out).map(|()| false),
         }
     }
 
@@ -271,7 +282,7 @@ impl Session {
     /// clock, as bpf_ktime_get_ns reads it, at key 0.
     fn write_start_time(&mut self) -> Result<(), RuntimeError> {
         let Some(name) = &self.dispatch.manifest.start_time_map else { return Ok(()) };
-        let fd = map_fd(&self.ebpf, name)?;
+        let fd = self.maps.fd(name)?;
         let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: `now` is a valid timespec to write into.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
@@ -300,17 +311,6 @@ impl Signals {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
-    }
-}
-
-/// Errors from aya's object loading: map creation refused is said plainly.
-fn object_error(e: EbpfError) -> RuntimeError {
-    match e {
-        EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error }) => {
-            RuntimeError::from_refusal(Action::CreateMaps, &io_error)
-                .unwrap_or(RuntimeError::CreateMap { map: name, source: io_error })
-        }
-        e => RuntimeError::Object(e),
     }
 }
 

@@ -1,13 +1,12 @@
-//! The few bpf(2) commands aya 0.14 does not expose in the form rbpf needs:
-//! running a program once (BPF_PROG_TEST_RUN, for BEGIN and END), reading,
-//! zeroing and clearing maps whose key and value sizes are known only at run
-//! time, and loading and linking kprobe programs for multi-attach
-//! (BPF_TRACE_KPROBE_MULTI), which aya 0.14 has no program type for; and
-//! uprobe perf events with a reference counter (USDT semaphores), which
-//! aya 0.14's uprobe attach cannot ask for.
+//! The bpf(2) and perf_event_open(2) calls rbpf makes itself: creating
+//! maps, loading BTF and programs (keeping the verifier's log on failure),
+//! attaching them (perf events, raw tracepoints, trampolines, multi-attach
+//! kprobes), running a program once (BPF_PROG_TEST_RUN, for BEGIN and END),
+//! and reading, zeroing and clearing maps whose key and value sizes are
+//! known only at run time.
 
 use std::io;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
@@ -67,6 +66,26 @@ struct TestRunAttr {
     _pad: u32,
 }
 
+/// `bpf_attr` for BPF_MAP_CREATE, up to `map_extra`.
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+    map_ifindex: u32,
+    btf_fd: u32,
+    btf_key_type_id: u32,
+    btf_value_type_id: u32,
+    btf_vmlinux_value_type_id: u32,
+    map_extra: u64,
+}
+
 /// `bpf_attr` for BPF_PROG_LOAD, up to the fields rbpf sets.
 #[repr(C)]
 #[derive(Default)]
@@ -83,6 +102,35 @@ struct ProgLoadAttr {
     prog_name: [u8; 16],
     prog_ifindex: u32,
     expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    line_info_rec_size: u32,
+    line_info: u64,
+    line_info_cnt: u32,
+    attach_btf_id: u32,
+}
+
+/// `bpf_attr` for BPF_BTF_LOAD.
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    _pad: u32,
+}
+
+/// `bpf_attr` for BPF_RAW_TRACEPOINT_OPEN.
+#[repr(C)]
+#[derive(Default)]
+struct RawTracepointOpenAttr {
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
 }
 
 /// `bpf_attr` for BPF_LINK_CREATE of a kprobe multi link.
@@ -100,9 +148,46 @@ struct KprobeMultiLinkAttr {
     cookies: u64,
 }
 
-const BPF_PROG_TYPE_KPROBE: u32 = 2;
-const BPF_TRACE_KPROBE_MULTI: u32 = 42;
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
+const BPF_BTF_LOAD: libc::c_long = 18;
+
+/// `enum bpf_prog_type`, the program types rbpf loads.
+pub mod prog_type {
+    pub const KPROBE: u32 = 2;
+    pub const TRACEPOINT: u32 = 5;
+    pub const PERF_EVENT: u32 = 7;
+    pub const RAW_TRACEPOINT: u32 = 17;
+    pub const TRACING: u32 = 26;
+}
+
+/// `enum bpf_attach_type`, the expected attach types rbpf loads with.
+pub mod attach_type {
+    pub const TRACE_FENTRY: u32 = 24;
+    pub const TRACE_FEXIT: u32 = 25;
+    pub const TRACE_KPROBE_MULTI: u32 = 42;
+}
+
 const BPF_F_KPROBE_MULTI_RETURN: u32 = 1;
+
+/// The kernel's name for an object: at most 15 bytes of `[A-Za-z0-9_.]`.
+fn object_name(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let valid = name.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'.' { b } else { b'_' });
+    for (dst, src) in out.iter_mut().zip(valid.take(15)) {
+        *dst = src;
+    }
+    out
+}
+
+/// Creates a map (BPF_MAP_CREATE) named `name` (cut to what the kernel
+/// keeps).
+pub fn map_create(name: &str, map_type: u32, key_size: u32, value_size: u32, max_entries: u32, flags: u32) -> io::Result<OwnedFd> {
+    let mut attr = MapCreateAttr { map_type, key_size, value_size, max_entries, map_flags: flags, map_name: object_name(name), ..MapCreateAttr::default() };
+    let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+    // SAFETY: BPF_MAP_CREATE returns a new file descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
 
 /// A program the kernel refused, with the verifier's log.
 #[derive(Debug)]
@@ -111,37 +196,35 @@ pub struct LoadFailure {
     pub log: String,
 }
 
-/// Loads a kprobe program for multi-attach links (expected attach type
-/// BPF_TRACE_KPROBE_MULTI). `insns` are 8-byte instructions with map fds
-/// already in place. The verifier's log is kept only on failure: the
-/// program is loaded once without a log (fast), and again with one to say
-/// why it failed.
-pub fn load_kprobe_multi(name: &str, insns: &[u8]) -> Result<OwnedFd, LoadFailure> {
-    let license = c"GPL";
-    let mut prog_name = [0u8; 16];
-    for (dst, src) in prog_name.iter_mut().zip(name.bytes().take(15)) {
-        *dst = src;
-    }
-    let attr = || ProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_KPROBE,
-        insn_cnt: (insns.len() / 8) as u32,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        prog_name,
-        expected_attach_type: BPF_TRACE_KPROBE_MULTI,
-        ..ProgLoadAttr::default()
-    };
-    match bpf(BPF_PROG_LOAD, &mut attr()) {
-        // SAFETY: BPF_PROG_LOAD returns a new file descriptor we own.
+/// One program for BPF_PROG_LOAD.
+pub struct ProgramLoad<'a> {
+    pub name: &'a str,
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    /// The kernel function's BTF id, for fentry and fexit.
+    pub attach_btf_id: u32,
+    /// 8-byte instructions with map fds and function offsets in place.
+    pub insns: &'a [u8],
+    pub license: &'a CStr,
+    /// The object's BTF and one `(insn_off, FUNC type id)` per function,
+    /// for programs with callbacks.
+    pub btf: Option<BorrowedFd<'a>>,
+    pub func_info: &'a [[u32; 2]],
+}
+
+/// Runs `load` without a log (fast), and again with one if it failed, to
+/// say why: the verifier's log is kept only on failure.
+fn with_log(mut load: impl FnMut(u32, &mut [u8]) -> io::Result<libc::c_long>) -> Result<OwnedFd, LoadFailure> {
+    match load(0, &mut []) {
+        // SAFETY: the load commands return a new file descriptor we own.
         Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        Err(e) if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EACCES)) => {
+        Err(e) if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EACCES | libc::E2BIG | libc::ENOSPC)) => {
             return Err(LoadFailure { error: e, log: String::new() });
         }
         Err(_) => {}
     }
     let mut log = vec![0u8; 1 << 20];
-    let mut with_log = ProgLoadAttr { log_level: 1, log_size: log.len() as u32, log_buf: log.as_mut_ptr() as u64, ..attr() };
-    match bpf(BPF_PROG_LOAD, &mut with_log) {
+    match load(1, &mut log) {
         // SAFETY: as above.
         Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
         Err(error) => {
@@ -151,9 +234,61 @@ pub fn load_kprobe_multi(name: &str, insns: &[u8]) -> Result<OwnedFd, LoadFailur
     }
 }
 
-/// Attaches a program loaded by [`load_kprobe_multi`] to the entries (or,
-/// with `ret`, the returns) of every function in `funcs`, through one link;
-/// closing the link detaches them all.
+/// Loads a program (the verifier runs here).
+pub fn load_program(program: &ProgramLoad<'_>) -> Result<OwnedFd, LoadFailure> {
+    with_log(|log_level, log| {
+        let mut attr = ProgLoadAttr {
+            prog_type: program.prog_type,
+            insn_cnt: (program.insns.len() / 8) as u32,
+            insns: program.insns.as_ptr() as u64,
+            license: program.license.as_ptr() as u64,
+            log_level,
+            log_size: log.len() as u32,
+            log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
+            prog_name: object_name(program.name),
+            expected_attach_type: program.expected_attach_type,
+            attach_btf_id: program.attach_btf_id,
+            ..ProgLoadAttr::default()
+        };
+        if let Some(btf) = program.btf {
+            attr.prog_btf_fd = btf.as_raw_fd() as u32;
+            attr.func_info_rec_size = 8;
+            attr.func_info = program.func_info.as_ptr() as u64;
+            attr.func_info_cnt = program.func_info.len() as u32;
+        }
+        bpf(BPF_PROG_LOAD, &mut attr)
+    })
+}
+
+/// Loads an object's BTF (BPF_BTF_LOAD), for its programs' func_info.
+pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadFailure> {
+    with_log(|log_level, log| {
+        let mut attr = BtfLoadAttr {
+            btf: btf.as_ptr() as u64,
+            btf_size: btf.len() as u32,
+            btf_log_level: log_level,
+            btf_log_size: log.len() as u32,
+            btf_log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
+            ..BtfLoadAttr::default()
+        };
+        bpf(BPF_BTF_LOAD, &mut attr)
+    })
+}
+
+/// Attaches a raw tracepoint program to the tracepoint `name`, or a
+/// tracing (fentry, fexit) program to the function it was loaded for when
+/// `name` is `None`; closing the returned fd detaches it.
+pub fn raw_tracepoint_open(name: Option<&CStr>, prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = RawTracepointOpenAttr { name: name.map_or(0, |n| n.as_ptr() as u64), prog_fd: prog.as_raw_fd() as u32, _pad: 0 };
+    let fd = bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr)?;
+    // SAFETY: BPF_RAW_TRACEPOINT_OPEN returns a new file descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Attaches a kprobe program loaded for multi-attach (expected attach
+/// type TRACE_KPROBE_MULTI) to the entries (or, with `ret`, the returns)
+/// of every function in `funcs`, through one link; closing the link
+/// detaches them all.
 pub fn attach_kprobe_multi(prog: BorrowedFd<'_>, funcs: &[String], ret: bool) -> io::Result<OwnedFd> {
     let names: Vec<CString> = funcs
         .iter()
@@ -162,7 +297,7 @@ pub fn attach_kprobe_multi(prog: BorrowedFd<'_>, funcs: &[String], ret: bool) ->
     let pointers: Vec<u64> = names.iter().map(|n| n.as_ptr() as u64).collect();
     let mut attr = KprobeMultiLinkAttr {
         prog_fd: prog.as_raw_fd() as u32,
-        attach_type: BPF_TRACE_KPROBE_MULTI,
+        attach_type: attach_type::TRACE_KPROBE_MULTI,
         multi_flags: if ret { BPF_F_KPROBE_MULTI_RETURN } else { 0 },
         cnt: pointers.len() as u32,
         syms: pointers.as_ptr() as u64,
@@ -180,68 +315,104 @@ pub fn attach_kprobe_multi(prog: BorrowedFd<'_>, funcs: &[String], ret: bool) ->
 pub fn has_kprobe_multi() -> bool {
     // r0 = 0; exit
     let insns: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
-    let Ok(prog) = load_kprobe_multi("rbpf_probe", &insns) else { return false };
+    let probe = ProgramLoad {
+        name: "rbpf_probe",
+        prog_type: prog_type::KPROBE,
+        expected_attach_type: attach_type::TRACE_KPROBE_MULTI,
+        attach_btf_id: 0,
+        insns: &insns,
+        license: c"GPL",
+        btf: None,
+        func_info: &[],
+    };
+    let Ok(prog) = load_program(&probe) else { return false };
     let missing = ["rbpf_no_such_function_for_a_probe".to_string()];
     matches!(attach_kprobe_multi(prog.as_fd(), &missing, false), Err(e) if e.raw_os_error() == Some(libc::ESRCH))
 }
 
 /// `struct perf_event_attr` up to `config2` and the fields after it that
-/// make PERF_ATTR_SIZE_VER5 (112 bytes), all left zero.
+/// make PERF_ATTR_SIZE_VER5 (112 bytes), all left zero. For a breakpoint,
+/// `config1` is `bp_addr` and `config2` is `bp_len`; with the `FREQ` flag,
+/// `sample_period` is `sample_freq`.
 #[repr(C)]
 #[derive(Default)]
-struct PerfEventAttr {
-    type_: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    config1: u64,
-    config2: u64,
-    rest: [u64; 5],
+pub struct PerfEventAttr {
+    pub type_: u32,
+    pub size: u32,
+    pub config: u64,
+    pub sample_period: u64,
+    pub sample_type: u64,
+    pub read_format: u64,
+    pub flags: u64,
+    pub wakeup_events: u32,
+    pub bp_type: u32,
+    pub config1: u64,
+    pub config2: u64,
+    /// branch_sample_type to sig_data: always zero here.
+    pub rest: [u64; 5],
+}
+
+/// `enum perf_type_id`.
+pub mod perf_type {
+    pub const HARDWARE: u32 = 0;
+    pub const SOFTWARE: u32 = 1;
+    pub const TRACEPOINT: u32 = 2;
+    pub const BREAKPOINT: u32 = 5;
+}
+
+/// `perf_event_attr` flag bits.
+pub mod perf_flag {
+    /// Opened stopped: nothing fires before a program is attached.
+    pub const DISABLED: u64 = 1;
+    /// `sample_period` is a frequency (samples per second).
+    pub const FREQ: u64 = 1 << 10;
+    /// `precise_ip = 2`: zero skid, what a breakpoint reports exactly.
+    pub const PRECISE_IP_ZERO_SKID: u64 = 2 << 15;
 }
 
 /// `_IO('$', 0)`.
 const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+/// `_IOW('$', 8, __u32)`.
+const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-/// `perf_event_attr.disabled`, the first flag bit.
-const PERF_ATTR_DISABLED: u64 = 1;
 
-/// Opens a uprobe perf event at file `offset` in `path` for every process
-/// (pmu_type: the uprobe PMU's `type`); `config` carries the reference
-/// counter's offset already shifted into place, or 0. The event starts
-/// disabled, so nothing fires before a program is attached. With `pid`
-/// it counts that process's hits alone (every thread of it).
-pub fn perf_event_open_uprobe(pmu_type: u32, path: &str, offset: u64, config: u64, pid: Option<u32>) -> io::Result<OwnedFd> {
-    let path = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut attr = PerfEventAttr {
-        type_: pmu_type,
-        size: std::mem::size_of::<PerfEventAttr>() as u32,
-        config,
-        flags: PERF_ATTR_DISABLED,
-        config1: path.as_ptr() as u64,
-        config2: offset,
-        ..PerfEventAttr::default()
-    };
-    // pid -1 with cpu 0 is how uprobes are opened for every process (the
-    // program runs on every CPU regardless); a pid with cpu -1 for one.
-    let (pid, cpu) = match pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
-        Some(pid) => (pid, -1),
-        None => (-1, 0),
-    };
-    // SAFETY: `attr` is a valid perf_event_attr of the size it states and
-    // `path` outlives the call.
-    let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, &mut attr as *mut PerfEventAttr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC)
-    };
+/// Opens a perf event (`attr.size` is filled in) for process `pid` (-1:
+/// every process) on `cpu` (-1: any).
+pub fn perf_event_open(attr: &mut PerfEventAttr, pid: i32, cpu: i32) -> io::Result<OwnedFd> {
+    attr.size = std::mem::size_of::<PerfEventAttr>() as u32;
+    // SAFETY: `attr` is a valid perf_event_attr of the size it states, and
+    // the pointers in it (a probe's path or function name) are the
+    // caller's and outlive the call.
+    let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, attr as *mut PerfEventAttr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: perf_event_open returned a new file descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Opens a uprobe (or kprobe) perf event of the PMU `pmu_type` on
+/// `target` (a path, or a function name) at `offset`, for every process or,
+/// with `pid`, that one alone (every thread of it). `config` carries the
+/// PMU's flag bits (retprobe, the reference counter's offset) already
+/// shifted into place. The event starts disabled.
+pub fn perf_event_open_probe(pmu_type: u32, target: &str, offset: u64, config: u64, pid: Option<u32>) -> io::Result<OwnedFd> {
+    let target = CString::new(target).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut attr = PerfEventAttr {
+        type_: pmu_type,
+        config,
+        flags: perf_flag::DISABLED,
+        config1: target.as_ptr() as u64,
+        config2: offset,
+        ..PerfEventAttr::default()
+    };
+    // pid -1 with cpu 0 is how probes are opened for every process (the
+    // program runs on every CPU regardless); a pid with cpu -1 for one.
+    let (pid, cpu) = match pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        Some(pid) => (pid, -1),
+        None => (-1, 0),
+    };
+    perf_event_open(&mut attr, pid, cpu)
 }
 
 /// `bpf_attr` for BPF_LINK_CREATE of a perf event link.
@@ -257,24 +428,35 @@ struct PerfEventLinkAttr {
 
 const BPF_PERF_EVENT: u32 = 41;
 
-/// Links `prog` to the perf event and enables the event: the program runs
-/// on every hit until the returned link is closed. The link holds the
-/// event, so the event's own fd may be closed after this.
-pub fn perf_event_link(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+/// Runs `prog` on every hit of the perf event, and enables the event,
+/// until every returned fd is closed: a BPF link (which holds the event)
+/// where the kernel has perf links (5.15+), else the event itself with the
+/// program set on it.
+pub fn perf_event_attach(event: OwnedFd, prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     let mut attr = PerfEventLinkAttr {
         prog_fd: prog.as_raw_fd() as u32,
         target_fd: event.as_raw_fd() as u32,
         attach_type: BPF_PERF_EVENT,
         ..PerfEventLinkAttr::default()
     };
-    let fd = bpf(BPF_LINK_CREATE, &mut attr)?;
-    // SAFETY: BPF_LINK_CREATE returns a new file descriptor we own.
-    let link = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let held = match bpf(BPF_LINK_CREATE, &mut attr) {
+        // SAFETY: BPF_LINK_CREATE returns a new file descriptor we own.
+        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as i32) },
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTTY | libc::EOPNOTSUPP)) => {
+            // SAFETY: a live perf event fd and a live program fd.
+            if unsafe { libc::ioctl(event.as_raw_fd(), PERF_EVENT_IOC_SET_BPF as _, prog.as_raw_fd()) } < 0 {
+                // The link's error says more than the older call's.
+                return Err(e);
+            }
+            event.try_clone()?
+        }
+        Err(e) => return Err(e),
+    };
     // SAFETY: a live perf event fd; ENABLE takes no argument.
     if unsafe { libc::ioctl(event.as_raw_fd(), PERF_EVENT_IOC_ENABLE as _, 0) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(link)
+    Ok(held)
 }
 
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {

@@ -264,6 +264,37 @@ fn separate_debug_file(path: &str, file: &object::File<'_>) -> Option<PathBuf> {
     [dir.join(name), dir.join(".debug").join(name), global].into_iter().find(|p| p.is_file() && p != std::path::Path::new(path))
 }
 
+/// The file offset a uprobe on function `name` of `path` is opened at: the
+/// symbol's address (from the file, or its separate debug file for a
+/// stripped local function) in the file's loadable segment that holds it.
+pub(crate) fn uprobe_offset(path: &str, name: &str) -> Result<u64, TargetError> {
+    use object::{Object, ObjectSegment, ObjectSymbol};
+    let data = read_elf(path)?;
+    let file = parse_elf(path, &data)?;
+    let find = |file: &object::File<'_>| {
+        file.symbols().chain(file.dynamic_symbols()).find(|s| s.is_definition() && s.address() != 0 && s.name() == Ok(name)).map(|s| s.address())
+    };
+    let address = match find(&file) {
+        Some(address) => address,
+        None => {
+            let debug = separate_debug_file(path, &file).and_then(|debug| std::fs::read(debug).ok()).ok_or(TargetError::NotFound)?;
+            find(&object::File::parse(&*debug).map_err(|_| TargetError::NotFound)?).ok_or(TargetError::NotFound)?
+        }
+    };
+    // A relocatable object (no segments) is probed at the address itself.
+    let mut segments = file.segments().peekable();
+    if segments.peek().is_none() {
+        return Ok(address);
+    }
+    segments
+        .find_map(|segment| {
+            let (offset, _) = segment.file_range();
+            let start = segment.address();
+            (start <= address && address - start < segment.size()).then(|| address - start + offset)
+        })
+        .ok_or_else(|| TargetError::Unavailable(format!("{path}: {name} lies in no loadable segment")))
+}
+
 fn read_elf(path: &str) -> Result<Vec<u8>, TargetError> {
     std::fs::read(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => TargetError::Unavailable(format!("{path} does not exist")),

@@ -516,24 +516,10 @@ fn verifier_rejection_points_at_the_instruction() {
 fn reads_maps_by_batch_and_by_walk() {
     require_kernel!("reads_maps_by_batch_and_by_walk");
     use std::os::fd::AsFd;
-    let mut b = Builder::new();
-    b.load_map_fd(Reg::R1, "hash");
-    b.load_map_fd(Reg::R1, "percpu");
-    let code = finish(b);
-    let def = |map_type| MapDef { map_type, key_size: 16, value_size: 8, max_entries: 64, flags: 0 };
-    let elf = write_elf(
-        &[ElfProgram { section: "raw_tracepoint/probe0", name: "probe0", code: &code }],
-        &[ElfMap { name: "hash", def: def(map_type::HASH) }, ElfMap { name: "percpu", def: def(map_type::PERCPU_HASH) }],
-        "GPL",
-    )
-    .unwrap();
-    let ebpf = aya::EbpfLoader::new().btf(None).load(&elf).unwrap();
     let cpus = rbpf_runtime::sys::possible_cpus().unwrap();
-    for (name, value_size) in [("hash", 8), ("percpu", 8 * cpus)] {
-        let fd = match ebpf.map(name) {
-            Some(aya::maps::Map::HashMap(d) | aya::maps::Map::PerCpuHashMap(d)) => d.fd().as_fd(),
-            other => panic!("{name}: {other:?}"),
-        };
+    for (map_type, value_size) in [(map_type::HASH, 8), (map_type::PERCPU_HASH, 8 * cpus)] {
+        let map = rbpf_runtime::sys::map_create("rbpf_test", map_type, 16, 8, 64, 0).unwrap();
+        let (fd, name) = (map.as_fd(), map_type);
         let mut expect = Vec::new();
         for i in 0..40u64 {
             let key = [i.to_le_bytes(), (!i).to_le_bytes()].concat();
@@ -564,7 +550,7 @@ fn host_target_reads_tracepoint_formats() {
     assert!(all.iter().any(|(c, n)| c == "syscalls" && n == "sys_enter_getppid"), "{} tracepoints", all.len());
 }
 
-/// A multi-attach kprobe program is loaded by rbpf itself, with the map fds
+/// A multi-attach kprobe program loads with the map fds
 /// patched into its map loads and bpf_get_func_ip allowed; attaching needs
 /// a kernel with kprobes and fprobe (the VM lane's 6.12 guest runs that).
 #[test]
@@ -582,7 +568,7 @@ fn multi_attach_kprobes_load_with_their_maps() {
     let session = Session::load(&loaded, &SessionOptions::default());
     assert!(session.is_ok(), "{:?}", session.err());
 
-    // A refused one is reported with the verifier's log, as aya's are.
+    // A refused one is reported with the verifier's log.
     let mut b = Builder::new();
     b.load(Size::DW, Reg::R1, Reg::R2, 0);
     b.mov64(Reg::R0, 0);

@@ -1,105 +1,75 @@
 //! Loading and attaching the programs of an object, one module per probe
-//! kind. Every attach returns a [`Link`] that detaches when dropped.
+//! kind where it differs. Every attach returns a [`Link`] that detaches
+//! when dropped.
 
 mod fentry;
 mod interval;
 mod kprobe;
 mod perf_event;
 mod rawtracepoint;
+mod pmu;
 mod special;
 mod tracepoint;
 mod uprobe;
 mod usdt;
 mod watchpoint;
 
-use aya::programs::fentry::FEntryLink;
-use aya::programs::fexit::FExitLink;
-use aya::programs::kprobe::KProbeLink;
-use aya::programs::raw_trace_point::RawTracePointLink;
-use aya::programs::{perf_event::PerfEventLink, trace_point::TracePointLink, uprobe::UProbeLink, Program};
-use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
-use aya::Ebpf;
 use rbpf_codegen::manifest::{Attach, ProgramInfo};
 
+use crate::loader::{Loader, Maps};
 use crate::RuntimeError;
 
-/// An attached probe; dropping it detaches it.
+/// An attached probe: the links or perf events that hold it (one per CPU
+/// for perf counters); dropping it detaches it.
 #[derive(Debug)]
-pub(crate) enum Link {
-    Tracepoint(#[allow(dead_code, reason = "held for its Drop")] TracePointLink),
-    Interval(#[allow(dead_code, reason = "held for its Drop")] PerfEventLink),
-    RawTracepoint(#[allow(dead_code, reason = "held for its Drop")] RawTracePointLink),
-    /// One perf event per online CPU, all running the same program.
-    PerfEvents(#[allow(dead_code, reason = "held for its Drop")] Vec<PerfEventLink>),
-    Uprobe(#[allow(dead_code, reason = "held for its Drop")] UProbeLink),
-    Kprobe(#[allow(dead_code, reason = "held for its Drop")] KProbeLink),
-    Fentry(#[allow(dead_code, reason = "held for its Drop")] FEntryLink),
-    Fexit(#[allow(dead_code, reason = "held for its Drop")] FExitLink),
-    /// A BPF link or perf event rbpf made itself (kprobe multi-attach,
-    /// usdt); closing it detaches.
-    Fd(#[allow(dead_code, reason = "held for its Drop")] OwnedFd),
-}
+pub(crate) struct Link(#[allow(dead_code, reason = "held for its Drop")] Vec<OwnedFd>);
 
-/// The programs rbpf loads itself rather than through aya (multi-attach
-/// kprobes), by program name; closing one unloads it.
-#[derive(Debug, Default)]
-pub(crate) struct OwnPrograms(HashMap<String, OwnedFd>);
-
-fn program<'a>(ebpf: &'a mut Ebpf, info: &ProgramInfo) -> Result<&'a mut Program, RuntimeError> {
-    ebpf.program_mut(&info.name)
-        .ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })
-}
-
-/// Loads one program into the kernel (the verifier runs here); `elf` is
-/// the object aya loaded, for the programs rbpf loads itself.
-pub(crate) fn load(ebpf: &mut Ebpf, own: &mut OwnPrograms, elf: &[u8], info: &ProgramInfo) -> Result<(), RuntimeError> {
-    match &info.attach {
-        Attach::Begin | Attach::End => special::load(program(ebpf, info)?, info),
-        Attach::Tracepoint { .. } | Attach::TailCall { .. } | Attach::Dispatcher { .. } => tracepoint::load(program(ebpf, info)?, info),
-        Attach::Interval { .. } => interval::load(program(ebpf, info)?, info),
-        Attach::RawTracepoint { .. } => rawtracepoint::load(program(ebpf, info)?, info),
-        Attach::PerfEvent { counter, .. } => perf_event::load(program(ebpf, info)?, info, *counter),
-        Attach::Uprobe { .. } => uprobe::load(program(ebpf, info)?, info),
-        Attach::Kprobe { .. } => kprobe::load(program(ebpf, info)?, info),
-        Attach::KprobeMulti { .. } => {
-            let fd = kprobe::load_multi(ebpf, elf, info)?;
-            own.0.insert(info.name.clone(), fd);
-            Ok(())
-        }
-        Attach::Fentry { func, ret } => fentry::load(program(ebpf, info)?, info, func, *ret),
-        Attach::Usdt { .. } => usdt::load(program(ebpf, info)?, info),
-        Attach::Watchpoint { .. } => watchpoint::load(program(ebpf, info)?, info),
+impl Link {
+    fn one(fd: OwnedFd) -> Link {
+        Link(vec![fd])
     }
 }
 
-/// Attaches one loaded program; BEGIN and END attach to nothing (`None`).
+/// Why the kernel refused a program: the verifier's log, or the refusal.
+fn refused(info: &ProgramInfo) -> impl Fn(crate::sys::LoadFailure) -> RuntimeError + '_ {
+    |failure| RuntimeError::refused(&info.name, &info.probe_name, failure)
+}
+
+/// Loads one program into the kernel (the verifier runs here).
+pub(crate) fn load(loader: &mut Loader<'_>, info: &ProgramInfo) -> Result<OwnedFd, RuntimeError> {
+    match &info.attach {
+        Attach::Fentry { func, .. } => fentry::load(loader, info, func),
+        Attach::PerfEvent { counter, .. } => {
+            let program = loader.load(info, 0, &refused(info))?;
+            perf_event::check(info, *counter)?;
+            Ok(program)
+        }
+        _ => loader.load(info, 0, &refused(info)),
+    }
+}
+
+/// Attaches one loaded program; BEGIN and END attach to nothing (`None`),
+/// nor does a tail call, whose place in its table is its attachment.
 /// `pid` is the followed process (`-p`, `-c`), which a watchpoint's
 /// address is in.
-pub(crate) fn attach(ebpf: &mut Ebpf, own: &OwnPrograms, info: &ProgramInfo, pid: Option<u32>) -> Result<Option<Link>, RuntimeError> {
+pub(crate) fn attach(program: BorrowedFd<'_>, maps: &Maps, info: &ProgramInfo, pid: Option<u32>) -> Result<Option<Link>, RuntimeError> {
     let link = match &info.attach {
         Attach::Begin | Attach::End => return Ok(None),
         Attach::Tracepoint { category, name } | Attach::Dispatcher { category, name, .. } => {
-            tracepoint::attach(program(ebpf, info)?, info, category, name)
+            tracepoint::attach(program, info, category, name)
         }
-        Attach::TailCall { table, index, .. } => return tracepoint::enter_table(ebpf, info, table, *index).map(|()| None),
-        Attach::Interval { period_ns } => interval::attach(program(ebpf, info)?, info, *period_ns),
-        Attach::RawTracepoint { name } => rawtracepoint::attach(program(ebpf, info)?, info, name),
-        Attach::PerfEvent { counter, sample } => perf_event::attach(program(ebpf, info)?, info, *counter, *sample),
-        Attach::Uprobe { path, location, pid, .. } => uprobe::attach(program(ebpf, info)?, info, path, location, *pid),
-        Attach::Kprobe { func, offset, .. } => kprobe::attach(program(ebpf, info)?, info, func, *offset),
-        Attach::KprobeMulti { funcs, ret } => {
-            let fd = own.0.get(&info.name).ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })?;
-            kprobe::attach_multi(fd.as_fd(), info, funcs, *ret)
-        }
-        Attach::Fentry { ret, .. } => fentry::attach(program(ebpf, info)?, info, *ret),
-        Attach::Usdt { path, offset, semaphore_offset, pid } => {
-            usdt::attach(program(ebpf, info)?, info, path, *offset, *semaphore_offset, *pid)
-        }
-        Attach::Watchpoint { address, length, mode } => {
-            watchpoint::attach(program(ebpf, info)?, info, *address, *length, *mode, pid)
-        }
+        Attach::TailCall { table, index, .. } => return tracepoint::enter_table(program, maps, table, *index).map(|()| None),
+        Attach::Interval { period_ns } => interval::attach(program, info, *period_ns),
+        Attach::RawTracepoint { name } => rawtracepoint::attach(program, info, name),
+        Attach::PerfEvent { counter, sample } => perf_event::attach(program, info, *counter, *sample),
+        Attach::Uprobe { path, location, ret, pid } => uprobe::attach(program, info, path, location, *ret, *pid),
+        Attach::Kprobe { func, offset, ret } => kprobe::attach(program, info, func, *offset, *ret),
+        Attach::KprobeMulti { funcs, ret } => kprobe::attach_multi(program, info, funcs, *ret),
+        Attach::Fentry { .. } => fentry::attach(program, info),
+        Attach::Usdt { path, offset, semaphore_offset, pid } => usdt::attach(program, info, path, *offset, *semaphore_offset, *pid),
+        Attach::Watchpoint { address, length, mode } => watchpoint::attach(program, info, *address, *length, *mode, pid),
     };
     link.map(Some)
 }
@@ -127,14 +97,6 @@ pub(crate) fn detach_all(links: Vec<Link>) {
 }
 
 /// Runs a BEGIN or END program once.
-pub(crate) fn run_once(ebpf: &mut Ebpf, info: &ProgramInfo) -> Result<(), RuntimeError> {
-    special::run(program(ebpf, info)?, info)
-}
-
-/// The program as the type its section says, or a Missing error.
-fn typed<'a, T>(program: &'a mut Program, info: &ProgramInfo, what: &'static str) -> Result<&'a mut T, RuntimeError>
-where
-    &'a mut T: TryFrom<&'a mut Program>,
-{
-    program.try_into().map_err(|_| RuntimeError::Missing { what, name: info.name.clone() })
+pub(crate) fn run_once(program: BorrowedFd<'_>, info: &ProgramInfo) -> Result<(), RuntimeError> {
+    special::run(program, info)
 }

@@ -2,119 +2,65 @@
 //! each running the same program, as bpftrace attaches them. The three
 //! differ only in the counter, so they share this attach.
 
-use aya::programs::perf_event::{
-    HardwareEvent, PerfEventConfig, PerfEventLinkId, PerfEventScope, SamplePolicy, SoftwareEvent,
-};
-use aya::programs::{PerfEvent, Program, ProgramError};
+use std::os::fd::BorrowedFd;
+
 use rbpf_codegen::manifest::{PerfCounter, PerfSample, ProgramInfo};
 
-use super::{typed, Link};
+use super::Link;
 use crate::error::Action;
+use crate::sys::{self, perf_flag, perf_type, PerfEventAttr};
 use crate::RuntimeError;
 
-pub(super) fn load(program: &mut Program, info: &ProgramInfo, counter: PerfCounter) -> Result<(), RuntimeError> {
-    let program: &mut PerfEvent = typed(program, info, "perf event program")?;
-    program.load().map_err(|e| RuntimeError::load(&info.name, &info.probe_name, e))?;
-    // A machine without a PMU is told before BEGIN runs: open the counter
-    // once on the first CPU and close it again.
+/// A machine without a PMU is told before BEGIN runs: a hardware counter
+/// is opened once on the first CPU and closed again.
+pub(super) fn check(info: &ProgramInfo, counter: PerfCounter) -> Result<(), RuntimeError> {
     if let PerfCounter::Hardware { .. } = counter {
         let cpu = online_cpus()?.first().copied().unwrap_or(0);
-        let id = open(program, info, counter, PerfSample::Period(u64::MAX >> 1), cpu)?;
-        program.detach(id).map_err(|e| attach_error(info, counter, e))?;
+        open(info, counter, PerfSample::Period(u64::MAX >> 1), cpu)?;
     }
     Ok(())
 }
 
-pub(super) fn attach(
-    program: &mut Program,
-    info: &ProgramInfo,
-    counter: PerfCounter,
-    sample: PerfSample,
-) -> Result<Link, RuntimeError> {
-    let program: &mut PerfEvent = typed(program, info, "perf event program")?;
+pub(super) fn attach(program: BorrowedFd<'_>, info: &ProgramInfo, counter: PerfCounter, sample: PerfSample) -> Result<Link, RuntimeError> {
     let cpus = online_cpus()?;
     // Links already made are dropped (detached) if a later CPU fails.
     let mut links = Vec::with_capacity(cpus.len());
     for cpu in cpus {
-        let id = open(program, info, counter, sample, cpu)?;
-        links.push(program.take_link(id).map_err(|e| attach_error(info, counter, e))?);
+        let event = open(info, counter, sample, cpu)?;
+        links.push(sys::perf_event_attach(event, program).map_err(|e| attach_error(info, counter, e))?);
     }
-    Ok(Link::PerfEvents(links))
+    Ok(Link(links))
 }
 
-fn open(
-    program: &mut PerfEvent,
-    info: &ProgramInfo,
-    counter: PerfCounter,
-    sample: PerfSample,
-    cpu: u32,
-) -> Result<PerfEventLinkId, RuntimeError> {
-    let config = config(info, counter)?;
-    let policy = match sample {
-        PerfSample::Period(n) => SamplePolicy::Period(n),
-        PerfSample::Frequency(n) => SamplePolicy::Frequency(n),
+fn open(info: &ProgramInfo, counter: PerfCounter, sample: PerfSample, cpu: u32) -> Result<std::os::fd::OwnedFd, RuntimeError> {
+    let (type_, config) = match counter {
+        PerfCounter::Software { config } => (perf_type::SOFTWARE, config),
+        PerfCounter::Hardware { config } => (perf_type::HARDWARE, config),
     };
-    program
-        .attach(config, PerfEventScope::AllProcessesOneCpu { cpu }, policy, false)
-        .map_err(|e| attach_error(info, counter, e))
+    let (sample_period, freq) = match sample {
+        PerfSample::Period(n) => (n, 0),
+        PerfSample::Frequency(n) => (n, perf_flag::FREQ),
+    };
+    let mut attr = PerfEventAttr { type_, config, sample_period, flags: perf_flag::DISABLED | freq, ..PerfEventAttr::default() };
+    let cpu = i32::try_from(cpu).unwrap_or(0);
+    sys::perf_event_open(&mut attr, -1, cpu).map_err(|e| attach_error(info, counter, e))
 }
 
-fn online_cpus() -> Result<Vec<u32>, RuntimeError> {
+pub(super) fn online_cpus() -> Result<Vec<u32>, RuntimeError> {
     aya::util::online_cpus().map_err(|(path, source)| RuntimeError::Syscall { call: "read", object: path.to_string(), source })
 }
 
-/// aya's name for the counter; config numbers are the kernel's ABI.
-fn config(info: &ProgramInfo, counter: PerfCounter) -> Result<PerfEventConfig, RuntimeError> {
-    use HardwareEvent as H;
-    use SoftwareEvent as S;
-    let config = match counter {
-        PerfCounter::Software { config } => PerfEventConfig::Software(match config {
-            0 => S::CpuClock,
-            1 => S::TaskClock,
-            2 => S::PageFaults,
-            3 => S::ContextSwitches,
-            4 => S::CpuMigrations,
-            5 => S::PageFaultsMin,
-            6 => S::PageFaultsMaj,
-            7 => S::AlignmentFaults,
-            8 => S::EmulationFaults,
-            9 => S::Dummy,
-            10 => S::BpfOutput,
-            _ => return Err(RuntimeError::Missing { what: "software event", name: info.probe_name.clone() }),
-        }),
-        PerfCounter::Hardware { config } => PerfEventConfig::Hardware(match config {
-            0 => H::CpuCycles,
-            1 => H::Instructions,
-            2 => H::CacheReferences,
-            3 => H::CacheMisses,
-            4 => H::BranchInstructions,
-            5 => H::BranchMisses,
-            6 => H::BusCycles,
-            7 => H::StalledCyclesFrontend,
-            8 => H::StalledCyclesBackend,
-            9 => H::RefCpuCycles,
-            _ => return Err(RuntimeError::Missing { what: "hardware event", name: info.probe_name.clone() }),
-        }),
-    };
-    Ok(config)
-}
-
-fn attach_error(info: &ProgramInfo, counter: PerfCounter, e: ProgramError) -> RuntimeError {
-    if let ProgramError::SyscallError(s) = &e {
-        let errno = s.io_error.raw_os_error();
-        // perf_event_open says ENOENT (no such event), ENODEV or EOPNOTSUPP
-        // when no PMU provides the counter: virtual machines and most
-        // containers have none.
-        if matches!(errno, Some(libc::ENOENT | libc::ENODEV | libc::EOPNOTSUPP)) {
-            if let PerfCounter::Hardware { .. } = counter {
-                return RuntimeError::NoPmu { probe: info.probe_name.clone() };
-            }
-            let source = std::io::Error::from_raw_os_error(errno.unwrap_or(0));
-            return RuntimeError::Unsupported { kind: "perf event", probe: info.probe_name.clone(), source };
+fn attach_error(info: &ProgramInfo, counter: PerfCounter, e: std::io::Error) -> RuntimeError {
+    // perf_event_open says ENOENT (no such event), ENODEV or EOPNOTSUPP
+    // when no PMU provides the counter: virtual machines and most
+    // containers have none.
+    match (e.raw_os_error(), counter) {
+        (Some(libc::ENOENT | libc::ENODEV | libc::EOPNOTSUPP), PerfCounter::Hardware { .. }) => {
+            RuntimeError::NoPmu { probe: info.probe_name.clone() }
         }
-        if let Some(refusal) = RuntimeError::from_refusal(Action::AttachPerfEvents, &s.io_error) {
-            return refusal;
+        (Some(libc::ENOENT | libc::ENODEV | libc::EOPNOTSUPP), PerfCounter::Software { .. }) => {
+            RuntimeError::Unsupported { kind: "perf event", probe: info.probe_name.clone(), source: e }
         }
+        _ => RuntimeError::attach(Action::AttachPerfEvents, &info.probe_name, e),
     }
-    RuntimeError::Attach { probe: info.probe_name.clone(), source: e }
 }

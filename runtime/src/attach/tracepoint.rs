@@ -3,53 +3,35 @@
 //! for many syscall tracepoints, the program's place in the table of tail
 //! calls that one program on raw_syscalls runs.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
-use aya::programs::{Program, ProgramError, TracePoint};
-use aya::Ebpf;
 use rbpf_codegen::manifest::ProgramInfo;
 
-use super::{typed, Link};
+use super::Link;
 use crate::error::Action;
-use crate::dispatch::map_fd;
-use crate::{sys, tracefs, RuntimeError};
+use crate::loader::Maps;
+use crate::sys::{self, perf_flag, perf_type, PerfEventAttr};
+use crate::{tracefs, RuntimeError};
 
-pub(super) fn load(program: &mut Program, info: &ProgramInfo) -> Result<(), RuntimeError> {
-    let program: &mut TracePoint = typed(program, info, "tracepoint program")?;
-    program.load().map_err(|e| RuntimeError::load(&info.name, &info.probe_name, e))
-}
-
-pub(super) fn attach(program: &mut Program, info: &ProgramInfo, category: &str, name: &str) -> Result<Link, RuntimeError> {
-    let program: &mut TracePoint = typed(program, info, "tracepoint program")?;
-    // aya looks tracefs up once per process: it must be mounted before.
-    let events = tracefs::tracefs()?.join("events");
-    if !events.join(category).join(name).join("id").exists() {
-        return Err(RuntimeError::NoSuchTracepoint { category: category.into(), name: name.into() });
-    }
-    let id = program.attach(category, name).map_err(|e| attach_error(info, e))?;
-    let link = program.take_link(id).map_err(|e| attach_error(info, e))?;
-    Ok(Link::Tracepoint(link))
-}
-
-fn attach_error(info: &ProgramInfo, e: ProgramError) -> RuntimeError {
-    let io_error = match &e {
-        ProgramError::SyscallError(s) => Some(&s.io_error),
-        ProgramError::TracePointError(aya::programs::trace_point::TracePointError::FileError { io_error, .. }) => {
-            Some(io_error)
-        }
-        _ => None,
+pub(super) fn attach(program: BorrowedFd<'_>, info: &ProgramInfo, category: &str, name: &str) -> Result<Link, RuntimeError> {
+    let path = tracefs::tracefs()?.join("events").join(category).join(name).join("id");
+    let missing = || RuntimeError::NoSuchTracepoint { category: category.into(), name: name.into() };
+    let id = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse::<u64>().map_err(|_| missing())?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => return Err(RuntimeError::attach(Action::AttachTracepoints, &info.probe_name, e)),
     };
-    if let Some(refusal) = io_error.and_then(|io| RuntimeError::from_refusal(Action::AttachTracepoints, io)) {
-        return refusal;
-    }
-    RuntimeError::Attach { probe: info.probe_name.clone(), source: e }
+    let mut attr = PerfEventAttr { type_: perf_type::TRACEPOINT, config: id, flags: perf_flag::DISABLED, ..PerfEventAttr::default() };
+    // Every process, on CPU 0: a tracepoint event runs its program on
+    // whichever CPU hits it.
+    let event = sys::perf_event_open(&mut attr, -1, 0).map_err(|e| RuntimeError::attach(Action::AttachTracepoints, &info.probe_name, e))?;
+    let link = sys::perf_event_attach(event, program).map_err(|e| RuntimeError::attach(Action::AttachTracepoints, &info.probe_name, e))?;
+    Ok(Link::one(link))
 }
 
 /// Puts a loaded tracepoint program at `index` of the program array
 /// `table`: from then on the dispatcher runs it for that syscall.
-pub(super) fn enter_table(ebpf: &mut Ebpf, info: &ProgramInfo, table: &str, index: u32) -> Result<(), RuntimeError> {
-    let program: &mut TracePoint = typed(super::program(ebpf, info)?, info, "tracepoint program")?;
-    let fd = program.fd().map_err(|e| RuntimeError::Attach { probe: info.probe_name.clone(), source: e })?.as_fd().as_raw_fd();
-    sys::map_update(map_fd(ebpf, table)?, &index.to_le_bytes(), &(fd as u32).to_le_bytes())
+pub(super) fn enter_table(program: BorrowedFd<'_>, maps: &Maps, table: &str, index: u32) -> Result<(), RuntimeError> {
+    sys::map_update(maps.fd(table)?, &index.to_le_bytes(), &(program.as_raw_fd() as u32).to_le_bytes())
         .map_err(|e| RuntimeError::syscall(Action::AttachTracepoints, "BPF_MAP_UPDATE_ELEM", table, e))
 }

@@ -1,32 +1,42 @@
 //! `uprobe` and `uretprobe`: a function's entry or return in a user-space
-//! binary, in every process that runs it or, for `-p PID`, in that one.
+//! binary, in every process that runs it or, for `-p PID`, in that one,
+//! through the uprobe PMU at the function's file offset.
 
-use std::num::NonZeroU32;
+use std::os::fd::BorrowedFd;
 
-use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
-use aya::programs::{Program, UProbe};
 use rbpf_codegen::manifest::{ProgramInfo, UprobeLocation};
+use rbpf_lang::target::TargetError;
 
-use super::{typed, Link};
-use crate::RuntimeError;
+use super::pmu::Pmu;
+use super::Link;
+use crate::error::Action;
+use crate::{sys, target, RuntimeError};
 
-pub(super) fn load(program: &mut Program, info: &ProgramInfo) -> Result<(), RuntimeError> {
-    let program: &mut UProbe = typed(program, info, "uprobe program")?;
-    program.load().map_err(|e| RuntimeError::load(&info.name, &info.probe_name, e))
-}
-
-pub(super) fn attach(program: &mut Program, info: &ProgramInfo, path: &str, location: &UprobeLocation, pid: Option<u32>) -> Result<Link, RuntimeError> {
-    let program: &mut UProbe = typed(program, info, "uprobe program")?;
-    let location = match location {
-        UprobeLocation::Symbol(f) => UProbeAttachLocation::Symbol(f),
-        UprobeLocation::SymbolOffset(f, offset) => UProbeAttachLocation::SymbolOffset(f, *offset),
-        UprobeLocation::Address(a) => UProbeAttachLocation::AbsoluteOffset(*a),
+pub(super) fn attach(
+    program: BorrowedFd<'_>,
+    info: &ProgramInfo,
+    path: &str,
+    location: &UprobeLocation,
+    ret: bool,
+    pid: Option<u32>,
+) -> Result<Link, RuntimeError> {
+    let symbol = |name: &str| {
+        target::uprobe_offset(path, name).map_err(|e| match e {
+            TargetError::NotFound => RuntimeError::Event(format!("cannot attach {}: {path} has no function {name}", info.probe_name)),
+            TargetError::Unavailable(why) => RuntimeError::Event(format!("cannot attach {}: {why}", info.probe_name)),
+        })
     };
-    let attach_error = |source| RuntimeError::Attach { probe: info.probe_name.clone(), source };
+    let offset = match location {
+        UprobeLocation::Symbol(f) => symbol(f)?,
+        UprobeLocation::SymbolOffset(f, offset) => symbol(f)? + offset,
+        UprobeLocation::Address(a) => *a,
+    };
+    let pmu = Pmu::open("uprobe", "uprobe", &info.probe_name)?;
     // The kernel then runs the program for that process's hits alone,
     // rather than every process's being filtered by the predicate.
-    let scope = pid.and_then(NonZeroU32::new).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
-    let id = program.attach(location, path, scope).map_err(attach_error)?;
-    let link = program.take_link(id).map_err(attach_error)?;
-    Ok(Link::Uprobe(link))
+    let pid = pid.filter(|&p| p != 0);
+    let event = sys::perf_event_open_probe(pmu.r#type, path, offset, pmu.retprobe(ret)?, pid)
+        .map_err(|e| RuntimeError::attach(Action::AttachUprobes, &info.probe_name, e))?;
+    let link = sys::perf_event_attach(event, program).map_err(|e| RuntimeError::attach(Action::AttachUprobes, &info.probe_name, e))?;
+    Ok(Link::one(link))
 }

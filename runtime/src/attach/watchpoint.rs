@@ -4,87 +4,78 @@
 //! runs; without one it watches a kernel address, one event per online CPU,
 //! as bpftrace does.
 
-use aya::programs::perf_event::{
-    BreakpointConfig, PerfBreakpointLength, PerfBreakpointType, PerfEventConfig, PerfEventScope, SamplePolicy,
-};
-use aya::programs::{PerfEvent, Program, ProgramError};
+use std::os::fd::BorrowedFd;
+
 use rbpf_codegen::manifest::{ProgramInfo, WatchMode};
 
-use super::{typed, Link};
+use super::perf_event::online_cpus;
+use super::Link;
 use crate::error::Action;
+use crate::sys::{self, perf_flag, perf_type, PerfEventAttr};
 use crate::RuntimeError;
 
-pub(super) fn load(program: &mut Program, info: &ProgramInfo) -> Result<(), RuntimeError> {
-    let program: &mut PerfEvent = typed(program, info, "perf event program")?;
-    program.load().map_err(|e| RuntimeError::load(&info.name, &info.probe_name, e))
+/// `HW_BREAKPOINT_R`, `_W`, `_RW` and `_X`.
+fn bp_type(mode: WatchMode) -> u32 {
+    match mode {
+        WatchMode::Read => 1,
+        WatchMode::Write => 2,
+        WatchMode::ReadWrite => 3,
+        WatchMode::Execute => 4,
+    }
 }
 
 pub(super) fn attach(
-    program: &mut Program,
+    program: BorrowedFd<'_>,
     info: &ProgramInfo,
     address: u64,
     length: u8,
     mode: WatchMode,
     pid: Option<u32>,
 ) -> Result<Link, RuntimeError> {
-    let program: &mut PerfEvent = typed(program, info, "perf event program")?;
-    let config = PerfEventConfig::Breakpoint(breakpoint(info, address, length, mode)?);
-    let scopes: Vec<PerfEventScope> = match pid {
-        Some(pid) => vec![PerfEventScope::OneProcess { pid, cpu: None }],
-        None => aya::util::online_cpus()
-            .map_err(|(path, source)| RuntimeError::Syscall { call: "read", object: path.to_string(), source })?
-            .into_iter()
-            .map(|cpu| PerfEventScope::AllProcessesOneCpu { cpu })
-            .collect(),
+    let length = match (mode, length) {
+        // The kernel takes the length of a long for an instruction.
+        (WatchMode::Execute, _) => std::mem::size_of::<libc::c_long>() as u64,
+        (_, 1 | 2 | 4 | 8) => u64::from(length),
+        _ => return Err(RuntimeError::Missing { what: "watchpoint length", name: info.probe_name.clone() }),
+    };
+    let scopes: Vec<(i32, i32)> = match pid.and_then(|p| i32::try_from(p).ok()) {
+        Some(pid) => vec![(pid, -1)],
+        None => online_cpus()?.into_iter().map(|cpu| (-1, i32::try_from(cpu).unwrap_or(0))).collect(),
     };
     // Links already made are dropped (detached) if a later one fails.
     let mut links = Vec::with_capacity(scopes.len());
-    for scope in scopes {
-        let id = program.attach(config, scope, SamplePolicy::Period(1), false).map_err(|e| attach_error(info, pid, mode, e))?;
-        links.push(program.take_link(id).map_err(|e| attach_error(info, pid, mode, e))?);
-    }
-    Ok(Link::PerfEvents(links))
-}
-
-fn breakpoint(info: &ProgramInfo, address: u64, length: u8, mode: WatchMode) -> Result<BreakpointConfig, RuntimeError> {
-    let r#type = match mode {
-        WatchMode::Read => PerfBreakpointType::Read,
-        WatchMode::Write => PerfBreakpointType::Write,
-        WatchMode::ReadWrite => PerfBreakpointType::ReadWrite,
-        // The kernel takes the length of a long for an instruction.
-        WatchMode::Execute => return Ok(BreakpointConfig::Instruction { address }),
-    };
-    let length = match length {
-        1 => PerfBreakpointLength::Len1,
-        2 => PerfBreakpointLength::Len2,
-        4 => PerfBreakpointLength::Len4,
-        8 => PerfBreakpointLength::Len8,
-        _ => return Err(RuntimeError::Missing { what: "watchpoint length", name: info.probe_name.clone() }),
-    };
-    Ok(BreakpointConfig::Data { r#type, address, length })
-}
-
-fn attach_error(info: &ProgramInfo, pid: Option<u32>, mode: WatchMode, e: ProgramError) -> RuntimeError {
-    if let ProgramError::SyscallError(s) = &e {
-        let probe = info.probe_name.clone();
-        let reason = match s.io_error.raw_os_error() {
-            // The breakpoint PMU is missing (some virtual machines) or
-            // switched off.
-            Some(libc::ENOENT | libc::ENODEV | libc::EOPNOTSUPP) => Some("this kernel or machine has no hardware breakpoints"),
-            Some(libc::ENOSPC) => Some("every debug register is in use (x86 has four; a debugger or another trace may hold them)"),
-            // x86's debug registers watch writes, or reads and writes,
-            // never reads alone.
-            Some(libc::EINVAL) if mode == WatchMode::Read => Some("this machine cannot watch reads alone: watch `rw` (reads and writes) instead"),
-            Some(libc::EINVAL) => Some("the kernel refused the breakpoint's address, length or mode on this machine"),
-            Some(libc::ESRCH) if pid.is_some() => Some("the process has exited"),
-            _ => None,
+    for (pid_arg, cpu) in scopes {
+        let mut attr = PerfEventAttr {
+            type_: perf_type::BREAKPOINT,
+            sample_period: 1,
+            flags: perf_flag::DISABLED | perf_flag::PRECISE_IP_ZERO_SKID,
+            bp_type: bp_type(mode),
+            config1: address,
+            config2: length,
+            ..PerfEventAttr::default()
         };
-        if let Some(reason) = reason {
-            return RuntimeError::Watchpoint { probe, reason };
-        }
-        if let Some(refusal) = RuntimeError::from_refusal(Action::AttachPerfEvents, &s.io_error) {
-            return refusal;
-        }
+        let event = sys::perf_event_open(&mut attr, pid_arg, cpu).map_err(|e| attach_error(info, pid, mode, e))?;
+        links.push(sys::perf_event_attach(event, program).map_err(|e| attach_error(info, pid, mode, e))?);
     }
-    RuntimeError::Attach { probe: info.probe_name.clone(), source: e }
+    Ok(Link(links))
+}
+
+fn attach_error(info: &ProgramInfo, pid: Option<u32>, mode: WatchMode, e: std::io::Error) -> RuntimeError {
+    let probe = info.probe_name.clone();
+    let reason = match e.raw_os_error() {
+        // The breakpoint PMU is missing (some virtual machines) or
+        // switched off.
+        Some(libc::ENOENT | libc::ENODEV | libc::EOPNOTSUPP) => Some("this kernel or machine has no hardware breakpoints"),
+        Some(libc::ENOSPC) => Some("every debug register is in use (x86 has four; a debugger or another trace may hold them)"),
+        // x86's debug registers watch writes, or reads and writes, never
+        // reads alone.
+        Some(libc::EINVAL) if mode == WatchMode::Read => Some("this machine cannot watch reads alone: watch `rw` (reads and writes) instead"),
+        Some(libc::EINVAL) => Some("the kernel refused the breakpoint's address, length or mode on this machine"),
+        Some(libc::ESRCH) if pid.is_some() => Some("the process has exited"),
+        _ => None,
+    };
+    match reason {
+        Some(reason) => RuntimeError::Watchpoint { probe, reason },
+        None => RuntimeError::attach(Action::AttachPerfEvents, &info.probe_name, e),
+    }
 }
