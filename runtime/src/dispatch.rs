@@ -71,7 +71,7 @@ impl Dispatch {
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
                 let entries = self.read_map(maps, info)?;
-                out.map(info, &maps::top_and_divide(info, &entries, top, div)).map_err(output)?;
+                out.map(info, &maps::top_and_divide(info, entries, top, div)).map_err(output)?;
             }
             Event::ClearMap(map) => {
                 let info = &self.manifest.maps[map];

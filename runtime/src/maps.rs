@@ -26,11 +26,15 @@ pub struct MapEntry {
     pub value: Value,
 }
 
-/// Reads every element of `map` from the kernel map `fd`.
+/// Reads every element of `map` from the kernel map `fd`, decoding each
+/// as it arrives: what is held is the decoded entries, not the raw bytes.
 pub(crate) fn read(fd: BorrowedFd<'_>, map: &MapInfo, decoder: &Decoder) -> io::Result<Vec<MapEntry>> {
     let cpus = cpus(map)?;
-    let raw = sys::map_entries(fd, map.key_size as usize, stored_value_size(map, cpus), map.max_entries)?;
-    Ok(decode(map, raw, cpus, decoder))
+    let mut decoding = Decoding::new(map, cpus, decoder);
+    sys::map_entries(fd, map.key_size as usize, stored_value_size(map, cpus), map.max_entries, |key, value| {
+        decoding.add(key, value);
+    })?;
+    Ok(decoding.finish())
 }
 
 fn cpus(map: &MapInfo) -> io::Result<usize> {
@@ -77,57 +81,93 @@ fn is_histogram(map: &MapInfo) -> bool {
 /// slots per value for a per-CPU map), combines the per-CPU values and
 /// sorts the entries as bpftrace prints them.
 pub fn decode(map: &MapInfo, raw: Vec<(Vec<u8>, Vec<u8>)>, cpus: usize, decoder: &Decoder) -> Vec<MapEntry> {
-    let cpus = if map.percpu { cpus.max(1) } else { 1 };
-    let stride = if map.percpu { (map.value_size as usize).next_multiple_of(8) } else { map.value_size as usize };
-    let slots = |value_bytes: &[u8]| -> Vec<Vec<u8>> {
-        (0..cpus).map(|cpu| value_bytes.get(cpu * stride..(cpu + 1) * stride).unwrap_or(&[]).to_vec()).collect()
-    };
-    let decode_key = |key_bytes: &[u8]| -> Vec<Value> {
-        map.key
+    let mut decoding = Decoding::new(map, cpus, decoder);
+    for (key, value) in &raw {
+        decoding.add(key, value);
+    }
+    decoding.finish()
+}
+
+/// A map being decoded, one raw element at a time.
+struct Decoding<'a> {
+    map: &'a MapInfo,
+    decoder: &'a Decoder,
+    cpus: usize,
+    /// The bytes of one CPU's slot of a value.
+    stride: usize,
+    /// Decoded entries with their raw key bytes where the sort needs them
+    /// (`avg()` and `stats()`), else an empty (unallocated) vector.
+    entries: Vec<(Vec<u8>, MapEntry)>,
+    /// A histogram's counts: bucket index → count, per user key.
+    buckets: BTreeMap<Vec<u8>, BTreeMap<u64, u64>>,
+}
+
+impl<'a> Decoding<'a> {
+    fn new(map: &'a MapInfo, cpus: usize, decoder: &'a Decoder) -> Decoding<'a> {
+        let cpus = if map.percpu { cpus.max(1) } else { 1 };
+        let stride = if map.percpu { (map.value_size as usize).next_multiple_of(8) } else { map.value_size as usize };
+        Decoding { map, decoder, cpus, stride, entries: Vec::new(), buckets: BTreeMap::new() }
+    }
+
+    fn slots<'v>(&self, value_bytes: &'v [u8]) -> impl Iterator<Item = &'v [u8]> + Clone {
+        let stride = self.stride;
+        (0..self.cpus).map(move |cpu| value_bytes.get(cpu * stride..(cpu + 1) * stride).unwrap_or(&[]))
+    }
+
+    fn decode_key(&self, key_bytes: &[u8]) -> Vec<Value> {
+        self.map
+            .key
             .iter()
             .map(|f| {
                 let start = (f.offset as usize).min(key_bytes.len());
                 let end = start.saturating_add(f.ty.size() as usize).min(key_bytes.len());
-                decoder.decode(&f.ty, &key_bytes[start..end])
+                self.decoder.decode(&f.ty, &key_bytes[start..end])
             })
             .collect()
-    };
-    let mut entries: Vec<(Vec<u8>, MapEntry)> = if is_histogram(map) {
-        // The last 8 bytes of the kernel key are the bucket index: gather
-        // the buckets of each user key.
-        let user_key_size = (map.key_size as usize).saturating_sub(8);
-        let mut groups: BTreeMap<Vec<u8>, BTreeMap<u64, u64>> = BTreeMap::new();
-        for (key_bytes, value_bytes) in &raw {
-            let split = user_key_size.min(key_bytes.len());
-            let index = read_int(&key_bytes[split..], false);
-            let count = slots(value_bytes).iter().fold(0u64, |acc, s| acc.wrapping_add(u64_at(s, 0)));
-            let bucket = groups.entry(key_bytes[..split].to_vec()).or_default().entry(index).or_insert(0);
-            *bucket = bucket.wrapping_add(count);
-        }
-        groups
-            .into_iter()
-            .map(|(key_bytes, counts)| {
-                let value = Value::Hist(Histogram::new(&map.value, &counts));
-                let key = decode_key(&key_bytes);
-                (key_bytes, MapEntry { key, value })
-            })
-            .collect()
-    } else {
-        raw.into_iter()
-            .map(|(key_bytes, value_bytes)| {
-                let value = combine(&map.value, &slots(&value_bytes), decoder);
-                let key = decode_key(&key_bytes);
-                (key_bytes, MapEntry { key, value })
-            })
-            .collect()
-    };
-    // A `count()` without keys reads as 0 before anything counted: bpftrace
-    // keeps it in an array, which always has its one element.
-    if entries.is_empty() && map.key.is_empty() && map.value == MapValue::Count {
-        entries.push((Vec::new(), MapEntry { key: Vec::new(), value: Value::Uint(0) }));
     }
-    sort(map, &mut entries);
-    entries.into_iter().map(|(_, e)| e).collect()
+
+    fn add(&mut self, key_bytes: &[u8], value_bytes: &[u8]) {
+        if is_histogram(self.map) {
+            // The last 8 bytes of the kernel key are the bucket index:
+            // gather the buckets of each user key.
+            let split = (self.map.key_size as usize).saturating_sub(8).min(key_bytes.len());
+            let index = read_int(&key_bytes[split..], false);
+            let count = self.slots(value_bytes).fold(0u64, |acc, s| acc.wrapping_add(u64_at(s, 0)));
+            let user_key = &key_bytes[..split];
+            let counts = match self.buckets.get_mut(user_key) {
+                Some(counts) => counts,
+                None => self.buckets.entry(user_key.to_vec()).or_default(),
+            };
+            let bucket = counts.entry(index).or_insert(0);
+            *bucket = bucket.wrapping_add(count);
+            return;
+        }
+        let value = combine(&self.map.value, self.slots(value_bytes), self.decoder);
+        let key = self.decode_key(key_bytes);
+        let sort_key = if sorts_by_raw_key(self.map) { key_bytes.to_vec() } else { Vec::new() };
+        self.entries.push((sort_key, MapEntry { key, value }));
+    }
+
+    fn finish(mut self) -> Vec<MapEntry> {
+        for (key_bytes, counts) in std::mem::take(&mut self.buckets) {
+            let value = Value::Hist(Histogram::new(&self.map.value, &counts));
+            let key = self.decode_key(&key_bytes);
+            self.entries.push((Vec::new(), MapEntry { key, value }));
+        }
+        let map = self.map;
+        // A `count()` without keys reads as 0 before anything counted:
+        // bpftrace keeps it in an array, which always has its one element.
+        if self.entries.is_empty() && map.key.is_empty() && map.value == MapValue::Count {
+            self.entries.push((Vec::new(), MapEntry { key: Vec::new(), value: Value::Uint(0) }));
+        }
+        sort(map, &mut self.entries);
+        self.entries.into_iter().map(|(_, e)| e).collect()
+    }
+}
+
+/// `avg()` and `stats()` break ties in raw key byte order.
+fn sorts_by_raw_key(map: &MapInfo) -> bool {
+    matches!(map.value, MapValue::Avg { .. } | MapValue::Stats { .. })
 }
 
 fn u64_at(slot: &[u8], offset: usize) -> u64 {
@@ -135,17 +175,17 @@ fn u64_at(slot: &[u8], offset: usize) -> u64 {
 }
 
 /// Combines the per-CPU slots of one (non-histogram) value.
-fn combine(kind: &MapValue, slots: &[Vec<u8>], decoder: &Decoder) -> Value {
-    let sum = |offset| slots.iter().fold(0u64, |acc, s| acc.wrapping_add(u64_at(s, offset)));
+fn combine<'v>(kind: &MapValue, slots: impl Iterator<Item = &'v [u8]> + Clone, decoder: &Decoder) -> Value {
+    let sum = |offset| slots.clone().fold(0u64, |acc, s| acc.wrapping_add(u64_at(s, offset)));
     let number = |v: u64, signed: bool| if signed { Value::Int(v as i64) } else { Value::Uint(v) };
     match kind {
-        MapValue::Plain(ty) => decoder.decode(ty, slots.first().map_or(&[][..], Vec::as_slice)),
+        MapValue::Plain(ty) => decoder.decode(ty, slots.clone().next().unwrap_or(&[])),
         MapValue::Count | MapValue::Hist { .. } | MapValue::Lhist { .. } => Value::Uint(sum(0)),
         MapValue::Sum { signed } => number(sum(0), *signed),
         MapValue::Min { signed } | MapValue::Max { signed } => {
             // Each slot is `{ value, set }`; only the CPUs that saw a value
             // count. None did after zero(): bpftrace prints 0 then.
-            let set = slots.iter().filter(|s| u64_at(s, 8) != 0).map(|s| u64_at(s, 0));
+            let set = slots.filter(|s| u64_at(s, 8) != 0).map(|s| u64_at(s, 0));
             let is_min = matches!(kind, MapValue::Min { .. });
             let pick = if *signed {
                 let set = set.map(|v| v as i64);
@@ -245,12 +285,13 @@ fn value_order(a: &Value, b: &Value) -> Ordering {
 /// What `print(@m, top, div)` shows of sorted entries: the last `top`
 /// (the largest; 0 keeps all) with numbers divided by `div` (0 and 1
 /// leave them as they are). bpftrace ignores both for `stats()` maps.
-pub fn top_and_divide(map: &MapInfo, entries: &[MapEntry], top: u64, div: u64) -> Vec<MapEntry> {
+pub fn top_and_divide(map: &MapInfo, mut entries: Vec<MapEntry>, top: u64, div: u64) -> Vec<MapEntry> {
     if matches!(map.value, MapValue::Stats { .. }) {
-        return entries.to_vec();
+        return entries;
     }
     let keep = usize::try_from(top).ok().filter(|&t| t > 0).unwrap_or(entries.len()).min(entries.len());
-    let mut shown = entries[entries.len() - keep..].to_vec();
+    let mut shown = entries.split_off(entries.len() - keep);
+    drop(entries);
     if div > 1 {
         for entry in &mut shown {
             match &mut entry.value {
@@ -502,12 +543,12 @@ pub(crate) mod tests {
         let m = map("@x", vec![I64], MapValue::Plain(I64));
         let raw = [(1i64, 5i64), (2, 9), (3, -7)].iter().map(|(k, v)| (k.to_le_bytes().to_vec(), v.to_le_bytes().to_vec())).collect();
         let entries = dec(&m, raw, 1);
-        assert_eq!(show(&top_and_divide(&m, &entries, 2, 2)), ["1=2", "2=4"]);
-        assert_eq!(show(&top_and_divide(&m, &entries, 0, 2)), ["3=-3", "1=2", "2=4"]);
-        assert_eq!(show(&top_and_divide(&m, &entries, 10, 0)), ["3=-7", "1=5", "2=9"]);
+        assert_eq!(show(&top_and_divide(&m, entries.clone(), 2, 2)), ["1=2", "2=4"]);
+        assert_eq!(show(&top_and_divide(&m, entries.clone(), 0, 2)), ["3=-3", "1=2", "2=4"]);
+        assert_eq!(show(&top_and_divide(&m, entries.clone(), 10, 0)), ["3=-7", "1=5", "2=9"]);
         // stats() maps ignore both.
         let s = map("@s", vec![], MapValue::Stats { signed: false });
         let entries = dec(&s, vec![(vec![0; 8], per_cpu(&[&[10, 2]]))], 1);
-        assert_eq!(show(&top_and_divide(&s, &entries, 1, 2)), ["=count 2, average 5, total 10"]);
+        assert_eq!(show(&top_and_divide(&s, entries, 1, 2)), ["=count 2, average 5, total 10"]);
     }
 }

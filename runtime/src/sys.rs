@@ -551,22 +551,36 @@ pub fn map_next_key(map: BorrowedFd<'_>, key: Option<&[u8]>, next: &mut [u8]) ->
     }
 }
 
-/// Every `(key, value)` of a map, as raw bytes. `value_size` is the size the
-/// kernel returns per element (for a per-CPU map, the 8-aligned value size
-/// times [`possible_cpus`]). One BPF_MAP_LOOKUP_BATCH call where the kernel
-/// has it (5.6+), else a walk with BPF_MAP_GET_NEXT_KEY.
+/// How many elements one BPF_MAP_LOOKUP_BATCH call reads: the buffers
+/// for them are all that reading a map holds at once (about 100 KiB for
+/// 8-byte keys and per-CPU counts on 2 CPUs), whatever the map's size.
+pub const BATCH_ENTRIES: u32 = 4096;
+
+/// Hands every `(key, value)` of a map, as raw bytes, to `entry`, one at a
+/// time and never more than `max_entries` of them. `value_size` is the size
+/// the kernel returns per element (for a per-CPU map, the 8-aligned value
+/// size times [`possible_cpus`]). BPF_MAP_LOOKUP_BATCH in calls of
+/// [`BATCH_ENTRIES`] where the kernel has it (5.6+), else a walk with
+/// BPF_MAP_GET_NEXT_KEY.
 pub fn map_entries(
     map: BorrowedFd<'_>,
     key_size: usize,
     value_size: usize,
     max_entries: u32,
-) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    match map_entries_batch(map, key_size, value_size, max_entries) {
-        Ok(entries) => Ok(entries),
-        Err(e) if is_permission(&e) => Err(e),
-        // EINVAL before Linux 5.6, ENOTSUPP for map types without batch
-        // support, ENOSPC when a hash bucket outgrows the buffer: walk.
-        Err(_) => map_entries_walk(map, key_size, value_size, max_entries),
+    mut entry: impl FnMut(&[u8], &[u8]),
+) -> io::Result<()> {
+    let mut started = false;
+    let batched = map_entries_batch(map, key_size, value_size, max_entries, BATCH_ENTRIES, |key, value| {
+        started = true;
+        entry(key, value);
+    });
+    match batched {
+        Err(e) if !started && !is_permission(&e) => {
+            // EINVAL before Linux 5.6, ENOTSUPP for map types without
+            // batch support: walk, as nothing was handed over yet.
+            map_entries_walk(map, key_size, value_size, max_entries, entry)
+        }
+        other => other,
     }
 }
 
@@ -574,49 +588,68 @@ fn is_permission(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
 }
 
-/// [`map_entries`] with BPF_MAP_LOOKUP_BATCH only.
+/// [`map_entries`] with BPF_MAP_LOOKUP_BATCH only, `batch` elements per
+/// call (more when one hash bucket holds more).
 pub fn map_entries_batch(
     map: BorrowedFd<'_>,
     key_size: usize,
     value_size: usize,
     max_entries: u32,
-) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let capacity = max_entries.max(1) as usize;
-    let mut keys = vec![0u8; key_size * capacity];
-    let mut values = vec![0u8; value_size * capacity];
+    batch: u32,
+    mut entry: impl FnMut(&[u8], &[u8]),
+) -> io::Result<()> {
+    let mut batch = batch.clamp(1, max_entries.max(1)) as usize;
+    let mut keys = vec![0u8; key_size * batch];
+    let mut values = vec![0u8; value_size * batch];
     // The batch token is a bucket index for hash maps and a key for
     // arrays: key-sized, and at least a u32.
     let token_size = key_size.max(8);
     let (mut in_batch, mut out_batch) = (vec![0u8; token_size], vec![0u8; token_size]);
     let mut read = 0usize;
     let mut first = true;
-    loop {
+    while read < max_entries as usize {
         let mut attr = MapBatchAttr {
             in_batch: if first { 0 } else { in_batch.as_ptr() as u64 },
             out_batch: out_batch.as_mut_ptr() as u64,
-            keys: keys[read * key_size..].as_mut_ptr() as u64,
-            values: values[read * value_size..].as_mut_ptr() as u64,
-            count: (capacity - read) as u32,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            // Always the whole buffer: asking for fewer than a hash bucket
+            // holds would fail even when the buffer has room for it.
+            count: batch as u32,
             map_fd: map.as_raw_fd() as u32,
             ..MapBatchAttr::default()
         };
         let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
-        // On ENOENT (the end) the kernel still reports what it copied.
-        read += attr.count as usize;
-        match result {
-            Ok(_) if read < capacity => {}
-            Ok(_) => break,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+        let done = match result {
+            Ok(_) => false,
+            // The end; the kernel still reports what it copied.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => true,
+            // One hash bucket holds more elements than fit: read it again
+            // with room for twice as many (nothing of it was copied),
+            // unless the buffer already holds max_entries: then the map
+            // grew while it was read, and what fits was read.
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && attr.count == 0 && batch >= max_entries as usize => break,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && attr.count == 0 => {
+                batch = (batch * 2).min(max_entries as usize);
+                keys.resize(key_size * batch, 0);
+                values.resize(value_size * batch, 0);
+                continue;
+            }
             Err(e) => return Err(e),
+        };
+        // Past max_entries only if the map grew while it was read.
+        let count = (attr.count as usize).min(batch).min(max_entries as usize - read);
+        for (key, value) in keys.chunks_exact(key_size.max(1)).zip(values.chunks_exact(value_size.max(1))).take(count) {
+            entry(&key[..key_size], &value[..value_size]);
+        }
+        read += count;
+        if done {
+            break;
         }
         first = false;
         std::mem::swap(&mut in_batch, &mut out_batch);
     }
-    Ok((0..read)
-        .map(|i| {
-            (keys[i * key_size..(i + 1) * key_size].to_vec(), values[i * value_size..(i + 1) * value_size].to_vec())
-        })
-        .collect())
+    Ok(())
 }
 
 /// [`map_entries`] with BPF_MAP_GET_NEXT_KEY and BPF_MAP_LOOKUP_ELEM only.
@@ -625,20 +658,24 @@ pub fn map_entries_walk(
     key_size: usize,
     value_size: usize,
     max_entries: u32,
-) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut entries = Vec::new();
-    let mut key: Option<Vec<u8>> = None;
+    mut entry: impl FnMut(&[u8], &[u8]),
+) -> io::Result<()> {
+    let mut key = vec![0u8; key_size];
     let mut next = vec![0u8; key_size];
+    let mut value = vec![0u8; value_size];
+    let mut first = true;
     // A map that changes while it is walked can restart the walk; never
     // read more than it can hold.
-    while entries.len() < max_entries as usize && map_next_key(map, key.as_deref(), &mut next)? {
-        let mut value = vec![0u8; value_size];
+    let mut read = 0;
+    while read < max_entries && map_next_key(map, (!first).then_some(key.as_slice()), &mut next)? {
         if map_lookup(map, &next, &mut value)? {
-            entries.push((next.clone(), value));
+            entry(&next, &value);
+            read += 1;
         }
-        key = Some(next.clone());
+        std::mem::swap(&mut key, &mut next);
+        first = false;
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// The number of possible CPUs: per-CPU maps hold one slot for each.

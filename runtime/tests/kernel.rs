@@ -510,8 +510,8 @@ fn verifier_rejection_points_at_the_instruction() {
     assert!(e.verifier_log().is_some_and(|log| log.contains("1: (79)")));
 }
 
-/// Batch reads and the get-next-key walk see the same elements, per-CPU
-/// values as one slot per possible CPU.
+/// Batch reads (in one call or several) and the get-next-key walk see the
+/// same elements, per-CPU values as one slot per possible CPU.
 #[test]
 fn reads_maps_by_batch_and_by_walk() {
     require_kernel!("reads_maps_by_batch_and_by_walk");
@@ -528,11 +528,23 @@ fn reads_maps_by_batch_and_by_walk() {
             expect.push((key, value));
         }
         expect.sort();
-        for read in [rbpf_runtime::sys::map_entries_batch, rbpf_runtime::sys::map_entries_walk] {
-            let mut got = read(fd, 16, value_size, 64).unwrap();
+        let collect = |read: &dyn Fn(&mut dyn FnMut(&[u8], &[u8])) -> std::io::Result<()>| {
+            let mut got = Vec::new();
+            read(&mut |key, value| got.push((key.to_vec(), value.to_vec()))).unwrap();
             got.sort();
-            assert_eq!(got, expect, "{name}");
+            got
+        };
+        // Batches of 7 take several calls, continued from the kernel's
+        // token; batches of one also split every hash bucket.
+        for batch in [rbpf_runtime::sys::BATCH_ENTRIES, 7, 1] {
+            let got = collect(&|entry| rbpf_runtime::sys::map_entries_batch(fd, 16, value_size, 64, batch, entry));
+            assert_eq!(got, expect, "{name}, batches of {batch}");
         }
+        assert_eq!(collect(&|entry| rbpf_runtime::sys::map_entries_walk(fd, 16, value_size, 64, entry)), expect, "{name}");
+        assert_eq!(collect(&|entry| rbpf_runtime::sys::map_entries(fd, 16, value_size, 64, entry)), expect, "{name}");
+        // Never more than max_entries, however the calls fall.
+        assert_eq!(collect(&|entry| rbpf_runtime::sys::map_entries_batch(fd, 16, value_size, 10, 7, entry)).len(), 10);
+        assert_eq!(collect(&|entry| rbpf_runtime::sys::map_entries_walk(fd, 16, value_size, 10, entry)).len(), 10);
     }
 }
 

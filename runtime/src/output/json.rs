@@ -27,6 +27,7 @@ use std::io::{self, Stdout, Write};
 
 use rbpf_codegen::manifest::{MapInfo, MapValue};
 
+use super::sink::MAP_PIECE;
 use super::{Buffering, MapEntry, Output, Sink, Value};
 use crate::value::{escape_buffer, BufferStyle};
 
@@ -123,34 +124,39 @@ impl<W: Write> Output for JsonOutput<W> {
             MapValue::Hist { .. } | MapValue::Lhist { .. } => "hist",
             _ => "map",
         };
-        self.event(kind, |out| {
+        // One line, written in pieces: a big map's text is never held whole.
+        let mut out = format!("{{\"type\": \"{kind}\", \"data\": {{").into_bytes();
+        string(map.name.as_bytes(), &mut out);
+        out.extend_from_slice(b": ");
+        if map.key.is_empty() {
+            write_value(&entries[0].value, &mut out);
+        } else {
             out.push(b'{');
-            string(map.name.as_bytes(), out);
-            out.extend_from_slice(b": ");
-            if map.key.is_empty() {
-                write_value(&entries[0].value, out);
-            } else {
-                out.push(b'{');
-                for (i, entry) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.extend_from_slice(b", ");
-                    }
-                    // Key parts as text, joined by commas: `"1,k"`.
-                    let mut key = Vec::new();
-                    for (j, part) in entry.key.iter().enumerate() {
-                        if j > 0 {
-                            key.push(b',');
-                        }
-                        part.write_text(&mut key);
-                    }
-                    string(&key, out);
-                    out.extend_from_slice(b": ");
-                    write_value(&entry.value, out);
+            let mut key = Vec::new();
+            for (i, entry) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
                 }
-                out.push(b'}');
+                // Key parts as text, joined by commas: `"1,k"`.
+                key.clear();
+                for (j, part) in entry.key.iter().enumerate() {
+                    if j > 0 {
+                        key.push(b',');
+                    }
+                    part.write_text(&mut key);
+                }
+                string(&key, &mut out);
+                out.extend_from_slice(b": ");
+                write_value(&entry.value, &mut out);
+                if out.len() >= MAP_PIECE {
+                    self.out.write_all(&out)?;
+                    out.clear();
+                }
             }
             out.push(b'}');
-        })
+        }
+        out.extend_from_slice(b"}}\n");
+        self.out.write_all(&out)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -6,6 +6,11 @@
 use std::io::{self, BufWriter, Write};
 use std::str::FromStr;
 
+/// A map's text goes to the sink in pieces of about this size, so printing
+/// a big map holds no more of its text at once (and a fully buffered sink
+/// takes each piece straight through).
+pub(super) const MAP_PIECE: usize = 64 * 1024;
+
 /// bpftrace's `-B` modes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Buffering {
@@ -30,7 +35,8 @@ impl FromStr for Buffering {
 
 /// A buffered writer that flushes as its [`Buffering`] mode says.
 /// Outputs write each event in one `write_all`, so an unbuffered sink
-/// still never splits one.
+/// still never splits one; only a map longer than [`MAP_PIECE`] goes in
+/// several, each ending where an entry ends.
 #[derive(Debug)]
 pub struct Sink<W: Write> {
     out: BufWriter<W>,

@@ -27,6 +27,7 @@ use std::io::{self, Stdout, Write};
 
 use rbpf_codegen::manifest::{MapInfo, MapValue};
 
+use super::sink::MAP_PIECE;
 use super::{Buffering, MapEntry, Output, Sink, Value};
 use crate::histogram::Histogram;
 
@@ -119,6 +120,10 @@ impl<W: Write> Output for TextOutput<W> {
                     value.write_text(&mut text);
                     text.push(b'\n');
                 }
+            }
+            if text.len() >= MAP_PIECE {
+                self.out.write_all(&text)?;
+                text.clear();
             }
         }
         // An empty map prints an empty line; bpftrace prints `avg()` and

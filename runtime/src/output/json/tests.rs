@@ -224,10 +224,10 @@ fn print_with_top_and_div() {
     //   @c[1]=count(); @c[2]=count(); @c[2]=count(); print(@c, 1, 2); exit(); }'
     let a = map("@a", vec![I64], MapValue::Avg { signed: true });
     let entries = decode(&a, vec![(key(1), per_cpu(&[&[3, 1]])), (key(2), per_cpu(&[&[9, 1]]))], 1, &Decoder::default());
-    check(&map_line(&a, &top_and_divide(&a, &entries, 1, 2)), r#"{"type": "stats", "data": {"@a": {"2": 4}}}"#, json!({"@a": {"2": 4}}));
+    check(&map_line(&a, &top_and_divide(&a, entries.clone(), 1, 2)), r#"{"type": "stats", "data": {"@a": {"2": 4}}}"#, json!({"@a": {"2": 4}}));
     let c = map("@c", vec![I64], MapValue::Count);
     let entries = decode(&c, vec![(key(1), per_cpu(&[&[1]])), (key(2), per_cpu(&[&[2]]))], 1, &Decoder::default());
-    check(&map_line(&c, &top_and_divide(&c, &entries, 1, 2)), r#"{"type": "map", "data": {"@c": {"2": 1}}}"#, json!({"@c": {"2": 1}}));
+    check(&map_line(&c, &top_and_divide(&c, entries.clone(), 1, 2)), r#"{"type": "map", "data": {"@c": {"2": 1}}}"#, json!({"@c": {"2": 1}}));
 }
 
 #[test]

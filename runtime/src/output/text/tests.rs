@@ -212,12 +212,12 @@ fn print_with_top_and_div_mid_run() {
 
     let mut out = TextOutput::new(Vec::new());
     out.attached(1).unwrap();
-    out.map(&h, &top_and_divide(&h, &h_entries, 0, 2)).unwrap();
-    out.map(&h, &top_and_divide(&h, &h_entries, 1, 1)).unwrap();
-    out.map(&a, &top_and_divide(&a, &a_entries, 2, 2)).unwrap();
-    out.map(&st, &top_and_divide(&st, &st_entries, 1, 2)).unwrap();
-    out.map(&c, &top_and_divide(&c, &c_entries, 2, 2)).unwrap();
-    out.map(&e, &top_and_divide(&e, &[], 0, 1)).unwrap();
+    out.map(&h, &top_and_divide(&h, h_entries.clone(), 0, 2)).unwrap();
+    out.map(&h, &top_and_divide(&h, h_entries.clone(), 1, 1)).unwrap();
+    out.map(&a, &top_and_divide(&a, a_entries.clone(), 2, 2)).unwrap();
+    out.map(&st, &top_and_divide(&st, st_entries.clone(), 1, 2)).unwrap();
+    out.map(&c, &top_and_divide(&c, c_entries.clone(), 2, 2)).unwrap();
+    out.map(&e, &top_and_divide(&e, Vec::new(), 0, 1)).unwrap();
     out.stopped().unwrap();
     for (info, entries) in [(&a, &a_entries), (&c, &c_entries), (&e, &Vec::new()), (&h, &h_entries), (&st, &st_entries)] {
         out.map(info, entries).unwrap();
