@@ -146,9 +146,14 @@ pub struct MapInfo {
     pub name: String,
     /// The map's name in the ELF symbol table / kernel (at most 15 bytes).
     pub bpf_name: String,
-    /// True when the kernel map is BPF_MAP_TYPE_PERCPU_HASH: the runtime
-    /// combines the per-CPU values according to `value`.
+    /// True when the kernel map is per-CPU (BPF_MAP_TYPE_PERCPU_HASH or
+    /// _ARRAY): the runtime combines the per-CPU values according to `value`.
     pub percpu: bool,
+    /// True when the kernel map is an array indexed by a u32 rather than a
+    /// hash: a `hist()` or `lhist()` map without keys, whose kernel key is
+    /// the bucket index alone (`key_size` 4, `max_entries` the number of
+    /// buckets). Every bucket exists; one that counted nothing holds zero.
+    pub array: bool,
     pub max_entries: u32,
     /// Key fields in order; empty for a map used without keys (its kernel key
     /// is then one u64 zero).

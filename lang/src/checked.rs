@@ -59,6 +59,9 @@ pub struct Map {
     pub value: MapValue,
     /// Where the map is first used, for messages.
     pub span: Span,
+    /// Whether `len()` counts its elements: the code generator then keeps
+    /// it in a hash map, whose elements are the ones that were written.
+    pub counted: bool,
 }
 
 /// What a map holds: a plain value or an aggregation.

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 
 use aya::maps::{MapData, RingBuf};
-use rbpf_codegen::manifest::{MapInfo, Manifest};
+use rbpf_codegen::manifest::Manifest;
 
 use crate::error::Action;
 use crate::events::{Event, Events};
@@ -28,12 +28,16 @@ pub(crate) struct Dispatch {
     /// The code of the last `exit()` seen.
     pub(crate) exit_code: i32,
     text: Vec<u8>,
+    /// Per map: an array histogram that `zero()` emptied while it held
+    /// counts (see [`maps::read`]).
+    zeroed: Vec<bool>,
 }
 
 impl Dispatch {
     pub(crate) fn new(manifest: Manifest) -> Result<Dispatch, RuntimeError> {
         let events = Events::new(&manifest)?;
-        Ok(Dispatch { manifest, events, lost_reported: 0, exit_code: 0, text: Vec::new() })
+        let zeroed = vec![false; manifest.maps.len()];
+        Ok(Dispatch { manifest, events, lost_reported: 0, exit_code: 0, text: Vec::new(), zeroed })
     }
 
     /// Handles the waiting records of `ringbuf`, then reports lost events;
@@ -70,16 +74,23 @@ impl Dispatch {
             }
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
-                let entries = self.read_map(maps, info)?;
+                let entries = self.read_map(maps, map)?;
                 out.map(info, &maps::top_and_divide(info, entries, top, div)).map_err(output)?;
             }
             Event::ClearMap(map) => {
                 let info = &self.manifest.maps[map];
                 maps::clear(maps.fd(&info.bpf_name)?, info)
                     .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "clearing", &info.name, e))?;
+                self.zeroed[map] = false;
             }
             Event::ZeroMap(map) => {
                 let info = &self.manifest.maps[map];
+                if info.array {
+                    // A hash keeps the keys zero() finds; an array's
+                    // buckets are there anyway, so remember whether it
+                    // held anything.
+                    self.zeroed[map] = !self.read_map(maps, map)?.is_empty();
+                }
                 maps::zero(maps.fd(&info.bpf_name)?, info)
                     .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "zeroing", &info.name, e))?;
             }
@@ -121,15 +132,17 @@ impl Dispatch {
         Ok(false)
     }
 
-    fn read_map(&self, maps: &Maps, info: &MapInfo) -> Result<Vec<maps::MapEntry>, RuntimeError> {
-        maps::read(maps.fd(&info.bpf_name)?, info, self.events.decoder())
+    /// Reads map number `map` of the manifest.
+    fn read_map(&self, maps: &Maps, map: usize) -> Result<Vec<maps::MapEntry>, RuntimeError> {
+        let info = &self.manifest.maps[map];
+        maps::read(maps.fd(&info.bpf_name)?, info, self.events.decoder(), self.zeroed[map])
             .map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", &info.name, e))
     }
 
     /// Prints every map, in the manifest's order, after END.
     pub(crate) fn print_maps(&self, maps: &Maps, out: &mut dyn Output) -> Result<(), RuntimeError> {
-        for info in &self.manifest.maps {
-            let entries = self.read_map(maps, info)?;
+        for (map, info) in self.manifest.maps.iter().enumerate() {
+            let entries = self.read_map(maps, map)?;
             out.map(info, &entries).map_err(RuntimeError::Output)?;
         }
         Ok(())

@@ -28,9 +28,13 @@ pub struct MapEntry {
 
 /// Reads every element of `map` from the kernel map `fd`, decoding each
 /// as it arrives: what is held is the decoded entries, not the raw bytes.
-pub(crate) fn read(fd: BorrowedFd<'_>, map: &MapInfo, decoder: &Decoder) -> io::Result<Vec<MapEntry>> {
+/// `zeroed`: the map is an array histogram ([`MapInfo::array`]) that
+/// `zero()` emptied while it held counts, which bpftrace (keeping its
+/// buckets in a hash) still prints, as an empty histogram.
+pub(crate) fn read(fd: BorrowedFd<'_>, map: &MapInfo, decoder: &Decoder, zeroed: bool) -> io::Result<Vec<MapEntry>> {
     let cpus = cpus(map)?;
     let mut decoding = Decoding::new(map, cpus, decoder);
+    decoding.zeroed = zeroed;
     sys::map_entries(fd, map.key_size as usize, stored_value_size(map, cpus), map.max_entries, |key, value| {
         decoding.add(key, value);
     })?;
@@ -45,8 +49,12 @@ fn cpus(map: &MapInfo) -> io::Result<usize> {
     }
 }
 
-/// `clear(@m)`: deletes every element.
+/// `clear(@m)`: deletes every element; zeroes those of an array, which
+/// then reads as empty.
 pub(crate) fn clear(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<()> {
+    if map.array {
+        return zero(fd, map);
+    }
     for key in sys::map_keys(fd, map.key_size as usize, map.max_entries)? {
         sys::map_delete(fd, &key)?;
     }
@@ -100,13 +108,15 @@ struct Decoding<'a> {
     entries: Vec<(Vec<u8>, MapEntry)>,
     /// A histogram's counts: bucket index → count, per user key.
     buckets: BTreeMap<Vec<u8>, BTreeMap<u64, u64>>,
+    /// See [`read`].
+    zeroed: bool,
 }
 
 impl<'a> Decoding<'a> {
     fn new(map: &'a MapInfo, cpus: usize, decoder: &'a Decoder) -> Decoding<'a> {
         let cpus = if map.percpu { cpus.max(1) } else { 1 };
         let stride = if map.percpu { (map.value_size as usize).next_multiple_of(8) } else { map.value_size as usize };
-        Decoding { map, decoder, cpus, stride, entries: Vec::new(), buckets: BTreeMap::new() }
+        Decoding { map, decoder, cpus, stride, entries: Vec::new(), buckets: BTreeMap::new(), zeroed: false }
     }
 
     fn slots<'v>(&self, value_bytes: &'v [u8]) -> impl Iterator<Item = &'v [u8]> + Clone {
@@ -128,9 +138,10 @@ impl<'a> Decoding<'a> {
 
     fn add(&mut self, key_bytes: &[u8], value_bytes: &[u8]) {
         if is_histogram(self.map) {
-            // The last 8 bytes of the kernel key are the bucket index:
-            // gather the buckets of each user key.
-            let split = (self.map.key_size as usize).saturating_sub(8).min(key_bytes.len());
+            // The last 8 bytes of the kernel key are the bucket index
+            // (an array's key is the index alone): gather the buckets of
+            // each user key.
+            let split = if self.map.array { 0 } else { (self.map.key_size as usize).saturating_sub(8).min(key_bytes.len()) };
             let index = read_int(&key_bytes[split..], false);
             let count = self.slots(value_bytes).fold(0u64, |acc, s| acc.wrapping_add(u64_at(s, 0)));
             let user_key = &key_bytes[..split];
@@ -149,6 +160,11 @@ impl<'a> Decoding<'a> {
     }
 
     fn finish(mut self) -> Vec<MapEntry> {
+        if self.map.array && !self.zeroed {
+            // Every bucket of an array exists: the map holds something
+            // only once one of them counted.
+            self.buckets.retain(|_, counts| counts.values().any(|&c| c != 0));
+        }
         for (key_bytes, counts) in std::mem::take(&mut self.buckets) {
             let value = Value::Hist(Histogram::new(&self.map.value, &counts));
             let key = self.decode_key(&key_bytes);
@@ -333,6 +349,7 @@ pub(crate) mod tests {
             name: name.into(),
             bpf_name: "m".into(),
             percpu: !matches!(value, MapValue::Plain(_)),
+            array: false,
             max_entries: 4096,
             key,
             key_size,

@@ -155,6 +155,7 @@ async fn begin_printf_map_exit_and_end() {
         name: "@x".into(),
         bpf_name: "m_x".into(),
         percpu: false,
+        array: false,
         max_entries: 16,
         key: vec![],
         key_size: 8,
@@ -267,6 +268,7 @@ async fn tracepoint_counts_into_a_percpu_hash() {
         name: "@c".into(),
         bpf_name: "m_c".into(),
         percpu: true,
+        array: false,
         max_entries: 16,
         key: vec![],
         key_size: 8,
@@ -385,7 +387,7 @@ fn emit_update(b: &mut Builder, map: &str, key: i32, value: i32) {
 }
 
 fn percpu_map(name: &str, bpf_name: &str, key: Vec<Field>, value: MapValue) -> MapInfo {
-    MapInfo { name: name.into(), bpf_name: bpf_name.into(), percpu: true, max_entries: 16, key, key_size: 8, value, value_size: 8 }
+    MapInfo { name: name.into(), bpf_name: bpf_name.into(), percpu: true, array: false, max_entries: 16, key, key_size: 8, value, value_size: 8 }
 }
 
 /// Every event kind, from BEGIN, against real maps: print, zero and clear

@@ -130,7 +130,12 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         .map(|m| ElfMap {
             name: &m.bpf_name,
             def: MapDef {
-                map_type: if m.percpu { map_type::PERCPU_HASH } else { map_type::HASH },
+                map_type: match (m.array, m.percpu) {
+                    (true, true) => map_type::PERCPU_ARRAY,
+                    (true, false) => map_type::ARRAY,
+                    (false, true) => map_type::PERCPU_HASH,
+                    (false, false) => map_type::HASH,
+                },
                 key_size: m.key_size,
                 value_size: m.value_size,
                 max_entries: m.max_entries,
@@ -228,15 +233,27 @@ fn map_info(index: usize, map: &checked::Map, max_entries: u32) -> MapInfo {
         checked::MapValue::Hist { bits } => (MapValue::Hist { bits: *bits }, 8),
         checked::MapValue::Lhist { min, max, step } => (MapValue::Lhist { min: *min, max: *max, step: *step }, 8),
     };
-    // Histograms add the bucket index after the user's key.
-    let key_size = match map.value {
-        checked::MapValue::Hist { .. } | checked::MapValue::Lhist { .. } => key_size + 8,
-        _ => key_size,
+    let buckets = match &value {
+        MapValue::Hist { bits } => Some(crate::manifest::hist_index(i64::MAX, *bits) + 1),
+        MapValue::Lhist { min, max, step } => Some(crate::manifest::lhist_index(*max, *min, *max, *step) + 1),
+        _ => None,
+    };
+    // A histogram without keys whose buckets fit in max_entries is an
+    // array indexed by the bucket: a lookup is an index, never a hash, and
+    // there is nothing to insert. `len()` counts the written elements of a
+    // hash map, so a counted one stays a hash.
+    let array_buckets = buckets.filter(|&n| map.key.is_empty() && !map.counted && n <= u64::from(max_entries));
+    let (key_size, max_entries) = match (array_buckets, buckets) {
+        (Some(n), _) => (4, n as u32),
+        // Histograms add the bucket index after the user's key.
+        (None, Some(_)) => (key_size + 8, max_entries),
+        (None, None) => (key_size, max_entries),
     };
     MapInfo {
         name: map.name.clone(),
         bpf_name: bpf_map_name(index, &map.name),
         percpu: map.value.is_aggregation(),
+        array: array_buckets.is_some(),
         max_entries,
         key,
         key_size,

@@ -6,7 +6,7 @@ use rbpf_lang::checked::{Expr, MapCommand, MapId, MapUpdate, Stmt, StmtKind};
 use super::frame::Slot;
 use super::ProgramGen;
 use crate::insn::{Alu, Cond, Helper, Reg, Size};
-use crate::manifest::{event, Field, ValueType};
+use crate::manifest::{event, Field, MapInfo, ValueType};
 use crate::CodegenError;
 
 /// `BPF_ANY` for bpf_map_update_elem: insert or replace. For a per-CPU hash
@@ -256,20 +256,13 @@ impl ProgramGen<'_> {
             self.update(map, key, value_slot);
             return Ok(());
         }
+        if info.array {
+            let x = arg.expect("a histogram has an argument");
+            return self.count_in_bucket_array(map, &info, x, span);
+        }
         let key = self.map_key(map, keys, span)?;
         if let Some(x) = arg {
-            let bucketed = match info.value {
-                crate::manifest::MapValue::Hist { bits } => {
-                    self.hist_bucket(x, bits);
-                    true
-                }
-                crate::manifest::MapValue::Lhist { min, max, step } => {
-                    self.lhist_bucket(x, min, max, step);
-                    true
-                }
-                _ => false,
-            };
-            if bucketed {
+            if self.bucket(x, &info.value) {
                 // The bucket index (in r1) ends the key.
                 self.b.store(Size::DW, Reg::R10, key.at(info.key_size - 8), Reg::R1);
             }
@@ -355,6 +348,37 @@ impl ProgramGen<'_> {
         Ok(())
     }
 
+    /// r1 = the bucket of `x` in a `hist()` or `lhist()` map, with r2–r5
+    /// as scratch; false (and nothing emitted) for other maps.
+    fn bucket(&mut self, x: Reg, value: &crate::manifest::MapValue) -> bool {
+        match *value {
+            crate::manifest::MapValue::Hist { bits } => self.hist_bucket(x, bits),
+            crate::manifest::MapValue::Lhist { min, max, step } => self.lhist_bucket(x, min, max, step),
+            _ => return false,
+        }
+        true
+    }
+
+    /// `@h = hist(x)` (or `lhist`) in an array map ([`MapInfo::array`]):
+    /// the bucket index is the key and every bucket exists, so a count is a
+    /// lookup and an increment of this CPU's slot, with nothing to insert.
+    fn count_in_bucket_array(&mut self, map: MapId, info: &MapInfo, x: Reg, span: rbpf_lang::Span) -> Result<(), CodegenError> {
+        self.bucket(x, &info.value);
+        let key = self.alloc(4, span)?;
+        self.b.store(Size::W, Reg::R10, key.off, Reg::R1);
+        self.lookup(map, key);
+        let done = self.b.new_label();
+        // Never NULL for an index below max_entries, but the verifier
+        // wants the check.
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
+        self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+        self.b.alu64(Alu::Add, Reg::R1, 1);
+        self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+        self.b.bind(done);
+        self.release_reg(x);
+        Ok(())
+    }
+
     /// r1 = the `hist(x, bits)` bucket of `x` ([`crate::manifest::hist_index`]),
     /// with r2–r5 as scratch: no helper call in between.
     fn hist_bucket(&mut self, x: Reg, bits: u8) {
@@ -378,6 +402,13 @@ impl ProgramGen<'_> {
             self.b.mov64(Reg::R2, Reg::R4);
             self.b.alu64(Alu::Add, Reg::R3, shift);
             self.b.bind(skip);
+        }
+        if k == 0 {
+            // No sub-buckets: the bucket is log2(x) + 2.
+            self.b.mov64(Reg::R1, Reg::R3);
+            self.b.alu64(Alu::Add, Reg::R1, 2);
+            self.b.bind(done);
+            return;
         }
         // The sub-bucket: the `bits` bits below the leading one.
         self.b.mov64(Reg::R4, x);

@@ -109,7 +109,13 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     let maps = checker
         .maps
         .into_iter()
-        .map(|m| Map { name: m.name, key: m.key.unwrap_or_default(), value: m.value.unwrap_or(MapValue::Count), span: m.span })
+        .map(|m| Map {
+            name: m.name,
+            key: m.key.unwrap_or_default(),
+            value: m.value.unwrap_or(MapValue::Count),
+            span: m.span,
+            counted: m.counted,
+        })
         .collect();
     Ok(Program {
         probes: checker.probes,
@@ -208,6 +214,8 @@ struct MapSlot {
     value: Option<MapValue>,
     value_span: Span,
     span: Span,
+    /// `len()` counts its elements.
+    counted: bool,
 }
 
 struct Checker {
@@ -297,7 +305,7 @@ impl Checker {
         for (name, span) in names {
             map_ids.insert(name.clone(), MapId(maps.len()));
             map_names.push(name.clone());
-            maps.push(MapSlot { name, key: None, key_span: span, value: None, value_span: span, span });
+            maps.push(MapSlot { name, key: None, key_span: span, value: None, value_span: span, span, counted: false });
         }
         Checker {
             pass: Pass::Infer,
@@ -1780,6 +1788,7 @@ impl Checker {
             "len" => {
                 self.arity(name, args, 1, 1)?;
                 let map = self.map_arg(&args[0], "len")?;
+                self.maps[map.0].counted = true;
                 Some((ExprKind::MapLen(map), Type::I64))
             }
             "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" | "join" => {
