@@ -150,9 +150,11 @@ pub struct MapInfo {
     /// _ARRAY): the runtime combines the per-CPU values according to `value`.
     pub percpu: bool,
     /// True when the kernel map is an array indexed by a u32 rather than a
-    /// hash: a `hist()` or `lhist()` map without keys, whose kernel key is
-    /// the bucket index alone (`key_size` 4, `max_entries` the number of
-    /// buckets). Every bucket exists; one that counted nothing holds zero.
+    /// hash (`key_size` 4), for a map without keys: a `hist()` or `lhist()`
+    /// whose key is the bucket index (`max_entries` the number of buckets;
+    /// every bucket exists, one that counted nothing holds zero), or a
+    /// plain value in the one element, followed by a u64 that is 1 once the
+    /// value was set ([`MapInfo::kernel_value_size`]).
     pub array: bool,
     pub max_entries: u32,
     /// Key fields in order; empty for a map used without keys (its kernel key
@@ -161,6 +163,24 @@ pub struct MapInfo {
     pub key_size: u32,
     pub value: MapValue,
     pub value_size: u32,
+}
+
+impl MapInfo {
+    /// The size of the kernel map's value: `value_size`, and the set flag
+    /// of a plain value in an array ([`MapInfo::array`]) at offset
+    /// `value_size`.
+    pub fn kernel_value_size(&self) -> u32 {
+        if self.has_set_flag() {
+            self.value_size + 8
+        } else {
+            self.value_size
+        }
+    }
+
+    /// Whether the value is followed by a set flag ([`MapInfo::array`]).
+    pub fn has_set_flag(&self) -> bool {
+        self.array && matches!(self.value, MapValue::Plain(_))
+    }
 }
 
 /// How a map's value is stored and combined across CPUs.

@@ -59,9 +59,10 @@ pub struct Map {
     pub value: MapValue,
     /// Where the map is first used, for messages.
     pub span: Span,
-    /// Whether `len()` counts its elements: the code generator then keeps
-    /// it in a hash map, whose elements are the ones that were written.
-    pub counted: bool,
+    /// Whether `len()`, `delete()` or `++`/`--` work on its elements: the
+    /// code generator then keeps it in a hash map, whose elements are the
+    /// ones written, rather than in an array.
+    pub element_ops: bool,
 }
 
 /// What a map holds: a plain value or an aggregation.

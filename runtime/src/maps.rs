@@ -49,11 +49,11 @@ fn cpus(map: &MapInfo) -> io::Result<usize> {
     }
 }
 
-/// `clear(@m)`: deletes every element; zeroes those of an array, which
-/// then reads as empty.
+/// `clear(@m)`: deletes every element; zeroes those of an array, whose
+/// elements then read as unset.
 pub(crate) fn clear(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<()> {
     if map.array {
-        return zero(fd, map);
+        return write_zeros(fd, map, false);
     }
     for key in sys::map_keys(fd, map.key_size as usize, map.max_entries)? {
         sys::map_delete(fd, &key)?;
@@ -64,9 +64,22 @@ pub(crate) fn clear(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<()> {
 /// `zero(@m)`: sets every value to zero — on every CPU of a per-CPU map —
 /// and keeps the keys. A zeroed min()/max() slot is unset again.
 pub(crate) fn zero(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<()> {
-    let zeros = vec![0u8; stored_value_size(map, cpus(map)?)];
+    write_zeros(fd, map, map.has_set_flag())
+}
+
+/// Writes zero values over every element; with `keep_set`, a plain value
+/// in an array that was set stays set ([`MapInfo::array`]).
+fn write_zeros(fd: BorrowedFd<'_>, map: &MapInfo, keep_set: bool) -> io::Result<()> {
+    let size = stored_value_size(map, cpus(map)?);
+    let zeros = vec![0u8; size];
+    let mut set = zeros.clone();
+    if keep_set {
+        set[map.value_size as usize] = 1;
+    }
+    let mut value = vec![0u8; size];
     for key in sys::map_keys(fd, map.key_size as usize, map.max_entries)? {
-        sys::map_update(fd, &key, &zeros)?;
+        let was_set = keep_set && sys::map_lookup(fd, &key, &mut value)? && u64_at(&value, map.value_size as usize) != 0;
+        sys::map_update(fd, &key, if was_set { &set } else { &zeros })?;
     }
     Ok(())
 }
@@ -77,7 +90,7 @@ pub(crate) fn stored_value_size(map: &MapInfo, cpus: usize) -> usize {
     if map.percpu {
         (map.value_size as usize).next_multiple_of(8) * cpus
     } else {
-        map.value_size as usize
+        map.kernel_value_size() as usize
     }
 }
 
@@ -152,6 +165,12 @@ impl<'a> Decoding<'a> {
             let bucket = counts.entry(index).or_insert(0);
             *bucket = bucket.wrapping_add(count);
             return;
+        }
+        if self.map.has_set_flag() {
+            // A plain value in an array exists once it was set.
+            if u64_at(value_bytes, self.map.value_size as usize) == 0 {
+                return;
+            }
         }
         let value = combine(&self.map.value, self.slots(value_bytes), self.decoder);
         let key = self.decode_key(key_bytes);
@@ -519,6 +538,44 @@ pub(crate) mod tests {
         let mut key = 1i64.to_le_bytes().to_vec();
         key.extend_from_slice(&3u64.to_le_bytes());
         assert_eq!(show(&dec(&m, vec![(key, per_cpu(&[&[0], &[0]]))], 2)), ["1=hist[]"]);
+    }
+
+    #[test]
+    fn array_histograms_show_once_a_bucket_counted() {
+        let mut m = map("@h", vec![], MapValue::Hist { bits: 0 });
+        (m.array, m.key_size, m.max_entries) = (true, 4, 65);
+        // Every bucket is read; all zero until one counted.
+        let buckets = |counts: &[(u32, u64)]| -> Vec<(Vec<u8>, Vec<u8>)> {
+            (0..65u32)
+                .map(|i| {
+                    let n = counts.iter().find(|(b, _)| *b == i).map_or(0, |(_, n)| *n);
+                    (i.to_le_bytes().to_vec(), per_cpu(&[&[n], &[0]]))
+                })
+                .collect()
+        };
+        assert!(dec(&m, buckets(&[]), 2).is_empty());
+        let shown = dec(&m, buckets(&[(3, 2), (5, 1)]), 2);
+        let Value::Hist(h) = &shown[0].value else { panic!("not a histogram: {shown:?}") };
+        assert_eq!(h.total(), 3);
+        // zero() of one that counted still shows, empty.
+        let decoder = Decoder::default();
+        let mut zeroed = Decoding::new(&m, 2, &decoder);
+        zeroed.zeroed = true;
+        for (k, v) in buckets(&[]) {
+            zeroed.add(&k, &v);
+        }
+        assert_eq!(show(&zeroed.finish()), ["=hist[]"]);
+    }
+
+    #[test]
+    fn array_values_exist_once_set() {
+        let mut m = map("@x", vec![], MapValue::Plain(I64));
+        (m.array, m.key_size, m.max_entries) = (true, 4, 1);
+        assert_eq!(stored_value_size(&m, 2), 16);
+        let element = |v: i64, set: u64| [v.to_le_bytes(), set.to_le_bytes()].concat();
+        assert!(dec(&m, vec![(vec![0; 4], element(0, 0))], 1).is_empty());
+        assert_eq!(show(&dec(&m, vec![(vec![0; 4], element(0, 1))], 1)), ["=0"]);
+        assert_eq!(show(&dec(&m, vec![(vec![0; 4], element(-4, 1))], 1)), ["=-4"]);
     }
 
     #[test]

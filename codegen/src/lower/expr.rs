@@ -13,6 +13,18 @@ use super::{ProgramGen, START_TIME_MAP};
 use crate::insn::{Alu, Cond, Helper, Label, Operand, Reg, Size};
 use crate::CodegenError;
 
+/// The evaluated operands of a `str()` read ([`ProgramGen::str_read_operands`]).
+pub(super) struct StrReadOperands {
+    span: Span,
+    helper: Helper,
+    /// The address, in a callee-saved register.
+    ptr: Reg,
+    /// The length limit, in a callee-saved register.
+    len: Option<Reg>,
+    /// The most bytes to read, with the NUL.
+    capacity: u32,
+}
+
 /// An integer value: in a callee-saved register, or a constant not yet
 /// materialised (so it can be folded or used as an immediate operand).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -784,43 +796,8 @@ impl ProgramGen<'_> {
                 self.b.bind(done);
             }
             ExprKind::StrRead { ptr, len } => {
-                self.zero(dst, size);
-                let helper = match ptr.ty {
-                    Type::Ptr { user: true, .. } => Helper::ProbeReadUserStr,
-                    Type::Ptr { user: false, .. } => Helper::ProbeReadKernelStr,
-                    // An address of unknown origin: the generic helper
-                    // reads either space on architectures that allow it.
-                    _ => Helper::ProbeReadStr,
-                };
-                let p = self.int(ptr)?;
-                let p = self.to_reg(p, ptr.span)?;
-                let capacity = e.ty.stored_size().min(size);
-                let n = match len {
-                    None => None,
-                    Some(len) => {
-                        let l = self.int(len)?;
-                        Some(self.to_reg(l, len.span)?)
-                    }
-                };
-                self.b.set_span(e.span);
-                match n {
-                    None => self.b.mov64(Reg::R2, capacity as i32),
-                    Some(n) => {
-                        // At most `len` characters and the NUL, within the buffer.
-                        let fits = self.b.new_label();
-                        self.b.mov64(Reg::R2, n);
-                        self.b.jump_if(Cond::Le, Reg::R2, capacity as i32 - 1, fits);
-                        self.b.mov64(Reg::R2, capacity as i32 - 1);
-                        self.b.bind(fits);
-                        self.b.alu64(Alu::Add, Reg::R2, 1);
-                        self.release_reg(n);
-                    }
-                }
-                self.b.mov64(Reg::R1, Reg::R10);
-                self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
-                self.b.mov64(Reg::R3, p);
-                self.b.call(helper);
-                self.release_reg(p);
+                let read = self.str_read_operands(e, ptr, len.as_deref(), size)?;
+                self.str_read(read, Reg::R10, dst, size);
             }
             ExprKind::Ternary { cond, then, else_ } => {
                 let (otherwise, done) = (self.b.new_label(), self.b.new_label());
@@ -835,6 +812,63 @@ impl ProgramGen<'_> {
             _ => unreachable!("the checker gives only these kinds a string type"),
         }
         Ok(())
+    }
+
+    /// Evaluates the operands of `str(ptr[, len])` read into a buffer of
+    /// `size` bytes, for [`ProgramGen::str_read`].
+    pub(super) fn str_read_operands(
+        &mut self,
+        e: &Expr,
+        ptr: &Expr,
+        len: Option<&Expr>,
+        size: u32,
+    ) -> Result<StrReadOperands, CodegenError> {
+        let helper = match ptr.ty {
+            Type::Ptr { user: true, .. } => Helper::ProbeReadUserStr,
+            Type::Ptr { user: false, .. } => Helper::ProbeReadKernelStr,
+            // An address of unknown origin: the generic helper reads
+            // either space on architectures that allow it.
+            _ => Helper::ProbeReadStr,
+        };
+        let p = self.int(ptr)?;
+        let p = self.to_reg(p, ptr.span)?;
+        let len = match len {
+            None => None,
+            Some(len) => {
+                let l = self.int(len)?;
+                Some(self.to_reg(l, len.span)?)
+            }
+        };
+        Ok(StrReadOperands { span: e.span, helper, ptr: p, len, capacity: e.ty.stored_size().min(size) })
+    }
+
+    /// Zeroes `size` bytes at `base + dst` and reads the string there:
+    /// `base` is r10 for the stack, or r0 for a map value just looked up
+    /// (nothing else here touches r0 before the call).
+    pub(super) fn str_read(&mut self, read: StrReadOperands, base: Reg, dst: i16, size: u32) {
+        self.b.set_span(read.span);
+        for i in (0..size).step_by(8) {
+            self.b.store(Size::DW, base, dst + i as i16, 0);
+        }
+        let capacity = read.capacity;
+        match read.len {
+            None => self.b.mov64(Reg::R2, capacity as i32),
+            Some(n) => {
+                // At most `len` characters and the NUL, within the buffer.
+                let fits = self.b.new_label();
+                self.b.mov64(Reg::R2, n);
+                self.b.jump_if(Cond::Le, Reg::R2, capacity as i32 - 1, fits);
+                self.b.mov64(Reg::R2, capacity as i32 - 1);
+                self.b.bind(fits);
+                self.b.alu64(Alu::Add, Reg::R2, 1);
+                self.release_reg(n);
+            }
+        }
+        self.b.mov64(Reg::R1, base);
+        self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
+        self.b.mov64(Reg::R3, read.ptr);
+        self.b.call(read.helper);
+        self.release_reg(read.ptr);
     }
 
     pub(super) fn zero(&mut self, dst: i16, size: u32) {

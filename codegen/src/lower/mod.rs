@@ -137,7 +137,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                     (false, false) => map_type::HASH,
                 },
                 key_size: m.key_size,
-                value_size: m.value_size,
+                value_size: m.kernel_value_size(),
                 max_entries: m.max_entries,
                 flags: 0,
             },
@@ -238,22 +238,25 @@ fn map_info(index: usize, map: &checked::Map, max_entries: u32) -> MapInfo {
         MapValue::Lhist { min, max, step } => Some(crate::manifest::lhist_index(*max, *min, *max, *step) + 1),
         _ => None,
     };
-    // A histogram without keys whose buckets fit in max_entries is an
-    // array indexed by the bucket: a lookup is an index, never a hash, and
-    // there is nothing to insert. `len()` counts the written elements of a
-    // hash map, so a counted one stays a hash.
-    let array_buckets = buckets.filter(|&n| map.key.is_empty() && !map.counted && n <= u64::from(max_entries));
-    let (key_size, max_entries) = match (array_buckets, buckets) {
-        (Some(n), _) => (4, n as u32),
+    // Maps without keys are arrays where that keeps their meaning: a
+    // lookup is then an index (which the verifier inlines), never a hash,
+    // and an update a copy, never an allocation. A histogram's bucket is
+    // the index, if its buckets fit in max_entries; a plain value is the
+    // one element, with a flag saying it was set. len(), delete() and ++
+    // work on written elements, which a hash holds: such a map stays one.
+    let keyless = map.key.is_empty() && !map.element_ops;
+    let (array, key_size, max_entries) = match (buckets, &value) {
+        (Some(n), _) if keyless && n <= u64::from(max_entries) => (true, 4, n as u32),
         // Histograms add the bucket index after the user's key.
-        (None, Some(_)) => (key_size + 8, max_entries),
-        (None, None) => (key_size, max_entries),
+        (Some(_), _) => (false, key_size + 8, max_entries),
+        (None, MapValue::Plain(_)) if keyless => (true, 4, 1),
+        (None, _) => (false, key_size, max_entries),
     };
     MapInfo {
         name: map.name.clone(),
         bpf_name: bpf_map_name(index, &map.name),
         percpu: map.value.is_aggregation(),
-        array: array_buckets.is_some(),
+        array,
         max_entries,
         key,
         key_size,

@@ -1,7 +1,7 @@
 //! Lowering of statements: map updates and aggregations, variables,
 //! `if`, printf and exit events.
 
-use rbpf_lang::checked::{Expr, MapCommand, MapId, MapUpdate, Stmt, StmtKind};
+use rbpf_lang::checked::{Expr, ExprKind, MapCommand, MapId, MapUpdate, Stmt, StmtKind};
 
 use super::frame::Slot;
 use super::ProgramGen;
@@ -247,10 +247,16 @@ impl ProgramGen<'_> {
             MapUpdate::Set(_) | MapUpdate::Count => None,
         };
         if let MapUpdate::Set(value) = update {
-            let value_slot = self.alloc(info.value_size, span)?;
+            if let (true, ExprKind::StrRead { ptr, len }) = (info.has_set_flag(), &value.kind) {
+                return self.str_read_into_array(map, &info, value, ptr, len.as_deref(), span);
+            }
+            let value_slot = self.alloc(info.kernel_value_size(), span)?;
             match &info.value {
                 crate::manifest::MapValue::Plain(layout) => self.store_as(value, layout, value_slot, 0)?,
                 _ => self.store_value(value, value_slot, 0)?,
+            }
+            if info.has_set_flag() {
+                self.b.store(Size::DW, Reg::R10, value_slot.at(info.value_size), 1);
             }
             let key = self.map_key(map, keys, span)?;
             self.update(map, key, value_slot);
@@ -345,6 +351,30 @@ impl ProgramGen<'_> {
         if let Some(r) = arg {
             self.release_reg(r);
         }
+        Ok(())
+    }
+
+    /// `@s = str(ptr)` into an array map ([`MapInfo::array`]): the string
+    /// is read straight into the looked-up value, as hand-written C does,
+    /// rather than onto the stack and copied by an update.
+    fn str_read_into_array(
+        &mut self,
+        map: MapId,
+        info: &MapInfo,
+        value: &Expr,
+        ptr: &Expr,
+        len: Option<&Expr>,
+        span: rbpf_lang::Span,
+    ) -> Result<(), CodegenError> {
+        let read = self.str_read_operands(value, ptr, len, info.value_size)?;
+        let key = self.map_key(map, &[], span)?;
+        self.lookup(map, key);
+        let done = self.b.new_label();
+        // Never NULL for the one element, but the verifier wants the check.
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
+        self.b.store(Size::DW, Reg::R0, info.value_size as i16, 1);
+        self.str_read(read, Reg::R0, 0, info.value_size);
+        self.b.bind(done);
         Ok(())
     }
 

@@ -114,7 +114,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
             key: m.key.unwrap_or_default(),
             value: m.value.unwrap_or(MapValue::Count),
             span: m.span,
-            counted: m.counted,
+            element_ops: m.element_ops,
         })
         .collect();
     Ok(Program {
@@ -214,8 +214,8 @@ struct MapSlot {
     value: Option<MapValue>,
     value_span: Span,
     span: Span,
-    /// `len()` counts its elements.
-    counted: bool,
+    /// See [`Map::element_ops`].
+    element_ops: bool,
 }
 
 struct Checker {
@@ -305,7 +305,7 @@ impl Checker {
         for (name, span) in names {
             map_ids.insert(name.clone(), MapId(maps.len()));
             map_names.push(name.clone());
-            maps.push(MapSlot { name, key: None, key_span: span, value: None, value_span: span, span, counted: false });
+            maps.push(MapSlot { name, key: None, key_span: span, value: None, value_span: span, span, element_ops: false });
         }
         Checker {
             pass: Pass::Infer,
@@ -748,6 +748,7 @@ impl Checker {
                 return None;
             }
         }
+        self.maps[map.0].element_ops = true;
         let keys = self.map_keys(map, &key_exprs, span, cx)?;
         Some(StmtKind::Delete { map, keys })
     }
@@ -1405,6 +1406,7 @@ impl Checker {
                 let delta = if *increment { 1 } else { -1 };
                 if let A::Map { name, keys } = &expr.kind {
                     let map = self.map_id(name);
+                    self.maps[map.0].element_ops = true;
                     let keys = self.map_keys(map, keys, expr.span, cx)?;
                     self.learn_value(map, MapValue::Plain(Type::I64), span);
                     if !matches!(self.maps[map.0].value, Some(MapValue::Plain(Type::Int { .. }))) {
@@ -1788,7 +1790,7 @@ impl Checker {
             "len" => {
                 self.arity(name, args, 1, 1)?;
                 let map = self.map_arg(&args[0], "len")?;
-                self.maps[map.0].counted = true;
+                self.maps[map.0].element_ops = true;
                 Some((ExprKind::MapLen(map), Type::I64))
             }
             "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" | "join" => {
