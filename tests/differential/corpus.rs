@@ -91,6 +91,9 @@ impl Case {
 /// (`/pid == $PID/`) and background activity does not matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
+    /// Each prints `ready` once bash has started (bash's own start-up opens
+    /// files too, some of them missing), before its loop.
+    ///
     /// A bash loop that opens /dev/null about every 5 ms from its own
     /// process (a builtin's redirection: no fork), and calls nothing else
     /// but `read` with a timeout. It ends when its standard input closes.
@@ -105,11 +108,11 @@ impl Workload {
         match self {
             Workload::DevNull => (
                 "bash",
-                vec!["-c", "while :; do read -t 0.005 _; [ $? -gt 128 ] || exit 0; : </dev/null; done"],
+                vec!["-c", "echo ready; while :; do read -t 0.005 _; [ $? -gt 128 ] || exit 0; : </dev/null; done"],
             ),
             Workload::Exec => (
                 "bash",
-                vec!["-c", "while :; do read -t 0.01 _; [ $? -gt 128 ] || exit 0; /bin/true differential a b; done"],
+                vec!["-c", "echo ready; while :; do read -t 0.01 _; [ $? -gt 128 ] || exit 0; /bin/true differential a b; done"],
             ),
         }
     }

@@ -82,13 +82,18 @@ static SERIAL: AtomicUsize = AtomicUsize::new(0);
 pub fn run(tracer: Tracer, case: &Case, mode: Mode) -> Run {
     let workload = case.workload.map(|w| {
         let (program, args) = w.command();
-        let child = Command::new(program)
+        let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the workload");
+        // Traced from its loop on, not from bash's start-up.
+        let mut ready = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            drop(std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut ready));
+        }
         Owned(child)
     });
     let workload_pid = workload.as_ref().map(|w| w.0.id());
