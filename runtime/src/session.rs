@@ -142,6 +142,7 @@ impl Session {
         // An exit() in BEGIN ends the trace before any probe is attached.
         let exited = self.drain(out, true)?;
         out.flush().map_err(output)?;
+        let mut detaching = None;
         if !exited {
             let attached = self.attach_all();
             let streamed = match attached {
@@ -154,9 +155,17 @@ impl Session {
                 Err(e) => Err(e),
             };
             // Detach even when attaching or streaming failed.
-            attach::detach_all(std::mem::take(&mut self.links));
+            let links = std::mem::take(&mut self.links);
             if streamed? {
+                // What probes sent after exit() is dropped once none can
+                // send more.
+                attach::detach_all(links);
                 self.discard_pending();
+            } else {
+                // Stopped from outside: the probes come off their hooks at
+                // once, and END and the maps need not wait for the
+                // kernel's grace period.
+                detaching = Some(attach::detach_in_background(links));
             }
         }
 
@@ -167,6 +176,9 @@ impl Session {
         out.stopped().map_err(output)?;
         self.dispatch.print_maps(&self.maps, out)?;
         out.finish().map_err(output)?;
+        if let Some(detaching) = detaching {
+            detaching.wait();
+        }
         Ok(self.dispatch.exit_code)
     }
 

@@ -96,6 +96,42 @@ pub(crate) fn detach_all(links: Vec<Link>) {
     });
 }
 
+/// Links being detached by [`detach_in_background`]; waiting for it (or
+/// dropping it) returns once every one is closed.
+pub(crate) struct Detaching(Option<std::thread::JoinHandle<()>>);
+
+impl Detaching {
+    pub(crate) fn wait(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(handle) = self.0.take() {
+            // A panic there was reported on stderr; the links are dropped.
+            drop(handle.join());
+        }
+    }
+}
+
+impl Drop for Detaching {
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+/// [`detach_all`] on a thread of its own. The kernel takes a program off
+/// its hook at once and then waits out a grace period (50-90 ms for a
+/// tracepoint) before close() returns: END and printing the maps need not
+/// wait for that. Detaches here if no thread can start.
+pub(crate) fn detach_in_background(links: Vec<Link>) -> Detaching {
+    if links.is_empty() {
+        return Detaching(None);
+    }
+    // On failure the closure, and with it every link, is dropped here.
+    let handle = std::thread::Builder::new().name("rbpf-detach".into()).spawn(move || detach_all(links));
+    Detaching(handle.ok())
+}
+
 /// Runs a BEGIN or END program once.
 pub(crate) fn run_once(program: BorrowedFd<'_>, info: &ProgramInfo) -> Result<(), RuntimeError> {
     special::run(program, info)
