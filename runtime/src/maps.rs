@@ -116,9 +116,11 @@ struct Decoding<'a> {
     cpus: usize,
     /// The bytes of one CPU's slot of a value.
     stride: usize,
-    /// Decoded entries with their raw key bytes where the sort needs them
-    /// (`avg()` and `stats()`), else an empty (unallocated) vector.
-    entries: Vec<(Vec<u8>, MapEntry)>,
+    /// Decoded entries.
+    entries: Vec<MapEntry>,
+    /// The raw key bytes of each entry where the sort needs them (`avg()`
+    /// and `stats()`), else empty.
+    raw_keys: Vec<Vec<u8>>,
     /// A histogram's counts: bucket index → count, per user key.
     buckets: BTreeMap<Vec<u8>, BTreeMap<u64, u64>>,
     /// See [`read`].
@@ -129,7 +131,7 @@ impl<'a> Decoding<'a> {
     fn new(map: &'a MapInfo, cpus: usize, decoder: &'a Decoder) -> Decoding<'a> {
         let cpus = if map.percpu { cpus.max(1) } else { 1 };
         let stride = if map.percpu { (map.value_size as usize).next_multiple_of(8) } else { map.value_size as usize };
-        Decoding { map, decoder, cpus, stride, entries: Vec::new(), buckets: BTreeMap::new(), zeroed: false }
+        Decoding { map, decoder, cpus, stride, entries: Vec::new(), raw_keys: Vec::new(), buckets: BTreeMap::new(), zeroed: false }
     }
 
     fn slots<'v>(&self, value_bytes: &'v [u8]) -> impl Iterator<Item = &'v [u8]> + Clone {
@@ -174,8 +176,10 @@ impl<'a> Decoding<'a> {
         }
         let value = combine(&self.map.value, self.slots(value_bytes), self.decoder);
         let key = self.decode_key(key_bytes);
-        let sort_key = if sorts_by_raw_key(self.map) { key_bytes.to_vec() } else { Vec::new() };
-        self.entries.push((sort_key, MapEntry { key, value }));
+        if sorts_by_raw_key(self.map) {
+            self.raw_keys.push(key_bytes.to_vec());
+        }
+        self.entries.push(MapEntry { key, value });
     }
 
     fn finish(mut self) -> Vec<MapEntry> {
@@ -187,16 +191,22 @@ impl<'a> Decoding<'a> {
         for (key_bytes, counts) in std::mem::take(&mut self.buckets) {
             let value = Value::Hist(Histogram::new(&self.map.value, &counts));
             let key = self.decode_key(&key_bytes);
-            self.entries.push((Vec::new(), MapEntry { key, value }));
+            self.entries.push(MapEntry { key, value });
         }
         let map = self.map;
         // A `count()` without keys reads as 0 before anything counted:
         // bpftrace keeps it in an array, which always has its one element.
         if self.entries.is_empty() && map.key.is_empty() && map.value == MapValue::Count {
-            self.entries.push((Vec::new(), MapEntry { key: Vec::new(), value: Value::Uint(0) }));
+            self.entries.push(MapEntry { key: Vec::new(), value: Value::Uint(0) });
+        }
+        if sorts_by_raw_key(map) {
+            // avg() and stats(): ties go by the raw key bytes.
+            let mut pairs: Vec<(Vec<u8>, MapEntry)> = self.raw_keys.into_iter().zip(self.entries).collect();
+            pairs.sort_unstable_by(|a, b| average(&a.1.value).cmp(&average(&b.1.value)).then_with(|| a.0.cmp(&b.0)));
+            return pairs.into_iter().map(|(_, e)| e).collect();
         }
         sort(map, &mut self.entries);
-        self.entries.into_iter().map(|(_, e)| e).collect()
+        self.entries
     }
 }
 
@@ -246,7 +256,7 @@ fn combine<'v>(kind: &MapValue, slots: impl Iterator<Item = &'v [u8]> + Clone, d
         }
         MapValue::Stats { signed } => {
             let total = if *signed { i128::from(sum(0) as i64) } else { i128::from(sum(0)) };
-            Value::Stats(Stats { count: sum(8), total })
+            Value::Stats(Box::new(Stats { count: sum(8), total }))
         }
     }
 }
@@ -257,26 +267,23 @@ fn combine<'v>(kind: &MapValue, slots: impl Iterator<Item = &'v [u8]> + Clone, d
 /// `avg()` and `stats()`: by average, ties in raw key byte order (bpftrace
 /// keeps them in a std::map first). Histograms: by their total count.
 /// Maps of strings, tuples and other non-numbers: by key.
-fn sort(map: &MapInfo, entries: &mut [(Vec<u8>, MapEntry)]) {
+/// Sorts as bpftrace prints: by value (a histogram by its total), ties by
+/// key; maps of strings and other non-numbers by key alone. One sort with
+/// both orders: keys are unique, so it need not be stable. (`avg()` and
+/// `stats()` maps sort in [`Decoding::finish`], by raw key bytes.)
+fn sort(map: &MapInfo, entries: &mut [MapEntry]) {
     match &map.value {
-        MapValue::Avg { .. } | MapValue::Stats { .. } => {
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            entries.sort_by_key(|e| average(&e.1.value));
-        }
         MapValue::Hist { .. } | MapValue::Lhist { .. } => {
-            entries.sort_by(|a, b| key_order(&a.1.key, &b.1.key));
-            entries.sort_by_key(|e| match &e.1.value {
+            let total = |e: &MapEntry| match &e.value {
                 Value::Hist(h) => h.total(),
                 _ => 0,
-            });
+            };
+            entries.sort_unstable_by(|a, b| total(a).cmp(&total(b)).then_with(|| key_order(&a.key, &b.key)));
         }
         MapValue::Plain(ty) if !matches!(ty, ValueType::Int { .. } | ValueType::Bool) => {
-            entries.sort_by(|a, b| key_order(&a.1.key, &b.1.key));
+            entries.sort_unstable_by(|a, b| key_order(&a.key, &b.key));
         }
-        _ => {
-            entries.sort_by(|a, b| key_order(&a.1.key, &b.1.key));
-            entries.sort_by(|a, b| value_order(&a.1.value, &b.1.value));
-        }
+        _ => entries.sort_unstable_by(|a, b| value_order(&a.value, &b.value).then_with(|| key_order(&a.key, &b.key))),
     }
 }
 

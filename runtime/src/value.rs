@@ -30,8 +30,9 @@ pub enum Value {
     /// The bytes of a `buf()`: printed with non-printable bytes escaped.
     Buf(Vec<u8>),
     Tuple(Vec<Value>),
-    /// A `stats()` value.
-    Stats(Stats),
+    /// A `stats()` value (boxed: its i128 total would double the size of
+    /// every value, and maps hold many).
+    Stats(Box<Stats>),
     /// The buckets of one `hist()` or `lhist()` (one key's worth).
     Hist(Histogram),
 }
@@ -72,8 +73,8 @@ impl Value {
     /// non-printable bytes as `\xNN`, tuples as `(a, b)`.
     pub fn write_text(&self, out: &mut Vec<u8>) {
         match self {
-            Value::Int(v) => out.extend_from_slice(v.to_string().as_bytes()),
-            Value::Uint(v) => out.extend_from_slice(v.to_string().as_bytes()),
+            Value::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Value::Uint(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
             Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Value::Str(s) => out.extend_from_slice(s),
             Value::Buf(bytes) => escape_buffer(bytes, BufferStyle::Printable, out),
@@ -344,9 +345,9 @@ mod tests {
 
     #[test]
     fn stats_average_truncates_towards_zero() {
-        assert_eq!(text(&Value::Stats(Stats { count: 2, total: 15 })), "count 2, average 7, total 15");
-        assert_eq!(text(&Value::Stats(Stats { count: 2, total: -5 })), "count 2, average -2, total -5");
-        assert_eq!(text(&Value::Stats(Stats { count: 0, total: 0 })), "count 0, average 0, total 0");
+        assert_eq!(text(&Value::Stats(Box::new(Stats { count: 2, total: 15 }))), "count 2, average 7, total 15");
+        assert_eq!(text(&Value::Stats(Box::new(Stats { count: 2, total: -5 }))), "count 2, average -2, total -5");
+        assert_eq!(text(&Value::Stats(Box::new(Stats { count: 0, total: 0 }))), "count 0, average 0, total 0");
     }
 
     #[test]

@@ -171,8 +171,8 @@ impl<W: Write> Output for JsonOutput<W> {
 /// A value as bpftrace's JSON output writes it.
 fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Int(v) => out.extend_from_slice(v.to_string().as_bytes()),
-        Value::Uint(v) => out.extend_from_slice(v.to_string().as_bytes()),
+        Value::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+        Value::Uint(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Str(s) => string(s, out),
         Value::Buf(bytes) => {

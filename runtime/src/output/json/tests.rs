@@ -135,14 +135,14 @@ fn averages_and_stats_are_stats() {
     check(&map_line(&a, &e), r#"{"type": "stats", "data": {"@a": 5}}"#, json!({"@a": 5}));
 
     let st = map("@st", vec![], MapValue::Stats { signed: true });
-    let e = [MapEntry { key: vec![], value: Value::Stats(Stats { count: 1, total: 5 }) }];
+    let e = [MapEntry { key: vec![], value: Value::Stats(Box::new(Stats { count: 1, total: 5 })) }];
     check(
         &map_line(&st, &e),
         r#"{"type": "stats", "data": {"@st": {"count": 1, "average": 5, "total": 5}}}"#,
         json!({"@st": {"count": 1, "average": 5, "total": 5}}),
     );
     let st2 = map("@st2", vec![I64], MapValue::Stats { signed: true });
-    let e = [MapEntry { key: vec![Value::Int(3)], value: Value::Stats(Stats { count: 1, total: 6 }) }];
+    let e = [MapEntry { key: vec![Value::Int(3)], value: Value::Stats(Box::new(Stats { count: 1, total: 6 })) }];
     check(
         &map_line(&st2, &e),
         r#"{"type": "stats", "data": {"@st2": {"3": {"count": 1, "average": 6, "total": 6}}}}"#,

@@ -295,7 +295,7 @@ fn map_values_of_every_type() {
         &[
             (t, vec![entry(vec![], Value::Tuple(vec![Value::Int(1), s("two")]))]),
             (b, vec![entry(vec![Value::Buf(b"k".to_vec())], Value::Buf(b"ab\tc\x01\xff\"\\\0".to_vec()))]),
-            (st, vec![entry(vec![], Value::Stats(Stats { count: 2, total: 15 }))]),
+            (st, vec![entry(vec![], Value::Stats(Box::new(Stats { count: 2, total: 15 })))]),
         ],
         "Attaching 1 probe...\n\n\n@t: (1, two)\n@b[k]: ab\\x09c\\x01\\xff\"\\\\x00\n@st: count 2, average 7, total 15\n\n",
     );
