@@ -152,9 +152,10 @@ pub struct MapInfo {
     /// True when the kernel map is an array indexed by a u32 rather than a
     /// hash (`key_size` 4), for a map without keys: a `hist()` or `lhist()`
     /// whose key is the bucket index (`max_entries` the number of buckets;
-    /// every bucket exists, one that counted nothing holds zero), or a
-    /// plain value in the one element, followed by a u64 that is 1 once the
-    /// value was set ([`MapInfo::kernel_value_size`]).
+    /// every bucket exists, one that counted nothing holds zero), a
+    /// `count()` in the one element, or a plain value in the one element,
+    /// followed by a u64 that is 1 once the value was set
+    /// ([`MapInfo::kernel_value_size`]).
     pub array: bool,
     pub max_entries: u32,
     /// Key fields in order; empty for a map used without keys (its kernel key

@@ -242,14 +242,16 @@ fn map_info(index: usize, map: &checked::Map, max_entries: u32) -> MapInfo {
     // lookup is then an index (which the verifier inlines), never a hash,
     // and an update a copy, never an allocation. A histogram's bucket is
     // the index, if its buckets fit in max_entries; a plain value is the
-    // one element, with a flag saying it was set. len(), delete() and ++
+    // one element, with a flag saying it was set; a count() is the one
+    // element, and reads 0 before counting, as in bpftrace (which keeps it
+    // in an array too). len(), delete() and ++
     // work on written elements, which a hash holds: such a map stays one.
     let keyless = map.key.is_empty() && !map.element_ops;
     let (array, key_size, max_entries) = match (buckets, &value) {
         (Some(n), _) if keyless && n <= u64::from(max_entries) => (true, 4, n as u32),
         // Histograms add the bucket index after the user's key.
         (Some(_), _) => (false, key_size + 8, max_entries),
-        (None, MapValue::Plain(_)) if keyless => (true, 4, 1),
+        (None, MapValue::Plain(_) | MapValue::Count) if keyless => (true, 4, 1),
         (None, _) => (false, key_size, max_entries),
     };
     MapInfo {

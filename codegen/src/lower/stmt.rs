@@ -263,8 +263,7 @@ impl ProgramGen<'_> {
             return Ok(());
         }
         if info.array {
-            let x = arg.expect("a histogram has an argument");
-            return self.count_in_bucket_array(map, &info, x, span);
+            return self.count_in_array(map, &info, arg, span);
         }
         let key = self.map_key(map, keys, span)?;
         if let Some(x) = arg {
@@ -389,13 +388,20 @@ impl ProgramGen<'_> {
         true
     }
 
-    /// `@h = hist(x)` (or `lhist`) in an array map ([`MapInfo::array`]):
-    /// the bucket index is the key and every bucket exists, so a count is a
-    /// lookup and an increment of this CPU's slot, with nothing to insert.
-    fn count_in_bucket_array(&mut self, map: MapId, info: &MapInfo, x: Reg, span: rbpf_lang::Span) -> Result<(), CodegenError> {
-        self.bucket(x, &info.value);
+    /// `@c = count()` or `@h = hist(x)` (or `lhist`) in an array map
+    /// ([`MapInfo::array`]): the key is 0 or the bucket index, and every
+    /// element exists, so a count is a lookup and an increment of this
+    /// CPU's slot, with nothing to insert.
+    fn count_in_array(&mut self, map: MapId, info: &MapInfo, bucketed: Option<Reg>, span: rbpf_lang::Span) -> Result<(), CodegenError> {
         let key = self.alloc(4, span)?;
-        self.b.store(Size::W, Reg::R10, key.off, Reg::R1);
+        match bucketed {
+            Some(x) => {
+                self.bucket(x, &info.value);
+                self.b.store(Size::W, Reg::R10, key.off, Reg::R1);
+                self.release_reg(x);
+            }
+            None => self.b.store(Size::W, Reg::R10, key.off, 0),
+        }
         self.lookup(map, key);
         let done = self.b.new_label();
         // Never NULL for an index below max_entries, but the verifier
@@ -405,7 +411,6 @@ impl ProgramGen<'_> {
         self.b.alu64(Alu::Add, Reg::R1, 1);
         self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
         self.b.bind(done);
-        self.release_reg(x);
         Ok(())
     }
 
