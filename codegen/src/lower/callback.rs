@@ -252,6 +252,7 @@ impl ProgramGen<'_> {
         }
         self.shared.append(&mut cb.shared);
         self.callbacks.append(&mut cb.callbacks);
+        self.sends_records |= cb.sends_records;
         self.callbacks.push(Callback { name: name.clone(), code: cb.b.finish()? });
         Ok(name)
     }

@@ -24,6 +24,27 @@ fn disassemble(src: &str) -> String {
     crate::disassemble_object(&object).expect("disassembles")
 }
 
+fn compile(src: &str) -> crate::Object {
+    let target = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_execve", EXECVE);
+    let ast = rbpf_lang::parse(src).expect("parses");
+    let checked = rbpf_lang::check(&ast, &target).expect("checks");
+    super::compile(&checked).expect("compiles")
+}
+
+#[test]
+fn the_ring_buffer_is_large_only_when_probes_stream_records() {
+    let size = |src: &str| compile(src).manifest.ringbuf_size;
+    let quiet = super::QUIET_RINGBUF_SIZE;
+    assert_eq!(size("BEGIN { printf(\"hello\\n\"); exit(); }"), quiet);
+    assert_eq!(size("tracepoint:syscalls:sys_enter_execve { @[comm] = count(); } END { printf(\"bye\\n\"); }"), quiet);
+    assert_eq!(size("tracepoint:syscalls:sys_enter_execve { printf(\"%d\\n\", pid); }"), super::RINGBUF_SIZE);
+    // A record sent from a `for` loop's callback counts too.
+    assert_eq!(
+        size("tracepoint:syscalls:sys_enter_execve { @m[pid] = 1; for ($kv : @m) { printf(\"%d\\n\", $kv.0); } }"),
+        super::RINGBUF_SIZE
+    );
+}
+
 #[test]
 fn count_by_comm() {
     insta::assert_snapshot!(disassemble("tracepoint:syscalls:sys_enter_execve { @c[comm] = count(); }"));
