@@ -454,6 +454,29 @@ impl ProgramGen<'_> {
     }
 
     fn builtin(&mut self, b: Builtin, span: Span) -> Result<Reg, CodegenError> {
+        self.builtin_in_r0(b);
+        let r = self.alloc_reg(span)?;
+        self.b.mov64(r, Reg::R0);
+        if b == Builtin::Elapsed {
+            let mark = self.stack.mark();
+            let key = self.alloc(8, span)?;
+            self.b.store(Size::DW, Reg::R10, key.off, 0);
+            self.map_fd(Reg::R1, START_TIME_MAP);
+            self.slot_address(Reg::R2, key);
+            self.b.call(Helper::MapLookupElem);
+            let done = self.b.new_label();
+            self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
+            self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
+            self.b.alu64(Alu::Sub, r, Reg::R1);
+            self.b.bind(done);
+            self.stack.reset(mark);
+        }
+        Ok(r)
+    }
+
+    /// r0 = the helper's value of a builtin (for `elapsed`, the clock
+    /// before the start time is taken off).
+    fn builtin_in_r0(&mut self, b: Builtin) {
         let helper = match b {
             Builtin::Pid | Builtin::Tid => Helper::GetCurrentPidTgid,
             Builtin::Uid | Builtin::Gid => Helper::GetCurrentUidGid,
@@ -473,23 +496,6 @@ impl ProgramGen<'_> {
             Builtin::Tid | Builtin::Uid => self.b.alu32(Alu::Mov, Reg::R0, Reg::R0),
             _ => {}
         }
-        let r = self.alloc_reg(span)?;
-        self.b.mov64(r, Reg::R0);
-        if b == Builtin::Elapsed {
-            let mark = self.stack.mark();
-            let key = self.alloc(8, span)?;
-            self.b.store(Size::DW, Reg::R10, key.off, 0);
-            self.map_fd(Reg::R1, START_TIME_MAP);
-            self.slot_address(Reg::R2, key);
-            self.b.call(Helper::MapLookupElem);
-            let done = self.b.new_label();
-            self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
-            self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
-            self.b.alu64(Alu::Sub, r, Reg::R1);
-            self.b.bind(done);
-            self.stack.reset(mark);
-        }
-        Ok(r)
     }
 
     /// Loads an integer or pointer field of the tracepoint record (r6).
@@ -645,6 +651,22 @@ impl ProgramGen<'_> {
                 let mut c = compare(*op, signed);
                 if !when {
                     c = c.negate();
+                }
+                // `pid == 1` and the like: compared where the helper left
+                // it, in r0, with no register to keep it in (a predicate
+                // that filters everything out is then as short as C's).
+                let builtin_and_constant = match (&lhs.kind, &rhs.kind) {
+                    (ExprKind::Builtin(b), ExprKind::Int(v)) => Some((*b, *v as i64, c)),
+                    (ExprKind::Int(v), ExprKind::Builtin(b)) => Some((*b, *v as i64, mirror(c))),
+                    _ => None,
+                };
+                if let Some((b, v, c)) = builtin_and_constant {
+                    if let (Some(imm), false) = (imm32(v), matches!(b, Builtin::Elapsed | Builtin::Comm)) {
+                        self.builtin_in_r0(b);
+                        self.b.set_span(cond.span);
+                        self.b.jump_if(c, Reg::R0, imm, target);
+                        return Ok(());
+                    }
                 }
                 let a = self.int(lhs)?;
                 let spill = self.spill_if_full(a, cond.span)?;
