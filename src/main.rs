@@ -333,9 +333,14 @@ fn print_debug(compiled: &rbpf::Compiled) {
             "{} ({}): {} key {} bytes, value {} bytes ({:?}), max_entries {}",
             m.name,
             m.bpf_name,
-            if m.percpu { "percpu_hash" } else { "hash" },
+            match (m.array, m.percpu) {
+                (true, true) => "percpu_array",
+                (true, false) => "array",
+                (false, true) => "percpu_hash",
+                (false, false) => "hash",
+            },
             m.key_size,
-            m.value_size,
+            m.kernel_value_size(),
             m.value,
             m.max_entries
         );
