@@ -85,7 +85,7 @@ impl Dispatch {
             }
             Event::ZeroMap(map) => {
                 let info = &self.manifest.maps[map];
-                if info.array {
+                if info.array && maps::is_histogram(info) {
                     // A hash keeps the keys zero() finds; an array's
                     // buckets are there anyway, so remember whether it
                     // held anything.

@@ -94,7 +94,7 @@ pub(crate) fn stored_value_size(map: &MapInfo, cpus: usize) -> usize {
     }
 }
 
-fn is_histogram(map: &MapInfo) -> bool {
+pub(crate) fn is_histogram(map: &MapInfo) -> bool {
     matches!(map.value, MapValue::Hist { .. } | MapValue::Lhist { .. })
 }
 
@@ -194,8 +194,9 @@ impl<'a> Decoding<'a> {
             self.entries.push(MapEntry { key, value });
         }
         let map = self.map;
-        // A `count()` without keys reads as 0 before anything counted:
-        // bpftrace keeps it in an array, which always has its one element.
+        // A `count()` without keys reads as 0 before anything counted, as
+        // bpftrace's array does; one kept in a hash (delete() works on it)
+        // may hold no element.
         if self.entries.is_empty() && map.key.is_empty() && map.value == MapValue::Count {
             self.entries.push(MapEntry { key: Vec::new(), value: Value::Uint(0) });
         }

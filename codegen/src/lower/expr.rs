@@ -869,9 +869,7 @@ impl ProgramGen<'_> {
     /// (nothing else here touches r0 before the call).
     pub(super) fn str_read(&mut self, read: StrReadOperands, base: Reg, dst: i16, size: u32) {
         self.b.set_span(read.span);
-        for i in (0..size).step_by(8) {
-            self.b.store(Size::DW, base, dst + i as i16, 0);
-        }
+        self.zero_at(base, dst, size);
         let capacity = read.capacity;
         match read.len {
             None => self.b.mov64(Reg::R2, capacity as i32),
@@ -894,8 +892,13 @@ impl ProgramGen<'_> {
     }
 
     pub(super) fn zero(&mut self, dst: i16, size: u32) {
+        self.zero_at(Reg::R10, dst, size);
+    }
+
+    /// Zeroes `size` bytes (in words) at `base + dst`.
+    fn zero_at(&mut self, base: Reg, dst: i16, size: u32) {
         for i in (0..size).step_by(8) {
-            self.b.store(Size::DW, Reg::R10, dst + i as i16, 0);
+            self.b.store(Size::DW, base, dst + i as i16, 0);
         }
     }
 

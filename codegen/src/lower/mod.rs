@@ -254,8 +254,8 @@ fn map_info(index: usize, map: &checked::Map, max_entries: u32) -> MapInfo {
     // the index, if its buckets fit in max_entries; a plain value is the
     // one element, with a flag saying it was set; a count() is the one
     // element, and reads 0 before counting, as in bpftrace (which keeps it
-    // in an array too). len(), delete() and ++
-    // work on written elements, which a hash holds: such a map stays one.
+    // in an array too). len(), delete() and ++ work on written elements,
+    // which a hash holds: such a map stays one.
     let keyless = map.key.is_empty() && !map.element_ops;
     let (array, key_size, max_entries) = match (buckets, &value) {
         (Some(n), _) if keyless && n <= u64::from(max_entries) => (true, 4, n as u32),
@@ -451,10 +451,16 @@ impl<'a> ProgramGen<'a> {
         self.slot_address(Reg::R2, key);
         self.b.call(Helper::MapLookupElem);
         self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
-        self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
-        self.b.alu64(Alu::Add, Reg::R1, 1);
-        self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+        self.add_in_place(Reg::R0, 0, 1);
         self.b.bind(done);
+    }
+
+    /// `*(u64 *)(ptr + off) += amount`, with r1 as scratch: a map value
+    /// this CPU owns (a per-CPU slot) needs no atomic operation.
+    fn add_in_place(&mut self, ptr: Reg, off: i16, amount: impl Into<crate::insn::Operand>) {
+        self.b.load(Size::DW, Reg::R1, ptr, off);
+        self.b.alu64(Alu::Add, Reg::R1, amount);
+        self.b.store(Size::DW, ptr, off, Reg::R1);
     }
 }
 

@@ -284,25 +284,11 @@ impl ProgramGen<'_> {
         // Found: update this CPU's value in place. Per-CPU values need no
         // atomic operations.
         match update {
-            MapUpdate::Count => {
-                self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
-                self.b.alu64(Alu::Add, Reg::R1, 1);
-                self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
-            }
-            MapUpdate::Sum(_) => {
-                let x = arg.expect("sum has an argument");
-                self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
-                self.b.alu64(Alu::Add, Reg::R1, x);
-                self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
-            }
+            MapUpdate::Count => self.add_in_place(Reg::R0, 0, 1),
+            MapUpdate::Sum(_) => self.add_in_place(Reg::R0, 0, arg.expect("sum has an argument")),
             MapUpdate::Avg(_) | MapUpdate::Stats(_) => {
-                let x = arg.expect("avg has an argument");
-                self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
-                self.b.alu64(Alu::Add, Reg::R1, x);
-                self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
-                self.b.load(Size::DW, Reg::R1, Reg::R0, 8);
-                self.b.alu64(Alu::Add, Reg::R1, 1);
-                self.b.store(Size::DW, Reg::R0, 8, Reg::R1);
+                self.add_in_place(Reg::R0, 0, arg.expect("avg has an argument"));
+                self.add_in_place(Reg::R0, 8, 1);
             }
             MapUpdate::Min(_) | MapUpdate::Max(_) => {
                 let x = arg.expect("min/max have an argument");
@@ -407,9 +393,7 @@ impl ProgramGen<'_> {
         // Never NULL for an index below max_entries, but the verifier
         // wants the check.
         self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
-        self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
-        self.b.alu64(Alu::Add, Reg::R1, 1);
-        self.b.store(Size::DW, Reg::R0, 0, Reg::R1);
+        self.add_in_place(Reg::R0, 0, 1);
         self.b.bind(done);
         Ok(())
     }
