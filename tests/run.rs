@@ -186,13 +186,20 @@ fn many_syscall_tracepoints_count_each_syscall_under_its_name() {
     }
     let program = r#"tracepoint:syscalls:sys_enter_* /comm == "rbpf-syscalls"/ { @[probe] = count(); if (@[probe] == 200) { exit(); } }
                      tracepoint:syscalls:sys_exit_* /comm == "rbpf-syscalls"/ { @exit[probe] = count(); }"#;
-    let tracer = Tracer::start(&["-e", program]);
+    // The thread starts first (its own start-up makes syscalls too) and
+    // waits, without a syscall, until both dispatchers (raw_syscalls
+    // sys_enter and sys_exit) are attached: every call is then seen both at
+    // entry and at exit.
+    let go = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let caller = {
-        let stop = stop.clone();
+        let (go, stop) = (go.clone(), stop.clone());
         std::thread::Builder::new()
             .name("rbpf-syscalls".into())
             .spawn(move || {
+                while !go.load(std::sync::atomic::Ordering::Relaxed) && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     // SAFETY: neither has preconditions.
                     unsafe {
@@ -203,6 +210,10 @@ fn many_syscall_tracepoints_count_each_syscall_under_its_name() {
             })
             .expect("spawn thread")
     };
+    let mut tracer = Tracer::start(&["-e", program]);
+    tracer.wait_for(|l| l.starts_with("Attaching ") && l.ends_with(" probes..."));
+    tracer.wait_attached(2);
+    go.store(true, std::sync::atomic::Ordering::Relaxed);
     let (out, status) = tracer.finish();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     caller.join().expect("caller thread");
@@ -211,9 +222,8 @@ fn many_syscall_tracepoints_count_each_syscall_under_its_name() {
     let names: Vec<&str> = enters.iter().map(|(k, _)| *k).collect();
     assert_eq!(names.len(), 2, "only getpid and getppid were called:\n{out}");
     assert!(names.contains(&"tracepoint:syscalls:sys_enter_getpid") && names.contains(&"tracepoint:syscalls:sys_enter_getppid"), "{out}");
-    // The thread calls both in turn, so the one that did not reach 200
-    // first (exit() stops every probe) is at least 199; either may lead,
-    // depending on which call the attach came before.
+    // The thread calls both in turn from after the attach, so getppid is at
+    // least 199 when getpid reaches 200 and exit() is called.
     assert!(enters.iter().all(|(_, n)| *n >= 199) && enters.iter().any(|(_, n)| *n >= 200), "{out}");
     let exits = entries(&out, "@exit");
     assert!(exits.iter().any(|(k, n)| *k == "tracepoint:syscalls:sys_exit_getppid" && *n >= 198), "{out}");
