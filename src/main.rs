@@ -333,12 +333,7 @@ fn print_debug(compiled: &rbpf::Compiled) {
             "{} ({}): {} key {} bytes, value {} bytes ({:?}), max_entries {}",
             m.name,
             m.bpf_name,
-            match (m.array, m.percpu) {
-                (true, true) => "percpu_array",
-                (true, false) => "array",
-                (false, true) => "percpu_hash",
-                (false, false) => "hash",
-            },
+            m.map_type().1,
             m.key_size,
             m.kernel_value_size(),
             m.value,

@@ -178,6 +178,18 @@ impl MapInfo {
         }
     }
 
+    /// The kernel map type (`crate::elf::map_type`) and its name as
+    /// bpftool prints it: from [`MapInfo::array`] and [`MapInfo::percpu`].
+    pub fn map_type(&self) -> (u32, &'static str) {
+        use crate::elf::map_type;
+        match (self.array, self.percpu) {
+            (true, true) => (map_type::PERCPU_ARRAY, "percpu_array"),
+            (true, false) => (map_type::ARRAY, "array"),
+            (false, true) => (map_type::PERCPU_HASH, "percpu_hash"),
+            (false, false) => (map_type::HASH, "hash"),
+        }
+    }
+
     /// Whether the value is followed by a set flag ([`MapInfo::array`]).
     pub fn has_set_flag(&self) -> bool {
         self.array && matches!(self.value, MapValue::Plain(_))

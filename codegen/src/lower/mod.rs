@@ -140,12 +140,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         .map(|m| ElfMap {
             name: &m.bpf_name,
             def: MapDef {
-                map_type: match (m.array, m.percpu) {
-                    (true, true) => map_type::PERCPU_ARRAY,
-                    (true, false) => map_type::ARRAY,
-                    (false, true) => map_type::PERCPU_HASH,
-                    (false, false) => map_type::HASH,
-                },
+                map_type: m.map_type().0,
                 key_size: m.key_size,
                 value_size: m.kernel_value_size(),
                 max_entries: m.max_entries,
