@@ -62,8 +62,13 @@ impl<W: Write> JsonOutput<W> {
 
     /// Writes `{"type": "KIND", "data": DATA}` and a newline.
     fn event(&mut self, kind: &str, data: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
-        let mut line = format!("{{\"type\": \"{kind}\", \"data\": ").into_bytes();
+        let mut line = event_start(kind);
         data(&mut line);
+        self.event_end(line)
+    }
+
+    /// Ends the line [`event_start`] began, after its data, and writes it.
+    fn event_end(&mut self, mut line: Vec<u8>) -> io::Result<()> {
         line.extend_from_slice(b"}\n");
         self.out.write_all(&line)
     }
@@ -125,7 +130,8 @@ impl<W: Write> Output for JsonOutput<W> {
             _ => "map",
         };
         // One line, written in pieces: a big map's text is never held whole.
-        let mut out = format!("{{\"type\": \"{kind}\", \"data\": {{").into_bytes();
+        let mut out = event_start(kind);
+        out.push(b'{');
         string(map.name.as_bytes(), &mut out);
         out.extend_from_slice(b": ");
         if map.key.is_empty() {
@@ -155,8 +161,8 @@ impl<W: Write> Output for JsonOutput<W> {
             }
             out.push(b'}');
         }
-        out.extend_from_slice(b"}}\n");
-        self.out.write_all(&out)
+        out.push(b'}');
+        self.event_end(out)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -166,6 +172,12 @@ impl<W: Write> Output for JsonOutput<W> {
     fn finish(&mut self) -> io::Result<()> {
         self.out.flush_now()
     }
+}
+
+/// The start of one event's line, `{"type": "KIND", "data": `, for the
+/// data to follow and [`JsonOutput::event_end`] to close.
+fn event_start(kind: &str) -> Vec<u8> {
+    format!("{{\"type\": \"{kind}\", \"data\": ").into_bytes()
 }
 
 /// A value as bpftrace's JSON output writes it.
