@@ -4,9 +4,10 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::corpus::Case;
+use super::corpus::{Case, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tracer {
@@ -79,7 +80,15 @@ impl Drop for Owned {
 
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
+/// Held while an exec workload runs: such cases filter on the file name,
+/// which every exec workload's children share, and two of them running at
+/// once on two CPUs can both print before either's exit() is seen (their
+/// records interleave in the one ring buffer that all CPUs share).
+static EXEC_WORKLOAD: Mutex<()> = Mutex::new(());
+
 pub fn run(tracer: Tracer, case: &Case, mode: Mode) -> Run {
+    // Taken first, so released after the workload is ended.
+    let _alone = (case.workload == Some(Workload::Exec)).then(|| EXEC_WORKLOAD.lock().unwrap_or_else(PoisonError::into_inner));
     let workload = case.workload.map(|w| {
         let (program, args) = w.command();
         let mut child = Command::new(program)
