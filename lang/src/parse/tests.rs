@@ -263,3 +263,23 @@ fn never_panics_on_odd_input() {
     }
     assert!(super::parse("BEGIN { 99999999999999999999999 }").is_err());
 }
+
+#[test]
+fn operator_lookahead_does_not_skip_whitespace() {
+    // `- -1` is a subtraction of a negation, as in C: the `!"-"` lookahead
+    // of `-` must see the very next character, not the next token.
+    check(
+        "BEGIN { $a = $x - -1; $b = 3 - -1; $c = $x + ++$y; $d = $x - --$y; $e = $x & &$y; $f = $x | ~1; $g = $x - - 1; }",
+        "
+probe BEGIN
+  $a = ($x - (Neg 1))
+  $b = (3 - (Neg 1))
+  $c = ($x + ++$y)
+  $d = ($x - --$y)
+  $e = ($x & (AddrOf $y))
+  $f = ($x | (BitNot 1))
+  $g = ($x - (Neg 1))",
+    );
+    // Joined, the same characters are still one token.
+    check("BEGIN { $a = $x--; $b = $y++ + 1; }", "probe BEGIN\n  $a = $x--\n  $b = ($y++ + 1)");
+}
