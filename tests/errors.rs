@@ -123,3 +123,40 @@ fn kernel_function_probes_fail_clearly_where_the_kernel_lacks_them() {
         assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
     }
 }
+
+#[test]
+fn nesting_too_deep_for_the_compiler_is_refused_not_a_crash() {
+    // One token a line, so that the diagnostic quoting its line stays short.
+    let parens = format!("BEGIN {{ $x = {}1{}; }}", "(\n".repeat(3000), ")".repeat(3000));
+    fails_with(&["-e", &parens], &["the program is nested too deeply: brackets, `?:` and `else if` are limited to 100 levels", "-e:100:1"]);
+    let negations = format!("BEGIN {{ $x = 1; $y = {}$x; }}", "-\n".repeat(50_000));
+    fails_with(&["-e", &negations], &["statements and expressions are limited to 250 levels"]);
+    let sum = format!("BEGIN {{ $x = 1; $y = {}; }}", vec!["$x"; 5_000].join("\n+"));
+    fails_with(&["-e", &sum], &["statements and expressions are limited to 250 levels"]);
+}
+
+/// Just inside the limits, every pass (checker, code generator, `-d`'s
+/// printing of the trees) gets through on the main thread's stack.
+#[test]
+fn deep_but_legal_programs_run() {
+    if !common::kernel_tests_enabled("deep_but_legal_programs_run") {
+        return;
+    }
+    let print = "printf(\"%d\\n\", $y); exit();";
+    for (program, expect) in [
+        (format!("BEGIN {{ $x = 1; $y = {}$x; {print} }}", "- ".repeat(240)), "1"),
+        (format!("BEGIN {{ $x = 1; $y = {}$x; {print} }}", "!".repeat(241)), "0"),
+        (format!("BEGIN {{ $x = 1; $y = {}; {print} }}", vec!["$x"; 240].join(" + ")), "240"),
+        (format!("BEGIN {{ $x = 1; $y = {}$x{}; {print} }}", "(".repeat(97), ")".repeat(97)), "1"),
+        (format!("BEGIN {{ $x = 1; $y = 0; {}$y = 7;{} {print} }}", "if ($x) { ".repeat(97), " }".repeat(97)), "7"),
+        (format!("BEGIN {{ $x = 1; $y = 0; {}$y = 7;{} {print} }}", "{ ".repeat(97), " }".repeat(97)), "7"),
+    ] {
+        for args in [vec!["-e", program.as_str()], vec!["-d", "-e", program.as_str()]] {
+            // Not `run`: `-d` prints more than a pipe holds before exit.
+            let out = common::rbpf().args(&args).output().expect("run rbpf");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{:.60}: {}", program, String::from_utf8_lossy(&out.stderr));
+            assert!(stdout.lines().any(|l| l == expect), "{program:.60}: {stdout:.300}");
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! The parser: pest grammar (grammar.pest) to [`ast::Program`], with
 //! syntax errors turned into one readable, spanned [`Diagnostic`].
 
+mod depth;
+
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
@@ -24,6 +26,7 @@ pub fn parse(text: &str) -> std::result::Result<Program, Vec<Diagnostic>> {
     } else {
         text
     };
+    depth::check_text_nesting(text).map_err(|d| vec![d])?;
     let mut pairs = Grammar::parse(Rule::program, text).map_err(|e| vec![syntax_error(text, e)])?;
     let program = pairs.next().expect("the program rule matched");
     let span = span_of(&program);
@@ -48,6 +51,10 @@ pub fn parse(text: &str) -> std::result::Result<Program, Vec<Diagnostic>> {
             },
             _ => {}
         }
+    }
+    if let Some(span) = depth::deepest_node_over_limit(&out) {
+        errors.push(depth::refuse_deep_tree(out, span));
+        return Err(errors);
     }
     if out.probes.is_empty() && errors.is_empty() {
         errors.push(

@@ -283,3 +283,58 @@ probe BEGIN
     // Joined, the same characters are still one token.
     check("BEGIN { $a = $x--; $b = $y++ + 1; }", "probe BEGIN\n  $a = $x--\n  $b = ($y++ + 1)");
 }
+
+/// Runs `f` on a thread with the 8 MiB stack a program's main thread gets,
+/// which is what the depth limits are measured against.
+fn on_main_sized_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new().stack_size(8 << 20).spawn(f).expect("spawn").join().expect("no panic");
+}
+
+fn nested(open: &str, inner: &str, close: &str, n: usize) -> String {
+    format!("BEGIN {{ $x = 1; {}{inner}{}; }}", open.repeat(n), close.repeat(n))
+}
+
+#[test]
+fn deep_but_legal_nesting_parses() {
+    on_main_sized_stack(|| {
+        for src in [
+            nested("$y = ", "1", "", 1).replace("$y = 1", &format!("$y = {}1{}", "(".repeat(98), ")".repeat(98))),
+            nested("", "$y = 1", "", 1).replace("$y = 1", &format!("$y = {}$x", "- ".repeat(240))),
+            nested("", "$y = 1", "", 1).replace("$y = 1", &format!("$y = {}$x", "!".repeat(240))),
+            nested("", "$y = 1", "", 1).replace("$y = 1", &format!("$y = {}", vec!["$x"; 240].join(" + "))),
+            nested("", "$y = 1", "", 1).replace("$y = 1", &format!("$y = {} 2", "$x ? 1 : ".repeat(98))),
+            nested("{ ", "$y = 1", " }", 98),
+            nested("if ($x) { ", "$y = 1", " }", 98),
+            // Long flat sequences do not nest.
+            nested("", &"if ($x) { $y = 1; } else if ($y) { $y = 2; } else { $y = 3; } ".repeat(300), "", 1),
+            nested("", &"$y = $x ? 1 : 2; ".repeat(300), "", 1),
+        ] {
+            if let Err(d) = super::parse(&src) {
+                panic!("{src:.80}…: {}", d[0].message);
+            }
+        }
+    });
+}
+
+#[test]
+fn nesting_beyond_the_limits_is_refused_with_a_span() {
+    on_main_sized_stack(|| {
+        let cases = [
+            (nested("(", "1", ")", 3000), "brackets, `?:` and `else if` are limited to 100 levels"),
+            (nested("{", "", "}", 3000), "brackets, `?:` and `else if` are limited to 100 levels"),
+            (nested("if (1) {", "", "}", 200), "brackets, `?:` and `else if` are limited to 100 levels"),
+            (format!("BEGIN {{ $y = {} 2; }}", "1 ? 1 : ".repeat(200)), "brackets, `?:` and `else if` are limited to 100 levels"),
+            (format!("BEGIN {{ if (1) {{}} {} }}", "else if (1) {} ".repeat(200)), "brackets, `?:` and `else if` are limited to 100 levels"),
+            (format!("BEGIN {{ $y = {}1; }}", "- ".repeat(100_000)), "statements and expressions are limited to 250 levels"),
+            (format!("BEGIN {{ $y = {}1; }}", "!".repeat(100_000)), "statements and expressions are limited to 250 levels"),
+            (format!("BEGIN {{ $y = {}1; }}", "(uint8)".repeat(10_000)), "statements and expressions are limited to 250 levels"),
+            (format!("BEGIN {{ $y = {}; }}", vec!["1"; 100_000].join(" + ")), "statements and expressions are limited to 250 levels"),
+            (format!("BEGIN {{ $y = $x{}; }}", ".a".repeat(10_000)), "statements and expressions are limited to 250 levels"),
+        ];
+        for (src, message) in cases {
+            let d = super::parse(&src).expect_err("too deep");
+            assert!(d[0].message.ends_with(message), "{src:.60}: {}", d[0].message);
+            assert!(d[0].span.start > 0 && (d[0].span.end as usize) <= src.len(), "{src:.60}: {:?}", d[0].span);
+        }
+    });
+}
