@@ -59,13 +59,20 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span)> = Vec::new();
     for probe in &program.probes {
         for ap in &probe.attach_points {
-            let resolved = probes::resolve(&ap.text, ap.span, target, &probes::Scope { pid: options.pid }).and_then(|resolved| {
+            let text = match expand_positionals(&ap.text, ap.span, &options.params) {
+                Ok(text) => text,
+                Err(d) => {
+                    diags.push(d);
+                    continue;
+                }
+            };
+            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid }).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
                 Ok(resolved)
             });
             match resolved {
-                Ok(resolved) => match probes::kprobe::multi_attach(&resolved, &ap.text, target) {
+                Ok(resolved) => match probes::kprobe::multi_attach(&resolved, &text, target) {
                     Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
                     _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
                 },
@@ -1136,8 +1143,8 @@ impl Checker {
     }
 
     /// The text `str()` reads when its argument is known when the program is
-    /// compiled: a string literal, a positional parameter (`str($1)`, where a
-    /// missing parameter is ""), or a positional parameter plus a constant
+    /// compiled: a string literal, a positional parameter (`str($1)`, its
+    /// text even when it looks like a number; a missing parameter is ""), or a positional parameter plus a constant
     /// offset (`str($1 + 2)`, the text from its third byte). `Ok(None)` means
     /// the argument is read at run time.
     fn literal_str_arg(&mut self, arg: &ast::Expr) -> Option<Option<String>> {
@@ -1145,15 +1152,14 @@ impl Checker {
         let param = |s: &Self, n: u32| s.params.get(n as usize - 1).cloned().unwrap_or_default();
         match &arg.kind {
             A::Str(text) => Some(Some(text.clone())),
-            A::Positional(n) if parse_int(&param(self, *n)).is_none() => Some(Some(param(self, *n))),
+            // bpftrace gives the parameter's text also when it looks like
+            // a number: `str($1)` of `8080` is "8080".
+            A::Positional(n) => Some(Some(param(self, *n))),
             A::Binary { op: BinaryOp::Add, lhs, rhs } => {
                 let (A::Positional(n), A::Int(offset)) = (&lhs.kind, &rhs.kind) else {
                     return Some(None);
                 };
                 let text = param(self, *n);
-                if parse_int(&text).is_some() {
-                    return Some(None);
-                }
                 if *offset > text.len() as u64 {
                     self.error(
                         Diagnostic::error(
@@ -1872,6 +1878,47 @@ fn int_type(name: &str) -> Option<Type> {
 }
 
 /// A positional parameter's integer value: decimal or `0x` hex.
+/// An attach point with its positional parameters (`$1`, `$2`, ...)
+/// replaced by their text, as bpftrace's reference guide documents
+/// (`uprobe:$1:main`, `interval:ms:$1`, `tracepoint:syscalls:sys_enter_$1`).
+/// A parameter that was not given is an error: the probe it would name is
+/// not the one the user meant.
+fn expand_positionals(text: &str, span: Span, params: &[String]) -> Result<String, Diagnostic> {
+    if !text.contains('$') {
+        return Ok(text.to_string());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            out.push('$');
+            rest = &rest[at + 1..];
+            continue;
+        }
+        let start = span.start as usize + (text.len() - rest.len()) + at;
+        let here = Span::new(start, start + 1 + digits);
+        let n = rest[at + 1..at + 1 + digits].parse::<usize>().unwrap_or(usize::MAX);
+        match n.checked_sub(1).and_then(|i| params.get(i)) {
+            Some(param) => out.push_str(param),
+            None => {
+                let given = match params.len() {
+                    0 => "none was given".to_string(),
+                    1 => "only 1 was given".to_string(),
+                    k => format!("only {k} were given"),
+                };
+                return Err(Diagnostic::error(here, format!("the attach point uses positional parameter ${n}, but {given}"))
+                    .with_label("no such parameter")
+                    .with_note("give the parameters after the program: `rbpf -e 'PROGRAM' ARG1 ARG2 ...`"));
+            }
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 fn parse_int(text: &str) -> Option<u64> {
     let t = text.trim();
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {

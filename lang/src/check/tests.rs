@@ -655,3 +655,31 @@ fn max_map_keys_sizes_every_map() {
     let e = run_on(&target(), "config = { max_map_keys = 0 } BEGIN { }").unwrap_err();
     assert!(e.contains("`max_map_keys` must be between 1 and 16777216"), "{e}");
 }
+
+#[test]
+fn positional_parameters_expand_in_attach_points() {
+    let params = vec!["sched_switch".to_string(), "7".to_string()];
+    let span = crate::Span::new(10, 40);
+    let expand = |text: &str| super::expand_positionals(text, span, &params);
+    assert_eq!(expand("tracepoint:sched:$1").unwrap(), "tracepoint:sched:sched_switch");
+    assert_eq!(expand("interval:ms:1$2").unwrap(), "interval:ms:17");
+    assert_eq!(expand("uprobe:$2$1:f$").unwrap(), "uprobe:7sched_switch:f$");
+    assert_eq!(expand("BEGIN").unwrap(), "BEGIN");
+    let d = expand("interval:ms:$3").unwrap_err();
+    assert_eq!((d.span.start, d.span.end), (22, 24));
+    assert_eq!(d.message, "the attach point uses positional parameter $3, but only 2 were given");
+    let d = super::expand_positionals("i:s:$99999999999999999999", span, &[]).unwrap_err();
+    assert!(d.message.ends_with("but none was given"), "{}", d.message);
+}
+
+#[test]
+fn str_of_a_positional_parameter_is_its_text() {
+    let options = super::Options { params: vec!["8080".into(), "-1".into()], ..Default::default() };
+    let src = "BEGIN { printf(\"%s %s %s\\n\", str($1), str($2), str($1 + 2)); }";
+    let ast = crate::parse(src).unwrap();
+    let p = super::check_with(&ast, &target(), &options).unwrap_or_else(|d| panic!("{d:?}"));
+    let text = format!("{p:?}");
+    for s in ["Str(\"8080\")", "Str(\"-1\")", "Str(\"80\")"] {
+        assert!(text.contains(s), "{s} not in {text:.2000}");
+    }
+}
