@@ -160,3 +160,15 @@ fn deep_but_legal_programs_run() {
         }
     }
 }
+
+/// Four nested `unroll(100)` once grew rbpf to 17.7 GB: now a refusal
+/// pointing at the outer unroll, before anything is copied.
+#[test]
+fn unroll_nested_beyond_a_program_is_refused_at_once() {
+    let start = std::time::Instant::now();
+    fails_with(
+        &["-e", "BEGIN { $i = 0; unroll(100) { unroll(100) { unroll(100) { unroll(100) { $i++; } } } } exit(); }"],
+        &["this `unroll` repeats its body into 301010100 statements and expressions", "-e:1:24", "unrolled too far"],
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "took {:?}", start.elapsed());
+}

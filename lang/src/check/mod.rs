@@ -295,6 +295,11 @@ struct ProbeCx<'a> {
     /// How many `for` loops over a map enclose it: their bodies run in a
     /// callback, with no access to the probe's context.
     map_loops: u32,
+    /// How many `unroll`s enclose the statement being checked.
+    unrolls: u32,
+    /// The size after unrolling (see [`unroll::unrolled_size`]) of the
+    /// outermost `unroll`s checked so far in this probe.
+    unrolled: u64,
 }
 
 impl Checker {
@@ -345,7 +350,7 @@ impl Checker {
     /// `index` is the probe's position in the expansion, the same in both
     /// passes, so variable types learnt in the first carry to the second.
     fn check_probe(&mut self, index: usize, probe: &ast::Probe, resolved: &ResolvedProbe, span: Span) -> Probe {
-        let mut cx = ProbeCx { index, resolved, vars: Vec::new(), var_ids: HashMap::new(), loops: 0, map_loops: 0 };
+        let mut cx = ProbeCx { index, resolved, vars: Vec::new(), var_ids: HashMap::new(), loops: 0, map_loops: 0, unrolls: 0, unrolled: 0 };
         let predicate = probe.predicate.as_ref().map(|p| {
             let e = self.expr(p, &mut cx);
             self.expect_int(&e, "a predicate");
@@ -420,7 +425,31 @@ impl Checker {
                         return;
                     }
                 };
+                // Refused before the body is checked: its own unrolls would
+                // only repeat the message.
+                let size = u64::from(n).saturating_mul(unroll::unrolled_size(body));
+                if cx.unrolls == 0 {
+                    cx.unrolled = cx.unrolled.saturating_add(size);
+                }
+                if size > unroll::MAX_UNROLLED_NODES || cx.unrolled > unroll::MAX_UNROLLED_NODES {
+                    let what = if size > unroll::MAX_UNROLLED_NODES {
+                        format!("this `unroll` repeats its body into {size} statements and expressions")
+                    } else {
+                        format!("with this `unroll`, the probe's unrolled bodies add up to {} statements and expressions", cx.unrolled)
+                    };
+                    self.error(
+                        Diagnostic::error(count.span, format!("{what}, more than one BPF program can hold"))
+                            .with_label("unrolled too far")
+                            .with_note(format!(
+                                "a BPF program holds at most 1,000,000 instructions; rbpf allows {} statements and expressions after unrolling; use a `while` loop, or smaller counts",
+                                unroll::MAX_UNROLLED_NODES
+                            )),
+                    );
+                    return;
+                }
+                cx.unrolls += 1;
                 let body = self.block(body, cx);
+                cx.unrolls -= 1;
                 StmtKind::Unroll { count: n, body }
             }
             ast::StmtKind::For { var, iter: ast::ForIter::Range { start, end }, body } => {
@@ -2005,6 +2034,7 @@ fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
 
 mod buffers;
 mod tuple;
+mod unroll;
 
 #[cfg(test)]
 mod tests;

@@ -683,3 +683,24 @@ fn str_of_a_positional_parameter_is_its_text() {
         assert!(text.contains(s), "{s} not in {text:.2000}");
     }
 }
+
+#[test]
+fn unrolling_past_what_a_program_holds_is_refused_at_the_unroll() {
+    // Four deep is 10^8 copies of the body: refused before any is made.
+    let src = "BEGIN { $i = 0; unroll(100) { unroll(100) { unroll(100) { unroll(100) { $i++; } } } } }";
+    let err = run(src).expect_err("too large");
+    assert!(err.contains("this `unroll` repeats its body into 301010100 statements and expressions"), "{err}");
+    assert!(err.contains("-e:1:24"), "{err}");
+    // Three deep with a body of two statements: 710,100, over the bound.
+    let src = "BEGIN { $i = 0; unroll(100) { unroll(100) { unroll(10) { $i++; @x[$i] = $i; } } } }";
+    assert!(run(src).expect_err("too large").contains("710100 statements"));
+    // Each below the bound, together above it: the one that crosses it.
+    let one = "unroll(100) { unroll(100) { unroll(4) { $i++; @x[$i] = $i; } } } ";
+    let src = format!("BEGIN {{ $i = 0; {} }}", one.repeat(2));
+    let err = run(&src).expect_err("too large together");
+    assert!(err.contains("the probe's unrolled bodies add up to 580200"), "{err}");
+    assert!(err.contains(&format!("-e:1:{}", 24 + one.len())), "{err}");
+    // Under the bound: accepted.
+    check_ok("BEGIN { $i = 0; unroll(100) { unroll(100) { unroll(5) { $i++; @x[$i] = $i; } } } }");
+    check_ok(&format!("BEGIN {{ $i = 0; {} }}", "unroll(100) { unroll(100) { $i++; } } ".repeat(5)));
+}
