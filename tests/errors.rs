@@ -172,3 +172,35 @@ fn unroll_nested_beyond_a_program_is_refused_at_once() {
     );
     assert!(start.elapsed() < std::time::Duration::from_secs(10), "took {:?}", start.elapsed());
 }
+
+/// A string length that is no length is an error, as in bpftrace, not
+/// quietly clamped; one with no place in the source gets no snippet.
+#[test]
+fn invalid_string_lengths_are_refused() {
+    for (value, needle) in [
+        ("0", "BPFTRACE_STRLEN must be a string length from 1 to 200, not `0`"),
+        ("abc", "BPFTRACE_STRLEN must be a string length from 1 to 200, not `abc`"),
+        ("", "BPFTRACE_STRLEN must be a string length from 1 to 200, not ``"),
+        ("300", "BPFTRACE_STRLEN=300 is more than the 200 bytes a string can have"),
+    ] {
+        let out = common::rbpf()
+            .env("BPFTRACE_STRLEN", value)
+            .args(["-e", "BEGIN { printf(\"%s\\n\", comm); exit(); }"])
+            .output()
+            .expect("run rbpf");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{value:?}: {stderr}");
+        assert!(stderr.contains(needle) && !stderr.contains("┌─"), "{value:?}: {stderr}");
+    }
+    fails_with(&["-e", "BEGIN { printf(\"%s\\n\", str(\"abc\", -1)); exit(); }"], &["`str()` cannot take a negative length", "-e:1:35"]);
+}
+
+/// BEGIN and END run in rbpf's own process: `signal("TERM")` there killed
+/// rbpf. Refused, as bpftrace refuses it, and so is a signal number out of
+/// range.
+#[test]
+fn signal_without_a_task_or_out_of_range_is_refused() {
+    fails_with(&["--unsafe", "-e", "BEGIN { signal(\"TERM\"); exit(); }"], &["`signal()` cannot be used in BEGIN probes", "-e:1:9"]);
+    fails_with(&["--unsafe", "-e", "END { signal(9); }"], &["`signal()` cannot be used in END probes"]);
+    fails_with(&["--unsafe", "-e", "profile:hz:99 { signal(100); }"], &["100 is not a valid signal", "-e:1:24"]);
+}

@@ -85,7 +85,10 @@ pub fn render(source: &Source, diagnostics: &[Diagnostic], out: &mut dyn WriteCo
             let start = (s.start as usize).min(len);
             start..(s.end as usize).clamp(start, len)
         };
-        let mut labels = vec![Label::primary((), clamp(d.span)).with_message(&d.label)];
+        // An empty span without a label is about no place in the source
+        // (an environment variable, say): no snippet then.
+        let spanless = d.span.start == d.span.end && d.label.is_empty();
+        let mut labels = if spanless { Vec::new() } else { vec![Label::primary((), clamp(d.span)).with_message(&d.label)] };
         labels.extend(
             d.secondary.iter().map(|(s, m)| Label::secondary((), clamp(*s)).with_message(m)),
         );

@@ -15,7 +15,7 @@ use crate::checked::{
     VarId,
 };
 use crate::format;
-use crate::probes::{self, ProbeKind, ResolvedProbe};
+use crate::probes::{self, PerfCounter, ProbeKind, ResolvedProbe};
 use crate::target::{FieldKind, Target, TracepointField};
 use crate::types::{Type, COMM_LEN, DEFAULT_STRLEN};
 use crate::{Diagnostic, Span};
@@ -43,7 +43,10 @@ pub fn check(program: &ast::Program, target: &dyn Target) -> Result<Program, Vec
 pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options) -> Result<Program, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     // The environment wins over the config block, as in bpftrace.
-    let env = env_strlen();
+    let env = match env_strlen() {
+        Ok(env) => env,
+        Err(d) => return Err(vec![d]),
+    };
     let mut strlen = env.unwrap_or(DEFAULT_STRLEN);
     let env_keys = env_map_keys();
     let mut max_map_keys = env_keys.unwrap_or(DEFAULT_MAP_KEYS);
@@ -157,12 +160,25 @@ fn env_map_keys() -> Option<u32> {
 /// key and an event record built from it.
 const MAX_STRLEN: u32 = 200;
 
-/// The string length from the environment, as bpftrace reads it.
-fn env_strlen() -> Option<u32> {
-    ["BPFTRACE_MAX_STRLEN", "BPFTRACE_STRLEN"]
+/// The string length from the environment. A value that is not a length
+/// from 1 to [`MAX_STRLEN`] is an error, as in bpftrace, rather than
+/// quietly replaced: the user asked for strings of that length.
+fn env_strlen() -> Result<Option<u32>, Diagnostic> {
+    let Some((name, value)) = ["BPFTRACE_MAX_STRLEN", "BPFTRACE_STRLEN"]
         .iter()
-        .find_map(|v| std::env::var(v).ok()?.trim().parse::<u32>().ok())
-        .map(|n| n.clamp(1, MAX_STRLEN))
+        .find_map(|name| Some((*name, std::env::var_os(name)?)))
+    else {
+        return Ok(None);
+    };
+    let value = value.to_string_lossy();
+    // No source text to point at: an empty span at the start, no label.
+    let error = |message: String| Diagnostic::error(Span::new(0, 0), message);
+    match value.trim().parse::<u64>() {
+        Ok(n @ 1..) if n <= u64::from(MAX_STRLEN) => Ok(Some(n as u32)),
+        Ok(n @ 1..) => Err(error(format!("{name}={n} is more than the {MAX_STRLEN} bytes a string can have"))
+            .with_note("strings live on the BPF stack, which has 512 bytes")),
+        _ => Err(error(format!("{name} must be a string length from 1 to {MAX_STRLEN}, not `{value}`"))),
+    }
 }
 
 enum Config {
@@ -666,6 +682,30 @@ impl Checker {
                 "signal" => {
                     self.arity(name, args, 1, 1)?;
                     self.require_unsafe(name)?;
+                    if let Some(why) = signal_has_no_task(cx.resolved) {
+                        self.error(
+                            Diagnostic::error(e.span, format!("`signal()` cannot be used in {why}"))
+                                .with_label("no task to signal here")
+                                .with_note("signal() sends to the task the probe fired in: use it in tracepoint, uprobe, usdt, kprobe or profile probes"),
+                        );
+                        return None;
+                    }
+                    let literal = match &args[0].kind {
+                        A::Int(n) => Some(i128::from(*n)),
+                        A::Unary { op: UnaryOp::Neg, expr } => match expr.kind {
+                            A::Int(n) => Some(-i128::from(n)),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if let Some(n) = literal.filter(|n| !(1..=64).contains(n)) {
+                        self.error(
+                            Diagnostic::error(args[0].span, format!("{n} is not a valid signal"))
+                                .with_label("not from 1 to 64")
+                                .with_note("signal numbers are 1 to 64; names are written e.g. \"SIGKILL\" or \"KILL\""),
+                        );
+                        return None;
+                    }
                     let sig = match &args[0].kind {
                         A::Str(s) => match signal_number(s) {
                             Some(n) => Expr { kind: ExprKind::Int(n), ty: Type::U64, span: args[0].span },
@@ -1039,6 +1079,19 @@ impl Checker {
         }
         let ty = e.ty.clone();
         Some((MapUpdate::Set(e), MapValue::Plain(ty)))
+    }
+
+    /// Whether `a` is a constant below zero: `-N`, or a positional
+    /// parameter given as a negative number.
+    fn negative_constant(&self, a: &ast::Expr) -> bool {
+        match &a.kind {
+            A::Unary { op: UnaryOp::Neg, expr } => matches!(expr.kind, A::Int(n) if n > 0),
+            A::Positional(n) => self
+                .params
+                .get(*n as usize - 1)
+                .is_some_and(|p| p.trim().starts_with('-') && parse_int(p).is_some_and(|v| v != 0)),
+            _ => false,
+        }
     }
 
     /// An argument that must be an integer literal in `lo..=hi`.
@@ -1715,6 +1768,16 @@ impl Checker {
         match name.name.as_str() {
             "str" => {
                 self.arity(name, args, 1, 2)?;
+                // bpftrace refuses a negative constant length; read at run
+                // time, it would be taken as a huge unsigned one.
+                if let Some(len) = args.get(1).filter(|a| self.negative_constant(a)) {
+                    self.error(
+                        Diagnostic::error(len.span, "`str()` cannot take a negative length")
+                            .with_label("negative")
+                            .with_note("the length is how many bytes to read, at most the string length (64 unless set)"),
+                    );
+                    return None;
+                }
                 // After an error, an empty string stands in so that the
                 // error does not cascade into "needs a string" ones.
                 let literal = self.literal_str_arg(&args[0]).unwrap_or(Some(String::new()));
@@ -1874,6 +1937,24 @@ const FUNCTIONS: &[&str] = &[
 ];
 
 /// A signal by name (`SIGKILL`, `KILL`) or number.
+/// Why a probe has no task `signal()` could mean, as bpftrace 0.17 judges
+/// it: BEGIN and END run in rbpf itself (through BPF_PROG_TEST_RUN, so a
+/// signal would hit rbpf), and timers, software and hardware counters and
+/// watchpoints fire in whatever task the CPU happens to run.
+fn signal_has_no_task(probe: &ResolvedProbe) -> Option<&'static str> {
+    Some(match &probe.kind {
+        ProbeKind::Begin => "BEGIN probes: they run in rbpf's own process",
+        ProbeKind::End => "END probes: they run in rbpf's own process",
+        ProbeKind::Interval { .. } => "interval probes",
+        ProbeKind::PerfEvent { counter: PerfCounter::Software { .. }, .. } if !probe.name.starts_with("profile:") => {
+            "software probes"
+        }
+        ProbeKind::PerfEvent { counter: PerfCounter::Hardware { .. }, .. } => "hardware probes",
+        ProbeKind::Watchpoint { .. } => "watchpoint probes",
+        _ => return None,
+    })
+}
+
 fn signal_number(name: &str) -> Option<u64> {
     const SIGNALS: &[(&str, u64)] = &[
         ("HUP", 1), ("INT", 2), ("QUIT", 3), ("ILL", 4), ("TRAP", 5), ("ABRT", 6), ("BUS", 7), ("FPE", 8),

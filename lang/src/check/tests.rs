@@ -308,10 +308,10 @@ fn string_functions_builtins_and_unsafe_calls() {
     assert!(run("BEGIN { system(\"ls\"); }").unwrap_err().contains("`system()` is unsafe"));
     assert!(run("BEGIN { signal(\"KILL\"); }").unwrap_err().contains("`signal()` is unsafe"));
     assert!(run("BEGIN { @x = strlen(1); }").unwrap_err().contains("`strlen()` needs a string"));
-    let ast = crate::parse("BEGIN { system(\"ls %d\", 1); signal(\"SIGUSR1\"); signal(9); }").unwrap();
+    let ast = crate::parse("tracepoint:syscalls:sys_enter_execve { system(\"ls %d\", 1); signal(\"SIGUSR1\"); signal(9); signal(\"TERM\"); signal(64); signal(pid); }").unwrap();
     let options = crate::check::Options { allow_unsafe: true, ..Default::default() };
     assert!(crate::check::check_with(&ast, &target(), &options).is_ok());
-    let ast = crate::parse("BEGIN { signal(\"SIGNOPE\"); }").unwrap();
+    let ast = crate::parse("tracepoint:syscalls:sys_enter_execve { signal(\"SIGNOPE\"); }").unwrap();
     assert!(crate::check::check_with(&ast, &target(), &options).is_err());
 }
 
@@ -703,4 +703,31 @@ fn unrolling_past_what_a_program_holds_is_refused_at_the_unroll() {
     // Under the bound: accepted.
     check_ok("BEGIN { $i = 0; unroll(100) { unroll(100) { unroll(5) { $i++; @x[$i] = $i; } } } }");
     check_ok(&format!("BEGIN {{ $i = 0; {} }}", "unroll(100) { unroll(100) { $i++; } } ".repeat(5)));
+}
+
+#[test]
+fn signal_needs_a_valid_signal_and_a_task_to_send_it_to() {
+    let options = crate::check::Options { allow_unsafe: true, ..Default::default() };
+    let check = |src: &str| {
+        let ast = crate::parse(src).unwrap();
+        match crate::check::check_with(&ast, &target(), &options) {
+            Ok(_) => String::new(),
+            Err(d) => render_to_string(&Source::new("-e", src), &d),
+        }
+    };
+    // BEGIN and END run inside rbpf: `signal("TERM")` there killed rbpf.
+    for (src, message, at) in [
+        ("BEGIN { signal(\"TERM\"); }", "`signal()` cannot be used in BEGIN probes: they run in rbpf's own process", "-e:1:9"),
+        ("END { signal(9); }", "`signal()` cannot be used in END probes: they run in rbpf's own process", "-e:1:7"),
+        ("interval:s:1 { signal(9); }", "`signal()` cannot be used in interval probes", "-e:1:16"),
+        ("software:cpu-clock:1000 { signal(9); }", "`signal()` cannot be used in software probes", "-e:1:27"),
+        ("tracepoint:syscalls:sys_enter_execve { signal(100); }", "100 is not a valid signal", "-e:1:47"),
+        ("tracepoint:syscalls:sys_enter_execve { signal(0); }", "0 is not a valid signal", "-e:1:47"),
+        ("tracepoint:syscalls:sys_enter_execve { signal(-1); }", "-1 is not a valid signal", "-e:1:47"),
+        ("tracepoint:syscalls:sys_enter_execve { signal(\"FOO\"); }", "unknown signal `FOO`", "-e:1:47"),
+    ] {
+        let text = check(src);
+        assert!(text.contains(message) && text.contains(at), "{src}: {text}");
+    }
+    assert_eq!(check("profile:hz:99 { signal(\"SIGUSR1\"); }"), "");
 }
