@@ -51,13 +51,20 @@ pub(super) fn check_text_nesting(text: &str) -> Result<(), Diagnostic> {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
+            // Outside every bracket, `//` and `/*` right after an attach
+            // point's character are part of the attach point (pest reads
+            // `uprobe:/lib/*.so:f` greedily), so the text is read on.
+            b'/' if levels.len() == 1 && i > 0 && is_attach_byte(bytes[i - 1]) => {}
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
             }
+            // An unclosed `/*` is no comment to pest either: `/` and `*`.
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..].find("*/").map_or(bytes.len(), |end| i + 2 + end + 1);
+                if let Some(end) = text[i + 2..].find("*/") {
+                    i += 2 + end + 1;
+                }
             }
             b'(' | b'[' | b'{' => {
                 levels.push(0);
@@ -124,6 +131,11 @@ pub(super) fn check_text_nesting(text: &str) -> Result<(), Diagnostic> {
 fn next_word_is(text: &str, at: usize, word: &str) -> bool {
     let rest = text.get(at..).unwrap_or("").trim_start();
     rest.starts_with(word) && !is_ident_byte(rest.as_bytes().get(word.len()))
+}
+
+/// A character an attach point may hold (grammar.pest's `attach_char`).
+fn is_attach_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_:/.-+*?$[]@=".contains(&b)
 }
 
 fn is_ident_byte(b: Option<&u8>) -> bool {

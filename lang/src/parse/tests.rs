@@ -308,6 +308,8 @@ fn deep_but_legal_nesting_parses() {
             // Long flat sequences do not nest.
             nested("", &"if ($x) { $y = 1; } else if ($y) { $y = 2; } else { $y = 3; } ".repeat(300), "", 1),
             nested("", &"$y = $x ? 1 : 2; ".repeat(300), "", 1),
+            // Brackets in comments and strings do not count.
+            format!("BEGIN /* {} */ {{ $x = \"{}\"; // {}\n }}", "(".repeat(200), "{".repeat(200), "[".repeat(200)),
         ] {
             if let Err(d) = super::parse(&src) {
                 panic!("{src:.80}…: {}", d[0].message);
@@ -330,6 +332,11 @@ fn nesting_beyond_the_limits_is_refused_with_a_span() {
             (format!("BEGIN {{ $y = {}1; }}", "(uint8)".repeat(10_000)), "statements and expressions are limited to 250 levels"),
             (format!("BEGIN {{ $y = {}; }}", vec!["1"; 100_000].join(" + ")), "statements and expressions are limited to 250 levels"),
             (format!("BEGIN {{ $y = $x{}; }}", ".a".repeat(10_000)), "statements and expressions are limited to 250 levels"),
+            // What pest reads as code is measured as code: `/*` inside an
+            // attach point, and an unclosed `/*`.
+            (format!("uprobe:/lib/*.so:f {{ $x = {}1; }}", "(".repeat(3000)), "brackets, `?:` and `else if` are limited to 100 levels"),
+            (format!("BEGIN {{ $x = 2 /*2 + {}1; }}", "(".repeat(3000)), "brackets, `?:` and `else if` are limited to 100 levels"),
+            (format!("BEGIN {{ $x = {}/* ) */ {}1; }}", "(".repeat(60), "(".repeat(60)), "brackets, `?:` and `else if` are limited to 100 levels"),
         ];
         for (src, message) in cases {
             let d = super::parse(&src).expect_err("too deep");
