@@ -94,6 +94,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         checker.time_formats.clear();
         checker.join_separators.clear();
         checker.uses_elapsed = false;
+        checker.unrolled = 0;
         let mut probes = Vec::with_capacity(expanded.len());
         for (index, (probe, resolved, span)) in expanded.iter().enumerate() {
             probes.push(checker.check_probe(index, probe, resolved, *span));
@@ -254,6 +255,9 @@ struct Checker {
     join_separators: Vec<String>,
     ncpus: u32,
     uses_elapsed: bool,
+    /// The unrolled size of the probes checked so far in this pass (each
+    /// probe an attach point expands into counts: each is its own program).
+    unrolled: u64,
     probes: Vec<Probe>,
     /// Variable types learnt in the first pass, by probe index and name.
     var_types: HashMap<(usize, String), Type>,
@@ -347,6 +351,7 @@ impl Checker {
             join_separators: Vec::new(),
             ncpus: 1,
             uses_elapsed: false,
+            unrolled: 0,
             probes: Vec::new(),
             var_types: HashMap::new(),
             params: options.params.clone(),
@@ -373,6 +378,7 @@ impl Checker {
             e
         });
         let body = self.block(&probe.body, &mut cx);
+        self.unrolled = self.unrolled.saturating_add(cx.unrolled);
         let predicate = match self.pid_filter {
             // A probe attached for that process alone needs no test.
             Some(pid) if resolved.kind.runs_in_a_task() && !resolved.kind.attached_to_process() => Some(pid_predicate(pid, predicate, span)),
@@ -447,20 +453,34 @@ impl Checker {
                 if cx.unrolls == 0 {
                     cx.unrolled = cx.unrolled.saturating_add(size);
                 }
-                if size > unroll::MAX_UNROLLED_NODES || cx.unrolled > unroll::MAX_UNROLLED_NODES {
-                    let what = if size > unroll::MAX_UNROLLED_NODES {
-                        format!("this `unroll` repeats its body into {size} statements and expressions")
-                    } else {
-                        format!("with this `unroll`, the probe's unrolled bodies add up to {} statements and expressions", cx.unrolled)
-                    };
-                    self.error(
-                        Diagnostic::error(count.span, format!("{what}, more than one BPF program can hold"))
-                            .with_label("unrolled too far")
-                            .with_note(format!(
-                                "a BPF program holds at most 1,000,000 instructions; rbpf allows {} statements and expressions after unrolling; use a `while` loop, or smaller counts",
-                                unroll::MAX_UNROLLED_NODES
-                            )),
+                let in_program = self.unrolled.saturating_add(cx.unrolled);
+                if size > unroll::MAX_UNROLLED_NODES
+                    || cx.unrolled > unroll::MAX_UNROLLED_NODES
+                    || in_program > unroll::MAX_UNROLLED_NODES_PROGRAM
+                {
+                    let per_program = format!(
+                        "a BPF program holds at most 1,000,000 instructions; rbpf allows {} statements and expressions after unrolling; use a `while` loop, or smaller counts",
+                        unroll::MAX_UNROLLED_NODES
                     );
+                    let (message, note) = if size > unroll::MAX_UNROLLED_NODES {
+                        (format!("this `unroll` repeats its body into {size} statements and expressions, more than one BPF program can hold"), per_program)
+                    } else if cx.unrolled > unroll::MAX_UNROLLED_NODES {
+                        (format!("with this `unroll`, the probe's unrolled bodies add up to {} statements and expressions, more than one BPF program can hold", cx.unrolled), per_program)
+                    } else {
+                        // Said once, not once for every probe after it.
+                        if self.unrolled > unroll::MAX_UNROLLED_NODES_PROGRAM {
+                            return;
+                        }
+                        self.unrolled = in_program;
+                        (
+                            format!(
+                                "with this `unroll`, the unrolled bodies of all probes add up to more than {} statements and expressions",
+                                unroll::MAX_UNROLLED_NODES_PROGRAM
+                            ),
+                            "each probe an attach point matches is a program of its own, with its own copy of the body; use a `while` loop, smaller counts or fewer probes".to_string(),
+                        )
+                    };
+                    self.error(Diagnostic::error(count.span, message).with_label("unrolled too far").with_note(note));
                     return;
                 }
                 cx.unrolls += 1;

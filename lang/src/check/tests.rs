@@ -731,3 +731,14 @@ fn signal_needs_a_valid_signal_and_a_task_to_send_it_to() {
     }
     assert_eq!(check("profile:hz:99 { signal(\"SIGUSR1\"); }"), "");
 }
+
+#[test]
+fn unrolled_code_of_all_probes_together_is_bounded_and_said_once() {
+    // 70,100 statements and expressions each; the 15th crosses 1,000,000.
+    let probe = "BEGIN { $i = 0; unroll(100) { unroll(100) { $i++; @x[$i] = $i; } } }\n";
+    check_ok(&probe.repeat(14));
+    let err = run(&probe.repeat(20)).expect_err("too large together");
+    assert!(err.contains("the unrolled bodies of all probes add up to more than 1000000"), "{err}");
+    assert!(err.contains("-e:15:24"), "{err}");
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+}

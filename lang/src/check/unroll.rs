@@ -12,6 +12,11 @@ use crate::ast::{Block, Expr, ForIter, Stmt, StmtKind};
 /// under it, the code generator's memory stays around 100 MiB.
 pub(super) const MAX_UNROLLED_NODES: u64 = 500_000;
 
+/// The same for all probes together (an attach point with a wildcard
+/// makes one program per match): about what the code generator can hold
+/// in a few hundred MiB.
+pub(super) const MAX_UNROLLED_NODES_PROGRAM: u64 = 1_000_000;
+
 /// How many statements and expressions `block` holds once every `unroll`
 /// inside it is repeated. An invalid count counts once: it is refused on
 /// its own.
