@@ -746,7 +746,11 @@ impl ProgramGen<'_> {
         let dst = slot.at(offset);
         match &e.kind {
             ExprKind::Str(s) => {
-                let mut bytes = s.as_bytes().to_vec();
+                // A string ends at its first NUL: `"ab\0cd"` is `"ab"`, in
+                // comparisons and as a key alike.
+                let text = s.as_bytes();
+                let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
+                let mut bytes = text[..end].to_vec();
                 bytes.resize(size as usize, 0);
                 // Keep room for the NUL when the literal is longer.
                 if let Some(last) = bytes.last_mut() {
