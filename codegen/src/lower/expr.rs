@@ -786,6 +786,7 @@ impl ProgramGen<'_> {
                 self.copy_from_context(f.offset, dst, n);
                 // The last byte stays NUL even when the array is full.
                 self.zero_tail(dst, n, size);
+                self.zero_after_nul(dst, n);
             }
             ExprKind::TracepointField(f) => {
                 // __data_loc: the low 16 bits are the string's offset in the record.
@@ -918,6 +919,30 @@ impl ProgramGen<'_> {
         if n == size {
             self.b.store(Size::B, Reg::R10, dst + size as i16 - 1, 0);
         }
+    }
+
+    /// Zeroes every byte after the first NUL of the `n`-byte string at
+    /// `dst` (its byte `n - 1` or the one after is NUL already). A kernel
+    /// char array may hold stale bytes after its string (a memcpy'd
+    /// buffer); every string built here is NUL-padded instead, so strings
+    /// compare word by word and key maps by what they print. Unrolled:
+    /// find the NUL, then fall through the stores from the byte after it.
+    fn zero_after_nul(&mut self, dst: i16, n: u32) {
+        if n < 2 {
+            return;
+        }
+        let from: Vec<Label> = (0..n - 1).map(|_| self.b.new_label()).collect();
+        let done = self.b.new_label();
+        for (i, &zero_from) in from.iter().enumerate() {
+            self.b.load(Size::B, Reg::R0, Reg::R10, dst + i as i16);
+            self.b.jump_if(Cond::Eq, Reg::R0, 0, zero_from);
+        }
+        self.b.jump(done);
+        for (i, &zero_from) in from.iter().enumerate() {
+            self.b.bind(zero_from);
+            self.b.store(Size::B, Reg::R10, dst + i as i16 + 1, 0);
+        }
+        self.b.bind(done);
     }
 
     pub(super) fn copy_stack(&mut self, src: i16, dst: i16, n: u32) {
