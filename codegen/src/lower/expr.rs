@@ -278,7 +278,7 @@ impl ProgramGen<'_> {
             }
             ExprKind::MapLen(map) => self.map_len(*map, e.span),
             ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
-            ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::BufRead { .. } => {
+            ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::StrPrefix { .. } | ExprKind::BufRead { .. } => {
                 unreachable!("the checker gives strings and buffers their own types")
             }
             ExprKind::Tuple(_) => unreachable!("the checker gives tuples a tuple type"),
@@ -836,6 +836,10 @@ impl ProgramGen<'_> {
                 self.b.bind(done);
             }
             ExprKind::TupleIndex { .. } => self.tuple_element_str(e, slot, offset, size)?,
+            ExprKind::StrPrefix { str, len } => {
+                self.str_into(str, slot, offset, size)?;
+                self.cut_string(dst, size, len)?;
+            }
             _ => unreachable!("the checker gives only these kinds a string type"),
         }
         Ok(())
@@ -943,6 +947,31 @@ impl ProgramGen<'_> {
             self.b.store(Size::B, Reg::R10, dst + i as i16 + 1, 0);
         }
         self.b.bind(done);
+    }
+
+    /// Cuts the NUL-padded string of `size` bytes at `dst` to its first
+    /// `len` characters, keeping the padding: `str(s, len)` of a string.
+    fn cut_string(&mut self, dst: i16, size: u32, len: &Expr) -> Result<(), CodegenError> {
+        let v = self.int(len)?;
+        self.b.set_span(len.span);
+        match v {
+            // A negative length keeps the whole string, as `str(p, len)` does.
+            IntVal::Imm(n) if n < 0 || n as u64 >= u64::from(size) => {}
+            IntVal::Imm(n) => self.zero_tail(dst, n as u32, size),
+            IntVal::Reg(r) => {
+                // Byte i goes when i >= len (unsigned, as `str(p, len)`
+                // clamps it); `len` is not known to the verifier, so no
+                // variable-offset store.
+                for i in 0..size {
+                    let keep = self.b.new_label();
+                    self.b.jump_if(Cond::Gt, r, i as i32, keep);
+                    self.b.store(Size::B, Reg::R10, dst + i as i16, 0);
+                    self.b.bind(keep);
+                }
+                self.release_reg(r);
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn copy_stack(&mut self, src: i16, dst: i16, n: u32) {

@@ -481,6 +481,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
             E::Cast(e) | E::StrLen(e) | E::Bswap(e) | E::Retype(e) => expr(e),
             E::Ntop { af, addr } => expr(af) || expr(addr),
             E::StrNCmp { lhs, rhs, .. } => expr(lhs) || expr(rhs),
+            E::StrPrefix { str, len } => expr(str) || expr(len),
             E::StrContains { haystack, needle } => expr(haystack) || expr(needle),
             E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::Tuple(items) => items.iter().any(expr),

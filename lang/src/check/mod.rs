@@ -1687,11 +1687,6 @@ impl Checker {
                     return self.str_of_literal(text, args.get(1), cx);
                 }
                 let ptr = self.expr(&args[0], cx);
-                if ptr.ty.is_str() {
-                    // str() of a string is the string itself.
-                    return Some((ptr.kind, ptr.ty));
-                }
-                self.expect_int(&ptr, "`str()`")?;
                 let len = match args.get(1) {
                     Some(a) => {
                         let l = self.expr(a, cx);
@@ -1700,6 +1695,19 @@ impl Checker {
                     }
                     None => None,
                 };
+                if ptr.ty.is_str() {
+                    // str() of a string is the string itself, cut to the
+                    // length when there is one.
+                    let Some(len) = len else {
+                        return Some((ptr.kind, ptr.ty));
+                    };
+                    let size = match len.kind {
+                        ExprKind::Int(n) => u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1).min(ptr.ty.stored_size()),
+                        _ => ptr.ty.stored_size(),
+                    };
+                    return Some((ExprKind::StrPrefix { str: Box::new(ptr), len }, Type::Str { size }));
+                }
+                self.expect_int(&ptr, "`str()`")?;
                 // A constant length shrinks the buffer, as in bpftrace.
                 let size = match len.as_deref().map(|l| &l.kind) {
                     Some(ExprKind::Int(n)) => (*n as u32).saturating_add(1).min(self.strlen),

@@ -655,3 +655,17 @@ fn max_map_keys_sizes_every_map() {
     let e = run_on(&target(), "config = { max_map_keys = 0 } BEGIN { }").unwrap_err();
     assert!(e.contains("`max_map_keys` must be between 1 and 16777216"), "{e}");
 }
+
+#[test]
+fn str_of_a_string_with_a_length_keeps_at_most_that_many_characters() {
+    let p = check_ok(
+        "t:sched:sched_switch { $n = 1; @[str(comm, 3), str(args.prev_comm, 100), str(args.name, 5), str(comm, $n), str(comm)] = 1; }",
+    );
+    let sizes = |t: &Type| match t {
+        Type::Str { size } => *size,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(p.maps[0].key.iter().map(sizes).collect::<Vec<_>>(), [4, 16, 6, 16, 16]);
+    let text = format!("{:?}", p.probes[0].body);
+    assert_eq!(text.matches("StrPrefix").count(), 4, "{text}");
+}
