@@ -704,8 +704,14 @@ impl ProgramGen<'_> {
         }
     }
 
-    /// Compares two strings word by word: both are built NUL-padded to the
-    /// same size, so equal strings have equal words.
+    /// Compares two strings word by word. Every string is built NUL-padded,
+    /// and the shorter buffer holds its string's NUL, so comparing the
+    /// shorter buffer's words decides: equal words up to its NUL mean equal
+    /// strings, and a difference within them cannot be in padding alone.
+    /// The longer side needs building only one word past them (its NUL
+    /// then falls outside what is compared), and a literal side is not
+    /// built at all but compared as immediates: `comm == "bash"` is one
+    /// load and one jump after the helper call.
     fn branch_str_eq(
         &mut self,
         lhs: &Expr,
@@ -715,20 +721,51 @@ impl ProgramGen<'_> {
         target: Label,
         span: Span,
     ) -> Result<(), CodegenError> {
-        let size = lhs.ty.stored_size().max(rhs.ty.stored_size()).div_ceil(8) * 8;
+        let rounded = |e: &Expr| e.ty.stored_size().div_ceil(8) * 8;
+        let compared = rounded(lhs).min(rounded(rhs));
+        let built = |e: &Expr| rounded(e).min(compared + 8);
+        let (built_side, other) = match (&lhs.kind, &rhs.kind) {
+            (ExprKind::Str(_), _) => (rhs, lhs),
+            _ => (lhs, rhs),
+        };
         let mark = self.stack.mark();
-        let a = self.alloc(size, span)?;
-        self.str_into(lhs, a, 0, size)?;
-        let b = self.alloc(size, span)?;
-        self.str_into(rhs, b, 0, size)?;
+        let a = self.alloc(built(built_side), span)?;
+        self.str_into(built_side, a, 0, a.size)?;
+        let literal = match &other.kind {
+            ExprKind::Str(s) => Some(literal_words(s, compared)),
+            _ => None,
+        };
+        let b = match literal {
+            Some(_) => None,
+            None => {
+                let b = self.alloc(built(other), span)?;
+                self.str_into(other, b, 0, b.size)?;
+                Some(b)
+            }
+        };
         self.b.set_span(span);
         // Jump to `target` on equality when `==` is wanted true or `!=` false.
         let jump_if_equal = ne != when;
         let differ = if jump_if_equal { self.b.new_label() } else { target };
-        for i in (0..size).step_by(8) {
+        for i in (0..compared).step_by(8) {
             self.b.load(Size::DW, Reg::R1, Reg::R10, a.at(i));
-            self.b.load(Size::DW, Reg::R2, Reg::R10, b.at(i));
-            self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
+            match (&literal, b) {
+                (Some(words), _) => {
+                    let w = words[(i / 8) as usize];
+                    match imm32(w) {
+                        Some(imm) => self.b.jump_if(Cond::Ne, Reg::R1, imm, differ),
+                        None => {
+                            self.b.load_imm64(Reg::R2, w as u64);
+                            self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
+                        }
+                    }
+                }
+                (None, Some(b)) => {
+                    self.b.load(Size::DW, Reg::R2, Reg::R10, b.at(i));
+                    self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
+                }
+                (None, None) => unreachable!("a side that is not a literal is built"),
+            }
         }
         if jump_if_equal {
             self.b.jump(target);
@@ -746,11 +783,7 @@ impl ProgramGen<'_> {
         let dst = slot.at(offset);
         match &e.kind {
             ExprKind::Str(s) => {
-                // A string ends at its first NUL: `"ab\0cd"` is `"ab"`, in
-                // comparisons and as a key alike.
-                let text = s.as_bytes();
-                let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
-                let mut bytes = text[..end].to_vec();
+                let mut bytes = literal_bytes(s).to_vec();
                 bytes.resize(size as usize, 0);
                 // Keep room for the NUL when the literal is longer.
                 if let Some(last) = bytes.last_mut() {
@@ -998,6 +1031,30 @@ impl ProgramGen<'_> {
             i += width;
         }
     }
+}
+
+/// A literal's string: its bytes up to the first NUL (`"ab\0cd"` is
+/// `"ab"`, in comparisons and as a key alike).
+fn literal_bytes(s: &str) -> &[u8] {
+    let text = s.as_bytes();
+    let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
+    &text[..end]
+}
+
+/// The first `size` bytes (a multiple of 8) of the NUL-padded literal `s`
+/// in little-endian words: cut there, not NUL-terminated, as they are
+/// compared with what is there in the other string.
+fn literal_words(s: &str, size: u32) -> Vec<i64> {
+    let mut bytes = literal_bytes(s).to_vec();
+    bytes.resize(size as usize, 0);
+    bytes
+        .chunks(8)
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            i64::from_le_bytes(word)
+        })
+        .collect()
 }
 
 /// The value of a condition known at compile time.
