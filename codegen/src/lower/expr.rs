@@ -196,6 +196,9 @@ impl ProgramGen<'_> {
                 self.b.load(Size::DW, r, Reg::R10, slot.off);
                 self.b.mov64(Reg::R0, r);
                 self.b.alu64(Alu::Add, Reg::R0, *delta as i32);
+                // The variable keeps its type: (uint8)255 + 1 wraps to 0,
+                // as in bpftrace.
+                self.fit_to_width(Reg::R0, &e.ty);
                 self.b.store(Size::DW, Reg::R10, slot.off, Reg::R0);
                 if *prefix {
                     self.b.mov64(r, Reg::R0);
@@ -266,14 +269,7 @@ impl ProgramGen<'_> {
                 }
                 let r = self.to_reg(v, e.span)?;
                 self.b.set_span(e.span);
-                match (bits, signed) {
-                    (32, false) => self.b.alu32(Alu::Mov, r, r),
-                    (_, false) => self.b.alu64(Alu::And, r, ((1u32 << bits) - 1) as i32),
-                    (_, true) => {
-                        self.b.alu64(Alu::Lsh, r, shift as i32);
-                        self.b.alu64(Alu::Arsh, r, shift as i32);
-                    }
-                }
+                self.fit_to_width(r, &e.ty);
                 Ok(IntVal::Reg(r))
             }
             ExprKind::MapLen(map) => self.map_len(*map, e.span),
@@ -572,6 +568,22 @@ impl ProgramGen<'_> {
                 Ok(Some(slot))
             }
             _ => Ok(None),
+        }
+    }
+
+    /// Truncates `r` to the width of the integer type `ty` and extends it
+    /// back to 64 bits as its signedness says (a cast, or a narrow
+    /// variable's wrap). Nothing for 64-bit integers and other types.
+    fn fit_to_width(&mut self, r: Reg, ty: &Type) {
+        let Type::Int { bits: bits @ (8 | 16 | 32), signed } = *ty else { return };
+        let shift = 64 - i32::from(bits);
+        match (bits, signed) {
+            (32, false) => self.b.alu32(Alu::Mov, r, r),
+            (_, false) => self.b.alu64(Alu::And, r, ((1u32 << bits) - 1) as i32),
+            (_, true) => {
+                self.b.alu64(Alu::Lsh, r, shift);
+                self.b.alu64(Alu::Arsh, r, shift);
+            }
         }
     }
 
