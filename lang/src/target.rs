@@ -552,6 +552,7 @@ format:
 \tfield:xfs_daddr_t daddr;\toffset:152;\tsize:8;\tsigned:1;
 \tfield:short s;\toffset:160;\tsize:2;\tsigned:0;
 \tfield:__kernel_pid_t p;\toffset:168;\tsize:4;\tsigned:0;
+\tfield:char for_kupdate;\toffset:172;\tsize:1;\tsigned:0;
 
 print fmt: \"filename: 0x%08lx\", ((unsigned long)(REC->filename))
 ";
@@ -584,6 +585,9 @@ print fmt: \"filename: 0x%08lx\", ((unsigned long)(REC->filename))
                 "daddr [xfs_daddr_t] @152 8s Int",
                 "s [short] @160 2s Int",
                 "p [__kernel_pid_t] @168 4s Int",
+                // The kernel builds with -funsigned-char; bpftrace's C
+                // compiler makes a plain char signed (x86).
+                "for_kupdate [char] @172 1s Int",
             ]
         );
     }
