@@ -196,6 +196,9 @@ impl ProgramGen<'_> {
                 self.b.load(Size::DW, r, Reg::R10, slot.off);
                 self.b.mov64(Reg::R0, r);
                 self.b.alu64(Alu::Add, Reg::R0, *delta as i32);
+                // The variable keeps its type: (uint8)255 + 1 wraps to 0,
+                // as in bpftrace.
+                self.fit_to_width(Reg::R0, &e.ty);
                 self.b.store(Size::DW, Reg::R10, slot.off, Reg::R0);
                 if *prefix {
                     self.b.mov64(r, Reg::R0);
@@ -266,14 +269,7 @@ impl ProgramGen<'_> {
                 }
                 let r = self.to_reg(v, e.span)?;
                 self.b.set_span(e.span);
-                match (bits, signed) {
-                    (32, false) => self.b.alu32(Alu::Mov, r, r),
-                    (_, false) => self.b.alu64(Alu::And, r, ((1u32 << bits) - 1) as i32),
-                    (_, true) => {
-                        self.b.alu64(Alu::Lsh, r, shift as i32);
-                        self.b.alu64(Alu::Arsh, r, shift as i32);
-                    }
-                }
+                self.fit_to_width(r, &e.ty);
                 Ok(IntVal::Reg(r))
             }
             ExprKind::MapLen(map) => self.map_len(*map, e.span),
@@ -532,20 +528,19 @@ impl ProgramGen<'_> {
         if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) {
             return self.bool_value(e);
         }
-        let signed = lhs.ty.is_signed() && rhs.ty.is_signed();
         let a = self.int(lhs)?;
         let spill = self.spill_if_full(a, e.span)?;
         let b = self.int(rhs)?;
         self.b.set_span(e.span);
         if let (IntVal::Imm(x), IntVal::Imm(y)) = (a, b) {
-            return Ok(IntVal::Imm(fold(op, x, y, signed)));
+            return Ok(IntVal::Imm(fold(op, x, y)));
         }
         let (dst, src) = match spill {
             Some(slot) => {
                 // r0 is free here: no helper call happens in between.
                 let rb = self.to_reg(b, e.span)?;
                 self.b.load(Size::DW, Reg::R0, Reg::R10, slot.off);
-                self.arith(op, Reg::R0, Operand::Reg(rb), signed);
+                self.arith(op, Reg::R0, Operand::Reg(rb));
                 self.b.mov64(rb, Reg::R0);
                 return Ok(IntVal::Reg(rb));
             }
@@ -555,7 +550,7 @@ impl ProgramGen<'_> {
             }
         };
         let (operand, owned) = self.operand(src, e.span)?;
-        self.arith(op, dst, operand, signed);
+        self.arith(op, dst, operand);
         if let Some(r) = owned {
             self.release_reg(r);
         }
@@ -576,8 +571,60 @@ impl ProgramGen<'_> {
         }
     }
 
-    /// `dst op= src` with C semantics for signed operands.
-    fn arith(&mut self, op: BinaryOp, dst: Reg, src: Operand, signed: bool) {
+    /// Truncates `r` to the width of the integer type `ty` and extends it
+    /// back to 64 bits as its signedness says (a cast, or a narrow
+    /// variable's wrap). Nothing for 64-bit integers and other types.
+    fn fit_to_width(&mut self, r: Reg, ty: &Type) {
+        let Type::Int { bits: bits @ (8 | 16 | 32), signed } = *ty else { return };
+        let shift = 64 - i32::from(bits);
+        match (bits, signed) {
+            (32, false) => self.b.alu32(Alu::Mov, r, r),
+            (_, false) => self.b.alu64(Alu::And, r, ((1u32 << bits) - 1) as i32),
+            (_, true) => {
+                self.b.alu64(Alu::Lsh, r, shift);
+                self.b.alu64(Alu::Arsh, r, shift);
+            }
+        }
+    }
+
+    /// `dst op= src` with bpftrace's semantics ([`fold`] computes the same):
+    /// division and modulo by zero give 0, and so does a shift by 64 or
+    /// more (a negative amount is one, as an unsigned number). BPF's own
+    /// instructions differ — `x % 0` is `x`, the x86 JIT masks a shift
+    /// amount to 6 bits — and the verifier refuses a shift or division
+    /// by an amount it knows is out of range, so those cases never reach
+    /// the instruction.
+    fn arith(&mut self, op: BinaryOp, dst: Reg, src: Operand) {
+        let out_of_range = match op {
+            BinaryOp::Div | BinaryOp::Mod => Some((Cond::Eq, 0)),
+            BinaryOp::Shl | BinaryOp::Shr => Some((Cond::Ge, 64)),
+            _ => None,
+        };
+        let Some((cond, limit)) = out_of_range else {
+            return self.plain_arith(op, dst, src);
+        };
+        match src {
+            // A negative amount is out of range too: unsigned, it is huge.
+            Operand::Imm(i) if (i64::from(i) as u64) >= limit as u64 && (cond == Cond::Ge || i == 0) => {
+                self.b.mov64(dst, 0)
+            }
+            Operand::Imm(_) => self.plain_arith(op, dst, src),
+            // x / 0 is already 0 in BPF.
+            Operand::Reg(_) if op == BinaryOp::Div => self.plain_arith(op, dst, src),
+            Operand::Reg(r) => {
+                let (zero, done) = (self.b.new_label(), self.b.new_label());
+                self.b.jump_if(cond, r, limit, zero);
+                self.plain_arith(op, dst, src);
+                self.b.jump(done);
+                self.b.bind(zero);
+                self.b.mov64(dst, 0);
+                self.b.bind(done);
+            }
+        }
+    }
+
+    /// `dst op= src` as one instruction.
+    fn plain_arith(&mut self, op: BinaryOp, dst: Reg, src: Operand) {
         let alu = match op {
             BinaryOp::Add => Alu::Add,
             BinaryOp::Sub => Alu::Sub,
@@ -590,7 +637,8 @@ impl ProgramGen<'_> {
             BinaryOp::BitOr => Alu::Or,
             BinaryOp::BitXor => Alu::Xor,
             BinaryOp::Shl => Alu::Lsh,
-            BinaryOp::Shr if signed => Alu::Arsh,
+            // bpftrace shifts right logically, also a negative number
+            // (0.17: `-64 >> 2` is 4611686018427387888).
             BinaryOp::Shr => Alu::Rsh,
             _ => unreachable!("comparisons are lowered as conditions"),
         };
@@ -1096,24 +1144,25 @@ fn mirror(c: Cond) -> Cond {
     }
 }
 
-/// Constant folding with the semantics of the generated code (unsigned
-/// division as bpftrace; BPF: x/0 = 0, x%0 = x).
-fn fold(op: BinaryOp, x: i64, y: i64, signed: bool) -> i64 {
+/// Constant folding with the semantics of the generated code
+/// ([`ProgramGen::arith`]): unsigned division and logical right shifts as
+/// bpftrace; `x / 0`, `x % 0` and shifts by 64 or more (as unsigned
+/// numbers) are 0, as in bpftrace.
+fn fold(op: BinaryOp, x: i64, y: i64) -> i64 {
     let (ux, uy) = (x as u64, y as u64);
     match op {
         BinaryOp::Add => x.wrapping_add(y),
         BinaryOp::Sub => x.wrapping_sub(y),
         BinaryOp::Mul => x.wrapping_mul(y),
-        BinaryOp::Div if y == 0 => 0,
-        BinaryOp::Mod if y == 0 => x,
+        BinaryOp::Div | BinaryOp::Mod if y == 0 => 0,
         BinaryOp::Div => (ux / uy) as i64,
         BinaryOp::Mod => (ux % uy) as i64,
         BinaryOp::BitAnd => x & y,
         BinaryOp::BitOr => x | y,
         BinaryOp::BitXor => x ^ y,
-        BinaryOp::Shl => ux.wrapping_shl(uy as u32) as i64,
-        BinaryOp::Shr if signed => x.wrapping_shr(uy as u32),
-        BinaryOp::Shr => ux.wrapping_shr(uy as u32) as i64,
+        BinaryOp::Shl | BinaryOp::Shr if uy >= 64 => 0,
+        BinaryOp::Shl => (ux << uy) as i64,
+        BinaryOp::Shr => (ux >> uy) as i64,
         _ => unreachable!("comparisons fold through constant_truth"),
     }
 }
@@ -1125,4 +1174,33 @@ mod pt_regs {
     pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
     /// rax.
     pub const RETVAL: i16 = 80;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_follows_bpftrace() {
+        use BinaryOp::*;
+        // (op, x, y, bpftrace's result)
+        let cases = [
+            (Div, 7, 0, 0),
+            (Mod, 7, 0, 0),
+            (Mod, -7, 0, 0),
+            (Div, -17, 5, 3689348814741910319),
+            (Mod, 17, 5, 2),
+            (Shl, 1, 63, i64::MIN),
+            (Shl, 1, 64, 0),
+            (Shl, 1, 65, 0),
+            (Shl, 1, -1, 0),
+            (Shr, -8, 64, 0),
+            (Shr, -64, 2, 0x3ffffffffffffff0),
+            (Shr, 5, 100, 0),
+            (Add, i64::MAX, 1, i64::MIN),
+        ];
+        for (op, x, y, want) in cases {
+            assert_eq!(fold(op, x, y), want, "{x} {op:?} {y}");
+        }
+    }
 }
