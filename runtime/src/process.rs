@@ -17,11 +17,14 @@ pub enum ProcessError {
     EmptyCommand,
     #[error("cannot run {0}: no such executable file, and none of that name in PATH")]
     NotFound(String),
-    #[error("cannot run {command}: {source}")]
+    /// The file exists but cannot be executed (as a shell says it).
+    #[error("cannot run {0}: permission denied (it is not an executable file)")]
+    NotExecutable(String),
+    #[error("cannot run {command}")]
     Spawn { command: String, source: io::Error },
     #[error("there is no process with pid {0}")]
     NoSuchProcess(u32),
-    #[error("cannot follow pid {pid}: {source}")]
+    #[error("cannot follow pid {pid}")]
     Watch { pid: u32, source: io::Error },
 }
 
@@ -44,7 +47,7 @@ impl Followed {
         let words: Vec<&str> = command.split_whitespace().collect();
         let Some(program) = words.first() else { return Err(ProcessError::EmptyCommand) };
         let spawn_error = |source| ProcessError::Spawn { command: (*program).to_string(), source };
-        let path = find_in_path(program).ok_or_else(|| ProcessError::NotFound((*program).to_string()))?;
+        let path = find_in_path(program)?;
         // Everything the child needs is made before fork: after it, a
         // multithreaded parent's child may only make async-signal-safe calls.
         let cstr = |s: &[u8]| CString::new(s).map_err(|_| spawn_error(io::Error::from(io::ErrorKind::InvalidInput)));
@@ -139,15 +142,25 @@ fn reap(pid: u32) {
 }
 
 /// The file `program` names: itself if it has a `/`, else the first
-/// executable of that name in PATH.
-fn find_in_path(program: &str) -> Option<PathBuf> {
+/// executable of that name in PATH. A file that is there but cannot be
+/// executed is said so, not "not found" (as a shell says "Permission
+/// denied" for it).
+fn find_in_path(program: &str) -> Result<PathBuf, ProcessError> {
+    let is_file = |p: &Path| p.metadata().is_ok_and(|m| m.is_file());
     let is_executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return is_executable(&p).then_some(p);
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        std::env::split_paths(&path).map(|dir| dir.join(program)).collect()
+    };
+    if let Some(found) = candidates.iter().find(|p| is_executable(p)) {
+        return Ok(found.clone());
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
+    match candidates.iter().find(|p| p.exists() && (is_file(p) || program.contains('/'))) {
+        Some(there) => Err(ProcessError::NotExecutable(there.display().to_string())),
+        None => Err(ProcessError::NotFound(program.to_string())),
+    }
 }
 
 fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
@@ -211,5 +224,27 @@ mod tests {
         let e = Followed::spawn("/nonexistent/rbpf-no-such-command").unwrap_err().to_string();
         assert_eq!(e, "cannot run /nonexistent/rbpf-no-such-command: no such executable file, and none of that name in PATH");
         assert_eq!(Followed::attach(0x3fff_fff0).unwrap_err().to_string(), "there is no process with pid 1073741808");
+        // There, but not executable: not "not found".
+        let e = Followed::spawn("/etc/passwd").unwrap_err().to_string();
+        assert_eq!(e, "cannot run /etc/passwd: permission denied (it is not an executable file)");
+        let e = Followed::spawn("/etc").unwrap_err().to_string();
+        assert_eq!(e, "cannot run /etc: permission denied (it is not an executable file)");
+    }
+
+    /// An error's own message never repeats its source: whoever renders
+    /// the chain (`{:#}`) adds it once.
+    #[test]
+    fn messages_leave_their_source_to_the_chain() {
+        use std::error::Error;
+        let io = || io::Error::from_raw_os_error(libc::EPIPE);
+        let errors: Vec<Box<dyn Error>> = vec![
+            Box::new(ProcessError::Spawn { command: "x".into(), source: io() }),
+            Box::new(ProcessError::Watch { pid: 1, source: io() }),
+            Box::new(crate::RuntimeError::Output(io())),
+        ];
+        for e in errors {
+            let source = e.source().expect("has a source").to_string();
+            assert!(!e.to_string().contains(&source), "{e} repeats {source}");
+        }
     }
 }
