@@ -43,6 +43,9 @@ impl Followed {
     /// Starts `command` (split on whitespace; the first word is looked up
     /// in PATH) as a child that waits, before it executes, until
     /// [`Followed::release`]: the probes see it from its first instruction.
+    /// It is killed when the thread that spawned it ends (that is what
+    /// PR_SET_PDEATHSIG watches): spawn from a thread that outlives the
+    /// trace, as the main thread does.
     pub fn spawn(command: &str) -> Result<Followed, ProcessError> {
         let words: Vec<&str> = command.split_whitespace().collect();
         let Some(program) = words.first() else { return Err(ProcessError::EmptyCommand) };
@@ -57,8 +60,11 @@ impl Followed {
         argv.push(std::ptr::null());
         let (reader, writer) = pipe().map_err(spawn_error)?;
         let (read_fd, write_fd) = (reader.as_raw_fd(), writer.as_raw_fd());
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
         // SAFETY: fork has no memory preconditions; the child branch below
-        // only calls close, read, execv and _exit on memory made before it.
+        // only calls prctl, getppid, close, read, execv and _exit on memory
+        // made before it.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(spawn_error(io::Error::last_os_error()));
@@ -66,6 +72,13 @@ impl Followed {
         if pid == 0 {
             // SAFETY: see above; `argv` is NUL-terminated and its strings live.
             unsafe {
+                // The command dies with rbpf, however rbpf ends (even
+                // SIGKILL): a trace never leaves it running unwatched. The
+                // signal is kept across execve. If rbpf died before the
+                // prctl, the parent is already someone else.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 || libc::getppid() != parent {
+                    libc::_exit(127);
+                }
                 libc::close(write_fd);
                 let mut byte = 0u8;
                 // One byte lets it run; EOF means the parent gave up on it.
@@ -119,7 +132,9 @@ impl Followed {
 
 impl Drop for Followed {
     /// A child command still running (or never released) is terminated,
-    /// as bpftrace does when it stops first, and reaped.
+    /// as bpftrace does when it stops first, and reaped: SIGTERM first,
+    /// then SIGKILL if it is still there after [`TERMINATE_GRACE`] (a
+    /// command that ignores SIGTERM must not keep the trace from ending).
     fn drop(&mut self) {
         if let Some(writer) = self.child.take() {
             // A held child reads EOF and exits by itself.
@@ -128,8 +143,35 @@ impl Drop for Followed {
                 // SAFETY: kill has no memory preconditions; the pid is our
                 // child's, not yet reaped, so it cannot have been reused.
                 unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+                if !self.wait_exit(TERMINATE_GRACE) {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+                }
             }
             reap(self.pid);
+        }
+    }
+}
+
+/// How long a child command has to end after SIGTERM before SIGKILL.
+const TERMINATE_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+impl Followed {
+    /// Waits up to `limit` for the process to exit; whether it did.
+    fn wait_exit(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut poll = libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let timeout = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(&mut poll, 1, timeout) } {
+                1 => return true,
+                0 => return false,
+                // Interrupted by a signal: wait out the rest.
+                _ if left.is_zero() => return false,
+                _ => {}
+            }
         }
     }
 }
@@ -216,6 +258,24 @@ mod tests {
         drop(child);
         // Reaped: no such process any more.
         assert_eq!(unsafe { libc::kill(pid as i32, 0) }, -1);
+    }
+
+    #[test]
+    fn a_child_that_ignores_sigterm_is_killed_after_a_grace() {
+        let dir = std::env::temp_dir().join(format!("rbpf-stubborn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("stubborn");
+        std::fs::write(&script, "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.1; done\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = Followed::spawn(script.to_str().unwrap()).unwrap();
+        child.release();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let pid = child.pid();
+        let started = std::time::Instant::now();
+        drop(child);
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+        assert_eq!(unsafe { libc::kill(pid as i32, 0) }, -1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
