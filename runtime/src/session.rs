@@ -217,6 +217,11 @@ impl Session {
         if let Some(detaching) = detaching {
             detaching.wait();
         }
+        // A write that failed in the background fails the run, as one
+        // that failed at once does.
+        if let Some(e) = self.backlog.as_ref().and_then(Backlog::error) {
+            return Err(RuntimeError::Output(e));
+        }
         Ok(self.dispatch.exit_code)
     }
 

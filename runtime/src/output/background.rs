@@ -143,6 +143,11 @@ impl Backlog {
         self.shared.lock().pending
     }
 
+    /// The error writing ended with, if it failed.
+    pub fn error(&self) -> Option<io::Error> {
+        self.shared.lock().error()
+    }
+
     /// Returns once at most `limit` bytes are left to write (or writing
     /// failed: nothing more will be written).
     pub async fn below(&self, limit: usize) {
@@ -230,6 +235,7 @@ mod tests {
         let (mut writer, backlog) = BackgroundWriter::spawn(Box::new(Broken)).unwrap();
         writer.write_all(b"lost\n").unwrap();
         runtime().block_on(async { tokio::time::timeout(Duration::from_secs(10), backlog.written()).await }).expect("gave up");
+        assert_eq!(backlog.error().and_then(|e| e.raw_os_error()), Some(libc::EPIPE));
         let e = writer.write_all(b"more\n").unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
         assert_eq!(writer.flush().unwrap_err().raw_os_error(), Some(libc::EPIPE));
