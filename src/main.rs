@@ -9,7 +9,7 @@ use clap::Parser;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use rbpf::codegen::manifest::MapInfo;
 use rbpf::runtime::process::Followed;
-use rbpf::runtime::{Buffering, JsonOutput, MapEntry, Output, TextOutput, Value};
+use rbpf::runtime::{BackgroundWriter, Buffering, JsonOutput, MapEntry, Output, TextOutput, Value};
 use rbpf::{lang, runtime, CompileError, Source};
 
 /// A bpftrace-compatible tracer that compiles straight to BPF.
@@ -156,7 +156,7 @@ fn output_choice(cli: &Cli) -> anyhow::Result<OutputChoice> {
 }
 
 /// The writer for -o FILE, or standard output.
-fn open_output(cli: &Cli) -> anyhow::Result<Box<dyn Write>> {
+fn open_output(cli: &Cli) -> anyhow::Result<Box<dyn Write + Send>> {
     match &cli.output {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| {
@@ -201,7 +201,9 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .context("cannot start the event loop")?;
-    let writer = open_output(cli)?;
+    // Written on a thread of its own: an output nobody reads never keeps
+    // a stop request waiting.
+    let (writer, backlog) = BackgroundWriter::spawn(open_output(cli)?).context("cannot start the output thread")?;
     let mut session = match runtime::Session::load(&compiled.object, &options) {
         Ok(s) => s,
         Err(e) => return Err(runtime_failure(&source, &compiled, e, cli.debug)),
@@ -209,6 +211,8 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if let Some(followed) = followed {
         session.follow(followed);
     }
+    session.pace_output(backlog);
+    let writer: Box<dyn Write> = Box::new(writer);
     let mut out: Box<dyn Output> = if choice.json {
         Box::new(JsonOutput::with_buffering(writer, choice.buffering))
     } else {

@@ -18,6 +18,8 @@ const CORPUS: &[&str] = &[
     "tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @min = min(args.ret); @max = max(args.ret); @avg = avg(args.ret); }",
     "tracepoint:sched:sched_switch { @[args.prev_comm] = count(); @p[args.next_pid] = args.prev_pid; }",
     "tracepoint:sched:sched_process_exec { printf(\"%s\\n\", str(args.filename)); }",
+    "tracepoint:sched:sched_switch /args.prev_comm == \"swapper/0\"/ { $n = args.prev_pid; @[str(args.next_comm, $n), str(comm, 4)] = count(); }",
+    "tracepoint:syscalls:sys_enter_openat { $f = str(args.filename); if ($f == \"/etc/passwd\") { $f = \"x\"; } @[$f == str(args.filename, 8), $f] = count(); }",
     "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_getpid { @[probe] = count(); }",
     "tracepoint:syscalls:sys_enter_write /pid != 0 && (uid == 0 || gid > 1000) || !(cpu < 1)/ { @w[tid] = count(); }",
     "tracepoint:syscalls:sys_enter_write { $x = args.count * 2 + 1; $y = ($x << 3) >> 1; $z = $x & 0xff | $y ^ 7; @v = $x % 7 - $y / 3 + $z; }",

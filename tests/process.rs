@@ -80,3 +80,11 @@ fn cpid_needs_a_child_and_bad_commands_and_pids_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "ERROR: there is no process with pid 1073741808\n");
 }
+
+/// A file that is there but not executable is said so, with its path.
+#[test]
+fn a_command_that_is_not_executable_is_said_so() {
+    let out = run(&["-c", "/etc/passwd", "-e", "BEGIN { exit(); }"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "ERROR: cannot run /etc/passwd: permission denied (it is not an executable file)\n");
+}

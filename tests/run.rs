@@ -253,3 +253,19 @@ fn maps_hold_max_map_keys_keys() {
     assert_eq!(keys(None, &configured), 5000);
     assert_eq!(keys(Some("100"), &configured), 100);
 }
+
+#[test]
+fn a_variable_holds_values_at_its_type_s_width() {
+    const TEST: &str = "a_variable_holds_values_at_its_type_s_width";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    // A variable's type is the widest assigned to it; a narrower signed
+    // value stored where another assignment made it unsigned keeps its
+    // bits, as in a map (bpftrace 0.17 ignores the second assignment of
+    // another type altogether, so it is not the reference here).
+    let program = r#"BEGIN { $a = (int8)-1; if (pid == 0) { $a = (uint8)5; } $b = (int16)-2; if (pid == 0) { $b = (uint32)5; } printf("%d %lu\n", $a, $b); @a = $a; @b = $b; $c = (uint8)255; $c++; @c = $c; exit(); }"#;
+    let out = run(&["-e", program]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\n255 65534\n\n\n@a: 255\n@b: 65534\n@c: 0\n");
+}

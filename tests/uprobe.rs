@@ -11,17 +11,19 @@ use std::path::{Path, PathBuf};
 use common::{build_c, fails_with, kernel_tests_enabled, App, Tracer};
 
 /// Per line read from stdin: one call of libc's `div` (a function nothing
-/// else here is likely to call, and that gcc does not inline) and of
-/// `rbpf_step_b`, which calls `rbpf_step_a`.
+/// else here is likely to call, and that gcc does not inline), of
+/// `rbpf_step_b`, which calls `rbpf_step_a`, and of libc's `syscall` with
+/// a number no kernel has (it returns -1).
 const PROGRAM: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 __attribute__((noinline)) int rbpf_step_a(int i) { return i * 3 + 1; }
 __attribute__((noinline)) int rbpf_step_b(int i) { return rbpf_step_a(i) - 2; }
 int main(void) {
     char line[64];
     for (int i = 0; fgets(line, sizeof line, stdin); i++) {
-        printf("%d %d\n", div(i, 3).quot, rbpf_step_b(i));
+        printf("%d %d %ld\n", div(i, 3).quot, rbpf_step_b(i), syscall(-1));
         fflush(stdout);
     }
     return 0;
@@ -38,7 +40,7 @@ fn build(test: &str) -> Option<PathBuf> {
 /// run the test programs, then stops it with SIGINT; its output.
 fn trace(args: &[&str], probes: usize, drive: impl FnOnce()) -> String {
     let mut tracer = Tracer::start(args);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_for(|l| l.starts_with("Attaching") || l.contains(r#""type": "attached_probes""#));
     tracer.wait_attached(probes);
     drive();
     let (out, status) = tracer.stop(libc::SIGINT);
@@ -103,6 +105,26 @@ fn wildcards_attach_every_matching_function() {
     for (f, ret) in [("rbpf_step_a", 1u64), ("rbpf_step_a", 4), ("rbpf_step_b", 4294967295), ("rbpf_step_b", 2)] {
         assert_eq!(count(&out, &format!("@returns[{f}, {ret}]")), Some(1), "{out}");
     }
+}
+
+#[test]
+fn an_unsigned_retval_of_minus_one_prints_as_a_signed_key() {
+    const TEST: &str = "an_unsigned_retval_of_minus_one_prints_as_a_signed_key";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build(TEST) else { return };
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    // bpftrace 0.17 prints every integer key as an int64, whatever its type.
+    let program = format!("uretprobe:libc:syscall /pid == {pid}/ {{ @[retval] = count(); @u[(uint64)retval, (uint32)retval] = count(); }}");
+    let text = trace(&["-e", &program], 1, || (0..2).for_each(|_| drop(app.step())));
+    let json = trace(&["-f", "json", "-e", &program], 1, || (0..2).for_each(|_| drop(app.step())));
+    app.finish();
+    remove(&binary);
+    assert_eq!(count(&text, "@[-1]"), Some(2), "{text}");
+    assert_eq!(count(&text, "@u[-1, 4294967295]"), Some(2), "{text}");
+    assert!(json.contains(r#"{"@": {"-1": 2}}"#), "{json}");
 }
 
 #[test]

@@ -237,6 +237,10 @@ pub enum ExprKind {
     /// `str(ptr)` / `str(ptr, len)`: copy a NUL-terminated string from
     /// memory; the result's size is `Type::Str::size`.
     StrRead { ptr: Box<Expr>, len: Option<Box<Expr>> },
+    /// `str(s, len)` of a string `s` (a variable, `comm`, a tracepoint's
+    /// char array or `__data_loc` string): its first `len` characters at
+    /// most, as `str(ptr, len)` reads at most `len` from memory.
+    StrPrefix { str: Box<Expr>, len: Box<Expr> },
     /// `buf(p, n)` / `buf(array)`: `len` bytes (at most the type's size;
     /// all of it without `len`) copied from `source`.
     BufRead { source: BufSource, len: Option<Box<Expr>> },
@@ -413,6 +417,7 @@ impl VarUse {
             | ExprKind::TupleIndex { expr: x, .. } => self.expr(x),
             ExprKind::Ntop { af: a, addr: b }
             | ExprKind::StrNCmp { lhs: a, rhs: b, .. }
+            | ExprKind::StrPrefix { str: a, len: b }
             | ExprKind::StrContains { haystack: a, needle: b }
             | ExprKind::Binary { lhs: a, rhs: b, .. }
             | ExprKind::StrEq { lhs: a, rhs: b, .. } => {

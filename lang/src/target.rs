@@ -282,7 +282,50 @@ impl TracepointField {
         } else {
             FieldKind::Int
         };
+        let signed = match kind {
+            FieldKind::Int => c_type_is_signed(&c_type).unwrap_or(signed),
+            _ => signed,
+        };
         Some(TracepointField { name: name.to_string(), c_type, offset, size, signed, kind })
+    }
+}
+
+/// Whether an integer field's C type is signed, when its name says so.
+/// The format file's `signed:` flag is wrong for syscall arguments: the
+/// kernel records every one as an `unsigned long`, so `off_t offset`,
+/// `loff_t pos` and `long request` say `signed:0`. bpftrace types fields
+/// by their C type, so an lseek offset of -100 is -100. `None` for names
+/// this table does not know (enums, subsystem typedefs): the flag decides.
+fn c_type_is_signed(c_type: &str) -> Option<bool> {
+    let words: Vec<&str> = c_type.split_whitespace().filter(|w| !matches!(*w, "const" | "volatile")).collect();
+    match words.as_slice() {
+        ["unsigned", ..] => return Some(false),
+        ["signed", ..] => return Some(true),
+        // Plain `char` is signed on x86 (the C compiler's choice, which
+        // bpftrace's clang makes too), unsigned on Arm, PowerPC, s390x
+        // and RISC-V.
+        ["char"] => return Some(cfg!(any(target_arch = "x86_64", target_arch = "x86"))),
+        ["short" | "int" | "long", ..] => return Some(true),
+        _ => {}
+    }
+    let [name] = words.as_slice() else { return None };
+    let name = name.strip_prefix("__kernel_").unwrap_or(name);
+    const SIGNED: &[&str] = &[
+        "s8", "s16", "s32", "s64", "__s8", "__s16", "__s32", "__s64", "int8_t", "int16_t", "int32_t", "int64_t",
+        "off_t", "loff_t", "ssize_t", "ptrdiff_t", "intptr_t", "pid_t", "time_t", "old_time_t", "time64_t",
+        "clock_t", "clockid_t", "timer_t", "key_t", "key_serial_t", "mqd_t", "rwf_t", "daddr_t", "suseconds_t",
+    ];
+    const UNSIGNED: &[&str] = &[
+        "u8", "u16", "u32", "u64", "__u8", "__u16", "__u32", "__u64", "uint8_t", "uint16_t", "uint32_t", "uint64_t",
+        "uint", "size_t", "uintptr_t", "bool", "_Bool", "umode_t", "mode_t", "uid_t", "gid_t", "dev_t", "ino_t",
+        "qid_t", "gfp_t", "sector_t", "blkcnt_t", "aio_context_t", "dma_addr_t", "resource_size_t",
+    ];
+    if SIGNED.contains(&name) {
+        Some(true)
+    } else if UNSIGNED.contains(&name) {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -500,6 +543,16 @@ format:
 \tfield:char comm[16];\toffset:32;\tsize:16;\tsigned:0;
 \tfield:__data_loc char[] name;\toffset:48;\tsize:4;\tsigned:0;
 \tfield:unsigned long args[6];\toffset:56;\tsize:48;\tsigned:0;
+\tfield:off_t offset;\toffset:104;\tsize:8;\tsigned:0;
+\tfield:const loff_t pos;\toffset:112;\tsize:8;\tsigned:0;
+\tfield:long request;\toffset:120;\tsize:8;\tsigned:0;
+\tfield:unsigned int fd;\toffset:128;\tsize:8;\tsigned:0;
+\tfield:size_t count;\toffset:136;\tsize:8;\tsigned:0;
+\tfield:enum zone_type zone;\toffset:144;\tsize:4;\tsigned:0;
+\tfield:xfs_daddr_t daddr;\toffset:152;\tsize:8;\tsigned:1;
+\tfield:short s;\toffset:160;\tsize:2;\tsigned:0;
+\tfield:__kernel_pid_t p;\toffset:168;\tsize:4;\tsigned:0;
+\tfield:char for_kupdate;\toffset:172;\tsize:1;\tsigned:0;
 
 print fmt: \"filename: 0x%08lx\", ((unsigned long)(REC->filename))
 ";
@@ -521,6 +574,20 @@ print fmt: \"filename: 0x%08lx\", ((unsigned long)(REC->filename))
                 "comm [char[16]] @32 16u Array { chars: true }",
                 "name [__data_loc char[]] @48 4u DataLoc { chars: true }",
                 "args [unsigned long[6]] @56 48u Array { chars: false }",
+                // Typed by the C type, whatever `signed:` says...
+                "offset [off_t] @104 8s Int",
+                "pos [const loff_t] @112 8s Int",
+                "request [long] @120 8s Int",
+                "fd [unsigned int] @128 8u Int",
+                "count [size_t] @136 8u Int",
+                // ...and by `signed:` where the name is not known.
+                "zone [enum zone_type] @144 4u Int",
+                "daddr [xfs_daddr_t] @152 8s Int",
+                "s [short] @160 2s Int",
+                "p [__kernel_pid_t] @168 4s Int",
+                // The kernel builds with -funsigned-char; bpftrace's C
+                // compiler makes a plain char signed (x86).
+                "for_kupdate [char] @172 1s Int",
             ]
         );
     }

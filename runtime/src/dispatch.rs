@@ -25,6 +25,8 @@ pub(crate) struct Dispatch {
     events: Events,
     /// The lost-event count already reported.
     lost_reported: u64,
+    /// Records dropped unhandled at a stop, not yet reported.
+    dropped: u64,
     /// The code of the last `exit()` seen.
     pub(crate) exit_code: i32,
     text: Vec<u8>,
@@ -37,11 +39,13 @@ impl Dispatch {
     pub(crate) fn new(manifest: Manifest) -> Result<Dispatch, RuntimeError> {
         let events = Events::new(&manifest)?;
         let zeroed = vec![false; manifest.maps.len()];
-        Ok(Dispatch { manifest, events, lost_reported: 0, exit_code: 0, text: Vec::new(), zeroed })
+        Ok(Dispatch { manifest, events, lost_reported: 0, dropped: 0, exit_code: 0, text: Vec::new(), zeroed })
     }
 
     /// Handles the waiting records of `ringbuf`, then reports lost events;
     /// with `stop_at_exit`, stops after an exit record and says so.
+    /// `system()` commands run to their end here: for BEGIN and END,
+    /// whose records are few; the event loop uses [`Dispatch::drain_batch`].
     pub(crate) fn drain(
         &mut self,
         ringbuf: &mut RingBuf<MapData>,
@@ -49,29 +53,85 @@ impl Dispatch {
         out: &mut dyn Output,
         stop_at_exit: bool,
     ) -> Result<bool, RuntimeError> {
-        let mut exited = false;
-        while let Some(record) = ringbuf.next() {
-            if self.handle(&record, maps, out)? && stop_at_exit {
-                exited = true;
+        loop {
+            match self.drain_batch(ringbuf, maps, out, usize::MAX)? {
+                Batch::Command(command) => {
+                    let result = run_command(&command);
+                    self.command_done(&command, result, out)?;
+                }
+                Batch::Exit if stop_at_exit => return Ok(true),
+                Batch::Exit | Batch::More => {}
+                Batch::Empty => return Ok(false),
+            }
+        }
+    }
+
+    /// Handles at most `limit` waiting records, in order, and reports lost
+    /// events (not when it stops at a command). Stops early at an `exit()` and before running a `system()`
+    /// command, which it hands back: the caller runs it without blocking
+    /// (a command may take any time, and a stop must not wait for it).
+    pub(crate) fn drain_batch(
+        &mut self,
+        ringbuf: &mut RingBuf<MapData>,
+        maps: &Maps,
+        out: &mut dyn Output,
+        limit: usize,
+    ) -> Result<Batch, RuntimeError> {
+        let mut batch = Batch::More;
+        for _ in 0..limit {
+            let Some(record) = ringbuf.next() else {
+                batch = Batch::Empty;
                 break;
+            };
+            self.text.clear();
+            let event = self.events.decode(&record, &mut self.text)?;
+            drop(record);
+            match event {
+                Event::Exit(code) => {
+                    self.exit_code = code;
+                    batch = Batch::Exit;
+                    break;
+                }
+                Event::System => {
+                    // What was printed before shows before the command's
+                    // own messages on stderr.
+                    out.flush().map_err(RuntimeError::Output)?;
+                    // Lost events are reported once the records around
+                    // the command are handled, as for any batch.
+                    return Ok(Batch::Command(std::mem::take(&mut self.text)));
+                }
+                event => self.handle(event, maps, out)?,
             }
         }
         self.report_lost(maps, out)?;
-        Ok(exited)
+        Ok(batch)
     }
 
-    /// Handles one record; `Ok(true)` for an exit.
-    fn handle(&mut self, record: &[u8], maps: &Maps, out: &mut dyn Output) -> Result<bool, RuntimeError> {
+    /// Prints what a `system()` command wrote, or why it could not run.
+    pub(crate) fn command_done(&mut self, command: &[u8], result: std::io::Result<Vec<u8>>, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        match result {
+            Ok(stdout) => out.system(&stdout),
+            Err(e) => out.error(&format!("failed to run {}: {e}", String::from_utf8_lossy(command))),
+        }
+        .map_err(RuntimeError::Output)
+    }
+
+    /// Drops the records still waiting in `ringbuf` and counts them as
+    /// lost: a stop does not wait for a backlog (they are reported with
+    /// the kernel's lost events).
+    pub(crate) fn drop_pending(&mut self, ringbuf: &mut RingBuf<MapData>) {
+        while ringbuf.next().is_some() {
+            self.dropped += 1;
+        }
+    }
+
+    /// Does what one decoded event (not an exit, not a command) asks.
+    fn handle(&mut self, event: Event, maps: &Maps, out: &mut dyn Output) -> Result<(), RuntimeError> {
         let output = RuntimeError::Output;
-        self.text.clear();
-        let event = self.events.decode(record, &mut self.text)?;
         let text = self.text.as_slice();
         match event {
             Event::Printf => out.printf(text).map_err(output)?,
-            Event::Exit(code) => {
-                self.exit_code = code;
-                return Ok(true);
-            }
+            Event::Exit(_) | Event::System => {}
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
                 let entries = self.read_map(maps, map)?;
@@ -96,15 +156,6 @@ impl Dispatch {
             }
             Event::PrintValue(value) => out.value(&value).map_err(output)?,
             Event::Time => out.time(text).map_err(output)?,
-            Event::System => {
-                // What was printed before shows before the command's own
-                // messages on stderr.
-                out.flush().map_err(output)?;
-                match run_command(text) {
-                    Ok(stdout) => out.system(&stdout).map_err(output)?,
-                    Err(e) => out.error(&format!("failed to run {}: {e}", String::from_utf8_lossy(text))).map_err(output)?,
-                }
-            }
             Event::Cat => {
                 let path = String::from_utf8_lossy(text).into_owned();
                 match read_file(&path) {
@@ -129,7 +180,7 @@ impl Dispatch {
                 out.join(&pieces, separator.as_bytes()).map_err(output)?;
             }
         }
-        Ok(false)
+        Ok(())
     }
 
     /// Reads map number `map` of the manifest.
@@ -160,12 +211,38 @@ impl Dispatch {
             Ok(values.chunks_exact(8).fold(0u64, |acc, c| acc.wrapping_add(crate::printf::read_int(c, false))))
         };
         let lost = read().map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", name, e))?;
-        if lost > self.lost_reported {
-            out.lost_events(lost - self.lost_reported).map_err(RuntimeError::Output)?;
-            self.lost_reported = lost;
+        let unreported = lost.saturating_sub(self.lost_reported).saturating_add(self.dropped);
+        if unreported > 0 {
+            out.lost_events(unreported).map_err(RuntimeError::Output)?;
+            self.lost_reported = self.lost_reported.max(lost);
+            self.dropped = 0;
         }
         Ok(())
     }
+}
+
+/// What a batch of records ended on.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Batch {
+    /// No record is left.
+    Empty,
+    /// The limit was reached with records left.
+    More,
+    /// An `exit()`; the records after it are left.
+    Exit,
+    /// A `system()` command to run next, before the records after it.
+    Command(Vec<u8>),
+}
+
+/// Runs a `system()` command on a thread of its own: the answer arrives
+/// when it ends, and nobody need wait for it. A thread that cannot start
+/// drops the sender, which the receiver sees as an error.
+pub(crate) fn start_command(command: Vec<u8>) -> tokio::sync::oneshot::Receiver<std::io::Result<Vec<u8>>> {
+    let (done, answer) = tokio::sync::oneshot::channel();
+    let _ = std::thread::Builder::new().name("rbpf-system".into()).spawn(move || {
+        let _ = done.send(run_command(&command));
+    });
+    answer
 }
 
 /// Runs `sh -c command` and returns what it wrote to stdout; its stdin

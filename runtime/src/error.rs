@@ -98,7 +98,7 @@ pub enum RuntimeError {
     #[error("malformed event: {0}")]
     Event(String),
 
-    #[error("cannot write the output: {0}")]
+    #[error("cannot write the output")]
     Output(#[source] io::Error),
 }
 

@@ -31,7 +31,7 @@ pub mod value;
 pub use error::RuntimeError;
 pub use histogram::{Bucket, Histogram};
 pub use maps::MapEntry;
-pub use output::{Buffering, JsonOutput, Output, TextOutput};
+pub use output::{BackgroundWriter, Backlog, Buffering, JsonOutput, Output, TextOutput};
 pub use value::{Decoder, Stats, Value};
 pub use session::{Session, SessionOptions, StopHandle};
 pub use target::HostTarget;

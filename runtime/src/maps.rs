@@ -327,7 +327,8 @@ fn value_order(a: &Value, b: &Value) -> Ordering {
 
 /// What `print(@m, top, div)` shows of sorted entries: the last `top`
 /// (the largest; 0 keeps all) with numbers divided by `div` (0 and 1
-/// leave them as they are). bpftrace ignores both for `stats()` maps.
+/// leave them as they are). bpftrace ignores both for `stats()` maps, and
+/// 0.17 divides the counts of `hist()` maps but not of `lhist()` ones.
 pub fn top_and_divide(map: &MapInfo, mut entries: Vec<MapEntry>, top: u64, div: u64) -> Vec<MapEntry> {
     if matches!(map.value, MapValue::Stats { .. }) {
         return entries;
@@ -335,7 +336,7 @@ pub fn top_and_divide(map: &MapInfo, mut entries: Vec<MapEntry>, top: u64, div: 
     let keep = usize::try_from(top).ok().filter(|&t| t > 0).unwrap_or(entries.len()).min(entries.len());
     let mut shown = entries.split_off(entries.len() - keep);
     drop(entries);
-    if div > 1 {
+    if div > 1 && !matches!(map.value, MapValue::Lhist { .. }) {
         for entry in &mut shown {
             match &mut entry.value {
                 Value::Int(v) => *v = (i128::from(*v) / i128::from(div)) as i64,
@@ -628,6 +629,14 @@ pub(crate) mod tests {
         assert_eq!(show(&top_and_divide(&m, entries.clone(), 2, 2)), ["1=2", "2=4"]);
         assert_eq!(show(&top_and_divide(&m, entries.clone(), 0, 2)), ["3=-3", "1=2", "2=4"]);
         assert_eq!(show(&top_and_divide(&m, entries.clone(), 10, 0)), ["3=-7", "1=5", "2=9"]);
+        // lhist() maps keep their counts; hist() maps divide them.
+        let values = [(Vec::new(), 3), (Vec::new(), 3), (Vec::new(), 3), (Vec::new(), 7)];
+        let l = map("@l", vec![], MapValue::Lhist { min: 0, max: 10, step: 1 });
+        let entries = dec(&l, hist_raw(&l, &values, 1), 1);
+        assert_eq!(show(&top_and_divide(&l, entries.clone(), 0, 2)), show(&entries));
+        let h = map("@h", vec![], MapValue::Hist { bits: 0 });
+        let entries = dec(&h, hist_raw(&h, &values, 1), 1);
+        assert_eq!(show(&top_and_divide(&h, entries, 0, 2)), ["=hist[1, 0]"]);
         // stats() maps ignore both.
         let s = map("@s", vec![], MapValue::Stats { signed: false });
         let entries = dec(&s, vec![(vec![0; 8], per_cpu(&[&[10, 2]]))], 1);

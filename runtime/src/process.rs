@@ -17,11 +17,14 @@ pub enum ProcessError {
     EmptyCommand,
     #[error("cannot run {0}: no such executable file, and none of that name in PATH")]
     NotFound(String),
-    #[error("cannot run {command}: {source}")]
+    /// The file exists but cannot be executed (as a shell says it).
+    #[error("cannot run {0}: permission denied (it is not an executable file)")]
+    NotExecutable(String),
+    #[error("cannot run {command}")]
     Spawn { command: String, source: io::Error },
     #[error("there is no process with pid {0}")]
     NoSuchProcess(u32),
-    #[error("cannot follow pid {pid}: {source}")]
+    #[error("cannot follow pid {pid}")]
     Watch { pid: u32, source: io::Error },
 }
 
@@ -40,11 +43,14 @@ impl Followed {
     /// Starts `command` (split on whitespace; the first word is looked up
     /// in PATH) as a child that waits, before it executes, until
     /// [`Followed::release`]: the probes see it from its first instruction.
+    /// It is killed when the thread that spawned it ends (that is what
+    /// PR_SET_PDEATHSIG watches): spawn from a thread that outlives the
+    /// trace, as the main thread does.
     pub fn spawn(command: &str) -> Result<Followed, ProcessError> {
         let words: Vec<&str> = command.split_whitespace().collect();
         let Some(program) = words.first() else { return Err(ProcessError::EmptyCommand) };
         let spawn_error = |source| ProcessError::Spawn { command: (*program).to_string(), source };
-        let path = find_in_path(program).ok_or_else(|| ProcessError::NotFound((*program).to_string()))?;
+        let path = find_in_path(program)?;
         // Everything the child needs is made before fork: after it, a
         // multithreaded parent's child may only make async-signal-safe calls.
         let cstr = |s: &[u8]| CString::new(s).map_err(|_| spawn_error(io::Error::from(io::ErrorKind::InvalidInput)));
@@ -54,8 +60,11 @@ impl Followed {
         argv.push(std::ptr::null());
         let (reader, writer) = pipe().map_err(spawn_error)?;
         let (read_fd, write_fd) = (reader.as_raw_fd(), writer.as_raw_fd());
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
         // SAFETY: fork has no memory preconditions; the child branch below
-        // only calls close, read, execv and _exit on memory made before it.
+        // only calls prctl, getppid, close, read, execv and _exit on memory
+        // made before it.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(spawn_error(io::Error::last_os_error()));
@@ -63,6 +72,13 @@ impl Followed {
         if pid == 0 {
             // SAFETY: see above; `argv` is NUL-terminated and its strings live.
             unsafe {
+                // The command dies with rbpf, however rbpf ends (even
+                // SIGKILL): a trace never leaves it running unwatched. The
+                // signal is kept across execve. If rbpf died before the
+                // prctl, the parent is already someone else.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 || libc::getppid() != parent {
+                    libc::_exit(127);
+                }
                 libc::close(write_fd);
                 let mut byte = 0u8;
                 // One byte lets it run; EOF means the parent gave up on it.
@@ -116,7 +132,9 @@ impl Followed {
 
 impl Drop for Followed {
     /// A child command still running (or never released) is terminated,
-    /// as bpftrace does when it stops first, and reaped.
+    /// as bpftrace does when it stops first, and reaped: SIGTERM first,
+    /// then SIGKILL if it is still there after [`TERMINATE_GRACE`] (a
+    /// command that ignores SIGTERM must not keep the trace from ending).
     fn drop(&mut self) {
         if let Some(writer) = self.child.take() {
             // A held child reads EOF and exits by itself.
@@ -125,8 +143,35 @@ impl Drop for Followed {
                 // SAFETY: kill has no memory preconditions; the pid is our
                 // child's, not yet reaped, so it cannot have been reused.
                 unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+                if !self.wait_exit(TERMINATE_GRACE) {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+                }
             }
             reap(self.pid);
+        }
+    }
+}
+
+/// How long a child command has to end after SIGTERM before SIGKILL.
+const TERMINATE_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+impl Followed {
+    /// Waits up to `limit` for the process to exit; whether it did.
+    fn wait_exit(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut poll = libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let timeout = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(&mut poll, 1, timeout) } {
+                1 => return true,
+                0 => return false,
+                // Interrupted by a signal: wait out the rest.
+                _ if left.is_zero() => return false,
+                _ => {}
+            }
         }
     }
 }
@@ -139,15 +184,25 @@ fn reap(pid: u32) {
 }
 
 /// The file `program` names: itself if it has a `/`, else the first
-/// executable of that name in PATH.
-fn find_in_path(program: &str) -> Option<PathBuf> {
+/// executable of that name in PATH. A file that is there but cannot be
+/// executed is said so, not "not found" (as a shell says "Permission
+/// denied" for it).
+fn find_in_path(program: &str) -> Result<PathBuf, ProcessError> {
+    let is_file = |p: &Path| p.metadata().is_ok_and(|m| m.is_file());
     let is_executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return is_executable(&p).then_some(p);
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        std::env::split_paths(&path).map(|dir| dir.join(program)).collect()
+    };
+    if let Some(found) = candidates.iter().find(|p| is_executable(p)) {
+        return Ok(found.clone());
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
+    match candidates.iter().find(|p| p.exists() && (is_file(p) || program.contains('/'))) {
+        Some(there) => Err(ProcessError::NotExecutable(there.display().to_string())),
+        None => Err(ProcessError::NotFound(program.to_string())),
+    }
 }
 
 fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
@@ -206,10 +261,58 @@ mod tests {
     }
 
     #[test]
+    fn a_child_that_ignores_sigterm_is_killed_after_a_grace() {
+        let dir = std::env::temp_dir().join(format!("rbpf-stubborn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("stubborn");
+        std::fs::write(&script, "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.1; done\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = Followed::spawn(script.to_str().unwrap()).unwrap();
+        child.release();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let pid = child.pid();
+        // Dropped on a thread, so that a drop that waits forever fails the
+        // test instead of hanging it (the pid stays ours until reaped).
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(child);
+            let _ = done.send(());
+        });
+        if dropped.recv_timeout(std::time::Duration::from_secs(3)).is_err() {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("a child that ignores SIGTERM kept the drop waiting");
+        }
+        assert_eq!(unsafe { libc::kill(pid as i32, 0) }, -1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn bad_commands_and_pids_say_why() {
         assert_eq!(Followed::spawn("  ").unwrap_err().to_string(), "the command given with -c is empty");
         let e = Followed::spawn("/nonexistent/rbpf-no-such-command").unwrap_err().to_string();
         assert_eq!(e, "cannot run /nonexistent/rbpf-no-such-command: no such executable file, and none of that name in PATH");
         assert_eq!(Followed::attach(0x3fff_fff0).unwrap_err().to_string(), "there is no process with pid 1073741808");
+        // There, but not executable: not "not found".
+        let e = Followed::spawn("/etc/passwd").unwrap_err().to_string();
+        assert_eq!(e, "cannot run /etc/passwd: permission denied (it is not an executable file)");
+        let e = Followed::spawn("/etc").unwrap_err().to_string();
+        assert_eq!(e, "cannot run /etc: permission denied (it is not an executable file)");
+    }
+
+    /// An error's own message never repeats its source: whoever renders
+    /// the chain (`{:#}`) adds it once.
+    #[test]
+    fn messages_leave_their_source_to_the_chain() {
+        use std::error::Error;
+        let io = || io::Error::from_raw_os_error(libc::EPIPE);
+        let errors: Vec<Box<dyn Error>> = vec![
+            Box::new(ProcessError::Spawn { command: "x".into(), source: io() }),
+            Box::new(ProcessError::Watch { pid: 1, source: io() }),
+            Box::new(crate::RuntimeError::Output(io())),
+        ];
+        for e in errors {
+            let source = e.source().expect("has a source").to_string();
+            assert!(!e.to_string().contains(&source), "{e} repeats {source}");
+        }
     }
 }

@@ -15,10 +15,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 
 use crate::attach::{self, Link};
-use crate::dispatch::Dispatch;
+use crate::dispatch::{self, Batch, Dispatch};
 use crate::error::Action;
 use crate::loader::{Loader, Maps};
-use crate::output::Output;
+use crate::output::{Backlog, Output};
 use crate::process::Followed;
 use crate::{sys, RuntimeError};
 
@@ -45,7 +45,31 @@ pub struct Session {
     stop: StopHandle,
     /// `-c` or `-p`: the process whose exit ends the trace.
     followed: Option<Followed>,
+    /// The output's writer, when it writes in the background.
+    backlog: Option<Backlog>,
 }
+
+/// How streaming ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// An `exit()`.
+    Exit,
+    /// A signal or a [`StopHandle`].
+    Stopped,
+    /// The followed process exited.
+    ProcessExited,
+}
+
+/// Records handled between two looks at the signals: a flood of events
+/// never keeps a stop waiting.
+const BATCH: usize = 1024;
+
+/// Output queued beyond this holds back the reading of events.
+const BACKLOG_LIMIT: usize = 1 << 20;
+
+/// After a stop, how long what is left to write may take before it is
+/// abandoned (bpftrace stops within about 2 s on a blocked output).
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// Stops a running session as SIGINT would (detach, END, maps), from any
 /// thread or task. A stop requested before `run` reaches its event loop is
@@ -91,6 +115,7 @@ impl Session {
             options: options.clone(),
             stop: StopHandle::default(),
             followed: None,
+            backlog: None,
         })
     }
 
@@ -117,10 +142,10 @@ impl Session {
     }
 
     /// Runs the program to its end: BEGIN, attach, events until `exit()`,
-    /// SIGINT, SIGTERM or a [`StopHandle`], then detach, END and the maps.
-    /// Returns the code of the last `exit(code)` (0 if none). Needs a
-    /// tokio runtime with I/O enabled; installs SIGINT and SIGTERM
-    /// handlers.
+    /// SIGINT, SIGTERM, SIGHUP or a [`StopHandle`], then detach, END and
+    /// the maps; SIGUSR1 prints the maps and tracing goes on. Returns the
+    /// code of the last `exit(code)` (0 if none). Needs a tokio runtime
+    /// with I/O enabled; installs handlers for those signals.
     pub async fn run(&mut self, out: &mut dyn Output) -> Result<i32, RuntimeError> {
         let output = RuntimeError::Output;
         if !self.options.quiet {
@@ -143,6 +168,7 @@ impl Session {
         let exited = self.drain(out, true)?;
         out.flush().map_err(output)?;
         let mut detaching = None;
+        let mut stopped = false;
         if !exited {
             let attached = self.attach_all();
             let streamed = match attached {
@@ -156,16 +182,27 @@ impl Session {
             };
             // Detach even when attaching or streaming failed.
             let links = std::mem::take(&mut self.links);
-            if streamed? {
-                // What probes sent after exit() is dropped once none can
-                // send more.
-                attach::detach_all(links);
-                self.discard_pending();
-            } else {
-                // Stopped from outside: the probes come off their hooks at
-                // once, and END and the maps need not wait for the
-                // kernel's grace period.
-                detaching = Some(attach::detach_in_background(links));
+            match streamed? {
+                Ending::Exit => {
+                    // What probes sent after exit() is dropped once none
+                    // can send more.
+                    attach::detach_all(links);
+                    self.discard_pending();
+                }
+                ending => {
+                    // Stopped from outside: the probes come off their
+                    // hooks at once, and END and the maps need not wait
+                    // for the kernel's grace period.
+                    detaching = Some(attach::detach_in_background(links));
+                    // A stop does not wait for a backlog: what is still
+                    // queued is counted as lost, not handled.
+                    if ending == Ending::Stopped {
+                        stopped = true;
+                        if let Some(ringbuf) = &mut self.ringbuf {
+                            self.dispatch.drop_pending(ringbuf);
+                        }
+                    }
+                }
             }
         }
 
@@ -176,10 +213,39 @@ impl Session {
         out.stopped().map_err(output)?;
         self.dispatch.print_maps(&self.maps, out)?;
         out.finish().map_err(output)?;
+        self.wait_written(&mut signals, stopped).await;
         if let Some(detaching) = detaching {
             detaching.wait();
         }
+        // A write that failed in the background fails the run, as one
+        // that failed at once does.
+        if let Some(e) = self.backlog.as_ref().and_then(Backlog::error) {
+            return Err(RuntimeError::Output(e));
+        }
         Ok(self.dispatch.exit_code)
+    }
+
+    /// Lets the session read events only as fast as `backlog`'s writer
+    /// writes them, and give up on what it cannot write once stopped: the
+    /// output then never keeps a stop waiting.
+    pub fn pace_output(&mut self, backlog: Backlog) {
+        self.backlog = Some(backlog);
+    }
+
+    /// Waits for the output to be written: as long as it takes after an
+    /// `exit()`, until a stop request and a short grace after it otherwise
+    /// (whatever cannot be written by then is abandoned).
+    async fn wait_written(&self, signals: &mut Signals, stopped: bool) {
+        let Some(backlog) = &self.backlog else { return };
+        if !stopped {
+            tokio::select! {
+                biased;
+                () = backlog.written() => return,
+                () = signals.stop.recv() => {}
+                () = self.stop.0.notified() => {}
+            }
+        }
+        let _ = tokio::time::timeout(STOP_GRACE, backlog.written()).await;
     }
 
     fn attach_all(&mut self) -> Result<(), RuntimeError> {
@@ -200,9 +266,11 @@ impl Session {
         Ok(())
     }
 
-    /// Waits for records until an exit record or a signal; `Ok(true)` when
-    /// an exit record ended it.
-    async fn stream(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<bool, RuntimeError> {
+    /// Handles records until an exit record, a stop request or the
+    /// followed process's exit. A stop request wins over everything
+    /// else the loop waits on: records, a `system()` command, an output
+    /// that does not take what is written.
+    async fn stream(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<Ending, RuntimeError> {
         let stop = self.stop.0.clone();
         let followed = match &self.followed {
             Some(f) => {
@@ -224,12 +292,15 @@ impl Session {
         };
         tokio::pin!(exited);
         let Some(ringbuf) = self.ringbuf.take() else {
-            tokio::select! {
-                () = signals.recv() => {}
-                () = stop.notified() => {}
-                () = &mut exited => {}
+            loop {
+                tokio::select! {
+                    biased;
+                    () = signals.stop.recv() => return Ok(Ending::Stopped),
+                    () = stop.notified() => return Ok(Ending::Stopped),
+                    () = signals.print.recv() => self.print_maps_now(out)?,
+                    () = &mut exited => return Ok(Ending::ProcessExited),
+                }
             }
-            return Ok(false);
         };
         let name = self.dispatch.manifest.ringbuf.clone().unwrap_or_default();
         // SAFETY: the ring buffer owns its fd and keeps it open, unchanged,
@@ -242,34 +313,93 @@ impl Session {
                 return Err(RuntimeError::Syscall { call: "epoll_ctl", object: name, source });
             }
         };
+        let backlog = self.backlog.clone();
+        // Once the followed process has exited, what its last moments
+        // sent is handled, then the trace ends.
+        let mut gone = false;
         let result = loop {
-            tokio::select! {
-                guard = ready.readable_mut() => {
-                    let mut guard = match guard {
-                        Ok(guard) => guard,
-                        Err(e) => break Err(RuntimeError::Syscall { call: "epoll_wait", object: name, source: e }),
-                    };
-                    let exited = self.dispatch.drain(guard.get_inner_mut(), &self.maps, out, true);
-                    // Cleared only if no wake-up came in since: a record
-                    // committed while draining is not missed.
-                    guard.clear_ready();
-                    match exited.and_then(|exited| out.flush().map(|()| exited).map_err(RuntimeError::Output)) {
-                        Ok(false) => {}
-                        Ok(true) => break Ok(true),
+            let batch = if gone {
+                self.dispatch.drain_batch(ready.get_mut(), &self.maps, out, BATCH)
+            } else {
+                tokio::select! {
+                    biased;
+                    () = signals.stop.recv() => break Ok(Ending::Stopped),
+                    () = stop.notified() => break Ok(Ending::Stopped),
+                    () = signals.print.recv() => match self.print_maps_now(out) {
+                        Ok(()) => continue,
                         Err(e) => break Err(e),
+                    },
+                    () = &mut exited => {
+                        gone = true;
+                        continue;
+                    }
+                    guard = ready.readable_mut() => {
+                        let mut guard = match guard {
+                            Ok(guard) => guard,
+                            Err(e) => break Err(RuntimeError::Syscall { call: "epoll_wait", object: name, source: e }),
+                        };
+                        let batch = self.dispatch.drain_batch(guard.get_inner_mut(), &self.maps, out, BATCH);
+                        // Cleared only once empty, and only if no wake-up
+                        // came in since: a record committed while draining
+                        // is not missed.
+                        if matches!(batch, Ok(Batch::Empty)) {
+                            guard.clear_ready();
+                        }
+                        batch
                     }
                 }
-                () = signals.recv() => break Ok(false),
-                () = stop.notified() => break Ok(false),
-                () = &mut exited => {
-                    // What the process's last moments sent is printed.
-                    let drained = self.dispatch.drain(ready.get_mut(), &self.maps, out, true);
-                    break drained.map(|_| false);
+            };
+            match batch {
+                Ok(Batch::Exit) => break Ok(Ending::Exit),
+                Ok(Batch::Command(command)) => {
+                    // What was printed before shows before what the
+                    // command writes itself.
+                    if let Some(backlog) = &backlog {
+                        tokio::select! {
+                            biased;
+                            () = signals.stop.recv() => break Ok(Ending::Stopped),
+                            () = stop.notified() => break Ok(Ending::Stopped),
+                            () = backlog.written() => {}
+                        }
+                    }
+                    let answer = dispatch::start_command(command.clone());
+                    let result = tokio::select! {
+                        biased;
+                        () = signals.stop.recv() => break Ok(Ending::Stopped),
+                        () = stop.notified() => break Ok(Ending::Stopped),
+                        answer = answer => answer.unwrap_or_else(|_| Err(std::io::Error::other("cannot start a thread to run it"))),
+                    };
+                    if let Err(e) = self.dispatch.command_done(&command, result, out) {
+                        break Err(e);
+                    }
+                }
+                Ok(Batch::Empty | Batch::More) if gone => break Ok(Ending::ProcessExited),
+                Ok(Batch::Empty | Batch::More) => {}
+                Err(e) => break Err(e),
+            }
+            if let Err(e) = out.flush() {
+                break Err(RuntimeError::Output(e));
+            }
+            // An output that does not keep up holds the reading back (the
+            // kernel then counts what it cannot deliver), but never a stop.
+            if let Some(backlog) = &backlog {
+                tokio::select! {
+                    biased;
+                    () = signals.stop.recv() => break Ok(Ending::Stopped),
+                    () = stop.notified() => break Ok(Ending::Stopped),
+                    () = backlog.below(BACKLOG_LIMIT) => {}
                 }
             }
         };
         self.ringbuf = Some(ready.into_inner());
         result
+    }
+
+    /// SIGUSR1: the maps as they are now, as at the end (bpftrace prints
+    /// them without the two newlines that end tracing).
+    fn print_maps_now(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        self.dispatch.print_maps(&self.maps, out)?;
+        out.flush().map_err(RuntimeError::Output)
     }
 
     /// Drops the records that probes sent after an `exit()`, up to the
@@ -304,25 +434,54 @@ impl Session {
     }
 }
 
-/// SIGINT and SIGTERM, either of which stops the trace.
+/// The signals a trace answers: SIGINT, SIGTERM and SIGHUP stop it (a
+/// closed terminal too ends it cleanly, and a child command with it);
+/// SIGUSR1 prints the maps, as in bpftrace. Two fields, so one loop can
+/// wait on both.
 struct Signals {
+    stop: StopSignals,
+    print: PrintSignal,
+}
+
+struct StopSignals {
     interrupt: Signal,
     terminate: Signal,
+    hangup: Signal,
 }
+
+struct PrintSignal(Signal);
 
 impl Signals {
     fn new() -> Result<Signals, RuntimeError> {
         let register = |kind: SignalKind, name: &str| {
             signal(kind).map_err(|e| RuntimeError::Syscall { call: "sigaction", object: name.into(), source: e })
         };
-        Ok(Signals { interrupt: register(SignalKind::interrupt(), "SIGINT")?, terminate: register(SignalKind::terminate(), "SIGTERM")? })
+        Ok(Signals {
+            stop: StopSignals {
+                interrupt: register(SignalKind::interrupt(), "SIGINT")?,
+                terminate: register(SignalKind::terminate(), "SIGTERM")?,
+                hangup: register(SignalKind::hangup(), "SIGHUP")?,
+            },
+            print: PrintSignal(register(SignalKind::user_defined1(), "SIGUSR1")?),
+        })
     }
+}
 
+impl StopSignals {
+    /// A request to stop.
     async fn recv(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
         }
+    }
+}
+
+impl PrintSignal {
+    /// A request to print the maps.
+    async fn recv(&mut self) {
+        let _ = self.0.recv().await;
     }
 }
 

@@ -101,6 +101,11 @@ pub enum Workload {
     /// A bash loop that runs `/bin/true differential a b` about every
     /// 10 ms (execve in a forked child: filter on the file name).
     Exec,
+    /// A bash loop that reads the first line of a 15-byte file about every
+    /// 5 ms: bash's `read` takes all 15 bytes and seeks back over the 4
+    /// after the line, `lseek(fd, -4, SEEK_CUR)`. The file is deleted once
+    /// open (reopened through /dev/fd/3), so a killed workload leaves none.
+    Seek,
 }
 
 impl Workload {
@@ -113,6 +118,13 @@ impl Workload {
             Workload::Exec => (
                 "bash",
                 vec!["-c", "echo ready; while :; do read -t 0.01 _; [ $? -gt 128 ] || exit 0; /bin/true differential a b; done"],
+            ),
+            Workload::Seek => (
+                "bash",
+                vec![
+                    "-c",
+                    r#"f=$(mktemp); printf '0123456789\nabc\n' >"$f"; exec 3<"$f"; rm -f "$f"; echo ready; while :; do read -t 0.005 _; [ $? -gt 128 ] || exit 0; read _ </dev/fd/3; done"#,
+                ],
             ),
         }
     }
@@ -295,7 +307,8 @@ fn apply_header(case: &mut Case, key: &str, value: &str) -> Result<(), String> {
             case.workload = Some(match value {
                 "devnull" => Workload::DevNull,
                 "exec" => Workload::Exec,
-                _ => return Err(format!("unknown workload {value:?} (known: devnull exec)")),
+                "seek" => Workload::Seek,
+                _ => return Err(format!("unknown workload {value:?} (known: devnull exec seek)")),
             })
         }
         "normalise" => {

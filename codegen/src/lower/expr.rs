@@ -196,6 +196,9 @@ impl ProgramGen<'_> {
                 self.b.load(Size::DW, r, Reg::R10, slot.off);
                 self.b.mov64(Reg::R0, r);
                 self.b.alu64(Alu::Add, Reg::R0, *delta as i32);
+                // The variable keeps its type: (uint8)255 + 1 wraps to 0,
+                // as in bpftrace.
+                self.fit_to_width(Reg::R0, &e.ty);
                 self.b.store(Size::DW, Reg::R10, slot.off, Reg::R0);
                 if *prefix {
                     self.b.mov64(r, Reg::R0);
@@ -266,19 +269,12 @@ impl ProgramGen<'_> {
                 }
                 let r = self.to_reg(v, e.span)?;
                 self.b.set_span(e.span);
-                match (bits, signed) {
-                    (32, false) => self.b.alu32(Alu::Mov, r, r),
-                    (_, false) => self.b.alu64(Alu::And, r, ((1u32 << bits) - 1) as i32),
-                    (_, true) => {
-                        self.b.alu64(Alu::Lsh, r, shift as i32);
-                        self.b.alu64(Alu::Arsh, r, shift as i32);
-                    }
-                }
+                self.fit_to_width(r, &e.ty);
                 Ok(IntVal::Reg(r))
             }
             ExprKind::MapLen(map) => self.map_len(*map, e.span),
             ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
-            ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::BufRead { .. } => {
+            ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::StrPrefix { .. } | ExprKind::BufRead { .. } => {
                 unreachable!("the checker gives strings and buffers their own types")
             }
             ExprKind::Tuple(_) => unreachable!("the checker gives tuples a tuple type"),
@@ -532,20 +528,19 @@ impl ProgramGen<'_> {
         if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) {
             return self.bool_value(e);
         }
-        let signed = lhs.ty.is_signed() && rhs.ty.is_signed();
         let a = self.int(lhs)?;
         let spill = self.spill_if_full(a, e.span)?;
         let b = self.int(rhs)?;
         self.b.set_span(e.span);
         if let (IntVal::Imm(x), IntVal::Imm(y)) = (a, b) {
-            return Ok(IntVal::Imm(fold(op, x, y, signed)));
+            return Ok(IntVal::Imm(fold(op, x, y)));
         }
         let (dst, src) = match spill {
             Some(slot) => {
                 // r0 is free here: no helper call happens in between.
                 let rb = self.to_reg(b, e.span)?;
                 self.b.load(Size::DW, Reg::R0, Reg::R10, slot.off);
-                self.arith(op, Reg::R0, Operand::Reg(rb), signed);
+                self.arith(op, Reg::R0, Operand::Reg(rb));
                 self.b.mov64(rb, Reg::R0);
                 return Ok(IntVal::Reg(rb));
             }
@@ -555,7 +550,7 @@ impl ProgramGen<'_> {
             }
         };
         let (operand, owned) = self.operand(src, e.span)?;
-        self.arith(op, dst, operand, signed);
+        self.arith(op, dst, operand);
         if let Some(r) = owned {
             self.release_reg(r);
         }
@@ -576,8 +571,60 @@ impl ProgramGen<'_> {
         }
     }
 
-    /// `dst op= src` with C semantics for signed operands.
-    fn arith(&mut self, op: BinaryOp, dst: Reg, src: Operand, signed: bool) {
+    /// Truncates `r` to the width of the integer type `ty` and extends it
+    /// back to 64 bits as its signedness says (a cast, or a narrow
+    /// variable's wrap). Nothing for 64-bit integers and other types.
+    fn fit_to_width(&mut self, r: Reg, ty: &Type) {
+        let Type::Int { bits: bits @ (8 | 16 | 32), signed } = *ty else { return };
+        let shift = 64 - i32::from(bits);
+        match (bits, signed) {
+            (32, false) => self.b.alu32(Alu::Mov, r, r),
+            (_, false) => self.b.alu64(Alu::And, r, ((1u32 << bits) - 1) as i32),
+            (_, true) => {
+                self.b.alu64(Alu::Lsh, r, shift);
+                self.b.alu64(Alu::Arsh, r, shift);
+            }
+        }
+    }
+
+    /// `dst op= src` with bpftrace's semantics ([`fold`] computes the same):
+    /// division and modulo by zero give 0, and so does a shift by 64 or
+    /// more (a negative amount is one, as an unsigned number). BPF's own
+    /// instructions differ — `x % 0` is `x`, the x86 JIT masks a shift
+    /// amount to 6 bits — and the verifier refuses a shift or division
+    /// by an amount it knows is out of range, so those cases never reach
+    /// the instruction.
+    fn arith(&mut self, op: BinaryOp, dst: Reg, src: Operand) {
+        let out_of_range = match op {
+            BinaryOp::Div | BinaryOp::Mod => Some((Cond::Eq, 0)),
+            BinaryOp::Shl | BinaryOp::Shr => Some((Cond::Ge, 64)),
+            _ => None,
+        };
+        let Some((cond, limit)) = out_of_range else {
+            return self.plain_arith(op, dst, src);
+        };
+        match src {
+            // A negative amount is out of range too: unsigned, it is huge.
+            Operand::Imm(i) if (i64::from(i) as u64) >= limit as u64 && (cond == Cond::Ge || i == 0) => {
+                self.b.mov64(dst, 0)
+            }
+            Operand::Imm(_) => self.plain_arith(op, dst, src),
+            // x / 0 is already 0 in BPF.
+            Operand::Reg(_) if op == BinaryOp::Div => self.plain_arith(op, dst, src),
+            Operand::Reg(r) => {
+                let (zero, done) = (self.b.new_label(), self.b.new_label());
+                self.b.jump_if(cond, r, limit, zero);
+                self.plain_arith(op, dst, src);
+                self.b.jump(done);
+                self.b.bind(zero);
+                self.b.mov64(dst, 0);
+                self.b.bind(done);
+            }
+        }
+    }
+
+    /// `dst op= src` as one instruction.
+    fn plain_arith(&mut self, op: BinaryOp, dst: Reg, src: Operand) {
         let alu = match op {
             BinaryOp::Add => Alu::Add,
             BinaryOp::Sub => Alu::Sub,
@@ -590,7 +637,8 @@ impl ProgramGen<'_> {
             BinaryOp::BitOr => Alu::Or,
             BinaryOp::BitXor => Alu::Xor,
             BinaryOp::Shl => Alu::Lsh,
-            BinaryOp::Shr if signed => Alu::Arsh,
+            // bpftrace shifts right logically, also a negative number
+            // (0.17: `-64 >> 2` is 4611686018427387888).
             BinaryOp::Shr => Alu::Rsh,
             _ => unreachable!("comparisons are lowered as conditions"),
         };
@@ -704,8 +752,14 @@ impl ProgramGen<'_> {
         }
     }
 
-    /// Compares two strings word by word: both are built NUL-padded to the
-    /// same size, so equal strings have equal words.
+    /// Compares two strings word by word. Every string is built NUL-padded,
+    /// and the shorter buffer holds its string's NUL, so comparing the
+    /// shorter buffer's words decides: equal words up to its NUL mean equal
+    /// strings, and a difference within them cannot be in padding alone.
+    /// The longer side needs building only one word past them (its NUL
+    /// then falls outside what is compared), and a literal side is not
+    /// built at all but compared as immediates: `comm == "bash"` is one
+    /// load and one jump after the helper call.
     fn branch_str_eq(
         &mut self,
         lhs: &Expr,
@@ -715,20 +769,51 @@ impl ProgramGen<'_> {
         target: Label,
         span: Span,
     ) -> Result<(), CodegenError> {
-        let size = lhs.ty.stored_size().max(rhs.ty.stored_size()).div_ceil(8) * 8;
+        let rounded = |e: &Expr| e.ty.stored_size().div_ceil(8) * 8;
+        let compared = rounded(lhs).min(rounded(rhs));
+        let built = |e: &Expr| rounded(e).min(compared + 8);
+        let (built_side, other) = match (&lhs.kind, &rhs.kind) {
+            (ExprKind::Str(_), _) => (rhs, lhs),
+            _ => (lhs, rhs),
+        };
         let mark = self.stack.mark();
-        let a = self.alloc(size, span)?;
-        self.str_into(lhs, a, 0, size)?;
-        let b = self.alloc(size, span)?;
-        self.str_into(rhs, b, 0, size)?;
+        let a = self.alloc(built(built_side), span)?;
+        self.str_into(built_side, a, 0, a.size)?;
+        let literal = match &other.kind {
+            ExprKind::Str(s) => Some(literal_words(s, compared)),
+            _ => None,
+        };
+        let b = match literal {
+            Some(_) => None,
+            None => {
+                let b = self.alloc(built(other), span)?;
+                self.str_into(other, b, 0, b.size)?;
+                Some(b)
+            }
+        };
         self.b.set_span(span);
         // Jump to `target` on equality when `==` is wanted true or `!=` false.
         let jump_if_equal = ne != when;
         let differ = if jump_if_equal { self.b.new_label() } else { target };
-        for i in (0..size).step_by(8) {
+        for i in (0..compared).step_by(8) {
             self.b.load(Size::DW, Reg::R1, Reg::R10, a.at(i));
-            self.b.load(Size::DW, Reg::R2, Reg::R10, b.at(i));
-            self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
+            match (&literal, b) {
+                (Some(words), _) => {
+                    let w = words[(i / 8) as usize];
+                    match imm32(w) {
+                        Some(imm) => self.b.jump_if(Cond::Ne, Reg::R1, imm, differ),
+                        None => {
+                            self.b.load_imm64(Reg::R2, w as u64);
+                            self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
+                        }
+                    }
+                }
+                (None, Some(b)) => {
+                    self.b.load(Size::DW, Reg::R2, Reg::R10, b.at(i));
+                    self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
+                }
+                (None, None) => unreachable!("a side that is not a literal is built"),
+            }
         }
         if jump_if_equal {
             self.b.jump(target);
@@ -746,7 +831,7 @@ impl ProgramGen<'_> {
         let dst = slot.at(offset);
         match &e.kind {
             ExprKind::Str(s) => {
-                let mut bytes = s.as_bytes().to_vec();
+                let mut bytes = literal_bytes(s).to_vec();
                 bytes.resize(size as usize, 0);
                 // Keep room for the NUL when the literal is longer.
                 if let Some(last) = bytes.last_mut() {
@@ -782,6 +867,7 @@ impl ProgramGen<'_> {
                 self.copy_from_context(f.offset, dst, n);
                 // The last byte stays NUL even when the array is full.
                 self.zero_tail(dst, n, size);
+                self.zero_after_nul(dst, n);
             }
             ExprKind::TracepointField(f) => {
                 // __data_loc: the low 16 bits are the string's offset in the record.
@@ -831,6 +917,10 @@ impl ProgramGen<'_> {
                 self.b.bind(done);
             }
             ExprKind::TupleIndex { .. } => self.tuple_element_str(e, slot, offset, size)?,
+            ExprKind::StrPrefix { str, len } => {
+                self.str_into(str, slot, offset, size)?;
+                self.cut_string(dst, size, len)?;
+            }
             _ => unreachable!("the checker gives only these kinds a string type"),
         }
         Ok(())
@@ -916,6 +1006,55 @@ impl ProgramGen<'_> {
         }
     }
 
+    /// Zeroes every byte after the first NUL of the `n`-byte string at
+    /// `dst` (its byte `n - 1` or the one after is NUL already). A kernel
+    /// char array may hold stale bytes after its string (a memcpy'd
+    /// buffer); every string built here is NUL-padded instead, so strings
+    /// compare word by word and key maps by what they print. Unrolled:
+    /// find the NUL, then fall through the stores from the byte after it.
+    fn zero_after_nul(&mut self, dst: i16, n: u32) {
+        if n < 2 {
+            return;
+        }
+        let from: Vec<Label> = (0..n - 1).map(|_| self.b.new_label()).collect();
+        let done = self.b.new_label();
+        for (i, &zero_from) in from.iter().enumerate() {
+            self.b.load(Size::B, Reg::R0, Reg::R10, dst + i as i16);
+            self.b.jump_if(Cond::Eq, Reg::R0, 0, zero_from);
+        }
+        self.b.jump(done);
+        for (i, &zero_from) in from.iter().enumerate() {
+            self.b.bind(zero_from);
+            self.b.store(Size::B, Reg::R10, dst + i as i16 + 1, 0);
+        }
+        self.b.bind(done);
+    }
+
+    /// Cuts the NUL-padded string of `size` bytes at `dst` to its first
+    /// `len` characters, keeping the padding: `str(s, len)` of a string.
+    fn cut_string(&mut self, dst: i16, size: u32, len: &Expr) -> Result<(), CodegenError> {
+        let v = self.int(len)?;
+        self.b.set_span(len.span);
+        match v {
+            // A negative length keeps the whole string, as `str(p, len)` does.
+            IntVal::Imm(n) if n < 0 || n as u64 >= u64::from(size) => {}
+            IntVal::Imm(n) => self.zero_tail(dst, n as u32, size),
+            IntVal::Reg(r) => {
+                // Byte i goes when i >= len (unsigned, as `str(p, len)`
+                // clamps it); `len` is not known to the verifier, so no
+                // variable-offset store.
+                for i in 0..size {
+                    let keep = self.b.new_label();
+                    self.b.jump_if(Cond::Gt, r, i as i32, keep);
+                    self.b.store(Size::B, Reg::R10, dst + i as i16, 0);
+                    self.b.bind(keep);
+                }
+                self.release_reg(r);
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn copy_stack(&mut self, src: i16, dst: i16, n: u32) {
         for i in (0..n).step_by(8) {
             self.b.load(Size::DW, Reg::R0, Reg::R10, src + i as i16);
@@ -940,6 +1079,30 @@ impl ProgramGen<'_> {
             i += width;
         }
     }
+}
+
+/// A literal's string: its bytes up to the first NUL (`"ab\0cd"` is
+/// `"ab"`, in comparisons and as a key alike).
+fn literal_bytes(s: &str) -> &[u8] {
+    let text = s.as_bytes();
+    let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
+    &text[..end]
+}
+
+/// The first `size` bytes (a multiple of 8) of the NUL-padded literal `s`
+/// in little-endian words: cut there, not NUL-terminated, as they are
+/// compared with what is there in the other string.
+fn literal_words(s: &str, size: u32) -> Vec<i64> {
+    let mut bytes = literal_bytes(s).to_vec();
+    bytes.resize(size as usize, 0);
+    bytes
+        .chunks(8)
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            i64::from_le_bytes(word)
+        })
+        .collect()
 }
 
 /// The value of a condition known at compile time.
@@ -981,24 +1144,25 @@ fn mirror(c: Cond) -> Cond {
     }
 }
 
-/// Constant folding with the semantics of the generated code (unsigned
-/// division as bpftrace; BPF: x/0 = 0, x%0 = x).
-fn fold(op: BinaryOp, x: i64, y: i64, signed: bool) -> i64 {
+/// Constant folding with the semantics of the generated code
+/// ([`ProgramGen::arith`]): unsigned division and logical right shifts as
+/// bpftrace; `x / 0`, `x % 0` and shifts by 64 or more (as unsigned
+/// numbers) are 0, as in bpftrace.
+fn fold(op: BinaryOp, x: i64, y: i64) -> i64 {
     let (ux, uy) = (x as u64, y as u64);
     match op {
         BinaryOp::Add => x.wrapping_add(y),
         BinaryOp::Sub => x.wrapping_sub(y),
         BinaryOp::Mul => x.wrapping_mul(y),
-        BinaryOp::Div if y == 0 => 0,
-        BinaryOp::Mod if y == 0 => x,
+        BinaryOp::Div | BinaryOp::Mod if y == 0 => 0,
         BinaryOp::Div => (ux / uy) as i64,
         BinaryOp::Mod => (ux % uy) as i64,
         BinaryOp::BitAnd => x & y,
         BinaryOp::BitOr => x | y,
         BinaryOp::BitXor => x ^ y,
-        BinaryOp::Shl => ux.wrapping_shl(uy as u32) as i64,
-        BinaryOp::Shr if signed => x.wrapping_shr(uy as u32),
-        BinaryOp::Shr => ux.wrapping_shr(uy as u32) as i64,
+        BinaryOp::Shl | BinaryOp::Shr if uy >= 64 => 0,
+        BinaryOp::Shl => (ux << uy) as i64,
+        BinaryOp::Shr => (ux >> uy) as i64,
         _ => unreachable!("comparisons fold through constant_truth"),
     }
 }
@@ -1010,4 +1174,33 @@ mod pt_regs {
     pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
     /// rax.
     pub const RETVAL: i16 = 80;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_follows_bpftrace() {
+        use BinaryOp::*;
+        // (op, x, y, bpftrace's result)
+        let cases = [
+            (Div, 7, 0, 0),
+            (Mod, 7, 0, 0),
+            (Mod, -7, 0, 0),
+            (Div, -17, 5, 3689348814741910319),
+            (Mod, 17, 5, 2),
+            (Shl, 1, 63, i64::MIN),
+            (Shl, 1, 64, 0),
+            (Shl, 1, 65, 0),
+            (Shl, 1, -1, 0),
+            (Shr, -8, 64, 0),
+            (Shr, -64, 2, 0x3ffffffffffffff0),
+            (Shr, 5, 100, 0),
+            (Add, i64::MAX, 1, i64::MIN),
+        ];
+        for (op, x, y, want) in cases {
+            assert_eq!(fold(op, x, y), want, "{x} {op:?} {y}");
+        }
+    }
 }

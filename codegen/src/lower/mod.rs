@@ -209,13 +209,25 @@ fn value_type(ty: &Type) -> ValueType {
     }
 }
 
-/// Lays out types one after another from `start`.
-fn fields(types: &[Type], start: u32) -> (Vec<Field>, u32) {
+/// How a map key's part prints: an integer as a signed 64-bit number
+/// whatever its type, as bpftrace 0.17 prints them (`@[(uint64)-1]` is
+/// `@[-1]`, `@[(uint32)-1]` is `@[4294967295]`: the 8 stored bytes read as
+/// an int64). Keys still sort as unsigned numbers (runtime::maps).
+fn key_type(ty: &Type) -> ValueType {
+    match ty {
+        Type::Int { .. } => ValueType::Int { size: 8, signed: true },
+        _ => value_type(ty),
+    }
+}
+
+/// Lays out types one after another from `start`, each part read as
+/// `read` says.
+fn fields(types: &[Type], start: u32, read: fn(&Type) -> ValueType) -> (Vec<Field>, u32) {
     let mut offset = start;
     let fields = types
         .iter()
         .map(|t| {
-            let f = Field { offset, ty: value_type(t) };
+            let f = Field { offset, ty: read(t) };
             offset += stored_size(t);
             f
         })
@@ -224,7 +236,7 @@ fn fields(types: &[Type], start: u32) -> (Vec<Field>, u32) {
 }
 
 fn map_info(index: usize, map: &checked::Map, max_entries: u32) -> MapInfo {
-    let (key, key_size) = fields(&map.key, 0);
+    let (key, key_size) = fields(&map.key, 0, key_type);
     // A map without keys has one element, under the key u64 0.
     let key_size = key_size.max(8);
     let (value, value_size) = match &map.value {
@@ -285,7 +297,7 @@ fn bpf_map_name(index: usize, name: &str) -> String {
 }
 
 fn printf_format(p: &checked::Printf) -> PrintfFormat {
-    let (args, size) = fields(&p.args, event::HEADER_SIZE);
+    let (args, size) = fields(&p.args, event::HEADER_SIZE, value_type);
     PrintfFormat { format: p.format.clone(), args, size }
 }
 
@@ -481,6 +493,7 @@ fn reads_context(probe: &checked::Probe) -> bool {
             E::Cast(e) | E::StrLen(e) | E::Bswap(e) | E::Retype(e) => expr(e),
             E::Ntop { af, addr } => expr(af) || expr(addr),
             E::StrNCmp { lhs, rhs, .. } => expr(lhs) || expr(rhs),
+            E::StrPrefix { str, len } => expr(str) || expr(len),
             E::StrContains { haystack, needle } => expr(haystack) || expr(needle),
             E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::Tuple(items) => items.iter().any(expr),

@@ -185,3 +185,23 @@ fn many_syscall_tracepoints_share_raw_syscalls() {
     let few = attaches("t:syscalls:sys_enter_read, t:syscalls:sys_enter_write { @[probe] = count(); }");
     assert!(few.iter().all(|a| matches!(a, Attach::Tracepoint { .. })), "{few:?}");
 }
+
+#[test]
+fn strings_are_nul_padded_to_their_destination() {
+    // "ab" over "longer-string" writes both words of the variable; the
+    // literal ends at its NUL; the char array is zeroed after its NUL; the
+    // cut to 2 characters zeroes the rest of the 16 bytes.
+    insta::assert_snapshot!(disassemble(
+        "t:sched:sched_switch { $s = \"longer-string\"; $s = \"ab\\0cd\"; $c = str(args.prev_comm, 2); @[$s, $c] = 1; }"
+    ));
+}
+
+#[test]
+fn string_comparisons_compare_the_shorter_buffer() {
+    // `comm == "bash"`: one word against an immediate after the helper
+    // call; the 64-byte name is read into 32 bytes for a 19-byte literal;
+    // two strings are built, and compared over the shorter one's words.
+    insta::assert_snapshot!(disassemble(
+        "t:sched:sched_switch /comm == \"bash\"/ { $s = \"x\"; if (args.name == \"kworker/0:1-events\") { $s = \"y\"; } @ = $s == args.prev_comm; }"
+    ));
+}

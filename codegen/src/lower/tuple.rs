@@ -254,6 +254,14 @@ impl ProgramGen<'_> {
             ValueType::Inet if matches!(value.kind, ExprKind::TupleIndex { .. }) => {
                 self.tuple_element_bytes(value, slot, offset)
             }
+            // The whole destination, not just the value's own length: a
+            // shorter string stored over a longer one must leave NUL
+            // padding, not the longer one's tail, for word-wise
+            // comparison and map keys to see the string it is.
+            ValueType::Str { size } => {
+                let size = size.div_ceil(8) * 8;
+                self.str_into(value, slot, offset, size.min(slot.size - offset))
+            }
             _ => self.store_value(value, slot, offset),
         }
     }

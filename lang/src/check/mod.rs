@@ -662,7 +662,13 @@ impl Checker {
     /// An expression statement: a call with an effect, or an expression.
     fn call_stmt(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<StmtKind> {
         if let A::IncDec { expr, increment, .. } = &e.kind {
-            // `x++` as a statement is `x = x + 1`.
+            // `@x++` as a statement is `@x = @x + 1`. A variable's `$x++`
+            // stays an increment: `$x + 1` would widen a narrow variable
+            // to int64, where bpftrace wraps it in its type.
+            if matches!(expr.kind, A::Var(_)) {
+                let e = self.expr(e, cx);
+                return (e.ty != Type::Void).then_some(StmtKind::Expr(e));
+            }
             let op = if *increment { BinaryOp::Add } else { BinaryOp::Sub };
             let value = ast::Expr {
                 kind: A::Binary { op, lhs: expr.clone(), rhs: Box::new(ast::Expr { kind: A::Int(1), span: e.span }) },
@@ -1003,17 +1009,8 @@ impl Checker {
                 let map = self.map_id(name);
                 let keys = self.map_keys(map, keys, target.span, cx)?;
                 let (mut update, kind) = self.map_update(value, cx)?;
-                // A narrower signed value stored into a map that an earlier
-                // assignment made unsigned keeps its bits, not its sign
-                // (bpftrace stores (int16)-2 there as 65534).
-                if let (MapUpdate::Set(e), Some(MapValue::Plain(Type::Int { signed: false, .. }))) =
-                    (&mut update, &self.maps[map.0].value)
-                {
-                    if let Type::Int { bits: bits @ 8..=32, signed: true } = e.ty {
-                        let span = e.span;
-                        let inner = std::mem::replace(e, Expr { kind: ExprKind::Int(0), ty: Type::I64, span });
-                        *e = Expr { kind: ExprKind::Cast(Box::new(inner)), ty: Type::Int { bits, signed: false }, span };
-                    }
+                if let (MapUpdate::Set(e), Some(MapValue::Plain(ty))) = (&mut update, &self.maps[map.0].value) {
+                    fit_to(e, ty);
                 }
                 self.learn_value(map, kind, value.span);
                 Some(StmtKind::MapUpdate { map, keys, update })
@@ -1025,6 +1022,8 @@ impl Checker {
                     return None;
                 }
                 let var = self.declare_var(name, &value, cx)?;
+                let mut value = value;
+                fit_to(&mut value, &cx.vars[var.0].ty);
                 Some(StmtKind::VarAssign { var, value })
             }
             _ => {
@@ -1805,11 +1804,6 @@ impl Checker {
                     return self.str_of_literal(text, args.get(1), cx);
                 }
                 let ptr = self.expr(&args[0], cx);
-                if ptr.ty.is_str() {
-                    // str() of a string is the string itself.
-                    return Some((ptr.kind, ptr.ty));
-                }
-                self.expect_int(&ptr, "`str()`")?;
                 let len = match args.get(1) {
                     Some(a) => {
                         let l = self.expr(a, cx);
@@ -1818,6 +1812,19 @@ impl Checker {
                     }
                     None => None,
                 };
+                if ptr.ty.is_str() {
+                    // str() of a string is the string itself, cut to the
+                    // length when there is one.
+                    let Some(len) = len else {
+                        return Some((ptr.kind, ptr.ty));
+                    };
+                    let size = match len.kind {
+                        ExprKind::Int(n) => u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1).min(ptr.ty.stored_size()),
+                        _ => ptr.ty.stored_size(),
+                    };
+                    return Some((ExprKind::StrPrefix { str: Box::new(ptr), len }, Type::Str { size }));
+                }
+                self.expect_int(&ptr, "`str()`")?;
                 // A constant length shrinks the buffer, as in bpftrace.
                 let size = match len.as_deref().map(|l| &l.kind) {
                     Some(ExprKind::Int(n)) => (*n as u32).saturating_add(1).min(self.strlen),
@@ -2099,6 +2106,19 @@ fn collect_maps_block(block: &ast::Block, out: &mut BTreeMap<String, Span>) {
             ast::StmtKind::Break | ast::StmtKind::Continue | ast::StmtKind::Return => {}
         }
     }
+}
+
+/// Makes an integer stored into a map value or a variable of type `ty`
+/// fit it. Every integer is 64 bits wide in a register, and the stored
+/// type is at least as wide as any value assigned (the checker widens
+/// it), so only the sign needs care: a narrower signed value stored where
+/// an earlier assignment made the type unsigned keeps its bits, not its
+/// sign (bpftrace stores (int16)-2 in such a map as 65534).
+fn fit_to(e: &mut Expr, ty: &Type) {
+    let (Type::Int { signed: false, .. }, Type::Int { bits: bits @ 8..=32, signed: true }) = (ty, &e.ty) else { return };
+    let (bits, span) = (*bits, e.span);
+    let inner = std::mem::replace(e, Expr { kind: ExprKind::Int(0), ty: Type::I64, span });
+    *e = Expr { kind: ExprKind::Cast(Box::new(inner)), ty: Type::Int { bits, signed: false }, span };
 }
 
 /// Collects map names, each with the span of its first use.

@@ -742,3 +742,17 @@ fn unrolled_code_of_all_probes_together_is_bounded_and_said_once() {
     assert!(err.contains("-e:15:24"), "{err}");
     assert_eq!(err.matches("error:").count(), 1, "{err}");
 }
+
+#[test]
+fn str_of_a_string_with_a_length_keeps_at_most_that_many_characters() {
+    let p = check_ok(
+        "t:sched:sched_switch { $n = 1; @[str(comm, 3), str(args.prev_comm, 100), str(args.name, 5), str(comm, $n), str(comm)] = 1; }",
+    );
+    let sizes = |t: &Type| match t {
+        Type::Str { size } => *size,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(p.maps[0].key.iter().map(sizes).collect::<Vec<_>>(), [4, 16, 6, 16, 16]);
+    let text = format!("{:?}", p.probes[0].body);
+    assert_eq!(text.matches("StrPrefix").count(), 4, "{text}");
+}

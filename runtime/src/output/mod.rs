@@ -2,6 +2,7 @@
 //! ([`TextOutput`]: bpftrace's text; [`JsonOutput`]: `bpftrace -f json`),
 //! so an embedder can receive the same events as typed values.
 
+mod background;
 mod json;
 mod sink;
 mod text;
@@ -11,6 +12,7 @@ use std::io;
 use rbpf_codegen::manifest::MapInfo;
 
 pub use crate::maps::{MapEntry, Value};
+pub use background::{Backlog, BackgroundWriter};
 pub use json::JsonOutput;
 pub use sink::{Buffering, Sink};
 pub use text::TextOutput;
