@@ -10,6 +10,7 @@ mod buffers;
 mod callback;
 mod expr;
 mod frame;
+mod pressure;
 mod stmt;
 mod syscalls;
 mod tuple;

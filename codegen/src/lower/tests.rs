@@ -72,6 +72,22 @@ fn tracepoint_strings() {
 }
 
 #[test]
+fn registers_run_out_only_into_a_spill() {
+    // With r6 holding the context, three registers are left: the
+    // conditional's value takes the third, and evaluating its condition
+    // needs another; any depth of nesting compiles.
+    compile("tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args.filename)); @x = pid + (tid + (nsecs ? 3 : 5)); }");
+    let mut deep = String::from("pid");
+    for i in 0..40 {
+        deep = if i % 3 == 0 { format!("(tid - (nsecs > {i} ? {deep} : uid))") } else { format!("(gid + {deep} * cpu)") };
+    }
+    compile(&format!("tracepoint:syscalls:sys_enter_execve {{ printf(\"%s\\n\", str(args.filename)); @x = {deep}; if ({deep} > 5) {{ @y = 1; }} }}"));
+    // An expression that fits keeps its values in registers: no spill.
+    let fits = disassemble("tracepoint:syscalls:sys_enter_execve { @x = pid + (tid + (nsecs ? 3 : 5)); }");
+    assert!(!fits.contains("r0 = *(u64 *)(r10 -"), "{fits}");
+}
+
+#[test]
 fn deep_expressions_spill_instead_of_failing() {
     let text = disassemble(
         "t:sched:sched_switch /(args.prev_pid + (pid + (tid + (uid + gid)))) > (cpu * (pid + (tid * (uid + 1))))/ { @a = (1 + (2 + (pid + (tid + (uid + (gid + cpu)))))); }",
