@@ -102,9 +102,14 @@ impl ProgramGen<'_> {
                 Ok(IntVal::Reg(r))
             }
             ExprKind::Var(id) => {
-                let slot = self.vars[id.0];
                 let r = self.alloc_reg(e.span)?;
-                self.b.load(Size::DW, r, Reg::R10, slot.off);
+                match self.scratch_offset(*id) {
+                    Some(off) => {
+                        self.scratch_base(r);
+                        self.b.load(Size::DW, r, r, off);
+                    }
+                    None => self.b.load(Size::DW, r, Reg::R10, self.vars[id.0].off),
+                }
                 Ok(IntVal::Reg(r))
             }
             ExprKind::MapRead { map, keys } if self.layout.map(*map).percpu => self.aggregation_read(*map, keys, e.span),
@@ -198,12 +203,18 @@ impl ProgramGen<'_> {
                 Ok(IntVal::Reg(r))
             }
             ExprKind::VarIncDec { var, delta, prefix } => {
-                let slot = self.vars[var.0];
+                let (base, off) = match self.scratch_offset(*var) {
+                    Some(off) => {
+                        self.scratch_base(Reg::R1);
+                        (Reg::R1, off)
+                    }
+                    None => (Reg::R10, self.vars[var.0].off),
+                };
                 let r = self.alloc_reg(e.span)?;
-                self.b.load(Size::DW, r, Reg::R10, slot.off);
+                self.b.load(Size::DW, r, base, off);
                 self.b.mov64(Reg::R0, r);
                 self.b.alu64(Alu::Add, Reg::R0, *delta as i32);
-                self.b.store(Size::DW, Reg::R10, slot.off, Reg::R0);
+                self.b.store(Size::DW, base, off, Reg::R0);
                 if *prefix {
                     self.b.mov64(r, Reg::R0);
                 }
@@ -828,7 +839,13 @@ impl ProgramGen<'_> {
             ExprKind::Var(id) => {
                 let var = self.vars[id.0];
                 let n = var.size.min(size);
-                self.copy_stack(var.off, dst, n);
+                match self.scratch_offset(*id) {
+                    Some(off) => {
+                        self.scratch_base(Reg::R1);
+                        self.copy_words(Reg::R1, off, Reg::R10, dst, n);
+                    }
+                    None => self.copy_stack(var.off, dst, n),
+                }
                 self.zero(dst + n as i16, size - n);
             }
             ExprKind::MapRead { map, keys } => {

@@ -25,7 +25,16 @@ impl ProgramGen<'_> {
             StmtKind::VarAssign { var, value } => {
                 let slot = self.vars[var.0];
                 let layout = self.var_layouts[var.0].clone();
-                self.store_as(value, &layout, slot, 0)?;
+                match self.scratch_offset(*var) {
+                    // Built on the stack, then copied to its place.
+                    Some(off) => {
+                        let tmp = self.alloc(slot.size, stmt.span)?;
+                        self.store_as(value, &layout, tmp, 0)?;
+                        self.scratch_base(Reg::R1);
+                        self.copy_words(Reg::R10, tmp.off, Reg::R1, off, slot.size);
+                    }
+                    None => self.store_as(value, &layout, slot, 0)?,
+                }
             }
             StmtKind::If { cond, then, else_ } => {
                 let otherwise = self.b.new_label();
@@ -178,8 +187,13 @@ impl ProgramGen<'_> {
             let rbpf_lang::checked::ExprKind::Var(id) = value.kind else {
                 return Err(CodegenError::Unlowerable { what: "inet address".into(), span: value.span });
             };
-            let var = self.vars[id.0];
-            self.copy_stack(var.off, slot.at(offset), 24);
+            match self.scratch_offset(id) {
+                Some(off) => {
+                    self.scratch_base(Reg::R1);
+                    self.copy_words(Reg::R1, off, Reg::R10, slot.at(offset), 24);
+                }
+                None => self.copy_stack(self.vars[id.0].off, slot.at(offset), 24),
+            }
             return Ok(());
         }
         if value.ty.is_str() {

@@ -201,3 +201,13 @@ fn many_syscall_tracepoints_share_raw_syscalls() {
     let few = attaches("t:syscalls:sys_enter_read, t:syscalls:sys_enter_write { @[probe] = count(); }");
     assert!(few.iter().all(|a| matches!(a, Attach::Tracepoint { .. })), "{few:?}");
 }
+
+#[test]
+fn variables_that_do_not_fit_the_stack_go_to_the_scratch_map() {
+    let many: String = (0..200).map(|i| format!("$v{i} = nsecs; @[{i}] = $v{i}; ")).collect();
+    let text = disassemble(&format!("BEGIN {{ {many} @s = $v0 + $v199; }}"));
+    assert!(text.contains("map[rbpf_scratch]"), "{text}");
+    // A program whose variables fit keeps them all on the stack.
+    let few = disassemble("BEGIN { $a = nsecs; $b = $a + 1; $s = \"str\"; @[$s] = $b; }");
+    assert!(!few.contains("rbpf_scratch"), "{few}");
+}
