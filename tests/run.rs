@@ -253,3 +253,25 @@ fn maps_hold_max_map_keys_keys() {
     assert_eq!(keys(None, &configured), 5000);
     assert_eq!(keys(Some("100"), &configured), 100);
 }
+
+/// `ntop()` of a tracepoint's byte array fields (`__u8 saddr[4]`,
+/// `__u8 saddr_v6[16]`), as bpftrace prints them: a TCP connection over
+/// loopback goes through inet_sock_set_state.
+#[test]
+fn ntop_of_address_array_fields() {
+    if !kernel_tests_enabled("ntop_of_address_array_fields") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let port = listener.local_addr().expect("local address").port();
+    let program = format!(
+        "tracepoint:sock:inet_sock_set_state /args->dport == {port} && args->newstate == 1/ {{ printf(\"%s %s %s %s\\n\", ntop(args->saddr), ntop(2, args->daddr), ntop(args->saddr_v6), ntop(10, args->daddr_v6)); exit(); }}"
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_attached(1);
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect over loopback");
+    let (out, status) = tracer.finish();
+    drop(client);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("127.0.0.1 127.0.0.1 ::ffff:127.0.0.1 ::ffff:127.0.0.1\n"), "{out}");
+}

@@ -975,7 +975,7 @@ impl ProgramGen<'_> {
     /// context loads: each access must be aligned to its size, on both sides
     /// (the verifier is strict about stack alignment), so chunk sizes follow
     /// the offsets.
-    fn copy_from_context(&mut self, src: u32, dst: i16, n: u32) {
+    pub(super) fn copy_from_context(&mut self, src: u32, dst: i16, n: u32) {
         let mut i = 0;
         while i < n {
             let mut width = 8;

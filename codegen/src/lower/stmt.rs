@@ -174,6 +174,13 @@ impl ProgramGen<'_> {
             let ra = self.to_reg(a, af.span)?;
             self.b.store(Size::DW, Reg::R10, slot.at(offset), ra);
             self.release_reg(ra);
+            if let rbpf_lang::checked::ExprKind::TracepointField(f) = &addr.kind {
+                // The bytes of an address array field, copied as they are.
+                self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);
+                self.b.store(Size::DW, Reg::R10, slot.at(offset + 16), 0);
+                self.copy_from_context(f.offset, slot.at(offset + 8), f.size.min(16));
+                return Ok(());
+            }
             let v = self.int(addr)?;
             let rv = self.to_reg(v, addr.span)?;
             self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);
