@@ -440,16 +440,20 @@ impl<'a> ProgramGen<'a> {
         gen.scratch_key = index as u32;
         let mut on_stack = 0;
         let mut scratch_size = 0;
-        for var in &probe.vars {
-            let size = stored_size(&var.ty);
+        gen.vars = vec![Slot { off: 0, size: 0 }; probe.vars.len()];
+        gen.scratch_vars = vec![None; probe.vars.len()];
+        let order = match stack_budget {
+            None => (0..probe.vars.len()).map(checked::VarId).collect(),
+            Some(_) => scratch::stack_order(&probe.vars, &probe.body),
+        };
+        for id in order {
+            let size = stored_size(&probe.vars[id.0].ty);
             if stack_budget.is_some_and(|budget| on_stack + size > budget) {
-                gen.vars.push(Slot { off: 0, size });
-                gen.scratch_vars.push(Some(scratch_size as i16));
+                gen.vars[id.0] = Slot { off: 0, size };
+                gen.scratch_vars[id.0] = Some(scratch_size as i16);
                 scratch_size += size;
             } else {
-                let slot = gen.alloc(size, probe.span)?;
-                gen.vars.push(slot);
-                gen.scratch_vars.push(None);
+                gen.vars[id.0] = gen.alloc(size, probe.span)?;
                 on_stack += size;
             }
         }

@@ -6,7 +6,9 @@
 //! (the kernel does not nest tracing programs), so the element is the
 //! program's own while it runs, as its stack is.
 
-use rbpf_lang::checked::VarId;
+use std::collections::BTreeSet;
+
+use rbpf_lang::checked::{Stmt, StmtKind, Var, VarId, VarUse};
 
 use super::frame::Slot;
 use super::ProgramGen;
@@ -21,6 +23,37 @@ pub(super) const SCRATCH_MAP: &str = "rbpf_scratch";
 /// program gets), then less and less, leaving room for the temporaries of
 /// its statements.
 pub(super) const STACK_BUDGETS: [Option<u32>; 4] = [None, Some(256), Some(128), Some(0)];
+
+/// The probe's variables in the order they claim the stack: those a
+/// `while` condition reads first (a loop counter must stay on the stack,
+/// where the verifier follows its value and so knows the loop ends; read
+/// from a map it would be any number), then the smaller before the larger,
+/// so that integers stay in the stack and long strings move.
+pub(super) fn stack_order(vars: &[Var], body: &[Stmt]) -> Vec<VarId> {
+    let mut counters = BTreeSet::new();
+    loop_condition_vars(body, &mut counters);
+    let mut order: Vec<VarId> = (0..vars.len()).map(VarId).collect();
+    order.sort_by_key(|v| (!counters.contains(v), super::stored_size(&vars[v.0].ty)));
+    order
+}
+
+fn loop_condition_vars(stmts: &[Stmt], out: &mut BTreeSet<VarId>) {
+    for s in stmts {
+        match &s.kind {
+            StmtKind::While { cond, body, step } => {
+                out.extend(VarUse::of(&[Stmt { kind: StmtKind::Expr(cond.clone()), span: s.span }]).used);
+                loop_condition_vars(body, out);
+                loop_condition_vars(step, out);
+            }
+            StmtKind::If { then, else_, .. } => {
+                loop_condition_vars(then, out);
+                loop_condition_vars(else_, out);
+            }
+            StmtKind::Unroll { body, .. } | StmtKind::ForMap { body, .. } => loop_condition_vars(body, out),
+            _ => {}
+        }
+    }
+}
 
 impl ProgramGen<'_> {
     /// Where variable `id` is in the scratch element, if it is there.

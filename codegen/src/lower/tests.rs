@@ -211,3 +211,15 @@ fn variables_that_do_not_fit_the_stack_go_to_the_scratch_map() {
     let few = disassemble("BEGIN { $a = nsecs; $b = $a + 1; $s = \"str\"; @[$s] = $b; }");
     assert!(!few.contains("rbpf_scratch"), "{few}");
 }
+
+#[test]
+fn a_loop_counter_stays_on_the_stack_when_variables_move_to_the_scratch_map() {
+    // Read from a map, the counter would be any number to the verifier,
+    // which could then not see the loop end.
+    let many: String = (0..100).map(|i| format!("$v{i} = nsecs; @[{i}] = $v{i}; ")).collect();
+    let text = disassemble(&format!("BEGIN {{ {many} $i = 0; while ($i < 50) {{ $i++; }} @s = $i + $v99; }}"));
+    assert!(text.contains("map[rbpf_scratch]"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let test = lines.iter().position(|l| l.contains("if r6 s>= 0x32")).expect("the loop's test");
+    assert!(lines[test - 1].ends_with("r6 = *(u64 *)(r10 - 8)"), "{}", lines[test - 1]);
+}
