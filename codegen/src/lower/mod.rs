@@ -449,6 +449,9 @@ impl<'a> ProgramGen<'a> {
         for id in order {
             let size = stored_size(&probe.vars[id.0].ty);
             if stack_budget.is_some_and(|budget| on_stack + size > budget) {
+                if scratch_size + size > scratch::MAX_SCRATCH {
+                    return Err(CodegenError::TooManyVariables { span: probe.span });
+                }
                 gen.vars[id.0] = Slot { off: 0, size };
                 gen.scratch_vars[id.0] = Some(scratch_size as i16);
                 scratch_size += size;

@@ -18,6 +18,11 @@ use crate::insn::{Cond, Helper, Reg, Size};
 /// element per probe, as large as the largest probe needs.
 pub(super) const SCRATCH_MAP: &str = "rbpf_scratch";
 
+/// The most bytes of variables in the scratch element: a BPF load or store
+/// reaches 32 KiB from its base, and the kernel allocates a per-CPU value
+/// of at most 32 KiB.
+pub(super) const MAX_SCRATCH: u32 = 32 * 1024 - 8;
+
 /// The bytes of variables a probe keeps on its stack before the rest go to
 /// the scratch map, tried in this order: all of them (what nearly every
 /// program gets), then less and less, leaving room for the temporaries of

@@ -223,3 +223,16 @@ fn a_loop_counter_stays_on_the_stack_when_variables_move_to_the_scratch_map() {
     let test = lines.iter().position(|l| l.contains("if r6 s>= 0x32")).expect("the loop's test");
     assert!(lines[test - 1].ends_with("r6 = *(u64 *)(r10 - 8)"), "{}", lines[test - 1]);
 }
+
+#[test]
+fn variables_past_the_scratch_map_limit_are_refused_with_a_span() {
+    let many: String = (0..180).map(|i| format!("$s{i} = str(args.filename); @[{i}] = $s{i}; ")).collect();
+    let src = format!("config = {{ max_strlen = 200 }} tracepoint:syscalls:sys_enter_execve {{ {many} }}");
+    let target = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_execve", EXECVE);
+    let ast = rbpf_lang::parse(&src).expect("parses");
+    let checked = rbpf_lang::check(&ast, &target).expect("checks");
+    let error = super::compile(&checked).err().expect("refused");
+    assert!(matches!(error, crate::CodegenError::TooManyVariables { .. }), "{error:?}");
+    assert_eq!(error.to_string(), "the variables of this probe need more than the 32 KiB it may keep");
+    assert!(error.span().is_some());
+}
