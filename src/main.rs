@@ -312,8 +312,17 @@ impl Output for StoppedOnStdout {
 /// refused instruction, with the verifier's log under -d.
 fn runtime_failure(source: &Source, compiled: &rbpf::Compiled, e: runtime::RuntimeError, debug: bool) -> Failure {
     if let Some((span, message)) = e.source_location(&compiled.object.manifest) {
-        let mut d = lang::Diagnostic::error(span, message).with_label("the kernel's verifier refused the code for this");
-        d = d.with_note("this is a bug in rbpf: please report it with the program");
+        let mut d = if e.is_too_complex() {
+            // A limit of the verifier, not a fault of the code: it walks
+            // every iteration of a loop, up to a million instructions.
+            lang::Diagnostic::error(span, message)
+                .with_label("the verifier gave up here")
+                .with_note("the kernel's verifier checks every iteration of a loop and every path through the probe, up to a million instructions: fewer iterations or less work in each make it fit")
+        } else {
+            lang::Diagnostic::error(span, message)
+                .with_label("the kernel's verifier refused the code for this")
+                .with_note("this is a bug in rbpf: please report it with the program")
+        };
         if debug {
             if let Some(log) = e.verifier_log() {
                 d = d.with_note(format!("verifier log:\n{log}"));

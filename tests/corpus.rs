@@ -34,6 +34,8 @@ const CORPUS: &[&str] = &[
     "tracepoint:syscalls:sys_enter_write { @a = (1 + (2 + (3 + (4 + (5 + (pid + (tid + (uid + (gid + cpu))))))))); }",
     "tracepoint:syscalls:sys_enter_write { @b = pid * (tid + (uid * (gid + (cpu * (pid + (tid * (uid + 1))))))); }",
     "tracepoint:syscalls:sys_enter_write /pid == 1/ { exit(); }",
+    "tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args.filename)); @x = pid + (tid + (nsecs ? 3 : 5)); }",
+    "tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args.filename)); if ((pid - (tid - (uid - (gid - (cpu - (nsecs ? 1 : 0)))))) > 0) { @y = 1; } }",
     "BEGIN { $i = 0; while ($i < 100) { $i++; if ($i % 7 == 0) { continue; } if ($i > 90) { break; } @s = sum($i); } exit(); }",
     "tracepoint:syscalls:sys_enter_write { for ($i : 0..args.count & 15) { @n[$i] = count(); } unroll(3) { @u++; } }",
     "tracepoint:syscalls:sys_enter_write { $x = args.count; $x += 3; $x <<= 2; @v[comm] = (uint8)$x + (int16)$x; @t = $x > 10 ? $x : -1; }",

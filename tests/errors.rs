@@ -204,3 +204,22 @@ fn signal_without_a_task_or_out_of_range_is_refused() {
     fails_with(&["--unsafe", "-e", "END { signal(9); }"], &["`signal()` cannot be used in END probes"]);
     fails_with(&["--unsafe", "-e", "profile:hz:99 { signal(100); }"], &["100 is not a valid signal", "-e:1:24"]);
 }
+
+#[test]
+fn a_loop_too_long_for_the_verifier_is_named_as_such() {
+    if !common::kernel_tests_enabled("a_loop_too_long_for_the_verifier_is_named_as_such") {
+        return;
+    }
+    let program = "BEGIN { $i = 0; while ($i < 200000) { @ = lhist($i, 0, 2000, 10); $i++; } exit(); }";
+    fails_with(
+        &["-e", program],
+        &[
+            "error: the program for BEGIN is too large or too complex for the kernel's verifier: BPF program is too large",
+            "-e:1:17",
+            "the verifier gave up here",
+            "fewer iterations or less work in each",
+        ],
+    );
+    let out = run(&["-e", program]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("bug in rbpf"));
+}

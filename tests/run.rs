@@ -269,3 +269,25 @@ fn a_variable_holds_values_at_its_type_s_width() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\n255 65534\n\n\n@a: 255\n@b: 65534\n@c: 0\n");
 }
+
+/// `ntop()` of a tracepoint's byte array fields (`__u8 saddr[4]`,
+/// `__u8 saddr_v6[16]`), as bpftrace prints them: a TCP connection over
+/// loopback goes through inet_sock_set_state.
+#[test]
+fn ntop_of_address_array_fields() {
+    if !kernel_tests_enabled("ntop_of_address_array_fields") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let port = listener.local_addr().expect("local address").port();
+    let program = format!(
+        "tracepoint:sock:inet_sock_set_state /args->dport == {port} && args->newstate == 1/ {{ printf(\"%s %s %s %s\\n\", ntop(args->saddr), ntop(2, args->daddr), ntop(args->saddr_v6), ntop(10, args->daddr_v6)); exit(); }}"
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_attached(1);
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect over loopback");
+    let (out, status) = tracer.finish();
+    drop(client);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("127.0.0.1 127.0.0.1 ::ffff:127.0.0.1 ::ffff:127.0.0.1\n"), "{out}");
+}

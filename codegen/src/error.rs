@@ -18,6 +18,8 @@ pub enum CodegenError {
     StackFull { span: Span },
     #[error("this expression needs more registers than BPF has; split it with a variable")]
     TooComplex { span: Span },
+    #[error("the variables of this probe need more than the 32 KiB it may keep")]
+    TooManyVariables { span: Span },
     /// A compiler bug: the checker let through a type the lowering of this
     /// construct does not handle.
     #[error("internal error: cannot lower a value of type {what} here")]
@@ -34,6 +36,7 @@ impl CodegenError {
         match self {
             CodegenError::StackFull { span }
             | CodegenError::TooComplex { span }
+            | CodegenError::TooManyVariables { span }
             | CodegenError::Unlowerable { span, .. } => Some(*span),
             _ => None,
         }

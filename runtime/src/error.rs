@@ -25,6 +25,13 @@ pub enum RuntimeError {
     #[error("the kernel's verifier refused the program for {probe}: {reason}")]
     Verifier { program: String, probe: String, reason: String, insn: Option<usize>, log: String },
 
+    /// The verifier gave up on a program that may well be correct: it walks
+    /// every path (every iteration of a loop) and stops after a million
+    /// instructions. `insn` is the back edge of the innermost loop it was
+    /// in, or the probe's last instruction when it was in none.
+    #[error("the program for {probe} is too large or too complex for the kernel's verifier: {reason}")]
+    TooComplex { program: String, probe: String, reason: String, insn: Option<usize>, log: String },
+
     #[error("cannot create map {map}")]
     CreateMap {
         map: String,
@@ -174,17 +181,40 @@ impl RuntimeError {
         RuntimeError::syscall(Action::LoadPrograms, "BPF_PROG_LOAD", probe, failure.error)
     }
 
+    /// A verifier refusal for the program's size or complexity becomes
+    /// [`RuntimeError::TooComplex`], placed at the loop the verifier was
+    /// walking when it gave up (the innermost backward jump of `insns`
+    /// around its last instruction), else at the end of the probe's own
+    /// code (its first `exit`). Other errors are returned as they are.
+    pub(crate) fn locate_complexity(self, insns: &[rbpf_codegen::insn::Insn]) -> RuntimeError {
+        let RuntimeError::Verifier { program, probe, reason, insn, log } = self else { return self };
+        if !is_complexity_limit(&log) {
+            return RuntimeError::Verifier { program, probe, reason, insn, log };
+        }
+        let at = insn.and_then(|i| innermost_loop(insns, i)).or_else(|| insns.iter().position(is_exit));
+        RuntimeError::TooComplex { program, probe, reason, insn: at, log }
+    }
+
+    /// Whether this is a refusal for size or complexity, which is a limit
+    /// of the kernel's verifier rather than a fault of the code.
+    pub fn is_too_complex(&self) -> bool {
+        matches!(self, RuntimeError::TooComplex { .. })
+    }
+
     /// The verifier's log, when the verifier refused a program.
     pub fn verifier_log(&self) -> Option<&str> {
         match self {
-            RuntimeError::Verifier { log, .. } => Some(log),
+            RuntimeError::Verifier { log, .. } | RuntimeError::TooComplex { log, .. } => Some(log),
             _ => None,
         }
     }
 
     /// The source span of the instruction the verifier refused.
     pub fn verifier_error_span(&self, manifest: &Manifest) -> Option<Span> {
-        let RuntimeError::Verifier { program, insn: Some(insn), .. } = self else { return None };
+        let (RuntimeError::Verifier { program, insn: Some(insn), .. } | RuntimeError::TooComplex { program, insn: Some(insn), .. }) = self
+        else {
+            return None;
+        };
         manifest.programs.iter().find(|p| p.name == *program)?.spans.get(*insn).copied()
     }
 
@@ -193,6 +223,33 @@ impl RuntimeError {
     pub fn source_location(&self, manifest: &Manifest) -> Option<(Span, String)> {
         Some((self.verifier_error_span(manifest)?, self.to_string()))
     }
+}
+
+/// The verifier's messages when it stops for a program's size or the
+/// number of paths through it, not for anything the code does wrong.
+fn is_complexity_limit(log: &str) -> bool {
+    ["BPF program is too large", "jumps is too complex", "too many states"].iter().any(|m| log.contains(m))
+}
+
+fn is_exit(insn: &rbpf_codegen::insn::Insn) -> bool {
+    use rbpf_codegen::insn::class;
+    insn.code == class::JMP | class::EXIT
+}
+
+/// The backward jump closing the innermost loop around instruction `at`:
+/// the shortest range from a jump's target to the jump that holds `at`.
+fn innermost_loop(insns: &[rbpf_codegen::insn::Insn], at: usize) -> Option<usize> {
+    use rbpf_codegen::insn::class;
+    insns
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| matches!(i.code & 0x07, class::JMP | class::JMP32) && i.off < 0 && !is_exit(i) && i.code & 0xf0 != class::CALL)
+        .filter_map(|(j, i)| {
+            let target = (j as i64 + 1 + i64::from(i.off)).max(0) as usize;
+            (target <= at && at <= j).then_some((j - target, j))
+        })
+        .min()
+        .map(|(_, j)| j)
 }
 
 /// An instruction line of the verifier log: `12: (85) call ...`.
@@ -272,6 +329,49 @@ processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_stat
         assert_eq!(span, Span::new(8, 20));
         assert_eq!(message, "the kernel's verifier refused the program for BEGIN: R2 !read_ok");
         assert_eq!(e.verifier_log(), Some(LOG));
+    }
+
+    #[test]
+    fn a_complexity_limit_points_at_the_loop_the_verifier_was_in() {
+        use rbpf_codegen::insn::{Builder, Cond, Reg};
+        // r6 = 0; outer: if r6 > 9 goto end; inner: r6 += 1; if r6 < 5 goto inner;
+        // goto outer; end: r0 = 0; exit
+        let mut b = Builder::new();
+        let (outer, inner, end) = (b.new_label(), b.new_label(), b.new_label());
+        b.mov64(Reg::R6, 0);
+        b.bind(outer);
+        b.jump_if(Cond::Gt, Reg::R6, 9, end);
+        b.bind(inner);
+        b.alu64(rbpf_codegen::insn::Alu::Add, Reg::R6, 1);
+        b.jump_if(Cond::Lt, Reg::R6, 5, inner);
+        b.jump(outer);
+        b.bind(end);
+        b.mov64(Reg::R0, 0);
+        b.exit();
+        let insns = b.finish().unwrap().insns;
+        let refusal = |insn, log: &str| RuntimeError::Verifier {
+            program: "probe0".into(),
+            probe: "BEGIN".into(),
+            reason: "r".into(),
+            insn,
+            log: log.into(),
+        };
+        let too_large = "2: (07) r6 += 1\nBPF program is too large. Processed 1000001 insn\nprocessed 1000001 insns (limit 1000000)\n";
+        // In the inner loop: its back edge (3); between the loops, the outer one's (4).
+        let at = |e: RuntimeError| match e {
+            RuntimeError::TooComplex { insn, .. } => insn,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at(refusal(Some(2), too_large).locate_complexity(&insns)), Some(3));
+        assert_eq!(at(refusal(Some(1), too_large).locate_complexity(&insns)), Some(4));
+        // Outside any loop, or nowhere known: the probe's exit.
+        assert_eq!(at(refusal(Some(5), too_large).locate_complexity(&insns)), Some(6));
+        assert_eq!(at(refusal(None, "The sequence of 8193 jumps is too complex.\n").locate_complexity(&insns)), Some(6));
+        let e = refusal(Some(2), too_large).locate_complexity(&insns);
+        assert!(e.is_too_complex());
+        assert_eq!(e.to_string(), "the program for BEGIN is too large or too complex for the kernel's verifier: r");
+        // Any other refusal stays what it was.
+        assert!(matches!(refusal(Some(1), LOG).locate_complexity(&insns), RuntimeError::Verifier { insn: Some(1), .. }));
     }
 
     #[test]

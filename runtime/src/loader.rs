@@ -163,7 +163,7 @@ impl<'a> Loader<'a> {
             btf: self.btf.as_ref().filter(|_| !func_info.is_empty()).map(|(fd, _)| fd.as_fd()),
             func_info: &func_info,
         })
-        .map_err(refused)
+        .map_err(|failure| refused(failure).locate_complexity(&linked.insns))
     }
 
     /// One func_info record per function: where it starts, and its FUNC

@@ -168,6 +168,8 @@ impl ProgramGen<'_> {
         let mut cb = ProgramGen::new(self.layout, self.probe_vars, self.ncpus, name.clone(), false);
         // Only the variables the body uses get a slot in this frame.
         cb.vars = vec![Slot { off: 0, size: 0 }; self.probe_vars.len()];
+        cb.scratch_vars = vec![None; self.probe_vars.len()];
+        cb.scratch_key = self.scratch_key;
         cb.b.set_span(span);
         let info = self.layout.map(map).clone();
 
@@ -190,6 +192,17 @@ impl ProgramGen<'_> {
         }
 
         let uses = VarUse::of(body);
+        // The caller's variables in the scratch map are the callback's too,
+        // in place: nothing to copy in or out.
+        let (in_scratch, outer): (Vec<VarId>, Vec<VarId>) = outer.iter().partition(|v| self.scratch_offset(**v).is_some());
+        for &v in &in_scratch {
+            cb.scratch_vars[v.0] = self.scratch_offset(v);
+            cb.vars[v.0] = self.vars[v.0];
+        }
+        if !in_scratch.is_empty() {
+            cb.init_scratch(span)?;
+        }
+        let outer = &outer[..];
         for &v in outer {
             let slot = cb.alloc(stored_size(&self.probe_vars[v.0].ty), span)?;
             cb.vars[v.0] = slot;
@@ -212,7 +225,7 @@ impl ProgramGen<'_> {
                 cb.copy_words(Reg::R1, caller, Reg::R10, slot.off, slot.size);
             }
         }
-        for &v in uses.used.iter().filter(|v| **v != var && !outer.contains(v)) {
+        for &v in uses.used.iter().filter(|v| **v != var && !outer.contains(v) && !in_scratch.contains(v)) {
             cb.vars[v.0] = cb.alloc(stored_size(&self.probe_vars[v.0].ty), span)?;
         }
 
@@ -258,7 +271,7 @@ impl ProgramGen<'_> {
     }
 
     /// Copies `n` bytes (a multiple of 8) word by word through r0.
-    fn copy_words(&mut self, src: Reg, src_off: i16, dst: Reg, dst_off: i16, n: u32) {
+    pub(super) fn copy_words(&mut self, src: Reg, src_off: i16, dst: Reg, dst_off: i16, n: u32) {
         for i in (0..n).step_by(8) {
             self.b.load(Size::DW, Reg::R0, src, src_off + i as i16);
             self.b.store(Size::DW, dst, dst_off + i as i16, Reg::R0);

@@ -33,6 +33,13 @@ pub(super) enum IntVal {
     Imm(i64),
 }
 
+/// A left operand waiting on the stack while the right one is computed.
+struct Spill {
+    slot: Slot,
+    /// The stack's mark before the slot: where it is freed.
+    mark: u32,
+}
+
 /// A constant that fits a BPF instruction's 32-bit signed immediate.
 fn imm32(v: i64) -> Option<i32> {
     i32::try_from(v).ok()
@@ -95,9 +102,14 @@ impl ProgramGen<'_> {
                 Ok(IntVal::Reg(r))
             }
             ExprKind::Var(id) => {
-                let slot = self.vars[id.0];
                 let r = self.alloc_reg(e.span)?;
-                self.b.load(Size::DW, r, Reg::R10, slot.off);
+                match self.scratch_offset(*id) {
+                    Some(off) => {
+                        self.scratch_base(r);
+                        self.b.load(Size::DW, r, r, off);
+                    }
+                    None => self.b.load(Size::DW, r, Reg::R10, self.vars[id.0].off),
+                }
                 Ok(IntVal::Reg(r))
             }
             ExprKind::MapRead { map, keys } if self.layout.map(*map).percpu => self.aggregation_read(*map, keys, e.span),
@@ -191,15 +203,21 @@ impl ProgramGen<'_> {
                 Ok(IntVal::Reg(r))
             }
             ExprKind::VarIncDec { var, delta, prefix } => {
-                let slot = self.vars[var.0];
+                let (base, off) = match self.scratch_offset(*var) {
+                    Some(off) => {
+                        self.scratch_base(Reg::R1);
+                        (Reg::R1, off)
+                    }
+                    None => (Reg::R10, self.vars[var.0].off),
+                };
                 let r = self.alloc_reg(e.span)?;
-                self.b.load(Size::DW, r, Reg::R10, slot.off);
+                self.b.load(Size::DW, r, base, off);
                 self.b.mov64(Reg::R0, r);
                 self.b.alu64(Alu::Add, Reg::R0, *delta as i32);
                 // The variable keeps its type: (uint8)255 + 1 wraps to 0,
                 // as in bpftrace.
                 self.fit_to_width(Reg::R0, &e.ty);
-                self.b.store(Size::DW, Reg::R10, slot.off, Reg::R0);
+                self.b.store(Size::DW, base, off, Reg::R0);
                 if *prefix {
                     self.b.mov64(r, Reg::R0);
                 }
@@ -234,21 +252,27 @@ impl ProgramGen<'_> {
                 if let Some(c) = constant_truth(cond) {
                     return self.int(if c { then } else { else_ });
                 }
-                let r = self.alloc_reg(e.span)?;
+                // The result's register is taken by the first branch's value
+                // and given back for the second, which ends in it too: the
+                // branches run one at a time, so neither holds it while the
+                // condition or the other is evaluated.
                 let (otherwise, done) = (self.b.new_label(), self.b.new_label());
                 self.branch_unless(cond, otherwise)?;
-                for (branch, last) in [(then, false), (else_, true)] {
-                    let v = self.int(branch)?;
-                    match v {
-                        IntVal::Imm(c) => self.load_const(r, c),
-                        IntVal::Reg(x) => {
-                            self.b.mov64(r, x);
-                            self.release_reg(x);
-                        }
+                let v = self.int(then)?;
+                let r = self.to_reg(v, then.span)?;
+                self.b.jump(done);
+                self.b.bind(otherwise);
+                self.release_reg(r);
+                match self.int(else_)? {
+                    IntVal::Imm(c) => {
+                        self.regs.take(r);
+                        self.load_const(r, c);
                     }
-                    if !last {
-                        self.b.jump(done);
-                        self.b.bind(otherwise);
+                    IntVal::Reg(x) if x == r => {}
+                    IntVal::Reg(x) => {
+                        self.regs.take(r);
+                        self.b.mov64(r, x);
+                        self.release_reg(x);
                     }
                 }
                 self.b.bind(done);
@@ -529,22 +553,29 @@ impl ProgramGen<'_> {
             return self.bool_value(e);
         }
         let a = self.int(lhs)?;
-        let spill = self.spill_if_full(a, e.span)?;
+        let spill = self.spill_if_needed(a, rhs, e.span)?;
         let b = self.int(rhs)?;
         self.b.set_span(e.span);
         if let (IntVal::Imm(x), IntVal::Imm(y)) = (a, b) {
             return Ok(IntVal::Imm(fold(op, x, y)));
         }
-        let (dst, src) = match spill {
-            Some(slot) => {
+        let (dst, src) = match (spill, a, b) {
+            (Some(spill), _, _) => {
                 // r0 is free here: no helper call happens in between.
                 let rb = self.to_reg(b, e.span)?;
-                self.b.load(Size::DW, Reg::R0, Reg::R10, slot.off);
+                self.reload(spill, Reg::R0);
                 self.arith(op, Reg::R0, Operand::Reg(rb));
                 self.b.mov64(rb, Reg::R0);
                 return Ok(IntVal::Reg(rb));
             }
-            None => {
+            (None, IntVal::Imm(c), IntVal::Reg(rb)) if self.regs.available() == 0 => {
+                // A constant on the left with no register left for it: r0.
+                self.load_const(Reg::R0, c);
+                self.arith(op, Reg::R0, Operand::Reg(rb));
+                self.b.mov64(rb, Reg::R0);
+                return Ok(IntVal::Reg(rb));
+            }
+            (None, _, _) => {
                 let ra = self.to_reg(a, e.span)?;
                 (ra, b)
             }
@@ -557,15 +588,19 @@ impl ProgramGen<'_> {
         Ok(IntVal::Reg(dst))
     }
 
-    /// With every register taken, a left operand waits on the stack while
-    /// the right one is computed; the caller reloads it into r0.
-    fn spill_if_full(&mut self, v: IntVal, span: Span) -> Result<Option<Slot>, CodegenError> {
+    /// When the right operand needs more registers than are left, the left
+    /// one waits on the stack while the right one is computed; the caller
+    /// reloads it into r0. So any depth of nesting compiles, and an
+    /// expression that fits keeps its values in registers.
+    /// The slot is free again once reloaded ([`Spill::reload`]).
+    fn spill_if_needed(&mut self, v: IntVal, rhs: &Expr, span: Span) -> Result<Option<Spill>, CodegenError> {
         match v {
-            IntVal::Reg(r) if self.regs.available() == 0 => {
+            IntVal::Reg(r) if self.regs.available() < super::pressure::needed(rhs) => {
+                let mark = self.stack.mark();
                 let slot = self.alloc(8, span)?;
                 self.b.store(Size::DW, Reg::R10, slot.off, r);
                 self.release_reg(r);
-                Ok(Some(slot))
+                Ok(Some(Spill { slot, mark }))
             }
             _ => Ok(None),
         }
@@ -585,6 +620,13 @@ impl ProgramGen<'_> {
                 self.b.alu64(Alu::Arsh, r, shift);
             }
         }
+    }
+
+    /// Loads a spilled value into `dst` and frees its slot: whatever the
+    /// right operand put on the stack was freed when it was computed.
+    fn reload(&mut self, spill: Spill, dst: Reg) {
+        self.b.load(Size::DW, dst, Reg::R10, spill.slot.off);
+        self.stack.reset(spill.mark);
     }
 
     /// `dst op= src` with bpftrace's semantics ([`fold`] computes the same):
@@ -717,13 +759,13 @@ impl ProgramGen<'_> {
                     }
                 }
                 let a = self.int(lhs)?;
-                let spill = self.spill_if_full(a, cond.span)?;
+                let spill = self.spill_if_needed(a, rhs, cond.span)?;
                 let b = self.int(rhs)?;
                 self.b.set_span(cond.span);
-                if let Some(slot) = spill {
+                if let Some(spill) = spill {
                     // r0 is free: no helper call happens in between.
                     let rb = self.to_reg(b, cond.span)?;
-                    self.b.load(Size::DW, Reg::R0, Reg::R10, slot.off);
+                    self.reload(spill, Reg::R0);
                     self.b.jump_if(c, Reg::R0, rb, target);
                     self.release_reg(rb);
                     return Ok(());
@@ -883,7 +925,13 @@ impl ProgramGen<'_> {
             ExprKind::Var(id) => {
                 let var = self.vars[id.0];
                 let n = var.size.min(size);
-                self.copy_stack(var.off, dst, n);
+                match self.scratch_offset(*id) {
+                    Some(off) => {
+                        self.scratch_base(Reg::R1);
+                        self.copy_words(Reg::R1, off, Reg::R10, dst, n);
+                    }
+                    None => self.copy_stack(var.off, dst, n),
+                }
                 self.zero(dst + n as i16, size - n);
             }
             ExprKind::MapRead { map, keys } => {
@@ -1066,7 +1114,7 @@ impl ProgramGen<'_> {
     /// context loads: each access must be aligned to its size, on both sides
     /// (the verifier is strict about stack alignment), so chunk sizes follow
     /// the offsets.
-    fn copy_from_context(&mut self, src: u32, dst: i16, n: u32) {
+    pub(super) fn copy_from_context(&mut self, src: u32, dst: i16, n: u32) {
         let mut i = 0;
         while i < n {
             let mut width = 8;

@@ -74,6 +74,13 @@ impl Registers {
         self.free.pop()
     }
 
+    /// Takes `reg` itself, which must be free: a value that must end in
+    /// the register another path put it in.
+    pub fn take(&mut self, reg: Reg) {
+        debug_assert!(self.free.contains(&reg));
+        self.free.retain(|r| *r != reg);
+    }
+
     pub fn release(&mut self, reg: Reg) {
         debug_assert!(!self.free.contains(&reg));
         self.free.push(reg);

@@ -10,6 +10,8 @@ mod buffers;
 mod callback;
 mod expr;
 mod frame;
+mod pressure;
+mod scratch;
 mod stmt;
 mod syscalls;
 mod tuple;
@@ -52,8 +54,11 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
     let mut shared = std::collections::BTreeSet::new();
     // Whether a probe that fires any number of times sends records.
     let mut streams = false;
+    // The largest scratch element a probe needs (0: no probe needs one).
+    let mut scratch_size = 0;
     for (index, probe) in program.probes.iter().enumerate() {
-        let generated = ProgramGen::generate(probe, &layout, program.ncpus, format!("probe{index}"))?;
+        let generated = ProgramGen::generate(probe, &layout, program.ncpus, index)?;
+        scratch_size = scratch_size.max(generated.scratch_size);
         streams |= generated.sends_records && !matches!(probe.kind, ProbeKind::Begin | ProbeKind::End);
         let code = generated.code;
         functions.extend(generated.callbacks);
@@ -156,6 +161,18 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         name: LOST_EVENTS_MAP,
         def: MapDef { map_type: map_type::PERCPU_ARRAY, key_size: 4, value_size: 8, max_entries: 1, flags: 0 },
     });
+    if scratch_size > 0 {
+        elf_maps.push(ElfMap {
+            name: scratch::SCRATCH_MAP,
+            def: MapDef {
+                map_type: map_type::PERCPU_ARRAY,
+                key_size: 4,
+                value_size: scratch_size,
+                max_entries: program.probes.len() as u32,
+                flags: 0,
+            },
+        });
+    }
     if program.uses_elapsed {
         elf_maps.push(ElfMap {
             name: START_TIME_MAP,
@@ -346,6 +363,14 @@ struct ProgramGen<'a> {
     callee_span: Span,
     /// Whether the code (or a callback of it) sends ring buffer records.
     sends_records: bool,
+    /// Where each scratch variable that did not fit the stack is in the
+    /// probe's element of the scratch map ([`scratch`]); `None` for those
+    /// on the stack.
+    scratch_vars: Vec<Option<i16>>,
+    /// The stack slot holding the scratch element's address.
+    scratch_pointer: Option<Slot>,
+    /// The probe's index in the scratch map.
+    scratch_key: u32,
 }
 
 /// One program's code and the callbacks it references.
@@ -353,6 +378,8 @@ struct Generated {
     code: Code,
     /// Whether the code sends ring buffer records.
     sends_records: bool,
+    /// The bytes of the probe's element in the scratch map (0: none).
+    scratch_size: u32,
     callbacks: Vec<callback::Callback>,
     shared: std::collections::BTreeSet<callback::Shared>,
 }
@@ -384,10 +411,36 @@ impl<'a> ProgramGen<'a> {
             callee_depth: 0,
             callee_span: Span::default(),
             sends_records: false,
+            scratch_vars: Vec::new(),
+            scratch_pointer: None,
+            scratch_key: 0,
         }
     }
 
-    fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32, name: String) -> Result<Generated, CodegenError> {
+    /// Generates a probe's program with its variables on the stack, or, if
+    /// they and the temporaries do not fit there, with fewer and fewer of
+    /// them on the stack and the rest in the scratch map.
+    fn generate(probe: &'a checked::Probe, layout: &'a Layout<'a>, ncpus: u32, index: usize) -> Result<Generated, CodegenError> {
+        let mut result = Err(CodegenError::StackFull { span: probe.span });
+        for budget in scratch::STACK_BUDGETS {
+            result = Self::generate_with(probe, layout, ncpus, index, budget);
+            if !matches!(result, Err(CodegenError::StackFull { .. })) {
+                break;
+            }
+        }
+        result
+    }
+
+    /// [`Self::generate`] with at most `stack_budget` bytes of variables on
+    /// the stack (`None`: all of them).
+    fn generate_with(
+        probe: &'a checked::Probe,
+        layout: &'a Layout<'a>,
+        ncpus: u32,
+        index: usize,
+        stack_budget: Option<u32>,
+    ) -> Result<Generated, CodegenError> {
+        let name = format!("probe{index}");
         let uses_ctx =
             (matches!(probe.kind, ProbeKind::Tracepoint { .. } | ProbeKind::RawTracepoint { .. } | ProbeKind::Fentry { .. }) || probe.kind.has_registers())
                 && reads_context(probe);
@@ -396,9 +449,31 @@ impl<'a> ProgramGen<'a> {
         if uses_ctx {
             gen.b.mov64(Reg::R6, Reg::R1);
         }
-        for var in &probe.vars {
-            let slot = gen.alloc(stored_size(&var.ty), probe.span)?;
-            gen.vars.push(slot);
+        gen.scratch_key = index as u32;
+        let mut on_stack = 0;
+        let mut scratch_size = 0;
+        gen.vars = vec![Slot { off: 0, size: 0 }; probe.vars.len()];
+        gen.scratch_vars = vec![None; probe.vars.len()];
+        let order = match stack_budget {
+            None => (0..probe.vars.len()).map(checked::VarId).collect(),
+            Some(_) => scratch::stack_order(&probe.vars, &probe.body),
+        };
+        for id in order {
+            let size = stored_size(&probe.vars[id.0].ty);
+            if stack_budget.is_some_and(|budget| on_stack + size > budget) {
+                if scratch_size + size > scratch::MAX_SCRATCH {
+                    return Err(CodegenError::TooManyVariables { span: probe.span });
+                }
+                gen.vars[id.0] = Slot { off: 0, size };
+                gen.scratch_vars[id.0] = Some(scratch_size as i16);
+                scratch_size += size;
+            } else {
+                gen.vars[id.0] = gen.alloc(size, probe.span)?;
+                on_stack += size;
+            }
+        }
+        if scratch_size > 0 {
+            gen.init_scratch(probe.span)?;
         }
         if let Some(pred) = &probe.predicate {
             gen.b.set_span(pred.span);
@@ -413,7 +488,13 @@ impl<'a> ProgramGen<'a> {
         gen.b.mov64(Reg::R0, 0);
         gen.b.exit();
         gen.check_call_depth()?;
-        Ok(Generated { code: gen.b.finish()?, sends_records: gen.sends_records, callbacks: gen.callbacks, shared: gen.shared })
+        Ok(Generated {
+            code: gen.b.finish()?,
+            sends_records: gen.sends_records,
+            scratch_size,
+            callbacks: gen.callbacks,
+            shared: gen.shared,
+        })
     }
 
     fn alloc(&mut self, size: u32, span: Span) -> Result<Slot, CodegenError> {

@@ -25,7 +25,16 @@ impl ProgramGen<'_> {
             StmtKind::VarAssign { var, value } => {
                 let slot = self.vars[var.0];
                 let layout = self.var_layouts[var.0].clone();
-                self.store_as(value, &layout, slot, 0)?;
+                match self.scratch_offset(*var) {
+                    // Built on the stack, then copied to its place.
+                    Some(off) => {
+                        let tmp = self.alloc(slot.size, stmt.span)?;
+                        self.store_as(value, &layout, tmp, 0)?;
+                        self.scratch_base(Reg::R1);
+                        self.copy_words(Reg::R10, tmp.off, Reg::R1, off, slot.size);
+                    }
+                    None => self.store_as(value, &layout, slot, 0)?,
+                }
             }
             StmtKind::If { cond, then, else_ } => {
                 let otherwise = self.b.new_label();
@@ -165,6 +174,13 @@ impl ProgramGen<'_> {
             let ra = self.to_reg(a, af.span)?;
             self.b.store(Size::DW, Reg::R10, slot.at(offset), ra);
             self.release_reg(ra);
+            if let rbpf_lang::checked::ExprKind::TracepointField(f) = &addr.kind {
+                // The bytes of an address array field, copied as they are.
+                self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);
+                self.b.store(Size::DW, Reg::R10, slot.at(offset + 16), 0);
+                self.copy_from_context(f.offset, slot.at(offset + 8), f.size.min(16));
+                return Ok(());
+            }
             let v = self.int(addr)?;
             let rv = self.to_reg(v, addr.span)?;
             self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);
@@ -178,8 +194,13 @@ impl ProgramGen<'_> {
             let rbpf_lang::checked::ExprKind::Var(id) = value.kind else {
                 return Err(CodegenError::Unlowerable { what: "inet address".into(), span: value.span });
             };
-            let var = self.vars[id.0];
-            self.copy_stack(var.off, slot.at(offset), 24);
+            match self.scratch_offset(id) {
+                Some(off) => {
+                    self.scratch_base(Reg::R1);
+                    self.copy_words(Reg::R1, off, Reg::R10, slot.at(offset), 24);
+                }
+                None => self.copy_stack(self.vars[id.0].off, slot.at(offset), 24),
+            }
             return Ok(());
         }
         if value.ty.is_str() {
@@ -354,12 +375,9 @@ impl ProgramGen<'_> {
         let read = self.str_read_operands(value, ptr, len, info.value_size)?;
         let key = self.map_key(map, &[], span)?;
         self.lookup(map, key);
-        let done = self.b.new_label();
-        // Never NULL for the one element, but the verifier wants the check.
-        self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
+        self.never_null();
         self.b.store(Size::DW, Reg::R0, info.value_size as i16, 1);
         self.str_read(read, Reg::R0, 0, info.value_size);
-        self.b.bind(done);
         Ok(())
     }
 
@@ -389,13 +407,22 @@ impl ProgramGen<'_> {
             None => self.b.store(Size::W, Reg::R10, key.off, 0),
         }
         self.lookup(map, key);
-        let done = self.b.new_label();
-        // Never NULL for an index below max_entries, but the verifier
-        // wants the check.
-        self.b.jump_if(Cond::Eq, Reg::R0, 0, done);
+        self.never_null();
         self.add_in_place(Reg::R0, 0, 1);
-        self.b.bind(done);
         Ok(())
+    }
+
+    /// The NULL check after looking up an array index below max_entries,
+    /// which never fails but which the verifier wants. The impossible
+    /// branch leaves the program rather than rejoining the code after the
+    /// update: a branch that rejoins is a second path the verifier walks
+    /// through the rest of an enclosing loop, once per iteration, and when
+    /// it cannot prune those walks (a precise loop counter, states evicted
+    /// as the loop runs on) a few thousand iterations exceed its
+    /// million-instruction budget. A branch to the exit costs it two.
+    fn never_null(&mut self) {
+        let exit = self.exit;
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, exit);
     }
 
     /// r1 = the `hist(x, bits)` bucket of `x` ([`crate::manifest::hist_index`]),

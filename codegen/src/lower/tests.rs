@@ -72,6 +72,22 @@ fn tracepoint_strings() {
 }
 
 #[test]
+fn registers_run_out_only_into_a_spill() {
+    // With r6 holding the context, three registers are left: the
+    // conditional's value takes the third, and evaluating its condition
+    // needs another; any depth of nesting compiles.
+    compile("tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args.filename)); @x = pid + (tid + (nsecs ? 3 : 5)); }");
+    let mut deep = String::from("pid");
+    for i in 0..40 {
+        deep = if i % 3 == 0 { format!("(tid - (nsecs > {i} ? {deep} : uid))") } else { format!("(gid + {deep} * cpu)") };
+    }
+    compile(&format!("tracepoint:syscalls:sys_enter_execve {{ printf(\"%s\\n\", str(args.filename)); @x = {deep}; if ({deep} > 5) {{ @y = 1; }} }}"));
+    // An expression that fits keeps its values in registers: no spill.
+    let fits = disassemble("tracepoint:syscalls:sys_enter_execve { @x = pid + (tid + (nsecs ? 3 : 5)); }");
+    assert!(!fits.contains("r0 = *(u64 *)(r10 -"), "{fits}");
+}
+
+#[test]
 fn deep_expressions_spill_instead_of_failing() {
     let text = disassemble(
         "t:sched:sched_switch /(args.prev_pid + (pid + (tid + (uid + gid)))) > (cpu * (pid + (tid * (uid + 1))))/ { @a = (1 + (2 + (pid + (tid + (uid + (gid + cpu)))))); }",
@@ -204,4 +220,39 @@ fn string_comparisons_compare_the_shorter_buffer() {
     insta::assert_snapshot!(disassemble(
         "t:sched:sched_switch /comm == \"bash\"/ { $s = \"x\"; if (args.name == \"kworker/0:1-events\") { $s = \"y\"; } @ = $s == args.prev_comm; }"
     ));
+}
+
+#[test]
+fn variables_that_do_not_fit_the_stack_go_to_the_scratch_map() {
+    let many: String = (0..200).map(|i| format!("$v{i} = nsecs; @[{i}] = $v{i}; ")).collect();
+    let text = disassemble(&format!("BEGIN {{ {many} @s = $v0 + $v199; }}"));
+    assert!(text.contains("map[rbpf_scratch]"), "{text}");
+    // A program whose variables fit keeps them all on the stack.
+    let few = disassemble("BEGIN { $a = nsecs; $b = $a + 1; $s = \"str\"; @[$s] = $b; }");
+    assert!(!few.contains("rbpf_scratch"), "{few}");
+}
+
+#[test]
+fn a_loop_counter_stays_on_the_stack_when_variables_move_to_the_scratch_map() {
+    // Read from a map, the counter would be any number to the verifier,
+    // which could then not see the loop end.
+    let many: String = (0..100).map(|i| format!("$v{i} = nsecs; @[{i}] = $v{i}; ")).collect();
+    let text = disassemble(&format!("BEGIN {{ {many} $i = 0; while ($i < 50) {{ $i++; }} @s = $i + $v99; }}"));
+    assert!(text.contains("map[rbpf_scratch]"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let test = lines.iter().position(|l| l.contains("if r6 s>= 0x32")).expect("the loop's test");
+    assert!(lines[test - 1].ends_with("r6 = *(u64 *)(r10 - 8)"), "{}", lines[test - 1]);
+}
+
+#[test]
+fn variables_past_the_scratch_map_limit_are_refused_with_a_span() {
+    let many: String = (0..180).map(|i| format!("$s{i} = str(args.filename); @[{i}] = $s{i}; ")).collect();
+    let src = format!("config = {{ max_strlen = 200 }} tracepoint:syscalls:sys_enter_execve {{ {many} }}");
+    let target = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_execve", EXECVE);
+    let ast = rbpf_lang::parse(&src).expect("parses");
+    let checked = rbpf_lang::check(&ast, &target).expect("checks");
+    let error = super::compile(&checked).err().expect("refused");
+    assert!(matches!(error, crate::CodegenError::TooManyVariables { .. }), "{error:?}");
+    assert_eq!(error.to_string(), "the variables of this probe need more than the 32 KiB it may keep");
+    assert!(error.span().is_some());
 }

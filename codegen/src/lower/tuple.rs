@@ -179,11 +179,18 @@ impl ProgramGen<'_> {
                 let field = fields.get(*index as usize).cloned().ok_or_else(|| self.unlowerable(e, &tuple.layout))?;
                 Ok(Located { base: tuple.base, offset: tuple.offset + field.offset as i32, layout: field.ty })
             }
-            ExprKind::Var(id) => Ok(Located {
-                base: Reg::R10,
-                offset: i32::from(self.vars[id.0].off),
-                layout: self.var_layouts[id.0].clone(),
-            }),
+            ExprKind::Var(id) => match self.scratch_offset(*id) {
+                // In r0, like a map value: its NULL check never fails.
+                Some(off) => {
+                    self.scratch_base(Reg::R0);
+                    Ok(Located { base: Reg::R0, offset: i32::from(off), layout: self.var_layouts[id.0].clone() })
+                }
+                None => Ok(Located {
+                    base: Reg::R10,
+                    offset: i32::from(self.vars[id.0].off),
+                    layout: self.var_layouts[id.0].clone(),
+                }),
+            },
             ExprKind::MapRead { map, keys } => {
                 let layout = match &self.layout.map(*map).value {
                     MapValue::Plain(t) => t.clone(),

@@ -1508,7 +1508,7 @@ impl Checker {
             }
             A::Tuple(items) => return self.tuple(items, cx),
             A::TupleIndex { expr, index, index_span } => return self.tuple_index(expr, *index, *index_span, span, cx),
-            A::Index { .. } => return self.unavailable_expr(span, "indexing"),
+            A::Index { expr, index } => return self.index(expr, index, span, cx),
             A::IncDec { expr, increment, prefix } => {
                 let delta = if *increment { 1 } else { -1 };
                 if let A::Map { name, keys } = &expr.kind {
@@ -1723,6 +1723,41 @@ impl Checker {
     }
 
     fn field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let (f, user) = self.resolve_field(base, field, span, cx)?;
+        let ty = self.field_type(&f, user, field.span)?;
+        Some((ExprKind::TracepointField(f), ty))
+    }
+
+    /// `args.NAME[i]`: element `i` of an array field, read as an integer of
+    /// the element's C type. The index is a constant, checked against the
+    /// array's length here, so the read stays inside the record.
+    fn index(&mut self, base: &ast::Expr, index: &ast::Expr, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let A::Field { expr, field, .. } = &base.kind else {
+            return self.unavailable_expr(span, "indexing anything but an array field of `args`");
+        };
+        let (f, _) = self.resolve_field(expr, field, base.span, cx)?;
+        let Some((element, count)) = array_element(&f) else {
+            self.error(
+                Diagnostic::error(base.span, format!("`{}` ({}) is not an array", f.name, f.c_type))
+                    .with_label("only array fields can be indexed"),
+            );
+            return None;
+        };
+        let i = self.const_arg(index, 0, i64::from(count) - 1, &format!("the index of `{}` ({})", f.name, f.c_type))? as u32;
+        let f = TracepointField {
+            name: format!("{}[{i}]", f.name),
+            c_type: element.c_type,
+            offset: f.offset + i * element.size,
+            size: element.size,
+            signed: element.signed,
+            kind: FieldKind::Int,
+        };
+        let ty = Type::Int { bits: (f.size * 8) as u8, signed: f.signed };
+        Some((ExprKind::TracepointField(f), ty))
+    }
+
+    /// The field `args.NAME` names, and whether it points to user memory.
+    fn resolve_field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(TracepointField, bool)> {
         if base.kind != A::Ident("args".into()) {
             self.unavailable(span, "field access on anything but `args`");
             return None;
@@ -1761,8 +1796,27 @@ impl Checker {
             );
             return None;
         };
-        let ty = self.field_type(&f, user, field.span)?;
-        Some((ExprKind::TracepointField(f), ty))
+        Some((f, user))
+    }
+
+    /// `args.NAME` when it is an array of 4 or 16 bytes (an IPv4 or IPv6
+    /// address), typed as a buffer of that size; `None` for anything else,
+    /// which the caller checks as an expression.
+    fn address_field(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<Expr> {
+        let A::Field { expr, field, .. } = &e.kind else { return None };
+        if expr.kind != A::Ident("args".into()) || cx.map_loops > 0 {
+            return None;
+        }
+        let format = match &cx.resolved.kind {
+            ProbeKind::Tracepoint { format, .. } => format,
+            _ => return None,
+        };
+        let f = format.field(&field.name)?;
+        let (element, _) = array_element(f)?;
+        if element.size != 1 || !matches!(f.size, 4 | 16) {
+            return None;
+        }
+        Some(Expr { kind: ExprKind::TracepointField(f.clone()), ty: Type::Buf { size: f.size }, span: e.span })
     }
 
     /// The type a tracepoint field or function argument reads as.
@@ -1849,16 +1903,27 @@ impl Checker {
             }
             "ntop" => {
                 self.arity(name, args, 1, 2)?;
+                let addr_arg = args.last()?;
+                // An address held in a byte array field (`__u8 saddr[4]`,
+                // `__u8 saddr_v6[16]`): its bytes, and without a family,
+                // the family its size says, as bpftrace does.
+                let bytes = self.address_field(addr_arg, cx);
                 let (af, addr) = match args {
-                    [addr] => (Expr { kind: ExprKind::Int(2), ty: Type::U64, span: addr.span }, self.expr(addr, cx)),
+                    [addr] => {
+                        let family = if bytes.as_ref().is_some_and(|b| b.ty == Type::Buf { size: 16 }) { AF_INET6 } else { AF_INET };
+                        let addr = bytes.unwrap_or_else(|| self.expr(addr, cx));
+                        (Expr { kind: ExprKind::Int(family), ty: Type::U64, span: addr.span }, addr)
+                    }
                     [af, addr] => {
                         let af = self.expr(af, cx);
                         self.expect_int(&af, "the address family of `ntop()`")?;
-                        (af, self.expr(addr, cx))
+                        (af, bytes.unwrap_or_else(|| self.expr(addr, cx)))
                     }
                     _ => return None,
                 };
-                self.expect_int(&addr, "`ntop()` of an IPv4 address")?;
+                if !matches!(addr.ty, Type::Buf { .. }) {
+                    self.expect_int(&addr, "`ntop()` of an IPv4 address")?;
+                }
                 Some((ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr) }, Type::Inet))
             }
             "strlen" => {
@@ -1962,6 +2027,41 @@ const FUNCTIONS: &[&str] = &[
     "clear", "zero", "has_key", "len", "strlen", "strncmp", "strcontains", "bswap", "time", "strftime", "ntop", "cat",
     "system", "signal", "buf", "join",
 ];
+
+/// Address families, as `ntop()` takes them.
+const AF_INET: u64 = 2;
+const AF_INET6: u64 = 10;
+
+/// The element of an array field: its C type, size and signedness.
+struct ArrayElement {
+    c_type: String,
+    size: u32,
+    signed: bool,
+}
+
+/// The element type of an array field (`unsigned long[6]`, `__u8[4]`) and
+/// the array's length; `None` for a field that is not a fixed array.
+fn array_element(f: &TracepointField) -> Option<(ArrayElement, u32)> {
+    if !matches!(f.kind, FieldKind::Array { .. }) {
+        return None;
+    }
+    let (base, rest) = f.c_type.split_once('[')?;
+    let count: u32 = rest.trim_end_matches(']').trim().parse().ok().filter(|n| *n > 0)?;
+    let size = f.size / count;
+    if !matches!(size, 1 | 2 | 4 | 8) || size * count != f.size {
+        return None;
+    }
+    let base = base.replace("const", "").replace("volatile", "");
+    let base = base.trim();
+    // Signed as C types it: `char` and the plain integer types are, the
+    // unsigned ones (`unsigned long`, `__u8`, `u32`, `size_t`) and pointers are not.
+    let unsigned = base.contains("unsigned")
+        || base.starts_with("__u")
+        || base.starts_with('u')
+        || base.ends_with('*')
+        || matches!(base, "size_t" | "bool" | "_Bool");
+    Some((ArrayElement { c_type: base.to_string(), size, signed: !unsigned }, count))
+}
 
 /// A signal by name (`SIGKILL`, `KILL`) or number.
 /// Why a probe has no task `signal()` could mean, as bpftrace 0.17 judges

@@ -7,6 +7,7 @@ use crate::target::FakeTarget;
 use crate::types::Type;
 use crate::Source;
 
+mod array_fields;
 mod buffers;
 mod probe_kinds;
 mod watchpoint;
