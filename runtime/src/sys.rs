@@ -218,20 +218,43 @@ fn with_log(mut load: impl FnMut(u32, &mut [u8]) -> io::Result<libc::c_long>) ->
     match load(0, &mut []) {
         // SAFETY: the load commands return a new file descriptor we own.
         Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        Err(e) if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EACCES | libc::E2BIG | libc::ENOSPC)) => {
+        Err(e) if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EACCES | libc::E2BIG | libc::ENOSPC | libc::EFAULT)) => {
             return Err(LoadFailure { error: e, log: String::new() });
         }
         Err(_) => {}
     }
     let mut log = vec![0u8; 1 << 20];
-    match load(1, &mut log) {
+    let error = match load(1, &mut log) {
         // SAFETY: as above.
-        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        Err(error) => {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            Err(LoadFailure { error, log: String::from_utf8_lossy(&log[..end]).into_owned() })
+        Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+        Err(error) => error,
+    };
+    let trace = until_nul(&log);
+    // A log that overflows fails with ENOSPC. Kernels from 6.4 on keep its
+    // end, with the instruction the verifier stopped at and why; older ones
+    // keep its start, and the reason is lost. The statistics level logs
+    // the verifier's messages without the instruction trace, so the reason
+    // fits: where the trace does not end with it, it is all there is.
+    if error.raw_os_error() == Some(libc::ENOSPC) {
+        let mut stats = vec![0u8; 1 << 16];
+        if let Err(error) = load(BPF_LOG_STATS, &mut stats) {
+            let stats = until_nul(&stats);
+            let reason = stats.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+            if error.raw_os_error() != Some(libc::ENOSPC) && !reason.is_empty() {
+                let log = if trace.contains(reason) { trace } else { stats };
+                return Err(LoadFailure { error, log });
+            }
         }
     }
+    Err(LoadFailure { error, log: trace })
+}
+
+/// The verifier's statistics log level (BPF_LOG_STATS).
+const BPF_LOG_STATS: u32 = 4;
+
+fn until_nul(log: &[u8]) -> String {
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    String::from_utf8_lossy(&log[..end]).into_owned()
 }
 
 /// Loads a program (the verifier runs here).
