@@ -7,6 +7,11 @@ use super::*;
 use crate::CodegenError;
 
 
+/// Assembly text, what emits it, and the bytes the kernel expects.
+type EncodeCase = (&'static str, fn(&mut Builder), &'static [u8]);
+/// Assembly text, what emits it (jumping to the label), and its 8 bytes.
+type JumpCase = (&'static str, fn(&mut Builder, Label), [u8; 8]);
+
 fn encode(emit: impl FnOnce(&mut Builder)) -> Vec<u8> {
     let mut b = Builder::new();
     emit(&mut b);
@@ -18,7 +23,7 @@ fn encode(emit: impl FnOnce(&mut Builder)) -> Vec<u8> {
 /// not assemble), written out from the kernel's opcode fields.
 #[test]
 fn encodes_like_the_kernel() {
-    let cases: &[(&str, fn(&mut Builder), &[u8])] = &[
+    let cases: &[EncodeCase] = &[
         ("r6 = r1", |b| b.mov64(Reg::R6, Reg::R1), &[0xbf, 0x16, 0, 0, 0, 0, 0, 0]),
         ("r1 = -7", |b| b.mov64(Reg::R1, -7), &[0xb7, 0x01, 0, 0, 0xf9, 0xff, 0xff, 0xff]),
         ("r1 = *(u64 *)(r6 + 16)", |b| b.load(Size::DW, Reg::R1, Reg::R6, 16), &[0x79, 0x61, 0x10, 0, 0, 0, 0, 0]),
@@ -62,7 +67,7 @@ fn encodes_like_the_kernel() {
 /// reachable through a first jump so that none is dropped as dead.
 #[test]
 fn encodes_jumps_like_the_kernel() {
-    let jumps: &[(&str, fn(&mut Builder, Label), [u8; 8])] = &[
+    let jumps: &[JumpCase] = &[
         ("if r1 > 5 goto +3", |b, l| b.jump_if(Cond::Gt, Reg::R1, 5, l), [0x25, 0x01, 3, 0, 5, 0, 0, 0]),
         ("if r1 s<= r2 goto +3", |b, l| b.jump_if(Cond::Sle, Reg::R1, Reg::R2, l), [0xdd, 0x21, 3, 0, 0, 0, 0, 0]),
         ("if r1 != r2 goto +3", |b, l| b.jump_if(Cond::Ne, Reg::R1, Reg::R2, l), [0x5d, 0x21, 3, 0, 0, 0, 0, 0]),
