@@ -7,8 +7,9 @@
 //! `BTF_FUNC_STATIC`. So every function gets a `FUNC` of one of two
 //! prototypes, `long f(void *ctx)` for programs and `long f(void *map,
 //! void *key, void *value, void *ctx)` for callbacks, and `.BTF.ext`
-//! lists them by section. aya-obj reads the records per function symbol
-//! and rebases them as it links the callbacks into each program. No line
+//! lists them by section. rbpf's loader (like aya-obj) reads the records
+//! per function symbol and rebases them as it links the callbacks into
+//! each program. No line
 //! info and no CO-RE relocations: rbpf needs neither.
 
 /// `BTF_MAGIC`, in the first two bytes of both sections.

@@ -1,10 +1,13 @@
-//! Writes a BPF ELF relocatable object in the shape aya 0.14 loads: one
+//! Writes a BPF ELF relocatable object in the conventional shape: one
 //! executable section per program with a global function symbol, a legacy
 //! `maps` section of `bpf_map_def`s, a `license` section, and an
-//! `R_BPF_64_64` relocation on every ld_imm64 that loads a map.
+//! `R_BPF_64_64` relocation on every ld_imm64 that loads a map; and reads
+//! it back ([`read_object`]) for rbpf's own loader (rbpf-runtime's
+//! `loader`), which loads it with bpf(2). The tests check that aya-obj
+//! 0.3 parses it too, so a saved object stays readable by other tools.
 //!
-//! No `.BTF` unless the object has callbacks: aya 0.14 loads legacy map
-//! definitions without it, and rbpf resolves kernel types itself, so the
+//! No `.BTF` unless the object has callbacks: legacy map definitions need
+//! none, and rbpf resolves kernel types itself, so the
 //! object needs no CO-RE relocations. Callbacks (static functions in
 //! `.text`, whose address an ld_imm64 loads) need BTF func_info for the
 //! verifier, so an object with callbacks carries `.BTF` and `.BTF.ext`
@@ -44,13 +47,14 @@ const R_BPF_64_64: u32 = 1;
 /// `struct bpf_map_def`: five u32s.
 const MAP_DEF_SIZE: u64 = 20;
 
-/// One program: its own section, so aya infers each program's type from
-/// its section name.
+/// One program: its own section, so that a loader can infer each
+/// program's type from its section name (rbpf's takes it from the
+/// manifest).
 pub struct ElfProgram<'a> {
-    /// e.g. `tracepoint/syscalls/sys_enter_execve`; aya infers the program
-    /// type from the part before the first `/`.
+    /// e.g. `tracepoint/syscalls/sys_enter_execve`; ELF loaders (aya-obj,
+    /// libbpf) infer the program type from the part before the first `/`.
     pub section: &'a str,
-    /// The function symbol aya looks the program up by.
+    /// The function symbol the program is looked up by.
     pub name: &'a str,
     pub code: &'a Code,
 }
@@ -73,7 +77,7 @@ pub struct ElfFunction<'a> {
 }
 
 pub struct ElfMap<'a> {
-    /// The symbol name, which aya names the map by.
+    /// The symbol name, which names the map.
     pub name: &'a str,
     pub def: MapDef,
 }
@@ -96,7 +100,7 @@ pub fn write_object(
 
     let mut map_symbols = HashMap::new();
     if !maps.is_empty() {
-        // aya treats every symbol in a section named `maps*` as a map.
+        // ELF loaders treat every symbol in a section named `maps*` as a map.
         let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
         for map in maps {
             let d = map.def;
@@ -120,7 +124,7 @@ pub fn write_object(
     }
 
     // Callbacks first, so that programs' references find their symbols.
-    // Static (local) symbols, one after another in `.text`: aya wants
+    // Static (local) symbols, one after another in `.text`: aya-obj wants
     // every byte of `.text` covered by a function symbol.
     let mut func_symbols = HashMap::new();
     let mut btf_funcs = Vec::new();
@@ -148,7 +152,7 @@ pub fn write_object(
     }
 
     for program in programs {
-        // A section without the exec flag is silently skipped by aya:
+        // A section without the exec flag is silently skipped by aya-obj:
         // SectionKind::Text gives SHF_ALLOC | SHF_EXECINSTR.
         let section = obj.add_section(Vec::new(), program.section.as_bytes().to_vec(), SectionKind::Text);
         let bytes = program.code.to_bytes();
@@ -175,7 +179,7 @@ pub fn write_object(
         obj.append_section_data(ext_section, &sections.btf_ext, 4);
     }
 
-    // aya reads the license as a C string from the whole section.
+    // Loaders read the license as a C string from the whole section.
     let license_section = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
     let mut text = license.as_bytes().to_vec();
     text.push(0);
@@ -198,7 +202,7 @@ fn relocate(
     let maps = code.relocations.iter().map(|r| (r.insn_index, r.map.as_str(), map_symbols.get(r.map.as_str()), "map"));
     let funcs = code.func_relocations.iter().map(|r| (r.insn_index, r.func.as_str(), func_symbols.get(r.func.as_str()), "function"));
     for (insn_index, target, symbol, what) in maps.chain(funcs) {
-        // The relocation must sit on an ld_imm64, or aya refuses the object.
+        // The relocation must sit on an ld_imm64, or loaders refuse the object.
         if !code.insns.get(insn_index).is_some_and(|i| i.is_ld_imm64()) {
             return Err(CodegenError::Elf(format!(
                 "program {name}: {what} {target} relocated at instruction {insn_index}, which is no ld_imm64"
@@ -221,7 +225,7 @@ fn relocate(
     Ok(())
 }
 
-/// Duplicate symbols would make aya load one program or map in place of
+/// Duplicate symbols would make a loader load one program or map in place of
 /// another without a word; an empty name or a NUL cannot be written.
 fn check_names(programs: &[ElfProgram], functions: &[ElfFunction], maps: &[ElfMap], license: &str) -> Result<(), CodegenError> {
     let mut seen = HashSet::new();

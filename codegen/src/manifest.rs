@@ -39,7 +39,7 @@ pub struct Manifest {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProgramInfo {
-    /// The function symbol name in the ELF (what aya looks programs up by).
+    /// The function symbol name in the ELF (what the loader looks programs up by).
     pub name: String,
     /// The ELF section name, e.g. `tracepoint/syscalls/sys_enter_execve`.
     pub section: String,
