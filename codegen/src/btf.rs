@@ -40,16 +40,21 @@ pub enum FuncKind {
 /// One function: its symbol, its section and where it starts there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Func<'a> {
+    /// Its symbol name.
     pub name: &'a str,
+    /// Its section's name.
     pub section: &'a str,
     /// Byte offset of the function in its section.
     pub offset: u32,
+    /// Program or callback: which prototype.
     pub kind: FuncKind,
 }
 
 /// The two sections' contents.
 pub struct Sections {
+    /// `.BTF`: the types and their names.
     pub btf: Vec<u8>,
+    /// `.BTF.ext`: the func_info records.
     pub btf_ext: Vec<u8>,
 }
 

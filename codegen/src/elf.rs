@@ -25,17 +25,27 @@ use crate::CodegenError;
 /// Kernel map types (`enum bpf_map_type` in uapi `bpf.h`), those a
 /// tracing program may use.
 pub mod map_type {
+    /// A hash table.
     pub const HASH: u32 = 1;
+    /// An array indexed by a u32, every element present.
     pub const ARRAY: u32 = 2;
+    /// Programs, for tail calls.
     pub const PROG_ARRAY: u32 = 3;
+    /// One perf event per CPU (`max_entries` 0: as many as CPUs).
     pub const PERF_EVENT_ARRAY: u32 = 4;
+    /// A hash table with one value per CPU.
     pub const PERCPU_HASH: u32 = 5;
+    /// An array with one value per CPU.
     pub const PERCPU_ARRAY: u32 = 6;
     /// Key u32 (the stack id), value `max_depth` u64 addresses.
     pub const STACK_TRACE: u32 = 7;
+    /// A hash table that evicts the least recently used element when full.
     pub const LRU_HASH: u32 = 9;
+    /// [`LRU_HASH`] with one value per CPU.
     pub const LRU_PERCPU_HASH: u32 = 10;
+    /// A FIFO of values, no keys.
     pub const QUEUE: u32 = 22;
+    /// A LIFO of values, no keys.
     pub const STACK: u32 = 23;
     /// Key and value size 0; `max_entries` is the size in bytes (a power
     /// of two and a multiple of the page size). Kernel 5.8+.
@@ -56,29 +66,39 @@ pub struct ElfProgram<'a> {
     pub section: &'a str,
     /// The function symbol the program is looked up by.
     pub name: &'a str,
+    /// Its instructions.
     pub code: &'a Code,
 }
 
 /// The legacy `struct bpf_map_def` (five u32s, in this order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapDef {
+    /// One of [`map_type`].
     pub map_type: u32,
+    /// Key bytes.
     pub key_size: u32,
+    /// Value bytes (per CPU for a per-CPU map).
     pub value_size: u32,
+    /// Capacity.
     pub max_entries: u32,
+    /// `BPF_F_*` map flags.
     pub flags: u32,
 }
 
 /// A callback: a static function in `.text`, linked by the loader into
 /// each program that references it.
 pub struct ElfFunction<'a> {
+    /// Its (local) symbol name.
     pub name: &'a str,
+    /// Its instructions.
     pub code: &'a Code,
 }
 
+/// A map of the legacy `maps` section.
 pub struct ElfMap<'a> {
     /// The symbol name, which names the map.
     pub name: &'a str,
+    /// Its definition.
     pub def: MapDef,
 }
 
@@ -251,8 +271,11 @@ fn check_names(programs: &[ElfProgram], functions: &[ElfFunction], maps: &[ElfMa
 /// global) or a callback (`.text`, local).
 #[derive(Clone, Debug)]
 pub struct ReadFunction {
+    /// Its symbol name.
     pub name: String,
+    /// Its section's name.
     pub section: String,
+    /// Its instructions, with its relocations; no spans.
     pub code: Code,
 }
 
@@ -261,7 +284,9 @@ pub struct ReadFunction {
 pub struct ReadObject {
     /// Programs and callbacks, in symbol order.
     pub functions: Vec<ReadFunction>,
+    /// The maps by symbol name, in symbol order.
     pub maps: Vec<(String, MapDef)>,
+    /// The `license` section's string.
     pub license: String,
     /// The `.BTF` section, present when the object has callbacks.
     pub btf: Option<Vec<u8>>,

@@ -16,7 +16,9 @@ pub struct Label(u32);
 /// it into a relocation against the map's symbol.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapRelocation {
+    /// The first slot of the ld_imm64.
     pub insn_index: usize,
+    /// The map's symbol name.
     pub map: String,
 }
 
@@ -25,7 +27,9 @@ pub struct MapRelocation {
 /// the function's symbol, and the loader links the function in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FuncRelocation {
+    /// The first slot of the ld_imm64.
     pub insn_index: usize,
+    /// The function's symbol name.
     pub func: String,
 }
 
@@ -33,14 +37,18 @@ pub struct FuncRelocation {
 /// span per slot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Code {
+    /// The slots, jumps resolved.
     pub insns: Vec<Insn>,
+    /// The ld_imm64s that load a map.
     pub relocations: Vec<MapRelocation>,
+    /// The ld_imm64s that load a callback's address.
     pub func_relocations: Vec<FuncRelocation>,
     /// One per slot; the second slot of an ld_imm64 repeats the first's.
     pub spans: Vec<Span>,
 }
 
 impl Code {
+    /// The instructions as the kernel reads them, 8 bytes a slot.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.insns.iter().flat_map(|i| i.to_bytes()).collect()
     }
@@ -68,10 +76,12 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// An empty builder.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A label to jump to, bound later with [`Builder::bind`].
     pub fn new_label(&mut self) -> Label {
         self.labels.push(None);
         Label(self.labels.len() as u32 - 1)
@@ -101,6 +111,7 @@ impl Builder {
         self.code.insns.len()
     }
 
+    /// Whether nothing was emitted yet.
     pub fn is_empty(&self) -> bool {
         self.code.insns.is_empty()
     }
@@ -139,6 +150,7 @@ impl Builder {
         self.emit(Insn { code: class::ALU | class::END | 0x08, dst: dst.0, src: 0, off: 0, imm: bits });
     }
 
+    /// `dst = src`, 64 bits (an immediate is sign-extended).
     pub fn mov64(&mut self, dst: Reg, src: impl Into<Operand>) {
         self.alu64(Alu::Mov, dst, src);
     }
@@ -188,6 +200,7 @@ impl Builder {
         self.ld_imm64(dst, class::PSEUDO_FUNC, 0);
     }
 
+    /// `goto target`.
     pub fn jump(&mut self, target: Label) {
         self.fixups.push((self.code.insns.len(), target));
         self.emit(Insn { code: class::JMP | class::JA, dst: 0, src: 0, off: 0, imm: 0 });

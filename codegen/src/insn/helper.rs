@@ -10,12 +10,15 @@ macro_rules! helpers {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(i32)]
         pub enum Helper {
-            $($variant = $id,)*
+            $(#[doc = concat!("`", $name, "`, helper number ", stringify!($id), ".")]
+            $variant = $id,)*
         }
 
         impl Helper {
+            /// Every helper, in number order.
             pub const ALL: &'static [Helper] = &[$(Helper::$variant,)*];
 
+            /// The helper with this number, if the table has it.
             pub fn from_id(id: i32) -> Option<Helper> {
                 match id {
                     $($id => Some(Helper::$variant),)*

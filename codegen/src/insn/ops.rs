@@ -1,19 +1,30 @@
 //! The operands and operations of an instruction: registers, access
 //! widths, ALU operations and jump conditions, with their opcode bits.
 
+/// A register, r0 to r10.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Reg(pub u8);
 
 impl Reg {
+    /// Return values: of helpers, of the program.
     pub const R0: Reg = Reg(0);
+    /// The first argument of a helper; the context on entry.
     pub const R1: Reg = Reg(1);
+    /// The second argument of a helper.
     pub const R2: Reg = Reg(2);
+    /// The third argument of a helper.
     pub const R3: Reg = Reg(3);
+    /// The fourth argument of a helper.
     pub const R4: Reg = Reg(4);
+    /// The fifth argument of a helper.
     pub const R5: Reg = Reg(5);
+    /// Callee-saved: survives helper calls.
     pub const R6: Reg = Reg(6);
+    /// Callee-saved: survives helper calls.
     pub const R7: Reg = Reg(7);
+    /// Callee-saved: survives helper calls.
     pub const R8: Reg = Reg(8);
+    /// Callee-saved: survives helper calls.
     pub const R9: Reg = Reg(9);
     /// The read-only frame pointer.
     pub const R10: Reg = Reg(10);
@@ -22,13 +33,18 @@ impl Reg {
 /// Memory access widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Size {
+    /// A byte.
     B,
+    /// A half word: 2 bytes.
     H,
+    /// A word: 4 bytes.
     W,
+    /// A double word: 8 bytes.
     DW,
 }
 
 impl Size {
+    /// The width of `n` bytes, if one.
     pub fn from_bytes(n: usize) -> Option<Size> {
         match n {
             1 => Some(Size::B),
@@ -39,6 +55,7 @@ impl Size {
         }
     }
 
+    /// The width in bytes.
     pub fn bytes(self) -> u32 {
         match self {
             Size::B => 1,
@@ -72,18 +89,31 @@ impl Size {
 /// logical shift, `Arsh` an arithmetic one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Alu {
+    /// `+=`
     Add,
+    /// `-=`
     Sub,
+    /// `*=`
     Mul,
+    /// `/=`, unsigned.
     Div,
+    /// `|=`
     Or,
+    /// `&=`
     And,
+    /// `<<=`
     Lsh,
+    /// `>>=`, logical.
     Rsh,
+    /// `dst = -dst`.
     Neg,
+    /// `%=`, unsigned.
     Mod,
+    /// `^=`
     Xor,
+    /// `=`
     Mov,
+    /// `s>>=`: arithmetic shift right.
     Arsh,
     /// Signed division: BPF ISA v4 (`BPF_DIV` with `off = 1`), kernel 6.6+.
     /// Older kernels reject it as an invalid instruction.
@@ -168,16 +198,27 @@ impl Alu {
 /// Jump conditions: `Gt`..`Le` compare unsigned, `S*` signed, `Set` tests bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cond {
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `>`, unsigned.
     Gt,
+    /// `>=`, unsigned.
     Ge,
+    /// `<`, unsigned.
     Lt,
+    /// `<=`, unsigned.
     Le,
+    /// `s>`
     Sgt,
+    /// `s>=`
     Sge,
+    /// `s<`
     Slt,
+    /// `s<=`
     Sle,
+    /// `&`: some bit of both is set.
     Set,
 }
 
@@ -261,9 +302,12 @@ impl Cond {
     }
 }
 
+/// The source of an ALU operation, store or comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operand {
+    /// A register.
     Reg(Reg),
+    /// A 32-bit immediate.
     Imm(i32),
 }
 
