@@ -92,7 +92,9 @@ pub trait Target {
 /// the file it names (`/lib/x86_64-linux-gnu/libc.so.6`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedLibrary {
+    /// The soname.
     pub name: String,
+    /// The file's path.
     pub path: String,
 }
 
@@ -100,7 +102,9 @@ pub struct SharedLibrary {
 /// addresses already adjusted for prelinking (by `.stapsdt.base`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsdtProbe {
+    /// The provider (`usdt:BIN:PROVIDER:NAME`).
     pub provider: String,
+    /// The probe's name within the provider.
     pub name: String,
     /// The probe's address (the `nop` the macro leaves) in the file's
     /// virtual address space.
@@ -118,7 +122,9 @@ pub struct UsdtProbe {
 /// A function in the kernel or one of its modules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelSymbol {
+    /// The function's name.
     pub name: String,
+    /// Its module, `None` for the kernel itself.
     pub module: Option<String>,
 }
 
@@ -127,6 +133,7 @@ pub struct KernelSymbol {
 /// each argument is a field at offset 8 × its position.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KernelFunction {
+    /// The arguments, as fields of the context.
     pub args: TracepointFormat,
     /// The return value (a field after the arguments); `None` for void.
     pub retval: Option<TracepointField>,
@@ -134,6 +141,7 @@ pub struct KernelFunction {
     pub variadic: bool,
 }
 
+/// Why a [`Target`] could not answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetError {
     /// No such tracepoint (the format file does not exist).
@@ -151,6 +159,7 @@ pub struct TracepointFormat {
 }
 
 impl TracepointFormat {
+    /// The field called `name`, if the event has one.
     pub fn field(&self, name: &str) -> Option<&TracepointField> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -190,14 +199,20 @@ impl TracepointFormat {
     }
 }
 
+/// One field of a tracepoint's record (or of an fentry context).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TracepointField {
+    /// Its name, as `args.NAME` reads it.
     pub name: String,
     /// The C type as written, e.g. `const char *`, `char[16]`, `__data_loc char[]`.
     pub c_type: String,
+    /// Bytes from the start of the record.
     pub offset: u32,
+    /// Its size in bytes.
     pub size: u32,
+    /// Whether an integer field is signed (by its C type where known).
     pub signed: bool,
+    /// How its bytes are read.
     pub kind: FieldKind,
 }
 
@@ -207,12 +222,21 @@ pub enum FieldKind {
     /// An integer of `size` bytes.
     Int,
     /// A pointer; `to_char` when it points to characters (a string).
-    Pointer { to_char: bool },
+    Pointer {
+        /// Whether it points to characters.
+        to_char: bool,
+    },
     /// A fixed array of `size` bytes; `chars` when of `char`.
-    Array { chars: bool },
+    Array {
+        /// Whether its elements are `char`s.
+        chars: bool,
+    },
     /// `__data_loc` field: a u32 whose low 16 bits are the offset of the data
     /// from the start of the record and high 16 bits its length.
-    DataLoc { chars: bool },
+    DataLoc {
+        /// Whether the data are characters (a string).
+        chars: bool,
+    },
 }
 
 impl TracepointField {

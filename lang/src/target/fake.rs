@@ -8,8 +8,11 @@ use super::{FieldKind, KernelFunction, KernelSymbol, SharedLibrary, Target, Targ
 /// A target made of fixed facts, for tests.
 #[derive(Clone, Debug, Default)]
 pub struct FakeTarget {
+    /// Tracepoint formats by (category, name).
     pub tracepoints: HashMap<(String, String), TracepointFormat>,
+    /// The functions kprobes can attach to.
     pub kernel_functions: Vec<KernelSymbol>,
+    /// The kernel's BTF functions, by name.
     pub kernel_function_types: HashMap<String, KernelFunction>,
     /// Why kprobes are missing, when they are.
     pub no_kprobes: Option<String>,
