@@ -62,6 +62,8 @@ impl Default for Decoder {
 }
 
 impl Decoder {
+    /// A decoder for `manifest`'s values, with this machine's facts (the
+    /// boot time now, /etc/passwd and /proc/kallsyms when first needed).
     pub fn new(manifest: &Manifest) -> Decoder {
         Decoder {
             time_formats: manifest.time_formats.clone(),

@@ -22,7 +22,9 @@ pub use crate::value::Value;
 /// entry per key, its value a [`Value::Hist`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapEntry {
+    /// The key's parts.
     pub key: Vec<Value>,
+    /// The value.
     pub value: Value,
 }
 

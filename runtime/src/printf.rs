@@ -21,6 +21,8 @@ pub struct Printf {
 }
 
 impl Printf {
+    /// Parses the format; an error if the manifest's format is not one the
+    /// checker would have accepted.
     pub fn new(format: &PrintfFormat) -> Result<Printf, FormatError> {
         Ok(Printf { pieces: format::parse(&format.format)?, args: format.args.clone() })
     }

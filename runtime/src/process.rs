@@ -13,19 +13,34 @@ use std::path::{Path, PathBuf};
 /// Why a followed process could not be started or found, in one sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    /// `-c ''`.
     #[error("the command given with -c is empty")]
     EmptyCommand,
+    /// No such file, nor one in PATH.
     #[error("cannot run {0}: no such executable file, and none of that name in PATH")]
     NotFound(String),
     /// The file exists but cannot be executed (as a shell says it).
     #[error("cannot run {0}: permission denied (it is not an executable file)")]
     NotExecutable(String),
+    /// The command could not be started.
     #[error("cannot run {command}")]
-    Spawn { command: String, source: io::Error },
+    Spawn {
+        /// The command as given.
+        command: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// `-p` names no process.
     #[error("there is no process with pid {0}")]
     NoSuchProcess(u32),
+    /// The process could not be watched for its end (pidfd_open).
     #[error("cannot follow pid {pid}")]
-    Watch { pid: u32, source: io::Error },
+    Watch {
+        /// The process.
+        pid: u32,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 /// A process whose exit ends the trace.
@@ -109,6 +124,7 @@ impl Followed {
         Ok(Followed { pid, pidfd, child: None })
     }
 
+    /// The followed process's id (what `cpid` reads).
     pub fn pid(&self) -> u32 {
         self.pid
     }

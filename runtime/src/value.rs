@@ -7,8 +7,11 @@ use crate::histogram::Histogram;
 /// A decoded key part, map value, printf argument or printed value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
+    /// A signed integer.
     Int(i64),
+    /// An unsigned integer.
     Uint(u64),
+    /// `true` or `false`.
     Bool(bool),
     /// A string, up to its first NUL. Bytes, not `String`: the kernel's
     /// strings (comm, file names) need not be UTF-8, and bpftrace prints
@@ -17,6 +20,7 @@ pub enum Value {
     Str(Vec<u8>),
     /// The bytes of a `buf()`: printed with non-printable bytes escaped.
     Buf(Vec<u8>),
+    /// A tuple's items, printed `(a, b)`.
     Tuple(Vec<Value>),
     /// A `stats()` value (boxed: its i128 total would double the size of
     /// every value, and maps hold many).
@@ -28,6 +32,7 @@ pub enum Value {
 /// A `stats()` value: the count and the total of every value seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
+    /// How many values.
     pub count: u64,
     /// Wide enough for both signed and unsigned totals.
     pub total: i128,
@@ -91,6 +96,7 @@ impl Value {
 /// How a buffer's bytes are printed; printf's parser names the style.
 pub use rbpf_lang::format::BufferStyle;
 
+/// Appends `bytes` to `out` as `style` shows them (`%r`, `%rx`, `%rh`).
 pub fn escape_buffer(bytes: &[u8], style: BufferStyle, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, &b) in bytes.iter().enumerate() {
