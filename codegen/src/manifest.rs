@@ -14,7 +14,8 @@ pub struct Manifest {
     pub programs: Vec<ProgramInfo>,
     /// The user's maps (`@name`), sorted by name: the order they are printed in.
     pub maps: Vec<MapInfo>,
-    /// printf formats, indexed by [`EventHeader`] ids of kind printf.
+    /// printf formats, indexed by the id of [`event::PRINTF`] records (and
+    /// of `event::SYSTEM` and `event::CAT`).
     pub printfs: Vec<PrintfFormat>,
     /// Name of the ring buffer map that carries events, if the program has any.
     pub ringbuf: Option<String>,

@@ -1,5 +1,5 @@
 //! rbpf-runtime: runs a compiled object. [`Session`] loads it (rbpf's own
-//! loader, [`loader`]; aya reads the ring buffer),
+//! loader, `loader`; aya reads the ring buffer),
 //! runs BEGIN, attaches the probes, streams events, and on `exit()` or a
 //! signal detaches, runs END and prints the maps through an [`Output`]
 //! ([`TextOutput`]: bpftrace's text format; [`JsonOutput`]: its JSON

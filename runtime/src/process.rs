@@ -57,7 +57,7 @@ pub struct Followed {
 impl Followed {
     /// Starts `command` (split on whitespace; the first word is looked up
     /// in PATH) as a child that waits, before it executes, until
-    /// [`Followed::release`]: the probes see it from its first instruction.
+    /// `Followed::release`: the probes see it from its first instruction.
     /// It is killed when the thread that spawned it ends (that is what
     /// PR_SET_PDEATHSIG watches): spawn from a thread that outlives the
     /// trace, as the main thread does.
@@ -149,7 +149,7 @@ impl Followed {
 impl Drop for Followed {
     /// A child command still running (or never released) is terminated,
     /// as bpftrace does when it stops first, and reaped: SIGTERM first,
-    /// then SIGKILL if it is still there after [`TERMINATE_GRACE`] (a
+    /// then SIGKILL if it is still there after `TERMINATE_GRACE` (a
     /// command that ignores SIGTERM must not keep the trace from ending).
     fn drop(&mut self) {
         if let Some(writer) = self.child.take() {

@@ -1,4 +1,4 @@
-//! The parser: pest grammar (grammar.pest) to [`ast::Program`], with
+//! The parser: pest grammar (grammar.pest) to [`ast::Program`](crate::ast::Program), with
 //! syntax errors turned into one readable, spanned [`Diagnostic`].
 
 mod depth;

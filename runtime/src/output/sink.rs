@@ -39,7 +39,7 @@ impl FromStr for Buffering {
 
 /// A buffered writer that flushes as its [`Buffering`] mode says.
 /// Outputs write each event in one `write_all`, so an unbuffered sink
-/// still never splits one; only a map longer than [`MAP_PIECE`] goes in
+/// still never splits one; only a map longer than `MAP_PIECE` goes in
 /// several, each ending where an entry ends.
 #[derive(Debug)]
 pub struct Sink<W: Write> {
