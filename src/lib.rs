@@ -22,8 +22,11 @@ pub use rbpf_runtime::{Output, Session, SessionOptions};
 /// Every stage's result, kept for inspection (`-d` prints them all).
 #[derive(Debug)]
 pub struct Compiled {
+    /// The program as parsed.
     pub ast: lang::ast::Program,
+    /// The program as checked: names resolved, types inferred, probes expanded.
     pub checked: lang::checked::Program,
+    /// The BPF ELF object and its manifest, ready to run.
     pub object: Object,
 }
 

@@ -179,7 +179,7 @@ fn check_against_rbpf(case: &Case) -> Vec<String> {
     if json_run.status != Some(0) {
         problems.push(format!("-f json: rbpf gave {}\n{}", json_run.status_text(), indent(&json_run.stderr)));
     }
-    match normalise::json(&case.normalise, &facts(Tracer::Rbpf, &json_run), &json_run.json_text) {
+    match normalise::json(&case.normalise, &facts(Tracer::Rbpf, json_run), &json_run.json_text) {
         Err(e) => problems.push(format!("-f json: {e}")),
         Ok(lines) if lines.is_empty() => problems.push("-f json: rbpf printed no JSON".into()),
         Ok(lines) => {
@@ -328,7 +328,7 @@ fn bpftrace_agrees_with_itself() {
             failures.push(format!("=== {} ({})\n{}\n{}", case.name, case.origin, case.program, problems.join("\n")));
         }
     }
-    let hand_written = cases.iter().filter(|c| !c.from_bpftrace()).count();
+    let hand_written = cases.iter().filter(|c| !c.output_from_bpftrace()).count();
     eprintln!(
         "self-test: {} of {} bpftrace cases stable ({} hand-written) in {:.0?}",
         cases.len() - hand_written - failures.len(),

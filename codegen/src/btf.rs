@@ -7,8 +7,9 @@
 //! `BTF_FUNC_STATIC`. So every function gets a `FUNC` of one of two
 //! prototypes, `long f(void *ctx)` for programs and `long f(void *map,
 //! void *key, void *value, void *ctx)` for callbacks, and `.BTF.ext`
-//! lists them by section. aya-obj reads the records per function symbol
-//! and rebases them as it links the callbacks into each program. No line
+//! lists them by section. rbpf's loader (like aya-obj) reads the records
+//! per function symbol and rebases them as it links the callbacks into
+//! each program. No line
 //! info and no CO-RE relocations: rbpf needs neither.
 
 /// `BTF_MAGIC`, in the first two bytes of both sections.
@@ -39,16 +40,21 @@ pub enum FuncKind {
 /// One function: its symbol, its section and where it starts there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Func<'a> {
+    /// Its symbol name.
     pub name: &'a str,
+    /// Its section's name.
     pub section: &'a str,
     /// Byte offset of the function in its section.
     pub offset: u32,
+    /// Program or callback: which prototype.
     pub kind: FuncKind,
 }
 
 /// The two sections' contents.
 pub struct Sections {
+    /// `.BTF`: the types and their names.
     pub btf: Vec<u8>,
+    /// `.BTF.ext`: the func_info records.
     pub btf_ext: Vec<u8>,
 }
 

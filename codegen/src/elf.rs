@@ -1,10 +1,13 @@
-//! Writes a BPF ELF relocatable object in the shape aya 0.14 loads: one
+//! Writes a BPF ELF relocatable object in the conventional shape: one
 //! executable section per program with a global function symbol, a legacy
 //! `maps` section of `bpf_map_def`s, a `license` section, and an
-//! `R_BPF_64_64` relocation on every ld_imm64 that loads a map.
+//! `R_BPF_64_64` relocation on every ld_imm64 that loads a map; and reads
+//! it back ([`read_object`]) for rbpf's own loader (rbpf-runtime's
+//! `loader`), which loads it with bpf(2). The tests check that aya-obj
+//! 0.3 parses it too, so a saved object stays readable by other tools.
 //!
-//! No `.BTF` unless the object has callbacks: aya 0.14 loads legacy map
-//! definitions without it, and rbpf resolves kernel types itself, so the
+//! No `.BTF` unless the object has callbacks: legacy map definitions need
+//! none, and rbpf resolves kernel types itself, so the
 //! object needs no CO-RE relocations. Callbacks (static functions in
 //! `.text`, whose address an ld_imm64 loads) need BTF func_info for the
 //! verifier, so an object with callbacks carries `.BTF` and `.BTF.ext`
@@ -22,17 +25,27 @@ use crate::CodegenError;
 /// Kernel map types (`enum bpf_map_type` in uapi `bpf.h`), those a
 /// tracing program may use.
 pub mod map_type {
+    /// A hash table.
     pub const HASH: u32 = 1;
+    /// An array indexed by a u32, every element present.
     pub const ARRAY: u32 = 2;
+    /// Programs, for tail calls.
     pub const PROG_ARRAY: u32 = 3;
+    /// One perf event per CPU (`max_entries` 0: as many as CPUs).
     pub const PERF_EVENT_ARRAY: u32 = 4;
+    /// A hash table with one value per CPU.
     pub const PERCPU_HASH: u32 = 5;
+    /// An array with one value per CPU.
     pub const PERCPU_ARRAY: u32 = 6;
     /// Key u32 (the stack id), value `max_depth` u64 addresses.
     pub const STACK_TRACE: u32 = 7;
+    /// A hash table that evicts the least recently used element when full.
     pub const LRU_HASH: u32 = 9;
+    /// [`LRU_HASH`] with one value per CPU.
     pub const LRU_PERCPU_HASH: u32 = 10;
+    /// A FIFO of values, no keys.
     pub const QUEUE: u32 = 22;
+    /// A LIFO of values, no keys.
     pub const STACK: u32 = 23;
     /// Key and value size 0; `max_entries` is the size in bytes (a power
     /// of two and a multiple of the page size). Kernel 5.8+.
@@ -44,37 +57,48 @@ const R_BPF_64_64: u32 = 1;
 /// `struct bpf_map_def`: five u32s.
 const MAP_DEF_SIZE: u64 = 20;
 
-/// One program: its own section, so aya infers each program's type from
-/// its section name.
+/// One program: its own section, so that a loader can infer each
+/// program's type from its section name (rbpf's takes it from the
+/// manifest).
 pub struct ElfProgram<'a> {
-    /// e.g. `tracepoint/syscalls/sys_enter_execve`; aya infers the program
-    /// type from the part before the first `/`.
+    /// e.g. `tracepoint/syscalls/sys_enter_execve`; ELF loaders (aya-obj,
+    /// libbpf) infer the program type from the part before the first `/`.
     pub section: &'a str,
-    /// The function symbol aya looks the program up by.
+    /// The function symbol the program is looked up by.
     pub name: &'a str,
+    /// Its instructions.
     pub code: &'a Code,
 }
 
 /// The legacy `struct bpf_map_def` (five u32s, in this order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapDef {
+    /// One of [`map_type`].
     pub map_type: u32,
+    /// Key bytes.
     pub key_size: u32,
+    /// Value bytes (per CPU for a per-CPU map).
     pub value_size: u32,
+    /// Capacity.
     pub max_entries: u32,
+    /// `BPF_F_*` map flags.
     pub flags: u32,
 }
 
 /// A callback: a static function in `.text`, linked by the loader into
 /// each program that references it.
 pub struct ElfFunction<'a> {
+    /// Its (local) symbol name.
     pub name: &'a str,
+    /// Its instructions.
     pub code: &'a Code,
 }
 
+/// A map of the legacy `maps` section.
 pub struct ElfMap<'a> {
-    /// The symbol name, which aya names the map by.
+    /// The symbol name, which names the map.
     pub name: &'a str,
+    /// Its definition.
     pub def: MapDef,
 }
 
@@ -96,7 +120,7 @@ pub fn write_object(
 
     let mut map_symbols = HashMap::new();
     if !maps.is_empty() {
-        // aya treats every symbol in a section named `maps*` as a map.
+        // ELF loaders treat every symbol in a section named `maps*` as a map.
         let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
         for map in maps {
             let d = map.def;
@@ -120,7 +144,7 @@ pub fn write_object(
     }
 
     // Callbacks first, so that programs' references find their symbols.
-    // Static (local) symbols, one after another in `.text`: aya wants
+    // Static (local) symbols, one after another in `.text`: aya-obj wants
     // every byte of `.text` covered by a function symbol.
     let mut func_symbols = HashMap::new();
     let mut btf_funcs = Vec::new();
@@ -148,7 +172,7 @@ pub fn write_object(
     }
 
     for program in programs {
-        // A section without the exec flag is silently skipped by aya:
+        // A section without the exec flag is silently skipped by aya-obj:
         // SectionKind::Text gives SHF_ALLOC | SHF_EXECINSTR.
         let section = obj.add_section(Vec::new(), program.section.as_bytes().to_vec(), SectionKind::Text);
         let bytes = program.code.to_bytes();
@@ -175,7 +199,7 @@ pub fn write_object(
         obj.append_section_data(ext_section, &sections.btf_ext, 4);
     }
 
-    // aya reads the license as a C string from the whole section.
+    // Loaders read the license as a C string from the whole section.
     let license_section = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
     let mut text = license.as_bytes().to_vec();
     text.push(0);
@@ -198,7 +222,7 @@ fn relocate(
     let maps = code.relocations.iter().map(|r| (r.insn_index, r.map.as_str(), map_symbols.get(r.map.as_str()), "map"));
     let funcs = code.func_relocations.iter().map(|r| (r.insn_index, r.func.as_str(), func_symbols.get(r.func.as_str()), "function"));
     for (insn_index, target, symbol, what) in maps.chain(funcs) {
-        // The relocation must sit on an ld_imm64, or aya refuses the object.
+        // The relocation must sit on an ld_imm64, or loaders refuse the object.
         if !code.insns.get(insn_index).is_some_and(|i| i.is_ld_imm64()) {
             return Err(CodegenError::Elf(format!(
                 "program {name}: {what} {target} relocated at instruction {insn_index}, which is no ld_imm64"
@@ -221,7 +245,7 @@ fn relocate(
     Ok(())
 }
 
-/// Duplicate symbols would make aya load one program or map in place of
+/// Duplicate symbols would make a loader load one program or map in place of
 /// another without a word; an empty name or a NUL cannot be written.
 fn check_names(programs: &[ElfProgram], functions: &[ElfFunction], maps: &[ElfMap], license: &str) -> Result<(), CodegenError> {
     let mut seen = HashSet::new();
@@ -247,8 +271,11 @@ fn check_names(programs: &[ElfProgram], functions: &[ElfFunction], maps: &[ElfMa
 /// global) or a callback (`.text`, local).
 #[derive(Clone, Debug)]
 pub struct ReadFunction {
+    /// Its symbol name.
     pub name: String,
+    /// Its section's name.
     pub section: String,
+    /// Its instructions, with its relocations; no spans.
     pub code: Code,
 }
 
@@ -257,7 +284,9 @@ pub struct ReadFunction {
 pub struct ReadObject {
     /// Programs and callbacks, in symbol order.
     pub functions: Vec<ReadFunction>,
+    /// The maps by symbol name, in symbol order.
     pub maps: Vec<(String, MapDef)>,
+    /// The `license` section's string.
     pub license: String,
     /// The `.BTF` section, present when the object has callbacks.
     pub btf: Option<Vec<u8>>,

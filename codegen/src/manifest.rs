@@ -7,13 +7,15 @@
 
 use rbpf_lang::Span;
 
+/// Everything about an object that is not BPF code: see the module doc.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Manifest {
     /// One entry per BPF program in the ELF, in section order.
     pub programs: Vec<ProgramInfo>,
     /// The user's maps (`@name`), sorted by name: the order they are printed in.
     pub maps: Vec<MapInfo>,
-    /// printf formats, indexed by [`EventHeader`] ids of kind printf.
+    /// printf formats, indexed by the id of [`event::PRINTF`] records (and
+    /// of `event::SYSTEM` and `event::CAT`).
     pub printfs: Vec<PrintfFormat>,
     /// Name of the ring buffer map that carries events, if the program has any.
     pub ringbuf: Option<String>,
@@ -37,12 +39,14 @@ pub struct Manifest {
     pub lost_events_map: Option<String>,
 }
 
+/// One BPF program of the object and what it attaches to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProgramInfo {
-    /// The function symbol name in the ELF (what aya looks programs up by).
+    /// The function symbol name in the ELF (what the loader looks programs up by).
     pub name: String,
     /// The ELF section name, e.g. `tracepoint/syscalls/sys_enter_execve`.
     pub section: String,
+    /// Where the runtime attaches it.
     pub attach: Attach,
     /// Source span of each instruction, by instruction index (one entry per
     /// 8-byte slot; the second half of an `ld_imm64` repeats the first).
@@ -51,58 +55,138 @@ pub struct ProgramInfo {
     pub probe_name: String,
 }
 
+/// Where a program attaches, as the runtime needs to know it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Attach {
     /// Run once before any other probe is attached.
     Begin,
     /// Run once after every other probe is detached.
     End,
-    Tracepoint { category: String, name: String },
+    /// `tracepoint:CATEGORY:NAME`.
+    Tracepoint {
+        /// The tracepoint's category (its tracefs events directory).
+        category: String,
+        /// The tracepoint's name within the category.
+        name: String,
+    },
     /// The program of `tracepoint:CATEGORY:NAME` run as a tail call at
     /// `index` of the program array `table`, from a [`Attach::Dispatcher`]
     /// (many syscall tracepoints sharing raw_syscalls). Its place in the
     /// table is its attachment.
-    TailCall { table: String, index: u32, category: String, name: String },
+    TailCall {
+        /// The program array map's name.
+        table: String,
+        /// The slot of the program array.
+        index: u32,
+        /// The tracepoint's category.
+        category: String,
+        /// The tracepoint's name.
+        name: String,
+    },
     /// Attached to `tracepoint:CATEGORY:NAME`, it runs the tail calls of
     /// `table`; not a probe of the user's (not counted as one).
-    Dispatcher { category: String, name: String, table: String },
+    Dispatcher {
+        /// The category of the tracepoint it attaches to.
+        category: String,
+        /// The name of the tracepoint it attaches to.
+        name: String,
+        /// The program array map whose programs it tail-calls.
+        table: String,
+    },
     /// A perf software cpu-clock event on one CPU, firing every `period_ns`.
-    Interval { period_ns: u64 },
+    Interval {
+        /// Nanoseconds between two runs.
+        period_ns: u64,
+    },
     /// A raw tracepoint (BPF_PROG_TYPE_RAW_TRACEPOINT) by its name.
-    RawTracepoint { name: String },
+    RawTracepoint {
+        /// The raw tracepoint's name (`sched_switch`).
+        name: String,
+    },
     /// A perf counter opened on every online CPU, the same program attached
     /// to each (`profile`, `software`, `hardware`).
-    PerfEvent { counter: PerfCounter, sample: PerfSample },
+    PerfEvent {
+        /// Which counter.
+        counter: PerfCounter,
+        /// How often it runs the program.
+        sample: PerfSample,
+    },
     /// A user-space function's entry, or its return with `ret`; with
     /// `pid`, in that process alone (perf_event_open's pid).
-    Uprobe { path: String, location: UprobeLocation, ret: bool, pid: Option<u32> },
+    Uprobe {
+        /// The binary or library, as a path.
+        path: String,
+        /// Where in it.
+        location: UprobeLocation,
+        /// A uretprobe: on return.
+        ret: bool,
+        /// The only process to trace, if one.
+        pid: Option<u32>,
+    },
     /// A kernel function's entry (`offset` bytes in), or its return.
-    Kprobe { func: String, offset: u64, ret: bool },
+    Kprobe {
+        /// The kernel function.
+        func: String,
+        /// Bytes into the function (0: its entry).
+        offset: u64,
+        /// A kretprobe: on return.
+        ret: bool,
+    },
     /// The entries or returns of many kernel functions through one
     /// multi-attach link (BPF_TRACE_KPROBE_MULTI); the runtime loads the
     /// program with that attach type itself.
-    KprobeMulti { funcs: Vec<String>, ret: bool },
+    KprobeMulti {
+        /// The kernel functions.
+        funcs: Vec<String>,
+        /// On their returns rather than entries.
+        ret: bool,
+    },
     /// A kernel function's entry or return through a BPF trampoline; the
     /// program is loaded against the function's BTF.
-    Fentry { func: String, ret: bool },
+    Fentry {
+        /// The kernel function.
+        func: String,
+        /// fexit: on return.
+        ret: bool,
+    },
     /// A USDT probe site: a uprobe at file `offset` in `path` that, while
     /// attached, raises the probe's semaphore at file offset
     /// `semaphore_offset` in every process that maps the file (the
     /// kernel's uprobe reference counter); with `pid`, in that process
     /// alone.
-    Usdt { path: String, offset: u64, semaphore_offset: Option<u64>, pid: Option<u32> },
+    Usdt {
+        /// The binary or library holding the probe.
+        path: String,
+        /// The probe site's file offset.
+        offset: u64,
+        /// The semaphore's file offset, if the probe has one.
+        semaphore_offset: Option<u64>,
+        /// The only process to trace, if one.
+        pid: Option<u32>,
+    },
     /// A hardware breakpoint (PERF_TYPE_BREAKPOINT) on `length` bytes at
     /// `address`. The runtime opens it for the followed process (`-p`,
     /// `-c`) when there is one, else on every online CPU for the kernel.
-    Watchpoint { address: u64, length: u8, mode: WatchMode },
+    Watchpoint {
+        /// The watched address.
+        address: u64,
+        /// How many bytes from it (1, 2, 4 or 8).
+        length: u8,
+        /// Which accesses fire it.
+        mode: WatchMode,
+    },
 }
 
 /// The accesses a watchpoint fires on: HW_BREAKPOINT_R, _W, _RW or _X.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WatchMode {
+    /// Reads (`r`).
     Read,
+    /// Writes (`w`).
     Write,
+    /// Reads and writes (`rw`).
     ReadWrite,
+    /// Instruction fetches (`x`).
     Execute,
 }
 
@@ -110,8 +194,16 @@ pub enum WatchMode {
 /// PERF_TYPE_HARDWARE, and the event's config number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PerfCounter {
-    Software { config: u64 },
-    Hardware { config: u64 },
+    /// A kernel software counter (PERF_TYPE_SOFTWARE).
+    Software {
+        /// PERF_COUNT_SW_*.
+        config: u64,
+    },
+    /// A CPU hardware counter (PERF_TYPE_HARDWARE).
+    Hardware {
+        /// PERF_COUNT_HW_*.
+        config: u64,
+    },
 }
 
 /// How often a perf counter runs its program.
@@ -126,7 +218,9 @@ pub enum PerfSample {
 /// Where in a binary a uprobe attaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UprobeLocation {
+    /// A function's entry, by its symbol.
     Symbol(String),
+    /// Bytes into a function (`uprobe:bin:func+16`).
     SymbolOffset(String, u64),
     /// An address in the file.
     Address(u64),
@@ -140,6 +234,7 @@ impl Attach {
     }
 }
 
+/// One of the user's maps: its kernel map and how to decode and print it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MapInfo {
     /// As the user wrote it, with the `@`: `@c`, or `@` for the anonymous map.
@@ -157,12 +252,16 @@ pub struct MapInfo {
     /// followed by a u64 that is 1 once the value was set
     /// ([`MapInfo::kernel_value_size`]).
     pub array: bool,
+    /// The kernel map's capacity.
     pub max_entries: u32,
     /// Key fields in order; empty for a map used without keys (its kernel key
     /// is then one u64 zero).
     pub key: Vec<Field>,
+    /// The kernel key's size in bytes.
     pub key_size: u32,
+    /// The value's kind and layout.
     pub value: MapValue,
+    /// The value's size in bytes, per CPU for a per-CPU map.
     pub value_size: u32,
 }
 
@@ -204,21 +303,46 @@ pub enum MapValue {
     /// u64 per CPU, summed.
     Count,
     /// i64 or u64 per CPU, summed.
-    Sum { signed: bool },
+    Sum {
+        /// Whether the values are i64.
+        signed: bool,
+    },
     /// per CPU `{ value: i64/u64, set: u64 }` (16 bytes): the minimum of the set ones.
-    Min { signed: bool },
+    Min {
+        /// Whether the values are i64.
+        signed: bool,
+    },
     /// per CPU `{ value: i64/u64, set: u64 }` (16 bytes): the maximum of the set ones.
-    Max { signed: bool },
+    Max {
+        /// Whether the values are i64.
+        signed: bool,
+    },
     /// per CPU `{ sum: i64/u64, count: u64 }` (16 bytes): sum of sums / sum of counts.
-    Avg { signed: bool },
+    Avg {
+        /// Whether the values are i64.
+        signed: bool,
+    },
     /// Same layout as `Avg`; printed as `count N, average A, total T`.
-    Stats { signed: bool },
+    Stats {
+        /// Whether the values are i64.
+        signed: bool,
+    },
     /// `hist(n, bits)`: the kernel key is the user's key followed by a u64
     /// bucket index ([`hist_index`]) at offset `key_size - 8`; the value is a
     /// u64 count per CPU, summed. `key` lists the user's key fields only.
-    Hist { bits: u8 },
+    Hist {
+        /// Sub-buckets per power of two, as a power of two (0..=5).
+        bits: u8,
+    },
     /// `lhist(n, min, max, step)`: keyed like `Hist`, by [`lhist_index`].
-    Lhist { min: i64, max: i64, step: i64 },
+    Lhist {
+        /// The first bucket's low bound.
+        min: i64,
+        /// Where the last bucket starts.
+        max: i64,
+        /// Each bucket's width.
+        step: i64,
+    },
 }
 
 /// The bucket of `value` in a `hist(n, bits)` (bits 0..=5), the same
@@ -277,7 +401,9 @@ pub fn lhist_index(value: i64, min: i64, max: i64, step: i64) -> u64 {
 /// One field of a key, event or printf argument record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Field {
+    /// Bytes from the start of the record (or key, or tuple).
     pub offset: u32,
+    /// Its layout.
     pub ty: ValueType,
 }
 
@@ -285,22 +411,41 @@ pub struct Field {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueType {
     /// A little-endian integer of `size` bytes (1, 2, 4 or 8).
-    Int { size: u8, signed: bool },
+    Int {
+        /// Bytes: 1, 2, 4 or 8.
+        size: u8,
+        /// Whether it is read as two's complement.
+        signed: bool,
+    },
     /// A NUL-padded string buffer of `size` bytes.
-    Str { size: u32 },
+    Str {
+        /// The buffer's bytes, NUL padding included.
+        size: u32,
+    },
     /// A u8 0 or 1: printed `true`/`false` (`%d` prints 1/0).
     Bool,
     /// `buf(p, n)`: a u8 length then `size` bytes; printed as bpftrace
     /// prints buffers (printable ASCII as is, other bytes as `\xNN`).
-    Buf { size: u32 },
+    Buf {
+        /// The bytes after the length.
+        size: u32,
+    },
     /// A tuple: its fields, offsets relative to the tuple's start; `size`
     /// is the whole, padding included. Printed `(a, b)`.
-    Tuple { fields: Vec<Field>, size: u32 },
+    Tuple {
+        /// The items, in order.
+        fields: Vec<Field>,
+        /// The whole tuple's bytes.
+        size: u32,
+    },
     /// `strftime(fmt, nsecs)`: a u64 of nanoseconds since boot
     /// (bpf_ktime_get_boot_ns), printed in local time with
     /// `Manifest::time_formats[format]` (strftime conversions plus `%f`,
     /// microseconds).
-    Timestamp { format: u32 },
+    Timestamp {
+        /// Index into `Manifest::time_formats`.
+        format: u32,
+    },
     /// `username`: a u64 uid, printed as the user's name from /etc/passwd
     /// (the number if there is none).
     Username,
@@ -313,6 +458,7 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// The bytes the value takes in a record or map slot.
     pub fn size(&self) -> u32 {
         match self {
             ValueType::Int { size, .. } => u32::from(*size),
@@ -357,9 +503,12 @@ pub mod event {
     /// slot count and a u32 slot size follow, then the slots (NUL-padded
     /// strings); the first empty slot ends the list.
     pub const JOIN: u32 = 10;
+    /// The header's size: the kind and the id, two u32s.
     pub const HEADER_SIZE: u32 = 8;
 }
 
+/// A printf-like format (printf, system, cat) and where its arguments lie
+/// in the record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PrintfFormat {
     /// The format string with escapes decoded, as the user wrote it.
@@ -375,7 +524,9 @@ pub struct PrintfFormat {
 /// run it. Either half alone is useless; they travel together.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Object {
+    /// The BPF ELF relocatable ([`crate::elf`]).
     pub elf: Vec<u8>,
+    /// What the runtime needs besides the code.
     pub manifest: Manifest,
 }
 

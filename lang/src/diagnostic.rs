@@ -9,19 +9,25 @@ use codespan_reporting::term::{self, termcolor::WriteColor, Config};
 
 use crate::Span;
 
+/// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
+    /// The program is refused.
     Error,
+    /// The program runs, but probably not as meant.
     Warning,
 }
 
 /// One message about the program, pointing at the source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
     pub severity: Severity,
+    /// What is wrong, in one sentence.
     pub message: String,
     /// The primary span and what to say under it.
     pub span: Span,
+    /// The text under the primary span (may be empty).
     pub label: String,
     /// Further spans, e.g. "first used here".
     pub secondary: Vec<(Span, String)>,
@@ -30,6 +36,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error at `span`, with no label or notes yet.
     pub fn error(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
@@ -41,21 +48,25 @@ impl Diagnostic {
         }
     }
 
+    /// Says `label` under the primary span.
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
         self
     }
 
+    /// Adds a secondary span with its label.
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Self {
         self.secondary.push((span, label.into()));
         self
     }
 
+    /// Adds a note.
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
     }
 
+    /// Whether it refuses the program.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -64,11 +75,14 @@ impl Diagnostic {
 /// A program's text and the name it is shown under (a file path, `-e` or `stdin`).
 #[derive(Clone, Debug)]
 pub struct Source {
+    /// The name diagnostics show: a path, `-e` or `stdin`.
     pub name: String,
+    /// The program.
     pub text: String,
 }
 
 impl Source {
+    /// A source named `name`.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         Source { name: name.into(), text: text.into() }
     }

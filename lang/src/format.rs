@@ -4,19 +4,28 @@
 /// One piece of a format string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Piece {
+    /// Text printed as it is (`%%` already made `%`).
     Literal(String),
+    /// A conversion that takes an argument.
     Conversion(Conversion),
 }
 
 /// A `%` conversion such as `%-08.3lld`.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Conversion {
+    /// `-`: pad on the right.
     pub left: bool,
+    /// `+`: a sign also for positive numbers.
     pub plus: bool,
+    /// ` `: a space for the sign of a positive number.
     pub space: bool,
+    /// `0`: pad numbers with zeros.
     pub zero: bool,
+    /// `#`: the alternate form (`0x`, a leading `0`).
     pub alt: bool,
+    /// The minimum width.
     pub width: Option<usize>,
+    /// The precision: minimum digits, or most characters of a string.
     pub precision: Option<usize>,
     /// `h`, `hh`, `l`, `ll`, `z`, `j`, `t` or empty.
     pub length: &'static str,
@@ -34,9 +43,12 @@ pub struct Conversion {
 /// `%rx` escapes every byte; `%rh` prints hex pairs separated by spaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BufferStyle {
+    /// `%r`: printable ASCII as is, other bytes `\xNN`.
     #[default]
     Printable,
+    /// `%rx`: every byte `\xNN`.
     Escaped,
+    /// `%rh`: hex pairs separated by spaces.
     Hex,
 }
 
@@ -59,6 +71,7 @@ impl Conversion {
         self.takes_buffer() && (self.left || self.zero || self.width.is_some() || self.precision.is_some())
     }
 
+    /// Whether it prints a signed integer (`%d`, `%i`).
     pub fn is_signed(&self) -> bool {
         matches!(self.conv, 'd' | 'i')
     }
@@ -68,7 +81,9 @@ impl Conversion {
 /// offending conversion within the format string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FormatError {
+    /// What is wrong.
     pub message: String,
+    /// Where in the format string.
     pub range: std::ops::Range<usize>,
 }
 

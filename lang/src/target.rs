@@ -1,8 +1,12 @@
 //! Facts about the host that the checker needs, behind one trait so the
 //! checker can be tested without a kernel. The real implementation (reading
-//! tracefs) lives in rbpf-runtime; [`FakeTarget`] serves unit tests.
+//! tracefs) lives in rbpf-runtime; `FakeTarget` (with the `test-support`
+//! feature, or in this crate's tests) serves unit tests.
 
-use std::collections::HashMap;
+#[cfg(any(test, feature = "test-support"))]
+mod fake;
+#[cfg(any(test, feature = "test-support"))]
+pub use fake::FakeTarget;
 
 /// What the checker may ask of the machine the program will run on. Every
 /// question is lazy: only what the program names is looked up.
@@ -13,116 +17,84 @@ pub trait Target {
 
     /// Every tracepoint as `(category, name)`, from tracefs's
     /// `available_events`, for wildcards and listing.
-    fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {
-        Ok(Vec::new())
-    }
+    fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError>;
 
     /// How many CPUs the kernel may run (`/sys/devices/system/cpu/possible`):
     /// the per-CPU slots of a per-CPU map, and the `ncpus` builtin.
-    fn possible_cpus(&self) -> u32 {
-        1
-    }
+    fn possible_cpus(&self) -> u32;
 
     /// Whether the ELF file at `path` defines the function `name` (in its
     /// symbol table or its dynamic symbols), for uprobes.
-    fn user_function(&self, _path: &str, _name: &str) -> Result<(), TargetError> {
-        Ok(())
-    }
+    fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError>;
 
     /// Whether the kernel can attach kprobes; `Unavailable` says in one
     /// sentence which feature is missing.
-    fn kprobes(&self) -> Result<(), TargetError> {
-        Ok(())
-    }
+    fn kprobes(&self) -> Result<(), TargetError>;
 
     /// The number of the syscall whose tracepoints are `sys_enter_NAME`
     /// and `sys_exit_NAME`, on this machine's architecture.
-    fn syscall_number(&self, _name: &str) -> Option<u32> {
-        None
-    }
+    fn syscall_number(&self, name: &str) -> Option<u32>;
 
     /// Whether the kernel attaches one kprobe program to many functions
     /// through one link (BPF_TRACE_KPROBE_MULTI, Linux 5.18 and
     /// CONFIG_FPROBE), for wildcards.
-    fn kprobe_multi(&self) -> bool {
-        false
-    }
+    fn kprobe_multi(&self) -> bool;
 
     /// The kernel functions kprobes can attach to, with their module
     /// (`None` for the kernel itself), from `available_filter_functions`.
-    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
-        Ok(Vec::new())
-    }
+    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError>;
 
     /// A kernel function's typed arguments and return value, from the
     /// kernel's BTF, for fentry and fexit.
-    fn kernel_function(&self, _name: &str) -> Result<KernelFunction, TargetError> {
-        Err(TargetError::NotFound)
-    }
+    fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError>;
 
     /// The name of every function the kernel's BTF describes (the ones
     /// fentry can attach to), for wildcards and listing.
-    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
-        Ok(Vec::new())
-    }
+    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError>;
 
     /// The functions the ELF file at `path` defines (symbol table and
     /// dynamic symbols), for listing uprobes.
-    fn user_functions(&self, _path: &str) -> Result<Vec<String>, TargetError> {
-        Ok(Vec::new())
-    }
+    fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError>;
 
     /// The USDT probes of the ELF file at `path` (its `.note.stapsdt`
     /// notes), in note order; `NotFound` when it has none. For usdt probes
     /// and for listing them.
-    fn usdt_probes(&self, _path: &str) -> Result<Vec<UsdtProbe>, TargetError> {
-        Err(TargetError::NotFound)
-    }
+    fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError>;
 
     /// The address (ELF `st_value`) of the symbol `name` in the file at
     /// `path`, for USDT arguments that name a global (`4@counter(%rip)`).
-    fn user_symbol_address(&self, _path: &str, _name: &str) -> Result<u64, TargetError> {
-        Err(TargetError::NotFound)
-    }
+    fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError>;
 
     /// The directories of PATH, in order, where a program named without a
     /// path (`uprobe:bash:readline`) is looked for.
-    fn program_directories(&self) -> Vec<String> {
-        Vec::new()
-    }
+    fn program_directories(&self) -> Vec<String>;
 
     /// The shared libraries the dynamic loader knows by name, from its
     /// cache (`/etc/ld.so.cache`, what `ldconfig -p` prints), for this
     /// machine's ABI, in the cache's order.
-    fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError> {
-        Ok(Vec::new())
-    }
+    fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError>;
 
     /// The directories the dynamic loader searches after its cache (the
     /// multiarch and plain `/lib` and `/usr/lib`).
-    fn library_directories(&self) -> Vec<String> {
-        Vec::new()
-    }
+    fn library_directories(&self) -> Vec<String>;
 
     /// Whether `path` is a regular file (after symlinks), and with
     /// `executable`, one that someone may execute.
-    fn is_file(&self, _path: &str, _executable: bool) -> bool {
-        false
-    }
+    fn is_file(&self, path: &str, executable: bool) -> bool;
 
     /// The files process `pid` has mapped (`/proc/PID/maps`), each once,
     /// by the path the process sees; `NotFound` when there is no such
     /// process.
-    fn mapped_files(&self, _pid: u32) -> Result<Vec<String>, TargetError> {
-        Err(TargetError::NotFound)
-    }
+    fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError>;
 }
 
 /// A library in the dynamic loader's cache: its soname (`libc.so.6`) and
 /// the file it names (`/lib/x86_64-linux-gnu/libc.so.6`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedLibrary {
+    /// The soname.
     pub name: String,
+    /// The file's path.
     pub path: String,
 }
 
@@ -130,7 +102,9 @@ pub struct SharedLibrary {
 /// addresses already adjusted for prelinking (by `.stapsdt.base`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsdtProbe {
+    /// The provider (`usdt:BIN:PROVIDER:NAME`).
     pub provider: String,
+    /// The probe's name within the provider.
     pub name: String,
     /// The probe's address (the `nop` the macro leaves) in the file's
     /// virtual address space.
@@ -148,7 +122,9 @@ pub struct UsdtProbe {
 /// A function in the kernel or one of its modules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelSymbol {
+    /// The function's name.
     pub name: String,
+    /// Its module, `None` for the kernel itself.
     pub module: Option<String>,
 }
 
@@ -157,6 +133,7 @@ pub struct KernelSymbol {
 /// each argument is a field at offset 8 × its position.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KernelFunction {
+    /// The arguments, as fields of the context.
     pub args: TracepointFormat,
     /// The return value (a field after the arguments); `None` for void.
     pub retval: Option<TracepointField>,
@@ -164,6 +141,7 @@ pub struct KernelFunction {
     pub variadic: bool,
 }
 
+/// Why a [`Target`] could not answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetError {
     /// No such tracepoint (the format file does not exist).
@@ -181,6 +159,7 @@ pub struct TracepointFormat {
 }
 
 impl TracepointFormat {
+    /// The field called `name`, if the event has one.
     pub fn field(&self, name: &str) -> Option<&TracepointField> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -220,14 +199,20 @@ impl TracepointFormat {
     }
 }
 
+/// One field of a tracepoint's record (or of an fentry context).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TracepointField {
+    /// Its name, as `args.NAME` reads it.
     pub name: String,
     /// The C type as written, e.g. `const char *`, `char[16]`, `__data_loc char[]`.
     pub c_type: String,
+    /// Bytes from the start of the record.
     pub offset: u32,
+    /// Its size in bytes.
     pub size: u32,
+    /// Whether an integer field is signed (by its C type where known).
     pub signed: bool,
+    /// How its bytes are read.
     pub kind: FieldKind,
 }
 
@@ -237,12 +222,21 @@ pub enum FieldKind {
     /// An integer of `size` bytes.
     Int,
     /// A pointer; `to_char` when it points to characters (a string).
-    Pointer { to_char: bool },
+    Pointer {
+        /// Whether it points to characters.
+        to_char: bool,
+    },
     /// A fixed array of `size` bytes; `chars` when of `char`.
-    Array { chars: bool },
+    Array {
+        /// Whether its elements are `char`s.
+        chars: bool,
+    },
     /// `__data_loc` field: a u32 whose low 16 bits are the offset of the data
     /// from the start of the record and high 16 bits its length.
-    DataLoc { chars: bool },
+    DataLoc {
+        /// Whether the data are characters (a string).
+        chars: bool,
+    },
 }
 
 impl TracepointField {
@@ -326,202 +320,6 @@ fn c_type_is_signed(c_type: &str) -> Option<bool> {
         Some(false)
     } else {
         None
-    }
-}
-
-/// A target made of fixed facts, for tests.
-#[derive(Clone, Debug, Default)]
-pub struct FakeTarget {
-    pub tracepoints: HashMap<(String, String), TracepointFormat>,
-    pub kernel_functions: Vec<KernelSymbol>,
-    pub kernel_function_types: HashMap<String, KernelFunction>,
-    /// Why kprobes are missing, when they are.
-    pub no_kprobes: Option<String>,
-    /// Whether kprobe multi-attach links are available.
-    pub kprobe_multi: bool,
-    /// Syscall numbers by name.
-    pub syscalls: HashMap<String, u32>,
-    /// The functions of user binaries, by path.
-    pub user_functions: HashMap<String, Vec<String>>,
-    /// Why the list of kernel functions cannot be read, when it cannot.
-    pub no_kernel_functions: Option<String>,
-    /// Why the kernel's BTF cannot be read, when it cannot.
-    pub no_btf: Option<String>,
-    /// USDT probes by binary path.
-    pub usdt: HashMap<String, Vec<UsdtProbe>>,
-    /// Symbol addresses by (binary path, name).
-    pub user_symbols: HashMap<(String, String), u64>,
-    /// PATH's directories.
-    pub program_directories: Vec<String>,
-    /// The dynamic loader's cache.
-    pub shared_libraries: Vec<SharedLibrary>,
-    /// The dynamic loader's standard directories.
-    pub library_directories: Vec<String>,
-    /// Regular files by path, and whether each is executable.
-    pub files: HashMap<String, bool>,
-    /// The files each process has mapped, by pid.
-    pub mapped_files: HashMap<u32, Vec<String>>,
-}
-
-impl FakeTarget {
-    /// Adds a kernel function with typed arguments, e.g.
-    /// `("vfs_read", &[("file", "struct file *", 8, false), ("count", "size_t", 8, false)], Some(("ssize_t", 8, true)))`.
-    pub fn with_kernel_function(
-        mut self,
-        name: &str,
-        args: &[(&str, &str, u32, bool)],
-        ret: Option<(&str, u32, bool)>,
-    ) -> Self {
-        let field = |name: &str, c_type: &str, index: usize, size: u32, signed: bool| TracepointField {
-            name: name.to_string(),
-            c_type: c_type.to_string(),
-            offset: 8 * index as u32,
-            size,
-            signed,
-            kind: if c_type.ends_with('*') {
-                FieldKind::Pointer { to_char: c_type.trim_end_matches('*').trim().ends_with("char") }
-            } else {
-                FieldKind::Int
-            },
-        };
-        let fields = args.iter().enumerate().map(|(i, (n, t, size, signed))| field(n, t, i, *size, *signed)).collect();
-        let retval = ret.map(|(t, size, signed)| field("retval", t, args.len(), size, signed));
-        self.kernel_functions.push(KernelSymbol { name: name.to_string(), module: None });
-        self.kernel_function_types.insert(name.to_string(), KernelFunction { args: TracepointFormat { fields }, retval, variadic: false });
-        self
-    }
-
-    /// Adds a user binary at `path` defining `functions`.
-    pub fn with_user_functions(mut self, path: &str, functions: &[&str]) -> Self {
-        self.user_functions.insert(path.to_string(), functions.iter().map(|f| f.to_string()).collect());
-        self
-    }
-
-    /// Adds a USDT probe `provider:name` to the binary `path`, at file
-    /// offset `address` (the fake's files map addresses to themselves).
-    pub fn with_usdt(mut self, path: &str, provider: &str, name: &str, address: u64, semaphore: Option<u64>, args: &str) -> Self {
-        self.usdt.entry(path.to_string()).or_default().push(UsdtProbe {
-            provider: provider.to_string(),
-            name: name.to_string(),
-            address,
-            offset: address,
-            semaphore_offset: semaphore,
-            args: args.to_string(),
-        });
-        self
-    }
-
-    /// Adds a regular file at `path`, executable or not.
-    pub fn with_file(mut self, path: &str, executable: bool) -> Self {
-        self.files.insert(path.to_string(), executable);
-        self
-    }
-
-    /// Adds `soname` at `path` to the dynamic loader's cache (and the file).
-    pub fn with_shared_library(mut self, soname: &str, path: &str) -> Self {
-        self.shared_libraries.push(SharedLibrary { name: soname.to_string(), path: path.to_string() });
-        self.with_file(path, false)
-    }
-
-    /// Adds a process `pid` that maps `files`.
-    pub fn with_process(mut self, pid: u32, files: &[&str]) -> Self {
-        self.mapped_files.insert(pid, files.iter().map(|f| f.to_string()).collect());
-        self
-    }
-
-    /// Adds a tracepoint given the text of its format file.
-    pub fn with_tracepoint(mut self, category: &str, name: &str, format: &str) -> Self {
-        self.tracepoints
-            .insert((category.to_string(), name.to_string()), TracepointFormat::parse(format));
-        self
-    }
-}
-
-impl Target for FakeTarget {
-    fn kprobes(&self) -> Result<(), TargetError> {
-        match &self.no_kprobes {
-            Some(why) => Err(TargetError::Unavailable(why.clone())),
-            None => Ok(()),
-        }
-    }
-
-    fn kprobe_multi(&self) -> bool {
-        self.kprobe_multi
-    }
-
-    fn syscall_number(&self, name: &str) -> Option<u32> {
-        self.syscalls.get(name).copied()
-    }
-
-    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
-        match &self.no_kernel_functions {
-            Some(why) => Err(TargetError::Unavailable(why.clone())),
-            None => Ok(self.kernel_functions.clone()),
-        }
-    }
-
-    fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
-        if let Some(why) = &self.no_btf {
-            return Err(TargetError::Unavailable(why.clone()));
-        }
-        self.kernel_function_types.get(name).cloned().ok_or(TargetError::NotFound)
-    }
-
-    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
-        if let Some(why) = &self.no_btf {
-            return Err(TargetError::Unavailable(why.clone()));
-        }
-        let mut names: Vec<String> = self.kernel_function_types.keys().cloned().collect();
-        names.sort();
-        Ok(names)
-    }
-
-    fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError> {
-        self.user_functions
-            .get(path)
-            .cloned()
-            .ok_or_else(|| TargetError::Unavailable(format!("{path} does not exist")))
-    }
-
-    fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError> {
-        self.usdt.get(path).cloned().ok_or(TargetError::NotFound)
-    }
-
-    fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError> {
-        self.user_symbols.get(&(path.to_string(), name.to_string())).copied().ok_or(TargetError::NotFound)
-    }
-
-    fn program_directories(&self) -> Vec<String> {
-        self.program_directories.clone()
-    }
-
-    fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError> {
-        Ok(self.shared_libraries.clone())
-    }
-
-    fn library_directories(&self) -> Vec<String> {
-        self.library_directories.clone()
-    }
-
-    fn is_file(&self, path: &str, executable: bool) -> bool {
-        self.files.get(path).is_some_and(|&x| x || !executable)
-    }
-
-    fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError> {
-        self.mapped_files.get(&pid).cloned().ok_or(TargetError::NotFound)
-    }
-
-    fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {
-        let mut all: Vec<_> = self.tracepoints.keys().cloned().collect();
-        all.sort();
-        Ok(all)
-    }
-
-    fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError> {
-        self.tracepoints
-            .get(&(category.to_string(), name.to_string()))
-            .cloned()
-            .ok_or(TargetError::NotFound)
     }
 }
 

@@ -7,19 +7,36 @@ pub const DEFAULT_STRLEN: u32 = 64;
 /// `comm` is the kernel's TASK_COMM_LEN.
 pub const COMM_LEN: u32 = 16;
 
+/// The type of a checked expression, a variable, a map key or value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
     /// An integer of `bits` width. Every integer is widened to 64 bits in a
     /// register; the width matters for loads, stores and printing.
-    Int { bits: u8, signed: bool },
+    Int {
+        /// 8, 16, 32 or 64.
+        bits: u8,
+        /// Whether it is signed.
+        signed: bool,
+    },
     /// A NUL-padded string buffer of `size` bytes (including the NUL).
-    Str { size: u32 },
+    Str {
+        /// The buffer's bytes, NUL included.
+        size: u32,
+    },
     /// A pointer, kept as a 64-bit address; `to_char` when it points to a C
     /// string, `user` when it is a user-space address.
-    Ptr { to_char: bool, user: bool },
+    Ptr {
+        /// Whether it points to a C string.
+        to_char: bool,
+        /// Whether it is a user-space address.
+        user: bool,
+    },
     /// `strftime(fmt, nsecs)`: nanoseconds since boot, printed as a date
     /// with the program's time format number `format`.
-    Timestamp { format: u32 },
+    Timestamp {
+        /// Index into the program's time formats.
+        format: u32,
+    },
     /// `username`: a uid, printed as the user's name.
     Username,
     /// A kernel address, printed as the name of the kernel symbol it is in
@@ -30,7 +47,10 @@ pub enum Type {
     Inet,
     /// `buf(p, n)`: up to `size` bytes and their count, printed with
     /// non-printable bytes escaped (`%r`).
-    Buf { size: u32 },
+    Buf {
+        /// The most bytes it holds.
+        size: u32,
+    },
     /// `(a, b, ...)`: laid out like a C struct ([`tuple_layout`]), as
     /// bpftrace lays tuples out, so printing and key comparison match.
     Tuple(Vec<Type>),
@@ -39,14 +59,19 @@ pub enum Type {
 }
 
 impl Type {
+    /// `uint64`.
     pub const U64: Type = Type::Int { bits: 64, signed: false };
+    /// `int64`: what integer literals are.
     pub const I64: Type = Type::Int { bits: 64, signed: true };
+    /// `uint32`.
     pub const U32: Type = Type::Int { bits: 32, signed: false };
 
+    /// Whether it is a number: an integer or a pointer.
     pub fn is_int(&self) -> bool {
         matches!(self, Type::Int { .. } | Type::Ptr { .. })
     }
 
+    /// Whether it is a string buffer.
     pub fn is_str(&self) -> bool {
         matches!(self, Type::Str { .. })
     }
@@ -57,14 +82,17 @@ impl Type {
         matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Inet)
     }
 
+    /// Whether it is a `buf()`.
     pub fn is_buf(&self) -> bool {
         matches!(self, Type::Buf { .. })
     }
 
+    /// Whether it is a tuple.
     pub fn is_tuple(&self) -> bool {
         matches!(self, Type::Tuple(_))
     }
 
+    /// Whether it is a signed integer.
     pub fn is_signed(&self) -> bool {
         matches!(self, Type::Int { signed: true, .. })
     }

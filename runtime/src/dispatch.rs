@@ -208,7 +208,7 @@ impl Dispatch {
             let cpus = sys::possible_cpus()?;
             let mut values = vec![0u8; 8 * cpus];
             sys::map_lookup(fd, &0u32.to_le_bytes(), &mut values)?;
-            Ok(values.chunks_exact(8).fold(0u64, |acc, c| acc.wrapping_add(crate::printf::read_int(c, false))))
+            Ok(values.chunks_exact(8).fold(0u64, |acc, c| acc.wrapping_add(crate::decode::read_int(c, false))))
         };
         let lost = read().map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", name, e))?;
         let unreported = lost.saturating_sub(self.lost_reported).saturating_add(self.dropped);

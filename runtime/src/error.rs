@@ -10,78 +10,146 @@ use rbpf_lang::Span;
 
 use crate::tracefs::TracefsError;
 
+/// Why running an object failed, from loading to printing.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// A missing privilege, e.g. "loading BPF programs needs root or the
     /// CAP_BPF and CAP_PERFMON capabilities".
     #[error("{action} needs root or {capabilities}")]
-    Permission { action: &'static str, capabilities: &'static str },
+    Permission {
+        /// What needed it, e.g. "loading BPF programs".
+        action: &'static str,
+        /// The capabilities that would do instead of root.
+        capabilities: &'static str,
+    },
 
+    /// bpf(2) returned ENOSYS.
     #[error("this kernel has no BPF support (the bpf system call is not implemented)")]
     NoBpf,
 
     /// The verifier refused a program. `insn` is the instruction the log
     /// ends on, an index into `ProgramInfo::spans`.
     #[error("the kernel's verifier refused the program for {probe}: {reason}")]
-    Verifier { program: String, probe: String, reason: String, insn: Option<usize>, log: String },
+    Verifier {
+        /// The program's symbol name.
+        program: String,
+        /// The probe as the user wrote it.
+        probe: String,
+        /// The log's last line, the verifier's reason.
+        reason: String,
+        /// The refused instruction, when the log names one.
+        insn: Option<usize>,
+        /// The whole verifier log.
+        log: String,
+    },
 
     /// The verifier gave up on a program that may well be correct: it walks
     /// every path (every iteration of a loop) and stops after a million
     /// instructions. `insn` is the back edge of the innermost loop it was
     /// in, or the probe's last instruction when it was in none.
     #[error("the program for {probe} is too large or too complex for the kernel's verifier: {reason}")]
-    TooComplex { program: String, probe: String, reason: String, insn: Option<usize>, log: String },
+    TooComplex {
+        /// The program's symbol name.
+        program: String,
+        /// The probe as the user wrote it.
+        probe: String,
+        /// The verifier's reason.
+        reason: String,
+        /// The instruction to point at.
+        insn: Option<usize>,
+        /// The whole verifier log.
+        log: String,
+    },
 
+    /// The kernel refused to create a map.
     #[error("cannot create map {map}")]
     CreateMap {
+        /// The map's name.
         map: String,
+        /// bpf(2)'s error.
         #[source]
         source: io::Error,
     },
 
+    /// The ELF object could not be read.
     #[error("cannot read the BPF object")]
     Object(#[source] rbpf_codegen::CodegenError),
 
     /// The object and its manifest disagree: a program or map is missing
     /// or of the wrong kind.
     #[error("the object has no {what} named {name}")]
-    Missing { what: &'static str, name: String },
+    Missing {
+        /// "program" or "map".
+        what: &'static str,
+        /// The name the manifest uses.
+        name: String,
+    },
 
+    /// A tracepoint the program names is not on this kernel.
     #[error("tracepoint {category}:{name} does not exist on this kernel")]
-    NoSuchTracepoint { category: String, name: String },
+    NoSuchTracepoint {
+        /// Its category.
+        category: String,
+        /// Its name.
+        name: String,
+    },
 
+    /// A raw tracepoint the program names is not on this kernel.
     #[error("raw tracepoint {name} does not exist on this kernel")]
-    NoSuchRawTracepoint { name: String },
+    NoSuchRawTracepoint {
+        /// Its name.
+        name: String,
+    },
 
     /// The kernel refused a raw tracepoint program that reads past the
     /// tracepoint's arguments (checked only at attach).
     #[error("cannot attach {probe}: the program reads more arguments than the tracepoint has")]
-    RawTracepointArgs { probe: String },
+    RawTracepointArgs {
+        /// The probe as the user wrote it.
+        probe: String,
+    },
 
     /// perf_event_open found no PMU for a hardware counter.
     #[error("this machine has no hardware performance counters (PMU) for {probe}")]
-    NoPmu { probe: String },
+    NoPmu {
+        /// The probe as the user wrote it.
+        probe: String,
+    },
 
     /// The kernel cannot attach this kind of probe.
     #[error("this kernel cannot run {kind} probes ({probe})")]
     Unsupported {
+        /// The probe kind, e.g. "kprobe".
         kind: &'static str,
+        /// The probe as the user wrote it.
         probe: String,
+        /// The kernel's error.
         #[source]
         source: io::Error,
     },
 
     /// perf_event_open refused a hardware breakpoint, for the reason given.
     #[error("cannot attach {probe}: {reason}")]
-    Watchpoint { probe: String, reason: &'static str },
+    Watchpoint {
+        /// The probe as the user wrote it.
+        probe: String,
+        /// Why, in a few words.
+        reason: &'static str,
+    },
 
     /// A kprobe offset inside an instruction (the kernel says EILSEQ).
     #[error("cannot attach {probe}: the offset is not at the start of an instruction")]
-    KprobeOffset { probe: String },
+    KprobeOffset {
+        /// The probe as the user wrote it.
+        probe: String,
+    },
 
+    /// Attaching a probe failed otherwise.
     #[error("cannot attach {probe}")]
     Attach {
+        /// The probe as the user wrote it.
         probe: String,
+        /// The kernel's error.
         #[source]
         source: io::Error,
     },
@@ -89,22 +157,33 @@ pub enum RuntimeError {
     /// A system call on a named object (program, map, signal) failed.
     #[error("{call} failed for {object}")]
     Syscall {
+        /// The call, e.g. "BPF_BTF_LOAD".
         call: &'static str,
+        /// What it was called on.
         object: String,
+        /// The kernel's error.
         #[source]
         source: io::Error,
     },
 
+    /// tracefs could not be found or mounted.
     #[error(transparent)]
     Tracefs(#[from] TracefsError),
 
+    /// A printf format of the manifest does not parse.
     #[error("printf format {index} cannot be used: {message}")]
-    Format { index: usize, message: String },
+    Format {
+        /// Its index in `Manifest::printfs`.
+        index: usize,
+        /// The parser's message.
+        message: String,
+    },
 
     /// A ring buffer record that does not match the manifest.
     #[error("malformed event: {0}")]
     Event(String),
 
+    /// The output could not be written.
     #[error("cannot write the output")]
     Output(#[source] io::Error),
 }

@@ -5,9 +5,10 @@
 
 use rbpf_codegen::manifest::{event, Manifest};
 
-use crate::printf::{read_int, until_nul, Printf};
+use crate::decode::{read_int, until_nul, Decoder};
+use crate::printf::Printf;
 use crate::strftime;
-use crate::value::{Decoder, Value};
+use crate::value::Value;
 use crate::RuntimeError;
 
 /// What one record asks for. Kinds with text (printf, time, and the

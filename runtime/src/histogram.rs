@@ -19,7 +19,9 @@ pub struct Histogram {
 /// One bucket: the values `lo <= v < hi` (`None`: unbounded on that side).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bucket {
+    /// The lowest value in it.
     pub lo: Option<i128>,
+    /// The first value past it.
     pub hi: Option<i128>,
     /// The count as printed: divided by `print(@m, top, div)`'s `div`.
     pub count: u64,

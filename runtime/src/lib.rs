@@ -1,5 +1,5 @@
 //! rbpf-runtime: runs a compiled object. [`Session`] loads it (rbpf's own
-//! loader, [`loader`]; aya reads the ring buffer),
+//! loader, `loader`; aya reads the ring buffer),
 //! runs BEGIN, attaches the probes, streams events, and on `exit()` or a
 //! signal detaches, runs END and prints the maps through an [`Output`]
 //! ([`TextOutput`]: bpftrace's text format; [`JsonOutput`]: its JSON
@@ -8,6 +8,7 @@
 
 mod attach;
 mod btf;
+pub mod decode;
 mod dispatch;
 pub mod error;
 mod events;
@@ -32,6 +33,7 @@ pub use error::RuntimeError;
 pub use histogram::{Bucket, Histogram};
 pub use maps::MapEntry;
 pub use output::{BackgroundWriter, Backlog, Buffering, JsonOutput, Output, TextOutput};
-pub use value::{Decoder, Stats, Value};
+pub use decode::Decoder;
+pub use value::{Stats, Value};
 pub use session::{Session, SessionOptions, StopHandle};
 pub use target::HostTarget;

@@ -10,10 +10,10 @@ use std::os::fd::BorrowedFd;
 
 use rbpf_codegen::manifest::{MapInfo, MapValue, ValueType};
 
+use crate::decode::{read_int, Decoder};
 use crate::histogram::Histogram;
-use crate::printf::read_int;
 use crate::sys;
-use crate::value::{Decoder, Stats};
+use crate::value::Stats;
 
 pub use crate::value::Value;
 
@@ -22,7 +22,9 @@ pub use crate::value::Value;
 /// entry per key, its value a [`Value::Hist`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapEntry {
+    /// The key's parts.
     pub key: Vec<Value>,
+    /// The value.
     pub value: Value,
 }
 

@@ -1,5 +1,6 @@
-//! printf events: a format string applied to the argument bytes of a ring
-//! buffer record, byte for byte as C's printf — and so bpftrace — prints it.
+//! printf events: a format string applied to the arguments of a ring buffer
+//! record (decoded by [`decode`](crate::decode)), byte for byte as C's
+//! printf — and so bpftrace — prints it.
 //!
 //! bpftrace hands each argument to snprintf as a 64-bit value, so the
 //! conversion decides the width: `%d` prints the low 32 bits as an `int`,
@@ -9,7 +10,8 @@
 use rbpf_codegen::manifest::{Field, PrintfFormat};
 use rbpf_lang::format::{self, Conversion, FormatError, Piece};
 
-use crate::value::{escape_buffer, Decoder, Value};
+use crate::decode::{read_field, Decoder};
+use crate::value::{escape_buffer, Value};
 
 /// A printf format, parsed once, ready to format records.
 #[derive(Clone, Debug)]
@@ -19,6 +21,8 @@ pub struct Printf {
 }
 
 impl Printf {
+    /// Parses the format; an error if the manifest's format is not one the
+    /// checker would have accepted.
     pub fn new(format: &PrintfFormat) -> Result<Printf, FormatError> {
         Ok(Printf { pieces: format::parse(&format.format)?, args: format.args.clone() })
     }
@@ -28,37 +32,11 @@ impl Printf {
     pub fn format_record(&self, record: &[u8], decoder: &Decoder, out: &mut Vec<u8>) -> Option<()> {
         let mut args = Vec::with_capacity(self.args.len());
         for field in &self.args {
-            args.push(read_arg(field, record, decoder)?);
+            args.push(read_field(field, record, decoder)?);
         }
         write(&self.pieces, &args, out);
         Some(())
     }
-}
-
-/// Reads one argument out of a record; `None` if the record is too short.
-pub fn read_arg(field: &Field, record: &[u8], decoder: &Decoder) -> Option<Value> {
-    let start = field.offset as usize;
-    let bytes = record.get(start..start.checked_add(field.ty.size() as usize)?)?;
-    Some(decoder.decode(&field.ty, bytes))
-}
-
-/// A little-endian integer of 1 to 8 bytes, widened to 64 bits.
-pub(crate) fn read_int(bytes: &[u8], signed: bool) -> u64 {
-    let mut buf = [0u8; 8];
-    let n = bytes.len().min(8);
-    buf[..n].copy_from_slice(&bytes[..n]);
-    let value = u64::from_le_bytes(buf);
-    if signed && (1..8).contains(&n) {
-        let shift = 64 - 8 * n as u32;
-        (((value << shift) as i64) >> shift) as u64
-    } else {
-        value
-    }
-}
-
-/// The bytes of a NUL-padded string buffer up to its first NUL.
-pub(crate) fn until_nul(bytes: &[u8]) -> &[u8] {
-    bytes.iter().position(|&b| b == 0).map_or(bytes, |n| &bytes[..n])
 }
 
 /// Formats `args` by `pieces` into `out`. An argument missing for a
@@ -232,7 +210,7 @@ mod tests {
     }
 
     fn s(bytes: &[u8]) -> Value {
-        Value::Str(until_nul(bytes).to_vec())
+        Value::Str(crate::decode::until_nul(bytes).to_vec())
     }
 
     #[test]
@@ -368,13 +346,5 @@ mod tests {
         printf.format_record(&record, &decoder, &mut out).unwrap();
         assert_eq!(out, b"-7 hi 9\n");
         assert!(printf.format_record(&record[..27], &decoder, &mut out).is_none());
-    }
-
-    #[test]
-    fn sign_extends_narrow_fields() {
-        assert_eq!(read_int(&[0xff], true), u64::MAX);
-        assert_eq!(read_int(&[0xff], false), 255);
-        assert_eq!(read_int(&[0xfe, 0xff, 0xff, 0xff], true) as i64, -2);
-        assert_eq!(read_int(&(-2i64).to_le_bytes(), true) as i64, -2);
     }
 }

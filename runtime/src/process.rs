@@ -13,19 +13,34 @@ use std::path::{Path, PathBuf};
 /// Why a followed process could not be started or found, in one sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    /// `-c ''`.
     #[error("the command given with -c is empty")]
     EmptyCommand,
+    /// No such file, nor one in PATH.
     #[error("cannot run {0}: no such executable file, and none of that name in PATH")]
     NotFound(String),
     /// The file exists but cannot be executed (as a shell says it).
     #[error("cannot run {0}: permission denied (it is not an executable file)")]
     NotExecutable(String),
+    /// The command could not be started.
     #[error("cannot run {command}")]
-    Spawn { command: String, source: io::Error },
+    Spawn {
+        /// The command as given.
+        command: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// `-p` names no process.
     #[error("there is no process with pid {0}")]
     NoSuchProcess(u32),
+    /// The process could not be watched for its end (pidfd_open).
     #[error("cannot follow pid {pid}")]
-    Watch { pid: u32, source: io::Error },
+    Watch {
+        /// The process.
+        pid: u32,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 /// A process whose exit ends the trace.
@@ -42,7 +57,7 @@ pub struct Followed {
 impl Followed {
     /// Starts `command` (split on whitespace; the first word is looked up
     /// in PATH) as a child that waits, before it executes, until
-    /// [`Followed::release`]: the probes see it from its first instruction.
+    /// `Followed::release`: the probes see it from its first instruction.
     /// It is killed when the thread that spawned it ends (that is what
     /// PR_SET_PDEATHSIG watches): spawn from a thread that outlives the
     /// trace, as the main thread does.
@@ -109,6 +124,7 @@ impl Followed {
         Ok(Followed { pid, pidfd, child: None })
     }
 
+    /// The followed process's id (what `cpid` reads).
     pub fn pid(&self) -> u32 {
         self.pid
     }
@@ -133,7 +149,7 @@ impl Followed {
 impl Drop for Followed {
     /// A child command still running (or never released) is terminated,
     /// as bpftrace does when it stops first, and reaped: SIGTERM first,
-    /// then SIGKILL if it is still there after [`TERMINATE_GRACE`] (a
+    /// then SIGKILL if it is still there after `TERMINATE_GRACE` (a
     /// command that ignores SIGTERM must not keep the trace from ending).
     fn drop(&mut self) {
         if let Some(writer) = self.child.take() {

@@ -22,6 +22,7 @@ use crate::output::{Backlog, Output};
 use crate::process::Followed;
 use crate::{sys, RuntimeError};
 
+/// How a [`Session`] runs: the command-line options that reach the runtime.
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
     /// Load and attach, then detach and return: nothing runs, nothing prints
@@ -78,6 +79,7 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
 pub struct StopHandle(Arc<Notify>);
 
 impl StopHandle {
+    /// Asks the session to stop, as Ctrl-C does: END runs, the maps print.
     pub fn stop(&self) {
         self.0.notify_one();
     }

@@ -154,17 +154,25 @@ const BPF_BTF_LOAD: libc::c_long = 18;
 
 /// `enum bpf_prog_type`, the program types rbpf loads.
 pub mod prog_type {
+    /// kprobes, uprobes and USDT.
     pub const KPROBE: u32 = 2;
+    /// Tracepoints.
     pub const TRACEPOINT: u32 = 5;
+    /// Perf events: profile, interval, software, hardware, watchpoints.
     pub const PERF_EVENT: u32 = 7;
+    /// Raw tracepoints, and BEGIN and END (run by BPF_PROG_TEST_RUN).
     pub const RAW_TRACEPOINT: u32 = 17;
+    /// fentry and fexit (BTF-typed trampolines).
     pub const TRACING: u32 = 26;
 }
 
 /// `enum bpf_attach_type`, the expected attach types rbpf loads with.
 pub mod attach_type {
+    /// A function's entry through a trampoline.
     pub const TRACE_FENTRY: u32 = 24;
+    /// A function's return through a trampoline.
     pub const TRACE_FEXIT: u32 = 25;
+    /// Many kprobes through one link.
     pub const TRACE_KPROBE_MULTI: u32 = 42;
 }
 
@@ -192,23 +200,30 @@ pub fn map_create(name: &str, map_type: u32, key_size: u32, value_size: u32, max
 /// A program the kernel refused, with the verifier's log.
 #[derive(Debug)]
 pub struct LoadFailure {
+    /// bpf(2)'s error.
     pub error: io::Error,
+    /// The verifier's log (empty if it wrote none).
     pub log: String,
 }
 
 /// One program for BPF_PROG_LOAD.
 pub struct ProgramLoad<'a> {
+    /// The program's name (cut to what the kernel keeps).
     pub name: &'a str,
+    /// One of [`prog_type`].
     pub prog_type: u32,
+    /// One of [`attach_type`], or 0.
     pub expected_attach_type: u32,
     /// The kernel function's BTF id, for fentry and fexit.
     pub attach_btf_id: u32,
     /// 8-byte instructions with map fds and function offsets in place.
     pub insns: &'a [u8],
+    /// The license (GPL-compatible, for the helpers rbpf calls).
     pub license: &'a CStr,
     /// The object's BTF and one `(insn_off, FUNC type id)` per function,
     /// for programs with callbacks.
     pub btf: Option<BorrowedFd<'a>>,
+    /// The func_info records; empty without callbacks.
     pub func_info: &'a [[u32; 2]],
 }
 
@@ -360,16 +375,28 @@ pub fn has_kprobe_multi() -> bool {
 #[repr(C)]
 #[derive(Default)]
 pub struct PerfEventAttr {
+    /// One of [`perf_type`], or a PMU's dynamic type.
     pub type_: u32,
+    /// The struct's size, for the kernel's versioning.
     pub size: u32,
+    /// The event within its type.
     pub config: u64,
+    /// Events between samples, or samples a second with the `FREQ` flag.
     pub sample_period: u64,
+    /// `PERF_SAMPLE_*` bits.
     pub sample_type: u64,
+    /// `PERF_FORMAT_*` bits.
     pub read_format: u64,
+    /// The bit fields (`disabled`, `freq`, ...).
     pub flags: u64,
+    /// Events between wakeups.
     pub wakeup_events: u32,
+    /// `HW_BREAKPOINT_*` for a breakpoint.
     pub bp_type: u32,
+    /// The breakpoint's address; for a kprobe or uprobe PMU, a pointer to
+    /// the function's name or the file's path.
     pub config1: u64,
+    /// The breakpoint's length; for a kprobe or uprobe PMU, the offset.
     pub config2: u64,
     /// branch_sample_type to sig_data: always zero here.
     pub rest: [u64; 5],
@@ -377,9 +404,13 @@ pub struct PerfEventAttr {
 
 /// `enum perf_type_id`.
 pub mod perf_type {
+    /// CPU counters: cycles, instructions, cache misses.
     pub const HARDWARE: u32 = 0;
+    /// Kernel counters: cpu-clock, page faults, context switches.
     pub const SOFTWARE: u32 = 1;
+    /// A tracepoint, by its id.
     pub const TRACEPOINT: u32 = 2;
+    /// A hardware breakpoint (watchpoint).
     pub const BREAKPOINT: u32 = 5;
 }
 

@@ -23,6 +23,7 @@ pub struct HostTarget {
 }
 
 impl HostTarget {
+    /// This machine; nothing is read yet.
     pub fn new() -> Self {
         HostTarget::default()
     }

@@ -1,26 +1,17 @@
-//! Values as the runtime hands them to an [`Output`](crate::Output): decoded
-//! from the byte layouts the manifest describes ([`ValueType`]) and
-//! rendered as bpftrace's text output prints them.
-//!
-//! Values that bpftrace renders from host facts — `strftime` timestamps,
-//! `username`, `ntop` addresses — are rendered when decoded, by a
-//! [`Decoder`] that holds those facts, and travel as strings.
-
-use std::cell::OnceCell;
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-use rbpf_codegen::manifest::{Manifest, ValueType};
+//! Values as the runtime hands them to an [`Output`](crate::Output), and
+//! their text as bpftrace's text output prints them. Turning record bytes
+//! into values is [`decode`](crate::decode)'s business.
 
 use crate::histogram::Histogram;
-use crate::printf::{read_int, until_nul};
-use crate::strftime;
 
 /// A decoded key part, map value, printf argument or printed value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
+    /// A signed integer.
     Int(i64),
+    /// An unsigned integer.
     Uint(u64),
+    /// `true` or `false`.
     Bool(bool),
     /// A string, up to its first NUL. Bytes, not `String`: the kernel's
     /// strings (comm, file names) need not be UTF-8, and bpftrace prints
@@ -29,6 +20,7 @@ pub enum Value {
     Str(Vec<u8>),
     /// The bytes of a `buf()`: printed with non-printable bytes escaped.
     Buf(Vec<u8>),
+    /// A tuple's items, printed `(a, b)`.
     Tuple(Vec<Value>),
     /// A `stats()` value (boxed: its i128 total would double the size of
     /// every value, and maps hold many).
@@ -40,6 +32,7 @@ pub enum Value {
 /// A `stats()` value: the count and the total of every value seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
+    /// How many values.
     pub count: u64,
     /// Wide enough for both signed and unsigned totals.
     pub total: i128,
@@ -103,6 +96,7 @@ impl Value {
 /// How a buffer's bytes are printed; printf's parser names the style.
 pub use rbpf_lang::format::BufferStyle;
 
+/// Appends `bytes` to `out` as `style` shows them (`%r`, `%rx`, `%rh`).
 pub fn escape_buffer(bytes: &[u8], style: BufferStyle, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, &b) in bytes.iter().enumerate() {
@@ -121,143 +115,9 @@ pub fn escape_buffer(bytes: &[u8], style: BufferStyle, out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes values of one manifest: knows its strftime formats, the offset
-/// from boot time to wall-clock time, and (read on first use) the user
-/// names of /etc/passwd and the kernel's symbols.
-#[derive(Debug)]
-pub struct Decoder {
-    time_formats: Vec<String>,
-    /// Nanoseconds to add to a CLOCK_BOOTTIME reading to get
-    /// CLOCK_REALTIME, measured once when the decoder is made.
-    boot_to_wall_ns: i128,
-    passwd: PathBuf,
-    users: OnceCell<HashMap<u64, String>>,
-    kallsyms: OnceCell<crate::kallsyms::Kallsyms>,
-}
-
-impl Default for Decoder {
-    fn default() -> Decoder {
-        Decoder::new(&Manifest::default())
-    }
-}
-
-impl Decoder {
-    pub fn new(manifest: &Manifest) -> Decoder {
-        Decoder {
-            time_formats: manifest.time_formats.clone(),
-            boot_to_wall_ns: strftime::boot_to_wall_ns(),
-            passwd: PathBuf::from("/etc/passwd"),
-            users: OnceCell::new(),
-            kallsyms: OnceCell::new(),
-        }
-    }
-
-    /// A decoder with fixed host facts, for tests and replays.
-    pub fn with_facts(manifest: &Manifest, boot_to_wall_ns: i128, users: HashMap<u64, String>) -> Decoder {
-        let decoder = Decoder { boot_to_wall_ns, ..Decoder::new(manifest) };
-        let _ = decoder.users.set(users);
-        decoder
-    }
-
-    /// The strftime format with this index (empty if the manifest has none).
-    pub fn time_format(&self, index: u32) -> &str {
-        self.time_formats.get(index as usize).map_or("", String::as_str)
-    }
-
-    /// Decodes `bytes`, laid out as `ty` (shorter input reads as zeros).
-    pub fn decode(&self, ty: &ValueType, bytes: &[u8]) -> Value {
-        match ty {
-            ValueType::Int { signed: true, .. } => Value::Int(read_int(bytes, true) as i64),
-            ValueType::Int { signed: false, .. } => Value::Uint(read_int(bytes, false)),
-            ValueType::Str { .. } => Value::Str(until_nul(bytes).to_vec()),
-            ValueType::Bool => Value::Bool(bytes.first().is_some_and(|&b| b != 0)),
-            ValueType::Buf { size } => {
-                let len = bytes.first().map_or(0, |&n| usize::from(n)).min(*size as usize);
-                Value::Buf(bytes.get(1..).map_or(&[][..], |rest| &rest[..len.min(rest.len())]).to_vec())
-            }
-            ValueType::Tuple { fields, .. } => Value::Tuple(
-                fields
-                    .iter()
-                    .map(|f| {
-                        let start = (f.offset as usize).min(bytes.len());
-                        let end = start.saturating_add(f.ty.size() as usize).min(bytes.len());
-                        self.decode(&f.ty, &bytes[start..end])
-                    })
-                    .collect(),
-            ),
-            ValueType::Timestamp { format } => {
-                let boot_ns = read_int(bytes, false);
-                let wall_ns = i128::from(boot_ns) + self.boot_to_wall_ns;
-                Value::Str(strftime::format(self.time_format(*format), wall_ns, true))
-            }
-            ValueType::Username => {
-                let uid = read_int(bytes, false);
-                Value::Str(self.users().get(&uid).map_or_else(|| uid.to_string(), Clone::clone).into_bytes())
-            }
-            ValueType::Ksym => {
-                let addr = read_int(bytes, false);
-                let name = self.kallsyms.get_or_init(crate::kallsyms::Kallsyms::read).name_of(addr);
-                Value::Str(name.map_or_else(|| format!("0x{addr:x}"), str::to_string).into_bytes())
-            }
-            ValueType::Inet => {
-                let family = read_int(bytes.get(..8).unwrap_or(bytes), false);
-                let addr = bytes.get(8..).unwrap_or(&[]);
-                Value::Str(ntop(family, addr).into_bytes())
-            }
-        }
-    }
-
-    fn users(&self) -> &HashMap<u64, String> {
-        self.users.get_or_init(|| std::fs::read_to_string(&self.passwd).map(|text| parse_passwd(&text)).unwrap_or_default())
-    }
-}
-
-/// uid → name from the lines of /etc/passwd (`name:x:uid:...`); the first
-/// line with a uid wins, as getpwuid finds it.
-fn parse_passwd(text: &str) -> HashMap<u64, String> {
-    let mut users = HashMap::new();
-    for line in text.lines() {
-        let mut parts = line.split(':');
-        let (Some(name), Some(_), Some(uid)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        if let Ok(uid) = uid.parse::<u64>() {
-            users.entry(uid).or_insert_with(|| name.to_string());
-        }
-    }
-    users
-}
-
-extern "C" {
-    /// POSIX inet_ntop, from the C library (the libc crate does not declare it).
-    fn inet_ntop(af: libc::c_int, src: *const libc::c_void, dst: *mut libc::c_char, size: libc::socklen_t) -> *const libc::c_char;
-}
-
-/// An address as the C library's inet_ntop prints it: AF_INET takes the first 4 bytes,
-/// AF_INET6 all 16. Another family prints nothing.
-fn ntop(family: u64, addr: &[u8]) -> String {
-    let mut bytes = [0u8; 16];
-    let n = addr.len().min(16);
-    bytes[..n].copy_from_slice(&addr[..n]);
-    let af = match family {
-        2 => libc::AF_INET,
-        10 => libc::AF_INET6,
-        _ => return String::new(),
-    };
-    let mut text = [0 as libc::c_char; 64];
-    // SAFETY: `bytes` holds at least the 4 or 16 bytes inet_ntop reads for
-    // `af`; `text` is writable for the length passed, more than
-    // INET6_ADDRSTRLEN.
-    let done = unsafe { inet_ntop(af, bytes.as_ptr().cast(), text.as_mut_ptr(), text.len() as libc::socklen_t) };
-    if done.is_null() {
-        return String::new();
-    }
-    let text: Vec<u8> = text.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-    String::from_utf8_lossy(&text).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rbpf_codegen::manifest::Field;
 
     fn text(v: &Value) -> String {
         String::from_utf8(v.to_text()).unwrap()
@@ -279,82 +139,9 @@ mod tests {
     }
 
     #[test]
-    fn decodes_every_value_type() {
-        let d = Decoder::with_facts(&Manifest::default(), 0, HashMap::from([(0, "root".to_string())]));
-        assert_eq!(d.decode(&ValueType::Bool, &[1]), Value::Bool(true));
-        assert_eq!(d.decode(&ValueType::Bool, &[0]), Value::Bool(false));
-        assert_eq!(d.decode(&ValueType::Buf { size: 4 }, &[2, b'a', 0, b'z', b'z']), Value::Buf(b"a\0".to_vec()));
-        // A length past the buffer is cut to its size.
-        assert_eq!(d.decode(&ValueType::Buf { size: 2 }, &[9, b'a', b'b']), Value::Buf(b"ab".to_vec()));
-        assert_eq!(d.decode(&ValueType::Username, &0u64.to_le_bytes()), Value::Str(b"root".to_vec()));
-        assert_eq!(d.decode(&ValueType::Username, &4242u64.to_le_bytes()), Value::Str(b"4242".to_vec()));
-        let inet = |family: u64, addr: &[u8]| {
-            let mut bytes = family.to_le_bytes().to_vec();
-            bytes.extend_from_slice(addr);
-            bytes.resize(24, 0);
-            text(&d.decode(&ValueType::Inet, &bytes))
-        };
-        assert_eq!(inet(2, &[127, 0, 0, 1]), "127.0.0.1");
-        let mut v6 = [0u8; 16];
-        v6[0] = 0xfe;
-        v6[1] = 0x80;
-        v6[15] = 1;
-        assert_eq!(inet(10, &v6), "fe80::1");
-        assert_eq!(inet(7, &v6), "");
-        // Decoding never reads past short input.
-        assert_eq!(d.decode(&ValueType::Inet, &[2]), Value::Str(b"0.0.0.0".to_vec()));
-    }
-
-    #[test]
-    fn tuples_print_nested_and_unquoted() {
-        // bpftrace -e 'BEGIN { print((1, "x", (2, "y"))); }' prints (1, x, (2, y))
-        let inner = ValueType::Tuple {
-            fields: vec![
-                Field { offset: 0, ty: ValueType::Int { size: 8, signed: true } },
-                Field { offset: 8, ty: ValueType::Str { size: 4 } },
-            ],
-            size: 16,
-        };
-        let outer = ValueType::Tuple {
-            fields: vec![
-                Field { offset: 0, ty: ValueType::Int { size: 4, signed: true } },
-                Field { offset: 4, ty: ValueType::Str { size: 4 } },
-                Field { offset: 8, ty: inner },
-                Field { offset: 24, ty: ValueType::Bool },
-            ],
-            size: 32,
-        };
-        let mut bytes = vec![0u8; 32];
-        bytes[..4].copy_from_slice(&1i32.to_le_bytes());
-        bytes[4] = b'x';
-        bytes[8..16].copy_from_slice(&2i64.to_le_bytes());
-        bytes[16] = b'y';
-        bytes[24] = 1;
-        let d = Decoder::default();
-        assert_eq!(text(&d.decode(&outer, &bytes)), "(1, x, (2, y), true)");
-    }
-
-    #[test]
-    fn timestamps_are_wall_clock_with_microseconds() {
-        let manifest = Manifest { time_formats: vec!["%s.%f".into()], ..Manifest::default() };
-        // Booted at 1_700_000_000.5 s wall-clock time; the stamp is 2.25 s later.
-        let d = Decoder::with_facts(&manifest, 1_700_000_000_500_000_000, HashMap::new());
-        let v = d.decode(&ValueType::Timestamp { format: 0 }, &2_250_000_123u64.to_le_bytes());
-        assert_eq!(text(&v), "1700000002.750000");
-    }
-
-    #[test]
     fn stats_average_truncates_towards_zero() {
         assert_eq!(text(&Value::Stats(Box::new(Stats { count: 2, total: 15 }))), "count 2, average 7, total 15");
         assert_eq!(text(&Value::Stats(Box::new(Stats { count: 2, total: -5 }))), "count 2, average -2, total -5");
         assert_eq!(text(&Value::Stats(Box::new(Stats { count: 0, total: 0 }))), "count 0, average 0, total 0");
-    }
-
-    #[test]
-    fn passwd_lines() {
-        let users = parse_passwd("root:x:0:0:root:/root:/bin/bash\n#bad\nbin:x:2:2::/:\ndup:x:2:2::/:\n");
-        assert_eq!(users.get(&0).map(String::as_str), Some("root"));
-        assert_eq!(users.get(&2).map(String::as_str), Some("bin"));
-        assert_eq!(users.len(), 2);
     }
 }

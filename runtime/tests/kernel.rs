@@ -530,7 +530,8 @@ fn reads_maps_by_batch_and_by_walk() {
             expect.push((key, value));
         }
         expect.sort();
-        let collect = |read: &dyn Fn(&mut dyn FnMut(&[u8], &[u8])) -> std::io::Result<()>| {
+        type ReadAll<'r> = &'r dyn Fn(&mut dyn FnMut(&[u8], &[u8])) -> std::io::Result<()>;
+        let collect = |read: ReadAll<'_>| {
             let mut got = Vec::new();
             read(&mut |key, value| got.push((key.to_vec(), value.to_vec()))).unwrap();
             got.sort();

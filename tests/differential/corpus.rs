@@ -76,7 +76,7 @@ pub struct Case {
 impl Case {
     /// Whether the case's output is taken from bpftrace rather than written
     /// by hand.
-    pub fn from_bpftrace(&self) -> bool {
+    pub fn output_from_bpftrace(&self) -> bool {
         self.expected.is_none()
     }
 
@@ -175,9 +175,13 @@ enum Section {
     ExpectedJson,
 }
 
+/// A case being read: its header, the section being read, and the lines of
+/// its program, expected text and expected JSON so far.
+type OpenCase = (Case, Section, Vec<String>, Vec<String>, Vec<String>);
+
 pub fn parse(file: &str, area: &str, text: &str) -> Result<Vec<Case>, CorpusError> {
     let mut cases = Vec::new();
-    let mut current: Option<(Case, Section, Vec<String>, Vec<String>, Vec<String>)> = None;
+    let mut current: Option<OpenCase> = None;
     let err = |line: usize, msg: String| CorpusError(format!("{file}:{line}: {msg}"));
 
     for (i, line) in text.lines().enumerate() {

@@ -1,4 +1,4 @@
-//! The parser: pest grammar (grammar.pest) to [`ast::Program`], with
+//! The parser: pest grammar (grammar.pest) to [`ast::Program`](crate::ast::Program), with
 //! syntax errors turned into one readable, spanned [`Diagnostic`].
 
 mod depth;
@@ -6,14 +6,17 @@ mod depth;
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
-use pest_derive::Parser;
-
 use crate::ast::*;
 use crate::{Diagnostic, Span};
+use grammar::{Grammar, Rule};
 
-#[derive(Parser)]
-#[grammar = "grammar.pest"]
-struct Grammar;
+/// The pest parser and its `Rule`s, kept private: the rules are the
+/// grammar's business, the AST is the interface.
+mod grammar {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "grammar.pest"]
+    pub(super) struct Grammar;
+}
 
 /// Parses a whole program. A `#!` first line is a comment.
 pub fn parse(text: &str) -> std::result::Result<Program, Vec<Diagnostic>> {

@@ -37,20 +37,24 @@ pub struct JsonOutput<W: Write = Stdout> {
 }
 
 impl JsonOutput<Stdout> {
+    /// bpftrace's JSON format (`-f json`) on standard output, line-buffered.
     pub fn stdout() -> Self {
         JsonOutput::new(io::stdout())
     }
 }
 
 impl<W: Write> JsonOutput<W> {
+    /// bpftrace's JSON format (`-f json`) into `out`, line-buffered (bpftrace's default).
     pub fn new(out: W) -> Self {
         JsonOutput::with_buffering(out, Buffering::Line)
     }
 
+    /// Into `out`, flushed as `mode` says (`-B`).
     pub fn with_buffering(out: W, mode: Buffering) -> Self {
         JsonOutput { out: Sink::new(out, mode) }
     }
 
+    /// The writer, for tests that read what was written.
     pub fn get_ref(&self) -> &W {
         self.out.get_ref()
     }

@@ -14,9 +14,13 @@ pub(super) const MAP_PIECE: usize = 64 * 1024;
 /// bpftrace's `-B` modes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Buffering {
+    /// Flushed after every batch of events (`-B line`, the default).
     #[default]
     Line,
+    /// Flushed when the buffer fills, and at the end (`-B full`).
     Full,
+    /// Flushed after every batch too: each event is written whole anyway
+    /// (`-B none`).
     None,
 }
 
@@ -35,7 +39,7 @@ impl FromStr for Buffering {
 
 /// A buffered writer that flushes as its [`Buffering`] mode says.
 /// Outputs write each event in one `write_all`, so an unbuffered sink
-/// still never splits one; only a map longer than [`MAP_PIECE`] goes in
+/// still never splits one; only a map longer than `MAP_PIECE` goes in
 /// several, each ending where an entry ends.
 #[derive(Debug)]
 pub struct Sink<W: Write> {
@@ -44,6 +48,7 @@ pub struct Sink<W: Write> {
 }
 
 impl<W: Write> Sink<W> {
+    /// A sink into `out`, flushed as `mode` says.
     pub fn new(out: W, mode: Buffering) -> Sink<W> {
         Sink { out: BufWriter::new(out), mode }
     }
@@ -62,6 +67,7 @@ impl<W: Write> Sink<W> {
         self.out.flush()
     }
 
+    /// The writer.
     pub fn get_ref(&self) -> &W {
         self.out.get_ref()
     }

@@ -38,20 +38,24 @@ pub struct TextOutput<W: Write = Stdout> {
 }
 
 impl TextOutput<Stdout> {
+    /// bpftrace's text format on standard output, line-buffered.
     pub fn stdout() -> Self {
         TextOutput::new(io::stdout())
     }
 }
 
 impl<W: Write> TextOutput<W> {
+    /// bpftrace's text format into `out`, line-buffered (bpftrace's default).
     pub fn new(out: W) -> Self {
         TextOutput::with_buffering(out, Buffering::Line)
     }
 
+    /// Into `out`, flushed as `mode` says (`-B`).
     pub fn with_buffering(out: W, mode: Buffering) -> Self {
         TextOutput { out: Sink::new(out, mode) }
     }
 
+    /// The writer, for tests that read what was written.
     pub fn get_ref(&self) -> &W {
         self.out.get_ref()
     }

@@ -4,7 +4,8 @@
 use super::*;
 use crate::maps::tests::{hist_raw, map, per_cpu, str_key, I64};
 use crate::maps::{decode, top_and_divide};
-use crate::value::{Decoder, Stats};
+use crate::decode::Decoder;
+use crate::value::Stats;
 use rbpf_codegen::manifest::ValueType;
 
 const STR8: ValueType = ValueType::Str { size: 8 };

@@ -1,0 +1,215 @@
+//! A target made of fixed facts, for the checker's, the probes' and the
+//! code generator's tests: no kernel, no files.
+
+use std::collections::HashMap;
+
+use super::{FieldKind, KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointField, TracepointFormat, UsdtProbe};
+
+/// A target made of fixed facts, for tests.
+#[derive(Clone, Debug, Default)]
+pub struct FakeTarget {
+    /// Tracepoint formats by (category, name).
+    pub tracepoints: HashMap<(String, String), TracepointFormat>,
+    /// The functions kprobes can attach to.
+    pub kernel_functions: Vec<KernelSymbol>,
+    /// The kernel's BTF functions, by name.
+    pub kernel_function_types: HashMap<String, KernelFunction>,
+    /// Why kprobes are missing, when they are.
+    pub no_kprobes: Option<String>,
+    /// Whether kprobe multi-attach links are available.
+    pub kprobe_multi: bool,
+    /// Syscall numbers by name.
+    pub syscalls: HashMap<String, u32>,
+    /// The functions of user binaries, by path.
+    pub user_functions: HashMap<String, Vec<String>>,
+    /// Why the list of kernel functions cannot be read, when it cannot.
+    pub no_kernel_functions: Option<String>,
+    /// Why the kernel's BTF cannot be read, when it cannot.
+    pub no_btf: Option<String>,
+    /// USDT probes by binary path.
+    pub usdt: HashMap<String, Vec<UsdtProbe>>,
+    /// Symbol addresses by (binary path, name).
+    pub user_symbols: HashMap<(String, String), u64>,
+    /// PATH's directories.
+    pub program_directories: Vec<String>,
+    /// The dynamic loader's cache.
+    pub shared_libraries: Vec<SharedLibrary>,
+    /// The dynamic loader's standard directories.
+    pub library_directories: Vec<String>,
+    /// Regular files by path, and whether each is executable.
+    pub files: HashMap<String, bool>,
+    /// The files each process has mapped, by pid.
+    pub mapped_files: HashMap<u32, Vec<String>>,
+}
+
+impl FakeTarget {
+    /// Adds a kernel function with typed arguments, e.g.
+    /// `("vfs_read", &[("file", "struct file *", 8, false), ("count", "size_t", 8, false)], Some(("ssize_t", 8, true)))`.
+    pub fn with_kernel_function(
+        mut self,
+        name: &str,
+        args: &[(&str, &str, u32, bool)],
+        ret: Option<(&str, u32, bool)>,
+    ) -> Self {
+        let field = |name: &str, c_type: &str, index: usize, size: u32, signed: bool| TracepointField {
+            name: name.to_string(),
+            c_type: c_type.to_string(),
+            offset: 8 * index as u32,
+            size,
+            signed,
+            kind: if c_type.ends_with('*') {
+                FieldKind::Pointer { to_char: c_type.trim_end_matches('*').trim().ends_with("char") }
+            } else {
+                FieldKind::Int
+            },
+        };
+        let fields = args.iter().enumerate().map(|(i, (n, t, size, signed))| field(n, t, i, *size, *signed)).collect();
+        let retval = ret.map(|(t, size, signed)| field("retval", t, args.len(), size, signed));
+        self.kernel_functions.push(KernelSymbol { name: name.to_string(), module: None });
+        self.kernel_function_types.insert(name.to_string(), KernelFunction { args: TracepointFormat { fields }, retval, variadic: false });
+        self
+    }
+
+    /// Adds a user binary at `path` defining `functions`.
+    pub fn with_user_functions(mut self, path: &str, functions: &[&str]) -> Self {
+        self.user_functions.insert(path.to_string(), functions.iter().map(|f| f.to_string()).collect());
+        self
+    }
+
+    /// Adds a USDT probe `provider:name` to the binary `path`, at file
+    /// offset `address` (the fake's files map addresses to themselves).
+    pub fn with_usdt(mut self, path: &str, provider: &str, name: &str, address: u64, semaphore: Option<u64>, args: &str) -> Self {
+        self.usdt.entry(path.to_string()).or_default().push(UsdtProbe {
+            provider: provider.to_string(),
+            name: name.to_string(),
+            address,
+            offset: address,
+            semaphore_offset: semaphore,
+            args: args.to_string(),
+        });
+        self
+    }
+
+    /// Adds a regular file at `path`, executable or not.
+    pub fn with_file(mut self, path: &str, executable: bool) -> Self {
+        self.files.insert(path.to_string(), executable);
+        self
+    }
+
+    /// Adds `soname` at `path` to the dynamic loader's cache (and the file).
+    pub fn with_shared_library(mut self, soname: &str, path: &str) -> Self {
+        self.shared_libraries.push(SharedLibrary { name: soname.to_string(), path: path.to_string() });
+        self.with_file(path, false)
+    }
+
+    /// Adds a process `pid` that maps `files`.
+    pub fn with_process(mut self, pid: u32, files: &[&str]) -> Self {
+        self.mapped_files.insert(pid, files.iter().map(|f| f.to_string()).collect());
+        self
+    }
+
+    /// Adds a tracepoint given the text of its format file.
+    pub fn with_tracepoint(mut self, category: &str, name: &str, format: &str) -> Self {
+        self.tracepoints
+            .insert((category.to_string(), name.to_string()), TracepointFormat::parse(format));
+        self
+    }
+}
+
+impl Target for FakeTarget {
+    fn possible_cpus(&self) -> u32 {
+        1
+    }
+
+    /// Every fake binary defines every function a uprobe names; listing
+    /// reads [`FakeTarget::user_functions`] instead.
+    fn user_function(&self, _path: &str, _name: &str) -> Result<(), TargetError> {
+        Ok(())
+    }
+
+    fn kprobes(&self) -> Result<(), TargetError> {
+        match &self.no_kprobes {
+            Some(why) => Err(TargetError::Unavailable(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn kprobe_multi(&self) -> bool {
+        self.kprobe_multi
+    }
+
+    fn syscall_number(&self, name: &str) -> Option<u32> {
+        self.syscalls.get(name).copied()
+    }
+
+    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
+        match &self.no_kernel_functions {
+            Some(why) => Err(TargetError::Unavailable(why.clone())),
+            None => Ok(self.kernel_functions.clone()),
+        }
+    }
+
+    fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
+        if let Some(why) = &self.no_btf {
+            return Err(TargetError::Unavailable(why.clone()));
+        }
+        self.kernel_function_types.get(name).cloned().ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
+        if let Some(why) = &self.no_btf {
+            return Err(TargetError::Unavailable(why.clone()));
+        }
+        let mut names: Vec<String> = self.kernel_function_types.keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError> {
+        self.user_functions
+            .get(path)
+            .cloned()
+            .ok_or_else(|| TargetError::Unavailable(format!("{path} does not exist")))
+    }
+
+    fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError> {
+        self.usdt.get(path).cloned().ok_or(TargetError::NotFound)
+    }
+
+    fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError> {
+        self.user_symbols.get(&(path.to_string(), name.to_string())).copied().ok_or(TargetError::NotFound)
+    }
+
+    fn program_directories(&self) -> Vec<String> {
+        self.program_directories.clone()
+    }
+
+    fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError> {
+        Ok(self.shared_libraries.clone())
+    }
+
+    fn library_directories(&self) -> Vec<String> {
+        self.library_directories.clone()
+    }
+
+    fn is_file(&self, path: &str, executable: bool) -> bool {
+        self.files.get(path).is_some_and(|&x| x || !executable)
+    }
+
+    fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError> {
+        self.mapped_files.get(&pid).cloned().ok_or(TargetError::NotFound)
+    }
+
+    fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError> {
+        let mut all: Vec<_> = self.tracepoints.keys().cloned().collect();
+        all.sort();
+        Ok(all)
+    }
+
+    fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError> {
+        self.tracepoints
+            .get(&(category.to_string(), name.to_string()))
+            .cloned()
+            .ok_or(TargetError::NotFound)
+    }
+}
