@@ -220,14 +220,12 @@ pub enum ExprKind {
     /// `ntop(af, addr)`: an IPv4 address held in an integer (its bytes in
     /// memory order, as the kernel keeps them), or 16 bytes of IPv6.
     Ntop { af: Box<Expr>, addr: Box<Expr> },
-    /// `strlen(s)`: the characters before the first NUL.
-    StrLen(Box<Expr>),
-    /// `strncmp(a, b, n)`: 0 when the first `n` characters are the same.
-    StrNCmp { lhs: Box<Expr>, rhs: Box<Expr>, n: u32 },
-    /// `strcontains(haystack, needle)`: 1 when `needle` occurs in it.
-    StrContains { haystack: Box<Expr>, needle: Box<Expr> },
-    /// `bswap(x)`: the bytes of `x` (of its type's width) reversed.
-    Bswap(Box<Expr>),
+    /// A call of a pure function (`strlen(s)`, `strncmp(a, b, n)`,
+    /// `strcontains(h, n)`, `bswap(x)`): `function` names its row in
+    /// [`crate::check::functions::FUNCTIONS`], which gives the kinds of its
+    /// arguments (a constant argument is an `Int`), and the row of the
+    /// same name in code generation's table lowers it.
+    Call { function: &'static str, args: Vec<Expr> },
     /// `has_key(@m, key)`: 1 when the key is in the map.
     HasKey { map: MapId, keys: Vec<Expr> },
     /// `len(@m)`: the number of elements in the map.
@@ -400,7 +398,7 @@ impl VarUse {
             ExprKind::MapRead { keys, .. } | ExprKind::HasKey { keys, .. } | ExprKind::MapIncDec { keys, .. } => {
                 self.exprs(keys)
             }
-            ExprKind::Tuple(items) => self.exprs(items),
+            ExprKind::Tuple(items) | ExprKind::Call { args: items, .. } => self.exprs(items),
             ExprKind::BufRead { source, len } => {
                 if let BufSource::Memory(x) | BufSource::Str(x) = source {
                     self.expr(x);
@@ -410,15 +408,11 @@ impl VarUse {
                 }
             }
             ExprKind::Retype(x)
-            | ExprKind::StrLen(x)
-            | ExprKind::Bswap(x)
             | ExprKind::Cast(x)
             | ExprKind::Unary { expr: x, .. }
             | ExprKind::TupleIndex { expr: x, .. } => self.expr(x),
             ExprKind::Ntop { af: a, addr: b }
-            | ExprKind::StrNCmp { lhs: a, rhs: b, .. }
             | ExprKind::StrPrefix { str: a, len: b }
-            | ExprKind::StrContains { haystack: a, needle: b }
             | ExprKind::Binary { lhs: a, rhs: b, .. }
             | ExprKind::StrEq { lhs: a, rhs: b, .. } => {
                 self.expr(a);

@@ -133,56 +133,7 @@ impl ProgramGen<'_> {
             ExprKind::StrEq { .. } => self.bool_value(e),
             ExprKind::Retype(inner) => self.int(inner),
             ExprKind::Ntop { .. } => Err(CodegenError::Unlowerable { what: "inet address".into(), span: e.span }),
-            ExprKind::Bswap(x) => {
-                let v = self.int(x)?;
-                let r = self.to_reg(v, e.span)?;
-                if let Type::Int { bits: bits @ (16 | 32 | 64), .. } = x.ty {
-                    self.b.bswap(r, i32::from(bits));
-                }
-                Ok(IntVal::Reg(r))
-            }
-            ExprKind::StrLen(x) => {
-                let mark = self.stack.mark();
-                let size = x.ty.stored_size().div_ceil(8) * 8;
-                let s = self.alloc(size, e.span)?;
-                self.str_into(x, s, 0, size)?;
-                // Copying the string again returns its length, NUL included.
-                let scratch = self.alloc(size, e.span)?;
-                self.slot_address(Reg::R1, scratch);
-                self.b.mov64(Reg::R2, size as i32);
-                self.slot_address(Reg::R3, s);
-                self.b.call(Helper::ProbeReadKernelStr);
-                let r = self.alloc_reg(e.span)?;
-                self.b.mov64(r, Reg::R0);
-                self.b.alu64(Alu::Sub, r, 1);
-                self.stack.reset(mark);
-                Ok(IntVal::Reg(r))
-            }
-            ExprKind::StrNCmp { lhs, rhs, n } => {
-                let mark = self.stack.mark();
-                let size = lhs.ty.stored_size().max(rhs.ty.stored_size()).div_ceil(8) * 8;
-                let a = self.alloc(size, e.span)?;
-                self.str_into(lhs, a, 0, size)?;
-                let b = self.alloc(size, e.span)?;
-                self.str_into(rhs, b, 0, size)?;
-                self.b.set_span(e.span);
-                let r = self.alloc_reg(e.span)?;
-                let (differ, done) = (self.b.new_label(), self.b.new_label());
-                self.b.mov64(r, 0);
-                for i in 0..(*n).min(size) {
-                    self.b.load(Size::B, Reg::R1, Reg::R10, a.at(i));
-                    self.b.load(Size::B, Reg::R2, Reg::R10, b.at(i));
-                    self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
-                    self.b.jump_if(Cond::Eq, Reg::R1, 0, done);
-                }
-                self.b.jump(done);
-                self.b.bind(differ);
-                self.b.mov64(r, 1);
-                self.b.bind(done);
-                self.stack.reset(mark);
-                Ok(IntVal::Reg(r))
-            }
-            ExprKind::StrContains { haystack, needle } => self.str_contains(haystack, needle, e.span),
+            ExprKind::Call { function, args } => self.call(function, args, e),
             ExprKind::Arg(n) => {
                 let r = self.alloc_reg(e.span)?;
                 self.b.load(Size::DW, r, Reg::R6, pt_regs::ARGS[usize::from(*n)]);
@@ -411,64 +362,6 @@ impl ProgramGen<'_> {
             self.b.alu64(Alu::Div, r, Reg::R1);
             self.b.bind(zero);
         }
-        self.stack.reset(mark);
-        Ok(IntVal::Reg(r))
-    }
-
-    /// `strcontains(h, n)`: for each start in `h`, compare `n` byte by
-    /// byte; bounded loops over stack bytes at variable offsets, with no
-    /// helper call, so r1–r5 hold the state.
-    fn str_contains(&mut self, haystack: &Expr, needle: &Expr, span: Span) -> Result<IntVal, CodegenError> {
-        let mark = self.stack.mark();
-        let hs = haystack.ty.stored_size().div_ceil(8) * 8;
-        let ns = needle.ty.stored_size().div_ceil(8) * 8;
-        let h = self.alloc(hs, span)?;
-        self.str_into(haystack, h, 0, hs)?;
-        let n = self.alloc(ns, span)?;
-        self.str_into(needle, n, 0, ns)?;
-        self.b.set_span(span);
-        let r = self.alloc_reg(span)?;
-        let (outer, inner, next, found, missing, done) = (
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-        );
-        // r1 = start in the haystack, r2 = position in the needle.
-        self.b.mov64(Reg::R1, 0);
-        self.b.bind(outer);
-        self.b.jump_if(Cond::Ge, Reg::R1, hs as i32, missing);
-        self.b.mov64(Reg::R2, 0);
-        self.b.bind(inner);
-        self.b.jump_if(Cond::Ge, Reg::R2, ns as i32, found);
-        self.b.mov64(Reg::R4, Reg::R10);
-        self.b.alu64(Alu::Add, Reg::R4, i32::from(n.off));
-        self.b.alu64(Alu::Add, Reg::R4, Reg::R2);
-        self.b.load(Size::B, Reg::R3, Reg::R4, 0);
-        self.b.jump_if(Cond::Eq, Reg::R3, 0, found);
-        self.b.mov64(Reg::R5, Reg::R1);
-        self.b.alu64(Alu::Add, Reg::R5, Reg::R2);
-        self.b.jump_if(Cond::Ge, Reg::R5, hs as i32, missing);
-        self.b.mov64(Reg::R4, Reg::R10);
-        self.b.alu64(Alu::Add, Reg::R4, i32::from(h.off));
-        self.b.alu64(Alu::Add, Reg::R4, Reg::R5);
-        self.b.load(Size::B, Reg::R5, Reg::R4, 0);
-        // The haystack ended before the needle did.
-        self.b.jump_if(Cond::Eq, Reg::R5, 0, missing);
-        self.b.jump_if(Cond::Ne, Reg::R5, Reg::R3, next);
-        self.b.alu64(Alu::Add, Reg::R2, 1);
-        self.b.jump(inner);
-        self.b.bind(next);
-        self.b.alu64(Alu::Add, Reg::R1, 1);
-        self.b.jump(outer);
-        self.b.bind(found);
-        self.b.mov64(r, 1);
-        self.b.jump(done);
-        self.b.bind(missing);
-        self.b.mov64(r, 0);
-        self.b.bind(done);
         self.stack.reset(mark);
         Ok(IntVal::Reg(r))
     }

@@ -10,6 +10,7 @@ mod buffers;
 mod callback;
 mod expr;
 mod frame;
+mod functions;
 mod pressure;
 mod scratch;
 mod stmt;
@@ -571,13 +572,11 @@ fn reads_context(probe: &checked::Probe) -> bool {
                     }
             }
             E::Ternary { cond, then, else_ } => expr(cond) || expr(then) || expr(else_),
-            E::Cast(e) | E::StrLen(e) | E::Bswap(e) | E::Retype(e) => expr(e),
+            E::Cast(e) | E::Retype(e) => expr(e),
             E::Ntop { af, addr } => expr(af) || expr(addr),
-            E::StrNCmp { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrPrefix { str, len } => expr(str) || expr(len),
-            E::StrContains { haystack, needle } => expr(haystack) || expr(needle),
             E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
-            E::Tuple(items) => items.iter().any(expr),
+            E::Tuple(items) | E::Call { args: items, .. } => items.iter().any(expr),
             E::TupleIndex { expr: e, .. } => expr(e),
         }
     }

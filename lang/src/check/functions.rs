@@ -1,8 +1,300 @@
-//! Calls: the functions of the language and how a call is checked.
+//! The functions of the language, each described once by a row of
+//! [`FUNCTIONS`], as ply describes each of its functions by one
+//! `struct func`: its name, how it is called, what a call is (a statement,
+//! a value or an aggregation stored in a map), what of the probe it needs,
+//! and the hook that checks what is particular to it. The checker
+//! dispatches calls on these rows, and the note on an unknown function,
+//! the README's list and the tests' expectations come from them.
+//!
+//! A pure function (a value computed from its arguments alone, such as
+//! `strlen()`) needs no hook: its row gives the kinds of its arguments and
+//! the type of its result, the checker makes it an
+//! [`ExprKind::Call`](crate::checked::ExprKind::Call) of that name, and
+//! code generation lowers the call by the row of the same name in its own
+//! table (`codegen/src/lower/functions.rs`). Adding one is those two rows.
 
-use super::*;
+use super::{Checker, ProbeCx, MAX_STRLEN};
+use crate::ast;
+use crate::checked::{Expr, ExprKind, MapUpdate, MapValue, StmtKind};
+use crate::types::Type;
+use crate::{Diagnostic, Span};
+
+/// One function of the language.
+pub struct Function {
+    /// The name it is called by.
+    pub name: &'static str,
+    /// How it is called, for listings: `strncmp(a, b, n)`.
+    pub usage: &'static str,
+    /// The fewest arguments it takes.
+    pub min_args: usize,
+    /// The most arguments it takes.
+    pub max_args: usize,
+    /// Whether it needs `--unsafe`: it can harm the machine.
+    pub needs_unsafe: bool,
+    /// What of the probe it needs.
+    pub reads: Reads,
+    /// Whether a probe that calls it must be one program per probe an
+    /// attach point matches, not one multi-attached program (it needs BPF
+    /// callbacks, which the multi-attach loader does not link).
+    pub one_program_per_match: bool,
+    check: Check,
+}
+
+/// What a call is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A statement, with no value: `printf()`, `exit()`, `delete()`.
+    Statement,
+    /// A value in an expression: `str()`, `strlen()`, `has_key()`.
+    Value,
+    /// An aggregation, only assigned to a map: `count()`, `hist()`.
+    Aggregation,
+}
+
+/// What of the probe a function or builtin needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// Nothing: the same in every probe.
+    Nothing,
+    /// The task the probe fired in (its pid, its comm; a signal to it).
+    Task,
+    /// The probe's context: its arguments, registers or record, which a
+    /// loop over a map (a BPF callback) cannot read.
+    Context,
+}
+
+/// The kind of an argument of a pure function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// A string.
+    Str,
+    /// An integer.
+    Int,
+    /// An integer literal from `lo` to `hi`; `what` names it in messages.
+    Const {
+        /// The least value.
+        lo: i64,
+        /// The greatest value.
+        hi: i64,
+        /// The argument, as a message names it: "the length of `strncmp()`".
+        what: &'static str,
+    },
+}
+
+/// A call being checked.
+pub(super) struct Call<'a> {
+    pub(super) name: &'a ast::Ident,
+    pub(super) args: &'a [ast::Expr],
+    /// The whole call.
+    pub(super) span: Span,
+}
+
+type StatementHook = fn(&mut Checker, &Call, &mut ProbeCx) -> Option<StmtKind>;
+type ValueHook = fn(&mut Checker, &Call, &mut ProbeCx) -> Option<(ExprKind, Type)>;
+type AggregationHook = fn(&mut Checker, &Call, &mut ProbeCx) -> Option<(MapUpdate, MapValue)>;
+
+/// How a call is checked, once its number of arguments is right.
+enum Check {
+    Statement(StatementHook),
+    Value(ValueHook),
+    /// A pure function: arguments of these kinds, and its result's type
+    /// from the checked arguments.
+    Pure { params: &'static [Param], result: fn(&[Expr]) -> Type },
+    Aggregation(AggregationHook),
+}
+
+impl Function {
+    /// What a call of this function is.
+    pub fn role(&self) -> Role {
+        match self.check {
+            Check::Statement(_) => Role::Statement,
+            Check::Value(_) | Check::Pure { .. } => Role::Value,
+            Check::Aggregation(_) => Role::Aggregation,
+        }
+    }
+
+    /// Whether the function is pure: lowered from its arguments alone by
+    /// code generation's row of the same name.
+    pub fn is_pure(&self) -> bool {
+        matches!(self.check, Check::Pure { .. })
+    }
+}
+
+/// A row, with the defaults most functions share.
+const fn row(name: &'static str, usage: &'static str, min_args: usize, max_args: usize, check: Check) -> Function {
+    Function { name, usage, min_args, max_args, needs_unsafe: false, reads: Reads::Nothing, one_program_per_match: false, check }
+}
+
+const fn unsafe_row(f: Function) -> Function {
+    Function { needs_unsafe: true, ..f }
+}
+
+/// No fixed number of arguments: the hook checks them.
+const ANY: usize = usize::MAX;
+
+/// Every function, in the order the note on an unknown one lists them.
+pub const FUNCTIONS: &[Function] = &[
+    row("printf", "printf(fmt, ...)", 0, ANY, Check::Statement(Checker::printf_call)),
+    row("print", "print(@m [, top [, div]]) / print(value)", 1, 3, Check::Statement(Checker::print)),
+    row("str", "str(ptr [, len])", 1, 2, Check::Value(Checker::str)),
+    row("exit", "exit([code])", 0, 1, Check::Statement(Checker::exit)),
+    row("count", "count()", 0, 0, Check::Aggregation(Checker::count)),
+    row("sum", "sum(n)", 1, 1, Check::Aggregation(Checker::int_aggregation)),
+    row("min", "min(n)", 1, 1, Check::Aggregation(Checker::int_aggregation)),
+    row("max", "max(n)", 1, 1, Check::Aggregation(Checker::int_aggregation)),
+    row("avg", "avg(n)", 1, 1, Check::Aggregation(Checker::int_aggregation)),
+    row("stats", "stats(n)", 1, 1, Check::Aggregation(Checker::int_aggregation)),
+    row("hist", "hist(n [, bits])", 1, 2, Check::Aggregation(Checker::hist)),
+    row("lhist", "lhist(n, min, max, step)", 4, 4, Check::Aggregation(Checker::lhist)),
+    row("delete", "delete(@m[key]) / delete(@m, key)", 1, 2, Check::Statement(Checker::delete)),
+    row("clear", "clear(@m)", 1, 1, Check::Statement(Checker::clear_or_zero)),
+    row("zero", "zero(@m)", 1, 1, Check::Statement(Checker::clear_or_zero)),
+    row("has_key", "has_key(@m, key)", 2, 2, Check::Value(Checker::has_key)),
+    Function { one_program_per_match: true, ..row("len", "len(@m)", 1, 1, Check::Value(Checker::len)) },
+    row("strlen", "strlen(s)", 1, 1, Check::Pure { params: &[Param::Str], result: |_| Type::U64 }),
+    row(
+        "strncmp",
+        "strncmp(a, b, n)",
+        3,
+        3,
+        Check::Pure {
+            params: &[Param::Str, Param::Str, Param::Const { lo: 0, hi: MAX_STRLEN as i64, what: "the length of `strncmp()`" }],
+            result: |_| Type::U64,
+        },
+    ),
+    row("strcontains", "strcontains(haystack, needle)", 2, 2, Check::Pure { params: &[Param::Str, Param::Str], result: |_| Type::U64 }),
+    row("bswap", "bswap(n)", 1, 1, Check::Pure { params: &[Param::Int], result: unsigned_of_same_width }),
+    row("time", "time([fmt])", 0, 1, Check::Statement(Checker::time)),
+    row("strftime", "strftime(fmt, nsecs)", 2, 2, Check::Value(Checker::strftime)),
+    row("ntop", "ntop([af, ] addr)", 1, 2, Check::Value(Checker::ntop)),
+    row("cat", "cat(fmt, ...)", 0, ANY, Check::Statement(Checker::system_or_cat)),
+    unsafe_row(row("system", "system(fmt, ...)", 0, ANY, Check::Statement(Checker::system_or_cat))),
+    Function { reads: Reads::Task, ..unsafe_row(row("signal", "signal(sig)", 1, 1, Check::Statement(Checker::signal))) },
+    row("buf", "buf(ptr [, len]) / buf(array)", 1, 2, Check::Value(Checker::buf)),
+    row("join", "join(argv [, sep])", 1, 2, Check::Statement(Checker::join)),
+];
+
+/// `bswap()`'s type: an unsigned integer of its argument's width.
+fn unsigned_of_same_width(args: &[Expr]) -> Type {
+    match args.first().map(|a| &a.ty) {
+        Some(Type::Int { bits, .. }) => Type::Int { bits: *bits, signed: false },
+        _ => Type::U64,
+    }
+}
+
+/// The function called `name`.
+pub fn function(name: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
 
 impl Checker {
+    /// A call as a statement: a statement function, or a value computed
+    /// for nothing (`None` means it is one: check it as an expression).
+    pub(super) fn call_stmt_of(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<Option<StmtKind>> {
+        let f = function(&name.name)?;
+        let call = Call { name, args, span };
+        match f.check {
+            Check::Statement(hook) => Some(self.enter(f, &call).and_then(|()| hook(self, &call, cx))),
+            Check::Aggregation(_) => {
+                self.error(
+                    Diagnostic::error(span, format!("`{}()` must be assigned to a map", f.name))
+                        .with_label("its result is lost here")
+                        .with_note(format!("write e.g. `@x = {}(...)`", f.name)),
+                );
+                Some(None)
+            }
+            Check::Value(_) | Check::Pure { .. } => None,
+        }
+    }
+
+    /// A call in an expression.
+    pub(super) fn call_expr(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let Some(f) = function(&name.name) else {
+            let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+            self.error(
+                Diagnostic::error(name.span, format!("unknown function `{}`", name.name))
+                    .with_label("not a function rbpf knows")
+                    .with_note(format!("functions are: {}", names.join(", "))),
+            );
+            return None;
+        };
+        let call = Call { name, args, span };
+        match f.check {
+            Check::Value(hook) => {
+                self.enter(f, &call)?;
+                hook(self, &call, cx)
+            }
+            Check::Pure { params, result } => {
+                self.enter(f, &call)?;
+                let args = self.pure_args(f, params, args, cx)?;
+                let ty = result(&args);
+                Some((ExprKind::Call { function: f.name, args }, ty))
+            }
+            Check::Statement(_) => {
+                self.error(Diagnostic::error(span, format!("`{}()` has no value", f.name)).with_label("use it as a statement"));
+                None
+            }
+            Check::Aggregation(_) => {
+                self.error(
+                    Diagnostic::error(span, format!("`{}()` must be assigned to a map", f.name))
+                        .with_label("not directly in an expression")
+                        .with_note(format!("write e.g. `@x = {}(...)`", f.name)),
+                );
+                None
+            }
+        }
+    }
+
+    /// The value assigned to a map, when it is an aggregation (`None`
+    /// when it is not: a plain value).
+    pub(super) fn aggregation(&mut self, value: &ast::Expr, cx: &mut ProbeCx) -> Option<Option<(MapUpdate, MapValue)>> {
+        let ast::ExprKind::Call { name, args } = &value.kind else { return None };
+        let f = function(&name.name)?;
+        let Check::Aggregation(hook) = f.check else { return None };
+        let call = Call { name, args, span: value.span };
+        Some(self.enter(f, &call).and_then(|()| hook(self, &call, cx)))
+    }
+
+    /// What every call of `f` is checked for before its own hook: the
+    /// number of its arguments, and `--unsafe`.
+    fn enter(&mut self, f: &Function, call: &Call) -> Option<()> {
+        self.arity(call.name, call.args, f.min_args, f.max_args)?;
+        if f.needs_unsafe {
+            self.require_unsafe(call.name)?;
+        }
+        Some(())
+    }
+
+    /// The arguments of a pure function, checked against their kinds: the
+    /// expressions first, then their types, then the constants.
+    fn pure_args(&mut self, f: &Function, params: &[Param], args: &[ast::Expr], cx: &mut ProbeCx) -> Option<Vec<Expr>> {
+        let what = format!("`{}()`", f.name);
+        let values: Vec<Option<Expr>> = params
+            .iter()
+            .zip(args)
+            .map(|(p, a)| (!matches!(p, Param::Const { .. })).then(|| self.expr(a, cx)))
+            .collect();
+        for (p, v) in params.iter().zip(&values) {
+            match (p, v) {
+                (Param::Str, Some(e)) => self.expect_str(e, &what)?,
+                (Param::Int, Some(e)) => self.expect_int(e, &what)?,
+                _ => {}
+            }
+        }
+        let mut out = Vec::with_capacity(args.len());
+        for ((p, v), a) in params.iter().zip(values).zip(args) {
+            match (p, v) {
+                (Param::Const { lo, hi, what }, _) => {
+                    let n = self.const_arg(a, *lo, *hi, what)?;
+                    out.push(Expr { kind: ExprKind::Int(n as u64), ty: Type::I64, span: a.span });
+                }
+                (_, Some(e)) => out.push(e),
+                (_, None) => return None,
+            }
+        }
+        Some(out)
+    }
+
     /// `system()` and `signal()` can harm the machine: bpftrace asks for
     /// `--unsafe`, and so does rbpf.
     pub(super) fn require_unsafe(&mut self, name: &ast::Ident) -> Option<()> {
@@ -16,6 +308,8 @@ impl Checker {
         );
         None
     }
+
+    /// Reports a call with fewer or more arguments than its function takes.
     pub(super) fn arity(&mut self, name: &ast::Ident, args: &[ast::Expr], min: usize, max: usize) -> Option<()> {
         if (min..=max).contains(&args.len()) {
             return Some(());
@@ -33,220 +327,4 @@ impl Checker {
         );
         None
     }
-    pub(super) fn call_expr(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
-        match name.name.as_str() {
-            "str" => {
-                self.arity(name, args, 1, 2)?;
-                // bpftrace refuses a negative constant length; read at run
-                // time, it would be taken as a huge unsigned one.
-                if let Some(len) = args.get(1).filter(|a| self.negative_constant(a)) {
-                    self.error(
-                        Diagnostic::error(len.span, "`str()` cannot take a negative length")
-                            .with_label("negative")
-                            .with_note("the length is how many bytes to read, at most the string length (64 unless set)"),
-                    );
-                    return None;
-                }
-                // After an error, an empty string stands in so that the
-                // error does not cascade into "needs a string" ones.
-                let literal = self.literal_str_arg(&args[0]).unwrap_or(Some(String::new()));
-                if let Some(text) = literal {
-                    return self.str_of_literal(text, args.get(1), cx);
-                }
-                let ptr = self.expr(&args[0], cx);
-                let len = match args.get(1) {
-                    Some(a) => {
-                        let l = self.expr(a, cx);
-                        self.expect_int(&l, "the length of `str()`")?;
-                        Some(Box::new(l))
-                    }
-                    None => None,
-                };
-                if ptr.ty.is_str() {
-                    // str() of a string is the string itself, cut to the
-                    // length when there is one.
-                    let Some(len) = len else {
-                        return Some((ptr.kind, ptr.ty));
-                    };
-                    let size = match len.kind {
-                        ExprKind::Int(n) => u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1).min(ptr.ty.stored_size()),
-                        _ => ptr.ty.stored_size(),
-                    };
-                    return Some((ExprKind::StrPrefix { str: Box::new(ptr), len }, Type::Str { size }));
-                }
-                self.expect_int(&ptr, "`str()`")?;
-                // A constant length shrinks the buffer, as in bpftrace.
-                let size = match len.as_deref().map(|l| &l.kind) {
-                    Some(ExprKind::Int(n)) => (*n as u32).saturating_add(1).min(self.strlen),
-                    _ => self.strlen,
-                };
-                Some((ExprKind::StrRead { ptr: Box::new(ptr), len }, Type::Str { size }))
-            }
-            "strftime" => {
-                self.arity(name, args, 2, 2)?;
-                let A::Str(format) = &args[0].kind else {
-                    self.error(
-                        Diagnostic::error(args[0].span, "`strftime()` takes a format string literal")
-                            .with_label("not a string literal"),
-                    );
-                    return None;
-                };
-                let nsecs = self.expr(&args[1], cx);
-                self.expect_int(&nsecs, "`strftime()`")?;
-                let format_id = self.time_formats.len() as u32;
-                self.time_formats.push(format.clone());
-                Some((ExprKind::Retype(Box::new(nsecs)), Type::Timestamp { format: format_id }))
-            }
-            "ntop" => {
-                self.arity(name, args, 1, 2)?;
-                let addr_arg = args.last()?;
-                // An address held in a byte array field (`__u8 saddr[4]`,
-                // `__u8 saddr_v6[16]`): its bytes, and without a family,
-                // the family its size says, as bpftrace does.
-                let bytes = self.address_field(addr_arg, cx);
-                let (af, addr) = match args {
-                    [addr] => {
-                        let family = if bytes.as_ref().is_some_and(|b| b.ty == Type::Buf { size: 16 }) { AF_INET6 } else { AF_INET };
-                        let addr = bytes.unwrap_or_else(|| self.expr(addr, cx));
-                        (Expr { kind: ExprKind::Int(family), ty: Type::U64, span: addr.span }, addr)
-                    }
-                    [af, addr] => {
-                        let af = self.expr(af, cx);
-                        self.expect_int(&af, "the address family of `ntop()`")?;
-                        (af, bytes.unwrap_or_else(|| self.expr(addr, cx)))
-                    }
-                    _ => return None,
-                };
-                if !matches!(addr.ty, Type::Buf { .. }) {
-                    self.expect_int(&addr, "`ntop()` of an IPv4 address")?;
-                }
-                Some((ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr) }, Type::Inet))
-            }
-            "strlen" => {
-                self.arity(name, args, 1, 1)?;
-                let s = self.expr(&args[0], cx);
-                self.expect_str(&s, "`strlen()`")?;
-                Some((ExprKind::StrLen(Box::new(s)), Type::U64))
-            }
-            "strncmp" => {
-                self.arity(name, args, 3, 3)?;
-                let a = self.expr(&args[0], cx);
-                let b = self.expr(&args[1], cx);
-                self.expect_str(&a, "`strncmp()`")?;
-                self.expect_str(&b, "`strncmp()`")?;
-                let n = self.const_arg(&args[2], 0, i64::from(MAX_STRLEN), "the length of `strncmp()`")? as u32;
-                Some((ExprKind::StrNCmp { lhs: Box::new(a), rhs: Box::new(b), n }, Type::U64))
-            }
-            "strcontains" => {
-                self.arity(name, args, 2, 2)?;
-                let h = self.expr(&args[0], cx);
-                let n = self.expr(&args[1], cx);
-                self.expect_str(&h, "`strcontains()`")?;
-                self.expect_str(&n, "`strcontains()`")?;
-                Some((ExprKind::StrContains { haystack: Box::new(h), needle: Box::new(n) }, Type::U64))
-            }
-            "bswap" => {
-                self.arity(name, args, 1, 1)?;
-                let x = self.expr(&args[0], cx);
-                self.expect_int(&x, "`bswap()`")?;
-                let ty = match x.ty {
-                    Type::Int { bits, .. } => Type::Int { bits, signed: false },
-                    _ => Type::U64,
-                };
-                Some((ExprKind::Bswap(Box::new(x)), ty))
-            }
-            "has_key" => {
-                self.arity(name, args, 2, 2)?;
-                let A::Map { name: map_name, keys } = &args[0].kind else {
-                    self.map_arg(&args[0], "has_key")?;
-                    return None;
-                };
-                if !keys.is_empty() {
-                    self.map_arg(&args[0], "has_key")?;
-                }
-                let map = self.map_id(map_name);
-                let key_exprs = match &args[1].kind {
-                    A::Tuple(items) => items.clone(),
-                    _ => vec![args[1].clone()],
-                };
-                let keys = self.map_keys(map, &key_exprs, args[0].span.to(args[1].span), cx)?;
-                Some((ExprKind::HasKey { map, keys }, Type::U64))
-            }
-            "buf" => self.buf(name, args, cx),
-            "len" => {
-                self.arity(name, args, 1, 1)?;
-                let map = self.map_arg(&args[0], "len")?;
-                self.maps[map.0].element_ops = true;
-                Some((ExprKind::MapLen(map), Type::I64))
-            }
-            "printf" | "exit" | "delete" | "clear" | "zero" | "print" | "signal" | "system" | "cat" | "time" | "join" => {
-                self.error(
-                    Diagnostic::error(span, format!("`{}()` has no value", name.name))
-                        .with_label("use it as a statement"),
-                );
-                None
-            }
-            "count" | "sum" | "min" | "max" | "avg" | "stats" | "hist" | "lhist" => {
-                self.error(
-                    Diagnostic::error(span, format!("`{}()` must be assigned to a map", name.name))
-                        .with_label("not directly in an expression")
-                        .with_note(format!("write e.g. `@x = {}(...)`", name.name)),
-                );
-                None
-            }
-            other => {
-                self.error(
-                    Diagnostic::error(name.span, format!("unknown function `{other}`"))
-                        .with_label("not a function rbpf knows")
-                        .with_note(format!("functions are: {}", FUNCTIONS.join(", "))),
-                );
-                None
-            }
-        }
-    }
-}
-
-/// Every function, for the note on an unknown one.
-pub(super) const FUNCTIONS: &[&str] = &[
-    "printf", "print", "str", "exit", "count", "sum", "min", "max", "avg", "stats", "hist", "lhist", "delete",
-    "clear", "zero", "has_key", "len", "strlen", "strncmp", "strcontains", "bswap", "time", "strftime", "ntop", "cat",
-    "system", "signal", "buf", "join",
-];
-
-/// Address families, as `ntop()` takes them.
-pub(super) const AF_INET: u64 = 2;
-pub(super) const AF_INET6: u64 = 10;
-
-/// A signal by name (`SIGKILL`, `KILL`) or number.
-/// Why a probe has no task `signal()` could mean, as bpftrace 0.17 judges
-/// it: BEGIN and END run in rbpf itself (through BPF_PROG_TEST_RUN, so a
-/// signal would hit rbpf), and timers, software and hardware counters and
-/// watchpoints fire in whatever task the CPU happens to run.
-pub(super) fn signal_has_no_task(probe: &ResolvedProbe) -> Option<&'static str> {
-    Some(match &probe.kind {
-        ProbeKind::Begin => "BEGIN probes: they run in rbpf's own process",
-        ProbeKind::End => "END probes: they run in rbpf's own process",
-        ProbeKind::Interval { .. } => "interval probes",
-        ProbeKind::PerfEvent { counter: PerfCounter::Software { .. }, .. } if !probe.name.starts_with("profile:") => {
-            "software probes"
-        }
-        ProbeKind::PerfEvent { counter: PerfCounter::Hardware { .. }, .. } => "hardware probes",
-        ProbeKind::Watchpoint { .. } => "watchpoint probes",
-        _ => return None,
-    })
-}
-
-pub(super) fn signal_number(name: &str) -> Option<u64> {
-    const SIGNALS: &[(&str, u64)] = &[
-        ("HUP", 1), ("INT", 2), ("QUIT", 3), ("ILL", 4), ("TRAP", 5), ("ABRT", 6), ("BUS", 7), ("FPE", 8),
-        ("KILL", 9), ("USR1", 10), ("SEGV", 11), ("USR2", 12), ("PIPE", 13), ("ALRM", 14), ("TERM", 15),
-        ("STKFLT", 16), ("CHLD", 17), ("CONT", 18), ("STOP", 19), ("TSTP", 20), ("TTIN", 21), ("TTOU", 22),
-        ("URG", 23), ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28), ("IO", 29),
-        ("PWR", 30), ("SYS", 31),
-    ];
-    if let Ok(n) = name.parse::<u64>() {
-        return (1..=64).contains(&n).then_some(n);
-    }
-    let short = name.strip_prefix("SIG").unwrap_or(name);
-    SIGNALS.iter().find(|(n, _)| *n == short).map(|(_, v)| *v)
 }

@@ -2,8 +2,36 @@
 //! functions that take a whole map.
 
 use super::*;
+use super::functions::Call;
 
 impl Checker {
+    /// `has_key(@m, key)`: 1 when the key is in the map.
+    pub(super) fn has_key(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let args = call.args;
+        let A::Map { name: map_name, keys } = &args[0].kind else {
+            self.map_arg(&args[0], "has_key")?;
+            return None;
+        };
+        if !keys.is_empty() {
+            self.map_arg(&args[0], "has_key")?;
+        }
+        let map = self.map_id(map_name);
+        let key_exprs = match &args[1].kind {
+            A::Tuple(items) => items.clone(),
+            _ => vec![args[1].clone()],
+        };
+        let keys = self.map_keys(map, &key_exprs, args[0].span.to(args[1].span), cx)?;
+        Some((ExprKind::HasKey { map, keys }, Type::U64))
+    }
+
+    /// `len(@m)`: the number of its elements.
+    pub(super) fn len(&mut self, call: &Call, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let args = call.args;
+        let map = self.map_arg(&args[0], "len")?;
+        self.maps[map.0].element_ops = true;
+        Some((ExprKind::MapLen(map), Type::I64))
+    }
+
     /// A whole map as an argument: `@m`, without keys.
     pub(super) fn map_arg(&mut self, a: &ast::Expr, function: &str) -> Option<MapId> {
         match &a.kind {
@@ -18,8 +46,8 @@ impl Checker {
         }
     }
     /// `delete(@m[k])` and `delete(@m, k)`.
-    pub(super) fn delete(&mut self, name: &ast::Ident, args: &[ast::Expr], cx: &mut ProbeCx) -> Option<StmtKind> {
-        self.arity(name, args, 1, 2)?;
+    pub(super) fn delete(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<StmtKind> {
+        let args = call.args;
         let (map_name, key_exprs, span) = match (&args[0].kind, args.get(1)) {
             (A::Map { name, keys }, None) => (name, keys.clone(), args[0].span),
             (A::Map { name, keys }, Some(k)) if keys.is_empty() => {
@@ -53,8 +81,8 @@ impl Checker {
         Some(StmtKind::Delete { map, keys })
     }
     /// `print(@m)`, `print(@m, top, div)` and `print(value)`.
-    pub(super) fn print(&mut self, name: &ast::Ident, args: &[ast::Expr], cx: &mut ProbeCx) -> Option<StmtKind> {
-        self.arity(name, args, 1, 3)?;
+    pub(super) fn print(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<StmtKind> {
+        let args = call.args;
         if let A::Map { name: map_name, keys } = &args[0].kind {
             if keys.is_empty() {
                 let map = self.map_id(map_name);
@@ -86,59 +114,8 @@ impl Checker {
         Some(StmtKind::PrintValue { id, value })
     }
     pub(super) fn map_update(&mut self, value: &ast::Expr, cx: &mut ProbeCx) -> Option<(MapUpdate, MapValue)> {
-        if let A::Call { name, args } = &value.kind {
-            let agg = name.name.as_str();
-            if agg == "count" {
-                self.arity(name, args, 0, 0)?;
-                return Some((MapUpdate::Count, MapValue::Count));
-            }
-            if matches!(agg, "sum" | "min" | "max" | "avg" | "stats") {
-                self.arity(name, args, 1, 1)?;
-                let arg = self.expr(&args[0], cx);
-                self.expect_int(&arg, &format!("`{agg}()`"))?;
-                let signed = arg.ty.is_signed();
-                return Some(match agg {
-                    "sum" => (MapUpdate::Sum(arg), MapValue::Sum { signed }),
-                    "min" => (MapUpdate::Min(arg), MapValue::Min { signed }),
-                    "max" => (MapUpdate::Max(arg), MapValue::Max { signed }),
-                    "stats" => (MapUpdate::Stats(arg), MapValue::Stats { signed }),
-                    _ => (MapUpdate::Avg(arg), MapValue::Avg { signed }),
-                });
-            }
-            if agg == "hist" {
-                self.arity(name, args, 1, 2)?;
-                let arg = self.expr(&args[0], cx);
-                self.expect_int(&arg, "`hist()`")?;
-                let bits = match args.get(1) {
-                    None => 0,
-                    Some(k) => self.const_arg(k, 0, 5, "the second argument of `hist()`")? as u8,
-                };
-                return Some((MapUpdate::Hist(arg), MapValue::Hist { bits }));
-            }
-            if agg == "lhist" {
-                self.arity(name, args, 4, 4)?;
-                let arg = self.expr(&args[0], cx);
-                self.expect_int(&arg, "`lhist()`")?;
-                let min = self.const_arg(&args[1], 0, i64::MAX, "the minimum of `lhist()`")?;
-                let max = self.const_arg(&args[2], 0, i64::MAX, "the maximum of `lhist()`")?;
-                let step = self.const_arg(&args[3], 1, i64::MAX, "the step of `lhist()`")?;
-                if max <= min {
-                    self.error(
-                        Diagnostic::error(args[2].span, "the maximum of `lhist()` must be above its minimum")
-                            .with_label("not above the minimum")
-                            .with_secondary(args[1].span, "the minimum"),
-                    );
-                    return None;
-                }
-                if (max - min) / step > 1000 {
-                    self.error(
-                        Diagnostic::error(args[3].span, "`lhist()` would have more than 1000 buckets")
-                            .with_label("too small a step for this range"),
-                    );
-                    return None;
-                }
-                return Some((MapUpdate::Lhist(arg), MapValue::Lhist { min, max, step }));
-            }
+        if let Some(aggregation) = self.aggregation(value, cx) {
+            return aggregation;
         }
         let e = self.expr(value, cx);
         if e.ty == Type::Void {

@@ -15,7 +15,7 @@ use crate::checked::{
     VarId,
 };
 use crate::format;
-use crate::probes::{self, PerfCounter, ProbeKind, ResolvedProbe};
+use crate::probes::{self, ProbeKind, ResolvedProbe};
 use crate::target::{FieldKind, Target, TracepointField};
 use crate::types::{Type, COMM_LEN, DEFAULT_STRLEN};
 use crate::{Diagnostic, Span};
@@ -279,7 +279,7 @@ fn needs_one_program_per_match(probe: &ast::Probe) -> bool {
         &mut |s| matches!(&s.kind, ast::StmtKind::For { iter: ast::ForIter::Map(_), .. }),
         &mut |e| match &e.kind {
             ast::ExprKind::Ident(name) => name == "probe",
-            ast::ExprKind::Call { name, .. } => name.name == "len",
+            ast::ExprKind::Call { name, .. } => functions::function(&name.name).is_some_and(|f| f.one_program_per_match),
             _ => false,
         },
     )
@@ -388,7 +388,6 @@ impl Checker {
     }
 }
 
-/// A positional parameter's integer value: decimal or `0x` hex.
 /// An attach point with its positional parameters (`$1`, `$2`, ...)
 /// replaced by their text, as bpftrace's reference guide documents
 /// (`uprobe:$1:main`, `interval:ms:$1`, `tracepoint:syscalls:sys_enter_$1`).
@@ -430,6 +429,7 @@ fn expand_positionals(text: &str, span: Span, params: &[String]) -> Result<Strin
     Ok(out)
 }
 
+/// A positional parameter's integer value: decimal or `0x` hex.
 fn parse_int(text: &str) -> Option<u64> {
     let t = text.trim();
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -514,13 +514,15 @@ fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
     }
 }
 
+mod aggregations;
 mod buffers;
 mod builtins;
 mod expr;
 mod fields;
-mod functions;
+pub mod functions;
 mod maps;
 mod printf;
+mod statements;
 mod stmt;
 mod strings;
 mod tuple;

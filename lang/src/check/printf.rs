@@ -1,8 +1,15 @@
 //! `printf()` and its format string, also used by `system()` and `cat()`.
 
 use super::*;
+use super::functions::Call;
 
 impl Checker {
+    /// `printf(fmt, ...)`.
+    pub(super) fn printf_call(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<StmtKind> {
+        self.printf(call.span, call.args, cx)
+    }
+
+    /// The format and arguments of `printf()`, `system()` and `cat()`.
     pub(super) fn printf(&mut self, span: Span, args: &[ast::Expr], cx: &mut ProbeCx) -> Option<StmtKind> {
         let Some((fmt, rest)) = args.split_first() else {
             self.error(

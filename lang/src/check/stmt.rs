@@ -2,7 +2,6 @@
 //! for their effect.
 
 use super::*;
-use super::functions::{signal_has_no_task, signal_number};
 
 impl Checker {
     pub(super) fn block(&mut self, block: &ast::Block, cx: &mut ProbeCx) -> Vec<Stmt> {
@@ -294,114 +293,8 @@ impl Checker {
             return self.assign(expr, &value, cx);
         }
         if let A::Call { name, args } = &e.kind {
-            match name.name.as_str() {
-                "printf" => return self.printf(e.span, args, cx),
-                "exit" => {
-                    self.arity(name, args, 0, 1)?;
-                    let code = match args.first() {
-                        None => 0,
-                        Some(a) => match a.kind {
-                            A::Int(v) if v <= 255 => v as i32,
-                            _ => {
-                                self.error(
-                                    Diagnostic::error(a.span, "`exit()` takes an exit status from 0 to 255")
-                                        .with_label("not an integer literal from 0 to 255"),
-                                );
-                                return None;
-                            }
-                        },
-                    };
-                    return Some(StmtKind::Exit { code });
-                }
-                "delete" => return self.delete(name, args, cx),
-                "clear" | "zero" => {
-                    self.arity(name, args, 1, 1)?;
-                    let map = self.map_arg(&args[0], &name.name)?;
-                    let command = if name.name == "clear" { MapCommand::Clear } else { MapCommand::Zero };
-                    return Some(StmtKind::MapCommand { map, command });
-                }
-                "print" => return self.print(name, args, cx),
-                "join" => return self.join(name, args, cx),
-                "signal" => {
-                    self.arity(name, args, 1, 1)?;
-                    self.require_unsafe(name)?;
-                    if let Some(why) = signal_has_no_task(cx.resolved) {
-                        self.error(
-                            Diagnostic::error(e.span, format!("`signal()` cannot be used in {why}"))
-                                .with_label("no task to signal here")
-                                .with_note("signal() sends to the task the probe fired in: use it in tracepoint, uprobe, usdt, kprobe or profile probes"),
-                        );
-                        return None;
-                    }
-                    let literal = match &args[0].kind {
-                        A::Int(n) => Some(i128::from(*n)),
-                        A::Unary { op: UnaryOp::Neg, expr } => match expr.kind {
-                            A::Int(n) => Some(-i128::from(n)),
-                            _ => None,
-                        },
-                        _ => None,
-                    };
-                    if let Some(n) = literal.filter(|n| !(1..=64).contains(n)) {
-                        self.error(
-                            Diagnostic::error(args[0].span, format!("{n} is not a valid signal"))
-                                .with_label("not from 1 to 64")
-                                .with_note("signal numbers are 1 to 64; names are written e.g. \"SIGKILL\" or \"KILL\""),
-                        );
-                        return None;
-                    }
-                    let sig = match &args[0].kind {
-                        A::Str(s) => match signal_number(s) {
-                            Some(n) => Expr { kind: ExprKind::Int(n), ty: Type::U64, span: args[0].span },
-                            None => {
-                                self.error(
-                                    Diagnostic::error(args[0].span, format!("unknown signal `{s}`"))
-                                        .with_label("not a signal name")
-                                        .with_note("write e.g. \"SIGKILL\", \"KILL\" or a number"),
-                                );
-                                return None;
-                            }
-                        },
-                        _ => {
-                            let e = self.expr(&args[0], cx);
-                            self.expect_int(&e, "`signal()`")?;
-                            e
-                        }
-                    };
-                    return Some(StmtKind::Signal(sig));
-                }
-                "system" | "cat" => {
-                    if name.name == "system" {
-                        self.require_unsafe(name)?;
-                    }
-                    let StmtKind::Printf { id, args } = self.printf(e.span, args, cx)? else { return None };
-                    return Some(if name.name == "system" { StmtKind::System { id, args } } else { StmtKind::Cat { id, args } });
-                }
-                "time" => {
-                    self.arity(name, args, 0, 1)?;
-                    let format = match args.first().map(|a| &a.kind) {
-                        None => "%H:%M:%S\n".to_string(),
-                        Some(A::Str(f)) => f.clone(),
-                        Some(_) => {
-                            self.error(
-                                Diagnostic::error(args[0].span, "`time()` takes a strftime format string literal")
-                                    .with_label("not a string literal"),
-                            );
-                            return None;
-                        }
-                    };
-                    let id = self.time_formats.len();
-                    self.time_formats.push(format);
-                    return Some(StmtKind::Time { id });
-                }
-                "count" | "sum" | "min" | "max" | "avg" | "stats" | "hist" | "lhist" => {
-                    self.error(
-                        Diagnostic::error(e.span, format!("`{}()` must be assigned to a map", name.name))
-                            .with_label("its result is lost here")
-                            .with_note(format!("write e.g. `@x = {}(...)`", name.name)),
-                    );
-                    return None;
-                }
-                _ => {}
+            if let Some(stmt) = self.call_stmt_of(name, args, e.span, cx) {
+                return stmt;
             }
         }
         let e = self.expr(e, cx);
