@@ -54,19 +54,13 @@ impl Checker {
             );
             return None;
         }
-        let (what, format, user) = match &cx.resolved.kind {
-            ProbeKind::Tracepoint { category, name, format, .. } => {
-                (format!("tracepoint `{category}:{name}`"), format, category == "syscalls")
-            }
-            ProbeKind::Fentry { func, function, .. } => (format!("function `{func}`"), &function.args, false),
-            _ => {
-                self.error(
-                    Diagnostic::error(base.span, format!("`args` is not available in a `{}` probe", cx.resolved.name))
-                        .with_label("this probe has no arguments")
-                        .with_note("probes on functions read their arguments as arg0, arg1, ..."),
-                );
-                return None;
-            }
+        let Some(crate::probes::ArgsRecord { what, format, user }) = cx.resolved.kind.args_record() else {
+            self.error(
+                Diagnostic::error(base.span, format!("`args` is not available in a `{}` probe", cx.resolved.name))
+                    .with_label("this probe has no arguments")
+                    .with_note("probes on functions read their arguments as arg0, arg1, ..."),
+            );
+            return None;
         };
         let Some(f) = format.field(&field.name).cloned() else {
             let known: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();

@@ -17,7 +17,7 @@ use crate::checked::{
 use crate::format;
 use crate::probes::{self, ProbeKind, ResolvedProbe};
 use crate::target::{FieldKind, Target, TracepointField};
-use crate::types::{Type, COMM_LEN, DEFAULT_STRLEN};
+use crate::types::{Type, DEFAULT_STRLEN};
 use crate::{Diagnostic, Span};
 
 /// What the command line adds to a program.
@@ -516,7 +516,7 @@ fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
 
 mod aggregations;
 mod buffers;
-mod builtins;
+pub mod builtins;
 mod expr;
 mod fields;
 pub mod functions;

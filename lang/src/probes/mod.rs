@@ -159,6 +159,87 @@ impl ProbeKind {
             _ => None,
         }
     }
+
+    /// What `argN` (written `name`) is in the probe called `probe`.
+    pub fn arg(&self, n: u8, name: &str, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+        match self {
+            ProbeKind::RawTracepoint { .. } => rawtracepoint::arg(n, name, span),
+            ProbeKind::Usdt { args, .. } => usdt::arg(args, n, name, probe, span),
+            kind if kind.has_registers() && n < 6 => Ok(ContextValue::Register(n)),
+            kind if kind.has_registers() => Err(Diagnostic::error(span, format!("`{name}` is not in a register"))
+                .with_label("the first six arguments are arg0 to arg5")),
+            _ => Err(Diagnostic::error(span, format!("`{name}` is not available in `{probe}`"))
+                .with_label("only kprobes, uprobes and usdt probes have argN")
+                .with_note("tracepoints and fentry name their arguments: `args.NAME`")),
+        }
+    }
+
+    /// What `retval` is in the probe called `probe`.
+    pub fn retval(&self, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+        match self {
+            kind if kind.is_return() && kind.has_registers() => Ok(ContextValue::ReturnRegister),
+            ProbeKind::Fentry { function, func, ret: true, .. } => fentry::retval(function, func, span),
+            _ => Err(Diagnostic::error(span, format!("`retval` is not available in `{probe}`"))
+                .with_label("only return probes have a return value")),
+        }
+    }
+
+    /// What `func` is in the probe called `probe`.
+    pub fn func(&self, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+        if let ProbeKind::KprobeMulti { .. } = self {
+            return Ok(ContextValue::FuncIp);
+        }
+        match self.function() {
+            Some(func) => Ok(ContextValue::Name(func.to_string())),
+            None => Err(Diagnostic::error(span, format!("`func` is not known in `{probe}`"))
+                .with_label("this probe is not in a named function")),
+        }
+    }
+
+    /// The record `args.NAME` reads, when the probe has one.
+    pub fn args_record(&self) -> Option<ArgsRecord<'_>> {
+        match self {
+            ProbeKind::Tracepoint { category, name, format, .. } => Some(ArgsRecord {
+                what: format!("tracepoint `{category}:{name}`"),
+                format,
+                user: category == "syscalls",
+            }),
+            ProbeKind::Fentry { func, function, .. } => {
+                Some(ArgsRecord { what: format!("function `{func}`"), format: &function.args, user: false })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a builtin that reads the probe's context (`argN`, `retval`,
+/// `func`) is in a probe of some kind, as its provider says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContextValue {
+    /// The Nth integer argument register of the calling convention.
+    Register(u8),
+    /// The return value register.
+    ReturnRegister,
+    /// An argument of a USDT probe site, read as its note describes.
+    Usdt(UsdtArg),
+    /// A field of the context, read as its type says: a raw tracepoint's
+    /// u64 slot, a BTF-typed function's return value.
+    Field(crate::target::TracepointField),
+    /// The traced function's address, read when the probe fires.
+    FuncIp,
+    /// A name known when the program is compiled.
+    Name(String),
+}
+
+/// The record `args` names in a probe: a tracepoint's fields or a
+/// BTF-typed function's arguments.
+pub struct ArgsRecord<'a> {
+    /// The record, as messages name it: "tracepoint `sched:sched_switch`".
+    pub what: String,
+    /// Its fields.
+    pub format: &'a crate::target::TracepointFormat,
+    /// Whether its pointers point to user memory (a syscall's arguments).
+    pub user: bool,
 }
 
 /// One concrete probe after expansion: an attach point such as

@@ -6,7 +6,7 @@
 //! program, since each site has its own argument locations.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{binary, glob_match, is_glob, ProbeKind, ResolvedProbe, Scope};
+use super::{binary, glob_match, is_glob, ContextValue, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{Target, TargetError, UsdtProbe};
 use crate::{Diagnostic, Span};
 
@@ -354,4 +354,24 @@ mod tests {
         assert!(names("usdt:/bin/app").is_err());
         assert!(names("usdt:/bin/app:a:b:c").is_err());
     }
+}
+
+/// `argN` (written `name`) of the USDT probe site `probe`, whose note
+/// describes `args`.
+pub(super) fn arg(args: &[UsdtArg], n: u8, name: &str, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+    let Some(spec) = args.get(usize::from(n)) else {
+        let has = match args.len() {
+            0 => "no arguments".to_string(),
+            1 => "1 argument: arg0".to_string(),
+            2 => "2 arguments: arg0 and arg1".to_string(),
+            k => format!("{k} arguments: arg0 to arg{}", k - 1),
+        };
+        return Err(Diagnostic::error(span, format!("`{probe}` has no `{name}`")).with_label(format!("this probe has {has}")));
+    };
+    if let UsdtArgLocation::Unsupported(operand) = &spec.location {
+        return Err(Diagnostic::error(span, format!("`{name}` of `{probe}` is in a form rbpf cannot read"))
+            .with_label(format!("its note says `{operand}`"))
+            .with_note("rbpf reads registers, memory at a register plus an offset, globals (`sym(%rip)`) and constants"));
+    }
+    Ok(ContextValue::Usdt(spec.clone()))
 }
