@@ -6,6 +6,7 @@
 //! where they are finally needed (a map key, an event record), so nothing is
 //! copied twice.
 
+mod branch;
 mod buffers;
 mod callback;
 mod expr;
@@ -14,6 +15,7 @@ mod functions;
 mod pressure;
 mod scratch;
 mod stmt;
+mod strings;
 mod syscalls;
 mod tuple;
 mod usdt;
