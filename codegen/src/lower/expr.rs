@@ -50,7 +50,9 @@ impl ProgramGen<'_> {
         }
     }
 
-    /// Puts a value in a register it owns.
+    /// Puts a value in a register it owns (which takes the builder, so
+    /// not `&self` as clippy expects of a `to_` method).
+    #[allow(clippy::wrong_self_convention)]
     pub(super) fn to_reg(&mut self, v: IntVal, span: Span) -> Result<Reg, CodegenError> {
         match v {
             IntVal::Reg(r) => Ok(r),

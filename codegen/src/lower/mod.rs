@@ -201,7 +201,6 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         time_formats: program.time_formats.clone(),
         join_separators: program.join_separators.clone(),
         lost_events_map: Some(LOST_EVENTS_MAP.to_string()),
-        ..Manifest::default()
     };
     Ok(Object { elf, manifest })
 }

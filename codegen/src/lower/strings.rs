@@ -205,7 +205,7 @@ impl ProgramGen<'_> {
     /// and its last byte, so the string is always NUL-terminated.
     pub(super) fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
         let mut i = n;
-        while i < size && i % 8 != 0 {
+        while i < size && !i.is_multiple_of(8) {
             self.b.store(Size::B, Reg::R10, dst + i as i16, 0);
             i += 1;
         }
@@ -279,7 +279,7 @@ impl ProgramGen<'_> {
         let mut i = 0;
         while i < n {
             let mut width = 8;
-            while width > 1 && ((src + i) % width != 0 || i % width != 0 || n - i < width) {
+            while width > 1 && (!(src + i).is_multiple_of(width) || !i.is_multiple_of(width) || n - i < width) {
                 width /= 2;
             }
             let size = Size::from_bytes(width as usize).unwrap_or(Size::B);
