@@ -23,6 +23,10 @@ pub struct Builtin {
     /// Whether the note on an unknown builtin names it (`cpid` exists
     /// only with `-c`, and bpftrace's note leaves it out too).
     pub listed: bool,
+    /// Whether a probe that reads it must be one program per probe an
+    /// attach point matches, not one multi-attached program (`probe` is a
+    /// constant of each program, as in bpftrace).
+    pub one_program_per_match: bool,
     value: Value,
 }
 
@@ -37,11 +41,11 @@ enum Value {
 }
 
 const fn helper(name: &'static str, reads: Reads, builtin: checked::Builtin, ty: Type) -> Builtin {
-    Builtin { name, usage: name, reads, listed: true, value: Value::Helper(builtin, ty) }
+    Builtin { name, usage: name, reads, listed: true, one_program_per_match: false, value: Value::Helper(builtin, ty) }
 }
 
 const fn hook(name: &'static str, reads: Reads, hook: Hook) -> Builtin {
-    Builtin { name, usage: name, reads, listed: true, value: Value::Hook(hook) }
+    Builtin { name, usage: name, reads, listed: true, one_program_per_match: false, value: Value::Hook(hook) }
 }
 
 /// Every builtin, in the order the note on an unknown one lists them.
@@ -60,12 +64,33 @@ pub const BUILTINS: &[Builtin] = &[
     helper("numaid", Reads::Nothing, checked::Builtin::NumaId, Type::U32),
     hook("ncpus", Reads::Nothing, Checker::ncpus),
     hook("username", Reads::Task, Checker::username),
-    hook("probe", Reads::Nothing, Checker::probe_name),
+    Builtin {
+        name: "probe",
+        usage: "probe",
+        reads: Reads::Nothing,
+        listed: true,
+        one_program_per_match: true,
+        value: Value::Hook(Checker::probe_name),
+    },
     hook("func", Reads::Context, Checker::func),
     hook("args", Reads::Context, Checker::args_record),
-    Builtin { name: "argN", usage: "arg0 to arg5", reads: Reads::Context, listed: true, value: Value::Hook(Checker::arg) },
+    Builtin {
+        name: "argN",
+        usage: "arg0 to arg5",
+        reads: Reads::Context,
+        listed: true,
+        one_program_per_match: false,
+        value: Value::Hook(Checker::arg),
+    },
     hook("retval", Reads::Context, Checker::retval),
-    Builtin { name: "cpid", usage: "cpid", reads: Reads::Nothing, listed: false, value: Value::Hook(Checker::cpid) },
+    Builtin {
+        name: "cpid",
+        usage: "cpid",
+        reads: Reads::Nothing,
+        listed: false,
+        one_program_per_match: false,
+        value: Value::Hook(Checker::cpid),
+    },
 ];
 
 /// The builtin called `name` (`arg3` is the row `argN`).

@@ -278,7 +278,7 @@ fn needs_one_program_per_match(probe: &ast::Probe) -> bool {
     probe.any(
         &mut |s| matches!(&s.kind, ast::StmtKind::For { iter: ast::ForIter::Map(_), .. }),
         &mut |e| match &e.kind {
-            ast::ExprKind::Ident(name) => name == "probe",
+            ast::ExprKind::Ident(name) => builtins::builtin(name).is_some_and(|b| b.one_program_per_match),
             ast::ExprKind::Call { name, .. } => functions::function(&name.name).is_some_and(|f| f.one_program_per_match),
             _ => false,
         },

@@ -5,7 +5,6 @@ use super::functions::Call;
 use super::{Checker, ProbeCx};
 use crate::ast::{ExprKind as A, UnaryOp};
 use crate::checked::{Expr, ExprKind, MapCommand, StmtKind};
-use crate::probes::{PerfCounter, ProbeKind, ResolvedProbe};
 use crate::types::Type;
 use crate::Diagnostic;
 
@@ -39,7 +38,7 @@ impl Checker {
     /// the probe fired in.
     pub(super) fn signal(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<StmtKind> {
         let args = call.args;
-        if let Some(why) = signal_has_no_task(cx.resolved) {
+        if let Some(why) = cx.resolved.no_task_to_signal() {
             self.error(
                 Diagnostic::error(call.span, format!("`signal()` cannot be used in {why}"))
                     .with_label("no task to signal here")
@@ -108,24 +107,6 @@ impl Checker {
         self.time_formats.push(format);
         Some(StmtKind::Time { id })
     }
-}
-
-/// Why a probe has no task `signal()` could mean, as bpftrace 0.17 judges
-/// it: BEGIN and END run in rbpf itself (through BPF_PROG_TEST_RUN, so a
-/// signal would hit rbpf), and timers, software and hardware counters and
-/// watchpoints fire in whatever task the CPU happens to run.
-fn signal_has_no_task(probe: &ResolvedProbe) -> Option<&'static str> {
-    Some(match &probe.kind {
-        ProbeKind::Begin => "BEGIN probes: they run in rbpf's own process",
-        ProbeKind::End => "END probes: they run in rbpf's own process",
-        ProbeKind::Interval { .. } => "interval probes",
-        ProbeKind::PerfEvent { counter: PerfCounter::Software { .. }, .. } if !probe.name.starts_with("profile:") => {
-            "software probes"
-        }
-        ProbeKind::PerfEvent { counter: PerfCounter::Hardware { .. }, .. } => "hardware probes",
-        ProbeKind::Watchpoint { .. } => "watchpoint probes",
-        _ => return None,
-    })
 }
 
 /// A signal by name (`SIGKILL`, `KILL`) or number.

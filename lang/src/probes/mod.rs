@@ -338,6 +338,27 @@ pub struct ResolvedProbe {
     pub name: String,
 }
 
+impl ResolvedProbe {
+    /// Why the probe has no task `signal()` could mean, as bpftrace 0.17
+    /// judges it (`None` when it has one): BEGIN and END run in rbpf
+    /// itself (through BPF_PROG_TEST_RUN, so a signal would hit rbpf), and
+    /// timers, software and hardware counters and watchpoints fire in
+    /// whatever task the CPU happens to run.
+    pub fn no_task_to_signal(&self) -> Option<&'static str> {
+        Some(match &self.kind {
+            ProbeKind::Begin => "BEGIN probes: they run in rbpf's own process",
+            ProbeKind::End => "END probes: they run in rbpf's own process",
+            ProbeKind::Interval { .. } => "interval probes",
+            ProbeKind::PerfEvent { counter: PerfCounter::Software { .. }, .. } if !self.name.starts_with("profile:") => {
+                "software probes"
+            }
+            ProbeKind::PerfEvent { counter: PerfCounter::Hardware { .. }, .. } => "hardware probes",
+            ProbeKind::Watchpoint { .. } => "watchpoint probes",
+            _ => return None,
+        })
+    }
+}
+
 /// What the command line tells the expansion of attach points.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
