@@ -1,7 +1,11 @@
 //! Expressions: literals, variables, operators, casts, and the helpers
 //! that check an operand's type or a constant argument.
 
-use super::*;
+use super::{parse_int, Checker, Pass, ProbeCx};
+use crate::ast::{self, BinaryOp, ExprKind as A, UnaryOp};
+use crate::checked::{Expr, ExprKind, MapValue};
+use crate::types::Type;
+use crate::{Diagnostic, Span};
 
 impl Checker {
     /// Whether `a` is a constant below zero: `-N`, or a positional

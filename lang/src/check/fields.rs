@@ -1,7 +1,13 @@
 //! `args.NAME`: the fields of a tracepoint record or the arguments of a
 //! BTF-typed kernel function, and the elements of their arrays.
 
-use super::*;
+use super::{Checker, ProbeCx};
+use crate::ast::{self, ExprKind as A};
+use crate::checked::{Expr, ExprKind};
+use crate::probes::ProbeKind;
+use crate::target::{FieldKind, TracepointField};
+use crate::types::Type;
+use crate::{Diagnostic, Span};
 
 impl Checker {
     pub(super) fn field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {

@@ -1,7 +1,11 @@
 //! Maps: keys and values learnt from every use, aggregations, and the
 //! functions that take a whole map.
 
-use super::*;
+use super::{tuple, Checker, ProbeCx};
+use crate::ast::{self, ExprKind as A};
+use crate::checked::{Expr, ExprKind, MapCommand, MapId, MapUpdate, MapValue, StmtKind};
+use crate::types::Type;
+use crate::{Diagnostic, Span};
 use super::functions::Call;
 
 impl Checker {

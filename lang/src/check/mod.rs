@@ -9,14 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::ast::{self, BinaryOp, ExprKind as A, UnaryOp};
-use crate::checked::{
-    Builtin, Expr, ExprKind, Map, MapCommand, MapId, MapUpdate, MapValue, Printf, Probe, Program, Stmt, StmtKind, Var,
-    VarId,
-};
-use crate::format;
-use crate::probes::{self, ProbeKind, ResolvedProbe};
-use crate::target::{FieldKind, Target, TracepointField};
+use crate::ast::{self, ExprKind as A};
+use crate::checked::{Builtin, Expr, ExprKind, Map, MapId, MapValue, Printf, Probe, Program, Var, VarId};
+use crate::probes::{self, ResolvedProbe};
+use crate::target::Target;
 use crate::types::{Type, DEFAULT_STRLEN};
 use crate::{Diagnostic, Span};
 

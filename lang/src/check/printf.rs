@@ -1,6 +1,10 @@
 //! `printf()` and its format string, also used by `system()` and `cat()`.
 
-use super::*;
+use super::{Checker, ProbeCx};
+use crate::ast::{self, ExprKind as A};
+use crate::checked::{Expr, Printf, StmtKind};
+use crate::format;
+use crate::{Diagnostic, Span};
 use super::functions::Call;
 
 impl Checker {

@@ -1,7 +1,11 @@
 //! Statements: blocks, assignments, conditions and loops, and calls made
 //! for their effect.
 
-use super::*;
+use super::{unroll, Checker, ProbeCx};
+use crate::ast::{self, BinaryOp, ExprKind as A};
+use crate::checked::{Expr, ExprKind, MapUpdate, MapValue, Stmt, StmtKind, Var, VarId};
+use crate::types::Type;
+use crate::{Diagnostic, Span};
 
 impl Checker {
     pub(super) fn block(&mut self, block: &ast::Block, cx: &mut ProbeCx) -> Vec<Stmt> {

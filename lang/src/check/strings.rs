@@ -1,7 +1,11 @@
 //! The string functions with a check of their own: `str()` (also of texts
 //! known when the program is compiled), `strftime()` and `ntop()`.
 
-use super::*;
+use super::{Checker, ProbeCx};
+use crate::ast::{self, BinaryOp, ExprKind as A};
+use crate::checked::{Expr, ExprKind};
+use crate::types::Type;
+use crate::Diagnostic;
 use super::functions::Call;
 
 impl Checker {
@@ -105,7 +109,6 @@ impl Checker {
     /// offset (`str($1 + 2)`, the text from its third byte). `Ok(None)` means
     /// the argument is read at run time.
     pub(super) fn literal_str_arg(&mut self, arg: &ast::Expr) -> Option<Option<String>> {
-        use ast::ExprKind as A;
         let param = |s: &Self, n: u32| s.params.get(n as usize - 1).cloned().unwrap_or_default();
         match &arg.kind {
             A::Str(text) => Some(Some(text.clone())),
