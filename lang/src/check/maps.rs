@@ -13,11 +13,11 @@ impl Checker {
     pub(super) fn has_key(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let args = call.args;
         let A::Map { name: map_name, keys } = &args[0].kind else {
-            self.map_arg(&args[0], "has_key")?;
+            self.map_arg(&args[0], &call.name.name)?;
             return None;
         };
         if !keys.is_empty() {
-            self.map_arg(&args[0], "has_key")?;
+            self.map_arg(&args[0], &call.name.name)?;
         }
         let map = self.map_id(map_name);
         let key_exprs = match &args[1].kind {
@@ -31,7 +31,7 @@ impl Checker {
     /// `len(@m)`: the number of its elements.
     pub(super) fn len(&mut self, call: &Call, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let args = call.args;
-        let map = self.map_arg(&args[0], "len")?;
+        let map = self.map_arg(&args[0], &call.name.name)?;
         self.maps[map.0].element_ops = true;
         Some((ExprKind::MapLen(map), Type::I64))
     }

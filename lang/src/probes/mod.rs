@@ -1,6 +1,9 @@
 //! The probe table: every probe type bpftrace has, its aliases, and how an
-//! attach point of that type is parsed and expanded. Adding a probe type
-//! adds a file here and a row in [`PROVIDERS`], never a case in the passes.
+//! attach point of that type is parsed and expanded; and what a probe of
+//! each kind offers the builtins that read its context (`argN`, `retval`,
+//! `func`, `args`: [`ProbeKind::arg`] and its peers), so that the checker
+//! asks the probe rather than testing its kind. Adding a probe type adds a
+//! file here and a row in [`PROVIDERS`], never a case in the passes.
 
 mod binary;
 mod fentry;
