@@ -7,6 +7,7 @@ use crate::target::TracepointField;
 use crate::types::Type;
 use crate::Span;
 
+/// A checked program: what code generation compiles.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     /// One entry per concrete probe: an attach list `a, b { }` becomes two
@@ -31,31 +32,39 @@ pub struct Program {
     pub max_map_keys: u32,
 }
 
+/// One concrete probe and the program it runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Probe {
+    /// What it is attached to.
     pub kind: ProbeKind,
     /// The full probe name, the value of the `probe` builtin.
     pub name: String,
     /// The attach point's span in the source.
     pub span: Span,
+    /// The `/ predicate /`, with `-p PID`'s filter in front.
     pub predicate: Option<Expr>,
+    /// Its statements.
     pub body: Vec<Stmt>,
     /// Scratch variables of this probe; `VarId` indexes it.
     pub vars: Vec<Var>,
 }
 
+/// A map: its index in [`Program::maps`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MapId(pub usize);
 
+/// A variable: its index in its probe's [`Probe::vars`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VarId(pub usize);
 
+/// A map, its types learnt from every use.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Map {
     /// With the `@`: `@c`, or `@` for the anonymous map.
     pub name: String,
     /// Key types in order; empty for a map without keys.
     pub key: Vec<Type>,
+    /// What it holds.
     pub value: MapValue,
     /// Where the map is first used, for messages.
     pub span: Span,
@@ -68,17 +77,49 @@ pub struct Map {
 /// What a map holds: a plain value or an aggregation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapValue {
+    /// A value assigned: `@m = v`.
     Plain(Type),
+    /// `count()`.
     Count,
-    Sum { signed: bool },
-    Min { signed: bool },
-    Max { signed: bool },
-    Avg { signed: bool },
-    Stats { signed: bool },
+    /// `sum(n)`; `signed` when `n` is.
+    Sum {
+        /// Whether the values summed are signed.
+        signed: bool,
+    },
+    /// `min(n)`.
+    Min {
+        /// Whether the values compared are signed.
+        signed: bool,
+    },
+    /// `max(n)`.
+    Max {
+        /// Whether the values compared are signed.
+        signed: bool,
+    },
+    /// `avg(n)`.
+    Avg {
+        /// Whether the values averaged are signed.
+        signed: bool,
+    },
+    /// `stats(n)`: count, average and total.
+    Stats {
+        /// Whether the values are signed.
+        signed: bool,
+    },
     /// `hist(n, bits)`: power-of-two buckets, each split in `2^bits`.
-    Hist { bits: u8 },
-    /// `lhist(n, min, max, step)`
-    Lhist { min: i64, max: i64, step: i64 },
+    Hist {
+        /// How many bits of each power of two split its bucket.
+        bits: u8,
+    },
+    /// `lhist(n, min, max, step)`: linear buckets.
+    Lhist {
+        /// The lowest bucket's start.
+        min: i64,
+        /// The highest bucket's end.
+        max: i64,
+        /// Each bucket's width.
+        step: i64,
+    },
 }
 
 impl MapValue {
@@ -88,6 +129,7 @@ impl MapValue {
         !matches!(self, MapValue::Stats { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. })
     }
 
+    /// Whether the map holds an aggregation, not an assigned value.
     pub fn is_aggregation(&self) -> bool {
         !matches!(self, MapValue::Plain(_))
     }
@@ -108,148 +150,334 @@ impl MapValue {
     }
 }
 
+/// A variable of a probe.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Var {
     /// With the `$`.
     pub name: String,
+    /// Its type: the widest of the values assigned.
     pub ty: Type,
 }
 
+/// A `printf()` (or `system()`, `cat()`) format, formatted by the runtime.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Printf {
+    /// The format string.
     pub format: String,
     /// The types of the arguments, in order.
     pub args: Vec<Type>,
+    /// The call, for messages.
     pub span: Span,
 }
 
+/// A statement.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stmt {
+    /// What it does.
     pub kind: StmtKind,
+    /// Where it stands in the source.
     pub span: Span,
 }
 
+/// What a statement does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
     /// `@m[keys] = value` or an aggregation `@m[keys] = count()`.
-    MapUpdate { map: MapId, keys: Vec<Expr>, update: MapUpdate },
-    VarAssign { var: VarId, value: Expr },
-    If { cond: Expr, then: Vec<Stmt>, else_: Vec<Stmt> },
+    MapUpdate {
+        /// The map.
+        map: MapId,
+        /// Its keys, in order.
+        keys: Vec<Expr>,
+        /// How the element changes.
+        update: MapUpdate,
+    },
+    /// `$x = value`.
+    VarAssign {
+        /// The variable.
+        var: VarId,
+        /// The value.
+        value: Expr,
+    },
+    /// `if (cond) { then } else { else_ }`.
+    If {
+        /// The condition.
+        cond: Expr,
+        /// What runs when it holds.
+        then: Vec<Stmt>,
+        /// What runs when it does not.
+        else_: Vec<Stmt>,
+    },
     /// `while (cond) { body }`; also `for ($i : a..b)`, whose increment is
     /// `step`, run after the body and on `continue`.
-    While { cond: Expr, body: Vec<Stmt>, step: Vec<Stmt> },
+    While {
+        /// The condition.
+        cond: Expr,
+        /// The loop's body.
+        body: Vec<Stmt>,
+        /// What runs after each pass of the body.
+        step: Vec<Stmt>,
+    },
     /// `unroll (count) { body }`: the body, `count` times in a row.
-    Unroll { count: u32, body: Vec<Stmt> },
+    Unroll {
+        /// How many times.
+        count: u32,
+        /// The loop's body.
+        body: Vec<Stmt>,
+    },
     /// `for ($kv : @map) { body }`: the body runs once per element, in the
     /// kernel, with `var` = (key, value). `outer` are the probe's variables
     /// declared before the loop that the body uses; every other variable
     /// of the body lives only inside the loop. `break` stops the
     /// iteration, `continue` goes on to the next element.
-    ForMap { var: VarId, map: MapId, body: Vec<Stmt>, outer: Vec<VarId> },
+    ForMap {
+        /// The variable.
+        var: VarId,
+        /// The map.
+        map: MapId,
+        /// The loop's body.
+        body: Vec<Stmt>,
+        /// The probe's variables the body uses.
+        outer: Vec<VarId>,
+    },
+    /// `break`: leave the innermost loop.
     Break,
+    /// `continue`: go on to the innermost loop's next pass.
     Continue,
     /// `return`: leave the probe.
     Return,
-    Printf { id: usize, args: Vec<Expr> },
+    /// `printf(fmt, args)`; `id` indexes `Program::printfs`.
+    Printf {
+        /// Its index in the table the variant's doc names.
+        id: usize,
+        /// Its arguments.
+        args: Vec<Expr>,
+    },
     /// `delete(@m, key)` / `delete(@m[key])`
-    Delete { map: MapId, keys: Vec<Expr> },
+    Delete {
+        /// The map.
+        map: MapId,
+        /// Its keys, in order.
+        keys: Vec<Expr>,
+    },
     /// `clear(@m)`, `zero(@m)`, `print(@m)`, `print(@m, top, div)`: done by
     /// the runtime on the map's fd, asked through an event.
-    MapCommand { map: MapId, command: MapCommand },
+    MapCommand {
+        /// The map.
+        map: MapId,
+        /// What to do.
+        command: MapCommand,
+    },
     /// `print(value)`; `id` indexes `Program::print_values`.
-    PrintValue { id: usize, value: Expr },
+    PrintValue {
+        /// Its index in the table the variant's doc names.
+        id: usize,
+        /// The value.
+        value: Expr,
+    },
     /// `signal(sig)`: send a signal to the current process (`--unsafe`).
     Signal(Expr),
     /// `system(fmt, ...)` and `cat(fmt, ...)`: the runtime runs the
     /// command or prints the file; `id` indexes `Program::printfs`.
-    System { id: usize, args: Vec<Expr> },
-    Cat { id: usize, args: Vec<Expr> },
+    System {
+        /// Its index in the table the variant's doc names.
+        id: usize,
+        /// Its arguments.
+        args: Vec<Expr>,
+    },
+    /// `cat(fmt, ...)`: as `System`, the file is printed.
+    Cat {
+        /// Its index in the table the variant's doc names.
+        id: usize,
+        /// Its arguments.
+        args: Vec<Expr>,
+    },
     /// `time()` / `time(fmt)`; `id` indexes `Program::time_formats`.
-    Time { id: usize },
+    Time {
+        /// Its index in the table the variant's doc names.
+        id: usize,
+    },
     /// `join(argv, sep)`: the strings of a NULL-terminated array of string
     /// pointers, printed on one line; `id` indexes `Program::join_separators`.
-    Join { id: usize, argv: Expr },
+    Join {
+        /// Its index in the table the variant's doc names.
+        id: usize,
+        /// The address of the array of string pointers.
+        argv: Expr,
+    },
     /// `exit()` / `exit(code)`: ask the runtime to stop, and leave this probe.
-    Exit { code: i32 },
+    Exit {
+        /// The exit status.
+        code: i32,
+    },
     /// An expression evaluated for its side effects (none today but calls).
     Expr(Expr),
 }
 
+/// What the runtime does to a whole map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapCommand {
+    /// `clear(@m)`: remove every element.
     Clear,
+    /// `zero(@m)`: set every value to zero.
     Zero,
-    Print { top: u64, div: u64 },
+    /// `print(@m, top, div)`: print it now.
+    Print {
+        /// Print only the `top` greatest elements; 0 prints all.
+        top: u64,
+        /// Divide each value by `div` before printing.
+        div: u64,
+    },
 }
 
+/// How an assignment to a map updates its element.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MapUpdate {
+    /// `@m = v`.
     Set(Expr),
+    /// `count()`.
     Count,
+    /// `sum(v)`.
     Sum(Expr),
+    /// `min(v)`.
     Min(Expr),
+    /// `max(v)`.
     Max(Expr),
+    /// `avg(v)`.
     Avg(Expr),
+    /// `stats(v)`.
     Stats(Expr),
+    /// `hist(v)`: the bucket of `v`, as [`MapValue::Hist`] splits them.
     Hist(Expr),
+    /// `lhist(v, ...)`: the bucket of `v`, as [`MapValue::Lhist`] says.
     Lhist(Expr),
 }
 
+/// An expression, with its type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr {
+    /// What it computes.
     pub kind: ExprKind,
+    /// The type of its value.
     pub ty: Type,
+    /// Where it stands in the source.
     pub span: Span,
 }
 
+/// What an expression computes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     /// An integer constant, as its 64-bit pattern.
     Int(u64),
+    /// A string constant.
     Str(String),
+    /// A builtin read through a helper.
     Builtin(Builtin),
     /// A field of the tracepoint's record (`args.NAME`).
     TracepointField(TracepointField),
+    /// A variable's value.
     Var(VarId),
     /// Reading a map's value (a plain value, or an aggregation's value
     /// combined across CPUs); a missing key reads as zero.
-    MapRead { map: MapId, keys: Vec<Expr> },
+    MapRead {
+        /// The map.
+        map: MapId,
+        /// Its keys, in order.
+        keys: Vec<Expr>,
+    },
     /// An integer value given another type for printing (`strftime`'s
     /// nanoseconds, `username`'s uid); stored as its 8 bytes.
     Retype(Box<Expr>),
     /// `ntop(af, addr)`: an IPv4 address held in an integer (its bytes in
     /// memory order, as the kernel keeps them), or 16 bytes of IPv6.
-    Ntop { af: Box<Expr>, addr: Box<Expr> },
-    /// `strlen(s)`: the characters before the first NUL.
-    StrLen(Box<Expr>),
-    /// `strncmp(a, b, n)`: 0 when the first `n` characters are the same.
-    StrNCmp { lhs: Box<Expr>, rhs: Box<Expr>, n: u32 },
-    /// `strcontains(haystack, needle)`: 1 when `needle` occurs in it.
-    StrContains { haystack: Box<Expr>, needle: Box<Expr> },
-    /// `bswap(x)`: the bytes of `x` (of its type's width) reversed.
-    Bswap(Box<Expr>),
+    Ntop {
+        /// The address family.
+        af: Box<Expr>,
+        /// The address.
+        addr: Box<Expr>,
+    },
+    /// A call of a pure function (`strlen(s)`, `strncmp(a, b, n)`,
+    /// `strcontains(h, n)`, `bswap(x)`): `function` names its row in
+    /// [`crate::check::functions::FUNCTIONS`], which gives the kinds of its
+    /// arguments (a constant argument is an `Int`), and the row of the
+    /// same name in code generation's table lowers it.
+    Call {
+        /// The name of its row in the checker's table of functions.
+        function: &'static str,
+        /// Its arguments.
+        args: Vec<Expr>,
+    },
     /// `has_key(@m, key)`: 1 when the key is in the map.
-    HasKey { map: MapId, keys: Vec<Expr> },
+    HasKey {
+        /// The map.
+        map: MapId,
+        /// Its keys, in order.
+        keys: Vec<Expr>,
+    },
     /// `len(@m)`: the number of elements in the map.
     MapLen(MapId),
-    Unary { op: UnaryOp, expr: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    /// `-x`, `~x`, `!x`.
+    Unary {
+        /// The operator.
+        op: UnaryOp,
+        /// The operand.
+        expr: Box<Expr>,
+    },
+    /// `a op b` on integers.
+    Binary {
+        /// The operator.
+        op: BinaryOp,
+        /// The left operand.
+        lhs: Box<Expr>,
+        /// The right operand.
+        rhs: Box<Expr>,
+    },
     /// `str(ptr)` / `str(ptr, len)`: copy a NUL-terminated string from
     /// memory; the result's size is `Type::Str::size`.
-    StrRead { ptr: Box<Expr>, len: Option<Box<Expr>> },
+    StrRead {
+        /// The address to read from.
+        ptr: Box<Expr>,
+        /// The most bytes to keep.
+        len: Option<Box<Expr>>,
+    },
     /// `str(s, len)` of a string `s` (a variable, `comm`, a tracepoint's
     /// char array or `__data_loc` string): its first `len` characters at
     /// most, as `str(ptr, len)` reads at most `len` from memory.
-    StrPrefix { str: Box<Expr>, len: Box<Expr> },
+    StrPrefix {
+        /// The string.
+        str: Box<Expr>,
+        /// The most bytes to keep.
+        len: Box<Expr>,
+    },
     /// `buf(p, n)` / `buf(array)`: `len` bytes (at most the type's size;
     /// all of it without `len`) copied from `source`.
-    BufRead { source: BufSource, len: Option<Box<Expr>> },
+    BufRead {
+        /// Where the bytes come from.
+        source: BufSource,
+        /// The most bytes to keep.
+        len: Option<Box<Expr>>,
+    },
     /// `$x++`, `++$x`, `$x--`, `--$x` in an expression: adds `delta` to
     /// the variable; the value is the new one with `prefix`, else the old.
-    VarIncDec { var: VarId, delta: i64, prefix: bool },
+    VarIncDec {
+        /// The variable.
+        var: VarId,
+        /// What is added: 1 or -1.
+        delta: i64,
+        /// Whether the new value is the result.
+        prefix: bool,
+    },
     /// `@m[k]++` and the like in an expression: as `VarIncDec`, on a map
     /// entry (a missing entry counts from zero).
-    MapIncDec { map: MapId, keys: Vec<Expr>, delta: i64, prefix: bool },
+    MapIncDec {
+        /// The map.
+        map: MapId,
+        /// Its keys, in order.
+        keys: Vec<Expr>,
+        /// What is added: 1 or -1.
+        delta: i64,
+        /// Whether the new value is the result.
+        prefix: bool,
+    },
     /// `argN` of a probe whose context is the task's registers: the Nth
     /// integer argument of the calling convention.
     Arg(u8),
@@ -262,16 +490,35 @@ pub enum ExprKind {
     /// in a multi-attached kprobe: printed as the function's name.
     FuncIp,
     /// `c ? a : b`, integers or strings.
-    Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
+    Ternary {
+        /// The condition.
+        cond: Box<Expr>,
+        /// What runs when it holds.
+        then: Box<Expr>,
+        /// What runs when it does not.
+        else_: Box<Expr>,
+    },
     /// `(uint8)e`: truncated (and sign-extended) to the type's width.
     Cast(Box<Expr>),
     /// `(a, b, ...)`: a tuple built from its elements.
     Tuple(Vec<Expr>),
     /// `t.N`: element `index` of a tuple (checked to be in range).
-    TupleIndex { expr: Box<Expr>, index: u32 },
+    TupleIndex {
+        /// The operand.
+        expr: Box<Expr>,
+        /// Which element.
+        index: u32,
+    },
     /// `a == b` / `a != b` on strings (`ne` for `!=`), compared up to the
     /// first NUL.
-    StrEq { lhs: Box<Expr>, rhs: Box<Expr>, ne: bool },
+    StrEq {
+        /// The left operand.
+        lhs: Box<Expr>,
+        /// The right operand.
+        rhs: Box<Expr>,
+        /// Whether the test is `!=`.
+        ne: bool,
+    },
 }
 
 /// Where `buf()` reads its bytes from.
@@ -286,19 +533,32 @@ pub enum BufSource {
     Field(TracepointField),
 }
 
+/// A builtin whose value a helper gives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
+    /// The process id (the thread group's id).
     Pid,
+    /// The thread id.
     Tid,
+    /// The user id.
     Uid,
+    /// The group id.
     Gid,
+    /// The task's command name.
     Comm,
+    /// Nanoseconds since boot.
     Nsecs,
+    /// Nanoseconds since the program started.
     Elapsed,
+    /// The CPU it runs on.
     Cpu,
+    /// A pseudo-random number.
     Rand,
+    /// The task's cgroup id.
     Cgroup,
+    /// The kernel's jiffies.
     Jiffies,
+    /// The NUMA node it runs on.
     NumaId,
 }
 
@@ -400,7 +660,7 @@ impl VarUse {
             ExprKind::MapRead { keys, .. } | ExprKind::HasKey { keys, .. } | ExprKind::MapIncDec { keys, .. } => {
                 self.exprs(keys)
             }
-            ExprKind::Tuple(items) => self.exprs(items),
+            ExprKind::Tuple(items) | ExprKind::Call { args: items, .. } => self.exprs(items),
             ExprKind::BufRead { source, len } => {
                 if let BufSource::Memory(x) | BufSource::Str(x) = source {
                     self.expr(x);
@@ -410,15 +670,11 @@ impl VarUse {
                 }
             }
             ExprKind::Retype(x)
-            | ExprKind::StrLen(x)
-            | ExprKind::Bswap(x)
             | ExprKind::Cast(x)
             | ExprKind::Unary { expr: x, .. }
             | ExprKind::TupleIndex { expr: x, .. } => self.expr(x),
             ExprKind::Ntop { af: a, addr: b }
-            | ExprKind::StrNCmp { lhs: a, rhs: b, .. }
             | ExprKind::StrPrefix { str: a, len: b }
-            | ExprKind::StrContains { haystack: a, needle: b }
             | ExprKind::Binary { lhs: a, rhs: b, .. }
             | ExprKind::StrEq { lhs: a, rhs: b, .. } => {
                 self.expr(a);

@@ -8,22 +8,12 @@ use rbpf_lang::target::{FieldKind, TracepointField};
 use rbpf_lang::types::Type;
 use rbpf_lang::Span;
 
+use super::branch::constant_truth;
 use super::frame::Slot;
 use super::{ProgramGen, START_TIME_MAP};
-use crate::insn::{Alu, Cond, Helper, Label, Operand, Reg, Size};
+use crate::insn::{Alu, Cond, Helper, Operand, Reg, Size};
 use crate::CodegenError;
 
-/// The evaluated operands of a `str()` read ([`ProgramGen::str_read_operands`]).
-pub(super) struct StrReadOperands {
-    span: Span,
-    helper: Helper,
-    /// The address, in a callee-saved register.
-    ptr: Reg,
-    /// The length limit, in a callee-saved register.
-    len: Option<Reg>,
-    /// The most bytes to read, with the NUL.
-    capacity: u32,
-}
 
 /// An integer value: in a callee-saved register, or a constant not yet
 /// materialised (so it can be folded or used as an immediate operand).
@@ -34,14 +24,14 @@ pub(super) enum IntVal {
 }
 
 /// A left operand waiting on the stack while the right one is computed.
-struct Spill {
+pub(super) struct Spill {
     slot: Slot,
     /// The stack's mark before the slot: where it is freed.
     mark: u32,
 }
 
 /// A constant that fits a BPF instruction's 32-bit signed immediate.
-fn imm32(v: i64) -> Option<i32> {
+pub(super) fn imm32(v: i64) -> Option<i32> {
     i32::try_from(v).ok()
 }
 
@@ -60,7 +50,9 @@ impl ProgramGen<'_> {
         }
     }
 
-    /// Puts a value in a register it owns.
+    /// Puts a value in a register it owns (which takes the builder, so
+    /// not `&self` as clippy expects of a `to_` method).
+    #[allow(clippy::wrong_self_convention)]
     pub(super) fn to_reg(&mut self, v: IntVal, span: Span) -> Result<Reg, CodegenError> {
         match v {
             IntVal::Reg(r) => Ok(r),
@@ -80,7 +72,7 @@ impl ProgramGen<'_> {
     }
 
     /// An operand for an ALU or jump instruction: an immediate when it fits.
-    fn operand(&mut self, v: IntVal, span: Span) -> Result<(Operand, Option<Reg>), CodegenError> {
+    pub(super) fn operand(&mut self, v: IntVal, span: Span) -> Result<(Operand, Option<Reg>), CodegenError> {
         match v {
             IntVal::Imm(c) if imm32(c).is_some() => Ok((Operand::Imm(c as i32), None)),
             other => {
@@ -133,56 +125,7 @@ impl ProgramGen<'_> {
             ExprKind::StrEq { .. } => self.bool_value(e),
             ExprKind::Retype(inner) => self.int(inner),
             ExprKind::Ntop { .. } => Err(CodegenError::Unlowerable { what: "inet address".into(), span: e.span }),
-            ExprKind::Bswap(x) => {
-                let v = self.int(x)?;
-                let r = self.to_reg(v, e.span)?;
-                if let Type::Int { bits: bits @ (16 | 32 | 64), .. } = x.ty {
-                    self.b.bswap(r, i32::from(bits));
-                }
-                Ok(IntVal::Reg(r))
-            }
-            ExprKind::StrLen(x) => {
-                let mark = self.stack.mark();
-                let size = x.ty.stored_size().div_ceil(8) * 8;
-                let s = self.alloc(size, e.span)?;
-                self.str_into(x, s, 0, size)?;
-                // Copying the string again returns its length, NUL included.
-                let scratch = self.alloc(size, e.span)?;
-                self.slot_address(Reg::R1, scratch);
-                self.b.mov64(Reg::R2, size as i32);
-                self.slot_address(Reg::R3, s);
-                self.b.call(Helper::ProbeReadKernelStr);
-                let r = self.alloc_reg(e.span)?;
-                self.b.mov64(r, Reg::R0);
-                self.b.alu64(Alu::Sub, r, 1);
-                self.stack.reset(mark);
-                Ok(IntVal::Reg(r))
-            }
-            ExprKind::StrNCmp { lhs, rhs, n } => {
-                let mark = self.stack.mark();
-                let size = lhs.ty.stored_size().max(rhs.ty.stored_size()).div_ceil(8) * 8;
-                let a = self.alloc(size, e.span)?;
-                self.str_into(lhs, a, 0, size)?;
-                let b = self.alloc(size, e.span)?;
-                self.str_into(rhs, b, 0, size)?;
-                self.b.set_span(e.span);
-                let r = self.alloc_reg(e.span)?;
-                let (differ, done) = (self.b.new_label(), self.b.new_label());
-                self.b.mov64(r, 0);
-                for i in 0..(*n).min(size) {
-                    self.b.load(Size::B, Reg::R1, Reg::R10, a.at(i));
-                    self.b.load(Size::B, Reg::R2, Reg::R10, b.at(i));
-                    self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
-                    self.b.jump_if(Cond::Eq, Reg::R1, 0, done);
-                }
-                self.b.jump(done);
-                self.b.bind(differ);
-                self.b.mov64(r, 1);
-                self.b.bind(done);
-                self.stack.reset(mark);
-                Ok(IntVal::Reg(r))
-            }
-            ExprKind::StrContains { haystack, needle } => self.str_contains(haystack, needle, e.span),
+            ExprKind::Call { function, args } => self.call(function, args, e),
             ExprKind::Arg(n) => {
                 let r = self.alloc_reg(e.span)?;
                 self.b.load(Size::DW, r, Reg::R6, pt_regs::ARGS[usize::from(*n)]);
@@ -415,64 +358,6 @@ impl ProgramGen<'_> {
         Ok(IntVal::Reg(r))
     }
 
-    /// `strcontains(h, n)`: for each start in `h`, compare `n` byte by
-    /// byte; bounded loops over stack bytes at variable offsets, with no
-    /// helper call, so r1–r5 hold the state.
-    fn str_contains(&mut self, haystack: &Expr, needle: &Expr, span: Span) -> Result<IntVal, CodegenError> {
-        let mark = self.stack.mark();
-        let hs = haystack.ty.stored_size().div_ceil(8) * 8;
-        let ns = needle.ty.stored_size().div_ceil(8) * 8;
-        let h = self.alloc(hs, span)?;
-        self.str_into(haystack, h, 0, hs)?;
-        let n = self.alloc(ns, span)?;
-        self.str_into(needle, n, 0, ns)?;
-        self.b.set_span(span);
-        let r = self.alloc_reg(span)?;
-        let (outer, inner, next, found, missing, done) = (
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-        );
-        // r1 = start in the haystack, r2 = position in the needle.
-        self.b.mov64(Reg::R1, 0);
-        self.b.bind(outer);
-        self.b.jump_if(Cond::Ge, Reg::R1, hs as i32, missing);
-        self.b.mov64(Reg::R2, 0);
-        self.b.bind(inner);
-        self.b.jump_if(Cond::Ge, Reg::R2, ns as i32, found);
-        self.b.mov64(Reg::R4, Reg::R10);
-        self.b.alu64(Alu::Add, Reg::R4, i32::from(n.off));
-        self.b.alu64(Alu::Add, Reg::R4, Reg::R2);
-        self.b.load(Size::B, Reg::R3, Reg::R4, 0);
-        self.b.jump_if(Cond::Eq, Reg::R3, 0, found);
-        self.b.mov64(Reg::R5, Reg::R1);
-        self.b.alu64(Alu::Add, Reg::R5, Reg::R2);
-        self.b.jump_if(Cond::Ge, Reg::R5, hs as i32, missing);
-        self.b.mov64(Reg::R4, Reg::R10);
-        self.b.alu64(Alu::Add, Reg::R4, i32::from(h.off));
-        self.b.alu64(Alu::Add, Reg::R4, Reg::R5);
-        self.b.load(Size::B, Reg::R5, Reg::R4, 0);
-        // The haystack ended before the needle did.
-        self.b.jump_if(Cond::Eq, Reg::R5, 0, missing);
-        self.b.jump_if(Cond::Ne, Reg::R5, Reg::R3, next);
-        self.b.alu64(Alu::Add, Reg::R2, 1);
-        self.b.jump(inner);
-        self.b.bind(next);
-        self.b.alu64(Alu::Add, Reg::R1, 1);
-        self.b.jump(outer);
-        self.b.bind(found);
-        self.b.mov64(r, 1);
-        self.b.jump(done);
-        self.b.bind(missing);
-        self.b.mov64(r, 0);
-        self.b.bind(done);
-        self.stack.reset(mark);
-        Ok(IntVal::Reg(r))
-    }
-
     fn builtin(&mut self, b: Builtin, span: Span) -> Result<Reg, CodegenError> {
         self.builtin_in_r0(b);
         let r = self.alloc_reg(span)?;
@@ -496,7 +381,7 @@ impl ProgramGen<'_> {
 
     /// r0 = the helper's value of a builtin (for `elapsed`, the clock
     /// before the start time is taken off).
-    fn builtin_in_r0(&mut self, b: Builtin) {
+    pub(super) fn builtin_in_r0(&mut self, b: Builtin) {
         let helper = match b {
             Builtin::Pid | Builtin::Tid => Helper::GetCurrentPidTgid,
             Builtin::Uid | Builtin::Gid => Helper::GetCurrentUidGid,
@@ -593,7 +478,7 @@ impl ProgramGen<'_> {
     /// reloads it into r0. So any depth of nesting compiles, and an
     /// expression that fits keeps its values in registers.
     /// The slot is free again once reloaded ([`Spill::reload`]).
-    fn spill_if_needed(&mut self, v: IntVal, rhs: &Expr, span: Span) -> Result<Option<Spill>, CodegenError> {
+    pub(super) fn spill_if_needed(&mut self, v: IntVal, rhs: &Expr, span: Span) -> Result<Option<Spill>, CodegenError> {
         match v {
             IntVal::Reg(r) if self.regs.available() < super::pressure::needed(rhs) => {
                 let mark = self.stack.mark();
@@ -624,7 +509,7 @@ impl ProgramGen<'_> {
 
     /// Loads a spilled value into `dst` and frees its slot: whatever the
     /// right operand put on the stack was freed when it was computed.
-    fn reload(&mut self, spill: Spill, dst: Reg) {
+    pub(super) fn reload(&mut self, spill: Spill, dst: Reg) {
         self.b.load(Size::DW, dst, Reg::R10, spill.slot.off);
         self.stack.reset(spill.mark);
     }
@@ -687,509 +572,6 @@ impl ProgramGen<'_> {
         self.b.alu64(alu, dst, src);
     }
 
-    /// A condition used as a value: 1 or 0.
-    fn bool_value(&mut self, e: &Expr) -> Result<IntVal, CodegenError> {
-        if let Some(c) = constant_truth(e) {
-            return Ok(IntVal::Imm(i64::from(c)));
-        }
-        let otherwise = self.b.new_label();
-        self.branch_unless(e, otherwise)?;
-        let r = self.alloc_reg(e.span)?;
-        let done = self.b.new_label();
-        self.b.mov64(r, 1);
-        self.b.jump(done);
-        self.b.bind(otherwise);
-        self.b.mov64(r, 0);
-        self.b.bind(done);
-        Ok(IntVal::Reg(r))
-    }
-
-    /// Jumps to `target` when `cond` is false (zero).
-    pub(super) fn branch_unless(&mut self, cond: &Expr, target: Label) -> Result<(), CodegenError> {
-        self.branch(cond, false, target)
-    }
-
-    /// Jumps to `target` when `cond`'s truth equals `when`. Comparisons
-    /// become one conditional jump; `&&`, `||` and `!` short-circuit.
-    fn branch(&mut self, cond: &Expr, when: bool, target: Label) -> Result<(), CodegenError> {
-        self.b.set_span(cond.span);
-        if let Some(c) = constant_truth(cond) {
-            if c == when {
-                self.b.jump(target);
-            }
-            return Ok(());
-        }
-        match &cond.kind {
-            ExprKind::Unary { op: UnaryOp::Not, expr } => self.branch(expr, !when, target),
-            ExprKind::StrEq { lhs, rhs, ne } => self.branch_str_eq(lhs, rhs, *ne, when, target, cond.span),
-            ExprKind::Binary { op: op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs } => {
-                // `a && b` is false as soon as `a` is; `a || b` true as soon as `a` is.
-                let decisive = *op == BinaryOp::Or;
-                if decisive == when {
-                    self.branch(lhs, when, target)?;
-                    self.branch(rhs, when, target)
-                } else {
-                    let skip = self.b.new_label();
-                    self.branch(lhs, !when, skip)?;
-                    self.branch(rhs, when, target)?;
-                    self.b.bind(skip);
-                    Ok(())
-                }
-            }
-            ExprKind::Binary { op, lhs, rhs } if op.is_comparison() => {
-                let signed = lhs.ty.is_signed() && rhs.ty.is_signed();
-                let mut c = compare(*op, signed);
-                if !when {
-                    c = c.negate();
-                }
-                // `pid == 1` and the like: compared where the helper left
-                // it, in r0, with no register to keep it in (a predicate
-                // that filters everything out is then as short as C's).
-                let builtin_and_constant = match (&lhs.kind, &rhs.kind) {
-                    (ExprKind::Builtin(b), ExprKind::Int(v)) => Some((*b, *v as i64, c)),
-                    (ExprKind::Int(v), ExprKind::Builtin(b)) => Some((*b, *v as i64, mirror(c))),
-                    _ => None,
-                };
-                if let Some((b, v, c)) = builtin_and_constant {
-                    if let (Some(imm), false) = (imm32(v), matches!(b, Builtin::Elapsed | Builtin::Comm)) {
-                        self.builtin_in_r0(b);
-                        self.b.set_span(cond.span);
-                        self.b.jump_if(c, Reg::R0, imm, target);
-                        return Ok(());
-                    }
-                }
-                let a = self.int(lhs)?;
-                let spill = self.spill_if_needed(a, rhs, cond.span)?;
-                let b = self.int(rhs)?;
-                self.b.set_span(cond.span);
-                if let Some(spill) = spill {
-                    // r0 is free: no helper call happens in between.
-                    let rb = self.to_reg(b, cond.span)?;
-                    self.reload(spill, Reg::R0);
-                    self.b.jump_if(c, Reg::R0, rb, target);
-                    self.release_reg(rb);
-                    return Ok(());
-                }
-                // A constant on the left: swap, mirroring the comparison.
-                let (a, b, c) = match (a, b) {
-                    (IntVal::Imm(_), IntVal::Reg(_)) => (b, a, mirror(c)),
-                    _ => (a, b, c),
-                };
-                let ra = self.to_reg(a, cond.span)?;
-                let (operand, owned) = self.operand(b, cond.span)?;
-                self.b.jump_if(c, ra, operand, target);
-                self.release_reg(ra);
-                if let Some(r) = owned {
-                    self.release_reg(r);
-                }
-                Ok(())
-            }
-            _ => {
-                let v = self.int(cond)?;
-                let r = self.to_reg(v, cond.span)?;
-                self.b.jump_if(if when { Cond::Ne } else { Cond::Eq }, r, 0, target);
-                self.release_reg(r);
-                Ok(())
-            }
-        }
-    }
-
-    /// Compares two strings word by word. Every string is built NUL-padded,
-    /// and the shorter buffer holds its string's NUL, so comparing the
-    /// shorter buffer's words decides: equal words up to its NUL mean equal
-    /// strings, and a difference within them cannot be in padding alone.
-    /// The longer side needs building only one word past them (its NUL
-    /// then falls outside what is compared), and a literal side is not
-    /// built at all but compared as immediates: `comm == "bash"` is one
-    /// load and one jump after the helper call.
-    fn branch_str_eq(
-        &mut self,
-        lhs: &Expr,
-        rhs: &Expr,
-        ne: bool,
-        when: bool,
-        target: Label,
-        span: Span,
-    ) -> Result<(), CodegenError> {
-        let rounded = |e: &Expr| e.ty.stored_size().div_ceil(8) * 8;
-        let compared = rounded(lhs).min(rounded(rhs));
-        let built = |e: &Expr| rounded(e).min(compared + 8);
-        let (built_side, other) = match (&lhs.kind, &rhs.kind) {
-            (ExprKind::Str(_), _) => (rhs, lhs),
-            _ => (lhs, rhs),
-        };
-        let mark = self.stack.mark();
-        let a = self.alloc(built(built_side), span)?;
-        self.str_into(built_side, a, 0, a.size)?;
-        let literal = match &other.kind {
-            ExprKind::Str(s) => Some(literal_words(s, compared)),
-            _ => None,
-        };
-        let b = match literal {
-            Some(_) => None,
-            None => {
-                let b = self.alloc(built(other), span)?;
-                self.str_into(other, b, 0, b.size)?;
-                Some(b)
-            }
-        };
-        self.b.set_span(span);
-        // Jump to `target` on equality when `==` is wanted true or `!=` false.
-        let jump_if_equal = ne != when;
-        let differ = if jump_if_equal { self.b.new_label() } else { target };
-        for i in (0..compared).step_by(8) {
-            self.b.load(Size::DW, Reg::R1, Reg::R10, a.at(i));
-            match (&literal, b) {
-                (Some(words), _) => {
-                    let w = words[(i / 8) as usize];
-                    match imm32(w) {
-                        Some(imm) => self.b.jump_if(Cond::Ne, Reg::R1, imm, differ),
-                        None => {
-                            self.b.load_imm64(Reg::R2, w as u64);
-                            self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
-                        }
-                    }
-                }
-                (None, Some(b)) => {
-                    self.b.load(Size::DW, Reg::R2, Reg::R10, b.at(i));
-                    self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
-                }
-                (None, None) => unreachable!("a side that is not a literal is built"),
-            }
-        }
-        if jump_if_equal {
-            self.b.jump(target);
-            self.b.bind(differ);
-        }
-        self.stack.reset(mark);
-        Ok(())
-    }
-
-    /// Builds the string `e` into `slot` at `offset`, filling exactly `size`
-    /// bytes (a multiple of 8): the string, then NUL padding, so map keys
-    /// compare equal byte for byte.
-    pub(super) fn str_into(&mut self, e: &Expr, slot: Slot, offset: u32, size: u32) -> Result<(), CodegenError> {
-        self.b.set_span(e.span);
-        let dst = slot.at(offset);
-        match &e.kind {
-            ExprKind::Str(s) => {
-                let mut bytes = literal_bytes(s).to_vec();
-                bytes.resize(size as usize, 0);
-                // Keep room for the NUL when the literal is longer.
-                if let Some(last) = bytes.last_mut() {
-                    *last = 0;
-                }
-                for (i, chunk) in bytes.chunks(8).enumerate() {
-                    let off = dst + 8 * i as i16;
-                    let mut word = [0u8; 8];
-                    word[..chunk.len()].copy_from_slice(chunk);
-                    let v = i64::from_le_bytes(word);
-                    match imm32(v) {
-                        Some(i) => self.b.store(Size::DW, Reg::R10, off, i),
-                        None => {
-                            self.b.load_imm64(Reg::R0, v as u64);
-                            self.b.store(Size::DW, Reg::R10, off, Reg::R0);
-                        }
-                    }
-                }
-            }
-            ExprKind::Builtin(Builtin::Comm) => {
-                // Zeroed first: before Linux 6.4 bpf_get_current_comm leaves
-                // the bytes after the name's NUL as they were (strscpy, not
-                // strscpy_pad), and a key must not differ in them.
-                let n = size.min(rbpf_lang::types::COMM_LEN);
-                self.zero(dst, size);
-                self.b.mov64(Reg::R1, Reg::R10);
-                self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
-                self.b.mov64(Reg::R2, n as i32);
-                self.b.call(Helper::GetCurrentComm);
-            }
-            ExprKind::TracepointField(f) if matches!(f.kind, FieldKind::Array { .. }) => {
-                let n = f.size.min(size);
-                self.copy_from_context(f.offset, dst, n);
-                // The last byte stays NUL even when the array is full.
-                self.zero_tail(dst, n, size);
-                self.zero_after_nul(dst, n);
-            }
-            ExprKind::TracepointField(f) => {
-                // __data_loc: the low 16 bits are the string's offset in the record.
-                self.zero(dst, size);
-                self.b.load(Size::W, Reg::R3, Reg::R6, f.offset as i16);
-                self.b.alu64(Alu::And, Reg::R3, 0xffff);
-                self.b.alu64(Alu::Add, Reg::R3, Reg::R6);
-                self.b.mov64(Reg::R1, Reg::R10);
-                self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
-                self.b.mov64(Reg::R2, size as i32);
-                self.b.call(Helper::ProbeReadKernelStr);
-            }
-            ExprKind::Var(id) => {
-                let var = self.vars[id.0];
-                let n = var.size.min(size);
-                match self.scratch_offset(*id) {
-                    Some(off) => {
-                        self.scratch_base(Reg::R1);
-                        self.copy_words(Reg::R1, off, Reg::R10, dst, n);
-                    }
-                    None => self.copy_stack(var.off, dst, n),
-                }
-                self.zero(dst + n as i16, size - n);
-            }
-            ExprKind::MapRead { map, keys } => {
-                self.lookup_keys(*map, keys, e.span)?;
-                let value_size = self.layout.map(*map).value_size;
-                let n = value_size.min(size);
-                let missing = self.b.new_label();
-                let done = self.b.new_label();
-                self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
-                for i in (0..n).step_by(8) {
-                    self.b.load(Size::DW, Reg::R1, Reg::R0, i as i16);
-                    self.b.store(Size::DW, Reg::R10, dst + i as i16, Reg::R1);
-                }
-                self.zero(dst + n as i16, size - n);
-                self.b.jump(done);
-                self.b.bind(missing);
-                self.zero(dst, size);
-                self.b.bind(done);
-            }
-            ExprKind::StrRead { ptr, len } => {
-                let read = self.str_read_operands(e, ptr, len.as_deref(), size)?;
-                self.str_read(read, Reg::R10, dst, size);
-            }
-            ExprKind::Ternary { cond, then, else_ } => {
-                let (otherwise, done) = (self.b.new_label(), self.b.new_label());
-                self.branch_unless(cond, otherwise)?;
-                self.str_into(then, slot, offset, size)?;
-                self.b.jump(done);
-                self.b.bind(otherwise);
-                self.str_into(else_, slot, offset, size)?;
-                self.b.bind(done);
-            }
-            ExprKind::TupleIndex { .. } => self.tuple_element_str(e, slot, offset, size)?,
-            ExprKind::StrPrefix { str, len } => {
-                self.str_into(str, slot, offset, size)?;
-                self.cut_string(dst, size, len)?;
-            }
-            _ => unreachable!("the checker gives only these kinds a string type"),
-        }
-        Ok(())
-    }
-
-    /// Evaluates the operands of `str(ptr[, len])` read into a buffer of
-    /// `size` bytes, for [`ProgramGen::str_read`].
-    pub(super) fn str_read_operands(
-        &mut self,
-        e: &Expr,
-        ptr: &Expr,
-        len: Option<&Expr>,
-        size: u32,
-    ) -> Result<StrReadOperands, CodegenError> {
-        let helper = match ptr.ty {
-            Type::Ptr { user: true, .. } => Helper::ProbeReadUserStr,
-            Type::Ptr { user: false, .. } => Helper::ProbeReadKernelStr,
-            // An address of unknown origin: the generic helper reads
-            // either space on architectures that allow it.
-            _ => Helper::ProbeReadStr,
-        };
-        let p = self.int(ptr)?;
-        let p = self.to_reg(p, ptr.span)?;
-        let len = match len {
-            None => None,
-            Some(len) => {
-                let l = self.int(len)?;
-                Some(self.to_reg(l, len.span)?)
-            }
-        };
-        Ok(StrReadOperands { span: e.span, helper, ptr: p, len, capacity: e.ty.stored_size().min(size) })
-    }
-
-    /// Zeroes `size` bytes at `base + dst` and reads the string there:
-    /// `base` is r10 for the stack, or r0 for a map value just looked up
-    /// (nothing else here touches r0 before the call).
-    pub(super) fn str_read(&mut self, read: StrReadOperands, base: Reg, dst: i16, size: u32) {
-        self.b.set_span(read.span);
-        self.zero_at(base, dst, size);
-        let capacity = read.capacity;
-        match read.len {
-            None => self.b.mov64(Reg::R2, capacity as i32),
-            Some(n) => {
-                // At most `len` characters and the NUL, within the buffer.
-                let fits = self.b.new_label();
-                self.b.mov64(Reg::R2, n);
-                self.b.jump_if(Cond::Le, Reg::R2, capacity as i32 - 1, fits);
-                self.b.mov64(Reg::R2, capacity as i32 - 1);
-                self.b.bind(fits);
-                self.b.alu64(Alu::Add, Reg::R2, 1);
-                self.release_reg(n);
-            }
-        }
-        self.b.mov64(Reg::R1, base);
-        self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
-        self.b.mov64(Reg::R3, read.ptr);
-        self.b.call(read.helper);
-        self.release_reg(read.ptr);
-    }
-
-    pub(super) fn zero(&mut self, dst: i16, size: u32) {
-        self.zero_at(Reg::R10, dst, size);
-    }
-
-    /// Zeroes `size` bytes (in words) at `base + dst`.
-    fn zero_at(&mut self, base: Reg, dst: i16, size: u32) {
-        for i in (0..size).step_by(8) {
-            self.b.store(Size::DW, base, dst + i as i16, 0);
-        }
-    }
-
-    /// Zeroes `[n, size)` of a buffer whose first `n` bytes were written,
-    /// and its last byte, so the string is always NUL-terminated.
-    pub(super) fn zero_tail(&mut self, dst: i16, n: u32, size: u32) {
-        let mut i = n;
-        while i < size && i % 8 != 0 {
-            self.b.store(Size::B, Reg::R10, dst + i as i16, 0);
-            i += 1;
-        }
-        self.zero(dst + i as i16, size - i);
-        if n == size {
-            self.b.store(Size::B, Reg::R10, dst + size as i16 - 1, 0);
-        }
-    }
-
-    /// Zeroes every byte after the first NUL of the `n`-byte string at
-    /// `dst` (its byte `n - 1` or the one after is NUL already). A kernel
-    /// char array may hold stale bytes after its string (a memcpy'd
-    /// buffer); every string built here is NUL-padded instead, so strings
-    /// compare word by word and key maps by what they print. Unrolled:
-    /// find the NUL, then fall through the stores from the byte after it.
-    fn zero_after_nul(&mut self, dst: i16, n: u32) {
-        if n < 2 {
-            return;
-        }
-        let from: Vec<Label> = (0..n - 1).map(|_| self.b.new_label()).collect();
-        let done = self.b.new_label();
-        for (i, &zero_from) in from.iter().enumerate() {
-            self.b.load(Size::B, Reg::R0, Reg::R10, dst + i as i16);
-            self.b.jump_if(Cond::Eq, Reg::R0, 0, zero_from);
-        }
-        self.b.jump(done);
-        for (i, &zero_from) in from.iter().enumerate() {
-            self.b.bind(zero_from);
-            self.b.store(Size::B, Reg::R10, dst + i as i16 + 1, 0);
-        }
-        self.b.bind(done);
-    }
-
-    /// Cuts the NUL-padded string of `size` bytes at `dst` to its first
-    /// `len` characters, keeping the padding: `str(s, len)` of a string.
-    fn cut_string(&mut self, dst: i16, size: u32, len: &Expr) -> Result<(), CodegenError> {
-        let v = self.int(len)?;
-        self.b.set_span(len.span);
-        match v {
-            // A negative length keeps the whole string, as `str(p, len)` does.
-            IntVal::Imm(n) if n < 0 || n as u64 >= u64::from(size) => {}
-            IntVal::Imm(n) => self.zero_tail(dst, n as u32, size),
-            IntVal::Reg(r) => {
-                // Byte i goes when i >= len (unsigned, as `str(p, len)`
-                // clamps it); `len` is not known to the verifier, so no
-                // variable-offset store.
-                for i in 0..size {
-                    let keep = self.b.new_label();
-                    self.b.jump_if(Cond::Gt, r, i as i32, keep);
-                    self.b.store(Size::B, Reg::R10, dst + i as i16, 0);
-                    self.b.bind(keep);
-                }
-                self.release_reg(r);
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn copy_stack(&mut self, src: i16, dst: i16, n: u32) {
-        for i in (0..n).step_by(8) {
-            self.b.load(Size::DW, Reg::R0, Reg::R10, src + i as i16);
-            self.b.store(Size::DW, Reg::R10, dst + i as i16, Reg::R0);
-        }
-    }
-
-    /// Copies `n` bytes of the tracepoint record to the stack with direct
-    /// context loads: each access must be aligned to its size, on both sides
-    /// (the verifier is strict about stack alignment), so chunk sizes follow
-    /// the offsets.
-    pub(super) fn copy_from_context(&mut self, src: u32, dst: i16, n: u32) {
-        let mut i = 0;
-        while i < n {
-            let mut width = 8;
-            while width > 1 && ((src + i) % width != 0 || i % width != 0 || n - i < width) {
-                width /= 2;
-            }
-            let size = Size::from_bytes(width as usize).unwrap_or(Size::B);
-            self.b.load(size, Reg::R0, Reg::R6, (src + i) as i16);
-            self.b.store(size, Reg::R10, dst + i as i16, Reg::R0);
-            i += width;
-        }
-    }
-}
-
-/// A literal's string: its bytes up to the first NUL (`"ab\0cd"` is
-/// `"ab"`, in comparisons and as a key alike).
-fn literal_bytes(s: &str) -> &[u8] {
-    let text = s.as_bytes();
-    let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
-    &text[..end]
-}
-
-/// The first `size` bytes (a multiple of 8) of the NUL-padded literal `s`
-/// in little-endian words: cut there, not NUL-terminated, as they are
-/// compared with what is there in the other string.
-fn literal_words(s: &str, size: u32) -> Vec<i64> {
-    let mut bytes = literal_bytes(s).to_vec();
-    bytes.resize(size as usize, 0);
-    bytes
-        .chunks(8)
-        .map(|chunk| {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            i64::from_le_bytes(word)
-        })
-        .collect()
-}
-
-/// The value of a condition known at compile time.
-fn constant_truth(e: &Expr) -> Option<bool> {
-    match &e.kind {
-        ExprKind::Int(v) => Some(*v != 0),
-        _ => None,
-    }
-}
-
-fn compare(op: BinaryOp, signed: bool) -> Cond {
-    match (op, signed) {
-        (BinaryOp::Eq, _) => Cond::Eq,
-        (BinaryOp::Ne, _) => Cond::Ne,
-        (BinaryOp::Lt, false) => Cond::Lt,
-        (BinaryOp::Le, false) => Cond::Le,
-        (BinaryOp::Gt, false) => Cond::Gt,
-        (BinaryOp::Ge, false) => Cond::Ge,
-        (BinaryOp::Lt, true) => Cond::Slt,
-        (BinaryOp::Le, true) => Cond::Sle,
-        (BinaryOp::Gt, true) => Cond::Sgt,
-        (BinaryOp::Ge, true) => Cond::Sge,
-        _ => unreachable!("not a comparison"),
-    }
-}
-
-/// `a c b` as `b c' a`.
-fn mirror(c: Cond) -> Cond {
-    match c {
-        Cond::Gt => Cond::Lt,
-        Cond::Ge => Cond::Le,
-        Cond::Lt => Cond::Gt,
-        Cond::Le => Cond::Ge,
-        Cond::Sgt => Cond::Slt,
-        Cond::Sge => Cond::Sle,
-        Cond::Slt => Cond::Sgt,
-        Cond::Sle => Cond::Sge,
-        other => other,
-    }
 }
 
 /// Constant folding with the semantics of the generated code

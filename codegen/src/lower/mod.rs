@@ -6,13 +6,16 @@
 //! where they are finally needed (a map key, an event record), so nothing is
 //! copied twice.
 
+mod branch;
 mod buffers;
 mod callback;
 mod expr;
 mod frame;
+mod functions;
 mod pressure;
 mod scratch;
 mod stmt;
+mod strings;
 mod syscalls;
 mod tuple;
 mod usdt;
@@ -198,7 +201,6 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         time_formats: program.time_formats.clone(),
         join_separators: program.join_separators.clone(),
         lost_events_map: Some(LOST_EVENTS_MAP.to_string()),
-        ..Manifest::default()
     };
     Ok(Object { elf, manifest })
 }
@@ -571,13 +573,11 @@ fn reads_context(probe: &checked::Probe) -> bool {
                     }
             }
             E::Ternary { cond, then, else_ } => expr(cond) || expr(then) || expr(else_),
-            E::Cast(e) | E::StrLen(e) | E::Bswap(e) | E::Retype(e) => expr(e),
+            E::Cast(e) | E::Retype(e) => expr(e),
             E::Ntop { af, addr } => expr(af) || expr(addr),
-            E::StrNCmp { lhs, rhs, .. } => expr(lhs) || expr(rhs),
             E::StrPrefix { str, len } => expr(str) || expr(len),
-            E::StrContains { haystack, needle } => expr(haystack) || expr(needle),
             E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
-            E::Tuple(items) => items.iter().any(expr),
+            E::Tuple(items) | E::Call { args: items, .. } => items.iter().any(expr),
             E::TupleIndex { expr: e, .. } => expr(e),
         }
     }

@@ -17,16 +17,14 @@ pub(super) fn needed(e: &Expr) -> usize {
         // Built straight into their slot, with r0–r5 as scratch.
         E::Str(_) | E::TracepointField(_) => 1,
         E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } | E::MapLen(_) | E::Arg(_) | E::UsdtArg(_) | E::Retval | E::FuncIp => 1,
-        E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } | E::Tuple(keys) => {
+        E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } | E::Tuple(keys) | E::Call { args: keys, .. } => {
             keys.iter().map(needed).max().unwrap_or(0).max(1)
         }
-        E::Retype(x) | E::Bswap(x) | E::Cast(x) | E::StrLen(x) | E::Unary { expr: x, .. } | E::TupleIndex { expr: x, .. } => {
+        E::Retype(x) | E::Cast(x) | E::Unary { expr: x, .. } | E::TupleIndex { expr: x, .. } => {
             needed(x).max(1)
         }
         E::Binary { lhs, rhs, .. }
-        | E::StrNCmp { lhs, rhs, .. }
         | E::StrEq { lhs, rhs, .. }
-        | E::StrContains { haystack: lhs, needle: rhs }
         | E::Ntop { af: lhs, addr: rhs } => needed(lhs).max(needed(rhs)).max(1),
         // The string is built in its slot before the length is evaluated.
         E::StrPrefix { str, len } => needed(str).max(needed(len)).max(1),

@@ -251,7 +251,7 @@ fn variables_past_the_scratch_map_limit_are_refused_with_a_span() {
     let target = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_execve", EXECVE);
     let ast = rbpf_lang::parse(&src).expect("parses");
     let checked = rbpf_lang::check(&ast, &target).expect("checks");
-    let error = super::compile(&checked).err().expect("refused");
+    let error = super::compile(&checked).expect_err("refused");
     assert!(matches!(error, crate::CodegenError::TooManyVariables { .. }), "{error:?}");
     assert_eq!(error.to_string(), "the variables of this probe need more than the 32 KiB it may keep");
     assert!(error.span().is_some());

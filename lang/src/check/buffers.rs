@@ -1,6 +1,7 @@
 //! `buf()` and `join()`: the functions that copy raw bytes or arrays of
 //! strings out of memory, with bpftrace's limits.
 
+use super::functions::Call;
 use super::{Checker, ProbeCx};
 use crate::ast::{self, ExprKind as A, UnaryOp};
 use crate::checked::{BufSource, ExprKind, StmtKind};
@@ -14,8 +15,8 @@ impl Checker {
     /// most the string length (`BPFTRACE_STRLEN`, 64) bytes: a constant
     /// length sizes it exactly, an expression gets the whole string length
     /// and is cut to it when the program runs.
-    pub(super) fn buf(&mut self, name: &ast::Ident, args: &[ast::Expr], cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
-        self.arity(name, args, 1, 2)?;
+    pub(super) fn buf(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let args = call.args;
         let (source, known) = match self.array_field(&args[0], cx) {
             Some(field) => {
                 let size = field.size;
@@ -88,8 +89,8 @@ impl Checker {
 
     /// `join(argv)` / `join(argv, "sep")`: the separator must be a literal,
     /// as in bpftrace, since the runtime prints it.
-    pub(super) fn join(&mut self, name: &ast::Ident, args: &[ast::Expr], cx: &mut ProbeCx) -> Option<StmtKind> {
-        self.arity(name, args, 1, 2)?;
+    pub(super) fn join(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<StmtKind> {
+        let args = call.args;
         let argv = self.expr(&args[0], cx);
         self.expect(&argv, argv.ty.is_int(), "`join()`", "a pointer to an array of strings")?;
         let separator = match args.get(1).map(|a| &a.kind) {

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{glob_match, is_glob, matching_kernel_functions, ProbeKind, ResolvedProbe, Scope};
+use super::{glob_match, is_glob, matching_kernel_functions, ContextValue, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{KernelFunction, Target, TargetError};
 use crate::{Diagnostic, Span};
 
@@ -133,4 +133,12 @@ fn details(function: &KernelFunction) -> Vec<String> {
     }
     lines.extend(function.retval.iter().map(|r| format!("{} retval", r.c_type)));
     lines
+}
+
+/// `retval` of `fexit:func`: the BTF-typed return value.
+pub(super) fn retval(function: &KernelFunction, func: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+    match &function.retval {
+        Some(f) => Ok(ContextValue::Field(f.clone())),
+        None => Err(Diagnostic::error(span, format!("`{func}` returns nothing (void)")).with_label("no return value to read")),
+    }
 }

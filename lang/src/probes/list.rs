@@ -13,11 +13,14 @@ use crate::Diagnostic;
 /// arguments and return value, as `TYPE NAME`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListedProbe {
+    /// The probe's full name.
     pub name: String,
+    /// What `-v` shows under it.
     pub details: Vec<String>,
 }
 
 impl ListedProbe {
+    /// A probe listed by its name alone.
     pub fn new(name: String) -> Self {
         ListedProbe { name, details: Vec::new() }
     }
@@ -28,7 +31,9 @@ impl ListedProbe {
 /// every probe type answer and some could not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Listing {
+    /// The probes found.
     pub probes: Vec<ListedProbe>,
+    /// What could not be listed.
     pub warnings: Vec<String>,
 }
 

@@ -1,6 +1,9 @@
 //! The probe table: every probe type bpftrace has, its aliases, and how an
-//! attach point of that type is parsed and expanded. Adding a probe type
-//! adds a file here and a row in [`PROVIDERS`], never a case in the passes.
+//! attach point of that type is parsed and expanded; and what a probe of
+//! each kind offers the builtins that read its context (`argN`, `retval`,
+//! `func`, `args`: [`ProbeKind::arg`] and its peers), so that the checker
+//! asks the probe rather than testing its kind. Adding a probe type adds a
+//! file here and a row in [`PROVIDERS`], never a case in the passes.
 
 mod binary;
 mod fentry;
@@ -28,56 +31,129 @@ use crate::{Diagnostic, Span};
 /// What a probe is attached to once its attach point is understood.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
+    /// `BEGIN`: runs once, before the other probes are attached.
     Begin,
+    /// `END`: runs once, after they are detached.
     End,
     /// `syscall` for the syscalls category's tracepoints whose record is
     /// laid out as raw_syscalls' (so their program can run there too).
-    Tracepoint { category: String, name: String, format: crate::target::TracepointFormat, syscall: Option<Syscall> },
-    Interval { period_ns: u64 },
+    Tracepoint {
+        /// The tracepoint's category (its directory in tracefs).
+        category: String,
+        /// Its name.
+        name: String,
+        /// Its record's fields.
+        format: crate::target::TracepointFormat,
+        /// The raw_syscalls layout it shares, when it does.
+        syscall: Option<Syscall>,
+    },
+    /// `interval:UNIT:N`: once every period, on one CPU.
+    Interval {
+        /// The period, in nanoseconds.
+        period_ns: u64,
+    },
     /// A raw tracepoint: the context is the tracepoint's arguments as an
     /// array of u64, which `argN` reads.
-    RawTracepoint { name: String },
+    RawTracepoint {
+        /// Its name.
+        name: String,
+    },
     /// A perf counter on every online CPU (`profile`, `software`,
     /// `hardware`), one perf event per CPU running the same program.
-    PerfEvent { counter: PerfCounter, sample: PerfSample },
+    PerfEvent {
+        /// What the perf event counts.
+        counter: PerfCounter,
+        /// How often it fires.
+        sample: PerfSample,
+    },
     /// A user-space function's entry, or its return with `ret`; in the
     /// process `pid` alone, when there is one (`-p PID`).
-    Uprobe { path: String, location: UprobeLocation, ret: bool, pid: Option<u32> },
+    Uprobe {
+        /// The binary's path.
+        path: String,
+        /// Where in it.
+        location: UprobeLocation,
+        /// Whether it fires on return rather than on entry.
+        ret: bool,
+        /// The only process it is attached in, when there is one.
+        pid: Option<u32>,
+    },
     /// A kernel function's entry (at `offset` into it), or its return.
-    Kprobe { func: String, module: Option<String>, offset: u64, ret: bool },
+    Kprobe {
+        /// The function's name.
+        func: String,
+        /// The kernel module the function is in, when not vmlinux.
+        module: Option<String>,
+        /// The offset into the function.
+        offset: u64,
+        /// Whether it fires on return rather than on entry.
+        ret: bool,
+    },
     /// The entries (or returns) of many kernel functions, through one
     /// program and one multi-attach link (a wildcard such as `kprobe:vfs_*`).
     /// `func` is then read at run time, as the traced function's address.
-    KprobeMulti { funcs: Vec<String>, ret: bool },
+    KprobeMulti {
+        /// The functions' names.
+        funcs: Vec<String>,
+        /// Whether it fires on return rather than on entry.
+        ret: bool,
+    },
     /// A kernel function's entry or return through a BPF trampoline, with
     /// its BTF-typed arguments.
-    Fentry { func: String, module: Option<String>, function: crate::target::KernelFunction, ret: bool },
+    Fentry {
+        /// The function's name.
+        func: String,
+        /// The kernel module the function is in, when not vmlinux.
+        module: Option<String>,
+        /// The function's BTF-typed arguments and return value.
+        function: crate::target::KernelFunction,
+        /// Whether it fires on return rather than on entry.
+        ret: bool,
+    },
     /// One site of a USDT probe: a uprobe at `offset` in the file at
     /// `path` that raises the probe's semaphore (at `semaphore_offset`, a
     /// file offset) while attached; `argN` reads `args[N]`. With `pid`,
     /// in that process alone (and only its semaphore is raised).
     Usdt {
+        /// The binary's path.
         path: String,
+        /// The probe's provider.
         provider: String,
+        /// The probe's name.
         name: String,
+        /// The site's file offset.
         offset: u64,
+        /// The semaphore's file offset, when the probe has one.
         semaphore_offset: Option<u64>,
+        /// How its note says each argument is read.
         args: Vec<UsdtArg>,
+        /// The only process it is attached in, when there is one.
         pid: Option<u32>,
     },
     /// A hardware breakpoint on `length` bytes at `address`: in the
     /// process of `-p` / `-c` when there is one, else in the kernel on
     /// every CPU.
-    Watchpoint { address: u64, length: u8, mode: WatchMode },
+    Watchpoint {
+        /// The address watched.
+        address: u64,
+        /// How many bytes are watched.
+        length: u8,
+        /// Which accesses fire it.
+        mode: WatchMode,
+    },
 }
 
 /// Which accesses a watchpoint fires on (perf's HW_BREAKPOINT_R, _W, _RW
 /// and _X; execution cannot be combined with the others).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WatchMode {
+    /// Reads (`r`).
     Read,
+    /// Writes (`w`).
     Write,
+    /// Reads and writes (`rw`).
     ReadWrite,
+    /// Execution (`x`).
     Execute,
 }
 
@@ -85,8 +161,16 @@ pub enum WatchMode {
 /// config number (PERF_COUNT_SW_* or PERF_COUNT_HW_*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PerfCounter {
-    Software { config: u64 },
-    Hardware { config: u64 },
+    /// PERF_TYPE_SOFTWARE.
+    Software {
+        /// The PERF_COUNT_SW_* number.
+        config: u64,
+    },
+    /// PERF_TYPE_HARDWARE.
+    Hardware {
+        /// The PERF_COUNT_HW_* number.
+        config: u64,
+    },
 }
 
 /// How often a perf counter runs the program.
@@ -104,14 +188,18 @@ pub enum PerfSample {
 /// 16) or `raw_syscalls:sys_exit` (`id`, then `ret` at 16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Syscall {
+    /// The syscall's number.
     pub nr: u32,
+    /// Whether it is the `sys_exit_` tracepoint.
     pub exit: bool,
 }
 
 /// Where in a binary a uprobe attaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UprobeLocation {
+    /// A function's entry, by its symbol.
     Symbol(String),
+    /// An offset into a function.
     SymbolOffset(String, u64),
     /// An address in the file, as `uprobe:/bin/x:0x1234` gives it.
     Address(u64),
@@ -159,16 +247,119 @@ impl ProbeKind {
             _ => None,
         }
     }
+
+    /// What `argN` (written `name`) is in the probe called `probe`.
+    pub fn arg(&self, n: u8, name: &str, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+        match self {
+            ProbeKind::RawTracepoint { .. } => rawtracepoint::arg(n, name, span),
+            ProbeKind::Usdt { args, .. } => usdt::arg(args, n, name, probe, span),
+            kind if kind.has_registers() && n < 6 => Ok(ContextValue::Register(n)),
+            kind if kind.has_registers() => Err(Diagnostic::error(span, format!("`{name}` is not in a register"))
+                .with_label("the first six arguments are arg0 to arg5")),
+            _ => Err(Diagnostic::error(span, format!("`{name}` is not available in `{probe}`"))
+                .with_label("only kprobes, uprobes and usdt probes have argN")
+                .with_note("tracepoints and fentry name their arguments: `args.NAME`")),
+        }
+    }
+
+    /// What `retval` is in the probe called `probe`.
+    pub fn retval(&self, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+        match self {
+            kind if kind.is_return() && kind.has_registers() => Ok(ContextValue::ReturnRegister),
+            ProbeKind::Fentry { function, func, ret: true, .. } => fentry::retval(function, func, span),
+            _ => Err(Diagnostic::error(span, format!("`retval` is not available in `{probe}`"))
+                .with_label("only return probes have a return value")),
+        }
+    }
+
+    /// What `func` is in the probe called `probe`.
+    pub fn func(&self, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+        if let ProbeKind::KprobeMulti { .. } = self {
+            return Ok(ContextValue::FuncIp);
+        }
+        match self.function() {
+            Some(func) => Ok(ContextValue::Name(func.to_string())),
+            None => Err(Diagnostic::error(span, format!("`func` is not known in `{probe}`"))
+                .with_label("this probe is not in a named function")),
+        }
+    }
+
+    /// The record `args.NAME` reads, when the probe has one.
+    pub fn args_record(&self) -> Option<ArgsRecord<'_>> {
+        match self {
+            ProbeKind::Tracepoint { category, name, format, .. } => Some(ArgsRecord {
+                what: format!("tracepoint `{category}:{name}`"),
+                format,
+                user: category == "syscalls",
+            }),
+            ProbeKind::Fentry { func, function, .. } => {
+                Some(ArgsRecord { what: format!("function `{func}`"), format: &function.args, user: false })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a builtin that reads the probe's context (`argN`, `retval`,
+/// `func`) is in a probe of some kind, as its provider says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContextValue {
+    /// The Nth integer argument register of the calling convention.
+    Register(u8),
+    /// The return value register.
+    ReturnRegister,
+    /// An argument of a USDT probe site, read as its note describes.
+    Usdt(UsdtArg),
+    /// A field of the context, read as its type says: a raw tracepoint's
+    /// u64 slot, a BTF-typed function's return value.
+    Field(crate::target::TracepointField),
+    /// The traced function's address, read when the probe fires.
+    FuncIp,
+    /// A name known when the program is compiled.
+    Name(String),
+}
+
+/// The record `args` names in a probe: a tracepoint's fields or a
+/// BTF-typed function's arguments.
+pub struct ArgsRecord<'a> {
+    /// The record, as messages name it: "tracepoint `sched:sched_switch`".
+    pub what: String,
+    /// Its fields.
+    pub format: &'a crate::target::TracepointFormat,
+    /// Whether its pointers point to user memory (a syscall's arguments).
+    pub user: bool,
 }
 
 /// One concrete probe after expansion: an attach point such as
 /// `tracepoint:syscalls:sys_*` expands to one of these per match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedProbe {
+    /// What it is attached to.
     pub kind: ProbeKind,
     /// The full name, as bpftrace's `probe` builtin gives it, e.g.
     /// `tracepoint:syscalls:sys_enter_execve`, `BEGIN`, `interval:s:1`.
     pub name: String,
+}
+
+impl ResolvedProbe {
+    /// Why the probe has no task `signal()` could mean, as bpftrace 0.17
+    /// judges it (`None` when it has one): BEGIN and END run in rbpf
+    /// itself (through BPF_PROG_TEST_RUN, so a signal would hit rbpf), and
+    /// timers, software and hardware counters and watchpoints fire in
+    /// whatever task the CPU happens to run.
+    pub fn no_task_to_signal(&self) -> Option<&'static str> {
+        Some(match &self.kind {
+            ProbeKind::Begin => "BEGIN probes: they run in rbpf's own process",
+            ProbeKind::End => "END probes: they run in rbpf's own process",
+            ProbeKind::Interval { .. } => "interval probes",
+            ProbeKind::PerfEvent { counter: PerfCounter::Software { .. }, .. } if !self.name.starts_with("profile:") => {
+                "software probes"
+            }
+            ProbeKind::PerfEvent { counter: PerfCounter::Hardware { .. }, .. } => "hardware probes",
+            ProbeKind::Watchpoint { .. } => "watchpoint probes",
+            _ => return None,
+        })
+    }
 }
 
 /// What the command line tells the expansion of attach points.
@@ -189,7 +380,9 @@ pub type ListFn = fn(&[&str], bool, &dyn Target) -> Result<Vec<ListedProbe>, Lis
 
 /// One row of the probe table.
 pub struct Provider {
+    /// The probe type's name: `tracepoint`.
     pub name: &'static str,
+    /// Its short names: `t`.
     pub aliases: &'static [&'static str],
     /// Parses the parts after `name:` (already split on `:`) into probes.
     /// `None` for probe types this build cannot attach yet.
@@ -202,6 +395,7 @@ pub struct Provider {
     pub in_full_list: bool,
 }
 
+/// Every probe type, in the order messages list them.
 pub const PROVIDERS: &[Provider] = &[
     Provider { name: "BEGIN", aliases: &[], resolve: Some(special::resolve_begin), list: None, in_full_list: false },
     Provider { name: "END", aliases: &[], resolve: Some(special::resolve_end), list: None, in_full_list: false },
@@ -222,6 +416,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "asyncwatchpoint", aliases: &["aw"], resolve: Some(watchpoint::resolve_async), list: None, in_full_list: false },
 ];
 
+/// The probe type called `name` or one of its aliases.
 pub fn provider(name: &str) -> Option<&'static Provider> {
     PROVIDERS.iter().find(|p| p.name == name || p.aliases.contains(&name))
 }

@@ -3,8 +3,8 @@
 //! the tracepoints the kernel lists, whatever their category, as bpftrace
 //! does, so a typo is an error here and not an ENOENT at attach time.
 
-use super::{glob_match, is_glob, ProbeKind, ResolvedProbe, Scope};
-use crate::target::{Target, TargetError};
+use super::{glob_match, is_glob, ContextValue, ProbeKind, ResolvedProbe, Scope};
+use crate::target::{FieldKind, Target, TargetError, TracepointField};
 use crate::{Diagnostic, Span};
 
 pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, _: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
@@ -41,4 +41,24 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, _: &Scope) -> Re
         .into_iter()
         .map(|n| ResolvedProbe { kind: ProbeKind::RawTracepoint { name: n.to_string() }, name: format!("rawtracepoint:{n}") })
         .collect())
+}
+
+/// `argN` (written `name`) of a raw tracepoint: the Nth u64 of its
+/// context, which the kernel lays out as the tracepoint's arguments, one
+/// per slot.
+pub(super) fn arg(n: u8, name: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+    // The kernel passes raw tracepoints at most 12 arguments
+    // (bpf_trace_run1 to bpf_trace_run12).
+    if n >= 12 {
+        return Err(Diagnostic::error(span, format!("`{name}` is past a raw tracepoint's arguments"))
+            .with_label("raw tracepoints have at most twelve arguments, arg0 to arg11"));
+    }
+    Ok(ContextValue::Field(TracepointField {
+        name: name.to_string(),
+        c_type: "u64".into(),
+        offset: 8 * u32::from(n),
+        size: 8,
+        signed: false,
+        kind: FieldKind::Int,
+    }))
 }

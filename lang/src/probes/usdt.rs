@@ -6,7 +6,7 @@
 //! program, since each site has its own argument locations.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{binary, glob_match, is_glob, ProbeKind, ResolvedProbe, Scope};
+use super::{binary, glob_match, is_glob, ContextValue, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{Target, TargetError, UsdtProbe};
 use crate::{Diagnostic, Span};
 
@@ -16,7 +16,9 @@ use crate::{Diagnostic, Span};
 pub struct UsdtArg {
     /// 1, 2, 4 or 8 bytes.
     pub size: u8,
+    /// Whether it is extended to 64 bits by its sign.
     pub signed: bool,
+    /// Where its value is.
     pub location: UsdtArgLocation,
 }
 
@@ -27,11 +29,21 @@ pub struct UsdtArg {
 pub enum UsdtArgLocation {
     /// A register's value, shifted right by `shift` bits (8 for `%ah` and
     /// the like) before truncation to the argument's size.
-    Register { pt_regs_offset: i16, shift: u8 },
+    Register {
+        /// The register's offset in `struct pt_regs`.
+        pt_regs_offset: i16,
+        /// How many bits the value is shifted right.
+        shift: u8,
+    },
     /// The argument's bytes are in the traced process's memory at the
     /// register's value plus `displacement`. For `sym(%rip)` the register is
     /// the instruction pointer, which at the probe is the probe's address.
-    Memory { pt_regs_offset: i16, displacement: i64 },
+    Memory {
+        /// The base register's offset in `struct pt_regs`.
+        pt_regs_offset: i16,
+        /// What is added to the register's value.
+        displacement: i64,
+    },
     /// An immediate (`$42`).
     Constant(i64),
     /// An operand rbpf cannot read (kept as written, for the error that
@@ -232,6 +244,26 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -
             name: format!("usdt:{shown}:{}:{}", p.provider, p.name),
         })
         .collect())
+}
+
+/// `argN` (written `name`) of the USDT probe site `probe`, whose note
+/// describes `args`.
+pub(super) fn arg(args: &[UsdtArg], n: u8, name: &str, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
+    let Some(spec) = args.get(usize::from(n)) else {
+        let has = match args.len() {
+            0 => "no arguments".to_string(),
+            1 => "1 argument: arg0".to_string(),
+            2 => "2 arguments: arg0 and arg1".to_string(),
+            k => format!("{k} arguments: arg0 to arg{}", k - 1),
+        };
+        return Err(Diagnostic::error(span, format!("`{probe}` has no `{name}`")).with_label(format!("this probe has {has}")));
+    };
+    if let UsdtArgLocation::Unsupported(operand) = &spec.location {
+        return Err(Diagnostic::error(span, format!("`{name}` of `{probe}` is in a form rbpf cannot read"))
+            .with_label(format!("its note says `{operand}`"))
+            .with_note("rbpf reads registers, memory at a register plus an offset, globals (`sym(%rip)`) and constants"));
+    }
+    Ok(ContextValue::Usdt(spec.clone()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,170 @@
+//! The lowering of pure functions: one row per function, keyed by the
+//! name of its row in the checker's table
+//! (`rbpf_lang::check::functions::FUNCTIONS`), whose
+//! [`ExprKind::Call`](rbpf_lang::checked::ExprKind::Call) carries the
+//! arguments checked against the kinds that row gives. Adding a pure
+//! function is its row there and its row and lowering here.
+
+use rbpf_lang::checked::Expr;
+use rbpf_lang::types::Type;
+
+use super::expr::IntVal;
+use super::ProgramGen;
+use crate::insn::{Alu, Cond, Helper, Reg, Size};
+use crate::CodegenError;
+
+/// Lowers a call `e` of a pure function to its integer value.
+type Lowering = fn(&mut ProgramGen<'_>, &Expr, &[Expr]) -> Result<IntVal, CodegenError>;
+
+/// Every pure function, by name.
+const LOWERINGS: &[(&str, Lowering)] = &[
+    ("strlen", |g, e, args| g.strlen(e, args)),
+    ("strncmp", |g, e, args| g.strncmp(e, args)),
+    ("strcontains", |g, e, args| g.strcontains(e, args)),
+    ("bswap", |g, e, args| g.bswap(e, args)),
+];
+
+impl ProgramGen<'_> {
+    /// A call `e` of the pure function `function`.
+    pub(super) fn call(&mut self, function: &str, args: &[Expr], e: &Expr) -> Result<IntVal, CodegenError> {
+        match LOWERINGS.iter().find(|(name, _)| *name == function) {
+            Some((_, lower)) => lower(self, e, args),
+            None => Err(CodegenError::Unlowerable { what: format!("`{function}()`"), span: e.span }),
+        }
+    }
+
+    /// `bswap(x)`: the bytes of `x`, of its type's width, reversed.
+    fn bswap(&mut self, e: &Expr, args: &[Expr]) -> Result<IntVal, CodegenError> {
+        let x = &args[0];
+        let v = self.int(x)?;
+        let r = self.to_reg(v, e.span)?;
+        if let Type::Int { bits: bits @ (16 | 32 | 64), .. } = x.ty {
+            self.b.bswap(r, i32::from(bits));
+        }
+        Ok(IntVal::Reg(r))
+    }
+
+    /// `strlen(s)`: the characters before the first NUL.
+    fn strlen(&mut self, e: &Expr, args: &[Expr]) -> Result<IntVal, CodegenError> {
+        let x = &args[0];
+        let mark = self.stack.mark();
+        let size = x.ty.stored_size().div_ceil(8) * 8;
+        let s = self.alloc(size, e.span)?;
+        self.str_into(x, s, 0, size)?;
+        // Copying the string again returns its length, NUL included.
+        let scratch = self.alloc(size, e.span)?;
+        self.slot_address(Reg::R1, scratch);
+        self.b.mov64(Reg::R2, size as i32);
+        self.slot_address(Reg::R3, s);
+        self.b.call(Helper::ProbeReadKernelStr);
+        let r = self.alloc_reg(e.span)?;
+        self.b.mov64(r, Reg::R0);
+        self.b.alu64(Alu::Sub, r, 1);
+        self.stack.reset(mark);
+        Ok(IntVal::Reg(r))
+    }
+
+    /// `strncmp(a, b, n)`: 0 when the first `n` characters are the same;
+    /// `n` is a constant, so the comparison is unrolled.
+    fn strncmp(&mut self, e: &Expr, args: &[Expr]) -> Result<IntVal, CodegenError> {
+        let (lhs, rhs) = (&args[0], &args[1]);
+        let rbpf_lang::checked::ExprKind::Int(n) = args[2].kind else {
+            return Err(CodegenError::Unlowerable { what: "`strncmp()` of a length not constant".into(), span: e.span });
+        };
+        let n = n as u32;
+        let mark = self.stack.mark();
+        let size = lhs.ty.stored_size().max(rhs.ty.stored_size()).div_ceil(8) * 8;
+        let a = self.alloc(size, e.span)?;
+        self.str_into(lhs, a, 0, size)?;
+        let b = self.alloc(size, e.span)?;
+        self.str_into(rhs, b, 0, size)?;
+        self.b.set_span(e.span);
+        let r = self.alloc_reg(e.span)?;
+        let (differ, done) = (self.b.new_label(), self.b.new_label());
+        self.b.mov64(r, 0);
+        for i in 0..n.min(size) {
+            self.b.load(Size::B, Reg::R1, Reg::R10, a.at(i));
+            self.b.load(Size::B, Reg::R2, Reg::R10, b.at(i));
+            self.b.jump_if(Cond::Ne, Reg::R1, Reg::R2, differ);
+            self.b.jump_if(Cond::Eq, Reg::R1, 0, done);
+        }
+        self.b.jump(done);
+        self.b.bind(differ);
+        self.b.mov64(r, 1);
+        self.b.bind(done);
+        self.stack.reset(mark);
+        Ok(IntVal::Reg(r))
+    }
+
+    /// `strcontains(h, n)`: for each start in `h`, compare `n` byte by
+    /// byte; bounded loops over stack bytes at variable offsets, with no
+    /// helper call, so r1–r5 hold the state.
+    fn strcontains(&mut self, e: &Expr, args: &[Expr]) -> Result<IntVal, CodegenError> {
+        let (haystack, needle, span) = (&args[0], &args[1], e.span);
+        let mark = self.stack.mark();
+        let hs = haystack.ty.stored_size().div_ceil(8) * 8;
+        let ns = needle.ty.stored_size().div_ceil(8) * 8;
+        let h = self.alloc(hs, span)?;
+        self.str_into(haystack, h, 0, hs)?;
+        let n = self.alloc(ns, span)?;
+        self.str_into(needle, n, 0, ns)?;
+        self.b.set_span(span);
+        let r = self.alloc_reg(span)?;
+        let (outer, inner, next, found, missing, done) = (
+            self.b.new_label(),
+            self.b.new_label(),
+            self.b.new_label(),
+            self.b.new_label(),
+            self.b.new_label(),
+            self.b.new_label(),
+        );
+        // r1 = start in the haystack, r2 = position in the needle.
+        self.b.mov64(Reg::R1, 0);
+        self.b.bind(outer);
+        self.b.jump_if(Cond::Ge, Reg::R1, hs as i32, missing);
+        self.b.mov64(Reg::R2, 0);
+        self.b.bind(inner);
+        self.b.jump_if(Cond::Ge, Reg::R2, ns as i32, found);
+        self.b.mov64(Reg::R4, Reg::R10);
+        self.b.alu64(Alu::Add, Reg::R4, i32::from(n.off));
+        self.b.alu64(Alu::Add, Reg::R4, Reg::R2);
+        self.b.load(Size::B, Reg::R3, Reg::R4, 0);
+        self.b.jump_if(Cond::Eq, Reg::R3, 0, found);
+        self.b.mov64(Reg::R5, Reg::R1);
+        self.b.alu64(Alu::Add, Reg::R5, Reg::R2);
+        self.b.jump_if(Cond::Ge, Reg::R5, hs as i32, missing);
+        self.b.mov64(Reg::R4, Reg::R10);
+        self.b.alu64(Alu::Add, Reg::R4, i32::from(h.off));
+        self.b.alu64(Alu::Add, Reg::R4, Reg::R5);
+        self.b.load(Size::B, Reg::R5, Reg::R4, 0);
+        // The haystack ended before the needle did.
+        self.b.jump_if(Cond::Eq, Reg::R5, 0, missing);
+        self.b.jump_if(Cond::Ne, Reg::R5, Reg::R3, next);
+        self.b.alu64(Alu::Add, Reg::R2, 1);
+        self.b.jump(inner);
+        self.b.bind(next);
+        self.b.alu64(Alu::Add, Reg::R1, 1);
+        self.b.jump(outer);
+        self.b.bind(found);
+        self.b.mov64(r, 1);
+        self.b.jump(done);
+        self.b.bind(missing);
+        self.b.mov64(r, 0);
+        self.b.bind(done);
+        self.stack.reset(mark);
+        Ok(IntVal::Reg(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LOWERINGS;
+    use rbpf_lang::check::functions::FUNCTIONS;
+
+    #[test]
+    fn every_pure_function_has_one_lowering() {
+        let pure: Vec<&str> = FUNCTIONS.iter().filter(|f| f.is_pure()).map(|f| f.name).collect();
+        let lowered: Vec<&str> = LOWERINGS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(pure, lowered);
+    }
+}

@@ -1,0 +1,152 @@
+//! `args.NAME`: the fields of a tracepoint record or the arguments of a
+//! BTF-typed kernel function, and the elements of their arrays.
+
+use super::{Checker, ProbeCx};
+use crate::ast::{self, ExprKind as A};
+use crate::checked::{Expr, ExprKind};
+use crate::probes::ProbeKind;
+use crate::target::{FieldKind, TracepointField};
+use crate::types::Type;
+use crate::{Diagnostic, Span};
+
+impl Checker {
+    pub(super) fn field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let (f, user) = self.resolve_field(base, field, span, cx)?;
+        let ty = self.field_type(&f, user, field.span)?;
+        Some((ExprKind::TracepointField(f), ty))
+    }
+
+    /// `args.NAME[i]`: element `i` of an array field, read as an integer of
+    /// the element's C type. The index is a constant, checked against the
+    /// array's length here, so the read stays inside the record.
+    pub(super) fn index(&mut self, base: &ast::Expr, index: &ast::Expr, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let A::Field { expr, field, .. } = &base.kind else {
+            return self.unavailable_expr(span, "indexing anything but an array field of `args`");
+        };
+        let (f, _) = self.resolve_field(expr, field, base.span, cx)?;
+        let Some((element, count)) = array_element(&f) else {
+            self.error(
+                Diagnostic::error(base.span, format!("`{}` ({}) is not an array", f.name, f.c_type))
+                    .with_label("only array fields can be indexed"),
+            );
+            return None;
+        };
+        let i = self.const_arg(index, 0, i64::from(count) - 1, &format!("the index of `{}` ({})", f.name, f.c_type))? as u32;
+        let f = TracepointField {
+            name: format!("{}[{i}]", f.name),
+            c_type: element.c_type,
+            offset: f.offset + i * element.size,
+            size: element.size,
+            signed: element.signed,
+            kind: FieldKind::Int,
+        };
+        let ty = Type::Int { bits: (f.size * 8) as u8, signed: f.signed };
+        Some((ExprKind::TracepointField(f), ty))
+    }
+
+    /// The field `args.NAME` names, and whether it points to user memory.
+    pub(super) fn resolve_field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(TracepointField, bool)> {
+        if base.kind != A::Ident("args".into()) {
+            self.unavailable(span, "field access on anything but `args`");
+            return None;
+        }
+        if cx.map_loops > 0 {
+            // The loop's body is a callback of bpf_for_each_map_elem, which
+            // has no pointer to the probe's context; bpftrace refuses too.
+            self.error(
+                Diagnostic::error(base.span, "`args` is not available inside a `for` loop over a map")
+                    .with_label("inside a loop over a map")
+                    .with_note("read it into a variable before the loop"),
+            );
+            return None;
+        }
+        let Some(crate::probes::ArgsRecord { what, format, user }) = cx.resolved.kind.args_record() else {
+            self.error(
+                Diagnostic::error(base.span, format!("`args` is not available in a `{}` probe", cx.resolved.name))
+                    .with_label("this probe has no arguments")
+                    .with_note("probes on functions read their arguments as arg0, arg1, ..."),
+            );
+            return None;
+        };
+        let Some(f) = format.field(&field.name).cloned() else {
+            let known: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();
+            let part = if what.starts_with("tracepoint") { "field" } else { "argument" };
+            self.error(
+                Diagnostic::error(field.span, format!("{what} has no {part} `{}`", field.name))
+                    .with_label(format!("no such {part}"))
+                    .with_note(format!("its {part}s are: {}", known.join(", "))),
+            );
+            return None;
+        };
+        Some((f, user))
+    }
+
+    /// `args.NAME` when it is an array of 4 or 16 bytes (an IPv4 or IPv6
+    /// address), typed as a buffer of that size; `None` for anything else,
+    /// which the caller checks as an expression.
+    pub(super) fn address_field(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<Expr> {
+        let A::Field { expr, field, .. } = &e.kind else { return None };
+        if expr.kind != A::Ident("args".into()) || cx.map_loops > 0 {
+            return None;
+        }
+        let format = match &cx.resolved.kind {
+            ProbeKind::Tracepoint { format, .. } => format,
+            _ => return None,
+        };
+        let f = format.field(&field.name)?;
+        let (element, _) = array_element(f)?;
+        if element.size != 1 || !matches!(f.size, 4 | 16) {
+            return None;
+        }
+        Some(Expr { kind: ExprKind::TracepointField(f.clone()), ty: Type::Buf { size: f.size }, span: e.span })
+    }
+
+    /// The type a tracepoint field or function argument reads as.
+    pub(super) fn field_type(&mut self, f: &TracepointField, user: bool, span: Span) -> Option<Type> {
+        let ty = match f.kind {
+            FieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => Type::Int { bits: (f.size * 8) as u8, signed: f.signed },
+            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user },
+            FieldKind::Array { chars: true } => Type::Str { size: f.size },
+            FieldKind::DataLoc { chars: true } => Type::Str { size: self.strlen },
+            _ => {
+                self.error(
+                    Diagnostic::error(span, format!("`{}` ({}) cannot be read by this build of rbpf", f.name, f.c_type))
+                        .with_label("unsupported type"),
+                );
+                return None;
+            }
+        };
+        Some(ty)
+    }
+}
+
+/// The element of an array field: its C type, size and signedness.
+pub(super) struct ArrayElement {
+    c_type: String,
+    size: u32,
+    signed: bool,
+}
+
+/// The element type of an array field (`unsigned long[6]`, `__u8[4]`) and
+/// the array's length; `None` for a field that is not a fixed array.
+pub(super) fn array_element(f: &TracepointField) -> Option<(ArrayElement, u32)> {
+    if !matches!(f.kind, FieldKind::Array { .. }) {
+        return None;
+    }
+    let (base, rest) = f.c_type.split_once('[')?;
+    let count: u32 = rest.trim_end_matches(']').trim().parse().ok().filter(|n| *n > 0)?;
+    let size = f.size / count;
+    if !matches!(size, 1 | 2 | 4 | 8) || size * count != f.size {
+        return None;
+    }
+    let base = base.replace("const", "").replace("volatile", "");
+    let base = base.trim();
+    // Signed as C types it: `char` and the plain integer types are, the
+    // unsigned ones (`unsigned long`, `__u8`, `u32`, `size_t`) and pointers are not.
+    let unsigned = base.contains("unsigned")
+        || base.starts_with("__u")
+        || base.starts_with('u')
+        || base.ends_with('*')
+        || matches!(base, "size_t" | "bool" | "_Bool");
+    Some((ArrayElement { c_type: base.to_string(), size, signed: !unsigned }, count))
+}
