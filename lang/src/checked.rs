@@ -302,87 +302,223 @@ pub enum Builtin {
     NumaId,
 }
 
+/// A pass over a checked probe, as [`crate::ast::Visitor`] is over the
+/// syntax tree: each method's default walks the node's children in order
+/// through the `walk_*` function of the same name, so a pass overrides only
+/// the nodes it cares about. A new kind of statement or expression is
+/// taught to [`walk_stmt`] and [`walk_expr`] once, and every pass (variable
+/// use here, what the code generator must know of a body before lowering
+/// it) then walks it.
+///
+/// ```
+/// use rbpf_lang::checked::{self, Visitor};
+///
+/// /// Whether statements print with `printf()`.
+/// struct Prints(bool);
+///
+/// impl Visitor<'_> for Prints {
+///     fn visit_stmt(&mut self, s: &checked::Stmt) {
+///         self.0 |= matches!(s.kind, checked::StmtKind::Printf { .. });
+///         checked::walk_stmt(self, s);
+///     }
+/// }
+///
+/// // if (1) { printf("hi\n"); }
+/// let span = rbpf_lang::Span::new(0, 0);
+/// let printf = checked::Stmt { kind: checked::StmtKind::Printf { id: 0, args: vec![] }, span };
+/// let one = checked::Expr { kind: checked::ExprKind::Int(1), ty: rbpf_lang::types::Type::U64, span };
+/// let body = [checked::Stmt { kind: checked::StmtKind::If { cond: one, then: vec![printf], else_: vec![] }, span }];
+/// let mut prints = Prints(false);
+/// checked::walk_stmts(&mut prints, &body);
+/// assert!(prints.0);
+/// ```
+pub trait Visitor<'a> {
+    /// A probe: its predicate, then its body.
+    fn visit_probe(&mut self, probe: &'a Probe) {
+        walk_probe(self, probe)
+    }
+
+    /// A statement: its expressions and nested statements in order.
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        walk_stmt(self, stmt)
+    }
+
+    /// An expression: the expressions inside it in order.
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        walk_expr(self, expr)
+    }
+}
+
+/// Visits the predicate, if any, then each statement of the body.
+pub fn walk_probe<'a, V: Visitor<'a> + ?Sized>(v: &mut V, probe: &'a Probe) {
+    if let Some(p) = &probe.predicate {
+        v.visit_expr(p);
+    }
+    walk_stmts(v, &probe.body);
+}
+
+/// Visits each statement in order.
+pub fn walk_stmts<'a, V: Visitor<'a> + ?Sized>(v: &mut V, stmts: &'a [Stmt]) {
+    for s in stmts {
+        v.visit_stmt(s);
+    }
+}
+
+/// Visits each expression in order.
+fn walk_exprs<'a, V: Visitor<'a> + ?Sized>(v: &mut V, exprs: &'a [Expr]) {
+    for e in exprs {
+        v.visit_expr(e);
+    }
+}
+
+/// Visits the expressions and statements directly inside `stmt`, in
+/// order. The body of a `for` over a map is visited too, although it runs
+/// in a callback of its own: a pass that must stop there overrides
+/// [`Visitor::visit_stmt`].
+pub fn walk_stmt<'a, V: Visitor<'a> + ?Sized>(v: &mut V, stmt: &'a Stmt) {
+    match &stmt.kind {
+        StmtKind::MapUpdate { keys, update, .. } => {
+            walk_exprs(v, keys);
+            match update {
+                MapUpdate::Set(e)
+                | MapUpdate::Sum(e)
+                | MapUpdate::Min(e)
+                | MapUpdate::Max(e)
+                | MapUpdate::Avg(e)
+                | MapUpdate::Stats(e)
+                | MapUpdate::Hist(e)
+                | MapUpdate::Lhist(e) => v.visit_expr(e),
+                MapUpdate::Count => {}
+            }
+        }
+        StmtKind::VarAssign { value, .. } => v.visit_expr(value),
+        StmtKind::If { cond, then, else_ } => {
+            v.visit_expr(cond);
+            walk_stmts(v, then);
+            walk_stmts(v, else_);
+        }
+        StmtKind::While { cond, body, step } => {
+            v.visit_expr(cond);
+            walk_stmts(v, body);
+            walk_stmts(v, step);
+        }
+        StmtKind::Unroll { body, .. } | StmtKind::ForMap { body, .. } => walk_stmts(v, body),
+        StmtKind::Printf { args, .. } | StmtKind::System { args, .. } | StmtKind::Cat { args, .. } => walk_exprs(v, args),
+        StmtKind::Delete { keys, .. } => walk_exprs(v, keys),
+        StmtKind::PrintValue { value: e, .. } | StmtKind::Signal(e) | StmtKind::Join { argv: e, .. } | StmtKind::Expr(e) => {
+            v.visit_expr(e)
+        }
+        StmtKind::Break
+        | StmtKind::Continue
+        | StmtKind::Return
+        | StmtKind::MapCommand { .. }
+        | StmtKind::Time { .. }
+        | StmtKind::Exit { .. } => {}
+    }
+}
+
+/// Visits the expressions directly inside `expr`, in order.
+pub fn walk_expr<'a, V: Visitor<'a> + ?Sized>(v: &mut V, expr: &'a Expr) {
+    match &expr.kind {
+        ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Builtin(_)
+        | ExprKind::TracepointField(_)
+        | ExprKind::Var(_)
+        | ExprKind::VarIncDec { .. }
+        | ExprKind::MapLen(_)
+        | ExprKind::Arg(_)
+        | ExprKind::UsdtArg(_)
+        | ExprKind::Retval
+        | ExprKind::FuncIp => {}
+        ExprKind::MapRead { keys: items, .. }
+        | ExprKind::HasKey { keys: items, .. }
+        | ExprKind::MapIncDec { keys: items, .. }
+        | ExprKind::Tuple(items) => walk_exprs(v, items),
+        ExprKind::Retype(x)
+        | ExprKind::StrLen(x)
+        | ExprKind::Bswap(x)
+        | ExprKind::Cast(x)
+        | ExprKind::Unary { expr: x, .. }
+        | ExprKind::TupleIndex { expr: x, .. } => v.visit_expr(x),
+        ExprKind::Ntop { af: a, addr: b }
+        | ExprKind::StrNCmp { lhs: a, rhs: b, .. }
+        | ExprKind::StrPrefix { str: a, len: b }
+        | ExprKind::StrContains { haystack: a, needle: b }
+        | ExprKind::Binary { lhs: a, rhs: b, .. }
+        | ExprKind::StrEq { lhs: a, rhs: b, .. } => {
+            v.visit_expr(a);
+            v.visit_expr(b);
+        }
+        ExprKind::StrRead { ptr, len } => {
+            v.visit_expr(ptr);
+            if let Some(l) = len {
+                v.visit_expr(l);
+            }
+        }
+        ExprKind::BufRead { source, len } => {
+            match source {
+                BufSource::Memory(x) | BufSource::Str(x) => v.visit_expr(x),
+                BufSource::Field(_) => {}
+            }
+            if let Some(l) = len {
+                v.visit_expr(l);
+            }
+        }
+        ExprKind::Ternary { cond, then, else_ } => {
+            v.visit_expr(cond);
+            v.visit_expr(then);
+            v.visit_expr(else_);
+        }
+    }
+}
+
 /// The variables statements use (read or assign), and those they assign.
 /// A nested `for` over a map counts as using its `outer` variables only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VarUse {
+    /// Every variable read or assigned.
     pub used: std::collections::BTreeSet<VarId>,
+    /// The variables assigned (`$x = ...`, `$x++`).
     pub assigned: std::collections::BTreeSet<VarId>,
 }
 
 impl VarUse {
+    /// The variables `stmts` use and assign.
     pub fn of(stmts: &[Stmt]) -> VarUse {
         let mut u = VarUse::default();
-        u.stmts(stmts);
+        walk_stmts(&mut u, stmts);
         u
     }
 
-    fn stmts(&mut self, stmts: &[Stmt]) {
-        for s in stmts {
-            self.stmt(s);
-        }
+    /// The variables `expr` uses and assigns.
+    pub fn of_expr(expr: &Expr) -> VarUse {
+        let mut u = VarUse::default();
+        u.visit_expr(expr);
+        u
     }
+}
 
-    fn stmt(&mut self, s: &Stmt) {
+impl Visitor<'_> for VarUse {
+    fn visit_stmt(&mut self, s: &Stmt) {
         match &s.kind {
-            StmtKind::MapUpdate { keys, update, .. } => {
-                self.exprs(keys);
-                match update {
-                    MapUpdate::Set(e)
-                    | MapUpdate::Sum(e)
-                    | MapUpdate::Min(e)
-                    | MapUpdate::Max(e)
-                    | MapUpdate::Avg(e)
-                    | MapUpdate::Stats(e)
-                    | MapUpdate::Hist(e)
-                    | MapUpdate::Lhist(e) => self.expr(e),
-                    MapUpdate::Count => {}
-                }
-            }
-            StmtKind::VarAssign { var, value } => {
+            StmtKind::VarAssign { var, .. } => {
                 self.used.insert(*var);
                 self.assigned.insert(*var);
-                self.expr(value);
             }
-            StmtKind::If { cond, then, else_ } => {
-                self.expr(cond);
-                self.stmts(then);
-                self.stmts(else_);
-            }
-            StmtKind::While { cond, body, step } => {
-                self.expr(cond);
-                self.stmts(body);
-                self.stmts(step);
-            }
-            StmtKind::Unroll { body, .. } => self.stmts(body),
             StmtKind::ForMap { body, outer, .. } => {
+                // The body's own variables live in its callback.
                 let inner = VarUse::of(body);
                 self.used.extend(outer.iter().copied());
                 self.assigned.extend(outer.iter().filter(|v| inner.assigned.contains(v)).copied());
+                return;
             }
-            StmtKind::Printf { args, .. } | StmtKind::System { args, .. } | StmtKind::Cat { args, .. } => {
-                self.exprs(args)
-            }
-            StmtKind::Delete { keys, .. } => self.exprs(keys),
-            StmtKind::PrintValue { value: e, .. } | StmtKind::Signal(e) | StmtKind::Expr(e) | StmtKind::Join { argv: e, .. } => {
-                self.expr(e)
-            }
-            StmtKind::Break
-            | StmtKind::Continue
-            | StmtKind::Return
-            | StmtKind::MapCommand { .. }
-            | StmtKind::Time { .. }
-            | StmtKind::Exit { .. } => {}
+            _ => {}
         }
+        walk_stmt(self, s);
     }
 
-    fn exprs(&mut self, es: &[Expr]) {
-        for e in es {
-            self.expr(e);
-        }
-    }
-
-    fn expr(&mut self, e: &Expr) {
+    fn visit_expr(&mut self, e: &Expr) {
         match &e.kind {
             ExprKind::Var(v) => {
                 self.used.insert(*v);
@@ -391,50 +527,8 @@ impl VarUse {
                 self.used.insert(*var);
                 self.assigned.insert(*var);
             }
-            ExprKind::Int(_)
-            | ExprKind::Str(_)
-            | ExprKind::Builtin(_)
-            | ExprKind::TracepointField(_)
-            | ExprKind::MapLen(_) => {}
-            ExprKind::Arg(_) | ExprKind::UsdtArg(_) | ExprKind::Retval | ExprKind::FuncIp => {}
-            ExprKind::MapRead { keys, .. } | ExprKind::HasKey { keys, .. } | ExprKind::MapIncDec { keys, .. } => {
-                self.exprs(keys)
-            }
-            ExprKind::Tuple(items) => self.exprs(items),
-            ExprKind::BufRead { source, len } => {
-                if let BufSource::Memory(x) | BufSource::Str(x) = source {
-                    self.expr(x);
-                }
-                if let Some(l) = len {
-                    self.expr(l);
-                }
-            }
-            ExprKind::Retype(x)
-            | ExprKind::StrLen(x)
-            | ExprKind::Bswap(x)
-            | ExprKind::Cast(x)
-            | ExprKind::Unary { expr: x, .. }
-            | ExprKind::TupleIndex { expr: x, .. } => self.expr(x),
-            ExprKind::Ntop { af: a, addr: b }
-            | ExprKind::StrNCmp { lhs: a, rhs: b, .. }
-            | ExprKind::StrPrefix { str: a, len: b }
-            | ExprKind::StrContains { haystack: a, needle: b }
-            | ExprKind::Binary { lhs: a, rhs: b, .. }
-            | ExprKind::StrEq { lhs: a, rhs: b, .. } => {
-                self.expr(a);
-                self.expr(b);
-            }
-            ExprKind::StrRead { ptr, len } => {
-                self.expr(ptr);
-                if let Some(l) = len {
-                    self.expr(l);
-                }
-            }
-            ExprKind::Ternary { cond, then, else_ } => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(else_);
-            }
+            _ => {}
         }
+        walk_expr(self, e);
     }
 }
