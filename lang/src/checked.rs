@@ -11,6 +11,7 @@ mod visit;
 
 pub use visit::{walk_expr, walk_probe, walk_stmt, walk_stmts, Visitor};
 
+/// A checked program, ready for code generation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     /// One entry per concrete probe: an attach list `a, b { }` becomes two
@@ -35,31 +36,39 @@ pub struct Program {
     pub max_map_keys: u32,
 }
 
+/// One concrete probe: an attach point and the statements it runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Probe {
+    /// What it attaches to, resolved.
     pub kind: ProbeKind,
     /// The full probe name, the value of the `probe` builtin.
     pub name: String,
     /// The attach point's span in the source.
     pub span: Span,
+    /// The predicate, if any (with `-p PID`'s filter in front of it).
     pub predicate: Option<Expr>,
+    /// The statements it runs.
     pub body: Vec<Stmt>,
     /// Scratch variables of this probe; `VarId` indexes it.
     pub vars: Vec<Var>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A map: its index in [`Program::maps`].
 pub struct MapId(pub usize);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A variable: its index in [`Probe::vars`].
 pub struct VarId(pub usize);
 
+/// A map as the whole program uses it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Map {
     /// With the `@`: `@c`, or `@` for the anonymous map.
     pub name: String,
     /// Key types in order; empty for a map without keys.
     pub key: Vec<Type>,
+    /// What it holds.
     pub value: MapValue,
     /// Where the map is first used, for messages.
     pub span: Span,
@@ -72,17 +81,49 @@ pub struct Map {
 /// What a map holds: a plain value or an aggregation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapValue {
+    /// A value assigned with `=`, of this type.
     Plain(Type),
+    /// `count()`
     Count,
-    Sum { signed: bool },
-    Min { signed: bool },
-    Max { signed: bool },
-    Avg { signed: bool },
-    Stats { signed: bool },
+    /// `sum(n)`
+    Sum {
+        /// Whether `n` is a signed integer.
+        signed: bool,
+    },
+    /// `min(n)`
+    Min {
+        /// Whether `n` is a signed integer.
+        signed: bool,
+    },
+    /// `max(n)`
+    Max {
+        /// Whether `n` is a signed integer.
+        signed: bool,
+    },
+    /// `avg(n)`
+    Avg {
+        /// Whether `n` is a signed integer.
+        signed: bool,
+    },
+    /// `stats(n)`: count, average and total.
+    Stats {
+        /// Whether `n` is a signed integer.
+        signed: bool,
+    },
     /// `hist(n, bits)`: power-of-two buckets, each split in `2^bits`.
-    Hist { bits: u8 },
+    Hist {
+        /// The `bits` argument, 0 by default.
+        bits: u8,
+    },
     /// `lhist(n, min, max, step)`
-    Lhist { min: i64, max: i64, step: i64 },
+    Lhist {
+        /// The lowest bucket's start.
+        min: i64,
+        /// The end of the last bucket.
+        max: i64,
+        /// Each bucket's width.
+        step: i64,
+    },
 }
 
 impl MapValue {
@@ -92,6 +133,7 @@ impl MapValue {
         !matches!(self, MapValue::Stats { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. })
     }
 
+    /// Whether an aggregation function makes the value (not `=`).
     pub fn is_aggregation(&self) -> bool {
         !matches!(self, MapValue::Plain(_))
     }
@@ -112,24 +154,33 @@ impl MapValue {
     }
 }
 
+/// A scratch variable of a probe.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Var {
     /// With the `$`.
     pub name: String,
+    /// Its type, wide enough for every value assigned.
     pub ty: Type,
 }
 
+/// A format string and its arguments' types, shared by the code that
+/// sends a record and the runtime that prints it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Printf {
+    /// The format as written, escapes decoded.
     pub format: String,
     /// The types of the arguments, in order.
     pub args: Vec<Type>,
+    /// The call's span.
     pub span: Span,
 }
 
+/// A statement and the span of the source it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stmt {
+    /// What the statement does.
     pub kind: StmtKind,
+    /// Where it is written.
     pub span: Span,
 }
 
@@ -179,30 +230,53 @@ pub enum StmtKind {
     Expr(Expr),
 }
 
+/// What the runtime does to a whole map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapCommand {
+    /// `clear(@m)`: delete every element.
     Clear,
+    /// `zero(@m)`: set every value to zero.
     Zero,
-    Print { top: u64, div: u64 },
+    /// `print(@m, top, div)`: print it now.
+    Print {
+        /// Print only the `top` largest elements (0: all).
+        top: u64,
+        /// Divide each value by this before printing (1: as is).
+        div: u64,
+    },
 }
 
+/// How a map element changes: assigned, or fed to its aggregation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MapUpdate {
+    /// `@m[k] = value`
     Set(Expr),
+    /// `count()`
     Count,
+    /// `sum(n)`
     Sum(Expr),
+    /// `min(n)`
     Min(Expr),
+    /// `max(n)`
     Max(Expr),
+    /// `avg(n)`
     Avg(Expr),
+    /// `stats(n)`
     Stats(Expr),
+    /// `hist(n)`: the value counted in its bucket (bits in [`MapValue::Hist`]).
     Hist(Expr),
+    /// `lhist(n, ...)`: the value counted in its bucket (bounds in [`MapValue::Lhist`]).
     Lhist(Expr),
 }
 
+/// A typed expression and the span of the source it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr {
+    /// What it computes.
     pub kind: ExprKind,
+    /// The type of its value.
     pub ty: Type,
+    /// Where it is written.
     pub span: Span,
 }
 
