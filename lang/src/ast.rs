@@ -3,27 +3,42 @@
 
 use crate::Span;
 
+mod visit;
+
+pub use visit::{walk_block, walk_expr, walk_probe, walk_program, walk_stmt, Visitor};
+
+/// A whole script: its config block and its probes, in source order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     /// `config = { key = value; ... }` entries, in order.
     pub config: Vec<ConfigEntry>,
+    /// The probes in source order.
     pub probes: Vec<Probe>,
+    /// The whole text.
     pub span: Span,
 }
 
+/// One `key = value` of the config block.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigEntry {
+    /// The setting's name, e.g. `max_map_keys`.
     pub key: Ident,
+    /// Its value, a constant.
     pub value: Expr,
+    /// The whole entry.
     pub span: Span,
 }
 
 /// `attach, attach /predicate/ { body }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Probe {
+    /// The attach points, at least one.
     pub attach_points: Vec<AttachPoint>,
+    /// The `/predicate/`, if any: the body runs when it is nonzero.
     pub predicate: Option<Expr>,
+    /// The statements run when the probe fires.
     pub body: Block,
+    /// The whole probe, attach points to closing brace.
     pub span: Span,
 }
 
@@ -34,28 +49,40 @@ pub struct Probe {
 /// four parts, ...).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttachPoint {
+    /// The text as written.
     pub text: String,
+    /// Where it is written.
     pub span: Span,
 }
 
+/// `{ stmt; stmt; ... }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
+    /// The statements in order.
     pub stmts: Vec<Stmt>,
+    /// Braces included.
     pub span: Span,
 }
 
+/// A name as written: a config key, a field, a function, a map iterated by `for`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ident {
+    /// The name, without sigil.
     pub name: String,
+    /// Where it is written.
     pub span: Span,
 }
 
+/// A statement and where it is written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stmt {
+    /// What the statement is.
     pub kind: StmtKind,
+    /// Where it is written.
     pub span: Span,
 }
 
+/// The kinds of statement.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
     /// An expression evaluated for its effect: a call such as `printf(...)`,
@@ -63,34 +90,81 @@ pub enum StmtKind {
     Expr(Expr),
     /// `@m = v`, `@m[k] = v`, `$x = v`, and the compound forms (`+=` etc.,
     /// where `op` is the binary operator).
-    Assign { target: Expr, op: Option<BinaryOp>, value: Expr },
+    Assign {
+        /// The map element or variable assigned.
+        target: Expr,
+        /// The operator of a compound assignment (`+` for `+=`); `None` for `=`.
+        op: Option<BinaryOp>,
+        /// The value on the right.
+        value: Expr,
+    },
     /// `if (c) { } else if (d) { } else { }`: `else_` holds a block whose only
     /// statement is the nested `If` for `else if`.
-    If { cond: Expr, then: Block, else_: Option<Block> },
-    While { cond: Expr, body: Block },
+    If {
+        /// The condition.
+        cond: Expr,
+        /// Run when the condition is nonzero.
+        then: Block,
+        /// Run otherwise, if written.
+        else_: Option<Block>,
+    },
+    /// `while (cond) { body }`
+    While {
+        /// Tested before each iteration.
+        cond: Expr,
+        /// The loop's body.
+        body: Block,
+    },
     /// `unroll (N) { }`
-    Unroll { count: Expr, body: Block },
+    Unroll {
+        /// How many times, a constant (checked by the checker).
+        count: Expr,
+        /// The body to repeat.
+        body: Block,
+    },
     /// `for ($kv : @map) { }` and `for ($i : a..b) { }`
-    For { var: Ident, iter: ForIter, body: Block },
+    For {
+        /// The loop variable, without its `$`.
+        var: Ident,
+        /// What it iterates over.
+        iter: ForIter,
+        /// The loop's body.
+        body: Block,
+    },
+    /// `break`
     Break,
+    /// `continue`
     Continue,
+    /// `return`
     Return,
     /// A nested `{ ... }` block.
     Block(Block),
 }
 
+/// What a `for` loop iterates over.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ForIter {
+    /// The elements of a map (its name without `@`), each a (key, value) tuple.
     Map(Ident),
-    Range { start: Expr, end: Expr },
+    /// The integers from `start` up to `end`, `end` excluded.
+    Range {
+        /// The first value.
+        start: Expr,
+        /// One past the last value.
+        end: Expr,
+    },
 }
 
+/// An expression and where it is written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr {
+    /// What the expression is.
     pub kind: ExprKind,
+    /// Where it is written.
     pub span: Span,
 }
 
+/// The kinds of expression.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     /// Integer literal, already converted from decimal, hex (`0x`), octal
@@ -100,6 +174,7 @@ pub enum ExprKind {
     /// String literal with escapes (`\n`, `\t`, `\\`, `\"`, `\xNN`, octal)
     /// already decoded.
     Str(String),
+    /// `true` or `false`.
     Bool(bool),
     /// A bare identifier: a builtin such as `pid`, `comm`, `args`, `arg0`,
     /// `retval`, or a type-less name the checker will judge.
@@ -112,44 +187,112 @@ pub enum ExprKind {
     PositionalCount,
     /// `@name` (name without `@`; empty for the anonymous map `@`), with its
     /// keys `@name[k1, k2]` (empty for a map used without brackets).
-    Map { name: String, keys: Vec<Expr> },
+    Map {
+        /// The map's name, without `@`.
+        name: String,
+        /// The keys in brackets, in order.
+        keys: Vec<Expr>,
+    },
     /// `f(a, b)`; `name` as written, e.g. `printf`, `count`, `str`.
-    Call { name: Ident, args: Vec<Expr> },
-    Unary { op: UnaryOp, expr: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Call {
+        /// The function's name.
+        name: Ident,
+        /// The arguments in order.
+        args: Vec<Expr>,
+    },
+    /// `op expr`
+    Unary {
+        /// The operator.
+        op: UnaryOp,
+        /// Its operand.
+        expr: Box<Expr>,
+    },
+    /// `lhs op rhs`
+    Binary {
+        /// The operator.
+        op: BinaryOp,
+        /// The left operand.
+        lhs: Box<Expr>,
+        /// The right operand.
+        rhs: Box<Expr>,
+    },
     /// `c ? a : b`
-    Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
+    Ternary {
+        /// The condition.
+        cond: Box<Expr>,
+        /// The value when it is nonzero.
+        then: Box<Expr>,
+        /// The value otherwise.
+        else_: Box<Expr>,
+    },
     /// `e.field` and `e->field`; `arrow` tells which was written.
-    Field { expr: Box<Expr>, field: Ident, arrow: bool },
+    Field {
+        /// The value whose field is read.
+        expr: Box<Expr>,
+        /// The field's name.
+        field: Ident,
+        /// Whether `->` was written rather than `.`.
+        arrow: bool,
+    },
     /// `t.0`
-    TupleIndex { expr: Box<Expr>, index: u32, index_span: Span },
+    TupleIndex {
+        /// The tuple.
+        expr: Box<Expr>,
+        /// The element's index.
+        index: u32,
+        /// Where the index is written.
+        index_span: Span,
+    },
     /// `e[i]`, indexing a pointer or array (map keys are part of `Map`).
-    Index { expr: Box<Expr>, index: Box<Expr> },
+    Index {
+        /// The pointer or array.
+        expr: Box<Expr>,
+        /// The index.
+        index: Box<Expr>,
+    },
     /// `(type)e`, with the type name as written (`uint8`, `int32`, `struct foo *`).
-    Cast { ty: TypeName, expr: Box<Expr> },
+    Cast {
+        /// The type converted to.
+        ty: TypeName,
+        /// The value converted.
+        expr: Box<Expr>,
+    },
     /// `(a, b, c)`
     Tuple(Vec<Expr>),
     /// `$x++`, `@m[k]--`, `++$x`
-    IncDec { expr: Box<Expr>, increment: bool, prefix: bool },
+    IncDec {
+        /// The variable or map element changed.
+        expr: Box<Expr>,
+        /// `++` rather than `--`.
+        increment: bool,
+        /// Written before the operand (`++$x`): the value is the new one.
+        prefix: bool,
+    },
     /// `sizeof(type)` or `sizeof(expr)`
     Sizeof(Box<SizeofArg>),
 }
 
+/// What `sizeof` measures.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SizeofArg {
+    /// A type named as written.
     Type(TypeName),
+    /// The type of an expression (not evaluated).
     Expr(Expr),
 }
 
+/// A type named in a cast or `sizeof`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypeName {
     /// e.g. `uint8`, `struct task_struct`, `int32`
     pub name: String,
     /// number of `*` after the name
     pub pointer: u32,
+    /// Where it is written.
     pub span: Span,
 }
 
+/// The prefix operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnaryOp {
     /// `-e`
@@ -164,29 +307,49 @@ pub enum UnaryOp {
     AddrOf,
 }
 
+/// The infix operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
+    /// `+`
     Add,
+    /// `-`
     Sub,
+    /// `*`
     Mul,
+    /// `/`
     Div,
+    /// `%`
     Mod,
+    /// `&`
     BitAnd,
+    /// `|`
     BitOr,
+    /// `^`
     BitXor,
+    /// `<<`
     Shl,
+    /// `>>`
     Shr,
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
+    /// `&&`
     And,
+    /// `||`
     Or,
 }
 
 impl BinaryOp {
+    /// The operator as written, for messages.
     pub fn symbol(self) -> &'static str {
         use BinaryOp::*;
         match self {
@@ -211,102 +374,9 @@ impl BinaryOp {
         }
     }
 
+    /// Whether it compares (`==`, `<`, ...), making 0 or 1.
     pub fn is_comparison(self) -> bool {
         use BinaryOp::*;
         matches!(self, Eq | Ne | Lt | Le | Gt | Ge)
-    }
-}
-
-impl Probe {
-    /// Whether any statement or expression of the probe (its predicate
-    /// included) satisfies `stmt` or `expr`; for passes that must know
-    /// something of a body before checking it.
-    pub fn any(
-        &self,
-        stmt: &mut dyn FnMut(&Stmt) -> bool,
-        expr: &mut dyn FnMut(&Expr) -> bool,
-    ) -> bool {
-        self.predicate.as_ref().is_some_and(|p| p.any(expr)) || self.body.any(stmt, expr)
-    }
-}
-
-impl Block {
-    /// As [`Probe::any`], over this block.
-    pub fn any(
-        &self,
-        stmt: &mut dyn FnMut(&Stmt) -> bool,
-        expr: &mut dyn FnMut(&Expr) -> bool,
-    ) -> bool {
-        self.stmts.iter().any(|s| s.any(stmt, expr))
-    }
-}
-
-impl Stmt {
-    /// As [`Probe::any`], over this statement and what it contains.
-    pub fn any(
-        &self,
-        stmt: &mut dyn FnMut(&Stmt) -> bool,
-        expr: &mut dyn FnMut(&Expr) -> bool,
-    ) -> bool {
-        if stmt(self) {
-            return true;
-        }
-        match &self.kind {
-            StmtKind::Expr(e) => e.any(expr),
-            StmtKind::Assign { target, value, .. } => target.any(expr) || value.any(expr),
-            StmtKind::If { cond, then, else_ } => {
-                cond.any(expr)
-                    || then.any(stmt, expr)
-                    || else_.as_ref().is_some_and(|b| b.any(stmt, expr))
-            }
-            StmtKind::While { cond: e, body } | StmtKind::Unroll { count: e, body } => {
-                e.any(expr) || body.any(stmt, expr)
-            }
-            StmtKind::For { iter, body, .. } => {
-                let in_iter = match iter {
-                    ForIter::Map(_) => false,
-                    ForIter::Range { start, end } => start.any(expr) || end.any(expr),
-                };
-                in_iter || body.any(stmt, expr)
-            }
-            StmtKind::Block(b) => b.any(stmt, expr),
-            StmtKind::Break | StmtKind::Continue | StmtKind::Return => false,
-        }
-    }
-}
-
-impl Expr {
-    /// Whether this expression or one inside it satisfies `f`.
-    pub fn any(&self, f: &mut dyn FnMut(&Expr) -> bool) -> bool {
-        if f(self) {
-            return true;
-        }
-        match &self.kind {
-            ExprKind::Int(_)
-            | ExprKind::Str(_)
-            | ExprKind::Bool(_)
-            | ExprKind::Ident(_)
-            | ExprKind::Var(_)
-            | ExprKind::Positional(_)
-            | ExprKind::PositionalCount => false,
-            ExprKind::Map { keys: items, .. }
-            | ExprKind::Call { args: items, .. }
-            | ExprKind::Tuple(items) => items.iter().any(|e| e.any(f)),
-            ExprKind::Unary { expr, .. }
-            | ExprKind::Field { expr, .. }
-            | ExprKind::TupleIndex { expr, .. }
-            | ExprKind::Cast { expr, .. }
-            | ExprKind::IncDec { expr, .. } => expr.any(f),
-            ExprKind::Binary { lhs, rhs, .. }
-            | ExprKind::Index {
-                expr: lhs,
-                index: rhs,
-            } => lhs.any(f) || rhs.any(f),
-            ExprKind::Ternary { cond, then, else_ } => cond.any(f) || then.any(f) || else_.any(f),
-            ExprKind::Sizeof(arg) => match &**arg {
-                SizeofArg::Type(_) => false,
-                SizeofArg::Expr(e) => e.any(f),
-            },
-        }
     }
 }

@@ -7,6 +7,10 @@ use crate::target::TracepointField;
 use crate::types::Type;
 use crate::Span;
 
+mod visit;
+
+pub use visit::{walk_expr, walk_probe, walk_stmt, walk_stmts, Visitor};
+
 /// A checked program: what code generation compiles.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
@@ -566,83 +570,48 @@ pub enum Builtin {
 /// A nested `for` over a map counts as using its `outer` variables only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VarUse {
+    /// Every variable read or assigned.
     pub used: std::collections::BTreeSet<VarId>,
+    /// The variables assigned (`$x = ...`, `$x++`).
     pub assigned: std::collections::BTreeSet<VarId>,
 }
 
 impl VarUse {
+    /// The variables `stmts` use and assign.
     pub fn of(stmts: &[Stmt]) -> VarUse {
         let mut u = VarUse::default();
-        u.stmts(stmts);
+        walk_stmts(&mut u, stmts);
         u
     }
 
-    fn stmts(&mut self, stmts: &[Stmt]) {
-        for s in stmts {
-            self.stmt(s);
-        }
+    /// The variables `expr` uses and assigns.
+    pub fn of_expr(expr: &Expr) -> VarUse {
+        let mut u = VarUse::default();
+        u.visit_expr(expr);
+        u
     }
+}
 
-    fn stmt(&mut self, s: &Stmt) {
+impl Visitor<'_> for VarUse {
+    fn visit_stmt(&mut self, s: &Stmt) {
         match &s.kind {
-            StmtKind::MapUpdate { keys, update, .. } => {
-                self.exprs(keys);
-                match update {
-                    MapUpdate::Set(e)
-                    | MapUpdate::Sum(e)
-                    | MapUpdate::Min(e)
-                    | MapUpdate::Max(e)
-                    | MapUpdate::Avg(e)
-                    | MapUpdate::Stats(e)
-                    | MapUpdate::Hist(e)
-                    | MapUpdate::Lhist(e) => self.expr(e),
-                    MapUpdate::Count => {}
-                }
-            }
-            StmtKind::VarAssign { var, value } => {
+            StmtKind::VarAssign { var, .. } => {
                 self.used.insert(*var);
                 self.assigned.insert(*var);
-                self.expr(value);
             }
-            StmtKind::If { cond, then, else_ } => {
-                self.expr(cond);
-                self.stmts(then);
-                self.stmts(else_);
-            }
-            StmtKind::While { cond, body, step } => {
-                self.expr(cond);
-                self.stmts(body);
-                self.stmts(step);
-            }
-            StmtKind::Unroll { body, .. } => self.stmts(body),
             StmtKind::ForMap { body, outer, .. } => {
+                // The body's own variables live in its callback.
                 let inner = VarUse::of(body);
                 self.used.extend(outer.iter().copied());
                 self.assigned.extend(outer.iter().filter(|v| inner.assigned.contains(v)).copied());
+                return;
             }
-            StmtKind::Printf { args, .. } | StmtKind::System { args, .. } | StmtKind::Cat { args, .. } => {
-                self.exprs(args)
-            }
-            StmtKind::Delete { keys, .. } => self.exprs(keys),
-            StmtKind::PrintValue { value: e, .. } | StmtKind::Signal(e) | StmtKind::Expr(e) | StmtKind::Join { argv: e, .. } => {
-                self.expr(e)
-            }
-            StmtKind::Break
-            | StmtKind::Continue
-            | StmtKind::Return
-            | StmtKind::MapCommand { .. }
-            | StmtKind::Time { .. }
-            | StmtKind::Exit { .. } => {}
+            _ => {}
         }
+        walk_stmt(self, s);
     }
 
-    fn exprs(&mut self, es: &[Expr]) {
-        for e in es {
-            self.expr(e);
-        }
-    }
-
-    fn expr(&mut self, e: &Expr) {
+    fn visit_expr(&mut self, e: &Expr) {
         match &e.kind {
             ExprKind::Var(v) => {
                 self.used.insert(*v);
@@ -651,46 +620,8 @@ impl VarUse {
                 self.used.insert(*var);
                 self.assigned.insert(*var);
             }
-            ExprKind::Int(_)
-            | ExprKind::Str(_)
-            | ExprKind::Builtin(_)
-            | ExprKind::TracepointField(_)
-            | ExprKind::MapLen(_) => {}
-            ExprKind::Arg(_) | ExprKind::UsdtArg(_) | ExprKind::Retval | ExprKind::FuncIp => {}
-            ExprKind::MapRead { keys, .. } | ExprKind::HasKey { keys, .. } | ExprKind::MapIncDec { keys, .. } => {
-                self.exprs(keys)
-            }
-            ExprKind::Tuple(items) | ExprKind::Call { args: items, .. } => self.exprs(items),
-            ExprKind::BufRead { source, len } => {
-                if let BufSource::Memory(x) | BufSource::Str(x) = source {
-                    self.expr(x);
-                }
-                if let Some(l) = len {
-                    self.expr(l);
-                }
-            }
-            ExprKind::Retype(x)
-            | ExprKind::Cast(x)
-            | ExprKind::Unary { expr: x, .. }
-            | ExprKind::TupleIndex { expr: x, .. } => self.expr(x),
-            ExprKind::Ntop { af: a, addr: b }
-            | ExprKind::StrPrefix { str: a, len: b }
-            | ExprKind::Binary { lhs: a, rhs: b, .. }
-            | ExprKind::StrEq { lhs: a, rhs: b, .. } => {
-                self.expr(a);
-                self.expr(b);
-            }
-            ExprKind::StrRead { ptr, len } => {
-                self.expr(ptr);
-                if let Some(l) = len {
-                    self.expr(l);
-                }
-            }
-            ExprKind::Ternary { cond, then, else_ } => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(else_);
-            }
+            _ => {}
         }
+        walk_expr(self, e);
     }
 }

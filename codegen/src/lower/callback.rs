@@ -18,7 +18,7 @@
 //!
 //! `len()` uses a small callback that every program shares.
 
-use rbpf_lang::checked::{MapId, Stmt, StmtKind, VarId, VarUse};
+use rbpf_lang::checked::{self, MapId, Stmt, StmtKind, VarId, VarUse, Visitor};
 use rbpf_lang::Span;
 
 use super::expr::IntVal;
@@ -85,13 +85,24 @@ pub(super) fn linked_spans(code: &Code, functions: &[Callback]) -> Vec<Span> {
 
 /// Whether the statements (or a loop nested in them) call `exit()`.
 fn calls_exit(stmts: &[Stmt]) -> bool {
-    stmts.iter().any(|s| match &s.kind {
-        StmtKind::Exit { .. } => true,
-        StmtKind::If { then, else_, .. } => calls_exit(then) || calls_exit(else_),
-        StmtKind::While { body, step, .. } => calls_exit(body) || calls_exit(step),
-        StmtKind::Unroll { body, .. } | StmtKind::ForMap { body, .. } => calls_exit(body),
-        _ => false,
-    })
+    let mut exits = CallsExit(false);
+    checked::walk_stmts(&mut exits, stmts);
+    exits.0
+}
+
+/// The walk behind [`calls_exit`].
+struct CallsExit(bool);
+
+impl Visitor<'_> for CallsExit {
+    fn visit_stmt(&mut self, s: &Stmt) {
+        self.0 |= matches!(s.kind, StmtKind::Exit { .. });
+        if !self.0 {
+            checked::walk_stmt(self, s);
+        }
+    }
+
+    // Expressions hold no statement, hence no `exit()`.
+    fn visit_expr(&mut self, _: &checked::Expr) {}
 }
 
 fn frame_depth(high: u32) -> u32 {

@@ -556,64 +556,40 @@ impl<'a> ProgramGen<'a> {
 
 /// Whether any expression of the probe reads its context (`args`).
 fn reads_context(probe: &checked::Probe) -> bool {
-    fn expr(e: &checked::Expr) -> bool {
-        use checked::ExprKind as E;
-        match &e.kind {
-            E::TracepointField(_) | E::Arg(_) | E::UsdtArg(_) | E::Retval | E::FuncIp => true,
-            E::Int(_) | E::Str(_) | E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } | E::MapLen(_) => false,
-            E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } => keys.iter().any(expr),
-            E::Unary { expr: e, .. } => expr(e),
-            E::Binary { lhs, rhs, .. } => expr(lhs) || expr(rhs),
-            E::StrRead { ptr, len } => expr(ptr) || len.as_deref().is_some_and(expr),
-            E::BufRead { source, len } => {
-                len.as_deref().is_some_and(expr)
-                    || match source {
-                        checked::BufSource::Memory(e) | checked::BufSource::Str(e) => expr(e),
-                        checked::BufSource::Field(_) => true,
-                    }
-            }
-            E::Ternary { cond, then, else_ } => expr(cond) || expr(then) || expr(else_),
-            E::Cast(e) | E::Retype(e) => expr(e),
-            E::Ntop { af, addr } => expr(af) || expr(addr),
-            E::StrPrefix { str, len } => expr(str) || expr(len),
-            E::StrEq { lhs, rhs, .. } => expr(lhs) || expr(rhs),
-            E::Tuple(items) | E::Call { args: items, .. } => items.iter().any(expr),
-            E::TupleIndex { expr: e, .. } => expr(e),
+    use checked::Visitor as _;
+    let mut reads = ReadsContext(false);
+    reads.visit_probe(probe);
+    reads.0
+}
+
+/// The walk behind [`reads_context`]; stops at the first read.
+struct ReadsContext(bool);
+
+impl checked::Visitor<'_> for ReadsContext {
+    fn visit_stmt(&mut self, s: &checked::Stmt) {
+        // The body of a `for` over a map is a callback, which cannot read
+        // the context.
+        if !self.0 && !matches!(s.kind, checked::StmtKind::ForMap { .. }) {
+            checked::walk_stmt(self, s);
         }
     }
-    fn stmts(s: &[checked::Stmt]) -> bool {
-        use checked::StmtKind as S;
-        s.iter().any(|s| match &s.kind {
-            S::MapUpdate { keys, update, .. } => {
-                keys.iter().any(expr)
-                    || match update {
-                        checked::MapUpdate::Set(e)
-                        | checked::MapUpdate::Sum(e)
-                        | checked::MapUpdate::Min(e)
-                        | checked::MapUpdate::Max(e)
-                        | checked::MapUpdate::Avg(e)
-                        | checked::MapUpdate::Stats(e)
-                        | checked::MapUpdate::Hist(e)
-                        | checked::MapUpdate::Lhist(e) => expr(e),
-                        checked::MapUpdate::Count => false,
-                    }
-            }
-            S::VarAssign { value, .. } => expr(value),
-            S::If { cond, then, else_ } => expr(cond) || stmts(then) || stmts(else_),
-            S::While { cond, body, step } => expr(cond) || stmts(body) || stmts(step),
-            S::Unroll { body, .. } => stmts(body),
-            // The body is a callback, which cannot read the context.
-            S::ForMap { .. } => false,
-            S::Printf { args, .. } => args.iter().any(expr),
-            S::Delete { keys, .. } => keys.iter().any(expr),
-            S::PrintValue { value, .. } | S::Signal(value) | S::Join { argv: value, .. } => expr(value),
-            S::System { args, .. } | S::Cat { args, .. } => args.iter().any(expr),
-            S::Time { .. } => false,
-            S::Exit { .. } | S::Break | S::Continue | S::Return | S::MapCommand { .. } => false,
-            S::Expr(e) => expr(e),
-        })
+
+    fn visit_expr(&mut self, e: &checked::Expr) {
+        use checked::ExprKind as E;
+        if self.0 {
+            return;
+        }
+        self.0 = matches!(
+            e.kind,
+            E::TracepointField(_)
+                | E::Arg(_)
+                | E::UsdtArg(_)
+                | E::Retval
+                | E::FuncIp
+                | E::BufRead { source: checked::BufSource::Field(_), .. }
+        );
+        checked::walk_expr(self, e);
     }
-    probe.predicate.as_ref().is_some_and(expr) || stmts(&probe.body)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use rbpf_lang::checked::{Stmt, StmtKind, Var, VarId, VarUse};
+use rbpf_lang::checked::{self, Stmt, StmtKind, Var, VarId, VarUse, Visitor};
 
 use super::frame::Slot;
 use super::ProgramGen;
@@ -35,29 +35,28 @@ pub(super) const STACK_BUDGETS: [Option<u32>; 4] = [None, Some(256), Some(128), 
 /// from a map it would be any number), then the smaller before the larger,
 /// so that integers stay in the stack and long strings move.
 pub(super) fn stack_order(vars: &[Var], body: &[Stmt]) -> Vec<VarId> {
-    let mut counters = BTreeSet::new();
-    loop_condition_vars(body, &mut counters);
+    let mut counters = LoopConditionVars::default();
+    checked::walk_stmts(&mut counters, body);
     let mut order: Vec<VarId> = (0..vars.len()).map(VarId).collect();
-    order.sort_by_key(|v| (!counters.contains(v), super::stored_size(&vars[v.0].ty)));
+    order.sort_by_key(|v| (!counters.0.contains(v), super::stored_size(&vars[v.0].ty)));
     order
 }
 
-fn loop_condition_vars(stmts: &[Stmt], out: &mut BTreeSet<VarId>) {
-    for s in stmts {
-        match &s.kind {
-            StmtKind::While { cond, body, step } => {
-                out.extend(VarUse::of(&[Stmt { kind: StmtKind::Expr(cond.clone()), span: s.span }]).used);
-                loop_condition_vars(body, out);
-                loop_condition_vars(step, out);
-            }
-            StmtKind::If { then, else_, .. } => {
-                loop_condition_vars(then, out);
-                loop_condition_vars(else_, out);
-            }
-            StmtKind::Unroll { body, .. } | StmtKind::ForMap { body, .. } => loop_condition_vars(body, out),
-            _ => {}
+/// The variables the condition of a `while` reads, at any depth (inside
+/// the body of a `for` over a map too).
+#[derive(Default)]
+struct LoopConditionVars(BTreeSet<VarId>);
+
+impl Visitor<'_> for LoopConditionVars {
+    fn visit_stmt(&mut self, s: &Stmt) {
+        if let StmtKind::While { cond, .. } = &s.kind {
+            self.0.extend(VarUse::of_expr(cond).used);
         }
+        checked::walk_stmt(self, s);
     }
+
+    // Expressions hold no statement, hence no loop.
+    fn visit_expr(&mut self, _: &checked::Expr) {}
 }
 
 impl ProgramGen<'_> {

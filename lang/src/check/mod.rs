@@ -7,7 +7,7 @@
 //! walked twice: the first walk only learns map and variable types, the
 //! second reports diagnostics against the complete picture.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::ast::{self, ExprKind as A};
 use crate::checked::{Builtin, Expr, ExprKind, Map, MapId, MapValue, Printf, Probe, Program, Var, VarId};
@@ -320,13 +320,7 @@ struct ProbeCx<'a> {
 
 impl Checker {
     fn new(program: &ast::Program, options: &Options, strlen: u32) -> Self {
-        let mut names = BTreeMap::new();
-        for probe in &program.probes {
-            if let Some(p) = &probe.predicate {
-                collect_maps_expr(p, &mut names);
-            }
-            collect_maps_block(&probe.body, &mut names);
-        }
+        let names = maps_used::maps_used(program);
         let mut maps = Vec::new();
         let mut map_ids = HashMap::new();
         let mut map_names = Vec::new();
@@ -437,79 +431,6 @@ fn parse_int(text: &str) -> Option<u64> {
     t.parse().ok()
 }
 
-fn collect_maps_block(block: &ast::Block, out: &mut BTreeMap<String, Span>) {
-    for stmt in &block.stmts {
-        match &stmt.kind {
-            ast::StmtKind::Expr(e) => collect_maps_expr(e, out),
-            ast::StmtKind::Assign { target, value, .. } => {
-                collect_maps_expr(target, out);
-                collect_maps_expr(value, out);
-            }
-            ast::StmtKind::If { cond, then, else_ } => {
-                collect_maps_expr(cond, out);
-                collect_maps_block(then, out);
-                if let Some(b) = else_ {
-                    collect_maps_block(b, out);
-                }
-            }
-            ast::StmtKind::While { cond, body } => {
-                collect_maps_expr(cond, out);
-                collect_maps_block(body, out);
-            }
-            ast::StmtKind::Unroll { count, body } => {
-                collect_maps_expr(count, out);
-                collect_maps_block(body, out);
-            }
-            ast::StmtKind::For { iter, body, .. } => {
-                match iter {
-                    ast::ForIter::Range { start, end } => {
-                        collect_maps_expr(start, out);
-                        collect_maps_expr(end, out);
-                    }
-                    ast::ForIter::Map(map) => {
-                        out.entry(format!("@{}", map.name)).or_insert(map.span);
-                    }
-                }
-                collect_maps_block(body, out);
-            }
-            ast::StmtKind::Block(b) => collect_maps_block(b, out),
-            ast::StmtKind::Break | ast::StmtKind::Continue | ast::StmtKind::Return => {}
-        }
-    }
-}
-
-/// Collects map names, each with the span of its first use.
-fn collect_maps_expr(e: &ast::Expr, out: &mut BTreeMap<String, Span>) {
-    match &e.kind {
-        A::Map { name, keys } => {
-            out.entry(format!("@{name}")).or_insert(e.span);
-            keys.iter().for_each(|k| collect_maps_expr(k, out));
-        }
-        A::Call { args, .. } => args.iter().for_each(|a| collect_maps_expr(a, out)),
-        A::Tuple(items) => items.iter().for_each(|a| collect_maps_expr(a, out)),
-        A::Unary { expr, .. }
-        | A::Field { expr, .. }
-        | A::TupleIndex { expr, .. }
-        | A::Cast { expr, .. }
-        | A::IncDec { expr, .. } => collect_maps_expr(expr, out),
-        A::Binary { lhs, rhs, .. } | A::Index { expr: lhs, index: rhs } => {
-            collect_maps_expr(lhs, out);
-            collect_maps_expr(rhs, out);
-        }
-        A::Ternary { cond, then, else_ } => {
-            collect_maps_expr(cond, out);
-            collect_maps_expr(then, out);
-            collect_maps_expr(else_, out);
-        }
-        A::Sizeof(arg) => {
-            if let ast::SizeofArg::Expr(e) = arg.as_ref() {
-                collect_maps_expr(e, out);
-            }
-        }
-        A::Int(_) | A::Str(_) | A::Bool(_) | A::Ident(_) | A::Var(_) | A::Positional(_) | A::PositionalCount => {}
-    }
-}
-
 mod aggregations;
 mod buffers;
 pub mod builtins;
@@ -517,6 +438,7 @@ mod expr;
 mod fields;
 pub mod functions;
 mod maps;
+mod maps_used;
 mod printf;
 mod statements;
 mod stmt;

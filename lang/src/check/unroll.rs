@@ -3,7 +3,7 @@
 //! (four `unroll(100)` deep is 10^8 copies), and the checker must refuse
 //! what cannot fit in one BPF program before anything is copied.
 
-use crate::ast::{Block, Expr, ForIter, Stmt, StmtKind};
+use crate::ast::{self, Block, Expr, Stmt, StmtKind, Visitor};
 
 /// The most statements and expressions a probe may have after unrolling.
 /// The kernel takes at most 1,000,000 instructions in a privileged
@@ -21,44 +21,36 @@ pub(super) const MAX_UNROLLED_NODES_PROGRAM: u64 = 1_000_000;
 /// inside it is repeated. An invalid count counts once: it is refused on
 /// its own.
 pub(super) fn unrolled_size(block: &Block) -> u64 {
-    block.stmts.iter().fold(0, |sum, s| sum.saturating_add(stmt_size(s)))
+    let mut size = UnrolledSize(0);
+    size.visit_block(block);
+    size.0
 }
 
 /// The count of an `unroll` as the checker accepts it, or 1.
 pub(super) fn unroll_count(count: &Expr) -> u64 {
     match count.kind {
-        crate::ast::ExprKind::Int(n) if (1..=100).contains(&n) => n,
+        ast::ExprKind::Int(n) if (1..=100).contains(&n) => n,
         _ => 1,
     }
 }
 
-fn stmt_size(stmt: &Stmt) -> u64 {
-    let inner = match &stmt.kind {
-        StmtKind::Unroll { count, body } => unroll_count(count).saturating_mul(unrolled_size(body)),
-        StmtKind::Expr(e) => nodes(e),
-        StmtKind::Assign { target, value, .. } => nodes(target) + nodes(value),
-        StmtKind::If { cond, then, else_ } => nodes(cond)
-            .saturating_add(unrolled_size(then))
-            .saturating_add(else_.as_ref().map_or(0, unrolled_size)),
-        StmtKind::While { cond, body } => nodes(cond).saturating_add(unrolled_size(body)),
-        StmtKind::For { iter, body, .. } => {
-            let bounds = match iter {
-                ForIter::Range { start, end } => nodes(start) + nodes(end),
-                ForIter::Map(_) => 0,
-            };
-            bounds.saturating_add(unrolled_size(body))
-        }
-        StmtKind::Block(b) => unrolled_size(b),
-        StmtKind::Break | StmtKind::Continue | StmtKind::Return => 0,
-    };
-    inner.saturating_add(1)
-}
+/// Counts one per statement and expression; an `unroll`'s body counts
+/// `count` times (its count expression not at all).
+struct UnrolledSize(u64);
 
-fn nodes(e: &Expr) -> u64 {
-    let mut n = 0u64;
-    e.any(&mut |_| {
-        n += 1;
-        false
-    });
-    n
+impl Visitor<'_> for UnrolledSize {
+    fn visit_stmt(&mut self, stmt: &Stmt) {
+        self.0 = self.0.saturating_add(1);
+        match &stmt.kind {
+            StmtKind::Unroll { count, body } => {
+                self.0 = self.0.saturating_add(unroll_count(count).saturating_mul(unrolled_size(body)));
+            }
+            _ => ast::walk_stmt(self, stmt),
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &Expr) {
+        self.0 = self.0.saturating_add(1);
+        ast::walk_expr(self, expr);
+    }
 }

@@ -149,19 +149,33 @@ enum Node<'a> {
     Block(&'a Block),
 }
 
+/// A walk with its own stack: each `visit_*` call stacks the node, one
+/// level below the node being walked, instead of recursing into it.
+struct Stacker<'a> {
+    stack: Vec<(Node<'a>, usize)>,
+    depth: usize,
+}
+
+impl<'a> Visitor<'a> for Stacker<'a> {
+    fn visit_block(&mut self, b: &'a Block) {
+        self.stack.push((Node::Block(b), self.depth + 1));
+    }
+
+    fn visit_stmt(&mut self, s: &'a Stmt) {
+        self.stack.push((Node::Stmt(s), self.depth + 1));
+    }
+
+    fn visit_expr(&mut self, e: &'a Expr) {
+        self.stack.push((Node::Expr(e), self.depth + 1));
+    }
+}
+
 /// The span of the first node found deeper than [`MAX_DEPTH`], if any.
 pub(super) fn deepest_node_over_limit(program: &Program) -> Option<Span> {
-    let mut stack: Vec<(Node, usize)> = Vec::new();
-    for c in &program.config {
-        stack.push((Node::Expr(&c.value), 1));
-    }
-    for p in &program.probes {
-        if let Some(e) = &p.predicate {
-            stack.push((Node::Expr(e), 1));
-        }
-        stack.push((Node::Block(&p.body), 1));
-    }
-    while let Some((node, depth)) = stack.pop() {
+    // Config values and each probe's predicate and body, at depth 1.
+    let mut walk = Stacker { stack: Vec::new(), depth: 0 };
+    walk_program(&mut walk, program);
+    while let Some((node, depth)) = walk.stack.pop() {
         let span = match &node {
             Node::Expr(e) => e.span,
             Node::Stmt(s) => s.span,
@@ -170,72 +184,20 @@ pub(super) fn deepest_node_over_limit(program: &Program) -> Option<Span> {
         if depth > MAX_DEPTH {
             return Some(span);
         }
-        let next = depth + 1;
+        walk.depth = depth;
         match node {
-            Node::Block(b) => stack.extend(b.stmts.iter().map(|s| (Node::Stmt(s), next))),
-            Node::Stmt(s) => match &s.kind {
-                StmtKind::Expr(e) => stack.push((Node::Expr(e), next)),
-                StmtKind::Assign { target, value, .. } => {
-                    stack.push((Node::Expr(target), next));
-                    stack.push((Node::Expr(value), next));
-                }
-                StmtKind::If { cond, then, else_ } => {
-                    stack.push((Node::Expr(cond), next));
-                    stack.push((Node::Block(then), next));
-                    if let Some(b) = else_ {
-                        stack.push((Node::Block(b), next));
-                    }
-                }
-                StmtKind::While { cond: e, body } | StmtKind::Unroll { count: e, body } => {
-                    stack.push((Node::Expr(e), next));
-                    stack.push((Node::Block(body), next));
-                }
-                StmtKind::For { iter, body, .. } => {
-                    if let ForIter::Range { start, end } = iter {
-                        stack.push((Node::Expr(start), next));
-                        stack.push((Node::Expr(end), next));
-                    }
-                    stack.push((Node::Block(body), next));
-                }
-                StmtKind::Block(b) => stack.push((Node::Block(b), next)),
-                StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
-            },
-            Node::Expr(e) => match &e.kind {
-                ExprKind::Int(_)
-                | ExprKind::Str(_)
-                | ExprKind::Bool(_)
-                | ExprKind::Ident(_)
-                | ExprKind::Var(_)
-                | ExprKind::Positional(_)
-                | ExprKind::PositionalCount => {}
-                ExprKind::Map { keys: items, .. } | ExprKind::Call { args: items, .. } | ExprKind::Tuple(items) => {
-                    stack.extend(items.iter().map(|e| (Node::Expr(e), next)))
-                }
-                ExprKind::Unary { expr, .. }
-                | ExprKind::Field { expr, .. }
-                | ExprKind::TupleIndex { expr, .. }
-                | ExprKind::Cast { expr, .. }
-                | ExprKind::IncDec { expr, .. } => stack.push((Node::Expr(expr), next)),
-                ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { expr: lhs, index: rhs } => {
-                    stack.push((Node::Expr(lhs), next));
-                    stack.push((Node::Expr(rhs), next));
-                }
-                ExprKind::Ternary { cond, then, else_ } => {
-                    stack.extend([cond, then, else_].map(|e| (Node::Expr(e), next)));
-                }
-                ExprKind::Sizeof(arg) => {
-                    if let SizeofArg::Expr(e) = &**arg {
-                        stack.push((Node::Expr(e), next));
-                    }
-                }
-            },
+            Node::Block(b) => walk_block(&mut walk, b),
+            Node::Stmt(s) => walk_stmt(&mut walk, s),
+            Node::Expr(e) => walk_expr(&mut walk, e),
         }
     }
     None
 }
 
 /// The diagnostic for a tree deeper than [`MAX_DEPTH`], having taken the
-/// tree apart without recursion.
+/// tree apart without recursion. Taking apart moves each node's children
+/// out of it, which the by-reference [`Visitor`] cannot do, so this walk
+/// names the children itself.
 pub(super) fn refuse_deep_tree(program: Program, span: Span) -> Diagnostic {
     let mut exprs: Vec<Expr> = program.config.into_iter().map(|c| c.value).collect();
     let mut stmts: Vec<Stmt> = Vec::new();
