@@ -201,6 +201,40 @@ mod tests {
         b.finish().unwrap()
     }
 
+    /// The span table codegen writes must follow the order this linker
+    /// lays the callbacks out in, or a verifier refusal inside a nested
+    /// `for` would point at another loop: main references the outer and
+    /// the last loop's callbacks, the outer one the inner one's.
+    #[test]
+    fn the_span_table_follows_the_linked_order() {
+        let source = "BEGIN { @a[1] = 1; @b[2] = 2; for ($x : @a) { for ($y : @b) { printf(\"y %d\\n\", $y.0); } } for ($z : @b) { @c = $z.1; } exit(); }";
+        let ast = rbpf_lang::parse(source).unwrap();
+        let checked = rbpf_lang::check(&ast, &rbpf_lang::target::FakeTarget::default()).unwrap();
+        let compiled = rbpf_codegen::compile(&checked).unwrap();
+        let object = rbpf_codegen::elf::read_object(&compiled.elf).unwrap();
+        let info = &compiled.manifest.programs[0];
+        let linked = link(&object, &info.name, &|_| Ok(40)).unwrap();
+        assert_eq!(info.spans.len(), linked.insns.len());
+        let body = |from: &str, to: &str| {
+            let start = source.find(from).unwrap() as u32;
+            start..source[start as usize..].find(to).unwrap() as u32 + start + to.len() as u32
+        };
+        let (inner, last) = (body("for ($y", "} }"), body("for ($z", "; }"));
+        assert_eq!(linked.functions.len(), 4, "{:?}", linked.functions);
+        for (i, (_, start)) in linked.functions.iter().enumerate().skip(1) {
+            let end = linked.functions.get(i + 1).map_or(linked.insns.len(), |f| f.1);
+            let spans = &info.spans[*start..end];
+            // The third function linked is the last loop's body (breadth
+            // first), the fourth the inner loop's.
+            let within = match i {
+                2 => &last,
+                3 => &inner,
+                _ => continue,
+            };
+            assert!(spans.iter().all(|s| within.contains(&s.start)), "function {i}: {spans:?} not within {within:?}");
+        }
+    }
+
     #[test]
     fn links_each_callback_once_after_the_program() {
         let mut b = Builder::new();

@@ -62,24 +62,27 @@ impl Shared {
 /// (`round_up_stack_depth`: 32 bytes without a JIT, 16 with one).
 const FRAME_ALIGN: u32 = 32;
 
-/// The spans of a program as the loader links it: its own code, then each
-/// callback it references, the first time it is referenced, depth first
-/// (aya-obj's `FunctionLinker` appends a function when it meets the first
-/// reference to it and then links that function's own callees).
+/// The spans of a program as the loader links it (runtime/src/loader.rs):
+/// its own code, then each callback it references, in the order of first
+/// reference, the callbacks of each linked function taken in turn (breadth
+/// first), so that the span table matches the linked instructions.
 pub(super) fn linked_spans(code: &Code, functions: &[Callback]) -> Vec<Span> {
-    fn link<'f>(code: &Code, functions: &'f [Callback], linked: &mut Vec<&'f str>, spans: &mut Vec<Span>) {
-        for r in &code.func_relocations {
-            let Some(f) = functions.iter().find(|f| f.name == r.func) else { continue };
-            if linked.contains(&f.name.as_str()) {
-                continue;
-            }
-            linked.push(&f.name);
-            spans.extend_from_slice(&f.code.spans);
-            link(&f.code, functions, linked, spans);
-        }
-    }
     let mut spans = code.spans.clone();
-    link(code, functions, &mut Vec::new(), &mut spans);
+    let mut linked: Vec<&Callback> = Vec::new();
+    let mut next = 0;
+    let mut references = &code.func_relocations;
+    loop {
+        for r in references {
+            let Some(f) = functions.iter().find(|f| f.name == r.func) else { continue };
+            if !linked.iter().any(|l| l.name == f.name) {
+                linked.push(f);
+                spans.extend_from_slice(&f.code.spans);
+            }
+        }
+        let Some(f) = linked.get(next) else { break };
+        references = &f.code.func_relocations;
+        next += 1;
+    }
     spans
 }
 
