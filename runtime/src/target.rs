@@ -7,6 +7,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use rbpf_lang::ctypes::CType;
 use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UsdtProbe};
 
 use crate::btf::Btf;
@@ -113,6 +114,14 @@ impl Target for HostTarget {
 
     fn kprobe_multi(&self) -> bool {
         *self.kprobe_multi.get_or_init(|| self.kprobes().is_ok() && crate::sys::has_kprobe_multi())
+    }
+
+    fn kernel_type(&self, name: &str) -> Result<CType, TargetError> {
+        self.btf()?.named_type(name).ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError> {
+        self.btf()?.enum_constant(name).ok_or(TargetError::NotFound)
     }
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {

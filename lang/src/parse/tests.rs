@@ -34,6 +34,13 @@ fn show(e: &Expr) -> String {
             SizeofArg::Type(t) => format!("sizeof({})", t.name),
             SizeofArg::Expr(e) => format!("sizeof({})", show(e)),
         },
+        ExprKind::Offsetof { of, path } => {
+            let of = match of.as_ref() {
+                SizeofArg::Type(t) => t.name.clone(),
+                SizeofArg::Expr(e) => show(e),
+            };
+            format!("offsetof({of}, {})", path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."))
+        }
     }
 }
 
