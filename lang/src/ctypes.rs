@@ -293,8 +293,13 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, c)| (*d, *c))
+        // Ties go to the name sharing the longest prefix (`y` → `yy`, not `x`).
+        .min_by_key(|(d, c)| (*d, std::cmp::Reverse(common_prefix(name, c)), *c))
         .map(|(_, c)| c)
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
 }
 
 /// Levenshtein distance over bytes.

@@ -187,7 +187,7 @@ impl Checker {
     /// `offsetof(TYPE, a.b)`: the byte offset of the member, a constant.
     pub(super) fn offsetof(&mut self, of: &SizeofArg, path: &[ast::Ident]) -> Option<(ExprKind, Type)> {
         let (key, key_span) = match of {
-            SizeofArg::Type(t) if t.pointer == 0 => (t.name.clone(), t.span),
+            SizeofArg::Type(t) if t.pointer == 0 && int_type(&t.name).is_none() => (t.name.clone(), t.span),
             SizeofArg::Expr(ast::Expr { kind: A::Ident(name), span }) if self.types.is_type(name) => (name.clone(), *span),
             SizeofArg::Type(ast::TypeName { span, .. }) | SizeofArg::Expr(ast::Expr { span, .. }) => {
                 self.error(
