@@ -460,8 +460,7 @@ impl Parser {
     /// Precedence climbing over C's integer operators.
     fn const_expr(&mut self, min: u8) -> Result<ConstExpr, Diagnostic> {
         let mut lhs = self.const_unary()?;
-        loop {
-            let Some(Token::Punct(op)) = self.peek() else { break };
+        while let Some(Token::Punct(op)) = self.peek() {
             let op: &'static str = op;
             let prec = match op {
                 "|" => 1,
