@@ -35,7 +35,7 @@ impl HostTarget {
             .get_or_init(|| {
                 let data = std::fs::read("/sys/kernel/btf/vmlinux")
                     .map_err(|e| format!("this kernel has no BTF (/sys/kernel/btf/vmlinux: {})", os_reason(&e)))?;
-                Btf::parse(&data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
+                Btf::from_vec(data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
             })
             .as_ref()
             .map_err(|e| TargetError::Unavailable(e.clone()))
