@@ -10,6 +10,9 @@ pub use visit::{walk_block, walk_expr, walk_probe, walk_program, walk_stmt, Visi
 /// A whole script: its config block and its probes, in source order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
+    /// The C definitions before the probes (`struct P { ... };`,
+    /// `typedef`, `enum`), in order.
+    pub definitions: Vec<crate::cdefs::Definition>,
     /// `config = { key = value; ... }` entries, in order.
     pub config: Vec<ConfigEntry>,
     /// The probes in source order.
@@ -270,9 +273,17 @@ pub enum ExprKind {
     },
     /// `sizeof(type)` or `sizeof(expr)`
     Sizeof(Box<SizeofArg>),
+    /// `offsetof(struct X, a.b)`: the byte offset of a member (a path
+    /// through nested members) in a struct or union type.
+    Offsetof {
+        /// The type (or an expression of that type).
+        of: Box<SizeofArg>,
+        /// The member names, outermost first; at least one.
+        path: Vec<Ident>,
+    },
 }
 
-/// What `sizeof` measures.
+/// What `sizeof` measures (and what `offsetof` looks into).
 #[derive(Clone, Debug, PartialEq)]
 pub enum SizeofArg {
     /// A type named as written.

@@ -6,8 +6,10 @@
 //! [`target::Target`] trait.
 
 pub mod ast;
+pub mod cdefs;
 pub mod check;
 pub mod checked;
+pub mod ctypes;
 pub mod diagnostic;
 pub mod format;
 pub mod parse;

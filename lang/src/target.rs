@@ -3,6 +3,8 @@
 //! tracefs) lives in rbpf-runtime; `FakeTarget` (with the `test-support`
 //! feature, or in this crate's tests) serves unit tests.
 
+use crate::ctypes::CType;
+
 #[cfg(any(test, feature = "test-support"))]
 mod fake;
 #[cfg(any(test, feature = "test-support"))]
@@ -47,6 +49,17 @@ pub trait Target {
     /// A kernel function's typed arguments and return value, from the
     /// kernel's BTF, for fentry and fexit.
     fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError>;
+
+    /// A kernel type by its C spelling — `struct task_struct`,
+    /// `union bpf_attr`, `enum tcp_state`, or a typedef such as `pid_t` —
+    /// from the kernel's BTF, converted to a [`CType`]. The BTF is read on
+    /// the first such question, never for a program that names no kernel
+    /// type. `NotFound` when the kernel has no such type.
+    fn kernel_type(&self, name: &str) -> Result<CType, TargetError>;
+
+    /// The value of the kernel enumerator `name` (`TCP_ESTABLISHED`), from
+    /// the enums of the kernel's BTF; `NotFound` when no enum defines it.
+    fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError>;
 
     /// The name of every function the kernel's BTF describes (the ones
     /// fentry can attach to), for wildcards and listing.

@@ -1,12 +1,17 @@
-//! A reader for the kernel's BTF (/sys/kernel/btf/vmlinux), as far as
-//! fentry and fexit need it: the functions it describes, and a function's
-//! parameters and return type, resolved to the integer and pointer shapes
-//! the checker types them as and spelled in C as `bpftrace -lv` prints them.
+//! A reader for the kernel's BTF (/sys/kernel/btf/vmlinux): the functions
+//! it describes, and a function's parameters and return type, resolved to
+//! the integer and pointer shapes the checker types them as and spelled in
+//! C as `bpftrace -lv` prints them (for fentry and fexit); and named types
+//! and enumerators converted to [`CType`]s (for `sizeof`, `offsetof`, enum
+//! constants), through indexes built on the first lookup of each kind.
 //! The format is the kernel's (Documentation/bpf/btf.rst): a header, then
 //! the type section (type ids count from 1), then the string section.
 
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::OnceLock;
 
+use rbpf_lang::ctypes::{AddrSpace, BitField, CType, Enum, Member, Record, RecordKind};
 use rbpf_lang::target::{FieldKind, KernelFunction, TracepointField, TracepointFormat};
 
 const KIND_INT: u32 = 1;
@@ -31,7 +36,7 @@ const KIND_ENUM64: u32 = 19;
 
 /// One type record: where it starts in the type section, and its header.
 #[derive(Clone, Copy)]
-struct Record {
+struct RecordHeader {
     at: usize,
     name_off: u32,
     kind: u32,
@@ -42,16 +47,20 @@ struct Record {
 }
 
 pub struct Btf {
-    types: Vec<u8>,
-    strings: Vec<u8>,
+    /// The whole file; the sections are ranges of it, not copies.
+    data: Vec<u8>,
+    types_at: std::ops::Range<usize>,
+    strings_at: std::ops::Range<usize>,
     /// Indexed by type id; id 0 (void) is a placeholder.
-    records: Vec<Record>,
-    functions: HashMap<String, u32>,
+    records: Vec<RecordHeader>,
+    /// Function ids by name, built on the first function lookup: a
+    /// program naming a type or two should not pay for 60,000 names.
+    functions: OnceLock<HashMap<String, u32>>,
 }
 
 impl std::fmt::Debug for Btf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Btf {{ {} types, {} functions }}", self.records.len() - 1, self.functions.len())
+        write!(f, "Btf {{ {} types }}", self.records.len() - 1)
     }
 }
 
@@ -60,24 +69,33 @@ fn u32_at(data: &[u8], at: usize) -> Option<u32> {
 }
 
 impl Btf {
+    /// Parses a copy of `data`.
     pub fn parse(data: &[u8]) -> Result<Btf, String> {
+        Btf::from_vec(data.to_vec())
+    }
+
+    /// Parses `data`, keeping it: the sections are read in place.
+    pub fn from_vec(data: Vec<u8>) -> Result<Btf, String> {
         let bad = || "not a little-endian BTF file".to_string();
         if data.get(0..2) != Some(&[0x9f, 0xeb]) {
             return Err(bad());
         }
-        let field = |i: usize| u32_at(data, 4 + 4 * i).ok_or_else(bad).map(|v| v as usize);
+        let field = |i: usize| u32_at(&data, 4 + 4 * i).ok_or_else(bad).map(|v| v as usize);
         let (hdr_len, type_off, type_len, str_off, str_len) = (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
-        let section = |off: usize, len: usize| data.get(hdr_len + off..hdr_len + off + len).ok_or_else(bad);
-        let types = section(type_off, type_len)?.to_vec();
-        let strings = section(str_off, str_len)?.to_vec();
-        let void = Record { at: 0, name_off: 0, kind: 0, vlen: 0, kind_flag: false, size_or_type: 0 };
+        let section = |off: usize, len: usize| {
+            let range = hdr_len + off..hdr_len + off + len;
+            data.get(range.clone()).map(|_| range).ok_or_else(bad)
+        };
+        let (types_at, strings_at) = (section(type_off, type_len)?, section(str_off, str_len)?);
+        let types = &data[types_at.clone()];
+        let void = RecordHeader { at: 0, name_off: 0, kind: 0, vlen: 0, kind_flag: false, size_or_type: 0 };
         let mut records = vec![void];
         let mut at = 0;
         while at < types.len() {
             let (name_off, info, size_or_type) =
-                (u32_at(&types, at).ok_or_else(bad)?, u32_at(&types, at + 4).ok_or_else(bad)?, u32_at(&types, at + 8).ok_or_else(bad)?);
+                (u32_at(types, at).ok_or_else(bad)?, u32_at(types, at + 4).ok_or_else(bad)?, u32_at(types, at + 8).ok_or_else(bad)?);
             let (kind, vlen, kind_flag) = ((info >> 24) & 0x1f, info & 0xffff, info >> 31 == 1);
-            records.push(Record { at, name_off, kind, vlen, kind_flag, size_or_type });
+            records.push(RecordHeader { at, name_off, kind, vlen, kind_flag, size_or_type });
             let vlen = vlen as usize;
             let extra = match kind {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
@@ -90,30 +108,43 @@ impl Btf {
             };
             at += 12 + extra;
         }
-        let mut btf = Btf { types, strings, records, functions: HashMap::new() };
-        for id in 1..btf.records.len() {
-            if btf.records[id].kind == KIND_FUNC {
-                // Static functions of different files may share a name: the
-                // first is the one found by name (as libbpf finds it).
-                let name = btf.name(btf.records[id].name_off).to_string();
-                btf.functions.entry(name).or_insert(id as u32);
+        Ok(Btf { data, types_at, strings_at, records, functions: OnceLock::new() })
+    }
+
+    fn types(&self) -> &[u8] {
+        &self.data[self.types_at.clone()]
+    }
+
+    fn strings(&self) -> &[u8] {
+        &self.data[self.strings_at.clone()]
+    }
+
+    fn functions(&self) -> &HashMap<String, u32> {
+        self.functions.get_or_init(|| {
+            let mut out = HashMap::new();
+            for (id, r) in self.records.iter().enumerate() {
+                if r.kind == KIND_FUNC {
+                    // Static functions of different files may share a name: the
+                    // first is the one found by name (as libbpf finds it).
+                    out.entry(self.name(r.name_off).to_string()).or_insert(id as u32);
+                }
             }
-        }
-        Ok(btf)
+            out
+        })
     }
 
     fn name(&self, off: u32) -> &str {
-        let rest = self.strings.get(off as usize..).unwrap_or_default();
+        let rest = self.strings().get(off as usize..).unwrap_or_default();
         let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
         std::str::from_utf8(&rest[..end]).unwrap_or("")
     }
 
-    fn record(&self, id: u32) -> Option<Record> {
+    fn record(&self, id: u32) -> Option<RecordHeader> {
         self.records.get(id as usize).copied()
     }
 
     /// Skips typedefs and qualifiers.
-    fn resolve(&self, mut id: u32) -> Option<Record> {
+    fn resolve(&self, mut id: u32) -> Option<RecordHeader> {
         for _ in 0..32 {
             let r = self.record(id)?;
             match r.kind {
@@ -164,8 +195,8 @@ impl Btf {
             KIND_FWD => format!("struct {name}"),
             KIND_ENUM | KIND_ENUM64 => format!("enum {name}"),
             KIND_ARRAY => {
-                let element = u32_at(&self.types, r.at + 12).unwrap_or(0);
-                let count = u32_at(&self.types, r.at + 20).unwrap_or(0);
+                let element = u32_at(self.types(), r.at + 12).unwrap_or(0);
+                let count = u32_at(self.types(), r.at + 20).unwrap_or(0);
                 format!("{}[{count}]", inner(element))
             }
             KIND_FUNC_PROTO => format!("{} ({})", inner(r.size_or_type), self.params(r, depth).join(", ")),
@@ -174,9 +205,9 @@ impl Btf {
     }
 
     /// The parameter types of a function prototype; `...` for varargs.
-    fn params(&self, proto: Record, depth: u32) -> Vec<String> {
+    fn params(&self, proto: RecordHeader, depth: u32) -> Vec<String> {
         (0..proto.vlen as usize)
-            .map(|i| match u32_at(&self.types, proto.at + 12 + 8 * i + 4) {
+            .map(|i| match u32_at(self.types(), proto.at + 12 + 8 * i + 4) {
                 Some(0) => "...".to_string(),
                 Some(ty) => self.c_type_at(ty, depth + 1),
                 None => "?".to_string(),
@@ -186,12 +217,12 @@ impl Btf {
 
     /// The type id of the FUNC named `name` (the first, if several).
     pub fn function_id(&self, name: &str) -> Option<u32> {
-        self.functions.get(name).copied()
+        self.functions().get(name).copied()
     }
 
     /// Every function the BTF describes, each once.
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
-        self.functions.keys().map(String::as_str)
+        self.functions().keys().map(String::as_str)
     }
 
     /// A value of type `id` as a field of the fentry context at `offset`.
@@ -200,7 +231,7 @@ impl Btf {
         let resolved = self.resolve(id);
         let (size, signed, kind) = match resolved {
             Some(r) if r.kind == KIND_INT => {
-                let encoding = u32_at(&self.types, r.at + 12).unwrap_or(0);
+                let encoding = u32_at(self.types(), r.at + 12).unwrap_or(0);
                 (r.size_or_type, encoding >> 24 & 1 == 1, FieldKind::Int)
             }
             Some(r) if r.kind == KIND_ENUM || r.kind == KIND_ENUM64 => (r.size_or_type, r.kind_flag, FieldKind::Int),
@@ -219,13 +250,13 @@ impl Btf {
 
     /// A function's parameters and return value, as fentry's context holds them.
     pub fn function(&self, name: &str) -> Option<KernelFunction> {
-        let func = self.record(*self.functions.get(name)?)?;
+        let func = self.record(*self.functions().get(name)?)?;
         let proto = self.record(func.size_or_type).filter(|p| p.kind == KIND_FUNC_PROTO)?;
         let mut fields = Vec::new();
         let mut variadic = false;
         for i in 0..proto.vlen as usize {
             let at = proto.at + 12 + 8 * i;
-            let (name_off, ty) = (u32_at(&self.types, at)?, u32_at(&self.types, at + 4)?);
+            let (name_off, ty) = (u32_at(self.types(), at)?, u32_at(self.types(), at + 4)?);
             if ty == 0 {
                 // A variadic function's `...`: not an argument one can read.
                 variadic = true;
@@ -235,6 +266,146 @@ impl Btf {
         }
         let retval = (proto.size_or_type != 0).then(|| self.field("retval", proto.size_or_type, 8 * fields.len() as u32));
         Some(KernelFunction { args: TracepointFormat { fields }, retval, variadic })
+    }
+}
+
+/// How deep a type may nest before conversion stops (a loop would be a bad file).
+const MAX_DEPTH: u32 = 64;
+
+impl Btf {
+    /// The type spelt `key` (`struct task_struct`, `union bpf_attr`,
+    /// `enum tcp_state`, a typedef or base type name), converted. One scan
+    /// of the record headers, comparing names in place: a program names a
+    /// few types, and an index of all of them would cost more than the
+    /// scans (the checker asks once per name).
+    pub fn named_type(&self, key: &str) -> Option<CType> {
+        let (kinds, name): (&[u32], &str) = match key.split_once(' ') {
+            Some(("struct", name)) => (&[KIND_STRUCT], name),
+            Some(("union", name)) => (&[KIND_UNION], name),
+            Some(("enum", name)) => (&[KIND_ENUM, KIND_ENUM64], name),
+            _ => (&[KIND_TYPEDEF, KIND_INT, KIND_FLOAT], key),
+        };
+        // A name defined by several compilation units is the same type; the
+        // first one wins.
+        let id = self.records.iter().position(|r| kinds.contains(&r.kind) && self.name(r.name_off) == name)?;
+        Some(self.ctype(id as u32, 0))
+    }
+
+    /// The value of the enumerator `name`, the first enum's that has it.
+    pub fn enum_constant(&self, name: &str) -> Option<i64> {
+        self.records
+            .iter()
+            .filter(|r| r.kind == KIND_ENUM || r.kind == KIND_ENUM64)
+            .find_map(|r| self.enum_values(*r).into_iter().find(|(n, _)| *n == name).map(|(_, v)| v))
+    }
+
+    /// An enum record's constants.
+    fn enum_values(&self, r: RecordHeader) -> Vec<(&str, i64)> {
+        let (step, wide) = match r.kind {
+            KIND_ENUM => (8, false),
+            KIND_ENUM64 => (12, true),
+            _ => return Vec::new(),
+        };
+        (0..r.vlen as usize)
+            .filter_map(|i| {
+                let at = r.at + 12 + step * i;
+                let name = self.name(u32_at(self.types(), at)?);
+                let lo = u32_at(self.types(), at + 4)?;
+                let v = if wide {
+                    (u64::from(u32_at(self.types(), at + 8)?) << 32 | u64::from(lo)) as i64
+                } else if r.kind_flag {
+                    i64::from(lo as i32)
+                } else {
+                    i64::from(lo)
+                };
+                Some((name, v))
+            })
+            .collect()
+    }
+
+    /// Type `id` as a [`CType`]: records held by value are converted with
+    /// their members; a struct behind a pointer is named only, so that a
+    /// type costs what it holds, not what it points to.
+    fn ctype(&self, id: u32, depth: u32) -> CType {
+        let Some(r) = self.record(id).filter(|_| depth < MAX_DEPTH) else { return CType::Void };
+        let name = self.name(r.name_off);
+        let word = |i: usize| u32_at(self.types(), r.at + 12 + 4 * i).unwrap_or(0);
+        match r.kind {
+            KIND_INT => {
+                let encoding = word(0);
+                CType::Int { size: r.size_or_type, signed: encoding >> 24 & 1 == 1 }
+            }
+            KIND_FLOAT => CType::Float { size: r.size_or_type },
+            KIND_PTR => CType::Pointer { pointee: Rc::new(self.pointee(r.size_or_type, depth + 1)), space: AddrSpace::Kernel },
+            KIND_ARRAY => CType::Array { element: Rc::new(self.ctype(word(0), depth + 1)), len: u64::from(word(2)) },
+            KIND_STRUCT | KIND_UNION => CType::Record(Rc::new(self.record_type(r, depth))),
+            KIND_ENUM | KIND_ENUM64 => {
+                let values: Vec<(String, i64)> = self.enum_values(r).into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+                let signed = r.kind_flag || values.iter().any(|(_, v)| *v < 0);
+                let name = (!name.is_empty()).then(|| name.to_string());
+                CType::Enum(Rc::new(Enum { name, size: r.size_or_type, signed, values }))
+            }
+            KIND_FWD => CType::Named { kind: if r.kind_flag { RecordKind::Union } else { RecordKind::Struct }, name: name.to_string() },
+            KIND_TYPEDEF => CType::Typedef { name: name.to_string(), target: Rc::new(self.ctype(r.size_or_type, depth + 1)) },
+            KIND_CONST | KIND_VOLATILE | KIND_RESTRICT | KIND_TYPE_TAG => self.ctype(r.size_or_type, depth + 1),
+            KIND_FUNC_PROTO | KIND_FUNC => CType::Function,
+            _ => CType::Void,
+        }
+    }
+
+    /// What a pointer points to: a named struct or union by name only.
+    fn pointee(&self, id: u32, depth: u32) -> CType {
+        let Some(r) = self.record(id).filter(|_| depth < MAX_DEPTH) else { return CType::Void };
+        let name = self.name(r.name_off);
+        match r.kind {
+            KIND_STRUCT | KIND_UNION if !name.is_empty() => {
+                CType::Named { kind: if r.kind == KIND_UNION { RecordKind::Union } else { RecordKind::Struct }, name: name.to_string() }
+            }
+            KIND_CONST | KIND_VOLATILE | KIND_RESTRICT | KIND_TYPE_TAG => self.pointee(r.size_or_type, depth + 1),
+            KIND_TYPEDEF => CType::Typedef { name: name.to_string(), target: Rc::new(self.pointee(r.size_or_type, depth + 1)) },
+            _ => self.ctype(id, depth),
+        }
+    }
+
+    /// A struct or union with its members. BTF gives each member's bit
+    /// offset (and, with the kind flag, its bit-field width) but not the
+    /// record's alignment: that is its most aligned member's, or 1 when a
+    /// member sits off its alignment (a packed record).
+    fn record_type(&self, r: RecordHeader, depth: u32) -> Record {
+        let kind = if r.kind == KIND_UNION { RecordKind::Union } else { RecordKind::Struct };
+        let mut members = Vec::with_capacity(r.vlen as usize);
+        let mut align = 1;
+        let mut packed = false;
+        for i in 0..r.vlen as usize {
+            let at = r.at + 12 + 12 * i;
+            let (Some(name_off), Some(ty), Some(offset)) = (u32_at(self.types(), at), u32_at(self.types(), at + 4), u32_at(self.types(), at + 8))
+            else {
+                break;
+            };
+            let (bit_offset, width) = if r.kind_flag { (offset & 0xff_ffff, offset >> 24) } else { (offset, 0) };
+            let ty_c = self.ctype(ty, depth + 1);
+            let name = self.name(name_off);
+            let bitfield = (width > 0).then_some(BitField { bit_offset: u64::from(bit_offset), width });
+            if bitfield.is_none() {
+                let a = ty_c.align().unwrap_or(1);
+                align = align.max(a);
+                packed |= u64::from(bit_offset) % (a * 8) != 0;
+            } else if !name.is_empty() {
+                align = align.max(ty_c.align().unwrap_or(1));
+            }
+            members.push(Member {
+                name: (!name.is_empty()).then(|| name.to_string()),
+                ty: ty_c,
+                offset: u64::from(bit_offset / 8),
+                bitfield,
+            });
+        }
+        let size = u64::from(r.size_or_type);
+        if packed || size % align != 0 {
+            align = 1;
+        }
+        let name = self.name(r.name_off);
+        Record { kind, name: (!name.is_empty()).then(|| name.to_string()), size, align, members }
     }
 }
 

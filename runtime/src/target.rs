@@ -7,6 +7,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use rbpf_lang::ctypes::CType;
 use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UsdtProbe};
 
 use crate::btf::Btf;
@@ -34,7 +35,7 @@ impl HostTarget {
             .get_or_init(|| {
                 let data = std::fs::read("/sys/kernel/btf/vmlinux")
                     .map_err(|e| format!("this kernel has no BTF (/sys/kernel/btf/vmlinux: {})", os_reason(&e)))?;
-                Btf::parse(&data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
+                Btf::from_vec(data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
             })
             .as_ref()
             .map_err(|e| TargetError::Unavailable(e.clone()))
@@ -113,6 +114,14 @@ impl Target for HostTarget {
 
     fn kprobe_multi(&self) -> bool {
         *self.kprobe_multi.get_or_init(|| self.kprobes().is_ok() && crate::sys::has_kprobe_multi())
+    }
+
+    fn kernel_type(&self, name: &str) -> Result<CType, TargetError> {
+        self.btf()?.named_type(name).ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError> {
+        self.btf()?.enum_constant(name).ok_or(TargetError::NotFound)
     }
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {

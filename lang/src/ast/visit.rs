@@ -146,7 +146,7 @@ pub fn walk_expr<'a, V: Visitor<'a> + ?Sized>(v: &mut V, expr: &'a Expr) {
             v.visit_expr(then);
             v.visit_expr(else_);
         }
-        ExprKind::Sizeof(arg) => match &**arg {
+        ExprKind::Sizeof(arg) | ExprKind::Offsetof { of: arg, .. } => match &**arg {
             SizeofArg::Type(_) => {}
             SizeofArg::Expr(e) => v.visit_expr(e),
         },

@@ -80,7 +80,10 @@ impl Checker {
             A::Int(v) => (ExprKind::Int(*v), Type::I64),
             A::Bool(b) => (ExprKind::Int(u64::from(*b)), Type::U64),
             A::Str(s) => (ExprKind::Str(s.clone()), Type::Str { size: s.len() as u32 + 1 }),
-            A::Ident(name) => return self.builtin(name, span, cx),
+            A::Ident(name) => match self.enum_constant(name) {
+                Some(constant) => constant,
+                None => return self.builtin(name, span, cx),
+            },
             A::Var(name) => {
                 let var_name = format!("${name}");
                 let Some(&id) = cx.var_ids.get(&var_name) else {
@@ -224,29 +227,23 @@ impl Checker {
             }
             A::Sizeof(arg) => {
                 let size = match arg.as_ref() {
-                    ast::SizeofArg::Type(t) if t.pointer > 0 => 8,
-                    ast::SizeofArg::Type(t) => match int_type(&t.name) {
-                        Some(Type::Int { bits, .. }) => u64::from(bits / 8),
-                        _ => {
-                            self.error(
-                                Diagnostic::error(t.span, format!("unknown type `{}`", t.name))
-                                    .with_label("not a type rbpf knows"),
-                            );
-                            return None;
+                    ast::SizeofArg::Type(t) => self.sizeof_type(t)?,
+                    ast::SizeofArg::Expr(e) => match self.sizeof_typedef(e) {
+                        Some(size) => size?,
+                        None => {
+                            let e = self.expr(e, cx);
+                            match e.ty {
+                                Type::Int { bits, .. } => u64::from(bits / 8),
+                                Type::Ptr { .. } => 8,
+                                Type::Str { size } => u64::from(size),
+                                other => u64::from(other.stored_size()),
+                            }
                         }
                     },
-                    ast::SizeofArg::Expr(e) => {
-                        let e = self.expr(e, cx);
-                        match e.ty {
-                            Type::Int { bits, .. } => u64::from(bits / 8),
-                            Type::Ptr { .. } => 8,
-                            Type::Str { size } => u64::from(size),
-                            other => u64::from(other.stored_size()),
-                        }
-                    }
                 };
                 (ExprKind::Int(size), Type::U64)
             }
+            A::Offsetof { of, path } => return self.offsetof(of, path),
             A::Tuple(items) => return self.tuple(items, cx),
             A::TupleIndex { expr, index, index_span } => return self.tuple_index(expr, *index, *index_span, span, cx),
             A::Index { expr, index } => return self.index(expr, index, span, cx),

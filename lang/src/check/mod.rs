@@ -82,6 +82,9 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
 
     let mut checker = Checker::new(program, options, strlen);
     checker.ncpus = target.possible_cpus().max(1);
+    let (types, mut type_diags) = types::TypeTable::build(program, target);
+    checker.types = types;
+    diags.append(&mut type_diags);
     for pass in [Pass::Infer, Pass::Report] {
         checker.pass = pass;
         checker.diags.clear();
@@ -264,6 +267,8 @@ struct Checker {
     cpid: Option<u32>,
     /// The size of strings read from memory (`str()`), NUL included.
     strlen: u32,
+    /// The types and enumerators the program can name.
+    types: types::TypeTable,
 }
 
 /// Whether a wildcard's matches must stay one program each rather than
@@ -349,6 +354,7 @@ impl Checker {
             pid_filter: options.pid,
             cpid: options.cpid,
             strlen,
+            types: types::TypeTable::default(),
         }
     }
 
@@ -444,6 +450,7 @@ mod statements;
 mod stmt;
 mod strings;
 mod tuple;
+mod types;
 mod unroll;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod tables;
 mod probe_kinds;
 mod watchpoint;
 mod tuples;
+mod types;
 
 pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve
 ID: 824
@@ -26,12 +27,17 @@ format:
 \tfield:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;
 ";
 
+/// The kernel types the fake's BTF describes.
+const KERNEL_TYPES: &str = "struct task_struct { int pid; int tgid; struct task_struct *real_parent; }; \
+                            typedef int pid_t; enum { TCP_ESTABLISHED = 1, TCP_SYN_SENT };";
+
 fn target() -> FakeTarget {
     FakeTarget::default()
         .with_tracepoint("syscalls", "sys_enter_execve", EXECVE_FORMAT)
         .with_usdt("/bin/app", "app", "req", 0x1010, Some(0x3000), "-4@%edi 8@16(%rsp)")
         .with_usdt("/bin/app", "app", "req", 0x1030, Some(0x3000), "-4@%eax 8@$7")
         .with_usdt("/bin/app", "app", "odd", 0x1040, None, "4@(%rax,%rbx,4)")
+        .with_kernel_definitions(KERNEL_TYPES)
         .with_tracepoint("sched", "sched_switch", "format:\n\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;\n")
 }
 

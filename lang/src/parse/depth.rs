@@ -243,7 +243,7 @@ pub(super) fn refuse_deep_tree(program: Program, span: Span) -> Diagnostic {
                     exprs.extend([*lhs, *rhs])
                 }
                 ExprKind::Ternary { cond, then, else_ } => exprs.extend([*cond, *then, *else_]),
-                ExprKind::Sizeof(arg) => {
+                ExprKind::Sizeof(arg) | ExprKind::Offsetof { of: arg, .. } => {
                     if let SizeofArg::Expr(e) = *arg {
                         exprs.push(e);
                     }

@@ -33,10 +33,14 @@ pub fn parse(text: &str) -> std::result::Result<Program, Vec<Diagnostic>> {
     let mut pairs = Grammar::parse(Rule::program, text).map_err(|e| vec![syntax_error(text, e)])?;
     let program = pairs.next().expect("the program rule matched");
     let span = span_of(&program);
-    let mut out = Program { config: Vec::new(), probes: Vec::new(), span };
+    let mut out = Program { definitions: Vec::new(), config: Vec::new(), probes: Vec::new(), span };
     let mut errors = Vec::new();
     for pair in program.into_inner() {
         match pair.as_rule() {
+            Rule::c_definition => match crate::cdefs::parse_definition(pair.as_str(), pair.as_span().start()) {
+                Ok(d) => out.definitions.push(d),
+                Err(d) => errors.push(d),
+            },
             Rule::config => {
                 for entry in pair.into_inner() {
                     let span = span_of(&entry);
@@ -363,6 +367,12 @@ fn primary(pair: Pair<Rule>) -> Result<Expr> {
             let arg = if arg.as_rule() == Rule::type_name { SizeofArg::Type(type_name(arg)) } else { SizeofArg::Expr(expr(arg)?) };
             ExprKind::Sizeof(Box::new(arg))
         }
+        Rule::offsetof_expr => {
+            let mut inner = pair.into_inner().skip(1);
+            let of = inner.next().expect("offsetof type");
+            let of = if of.as_rule() == Rule::type_name { SizeofArg::Type(type_name(of)) } else { SizeofArg::Expr(expr(of)?) };
+            ExprKind::Offsetof { of: Box::new(of), path: inner.map(ident).collect() }
+        }
         Rule::paren => {
             let mut items = pair.into_inner().map(expr).collect::<Result<Vec<_>>>()?;
             // `(a)` is parentheses; bpftrace has no one-element tuples.
@@ -541,6 +551,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::EOI => "the end of the program",
         Rule::config_entry => "a config option",
         Rule::type_name => "a type",
+        Rule::c_definition => "a C definition",
         _ => return None,
     })
 }

@@ -34,6 +34,13 @@ fn show(e: &Expr) -> String {
             SizeofArg::Type(t) => format!("sizeof({})", t.name),
             SizeofArg::Expr(e) => format!("sizeof({})", show(e)),
         },
+        ExprKind::Offsetof { of, path } => {
+            let of = match of.as_ref() {
+                SizeofArg::Type(t) => t.name.clone(),
+                SizeofArg::Expr(e) => show(e),
+            };
+            format!("offsetof({of}, {})", path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."))
+        }
     }
 }
 
@@ -82,6 +89,15 @@ fn show_block(b: &Block, out: &mut Vec<String>, depth: usize) {
 
 fn render(p: &Program) -> String {
     let mut out = Vec::new();
+    for d in &p.definitions {
+        let names: Vec<&str> = d.declarators.iter().filter_map(|d| d.name.as_ref()).map(|(n, _)| n.as_str()).collect();
+        let what = match &d.specifier {
+            crate::cdefs::Specifier::Record(r) => format!("{} {}", r.kind.keyword(), r.name.as_deref().unwrap_or("_")),
+            crate::cdefs::Specifier::Enum(e) => format!("enum {}", e.name.as_deref().unwrap_or("_")),
+            other => format!("{other:?}"),
+        };
+        out.push(format!("{}{what}{}", if d.typedef { "typedef " } else { "" }, names.iter().map(|n| format!(" {n}")).collect::<String>()));
+    }
     for c in &p.config {
         out.push(format!("config {} = {}", c.key.name, show(&c.value)));
     }
@@ -344,4 +360,26 @@ fn nesting_beyond_the_limits_is_refused_with_a_span() {
             assert!(d[0].span.start > 0 && (d[0].span.end as usize) <= src.len(), "{src:.60}: {:?}", d[0].span);
         }
     });
+}
+
+#[test]
+fn c_definitions_come_before_the_config_and_probes() {
+    check(
+        "struct P { int x; struct P *next; }; // a list\nunion U { char c; long l; };\nenum { A, B = 2 };\n\
+         typedef struct { char c; } T, *TP;\nconfig = { max_strlen = 16 }\nBEGIN { $a = offsetof(struct P, next) + offsetof(T, c.d) + sizeof(union U); }",
+        "struct P\nunion U\nenum _\ntypedef struct _ T TP\nconfig max_strlen = 16\nprobe BEGIN\n  $a = ((offsetof(struct P, next) + offsetof(T, c.d)) + sizeof(union U))",
+    );
+}
+
+#[test]
+fn a_malformed_definition_is_a_spanned_error() {
+    check_error(
+        "struct P { int x[; }; BEGIN { }",
+        r#"
+error: expected a constant in this C definition, found `;`
+  ┌─ -e:1:18
+  │
+1 │ struct P { int x[; }; BEGIN { }
+  │                  ^ expected a constant"#,
+    );
 }

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::ctypes::CType;
+
 use super::{FieldKind, KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointField, TracepointFormat, UsdtProbe};
 
 /// A target made of fixed facts, for tests.
@@ -40,6 +42,10 @@ pub struct FakeTarget {
     pub files: HashMap<String, bool>,
     /// The files each process has mapped, by pid.
     pub mapped_files: HashMap<u32, Vec<String>>,
+    /// The kernel's types by C spelling (`struct task_struct`, `pid_t`).
+    pub kernel_types: HashMap<String, CType>,
+    /// The kernel's enumerators by name.
+    pub kernel_constants: HashMap<String, i64>,
 }
 
 impl FakeTarget {
@@ -108,6 +114,23 @@ impl FakeTarget {
         self
     }
 
+    /// Adds a kernel type under its C spelling (`struct task_struct`).
+    pub fn with_kernel_type(mut self, name: &str, ty: CType) -> Self {
+        self.kernel_types.insert(name.to_string(), ty);
+        self
+    }
+
+    /// Adds the types and enumerators that C definitions make, as if the
+    /// kernel's BTF described them.
+    pub fn with_kernel_definitions(mut self, text: &str) -> Self {
+        let program = crate::parse(&format!("{text}\nBEGIN {{}}")).expect("kernel definitions parse");
+        let (types, diags) = crate::cdefs::layout(&program.definitions, &mut |_| None);
+        assert!(diags.is_empty(), "kernel definitions lay out: {diags:?}");
+        self.kernel_types.extend(types.types);
+        self.kernel_constants.extend(types.constants);
+        self
+    }
+
     /// Adds a tracepoint given the text of its format file.
     pub fn with_tracepoint(mut self, category: &str, name: &str, format: &str) -> Self {
         self.tracepoints
@@ -154,6 +177,20 @@ impl Target for FakeTarget {
             return Err(TargetError::Unavailable(why.clone()));
         }
         self.kernel_function_types.get(name).cloned().ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_type(&self, name: &str) -> Result<CType, TargetError> {
+        if let Some(why) = &self.no_btf {
+            return Err(TargetError::Unavailable(why.clone()));
+        }
+        self.kernel_types.get(name).cloned().ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError> {
+        if let Some(why) = &self.no_btf {
+            return Err(TargetError::Unavailable(why.clone()));
+        }
+        self.kernel_constants.get(name).copied().ok_or(TargetError::NotFound)
     }
 
     fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {

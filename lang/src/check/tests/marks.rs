@@ -18,7 +18,7 @@ use crate::Severity;
 /// Checks `fixture` (code lines and mark lines) and compares the
 /// diagnostics with the marks.
 #[track_caller]
-fn check(fixture: &str) {
+pub(super) fn check(fixture: &str) {
     let mut src = String::new();
     let mut expected = Vec::new();
     let mut line_start = 0;
