@@ -13,10 +13,13 @@
 //! without being read (kernel headers are never read), while an
 //! `#include "..."`, which names the user's own file, must exist; a file
 //! found is read for its macros and conditionals. `BPFTRACE_HAVE_BTF` is
-//! always defined.
+//! always defined. Since macros are not in BTF, a few system headers that
+//! are not read still define their well-known constants (`TASK_RUNNING`,
+//! `AF_INET`: see `headers.rs`).
 
 mod expand;
 mod expr;
+mod headers;
 #[cfg(test)]
 mod tests;
 
@@ -126,7 +129,7 @@ pub fn preprocess(text: &str, options: &Options) -> Result<Preprocessed, Vec<Dia
                     pp.errors.push(Diagnostic::error(Span::default(), message));
                 }
             }
-            Ok(None) => {}
+            Ok(None) => pp.define_known(file),
             Err(message) => pp.errors.push(Diagnostic::error(Span::default(), format!("--include {file}: {message}"))),
         }
     }
@@ -430,7 +433,10 @@ impl Preprocessor<'_> {
         let from = self.options.script_dir.as_deref().unwrap_or(&cwd);
         let path = match self.resolve(&request, from, false) {
             Ok(Some(path)) => path,
-            Ok(None) => return,
+            Ok(None) => {
+                self.define_known(&request.name);
+                return;
+            }
             Err(message) => {
                 let e = Diagnostic::error(args_span, message)
                     .with_label("not found")
@@ -441,6 +447,13 @@ impl Preprocessor<'_> {
         };
         if let Err(message) = self.include_file(&path, depth + 1) {
             self.errors.push(Diagnostic::error(args_span, message).with_label("in this file"));
+        }
+    }
+
+    /// Defines the macros of a system header that is not read.
+    fn define_known(&mut self, header: &str) {
+        for (name, value) in headers::known_macros(header) {
+            self.macros.insert(name.to_string(), Macro { params: None, body: value.to_string() });
         }
     }
 

@@ -220,6 +220,15 @@ fn errors() {
 }
 
 #[test]
+fn unread_system_headers_define_their_constants() {
+    check(
+        "#include <linux/sched.h>\n#include <sys/socket.h>\nBEGIN { TASK_RUNNING AF_INET AF_INET6 }\n",
+        "\n\nBEGIN { 0x0000 2 10 }",
+    );
+    check("BEGIN { AF_INET }\n", "BEGIN { AF_INET }");
+}
+
+#[test]
 fn system_headers_need_not_exist() {
     check("#include <linux/sched.h>\n#include <net/sock.h>\nBEGIN {}\n", "\n\nBEGIN {}");
 }
