@@ -1,6 +1,7 @@
 //! rbpf-lang: the bpftrace language front end.
 //!
-//! `parse` turns source text into an [`ast::Program`]; `check` resolves names,
+//! `preprocess` obeys a script's `#include`, `#define` and conditionals;
+//! `parse` turns its text into an [`ast::Program`]; `check` resolves names,
 //! infers types and expands probes into a [`checked::Program`]. Neither
 //! touches the kernel: host facts (tracepoint formats, ...) come through the
 //! [`target::Target`] trait.

@@ -311,3 +311,19 @@ fn parse_errors_after_expansions_point_at_the_source() {
     assert_eq!(line_column(text, span.start as usize), (5, 29));
     assert_eq!(&text[span.range()], ";");
 }
+
+#[test]
+fn hash_inside_a_line_is_no_directive() {
+    check("BEGIN { printf(\"#if\\n\"); } # not a directive\n", "BEGIN { printf(\"#if\\n\"); } # not a directive");
+}
+
+#[test]
+fn macro_arguments_may_span_lines() {
+    let text = "#define ADD(a, b) (a + b)\nBEGIN { $x = ADD(1,\n  2); $y = z; }\n";
+    let pre = preprocess(text, &Options::default()).expect("preprocesses");
+    assert_eq!(pre.text.trim(), "BEGIN { $x = (1 + 2); $y = z; }");
+    // Past the shortened use, spans still land on the source's text.
+    let z_out = pre.text.find('z').expect("z");
+    let z_in = text.find('z').expect("z");
+    assert_eq!(pre.map.span(Span::new(z_out, z_out + 1)), Span::new(z_in, z_in + 1));
+}
