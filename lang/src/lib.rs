@@ -2,7 +2,7 @@
 //!
 //! `preprocess` obeys a script's `#include`, `#define` and conditionals;
 //! `parse` turns its text into an [`ast::Program`]; `check` resolves names,
-//! infers types and expands probes into a [`checked::Program`]. Neither
+//! infers types and expands probes into a [`checked::Program`]. None of them
 //! touches the kernel: host facts (tracepoint formats, ...) come through the
 //! [`target::Target`] trait.
 
