@@ -28,6 +28,9 @@ pub struct Compiled {
     pub checked: lang::checked::Program,
     /// The BPF ELF object and its manifest, ready to run.
     pub object: Object,
+    /// Maps the spans of the preprocessed text that `ast`, `checked` and
+    /// `object` carry back to the source (see [`lang::preprocess`]).
+    pub source_map: lang::preprocess::SourceMap,
 }
 
 /// Why a program did not compile.
@@ -62,11 +65,25 @@ pub fn compile_with(
     target: &dyn lang::target::Target,
     options: &lang::Options,
 ) -> Result<Compiled, CompileError> {
-    let ast = lang::parse(&source.text).map_err(CompileError::Program)?;
-    let checked = lang::check_with(&ast, target, options).map_err(CompileError::Program)?;
+    compile_with_includes(source, target, options, &lang::preprocess::Options::default())
+}
+
+/// [`compile_with`], with `-I` directories, `--include` files and the
+/// script's directory for the preprocessor in `includes`. Diagnostics point
+/// into `source` itself, also after a macro was expanded.
+pub fn compile_with_includes(
+    source: &Source,
+    target: &dyn lang::target::Target,
+    options: &lang::Options,
+    includes: &lang::preprocess::Options,
+) -> Result<Compiled, CompileError> {
+    let preprocessed = lang::preprocess(&source.text, includes).map_err(CompileError::Program)?;
+    let map = &preprocessed.map;
+    let ast = lang::parse(&preprocessed.text).map_err(|d| CompileError::Program(map.diagnostics(d)))?;
+    let checked = lang::check_with(&ast, target, options).map_err(|d| CompileError::Program(map.diagnostics(d)))?;
     let object = codegen::compile(&checked).map_err(|e| match e.span() {
-        Some(span) => CompileError::Program(vec![Diagnostic::error(span, e.to_string()).with_label("here")]),
+        Some(span) => CompileError::Program(vec![Diagnostic::error(map.span(span), e.to_string()).with_label("here")]),
         None => CompileError::Codegen(e),
     })?;
-    Ok(Compiled { ast, checked, object })
+    Ok(Compiled { ast, checked, object, source_map: preprocessed.map })
 }

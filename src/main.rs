@@ -71,6 +71,16 @@ struct Cli {
     #[arg(short = 'l')]
     list: bool,
 
+    /// Look for `#include "FILE"` and `#include <FILE>` files in DIR too
+    /// (after the script's directory for a quoted one). Repeatable.
+    #[arg(short = 'I', value_name = "DIR")]
+    include_dirs: Vec<PathBuf>,
+
+    /// Include FILE before the program's first line, as `#include <FILE>`
+    /// would (a path as given, then the -I directories). Repeatable.
+    #[arg(long = "include", value_name = "FILE")]
+    include_files: Vec<String>,
+
     /// With -l: show each probe's arguments (tracepoint fields, kernel
     /// function parameters and return value).
     #[arg(short = 'v')]
@@ -129,6 +139,23 @@ fn read_source(cli: &Cli) -> anyhow::Result<(Source, Vec<String>)> {
     Ok((Source::new(path.display().to_string(), text), params))
 }
 
+/// What the preprocessor needs: -I, --include, and the script's directory
+/// for its quoted includes.
+fn preprocess_options(cli: &Cli) -> lang::preprocess::Options {
+    let script_dir = match (&cli.program, cli.args.first()) {
+        (None, Some(path)) if path != "-" => {
+            let parent = std::path::Path::new(path).parent().unwrap_or(std::path::Path::new(""));
+            Some(if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.to_path_buf() })
+        }
+        _ => None,
+    };
+    lang::preprocess::Options {
+        script_dir,
+        include_dirs: cli.include_dirs.clone(),
+        include_files: cli.include_files.clone(),
+    }
+}
+
 fn report(source: &Source, diagnostics: &[lang::Diagnostic]) {
     let choice = if std::io::stderr().is_terminal() { ColorChoice::Auto } else { ColorChoice::Never };
     let mut stderr = StandardStream::stderr(choice);
@@ -185,7 +212,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     };
     let cpid = cli.command.as_ref().and(followed.as_ref()).map(Followed::pid);
     let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid };
-    let compiled = match rbpf::compile_with(&source, &target, &options) {
+    let compiled = match rbpf::compile_with_includes(&source, &target, &options, &preprocess_options(cli)) {
         Ok(c) => c,
         Err(CompileError::Program(diags)) => {
             report(&source, &diags);
@@ -231,12 +258,17 @@ fn list(cli: &Cli) -> Result<i32, Failure> {
     let listing = match &cli.program {
         Some(text) => {
             let source = Source::new("-e", text.clone());
-            let ast = lang::parse(&source.text).map_err(|diags| {
+            let preprocessed = lang::preprocess(&source.text, &preprocess_options(cli)).map_err(|diags| {
                 report(&source, &diags);
                 Failure::Reported
             })?;
+            let map = &preprocessed.map;
+            let ast = lang::parse(&preprocessed.text).map_err(|diags| {
+                report(&source, &map.diagnostics(diags));
+                Failure::Reported
+            })?;
             lang::probes::list_program(&ast, cli.verbose, &target).map_err(|diags| {
-                report(&source, &diags);
+                report(&source, &map.diagnostics(diags));
                 Failure::Reported
             })?
         }
@@ -312,6 +344,7 @@ impl Output for StoppedOnStdout {
 /// refused instruction, with the verifier's log under -d.
 fn runtime_failure(source: &Source, compiled: &rbpf::Compiled, e: runtime::RuntimeError, debug: bool) -> Failure {
     if let Some((span, message)) = e.source_location(&compiled.object.manifest) {
+        let span = compiled.source_map.span(span);
         let mut d = if e.is_too_complex() {
             // A limit of the verifier, not a fault of the code: it walks
             // every iteration of a loop, up to a million instructions.

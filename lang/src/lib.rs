@@ -1,7 +1,8 @@
 //! rbpf-lang: the bpftrace language front end.
 //!
-//! `parse` turns source text into an [`ast::Program`]; `check` resolves names,
-//! infers types and expands probes into a [`checked::Program`]. Neither
+//! `preprocess` obeys a script's `#include`, `#define` and conditionals;
+//! `parse` turns its text into an [`ast::Program`]; `check` resolves names,
+//! infers types and expands probes into a [`checked::Program`]. None of them
 //! touches the kernel: host facts (tracepoint formats, ...) come through the
 //! [`target::Target`] trait.
 
@@ -13,6 +14,7 @@ pub mod ctypes;
 pub mod diagnostic;
 pub mod format;
 pub mod parse;
+pub mod preprocess;
 pub mod probes;
 pub mod target;
 pub mod types;
@@ -21,4 +23,5 @@ mod span;
 pub use diagnostic::{Diagnostic, Severity, Source};
 pub use check::{check, check_with, Options};
 pub use parse::parse;
+pub use preprocess::preprocess;
 pub use span::Span;
