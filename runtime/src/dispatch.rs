@@ -116,6 +116,12 @@ impl Dispatch {
         .map_err(RuntimeError::Output)
     }
 
+    /// Counts `n` records handled without doing what they ask, to be
+    /// reported with the lost events.
+    pub(crate) fn count_dropped(&mut self, n: u64) {
+        self.dropped += n;
+    }
+
     /// Drops the records still waiting in `ringbuf` and counts them as
     /// lost: a stop does not wait for a backlog (they are reported with
     /// the kernel's lost events).

@@ -72,6 +72,11 @@ const BACKLOG_LIMIT: usize = 1 << 20;
 /// abandoned (bpftrace stops within about 2 s on a blocked output).
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
 
+/// After a stop request, how long the records already queued may still
+/// be handled: the last events before a Ctrl-C are printed, but a flood
+/// never holds the stop back.
+const STOP_DRAIN: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Stops a running session as SIGINT would (detach, END, maps), from any
 /// thread or task. A stop requested before `run` reaches its event loop is
 /// kept until then.
@@ -196,13 +201,12 @@ impl Session {
                     // hooks at once, and END and the maps need not wait
                     // for the kernel's grace period.
                     detaching = Some(attach::detach_in_background(links));
-                    // A stop does not wait for a backlog: what is still
-                    // queued is counted as lost, not handled.
+                    // A stop does not wait for a backlog: what was
+                    // queued is handled only briefly, the rest is counted
+                    // as lost.
                     if ending == Ending::Stopped {
                         stopped = true;
-                        if let Some(ringbuf) = &mut self.ringbuf {
-                            self.dispatch.drop_pending(ringbuf);
-                        }
+                        self.handle_queued_briefly(out)?;
                     }
                 }
             }
@@ -402,6 +406,28 @@ impl Session {
     fn print_maps_now(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
         self.dispatch.print_maps(&self.maps, out)?;
         out.flush().map_err(RuntimeError::Output)
+    }
+
+    /// After a stop request: handles the records already queued for up to
+    /// [`STOP_DRAIN`], while the output takes them, and counts the rest as
+    /// lost. `system()` commands are not started any more: they count as
+    /// lost too.
+    fn handle_queued_briefly(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        let Some(ringbuf) = &mut self.ringbuf else { return Ok(()) };
+        let deadline = std::time::Instant::now() + STOP_DRAIN;
+        loop {
+            let blocked = self.backlog.as_ref().is_some_and(|b| b.pending() > BACKLOG_LIMIT);
+            if blocked || std::time::Instant::now() >= deadline {
+                break;
+            }
+            match self.dispatch.drain_batch(ringbuf, &self.maps, out, BATCH)? {
+                Batch::Command(_) => self.dispatch.count_dropped(1),
+                Batch::Exit | Batch::More => {}
+                Batch::Empty => return Ok(()),
+            }
+        }
+        self.dispatch.drop_pending(ringbuf);
+        Ok(())
     }
 
     /// Drops the records that probes sent after an `exit()`, up to the
