@@ -389,6 +389,9 @@ fn primary(pair: Pair<Rule>) -> Result<Expr> {
 }
 
 fn integer(text: &str, span: Span) -> Result<u64> {
+    if let Some((coefficient, exponent)) = text.split_once(['e', 'E']).filter(|_| !text.starts_with("0x") && !text.starts_with("0X")) {
+        return scientific(coefficient, exponent, span);
+    }
     let clean: String = text.chars().filter(|c| *c != '_').collect();
     let parsed = if let Some(hex) = clean.strip_prefix("0x").or_else(|| clean.strip_prefix("0X")) {
         u64::from_str_radix(hex, 16)
@@ -401,6 +404,23 @@ fn integer(text: &str, span: Span) -> Result<u64> {
         Diagnostic::error(span, "this integer does not fit in 64 bits, or is not a valid number")
             .with_label("invalid integer literal")
     })
+}
+
+/// `1e6`: an integer written as one digit times a power of ten, as
+/// bpftrace 0.17 takes it (a coefficient of one digit, an exponent of at
+/// most 16, so that any such literal fits its int64).
+fn scientific(coefficient: &str, exponent: &str, span: Span) -> Result<u64> {
+    let digit = coefficient.parse::<u64>().ok().filter(|_| coefficient.len() == 1);
+    let Some(digit) = digit else {
+        return Err(Diagnostic::error(span, "the coefficient of a scientific literal must be one digit, 0 to 9")
+            .with_label("more than one digit")
+            .with_note("write the number out (`12000`) or as a product (`12 * 1e3`)"));
+    };
+    match exponent.parse::<u32>() {
+        Ok(e) if e <= 16 => Ok(digit * 10u64.pow(e)),
+        _ => Err(Diagnostic::error(span, "the exponent of a scientific literal is at most 16")
+            .with_label("too large for an integer")),
+    }
 }
 
 fn unescape(body: &str, span: Span) -> Result<String> {

@@ -383,3 +383,20 @@ error: expected a constant in this C definition, found `;`
   │                  ^ expected a constant"#,
     );
 }
+
+#[test]
+fn scientific_integer_literals_are_one_digit_times_a_power_of_ten() {
+    let int = |src: &str| match super::parse(&format!("BEGIN {{ $x = {src}; }}")) {
+        Ok(p) => match &p.probes[0].body.stmts[0].kind {
+            StmtKind::Assign { value, .. } => format!("{:?}", value.kind),
+            other => format!("{other:?}"),
+        },
+        Err(d) => d.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "),
+    };
+    assert_eq!(int("1e6"), "Int(1000000)");
+    assert_eq!(int("5E3"), "Int(5000)");
+    assert_eq!(int("1e16"), "Int(10000000000000000)");
+    assert_eq!(int("0x1e3"), "Int(483)");
+    assert_eq!(int("12e0"), "the coefficient of a scientific literal must be one digit, 0 to 9");
+    assert_eq!(int("1e17"), "the exponent of a scientific literal is at most 16");
+}
