@@ -105,7 +105,7 @@ impl Checker {
     pub(super) fn field_type(&mut self, f: &TracepointField, user: bool, span: Span) -> Option<Type> {
         let ty = match f.kind {
             FieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => Type::Int { bits: (f.size * 8) as u8, signed: f.signed },
-            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user },
+            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user, pointee: None },
             FieldKind::Array { chars: true } => Type::Str { size: f.size },
             FieldKind::DataLoc { chars: true } => Type::Str { size: self.strlen },
             _ => {

@@ -445,6 +445,7 @@ mod fields;
 pub mod functions;
 mod maps;
 mod maps_used;
+mod memory;
 mod printf;
 mod statements;
 mod stmt;

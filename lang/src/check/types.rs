@@ -76,7 +76,7 @@ impl TypeTable {
     }
 
     /// The type spelt `key`: the script's definition wins over the kernel's.
-    fn get(&self, key: &str) -> Option<&CType> {
+    pub(super) fn get(&self, key: &str) -> Option<&CType> {
         self.script.types.get(key).or_else(|| self.kernel.get(key)?.as_ref())
     }
 
@@ -153,7 +153,7 @@ impl Checker {
     }
 
     /// The type spelt `key`, or an error.
-    fn named_type(&mut self, key: &str, span: Span) -> Option<CType> {
+    pub(super) fn named_type(&mut self, key: &str, span: Span) -> Option<CType> {
         match self.types.get(key) {
             Some(t) => Some(t.clone()),
             None => {
