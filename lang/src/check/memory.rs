@@ -145,13 +145,16 @@ impl Checker {
             A::Index { expr, index } => {
                 let i = self.expr(index, cx);
                 self.expect_int(&i, "an index")?;
-                let base = if is_place(expr) { self.place(expr, cx)? } else {
+                // An array in memory is indexed in place; a pointer (a
+                // value, or one stored in memory) counts from its pointee.
+                let base = if is_place(expr) {
+                    match self.place(expr, cx)? {
+                        p if matches!(self.complete(&p.ty), CType::Array { .. }) => p,
+                        p => self.through(p, expr.span, "`[]`")?,
+                    }
+                } else {
                     let v = self.expr(expr, cx);
                     self.deref(v, "`[]`")?
-                };
-                let base = match self.complete(&base.ty) {
-                    CType::Array { .. } => base,
-                    _ => self.through(base, expr.span, "`[]`")?,
                 };
                 self.element(base, i, expr.span)
             }

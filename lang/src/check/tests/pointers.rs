@@ -1,0 +1,82 @@
+//! Reads through typed pointers: casts to pointer types, members,
+//! dereferences, indexes and pointer arithmetic; and their errors, marked
+//! inline.
+
+use super::check_ok;
+use super::marks::check;
+use crate::checked::{Expr, ExprKind, StmtKind};
+use crate::types::Type;
+
+const P: &str = "struct Q { short s; unsigned char tag; }; \
+                 struct P { int x; char name[8]; struct P *next; struct Q q; long arr[3]; unsigned int lo : 3, mid : 5; };";
+
+/// The value assigned by the first statement of `body` after `P`.
+#[track_caller]
+fn value(body: &str) -> Expr {
+    let p = check_ok(&format!("{P}\nuprobe:/bin/sh:main {{ $p = (struct P *)arg0; {body} }}"));
+    match &p.probes[0].body[1].kind {
+        StmtKind::VarAssign { value, .. } => value.clone(),
+        other => panic!("not an assignment: {other:?}"),
+    }
+}
+
+/// The bytes the value reads, its address space and its type.
+#[track_caller]
+fn load(body: &str) -> (u32, bool, String) {
+    let e = value(body);
+    match e.kind {
+        ExprKind::Load { size, user, .. } => (size, user, e.ty.to_string()),
+        other => panic!("not a read: {other:?}"),
+    }
+}
+
+#[test]
+fn members_read_at_their_type() {
+    assert_eq!(load("$v = $p->x;"), (4, true, "int32".into()));
+    assert_eq!(load("$v = $p->name;"), (8, true, "string[8]".into()));
+    assert_eq!(load("$v = $p->next;"), (8, true, "struct P *".into()));
+    assert_eq!(load("$v = $p->next->q.tag;"), (1, true, "uint8".into()));
+    assert_eq!(load("$v = $p.q.s;"), (2, true, "int16".into()));
+    assert_eq!(load("$v = $p->arr[2];"), (8, true, "int64".into()));
+    assert_eq!(load("$v = (*$p).x;"), (4, true, "int32".into()));
+    assert_eq!(load("$v = $p[1].x;"), (4, true, "int32".into()));
+    assert_eq!(load("$v = *(int32 *)arg0;"), (4, true, "int32".into()));
+    // A bit field reads the bytes holding it.
+    assert_eq!(load("$v = $p->mid;"), (1, true, "uint32".into()));
+}
+
+#[test]
+fn kernel_probes_read_kernel_memory() {
+    let p = check_ok("tracepoint:sched:sched_switch { @ = ((struct task_struct *)0)->real_parent->tgid; }");
+    let StmtKind::MapUpdate { update: crate::checked::MapUpdate::Set(e), .. } = &p.probes[0].body[0].kind else { panic!() };
+    assert!(matches!(e.kind, ExprKind::Load { user: false, size: 4, .. }), "{e:?}");
+}
+
+#[test]
+fn pointer_arithmetic_counts_pointees() {
+    let e = value("$v = $p + 2;");
+    assert_eq!(e.ty.to_string(), "struct P *");
+    let ExprKind::Binary { rhs, .. } = e.kind else { panic!("{e:?}") };
+    assert_eq!(rhs.kind, ExprKind::Int(2 * 64));
+    assert!(matches!(value("$v = $p == $p->next;").ty, Type::Int { .. }));
+}
+
+#[test]
+fn reading_through_pointers_reports_each_mistake() {
+    check(
+        r#"
+struct P { int x; char name[8]; struct P *next; struct Q { int a; } q; };
+uprobe:/bin/sh:main { $p = (struct P *)arg0; @a = $p->nxet; @b = arg0->x; @c = *arg1; @d = $p->q + 1; }
+//                                                    ^^^^ error: `struct P` has no member `nxet`
+//                                                               ^^^^ error: `->` needs a pointer, but this is uint64
+//                                                                              ^^^^ error: `*` needs a pointer, but this is uint64
+//                                                                                         ^^^^^ error: a struct or union value (`struct Q`) cannot be read whole
+uprobe:/bin/sh:main { @e = (struct R *)arg0; @f = (struct P)arg0; @g = $x; @h = ((struct P *)arg0)->name[9]; @i = ((struct P *)arg0)->x->y; }
+//                          ^^^^^^^^^^ error: unknown type `struct R`
+//                                                 ^^^^^^^^ error: cannot cast to `struct P`
+//                                                                     ^^ error: unknown variable `$x`
+//                                                                                                       ^ error: index 9 is out of bounds for `int8[8]`
+//                                                                                                                ^^^^^^^^^^^^^^^^^^^^^ error: `->` needs a pointer, but this is int32
+"#,
+    );
+}
