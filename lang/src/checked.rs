@@ -584,6 +584,8 @@ pub enum Builtin {
     Rand,
     /// The task's cgroup id.
     Cgroup,
+    /// The current task's `struct task_struct` (`curtask`).
+    CurTask,
     /// The kernel's jiffies.
     Jiffies,
     /// The NUMA node it runs on.

@@ -390,6 +390,7 @@ impl ProgramGen<'_> {
             Builtin::Cpu => Helper::GetSmpProcessorId,
             Builtin::Rand => Helper::GetPrandomU32,
             Builtin::Cgroup => Helper::GetCurrentCgroupId,
+            Builtin::CurTask => Helper::GetCurrentTask,
             Builtin::Jiffies => Helper::Jiffies64,
             Builtin::NumaId => Helper::GetNumaNodeId,
             Builtin::Comm => unreachable!("comm is a string"),

@@ -11,7 +11,7 @@ use super::expr::int_type;
 use super::{Checker, ProbeCx};
 use crate::ast::{self, BinaryOp, ExprKind as A, UnaryOp};
 use crate::checked::{Expr, ExprKind, LoadBits};
-use crate::ctypes::{closest, AddrSpace, CType};
+use crate::ctypes::{closest, AddrSpace, CType, RecordKind};
 use crate::probes::ProbeKind;
 use crate::types::{Pointee, Type};
 use crate::{Diagnostic, Span};
@@ -98,6 +98,12 @@ impl Checker {
         Some((ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(rhs) }, ty))
     }
 
+    /// The type of `curtask`: a kernel pointer to `struct task_struct`.
+    pub(super) fn task_struct_pointer(&self) -> Type {
+        let task = CType::Named { kind: RecordKind::Struct, name: "task_struct".into() };
+        typed_pointer(task, false)
+    }
+
     /// The C type spelt `name`: an integer type, `void`, or a named type.
     fn c_type(&mut self, name: &str, span: Span) -> Option<CType> {
         if name == "void" {
@@ -113,7 +119,7 @@ impl Checker {
     /// up (the script's definition first, then the kernel's).
     fn complete(&self, ty: &CType) -> CType {
         match ty.resolved() {
-            CType::Named { kind, name } => match self.types.get(&format!("{} {name}", kind.keyword())) {
+            CType::Named { kind, name } => match self.types.get_or_want(&format!("{} {name}", kind.keyword())) {
                 Some(t) => t.resolved().clone(),
                 None => ty.resolved().clone(),
             },

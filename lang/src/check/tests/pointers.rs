@@ -80,3 +80,16 @@ uprobe:/bin/sh:main { @e = (struct R *)arg0; @f = (struct P)arg0; @g = $x; @h = 
 "#,
     );
 }
+
+#[test]
+fn curtask_points_to_the_kernels_task_struct() {
+    let p = check_ok("tracepoint:sched:sched_switch { @ = curtask->real_parent->real_parent->tgid; }");
+    let StmtKind::MapUpdate { update: crate::checked::MapUpdate::Set(e), .. } = &p.probes[0].body[0].kind else { panic!() };
+    assert!(matches!(e.kind, ExprKind::Load { user: false, size: 4, .. }), "{e:?}");
+    check(
+        r#"
+BEGIN { @ = curtask->real_parent->tgdi; }
+//                                ^^^^ error: `struct task_struct` has no member `tgdi`
+"#,
+    );
+}
