@@ -93,3 +93,19 @@ BEGIN { @ = curtask->real_parent->tgdi; }
 "#,
     );
 }
+
+#[test]
+fn uptr_and_kptr_choose_the_address_space() {
+    let read = |src: &str| {
+        let p = check_ok(&format!("{P}\n{src}"));
+        let StmtKind::MapUpdate { update: crate::checked::MapUpdate::Set(e), .. } = &p.probes[0].body[0].kind else { panic!() };
+        match e.kind {
+            ExprKind::Load { user, .. } => user,
+            ref other => panic!("not a read: {other:?}"),
+        }
+    };
+    assert!(read("BEGIN { @ = ((struct P *)uptr(0))->x; }"));
+    assert!(!read("uprobe:/bin/sh:main { @ = ((struct P *)kptr(arg0))->x; }"));
+    assert!(!read("uprobe:/bin/sh:main { @ = kptr((struct P *)arg0)->next->x; }"));
+    assert!(read("BEGIN { @ = *uptr((int32 *)0); }"));
+}
