@@ -26,13 +26,14 @@ struct P {
 ";
 
 /// Per line read from stdin: one call of `rbpf_visit` with the head of a
-/// two-element list, and one nanosleep of 1.25 ms.
+/// two-element list (the second's name fills its array, with no NUL),
+/// and one nanosleep of 1.25 ms.
 const PROGRAM: &str = r#"
 #include <stdio.h>
 #include <time.h>
 __attribute__((noinline)) int rbpf_visit(struct P *p) { asm volatile("" :: "r"(p) : "memory"); return p->x; }
 int main(void) {
-    struct P b = { .x = 2, .name = "second", .next = 0, .q = { -7, 9 }, .arr = {10, 20, 30}, .u = { .i = 0x01020304 }, .lo = 5, .mid = 17, .neg = -3 };
+    struct P b = { .x = 2, .name = "8charsok", .next = 0, .q = { -7, 9 }, .arr = {10, 20, 30}, .u = { .i = 0x01020304 }, .lo = 5, .mid = 17, .neg = -3 };
     struct P a = { .x = -1, .name = "first", .next = &b, .q = { 300, 1 }, .arr = {1, 2, 3}, .u = { .i = 7 }, .lo = 2, .mid = 31, .neg = 7 };
     char line[64];
     while (fgets(line, sizeof line, stdin)) {
@@ -86,7 +87,7 @@ fn members_arrays_unions_and_bit_fields_read_through_a_uprobes_pointer() {
          }}"
     );
     let Some(out) = trace(TEST, &program, 1) else { return };
-    let expected = "-1 first 2 second\n300 -7 9 1\n3 30 -1 7\n2 31 7 | 5 17 13\n1 0 1\n";
+    let expected = "-1 first 2 8charsok\n300 -7 9 1\n3 30 -1 7\n2 31 7 | 5 17 13\n1 0 1\n";
     assert!(out.contains(expected), "{out}");
 }
 

@@ -113,12 +113,12 @@ impl ProgramGen<'_> {
                 self.b.bind(done);
             }
             ExprKind::Load { addr, user, size: n, .. } => {
-                // A char array: its bytes, then NUL padding; the last byte
-                // stays NUL even when the array is full.
+                // A char array: its bytes (the helper writes all of them,
+                // zeroes when the read fails), then NUL padding; the last
+                // byte stays NUL even when the array fills the slot.
                 let n = (*n).min(size);
                 let v = self.int(addr)?;
                 self.b.set_span(e.span);
-                self.zero(dst, size);
                 self.memory_read(v, *user, dst, n);
                 self.zero_tail(dst, n, size);
                 self.zero_after_nul(dst, n);

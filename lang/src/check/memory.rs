@@ -287,7 +287,9 @@ impl Checker {
                 (8, typed_pointer((*pointee).clone(), user))
             }
             CType::Array { element, len } if matches!(element.resolved(), CType::Int { size: 1, .. }) && len > 0 => {
-                (len as u32, Type::Str { size: len as u32 })
+                // One byte more than the array for the NUL: a full array
+                // prints all its characters, as bpftrace prints it.
+                (len as u32, Type::Str { size: len as u32 + 1 })
             }
             other => {
                 let what = match other {

@@ -33,7 +33,7 @@ fn load(body: &str) -> (u32, bool, String) {
 #[test]
 fn members_read_at_their_type() {
     assert_eq!(load("$v = $p->x;"), (4, true, "int32".into()));
-    assert_eq!(load("$v = $p->name;"), (8, true, "string[8]".into()));
+    assert_eq!(load("$v = $p->name;"), (8, true, "string[9]".into()));
     assert_eq!(load("$v = $p->next;"), (8, true, "struct P *".into()));
     assert_eq!(load("$v = $p->next->q.tag;"), (1, true, "uint8".into()));
     assert_eq!(load("$v = $p.q.s;"), (2, true, "int16".into()));
@@ -108,4 +108,15 @@ fn uptr_and_kptr_choose_the_address_space() {
     assert!(!read("uprobe:/bin/sh:main { @ = ((struct P *)kptr(arg0))->x; }"));
     assert!(!read("uprobe:/bin/sh:main { @ = kptr((struct P *)arg0)->next->x; }"));
     assert!(read("BEGIN { @ = *uptr((int32 *)0); }"));
+}
+
+#[test]
+fn print_refuses_a_typed_pointer_as_bpftrace_does() {
+    check(
+        r#"
+struct P { int x; };
+BEGIN { $p = (struct P *)8; print($p); print($p->x); }
+//                                ^^ error: `print()` cannot print a pointer (struct P *)
+"#,
+    );
 }
