@@ -232,7 +232,7 @@ impl Checker {
             A::Sizeof(arg) => {
                 let size = match arg.as_ref() {
                     ast::SizeofArg::Type(t) => self.sizeof_type(t)?,
-                    ast::SizeofArg::Expr(e) => match self.sizeof_typedef(e) {
+                    ast::SizeofArg::Expr(e) => match self.sizeof_typedef(e).or_else(|| self.sizeof_place(e, cx)) {
                         Some(size) => size?,
                         None => {
                             let e = self.expr(e, cx);

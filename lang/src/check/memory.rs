@@ -51,6 +51,17 @@ impl Checker {
         self.read_place(place, e.span)
     }
 
+    /// `sizeof(p->f)`, `sizeof(*p)`: the size of the C type there, which
+    /// may be a struct or array no expression can read whole; `None` for
+    /// an expression that names no memory, or after an error (`Some(None)`).
+    pub(super) fn sizeof_place(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<Option<u64>> {
+        if !is_place(e) {
+            return None;
+        }
+        let place = self.place(e, cx);
+        Some(place.and_then(|p| self.complete(&p.ty).size()))
+    }
+
     /// `(T *)e`, `(struct P *)e`, `(T **)e`: an integer or pointer given
     /// a pointer type. The address space is the operand's when it is a
     /// pointer, else the probe's (user memory for uprobes and USDT

@@ -120,3 +120,16 @@ BEGIN { $p = (struct P *)8; print($p); print($p->x); }
 "#,
     );
 }
+
+#[test]
+fn sizeof_measures_what_a_pointer_points_to() {
+    assert_eq!(value("$v = sizeof(*$p);").kind, ExprKind::Int(64));
+    assert_eq!(value("$v = sizeof($p->q);").kind, ExprKind::Int(4));
+    assert_eq!(value("$v = sizeof($p->next->name);").kind, ExprKind::Int(8));
+}
+
+#[test]
+fn an_unknown_member_hints_the_closest_name() {
+    let err = super::run(&format!("{P}\nBEGIN {{ $p = (struct P *)0; @ = $p->nxet->x; }}")).unwrap_err();
+    assert!(err.contains("`struct P` has no member `nxet`") && err.contains("did you mean `next`?"), "{err}");
+}
