@@ -220,7 +220,15 @@ impl Checker {
 
     /// Member `field` of the struct or union at `base`.
     fn member(&mut self, base: Place, field: &ast::Ident) -> Option<Place> {
-        let CType::Record(record) = self.complete(&base.ty) else {
+        let complete = self.complete(&base.ty);
+        if let CType::Named { kind, name } = &complete {
+            // Neither the script nor the kernel defines it (or the
+            // kernel's types cannot be read: the note says why).
+            let d = self.types.unknown(&format!("{} {name}", kind.keyword()), field.span);
+            self.error(d);
+            return None;
+        }
+        let CType::Record(record) = complete else {
             self.error(
                 Diagnostic::error(field.span, format!("`{}` has no members", base.ty))
                     .with_label(format!("`{}` is not a struct or union", base.ty)),

@@ -128,7 +128,7 @@ impl TypeTable {
     }
 
     /// The error for a type that is not known, with the closest known name.
-    fn unknown(&self, key: &str, span: Span) -> Diagnostic {
+    pub(super) fn unknown(&self, key: &str, span: Span) -> Diagnostic {
         let mut d = Diagnostic::error(span, format!("unknown type `{key}`")).with_label("not defined in the script or the kernel");
         if let Some(why) = &self.unavailable {
             return d.with_note(format!("the kernel's types cannot be read: {why}"));

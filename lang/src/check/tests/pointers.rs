@@ -133,3 +133,14 @@ fn an_unknown_member_hints_the_closest_name() {
     let err = super::run(&format!("{P}\nBEGIN {{ $p = (struct P *)0; @ = $p->nxet->x; }}")).unwrap_err();
     assert!(err.contains("`struct P` has no member `nxet`") && err.contains("did you mean `next`?"), "{err}");
 }
+
+#[test]
+fn a_struct_known_only_by_name_is_an_unknown_type_when_followed() {
+    check(
+        r#"
+struct P { struct Nowhere *n; };
+BEGIN { $p = (struct P *)0; @ = $p->n->x; }
+//                                     ^ error: unknown type `struct Nowhere`
+"#,
+    );
+}
