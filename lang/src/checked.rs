@@ -504,6 +504,21 @@ pub enum ExprKind {
     },
     /// `(uint8)e`: truncated (and sign-extended) to the type's width.
     Cast(Box<Expr>),
+    /// `p->field`, `*p`, `p[i]`: `size` bytes read from memory at `addr`
+    /// through the probe-read helper of its address space (a failed read
+    /// gives zeroes, as in bpftrace). The value is an integer or pointer
+    /// of the expression's type, or a string of `size` bytes for a char
+    /// array.
+    Load {
+        /// The address read from.
+        addr: Box<Expr>,
+        /// Whether it is a user-space address (`bpf_probe_read_user`).
+        user: bool,
+        /// The bytes read.
+        size: u32,
+        /// For a bit field: its bits within the bytes read.
+        bitfield: Option<LoadBits>,
+    },
     /// `(a, b, ...)`: a tuple built from its elements.
     Tuple(Vec<Expr>),
     /// `t.N`: element `index` of a tuple (checked to be in range).
@@ -523,6 +538,15 @@ pub enum ExprKind {
         /// Whether the test is `!=`.
         ne: bool,
     },
+}
+
+/// Where a bit field's bits are in the bytes a [`ExprKind::Load`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadBits {
+    /// Bits below the field's lowest bit.
+    pub shift: u32,
+    /// The field's width in bits.
+    pub width: u32,
 }
 
 /// Where `buf()` reads its bytes from.
@@ -560,6 +584,8 @@ pub enum Builtin {
     Rand,
     /// The task's cgroup id.
     Cgroup,
+    /// The current task's `struct task_struct` (`curtask`).
+    CurTask,
     /// The kernel's jiffies.
     Jiffies,
     /// The NUMA node it runs on.

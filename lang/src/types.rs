@@ -1,6 +1,10 @@
 //! The types of checked expressions, with bpftrace's widths and signedness.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
+use crate::ctypes::CType;
 
 /// bpftrace's default maximum string length (`BPFTRACE_MAX_STRLEN`, 64).
 pub const DEFAULT_STRLEN: u32 = 64;
@@ -24,12 +28,16 @@ pub enum Type {
         size: u32,
     },
     /// A pointer, kept as a 64-bit address; `to_char` when it points to a C
-    /// string, `user` when it is a user-space address.
+    /// string, `user` when it is a user-space address, `pointee` when its
+    /// target's C type is known (a cast to `struct P *`, a pointer member),
+    /// so that `->`, `*` and `[]` can read through it.
     Ptr {
         /// Whether it points to a C string.
         to_char: bool,
         /// Whether it is a user-space address.
         user: bool,
+        /// The C type it points to, when known.
+        pointee: Option<Pointee>,
     },
     /// `strftime(fmt, nsecs)`: nanoseconds since boot, printed as a date
     /// with the program's time format number `format`.
@@ -166,6 +174,7 @@ impl fmt::Display for Type {
         match self {
             Type::Int { bits, signed } => write!(f, "{}int{}", if *signed { "" } else { "u" }, bits),
             Type::Str { size } => write!(f, "string[{size}]"),
+            Type::Ptr { pointee: Some(p), .. } => write!(f, "{} *", p.0),
             Type::Ptr { to_char: true, .. } => write!(f, "char *"),
             Type::Ptr { .. } => write!(f, "pointer"),
             Type::Timestamp { .. } => write!(f, "timestamp"),
@@ -186,6 +195,25 @@ impl fmt::Display for Type {
             }
             Type::Void => write!(f, "none"),
         }
+    }
+}
+
+/// The C type a typed pointer points to. Two pointees are equal when their
+/// types are; the hash looks at the spelling only, which equal types share.
+#[derive(Clone, Debug)]
+pub struct Pointee(pub Rc<CType>);
+
+impl PartialEq for Pointee {
+    fn eq(&self, other: &Pointee) -> bool {
+        Rc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for Pointee {}
+
+impl Hash for Pointee {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.to_string().hash(state);
     }
 }
 

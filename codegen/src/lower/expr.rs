@@ -3,7 +3,7 @@
 //! strings built in place in their destination slot.
 
 use rbpf_lang::ast::{BinaryOp, UnaryOp};
-use rbpf_lang::checked::{Builtin, Expr, ExprKind};
+use rbpf_lang::checked::{Builtin, Expr, ExprKind, LoadBits};
 use rbpf_lang::target::{FieldKind, TracepointField};
 use rbpf_lang::types::Type;
 use rbpf_lang::Span;
@@ -239,6 +239,7 @@ impl ProgramGen<'_> {
                 self.fit_to_width(r, &e.ty);
                 Ok(IntVal::Reg(r))
             }
+            ExprKind::Load { addr, user, size, bitfield } => self.load(addr, *user, *size, *bitfield, e),
             ExprKind::MapLen(map) => self.map_len(*map, e.span),
             ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
             ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::StrPrefix { .. } | ExprKind::BufRead { .. } => {
@@ -389,6 +390,7 @@ impl ProgramGen<'_> {
             Builtin::Cpu => Helper::GetSmpProcessorId,
             Builtin::Rand => Helper::GetPrandomU32,
             Builtin::Cgroup => Helper::GetCurrentCgroupId,
+            Builtin::CurTask => Helper::GetCurrentTask,
             Builtin::Jiffies => Helper::Jiffies64,
             Builtin::NumaId => Helper::GetNumaNodeId,
             Builtin::Comm => unreachable!("comm is a string"),
@@ -401,6 +403,50 @@ impl ProgramGen<'_> {
             Builtin::Tid | Builtin::Uid => self.b.alu32(Alu::Mov, Reg::R0, Reg::R0),
             _ => {}
         }
+    }
+
+    /// Reads `size` bytes at `addr` into a stack slot through the helper of
+    /// its address space and loads them as the integer (or bit field) `e`
+    /// is: one helper call of exactly the field's size, as hand-written C
+    /// does. A failed read leaves zeroes (both helpers clear the buffer).
+    fn load(&mut self, addr: &Expr, user: bool, size: u32, bits: Option<LoadBits>, e: &Expr) -> Result<IntVal, CodegenError> {
+        let mark = self.stack.mark();
+        let v = self.int(addr)?;
+        let slot = self.alloc(8, e.span)?;
+        self.b.set_span(e.span);
+        self.memory_read(v, user, slot.off, size);
+        let r = self.alloc_reg(e.span)?;
+        let width = Size::from_bytes(size as usize).unwrap_or(Size::DW);
+        self.b.load(width, r, Reg::R10, slot.off);
+        let (signed, shift, bits) = match (bits, &e.ty) {
+            // Masked, not sign-extended, as bpftrace reads a bit field.
+            (Some(b), _) => (false, b.shift as i32, b.width as i32),
+            (None, Type::Int { signed, .. }) => (*signed, 0, 8 * size as i32),
+            (None, _) => (false, 0, 64),
+        };
+        if bits < 64 {
+            // The field's bits up to the top, then back down with its sign.
+            self.b.alu64(Alu::Lsh, r, 64 - shift - bits);
+            self.b.alu64(if signed { Alu::Arsh } else { Alu::Rsh }, r, 64 - bits);
+        }
+        self.stack.reset(mark);
+        Ok(IntVal::Reg(r))
+    }
+
+    /// Calls the probe-read helper of the address space to copy `size`
+    /// bytes from the address `v` to the stack at `dst`; frees `v`.
+    pub(super) fn memory_read(&mut self, v: IntVal, user: bool, dst: i16, size: u32) {
+        match v {
+            IntVal::Imm(c) => self.load_const(Reg::R3, c),
+            IntVal::Reg(r) => {
+                self.b.mov64(Reg::R3, r);
+                self.release_reg(r);
+            }
+        }
+        self.b.mov64(Reg::R1, Reg::R10);
+        self.b.alu64(Alu::Add, Reg::R1, i32::from(dst));
+        self.b.mov64(Reg::R2, size as i32);
+        self.b.call(if user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel });
     }
 
     /// Loads an integer or pointer field of the tracepoint record (r6).

@@ -22,6 +22,9 @@ const LOWERINGS: &[(&str, Lowering)] = &[
     ("strncmp", |g, e, args| g.strncmp(e, args)),
     ("strcontains", |g, e, args| g.strcontains(e, args)),
     ("bswap", |g, e, args| g.bswap(e, args)),
+    // Only the type changes: the address space decides the read's helper.
+    ("uptr", |g, _, args| g.int(&args[0])),
+    ("kptr", |g, _, args| g.int(&args[0])),
 ];
 
 impl ProgramGen<'_> {

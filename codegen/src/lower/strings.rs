@@ -112,6 +112,17 @@ impl ProgramGen<'_> {
                 self.zero(dst, size);
                 self.b.bind(done);
             }
+            ExprKind::Load { addr, user, size: n, .. } => {
+                // A char array: its bytes (the helper writes all of them,
+                // zeroes when the read fails), then NUL padding; the last
+                // byte stays NUL even when the array fills the slot.
+                let n = (*n).min(size);
+                let v = self.int(addr)?;
+                self.b.set_span(e.span);
+                self.memory_read(v, *user, dst, n);
+                self.zero_tail(dst, n, size);
+                self.zero_after_nul(dst, n);
+            }
             ExprKind::StrRead { ptr, len } => {
                 let read = self.str_read_operands(e, ptr, len.as_deref(), size)?;
                 self.str_read(read, Reg::R10, dst, size);

@@ -256,3 +256,21 @@ fn variables_past_the_scratch_map_limit_are_refused_with_a_span() {
     assert_eq!(error.to_string(), "the variables of this probe need more than the 32 KiB it may keep");
     assert!(error.span().is_some());
 }
+
+const LIST: &str = "struct P { int x; char name[8]; struct P *next; unsigned int lo : 3, mid : 5; };";
+
+#[test]
+fn member_reads_through_a_chain_of_pointers() {
+    // One bpf_probe_read_user of each pointer followed and of the 4-byte
+    // field at the end; the bit field reads its one byte, then masks.
+    insta::assert_snapshot!(disassemble(&format!(
+        "{LIST} usdt:/bin/app:app:req {{ $p = (struct P *)arg0; @x = $p->next->x; @m = $p->mid; }}"
+    )));
+}
+
+#[test]
+fn char_array_members_and_kernel_reads() {
+    insta::assert_snapshot!(disassemble(&format!(
+        "{LIST} tracepoint:sched:sched_switch {{ $p = (struct P *)args.prev_pid; printf(\"%s %d\\n\", $p->name, *(int16 *)($p + 1)); }}"
+    )));
+}

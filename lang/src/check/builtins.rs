@@ -60,6 +60,7 @@ pub const BUILTINS: &[Builtin] = &[
     helper("cpu", Reads::Nothing, checked::Builtin::Cpu, Type::U32),
     helper("rand", Reads::Nothing, checked::Builtin::Rand, Type::U32),
     helper("cgroup", Reads::Task, checked::Builtin::Cgroup, Type::U64),
+    hook("curtask", Reads::Task, Checker::curtask),
     helper("jiffies", Reads::Nothing, checked::Builtin::Jiffies, Type::U64),
     helper("numaid", Reads::Nothing, checked::Builtin::NumaId, Type::U32),
     hook("ncpus", Reads::Nothing, Checker::ncpus),
@@ -125,6 +126,13 @@ impl Checker {
     }
 
     /// `ncpus`: the machine's possible CPUs, a constant.
+    /// `curtask`: the current task (`bpf_get_current_task`), a pointer
+    /// to the kernel's `struct task_struct`, so `curtask->real_parent->tgid`
+    /// reads through it.
+    fn curtask(&mut self, _: &str, _: Span, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        Some((ExprKind::Builtin(checked::Builtin::CurTask), self.task_struct_pointer()))
+    }
+
     fn ncpus(&mut self, _: &str, _: Span, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         Some((ExprKind::Int(u64::from(self.ncpus)), Type::U64))
     }

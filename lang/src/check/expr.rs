@@ -129,6 +129,7 @@ impl Checker {
                 (ExprKind::MapRead { map, keys }, ty)
             }
             A::Call { name, args } => return self.call_expr(name, args, span, cx),
+            A::Unary { op: UnaryOp::Deref, .. } => return self.memory_read(e, cx),
             A::Unary { op, expr } => {
                 let inner = self.expr(expr, cx);
                 let ty = match op {
@@ -164,6 +165,9 @@ impl Checker {
                 }
                 self.expect_int(&l, &format!("`{}`", op.symbol()))?;
                 self.expect_int(&r, &format!("`{}`", op.symbol()))?;
+                if matches!(op, BinaryOp::Add | BinaryOp::Sub) && matches!(l.ty, Type::Ptr { pointee: Some(_), .. }) {
+                    return self.pointer_arithmetic(*op, l, r);
+                }
                 let ty = if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) {
                     Type::U64
                 } else {
@@ -171,7 +175,8 @@ impl Checker {
                 };
                 (ExprKind::Binary { op: *op, lhs: Box::new(l), rhs: Box::new(r) }, ty)
             }
-            A::Field { expr, field, .. } => return self.field(expr, field, span, cx),
+            A::Field { expr, field, .. } if expr.kind == A::Ident("args".into()) => return self.field(expr, field, span, cx),
+            A::Field { .. } => return self.memory_read(e, cx),
             A::Positional(n) => {
                 let text = self.params.get(*n as usize - 1).cloned().unwrap_or_default();
                 match parse_int(&text) {
@@ -214,12 +219,11 @@ impl Checker {
             }
             A::Cast { ty, expr } => {
                 let inner = self.expr(expr, cx);
-                let Some(target) = int_type(&ty.name).filter(|_| ty.pointer == 0) else {
-                    self.error(
-                        Diagnostic::error(ty.span, format!("cannot cast to `{}`", ty.name))
-                            .with_label("not an integer type")
-                            .with_note("integer casts are: (uint8) (uint16) (uint32) (uint64) (int8) (int16) (int32) (int64)"),
-                    );
+                if ty.pointer > 0 {
+                    return self.pointer_cast(ty, inner, cx);
+                }
+                let Some(target) = int_type(&ty.name) else {
+                    self.value_cast(ty, &inner);
                     return None;
                 };
                 self.expect_int(&inner, "a cast")?;
@@ -228,7 +232,7 @@ impl Checker {
             A::Sizeof(arg) => {
                 let size = match arg.as_ref() {
                     ast::SizeofArg::Type(t) => self.sizeof_type(t)?,
-                    ast::SizeofArg::Expr(e) => match self.sizeof_typedef(e) {
+                    ast::SizeofArg::Expr(e) => match self.sizeof_typedef(e).or_else(|| self.sizeof_place(e, cx)) {
                         Some(size) => size?,
                         None => {
                             let e = self.expr(e, cx);
@@ -246,7 +250,8 @@ impl Checker {
             A::Offsetof { of, path } => return self.offsetof(of, path),
             A::Tuple(items) => return self.tuple(items, cx),
             A::TupleIndex { expr, index, index_span } => return self.tuple_index(expr, *index, *index_span, span, cx),
-            A::Index { expr, index } => return self.index(expr, index, span, cx),
+            A::Index { expr, index } if super::memory::is_args_field(expr) => return self.index(expr, index, span, cx),
+            A::Index { .. } => return self.memory_read(e, cx),
             A::IncDec { expr, increment, prefix } => {
                 let delta = if *increment { 1 } else { -1 };
                 if let A::Map { name, keys } = &expr.kind {

@@ -6,7 +6,11 @@ use crate::ast::{self, ExprKind as A};
 use crate::checked::{Expr, ExprKind};
 use crate::probes::ProbeKind;
 use crate::target::{FieldKind, TracepointField};
-use crate::types::Type;
+use std::rc::Rc;
+
+use super::expr::int_type;
+use crate::ctypes::{CType, RecordKind};
+use crate::types::{Pointee, Type};
 use crate::{Diagnostic, Span};
 
 impl Checker {
@@ -105,7 +109,7 @@ impl Checker {
     pub(super) fn field_type(&mut self, f: &TracepointField, user: bool, span: Span) -> Option<Type> {
         let ty = match f.kind {
             FieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => Type::Int { bits: (f.size * 8) as u8, signed: f.signed },
-            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user },
+            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user, pointee: pointee_of(&f.c_type) },
             FieldKind::Array { chars: true } => Type::Str { size: f.size },
             FieldKind::DataLoc { chars: true } => Type::Str { size: self.strlen },
             _ => {
@@ -118,6 +122,26 @@ impl Checker {
         };
         Some(ty)
     }
+}
+
+/// What a pointer field points to, from its C type's spelling, when that
+/// names a struct or union (`const struct __kernel_timespec *`, looked up
+/// in the kernel's BTF when followed) or an integer type (`u32 *`).
+fn pointee_of(c_type: &str) -> Option<Pointee> {
+    let base = c_type.strip_suffix('*')?.replace("const", "").replace("volatile", "");
+    let base = base.trim();
+    if base.contains('*') {
+        return None;
+    }
+    let pointee = match base.split_once(' ') {
+        Some(("struct", name)) => CType::Named { kind: RecordKind::Struct, name: name.trim().to_string() },
+        Some(("union", name)) => CType::Named { kind: RecordKind::Union, name: name.trim().to_string() },
+        _ => match int_type(base) {
+            Some(Type::Int { bits, signed }) if bits > 8 => CType::Int { size: u32::from(bits / 8), signed },
+            _ => return None,
+        },
+    };
+    Some(Pointee(Rc::new(pointee)))
 }
 
 /// The element of an array field: its C type, size and signedness.

@@ -172,7 +172,19 @@ pub const FUNCTIONS: &[Function] = &[
     Function { reads: Reads::Task, ..unsafe_row(row("signal", "signal(sig)", 1, 1, Check::Statement(Checker::signal))) },
     row("buf", "buf(ptr [, len]) / buf(array)", 1, 2, Check::Value(Checker::buf)),
     row("join", "join(argv [, sep])", 1, 2, Check::Statement(Checker::join)),
+    row("uptr", "uptr(p)", 1, 1, Check::Pure { params: &[Param::Int], result: |args| in_space(args, true) }),
+    row("kptr", "kptr(p)", 1, 1, Check::Pure { params: &[Param::Int], result: |args| in_space(args, false) }),
 ];
+
+/// `uptr()`'s and `kptr()`'s type: the pointer (or an address held in an
+/// integer) marked as pointing into user or kernel memory, which decides
+/// the helper that reads through it.
+fn in_space(args: &[Expr], user: bool) -> Type {
+    match args.first().map(|a| &a.ty) {
+        Some(Type::Ptr { to_char, pointee, .. }) => Type::Ptr { to_char: *to_char, user, pointee: pointee.clone() },
+        _ => Type::Ptr { to_char: false, user, pointee: None },
+    }
+}
 
 /// `bswap()`'s type: an unsigned integer of its argument's width.
 fn unsigned_of_same_width(args: &[Expr]) -> Type {

@@ -109,6 +109,15 @@ impl Checker {
             return None;
         }
         let value = self.expr(&args[0], cx);
+        if let Type::Ptr { pointee: Some(_), .. } = value.ty {
+            // bpftrace: "struct P * type passed to print() is not printable".
+            self.error(
+                Diagnostic::error(value.span, format!("`print()` cannot print a pointer ({})", value.ty))
+                    .with_label("a typed pointer")
+                    .with_note("print what it points to, or the address with `printf(\"%p\")`"),
+            );
+            return None;
+        }
         if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_tuple() || value.ty.is_buf()) {
             self.error(Diagnostic::error(value.span, format!("cannot print {}", value.ty)).with_label("no value"));
             return None;

@@ -85,7 +85,8 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     let (types, mut type_diags) = types::TypeTable::build(program, target);
     checker.types = types;
     diags.append(&mut type_diags);
-    for pass in [Pass::Infer, Pass::Report] {
+    let mut pass = Pass::Infer;
+    loop {
         checker.pass = pass;
         checker.diags.clear();
         checker.printfs.clear();
@@ -99,6 +100,13 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
             probes.push(checker.check_probe(index, probe, resolved, *span));
         }
         checker.probes = probes;
+        // Inference runs again while it meets kernel types (the structs
+        // that pointer members point to) it can now look up.
+        match pass {
+            Pass::Infer if checker.types.learn_wanted(target) => {}
+            Pass::Infer => pass = Pass::Report,
+            Pass::Report => break,
+        }
     }
     diags.append(&mut checker.diags);
     // A map whose only assignment was refused above needs no second message.
@@ -445,6 +453,7 @@ mod fields;
 pub mod functions;
 mod maps;
 mod maps_used;
+mod memory;
 mod printf;
 mod statements;
 mod stmt;

@@ -4,6 +4,7 @@
 //! program that names none never reads the kernel's BTF); then `sizeof`,
 //! `offsetof` and enum constants, folded to integer constants.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::expr::int_type;
@@ -26,6 +27,10 @@ pub(super) struct TypeTable {
     kernel_constants: HashMap<String, i64>,
     /// Why the kernel's types cannot be read, if they could not.
     unavailable: Option<String>,
+    /// Kernel types met while checking (a struct a pointer member points
+    /// to) that were not looked up before: [`TypeTable::learn_wanted`]
+    /// looks them up, and the inference pass runs again.
+    wanted: RefCell<Vec<String>>,
 }
 
 impl TypeTable {
@@ -72,12 +77,43 @@ impl TypeTable {
                 Err(TargetError::NotFound) => {}
             }
         }
-        (TypeTable { script, kernel, kernel_constants, unavailable }, diags)
+        (TypeTable { script, kernel, kernel_constants, unavailable, wanted: RefCell::default() }, diags)
     }
 
     /// The type spelt `key`: the script's definition wins over the kernel's.
-    fn get(&self, key: &str) -> Option<&CType> {
+    pub(super) fn get(&self, key: &str) -> Option<&CType> {
         self.script.types.get(key).or_else(|| self.kernel.get(key)?.as_ref())
+    }
+
+    /// As [`TypeTable::get`], noting a type not looked up yet so that
+    /// [`TypeTable::learn_wanted`] looks it up.
+    pub(super) fn get_or_want(&self, key: &str) -> Option<&CType> {
+        if !self.script.types.contains_key(key) && !self.kernel.contains_key(key) {
+            self.wanted.borrow_mut().push(key.to_string());
+        }
+        self.get(key)
+    }
+
+    /// Looks up the kernel types wanted since the last call; whether any
+    /// was found (and checking must run again to use it).
+    pub(super) fn learn_wanted(&mut self, target: &dyn Target) -> bool {
+        let mut learnt = false;
+        for key in std::mem::take(self.wanted.get_mut()) {
+            if self.kernel.contains_key(&key) {
+                continue;
+            }
+            let t = match target.kernel_type(&key) {
+                Ok(t) => Some(t),
+                Err(TargetError::NotFound) => None,
+                Err(TargetError::Unavailable(why)) => {
+                    self.unavailable.get_or_insert(why);
+                    None
+                }
+            };
+            learnt |= t.is_some();
+            self.kernel.insert(key, t);
+        }
+        learnt
     }
 
     /// The value of an enumerator, the script's first.
@@ -92,7 +128,7 @@ impl TypeTable {
     }
 
     /// The error for a type that is not known, with the closest known name.
-    fn unknown(&self, key: &str, span: Span) -> Diagnostic {
+    pub(super) fn unknown(&self, key: &str, span: Span) -> Diagnostic {
         let mut d = Diagnostic::error(span, format!("unknown type `{key}`")).with_label("not defined in the script or the kernel");
         if let Some(why) = &self.unavailable {
             return d.with_note(format!("the kernel's types cannot be read: {why}"));
@@ -106,6 +142,9 @@ impl TypeTable {
     }
 }
 
+/// The type `curtask` points to.
+pub(super) const TASK_STRUCT: &str = "struct task_struct";
+
 /// The type names and bare identifiers a program writes.
 #[derive(Default)]
 struct Names {
@@ -116,6 +155,8 @@ struct Names {
 impl Visitor<'_> for Names {
     fn visit_expr(&mut self, e: &ast::Expr) {
         match &e.kind {
+            // Looked up here so that following it needs no second pass.
+            A::Ident(name) if name == "curtask" => self.types.push(TASK_STRUCT.to_string()),
             A::Ident(name) => self.idents.push(name.clone()),
             A::Sizeof(arg) | A::Offsetof { of: arg, .. } => match arg.as_ref() {
                 SizeofArg::Type(t) => self.types.push(t.name.clone()),
@@ -153,7 +194,7 @@ impl Checker {
     }
 
     /// The type spelt `key`, or an error.
-    fn named_type(&mut self, key: &str, span: Span) -> Option<CType> {
+    pub(super) fn named_type(&mut self, key: &str, span: Span) -> Option<CType> {
         match self.types.get(key) {
             Some(t) => Some(t.clone()),
             None => {

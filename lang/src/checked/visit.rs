@@ -139,6 +139,7 @@ pub fn walk_expr<'a, V: Visitor<'a> + ?Sized>(v: &mut V, expr: &'a Expr) {
         | ExprKind::Call { args: items, .. } => walk_exprs(v, items),
         ExprKind::Retype(x)
         | ExprKind::Cast(x)
+        | ExprKind::Load { addr: x, .. }
         | ExprKind::Unary { expr: x, .. }
         | ExprKind::TupleIndex { expr: x, .. } => v.visit_expr(x),
         ExprKind::Ntop { af: a, addr: b }

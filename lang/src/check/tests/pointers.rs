@@ -1,0 +1,146 @@
+//! Reads through typed pointers: casts to pointer types, members,
+//! dereferences, indexes and pointer arithmetic; and their errors, marked
+//! inline.
+
+use super::check_ok;
+use super::marks::check;
+use crate::checked::{Expr, ExprKind, StmtKind};
+use crate::types::Type;
+
+const P: &str = "struct Q { short s; unsigned char tag; }; \
+                 struct P { int x; char name[8]; struct P *next; struct Q q; long arr[3]; unsigned int lo : 3, mid : 5; };";
+
+/// The value assigned by the first statement of `body` after `P`.
+#[track_caller]
+fn value(body: &str) -> Expr {
+    let p = check_ok(&format!("{P}\nuprobe:/bin/sh:main {{ $p = (struct P *)arg0; {body} }}"));
+    match &p.probes[0].body[1].kind {
+        StmtKind::VarAssign { value, .. } => value.clone(),
+        other => panic!("not an assignment: {other:?}"),
+    }
+}
+
+/// The bytes the value reads, its address space and its type.
+#[track_caller]
+fn load(body: &str) -> (u32, bool, String) {
+    let e = value(body);
+    match e.kind {
+        ExprKind::Load { size, user, .. } => (size, user, e.ty.to_string()),
+        other => panic!("not a read: {other:?}"),
+    }
+}
+
+#[test]
+fn members_read_at_their_type() {
+    assert_eq!(load("$v = $p->x;"), (4, true, "int32".into()));
+    assert_eq!(load("$v = $p->name;"), (8, true, "string[9]".into()));
+    assert_eq!(load("$v = $p->next;"), (8, true, "struct P *".into()));
+    assert_eq!(load("$v = $p->next->q.tag;"), (1, true, "uint8".into()));
+    assert_eq!(load("$v = $p.q.s;"), (2, true, "int16".into()));
+    assert_eq!(load("$v = $p->arr[2];"), (8, true, "int64".into()));
+    assert_eq!(load("$v = (*$p).x;"), (4, true, "int32".into()));
+    assert_eq!(load("$v = $p[1].x;"), (4, true, "int32".into()));
+    assert_eq!(load("$v = *(int32 *)arg0;"), (4, true, "int32".into()));
+    // A bit field reads the bytes holding it.
+    assert_eq!(load("$v = $p->mid;"), (1, true, "uint32".into()));
+}
+
+#[test]
+fn kernel_probes_read_kernel_memory() {
+    let p = check_ok("tracepoint:sched:sched_switch { @ = ((struct task_struct *)0)->real_parent->tgid; }");
+    let StmtKind::MapUpdate { update: crate::checked::MapUpdate::Set(e), .. } = &p.probes[0].body[0].kind else { panic!() };
+    assert!(matches!(e.kind, ExprKind::Load { user: false, size: 4, .. }), "{e:?}");
+}
+
+#[test]
+fn pointer_arithmetic_counts_pointees() {
+    let e = value("$v = $p + 2;");
+    assert_eq!(e.ty.to_string(), "struct P *");
+    let ExprKind::Binary { rhs, .. } = e.kind else { panic!("{e:?}") };
+    assert_eq!(rhs.kind, ExprKind::Int(2 * 64));
+    assert!(matches!(value("$v = $p == $p->next;").ty, Type::Int { .. }));
+}
+
+#[test]
+fn reading_through_pointers_reports_each_mistake() {
+    check(
+        r#"
+struct P { int x; char name[8]; struct P *next; struct Q { int a; } q; };
+uprobe:/bin/sh:main { $p = (struct P *)arg0; @a = $p->nxet; @b = arg0->x; @c = *arg1; @d = $p->q + 1; }
+//                                                    ^^^^ error: `struct P` has no member `nxet`
+//                                                               ^^^^ error: `->` needs a pointer, but this is uint64
+//                                                                              ^^^^ error: `*` needs a pointer, but this is uint64
+//                                                                                         ^^^^^ error: a struct or union value (`struct Q`) cannot be read whole
+uprobe:/bin/sh:main { @e = (struct R *)arg0; @f = (struct P)arg0; @g = $x; @h = ((struct P *)arg0)->name[9]; @i = ((struct P *)arg0)->x->y; }
+//                          ^^^^^^^^^^ error: unknown type `struct R`
+//                                                 ^^^^^^^^ error: cannot cast to `struct P`
+//                                                                     ^^ error: unknown variable `$x`
+//                                                                                                       ^ error: index 9 is out of bounds for `int8[8]`
+//                                                                                                                ^^^^^^^^^^^^^^^^^^^^^ error: `->` needs a pointer, but this is int32
+"#,
+    );
+}
+
+#[test]
+fn curtask_points_to_the_kernels_task_struct() {
+    let p = check_ok("tracepoint:sched:sched_switch { @ = curtask->real_parent->real_parent->tgid; }");
+    let StmtKind::MapUpdate { update: crate::checked::MapUpdate::Set(e), .. } = &p.probes[0].body[0].kind else { panic!() };
+    assert!(matches!(e.kind, ExprKind::Load { user: false, size: 4, .. }), "{e:?}");
+    check(
+        r#"
+BEGIN { @ = curtask->real_parent->tgdi; }
+//                                ^^^^ error: `struct task_struct` has no member `tgdi`
+"#,
+    );
+}
+
+#[test]
+fn uptr_and_kptr_choose_the_address_space() {
+    let read = |src: &str| {
+        let p = check_ok(&format!("{P}\n{src}"));
+        let StmtKind::MapUpdate { update: crate::checked::MapUpdate::Set(e), .. } = &p.probes[0].body[0].kind else { panic!() };
+        match e.kind {
+            ExprKind::Load { user, .. } => user,
+            ref other => panic!("not a read: {other:?}"),
+        }
+    };
+    assert!(read("BEGIN { @ = ((struct P *)uptr(0))->x; }"));
+    assert!(!read("uprobe:/bin/sh:main { @ = ((struct P *)kptr(arg0))->x; }"));
+    assert!(!read("uprobe:/bin/sh:main { @ = kptr((struct P *)arg0)->next->x; }"));
+    assert!(read("BEGIN { @ = *uptr((int32 *)0); }"));
+}
+
+#[test]
+fn print_refuses_a_typed_pointer_as_bpftrace_does() {
+    check(
+        r#"
+struct P { int x; };
+BEGIN { $p = (struct P *)8; print($p); print($p->x); }
+//                                ^^ error: `print()` cannot print a pointer (struct P *)
+"#,
+    );
+}
+
+#[test]
+fn sizeof_measures_what_a_pointer_points_to() {
+    assert_eq!(value("$v = sizeof(*$p);").kind, ExprKind::Int(64));
+    assert_eq!(value("$v = sizeof($p->q);").kind, ExprKind::Int(4));
+    assert_eq!(value("$v = sizeof($p->next->name);").kind, ExprKind::Int(8));
+}
+
+#[test]
+fn an_unknown_member_hints_the_closest_name() {
+    let err = super::run(&format!("{P}\nBEGIN {{ $p = (struct P *)0; @ = $p->nxet->x; }}")).unwrap_err();
+    assert!(err.contains("`struct P` has no member `nxet`") && err.contains("did you mean `next`?"), "{err}");
+}
+
+#[test]
+fn a_struct_known_only_by_name_is_an_unknown_type_when_followed() {
+    check(
+        r#"
+struct P { struct Nowhere *n; };
+BEGIN { $p = (struct P *)0; @ = $p->n->x; }
+//                                     ^ error: unknown type `struct Nowhere`
+"#,
+    );
+}
