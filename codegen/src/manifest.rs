@@ -452,6 +452,20 @@ pub enum ValueType {
     /// A u64 kernel address, printed as the name of the kernel symbol that
     /// contains it (from /proc/kallsyms).
     Ksym,
+    /// `kstack` / `ustack`: a u64 whose low 32 bits are a stack id in the
+    /// stack-trace map `map` (negative: the capture failed) and whose high
+    /// 32 bits are the pid whose user stack it is; printed as the frames'
+    /// symbols, as bpftrace prints stacks in `mode`.
+    Stack {
+        /// The stack-trace map holding the frames.
+        map: String,
+        /// A user stack: symbols of the process, not of the kernel.
+        user: bool,
+        /// How the frames print.
+        mode: rbpf_lang::types::StackMode,
+        /// The most frames the map keeps.
+        limit: u8,
+    },
     /// `ntop(af, addr)`: a u64 address family (AF_INET 2, AF_INET6 10)
     /// then 16 address bytes; printed as inet_ntop does.
     Inet,
@@ -466,7 +480,7 @@ impl ValueType {
             ValueType::Bool => 1,
             ValueType::Buf { size } => 1 + *size,
             ValueType::Tuple { size, .. } => *size,
-            ValueType::Timestamp { .. } | ValueType::Username | ValueType::Ksym => 8,
+            ValueType::Timestamp { .. } | ValueType::Username | ValueType::Ksym | ValueType::Stack { .. } => 8,
             ValueType::Inet => 24,
         }
     }

@@ -71,6 +71,10 @@ impl Events {
         &self.decoder
     }
 
+    pub(crate) fn decoder_mut(&mut self) -> &mut Decoder {
+        &mut self.decoder
+    }
+
     /// Decodes one record; see [`Event`] for what lands in `text`.
     pub(crate) fn decode(&self, record: &[u8], text: &mut Vec<u8>) -> Result<Event, RuntimeError> {
         let u32_at = |at: usize| record.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));

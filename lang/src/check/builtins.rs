@@ -83,6 +83,8 @@ pub const BUILTINS: &[Builtin] = &[
         value: Value::Hook(Checker::arg),
     },
     hook("retval", Reads::Context, Checker::retval),
+    hook("kstack", Reads::Context, Checker::stack_builtin),
+    hook("ustack", Reads::Context, Checker::stack_builtin),
     Builtin {
         name: "cpid",
         usage: "cpid",

@@ -172,6 +172,8 @@ pub const FUNCTIONS: &[Function] = &[
     Function { reads: Reads::Task, ..unsafe_row(row("signal", "signal(sig)", 1, 1, Check::Statement(Checker::signal))) },
     row("buf", "buf(ptr [, len]) / buf(array)", 1, 2, Check::Value(Checker::buf)),
     row("join", "join(argv [, sep])", 1, 2, Check::Statement(Checker::join)),
+    Function { reads: Reads::Context, ..row("kstack", "kstack([mode, ] [limit])", 0, 2, Check::Value(Checker::stack_call)) },
+    Function { reads: Reads::Context, ..row("ustack", "ustack([mode, ] [limit])", 0, 2, Check::Value(Checker::stack_call)) },
 ];
 
 /// `bswap()`'s type: an unsigned integer of its argument's width.

@@ -447,6 +447,7 @@ mod maps;
 mod maps_used;
 mod printf;
 mod statements;
+mod stacks;
 mod stmt;
 mod strings;
 mod tuple;
