@@ -2,7 +2,7 @@
 //! stack) read back from its stack-trace map and printed as bpftrace 0.17
 //! prints it — a newline, then one line per frame: `    sym+off` in
 //! bpftrace's mode, `\taddr sym+off` (and ` (module)` for a user frame)
-//! in perf's; a frame without a symbol is `[unknown]`.
+//! in perf's; a frame without a symbol is its address.
 //!
 //! Symbols are read lazily, on the first stack printed: a program without
 //! stacks reads neither /proc/kallsyms nor any ELF file.
@@ -85,13 +85,14 @@ impl Stacks {
     }
 }
 
-/// A stack's text, as bpftrace 0.17 prints it.
+/// A stack's text, as bpftrace 0.17 prints it; a frame without a symbol
+/// is its address (`0x7f06...`), with the module `[unknown]` in perf mode.
 pub fn format_stack(frames: &[u64], symbols: &[Option<Symbol>], user: bool, mode: StackMode) -> String {
     let mut text = String::from("\n");
     for (addr, symbol) in frames.iter().zip(symbols) {
         let name = match symbol {
             Some(s) => format!("{}+{}", s.name, s.offset),
-            None => "[unknown]".to_string(),
+            None => format!("0x{addr:x}"),
         };
         match mode {
             StackMode::Bpftrace => text.push_str(&format!("    {name}\n")),
@@ -119,7 +120,7 @@ mod tests {
         let symbols = [sym("__alloc_frozen_pages_noprof", 133, None), sym("alloc_pages_mpol", 134, None), None];
         assert_eq!(
             format_stack(&frames, &symbols, false, StackMode::Bpftrace),
-            "\n    __alloc_frozen_pages_noprof+133\n    alloc_pages_mpol+134\n    [unknown]\n"
+            "\n    __alloc_frozen_pages_noprof+133\n    alloc_pages_mpol+134\n    0x1234\n"
         );
         assert_eq!(
             format_stack(&frames[..2], &symbols[..2], false, StackMode::Perf),
@@ -127,6 +128,7 @@ mod tests {
         );
         let user = [sym("leaf", 8, Some("/tmp/chain"))];
         assert_eq!(format_stack(&[0x401126], &user, true, StackMode::Perf), "\n\t401126 leaf+8 (/tmp/chain)\n");
+        assert_eq!(format_stack(&[0x7f06], &[None], true, StackMode::Perf), "\n\t7f06 0x7f06 ([unknown])\n");
         assert_eq!(format_stack(&[], &[], true, StackMode::Bpftrace), "\n");
     }
 }

@@ -10,6 +10,7 @@ use crate::Source;
 mod array_fields;
 mod buffers;
 mod marks;
+mod stacks;
 mod tables;
 mod probe_kinds;
 mod watchpoint;
