@@ -83,8 +83,6 @@ pub const BUILTINS: &[Builtin] = &[
         value: Value::Hook(Checker::arg),
     },
     hook("retval", Reads::Context, Checker::retval),
-    hook("kstack", Reads::Context, Checker::stack_builtin),
-    hook("ustack", Reads::Context, Checker::stack_builtin),
     Builtin {
         name: "cpid",
         usage: "cpid",
@@ -106,6 +104,9 @@ impl Checker {
     /// A builtin read in an expression.
     pub(super) fn builtin(&mut self, name: &str, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let Some(b) = builtin(name) else {
+            if let Some(f) = super::functions::function(name).filter(|f| f.bare) {
+                return self.bare_call(f, name, span, cx);
+            }
             let names: Vec<&str> = BUILTINS.iter().filter(|b| b.listed).map(|b| b.usage).collect();
             self.error(
                 Diagnostic::error(span, format!("unknown builtin `{name}`"))

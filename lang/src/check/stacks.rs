@@ -7,17 +7,12 @@ use super::{Checker, ProbeCx};
 use crate::ast;
 use crate::checked::ExprKind;
 use crate::types::{StackMode, StackType, Type, MAX_STACK_FRAMES};
-use crate::{Diagnostic, Span};
+use crate::Diagnostic;
 
 impl Checker {
-    /// `kstack` or `ustack` alone: every frame, bpftrace's mode.
-    pub(super) fn stack_builtin(&mut self, name: &str, _: Span, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
-        let stack = StackType { user: name == "ustack", mode: StackMode::Bpftrace, limit: MAX_STACK_FRAMES };
-        Some(stack_expr(stack))
-    }
-
-    /// `kstack(MODE)`, `kstack(N)` or `kstack(MODE, N)` (and `ustack`'s).
-    pub(super) fn stack_call(&mut self, call: &Call, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+    /// `kstack`, `kstack(MODE)`, `kstack(N)` or `kstack(MODE, N)` (and
+    /// `ustack`'s); alone, every frame in bpftrace's mode.
+    pub(super) fn stack(&mut self, call: &Call, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let name = call.name.name.as_str();
         let mut stack = StackType { user: name == "ustack", mode: StackMode::Bpftrace, limit: MAX_STACK_FRAMES };
         let mut args = call.args.iter().peekable();
