@@ -517,6 +517,10 @@ pub mod event {
     /// slot count and a u32 slot size follow, then the slots (NUL-padded
     /// strings); the first empty slot ends the list.
     pub const JOIN: u32 = 10;
+    /// A user stack of process `id` was captured for the first time: the
+    /// runtime reads its mappings and symbols now, while it lives, so that
+    /// its stacks are still named after it exits.
+    pub const STACK_PID: u32 = 11;
     /// The header's size: the kind and the id, two u32s.
     pub const HEADER_SIZE: u32 = 8;
 }

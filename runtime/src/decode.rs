@@ -88,6 +88,12 @@ impl Decoder {
         self.stacks = stacks;
     }
 
+    /// Reads the mappings and symbols of process `pid` now, while it
+    /// lives, for its user stacks printed later.
+    pub fn remember_process(&self, pid: u32) {
+        self.stacks.remember_process(pid);
+    }
+
     /// The strftime format with this index (empty if the manifest has none).
     pub fn time_format(&self, index: u32) -> &str {
         self.time_formats.get(index as usize).map_or("", String::as_str)

@@ -136,7 +136,7 @@ impl Dispatch {
         let text = self.text.as_slice();
         match event {
             Event::Printf => out.printf(text).map_err(output)?,
-            Event::Exit(_) | Event::System => {}
+            Event::Exit(_) | Event::System | Event::Noted => {}
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
                 let entries = self.read_map(maps, map)?;

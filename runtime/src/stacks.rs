@@ -55,6 +55,12 @@ impl Stacks {
         Stacks::new(maps)
     }
 
+    /// Reads the mappings and symbols of process `pid` now, while it
+    /// lives: its user stacks stay named after it exits.
+    pub fn remember_process(&self, pid: u32) {
+        self.user.borrow_mut().remember(pid);
+    }
+
     /// The text of the stack stored as `value` (a stack id in the low 32
     /// bits, a pid in the high 32) in the map `map` of `limit`-frame stacks.
     pub fn text(&self, map: &str, user: bool, mode: StackMode, limit: u8, value: u64) -> String {

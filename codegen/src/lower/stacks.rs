@@ -13,12 +13,15 @@ use rbpf_lang::types::{StackType, Type};
 use super::expr::IntVal;
 use super::ProgramGen;
 use crate::elf::{map_type, MapDef};
-use crate::insn::{Alu, Helper, Reg};
-use crate::manifest::ValueType;
+use crate::insn::{Alu, Cond, Helper, Reg, Size};
+use crate::manifest::{event, ValueType};
 use crate::CodegenError;
 
 /// bpf_get_stackid's flag for the user stack of the current task.
 const BPF_F_USER_STACK: i32 = 1 << 8;
+
+/// An LRU hash of the pids whose user stacks the runtime was told of.
+pub(super) const PIDS_MAP: &str = "rbpf_stack_pids";
 
 /// The stack-trace map of stacks of at most `limit` frames.
 pub(super) fn map_name(limit: u8) -> String {
@@ -32,7 +35,7 @@ pub(super) fn value_type(stack: &StackType) -> ValueType {
 
 /// The stack-trace maps the program's stacks need: one per frame limit.
 pub(super) fn stack_maps(program: &checked::Program) -> Vec<(String, MapDef)> {
-    let mut limits = Limits(BTreeSet::new());
+    let mut limits = Limits(BTreeSet::new(), false);
     for probe in &program.probes {
         checked::Visitor::visit_probe(&mut limits, probe);
     }
@@ -49,23 +52,29 @@ pub(super) fn stack_maps(program: &checked::Program) -> Vec<(String, MapDef)> {
             };
             (map_name(limit), def)
         })
+        .chain(limits.1.then(|| {
+            let def = MapDef { map_type: map_type::LRU_HASH, key_size: 4, value_size: 4, max_entries: 4096, flags: 0 };
+            (PIDS_MAP.to_string(), def)
+        }))
         .collect()
 }
 
 /// Whether the probe captures a stack (which reads its context).
 pub(super) fn reads_stack(probe: &checked::Probe) -> bool {
-    let mut limits = Limits(BTreeSet::new());
+    let mut limits = Limits(BTreeSet::new(), false);
     checked::Visitor::visit_probe(&mut limits, probe);
     !limits.0.is_empty()
 }
 
-/// The walk behind [`stack_maps`]: the frame limits of the stacks captured.
-struct Limits(BTreeSet<u8>);
+/// The walk behind [`stack_maps`]: the frame limits of the stacks
+/// captured, and whether one is a user stack.
+struct Limits(BTreeSet<u8>, bool);
 
 impl checked::Visitor<'_> for Limits {
     fn visit_expr(&mut self, e: &checked::Expr) {
         if let (checked::ExprKind::Call { function: "kstack" | "ustack", .. }, Type::Stack(stack)) = (&e.kind, &e.ty) {
             self.0.insert(stack.limit);
+            self.1 |= stack.user;
         }
         checked::walk_expr(self, e);
     }
@@ -90,9 +99,37 @@ impl ProgramGen<'_> {
         if stack.user {
             self.b.call(Helper::GetCurrentPidTgid);
             self.b.alu64(Alu::Rsh, Reg::R0, 32);
+            self.notice_new_pid(e)?;
             self.b.alu64(Alu::Lsh, Reg::R0, 32);
             self.b.alu64(Alu::Or, r, Reg::R0);
         }
         Ok(IntVal::Reg(r))
+    }
+
+    /// With the pid in r0 (kept there): the first user stack of a process
+    /// sends it to the runtime, which then reads its mappings while it
+    /// lives. One hash lookup per stack; the LRU map never fills up.
+    fn notice_new_pid(&mut self, e: &Expr) -> Result<(), CodegenError> {
+        let mark = self.stack.mark();
+        let record = self.alloc(8, e.span)?;
+        self.b.store(Size::W, Reg::R10, record.off, event::STACK_PID as i32);
+        self.b.store(Size::W, Reg::R10, record.at(4), Reg::R0);
+        self.map_fd(Reg::R1, PIDS_MAP);
+        self.b.mov64(Reg::R2, Reg::R10);
+        self.b.alu64(Alu::Add, Reg::R2, i32::from(record.at(4)));
+        self.b.call(Helper::MapLookupElem);
+        let known = self.b.new_label();
+        self.b.jump_if(Cond::Ne, Reg::R0, 0, known);
+        self.map_fd(Reg::R1, PIDS_MAP);
+        self.b.mov64(Reg::R2, Reg::R10);
+        self.b.alu64(Alu::Add, Reg::R2, i32::from(record.at(4)));
+        self.b.mov64(Reg::R3, Reg::R2);
+        self.b.mov64(Reg::R4, 0);
+        self.b.call(Helper::MapUpdateElem);
+        self.ringbuf_output(record, 8);
+        self.b.bind(known);
+        self.b.load(Size::W, Reg::R0, Reg::R10, record.at(4));
+        self.stack.reset(mark);
+        Ok(())
     }
 }
