@@ -65,7 +65,9 @@ impl Stacks {
     /// bits, a pid in the high 32) in the map `map` of `limit`-frame stacks.
     pub fn text(&self, map: &str, user: bool, mode: StackMode, limit: u8, value: u64) -> String {
         let (id, pid) = (value as u32 as i32, (value >> 32) as u32);
-        let frames = if id < 0 { Vec::new() } else { self.frames(map, limit, id as u32) };
+        // As bpftrace: a stack that could not be captured or read back
+        // (no user stack in a kernel thread) prints as nothing at all.
+        let Some(frames) = (id >= 0).then(|| self.frames(map, limit, id as u32)).flatten() else { return String::new() };
         let symbols: Vec<Option<Symbol>> = if user {
             let mut user = self.user.borrow_mut();
             frames.iter().map(|&addr| user.symbol(pid, addr)).collect()
@@ -77,16 +79,18 @@ impl Stacks {
     }
 
     /// The frames of stack `id`: its nonzero addresses, innermost first.
-    fn frames(&self, map: &str, limit: u8, id: u32) -> Vec<u64> {
-        let Some(fd) = self.maps.get(map) else { return Vec::new() };
+    fn frames(&self, map: &str, limit: u8, id: u32) -> Option<Vec<u64>> {
+        let fd = self.maps.get(map)?;
         let mut bytes = vec![0u8; 8 * usize::from(limit)];
         match crate::sys::map_lookup(fd.as_fd(), &id.to_le_bytes(), &mut bytes) {
-            Ok(true) => bytes
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-                .take_while(|&a| a != 0)
-                .collect(),
-            _ => Vec::new(),
+            Ok(true) => Some(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+                    .take_while(|&a| a != 0)
+                    .collect(),
+            ),
+            _ => None,
         }
     }
 }
