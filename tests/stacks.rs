@@ -137,6 +137,67 @@ fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
     let perf = stack_keys(&out, "@p");
     let line = perf[0][0];
     assert!(line.starts_with('\t') && line.ends_with(&format!(" leaf+0 ({})", binary.display())), "{line:?}");
-    // printf's `%s`: a newline, then the frames.
-    assert_eq!(out.matches(&format!("[\n{}\n{}\n]\n", key[0], key[1])).count(), 3, "{out}");
+    // printf's `%s`: a newline, then the frames, indented by 8 as
+    // bpftrace 0.17 indents stacks outside map keys.
+    assert_eq!(out.matches(&format!("[\n    {}\n    {}\n]\n", key[0], key[1])).count(), 3, "{out}");
+}
+
+/// The output of `tracer` (rbpf or bpftrace) running `program` on a fresh
+/// process of `binary` stepped 5 times then stopped with SIGINT, its
+/// perf-mode addresses blanked
+/// (they move with address-space randomisation).
+fn traced_chain(tracer: &str, binary: &std::path::Path, program: &str) -> String {
+    let mut app = App::start(binary);
+    let mut child = std::process::Command::new(tracer)
+        .args(["-e", program])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the tracer");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut text = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut text).expect("Attaching line");
+    // bpftrace prints `Attaching` before it attaches: give it time.
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    for _ in 0..5 {
+        app.step();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+    let _ = child.wait();
+    app.finish();
+    text.lines()
+        .map(|l| match l.strip_prefix('\t').and_then(|l| l.split_once(' ')) {
+            Some((_, rest)) => format!("\tADDR {rest}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn user_stacks_print_byte_for_byte_as_bpftrace_0_17_prints_them() {
+    const TEST: &str = "user_stacks_print_byte_for_byte_as_bpftrace_0_17_prints_them";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    if std::process::Command::new("bpftrace").arg("--version").output().is_err() {
+        eprintln!("skipping {TEST}: bpftrace is not installed");
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the stack test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-fno-omit-frame-pointer"])
+    else {
+        return;
+    };
+    let program = format!(
+        "uprobe:{}:leaf {{ @[ustack] = count(); @p[ustack(perf)] = count(); @x = ustack(2); @t = (ustack(1), 2); \
+         printf(\"<%s>\\n\", ustack(1)); }}",
+        binary.display()
+    );
+    let rbpf = traced_chain(env!("CARGO_BIN_EXE_rbpf"), &binary, &program);
+    let bpftrace = traced_chain("bpftrace", &binary, &program);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert!(rbpf.contains("    main+"), "{rbpf}");
+    assert_eq!(rbpf, bpftrace);
 }

@@ -465,6 +465,9 @@ pub enum ValueType {
         mode: rbpf_lang::types::StackMode,
         /// The most frames the map keeps.
         limit: u8,
+        /// The spaces before each frame in bpftrace's mode: 4 in a map
+        /// key, 8 elsewhere (values, printf, tuples), as bpftrace 0.17.
+        indent: u8,
     },
     /// `ntop(af, addr)`: a u64 address family (AF_INET 2, AF_INET6 10)
     /// then 16 address bytes; printed as inet_ntop does.

@@ -134,9 +134,9 @@ impl Decoder {
                 let name = self.kallsyms.get_or_init(crate::kallsyms::Kallsyms::read).name_of(addr);
                 Value::Str(name.map_or_else(|| format!("0x{addr:x}"), str::to_string).into_bytes())
             }
-            ValueType::Stack { map, user, mode, limit } => {
+            ValueType::Stack { map, user, mode, limit, indent } => {
                 let value = read_int(bytes, false);
-                Value::Str(self.stacks.text(map, *user, *mode, *limit, value).into_bytes())
+                Value::Str(self.stacks.text(map, *user, *mode, *limit, *indent, value).into_bytes())
             }
             ValueType::Inet => {
                 let family = read_int(bytes.get(..8).unwrap_or(bytes), false);

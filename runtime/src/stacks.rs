@@ -63,7 +63,7 @@ impl Stacks {
 
     /// The text of the stack stored as `value` (a stack id in the low 32
     /// bits, a pid in the high 32) in the map `map` of `limit`-frame stacks.
-    pub fn text(&self, map: &str, user: bool, mode: StackMode, limit: u8, value: u64) -> String {
+    pub fn text(&self, map: &str, user: bool, mode: StackMode, limit: u8, indent: u8, value: u64) -> String {
         let (id, pid) = (value as u32 as i32, (value >> 32) as u32);
         // As bpftrace: a stack that could not be captured or read back
         // (no user stack in a kernel thread) prints as nothing at all.
@@ -75,7 +75,7 @@ impl Stacks {
             let kernel = self.kernel.get_or_init(Kallsyms::read);
             frames.iter().map(|&addr| kernel.symbol(addr).map(|(name, offset)| Symbol { name: name.to_string(), offset, module: None })).collect()
         };
-        format_stack(&frames, &symbols, user, mode)
+        format_stack(&frames, &symbols, user, mode, indent)
     }
 
     /// The frames of stack `id`: its nonzero addresses, innermost first.
@@ -95,9 +95,10 @@ impl Stacks {
     }
 }
 
-/// A stack's text, as bpftrace 0.17 prints it; a frame without a symbol
+/// A stack's text, as bpftrace 0.17 prints it (frames indented by
+/// `indent` spaces in bpftrace's mode); a frame without a symbol
 /// is its address (`0x7f06...`), with the module `[unknown]` in perf mode.
-pub fn format_stack(frames: &[u64], symbols: &[Option<Symbol>], user: bool, mode: StackMode) -> String {
+pub fn format_stack(frames: &[u64], symbols: &[Option<Symbol>], user: bool, mode: StackMode, indent: u8) -> String {
     let mut text = String::from("\n");
     for (addr, symbol) in frames.iter().zip(symbols) {
         let name = match symbol {
@@ -105,7 +106,7 @@ pub fn format_stack(frames: &[u64], symbols: &[Option<Symbol>], user: bool, mode
             None => format!("0x{addr:x}"),
         };
         match mode {
-            StackMode::Bpftrace => text.push_str(&format!("    {name}\n")),
+            StackMode::Bpftrace => text.push_str(&format!("{:1$}{name}\n", "", usize::from(indent))),
             StackMode::Perf if user => {
                 let module = symbol.as_ref().and_then(|s| s.module.as_deref()).unwrap_or("[unknown]");
                 text.push_str(&format!("\t{addr:x} {name} ({module})\n"));
@@ -129,16 +130,17 @@ mod tests {
         let frames = [0xffffffff8163e885, 0xffffffff81679f16, 0x1234];
         let symbols = [sym("__alloc_frozen_pages_noprof", 133, None), sym("alloc_pages_mpol", 134, None), None];
         assert_eq!(
-            format_stack(&frames, &symbols, false, StackMode::Bpftrace),
+            format_stack(&frames, &symbols, false, StackMode::Bpftrace, 4),
             "\n    __alloc_frozen_pages_noprof+133\n    alloc_pages_mpol+134\n    0x1234\n"
         );
         assert_eq!(
-            format_stack(&frames[..2], &symbols[..2], false, StackMode::Perf),
+            format_stack(&frames[..2], &symbols[..2], false, StackMode::Perf, 4),
             "\n\tffffffff8163e885 __alloc_frozen_pages_noprof+133\n\tffffffff81679f16 alloc_pages_mpol+134\n"
         );
         let user = [sym("leaf", 8, Some("/tmp/chain"))];
-        assert_eq!(format_stack(&[0x401126], &user, true, StackMode::Perf), "\n\t401126 leaf+8 (/tmp/chain)\n");
-        assert_eq!(format_stack(&[0x7f06], &[None], true, StackMode::Perf), "\n\t7f06 0x7f06 ([unknown])\n");
-        assert_eq!(format_stack(&[], &[], true, StackMode::Bpftrace), "\n");
+        assert_eq!(format_stack(&[0x401126], &user, true, StackMode::Perf, 4), "\n\t401126 leaf+8 (/tmp/chain)\n");
+        assert_eq!(format_stack(&[0x7f06], &[None], true, StackMode::Perf, 4), "\n\t7f06 0x7f06 ([unknown])\n");
+        assert_eq!(format_stack(&[], &[], true, StackMode::Bpftrace, 4), "\n");
+        assert_eq!(format_stack(&[1], &[sym("leaf", 0, None)], true, StackMode::Bpftrace, 8), "\n        leaf+0\n");
     }
 }

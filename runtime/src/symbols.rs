@@ -1,6 +1,7 @@
 //! User addresses to symbols: a process's mappings from /proc/PID/maps,
 //! then the function symbols (symtab and dynsym) of the ELF file mapped
-//! there, read with the `object` crate. Both are read on first need and
+//! there and of its separate debug file, read with the `object` crate
+//! (already a dependency). Both are read on first need and
 //! kept, so a process's frames stay named once its mappings were read,
 //! also after it exits ([`UserSymbols::remember`] reads them early).
 
@@ -70,7 +71,7 @@ impl UserSymbols {
     }
 
     fn file(&mut self, path: &str) -> &Option<ElfSymbols> {
-        self.files.entry(path.to_string()).or_insert_with(|| std::fs::read(path).ok().and_then(|data| read_elf(&data)))
+        self.files.entry(path.to_string()).or_insert_with(|| std::fs::read(path).ok().and_then(|data| read_elf(path, &data)))
     }
 }
 
@@ -95,16 +96,18 @@ fn parse_maps(text: &str) -> Vec<Mapping> {
         .collect()
 }
 
-/// The function symbols and loadable segments of an ELF file.
-fn read_elf(data: &[u8]) -> Option<ElfSymbols> {
+/// The function symbols and loadable segments of the ELF file at `path`,
+/// with the symbols of its separate debug file (found by build id, then by
+/// debug link, where gdb looks) when it has one: a distribution's libc
+/// keeps only its exported symbols, its debug file has the others.
+fn read_elf(path: &str, data: &[u8]) -> Option<ElfSymbols> {
     let elf = ElfFile64::<Endianness>::parse(data).ok()?;
-    let mut symbols: Vec<(u64, u64, String)> = elf
-        .symbols()
-        .chain(elf.dynamic_symbols())
-        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
-        .filter(|(_, _, name)| !name.is_empty())
-        .collect();
+    let mut symbols = function_symbols(&elf);
+    if let Some(debug) = debug_file(path, &elf).and_then(|p| std::fs::read(p).ok()) {
+        if let Ok(debug) = ElfFile64::<Endianness>::parse(&debug[..]) {
+            symbols.extend(function_symbols(&debug));
+        }
+    }
     symbols.sort();
     symbols.dedup_by_key(|s| s.0);
     let segments = elf
@@ -115,6 +118,38 @@ fn read_elf(data: &[u8]) -> Option<ElfSymbols> {
         })
         .collect();
     Some(ElfSymbols { symbols, segments })
+}
+
+/// The named function symbols (symtab and dynsym) of an ELF file.
+fn function_symbols(elf: &ElfFile64<'_, Endianness>) -> Vec<(u64, u64, String)> {
+    elf.symbols()
+        .chain(elf.dynamic_symbols())
+        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
+        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
+        .filter(|(_, _, name)| !name.is_empty())
+        .collect()
+}
+
+/// The separate debug file of the ELF file at `path`, if there is one:
+/// /usr/lib/debug/.build-id/NN/REST.debug, or the debug link's name next
+/// to the file, in its .debug directory or under /usr/lib/debug.
+fn debug_file(path: &str, elf: &ElfFile64<'_, Endianness>) -> Option<std::path::PathBuf> {
+    use std::path::{Path, PathBuf};
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Ok(Some(id)) = elf.build_id() {
+        if id.len() > 1 {
+            let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+            candidates.push(PathBuf::from(format!("/usr/lib/debug/.build-id/{}/{}.debug", &hex[..2], &hex[2..])));
+        }
+    }
+    if let Ok(Some((name, _crc))) = elf.gnu_debuglink() {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let dir = Path::new(path).parent().unwrap_or(Path::new("/"));
+        candidates.push(dir.join(&name));
+        candidates.push(dir.join(".debug").join(&name));
+        candidates.push(Path::new("/usr/lib/debug").join(dir.strip_prefix("/").unwrap_or(dir)).join(&name));
+    }
+    candidates.into_iter().find(|c| c.as_path() != Path::new(path) && c.is_file())
 }
 
 #[cfg(test)]

@@ -220,7 +220,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Timestamp { format } => ValueType::Timestamp { format: *format },
         Type::Username => ValueType::Username,
         Type::Ksym => ValueType::Ksym,
-        Type::Stack(stack) => stacks::value_type(stack),
+        Type::Stack(stack) => stacks::value_type(stack, 8),
         Type::Inet => ValueType::Inet,
         Type::Buf { size } => ValueType::Buf { size: *size },
         Type::Tuple(items) => {
@@ -239,6 +239,7 @@ fn value_type(ty: &Type) -> ValueType {
 fn key_type(ty: &Type) -> ValueType {
     match ty {
         Type::Int { .. } => ValueType::Int { size: 8, signed: true },
+        Type::Stack(stack) => stacks::value_type(stack, 4),
         _ => value_type(ty),
     }
 }

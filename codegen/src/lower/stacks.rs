@@ -28,9 +28,9 @@ pub(super) fn map_name(limit: u8) -> String {
     format!("rbpf_stack_{limit}")
 }
 
-/// How a stack is stored and printed.
-pub(super) fn value_type(stack: &StackType) -> ValueType {
-    ValueType::Stack { map: map_name(stack.limit), user: stack.user, mode: stack.mode, limit: stack.limit }
+/// How a stack is stored and printed, its frames indented by `indent`.
+pub(super) fn value_type(stack: &StackType, indent: u8) -> ValueType {
+    ValueType::Stack { map: map_name(stack.limit), user: stack.user, mode: stack.mode, limit: stack.limit, indent }
 }
 
 /// The stack-trace maps the program's stacks need: one per frame limit.
