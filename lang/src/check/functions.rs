@@ -186,6 +186,7 @@ pub const FUNCTIONS: &[Function] = &[
     row("buf", "buf(ptr [, len]) / buf(array)", 1, 2, Check::Value(Checker::buf)),
     row("join", "join(argv [, sep])", 1, 2, Check::Statement(Checker::join)),
     Function { reads: Reads::Context, bare: true, ..row("kstack", "kstack([mode, ] [limit])", 0, 2, Check::Value(Checker::stack)) },
+    row("ksym", "ksym(addr)", 1, 1, Check::Value(Checker::ksym)),
     Function { reads: Reads::Context, bare: true, ..row("ustack", "ustack([mode, ] [limit])", 0, 2, Check::Value(Checker::stack)) },
 ];
 

@@ -1,6 +1,7 @@
 //! `kstack` and `ustack`, alone or called as `kstack(MODE, N)`: their
 //! arguments (a mode among bpftrace 0.17's `bpftrace` and `perf`, a frame
-//! limit from 1 to 127, either or both, in that order) and their type.
+//! limit from 1 to 127, either or both, in that order) and their type;
+//! and `ksym(addr)`, a kernel address printed as its symbol.
 
 use super::functions::Call;
 use super::{Checker, ProbeCx};
@@ -32,6 +33,13 @@ impl Checker {
             return None;
         }
         Some(stack_expr(stack))
+    }
+
+    /// `ksym(addr)`: the address, printed as the kernel symbol it is in.
+    pub(super) fn ksym(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let addr = self.expr(&call.args[0], cx);
+        self.expect_int(&addr, "`ksym()`")?;
+        Some((ExprKind::Retype(Box::new(addr)), Type::Ksym))
     }
 
     /// A stack mode named by a bare identifier.

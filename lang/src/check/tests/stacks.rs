@@ -67,3 +67,14 @@ profile:hz:99 { $x = kstack + 1; }
 "#,
     );
 }
+
+#[test]
+fn ksym_takes_an_address() {
+    check("profile:hz:99 { @[ksym(0xffffffff81000000)] = count(); }");
+    check(
+        r#"
+profile:hz:99 { @[ksym("f")] = count(); }
+//                     ^^^ error: `ksym()` needs an integer, but this is string[2]
+"#,
+    );
+}
