@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn names_a_function_of_this_test_binary() {
         let mut symbols = UserSymbols::default();
-        let addr = names_a_function_of_this_test_binary as usize as u64;
+        let addr = names_a_function_of_this_test_binary as *const () as u64;
         let symbol = symbols.symbol(std::process::id(), addr + 1).expect("a symbol");
         assert!(symbol.name.contains("names_a_function_of_this_test_binary"), "{symbol:?}");
         assert_eq!(symbol.offset, 1);
