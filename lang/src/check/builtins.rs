@@ -188,7 +188,7 @@ impl Checker {
     }
 
     /// A loop body is a callback without the probe's context.
-    fn outside_map_loop(&mut self, name: &str, span: Span, cx: &ProbeCx) -> Option<()> {
+    pub(super) fn outside_map_loop(&mut self, name: &str, span: Span, cx: &ProbeCx) -> Option<()> {
         if cx.map_loops == 0 {
             return Some(());
         }

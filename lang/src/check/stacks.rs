@@ -13,8 +13,10 @@ use crate::Diagnostic;
 impl Checker {
     /// `kstack`, `kstack(MODE)`, `kstack(N)` or `kstack(MODE, N)` (and
     /// `ustack`'s); alone, every frame in bpftrace's mode.
-    pub(super) fn stack(&mut self, call: &Call, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+    pub(super) fn stack(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let name = call.name.name.as_str();
+        // bpf_get_stackid reads the probe's context.
+        self.outside_map_loop(name, call.span, cx)?;
         let mut stack = StackType { user: name == "ustack", mode: StackMode::Bpftrace, limit: MAX_STACK_FRAMES };
         let mut args = call.args.iter().peekable();
         if let Some(a) = args.next_if(|a| matches!(a.kind, ast::ExprKind::Ident(_))) {

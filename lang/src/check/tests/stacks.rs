@@ -78,3 +78,14 @@ profile:hz:99 { @[ksym("f")] = count(); }
 "#,
     );
 }
+
+#[test]
+fn no_stack_in_a_loop_over_a_map() {
+    check(
+        r#"
+profile:hz:99 { @m[1] = 1; for ($kv : @m) { @s[kstack] = count(); @u[ustack(2)] = count(); } }
+//                                             ^^^^^^ error: `kstack` is not available inside a `for` loop over a map
+//                                                                   ^^^^^^^^^ error: `ustack` is not available inside a `for` loop over a map
+"#,
+    );
+}
