@@ -61,7 +61,7 @@ impl UserSymbols {
         if *size != 0 && vaddr >= start + size {
             return None;
         }
-        Some(Symbol { name: name.clone(), offset: vaddr - start, module: Some(mapping.path) })
+        Some(Symbol { name: demangle(name), offset: vaddr - start, module: Some(mapping.path) })
     }
 
     fn mappings(&mut self, pid: u32) -> &[Mapping] {
@@ -73,6 +73,18 @@ impl UserSymbols {
     fn file(&mut self, path: &str) -> &Option<ElfSymbols> {
         self.files.entry(path.to_string()).or_insert_with(|| std::fs::read(path).ok().and_then(|data| read_elf(path, &data)))
     }
+}
+
+/// A C++ (or legacy Rust) symbol's name demangled, as bpftrace shows it by
+/// default (through the C++ runtime's `__cxa_demangle`); another name as
+/// it is. Done per frame printed, not for every symbol read.
+fn demangle(name: &str) -> String {
+    if name.starts_with("_Z") {
+        if let Some(text) = cpp_demangle::Symbol::new(name).ok().and_then(|s| s.demangle().ok()) {
+            return text;
+        }
+    }
+    name.to_string()
 }
 
 /// The file-backed mappings in the text of /proc/PID/maps
@@ -163,6 +175,14 @@ mod tests {
                     7f000000-7f001000 rw-p 00000000 00:00 0\n";
         let maps = parse_maps(text);
         assert_eq!(maps, [Mapping { start: 0x55d0c000, end: 0x55d0d000, offset: 0x1000, path: "/usr/bin/cat".into() }]);
+    }
+
+    #[test]
+    fn cpp_and_rust_names_are_demangled_as_cxa_demangle_does() {
+        assert_eq!(demangle("_ZN2ns3fooEi"), "ns::foo(int)");
+        assert_eq!(demangle("_ZN3std2rt10lang_start17h0123456789abcdefE"), "std::rt::lang_start::h0123456789abcdef");
+        assert_eq!(demangle("leaf"), "leaf");
+        assert_eq!(demangle("_Zbad"), "_Zbad");
     }
 
     #[test]
