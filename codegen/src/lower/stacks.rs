@@ -108,7 +108,9 @@ impl ProgramGen<'_> {
 
     /// With the pid in r0 (kept there): the first user stack of a process
     /// sends it to the runtime, which then reads its mappings while it
-    /// lives. One hash lookup per stack; the LRU map never fills up.
+    /// lives. One hash lookup per stack; the map is an LRU hash, so a
+    /// machine with more processes than it holds forgets the oldest (which
+    /// are then sent again) rather than refusing new ones.
     fn notice_new_pid(&mut self, e: &Expr) -> Result<(), CodegenError> {
         let mark = self.stack.mark();
         let record = self.alloc(8, e.span)?;
