@@ -452,6 +452,23 @@ pub enum ValueType {
     /// A u64 kernel address, printed as the name of the kernel symbol that
     /// contains it (from /proc/kallsyms).
     Ksym,
+    /// `kstack` / `ustack`: a u64 whose low 32 bits are a stack id in the
+    /// stack-trace map `map` (negative: the capture failed) and whose high
+    /// 32 bits are the pid whose user stack it is; printed as the frames'
+    /// symbols, as bpftrace prints stacks in `mode`.
+    Stack {
+        /// The stack-trace map holding the frames.
+        map: String,
+        /// A user stack: symbols of the process, not of the kernel.
+        user: bool,
+        /// How the frames print.
+        mode: rbpf_lang::types::StackMode,
+        /// The most frames the map keeps.
+        limit: u8,
+        /// The spaces before each frame in bpftrace's mode: 4 in a map
+        /// key, 8 elsewhere (values, printf, tuples), as bpftrace 0.17.
+        indent: u8,
+    },
     /// `ntop(af, addr)`: a u64 address family (AF_INET 2, AF_INET6 10)
     /// then 16 address bytes; printed as inet_ntop does.
     Inet,
@@ -466,7 +483,7 @@ impl ValueType {
             ValueType::Bool => 1,
             ValueType::Buf { size } => 1 + *size,
             ValueType::Tuple { size, .. } => *size,
-            ValueType::Timestamp { .. } | ValueType::Username | ValueType::Ksym => 8,
+            ValueType::Timestamp { .. } | ValueType::Username | ValueType::Ksym | ValueType::Stack { .. } => 8,
             ValueType::Inet => 24,
         }
     }
@@ -503,6 +520,10 @@ pub mod event {
     /// slot count and a u32 slot size follow, then the slots (NUL-padded
     /// strings); the first empty slot ends the list.
     pub const JOIN: u32 = 10;
+    /// A user stack of process `id` was captured for the first time: the
+    /// runtime reads its mappings and symbols now, while it lives, so that
+    /// its stacks are still named after it exits.
+    pub const STACK_PID: u32 = 11;
     /// The header's size: the kind and the id, two u32s.
     pub const HEADER_SIZE: u32 = 8;
 }

@@ -59,6 +59,10 @@ pub enum Type {
         /// The most bytes it holds.
         size: u32,
     },
+    /// `kstack` / `ustack`: a stack captured into a stack-trace map,
+    /// stored as one u64 (the stack id in the low 32 bits, the pid in the
+    /// high 32 for a user stack) and printed as its frames' symbols.
+    Stack(StackType),
     /// `(a, b, ...)`: laid out like a C struct ([`tuple_layout`]), as
     /// bpftrace lays tuples out, so printing and key comparison match.
     Tuple(Vec<Type>),
@@ -87,7 +91,7 @@ impl Type {
     /// Whether printf's `%s` prints it: strings, and the values the runtime
     /// renders as text (dates, user names, addresses).
     pub fn prints_as_string(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Inet)
+        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Inet | Type::Stack(_))
     }
 
     /// Whether it is a `buf()`.
@@ -111,7 +115,7 @@ impl Type {
         match self {
             Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
-            Type::Timestamp { .. } | Type::Username | Type::Ksym => 8,
+            Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Stack(_) => 8,
             Type::Inet => 24,
             // A u8 length, then the bytes.
             Type::Buf { size } => 1 + *size,
@@ -180,6 +184,7 @@ impl fmt::Display for Type {
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
             Type::Ksym => write!(f, "ksym"),
+            Type::Stack(stack) => write!(f, "{}", if stack.user { "ustack" } else { "kstack" }),
             Type::Inet => write!(f, "inet address"),
             Type::Buf { size } => write!(f, "buffer[{size}]"),
             Type::Tuple(items) => {
@@ -215,6 +220,31 @@ impl Hash for Pointee {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.0.to_string().hash(state);
     }
+}
+
+/// What `kstack` and `ustack` capture and how they print (bpftrace's
+/// `kstack(MODE, N)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StackType {
+    /// A user stack (`ustack`), not a kernel one.
+    pub user: bool,
+    /// How its frames print.
+    pub mode: StackMode,
+    /// The most frames it keeps (1 to [`MAX_STACK_FRAMES`]).
+    pub limit: u8,
+}
+
+/// The most frames a stack keeps, and what `kstack` alone keeps: the
+/// kernel's default `perf_event_max_stack`, as bpftrace.
+pub const MAX_STACK_FRAMES: u8 = 127;
+
+/// How a stack's frames print: bpftrace 0.17's two modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StackMode {
+    /// `bpftrace`: each frame `    sym+off`.
+    Bpftrace,
+    /// `perf`: each frame `\taddr sym+off` (and the module of a user one).
+    Perf,
 }
 
 /// The offset of each element of a tuple and the tuple's size: each element

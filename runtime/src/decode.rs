@@ -53,6 +53,7 @@ pub struct Decoder {
     passwd: PathBuf,
     users: OnceCell<HashMap<u64, String>>,
     kallsyms: OnceCell<crate::kallsyms::Kallsyms>,
+    stacks: crate::stacks::Stacks,
 }
 
 impl Default for Decoder {
@@ -71,6 +72,7 @@ impl Decoder {
             passwd: PathBuf::from("/etc/passwd"),
             users: OnceCell::new(),
             kallsyms: OnceCell::new(),
+            stacks: crate::stacks::Stacks::default(),
         }
     }
 
@@ -79,6 +81,17 @@ impl Decoder {
         let decoder = Decoder { boot_to_wall_ns, ..Decoder::new(manifest) };
         let _ = decoder.users.set(users);
         decoder
+    }
+
+    /// Reads `kstack` / `ustack` values from these stack-trace maps.
+    pub fn set_stacks(&mut self, stacks: crate::stacks::Stacks) {
+        self.stacks = stacks;
+    }
+
+    /// Reads the mappings and symbols of process `pid` now, while it
+    /// lives, for its user stacks printed later.
+    pub fn remember_process(&self, pid: u32) {
+        self.stacks.remember_process(pid);
     }
 
     /// The strftime format with this index (empty if the manifest has none).
@@ -120,6 +133,10 @@ impl Decoder {
                 let addr = read_int(bytes, false);
                 let name = self.kallsyms.get_or_init(crate::kallsyms::Kallsyms::read).name_of(addr);
                 Value::Str(name.map_or_else(|| format!("0x{addr:x}"), str::to_string).into_bytes())
+            }
+            ValueType::Stack { map, user, mode, limit, indent } => {
+                let value = read_int(bytes, false);
+                Value::Str(self.stacks.text(map, *user, *mode, *limit, *indent, value).into_bytes())
             }
             ValueType::Inet => {
                 let family = read_int(bytes.get(..8).unwrap_or(bytes), false);

@@ -42,6 +42,11 @@ impl Dispatch {
         Ok(Dispatch { manifest, events, lost_reported: 0, dropped: 0, exit_code: 0, text: Vec::new(), zeroed })
     }
 
+    /// Reads `kstack` / `ustack` values from these stack-trace maps.
+    pub(crate) fn set_stacks(&mut self, stacks: crate::stacks::Stacks) {
+        self.events.decoder_mut().set_stacks(stacks);
+    }
+
     /// Handles the waiting records of `ringbuf`, then reports lost events;
     /// with `stop_at_exit`, stops after an exit record and says so.
     /// `system()` commands run to their end here: for BEGIN and END,
@@ -137,7 +142,7 @@ impl Dispatch {
         let text = self.text.as_slice();
         match event {
             Event::Printf => out.printf(text).map_err(output)?,
-            Event::Exit(_) | Event::System => {}
+            Event::Exit(_) | Event::System | Event::Noted => {}
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
                 let entries = self.read_map(maps, map)?;

@@ -32,6 +32,8 @@ pub(crate) enum Event {
     /// The text holds the strings to join back to back; `parts` are their
     /// lengths, `separator` indexes `Manifest::join_separators`.
     Join { parts: Vec<usize>, separator: usize },
+    /// A record for the runtime alone (a new process's user stack): nothing to print.
+    Noted,
 }
 
 /// Decodes the records of one manifest; formats are parsed once, here.
@@ -71,6 +73,10 @@ impl Events {
         &self.decoder
     }
 
+    pub(crate) fn decoder_mut(&mut self) -> &mut Decoder {
+        &mut self.decoder
+    }
+
     /// Decodes one record; see [`Event`] for what lands in `text`.
     pub(crate) fn decode(&self, record: &[u8], text: &mut Vec<u8>) -> Result<Event, RuntimeError> {
         let u32_at = |at: usize| record.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -93,6 +99,10 @@ impl Events {
                 })
             }
             event::EXIT => Ok(Event::Exit(id as i32)),
+            event::STACK_PID => {
+                self.decoder.remember_process(id);
+                Ok(Event::Noted)
+            }
             event::PRINT_MAP | event::CLEAR_MAP | event::ZERO_MAP => {
                 let map = id as usize;
                 if map >= self.maps {

@@ -40,6 +40,14 @@ impl Kallsyms {
         let i = self.symbols.partition_point(|&(a, _)| a <= addr);
         Some(self.symbols.get(i.checked_sub(1)?)?.1.as_str())
     }
+
+    /// The symbol `addr` is in and the offset of `addr` into it: a stack
+    /// frame's `name+offset`.
+    pub fn symbol(&self, addr: u64) -> Option<(&str, u64)> {
+        let i = self.symbols.partition_point(|&(a, _)| a <= addr);
+        let (start, name) = self.symbols.get(i.checked_sub(1)?)?;
+        Some((name.as_str(), addr - start))
+    }
 }
 
 #[cfg(test)]

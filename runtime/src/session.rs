@@ -113,12 +113,14 @@ impl Session {
             }
             None => None,
         };
+        let mut dispatch = Dispatch::new(manifest)?;
+        dispatch.set_stacks(crate::stacks::Stacks::of_session(&maps));
         Ok(Session {
             links: Vec::new(),
             ringbuf,
             programs,
             maps,
-            dispatch: Dispatch::new(manifest)?,
+            dispatch,
             options: options.clone(),
             stop: StopHandle::default(),
             followed: None,

@@ -14,6 +14,7 @@ mod frame;
 mod functions;
 mod pressure;
 mod scratch;
+mod stacks;
 mod stmt;
 mod strings;
 mod syscalls;
@@ -176,6 +177,8 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
             },
         });
     }
+    let stack_maps = stacks::stack_maps(program);
+    elf_maps.extend(stack_maps.iter().map(|(name, def)| ElfMap { name, def: *def }));
     if program.uses_elapsed {
         elf_maps.push(ElfMap {
             name: START_TIME_MAP,
@@ -217,6 +220,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Timestamp { format } => ValueType::Timestamp { format: *format },
         Type::Username => ValueType::Username,
         Type::Ksym => ValueType::Ksym,
+        Type::Stack(stack) => stacks::value_type(stack, 8),
         Type::Inet => ValueType::Inet,
         Type::Buf { size } => ValueType::Buf { size: *size },
         Type::Tuple(items) => {
@@ -235,6 +239,7 @@ fn value_type(ty: &Type) -> ValueType {
 fn key_type(ty: &Type) -> ValueType {
     match ty {
         Type::Int { .. } => ValueType::Int { size: 8, signed: true },
+        Type::Stack(stack) => stacks::value_type(stack, 4),
         _ => value_type(ty),
     }
 }
@@ -445,7 +450,8 @@ impl<'a> ProgramGen<'a> {
         let name = format!("probe{index}");
         let uses_ctx =
             (matches!(probe.kind, ProbeKind::Tracepoint { .. } | ProbeKind::RawTracepoint { .. } | ProbeKind::Fentry { .. }) || probe.kind.has_registers())
-                && reads_context(probe);
+                && reads_context(probe)
+            || stacks::reads_stack(probe);
         let mut gen = ProgramGen::new(layout, &probe.vars, ncpus, name, uses_ctx);
         gen.b.set_span(probe.span);
         if uses_ctx {

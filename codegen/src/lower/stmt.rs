@@ -512,6 +512,7 @@ impl ProgramGen<'_> {
             | ValueType::Timestamp { .. }
             | ValueType::Username
             | ValueType::Ksym
+            | ValueType::Stack { .. }
             | ValueType::Inet
             | ValueType::Tuple { .. } => self.store_as(e, &field.ty, slot, field.offset),
             other => Err(CodegenError::Unlowerable { what: format!("{other:?}"), span: e.span }),

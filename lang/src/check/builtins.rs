@@ -105,6 +105,9 @@ impl Checker {
     /// A builtin read in an expression.
     pub(super) fn builtin(&mut self, name: &str, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let Some(b) = builtin(name) else {
+            if let Some(f) = super::functions::function(name).filter(|f| f.bare) {
+                return self.bare_call(f, name, span, cx);
+            }
             let names: Vec<&str> = BUILTINS.iter().filter(|b| b.listed).map(|b| b.usage).collect();
             self.error(
                 Diagnostic::error(span, format!("unknown builtin `{name}`"))
@@ -193,7 +196,7 @@ impl Checker {
     }
 
     /// A loop body is a callback without the probe's context.
-    fn outside_map_loop(&mut self, name: &str, span: Span, cx: &ProbeCx) -> Option<()> {
+    pub(super) fn outside_map_loop(&mut self, name: &str, span: Span, cx: &ProbeCx) -> Option<()> {
         if cx.map_loops == 0 {
             return Some(());
         }

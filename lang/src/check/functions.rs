@@ -37,6 +37,9 @@ pub struct Function {
     /// attach point matches, not one multi-attached program (it needs BPF
     /// callbacks, which the multi-attach loader does not link).
     pub one_program_per_match: bool,
+    /// Whether it can also be written without parentheses, as a builtin
+    /// is (`kstack` for `kstack()`).
+    pub bare: bool,
     check: Check,
 }
 
@@ -122,7 +125,17 @@ impl Function {
 
 /// A row, with the defaults most functions share.
 const fn row(name: &'static str, usage: &'static str, min_args: usize, max_args: usize, check: Check) -> Function {
-    Function { name, usage, min_args, max_args, needs_unsafe: false, reads: Reads::Nothing, one_program_per_match: false, check }
+    Function {
+        name,
+        usage,
+        min_args,
+        max_args,
+        needs_unsafe: false,
+        reads: Reads::Nothing,
+        one_program_per_match: false,
+        bare: false,
+        check,
+    }
 }
 
 const fn unsafe_row(f: Function) -> Function {
@@ -174,6 +187,9 @@ pub const FUNCTIONS: &[Function] = &[
     row("join", "join(argv [, sep])", 1, 2, Check::Statement(Checker::join)),
     row("uptr", "uptr(p)", 1, 1, Check::Pure { params: &[Param::Int], result: |args| in_space(args, true) }),
     row("kptr", "kptr(p)", 1, 1, Check::Pure { params: &[Param::Int], result: |args| in_space(args, false) }),
+    Function { reads: Reads::Context, bare: true, ..row("kstack", "kstack([mode, ] [limit])", 0, 2, Check::Value(Checker::stack)) },
+    row("ksym", "ksym(addr)", 1, 1, Check::Value(Checker::ksym)),
+    Function { reads: Reads::Context, bare: true, ..row("ustack", "ustack([mode, ] [limit])", 0, 2, Check::Value(Checker::stack)) },
 ];
 
 /// `uptr()`'s and `kptr()`'s type: the pointer (or an address held in an
@@ -265,6 +281,17 @@ impl Checker {
         let Check::Aggregation(hook) = f.check else { return None };
         let call = Call { name, args, span: value.span };
         Some(self.enter(f, &call).and_then(|()| hook(self, &call, cx)))
+    }
+
+    /// A function that can go without parentheses, named alone: a call
+    /// with no arguments.
+    pub(super) fn bare_call(&mut self, f: &Function, name: &str, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let ident = ast::Ident { name: name.to_string(), span };
+        let call = Call { name: &ident, args: &[], span };
+        match f.check {
+            Check::Value(hook) => hook(self, &call, cx),
+            _ => None,
+        }
     }
 
     /// What every call of `f` is checked for before its own hook: the

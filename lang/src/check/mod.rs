@@ -456,6 +456,7 @@ mod maps_used;
 mod memory;
 mod printf;
 mod statements;
+mod stacks;
 mod stmt;
 mod strings;
 mod tuple;

@@ -1,0 +1,91 @@
+//! `kstack` and `ustack`: their modes and frame limits, and the type a
+//! map keyed by them gets.
+
+use super::marks::check;
+use super::target;
+use crate::types::{StackMode, StackType, Type, MAX_STACK_FRAMES};
+
+/// The key types of the program's first map.
+fn first_key(src: &str) -> Vec<Type> {
+    let ast = crate::parse(src).expect("parses");
+    let program = crate::check::check(&ast, &target()).expect("checks");
+    program.maps[0].key.clone()
+}
+
+#[test]
+fn stacks_alone_keep_every_frame_in_bpftraces_mode() {
+    let stack = |user| Type::Stack(StackType { user, mode: StackMode::Bpftrace, limit: MAX_STACK_FRAMES });
+    assert_eq!(first_key("profile:hz:99 { @[kstack] = count(); }"), [stack(false)]);
+    assert_eq!(first_key("profile:hz:99 { @[ustack, kstack()] = count(); }"), [stack(true), stack(false)]);
+}
+
+#[test]
+fn a_mode_then_a_limit() {
+    let stack = |mode, limit| Type::Stack(StackType { user: true, mode, limit });
+    assert_eq!(first_key("profile:hz:99 { @[ustack(perf)] = count(); }"), [stack(StackMode::Perf, MAX_STACK_FRAMES)]);
+    assert_eq!(first_key("profile:hz:99 { @[ustack(3)] = count(); }"), [stack(StackMode::Bpftrace, 3)]);
+    assert_eq!(first_key("profile:hz:99 { @[ustack(perf, 8)] = count(); }"), [stack(StackMode::Perf, 8)]);
+    assert_eq!(first_key("profile:hz:99 { @[ustack(bpftrace, 1)] = count(); }"), [stack(StackMode::Bpftrace, 1)]);
+}
+
+#[test]
+fn stacks_print_with_percent_s() {
+    check(r#"profile:hz:99 { printf("%s %s\n", kstack, ustack(perf, 2)); print(kstack(1)); }"#);
+}
+
+#[test]
+fn bad_modes_and_limits() {
+    check(
+        r#"
+profile:hz:99 { @[kstack(raw)] = count(); @[ustack(0)] = count(); }
+//                       ^^^ error: unknown stack mode `raw`
+//                                                 ^ error: the frame limit of `ustack()` must be an integer literal from 1 to 127
+"#,
+    );
+    check(
+        r#"
+profile:hz:99 { @[kstack(perf, 128)] = count(); @[ustack(perf, 2, 3)] = count(); }
+//                             ^^^ error: the frame limit of `kstack()` must be an integer literal from 1 to 127
+//                                                       ^^^^^^^^^^ error: `ustack()` takes 0 to 2 arguments, but 3 were given
+"#,
+    );
+    check(
+        r#"
+profile:hz:99 { @[kstack(2, perf)] = count(); $n = 3; @[kstack($n)] = count(); }
+//                          ^^^^ error: `kstack()` takes a mode, then a frame limit
+//                                                             ^^ error: the frame limit of `kstack()` must be an integer literal from 1 to 127
+"#,
+    );
+}
+
+#[test]
+fn stacks_are_not_numbers() {
+    check(
+        r#"
+profile:hz:99 { $x = kstack + 1; }
+//                   ^^^^^^ error: `+` needs an integer, but this is kstack
+"#,
+    );
+}
+
+#[test]
+fn ksym_takes_an_address() {
+    check("profile:hz:99 { @[ksym(0xffffffff81000000)] = count(); }");
+    check(
+        r#"
+profile:hz:99 { @[ksym("f")] = count(); }
+//                     ^^^ error: `ksym()` needs an integer, but this is string[2]
+"#,
+    );
+}
+
+#[test]
+fn no_stack_in_a_loop_over_a_map() {
+    check(
+        r#"
+profile:hz:99 { @m[1] = 1; for ($kv : @m) { @s[kstack] = count(); @u[ustack(2)] = count(); } }
+//                                             ^^^^^^ error: `kstack` is not available inside a `for` loop over a map
+//                                                                   ^^^^^^^^^ error: `ustack` is not available inside a `for` loop over a map
+"#,
+    );
+}

@@ -1,0 +1,203 @@
+//! Stacks end to end: `kstack` under a busy workload, and `ustack` of a C
+//! program with frame pointers calling main → a → b → leaf, printed as
+//! bpftrace 0.17 prints them (map keys, perf mode, frame limits,
+//! `printf("%s")`, JSON), also after the traced process exited.
+
+mod common;
+
+use common::{build_c, kernel_tests_enabled, run, App, Tracer};
+
+/// Per line read from stdin: one call chain main → a → b → leaf.
+const PROGRAM: &str = r#"
+#include <stdio.h>
+volatile int sink;
+__attribute__((noinline)) void leaf(int i) { sink += i; }
+__attribute__((noinline)) void b(int i) { leaf(i); }
+__attribute__((noinline)) void a(int i) { b(i); }
+int main(void) {
+    char line[64];
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        a(i);
+        printf("%d\n", i);
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+/// Whether `line` is a bpftrace-mode frame: four spaces, `name+offset`.
+fn is_frame(line: &str, name: Option<&str>) -> bool {
+    let Some((sym, offset)) = line.strip_prefix("    ").and_then(|l| l.rsplit_once('+')) else { return false };
+    let named = name.map_or(!sym.is_empty() && !sym.contains(' '), |n| sym == n);
+    named && !offset.is_empty() && offset.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The keys of map `map` in text output: the lines between `@map[` and `]: N`.
+fn stack_keys<'a>(out: &'a str, map: &str) -> Vec<Vec<&'a str>> {
+    let mut keys = Vec::new();
+    let mut lines = out.lines();
+    let open = format!("{map}[");
+    while let Some(line) = lines.next() {
+        if line == open {
+            keys.push(lines.by_ref().take_while(|l| !l.starts_with("]: ")).collect());
+        }
+    }
+    keys
+}
+
+#[test]
+fn kernel_stacks_name_kernel_functions_as_bpftrace_does() {
+    const TEST: &str = "kernel_stacks_name_kernel_functions_as_bpftrace_does";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let busy = std::thread::spawn(|| {
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+        while std::time::Instant::now() < end {
+            let _ = std::fs::read("/proc/self/stat");
+        }
+    });
+    let out = run(&[
+        "-e",
+        "profile:hz:999 { @[kstack(4)] = count(); @p[kstack(perf, 2)] = count(); } interval:ms:500 { exit(); } \
+         END { print(@, 20); print(@p, 20); clear(@); clear(@p); }",
+    ]);
+    busy.join().expect("the workload");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").expect("kallsyms");
+    let keys = stack_keys(&text, "@");
+    assert!(!keys.is_empty(), "{text}");
+    for key in &keys {
+        // A key starts with a newline (the empty line after `@[`) only in
+        // the text of the stack: bpftrace prints `@[` then the frames.
+        assert!(key.len() <= 4 && key.iter().all(|l| is_frame(l, None)), "{key:?} in\n{text}");
+    }
+    let name = keys[0][0].trim().rsplit_once('+').map(|(n, _)| n).unwrap_or_default();
+    assert!(kallsyms.lines().any(|l| l.split_whitespace().nth(2) == Some(name)), "{name} is no kernel symbol");
+    for key in stack_keys(&text, "@p") {
+        assert!(key.len() <= 2, "{key:?}");
+        for line in key {
+            let (addr, sym) = line.strip_prefix('\t').and_then(|l| l.split_once(' ')).unwrap_or_else(|| panic!("{line:?}"));
+            assert!(addr.len() == 16 && u64::from_str_radix(addr, 16).is_ok(), "{line:?}");
+            assert!(is_frame(&format!("    {sym}"), None), "{line:?}");
+        }
+    }
+}
+
+#[test]
+fn kernel_stacks_are_json_strings() {
+    const TEST: &str = "kernel_stacks_are_json_strings";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let out = run(&["-f", "json", "-e", "profile:hz:999 { @[kstack(2)] = count(); } interval:ms:300 { exit(); } END { print(@, 20); clear(@); }"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let map = text.lines().find(|l| l.starts_with(r#"{"type": "map""#)).unwrap_or_else(|| panic!("{text}"));
+    let json: serde_json::Value = serde_json::from_str(map).expect("JSON");
+    let keys = json["data"]["@"].as_object().unwrap_or_else(|| panic!("{map}"));
+    assert!(!keys.is_empty(), "{map}");
+    for key in keys.keys() {
+        // An idle CPU's interrupt may have no stack to read: bpftrace's "".
+        assert!(key.is_empty() || key.starts_with("\n    ") && key.ends_with('\n'), "{key:?}");
+    }
+}
+
+#[test]
+fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
+    const TEST: &str = "user_stacks_name_the_call_chain_also_after_the_process_exits";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the stack test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-fno-omit-frame-pointer"])
+    else {
+        return;
+    };
+    let mut app = App::start(&binary);
+    let program = format!(
+        "uprobe:{}:leaf {{ @[ustack(4)] = count(); @p[ustack(perf, 1)] = count(); printf(\"[%s]\\n\", ustack(2)); }}",
+        binary.display()
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    for _ in 0..3 {
+        app.step();
+    }
+    // The process is gone before the maps print.
+    app.finish();
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    let keys = stack_keys(&out, "@");
+    assert_eq!(keys.len(), 1, "{out}");
+    let key = &keys[0];
+    assert!(is_frame(key[0], Some("leaf")) && key[0].ends_with("+0"), "{out}");
+    assert!(is_frame(key[1], Some("b")) && is_frame(key[2], Some("a")) && is_frame(key[3], Some("main")), "{out}");
+    assert!(out.contains(&format!("\n@[\n{}\n]: 3\n", key.join("\n"))), "{out}");
+    let perf = stack_keys(&out, "@p");
+    let line = perf[0][0];
+    assert!(line.starts_with('\t') && line.ends_with(&format!(" leaf+0 ({})", binary.display())), "{line:?}");
+    // printf's `%s`: a newline, then the frames, indented by 8 as
+    // bpftrace 0.17 indents stacks outside map keys.
+    assert_eq!(out.matches(&format!("[\n    {}\n    {}\n]\n", key[0], key[1])).count(), 3, "{out}");
+}
+
+/// The output of `tracer` (rbpf or bpftrace) running `program` on a fresh
+/// process of `binary` stepped 5 times then stopped with SIGINT, its
+/// perf-mode addresses blanked
+/// (they move with address-space randomisation).
+fn traced_chain(tracer: &str, binary: &std::path::Path, program: &str) -> String {
+    let mut app = App::start(binary);
+    let mut child = std::process::Command::new(tracer)
+        .args(["-e", program])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the tracer");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut text = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut text).expect("Attaching line");
+    // bpftrace prints `Attaching` before it attaches: give it time.
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    for _ in 0..5 {
+        app.step();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+    let _ = child.wait();
+    app.finish();
+    text.lines()
+        .map(|l| match l.strip_prefix('\t').and_then(|l| l.split_once(' ')) {
+            Some((_, rest)) => format!("\tADDR {rest}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn user_stacks_print_byte_for_byte_as_bpftrace_0_17_prints_them() {
+    const TEST: &str = "user_stacks_print_byte_for_byte_as_bpftrace_0_17_prints_them";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    if std::process::Command::new("bpftrace").arg("--version").output().is_err() {
+        eprintln!("skipping {TEST}: bpftrace is not installed");
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the stack test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-fno-omit-frame-pointer"])
+    else {
+        return;
+    };
+    let program = format!(
+        "uprobe:{}:leaf {{ @[ustack] = count(); @p[ustack(perf)] = count(); @x = ustack(2); @t = (ustack(1), 2); \
+         printf(\"<%s>\\n\", ustack(1)); }}",
+        binary.display()
+    );
+    let rbpf = traced_chain(env!("CARGO_BIN_EXE_rbpf"), &binary, &program);
+    let bpftrace = traced_chain("bpftrace", &binary, &program);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert!(rbpf.contains("    main+"), "{rbpf}");
+    assert_eq!(rbpf, bpftrace);
+}
