@@ -8,10 +8,11 @@
 use std::rc::Rc;
 
 use super::expr::int_type;
+use super::types::no_member;
 use super::{Checker, ProbeCx};
 use crate::ast::{self, BinaryOp, ExprKind as A, UnaryOp};
 use crate::checked::{Expr, ExprKind, LoadBits};
-use crate::ctypes::{closest, AddrSpace, CType, RecordKind};
+use crate::ctypes::{AddrSpace, CType, RecordKind};
 use crate::probes::ProbeKind;
 use crate::types::{Pointee, Type};
 use crate::{Diagnostic, Span};
@@ -236,12 +237,7 @@ impl Checker {
             return None;
         };
         let Some(found) = record.member(&field.name) else {
-            let mut d = Diagnostic::error(field.span, format!("`{}` has no member `{}`", record.describe(), field.name))
-                .with_label("no such member");
-            if let Some(hint) = closest(&field.name, record.member_names()) {
-                d = d.with_note(format!("did you mean `{hint}`?"));
-            }
-            self.error(d);
+            self.error(no_member(&record, field));
             return None;
         };
         let (offset, bits) = match found.member.bitfield {

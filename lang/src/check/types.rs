@@ -250,12 +250,7 @@ impl Checker {
                 return None;
             };
             let Some(found) = record.member(&field.name) else {
-                let mut d = Diagnostic::error(field.span, format!("`{}` has no member `{}`", record.describe(), field.name))
-                    .with_label("no such member");
-                if let Some(hint) = closest(&field.name, record.member_names()) {
-                    d = d.with_note(format!("did you mean `{hint}`?"));
-                }
-                self.error(d);
+                self.error(no_member(record, field));
                 return None;
             };
             if found.member.bitfield.is_some() {
@@ -269,5 +264,15 @@ impl Checker {
             ty = found.member.ty.clone();
         }
         Some((ExprKind::Int(offset), Type::U64))
+    }
+}
+
+/// The error for `record.field` where the record has no such member, with
+/// the closest member's name as a hint.
+pub(super) fn no_member(record: &crate::ctypes::Record, field: &ast::Ident) -> Diagnostic {
+    let d = Diagnostic::error(field.span, format!("`{}` has no member `{}`", record.describe(), field.name)).with_label("no such member");
+    match closest(&field.name, record.member_names()) {
+        Some(hint) => d.with_note(format!("did you mean `{hint}`?")),
+        None => d,
     }
 }
