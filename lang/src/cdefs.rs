@@ -287,19 +287,26 @@ impl Parser {
         let mut packed = false;
         while self.eat_word("__attribute__") || self.eat_word("__attribute") {
             self.expect("(")?;
-            let mut depth = 1;
-            while depth > 0 {
-                match self.peek() {
-                    None => return Err(self.error("`)`")),
-                    Some(Token::Punct("(")) => depth += 1,
-                    Some(Token::Punct(")")) => depth -= 1,
-                    Some(Token::Ident(w)) if w == "packed" || w == "__packed__" => packed = true,
-                    _ => {}
-                }
-                self.at += 1;
-            }
+            self.skip_to_closing_paren(|w| packed |= w == "packed" || w == "__packed__")?;
         }
         Ok(packed)
+    }
+
+    /// Skips tokens up to and past the `)` that closes a `(` already
+    /// eaten, nested parentheses included; `word` sees each identifier.
+    fn skip_to_closing_paren(&mut self, mut word: impl FnMut(&str)) -> Result<(), Diagnostic> {
+        let mut depth = 1;
+        while depth > 0 {
+            match self.peek() {
+                None => return Err(self.error("`)`")),
+                Some(Token::Punct("(")) => depth += 1,
+                Some(Token::Punct(")")) => depth -= 1,
+                Some(Token::Ident(w)) => word(w),
+                _ => {}
+            }
+            self.at += 1;
+        }
+        Ok(())
     }
 
     fn specifier(&mut self) -> Result<Specifier, Diagnostic> {
@@ -433,16 +440,7 @@ impl Parser {
                 self.expect("]")?;
                 suffixes.push(Derived::Array(len));
             } else if self.eat("(") {
-                let mut depth = 1;
-                while depth > 0 {
-                    match self.peek() {
-                        None => return Err(self.error("`)`")),
-                        Some(Token::Punct("(")) => depth += 1,
-                        Some(Token::Punct(")")) => depth -= 1,
-                        _ => {}
-                    }
-                    self.at += 1;
-                }
+                self.skip_to_closing_paren(|_| {})?;
                 suffixes.push(Derived::Function);
             } else {
                 break;
