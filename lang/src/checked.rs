@@ -519,6 +519,21 @@ pub enum ExprKind {
         /// For a bit field: its bits within the bytes read.
         bitfield: Option<LoadBits>,
     },
+    /// A member or element of a struct, union or array value held in a
+    /// variable, a map or a tuple (`$s.x`, `@s.name`, `$a[1]`): `size`
+    /// bytes at `offset` in `value`'s bytes, read as the expression's type
+    /// (an integer, a pointer, a string of `size` bytes for a char array,
+    /// or a smaller struct or array value).
+    Member {
+        /// The struct, union or array value.
+        value: Box<Expr>,
+        /// Bytes from the value's start.
+        offset: u32,
+        /// The member's bytes (for a bit field, the bytes holding its bits).
+        size: u32,
+        /// For a bit field: its bits within those bytes.
+        bitfield: Option<LoadBits>,
+    },
     /// `(a, b, ...)`: a tuple built from its elements.
     Tuple(Vec<Expr>),
     /// `t.N`: element `index` of a tuple (checked to be in range).
@@ -529,7 +544,8 @@ pub enum ExprKind {
         index: u32,
     },
     /// `a == b` / `a != b` on strings (`ne` for `!=`), compared up to the
-    /// first NUL.
+    /// first NUL; on struct, union or array values of one type, compared
+    /// byte for byte.
     StrEq {
         /// The left operand.
         lhs: Box<Expr>,

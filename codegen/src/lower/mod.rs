@@ -20,6 +20,7 @@ mod strings;
 mod syscalls;
 mod tuple;
 mod usdt;
+mod values;
 
 use rbpf_lang::checked::{self, MapId};
 use rbpf_lang::probes::{PerfCounter, PerfSample, ProbeKind, UprobeLocation, WatchMode};
@@ -223,6 +224,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Stack(stack) => stacks::value_type(stack, 8),
         Type::Inet => ValueType::Inet,
         Type::Buf { size } => ValueType::Buf { size: *size },
+        Type::CValue(c) => values::c_layout(&c.0),
         Type::Tuple(items) => {
             let (offsets, size) = rbpf_lang::types::tuple_layout(items);
             let fields = items.iter().zip(offsets).map(|(t, offset)| Field { offset, ty: value_type(t) }).collect();

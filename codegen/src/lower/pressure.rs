@@ -20,7 +20,7 @@ pub(super) fn needed(e: &Expr) -> usize {
         E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } | E::Tuple(keys) | E::Call { args: keys, .. } => {
             keys.iter().map(needed).max().unwrap_or(0).max(1)
         }
-        E::Retype(x) | E::Cast(x) | E::Load { addr: x, .. } | E::Unary { expr: x, .. } | E::TupleIndex { expr: x, .. } => {
+        E::Retype(x) | E::Cast(x) | E::Load { addr: x, .. } | E::Member { value: x, .. } | E::Unary { expr: x, .. } | E::TupleIndex { expr: x, .. } => {
             needed(x).max(1)
         }
         E::Binary { lhs, rhs, .. }

@@ -140,6 +140,7 @@ pub fn walk_expr<'a, V: Visitor<'a> + ?Sized>(v: &mut V, expr: &'a Expr) {
         ExprKind::Retype(x)
         | ExprKind::Cast(x)
         | ExprKind::Load { addr: x, .. }
+        | ExprKind::Member { value: x, .. }
         | ExprKind::Unary { expr: x, .. }
         | ExprKind::TupleIndex { expr: x, .. } => v.visit_expr(x),
         ExprKind::Ntop { af: a, addr: b }

@@ -153,7 +153,7 @@ impl<W: Write> Output for JsonOutput<W> {
                     if j > 0 {
                         key.push(b',');
                     }
-                    part.write_text(&mut key);
+                    part.write_key_text(&mut key);
                 }
                 string(&key, &mut out);
                 out.extend_from_slice(b": ");
@@ -198,6 +198,27 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
         }
         // bpftrace writes tuples without spaces.
         Value::Tuple(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out);
+            }
+            out.push(b']');
+        }
+        // bpftrace's spacing: `{ "x": 1, "q": { "s": 2 } }`, `[1,2]`.
+        Value::Record(members) => {
+            out.push(b'{');
+            for (i, (name, value)) in members.iter().enumerate() {
+                out.extend_from_slice(if i > 0 { b", " } else { b" " });
+                string(name.as_bytes(), out);
+                out.extend_from_slice(b": ");
+                write_value(value, out);
+            }
+            out.extend_from_slice(b" }");
+        }
+        Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
