@@ -41,7 +41,13 @@ impl ProgramGen<'_> {
                 self.b.bind(done);
             }
             // Stored: copied from where it is (zeroes for a missing key).
-            _ => {
+            kind => {
+                // A variable's slot and a map's value are whole words,
+                // zero-padded already: copied padding and all.
+                let n = match kind {
+                    ExprKind::Var(_) | ExprKind::MapRead { .. } => n.div_ceil(8).saturating_mul(8).min(size),
+                    _ => n,
+                };
                 let mark = self.stack.mark();
                 let src = self.locate(e)?;
                 self.b.set_span(e.span);
@@ -123,8 +129,11 @@ impl ProgramGen<'_> {
     fn zero_padding(&mut self, dst: i16, n: u32, size: u32) {
         let mut i = n;
         while i < size && !i.is_multiple_of(8) {
-            self.b.store(Size::B, Reg::R10, dst + i as i16, 0);
-            i += 1;
+            // The widest store aligned here (`dst` is a word's start).
+            let width = [4, 2, 1].into_iter().find(|w| i.is_multiple_of(*w) && i + w <= size).unwrap_or(1);
+            let store = Size::from_bytes(width as usize).unwrap_or(Size::B);
+            self.b.store(store, Reg::R10, dst + i as i16, 0);
+            i += width;
         }
         self.zero(dst + i as i16, size - i);
     }
