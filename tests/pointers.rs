@@ -183,3 +183,21 @@ fn a_tracepoints_struct_pointer_reads_a_struct_value() {
     let expected = "{ .tv_sec = 0, .tv_nsec = 1250000 }\n1250000\n\n\n@t[{.tv_sec=0,.tv_nsec=1250000}]: 1\n";
     assert!(out.contains(expected), "{out}");
 }
+
+#[test]
+fn a_tracepoints_args_as_a_whole() {
+    const TEST: &str = "a_tracepoints_args_as_a_whole";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    // bpftrace 0.17 refuses `args` alone; later bpftrace makes it the
+    // record of the fields (bpftrace issue #2688).
+    let program = "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == PID/ {
+        $a = args; @[$a.which_clock, $a.flags] = count();
+        printf(\"%d %d %d\\n\", $a.rqtp->tv_nsec, $a == args, sizeof($a));
+    }";
+    let Some(out) = trace(TEST, program, 1) else { return };
+    // nanosleep() is clock_nanosleep(CLOCK_REALTIME, 0, ...); the record
+    // is 5 fields of 8 bytes (`__syscall_nr`, an int, padded).
+    assert!(out.contains("1250000 1 40\n\n\n@[0, 0]: 1\n"), "{out}");
+}

@@ -534,6 +534,11 @@ pub enum ExprKind {
         /// For a bit field: its bits within those bytes.
         bitfield: Option<LoadBits>,
     },
+    /// A struct value (the expression's [`Type::CValue`]) built from the
+    /// values of its members, each stored at its offset (integers at their
+    /// width, strings as char arrays), padding zeroed: `args` as a whole,
+    /// or any record a probe makes of its arguments.
+    Record(Vec<RecordMember>),
     /// `(a, b, ...)`: a tuple built from its elements.
     Tuple(Vec<Expr>),
     /// `t.N`: element `index` of a tuple (checked to be in range).
@@ -554,6 +559,15 @@ pub enum ExprKind {
         /// Whether the test is `!=`.
         ne: bool,
     },
+}
+
+/// One member of an [`ExprKind::Record`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordMember {
+    /// Bytes from the record's start.
+    pub offset: u32,
+    /// Its value: an integer, a pointer or a string.
+    pub value: Expr,
 }
 
 /// Where a bit field's bits are in the bytes a [`ExprKind::Load`] reads.

@@ -247,6 +247,7 @@ impl ProgramGen<'_> {
                 unreachable!("the checker gives strings and buffers their own types")
             }
             ExprKind::Tuple(_) => unreachable!("the checker gives tuples a tuple type"),
+            ExprKind::Record(_) => unreachable!("the checker gives records a struct type"),
         }
     }
 

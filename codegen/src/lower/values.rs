@@ -31,6 +31,13 @@ impl ProgramGen<'_> {
                 self.memory_read(v, *user, dst, n);
                 self.zero_padding(dst, n, size);
             }
+            ExprKind::Record(members) => {
+                // Zeroed first: padding, and what a string leaves.
+                self.zero(dst, size);
+                for m in members {
+                    self.record_member(&m.value, dst + m.offset as i16)?;
+                }
+            }
             ExprKind::Ternary { cond, then, else_ } => {
                 let (otherwise, done) = (self.b.new_label(), self.b.new_label());
                 self.branch_unless(cond, otherwise)?;
@@ -64,6 +71,33 @@ impl ProgramGen<'_> {
                 }
                 self.b.bind(done);
                 self.stack.reset(mark);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores one member of a record built in place at stack offset `at`
+    /// (aligned to the member's size): an integer at its width, a pointer
+    /// as 8 bytes, a string as its char array.
+    fn record_member(&mut self, value: &Expr, at: i16) -> Result<(), CodegenError> {
+        match &value.ty {
+            Type::Str { size } => {
+                let mark = self.stack.mark();
+                let tmp = self.alloc(size.div_ceil(8) * 8, value.span)?;
+                self.str_into(value, tmp, 0, tmp.size)?;
+                self.copy_bytes(Reg::R10, i32::from(tmp.off), i32::from(at), *size);
+                self.stack.reset(mark);
+            }
+            ty => {
+                let width = match ty {
+                    Type::Int { bits, .. } => Size::from_bytes(usize::from(bits / 8)).unwrap_or(Size::DW),
+                    _ => Size::DW,
+                };
+                let v = self.int(value)?;
+                let r = self.to_reg(v, value.span)?;
+                self.b.set_span(value.span);
+                self.b.store(width, Reg::R10, at, r);
+                self.release_reg(r);
             }
         }
         Ok(())

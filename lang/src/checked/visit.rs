@@ -150,6 +150,11 @@ pub fn walk_expr<'a, V: Visitor<'a> + ?Sized>(v: &mut V, expr: &'a Expr) {
             v.visit_expr(a);
             v.visit_expr(b);
         }
+        ExprKind::Record(members) => {
+            for m in members {
+                v.visit_expr(&m.value);
+            }
+        }
         ExprKind::StrRead { ptr, len } => {
             v.visit_expr(ptr);
             if let Some(l) = len {

@@ -100,3 +100,18 @@ uprobe:/bin/sh:main { $q = (struct Q *)arg0; $r = (struct R *)arg0; @g = $q - $r
 "#,
     );
 }
+
+#[test]
+fn a_tracepoints_args_is_a_struct_value_of_its_fields() {
+    let p = check_ok("tracepoint:sched:sched_switch { print(args); @[args] = count(); $a = args; @p = $a.prev_pid; }");
+    assert_eq!(p.print_values[0].to_string(), "struct _tracepoint_sched_sched_switch");
+    let StmtKind::VarAssign { value, .. } = &p.probes[0].body[2].kind else { panic!() };
+    let ExprKind::Record(members) = &value.kind else { panic!("{value:?}") };
+    assert!(members.iter().all(|m| matches!(m.value.kind, ExprKind::TracepointField(_))));
+    check(
+        r#"
+BEGIN { print(args); }
+//            ^^^^ error: `args` is not available in a `BEGIN` probe
+"#,
+    );
+}
