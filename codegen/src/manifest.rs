@@ -489,6 +489,12 @@ pub enum ValueType {
         /// The number of elements.
         len: u32,
     },
+    /// A C `float` (4 bytes) or `double` (8) member of a record,
+    /// printed as a decimal number.
+    Float {
+        /// Bytes: 4 or 8.
+        size: u8,
+    },
     /// A bit field of a record: `width` bits, `shift` bits up from the
     /// lowest of its `size` little-endian bytes; read as unsigned, as
     /// bpftrace reads bit fields.
@@ -524,7 +530,7 @@ impl ValueType {
             ValueType::Inet => 24,
             ValueType::Record { size, .. } => *size,
             ValueType::Array { element, len } => element.size().saturating_mul(*len),
-            ValueType::BitField { size, .. } => u32::from(*size),
+            ValueType::BitField { size, .. } | ValueType::Float { size } => u32::from(*size),
         }
     }
 }

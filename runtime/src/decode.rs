@@ -150,6 +150,11 @@ impl Decoder {
                 let stride = element.size();
                 Value::Array((0..*len).map(|i| self.decode(element, part(bytes, i.saturating_mul(stride), element))).collect())
             }
+            ValueType::Float { size: 4 } => {
+                let bits = read_int(bytes, false) as u32;
+                Value::Float(f64::from(f32::from_bits(bits)).to_bits())
+            }
+            ValueType::Float { .. } => Value::Float(read_int(bytes, false)),
             ValueType::BitField { shift, width, .. } => {
                 let bits = read_int(bytes, false) >> shift;
                 Value::Uint(if *width >= 64 { bits } else { bits & ((1u64 << width) - 1) })
@@ -321,5 +326,11 @@ mod tests {
         assert_eq!(text(&d.decode(&ty, &bytes)), "{ .s = -7, .name = abc, .arr = [1,-2], .lo = 5, .mid = 17 }");
         // Short input reads as zeroes.
         assert_eq!(text(&d.decode(&ty, &bytes[..4])), "{ .s = -7, .name = ab, .arr = [0,0], .lo = 0, .mid = 0 }");
+        // Floats and doubles print as decimal numbers.
+        let ty = ValueType::Record { members: vec![field("f", 0, ValueType::Float { size: 4 }), field("d", 8, ValueType::Float { size: 8 })], size: 16 };
+        let mut bytes = 1.5f32.to_le_bytes().to_vec();
+        bytes.extend([0; 4]);
+        bytes.extend((-0.25f64).to_le_bytes());
+        assert_eq!(text(&d.decode(&ty, &bytes)), "{ .f = 1.5, .d = -0.25 }");
     }
 }

@@ -191,8 +191,9 @@ pub(super) fn c_layout(ty: &CType) -> ValueType {
             record_members(r, 0, &mut members);
             ValueType::Record { members, size: r.size as u32 }
         }
-        // A float's bits, which BPF cannot compute with; no member of a
-        // complete type is `void`, a function or a struct known by name.
+        CType::Float { size } => ValueType::Float { size: *size as u8 },
+        // No member of a complete type is `void`, a function or a struct
+        // known by name.
         other => ValueType::Int { size: other.size().unwrap_or(0).min(8) as u8, signed: false },
     }
 }

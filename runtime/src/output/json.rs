@@ -190,6 +190,11 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
         Value::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
         Value::Uint(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        // JSON has no NaN or infinity: those are strings.
+        Value::Float(bits) => match f64::from_bits(*bits) {
+            f if f.is_finite() => out.extend_from_slice(f.to_string().as_bytes()),
+            f => string(f.to_string().as_bytes(), out),
+        },
         Value::Str(s) => string(s, out),
         Value::Buf(bytes) => {
             let mut text = Vec::new();
