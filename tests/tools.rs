@@ -70,8 +70,8 @@ fn timed(line: &str) -> bool {
     b.len() > 8 && b[2] == b':' && b[5] == b':' && b[8] == b' ' && [0, 1, 3, 4, 6, 7].iter().all(|&i| b[i].is_ascii_digit())
 }
 
-/// The total count of the histogram `name` (`@name:` or `@name[...]:`
-/// and its bucket lines), and each bucket's text with its count.
+/// The buckets of the histogram printed under `header` (`@name:` or
+/// `@name[...]:`): each bucket's bounds, as text, with its count.
 fn histogram<'a>(out: &'a str, header: &str) -> Vec<(&'a str, u64)> {
     let mut lines = out.lines().skip_while(|l| l.trim_end() != header.trim_end());
     lines.next();
@@ -89,8 +89,8 @@ fn total(buckets: &[(&str, u64)]) -> u64 {
     buckets.iter().map(|(_, n)| n).sum()
 }
 
-/// Runs `work` on threads that keep both CPUs busy for `time`, more
-/// threads than CPUs so that some always wait in a run queue.
+/// Keeps every CPU busy for `time` with three threads per CPU, so that
+/// some always wait in a run queue.
 fn busy(time: Duration) {
     let threads: Vec<_> = (0..cpus() * 3)
         .map(|_| {
@@ -135,7 +135,7 @@ fn execcount_prints_the_count_every_five_seconds() {
     let started = Instant::now();
     let mut seen = 0;
     while seen < 5 {
-        let line = tracer.wait_for(|l| timed(l));
+        let line = tracer.wait_for(timed);
         let n = line[9..].strip_prefix("execs: ").and_then(|n| n.parse::<u64>().ok());
         seen += n.unwrap_or_else(|| panic!("not a count line: {line}"));
     }
@@ -211,7 +211,7 @@ fn pidpersec_counts_new_processes() {
     }
     let mut seen = 0;
     while seen < 20 {
-        let line = tracer.wait_for(|l| timed(l));
+        let line = tracer.wait_for(timed);
         seen += line[9..].strip_prefix("new processes: ").and_then(|n| n.parse::<u64>().ok()).unwrap_or_else(|| panic!("{line}"));
     }
     tracer.stop(libc::SIGINT);
@@ -465,6 +465,7 @@ fn direct_writes(test: &str) -> Option<((u64, u64), u32)> {
         .expect("dd");
     let pid = dd.id();
     assert!(dd.wait().expect("dd").success());
+    let _ = std::fs::remove_dir_all(&dir);
     Some((disk, pid))
 }
 
@@ -510,9 +511,11 @@ fn bitesize_shows_the_sizes_dd_wrote() {
 fn writeback_shows_a_sync() {
     const TEST: &str = "writeback_shows_a_sync";
     let Some(mut tracer) = start(TEST, "writeback", &[], 2) else { return };
-    std::fs::write(scratch(TEST).join("dirty"), vec![7u8; 1 << 20]).expect("write");
+    let dir = scratch(TEST);
+    std::fs::write(dir.join("dirty"), vec![7u8; 1 << 20]).expect("write");
     // SAFETY: sync has no preconditions.
     unsafe { libc::sync() };
+    let _ = std::fs::remove_dir_all(&dir);
     let line = tracer.wait_for(|l| timed(l) && columns(l).get(3) == Some(&"sync"));
     let cols = columns(&line);
     assert!(cols[1].contains(':') && cols[2].parse::<i64>().is_ok() && cols[4].parse::<u64>().is_ok(), "{line}");
