@@ -136,7 +136,7 @@ fn execcount_prints_the_count_every_five_seconds() {
     let mut seen = 0;
     while seen < 5 {
         let line = tracer.wait_for(timed);
-        let n = line[9..].strip_prefix("execs: ").and_then(|n| n.parse::<u64>().ok());
+        let n = line[9..].strip_prefix("@execs: ").and_then(|n| n.parse::<u64>().ok());
         seen += n.unwrap_or_else(|| panic!("not a count line: {line}"));
     }
     assert!(started.elapsed() >= Duration::from_secs(3), "a period ended too early");
@@ -212,7 +212,7 @@ fn pidpersec_counts_new_processes() {
     let mut seen = 0;
     while seen < 20 {
         let line = tracer.wait_for(timed);
-        seen += line[9..].strip_prefix("new processes: ").and_then(|n| n.parse::<u64>().ok()).unwrap_or_else(|| panic!("{line}"));
+        seen += line[9..].strip_prefix("@new_processes: ").and_then(|n| n.parse::<u64>().ok()).unwrap_or_else(|| panic!("{line}"));
     }
     tracer.stop(libc::SIGINT);
 }
