@@ -153,6 +153,8 @@ fn software_and_hardware_events() {
 fn uprobes_of_a_binary() {
     check("uprobe:/bin/sh:read*", false, "uprobe:/bin/sh:read_line\nuprobe:/bin/sh:readline\n");
     check("ur:/bin/sh:main", false, "uretprobe:/bin/sh:main\n");
+    // A relative path is listed as written, as bpftrace lists it.
+    check("uprobe:bin/sh:read*", false, "uprobe:bin/sh:read_line\nuprobe:bin/sh:readline\n");
     // By name, listed under the file found.
     let mut t = target().with_file("/bin/sh", true).with_shared_library("libc.so.6", "/lib/libc.so.6").with_user_functions("/lib/libc.so.6", &["malloc", "free"]);
     t.program_directories = vec!["/bin".into()];
@@ -177,7 +179,7 @@ fn errors_say_what_could_not_be_listed() {
     assert_eq!(error("kfunc:*"), "cannot list fentry probes: this kernel has no BTF");
     assert_eq!(error("uprobe:/nonexistent:*"), "cannot list uprobe probes: /nonexistent does not exist");
     assert_eq!(error("uprobe:sh:*"), "cannot find a program or library named `sh`");
-    assert_eq!(error("uprobe:bin/sh:*"), "`bin/sh` is not an absolute path");
+    assert_eq!(error("uprobe:bin/nope:*"), "cannot list uprobe probes: /bin/nope does not exist");
     assert_eq!(error("tracepoint:a:b:c"), "a tracepoint is listed as `tracepoint:CATEGORY:NAME`");
     assert!(error("nosuch:*").starts_with("`nosuch` is not a probe type; the types rbpf lists are tracepoint, kprobe,"));
     assert_eq!(error("interval:*"), "interval probes cannot be listed");
