@@ -366,7 +366,7 @@ mod tests {
             .with_process(42, &["/bin/app", "/usr/lib/libapp.so.1"])
             .with_usdt("/proc/42/root/usr/lib/libapp.so.1", "app", "start", 0x2000, None, "");
         let names = |parts: &[&str], pid| {
-            resolve(parts, Span::default(), &target, &Scope { pid }).map(|probes| probes.into_iter().map(|p| (p.name, p.kind)).collect::<Vec<_>>()).map_err(|d| d.message)
+            resolve(parts, Span::default(), &target, &Scope { pid, ..Scope::default() }).map(|probes| probes.into_iter().map(|p| (p.name, p.kind)).collect::<Vec<_>>()).map_err(|d| d.message)
         };
         let found = names(&["libapp", "app", "start"], None).unwrap();
         assert_eq!(found[0].0, "usdt:/usr/lib/libapp.so.1:app:start");
