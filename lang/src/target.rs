@@ -104,13 +104,14 @@ pub trait Target {
     /// (`uprobe:./prog:f`) is resolved, as bpftrace resolves it.
     fn current_directory(&self) -> Result<String, TargetError>;
 
-    /// The parameters of function `name` in the ELF file at `path`, from
-    /// its DWARF debug information (in the file, or in its separate debug
-    /// file), for `args` in uprobes. Read only for a program that uses
-    /// `args` in a uprobe. `NotFound` when the DWARF has no such function;
-    /// `Unavailable` when the binary has no DWARF at all (the string says
-    /// so in one sentence).
-    fn user_function_args(&self, path: &str, name: &str) -> Result<UserFunction, TargetError>;
+    /// The parameters of the functions `names` in the ELF file at `path`,
+    /// from its DWARF debug information (in the file, or in its separate
+    /// debug file), by name, for `args` in uprobes and `-lv`; a function
+    /// the DWARF does not define is left out. Read only for a program that
+    /// uses `args` in a uprobe, all at once for a wildcard. `Unavailable`
+    /// when the binary has no DWARF at all (the string says so in one
+    /// sentence).
+    fn user_functions_args(&self, path: &str, names: &[&str]) -> Result<std::collections::HashMap<String, UserFunction>, TargetError>;
 }
 
 /// A user-space function's parameters, as the DWARF of its binary

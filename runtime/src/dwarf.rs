@@ -17,9 +17,16 @@ use rbpf_lang::target::{ArgLocation, TargetError, UserFunction, UserParam};
 type Reader<'d> = EndianSlice<'d, LittleEndian>;
 type Entry<'d> = DebuggingInformationEntry<Reader<'d>>;
 
-/// The parameters of `name` in the ELF `file` (read from `path`), from its
-/// own DWARF or, when it has none, from `debug` (its separate debug file).
-pub(crate) fn function_args(path: &str, file: &object::File<'_>, debug: Option<&object::File<'_>>, name: &str) -> Result<UserFunction, TargetError> {
+/// The parameters of each function in `names` that the DWARF of the ELF
+/// `file` (read from `path`) defines, by name; from its own DWARF or, when
+/// it has none, from `debug` (its separate debug file). One pass over the
+/// compilation units serves a whole listing or wildcard.
+pub(crate) fn functions_args(
+    path: &str,
+    file: &object::File<'_>,
+    debug: Option<&object::File<'_>>,
+    names: &[&str],
+) -> Result<HashMap<String, UserFunction>, TargetError> {
     let with_dwarf = [Some(file), debug].into_iter().flatten().find(|f| has_dwarf(f));
     let Some(file) = with_dwarf else {
         return Err(TargetError::Unavailable(format!(
@@ -29,15 +36,20 @@ pub(crate) fn function_args(path: &str, file: &object::File<'_>, debug: Option<&
     let sections = gimli::DwarfSections::load(|id| section(file, id.name(), path))?;
     let dwarf = sections.borrow(|s| EndianSlice::new(s, LittleEndian));
     let broken = |e: gimli::Error| TargetError::Unavailable(format!("cannot read the DWARF of {path}: {e}"));
+    let mut wanted: HashSet<&str> = names.iter().copied().collect();
+    let mut found = HashMap::new();
     let mut units = dwarf.units();
-    while let Some(header) = units.next().map_err(broken)? {
+    while !wanted.is_empty() {
+        let Some(header) = units.next().map_err(broken)? else { break };
         let unit = dwarf.unit(header).map_err(broken)?;
         let mut reader = DwarfTypes { dwarf: &dwarf, unit: &unit, records: HashMap::new(), building: HashSet::new(), named: Vec::new() };
-        if let Some(function) = reader.function(name).map_err(broken)? {
-            return Ok(function);
+        for (name, offset) in reader.definitions(&wanted).map_err(broken)? {
+            let function = reader.function(offset).map_err(broken)?;
+            wanted.remove(name.as_str());
+            found.insert(name, function);
         }
     }
-    Err(TargetError::NotFound)
+    Ok(found)
 }
 
 pub(crate) fn has_dwarf(file: &object::File<'_>) -> bool {
@@ -68,20 +80,29 @@ struct DwarfTypes<'a, 'd> {
 }
 
 impl<'d> DwarfTypes<'_, 'd> {
-    /// The definition of function `name` in this unit, if it has one.
-    fn function(&mut self, name: &str) -> gimli::Result<Option<UserFunction>> {
-        let mut found = None;
+    /// The functions of `wanted` this unit defines, each once, by name.
+    fn definitions(&self, wanted: &HashSet<&str>) -> gimli::Result<Vec<(String, UnitOffset)>> {
+        let mut found: Vec<(String, UnitOffset)> = Vec::new();
         let mut entries = self.unit.entries();
         while let Some(entry) = entries.next_dfs()? {
-            if entry.tag() == gimli::DW_TAG_subprogram
-                && entry.attr(gimli::DW_AT_declaration).is_none()
-                && self.attr_through_origin(entry, gimli::DW_AT_name)?.is_some_and(|v| self.string(v).as_deref() == Some(name))
-            {
-                found = Some(entry.offset());
-                break;
+            if entry.tag() != gimli::DW_TAG_subprogram || entry.attr(gimli::DW_AT_declaration).is_some() {
+                continue;
+            }
+            // By its symbol: the plain name in C, the mangled linkage name
+            // in C++ and Rust.
+            for attr in [gimli::DW_AT_linkage_name, gimli::DW_AT_name] {
+                let Some(name) = self.attr_through_origin(entry, attr)?.and_then(|v| self.string(v)) else { continue };
+                if wanted.contains(name.as_str()) && !found.iter().any(|(n, _)| *n == name) {
+                    found.push((name, entry.offset()));
+                    break;
+                }
             }
         }
-        let Some(offset) = found else { return Ok(None) };
+        Ok(found)
+    }
+
+    /// The parameters of the function defined at `offset`.
+    fn function(&mut self, offset: UnitOffset) -> gimli::Result<UserFunction> {
         let mut tree = self.unit.entries_tree(Some(offset))?;
         let root = tree.root()?;
         let returns_in_memory = match self.attr_through_origin(root.entry(), gimli::DW_AT_type)? {
@@ -110,7 +131,9 @@ impl<'d> DwarfTypes<'_, 'd> {
                 UserParam { name, c_type, ty, location }
             })
             .collect();
-        Ok(Some(UserFunction { params, types: std::mem::take(&mut self.named) }))
+        // Every named record of the unit met so far: those this function's
+        // types reach are among them.
+        Ok(UserFunction { params, types: self.named.clone() })
     }
 
     /// An attribute of `entry`, or of the entry it is a concrete instance
@@ -475,7 +498,7 @@ mod tests {
 
     fn args(binary: &str, function: &str) -> Result<UserFunction, TargetError> {
         use rbpf_lang::target::Target;
-        crate::target::HostTarget::new().user_function_args(binary, function)
+        crate::target::HostTarget::new().user_functions_args(binary, &[function])?.remove(function).ok_or(TargetError::NotFound)
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! ELF files, lazily — only what a program names (or a listing searches)
 //! is read, and each source at most once.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -211,13 +212,13 @@ impl Target for HostTarget {
         dir.into_os_string().into_string().map_err(|_| TargetError::Unavailable("its path is not UTF-8".into()))
     }
 
-    fn user_function_args(&self, path: &str, name: &str) -> Result<UserFunction, TargetError> {
+    fn user_functions_args(&self, path: &str, names: &[&str]) -> Result<HashMap<String, UserFunction>, TargetError> {
         let data = read_elf(path)?;
         let file = parse_elf(path, &data)?;
         // A stripped binary's DWARF is in its separate debug file.
         let debug_data = if crate::dwarf::has_dwarf(&file) { None } else { separate_debug_file(path, &file).and_then(|d| std::fs::read(d).ok()) };
         let debug = debug_data.as_deref().and_then(|d| object::File::parse(d).ok());
-        crate::dwarf::function_args(path, &file, debug.as_ref(), name)
+        crate::dwarf::functions_args(path, &file, debug.as_ref(), names)
     }
 
     fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError> {

@@ -61,7 +61,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
         }
     }
     let args = match &location {
-        UprobeLocation::Symbol(f) if scope.args && !ret => Some(uprobe_args::lookup(path, shown, f, span, target)?),
+        UprobeLocation::Symbol(f) if scope.args && !ret => uprobe_args::lookup(path, shown, &[f], span, target)?.pop(),
         _ => None,
     };
     Ok(vec![ResolvedProbe {
@@ -94,16 +94,18 @@ fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, sco
             .with_label("matches nothing")
             .with_note(format!("`rbpf -l '{kind}:{}:*'` lists its functions", binary.shown)));
     }
-    matched
+    let args: Vec<_> = match scope.args && !ret {
+        true => uprobe_args::lookup(&binary.path, &binary.shown, &matched, span, target)?.into_iter().map(Some).collect(),
+        false => vec![None; matched.len()],
+    };
+    Ok(matched
         .into_iter()
-        .map(|f| {
-            let args = if scope.args && !ret { Some(uprobe_args::lookup(&binary.path, &binary.shown, f, span, target)?) } else { None };
-            Ok(ResolvedProbe {
-                kind: ProbeKind::Uprobe { path: binary.path.clone(), location: UprobeLocation::Symbol(f.to_string()), ret, pid, args },
-                name: format!("{kind}:{}:{f}", binary.shown),
-            })
+        .zip(args)
+        .map(|(f, args)| ResolvedProbe {
+            kind: ProbeKind::Uprobe { path: binary.path.clone(), location: UprobeLocation::Symbol(f.to_string()), ret, pid, args },
+            name: format!("{kind}:{}:{f}", binary.shown),
         })
-        .collect()
+        .collect())
 }
 
 pub fn list_entry(parts: &[&str], verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
@@ -129,20 +131,19 @@ fn list(parts: &[&str], verbose: bool, target: &dyn Target, kind: &str) -> Resul
         .into_iter()
         .map(|name| ListedProbe::new(format!("{kind}:{}:{name}", binary.shown)))
         .collect();
-    if verbose {
-        for probe in &mut probes {
-            let name = probe.name.rsplit(':').next().unwrap_or_default();
-            match target.user_function_args(&binary.path, name) {
-                Ok(function) => probe.details = uprobe_args::details(&function),
-                Err(TargetError::NotFound) => {}
-                Err(TargetError::Unavailable(_)) => {
-                    // One warning for the binary, in bpftrace's words.
-                    if let Some(first) = probes.first_mut() {
-                        first.warning = Some(format!("No DWARF found for \"{}\", cannot show parameter info", binary.shown));
+    if verbose && !probes.is_empty() {
+        let names: Vec<&str> = probes.iter().map(|p| p.name.rsplit(':').next().unwrap_or_default()).collect();
+        match target.user_functions_args(&binary.path, &names) {
+            Ok(mut found) => {
+                for probe in &mut probes {
+                    let name = probe.name.rsplit(':').next().unwrap_or_default();
+                    if let Some(function) = found.remove(name) {
+                        probe.details = uprobe_args::details(&function);
                     }
-                    break;
                 }
             }
+            // One warning for the binary, in bpftrace's words.
+            Err(_) => probes[0].warning = Some(format!("No DWARF found for \"{}\", cannot show parameter info", binary.shown)),
         }
     }
     Ok(probes)

@@ -27,18 +27,32 @@ pub fn reads_args(probe: &ast::Probe) -> bool {
     finder.0
 }
 
-/// The parameters of `func` in the binary at `path` (named `shown` in
-/// messages), for a probe that reads `args`.
-pub(super) fn lookup(path: &str, shown: &str, func: &str, span: Span, target: &dyn Target) -> Result<Rc<UserFunction>, Diagnostic> {
-    match target.user_function_args(path, func) {
-        Ok(function) => Ok(Rc::new(function)),
-        Err(TargetError::NotFound) => Err(Diagnostic::error(span, format!("the debug information of `{shown}` does not describe function `{func}`"))
-            .with_label("`args` needs the function's parameters")
-            .with_note("read its arguments as arg0, arg1, ... instead")),
-        Err(TargetError::Unavailable(why)) => Err(Diagnostic::error(span, format!("cannot read the arguments of `{func}`: {why}"))
+/// The parameters of each of `functions` in the binary at `path` (named
+/// `shown` in messages), for a probe that reads `args`, in their order.
+pub(super) fn lookup(path: &str, shown: &str, functions: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Rc<UserFunction>>, Diagnostic> {
+    let mut found = target.user_functions_args(path, functions).map_err(|e| {
+        let why = match e {
+            TargetError::Unavailable(why) => why,
+            TargetError::NotFound => format!("{path} does not exist"),
+        };
+        let what = match functions {
+            [one] => format!("`{one}`"),
+            [first, rest @ ..] => format!("`{first}` and {} more functions", rest.len()),
+            [] => "no function".into(),
+        };
+        Diagnostic::error(span, format!("cannot read the arguments of {what}: {why}"))
             .with_label("`args` needs the debug information of this binary")
-            .with_note("without it, read the arguments as arg0, arg1, ...")),
-    }
+            .with_note("without it, read the arguments as arg0, arg1, ...")
+    })?;
+    functions
+        .iter()
+        .map(|func| match found.remove(*func) {
+            Some(function) => Ok(Rc::new(function)),
+            None => Err(Diagnostic::error(span, format!("the debug information of `{shown}` does not describe function `{func}`"))
+                .with_label("`args` needs the function's parameters")
+                .with_note("read its arguments as arg0, arg1, ... instead")),
+        })
+        .collect()
 }
 
 /// A parameter `args.NAME` reads: the integer register (0 for `rdi` ...)

@@ -249,11 +249,14 @@ impl Target for FakeTarget {
         Ok(if self.current_directory.is_empty() { "/".into() } else { self.current_directory.clone() })
     }
 
-    fn user_function_args(&self, path: &str, name: &str) -> Result<UserFunction, TargetError> {
+    fn user_functions_args(&self, path: &str, names: &[&str]) -> Result<HashMap<String, UserFunction>, TargetError> {
         if self.no_dwarf.iter().any(|p| p == path) {
             return Err(TargetError::Unavailable(format!("{path} has no DWARF debug information")));
         }
-        self.user_function_args.get(&(path.to_string(), name.to_string())).cloned().ok_or(TargetError::NotFound)
+        Ok(names
+            .iter()
+            .filter_map(|name| Some((name.to_string(), self.user_function_args.get(&(path.to_string(), name.to_string()))?.clone())))
+            .collect())
     }
 
     fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError> {
