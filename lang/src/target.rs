@@ -430,6 +430,26 @@ fn c_type_is_signed(c_type: &str) -> Option<bool> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn args_as_a_record_lays_out_the_named_parameters() {
+        use crate::ctypes::AddrSpace;
+        let param = |name: Option<&str>, ty: CType, location| UserParam { name: name.map(Into::into), c_type: String::new(), ty, location };
+        let function = UserFunction {
+            params: vec![
+                param(Some("c"), CType::Int { size: 1, signed: true }, ArgLocation::Registers { first: 0, count: 1 }),
+                param(None, CType::Int { size: 4, signed: true }, ArgLocation::Registers { first: 1, count: 1 }),
+                param(Some("p"), CType::pointer(CType::Void, AddrSpace::User), ArgLocation::Registers { first: 2, count: 1 }),
+                param(Some("d"), CType::Float { size: 8 }, ArgLocation::Vector),
+            ],
+            types: Vec::new(),
+        };
+        let (record, sources) = function.args_record();
+        let members: Vec<(Option<&str>, u64)> = record.members.iter().map(|m| (m.name.as_deref(), m.offset)).collect();
+        assert_eq!(members, [(Some("c"), 0), (Some("p"), 8), (Some("d"), 16)]);
+        assert_eq!((record.size, record.align), (24, 8));
+        assert_eq!(sources, [Some(ArgLocation::Registers { first: 0, count: 1 }), Some(ArgLocation::Registers { first: 2, count: 1 }), None]);
+    }
+
     const EXECVE: &str = "name: sys_enter_execve
 ID: 824
 format:
