@@ -548,6 +548,14 @@ mod tests {
     }
 
     #[test]
+    fn reads_compressed_debug_sections() {
+        // Debian's debug packages compress their DWARF (zlib).
+        let Some(binary) = build("compressed", SOURCE, &["-g", "-gz=zlib", "-O0"]) else { return };
+        let f = args(&binary, "f").unwrap();
+        assert_eq!(f.params.iter().map(|p| p.c_type.as_str()).collect::<Vec<_>>(), ["int", "struct node*", "const char*", "ulong_t", "short int", "char"]);
+    }
+
+    #[test]
     fn says_when_a_binary_has_no_debug_information() {
         let Some(binary) = build("nodebug", SOURCE, &["-O0"]) else { return };
         let Err(TargetError::Unavailable(why)) = args(&binary, "f") else { panic!() };
