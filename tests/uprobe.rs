@@ -211,6 +211,13 @@ fn arguments_are_read_by_name_from_dwarf_through_a_relative_path() {
     tracer.wait_attached(1);
     (0..2).for_each(|_| drop(app.step()));
     let (out, status) = tracer.stop(libc::SIGINT);
+    // bpftrace 0.17 reads the same values through `args->NAME`.
+    let reference = format!(
+        r#"uprobe:./dwarf-app:rbpf_visit /pid == {pid}/ {{
+            printf("%s %d %s %s %s %lu %d\n", probe, args->p->x, args->p->name, str(args->label), args->p->next->name, args->big, args->s); exit();
+        }}"#
+    );
+    let theirs = bpftrace_line(&dir, &reference, &mut app);
     app.finish();
     remove(&binary);
     assert_eq!(status, 0, "{out}");
@@ -220,6 +227,44 @@ fn arguments_are_read_by_name_from_dwarf_through_a_relative_path() {
         assert!(out.lines().any(|l| l == expected), "expected {expected:?} in:\n{out}");
     }
     assert_eq!(count(&out, "@[-1]"), Some(1), "{out}");
+    if let Some(theirs) = theirs {
+        assert_eq!(theirs, "uprobe:./dwarf-app:rbpf_visit 42 head abc tail 1234567890123 -3");
+    }
+}
+
+/// The first line bpftrace prints for `program`, run in `dir` while `app`
+/// takes steps; `None` where bpftrace is not installed.
+fn bpftrace_line(dir: &Path, program: &str, app: &mut App) -> Option<String> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("bpftrace")
+        .current_dir(dir)
+        .args(["-e", program])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || std::io::BufReader::new(stdout).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l))));
+    // bpftrace says "Attaching" before it attaches: step until it fires.
+    let mut found = None;
+    for _ in 0..100 {
+        app.step();
+        if let Ok(line) = lines.recv_timeout(std::time::Duration::from_millis(100)) {
+            if line.starts_with("uprobe:") {
+                found = Some(line);
+                break;
+            }
+        }
+    }
+    // It exits by itself after the first event (exit()); kill it only if not.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(found.expect("bpftrace printed nothing"))
 }
 
 #[test]
