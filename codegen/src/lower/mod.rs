@@ -92,7 +92,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 };
                 (format!("perf_event/probe{index}"), Attach::PerfEvent { counter, sample })
             }
-            ProbeKind::Uprobe { path, location, ret, pid } => {
+            ProbeKind::Uprobe { path, location, ret, pid, .. } => {
                 let location = match location {
                     UprobeLocation::Symbol(f) => crate::manifest::UprobeLocation::Symbol(f.clone()),
                     UprobeLocation::SymbolOffset(f, o) => crate::manifest::UprobeLocation::SymbolOffset(f.clone(), *o),

@@ -15,9 +15,40 @@ use crate::{Diagnostic, Span};
 
 impl Checker {
     pub(super) fn field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        if let ProbeKind::Uprobe { args, .. } = &cx.resolved.kind {
+            return self.uprobe_arg(args.as_deref(), field, cx);
+        }
         let (f, user) = self.resolve_field(base, field, span, cx)?;
         let ty = self.field_type(&f, user, field.span)?;
         Some((ExprKind::TracepointField(f), ty))
+    }
+
+    /// `args.NAME` in a uprobe: a parameter read from its register, typed
+    /// from the binary's DWARF (the structs its pointers reach are learnt
+    /// for the reads through them).
+    fn uprobe_arg(&mut self, function: Option<&crate::target::UserFunction>, field: &ast::Ident, cx: &ProbeCx) -> Option<(ExprKind, Type)> {
+        self.outside_map_loop("args", field.span, cx)?;
+        let arg = match crate::probes::uprobe_args::arg(function, &field.name, &cx.resolved.name, field.span) {
+            Ok(arg) => arg,
+            Err(d) => {
+                self.error(d);
+                return None;
+            }
+        };
+        if let Some(function) = function {
+            self.types.learn_binary(&function.types);
+        }
+        let register = Expr { kind: ExprKind::Arg(arg.register), ty: Type::U64, span: field.span };
+        Some(match arg.ty.resolved() {
+            CType::Pointer { pointee, .. } => {
+                let to_char = matches!(pointee.resolved(), CType::Int { size: 1, .. });
+                let ty = Type::Ptr { to_char, user: true, pointee: Some(Pointee(pointee.clone())) };
+                (ExprKind::Retype(Box::new(register)), ty)
+            }
+            CType::Enum(e) => (ExprKind::Cast(Box::new(register)), Type::Int { bits: (e.size * 8) as u8, signed: e.signed }),
+            CType::Int { size, signed } => (ExprKind::Cast(Box::new(register)), Type::Int { bits: (size * 8) as u8, signed: *signed }),
+            _ => unreachable!("uprobe_args::arg gives integers, enums and pointers"),
+        })
     }
 
     /// `args.NAME[i]`: element `i` of an array field, read as an integer of

@@ -65,7 +65,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                     continue;
                 }
             };
-            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid }).and_then(|resolved| {
+            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe) }).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
                 Ok(resolved)
