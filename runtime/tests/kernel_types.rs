@@ -215,10 +215,21 @@ fn module_split_btf_types_match_bpftool() {
     assert_eq!(f.module.as_deref(), Some("9pnet"));
     assert_eq!(f.args.fields.first().map(|a| a.c_type.as_str()), Some("struct p9_fid *"));
     assert!(target.kernel_function(Some("vmlinux"), "p9_client_read").is_err());
-    let src = "fentry:9pnet:p9_client_read { printf(\"%d %d\\n\", args->fid->fid, args->fid->clnt->msize); }";
+    // As tests/vm.rs traces them in that kernel: compiled, and attached in 9pnet's BTF.
+    let src = "fentry:9pnet:p9_client_read { @msize[args->fid->clnt->msize] = count(); } \
+               fentry:v9fs_file_read_iter { @cast[((struct p9_fid *)args->iocb->ki_filp->private_data)->clnt->msize] = count(); } \
+               fexit:9p:v9fs_file_read_iter { @ret[retval > 0] = count(); }";
     let ast = rbpf_lang::parse(src).unwrap();
-    if let Err(diags) = rbpf_lang::check(&ast, &target) {
-        panic!("{src}: {diags:?}");
-    }
+    let checked = rbpf_lang::check(&ast, &target).unwrap_or_else(|diags| panic!("{src}: {diags:?}"));
+    let object = rbpf_codegen::compile(&checked).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let attach: Vec<String> = object.manifest.programs.iter().map(|p| format!("{:?}", p.attach)).filter(|a| a.starts_with("Fentry")).collect();
+    assert_eq!(
+        attach,
+        [
+            r#"Fentry { func: "p9_client_read", module: Some("9pnet"), ret: false }"#,
+            r#"Fentry { func: "v9fs_file_read_iter", module: Some("9p"), ret: false }"#,
+            r#"Fentry { func: "v9fs_file_read_iter", module: Some("9p"), ret: true }"#,
+        ]
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

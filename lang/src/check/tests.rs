@@ -14,6 +14,7 @@ mod pointers;
 mod stacks;
 mod tables;
 mod probe_kinds;
+mod memory_errors;
 mod watchpoint;
 mod tuples;
 mod types;
