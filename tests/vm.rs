@@ -98,7 +98,10 @@ const LISTINGS: &[(&str, &str, &str, &str)] = &[
         ".",
         "^$",
     ),
-    ("list_module_kfunc_arguments", "kfunc:9p:v9fs_file_read_iter,kretfunc:9pnet:p9_client_*", ".", "^$"),
+    // One search: bpftrace 0.17 lists one module's functions at most when
+    // several searches name kfuncs (`kfunc:9p:v9fs_*,kfunc:vfs_read` lists
+    // only vfs_read); rbpf lists each.
+    ("list_module_kfunc_arguments", "kretfunc:9pnet:p9_client_*", ".", "^$"),
 ];
 
 /// Lists `search` with rbpf and with bpftrace (with -v when `verbose`),
@@ -474,5 +477,5 @@ fn kfunc_arguments_are_listed_as_bpftrace_lists_them() {
 
 #[test]
 fn module_kfunc_arguments_are_listed_as_bpftrace_lists_them() {
-    listing_matches_bpftrace("module_kfunc_arguments_are_listed_as_bpftrace_lists_them", "list_module_kfunc_arguments", 10);
+    listing_matches_bpftrace("module_kfunc_arguments_are_listed_as_bpftrace_lists_them", "list_module_kfunc_arguments", 100);
 }
