@@ -63,7 +63,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
                     .with_note("kprobe attaches to functions without BTF"));
             }
             Err(TargetError::Unavailable(why)) if module.is_some_and(|m| m != "vmlinux") => {
-                return Err(Diagnostic::error(span, why).with_label("no such module loaded"));
+                return Err(Diagnostic::error(span, why).with_label("fentry on a module function needs its BTF"));
             }
             Err(TargetError::Unavailable(why)) => {
                 return Err(Diagnostic::error(span, format!("{kind} probes are not available: {why}"))
