@@ -162,6 +162,30 @@ fn kprobes_or_the_reason_they_cannot_be_listed() {
 }
 
 #[test]
+fn kfuncs_are_listed_by_module() {
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("skipping kfuncs_are_listed_by_module: no kernel BTF");
+        return;
+    }
+    // The kernel's own functions are `vmlinux`'s; each loaded module with
+    // BTF has its own (`kfunc:MODULE:FUNC`), and a module that is not
+    // loaded lists nothing.
+    assert_eq!(listed(&["-l", "kfunc:*:do_nanosleep"]), "kfunc:vmlinux:do_nanosleep\n");
+    assert_eq!(listed(&["-l", "kretfunc:vmlinux:do_nanosleep"]), "kretfunc:vmlinux:do_nanosleep\n");
+    assert_eq!(listed(&["-l", "kfunc:no_such_module:*"]), "");
+    let modules: Vec<String> = std::fs::read_dir("/sys/kernel/btf")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|m| m != "vmlinux")
+        .collect();
+    if let Some(module) = modules.first() {
+        let listing = listed(&["-l", &format!("kfunc:{module}:*")]);
+        assert!(listing.lines().all(|l| l.starts_with(&format!("kfunc:{module}:"))), "{listing}");
+    }
+}
+
+#[test]
 fn a_programs_probes_are_listed_without_loading_it() {
     if !kernel_tests_enabled("a_programs_probes_are_listed_without_loading_it") {
         return;

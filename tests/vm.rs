@@ -69,23 +69,39 @@ const KERNEL_FUNCTION_PROGRAMS: &[(&str, &str, &str)] = &[
     ("kprobe_module", "kprobe:9p:v9fs_file_read_iter { @reads[func] = count(); }", "/bin/cat /etc/os-release > /dev/null"),
     ("fentry", "fentry:do_nanosleep { @mode[args.mode] = count(); @calls[func, probe] = count(); }", SLEEPS),
     ("fexit", "kretfunc:do_nanosleep { @ret[retval, args.mode] = count(); }", SLEEPS),
+    // Functions of modules, typed from their split BTF: 9pnet's struct
+    // p9_fid and p9_client (which vmlinux lacks) through an argument and
+    // through a cast, and a return value. The command share is 9p without
+    // a cache, so each read reaches p9_client_read; both 9p mounts have
+    // msize=512000.
+    (
+        "fentry_module",
+        "fentry:9pnet:p9_client_read { @msize[args->fid->clnt->msize] = count(); } \
+         fentry:v9fs_file_read_iter { @cast[((struct p9_fid *)args->iocb->ki_filp->private_data)->clnt->msize] = count(); } \
+         fexit:9p:v9fs_file_read_iter { @ret[retval > 0] = count(); }",
+        "echo rbpf > /run/rbpf-vm/module-read; for i in 1 2 3; do /bin/cat /run/rbpf-vm/module-read > /dev/null; done",
+    ),
 ];
 
 /// Listings of kernel functions, which the host cannot read, each against
 /// the guest's bpftrace -l: (name, search, the lines of bpftrace's to
-/// compare, those of them to leave out). rbpf lists the kernel's own
-/// kfuncs, not its modules' (`kfunc:9p:...`); compute_score is two static
-/// functions in BTF, and the first (which rbpf describes) has more
+/// compare, those of them to leave out). The kernel's own kfuncs and its
+/// modules' (`kfunc:9p:...`, from their split BTF); compute_score is two
+/// static functions in BTF, and the first (which rbpf describes) has more
 /// arguments than a trampoline takes.
 const LISTINGS: &[(&str, &str, &str, &str)] = &[
     ("list_kprobes", "kprobe:*", ".", "^$"),
-    ("list_kfuncs", "kfunc:*", "^kfunc:vmlinux:", "^kfunc:vmlinux:compute_score$"),
+    ("list_kfuncs", "kfunc:*", ".", "^kfunc:vmlinux:compute_score$"),
     (
         "list_kfunc_arguments",
         "kfunc:vfs_read,kretfunc:do_nanosleep,f:_printk,kfunc:kthread_create_on_node,kprobe:vfs_read",
         ".",
         "^$",
     ),
+    // One search: bpftrace 0.17 lists one module's functions at most when
+    // several searches name kfuncs (`kfunc:9p:v9fs_*,kfunc:vfs_read` lists
+    // only vfs_read); rbpf lists each.
+    ("list_module_kfunc_arguments", "kretfunc:9pnet:p9_client_*", ".", "^$"),
 ];
 
 /// Lists `search` with rbpf and with bpftrace (with -v when `verbose`),
@@ -393,6 +409,15 @@ fn fexit_reads_the_return_value_and_arguments() {
 }
 
 #[test]
+fn fentry_on_module_functions_reads_module_types() {
+    let Some(out) = traced("fentry_on_module_functions_reads_module_types", "fentry_module") else { return };
+    assert!(entries(out, "@msize").iter().any(|(k, n)| *k == "512000" && *n >= 3), "expected @msize[512000] >= 3 in:\n{out}");
+    assert!(entries(out, "@cast").iter().any(|(k, n)| *k == "512000" && *n >= 3), "expected @cast[512000] >= 3 in:\n{out}");
+    let ret = entries(out, "@ret");
+    assert!(ret.iter().any(|(k, n)| *k == "1" && *n >= 3) && ret.iter().any(|(k, _)| *k == "0"), "expected @ret[0] and @ret[1] >= 3 in:\n{out}");
+}
+
+#[test]
 fn kprobe_inside_an_instruction_is_refused_clearly() {
     let Some(out) = output("kprobe_inside_an_instruction_is_refused_clearly", "kprobe_bad_offset") else { return };
     assert_eq!(out.status, 1, "{}", out.describe());
@@ -448,4 +473,9 @@ fn kfuncs_are_listed_as_bpftrace_lists_them() {
 #[test]
 fn kfunc_arguments_are_listed_as_bpftrace_lists_them() {
     listing_matches_bpftrace("kfunc_arguments_are_listed_as_bpftrace_lists_them", "list_kfunc_arguments", 15);
+}
+
+#[test]
+fn module_kfunc_arguments_are_listed_as_bpftrace_lists_them() {
+    listing_matches_bpftrace("module_kfunc_arguments_are_listed_as_bpftrace_lists_them", "list_module_kfunc_arguments", 100);
 }

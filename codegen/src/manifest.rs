@@ -146,6 +146,9 @@ pub enum Attach {
     Fentry {
         /// The kernel function.
         func: String,
+        /// The module whose BTF describes it (its BTF object is the
+        /// program's attach target); `None` for vmlinux's.
+        module: Option<String>,
         /// fexit: on return.
         ret: bool,
     },

@@ -46,9 +46,12 @@ pub trait Target {
     /// (`None` for the kernel itself), from `available_filter_functions`.
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError>;
 
-    /// A kernel function's typed arguments and return value, from the
-    /// kernel's BTF, for fentry and fexit.
-    fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError>;
+    /// A kernel function's typed arguments and return value, for fentry and
+    /// fexit: from `module`'s BTF when one is named (`vmlinux` is the
+    /// kernel's own), else from vmlinux's BTF or, failing that, from the
+    /// loaded module's whose BTF describes it ([`KernelFunction::module`]
+    /// says which).
+    fn kernel_function(&self, module: Option<&str>, name: &str) -> Result<KernelFunction, TargetError>;
 
     /// A kernel type by its C spelling — `struct task_struct`,
     /// `union bpf_attr`, `enum tcp_state`, or a typedef such as `pid_t` —
@@ -61,9 +64,14 @@ pub trait Target {
     /// the enums of the kernel's BTF; `NotFound` when no enum defines it.
     fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError>;
 
-    /// The name of every function the kernel's BTF describes (the ones
-    /// fentry can attach to), for wildcards and listing.
-    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError>;
+    /// The name of every function the BTF of `module` (`vmlinux`, or a
+    /// loaded module's split BTF) describes (the ones fentry can attach
+    /// to), for wildcards and listing.
+    fn kernel_function_names(&self, module: &str) -> Result<Vec<String>, TargetError>;
+
+    /// The loaded kernel modules that have BTF (`/sys/kernel/btf/MODULE`),
+    /// sorted, for listing `fentry:MODULE:FUNC`.
+    fn kernel_btf_modules(&self) -> Vec<String>;
 
     /// The functions the ELF file at `path` defines (symbol table and
     /// dynamic symbols), for listing uprobes.
@@ -242,6 +250,8 @@ pub struct KernelFunction {
     pub retval: Option<TracepointField>,
     /// Whether `...` follows the arguments (which cannot be read).
     pub variadic: bool,
+    /// The module whose BTF describes it; `None` for vmlinux's.
+    pub module: Option<String>,
 }
 
 /// Why a [`Target`] could not answer.

@@ -8,8 +8,9 @@
 //! the type section (type ids count from 1), then the string section.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rbpf_lang::ctypes::{AddrSpace, BitField, CType, Enum, Member, Record, RecordKind};
 use rbpf_lang::target::{FieldKind, KernelFunction, TracepointField, TracepointFormat};
@@ -38,6 +39,9 @@ const KIND_ENUM64: u32 = 19;
 #[derive(Clone, Copy)]
 struct RecordHeader {
     at: usize,
+    /// Whether the record is the base's (a split BTF's vmlinux), whose type
+    /// section `at` is an offset in.
+    in_base: bool,
     name_off: u32,
     kind: u32,
     vlen: u32,
@@ -46,12 +50,22 @@ struct RecordHeader {
     size_or_type: u32,
 }
 
+/// One parsed BTF file: vmlinux's, an object's, or a kernel module's split
+/// BTF, whose type ids and string offsets continue its base's (vmlinux's).
 pub struct Btf {
     /// The whole file; the sections are ranges of it, not copies.
     data: Vec<u8>,
     types_at: std::ops::Range<usize>,
     strings_at: std::ops::Range<usize>,
-    /// Indexed by type id; id 0 (void) is a placeholder.
+    /// The BTF this one's ids and strings continue, for split BTF.
+    base: Option<Arc<Btf>>,
+    /// The id of `records[0]`: 0 (void, a placeholder) for a base, the
+    /// base's type count plus one for split BTF.
+    start_id: u32,
+    /// The offset of this file's first string: the base's string section
+    /// length for split BTF.
+    start_str: u32,
+    /// This file's own records, by type id less `start_id`.
     records: Vec<RecordHeader>,
     /// Function ids by name, built on the first function lookup: a
     /// program naming a type or two should not pay for 60,000 names.
@@ -60,7 +74,7 @@ pub struct Btf {
 
 impl std::fmt::Debug for Btf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Btf {{ {} types }}", self.records.len() - 1)
+        write!(f, "Btf {{ {} types from id {} }}", self.records.len(), self.start_id)
     }
 }
 
@@ -76,6 +90,17 @@ impl Btf {
 
     /// Parses `data`, keeping it: the sections are read in place.
     pub fn from_vec(data: Vec<u8>) -> Result<Btf, String> {
+        Btf::from_parts(data, None)
+    }
+
+    /// Parses a kernel module's split BTF (`/sys/kernel/btf/MODULE`), whose
+    /// type ids continue after `base`'s and whose string offsets count
+    /// from the start of `base`'s string section.
+    pub fn split_from_vec(data: Vec<u8>, base: Arc<Btf>) -> Result<Btf, String> {
+        Btf::from_parts(data, Some(base))
+    }
+
+    fn from_parts(data: Vec<u8>, base: Option<Arc<Btf>>) -> Result<Btf, String> {
         let bad = || "not a little-endian BTF file".to_string();
         if data.get(0..2) != Some(&[0x9f, 0xeb]) {
             return Err(bad());
@@ -88,14 +113,14 @@ impl Btf {
         };
         let (types_at, strings_at) = (section(type_off, type_len)?, section(str_off, str_len)?);
         let types = &data[types_at.clone()];
-        let void = RecordHeader { at: 0, name_off: 0, kind: 0, vlen: 0, kind_flag: false, size_or_type: 0 };
-        let mut records = vec![void];
+        let void = RecordHeader { at: 0, in_base: false, name_off: 0, kind: 0, vlen: 0, kind_flag: false, size_or_type: 0 };
+        let mut records = if base.is_some() { Vec::new() } else { vec![void] };
         let mut at = 0;
         while at < types.len() {
             let (name_off, info, size_or_type) =
                 (u32_at(types, at).ok_or_else(bad)?, u32_at(types, at + 4).ok_or_else(bad)?, u32_at(types, at + 8).ok_or_else(bad)?);
             let (kind, vlen, kind_flag) = ((info >> 24) & 0x1f, info & 0xffff, info >> 31 == 1);
-            records.push(RecordHeader { at, name_off, kind, vlen, kind_flag, size_or_type });
+            records.push(RecordHeader { at, in_base: false, name_off, kind, vlen, kind_flag, size_or_type });
             let vlen = vlen as usize;
             let extra = match kind {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
@@ -108,11 +133,24 @@ impl Btf {
             };
             at += 12 + extra;
         }
-        Ok(Btf { data, types_at, strings_at, records, functions: OnceLock::new() })
+        let (start_id, start_str) = match &base {
+            Some(b) => (b.start_id + b.records.len() as u32, b.start_str + b.strings_at.len() as u32),
+            None => (0, 0),
+        };
+        Ok(Btf { data, types_at, strings_at, base, start_id, start_str, records, functions: OnceLock::new() })
     }
 
-    fn types(&self) -> &[u8] {
-        &self.data[self.types_at.clone()]
+    /// The type section that holds `r`'s trailing data.
+    fn types_of(&self, r: RecordHeader) -> &[u8] {
+        match &self.base {
+            Some(base) if r.in_base => &base.data[base.types_at.clone()],
+            _ => &self.data[self.types_at.clone()],
+        }
+    }
+
+    /// The word `i` after `r`'s 12-byte header (0 past the section's end).
+    fn word(&self, r: RecordHeader, i: usize) -> u32 {
+        u32_at(self.types_of(r), r.at + 12 + 4 * i).unwrap_or(0)
     }
 
     fn strings(&self) -> &[u8] {
@@ -122,11 +160,11 @@ impl Btf {
     fn functions(&self) -> &HashMap<String, u32> {
         self.functions.get_or_init(|| {
             let mut out = HashMap::new();
-            for (id, r) in self.records.iter().enumerate() {
+            for (i, r) in self.records.iter().enumerate() {
                 if r.kind == KIND_FUNC {
                     // Static functions of different files may share a name: the
                     // first is the one found by name (as libbpf finds it).
-                    out.entry(self.name(r.name_off).to_string()).or_insert(id as u32);
+                    out.entry(self.name(r.name_off).to_string()).or_insert(self.start_id + i as u32);
                 }
             }
             out
@@ -134,13 +172,19 @@ impl Btf {
     }
 
     fn name(&self, off: u32) -> &str {
-        let rest = self.strings().get(off as usize..).unwrap_or_default();
+        if let Some(base) = self.base.as_ref().filter(|_| off < self.start_str) {
+            return base.name(off);
+        }
+        let rest = self.strings().get((off - self.start_str) as usize..).unwrap_or_default();
         let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
         std::str::from_utf8(&rest[..end]).unwrap_or("")
     }
 
     fn record(&self, id: u32) -> Option<RecordHeader> {
-        self.records.get(id as usize).copied()
+        match &self.base {
+            Some(base) if id < self.start_id => base.record(id).map(|r| RecordHeader { in_base: true, ..r }),
+            _ => self.records.get(id.checked_sub(self.start_id)? as usize).copied(),
+        }
     }
 
     /// Skips typedefs and qualifiers.
@@ -195,8 +239,7 @@ impl Btf {
             KIND_FWD => format!("struct {name}"),
             KIND_ENUM | KIND_ENUM64 => format!("enum {name}"),
             KIND_ARRAY => {
-                let element = u32_at(self.types(), r.at + 12).unwrap_or(0);
-                let count = u32_at(self.types(), r.at + 20).unwrap_or(0);
+                let (element, count) = (self.word(r, 0), self.word(r, 2));
                 format!("{}[{count}]", inner(element))
             }
             KIND_FUNC_PROTO => format!("{} ({})", inner(r.size_or_type), self.params(r, depth).join(", ")),
@@ -207,7 +250,7 @@ impl Btf {
     /// The parameter types of a function prototype; `...` for varargs.
     fn params(&self, proto: RecordHeader, depth: u32) -> Vec<String> {
         (0..proto.vlen as usize)
-            .map(|i| match u32_at(self.types(), proto.at + 12 + 8 * i + 4) {
+            .map(|i| match u32_at(self.types_of(proto), proto.at + 12 + 8 * i + 4) {
                 Some(0) => "...".to_string(),
                 Some(ty) => self.c_type_at(ty, depth + 1),
                 None => "?".to_string(),
@@ -231,8 +274,7 @@ impl Btf {
         let resolved = self.resolve(id);
         let (size, signed, kind) = match resolved {
             Some(r) if r.kind == KIND_INT => {
-                let encoding = u32_at(self.types(), r.at + 12).unwrap_or(0);
-                (r.size_or_type, encoding >> 24 & 1 == 1, FieldKind::Int)
+                (r.size_or_type, self.word(r, 0) >> 24 & 1 == 1, FieldKind::Int)
             }
             Some(r) if r.kind == KIND_ENUM || r.kind == KIND_ENUM64 => (r.size_or_type, r.kind_flag, FieldKind::Int),
             Some(r) if r.kind == KIND_PTR => {
@@ -256,7 +298,7 @@ impl Btf {
         let mut variadic = false;
         for i in 0..proto.vlen as usize {
             let at = proto.at + 12 + 8 * i;
-            let (name_off, ty) = (u32_at(self.types(), at)?, u32_at(self.types(), at + 4)?);
+            let (name_off, ty) = (u32_at(self.types_of(proto), at)?, u32_at(self.types_of(proto), at + 4)?);
             if ty == 0 {
                 // A variadic function's `...`: not an argument one can read.
                 variadic = true;
@@ -265,7 +307,7 @@ impl Btf {
             fields.push(self.field(self.name(name_off), ty, 8 * i as u32));
         }
         let retval = (proto.size_or_type != 0).then(|| self.field("retval", proto.size_or_type, 8 * fields.len() as u32));
-        Some(KernelFunction { args: TracepointFormat { fields }, retval, variadic })
+        Some(KernelFunction { args: TracepointFormat { fields }, retval, variadic, module: None })
     }
 }
 
@@ -287,8 +329,8 @@ impl Btf {
         };
         // A name defined by several compilation units is the same type; the
         // first one wins.
-        let id = self.records.iter().position(|r| kinds.contains(&r.kind) && self.name(r.name_off) == name)?;
-        Some(self.ctype(id as u32, 0))
+        let i = self.records.iter().position(|r| kinds.contains(&r.kind) && self.name(r.name_off) == name)?;
+        Some(self.ctype(self.start_id + i as u32, 0))
     }
 
     /// The value of the enumerator `name`, the first enum's that has it.
@@ -309,10 +351,11 @@ impl Btf {
         (0..r.vlen as usize)
             .filter_map(|i| {
                 let at = r.at + 12 + step * i;
-                let name = self.name(u32_at(self.types(), at)?);
-                let lo = u32_at(self.types(), at + 4)?;
+                let types = self.types_of(r);
+                let name = self.name(u32_at(types, at)?);
+                let lo = u32_at(types, at + 4)?;
                 let v = if wide {
-                    (u64::from(u32_at(self.types(), at + 8)?) << 32 | u64::from(lo)) as i64
+                    (u64::from(u32_at(types, at + 8)?) << 32 | u64::from(lo)) as i64
                 } else if r.kind_flag {
                     i64::from(lo as i32)
                 } else {
@@ -329,7 +372,7 @@ impl Btf {
     fn ctype(&self, id: u32, depth: u32) -> CType {
         let Some(r) = self.record(id).filter(|_| depth < MAX_DEPTH) else { return CType::Void };
         let name = self.name(r.name_off);
-        let word = |i: usize| u32_at(self.types(), r.at + 12 + 4 * i).unwrap_or(0);
+        let word = |i: usize| self.word(r, i);
         match r.kind {
             KIND_INT => {
                 let encoding = word(0);
@@ -381,7 +424,8 @@ impl Btf {
         let mut packed = false;
         for i in 0..r.vlen as usize {
             let at = r.at + 12 + 12 * i;
-            let (Some(name_off), Some(ty), Some(offset)) = (u32_at(self.types(), at), u32_at(self.types(), at + 4), u32_at(self.types(), at + 8))
+            let types = self.types_of(r);
+            let (Some(name_off), Some(ty), Some(offset)) = (u32_at(types, at), u32_at(types, at + 4), u32_at(types, at + 8))
             else {
                 break;
             };
@@ -409,6 +453,137 @@ impl Btf {
         }
         let name = self.name(r.name_off);
         Record { kind, name: (!name.is_empty()).then(|| name.to_string()), size, align, members }
+    }
+}
+
+/// Where the running kernel publishes its BTF: `vmlinux`, and one split
+/// BTF file per loaded module that has BTF.
+pub const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
+
+/// The kernel's BTF: vmlinux's, and each module's split BTF on top of it,
+/// each file read and parsed on its first use. A program that names only
+/// vmlinux's types and functions never reads a module's file; one that
+/// names a type vmlinux lacks reads the modules' files until one has it.
+#[derive(Debug)]
+pub struct KernelBtf {
+    dir: PathBuf,
+    vmlinux: OnceLock<Result<Arc<Btf>, String>>,
+    modules: Mutex<HashMap<String, Result<Arc<Btf>, String>>>,
+}
+
+impl Default for KernelBtf {
+    fn default() -> Self {
+        KernelBtf::at(KERNEL_BTF_DIR)
+    }
+}
+
+/// A kernel function found in the kernel's BTF: its BTF id, and its typed
+/// arguments with the module whose BTF describes it.
+#[derive(Debug)]
+pub struct FoundFunction {
+    /// The FUNC's type id (ids of a module's types continue vmlinux's).
+    pub id: u32,
+    /// Its arguments and return value, and its module.
+    pub function: KernelFunction,
+}
+
+impl KernelBtf {
+    /// The BTF files of directory `dir` (`vmlinux` and modules' files), as
+    /// the kernel lays them out in /sys/kernel/btf.
+    pub fn at(dir: impl Into<PathBuf>) -> KernelBtf {
+        KernelBtf { dir: dir.into(), vmlinux: OnceLock::new(), modules: Mutex::new(HashMap::new()) }
+    }
+
+    /// vmlinux's BTF, parsed on first use.
+    pub fn vmlinux(&self) -> Result<Arc<Btf>, String> {
+        self.vmlinux
+            .get_or_init(|| {
+                let path = self.dir.join("vmlinux");
+                let data = std::fs::read(&path).map_err(|e| format!("this kernel has no BTF ({}: {})", path.display(), io_reason(&e)))?;
+                Btf::from_vec(data).map(Arc::new).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
+            })
+            .clone()
+    }
+
+    /// The BTF of `module` (`vmlinux` names the kernel's own), parsed on
+    /// first use on top of vmlinux's.
+    pub fn module(&self, module: &str) -> Result<Arc<Btf>, String> {
+        if module == "vmlinux" {
+            return self.vmlinux();
+        }
+        if module.is_empty() || module.contains(['/', '\0']) || module.starts_with('.') {
+            return Err(format!("no kernel module `{module}` with BTF"));
+        }
+        let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(parsed) = modules.get(module) {
+            return parsed.clone();
+        }
+        let path = self.dir.join(module);
+        let parsed = match std::fs::read(&path) {
+            Ok(data) => self.vmlinux().and_then(|base| {
+                Btf::split_from_vec(data, base).map(Arc::new).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(format!("no kernel module `{module}` with BTF is loaded ({} does not exist)", path.display()))
+            }
+            Err(e) => Err(format!("cannot read {}: {}", path.display(), io_reason(&e))),
+        };
+        modules.insert(module.to_string(), parsed.clone());
+        parsed
+    }
+
+    /// The loaded modules that have BTF, by name, sorted.
+    pub fn module_names(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut names: Vec<String> =
+            entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n != "vmlinux").collect();
+        names.sort();
+        names
+    }
+
+    /// The type spelt `key` (see [`Btf::named_type`]): vmlinux's, else the
+    /// first module's (in name order) that defines it. `Ok(None)` when no
+    /// BTF has it; `Err` when vmlinux's cannot be read.
+    pub fn named_type(&self, key: &str) -> Result<Option<CType>, String> {
+        if let Some(ty) = self.vmlinux()?.named_type(key) {
+            return Ok(Some(ty));
+        }
+        Ok(self.module_names().iter().find_map(|m| self.module(m).ok()?.named_type(key)))
+    }
+
+    /// The enumerator `name`'s value: vmlinux's, else a module's.
+    pub fn enum_constant(&self, name: &str) -> Result<Option<i64>, String> {
+        if let Some(v) = self.vmlinux()?.enum_constant(name) {
+            return Ok(Some(v));
+        }
+        Ok(self.module_names().iter().find_map(|m| self.module(m).ok()?.enum_constant(name)))
+    }
+
+    /// The function `name`: in `module`'s BTF when one is named (`vmlinux`
+    /// for the kernel's own), else in vmlinux's or the first module's that
+    /// describes it. `Ok(None)` when none does.
+    pub fn function(&self, module: Option<&str>, name: &str) -> Result<Option<FoundFunction>, String> {
+        let found = |module: &str, btf: &Btf| {
+            let id = btf.function_id(name)?;
+            let function = KernelFunction { module: (module != "vmlinux").then(|| module.to_string()), ..btf.function(name)? };
+            Some(FoundFunction { id, function })
+        };
+        if let Some(module) = module {
+            return Ok(found(module, &*self.module(module)?));
+        }
+        if let Some(f) = found("vmlinux", &*self.vmlinux()?) {
+            return Ok(Some(f));
+        }
+        Ok(self.module_names().iter().find_map(|m| found(m, &*self.module(m).ok()?)))
+    }
+}
+
+/// An I/O error's reason without Rust's "(os error N)" suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 
@@ -495,6 +670,72 @@ mod tests {
         let mut names: Vec<&str> = btf.function_names().collect();
         names.sort();
         assert_eq!(names, ["g", "h"]);
+    }
+
+    /// A module's split BTF on top of [`sample`] (7 types, strings up to
+    /// `long`): `struct m_conn { int id; const char *name; struct m_conn
+    /// *next; }`, `enum m_state { M_UP = 3 }` and `long m_open(struct
+    /// m_conn *c)`, naming the base's `int`, `const char *` and `long`.
+    fn module_sample() -> Vec<u8> {
+        let base_strings = b"\0int\0char\0f\0name\0n\0long\0".len() as u32;
+        let strings = b"m_conn\0id\0next\0m_state\0M_UP\0m_open\0c\0";
+        let off = |s: &str| {
+            base_strings + strings.windows(s.len() + 1).position(|w| &w[..s.len()] == s.as_bytes() && w[s.len()] == 0).unwrap() as u32
+        };
+        let mut t = Vec::new();
+        let mut push = |words: &[u32]| words.iter().for_each(|w| t.extend_from_slice(&w.to_le_bytes()));
+        // 8: struct m_conn (the base's `name` string names a member).
+        let base_name = 12; // `name` in the base's strings
+        push(&[off("m_conn"), KIND_STRUCT << 24 | 3, 24, off("id"), 1, 0, base_name, 10, 64, off("next"), 9, 128]);
+        push(&[0, KIND_PTR << 24, 8]); // 9: struct m_conn *
+        push(&[0, KIND_PTR << 24, 11]); // 10: const char * (through 11)
+        push(&[0, KIND_CONST << 24, 2]); // 11: const char
+        push(&[off("m_state"), KIND_ENUM << 24 | 1, 4, off("M_UP"), 3]); // 12
+        push(&[0, KIND_FUNC_PROTO << 24 | 1, 5, off("c"), 9]); // 13: long (struct m_conn *)
+        push(&[off("m_open"), KIND_FUNC << 24, 13]); // 14: m_open
+        blob(&t, strings)
+    }
+
+    #[test]
+    fn reads_a_modules_split_btf_on_top_of_its_base() {
+        let base = Arc::new(Btf::parse(&sample()).unwrap());
+        let module = Btf::split_from_vec(module_sample(), base).unwrap();
+        let Some(CType::Record(conn)) = module.named_type("struct m_conn") else { panic!("struct m_conn") };
+        assert_eq!(conn.size, 24);
+        let members: Vec<_> = conn.members.iter().map(|m| (m.name.as_deref().unwrap(), m.offset, m.ty.size())).collect();
+        assert_eq!(members, [("id", 0, Some(4)), ("name", 8, Some(8)), ("next", 16, Some(8))]);
+        assert_eq!(module.enum_constant("M_UP"), Some(3));
+        // The base's own types are its, not the module's.
+        assert!(module.named_type("int").is_none());
+        assert_eq!(module.function_id("m_open"), Some(14));
+        let f = module.function("m_open").unwrap();
+        let args: Vec<_> = f.args.fields.iter().map(|a| format!("{} {}", a.c_type, a.name)).collect();
+        assert_eq!(args, ["struct m_conn * c"]);
+        assert_eq!(f.retval.unwrap().c_type, "long");
+        assert_eq!(module.function_names().collect::<Vec<_>>(), ["m_open"]);
+    }
+
+    #[test]
+    fn kernel_btf_looks_in_modules_for_what_vmlinux_lacks() {
+        let dir = std::env::temp_dir().join(format!("rbpf-btf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("vmlinux"), sample()).unwrap();
+        std::fs::write(dir.join("m"), module_sample()).unwrap();
+        let btf = KernelBtf::at(&dir);
+        assert_eq!(btf.module_names(), ["m"]);
+        assert!(btf.named_type("struct m_conn").unwrap().is_some());
+        assert!(btf.named_type("struct nothing").unwrap().is_none());
+        assert_eq!(btf.enum_constant("M_UP").unwrap(), Some(3));
+        let found = btf.function(None, "m_open").unwrap().unwrap();
+        assert_eq!((found.id, found.function.module.as_deref()), (14, Some("m")));
+        let own = btf.function(None, "f").unwrap().unwrap();
+        assert_eq!((own.id, own.function.module), (7, None));
+        assert!(btf.function(Some("vmlinux"), "m_open").unwrap().is_none());
+        assert!(btf.function(Some("m"), "f").unwrap().is_none());
+        let missing = btf.function(Some("nosuch"), "f").unwrap_err();
+        assert!(missing.contains("no kernel module `nosuch` with BTF is loaded"), "{missing}");
+        assert!(btf.module("../m").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -140,12 +140,14 @@ impl<'a> Loader<'a> {
     }
 
     /// Loads one program (the verifier runs here); `attach_btf_id` is the
-    /// kernel function's BTF id for fentry and fexit, else 0. `refused`
-    /// says why the kernel refused it.
+    /// kernel function's BTF id for fentry and fexit, else 0, and
+    /// `attach_btf_obj` the module's BTF object that id is in (`None` for
+    /// vmlinux's). `refused` says why the kernel refused it.
     pub(crate) fn load(
         &mut self,
         info: &ProgramInfo,
         attach_btf_id: u32,
+        attach_btf_obj: Option<BorrowedFd<'_>>,
         refused: &dyn Fn(sys::LoadFailure) -> RuntimeError,
     ) -> Result<OwnedFd, RuntimeError> {
         let maps = self.maps;
@@ -158,6 +160,7 @@ impl<'a> Loader<'a> {
             prog_type,
             expected_attach_type,
             attach_btf_id,
+            attach_btf_obj,
             insns: &bytes,
             license: &self.license,
             btf: self.btf.as_ref().filter(|_| !func_info.is_empty()).map(|(fd, _)| fd.as_fd()),

@@ -110,6 +110,7 @@ struct ProgLoadAttr {
     line_info: u64,
     line_info_cnt: u32,
     attach_btf_id: u32,
+    attach_btf_obj_fd: u32,
 }
 
 /// `bpf_attr` for BPF_BTF_LOAD.
@@ -216,6 +217,9 @@ pub struct ProgramLoad<'a> {
     pub expected_attach_type: u32,
     /// The kernel function's BTF id, for fentry and fexit.
     pub attach_btf_id: u32,
+    /// The kernel module's BTF object `attach_btf_id` is an id of, for
+    /// fentry and fexit on a module's function; `None` for vmlinux's.
+    pub attach_btf_obj: Option<BorrowedFd<'a>>,
     /// 8-byte instructions with map fds and function offsets in place.
     pub insns: &'a [u8],
     /// The license (GPL-compatible, for the helpers rbpf calls).
@@ -286,6 +290,7 @@ pub fn load_program(program: &ProgramLoad<'_>) -> Result<OwnedFd, LoadFailure> {
             prog_name: object_name(program.name),
             expected_attach_type: program.expected_attach_type,
             attach_btf_id: program.attach_btf_id,
+            attach_btf_obj_fd: program.attach_btf_obj.map_or(0, |fd| fd.as_raw_fd() as u32),
             ..ProgLoadAttr::default()
         };
         if let Some(btf) = program.btf {
@@ -311,6 +316,75 @@ pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadFailure> {
         };
         bpf(BPF_BTF_LOAD, &mut attr)
     })
+}
+
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_BTF_GET_FD_BY_ID: libc::c_long = 19;
+const BPF_BTF_GET_NEXT_ID: libc::c_long = 23;
+
+/// `bpf_attr` for BPF_BTF_GET_NEXT_ID and BPF_BTF_GET_FD_BY_ID.
+#[repr(C)]
+#[derive(Default)]
+struct IdAttr {
+    id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+/// `bpf_attr` for BPF_OBJ_GET_INFO_BY_FD.
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// The kernel's `struct bpf_btf_info`.
+#[repr(C)]
+#[derive(Default)]
+struct BtfInfo {
+    btf: u64,
+    btf_size: u32,
+    id: u32,
+    name: u64,
+    name_len: u32,
+    kernel_btf: u32,
+}
+
+/// The kernel BTF object (vmlinux's or a module's) named `name`, opened:
+/// the attach target of fentry and fexit on a module's function. Walks the
+/// kernel's BTF objects by id, as libbpf does; `Ok(None)` when none has
+/// that name.
+pub fn kernel_btf_object(name: &str) -> io::Result<Option<OwnedFd>> {
+    let mut attr = IdAttr::default();
+    loop {
+        match bpf(BPF_BTF_GET_NEXT_ID, &mut attr) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        attr.id = attr.next_id;
+        let mut open = IdAttr { id: attr.id, ..IdAttr::default() };
+        let fd = match bpf(BPF_BTF_GET_FD_BY_ID, &mut open) {
+            // SAFETY: BPF_BTF_GET_FD_BY_ID returns a new file descriptor we own.
+            Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as i32) },
+            // Freed since it was listed (a program's BTF, a module unloaded).
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        let mut buf = [0u8; 64];
+        let mut info = BtfInfo { name: buf.as_mut_ptr() as u64, name_len: buf.len() as u32, ..BtfInfo::default() };
+        let mut get = InfoAttr {
+            bpf_fd: fd.as_raw_fd() as u32,
+            info_len: std::mem::size_of::<BtfInfo>() as u32,
+            info: &mut info as *mut BtfInfo as u64,
+        };
+        bpf(BPF_OBJ_GET_INFO_BY_FD, &mut get)?;
+        if info.kernel_btf != 0 && until_nul(&buf) == name {
+            return Ok(Some(fd));
+        }
+    }
 }
 
 /// Attaches a raw tracepoint program to the tracepoint `name`, or a
@@ -358,6 +432,7 @@ pub fn has_kprobe_multi() -> bool {
         prog_type: prog_type::KPROBE,
         expected_attach_type: attach_type::TRACE_KPROBE_MULTI,
         attach_btf_id: 0,
+        attach_btf_obj: None,
         insns: &insns,
         license: c"GPL",
         btf: None,

@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 use rbpf_lang::ctypes::CType;
 use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UserFunction, UsdtProbe};
 
-use crate::btf::Btf;
+use std::sync::Arc;
+
+use crate::btf::{Btf, KernelBtf};
 
 use crate::tracefs;
 
@@ -20,7 +22,7 @@ use crate::tracefs;
 #[derive(Debug, Default)]
 pub struct HostTarget {
     tracefs: OnceLock<Result<PathBuf, String>>,
-    btf: OnceLock<Result<Btf, String>>,
+    btf: KernelBtf,
     kprobe_multi: OnceLock<bool>,
 }
 
@@ -30,16 +32,16 @@ impl HostTarget {
         HostTarget::default()
     }
 
-    /// The kernel's BTF, parsed on first use.
-    fn btf(&self) -> Result<&Btf, TargetError> {
-        self.btf
-            .get_or_init(|| {
-                let data = std::fs::read("/sys/kernel/btf/vmlinux")
-                    .map_err(|e| format!("this kernel has no BTF (/sys/kernel/btf/vmlinux: {})", os_reason(&e)))?;
-                Btf::from_vec(data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
-            })
-            .as_ref()
-            .map_err(|e| TargetError::Unavailable(e.clone()))
+    /// This machine, with the kernel's BTF read from `dir` rather than
+    /// /sys/kernel/btf: a `vmlinux` file and modules' split BTF files
+    /// beside it (another kernel's, for tests).
+    pub fn with_kernel_btf_dir(dir: impl Into<PathBuf>) -> Self {
+        HostTarget { btf: KernelBtf::at(dir), ..HostTarget::default() }
+    }
+
+    /// vmlinux's BTF, parsed on first use.
+    fn btf(&self) -> Result<Arc<Btf>, TargetError> {
+        self.btf.vmlinux().map_err(TargetError::Unavailable)
     }
 
     fn tracefs(&self) -> Result<&PathBuf, TargetError> {
@@ -118,11 +120,11 @@ impl Target for HostTarget {
     }
 
     fn kernel_type(&self, name: &str) -> Result<CType, TargetError> {
-        self.btf()?.named_type(name).ok_or(TargetError::NotFound)
+        self.btf.named_type(name).map_err(TargetError::Unavailable)?.ok_or(TargetError::NotFound)
     }
 
     fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError> {
-        self.btf()?.enum_constant(name).ok_or(TargetError::NotFound)
+        self.btf.enum_constant(name).map_err(TargetError::Unavailable)?.ok_or(TargetError::NotFound)
     }
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError> {
@@ -139,12 +141,18 @@ impl Target for HostTarget {
             .collect())
     }
 
-    fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
-        self.btf()?.function(name).ok_or(TargetError::NotFound)
+    fn kernel_function(&self, module: Option<&str>, name: &str) -> Result<KernelFunction, TargetError> {
+        let found = self.btf.function(module, name).map_err(TargetError::Unavailable)?.ok_or(TargetError::NotFound)?;
+        Ok(found.function)
     }
 
-    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
-        Ok(self.btf()?.function_names().map(str::to_string).collect())
+    fn kernel_function_names(&self, module: &str) -> Result<Vec<String>, TargetError> {
+        let btf = if module == "vmlinux" { self.btf()? } else { self.btf.module(module).map_err(TargetError::Unavailable)? };
+        Ok(btf.function_names().map(str::to_string).collect())
+    }
+
+    fn kernel_btf_modules(&self) -> Vec<String> {
+        self.btf.module_names()
     }
 
     fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError> {

@@ -109,9 +109,9 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 let kind = if *ret { "kretprobe" } else { "kprobe" };
                 (format!("{kind}/probe{index}"), Attach::KprobeMulti { funcs: funcs.clone(), ret: *ret })
             }
-            ProbeKind::Fentry { func, ret, .. } => {
+            ProbeKind::Fentry { func, module, ret, .. } => {
                 let kind = if *ret { "fexit" } else { "fentry" };
-                (format!("{kind}/probe{index}"), Attach::Fentry { func: func.clone(), ret: *ret })
+                (format!("{kind}/probe{index}"), Attach::Fentry { func: func.clone(), module: module.clone(), ret: *ret })
             }
             // A USDT site is a uprobe at an offset in the file.
             ProbeKind::Usdt { path, offset, semaphore_offset, pid, .. } => (

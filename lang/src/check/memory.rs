@@ -130,9 +130,14 @@ impl Checker {
         let mut d = Diagnostic::error(ty.span, format!("cannot cast to `{}`", ty.name));
         d = match self.types.get(&ty.name).map(|t| (t.size(), t.to_string())) {
             Some((size, target)) => {
-                let size = size.map_or("no size".to_string(), |s| format!("{s} bytes"));
-                d.with_label(format!("`{target}` has {size}, but {} has {}", inner.ty, inner.ty.stored_size()))
-                    .with_note(format!("cast to a pointer, `({target} *)`, and read through it"))
+                // bpftrace refuses every cast to a struct type; a size that
+                // differs is the likelier mistake, so say it when it does.
+                let label = match size {
+                    Some(s) if s == u64::from(inner.ty.stored_size()) => format!("`{target}` is not an integer type"),
+                    Some(s) => format!("`{target}` has {s} bytes, but {} has {}", inner.ty, inner.ty.stored_size()),
+                    None => format!("`{target}` has no size"),
+                };
+                d.with_label(label).with_note(format!("cast to a pointer, `({target} *)`, and read through it"))
             }
             None => d
                 .with_label("not an integer type")

@@ -14,6 +14,7 @@ mod pointers;
 mod stacks;
 mod tables;
 mod probe_kinds;
+mod memory_errors;
 mod watchpoint;
 mod tuples;
 mod types;
@@ -480,6 +481,37 @@ fn fentry_types_arguments_from_btf() {
     assert!(e.contains("the kernel's BTF has no function `not_in_btf`"), "{e}");
     let e = run_on(&t, "fentry:vfs_read { @ = retval; }").unwrap_err();
     assert!(e.contains("`retval` is not available in `fentry:vfs_read`"), "{e}");
+}
+
+#[test]
+fn fentry_on_a_module_function_is_typed_from_the_modules_btf() {
+    let t = kernel_target()
+        .with_module_function("nf_conntrack", "nf_ct_delete", &[("ct", "struct nf_conn *", 8, false), ("portid", "u32", 4, false)], Some(("bool", 1, false)))
+        .with_kernel_definitions("struct nf_conn { unsigned long status; unsigned int mark; };");
+    let module_of = |src: &str| {
+        let p = run_on(&t, src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        p.probes
+            .iter()
+            .map(|p| match &p.kind {
+                ProbeKind::Fentry { module, .. } => format!("{} {}", p.name, module.as_deref().unwrap_or("-")),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    // Named with its module, without it, or matched by wildcards: attached
+    // in the module's BTF either way.
+    assert_eq!(module_of("fentry:nf_conntrack:nf_ct_delete { @[args.ct->mark] = count(); }"), ["fentry:nf_conntrack:nf_ct_delete nf_conntrack"]);
+    assert_eq!(module_of("fexit:nf_ct_delete { @[retval, args->ct->status] = count(); }"), ["fexit:nf_ct_delete nf_conntrack"]);
+    assert_eq!(module_of("fentry:nf_*:nf_ct_* { @ = count(); }"), ["fentry:nf_conntrack:nf_ct_delete nf_conntrack"]);
+    assert_eq!(module_of("fentry:vmlinux:vfs_read { @ = count(); }"), ["fentry:vmlinux:vfs_read -"]);
+    let e = run_on(&t, "fentry:vmlinux:nf_ct_delete { }").unwrap_err();
+    assert!(e.contains("the kernel's BTF has no function `nf_ct_delete`"), "{e}");
+    let e = run_on(&t, "fentry:nf_conntrack:vfs_read { }").unwrap_err();
+    assert!(e.contains("the BTF of module `nf_conntrack` has no function `vfs_read`"), "{e}");
+    let e = run_on(&t, "fentry:nosuch:vfs_read { }").unwrap_err();
+    assert!(e.contains("no kernel module `nosuch` with BTF is loaded") && e.contains("needs its BTF"), "{e}");
+    let e = run_on(&t, "fentry:nf_conntrack:nf_ct_delete { @ = args.ct->marc; }").unwrap_err();
+    assert!(e.contains("`struct nf_conn` has no member `marc`"), "{e}");
 }
 
 #[test]

@@ -29,25 +29,41 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         }
     };
     let functions: Vec<(String, KernelFunction)> = if is_glob(func) || module.is_some_and(is_glob) {
-        let mut names: Vec<String> =
-            matching_kernel_functions(target, module, func, span)?.into_iter().map(|f| f.name).collect();
-        names.sort();
-        names.dedup();
-        // Only the functions BTF describes: each is looked up once.
-        let functions: Vec<(String, KernelFunction)> =
-            names.into_iter().filter_map(|name| Some((name.clone(), target.kernel_function(&name).ok()?))).collect();
+        // `vmlinux` names the kernel's own functions, which the list of
+        // kernel functions gives without a module.
+        let module_pattern = module.filter(|m| !glob_match(m, "vmlinux"));
+        let mut symbols: Vec<(String, Option<String>)> = matching_kernel_functions(target, module_pattern, func, span)?
+            .into_iter()
+            .filter(|f| module.is_none_or(|m| glob_match(m, f.module.as_deref().unwrap_or("vmlinux"))))
+            .map(|f| (f.name, f.module))
+            .collect();
+        symbols.sort();
+        symbols.dedup();
+        // Only the functions BTF describes: each is looked up once, in its
+        // module's BTF.
+        let functions: Vec<(String, KernelFunction)> = symbols
+            .into_iter()
+            .filter_map(|(name, m)| Some((name.clone(), target.kernel_function(Some(m.as_deref().unwrap_or("vmlinux")), &name).ok()?)))
+            .collect();
         if functions.is_empty() {
             return Err(Diagnostic::error(span, format!("no kernel function with BTF matches `{}`", parts.join(":")))
                 .with_label("matches nothing"));
         }
         functions
     } else {
-        let function = match target.kernel_function(func) {
+        let function = match target.kernel_function(module, func) {
             Ok(f) => f,
             Err(TargetError::NotFound) => {
-                return Err(Diagnostic::error(span, format!("the kernel's BTF has no function `{func}`"))
+                let whose = match module {
+                    Some(m) if m != "vmlinux" => format!("the BTF of module `{m}`"),
+                    _ => "the kernel's BTF".to_string(),
+                };
+                return Err(Diagnostic::error(span, format!("{whose} has no function `{func}`"))
                     .with_label("no such function, or not one fentry can attach to")
                     .with_note("kprobe attaches to functions without BTF"));
+            }
+            Err(TargetError::Unavailable(why)) if module.is_some_and(|m| m != "vmlinux") => {
+                return Err(Diagnostic::error(span, why).with_label("fentry on a module function needs its BTF"));
             }
             Err(TargetError::Unavailable(why)) => {
                 return Err(Diagnostic::error(span, format!("{kind} probes are not available: {why}"))
@@ -59,12 +75,15 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
     Ok(functions
         .into_iter()
         .map(|(name, function)| {
-            let probe_name = match module {
-                Some(m) if !is_glob(m) => format!("{kind}:{m}:{name}"),
-                _ => format!("{kind}:{name}"),
+            // A module written or matched stays in the name; the module
+            // the function was found in is the one it is attached in.
+            let probe_name = match (module, &function.module) {
+                (Some(m), _) if !is_glob(m) => format!("{kind}:{m}:{name}"),
+                (Some(_), found) => format!("{kind}:{}:{name}", found.as_deref().unwrap_or("vmlinux")),
+                (None, _) => format!("{kind}:{name}"),
             };
             ResolvedProbe {
-                kind: ProbeKind::Fentry { func: name, module: module.map(str::to_string), function, ret },
+                kind: ProbeKind::Fentry { func: name, module: function.module.clone(), function, ret },
                 name: probe_name,
             }
         })
@@ -84,42 +103,53 @@ pub fn list_return(parts: &[&str], verbose: bool, target: &dyn Target) -> Result
 const MAX_ARGUMENTS: usize = 6;
 
 /// `kfunc:[MODULE:]FUNC` with wildcards: the functions of the kernel's BTF
-/// that ftrace can trace (`available_filter_functions`; every BTF function
-/// when that cannot be read), named `kfunc:vmlinux:FUNC` as bpftrace 0.17
-/// prints them; with `verbose`, each one's arguments and return value.
-/// Only the kernel's own BTF is read, not its modules'.
+/// and its loaded modules' that ftrace can trace (`available_filter_functions`;
+/// every BTF function when that cannot be read), named `kfunc:MODULE:FUNC`
+/// (`kfunc:vmlinux:FUNC` for the kernel's own) as bpftrace 0.17 prints
+/// them; with `verbose`, each one's arguments and return value. A module's
+/// BTF is read only when the module pattern matches its name.
 fn list(parts: &[&str], verbose: bool, target: &dyn Target, kind: &str) -> Result<Vec<ListedProbe>, ListError> {
-    let (module, func) = match parts {
+    let (module_pattern, func) = match parts {
         [func] => ("*", *func),
         [module, func] => (*module, *func),
         _ => return Err(ListError::Usage(format!("a {kind} is listed as `{kind}:FUNCTION` or `{kind}:MODULE:FUNCTION`"))),
     };
-    if !glob_match(module, "vmlinux") {
+    let mut modules: Vec<String> = vec!["vmlinux".to_string()];
+    modules.extend(target.kernel_btf_modules());
+    modules.retain(|m| glob_match(module_pattern, m));
+    if modules.is_empty() {
         return Ok(Vec::new());
     }
-    let names = target.kernel_function_names()?;
-    let traceable: Option<HashSet<String>> = target
-        .kernel_functions()
-        .ok()
-        .map(|functions| functions.into_iter().filter(|f| f.module.is_none()).map(|f| f.name).collect());
+    // Traceable functions by module, `vmlinux` for the kernel's own.
+    let traceable: Option<HashSet<(String, String)>> = target.kernel_functions().ok().map(|functions| {
+        functions.into_iter().map(|f| (f.module.unwrap_or_else(|| "vmlinux".to_string()), f.name)).collect()
+    });
     let mut probes = Vec::new();
-    for name in matching(func, names.iter().map(String::as_str)) {
-        if traceable.as_ref().is_some_and(|t| !t.contains(name)) {
-            continue;
-        }
-        let function = match target.kernel_function(name) {
-            Ok(f) => f,
-            Err(TargetError::NotFound) => continue,
+    for module in &modules {
+        let names = match target.kernel_function_names(module) {
+            Ok(names) => names,
+            // A module unloaded since the directory was read.
+            Err(_) if module != "vmlinux" => continue,
             Err(e) => return Err(e.into()),
         };
-        if function.args.fields.len() + usize::from(function.variadic) > MAX_ARGUMENTS {
-            continue;
+        for name in matching(func, names.iter().map(String::as_str)) {
+            if traceable.as_ref().is_some_and(|t| !t.contains(&(module.clone(), name.to_string()))) {
+                continue;
+            }
+            let function = match target.kernel_function(Some(module), name) {
+                Ok(f) => f,
+                Err(TargetError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if function.args.fields.len() + usize::from(function.variadic) > MAX_ARGUMENTS {
+                continue;
+            }
+            let mut probe = ListedProbe::new(format!("{kind}:{module}:{name}"));
+            if verbose {
+                probe.details = details(&function);
+            }
+            probes.push(probe);
         }
-        let mut probe = ListedProbe::new(format!("{kind}:vmlinux:{name}"));
-        if verbose {
-            probe.details = details(&function);
-        }
-        probes.push(probe);
     }
     Ok(probes)
 }

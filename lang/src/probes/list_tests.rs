@@ -26,14 +26,15 @@ fn target() -> FakeTarget {
         .with_kernel_function("do_nanosleep", &[("t", "struct hrtimer_sleeper *", 8, false)], Some(("int", 4, true)))
         .with_kernel_function("kernel_power_off", &[], None)
         .with_kernel_function("seven", &[("a", "int", 4, true); 7], None)
+        .with_module_function("9p", "v9fs_read", &[("fid", "struct p9_fid *", 8, false)], Some(("int", 4, true)))
         .with_user_functions("/bin/sh", &["main", "readline", "read_line", "main"])
         .with_user_function_args("/bin/sh", "readline", readline())
         .with_user_functions("/bin/stripped", &["main"]);
     t.no_dwarf.push("/bin/stripped".into());
     t.kernel_function_types.get_mut("kernel_power_off").unwrap().variadic = true;
-    // A module's function, a partial function and one without BTF.
-    for (name, module) in [("v9fs_read", Some("9p")), ("vfs_read.part.0", None), ("no_btf_sleep", None), ("vfs_read", None)] {
-        t.kernel_functions.push(KernelSymbol { name: name.into(), module: module.map(Into::into) });
+    // A partial function and one without BTF.
+    for name in ["vfs_read.part.0", "no_btf_sleep", "vfs_read"] {
+        t.kernel_functions.push(KernelSymbol { name: name.into(), module: None });
     }
     t
 }
@@ -135,9 +136,12 @@ fn kprobes_by_name_alone_without_partial_functions() {
 #[test]
 fn kernel_functions_with_btf_that_ftrace_traces() {
     // `seven` has too many arguments for a trampoline; no_btf_sleep no BTF.
-    check("kfunc:*", false, "kfunc:vmlinux:do_nanosleep\nkfunc:vmlinux:kernel_power_off\nkfunc:vmlinux:vfs_read\n");
+    check("kfunc:*", false, "kfunc:9p:v9fs_read\nkfunc:vmlinux:do_nanosleep\nkfunc:vmlinux:kernel_power_off\nkfunc:vmlinux:vfs_read\n");
     check("fentry:vmlinux:vfs_*", false, "kfunc:vmlinux:vfs_read\n");
-    check("fexit:9p:*", false, "");
+    // A module's functions come from its BTF, read only when its name matches.
+    check("fexit:9p:*", true, "kretfunc:9p:v9fs_read\n    struct p9_fid * fid\n    int retval\n");
+    check("fentry:9*:v9fs_*", false, "kfunc:9p:v9fs_read\n");
+    check("fentry:nosuch:*", false, "");
     check(
         "kretfunc:vfs_read,f:kernel_power_off",
         true,
@@ -150,7 +154,7 @@ fn kernel_functions_with_btf_that_ftrace_traces() {
 fn every_btf_function_when_ftrace_cannot_say() {
     let target = FakeTarget { no_kernel_functions: Some("cannot read available_filter_functions".into()), ..target() };
     let names: Vec<String> = list("kfunc:*", false, &target).unwrap().probes.into_iter().map(|p| p.name).collect();
-    assert_eq!(names, ["kfunc:vmlinux:do_nanosleep", "kfunc:vmlinux:kernel_power_off", "kfunc:vmlinux:vfs_read"]);
+    assert_eq!(names, ["kfunc:9p:v9fs_read", "kfunc:vmlinux:do_nanosleep", "kfunc:vmlinux:kernel_power_off", "kfunc:vmlinux:vfs_read"]);
 }
 
 #[test]

@@ -78,8 +78,28 @@ impl FakeTarget {
         let fields = args.iter().enumerate().map(|(i, (n, t, size, signed))| field(n, t, i, *size, *signed)).collect();
         let retval = ret.map(|(t, size, signed)| field("retval", t, args.len(), size, signed));
         self.kernel_functions.push(KernelSymbol { name: name.to_string(), module: None });
-        self.kernel_function_types.insert(name.to_string(), KernelFunction { args: TracepointFormat { fields }, retval, variadic: false });
+        self.kernel_function_types
+            .insert(name.to_string(), KernelFunction { args: TracepointFormat { fields }, retval, variadic: false, module: None });
         self
+    }
+
+    /// Adds a kernel function as [`FakeTarget::with_kernel_function`] does,
+    /// in `module` (its BTF, and its line in the list of kernel functions).
+    pub fn with_module_function(
+        self,
+        module: &str,
+        name: &str,
+        args: &[(&str, &str, u32, bool)],
+        ret: Option<(&str, u32, bool)>,
+    ) -> Self {
+        let mut t = self.with_kernel_function(name, args, ret);
+        if let Some(symbol) = t.kernel_functions.last_mut() {
+            symbol.module = Some(module.to_string());
+        }
+        if let Some(f) = t.kernel_function_types.get_mut(name) {
+            f.module = Some(module.to_string());
+        }
+        t
     }
 
     /// Adds a user binary at `path` defining `functions`.
@@ -184,11 +204,18 @@ impl Target for FakeTarget {
         }
     }
 
-    fn kernel_function(&self, name: &str) -> Result<KernelFunction, TargetError> {
+    fn kernel_function(&self, module: Option<&str>, name: &str) -> Result<KernelFunction, TargetError> {
         if let Some(why) = &self.no_btf {
             return Err(TargetError::Unavailable(why.clone()));
         }
-        self.kernel_function_types.get(name).cloned().ok_or(TargetError::NotFound)
+        if let Some(m) = module.filter(|m| *m != "vmlinux" && !self.kernel_btf_modules().iter().any(|known| known == m)) {
+            return Err(TargetError::Unavailable(format!("no kernel module `{m}` with BTF is loaded")));
+        }
+        let f = self.kernel_function_types.get(name).ok_or(TargetError::NotFound)?;
+        match module {
+            Some(m) if f.module.as_deref().unwrap_or("vmlinux") != m => Err(TargetError::NotFound),
+            _ => Ok(f.clone()),
+        }
     }
 
     fn kernel_type(&self, name: &str) -> Result<CType, TargetError> {
@@ -205,13 +232,25 @@ impl Target for FakeTarget {
         self.kernel_constants.get(name).copied().ok_or(TargetError::NotFound)
     }
 
-    fn kernel_function_names(&self) -> Result<Vec<String>, TargetError> {
+    fn kernel_function_names(&self, module: &str) -> Result<Vec<String>, TargetError> {
         if let Some(why) = &self.no_btf {
             return Err(TargetError::Unavailable(why.clone()));
         }
-        let mut names: Vec<String> = self.kernel_function_types.keys().cloned().collect();
+        let mut names: Vec<String> = self
+            .kernel_function_types
+            .iter()
+            .filter(|(_, f)| f.module.as_deref().unwrap_or("vmlinux") == module)
+            .map(|(name, _)| name.clone())
+            .collect();
         names.sort();
         Ok(names)
+    }
+
+    fn kernel_btf_modules(&self) -> Vec<String> {
+        let mut modules: Vec<String> = self.kernel_function_types.values().filter_map(|f| f.module.clone()).collect();
+        modules.sort();
+        modules.dedup();
+        modules
     }
 
     fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError> {

@@ -1,31 +1,28 @@
 //! `fentry` and `fexit`: a kernel function's entry or return through a BPF
 //! trampoline. The program is loaded against the function's BTF id, so the
-//! kernel's BTF is parsed once, on the first such probe.
+//! kernel's BTF is parsed once, on the first such probe; a module's
+//! function is found in that module's split BTF, and the program is loaded
+//! against the module's BTF object as well.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 
 use rbpf_codegen::manifest::ProgramInfo;
 
 use super::Link;
-use crate::btf::Btf;
+use crate::btf::KernelBtf;
 use crate::error::Action;
 use crate::loader::Loader;
 use crate::{sys, RuntimeError};
 
-const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+/// The kernel's BTF files, shared by every fentry probe of the process.
+fn kernel_btf() -> &'static KernelBtf {
+    static BTF: OnceLock<KernelBtf> = OnceLock::new();
+    BTF.get_or_init(KernelBtf::default)
+}
 
-fn kernel_btf(info: &ProgramInfo) -> Result<&'static Btf, RuntimeError> {
-    static BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
-    let parsed = BTF.get_or_init(|| {
-        let data = std::fs::read(VMLINUX).map_err(|e| e.to_string())?;
-        Btf::parse(&data)
-    });
-    parsed.as_ref().map_err(|why| RuntimeError::Unsupported {
-        kind: "fentry",
-        probe: info.probe_name.clone(),
-        source: std::io::Error::other(format!("cannot read the kernel's BTF ({VMLINUX}): {why}")),
-    })
+fn unsupported(info: &ProgramInfo, why: String) -> RuntimeError {
+    RuntimeError::Unsupported { kind: "fentry", probe: info.probe_name.clone(), source: std::io::Error::other(why) }
 }
 
 /// The kernel's internal "operation not supported" (not in libc).
@@ -39,22 +36,28 @@ fn refused(info: &ProgramInfo, failure: sys::LoadFailure) -> RuntimeError {
     let errno = failure.error.raw_os_error();
     // As root, EPERM is the kernel refusing the program type itself.
     if matches!(errno, Some(ENOTSUPP | libc::EOPNOTSUPP)) || (root && errno == Some(libc::EPERM)) {
-        return RuntimeError::Unsupported {
-            kind: "fentry",
-            probe: info.probe_name.clone(),
-            source: std::io::Error::other("the kernel refuses BPF tracing programs, which fentry and fexit need"),
-        };
+        return unsupported(info, "the kernel refuses BPF tracing programs, which fentry and fexit need".into());
     }
     RuntimeError::refused(&info.name, &info.probe_name, failure)
 }
 
-pub(super) fn load(loader: &mut Loader<'_>, info: &ProgramInfo, func: &str) -> Result<std::os::fd::OwnedFd, RuntimeError> {
-    let id = kernel_btf(info)?.function_id(func).ok_or_else(|| RuntimeError::Unsupported {
-        kind: "fentry",
-        probe: info.probe_name.clone(),
-        source: std::io::Error::other(format!("the kernel's BTF has no function {func}")),
-    })?;
-    loader.load(info, id, &|failure| refused(info, failure))
+/// Loads the program against `func`'s BTF id: in vmlinux's BTF, or in
+/// `module`'s, whose kernel BTF object the load names too.
+pub(super) fn load(loader: &mut Loader<'_>, info: &ProgramInfo, module: Option<&str>, func: &str) -> Result<OwnedFd, RuntimeError> {
+    let found = kernel_btf().function(Some(module.unwrap_or("vmlinux")), func).map_err(|why| unsupported(info, why))?;
+    let Some(found) = found else {
+        let whose = module.map_or("the kernel's BTF".to_string(), |m| format!("the BTF of module {m}"));
+        return Err(unsupported(info, format!("{whose} has no function {func}")));
+    };
+    let object: Option<OwnedFd> = match module {
+        Some(m) => Some(
+            sys::kernel_btf_object(m)
+                .map_err(|e| RuntimeError::Syscall { call: "BPF_BTF_GET_NEXT_ID", object: format!("the BTF of module {m}"), source: e })?
+                .ok_or_else(|| unsupported(info, format!("the kernel has no BTF object for module {m} (was it unloaded?)")))?,
+        ),
+        None => None,
+    };
+    loader.load(info, found.id, object.as_ref().map(AsFd::as_fd), &|failure| refused(info, failure))
 }
 
 pub(super) fn attach(program: BorrowedFd<'_>, info: &ProgramInfo) -> Result<Link, RuntimeError> {

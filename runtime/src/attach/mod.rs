@@ -40,13 +40,13 @@ fn refused(info: &ProgramInfo) -> impl Fn(crate::sys::LoadFailure) -> RuntimeErr
 /// Loads one program into the kernel (the verifier runs here).
 pub(crate) fn load(loader: &mut Loader<'_>, info: &ProgramInfo) -> Result<OwnedFd, RuntimeError> {
     match &info.attach {
-        Attach::Fentry { func, .. } => fentry::load(loader, info, func),
+        Attach::Fentry { func, module, .. } => fentry::load(loader, info, module.as_deref(), func),
         Attach::PerfEvent { counter, .. } => {
-            let program = loader.load(info, 0, &refused(info))?;
+            let program = loader.load(info, 0, None, &refused(info))?;
             perf_event::check(info, *counter)?;
             Ok(program)
         }
-        _ => loader.load(info, 0, &refused(info)),
+        _ => loader.load(info, 0, None, &refused(info)),
     }
 }
 
