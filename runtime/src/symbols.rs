@@ -69,7 +69,13 @@ impl UserSymbols {
         let symbolizer = self.symbolizer.get_or_init(|| {
             // Names as the symbol tables spell them (demangled below as
             // bpftrace demangles them); no source lines, no inlined frames.
-            Symbolizer::builder().enable_code_info(false).enable_inlined_fns(false).enable_demangling(false).build()
+            Symbolizer::builder()
+                .enable_code_info(false)
+                .enable_inlined_fns(false)
+                .enable_demangling(false)
+                // The files stay as they were for the session: no stat per lookup.
+                .enable_auto_reload(false)
+                .build()
         });
         let source = Source::Elf(Elf::new(path));
         match symbolizer.symbolize_single(&source, Input::FileOffset(file_offset)).ok()? {

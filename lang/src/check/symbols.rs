@@ -47,17 +47,16 @@ impl Symbols {
             let mut names = Names::default();
             names.visit_probe(probe);
             for name in names.kernel {
-                if !symbols.kernel.contains_key(&name) {
-                    let address = target.kernel_symbol_address(&name);
-                    symbols.kernel.insert(name, address);
+                if let std::collections::hash_map::Entry::Vacant(slot) = symbols.kernel.entry(name) {
+                    let address = target.kernel_symbol_address(slot.key());
+                    slot.insert(address);
                 }
             }
             let Some(path) = binary(&resolved.kind) else { continue };
             for name in names.user {
-                let key = (path.to_string(), name);
-                if !symbols.user.contains_key(&key) {
-                    let symbol = target.user_symbol(&key.0, &key.1);
-                    symbols.user.insert(key, symbol);
+                if let std::collections::hash_map::Entry::Vacant(slot) = symbols.user.entry((path.to_string(), name)) {
+                    let symbol = target.user_symbol(&slot.key().0, &slot.key().1);
+                    slot.insert(symbol);
                 }
             }
         }
