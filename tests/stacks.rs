@@ -317,3 +317,29 @@ fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
     let keys = stack_keys(&out, "@s");
     assert!(keys.len() == 1 && keys[0][0] == "    shapes::leaf(int)+0" && is_frame(keys[0][1], Some("main")), "{out}");
 }
+
+#[test]
+fn func_at_an_address_names_the_function_hit() {
+    const TEST: &str = "func_at_an_address_names_the_function_hit";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0"]) else {
+        return;
+    };
+    let nm = std::process::Command::new("nm").arg(&binary).output().expect("nm");
+    let symbols = String::from_utf8_lossy(&nm.stdout);
+    let leaf = symbols.lines().find(|l| l.ends_with(" T leaf")).and_then(|l| l.split(' ').next()).expect("leaf in nm's list");
+    let mut app = App::start(&binary);
+    let program = format!("uprobe:{}:0x{leaf} {{ @[func] = count(); printf(\"<%s>\\n\", func); }}", binary.display());
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    app.step();
+    app.step();
+    finish_after_a_moment(app);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("<leaf>\n<leaf>\n") && out.contains("@[leaf]: 2\n"), "{out}");
+}

@@ -200,15 +200,21 @@ impl Checker {
         }
         self.outside_map_loop("reg()", call.span, cx)?;
         let name = self.literal_name(call)?;
-        let Some(index) = REGISTERS.iter().position(|r| *r == name) else {
+        if !REGISTERS.contains(&name.as_str()) {
             self.error(
                 Diagnostic::error(call.args[0].span, format!("unknown register `{name}`"))
                     .with_label("not a register of x86-64")
                     .with_note(format!("registers are: {}", REGISTERS.join(", "))),
             );
             return None;
-        };
-        let offset = Expr { kind: ExprKind::Int(8 * index as u64), ty: Type::U64, span: call.args[0].span };
-        Some((ExprKind::Call { function: "reg", args: vec![offset] }, Type::U64))
+        }
+        Some((ExprKind::Call { function: "reg", args: vec![register(&name, call.args[0].span)] }, Type::U64))
     }
+}
+
+/// The argument of a checked `reg()` call reading the register `name` (one
+/// of [`REGISTERS`]): its offset in `pt_regs`.
+pub(super) fn register(name: &str, span: Span) -> Expr {
+    let index = REGISTERS.iter().position(|r| *r == name).unwrap_or_default();
+    Expr { kind: ExprKind::Int(8 * index as u64), ty: Type::U64, span }
 }

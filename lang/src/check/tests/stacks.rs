@@ -142,3 +142,9 @@ tracepoint:syscalls:sys_enter_execve { @r = reg("ip"); }
 "#,
     );
 }
+
+#[test]
+fn func_at_an_address_is_the_symbol_hit() {
+    assert_eq!(first_key("uprobe:/bin/sh:0x1040 { @[func] = count(); }"), [Type::Usym]);
+    assert_eq!(first_key("uprobe:/bin/sh:main { @[func] = count(); }"), [Type::Str { size: 64 }]);
+}
