@@ -343,3 +343,51 @@ fn func_at_an_address_names_the_function_hit() {
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("<leaf>\n<leaf>\n") && out.contains("@[leaf]: 2\n"), "{out}");
 }
+
+/// Globals of each width, negative, and an array (which uaddr() reads as
+/// its first u64-sized element).
+const GLOBALS: &str = r#"
+#include <stdio.h>
+volatile int neg = -5;
+volatile short sneg = -3;
+volatile char cneg = -2;
+volatile long lneg = -7;
+volatile long arr[3] = {1, 2, 3};
+__attribute__((noinline)) void leaf(void) { neg += 0; }
+int main(void) {
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        leaf();
+        printf("done\n");
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn uaddr_reads_globals_as_signed_integers_of_their_size() {
+    const TEST: &str = "uaddr_reads_globals_as_signed_integers_of_their_size";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the globals test program (needs gcc)", "globals", &[("globals.c", GLOBALS)], &["-O0", "-no-pie"]) else {
+        return;
+    };
+    let mut app = App::start(&binary);
+    let program = format!(
+        "uprobe:{}:leaf {{ printf(\"<%d %d %d %d %d>\\n\", *uaddr(\"neg\"), *uaddr(\"sneg\"), *uaddr(\"cneg\"), *uaddr(\"lneg\"), \
+         *uaddr(\"arr\")); @a = *uaddr(\"sneg\"); }}",
+        binary.display()
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    app.step();
+    finish_after_a_moment(app);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    // As bpftrace 0.17 prints them.
+    assert!(out.contains("<-5 -3 -2 -7 1>\n") && out.contains("@a: -3\n"), "{out}");
+}

@@ -143,7 +143,7 @@ impl Checker {
     }
 
     /// `uaddr("name")`: the address of the global `name` in the probe's
-    /// binary, as a user pointer to an integer of the symbol's size (1, 2,
+    /// binary, as a user pointer to a signed integer of the symbol's size (1, 2,
     /// 4 or 8 bytes; 8 for another size), as bpftrace types it.
     pub(super) fn uaddr(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let Some(path) = binary(&cx.resolved.kind) else {
@@ -162,7 +162,7 @@ impl Checker {
                     1 | 2 | 4 | 8 => symbol.size as u32,
                     _ => 8,
                 };
-                let pointee = Pointee(Rc::new(CType::Int { size, signed: false }));
+                let pointee = Pointee(Rc::new(CType::Int { size, signed: true }));
                 Some((ExprKind::Int(symbol.address), Type::Ptr { to_char: false, user: true, pointee: Some(pointee) }))
             }
             Some(Err(TargetError::Unavailable(why))) => {
