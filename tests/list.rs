@@ -184,3 +184,78 @@ fn listing_stops_quietly_when_the_reader_does() {
     assert!(out.status.code().is_some(), "killed by a signal");
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+/// Functions whose parameters cover the spellings `-lv` shows: base types,
+/// typedefs, pointers to structs and to const, enums, unions, a struct by
+/// value, a function pointer, and none.
+const PARAMETERS: &str = r#"
+struct node { int x; struct node *next; };
+union word { int i; char c[4]; };
+enum colour { RED, GREEN };
+typedef unsigned long ulong_t;
+typedef struct { int a; } anon_t;
+struct { int z; } global_anon;
+__attribute__((noinline)) int visit(int n, struct node *p, const char *name, ulong_t big, short s, char c) { return n + p->x + name[0] + (int)big + s + c; }
+__attribute__((noinline)) long more(long long a, unsigned char b, enum colour e, union word w, struct node byval, void *opaque) { return a + b + e + w.i + byval.x + (opaque != 0); }
+__attribute__((noinline)) int call(int (*cb)(int), char **argv, const volatile int *flag, double ratio) { return cb(argv[0][0]) + *flag + (int)ratio; }
+__attribute__((noinline)) int arr(int m[3], char *const q, anon_t *t, _Bool b, float f, unsigned u, __typeof__(global_anon) *an) { return m[0] + q[0] + t->a + b + (int)f + u + an->z; }
+__attribute__((noinline)) void none(void) { }
+static int twice(int v) { return v * 2; }
+int main(int argc, char **argv) { struct node n = { 1, 0 }; union word w = { 1 }; volatile int flag = 0; none(); return visit(argc, &n, argv[0], 1, 2, 3) + (int)more(1, 2, GREEN, w, n, 0) + call(twice, argv, &flag, 1.5); }
+"#;
+
+/// rbpf in `dir`, listing to completion.
+fn listed_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = common::rbpf().current_dir(dir).args(args).stdin(Stdio::null()).output().expect("run rbpf");
+    assert_eq!(out.status.code(), Some(0), "rbpf {args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn uprobe_parameters_are_listed_from_dwarf_as_bpftrace_lists_them() {
+    const TEST: &str = "uprobe_parameters_are_listed_from_dwarf_as_bpftrace_lists_them";
+    let Some(binary) = common::build_c(TEST, "a -g test program (needs gcc)", "params", &[("params.c", PARAMETERS)], &["-g", "-O0"]) else { return };
+    let dir = binary.parent().expect("its directory").to_path_buf();
+    let path = binary.to_str().expect("utf-8 path");
+    let ours = listed(&["-lv", &format!("uprobe:{path}:*")]);
+    let expected = [
+        "visit\n    int n\n    struct node* p\n    const char* name\n    ulong_t big\n    short int s\n    char c\n",
+        "more\n    long long int a\n    unsigned char b\n    enum colour e\n    union word w\n    struct node byval\n    void* opaque\n",
+        // What bpftrace 0.17 cannot spell, it calls `<unknown type>`.
+        "call\n    <unknown type>* cb\n    char** argv\n    const <unknown type>* flag\n    double ratio\n",
+        "arr\n    int* m\n    char* const q\n    anon_t* t\n    _Bool b\n    float f\n    unsigned int u\n    struct <anonymous>* an\n",
+        "none\n",
+        "main\n    int argc\n    char** argv\n",
+    ];
+    for e in expected {
+        assert!(ours.contains(&format!("uprobe:{path}:{e}")), "{e:?} not in:\n{ours}");
+    }
+    // A relative path, listed as written.
+    let relative = listed_in(&dir, &["-lv", "uprobe:./params:visit"]);
+    assert_eq!(relative, format!("uprobe:./params:{}", expected[0]));
+    assert_eq!(listed_in(&dir, &["-l", "uprobe:./params:vi*"]), "uprobe:./params:visit\n");
+    // bpftrace needs root to list anything.
+    if kernel_tests_enabled(TEST) {
+        if let Some(theirs) = bpftrace(TEST, &["-lv", &format!("uprobe:{path}:*")]) {
+            assert!(ours == theirs, "rbpf -lv uprobe:{path}:*: {}", first_difference(&ours, &theirs));
+        }
+        let theirs = Command::new("bpftrace").current_dir(&dir).args(["-l", "uprobe:./params:*"]).output().map(|o| stdout(&o));
+        if let Ok(theirs) = theirs {
+            assert_eq!(listed_in(&dir, &["-l", "uprobe:./params:*"]), theirs);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_binary_without_dwarf_is_listed_with_a_warning() {
+    const TEST: &str = "a_binary_without_dwarf_is_listed_with_a_warning";
+    let Some(binary) = common::build_c(TEST, "a test program (needs gcc)", "plain", &[("plain.c", PARAMETERS)], &["-O0"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    let out = run(&["-lv", &format!("uprobe:{path}:visit")]);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("its directory"));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), format!("uprobe:{path}:visit\n"));
+    // bpftrace 0.17's words.
+    assert_eq!(stderr(&out), format!("WARNING: No DWARF found for \"{path}\", cannot show parameter info\n"));
+}

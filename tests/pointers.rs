@@ -53,11 +53,18 @@ fn build(test: &str) -> Option<PathBuf> {
 
 /// Runs `program` while the test program does one round; rbpf's output.
 fn trace(test: &str, program: &str, probes: usize) -> Option<String> {
+    trace_with(test, &[], program, probes)
+}
+
+/// As [`trace`], with more options for rbpf (`-f json`).
+fn trace_with(test: &str, options: &[&str], program: &str, probes: usize) -> Option<String> {
     let binary = build(test)?;
     let mut app = App::start(&binary);
     let program = program.replace("BIN", &binary.display().to_string()).replace("PID", &app.pid().to_string());
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
+    let mut args = options.to_vec();
+    args.extend(["-e", &program]);
+    let mut tracer = Tracer::start(&args);
+    tracer.wait_for(|l| l.starts_with("Attaching") || l.contains("attached_probes"));
     tracer.wait_attached(probes);
     app.step();
     let (out, status) = tracer.stop(libc::SIGINT);
@@ -103,4 +110,94 @@ fn curtask_and_a_tracepoints_struct_pointer_read_kernel_and_user_memory() {
     let Some(out) = trace(TEST, program, 1) else { return };
     let expected = format!("1 {} 0 1250000\n", std::process::id());
     assert!(out.contains(&expected), "{out}");
+}
+
+/// The struct values script: `print()` of a struct, a nested struct and an
+/// array; members of a struct value in a variable; comparisons; values as
+/// map keys and values and in a tuple; pointer differences.
+fn values_program() -> String {
+    format!(
+        "{TYPES} uprobe:BIN:rbpf_visit {{
+           $p = (struct P *)arg0; $s = *$p;
+           print(*$p->next); print($p->q); print($s.arr);
+           printf(\"%d %d %s %d %d | %d %d %d | %d %d\\n\", $s.x, $s.q.s, $s.name, $s.arr[1], $s.next->x,
+                  $s == *$p, $s.q == $p->next->q, $s.u != $p->u, ($p + 3) - $p, $p - ($p + 2));
+           @a[$p->next->arr] = count(); @s = *$p->next; @u = $p->u; @k[$s.q, $s.x] = 1; @t = ($s.q, 5);
+         }}"
+    )
+}
+
+#[test]
+fn struct_union_and_array_values_print_store_key_and_compare() {
+    const TEST: &str = "struct_union_and_array_values_print_store_key_and_compare";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(out) = trace(TEST, &values_program(), 1) else { return };
+    // bpftrace 0.17 prints the same bytes, but for the bit fields, which
+    // it prints as garbage (`.lo = 3469, .mid = 3469, .neg = 1342177293`),
+    // and the comparisons and differences it lacks.
+    let next = "{ .x = 2, .name = 8charsok, .next = 0, .q = { .s = -7, .tag = 9 }, .arr = [10,20,30], \
+                .u = { .i = 16909060, .b = [4,3,2,1] }, .lo = 5, .mid = 17, .neg = 13 }";
+    let expected = format!(
+        "{next}\n{{ .s = 300, .tag = 1 }}\n[1,2,3]\n-1 300 first 2 2 | 1 0 0 | 3 -2\n\n\n\
+         @a[[10,20,30]]: 1\n@k[{{.s=300,.tag=1}}, -1]: 1\n@s: {next}\n@t: ({{ .s = 300, .tag = 1 }}, 5)\n\
+         @u: {{ .i = 7, .b = [7,0,0,0] }}\n"
+    );
+    assert!(out.contains(&expected), "{out}");
+}
+
+#[test]
+fn struct_values_in_json() {
+    const TEST: &str = "struct_values_in_json";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(out) = trace_with(TEST, &["-f", "json"], &values_program(), 1) else { return };
+    // bpftrace 0.17's lines, but for the bit fields as above.
+    let next = r#"{ "x": 2, "name": "8charsok", "next": 0, "q": { "s": -7, "tag": 9 }, "arr": [10,20,30], "u": { "i": 16909060, "b": [4,3,2,1] }, "lo": 5, "mid": 17, "neg": 13 }"#;
+    for line in [
+        format!(r#"{{"type": "value", "data": {next}}}"#),
+        r#"{"type": "value", "data": { "s": 300, "tag": 1 }}"#.to_string(),
+        r#"{"type": "value", "data": [1,2,3]}"#.to_string(),
+        r#"{"type": "map", "data": {"@a": {"[10,20,30]": 1}}}"#.to_string(),
+        r#"{"type": "map", "data": {"@k": {"{.s=300,.tag=1},-1": 1}}}"#.to_string(),
+        format!(r#"{{"type": "map", "data": {{"@s": {next}}}}}"#),
+        r#"{"type": "map", "data": {"@u": { "i": 7, "b": [7,0,0,0] }}}"#.to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
+    }
+}
+
+#[test]
+fn a_tracepoints_struct_pointer_reads_a_struct_value() {
+    const TEST: &str = "a_tracepoints_struct_pointer_reads_a_struct_value";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    // bpftrace 0.17 prints the same.
+    let program = "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == PID/ {
+        print(*args->rqtp); @t[*args->rqtp] = count(); $t = *args->rqtp; printf(\"%d\\n\", $t.tv_nsec);
+    }";
+    let Some(out) = trace(TEST, program, 1) else { return };
+    let expected = "{ .tv_sec = 0, .tv_nsec = 1250000 }\n1250000\n\n\n@t[{.tv_sec=0,.tv_nsec=1250000}]: 1\n";
+    assert!(out.contains(expected), "{out}");
+}
+
+#[test]
+fn a_tracepoints_args_as_a_whole() {
+    const TEST: &str = "a_tracepoints_args_as_a_whole";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    // bpftrace 0.17 refuses `args` alone; later bpftrace makes it the
+    // record of the fields (bpftrace issue #2688).
+    let program = "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == PID/ {
+        $a = args; @[$a.which_clock, $a.flags] = count();
+        printf(\"%d %d %d\\n\", $a.rqtp->tv_nsec, $a == args, sizeof($a));
+    }";
+    let Some(out) = trace(TEST, program, 1) else { return };
+    // nanosleep() is clock_nanosleep(CLOCK_REALTIME, 0, ...); the record
+    // is 5 fields of 8 bytes (`__syscall_nr`, an int, padded).
+    assert!(out.contains("1250000 1 40\n\n\n@[0, 0]: 1\n"), "{out}");
 }

@@ -1,8 +1,10 @@
 //! uprobes end to end: a small C program linked against libc, started by
 //! the tests, traced by the rbpf binary through a library named alone
 //! (`uprobe:libc:div`), through wildcards over its own functions, and with
-//! `-p` for one of two identical processes; and the diagnostics for names
-//! that resolve to nothing.
+//! `-p` for one of two identical processes, with arguments by name from
+//! the program's DWARF (`args.NAME`) and by a path relative to the current
+//! directory; and the diagnostics for names that resolve to nothing and
+//! arguments that cannot be read.
 
 mod common;
 
@@ -153,6 +155,138 @@ fn pid_traces_one_of_two_identical_processes() {
     assert!(maps_libc.ends_with("/libc.so.6"), "{out}");
     assert_eq!(count(&out, &format!("@steps[{pid}]")), Some(6), "{out}");
     assert!(!out.contains(&other_pid.to_string()), "the other process was traced:\n{out}");
+}
+
+/// Per line read from stdin: one call of `rbpf_visit` with an int, a
+/// linked struct, a string, a typedef'd unsigned long and a short, then of
+/// `rbpf_seven`, whose seventh argument is on the stack.
+const DWARF_PROGRAM: &str = r#"
+#include <stdio.h>
+struct node { int x; char name[8]; struct node *next; };
+typedef unsigned long ulong_t;
+__attribute__((noinline)) int rbpf_visit(int n, struct node *p, const char *label, ulong_t big, short s) {
+    return n + p->x + label[0] + (int)big + s;
+}
+__attribute__((noinline)) long rbpf_seven(long a, long b, long c, long d, long e, long f, long g) { return a + b + c + d + e + f + g; }
+int main(void) {
+    char line[64];
+    struct node tail = { 7, "tail", 0 };
+    struct node head = { 42, "head", &tail };
+    // On the stack, so that its page is in memory when the probe reads it.
+    char label[] = "abc";
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        printf("%d %ld\n", rbpf_visit(-i - 1, &head, label, 1234567890123ul, -3), rbpf_seven(1, 2, 3, 4, 5, 6, 7));
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+/// The DWARF test program built with `flags` (`-g` or not).
+fn build_dwarf(test: &str, flags: &[&str]) -> Option<PathBuf> {
+    build_c(test, "the DWARF test program (needs gcc)", "dwarf-app", &[("main.c", DWARF_PROGRAM)], flags)
+}
+
+#[test]
+fn arguments_are_read_by_name_from_dwarf_through_a_relative_path() {
+    const TEST: &str = "arguments_are_read_by_name_from_dwarf_through_a_relative_path";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_dwarf(TEST, &["-g", "-O0"]) else { return };
+    let dir = binary.parent().expect("its directory").to_path_buf();
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    // bpftrace 0.17's `args->NAME` and the later `args.NAME`; a pointer's
+    // struct, the struct its member points to, and a string by str().
+    let program = format!(
+        r#"uprobe:./dwarf-app:rbpf_visit /pid == {pid}/ {{
+            $n = args.n;
+            printf("%s %d %d %s %s %s %lu %d %d\n", probe, args->n, args.p->x, args.p->name, str(args.label), args.p->next->name, args.big, args.s, args.n < 0);
+            @[$n] = count();
+        }}"#
+    );
+    let mut tracer = Tracer::start_in(&dir, &["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    (0..2).for_each(|_| drop(app.step()));
+    let (out, status) = tracer.stop(libc::SIGINT);
+    // bpftrace 0.17 reads the same values through `args->NAME`.
+    let reference = format!(
+        r#"uprobe:./dwarf-app:rbpf_visit /pid == {pid}/ {{
+            printf("%s %d %s %s %s %lu %d\n", probe, args->p->x, args->p->name, str(args->label), args->p->next->name, args->big, args->s); exit();
+        }}"#
+    );
+    let theirs = bpftrace_line(&dir, &reference, &mut app);
+    app.finish();
+    remove(&binary);
+    assert_eq!(status, 0, "{out}");
+    // Named with the path as written, as bpftrace names it.
+    // An int is signed at its width: in a comparison and a map key too.
+    for expected in ["uprobe:./dwarf-app:rbpf_visit -1 42 head abc tail 1234567890123 -3 1", "uprobe:./dwarf-app:rbpf_visit -2 42 head abc tail 1234567890123 -3 1"] {
+        assert!(out.lines().any(|l| l == expected), "expected {expected:?} in:\n{out}");
+    }
+    assert_eq!(count(&out, "@[-1]"), Some(1), "{out}");
+    if let Some(theirs) = theirs {
+        assert_eq!(theirs, "uprobe:./dwarf-app:rbpf_visit 42 head abc tail 1234567890123 -3");
+    }
+}
+
+/// The first line bpftrace prints for `program`, run in `dir` while `app`
+/// takes steps; `None` where bpftrace is not installed.
+fn bpftrace_line(dir: &Path, program: &str, app: &mut App) -> Option<String> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("bpftrace")
+        .current_dir(dir)
+        .args(["-e", program])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || std::io::BufReader::new(stdout).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l))));
+    // bpftrace says "Attaching" before it attaches: step until it fires.
+    let mut found = None;
+    for _ in 0..100 {
+        app.step();
+        if let Ok(line) = lines.recv_timeout(std::time::Duration::from_millis(100)) {
+            if line.starts_with("uprobe:") {
+                found = Some(line);
+                break;
+            }
+        }
+    }
+    // It exits by itself after the first event (exit()); kill it only if not.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(found.expect("bpftrace printed nothing"))
+}
+
+#[test]
+fn arguments_that_cannot_be_read_are_errors() {
+    const TEST: &str = "arguments_that_cannot_be_read_are_errors";
+    let Some(binary) = build_dwarf(TEST, &["-g", "-O0"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    fails_with(
+        &["-e", &format!("uprobe:{path}:rbpf_visit {{ print(args.lable); }}")],
+        &["error: function `rbpf_visit` has no parameter `lable`", "did you mean `label`?", &format!("-e:1:{}", path.len() + 33)],
+    );
+    fails_with(&["-e", &format!("uprobe:{path}:rbpf_visit {{ print(args.p->nmae); }}")], &["`struct node` has no member `nmae`", "did you mean `name`?"]);
+    fails_with(&["-e", &format!("uprobe:{path}:rbpf_seven {{ print(args.g); }}")], &["`args.g` cannot be read: it is passed on the stack"]);
+    fails_with(&["-e", &format!("uretprobe:{path}:rbpf_visit {{ print(args.n); }}")], &[&format!("`args` is not available in `uretprobe:{path}:rbpf_visit`")]);
+    remove(&binary);
+    let Some(stripped) = build_dwarf(TEST, &["-O0"]) else { return };
+    let path = stripped.to_str().expect("utf-8 path");
+    fails_with(
+        &["-e", &format!("uprobe:{path}:rbpf_visit {{ print(args.n); }}")],
+        &[&format!("cannot read the arguments of `rbpf_visit`: {path} has no DWARF debug information: build it with -g or install its debug package"), "-e:1:1"],
+    );
+    remove(&stripped);
 }
 
 #[test]

@@ -136,6 +136,33 @@ fn pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone() {
 }
 
 #[test]
+fn a_relative_path_starts_from_the_current_directory() {
+    const TEST: &str = "a_relative_path_starts_from_the_current_directory";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build(TEST) else { return };
+    let dir = binary.parent().expect("its directory").to_path_buf();
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    let program = format!("usdt:./usdt-app:rbpf:ints /pid == {pid}/ {{ @[probe, arg0] = count(); }}");
+    let mut tracer = Tracer::start_in(&dir, &["-e", &program]);
+    tracer.wait_for(|l| l == "Attaching 1 probe...");
+    tracer.wait_attached(1);
+    app.step();
+    app.step();
+    let (out, status) = tracer.stop(libc::SIGINT);
+    app.finish();
+    // Listed as written, as bpftrace lists it.
+    let listed = common::rbpf().current_dir(&dir).args(["-l", "usdt:./usdt-app:rbpf:i*"]).output().expect("run rbpf");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(status, 0, "{out}");
+    // Named with the path as written, as bpftrace names it.
+    assert!(out.lines().any(|l| l == "@[usdt:./usdt-app:rbpf:ints, -3]: 2"), "{out}");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "usdt:./usdt-app:rbpf:ints\n");
+}
+
+#[test]
 fn usdt_errors_name_the_binary_and_the_probe() {
     fails_with(&["-e", "usdt:/nonexistent/app:p:n { }"], &["/nonexistent/app does not exist", "-e:1:1"]);
     fails_with(&["-e", "usdt:/bin/true:p:n { }"], &["`/bin/true` has no USDT probes"]);

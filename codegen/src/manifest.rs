@@ -475,6 +475,49 @@ pub enum ValueType {
     /// `ntop(af, addr)`: a u64 address family (AF_INET 2, AF_INET6 10)
     /// then 16 address bytes; printed as inet_ntop does.
     Inet,
+    /// A C struct or union value: its members, in declaration order (a
+    /// union's all at offset 0). Printed `{ .x = 1, .name = abc }`, or
+    /// `{.x=1,.name=abc}` in a map key, as bpftrace prints records.
+    Record {
+        /// The members that print, offsets from the record's start.
+        members: Vec<NamedField>,
+        /// The record's bytes, padding included.
+        size: u32,
+    },
+    /// A C array value (other than a char array, which is a `Str`):
+    /// `len` elements one after the other, printed `[1,2,3]`.
+    Array {
+        /// The element's layout.
+        element: Box<ValueType>,
+        /// The number of elements.
+        len: u32,
+    },
+    /// A C `float` (4 bytes) or `double` (8) member of a record,
+    /// printed as a decimal number.
+    Float {
+        /// Bytes: 4 or 8.
+        size: u8,
+    },
+    /// A bit field of a record: `width` bits, `shift` bits up from the
+    /// lowest of its `size` little-endian bytes; read as unsigned, as
+    /// bpftrace reads bit fields.
+    BitField {
+        /// Bytes holding its bits: 1, 2, 4 or 8.
+        size: u8,
+        /// Bits below its lowest bit.
+        shift: u8,
+        /// Its bits.
+        width: u8,
+    },
+}
+
+/// A named member of a [`ValueType::Record`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedField {
+    /// The member's name.
+    pub name: String,
+    /// Where it is and its layout.
+    pub field: Field,
 }
 
 impl ValueType {
@@ -489,6 +532,9 @@ impl ValueType {
             ValueType::Timestamp { .. } | ValueType::Username | ValueType::Ksym | ValueType::Stack { .. } => 8,
             ValueType::Usym => 16,
             ValueType::Inet => 24,
+            ValueType::Record { size, .. } => *size,
+            ValueType::Array { element, len } => element.size().saturating_mul(*len),
+            ValueType::BitField { size, .. } | ValueType::Float { size } => u32::from(*size),
         }
     }
 }

@@ -519,6 +519,26 @@ pub enum ExprKind {
         /// For a bit field: its bits within the bytes read.
         bitfield: Option<LoadBits>,
     },
+    /// A member or element of a struct, union or array value held in a
+    /// variable, a map or a tuple (`$s.x`, `@s.name`, `$a[1]`): `size`
+    /// bytes at `offset` in `value`'s bytes, read as the expression's type
+    /// (an integer, a pointer, a string of `size` bytes for a char array,
+    /// or a smaller struct or array value).
+    Member {
+        /// The struct, union or array value.
+        value: Box<Expr>,
+        /// Bytes from the value's start.
+        offset: u32,
+        /// The member's bytes (for a bit field, the bytes holding its bits).
+        size: u32,
+        /// For a bit field: its bits within those bytes.
+        bitfield: Option<LoadBits>,
+    },
+    /// A struct value (the expression's [`Type::CValue`]) built from the
+    /// values of its members, each stored at its offset (integers at their
+    /// width, strings as char arrays), padding zeroed: `args` as a whole,
+    /// or any record a probe makes of its arguments.
+    Record(Vec<RecordMember>),
     /// `(a, b, ...)`: a tuple built from its elements.
     Tuple(Vec<Expr>),
     /// `t.N`: element `index` of a tuple (checked to be in range).
@@ -529,7 +549,8 @@ pub enum ExprKind {
         index: u32,
     },
     /// `a == b` / `a != b` on strings (`ne` for `!=`), compared up to the
-    /// first NUL.
+    /// first NUL; on struct, union or array values of one type, compared
+    /// byte for byte.
     StrEq {
         /// The left operand.
         lhs: Box<Expr>,
@@ -538,6 +559,15 @@ pub enum ExprKind {
         /// Whether the test is `!=`.
         ne: bool,
     },
+}
+
+/// One member of an [`ExprKind::Record`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordMember {
+    /// Bytes from the record's start.
+    pub offset: u32,
+    /// Its value: an integer, a pointer or a string.
+    pub value: Expr,
 }
 
 /// Where a bit field's bits are in the bytes a [`ExprKind::Load`] reads.

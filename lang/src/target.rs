@@ -107,6 +107,96 @@ pub trait Target {
     /// by the path the process sees; `NotFound` when there is no such
     /// process.
     fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError>;
+
+    /// The directory rbpf runs in, against which a relative binary path
+    /// (`uprobe:./prog:f`) is resolved, as bpftrace resolves it.
+    fn current_directory(&self) -> Result<String, TargetError>;
+
+    /// The parameters of the functions `names` in the ELF file at `path`,
+    /// from its DWARF debug information (in the file, or in its separate
+    /// debug file), by name, for `args` in uprobes and `-lv`; a function
+    /// the DWARF does not define is left out. Read only for a program that
+    /// uses `args` in a uprobe, all at once for a wildcard. `Unavailable`
+    /// when the binary has no DWARF at all (the string says so in one
+    /// sentence).
+    fn user_functions_args(&self, path: &str, names: &[&str]) -> Result<std::collections::HashMap<String, UserFunction>, TargetError>;
+}
+
+/// A user-space function's parameters, as the DWARF of its binary
+/// describes them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserFunction {
+    /// Its parameters, in order.
+    pub params: Vec<UserParam>,
+    /// The structs and unions its parameters' types reach through
+    /// pointers, by C spelling (`struct node`): a pointer inside a record
+    /// to a record that encloses it (`struct node *next`) refers to it by
+    /// name ([`CType::Named`]), and this is where that name is found.
+    pub types: Vec<(String, CType)>,
+}
+
+// A `CType` holds no floating-point value, so equality is an equivalence.
+impl Eq for UserFunction {}
+
+/// One parameter of a user-space function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserParam {
+    /// Its name (`None` for an unnamed parameter, which `args` cannot name).
+    pub name: Option<String>,
+    /// Its type as the debug information spells it (`struct P*`,
+    /// `const char*`, `long int`), as `bpftrace -lv` lists it.
+    pub c_type: String,
+    /// Its type.
+    pub ty: CType,
+    /// Where the caller puts it.
+    pub location: ArgLocation,
+}
+
+/// Where a caller puts an argument, by the x86-64 System V calling
+/// convention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgLocation {
+    /// In integer registers, from argument register `first` (0 for `rdi`
+    /// ... 5 for `r9`), `count` of them (two for a 16-byte struct).
+    Registers {
+        /// The first argument register.
+        first: u8,
+        /// How many registers it takes.
+        count: u8,
+    },
+    /// In vector registers (a `float` or `double`), which a uprobe
+    /// program cannot read.
+    Vector,
+    /// On the stack: after the six argument registers are taken, or a
+    /// struct larger than 16 bytes passed by value.
+    Stack,
+}
+
+impl UserFunction {
+    /// The parameter called `name`.
+    pub fn param(&self, name: &str) -> Option<&UserParam> {
+        self.params.iter().find(|p| p.name.as_deref() == Some(name))
+    }
+
+    /// `args` as a whole: a struct with one member per named parameter,
+    /// laid out by C's rules in declaration order, with where each member's
+    /// value comes from (bpftrace prints `args` as such a record). Members
+    /// that no register holds have no location to copy from: `None`.
+    pub fn args_record(&self) -> (crate::ctypes::Record, Vec<Option<ArgLocation>>) {
+        use crate::ctypes::{Member, Record, RecordKind};
+        let (mut members, mut sources, mut size, mut align) = (Vec::new(), Vec::new(), 0u64, 1u64);
+        for p in &self.params {
+            let Some(name) = &p.name else { continue };
+            let (s, a) = (p.ty.size().unwrap_or(8), p.ty.align().unwrap_or(8).max(1));
+            let offset = size.div_ceil(a) * a;
+            members.push(Member { name: Some(name.clone()), ty: p.ty.clone(), offset, bitfield: None });
+            sources.push(matches!(p.location, ArgLocation::Registers { .. }).then_some(p.location));
+            size = offset + s;
+            align = align.max(a);
+        }
+        let record = Record { kind: RecordKind::Struct, name: None, size: size.div_ceil(align) * align, align, members };
+        (record, sources)
+    }
 }
 
 /// A library in the dynamic loader's cache: its soname (`libc.so.6`) and
@@ -356,6 +446,26 @@ fn c_type_is_signed(c_type: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn args_as_a_record_lays_out_the_named_parameters() {
+        use crate::ctypes::AddrSpace;
+        let param = |name: Option<&str>, ty: CType, location| UserParam { name: name.map(Into::into), c_type: String::new(), ty, location };
+        let function = UserFunction {
+            params: vec![
+                param(Some("c"), CType::Int { size: 1, signed: true }, ArgLocation::Registers { first: 0, count: 1 }),
+                param(None, CType::Int { size: 4, signed: true }, ArgLocation::Registers { first: 1, count: 1 }),
+                param(Some("p"), CType::pointer(CType::Void, AddrSpace::User), ArgLocation::Registers { first: 2, count: 1 }),
+                param(Some("d"), CType::Float { size: 8 }, ArgLocation::Vector),
+            ],
+            types: Vec::new(),
+        };
+        let (record, sources) = function.args_record();
+        let members: Vec<(Option<&str>, u64)> = record.members.iter().map(|m| (m.name.as_deref(), m.offset)).collect();
+        assert_eq!(members, [(Some("c"), 0), (Some("p"), 8), (Some("d"), 16)]);
+        assert_eq!((record.size, record.align), (24, 8));
+        assert_eq!(sources, [Some(ArgLocation::Registers { first: 0, count: 1 }), Some(ArgLocation::Registers { first: 2, count: 1 }), None]);
+    }
 
     const EXECVE: &str = "name: sys_enter_execve
 ID: 824

@@ -70,6 +70,12 @@ pub enum Type {
     /// `(a, b, ...)`: laid out like a C struct ([`tuple_layout`]), as
     /// bpftrace lays tuples out, so printing and key comparison match.
     Tuple(Vec<Type>),
+    /// A struct, union or array (other than a char array, which reads as
+    /// a string) read from memory as a whole: its bytes, laid out as its C
+    /// type says. The type travels with the value so that members can be
+    /// read from it (`$s.x`) and the runtime can print it
+    /// (`{ .x = 1, .name = abc }`, `[1,2,3]`).
+    CValue(Pointee),
     /// Statements such as `printf()` or `exit()` used as expressions.
     Void,
 }
@@ -108,6 +114,11 @@ impl Type {
         matches!(self, Type::Tuple(_))
     }
 
+    /// Whether it is a struct, union or array value.
+    pub fn is_cvalue(&self) -> bool {
+        matches!(self, Type::CValue(_))
+    }
+
     /// Whether it is a signed integer.
     pub fn is_signed(&self) -> bool {
         matches!(self, Type::Int { signed: true, .. })
@@ -125,6 +136,7 @@ impl Type {
             // A u8 length, then the bytes.
             Type::Buf { size } => 1 + *size,
             Type::Tuple(items) => tuple_layout(items).1,
+            Type::CValue(c) => c.0.size().unwrap_or(0) as u32,
             Type::Void => 0,
         }
     }
@@ -135,6 +147,7 @@ impl Type {
         match self {
             Type::Str { .. } => 1,
             Type::Tuple(items) => items.iter().map(Type::align).max().unwrap_or(1),
+            Type::CValue(c) => c.0.align().unwrap_or(1).clamp(1, 8) as u32,
             _ => 8,
         }
     }
@@ -204,6 +217,7 @@ impl fmt::Display for Type {
                 }
                 write!(f, ")")
             }
+            Type::CValue(c) => write!(f, "{}", c.0),
             Type::Void => write!(f, "none"),
         }
     }
@@ -226,6 +240,13 @@ impl Hash for Pointee {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.0.to_string().hash(state);
     }
+}
+
+/// Whether an array of `element` is a string: `char` (signed on x86-64,
+/// and so in script definitions and kernel BTF alike); bpftrace reads
+/// and prints `unsigned char` and `uint8_t` arrays as numbers.
+pub fn is_char(element: &CType) -> bool {
+    matches!(element.resolved(), CType::Int { size: 1, signed: true })
 }
 
 /// What `kstack` and `ustack` capture and how they print (bpftrace's

@@ -333,7 +333,10 @@ impl Btf {
         match r.kind {
             KIND_INT => {
                 let encoding = word(0);
-                CType::Int { size: r.size_or_type, signed: encoding >> 24 & 1 == 1 }
+                // BTF gives plain `char` no sign; x86-64's C makes it
+                // signed, which also tells its arrays (strings) from
+                // `unsigned char` ones (numbers), as bpftrace tells them.
+                CType::Int { size: r.size_or_type, signed: encoding >> 24 & 1 == 1 || name == "char" }
             }
             KIND_FLOAT => CType::Float { size: r.size_or_type },
             KIND_PTR => CType::Pointer { pointee: Rc::new(self.pointee(r.size_or_type, depth + 1)), space: AddrSpace::Kernel },

@@ -148,12 +148,36 @@ impl Decoder {
                 let addr = bytes.get(8..).unwrap_or(&[]);
                 Value::Str(ntop(family, addr).into_bytes())
             }
+            ValueType::Record { members, .. } => Value::Record(
+                members.iter().map(|m| (m.name.clone(), self.decode(&m.field.ty, part(bytes, m.field.offset, &m.field.ty)))).collect(),
+            ),
+            ValueType::Array { element, len } => {
+                let stride = element.size();
+                Value::Array((0..*len).map(|i| self.decode(element, part(bytes, i.saturating_mul(stride), element))).collect())
+            }
+            ValueType::Float { size: 4 } => {
+                let bits = read_int(bytes, false) as u32;
+                Value::Float(f64::from(f32::from_bits(bits)).to_bits())
+            }
+            ValueType::Float { .. } => Value::Float(read_int(bytes, false)),
+            ValueType::BitField { shift, width, .. } => {
+                let bits = read_int(bytes, false) >> shift;
+                Value::Uint(if *width >= 64 { bits } else { bits & ((1u64 << width) - 1) })
+            }
         }
     }
 
     fn users(&self) -> &HashMap<u64, String> {
         self.users.get_or_init(|| std::fs::read_to_string(&self.passwd).map(|text| parse_passwd(&text)).unwrap_or_default())
     }
+}
+
+/// The bytes of a member at `offset` laid out as `ty`, as far as `bytes`
+/// holds them (a shorter part decodes as zeroes).
+fn part<'a>(bytes: &'a [u8], offset: u32, ty: &ValueType) -> &'a [u8] {
+    let start = (offset as usize).min(bytes.len());
+    let end = start.saturating_add(ty.size() as usize).min(bytes.len());
+    &bytes[start..end]
 }
 
 /// uid → name from the lines of /etc/passwd (`name:x:uid:...`); the first
@@ -284,5 +308,34 @@ mod tests {
         assert_eq!(read_int(&[0xff], false), 255);
         assert_eq!(read_int(&[0xfe, 0xff, 0xff, 0xff], true) as i64, -2);
         assert_eq!(read_int(&(-2i64).to_le_bytes(), true) as i64, -2);
+    }
+
+    #[test]
+    fn records_decode_members_arrays_and_bit_fields() {
+        use rbpf_codegen::manifest::NamedField;
+        let d = Decoder::default();
+        let field = |name: &str, offset, ty| NamedField { name: name.into(), field: Field { offset, ty } };
+        // struct { short s; char name[3]; int arr[2]; unsigned lo : 3, mid : 5; }
+        let ty = ValueType::Record {
+            members: vec![
+                field("s", 0, ValueType::Int { size: 2, signed: true }),
+                field("name", 2, ValueType::Str { size: 3 }),
+                field("arr", 8, ValueType::Array { element: Box::new(ValueType::Int { size: 4, signed: true }), len: 2 }),
+                field("lo", 16, ValueType::BitField { size: 1, shift: 0, width: 3 }),
+                field("mid", 16, ValueType::BitField { size: 1, shift: 3, width: 5 }),
+            ],
+            size: 20,
+        };
+        let mut bytes = vec![0xf9, 0xff, b'a', b'b', b'c', 0, 0, 0, 1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff];
+        bytes.extend([5 | 17 << 3, 0, 0, 0]);
+        assert_eq!(text(&d.decode(&ty, &bytes)), "{ .s = -7, .name = abc, .arr = [1,-2], .lo = 5, .mid = 17 }");
+        // Short input reads as zeroes.
+        assert_eq!(text(&d.decode(&ty, &bytes[..4])), "{ .s = -7, .name = ab, .arr = [0,0], .lo = 0, .mid = 0 }");
+        // Floats and doubles print as decimal numbers.
+        let ty = ValueType::Record { members: vec![field("f", 0, ValueType::Float { size: 4 }), field("d", 8, ValueType::Float { size: 8 })], size: 16 };
+        let mut bytes = 1.5f32.to_le_bytes().to_vec();
+        bytes.extend([0; 4]);
+        bytes.extend((-0.25f64).to_le_bytes());
+        assert_eq!(text(&d.decode(&ty, &bytes)), "{ .f = 1.5, .d = -0.25 }");
     }
 }

@@ -10,6 +10,7 @@ mod attach;
 mod btf;
 pub mod decode;
 mod dispatch;
+mod dwarf;
 pub mod error;
 mod events;
 pub mod kallsyms;

@@ -306,7 +306,10 @@ fn key_order(a: &[Value], b: &[Value]) -> Ordering {
 fn part_order(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Str(a), Value::Str(b)) | (Value::Buf(a), Value::Buf(b)) => a.cmp(b),
-        (Value::Tuple(a), Value::Tuple(b)) => key_order(a, b),
+        (Value::Tuple(a), Value::Tuple(b)) | (Value::Array(a), Value::Array(b)) => key_order(a, b),
+        (Value::Record(a), Value::Record(b)) => {
+            a.iter().zip(b).map(|((_, a), (_, b))| part_order(a, b)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+        }
         (a, b) => as_unsigned(a).cmp(&as_unsigned(b)),
     }
 }

@@ -3,12 +3,13 @@
 //! ELF files, lazily — only what a program names (or a listing searches)
 //! is read, and each source at most once.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use rbpf_lang::ctypes::CType;
-use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UsdtProbe, UserSymbol};
+use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UserFunction, UsdtProbe, UserSymbol};
 
 use crate::btf::Btf;
 
@@ -221,6 +222,20 @@ impl Target for HostTarget {
             _ => cannot_read(&path, &e),
         })?;
         Ok(mapped_paths(&text))
+    }
+
+    fn current_directory(&self) -> Result<String, TargetError> {
+        let dir = std::env::current_dir().map_err(|e| TargetError::Unavailable(os_reason(&e)))?;
+        dir.into_os_string().into_string().map_err(|_| TargetError::Unavailable("its path is not UTF-8".into()))
+    }
+
+    fn user_functions_args(&self, path: &str, names: &[&str]) -> Result<HashMap<String, UserFunction>, TargetError> {
+        let data = read_elf(path)?;
+        let file = parse_elf(path, &data)?;
+        // A stripped binary's DWARF is in its separate debug file.
+        let debug_data = if crate::dwarf::has_dwarf(&file) { None } else { separate_debug_file(path, &file).and_then(|d| std::fs::read(d).ok()) };
+        let debug = debug_data.as_deref().and_then(|d| object::File::parse(d).ok());
+        crate::dwarf::functions_args(path, &file, debug.as_ref(), names)
     }
 
     fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError> {

@@ -22,6 +22,14 @@ pub enum Value {
     Buf(Vec<u8>),
     /// A tuple's items, printed `(a, b)`.
     Tuple(Vec<Value>),
+    /// A C `float` or `double` member of a struct, as the bits of an f64
+    /// (bits, so that values stay comparable and hashable).
+    Float(u64),
+    /// A C struct or union's members by name, printed
+    /// `{ .x = 1, .name = abc }` (`{.x=1,.name=abc}` in a map key).
+    Record(Vec<(String, Value)>),
+    /// A C array's elements, printed `[1,2,3]`.
+    Array(Vec<Value>),
     /// A `stats()` value (boxed: its i128 total would double the size of
     /// every value, and maps hold many).
     Stats(Box<Stats>),
@@ -50,7 +58,7 @@ impl Stats {
     }
 }
 
-/// Values as text, separated by `, `: tuple items, map key parts.
+/// Values as text, separated by `, `: tuple items.
 pub(crate) fn write_text_list(values: &[Value], out: &mut Vec<u8>) {
     for (i, value) in values.iter().enumerate() {
         if i > 0 {
@@ -58,6 +66,29 @@ pub(crate) fn write_text_list(values: &[Value], out: &mut Vec<u8>) {
         }
         value.write_text(out);
     }
+}
+
+/// Map key parts as text ([`Value::write_key_text`]), separated by `, `.
+pub(crate) fn write_key_list(values: &[Value], out: &mut Vec<u8>) {
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        value.write_key_text(out);
+    }
+}
+
+/// An array's elements in brackets, separated by bare commas (`[1,2,3]`),
+/// as bpftrace prints arrays everywhere.
+fn write_array(items: &[Value], out: &mut Vec<u8>, write: fn(&Value, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
 }
 
 impl Value {
@@ -69,6 +100,7 @@ impl Value {
             Value::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
             Value::Uint(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
             Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Float(bits) => out.extend_from_slice(f64::from_bits(*bits).to_string().as_bytes()),
             Value::Str(s) => out.extend_from_slice(s),
             Value::Buf(bytes) => escape_buffer(bytes, BufferStyle::Printable, out),
             Value::Tuple(items) => {
@@ -76,12 +108,48 @@ impl Value {
                 write_text_list(items, out);
                 out.push(b')');
             }
+            Value::Record(members) => {
+                out.push(b'{');
+                for (i, (name, value)) in members.iter().enumerate() {
+                    out.extend_from_slice(if i > 0 { b", ." } else { b" ." });
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b" = ");
+                    value.write_text(out);
+                }
+                out.extend_from_slice(b" }");
+            }
+            Value::Array(items) => write_array(items, out, Value::write_text),
             Value::Stats(s) => {
                 let text = format!("count {}, average {}, total {}", s.count, s.average(), s.total);
                 out.extend_from_slice(text.as_bytes());
             }
             // A histogram takes lines of its own; see the text output.
             Value::Hist(_) => {}
+        }
+    }
+
+    /// Writes the value as bpftrace prints a map key's part: as
+    /// [`Value::write_text`], but records without spaces
+    /// (`{.x=1,.q={.s=2}}`), as bpftrace 0.17 prints them there.
+    pub fn write_key_text(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Record(members) => {
+                out.push(b'{');
+                for (i, (name, value)) in members.iter().enumerate() {
+                    out.extend_from_slice(if i > 0 { b",." } else { b"." });
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'=');
+                    value.write_key_text(out);
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => write_array(items, out, Value::write_key_text),
+            Value::Tuple(items) => {
+                out.push(b'(');
+                write_key_list(items, out);
+                out.push(b')');
+            }
+            other => other.write_text(out),
         }
     }
 

@@ -53,7 +53,16 @@ pub struct Tracer {
 
 impl Tracer {
     pub fn start(args: &[&str]) -> Tracer {
-        let mut child = rbpf().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn rbpf");
+        Tracer::spawn(rbpf().args(args))
+    }
+
+    /// As [`Tracer::start`], running in `dir` (where relative paths start).
+    pub fn start_in(dir: &Path, args: &[&str]) -> Tracer {
+        Tracer::spawn(rbpf().current_dir(dir).args(args))
+    }
+
+    fn spawn(command: &mut Command) -> Tracer {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn rbpf");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

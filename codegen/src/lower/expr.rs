@@ -242,10 +242,12 @@ impl ProgramGen<'_> {
             ExprKind::Load { addr, user, size, bitfield } => self.load(addr, *user, *size, *bitfield, e),
             ExprKind::MapLen(map) => self.map_len(*map, e.span),
             ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
+            ExprKind::Member { size, bitfield, .. } => self.member_int(e, *size, *bitfield).map(IntVal::Reg),
             ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::StrPrefix { .. } | ExprKind::BufRead { .. } => {
                 unreachable!("the checker gives strings and buffers their own types")
             }
             ExprKind::Tuple(_) => unreachable!("the checker gives tuples a tuple type"),
+            ExprKind::Record(_) => unreachable!("the checker gives records a struct type"),
         }
     }
 
@@ -418,17 +420,7 @@ impl ProgramGen<'_> {
         let r = self.alloc_reg(e.span)?;
         let width = Size::from_bytes(size as usize).unwrap_or(Size::DW);
         self.b.load(width, r, Reg::R10, slot.off);
-        let (signed, shift, bits) = match (bits, &e.ty) {
-            // Masked, not sign-extended, as bpftrace reads a bit field.
-            (Some(b), _) => (false, b.shift as i32, b.width as i32),
-            (None, Type::Int { signed, .. }) => (*signed, 0, 8 * size as i32),
-            (None, _) => (false, 0, 64),
-        };
-        if bits < 64 {
-            // The field's bits up to the top, then back down with its sign.
-            self.b.alu64(Alu::Lsh, r, 64 - shift - bits);
-            self.b.alu64(if signed { Alu::Arsh } else { Alu::Rsh }, r, 64 - bits);
-        }
+        self.narrow_loaded(r, size, bits, &e.ty);
         self.stack.reset(mark);
         Ok(IntVal::Reg(r))
     }

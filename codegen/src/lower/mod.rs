@@ -20,6 +20,7 @@ mod strings;
 mod syscalls;
 mod tuple;
 mod usdt;
+mod values;
 
 use rbpf_lang::checked::{self, MapId};
 use rbpf_lang::probes::{PerfCounter, PerfSample, ProbeKind, UprobeLocation, WatchMode};
@@ -91,7 +92,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 };
                 (format!("perf_event/probe{index}"), Attach::PerfEvent { counter, sample })
             }
-            ProbeKind::Uprobe { path, location, ret, pid } => {
+            ProbeKind::Uprobe { path, location, ret, pid, .. } => {
                 let location = match location {
                     UprobeLocation::Symbol(f) => crate::manifest::UprobeLocation::Symbol(f.clone()),
                     UprobeLocation::SymbolOffset(f, o) => crate::manifest::UprobeLocation::SymbolOffset(f.clone(), *o),
@@ -224,6 +225,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Stack(stack) => stacks::value_type(stack, 8),
         Type::Inet => ValueType::Inet,
         Type::Buf { size } => ValueType::Buf { size: *size },
+        Type::CValue(c) => values::c_layout(&c.0),
         Type::Tuple(items) => {
             let (offsets, size) = rbpf_lang::types::tuple_layout(items);
             let fields = items.iter().zip(offsets).map(|(t, offset)| Field { offset, ty: value_type(t) }).collect();

@@ -20,7 +20,7 @@ pub(super) fn needed(e: &Expr) -> usize {
         E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } | E::Tuple(keys) | E::Call { args: keys, .. } => {
             keys.iter().map(needed).max().unwrap_or(0).max(1)
         }
-        E::Retype(x) | E::Cast(x) | E::Load { addr: x, .. } | E::Unary { expr: x, .. } | E::TupleIndex { expr: x, .. } => {
+        E::Retype(x) | E::Cast(x) | E::Load { addr: x, .. } | E::Member { value: x, .. } | E::Unary { expr: x, .. } | E::TupleIndex { expr: x, .. } => {
             needed(x).max(1)
         }
         E::Binary { lhs, rhs, .. }
@@ -40,6 +40,8 @@ pub(super) fn needed(e: &Expr) -> usize {
             };
             source.max(1 + len.as_deref().map_or(0, needed)).max(1)
         }
+        // Each member is stored before the next is evaluated.
+        E::Record(members) => members.iter().map(|m| needed(&m.value)).max().unwrap_or(0).max(1),
         // The branches run one at a time and end in the same register.
         E::Ternary { cond, then, else_ } => needed(cond).max(needed(then)).max(needed(else_)).max(1),
     }

@@ -146,8 +146,8 @@ impl ProgramGen<'_> {
             StmtKind::Expr(e) => {
                 // Evaluated for effect: an integer result is dropped, a
                 // string one is built in a scratch slot.
-                if e.ty.is_str() {
-                    let slot = self.alloc(e.ty.stored_size(), e.span)?;
+                if e.ty.is_str() || e.ty.is_cvalue() {
+                    let slot = self.alloc(super::stored_size(&e.ty), e.span)?;
                     self.str_into(e, slot, 0, slot.size)?;
                 } else if e.ty.is_buf() {
                     let slot = self.alloc(e.ty.stored_size(), e.span)?;
@@ -206,7 +206,7 @@ impl ProgramGen<'_> {
             }
             return Ok(());
         }
-        if value.ty.is_str() {
+        if value.ty.is_str() || value.ty.is_cvalue() {
             let size = super::stored_size(&value.ty).min(slot.size - offset);
             self.str_into(value, slot, offset, size)
         } else if value.ty.is_buf() {
@@ -511,6 +511,9 @@ impl ProgramGen<'_> {
         match &field.ty {
             ValueType::Str { size } => self.str_into(e, slot, field.offset, size.div_ceil(8) * 8),
             ValueType::Buf { size } => self.buf_into(e, slot, field.offset, (1 + size).div_ceil(8) * 8),
+            ValueType::Record { .. } | ValueType::Array { .. } => {
+                self.cvalue_into(e, slot, field.offset, field.ty.size().div_ceil(8) * 8)
+            }
             ValueType::Int { .. }
             | ValueType::Timestamp { .. }
             | ValueType::Username

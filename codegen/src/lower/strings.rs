@@ -30,6 +30,10 @@ impl ProgramGen<'_> {
     /// bytes (a multiple of 8): the string, then NUL padding, so map keys
     /// compare equal byte for byte.
     pub(super) fn str_into(&mut self, e: &Expr, slot: Slot, offset: u32, size: u32) -> Result<(), CodegenError> {
+        if e.ty.is_cvalue() {
+            // Compared, stored and keyed as strings are: bytes in place.
+            return self.cvalue_into(e, slot, offset, size);
+        }
         self.b.set_span(e.span);
         let dst = slot.at(offset);
         match &e.kind {
@@ -137,6 +141,11 @@ impl ProgramGen<'_> {
                 self.b.bind(done);
             }
             ExprKind::TupleIndex { .. } => self.tuple_element_str(e, slot, offset, size)?,
+            ExprKind::Member { size: n, .. } => {
+                // A char array of a stored value: as one read from memory.
+                self.tuple_element_str(e, slot, offset, size)?;
+                self.zero_after_nul(slot.at(offset), (*n).min(size));
+            }
             ExprKind::StrPrefix { str, len } => {
                 self.str_into(str, slot, offset, size)?;
                 self.cut_string(dst, size, len)?;

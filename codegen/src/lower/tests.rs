@@ -274,3 +274,12 @@ fn char_array_members_and_kernel_reads() {
         "{LIST} tracepoint:sched:sched_switch {{ $p = (struct P *)args.prev_pid; printf(\"%s %d\\n\", $p->name, *(int16 *)($p + 1)); }}"
     )));
 }
+
+#[test]
+fn a_struct_value_is_read_with_one_call_into_its_slot() {
+    // One bpf_probe_read_user of the struct's 12 bytes straight into the
+    // variable's slot, zero padding to 16; `$s.y` loads from the slot.
+    insta::assert_snapshot!(disassemble(
+        "struct S { int x; int y; short z; }; uprobe:/bin/sh:main { $s = *(struct S *)arg0; @[$s.y] = $s; }"
+    ));
+}

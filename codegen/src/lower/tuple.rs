@@ -20,10 +20,10 @@ use crate::CodegenError;
 /// Where a stored tuple (or one of its elements) is: `base + offset`, with
 /// `base` r10 (the stack) or r0 (a map value just looked up, or NULL when
 /// the key is missing: the caller checks).
-struct Located {
-    base: Reg,
-    offset: i32,
-    layout: ValueType,
+pub(super) struct Located {
+    pub(super) base: Reg,
+    pub(super) offset: i32,
+    pub(super) layout: ValueType,
 }
 
 /// Whether a stack offset (from r10, which is 8-byte aligned) is aligned to `n`.
@@ -104,6 +104,13 @@ impl ProgramGen<'_> {
                     let (slot, offset) = self.stack_slot(at);
                     self.str_into(item, slot, offset, size.div_ceil(8) * 8)?;
                 }
+                ValueType::Record { .. } | ValueType::Array { .. } => {
+                    // Exactly its bytes: built aside, then copied in.
+                    let mark = self.stack.mark();
+                    let off = self.cvalue_temporary(item)?;
+                    self.copy_bytes(Reg::R10, i32::from(off), at, field.ty.size());
+                    self.stack.reset(mark);
+                }
                 ValueType::Str { size } => {
                     // Not word-aligned: built aside, then copied in.
                     let mark = self.stack.mark();
@@ -133,6 +140,7 @@ impl ProgramGen<'_> {
             match &f.ty {
                 ValueType::Str { .. } => aligned(at, 8),
                 ValueType::Tuple { .. } => self.fills_every_byte(item, &f.ty, at),
+                ValueType::Record { .. } | ValueType::Array { .. } => false,
                 _ => true,
             }
         })
@@ -169,7 +177,7 @@ impl ProgramGen<'_> {
     /// Finds where the stored tuple, or tuple element, `e` is. A literal
     /// (or anything else not stored) is built in a temporary slot, which
     /// lives until the caller resets the stack.
-    fn locate(&mut self, e: &Expr) -> Result<Located, CodegenError> {
+    pub(super) fn locate(&mut self, e: &Expr) -> Result<Located, CodegenError> {
         match &e.kind {
             ExprKind::TupleIndex { expr, index } => {
                 let tuple = self.locate(expr)?;
@@ -198,6 +206,15 @@ impl ProgramGen<'_> {
                 };
                 self.lookup_keys(*map, keys, e.span)?;
                 Ok(Located { base: Reg::R0, offset: 0, layout })
+            }
+            ExprKind::Member { value, offset, size, .. } => {
+                let whole = self.locate(value)?;
+                let layout = super::values::member_layout(&e.ty, *size);
+                Ok(Located { base: whole.base, offset: whole.offset + *offset as i32, layout })
+            }
+            _ if e.ty.is_cvalue() => {
+                let off = self.cvalue_temporary(e)?;
+                Ok(Located { base: Reg::R10, offset: i32::from(off), layout: value_type(&e.ty) })
             }
             ExprKind::Tuple(_) => {
                 let layout = value_type(&e.ty);
@@ -297,7 +314,7 @@ impl ProgramGen<'_> {
     /// Copies `n` bytes from `base + src` to the stack at `dst`, each
     /// access aligned to its width on both sides (the verifier insists on
     /// the stack side). r1 is the scratch register: r0 may be the base.
-    fn copy_bytes(&mut self, base: Reg, src: i32, dst: i32, n: u32) {
+    pub(super) fn copy_bytes(&mut self, base: Reg, src: i32, dst: i32, n: u32) {
         let mut i = 0;
         while i < n {
             let mut width = 8;

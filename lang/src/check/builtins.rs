@@ -189,10 +189,9 @@ impl Checker {
         self.context_value(value, span)
     }
 
-    /// `args` alone, without a field.
-    fn args_record(&mut self, _: &str, span: Span, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
-        self.error(Diagnostic::error(span, "`args` is a record: use one of its fields").with_label("write `args.FIELD`"));
-        None
+    /// `args` alone, without a field: the record of all of them.
+    fn args_record(&mut self, _: &str, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        self.args_whole(span, cx)
     }
 
     /// A loop body is a callback without the probe's context.

@@ -155,6 +155,9 @@ impl Checker {
                     let ne = *op == BinaryOp::Ne;
                     return Some((ExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), ne }, Type::U64));
                 }
+                if l.ty.is_cvalue() || r.ty.is_cvalue() {
+                    return self.value_binary(*op, l, r);
+                }
                 if l.ty.is_str() || r.ty.is_str() {
                     let which = if l.ty.is_str() { &l } else { &r };
                     self.error(
@@ -196,6 +199,7 @@ impl Checker {
                 let ty = match (&a.ty, &b.ty) {
                     (x, y) if x.is_int() && y.is_int() => x.unify(y),
                     (Type::Str { .. }, Type::Str { .. }) => a.ty.unify(&b.ty),
+                    (Type::CValue(x), Type::CValue(y)) if x == y => a.ty.clone(),
                     (x, y) if x.is_buf() || y.is_buf() => {
                         let which = if x.is_buf() { &a } else { &b };
                         self.error(
@@ -250,7 +254,10 @@ impl Checker {
             A::Offsetof { of, path } => return self.offsetof(of, path),
             A::Tuple(items) => return self.tuple(items, cx),
             A::TupleIndex { expr, index, index_span } => return self.tuple_index(expr, *index, *index_span, span, cx),
-            A::Index { expr, index } if super::memory::is_args_field(expr) => return self.index(expr, index, span, cx),
+            // A uprobe's `args.p[i]` indexes a pointer, read through memory.
+            A::Index { expr, index } if super::memory::is_args_field(expr) && !matches!(cx.resolved.kind, crate::probes::ProbeKind::Uprobe { .. }) => {
+                return self.index(expr, index, span, cx)
+            }
             A::Index { .. } => return self.memory_read(e, cx),
             A::IncDec { expr, increment, prefix } => {
                 let delta = if *increment { 1 } else { -1 };

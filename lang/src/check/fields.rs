@@ -3,21 +3,52 @@
 
 use super::{Checker, ProbeCx};
 use crate::ast::{self, ExprKind as A};
-use crate::checked::{Expr, ExprKind};
+use crate::checked::{Expr, ExprKind, RecordMember};
 use crate::probes::ProbeKind;
 use crate::target::{FieldKind, TracepointField};
 use std::rc::Rc;
 
 use super::expr::int_type;
-use crate::ctypes::{CType, RecordKind};
+use crate::ctypes::{AddrSpace, CType, Member, Record, RecordKind};
 use crate::types::{Pointee, Type};
 use crate::{Diagnostic, Span};
 
 impl Checker {
     pub(super) fn field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        if let ProbeKind::Uprobe { args, .. } = &cx.resolved.kind {
+            return self.uprobe_arg(args.as_deref(), field, cx);
+        }
         let (f, user) = self.resolve_field(base, field, span, cx)?;
         let ty = self.field_type(&f, user, field.span)?;
         Some((ExprKind::TracepointField(f), ty))
+    }
+
+    /// `args.NAME` in a uprobe: a parameter read from its register, typed
+    /// from the binary's DWARF (the structs its pointers reach are learnt
+    /// for the reads through them).
+    fn uprobe_arg(&mut self, function: Option<&crate::target::UserFunction>, field: &ast::Ident, cx: &ProbeCx) -> Option<(ExprKind, Type)> {
+        self.outside_map_loop("args", field.span, cx)?;
+        let arg = match crate::probes::uprobe_args::arg(function, &field.name, &cx.resolved.name, field.span) {
+            Ok(arg) => arg,
+            Err(d) => {
+                self.error(d);
+                return None;
+            }
+        };
+        if let Some(function) = function {
+            self.types.learn_binary(&function.types);
+        }
+        let register = Expr { kind: ExprKind::Arg(arg.register), ty: Type::U64, span: field.span };
+        Some(match arg.ty.resolved() {
+            CType::Pointer { pointee, .. } => {
+                let to_char = matches!(pointee.resolved(), CType::Int { size: 1, .. });
+                let ty = Type::Ptr { to_char, user: true, pointee: Some(Pointee(pointee.clone())) };
+                (ExprKind::Retype(Box::new(register)), ty)
+            }
+            CType::Enum(e) => (ExprKind::Cast(Box::new(register)), Type::Int { bits: (e.size * 8) as u8, signed: e.signed }),
+            CType::Int { size, signed } => (ExprKind::Cast(Box::new(register)), Type::Int { bits: (size * 8) as u8, signed: *signed }),
+            _ => unreachable!("uprobe_args::arg gives integers, enums and pointers"),
+        })
     }
 
     /// `args.NAME[i]`: element `i` of an array field, read as an integer of
@@ -83,6 +114,73 @@ impl Checker {
             return None;
         };
         Some((f, user))
+    }
+
+    /// `args` as a whole: a struct value of every field (a tracepoint's,
+    /// less the `common_*` header, as bpftrace's `args` has them), laid
+    /// out as C lays out such a struct, a `__data_loc` string as a char
+    /// array of the string length. Its name is bpftrace's for the record,
+    /// `_tracepoint_CATEGORY_NAME`.
+    pub(super) fn args_whole(&mut self, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let Some(crate::probes::ArgsRecord { what, format, user }) = cx.resolved.kind.args_record() else {
+            self.error(
+                Diagnostic::error(span, format!("`args` is not available in a `{}` probe", cx.resolved.name))
+                    .with_label("this probe has no arguments")
+                    .with_note("probes on functions read their arguments as arg0, arg1, ..."),
+            );
+            return None;
+        };
+        if cx.map_loops > 0 {
+            self.error(
+                Diagnostic::error(span, "`args` is not available inside a `for` loop over a map")
+                    .with_label("inside a loop over a map")
+                    .with_note("read it into a variable before the loop"),
+            );
+            return None;
+        }
+        let fields = format.fields.clone();
+        let name = format!("_{}", cx.resolved.name.replace([':', '/', '.'], "_"));
+        let mut members = Vec::with_capacity(fields.len());
+        let mut values = Vec::with_capacity(fields.len());
+        let (mut end, mut align) = (0u64, 1u64);
+        for f in fields {
+            let ty = self.field_type(&f, user, span)?;
+            let (c_type, size) = match &ty {
+                Type::Int { bits, signed } => (CType::Int { size: u32::from(bits / 8), signed: *signed }, u64::from(bits / 8)),
+                Type::Ptr { pointee, user, .. } => {
+                    let space = if *user { AddrSpace::User } else { AddrSpace::Kernel };
+                    let to = pointee.as_ref().map_or(CType::Void, |p| (*p.0).clone());
+                    (CType::pointer(to, space), 8)
+                }
+                Type::Str { size } => {
+                    let element = Rc::new(CType::Int { size: 1, signed: true });
+                    (CType::Array { element, len: u64::from(*size) }, u64::from(*size))
+                }
+                other => {
+                    self.error(
+                        Diagnostic::error(span, format!("`args` cannot hold `{}` ({other})", f.name)).with_label("a field of this type"),
+                    );
+                    return None;
+                }
+            };
+            let field_align = c_type.align().unwrap_or(1);
+            let offset = end.div_ceil(field_align) * field_align;
+            align = align.max(field_align);
+            end = offset + size;
+            values.push(RecordMember { offset: offset as u32, value: Expr { kind: ExprKind::TracepointField(f.clone()), ty, span } });
+            members.push(Member { name: Some(f.name.clone()), ty: c_type, offset, bitfield: None });
+        }
+        let size = end.div_ceil(align) * align;
+        if size > super::memory::MAX_VALUE_SIZE {
+            self.error(
+                Diagnostic::error(span, format!("the arguments of {what} ({size} bytes) cannot be read whole"))
+                    .with_label(format!("a value is at most {} bytes", super::memory::MAX_VALUE_SIZE))
+                    .with_note("read the fields you need: `args.FIELD`"),
+            );
+            return None;
+        }
+        let record = Record { kind: RecordKind::Struct, name: Some(name), size, align, members };
+        Some((ExprKind::Record(values), Type::CValue(Pointee(Rc::new(CType::Record(Rc::new(record)))))))
     }
 
     /// `args.NAME` when it is an array of 4 or 16 bytes (an IPv4 or IPv6

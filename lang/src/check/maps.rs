@@ -118,7 +118,7 @@ impl Checker {
             );
             return None;
         }
-        if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_tuple() || value.ty.is_buf()) {
+        if !(value.ty.is_int() || value.ty.prints_as_string() || value.ty.is_tuple() || value.ty.is_buf() || value.ty.is_cvalue()) {
             self.error(Diagnostic::error(value.span, format!("cannot print {}", value.ty)).with_label("no value"));
             return None;
         }
@@ -180,7 +180,7 @@ impl Checker {
     pub(super) fn map_keys(&mut self, map: MapId, keys: &[ast::Expr], span: Span, cx: &mut ProbeCx) -> Option<Vec<Expr>> {
         let keys = tuple::flatten_tuple_key(keys.iter().map(|k| self.expr(k, cx)).collect());
         for k in &keys {
-            if !(k.ty.is_int() || k.ty.prints_as_string() || k.ty.is_tuple() || k.ty.is_buf()) {
+            if !(k.ty.is_int() || k.ty.prints_as_string() || k.ty.is_tuple() || k.ty.is_buf() || k.ty.is_cvalue()) {
                 self.error(Diagnostic::error(k.span, format!("a {} cannot be a map key", k.ty)).with_label("not a valid key"));
                 return None;
             }

@@ -4,6 +4,11 @@
 //! by the C types of [`crate::ctypes`]. A chain of members is one address
 //! computation; only the value at its end (and the pointers it follows) is
 //! read, with one helper call of exactly that value's size.
+//!
+//! A struct, union or (non-char) array at the end of a chain is read whole
+//! into a [`Type::CValue`]: one helper call of its size. Members of such a
+//! value, held in a variable or a map, are read from its bytes
+//! ([`ExprKind::Member`]) without touching memory again.
 
 use std::rc::Rc;
 
@@ -14,19 +19,58 @@ use crate::ast::{self, BinaryOp, ExprKind as A, UnaryOp};
 use crate::checked::{Expr, ExprKind, LoadBits};
 use crate::ctypes::{AddrSpace, CType, RecordKind};
 use crate::probes::ProbeKind;
-use crate::types::{Pointee, Type};
+use crate::types::{is_char, Pointee, Type};
 use crate::{Diagnostic, Span};
 
-/// A place in memory: an address and the C type stored there.
+/// The largest struct, union or array value read whole: its bytes travel
+/// on the 512-byte BPF stack (with a map key or an event record beside
+/// them), so a bigger one could not be stored or printed.
+pub const MAX_VALUE_SIZE: u64 = 256;
+
+/// A place holding a C value: in memory, or inside a value already read.
 struct Place {
-    /// The address, a 64-bit integer expression.
-    addr: Expr,
+    /// Where it is.
+    base: Base,
     /// What is stored there.
     ty: CType,
-    /// Whether the address is in user memory.
-    user: bool,
-    /// For a bit field: its bits in the bytes at `addr`.
+    /// For a bit field: its bits in the bytes at the place.
     bits: Option<LoadBits>,
+}
+
+/// Where a [`Place`] is.
+enum Base {
+    /// In memory.
+    Memory {
+        /// The address, a 64-bit integer expression.
+        addr: Expr,
+        /// Whether the address is in user memory.
+        user: bool,
+    },
+    /// `offset` bytes into a struct, union or array value.
+    Value {
+        /// The value.
+        value: Expr,
+        /// Bytes from its start.
+        offset: u64,
+        /// Whether the pointers it holds point to user memory.
+        user: bool,
+    },
+}
+
+impl Base {
+    fn user(&self) -> bool {
+        match self {
+            Base::Memory { user, .. } | Base::Value { user, .. } => *user,
+        }
+    }
+
+    /// The place `offset` bytes further.
+    fn offset_by(self, offset: u64) -> Base {
+        match self {
+            Base::Memory { addr, user } => Base::Memory { addr: offset_by(addr, offset), user },
+            Base::Value { value, offset: at, user } => Base::Value { value, offset: at + offset, user },
+        }
+    }
 }
 
 /// Whether `e` names memory rather than computing a value: a member
@@ -97,10 +141,27 @@ impl Checker {
         self.error(d);
     }
 
-    /// `p + n`, `p - n` on a typed pointer: `n` counts pointees, as in C.
+    /// `p + n`, `p - n` on a typed pointer: `n` counts pointees, as in C;
+    /// `p - q` of two pointers to one type counts the pointees between
+    /// them (signed), as C and bpftrace's later documentation have it.
     pub(super) fn pointer_arithmetic(&mut self, op: BinaryOp, l: Expr, r: Expr) -> Option<(ExprKind, Type)> {
         let Type::Ptr { pointee: Some(p), .. } = &l.ty else { return None };
-        let size = self.complete(&p.0).size().unwrap_or(1);
+        let size = self.complete(&p.0).size().unwrap_or(1).max(1);
+        if let Type::Ptr { pointee: Some(q), .. } = &r.ty {
+            if op == BinaryOp::Sub {
+                // One type, however each pointer names it (a cast spells
+                // the struct out, a member may name it only).
+                if p != q && self.complete(&p.0) != self.complete(&q.0) {
+                    self.error(
+                        Diagnostic::error(r.span, format!("cannot subtract `{}` from `{}`", r.ty, l.ty))
+                            .with_label("a pointer to another type")
+                            .with_note("pointers subtract only when they point to the same type"),
+                    );
+                    return None;
+                }
+                return Some(pointer_difference(l, r, size));
+            }
+        }
         let ty = l.ty.clone();
         let scaled = match r.kind {
             ExprKind::Int(n) => ExprKind::Int(n.wrapping_mul(size)),
@@ -108,6 +169,30 @@ impl Checker {
         };
         let rhs = Expr { kind: scaled, ty: Type::I64, span: r.span };
         Some((ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(rhs) }, ty))
+    }
+
+    /// `a == b`, `a != b` on struct, union or array values of one type:
+    /// compared byte for byte, as bpftrace compares them; every other
+    /// operator, or another operand, is refused as bpftrace refuses it.
+    pub(super) fn value_binary(&mut self, op: BinaryOp, l: Expr, r: Expr) -> Option<(ExprKind, Type)> {
+        if matches!(op, BinaryOp::Eq | BinaryOp::Ne) && l.ty == r.ty {
+            let ne = op == BinaryOp::Ne;
+            return Some((ExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), ne }, Type::U64));
+        }
+        let which = if l.ty.is_cvalue() { &l } else { &r };
+        let d = if matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
+            let other = if l.ty.is_cvalue() { &r } else { &l };
+            Diagnostic::error(other.span, format!("cannot compare `{}` with `{}`", which.ty, other.ty))
+                .with_label(format!("this is {}", other.ty))
+                .with_secondary(which.span, format!("this is `{}`", which.ty))
+                .with_note("struct, union and array values compare only with values of the same type")
+        } else {
+            Diagnostic::error(which.span, format!("`{}` needs integers, but this is `{}`", op.symbol(), which.ty))
+                .with_label("a struct, union or array value")
+                .with_note("use one of its members, e.g. `$s.x`")
+        };
+        self.error(d);
+        None
     }
 
     /// The type of `curtask`: a kernel pointer to `struct task_struct`.
@@ -149,9 +234,13 @@ impl Checker {
                         // `p.f` on a pointer: `p->f`, as bpftrace ≥ 0.25 reads it.
                         p => self.through(p, expr.span, "`.`")?,
                     },
-                    _ => {
+                    (arrow, _) => {
                         let v = self.expr(expr, cx);
-                        self.deref(v, if *arrow { "`->`" } else { "`.`" })?
+                        match v.ty {
+                            // `$s.f` on a struct value: its member.
+                            Type::CValue(_) if !arrow => value_place(v, cx),
+                            _ => self.deref(v, if arrow { "`->`" } else { "`.`" })?,
+                        }
                     }
                 };
                 self.member(base, field)
@@ -172,7 +261,10 @@ impl Checker {
                     }
                 } else {
                     let v = self.expr(expr, cx);
-                    self.deref(v, "`[]`")?
+                    match v.ty {
+                        Type::CValue(_) => value_place(v, cx),
+                        _ => self.deref(v, "`[]`")?,
+                    }
                 };
                 self.element(base, i, expr.span)
             }
@@ -185,7 +277,7 @@ impl Checker {
         match &v.ty {
             Type::Ptr { pointee: Some(p), user, .. } => {
                 let (ty, user) = ((*p.0).clone(), *user);
-                Some(Place { addr: v, ty, user, bits: None })
+                Some(Place { base: Base::Memory { addr: v, user }, ty, bits: None })
             }
             Type::Ptr { .. } => {
                 self.error(
@@ -251,7 +343,7 @@ impl Checker {
             }
         };
         let ty = found.member.ty.clone();
-        Some(Place { addr: offset_by(base.addr, offset), ty, user: base.user, bits })
+        Some(Place { base: base.base.offset_by(offset), ty, bits })
     }
 
     /// Element `i` of the array at `base`, or of the pointer it holds.
@@ -265,30 +357,44 @@ impl Checker {
             self.error(Diagnostic::error(span, format!("cannot index `{}`, whose elements have no size", base.ty)).with_label("no size"));
             return None;
         }
-        let addr = match i.kind {
-            ExprKind::Int(n) => {
+        let base_ty = base.ty;
+        let base = match (i.kind, base.base) {
+            (ExprKind::Int(n), base) => {
                 if let Some(len) = len.filter(|l| *l > 0 && n >= *l) {
                     self.error(
-                        Diagnostic::error(i.span, format!("index {} is out of bounds for `{}`", n as i64, base.ty))
+                        Diagnostic::error(i.span, format!("index {} is out of bounds for `{}`", n as i64, base_ty))
                             .with_label(format!("the array has {len} elements")),
                     );
                     return None;
                 }
-                offset_by(base.addr, n.wrapping_mul(size))
+                base.offset_by(n.wrapping_mul(size))
             }
-            _ => {
+            (_, Base::Value { .. }) => {
+                // The verifier cannot bound a variable offset into a value
+                // kept on the stack or in a map without a check per element.
+                self.error(
+                    Diagnostic::error(i.span, format!("an array value (`{base_ty}`) can only be indexed with a constant"))
+                        .with_label("not a constant")
+                        .with_note("index the array where it is in memory, e.g. `$p->arr[$i]`"),
+                );
+                return None;
+            }
+            (kind, Base::Memory { addr, user }) => {
+                let i = Expr { kind, ..i };
                 let span = i.span;
                 let scaled = Expr { kind: ExprKind::Binary { op: BinaryOp::Mul, lhs: Box::new(i), rhs: Box::new(int(size, span)) }, ty: Type::U64, span };
-                Expr { kind: ExprKind::Binary { op: BinaryOp::Add, lhs: Box::new(base.addr), rhs: Box::new(scaled) }, ty: Type::U64, span }
+                let addr = Expr { kind: ExprKind::Binary { op: BinaryOp::Add, lhs: Box::new(addr), rhs: Box::new(scaled) }, ty: Type::U64, span };
+                Base::Memory { addr, user }
             }
         };
-        Some(Place { addr, ty: element, user: base.user, bits: None })
+        Some(Place { base, ty: element, bits: None })
     }
 
     /// The value stored at `place`: an integer of its width and sign, a
-    /// typed pointer, or a char array as a string. Struct and other array
-    /// values are not read whole.
+    /// typed pointer, a char array as a string, or a struct, union or
+    /// other array as a whole value.
     fn read_place(&mut self, place: Place, span: Span) -> Option<(ExprKind, Type)> {
+        let user = place.base.user();
         let (size, ty) = match self.complete(&place.ty) {
             CType::Int { size, signed } => (size, Type::Int { bits: (size * 8) as u8, signed }),
             CType::Enum(e) => (e.size, Type::Int { bits: (e.size * 8) as u8, signed: e.signed }),
@@ -297,23 +403,38 @@ impl Checker {
                     AddrSpace::Kernel => false,
                     AddrSpace::User => true,
                     // A pointer read from memory points where its holder is.
-                    AddrSpace::Unknown => place.user,
+                    AddrSpace::Unknown => user,
                 };
                 (8, typed_pointer((*pointee).clone(), user))
             }
-            CType::Array { element, len } if matches!(element.resolved(), CType::Int { size: 1, .. }) && len > 0 => {
+            CType::Array { element, len } if is_char(&element) && len > 0 => {
                 // One byte more than the array for the NUL: a full array
                 // prints all its characters, as bpftrace prints it.
                 (len as u32, Type::Str { size: len as u32 + 1 })
             }
-            other => {
-                let what = match other {
-                    CType::Record(_) | CType::Named { .. } => "a struct or union value",
-                    CType::Array { .. } => "an array value",
-                    _ => "a value of this type",
-                };
+            CType::Named { kind, name } => {
+                let d = self.types.unknown(&format!("{} {name}", kind.keyword()), span);
+                self.error(d);
+                return None;
+            }
+            value @ (CType::Record(_) | CType::Array { .. }) => {
+                let complete = self.complete_members(&value);
+                match complete.size() {
+                    Some(size @ 1..=MAX_VALUE_SIZE) => (size as u32, Type::CValue(Pointee(Rc::new(complete)))),
+                    size => {
+                        let size = size.map_or("no size".to_string(), |s| format!("{s} bytes"));
+                        self.error(
+                            Diagnostic::error(span, format!("`{}` ({size}) cannot be read whole", place.ty))
+                                .with_label(format!("a value is at most {MAX_VALUE_SIZE} bytes"))
+                                .with_note("read the members you need"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => {
                 self.error(
-                    Diagnostic::error(span, format!("{what} (`{}`) cannot be read whole", place.ty))
+                    Diagnostic::error(span, format!("a value of type `{}` cannot be read", place.ty))
                         .with_label(format!("this is `{}`", place.ty))
                         .with_note("read one of its members or elements"),
                 );
@@ -327,9 +448,84 @@ impl Checker {
                 (bytes, ty)
             }
         };
-        let kind = ExprKind::Load { addr: Box::new(place.addr), user: place.user, size, bitfield: place.bits };
+        let kind = match place.base {
+            Base::Memory { addr, user } => ExprKind::Load { addr: Box::new(addr), user, size, bitfield: place.bits },
+            Base::Value { value, offset, .. } => {
+                ExprKind::Member { value: Box::new(value), offset: offset as u32, size, bitfield: place.bits }
+            }
+        };
         Some((kind, ty))
     }
+
+    /// `ty` with every struct or union it holds by value (not behind a
+    /// pointer) looked up by name, so that the runtime, which has no
+    /// types of its own, can print every member.
+    fn complete_members(&self, ty: &CType) -> CType {
+        match self.complete(ty) {
+            CType::Record(r) if r.members.iter().any(|m| needs_completion(&m.ty)) => {
+                let mut r = (*r).clone();
+                for m in &mut r.members {
+                    if needs_completion(&m.ty) {
+                        m.ty = self.complete_members(&m.ty);
+                    }
+                }
+                CType::Record(Rc::new(r))
+            }
+            CType::Array { element, len } if needs_completion(&element) => {
+                CType::Array { element: Rc::new(self.complete_members(&element)), len }
+            }
+            t => t,
+        }
+    }
+}
+
+/// Whether a member's type holds a struct known by name only, or a
+/// typedef, which [`Checker::complete_members`] resolves.
+fn needs_completion(ty: &CType) -> bool {
+    match ty {
+        CType::Named { .. } | CType::Typedef { .. } => true,
+        CType::Record(r) => r.members.iter().any(|m| needs_completion(&m.ty)),
+        CType::Array { element, .. } => needs_completion(element),
+        _ => false,
+    }
+}
+
+/// A place at the start of a struct, union or array value.
+fn value_place(v: Expr, cx: &ProbeCx) -> Place {
+    let Type::CValue(c) = &v.ty else { unreachable!("only values have value places") };
+    let ty = (*c.0).clone();
+    let user = cvalue_is_user(&v).unwrap_or_else(|| probe_is_user(&cx.resolved.kind));
+    Place { base: Base::Value { value: v, offset: 0, user }, ty, bits: None }
+}
+
+/// Whether the pointers inside a struct value point to user memory, when
+/// the value shows where it was read from; else the probe decides, as for
+/// a cast.
+fn cvalue_is_user(v: &Expr) -> Option<bool> {
+    match &v.kind {
+        ExprKind::Load { user, .. } => Some(*user),
+        ExprKind::Member { value, .. } => cvalue_is_user(value),
+        _ => None,
+    }
+}
+
+/// `(l - r) / size` as a signed count: the code divides unsigned, as
+/// bpftrace does, so a negative difference is divided as its magnitude.
+fn pointer_difference(l: Expr, r: Expr, size: u64) -> (ExprKind, Type) {
+    let span = l.span.to(r.span);
+    let bin = |op, lhs: &Expr, rhs: &Expr| Expr {
+        kind: ExprKind::Binary { op, lhs: Box::new(lhs.clone()), rhs: Box::new(rhs.clone()) },
+        ty: Type::I64,
+        span,
+    };
+    let count = |lhs: &Expr, rhs: &Expr| match size {
+        1 => bin(BinaryOp::Sub, lhs, rhs),
+        _ => bin(BinaryOp::Div, &bin(BinaryOp::Sub, lhs, rhs), &int(size, span)),
+    };
+    let below = Expr { kind: ExprKind::Binary { op: BinaryOp::Lt, lhs: Box::new(l.clone()), rhs: Box::new(r.clone()) }, ty: Type::U64, span };
+    let negative = Expr { kind: ExprKind::Unary { op: UnaryOp::Neg, expr: Box::new(count(&r, &l)) }, ty: Type::I64, span };
+    let kind = ExprKind::Ternary { cond: Box::new(below), then: Box::new(negative), else_: Box::new(count(&l, &r)) };
+    (kind, Type::I64)
 }
 
 /// The pointer type of a value pointing to `pointee`.

@@ -65,7 +65,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                     continue;
                 }
             };
-            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid }).and_then(|resolved| {
+            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe) }).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
                 Ok(resolved)
@@ -104,7 +104,16 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         // Inference runs again while it meets kernel types (the structs
         // that pointer members point to) it can now look up.
         match pass {
-            Pass::Infer if checker.types.learn_wanted(target) => {}
+            Pass::Infer if checker.types.learn_wanted(target) => {
+                // What this pass learnt of variables and maps came from
+                // stand-ins for the reads it could not type yet (a struct
+                // value is no int64): the next pass learns it afresh.
+                checker.var_types.clear();
+                for slot in &mut checker.maps {
+                    slot.key = None;
+                    slot.value = None;
+                }
+            }
             Pass::Infer => pass = Pass::Report,
             Pass::Report => break,
         }

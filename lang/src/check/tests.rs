@@ -17,6 +17,7 @@ mod probe_kinds;
 mod watchpoint;
 mod tuples;
 mod types;
+mod values;
 
 pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve
 ID: 824

@@ -23,6 +23,9 @@ pub(super) struct TypeTable {
     script: ScriptTypes,
     /// Kernel types by C spelling; `None` when the kernel has none.
     kernel: HashMap<String, Option<CType>>,
+    /// The structs and unions of traced binaries' DWARF that uprobe
+    /// arguments point to, by C spelling.
+    binary: HashMap<String, CType>,
     /// Kernel enumerators the program names.
     kernel_constants: HashMap<String, i64>,
     /// Why the kernel's types cannot be read, if they could not.
@@ -77,18 +80,26 @@ impl TypeTable {
                 Err(TargetError::NotFound) => {}
             }
         }
-        (TypeTable { script, kernel, kernel_constants, unavailable, wanted: RefCell::default() }, diags)
+        (TypeTable { script, kernel, binary: HashMap::new(), kernel_constants, unavailable, wanted: RefCell::default() }, diags)
     }
 
-    /// The type spelt `key`: the script's definition wins over the kernel's.
+    /// The type spelt `key`: the script's definition wins over a traced
+    /// binary's, which wins over the kernel's.
     pub(super) fn get(&self, key: &str) -> Option<&CType> {
-        self.script.types.get(key).or_else(|| self.kernel.get(key)?.as_ref())
+        self.script.types.get(key).or_else(|| self.binary.get(key)).or_else(|| self.kernel.get(key)?.as_ref())
+    }
+
+    /// Learns the records a uprobe's arguments point to (from DWARF).
+    pub(super) fn learn_binary(&mut self, types: &[(String, CType)]) {
+        for (key, ty) in types {
+            self.binary.entry(key.clone()).or_insert_with(|| ty.clone());
+        }
     }
 
     /// As [`TypeTable::get`], noting a type not looked up yet so that
     /// [`TypeTable::learn_wanted`] looks it up.
     pub(super) fn get_or_want(&self, key: &str) -> Option<&CType> {
-        if !self.script.types.contains_key(key) && !self.kernel.contains_key(key) {
+        if !self.script.types.contains_key(key) && !self.binary.contains_key(key) && !self.kernel.contains_key(key) {
             self.wanted.borrow_mut().push(key.to_string());
         }
         self.get(key)

@@ -140,6 +140,7 @@ pub fn walk_expr<'a, V: Visitor<'a> + ?Sized>(v: &mut V, expr: &'a Expr) {
         ExprKind::Retype(x)
         | ExprKind::Cast(x)
         | ExprKind::Load { addr: x, .. }
+        | ExprKind::Member { value: x, .. }
         | ExprKind::Unary { expr: x, .. }
         | ExprKind::TupleIndex { expr: x, .. } => v.visit_expr(x),
         ExprKind::Ntop { af: a, addr: b }
@@ -148,6 +149,11 @@ pub fn walk_expr<'a, V: Visitor<'a> + ?Sized>(v: &mut V, expr: &'a Expr) {
         | ExprKind::StrEq { lhs: a, rhs: b, .. } => {
             v.visit_expr(a);
             v.visit_expr(b);
+        }
+        ExprKind::Record(members) => {
+            for m in members {
+                v.visit_expr(&m.value);
+            }
         }
         ExprKind::StrRead { ptr, len } => {
             v.visit_expr(ptr);

@@ -20,14 +20,17 @@ pub(crate) struct Binary {
 }
 
 /// Finds the file `name` means; `kind` (`uprobe`, `usdt`) is for messages.
+/// A relative path (`./prog`, `bin/prog`) is taken from the current
+/// directory and, as in bpftrace, the probe is named with the path as
+/// written.
 pub(crate) fn locate(name: &str, pid: Option<u32>, kind: &str, span: Span, target: &dyn Target) -> Result<Binary, Diagnostic> {
-    if name.contains('/') {
-        if !name.starts_with('/') {
-            return Err(Diagnostic::error(span, format!("`{name}` is not an absolute path"))
-                .with_label("name the binary or library by its path, or by its name alone")
-                .with_note(format!("e.g. `{kind}:/usr/bin/bash:...` or `{kind}:bash:...`")));
-        }
+    if name.starts_with('/') {
         return Ok(in_process(pid, name));
+    }
+    if name.contains('/') {
+        let relative: Vec<&str> = name.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let path = join(&current_directory(target, kind, span)?, &relative.join("/"));
+        return Ok(Binary { shown: name.to_string(), ..in_process(pid, &path) });
     }
     if let Some(pid) = pid {
         return mapped_by(pid, name, span, target);
@@ -36,9 +39,28 @@ pub(crate) fn locate(name: &str, pid: Option<u32>, kind: &str, span: Span, targe
     if let Some(path) = programs.or_else(|| library(name, target)) {
         return Ok(Binary { shown: path.clone(), path });
     }
+    // bpftrace also takes a file of that name in the current directory.
+    if let Ok(dir) = target.current_directory() {
+        let path = join(&dir, name);
+        if target.is_file(&path, false) {
+            return Ok(Binary { path, shown: name.to_string() });
+        }
+    }
     Err(Diagnostic::error(span, format!("cannot find a program or library named `{name}`"))
         .with_label("no such file")
-        .with_note("a name without a path is a program in PATH, or a library the dynamic loader finds (`ldconfig -p`, then /lib and /usr/lib); or give the file's path"))
+        .with_note("a name without a path is a program in PATH, or a library the dynamic loader finds (`ldconfig -p`, then /lib and /usr/lib), or a file in the current directory; or give the file's path"))
+}
+
+/// The directory a relative path starts from.
+fn current_directory(target: &dyn Target, kind: &str, span: Span) -> Result<String, Diagnostic> {
+    target.current_directory().map_err(|e| {
+        let why = match e {
+            TargetError::Unavailable(why) => why,
+            TargetError::NotFound => "it no longer exists".into(),
+        };
+        Diagnostic::error(span, format!("cannot resolve the {kind}'s relative path: the current directory cannot be read: {why}"))
+            .with_label("a path relative to the current directory")
+    })
 }
 
 /// The file as process `pid` sees it, reached through its root.
@@ -125,7 +147,19 @@ mod tests {
     #[test]
     fn paths_are_taken_as_written() {
         assert_eq!(shown("/no/such/file", None), found("/no/such/file"));
-        assert_eq!(shown("bin/bash", None).unwrap_err(), "`bin/bash` is not an absolute path");
+    }
+
+    #[test]
+    fn relative_paths_start_from_the_current_directory() {
+        let mut t = target().with_file("/home/me/prog", false);
+        t.current_directory = "/home/me".into();
+        let shown = |name: &str, pid| locate(name, pid, "uprobe", Span::default(), &t).map(|b| (b.path, b.shown)).map_err(|d| d.message);
+        assert_eq!(shown("./prog", None), Ok(("/home/me/prog".into(), "./prog".into())));
+        assert_eq!(shown("bin/bash", None), Ok(("/home/me/bin/bash".into(), "bin/bash".into())));
+        assert_eq!(shown("./prog", Some(42)), Ok(("/proc/42/root/home/me/prog".into(), "./prog".into())));
+        // A name alone: PATH and libraries first, then the current directory.
+        assert_eq!(shown("prog", None), Ok(("/home/me/prog".into(), "prog".into())));
+        assert_eq!(shown("bash", None), Ok(("/usr/bin/bash".into(), "/usr/bin/bash".into())));
     }
 
     #[test]

@@ -17,12 +17,15 @@ pub struct ListedProbe {
     pub name: String,
     /// What `-v` shows under it.
     pub details: Vec<String>,
+    /// What could not be shown of it (or of its kind), for the listing's
+    /// warnings.
+    pub warning: Option<String>,
 }
 
 impl ListedProbe {
     /// A probe listed by its name alone.
     pub fn new(name: String) -> Self {
-        ListedProbe { name, details: Vec::new() }
+        ListedProbe { name, details: Vec::new(), warning: None }
     }
 }
 
@@ -80,6 +83,7 @@ pub fn list(search: &str, verbose: bool, target: &dyn Target) -> Result<Listing,
     let any_type = |t: &String| t.split(':').next().is_some_and(is_glob);
     for term in terms.iter().filter(|t| !any_type(t)).chain(terms.iter().filter(|t| any_type(t))) {
         let mut probes = list_term(term, verbose, target, &mut listing.warnings)?;
+        listing.warnings.extend(probes.iter_mut().filter_map(|p| p.warning.take()));
         sort(&mut probes);
         listing.probes.extend(probes);
     }
@@ -111,6 +115,7 @@ pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) 
                 Diagnostic::error(point.span, format!("`{}` matches no probe", point.text)).with_label("nothing to attach to"),
             ),
             Ok(mut probes) => {
+                listing.warnings.extend(probes.iter_mut().filter_map(|p| p.warning.take()));
                 sort(&mut probes);
                 listing.probes.extend(probes);
             }

@@ -26,13 +26,28 @@ fn target() -> FakeTarget {
         .with_kernel_function("do_nanosleep", &[("t", "struct hrtimer_sleeper *", 8, false)], Some(("int", 4, true)))
         .with_kernel_function("kernel_power_off", &[], None)
         .with_kernel_function("seven", &[("a", "int", 4, true); 7], None)
-        .with_user_functions("/bin/sh", &["main", "readline", "read_line", "main"]);
+        .with_user_functions("/bin/sh", &["main", "readline", "read_line", "main"])
+        .with_user_function_args("/bin/sh", "readline", readline())
+        .with_user_functions("/bin/stripped", &["main"]);
+    t.no_dwarf.push("/bin/stripped".into());
     t.kernel_function_types.get_mut("kernel_power_off").unwrap().variadic = true;
     // A module's function, a partial function and one without BTF.
     for (name, module) in [("v9fs_read", Some("9p")), ("vfs_read.part.0", None), ("no_btf_sleep", None), ("vfs_read", None)] {
         t.kernel_functions.push(KernelSymbol { name: name.into(), module: module.map(Into::into) });
     }
     t
+}
+
+/// `char *readline(const char *prompt)`, as DWARF describes it.
+fn readline() -> crate::target::UserFunction {
+    use crate::ctypes::{AddrSpace, CType};
+    let prompt = crate::target::UserParam {
+        name: Some("prompt".into()),
+        c_type: "const char*".into(),
+        ty: CType::pointer(CType::Int { size: 1, signed: true }, AddrSpace::User),
+        location: crate::target::ArgLocation::Registers { first: 0, count: 1 },
+    };
+    crate::target::UserFunction { params: vec![prompt], types: Vec::new() }
 }
 
 /// The lines `rbpf -l [-v] SEARCH` prints, then the warnings.
@@ -153,6 +168,12 @@ fn software_and_hardware_events() {
 fn uprobes_of_a_binary() {
     check("uprobe:/bin/sh:read*", false, "uprobe:/bin/sh:read_line\nuprobe:/bin/sh:readline\n");
     check("ur:/bin/sh:main", false, "uretprobe:/bin/sh:main\n");
+    // With -v, the parameters DWARF describes; a binary without it is
+    // listed with bpftrace's warning.
+    check("uprobe:/bin/sh:read*", true, "uprobe:/bin/sh:read_line\nuprobe:/bin/sh:readline\n    const char* prompt\n");
+    check("uprobe:/bin/stripped:*", true, "uprobe:/bin/stripped:main\nWARNING: No DWARF found for \"/bin/stripped\", cannot show parameter info\n");
+    // A relative path is listed as written, as bpftrace lists it.
+    check("uprobe:bin/sh:read*", false, "uprobe:bin/sh:read_line\nuprobe:bin/sh:readline\n");
     // By name, listed under the file found.
     let mut t = target().with_file("/bin/sh", true).with_shared_library("libc.so.6", "/lib/libc.so.6").with_user_functions("/lib/libc.so.6", &["malloc", "free"]);
     t.program_directories = vec!["/bin".into()];
@@ -177,7 +198,7 @@ fn errors_say_what_could_not_be_listed() {
     assert_eq!(error("kfunc:*"), "cannot list fentry probes: this kernel has no BTF");
     assert_eq!(error("uprobe:/nonexistent:*"), "cannot list uprobe probes: /nonexistent does not exist");
     assert_eq!(error("uprobe:sh:*"), "cannot find a program or library named `sh`");
-    assert_eq!(error("uprobe:bin/sh:*"), "`bin/sh` is not an absolute path");
+    assert_eq!(error("uprobe:bin/nope:*"), "cannot list uprobe probes: /bin/nope does not exist");
     assert_eq!(error("tracepoint:a:b:c"), "a tracepoint is listed as `tracepoint:CATEGORY:NAME`");
     assert!(error("nosuch:*").starts_with("`nosuch` is not a probe type; the types rbpf lists are tracepoint, kprobe,"));
     assert_eq!(error("interval:*"), "interval probes cannot be listed");

@@ -18,6 +18,7 @@ mod software;
 mod special;
 mod tracepoint;
 mod uprobe;
+pub mod uprobe_args;
 mod usdt;
 pub(crate) mod watchpoint;
 
@@ -77,6 +78,9 @@ pub enum ProbeKind {
         ret: bool,
         /// The only process it is attached in, when there is one.
         pid: Option<u32>,
+        /// The function's parameters from the binary's DWARF, looked up
+        /// for a probe on a function's entry that reads `args`.
+        args: Option<std::rc::Rc<crate::target::UserFunction>>,
     },
     /// A kernel function's entry (at `offset` into it), or its return.
     Kprobe {
@@ -377,6 +381,9 @@ pub struct Scope {
     /// the process has mapped, and uprobes and usdt probes fire in that
     /// process alone.
     pub pid: Option<u32>,
+    /// Whether the probe reads `args`: a uprobe then reads its function's
+    /// parameters from the binary's debug information.
+    pub args: bool,
 }
 
 /// Parses the parts after `name:` (already split on `:`) into probes.

@@ -6,19 +6,20 @@
 //! function it matches.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{binary, is_glob, parse_number, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
+use super::{binary, is_glob, parse_number, uprobe_args, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
 use crate::target::{Target, TargetError};
 use crate::{Diagnostic, Span};
 
 pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
-    resolve(parts, span, target, scope.pid, false)
+    resolve(parts, span, target, scope, false)
 }
 
 pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
-    resolve(parts, span, target, scope.pid, true)
+    resolve(parts, span, target, scope, true)
 }
 
-fn resolve(parts: &[&str], span: Span, target: &dyn Target, pid: Option<u32>, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let pid = scope.pid;
     let kind = if ret { "uretprobe" } else { "uprobe" };
     let [path, func] = parts else {
         return Err(Diagnostic::error(span, format!("a {kind} is written `{kind}:PATH:FUNCTION`"))
@@ -33,7 +34,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, pid: Option<u32>, re
             .with_label("name one binary or library"));
     }
     if is_glob(func) {
-        return resolve_wildcard(path, func, span, target, pid, ret);
+        return resolve_wildcard(path, func, span, target, scope, ret);
     }
     let location = parse_location(func).ok_or_else(|| {
         Diagnostic::error(span, format!("`{func}` is not a function, FUNCTION+OFFSET or an address"))
@@ -59,8 +60,12 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, pid: Option<u32>, re
             }
         }
     }
+    let args = match &location {
+        UprobeLocation::Symbol(f) if scope.args && !ret => uprobe_args::lookup(path, shown, &[f], span, target)?.pop(),
+        _ => None,
+    };
     Ok(vec![ResolvedProbe {
-        kind: ProbeKind::Uprobe { path: path.to_string(), location, ret, pid },
+        kind: ProbeKind::Uprobe { path: path.to_string(), location, ret, pid, args },
         // bpftrace names the probe after the file it found.
         name: format!("{kind}:{shown}:{func}"),
     }])
@@ -68,7 +73,8 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, pid: Option<u32>, re
 
 /// `uprobe:PATH:read*`: one program per function the pattern matches,
 /// each named after its function, in name order as bpftrace attaches them.
-fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, pid: Option<u32>, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, scope: &Scope, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let pid = scope.pid;
     let kind = if ret { "uretprobe" } else { "uprobe" };
     if func.contains('+') || func.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(Diagnostic::error(span, format!("a {kind} wildcard matches function names, not offsets or addresses"))
@@ -88,38 +94,59 @@ fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, pid
             .with_label("matches nothing")
             .with_note(format!("`rbpf -l '{kind}:{}:*'` lists its functions", binary.shown)));
     }
+    let args: Vec<_> = match scope.args && !ret {
+        true => uprobe_args::lookup(&binary.path, &binary.shown, &matched, span, target)?.into_iter().map(Some).collect(),
+        false => vec![None; matched.len()],
+    };
     Ok(matched
         .into_iter()
-        .map(|f| ResolvedProbe {
-            kind: ProbeKind::Uprobe { path: binary.path.clone(), location: UprobeLocation::Symbol(f.to_string()), ret, pid },
+        .zip(args)
+        .map(|(f, args)| ResolvedProbe {
+            kind: ProbeKind::Uprobe { path: binary.path.clone(), location: UprobeLocation::Symbol(f.to_string()), ret, pid, args },
             name: format!("{kind}:{}:{f}", binary.shown),
         })
         .collect())
 }
 
-pub fn list_entry(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
-    list(parts, target, "uprobe")
+pub fn list_entry(parts: &[&str], verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    list(parts, verbose, target, "uprobe")
 }
 
-pub fn list_return(parts: &[&str], _verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
-    list(parts, target, "uretprobe")
+pub fn list_return(parts: &[&str], verbose: bool, target: &dyn Target) -> Result<Vec<ListedProbe>, ListError> {
+    list(parts, verbose, target, "uretprobe")
 }
 
 /// `uprobe:PATH:FUNC` with wildcards in FUNC: the functions of the binary,
-/// less GCC's split-off parts (`.part.N`), as bpftrace 0.17 lists them.
-/// (bpftrace shows their parameters under `-v` from DWARF, which rbpf does
-/// not read.)
-fn list(parts: &[&str], target: &dyn Target, kind: &str) -> Result<Vec<ListedProbe>, ListError> {
+/// less GCC's split-off parts (`.part.N`), as bpftrace 0.17 lists them;
+/// with `verbose`, each one's parameters from the binary's DWARF (a
+/// binary without it is listed with a warning, as bpftrace does).
+fn list(parts: &[&str], verbose: bool, target: &dyn Target, kind: &str) -> Result<Vec<ListedProbe>, ListError> {
     let [path, func] = parts else {
         return Err(ListError::Usage(format!("a {kind} is listed as `{kind}:PATH:FUNCTION`, e.g. `{kind}:/bin/bash:*`")));
     };
     // Named after the file found, as bpftrace lists `uprobe:libc:*`.
     let binary = binary::locate(path, None, kind, Span::default(), target).map_err(|d| ListError::Usage(d.message))?;
     let functions = target.user_functions(&binary.path)?;
-    Ok(matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")))
+    let mut probes: Vec<ListedProbe> = matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")))
         .into_iter()
         .map(|name| ListedProbe::new(format!("{kind}:{}:{name}", binary.shown)))
-        .collect())
+        .collect();
+    if verbose && !probes.is_empty() {
+        let names: Vec<&str> = probes.iter().map(|p| p.name.rsplit(':').next().unwrap_or_default()).collect();
+        match target.user_functions_args(&binary.path, &names) {
+            Ok(mut found) => {
+                for probe in &mut probes {
+                    let name = probe.name.rsplit(':').next().unwrap_or_default();
+                    if let Some(function) = found.remove(name) {
+                        probe.details = uprobe_args::details(&function);
+                    }
+                }
+            }
+            // One warning for the binary, in bpftrace's words.
+            Err(_) => probes[0].warning = Some(format!("No DWARF found for \"{}\", cannot show parameter info", binary.shown)),
+        }
+    }
+    Ok(probes)
 }
 
 fn parse_location(text: &str) -> Option<UprobeLocation> {
@@ -159,7 +186,7 @@ mod tests {
     fn names_in(text: &str, pid: Option<u32>) -> Result<Vec<String>, String> {
         let parts: Vec<&str> = text.split(':').skip(1).collect();
         let ret = text.starts_with("uretprobe");
-        resolve(&parts, Span::default(), &target(), pid, ret).map(|probes| probes.into_iter().map(|p| p.name).collect()).map_err(|d| d.message)
+        resolve(&parts, Span::default(), &target(), &Scope { pid, ..Scope::default() }, ret).map(|probes| probes.into_iter().map(|p| p.name).collect()).map_err(|d| d.message)
     }
 
     #[test]
@@ -168,19 +195,20 @@ mod tests {
         assert_eq!(names("uretprobe:libc.so.6:free").unwrap(), [format!("uretprobe:{LIBC}:free")]);
         assert_eq!(names("uprobe:bash:readline").unwrap(), ["uprobe:/usr/bin/bash:readline"]);
         assert_eq!(names("uprobe:/usr/bin/bash:readline").unwrap(), ["uprobe:/usr/bin/bash:readline"]);
-        let probes = resolve(&["libc", "malloc"], Span::default(), &target(), None, false).unwrap();
-        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: LIBC.into(), location: UprobeLocation::Symbol("malloc".into()), ret: false, pid: None });
+        let probes = resolve(&["libc", "malloc"], Span::default(), &target(), &Scope::default(), false).unwrap();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: LIBC.into(), location: UprobeLocation::Symbol("malloc".into()), ret: false, pid: None, args: None });
         assert_eq!(names("uprobe:libnope:malloc").unwrap_err(), "cannot find a program or library named `libnope`");
-        assert_eq!(names("uprobe:usr/bin/bash:readline").unwrap_err(), "`usr/bin/bash` is not an absolute path");
+        // Relative to the current directory (`/` in the fake target), named as written.
+        assert_eq!(names("uprobe:usr/bin/bash:readline").unwrap(), ["uprobe:usr/bin/bash:readline"]);
     }
 
     #[test]
     fn a_process_attaches_to_its_own_libraries_and_alone() {
         // The library as process 42 maps it, read through its root.
         assert_eq!(names_in("uprobe:libc:malloc", Some(42)).unwrap(), ["uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc"]);
-        let probes = resolve(&["libc", "mall*"], Span::default(), &target(), Some(42), false).unwrap();
+        let probes = resolve(&["libc", "mall*"], Span::default(), &target(), &Scope { pid: Some(42), ..Scope::default() }, false).unwrap();
         let path = "/proc/42/root/usr/lib/x86_64-linux-gnu/libc.so.6".to_string();
-        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path, location: UprobeLocation::Symbol("malloc".into()), ret: false, pid: Some(42) });
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path, location: UprobeLocation::Symbol("malloc".into()), ret: false, pid: Some(42), args: None });
         assert_eq!(probes[0].name, "uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc");
         assert_eq!(names_in("uprobe:libm:sin", Some(42)).unwrap_err(), "process 42 has no `libm` mapped");
         assert_eq!(names_in("uprobe:libc:malloc", Some(43)).unwrap_err(), "there is no process with pid 43");
@@ -192,8 +220,8 @@ mod tests {
         assert_eq!(names("uretprobe:libc:mall*").unwrap(), [format!("uretprobe:{LIBC}:malloc"), format!("uretprobe:{LIBC}:malloc_usable_size")]);
         // GCC's split-off parts are not functions of their own.
         assert_eq!(names("uprobe:bash:rl_*").unwrap_err(), "no function of `/usr/bin/bash` matches `rl_*`");
-        let probes = resolve(&["bash", "read_?ctal"], Span::default(), &target(), None, true).unwrap();
-        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: "/usr/bin/bash".into(), location: UprobeLocation::Symbol("read_octal".into()), ret: true, pid: None });
+        let probes = resolve(&["bash", "read_?ctal"], Span::default(), &target(), &Scope::default(), true).unwrap();
+        assert_eq!(probes[0].kind, ProbeKind::Uprobe { path: "/usr/bin/bash".into(), location: UprobeLocation::Symbol("read_octal".into()), ret: true, pid: None, args: None });
         assert_eq!(probes[0].kind.function(), Some("read_octal"));
         assert!(names("uprobe:bash:read*+4").is_err());
         assert!(names("uprobe:/usr/bin/*:main").is_err());

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::ctypes::CType;
 
-use super::{FieldKind, KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointField, TracepointFormat, UsdtProbe, UserSymbol};
+use super::{FieldKind, UserFunction, KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointField, TracepointFormat, UsdtProbe, UserSymbol};
 
 /// A target made of fixed facts, for tests.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +50,12 @@ pub struct FakeTarget {
     pub kernel_types: HashMap<String, CType>,
     /// The kernel's enumerators by name.
     pub kernel_constants: HashMap<String, i64>,
+    /// The directory relative paths are resolved against (`/` when empty).
+    pub current_directory: String,
+    /// Functions' DWARF parameters by (binary path, function).
+    pub user_function_args: HashMap<(String, String), UserFunction>,
+    /// Binaries without DWARF, whose `args` cannot be read.
+    pub no_dwarf: Vec<String>,
 }
 
 impl FakeTarget {
@@ -111,6 +117,12 @@ impl FakeTarget {
             semaphore_offset: semaphore,
             args: args.to_string(),
         });
+        self
+    }
+
+    /// Adds the DWARF parameters of function `name` in the binary at `path`.
+    pub fn with_user_function_args(mut self, path: &str, name: &str, function: UserFunction) -> Self {
+        self.user_function_args.insert((path.to_string(), name.to_string()), function);
         self
     }
 
@@ -259,6 +271,20 @@ impl Target for FakeTarget {
 
     fn is_file(&self, path: &str, executable: bool) -> bool {
         self.files.get(path).is_some_and(|&x| x || !executable)
+    }
+
+    fn current_directory(&self) -> Result<String, TargetError> {
+        Ok(if self.current_directory.is_empty() { "/".into() } else { self.current_directory.clone() })
+    }
+
+    fn user_functions_args(&self, path: &str, names: &[&str]) -> Result<HashMap<String, UserFunction>, TargetError> {
+        if self.no_dwarf.iter().any(|p| p == path) {
+            return Err(TargetError::Unavailable(format!("{path} has no DWARF debug information")));
+        }
+        Ok(names
+            .iter()
+            .filter_map(|name| Some((name.to_string(), self.user_function_args.get(&(path.to_string(), name.to_string()))?.clone())))
+            .collect())
     }
 
     fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError> {

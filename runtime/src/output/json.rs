@@ -153,7 +153,7 @@ impl<W: Write> Output for JsonOutput<W> {
                     if j > 0 {
                         key.push(b',');
                     }
-                    part.write_text(&mut key);
+                    part.write_key_text(&mut key);
                 }
                 string(&key, &mut out);
                 out.extend_from_slice(b": ");
@@ -190,6 +190,11 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
         Value::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
         Value::Uint(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        // JSON has no NaN or infinity: those are strings.
+        Value::Float(bits) => match f64::from_bits(*bits) {
+            f if f.is_finite() => out.extend_from_slice(f.to_string().as_bytes()),
+            f => string(f.to_string().as_bytes(), out),
+        },
         Value::Str(s) => string(s, out),
         Value::Buf(bytes) => {
             let mut text = Vec::new();
@@ -198,6 +203,27 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
         }
         // bpftrace writes tuples without spaces.
         Value::Tuple(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out);
+            }
+            out.push(b']');
+        }
+        // bpftrace's spacing: `{ "x": 1, "q": { "s": 2 } }`, `[1,2]`.
+        Value::Record(members) => {
+            out.push(b'{');
+            for (i, (name, value)) in members.iter().enumerate() {
+                out.extend_from_slice(if i > 0 { b", " } else { b" " });
+                string(name.as_bytes(), out);
+                out.extend_from_slice(b": ");
+                write_value(value, out);
+            }
+            out.extend_from_slice(b" }");
+        }
+        Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {

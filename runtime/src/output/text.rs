@@ -155,7 +155,7 @@ fn write_name(name: &str, key: &[Value], out: &mut Vec<u8>) {
     out.extend_from_slice(name.as_bytes());
     if !key.is_empty() {
         out.push(b'[');
-        crate::value::write_text_list(key, out);
+        crate::value::write_key_list(key, out);
         out.push(b']');
     }
 }

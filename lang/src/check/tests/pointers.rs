@@ -70,7 +70,7 @@ uprobe:/bin/sh:main { $p = (struct P *)arg0; @a = $p->nxet; @b = arg0->x; @c = *
 //                                                    ^^^^ error: `struct P` has no member `nxet`
 //                                                               ^^^^ error: `->` needs a pointer, but this is uint64
 //                                                                              ^^^^ error: `*` needs a pointer, but this is uint64
-//                                                                                         ^^^^^ error: a struct or union value (`struct Q`) cannot be read whole
+//                                                                                         ^^^^^ error: `+` needs integers, but this is `struct Q`
 uprobe:/bin/sh:main { @e = (struct R *)arg0; @f = (struct P)arg0; @g = $x; @h = ((struct P *)arg0)->name[9]; @i = ((struct P *)arg0)->x->y; }
 //                          ^^^^^^^^^^ error: unknown type `struct R`
 //                                                 ^^^^^^^^ error: cannot cast to `struct P`

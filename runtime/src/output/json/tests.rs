@@ -259,3 +259,26 @@ fn buffers_as_keys_and_values() {
         json!({"@v": {"1": "x\\x09y\\x00z", "3": "\\x1b[0m\\x00"}}),
     );
 }
+
+#[test]
+fn records_and_arrays_as_keys_and_values() {
+    // struct Q { short s; unsigned char tag; long arr[2]; };
+    // bpftrace -f json -e 'BEGIN { $s = *(struct Q *)0; @y[1] = $s; @z[$s] = 1;
+    //   @x = $s.arr; print($s); exit(); }'
+    let q = Value::Record(vec![
+        ("s".into(), Value::Int(0)),
+        ("tag".into(), Value::Uint(0)),
+        ("arr".into(), Value::Array(vec![Value::Int(0), Value::Int(0)])),
+    ]);
+    check(&print(|o| o.value(&q).unwrap()), r#"{"type": "value", "data": { "s": 0, "tag": 0, "arr": [0,0] }}"#, json!({"s": 0, "tag": 0, "arr": [0, 0]}));
+    let layout = ValueType::Record { members: vec![], size: 24 };
+    let y = map("@y", vec![I64], MapValue::Plain(layout.clone()));
+    let e = [MapEntry { key: vec![Value::Int(1)], value: q.clone() }];
+    check(&map_line(&y, &e), r#"{"type": "map", "data": {"@y": {"1": { "s": 0, "tag": 0, "arr": [0,0] }}}}"#, json!({"@y": {"1": {"s": 0, "tag": 0, "arr": [0, 0]}}}));
+    let z = map("@z", vec![layout], MapValue::Plain(I64));
+    let e = [MapEntry { key: vec![q], value: Value::Int(1) }];
+    check(&map_line(&z, &e), r#"{"type": "map", "data": {"@z": {"{.s=0,.tag=0,.arr=[0,0]}": 1}}}"#, json!({"@z": {"{.s=0,.tag=0,.arr=[0,0]}": 1}}));
+    // A char array member is a quoted string.
+    let named = Value::Record(vec![("name".into(), s(b"first"))]);
+    check(&print(|o| o.value(&named).unwrap()), r#"{"type": "value", "data": { "name": "first" }}"#, json!({"name": "first"}));
+}

@@ -350,3 +350,34 @@ fn buffers_as_keys_and_values_decoded_from_the_kernel() {
     let v_entries = decode(&v, v_raw, 1, &Decoder::default());
     check(1, &[], &[(k, k_entries), (v, v_entries)], include_str!("../bpftrace/buffers.txt"));
 }
+
+#[test]
+fn records_print_spaced_as_values_and_compact_as_keys() {
+    // struct Q { short s; unsigned char tag; long arr[2]; char name[8]; };
+    // bpftrace -e 'uprobe:...' { $s = *$p; print($s); @y[1] = $s; @z[$s] = 1; @a[$s.arr] = 1; }
+    let q = Value::Record(vec![
+        ("s".into(), Value::Int(-7)),
+        ("tag".into(), Value::Uint(9)),
+        ("arr".into(), Value::Array(vec![Value::Int(10), Value::Int(20)])),
+        ("name".into(), s("first")),
+        ("in".into(), Value::Record(vec![("i".into(), Value::Int(7))])),
+    ]);
+    assert_eq!(String::from_utf8(q.to_text()).unwrap(), "{ .s = -7, .tag = 9, .arr = [10,20], .name = first, .in = { .i = 7 } }");
+    let layout = ValueType::Record { members: vec![], size: 40 };
+    let y = map("@y", vec![I64], MapValue::Plain(layout.clone()));
+    let z = map("@z", vec![layout], MapValue::Plain(I64));
+    let arr = Value::Array(vec![Value::Int(10), Value::Int(20)]);
+    let a = map("@a", vec![ValueType::Array { element: Box::new(I64), len: 2 }], MapValue::Plain(I64));
+    check(
+        1,
+        &[],
+        &[
+            (a, vec![entry(vec![arr], Value::Int(1))]),
+            (y, vec![entry(vec![Value::Int(1)], q.clone())]),
+            (z, vec![entry(vec![q], Value::Int(1))]),
+        ],
+        "Attaching 1 probe...\n\n\n@a[[10,20]]: 1\n\
+         @y[1]: { .s = -7, .tag = 9, .arr = [10,20], .name = first, .in = { .i = 7 } }\n\
+         @z[{.s=-7,.tag=9,.arr=[10,20],.name=first,.in={.i=7}}]: 1\n",
+    );
+}

@@ -1,0 +1,240 @@
+//! `args` in uprobes: a user-space function's parameters by name
+//! (`args.NAME`, and bpftrace 0.17's `args->NAME`), typed from the DWARF
+//! debug information of its binary and read from the registers the x86-64
+//! System V calling convention puts them in. The DWARF is read only for a
+//! probe whose body uses `args`.
+
+use std::rc::Rc;
+
+use crate::ast::{self, ExprKind as A, Visitor};
+use crate::ctypes::{closest, CType};
+use crate::target::{ArgLocation, Target, TargetError, UserFunction};
+use crate::{Diagnostic, Span};
+
+/// Whether the probe's predicate or body reads `args`.
+pub fn reads_args(probe: &ast::Probe) -> bool {
+    struct Finder(bool);
+    impl Visitor<'_> for Finder {
+        fn visit_expr(&mut self, e: &ast::Expr) {
+            if matches!(&e.kind, A::Ident(name) if name == "args") {
+                self.0 = true;
+            }
+            ast::walk_expr(self, e);
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_probe(probe);
+    finder.0
+}
+
+/// The parameters of each of `functions` in the binary at `path` (named
+/// `shown` in messages), for a probe that reads `args`, in their order.
+pub(super) fn lookup(path: &str, shown: &str, functions: &[&str], span: Span, target: &dyn Target) -> Result<Vec<Rc<UserFunction>>, Diagnostic> {
+    let mut found = target.user_functions_args(path, functions).map_err(|e| {
+        let why = match e {
+            TargetError::Unavailable(why) => why,
+            TargetError::NotFound => format!("{path} does not exist"),
+        };
+        let what = match functions {
+            [one] => format!("`{one}`"),
+            [first, rest @ ..] => format!("`{first}` and {} more functions", rest.len()),
+            [] => "no function".into(),
+        };
+        Diagnostic::error(span, format!("cannot read the arguments of {what}: {why}"))
+            .with_label("`args` needs the debug information of this binary")
+            .with_note("without it, read the arguments as arg0, arg1, ...")
+    })?;
+    functions
+        .iter()
+        .map(|func| match found.remove(*func) {
+            Some(function) => Ok(Rc::new(function)),
+            None => Err(Diagnostic::error(span, format!("the debug information of `{shown}` does not describe function `{func}`"))
+                .with_label("`args` needs the function's parameters")
+                .with_note("read its arguments as arg0, arg1, ... instead")),
+        })
+        .collect()
+}
+
+/// A parameter `args.NAME` reads: the integer register (0 for `rdi` ...)
+/// holding it, and its C type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserArg {
+    /// The argument register.
+    pub register: u8,
+    /// Its type: an integer, an enum or a pointer.
+    pub ty: CType,
+}
+
+/// What `args.NAME` (written at `span`) is in the uprobe `probe` on a
+/// function with the parameters `function`; `None` for a probe without
+/// them (a uretprobe, or a probe at an offset or address).
+pub fn arg(function: Option<&UserFunction>, name: &str, probe: &str, span: Span) -> Result<UserArg, Diagnostic> {
+    let Some(function) = function else {
+        return Err(Diagnostic::error(span, format!("`args` is not available in `{probe}`"))
+            .with_label("only a uprobe on a function's entry has named arguments")
+            .with_note("a uretprobe has `retval`; at an offset or address, read the argument registers as arg0, arg1, ..."));
+    };
+    let Some(param) = function.param(name) else {
+        let known: Vec<&str> = function.params.iter().filter_map(|p| p.name.as_deref()).collect();
+        let d = Diagnostic::error(span, format!("function `{}` has no parameter `{name}`", function_name(probe))).with_label("no such parameter");
+        return Err(match closest(name, known.iter().copied()) {
+            Some(hint) => d.with_note(format!("did you mean `{hint}`?")),
+            None if known.is_empty() => d.with_note("it has no named parameters"),
+            None => d.with_note(format!("its parameters are: {}", known.join(", "))),
+        });
+    };
+    let refuse = |why: String, note: &str| Err(Diagnostic::error(span, format!("`args.{name}` cannot be read: {why}")).with_label(format!("`{}` {name}", param.c_type)).with_note(note.to_string()));
+    match (param.location, param.ty.resolved()) {
+        (ArgLocation::Registers { first, count: 1 }, CType::Int { .. } | CType::Enum(_) | CType::Pointer { .. }) => {
+            Ok(UserArg { register: first, ty: param.ty.clone() })
+        }
+        (ArgLocation::Registers { .. } | ArgLocation::Stack, CType::Record(_) | CType::Array { .. }) => refuse(
+            format!("it is a struct passed by value (`{}`)", param.c_type),
+            "bpftrace reads no struct arguments passed by value; a pointer to a struct can be followed",
+        ),
+        (ArgLocation::Stack, _) => refuse(
+            "it is passed on the stack".into(),
+            "only the arguments passed in the six argument registers can be read",
+        ),
+        (ArgLocation::Vector, _) | (_, CType::Float { .. }) => refuse(
+            "it is floating-point, passed in a vector register".into(),
+            "BPF programs cannot read the vector registers",
+        ),
+        _ => refuse(format!("its type `{}` is not an integer or a pointer", param.c_type), "only integers, enums and pointers can be read"),
+    }
+}
+
+/// `f` from `uprobe:/bin/x:f`.
+fn function_name(probe: &str) -> &str {
+    probe.rsplit(':').next().unwrap_or(probe)
+}
+
+/// `TYPE NAME` for each named parameter, as `bpftrace -lv` lists a uprobe.
+pub(super) fn details(function: &UserFunction) -> Vec<String> {
+    function.params.iter().filter_map(|p| Some(format!("{} {}", p.c_type, p.name.as_deref()?))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctypes::AddrSpace;
+    use crate::target::UserParam;
+
+    fn function() -> UserFunction {
+        let param = |name: &str, c_type: &str, ty: CType, location| UserParam { name: Some(name.into()), c_type: c_type.into(), ty, location };
+        let reg = |first| ArgLocation::Registers { first, count: 1 };
+        let int = CType::Int { size: 4, signed: true };
+        UserFunction {
+            params: vec![
+                param("count", "int", int.clone(), reg(0)),
+                param("name", "const char*", CType::pointer(CType::Int { size: 1, signed: true }, AddrSpace::User), reg(1)),
+                param("ratio", "double", CType::Float { size: 8 }, ArgLocation::Vector),
+                param("seventh", "long int", CType::Int { size: 8, signed: true }, ArgLocation::Stack),
+            ],
+            types: Vec::new(),
+        }
+    }
+
+    fn message(name: &str) -> String {
+        let d = arg(Some(&function()), name, "uprobe:/bin/app:run", Span::default()).unwrap_err();
+        format!("{} ({})", d.message, d.notes.join("; "))
+    }
+
+    #[test]
+    fn reads_parameters_from_their_registers() {
+        assert_eq!(arg(Some(&function()), "name", "uprobe:/bin/app:run", Span::default()).unwrap().register, 1);
+        assert_eq!(arg(Some(&function()), "count", "uprobe:/bin/app:run", Span::default()).unwrap().ty, CType::Int { size: 4, signed: true });
+    }
+
+    #[test]
+    fn refuses_what_no_register_holds() {
+        assert_eq!(message("cuont"), "function `run` has no parameter `cuont` (did you mean `count`?)");
+        assert_eq!(message("zzz"), "function `run` has no parameter `zzz` (its parameters are: count, name, ratio, seventh)");
+        assert_eq!(message("ratio"), "`args.ratio` cannot be read: it is floating-point, passed in a vector register (BPF programs cannot read the vector registers)");
+        assert_eq!(message("seventh"), "`args.seventh` cannot be read: it is passed on the stack (only the arguments passed in the six argument registers can be read)");
+        assert!(arg(None, "count", "uretprobe:/bin/app:run", Span::default()).unwrap_err().message.contains("not available"));
+    }
+
+    #[test]
+    fn lists_parameters_as_bpftrace_does() {
+        assert_eq!(details(&function()), ["int count", "const char* name", "double ratio", "long int seventh"]);
+    }
+
+    /// `/bin/app`, whose `run(int count, const char *name, struct node *node)` has DWARF.
+    fn target() -> crate::target::FakeTarget {
+        use crate::ctypes::{Member, Record, RecordKind};
+        let int = CType::Int { size: 4, signed: true };
+        let named = CType::Named { kind: RecordKind::Struct, name: "node".into() };
+        let node = CType::Record(Rc::new(Record {
+            kind: RecordKind::Struct,
+            name: Some("node".into()),
+            size: 16,
+            align: 8,
+            members: vec![
+                Member { name: Some("x".into()), ty: int.clone(), offset: 0, bitfield: None },
+                Member { name: Some("next".into()), ty: CType::pointer(named, AddrSpace::User), offset: 8, bitfield: None },
+            ],
+        }));
+        let mut run = function();
+        run.params.truncate(2);
+        run.params.push(UserParam {
+            name: Some("node".into()),
+            c_type: "struct node*".into(),
+            ty: CType::pointer(node.clone(), AddrSpace::User),
+            location: ArgLocation::Registers { first: 2, count: 1 },
+        });
+        run.types.push(("struct node".into(), node));
+        let mut t = crate::target::FakeTarget::default()
+            .with_file("/bin/app", true)
+            .with_user_functions("/bin/app", &["run", "stop"])
+            .with_user_function_args("/bin/app", "run", run)
+            .with_user_function_args("/bin/app", "stop", UserFunction::default())
+            .with_file("/bin/stripped", true)
+            .with_user_functions("/bin/stripped", &["run"]);
+        t.no_dwarf.push("/bin/stripped".into());
+        t
+    }
+
+    fn check(src: &str) -> Result<crate::checked::Program, Vec<String>> {
+        let ast = crate::parse(src).unwrap_or_else(|d| panic!("{d:?}"));
+        crate::check::check(&ast, &target()).map_err(|diags| {
+            diags.iter().map(|d| format!("{}..{} {} ({})", d.span.start, d.span.end, d.message, d.notes.join("; "))).collect()
+        })
+    }
+
+    #[test]
+    fn arguments_are_typed_from_the_debug_information() {
+        let program = check(
+            r#"uprobe:/bin/app:run { @[args.count, args->count] = count(); printf("%s %d %d\n", str(args.name), args.node->next->x, args.node.x); }"#,
+        )
+        .unwrap();
+        let key = &program.maps[0].key;
+        assert_eq!(format!("{key:?}").matches("Int { bits: 32, signed: true }").count(), 2, "{key:?}");
+        // The DWARF is read only when `args` is used.
+        let probe = |src: &str| check(src).unwrap().probes.remove(0);
+        assert!(matches!(probe("uprobe:/bin/stripped:run { printf(\"%d\\n\", arg0); }").kind, super::super::ProbeKind::Uprobe { args: None, .. }));
+    }
+
+    #[test]
+    fn errors_point_at_what_cannot_be_read() {
+        // The error for `src`, at `marked` (its first occurrence) or at `0..N`.
+        let error = |src: &str, marked: &str| {
+            let start = src.find(marked).unwrap();
+            let errors = check(src).unwrap_err();
+            let span = format!("{start}..{} ", start + marked.len());
+            assert!(errors[0].starts_with(&span), "{errors:?} not at {span}");
+            errors[0][span.len()..].to_string()
+        };
+        assert_eq!(error("uprobe:/bin/app:run { printf(\"%d\\n\", args.cuont); }", "cuont"), "function `run` has no parameter `cuont` (did you mean `count`?)");
+        assert_eq!(error("uprobe:/bin/app:run { printf(\"%d\\n\", args.node->next->value); }", "value"), "`struct node` has no member `value` ()");
+        assert_eq!(
+            error("uprobe:/bin/stripped:run { printf(\"%d\\n\", args.count); }", "uprobe:/bin/stripped:run"),
+            "cannot read the arguments of `run`: /bin/stripped has no DWARF debug information (without it, read the arguments as arg0, arg1, ...)"
+        );
+        assert_eq!(error("uprobe:/bin/app:stop { printf(\"%d\\n\", args.x); }", "x"), "function `stop` has no parameter `x` (it has no named parameters)");
+        assert_eq!(
+            error("uretprobe:/bin/app:run { printf(\"%d\\n\", args.count); }", "count"),
+            "`args` is not available in `uretprobe:/bin/app:run` (a uretprobe has `retval`; at an offset or address, read the argument registers as arg0, arg1, ...)"
+        );
+    }
+}
