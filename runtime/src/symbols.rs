@@ -2,7 +2,9 @@
 //! from /proc/PID/maps the first time one of its addresses is captured
 //! (the program tells the runtime of each new pid) and kept, so that its
 //! frames are still named after it exits: an address becomes a file
-//! offset in the file mapped there, which stays on disk. blazesym names
+//! offset in the file mapped there, which stays on disk (an address
+//! outside the mappings read reads them again while the process lives: a
+//! library it loaded since). blazesym names
 //! that offset: ELF symbol tables, DWARF, separate debug files found by
 //! debug link or build id (under /usr/lib/debug), as gdb and perf find
 //! them. Its symbolizer is built on the first user frame printed, and it
@@ -10,6 +12,7 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
@@ -20,7 +23,7 @@ use crate::stacks::Symbol;
 /// files.
 #[derive(Default)]
 pub struct UserSymbols {
-    processes: HashMap<u32, Vec<Mapping>>,
+    processes: HashMap<u32, Process>,
     symbolizer: OnceCell<Symbolizer>,
     /// Names found so far, by (file, file offset): a stack's frames repeat
     /// in many stacks, and demangling is per name.
@@ -32,6 +35,20 @@ impl std::fmt::Debug for UserSymbols {
         f.debug_struct("UserSymbols").field("processes", &self.processes).finish_non_exhaustive()
     }
 }
+
+/// What is known of one process's address space.
+#[derive(Debug)]
+struct Process {
+    /// Its file-backed mappings, the latest read first.
+    mappings: Vec<Mapping>,
+    /// When they were last read.
+    read_at: Instant,
+}
+
+/// How long after reading a process's mappings an address outside them
+/// reads them again (a library it loaded since): at most once per burst
+/// of lookups, as printing a map is.
+const REREAD_AFTER: Duration = Duration::from_millis(100);
 
 /// One file-backed mapping of a process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +69,11 @@ impl UserSymbols {
 
     /// The symbol `addr` is in, in process `pid`.
     pub fn symbol(&mut self, pid: u32, addr: u64) -> Option<Symbol> {
-        let mapping = self.mappings(pid).iter().find(|m| (m.start..m.end).contains(&addr))?;
+        let within = |m: &&Mapping| (m.start..m.end).contains(&addr);
+        if !self.mappings(pid).iter().any(|m| within(&m)) {
+            self.reread(pid);
+        }
+        let mapping = self.mappings(pid).iter().find(within)?;
         let (path, file_offset) = (mapping.path.clone(), addr - mapping.start + mapping.offset);
         let key = (path, file_offset);
         if !self.names.contains_key(&key) {
@@ -84,11 +105,32 @@ impl UserSymbols {
         }
     }
 
+    /// The mappings of `pid`, read on the first question about it.
     fn mappings(&mut self, pid: u32) -> &[Mapping] {
-        self.processes.entry(pid).or_insert_with(|| {
-            std::fs::read_to_string(format!("/proc/{pid}/maps")).map(|text| parse_maps(&text)).unwrap_or_default()
-        })
+        &self.processes.entry(pid).or_insert_with(|| Process { mappings: read_maps(pid), read_at: Instant::now() }).mappings
     }
+
+    /// Reads the mappings of `pid` again, if it still lives and they were
+    /// not read a moment ago: the new ones first, then those it has
+    /// unmapped since (its earlier values may be in them).
+    fn reread(&mut self, pid: u32) {
+        let Some(process) = self.processes.get_mut(&pid) else { return };
+        if process.read_at.elapsed() < REREAD_AFTER {
+            return;
+        }
+        process.read_at = Instant::now();
+        let mut mappings = read_maps(pid);
+        if mappings.is_empty() {
+            return;
+        }
+        mappings.extend(process.mappings.drain(..).filter(|m| !mappings.contains(m)).collect::<Vec<_>>());
+        process.mappings = mappings;
+    }
+}
+
+/// The file-backed mappings of process `pid` now; none when it is gone.
+fn read_maps(pid: u32) -> Vec<Mapping> {
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).map(|text| parse_maps(&text)).unwrap_or_default()
 }
 
 /// A C++ (or legacy Rust) symbol's name demangled, as bpftrace shows it by
@@ -143,6 +185,19 @@ mod tests {
         assert_eq!(demangle("_ZN3std2rt10lang_start17h0123456789abcdefE"), "std::rt::lang_start::h0123456789abcdef");
         assert_eq!(demangle("leaf"), "leaf");
         assert_eq!(demangle("_Zbad"), "_Zbad");
+    }
+
+    #[test]
+    fn a_library_mapped_after_the_first_read_is_found() {
+        let mut symbols = UserSymbols::default();
+        let pid = std::process::id();
+        symbols.processes.insert(pid, Process { mappings: Vec::new(), read_at: Instant::now() - REREAD_AFTER });
+        let addr = a_library_mapped_after_the_first_read_is_found as *const () as u64;
+        let symbol = symbols.symbol(pid, addr).expect("a symbol after reading the mappings again");
+        assert!(symbol.name.contains("a_library_mapped_after_the_first_read_is_found"), "{symbol:?}");
+        // Not again a moment later: an address outside every mapping.
+        symbols.processes.get_mut(&pid).expect("read").mappings.clear();
+        assert_eq!(symbols.symbol(pid, addr), None);
     }
 
     #[test]
