@@ -141,6 +141,13 @@ tracepoint:syscalls:sys_enter_execve { @r = reg("ip"); }
 //                                          ^^^^^^^^^ error: `reg()` is not available in `tracepoint:syscalls:sys_enter_execve`
 "#,
     );
+    check(
+        r#"
+interval:ms:10 { @m[1] = 2; for ($kv : @m) { @r = reg("ip"); } @s = reg(1); }
+//                                                ^^^^^^^^^ error: `reg()` is not available inside a `for` loop over a map
+//                                                                      ^ error: `reg()` takes a name as a string literal
+"#,
+    );
 }
 
 #[test]
