@@ -1,7 +1,9 @@
-//! Stacks end to end: `kstack` under a busy workload, and `ustack` of a C
-//! program with frame pointers calling main → a → b → leaf, printed as
-//! bpftrace 0.17 prints them (map keys, perf mode, frame limits,
-//! `printf("%s")`, JSON), also after the traced process exited.
+//! Stacks and symbols end to end: `kstack` under a busy workload, and
+//! `ustack` of a C program with frame pointers calling main → a → b →
+//! leaf, printed as bpftrace 0.17 prints them (map keys, perf mode, frame
+//! limits, `printf("%s")`, JSON), also after the traced process exited;
+//! `usym()`, `uaddr()` and `reg()` on the same program, and C++ names
+//! demangled.
 
 mod common;
 
@@ -30,6 +32,14 @@ fn is_frame(line: &str, name: Option<&str>) -> bool {
     let Some((sym, offset)) = line.strip_prefix("    ").and_then(|l| l.rsplit_once('+')) else { return false };
     let named = name.map_or(!sym.is_empty() && !sym.contains(' '), |n| sym == n);
     named && !offset.is_empty() && offset.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Ends the test program a moment after its last event: rbpf reads a
+/// process's mappings when the program tells it of the process's first
+/// captured address, and it must get to run before the process exits.
+fn finish_after_a_moment(app: App) {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    app.finish();
 }
 
 /// The keys of map `map` in text output: the lines between `@map[` and `]: N`.
@@ -124,7 +134,7 @@ fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
         app.step();
     }
     // The process is gone before the maps print.
-    app.finish();
+    finish_after_a_moment(app);
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -200,4 +210,184 @@ fn user_stacks_print_byte_for_byte_as_bpftrace_0_17_prints_them() {
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert!(rbpf.contains("    main+"), "{rbpf}");
     assert_eq!(rbpf, bpftrace);
+}
+
+#[test]
+fn usym_names_the_function_also_after_the_process_exits() {
+    const TEST: &str = "usym_names_the_function_also_after_the_process_exits";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    // Not position-independent: uaddr() gives the symbol table's address,
+    // as bpftrace's does.
+    let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-no-pie"]) else {
+        return;
+    };
+    let mut app = App::start(&binary);
+    let program = format!(
+        // Nothing prints while the process lives: no symbol is looked up
+        // before it exits.
+        "uprobe:{}:leaf {{ @s[usym(reg(\"ip\"))] = count(); @k = usym(reg(\"ip\")); @n = *uaddr(\"sink\"); \
+         @t = (usym(reg(\"ip\")), 1); }}",
+        binary.display()
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    for _ in 0..3 {
+        app.step();
+    }
+    // The process is gone before the maps print: its symbols are still named.
+    finish_after_a_moment(app);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    // leaf(i) adds i to sink: it holds 1 when leaf is entered the third time.
+    for line in ["@k: leaf\n", "@n: 1\n", "@s[leaf]: 3\n", "@t: (leaf, 1)\n"] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+}
+
+#[test]
+fn usym_is_a_json_string() {
+    const TEST: &str = "usym_is_a_json_string";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0"]) else {
+        return;
+    };
+    let mut app = App::start(&binary);
+    let program = format!("uprobe:{}:b {{ @[usym(reg(\"ip\"))] = count(); printf(\"<%s>\\n\", usym(arg0)); }}", binary.display());
+    let mut tracer = Tracer::start(&["-f", "json", "-e", &program]);
+    tracer.wait_for(|l| l.contains("attached_probes"));
+    tracer.wait_attached(1);
+    app.step();
+    app.step();
+    finish_after_a_moment(app);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains(r#"{"type": "map", "data": {"@": {"b": 2}}}"#), "{out}");
+    // arg0 is i, 0 then 1: no symbol there, so its address in hex.
+    assert!(out.contains(r#"{"type": "printf", "data": "<0x0>\n"}"#) && out.contains(r#""data": "<0x1>\n"}"#), "{out}");
+}
+
+/// A C++ program whose leaf is a member of a namespace, taking an int.
+const CPP_PROGRAM: &str = r#"
+#include <stdio.h>
+volatile int sink;
+namespace shapes { __attribute__((noinline)) void leaf(int i) { sink += i; } }
+int main() {
+    char line[64];
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        shapes::leaf(i);
+        printf("%d\n", i);
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
+    const TEST: &str = "cpp_names_are_demangled_as_bpftrace_demangles_them";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let flags = ["-O0", "-fno-omit-frame-pointer", "-fno-exceptions"];
+    let Some(binary) = build_c(TEST, "the C++ test program (needs g++)", "shapes", &[("shapes.cpp", CPP_PROGRAM)], &flags) else {
+        return;
+    };
+    let mut app = App::start(&binary);
+    // The probe names the mangled symbol, as bpftrace 0.17 needs it.
+    let program = format!(
+        "uprobe:{}:_ZN6shapes4leafEi {{ @[usym(reg(\"ip\"))] = count(); @s[ustack(2)] = count(); }}",
+        binary.display()
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    app.step();
+    finish_after_a_moment(app);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("@[shapes::leaf(int)]: 1\n"), "{out}");
+    let keys = stack_keys(&out, "@s");
+    assert!(keys.len() == 1 && keys[0][0] == "    shapes::leaf(int)+0" && is_frame(keys[0][1], Some("main")), "{out}");
+}
+
+#[test]
+fn func_at_an_address_names_the_function_hit() {
+    const TEST: &str = "func_at_an_address_names_the_function_hit";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0"]) else {
+        return;
+    };
+    let nm = std::process::Command::new("nm").arg(&binary).output().expect("nm");
+    let symbols = String::from_utf8_lossy(&nm.stdout);
+    let leaf = symbols.lines().find(|l| l.ends_with(" T leaf")).and_then(|l| l.split(' ').next()).expect("leaf in nm's list");
+    let mut app = App::start(&binary);
+    let program = format!("uprobe:{}:0x{leaf} {{ @[func] = count(); printf(\"<%s>\\n\", func); }}", binary.display());
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    app.step();
+    app.step();
+    finish_after_a_moment(app);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("<leaf>\n<leaf>\n") && out.contains("@[leaf]: 2\n"), "{out}");
+}
+
+/// Globals of each width, negative, and an array (which uaddr() reads as
+/// its first u64-sized element).
+const GLOBALS: &str = r#"
+#include <stdio.h>
+volatile int neg = -5;
+volatile short sneg = -3;
+volatile char cneg = -2;
+volatile long lneg = -7;
+volatile long arr[3] = {1, 2, 3};
+__attribute__((noinline)) void leaf(void) { neg += 0; }
+int main(void) {
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        leaf();
+        printf("done\n");
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn uaddr_reads_globals_as_signed_integers_of_their_size() {
+    const TEST: &str = "uaddr_reads_globals_as_signed_integers_of_their_size";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the globals test program (needs gcc)", "globals", &[("globals.c", GLOBALS)], &["-O0", "-no-pie"]) else {
+        return;
+    };
+    let mut app = App::start(&binary);
+    let program = format!(
+        "uprobe:{}:leaf {{ printf(\"<%d %d %d %d %d>\\n\", *uaddr(\"neg\"), *uaddr(\"sneg\"), *uaddr(\"cneg\"), *uaddr(\"lneg\"), \
+         *uaddr(\"arr\")); @a = *uaddr(\"sneg\"); }}",
+        binary.display()
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    app.step();
+    finish_after_a_moment(app);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    // As bpftrace 0.17 prints them.
+    assert!(out.contains("<-5 -3 -2 -7 1>\n") && out.contains("@a: -3\n"), "{out}");
 }

@@ -455,6 +455,9 @@ pub enum ValueType {
     /// A u64 kernel address, printed as the name of the kernel symbol that
     /// contains it (from /proc/kallsyms).
     Ksym,
+    /// `usym(addr)`: a u64 user address, then the u64 pid of the process
+    /// it is in; printed as the name of the symbol that contains it.
+    Usym,
     /// `kstack` / `ustack`: a u64 whose low 32 bits are a stack id in the
     /// stack-trace map `map` (negative: the capture failed) and whose high
     /// 32 bits are the pid whose user stack it is; printed as the frames'
@@ -530,6 +533,7 @@ impl ValueType {
             ValueType::Buf { size } => 1 + *size,
             ValueType::Tuple { size, .. } => *size,
             ValueType::Timestamp { .. } | ValueType::Username | ValueType::Ksym | ValueType::Stack { .. } => 8,
+            ValueType::Usym => 16,
             ValueType::Inet => 24,
             ValueType::Record { size, .. } => *size,
             ValueType::Array { element, len } => element.size().saturating_mul(*len),

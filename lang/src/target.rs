@@ -86,6 +86,14 @@ pub trait Target {
     /// `path`, for USDT arguments that name a global (`4@counter(%rip)`).
     fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError>;
 
+    /// The symbol `name` defined in the file at `path` (its `st_value` and
+    /// `st_size`), for `uaddr()`.
+    fn user_symbol(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError>;
+
+    /// The address of the kernel symbol `name` (`/proc/kallsyms`, the
+    /// kernel's and its modules'), for `kaddr()`.
+    fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError>;
+
     /// The directories of PATH, in order, where a program named without a
     /// path (`uprobe:bash:readline`) is looked for.
     fn program_directories(&self) -> Vec<String>;
@@ -228,6 +236,15 @@ pub struct UsdtProbe {
     /// The argument specifications as written in the note, e.g.
     /// `-4@%edi 8@-16(%rbp)`.
     pub args: String,
+}
+
+/// A symbol of a user binary: where it is and how big.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserSymbol {
+    /// Its address (ELF `st_value`).
+    pub address: u64,
+    /// Its size in bytes (ELF `st_size`).
+    pub size: u64,
 }
 
 /// A function in the kernel or one of its modules.

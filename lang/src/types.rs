@@ -50,6 +50,10 @@ pub enum Type {
     /// A kernel address, printed as the name of the kernel symbol it is in
     /// (`func` in a multi-attached kprobe).
     Ksym,
+    /// `usym(addr)`: a user address and the pid of the process it is in
+    /// (two u64s, as bpftrace stores it), printed as the name of the
+    /// symbol it is in.
+    Usym,
     /// `ntop(...)`: an address family and 16 address bytes, printed as an
     /// IPv4 or IPv6 address.
     Inet,
@@ -97,7 +101,7 @@ impl Type {
     /// Whether printf's `%s` prints it: strings, and the values the runtime
     /// renders as text (dates, user names, addresses).
     pub fn prints_as_string(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Inet | Type::Stack(_))
+        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Usym | Type::Inet | Type::Stack(_))
     }
 
     /// Whether it is a `buf()`.
@@ -127,6 +131,7 @@ impl Type {
             Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
             Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Stack(_) => 8,
+            Type::Usym => 16,
             Type::Inet => 24,
             // A u8 length, then the bytes.
             Type::Buf { size } => 1 + *size,
@@ -197,6 +202,7 @@ impl fmt::Display for Type {
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
             Type::Ksym => write!(f, "ksym"),
+            Type::Usym => write!(f, "usym"),
             Type::Stack(stack) => write!(f, "{}", if stack.user { "ustack" } else { "kstack" }),
             Type::Inet => write!(f, "inet address"),
             Type::Buf { size } => write!(f, "buffer[{size}]"),

@@ -134,6 +134,11 @@ impl Decoder {
                 let name = self.kallsyms.get_or_init(crate::kallsyms::Kallsyms::read).name_of(addr);
                 Value::Str(name.map_or_else(|| format!("0x{addr:x}"), str::to_string).into_bytes())
             }
+            ValueType::Usym => {
+                let addr = read_int(bytes.get(..8).unwrap_or(bytes), false);
+                let pid = read_int(bytes.get(8..).unwrap_or(&[]), false);
+                Value::Str(self.stacks.user_symbol_name(pid as u32, addr).into_bytes())
+            }
             ValueType::Stack { map, user, mode, limit, indent } => {
                 let value = read_int(bytes, false);
                 Value::Str(self.stacks.text(map, *user, *mode, *limit, *indent, value).into_bytes())

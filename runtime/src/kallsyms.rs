@@ -50,9 +50,40 @@ impl Kallsyms {
     }
 }
 
+/// The address of the symbol `name` (of any kind, functions and data)
+/// in the text of /proc/kallsyms, for `kaddr()`: the first line naming it,
+/// the kernel's before its modules'. `Err(true)` when the name is there but
+/// its address is hidden (zero: kptr_restrict, or no CAP_SYSLOG).
+pub fn address_of(text: &str, name: &str) -> Result<u64, bool> {
+    let mut hidden = false;
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(addr), Some(_kind), Some(n)) = (words.next(), words.next(), words.next()) else { continue };
+        if n != name {
+            continue;
+        }
+        match u64::from_str_radix(addr, 16) {
+            Ok(0) => hidden = true,
+            Ok(addr) => return Ok(addr),
+            Err(_) => {}
+        }
+    }
+    Err(hidden)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Kallsyms;
+
+    #[test]
+    fn the_address_of_a_named_symbol() {
+        let text = "ffffffff81002000 T vfs_read\nffffffff81003000 D jiffies\nffffffffc0001000 t v9fs_read\t[9p]\n0000000000000000 T hidden\n";
+        assert_eq!(super::address_of(text, "vfs_read"), Ok(0xffffffff81002000));
+        assert_eq!(super::address_of(text, "jiffies"), Ok(0xffffffff81003000));
+        assert_eq!(super::address_of(text, "v9fs_read"), Ok(0xffffffffc0001000));
+        assert_eq!(super::address_of(text, "hidden"), Err(true));
+        assert_eq!(super::address_of(text, "nosuch"), Err(false));
+    }
 
     #[test]
     fn finds_the_function_an_address_is_in() {

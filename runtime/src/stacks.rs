@@ -61,6 +61,16 @@ impl Stacks {
         self.user.borrow_mut().remember(pid);
     }
 
+    /// The name of the symbol the user address `addr` is in, in process
+    /// `pid`, as bpftrace prints a `usym()` value: without an offset; the
+    /// address in hex when no symbol has it.
+    pub fn user_symbol_name(&self, pid: u32, addr: u64) -> String {
+        match self.user.borrow_mut().symbol(pid, addr) {
+            Some(symbol) => symbol.name,
+            None => format!("0x{addr:x}"),
+        }
+    }
+
     /// The text of the stack stored as `value` (a stack id in the low 32
     /// bits, a pid in the high 32) in the map `map` of `limit`-frame stacks.
     pub fn text(&self, map: &str, user: bool, mode: StackMode, limit: u8, indent: u8, value: u64) -> String {

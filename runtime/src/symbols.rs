@@ -1,23 +1,54 @@
-//! User addresses to symbols: a process's mappings from /proc/PID/maps,
-//! then the function symbols (symtab and dynsym) of the ELF file mapped
-//! there and of its separate debug file, read with the `object` crate
-//! (already a dependency). Both are read on first need and
-//! kept, so a process's frames stay named once its mappings were read,
-//! also after it exits ([`UserSymbols::remember`] reads them early).
+//! User addresses to symbols. A process's file-backed mappings are read
+//! from /proc/PID/maps the first time one of its addresses is captured
+//! (the program tells the runtime of each new pid) and kept, so that its
+//! frames are still named after it exits: an address becomes a file
+//! offset in the file mapped there, which stays on disk (an address
+//! outside the mappings read reads them again while the process lives: a
+//! library it loaded since). blazesym names
+//! that offset: ELF symbol tables, DWARF, separate debug files found by
+//! debug link or build id (under /usr/lib/debug), as gdb and perf find
+//! them. Its symbolizer is built on the first user frame printed, and it
+//! parses each file once.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use object::read::elf::ElfFile64;
-use object::{Endianness, Object, ObjectSegment, ObjectSymbol, SymbolKind};
+use blazesym::symbolize::source::{Elf, Source};
+use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 
 use crate::stacks::Symbol;
 
-/// The symbols of the processes and files seen so far.
-#[derive(Debug, Default)]
+/// The mappings of the processes seen so far, and the symbols of their
+/// files.
+#[derive(Default)]
 pub struct UserSymbols {
-    processes: HashMap<u32, Vec<Mapping>>,
-    files: HashMap<String, Option<ElfSymbols>>,
+    processes: HashMap<u32, Process>,
+    symbolizer: OnceCell<Symbolizer>,
+    /// Names found so far, by (file, file offset): a stack's frames repeat
+    /// in many stacks, and demangling is per name.
+    names: HashMap<(String, u64), Option<(String, u64)>>,
 }
+
+impl std::fmt::Debug for UserSymbols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSymbols").field("processes", &self.processes).finish_non_exhaustive()
+    }
+}
+
+/// What is known of one process's address space.
+#[derive(Debug)]
+struct Process {
+    /// Its file-backed mappings, the latest read first.
+    mappings: Vec<Mapping>,
+    /// When they were last read.
+    read_at: Instant,
+}
+
+/// How long after reading a process's mappings an address outside them
+/// reads them again (a library it loaded since): at most once per burst
+/// of lookups, as printing a map is.
+const REREAD_AFTER: Duration = Duration::from_millis(100);
 
 /// One file-backed mapping of a process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,50 +60,77 @@ struct Mapping {
     path: String,
 }
 
-/// The function symbols of one ELF file, and where its segments load.
-#[derive(Debug, Default)]
-struct ElfSymbols {
-    /// (address, size, name), sorted by address.
-    symbols: Vec<(u64, u64, String)>,
-    /// (file offset, file size, address) of each loadable segment.
-    segments: Vec<(u64, u64, u64)>,
-}
-
 impl UserSymbols {
-    /// Reads `pid`'s mappings and the symbols of its files now, while the
-    /// process lives, so that its stacks are named after it exits.
+    /// Reads `pid`'s mappings now, while the process lives, so that its
+    /// addresses are named after it exits.
     pub fn remember(&mut self, pid: u32) {
-        let mappings = self.mappings(pid).to_vec();
-        for m in mappings {
-            self.file(&m.path);
-        }
+        self.mappings(pid);
     }
 
     /// The symbol `addr` is in, in process `pid`.
     pub fn symbol(&mut self, pid: u32, addr: u64) -> Option<Symbol> {
-        let mapping = self.mappings(pid).iter().find(|m| (m.start..m.end).contains(&addr))?.clone();
-        let file_offset = addr - mapping.start + mapping.offset;
-        let elf = self.file(&mapping.path).as_ref()?;
-        let &(seg_offset, _, seg_addr) =
-            elf.segments.iter().find(|&&(off, size, _)| (off..off + size.max(1)).contains(&file_offset))?;
-        let vaddr = file_offset - seg_offset + seg_addr;
-        let i = elf.symbols.partition_point(|&(a, _, _)| a <= vaddr);
-        let (start, size, name) = elf.symbols.get(i.checked_sub(1)?)?;
-        if *size != 0 && vaddr >= start + size {
-            return None;
+        let within = |m: &&Mapping| (m.start..m.end).contains(&addr);
+        if !self.mappings(pid).iter().any(|m| within(&m)) {
+            self.reread(pid);
         }
-        Some(Symbol { name: demangle(name), offset: vaddr - start, module: Some(mapping.path) })
+        let mapping = self.mappings(pid).iter().find(within)?;
+        let (path, file_offset) = (mapping.path.clone(), addr - mapping.start + mapping.offset);
+        let key = (path, file_offset);
+        if !self.names.contains_key(&key) {
+            let name = self.name_at(&key.0, file_offset);
+            self.names.insert(key.clone(), name);
+        }
+        let (name, offset) = self.names.get(&key)?.clone()?;
+        Some(Symbol { name, offset, module: Some(key.0) })
     }
 
+    /// The symbol at `file_offset` in the ELF file at `path`, demangled,
+    /// and the offset into it.
+    fn name_at(&self, path: &str, file_offset: u64) -> Option<(String, u64)> {
+        let symbolizer = self.symbolizer.get_or_init(|| {
+            // Names as the symbol tables spell them (demangled below as
+            // bpftrace demangles them); no source lines, no inlined frames.
+            Symbolizer::builder()
+                .enable_code_info(false)
+                .enable_inlined_fns(false)
+                .enable_demangling(false)
+                // The files stay as they were for the session: no stat per lookup.
+                .enable_auto_reload(false)
+                .build()
+        });
+        let source = Source::Elf(Elf::new(path));
+        match symbolizer.symbolize_single(&source, Input::FileOffset(file_offset)).ok()? {
+            Symbolized::Sym(sym) => Some((demangle(&sym.name), sym.offset as u64)),
+            Symbolized::Unknown(_) => None,
+        }
+    }
+
+    /// The mappings of `pid`, read on the first question about it.
     fn mappings(&mut self, pid: u32) -> &[Mapping] {
-        self.processes.entry(pid).or_insert_with(|| {
-            std::fs::read_to_string(format!("/proc/{pid}/maps")).map(|text| parse_maps(&text)).unwrap_or_default()
-        })
+        &self.processes.entry(pid).or_insert_with(|| Process { mappings: read_maps(pid), read_at: Instant::now() }).mappings
     }
 
-    fn file(&mut self, path: &str) -> &Option<ElfSymbols> {
-        self.files.entry(path.to_string()).or_insert_with(|| std::fs::read(path).ok().and_then(|data| read_elf(path, &data)))
+    /// Reads the mappings of `pid` again, if it still lives and they were
+    /// not read a moment ago: the new ones first, then those it has
+    /// unmapped since (its earlier values may be in them).
+    fn reread(&mut self, pid: u32) {
+        let Some(process) = self.processes.get_mut(&pid) else { return };
+        if process.read_at.elapsed() < REREAD_AFTER {
+            return;
+        }
+        process.read_at = Instant::now();
+        let mut mappings = read_maps(pid);
+        if mappings.is_empty() {
+            return;
+        }
+        mappings.extend(process.mappings.drain(..).filter(|m| !mappings.contains(m)).collect::<Vec<_>>());
+        process.mappings = mappings;
     }
+}
+
+/// The file-backed mappings of process `pid` now; none when it is gone.
+fn read_maps(pid: u32) -> Vec<Mapping> {
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).map(|text| parse_maps(&text)).unwrap_or_default()
 }
 
 /// A C++ (or legacy Rust) symbol's name demangled, as bpftrace shows it by
@@ -108,62 +166,6 @@ fn parse_maps(text: &str) -> Vec<Mapping> {
         .collect()
 }
 
-/// The function symbols and loadable segments of the ELF file at `path`,
-/// with the symbols of its separate debug file (found by build id, then by
-/// debug link, where gdb looks) when it has one: a distribution's libc
-/// keeps only its exported symbols, its debug file has the others.
-fn read_elf(path: &str, data: &[u8]) -> Option<ElfSymbols> {
-    let elf = ElfFile64::<Endianness>::parse(data).ok()?;
-    let mut symbols = function_symbols(&elf);
-    if let Some(debug) = debug_file(path, &elf).and_then(|p| std::fs::read(p).ok()) {
-        if let Ok(debug) = ElfFile64::<Endianness>::parse(&debug[..]) {
-            symbols.extend(function_symbols(&debug));
-        }
-    }
-    symbols.sort();
-    symbols.dedup_by_key(|s| s.0);
-    let segments = elf
-        .segments()
-        .map(|s| {
-            let (offset, size) = s.file_range();
-            (offset, size, s.address())
-        })
-        .collect();
-    Some(ElfSymbols { symbols, segments })
-}
-
-/// The named function symbols (symtab and dynsym) of an ELF file.
-fn function_symbols(elf: &ElfFile64<'_, Endianness>) -> Vec<(u64, u64, String)> {
-    elf.symbols()
-        .chain(elf.dynamic_symbols())
-        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
-        .filter(|(_, _, name)| !name.is_empty())
-        .collect()
-}
-
-/// The separate debug file of the ELF file at `path`, if there is one:
-/// /usr/lib/debug/.build-id/NN/REST.debug, or the debug link's name next
-/// to the file, in its .debug directory or under /usr/lib/debug.
-fn debug_file(path: &str, elf: &ElfFile64<'_, Endianness>) -> Option<std::path::PathBuf> {
-    use std::path::{Path, PathBuf};
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(Some(id)) = elf.build_id() {
-        if id.len() > 1 {
-            let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-            candidates.push(PathBuf::from(format!("/usr/lib/debug/.build-id/{}/{}.debug", &hex[..2], &hex[2..])));
-        }
-    }
-    if let Ok(Some((name, _crc))) = elf.gnu_debuglink() {
-        let name = String::from_utf8_lossy(name).into_owned();
-        let dir = Path::new(path).parent().unwrap_or(Path::new("/"));
-        candidates.push(dir.join(&name));
-        candidates.push(dir.join(".debug").join(&name));
-        candidates.push(Path::new("/usr/lib/debug").join(dir.strip_prefix("/").unwrap_or(dir)).join(&name));
-    }
-    candidates.into_iter().find(|c| c.as_path() != Path::new(path) && c.is_file())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +185,19 @@ mod tests {
         assert_eq!(demangle("_ZN3std2rt10lang_start17h0123456789abcdefE"), "std::rt::lang_start::h0123456789abcdef");
         assert_eq!(demangle("leaf"), "leaf");
         assert_eq!(demangle("_Zbad"), "_Zbad");
+    }
+
+    #[test]
+    fn a_library_mapped_after_the_first_read_is_found() {
+        let mut symbols = UserSymbols::default();
+        let pid = std::process::id();
+        symbols.processes.insert(pid, Process { mappings: Vec::new(), read_at: Instant::now() - REREAD_AFTER });
+        let addr = a_library_mapped_after_the_first_read_is_found as *const () as u64;
+        let symbol = symbols.symbol(pid, addr).expect("a symbol after reading the mappings again");
+        assert!(symbol.name.contains("a_library_mapped_after_the_first_read_is_found"), "{symbol:?}");
+        // Not again a moment later: an address outside every mapping.
+        symbols.processes.get_mut(&pid).expect("read").mappings.clear();
+        assert_eq!(symbols.symbol(pid, addr), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use rbpf_lang::ctypes::CType;
-use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UserFunction, UsdtProbe};
+use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UserFunction, UsdtProbe, UserSymbol};
 
 use std::sync::Arc;
 
@@ -170,6 +170,23 @@ impl Target for HostTarget {
         let file = parse_elf(path, &data)?;
         let found = file.symbols().chain(file.dynamic_symbols()).find(|s| s.is_definition() && s.name() == Ok(name));
         found.map(|s| s.address()).ok_or(TargetError::NotFound)
+    }
+
+    fn user_symbol(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError> {
+        use object::{Object, ObjectSymbol};
+        let data = read_elf(path)?;
+        let file = parse_elf(path, &data)?;
+        let found = file.symbols().chain(file.dynamic_symbols()).find(|s| s.is_definition() && s.name() == Ok(name));
+        found.map(|s| UserSymbol { address: s.address(), size: s.size() }).ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError> {
+        let text = std::fs::read_to_string("/proc/kallsyms")
+            .map_err(|e| TargetError::Unavailable(format!("/proc/kallsyms cannot be read: {e}")))?;
+        crate::kallsyms::address_of(&text, name).map_err(|hidden| match hidden {
+            true => TargetError::Unavailable("/proc/kallsyms hides its addresses (kernel.kptr_restrict, or no CAP_SYSLOG)".into()),
+            false => TargetError::NotFound,
+        })
     }
 
     fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError> {

@@ -30,13 +30,29 @@ const LOWERINGS: &[(&str, Lowering)] = &[
 impl ProgramGen<'_> {
     /// A call `e` of the pure function `function`.
     pub(super) fn call(&mut self, function: &str, args: &[Expr], e: &Expr) -> Result<IntVal, CodegenError> {
-        if matches!(function, "kstack" | "ustack") {
-            return self.stack_id(e);
+        // Checked by hooks of their own, these are lowered here too.
+        match function {
+            "kstack" | "ustack" => return self.stack_id(e),
+            "reg" => return self.reg(e, args),
+            _ => {}
         }
         match LOWERINGS.iter().find(|(name, _)| *name == function) {
             Some((_, lower)) => lower(self, e, args),
             None => Err(CodegenError::Unlowerable { what: format!("`{function}()`"), span: e.span }),
         }
+    }
+
+    /// `reg("name")`: the register at the constant offset the checker
+    /// found in the context's `pt_regs` (a perf event's context begins
+    /// with them too).
+    fn reg(&mut self, e: &Expr, args: &[Expr]) -> Result<IntVal, CodegenError> {
+        let rbpf_lang::checked::ExprKind::Int(offset) = args[0].kind else {
+            return Err(CodegenError::Unlowerable { what: "`reg()` of a register not constant".into(), span: e.span });
+        };
+        self.b.set_span(e.span);
+        let r = self.alloc_reg(e.span)?;
+        self.b.load(Size::DW, r, Reg::R6, offset as i16);
+        Ok(IntVal::Reg(r))
     }
 
     /// `bswap(x)`: the bytes of `x`, of its type's width, reversed.

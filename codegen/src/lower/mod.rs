@@ -221,6 +221,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Timestamp { format } => ValueType::Timestamp { format: *format },
         Type::Username => ValueType::Username,
         Type::Ksym => ValueType::Ksym,
+        Type::Usym => ValueType::Usym,
         Type::Stack(stack) => stacks::value_type(stack, 8),
         Type::Inet => ValueType::Inet,
         Type::Buf { size } => ValueType::Buf { size: *size },
@@ -451,7 +452,16 @@ impl<'a> ProgramGen<'a> {
     ) -> Result<Generated, CodegenError> {
         let name = format!("probe{index}");
         let uses_ctx =
-            (matches!(probe.kind, ProbeKind::Tracepoint { .. } | ProbeKind::RawTracepoint { .. } | ProbeKind::Fentry { .. }) || probe.kind.has_registers())
+            // A perf event's context begins with the registers `reg()` reads.
+            (matches!(
+                probe.kind,
+                ProbeKind::Tracepoint { .. }
+                    | ProbeKind::RawTracepoint { .. }
+                    | ProbeKind::Fentry { .. }
+                    | ProbeKind::Interval { .. }
+                    | ProbeKind::PerfEvent { .. }
+                    | ProbeKind::Watchpoint { .. }
+            ) || probe.kind.has_registers())
                 && reads_context(probe)
             || stacks::reads_stack(probe);
         let mut gen = ProgramGen::new(layout, &probe.vars, ncpus, name, uses_ctx);
@@ -594,6 +604,7 @@ impl checked::Visitor<'_> for ReadsContext {
                 | E::UsdtArg(_)
                 | E::Retval
                 | E::FuncIp
+                | E::Call { function: "reg", .. }
                 | E::BufRead { source: checked::BufSource::Field(_), .. }
         );
         checked::walk_expr(self, e);

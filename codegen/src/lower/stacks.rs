@@ -11,6 +11,7 @@ use rbpf_lang::checked::{self, Expr};
 use rbpf_lang::types::{StackType, Type};
 
 use super::expr::IntVal;
+use super::frame::Slot;
 use super::ProgramGen;
 use crate::elf::{map_type, MapDef};
 use crate::insn::{Alu, Cond, Helper, Reg, Size};
@@ -76,6 +77,8 @@ impl checked::Visitor<'_> for Limits {
             self.0.insert(stack.limit);
             self.1 |= stack.user;
         }
+        // A `usym()` value names its process's symbols as a user stack does.
+        self.1 |= matches!(e.kind, checked::ExprKind::Call { function: "usym", .. });
         checked::walk_expr(self, e);
     }
 }
@@ -104,6 +107,38 @@ impl ProgramGen<'_> {
             self.b.alu64(Alu::Or, r, Reg::R0);
         }
         Ok(IntVal::Reg(r))
+    }
+
+    /// Stores a `usym()` value into `slot` at `offset`: the address, then
+    /// the pid of the process it is in (told to the runtime the first time,
+    /// as for user stacks, so that its symbols stay named after it exits).
+    pub(super) fn store_usym(&mut self, value: &Expr, slot: Slot, offset: u32) -> Result<(), CodegenError> {
+        match &value.kind {
+            checked::ExprKind::Call { function: "usym", args } => {
+                let v = self.int(&args[0])?;
+                let r = self.to_reg(v, args[0].span)?;
+                self.b.store(Size::DW, Reg::R10, slot.at(offset), r);
+                self.release_reg(r);
+                self.b.set_span(value.span);
+                self.b.call(Helper::GetCurrentPidTgid);
+                self.b.alu64(Alu::Rsh, Reg::R0, 32);
+                self.notice_new_pid(value)?;
+                self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), Reg::R0);
+                Ok(())
+            }
+            checked::ExprKind::Var(id) => {
+                match self.scratch_offset(*id) {
+                    Some(off) => {
+                        self.scratch_base(Reg::R1);
+                        self.copy_words(Reg::R1, off, Reg::R10, slot.at(offset), 16);
+                    }
+                    None => self.copy_stack(self.vars[id.0].off, slot.at(offset), 16),
+                }
+                Ok(())
+            }
+            checked::ExprKind::TupleIndex { .. } => self.tuple_element_bytes(value, slot, offset),
+            _ => Err(CodegenError::Unlowerable { what: "a user symbol".into(), span: value.span }),
+        }
     }
 
     /// With the pid in r0 (kept there): the first user stack of a process

@@ -189,6 +189,9 @@ impl ProgramGen<'_> {
             self.release_reg(rv);
             return Ok(());
         }
+        if value.ty == rbpf_lang::types::Type::Usym {
+            return self.store_usym(value, slot, offset);
+        }
         if value.ty == rbpf_lang::types::Type::Inet {
             // A variable holding an address: copy its 24 bytes.
             let rbpf_lang::checked::ExprKind::Var(id) = value.kind else {
@@ -516,6 +519,7 @@ impl ProgramGen<'_> {
             | ValueType::Username
             | ValueType::Ksym
             | ValueType::Stack { .. }
+            | ValueType::Usym
             | ValueType::Inet
             | ValueType::Tuple { .. } => self.store_as(e, &field.ty, slot, field.offset),
             other => Err(CodegenError::Unlowerable { what: format!("{other:?}"), span: e.span }),

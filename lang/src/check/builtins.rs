@@ -221,6 +221,10 @@ impl Checker {
             ContextValue::ReturnRegister => (ExprKind::Retval, Type::U64),
             ContextValue::Usdt(arg) => (ExprKind::UsdtArg(arg), Type::U64),
             ContextValue::FuncIp => (ExprKind::FuncIp, Type::Ksym),
+            ContextValue::UserIp => {
+                let ip = Expr { kind: ExprKind::Call { function: "reg", args: vec![super::symbols::register("ip", span)] }, ty: Type::U64, span };
+                (ExprKind::Call { function: "usym", args: vec![ip] }, Type::Usym)
+            }
             ContextValue::Field(f) => {
                 let ty = self.field_type(&f, false, span)?;
                 (ExprKind::TracepointField(f), ty)

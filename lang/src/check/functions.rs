@@ -189,6 +189,10 @@ pub const FUNCTIONS: &[Function] = &[
     row("kptr", "kptr(p)", 1, 1, Check::Pure { params: &[Param::Int], result: |args| in_space(args, false) }),
     Function { reads: Reads::Context, bare: true, ..row("kstack", "kstack([mode, ] [limit])", 0, 2, Check::Value(Checker::stack)) },
     row("ksym", "ksym(addr)", 1, 1, Check::Value(Checker::ksym)),
+    Function { reads: Reads::Task, ..row("usym", "usym(addr)", 1, 1, Check::Value(Checker::usym)) },
+    row("kaddr", "kaddr(name)", 1, 1, Check::Value(Checker::kaddr)),
+    Function { reads: Reads::Context, ..row("uaddr", "uaddr(name)", 1, 1, Check::Value(Checker::uaddr)) },
+    Function { reads: Reads::Context, ..row("reg", "reg(name)", 1, 1, Check::Value(Checker::reg)) },
     Function { reads: Reads::Context, bare: true, ..row("ustack", "ustack([mode, ] [limit])", 0, 2, Check::Value(Checker::stack)) },
 ];
 

@@ -84,6 +84,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     checker.ncpus = target.possible_cpus().max(1);
     let (types, mut type_diags) = types::TypeTable::build(program, target);
     checker.types = types;
+    checker.symbols = symbols::Symbols::resolve(&expanded, target);
     diags.append(&mut type_diags);
     let mut pass = Pass::Infer;
     loop {
@@ -286,6 +287,8 @@ struct Checker {
     strlen: u32,
     /// The types and enumerators the program can name.
     types: types::TypeTable,
+    /// The addresses `kaddr()` and `uaddr()` name.
+    symbols: symbols::Symbols,
 }
 
 /// Whether a wildcard's matches must stay one program each rather than
@@ -372,6 +375,7 @@ impl Checker {
             cpid: options.cpid,
             strlen,
             types: types::TypeTable::default(),
+            symbols: symbols::Symbols::default(),
         }
     }
 
@@ -467,6 +471,7 @@ mod printf;
 mod statements;
 mod stacks;
 mod stmt;
+mod symbols;
 mod strings;
 mod tuple;
 mod types;

@@ -41,6 +41,9 @@ fn target() -> FakeTarget {
         .with_usdt("/bin/app", "app", "req", 0x1010, Some(0x3000), "-4@%edi 8@16(%rsp)")
         .with_usdt("/bin/app", "app", "req", 0x1030, Some(0x3000), "-4@%eax 8@$7")
         .with_usdt("/bin/app", "app", "odd", 0x1040, None, "4@(%rax,%rbx,4)")
+        .with_user_symbol("/bin/app", "flag", 0x4010, 1)
+        .with_user_symbol("/bin/app", "table", 0x4020, 48)
+        .with_kernel_symbol("vfs_read", 0xffffffff81002000)
         .with_kernel_definitions(KERNEL_TYPES)
         .with_tracepoint("sched", "sched_switch", "format:\n\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;\n")
 }

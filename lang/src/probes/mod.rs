@@ -281,6 +281,11 @@ impl ProbeKind {
         if let ProbeKind::KprobeMulti { .. } = self {
             return Ok(ContextValue::FuncIp);
         }
+        // At an address of a binary, the function is the symbol the
+        // probed instruction is in, named when it prints (as `usym()`).
+        if let ProbeKind::Uprobe { location: UprobeLocation::Address(_), ret: false, .. } = self {
+            return Ok(ContextValue::UserIp);
+        }
         match self.function() {
             Some(func) => Ok(ContextValue::Name(func.to_string())),
             None => Err(Diagnostic::error(span, format!("`func` is not known in `{probe}`"))
@@ -319,6 +324,9 @@ pub enum ContextValue {
     Field(crate::target::TracepointField),
     /// The traced function's address, read when the probe fires.
     FuncIp,
+    /// The user address the probe fired at (its instruction pointer),
+    /// printed as the user symbol it is in.
+    UserIp,
     /// A name known when the program is compiled.
     Name(String),
 }

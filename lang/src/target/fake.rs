@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::ctypes::CType;
 
-use super::{FieldKind, UserFunction, KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointField, TracepointFormat, UsdtProbe};
+use super::{FieldKind, UserFunction, KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointField, TracepointFormat, UsdtProbe, UserSymbol};
 
 /// A target made of fixed facts, for tests.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +32,10 @@ pub struct FakeTarget {
     pub usdt: HashMap<String, Vec<UsdtProbe>>,
     /// Symbol addresses by (binary path, name).
     pub user_symbols: HashMap<(String, String), u64>,
+    /// Symbol sizes by (binary path, name); 8 when not given.
+    pub user_symbol_sizes: HashMap<(String, String), u64>,
+    /// Kernel symbols' addresses by name (`/proc/kallsyms`).
+    pub kernel_symbols: HashMap<String, u64>,
     /// PATH's directories.
     pub program_directories: Vec<String>,
     /// The dynamic loader's cache.
@@ -100,6 +104,20 @@ impl FakeTarget {
             f.module = Some(module.to_string());
         }
         t
+    }
+
+    /// Adds the symbol `name` of `size` bytes at `address` to the binary `path`.
+    pub fn with_user_symbol(mut self, path: &str, name: &str, address: u64, size: u64) -> Self {
+        let key = (path.to_string(), name.to_string());
+        self.user_symbols.insert(key.clone(), address);
+        self.user_symbol_sizes.insert(key, size);
+        self
+    }
+
+    /// Adds the kernel symbol `name` at `address`.
+    pub fn with_kernel_symbol(mut self, name: &str, address: u64) -> Self {
+        self.kernel_symbols.insert(name.to_string(), address);
+        self
     }
 
     /// Adds a user binary at `path` defining `functions`.
@@ -266,6 +284,16 @@ impl Target for FakeTarget {
 
     fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError> {
         self.user_symbols.get(&(path.to_string(), name.to_string())).copied().ok_or(TargetError::NotFound)
+    }
+
+    fn user_symbol(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError> {
+        let key = (path.to_string(), name.to_string());
+        let address = self.user_symbols.get(&key).copied().ok_or(TargetError::NotFound)?;
+        Ok(UserSymbol { address, size: self.user_symbol_sizes.get(&key).copied().unwrap_or(8) })
+    }
+
+    fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError> {
+        self.kernel_symbols.get(name).copied().ok_or(TargetError::NotFound)
     }
 
     fn program_directories(&self) -> Vec<String> {

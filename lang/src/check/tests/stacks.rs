@@ -89,3 +89,69 @@ profile:hz:99 { @m[1] = 1; for ($kv : @m) { @s[kstack] = count(); @u[ustack(2)] 
 "#,
     );
 }
+
+#[test]
+fn usym_takes_an_address() {
+    assert_eq!(first_key("profile:hz:99 { @[usym(reg(\"ip\"))] = count(); }"), [Type::Usym]);
+    check(
+        r#"
+uprobe:/bin/sh:main { @[usym("f")] = count(); }
+//                           ^^^ error: `usym()` needs an integer, but this is string[2]
+"#,
+    );
+}
+
+#[test]
+fn kaddr_is_the_address_of_a_kernel_symbol() {
+    let ast = crate::parse(r#"BEGIN { $a = kaddr("vfs_read"); }"#).expect("parses");
+    let program = crate::check::check(&ast, &target()).expect("checks");
+    let text = format!("{program:?}");
+    assert!(text.contains(&format!("Int({})", 0xffffffff81002000u64)), "{text}");
+    check(
+        r#"
+BEGIN { @a = kaddr("no_such_function"); @b = kaddr(1); $n = "vfs_read"; @c = kaddr($n); }
+//                 ^^^^^^^^^^^^^^^^^^ error: unknown kernel symbol `no_such_function`
+//                                                 ^ error: `kaddr()` takes a name as a string literal
+//                                                                                 ^^ error: `kaddr()` takes a name as a string literal
+"#,
+    );
+}
+
+#[test]
+fn uaddr_is_a_pointer_sized_as_its_symbol() {
+    check(r#"usdt:/bin/app:app:req { @a = *uaddr("flag"); @b = *uaddr("table"); }"#);
+    check(
+        r#"
+usdt:/bin/app:app:req { @a = uaddr("missing"); }
+//                                 ^^^^^^^^^ error: unknown symbol `missing`
+BEGIN { @b = uaddr("flag"); }
+//           ^^^^^^^^^^^^^ error: `uaddr()` is not available in `BEGIN`
+"#,
+    );
+}
+
+#[test]
+fn reg_reads_registers_by_bpftraces_names() {
+    check(r#"profile:hz:99 { @[reg("ip"), reg("sp")] = count(); } usdt:/bin/app:app:req { @r = reg("r15") + reg("ss"); }"#);
+    check(
+        r#"
+profile:hz:99 { @[reg("rip")] = count(); }
+//                    ^^^^^ error: unknown register `rip`
+tracepoint:syscalls:sys_enter_execve { @r = reg("ip"); }
+//                                          ^^^^^^^^^ error: `reg()` is not available in `tracepoint:syscalls:sys_enter_execve`
+"#,
+    );
+    check(
+        r#"
+interval:ms:10 { @m[1] = 2; for ($kv : @m) { @r = reg("ip"); } @s = reg(1); }
+//                                                ^^^^^^^^^ error: `reg()` is not available inside a `for` loop over a map
+//                                                                      ^ error: `reg()` takes a name as a string literal
+"#,
+    );
+}
+
+#[test]
+fn func_at_an_address_is_the_symbol_hit() {
+    assert_eq!(first_key("uprobe:/bin/sh:0x1040 { @[func] = count(); }"), [Type::Usym]);
+    assert_eq!(first_key("uprobe:/bin/sh:main { @[func] = count(); }"), [Type::Str { size: 64 }]);
+}
