@@ -267,6 +267,10 @@ mod tests {
         let program = check(r#"uprobe:/bin/app:run { print(args); @[args] = count(); $a = args; @m = $a.count; @n[$a.node->x] = args; }"#).unwrap();
         let key = format!("{:?}", program.maps[0].key);
         assert!(key.contains("_uprobe__bin_app_run_args") && key.contains("\"node\""), "{key}");
+        // `args.node[i]` indexes the pointer: `.x` of it is one read of
+        // the member, not of the whole struct.
+        let body = format!("{:?}", check("uprobe:/bin/app:run { @ = args.node[1].x; @s = sizeof(args.node[0]); }").unwrap().probes);
+        assert!(body.contains("kind: Load") && !body.contains("kind: Member") && body.contains("Int(16)"), "{body}");
         // The DWARF is read only when `args` is used.
         let probe = |src: &str| check(src).unwrap().probes.remove(0);
         assert!(matches!(probe("uprobe:/bin/stripped:run { printf(\"%d\\n\", arg0); }").kind, super::super::ProbeKind::Uprobe { args: None, .. }));
