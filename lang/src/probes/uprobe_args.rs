@@ -122,7 +122,7 @@ pub fn args_whole(function: Option<&UserFunction>, probe: &str, span: Span) -> R
         let read = arg(Some(function), name, probe, span).map_err(|d| {
             let mut whole = Diagnostic::error(span, format!("`args` of `{}` cannot be read whole", function_name(probe))).with_label(d.message);
             whole.notes = d.notes;
-            whole.with_note("read the parameters that can be read by name: `args.NAME`")
+            whole.with_note("read the other parameters by name: `args.NAME`")
         })?;
         args.push(read);
     }
