@@ -238,7 +238,8 @@ mod tests {
         run.types.push(("struct node".into(), node));
         let mut t = crate::target::FakeTarget::default()
             .with_file("/bin/app", true)
-            .with_user_functions("/bin/app", &["run", "stop"])
+            .with_user_functions("/bin/app", &["run", "stop", "walk"])
+            .with_user_function_args("/bin/app", "walk", UserFunction { params: run.params[..1].to_vec(), types: Vec::new() })
             .with_user_function_args("/bin/app", "run", run)
             .with_user_function_args("/bin/app", "stop", UserFunction::default())
             .with_file("/bin/stripped", true)
@@ -291,6 +292,11 @@ mod tests {
         assert_eq!(
             error("uprobe:/bin/stripped:run { printf(\"%d\\n\", args.count); }", "uprobe:/bin/stripped:run"),
             "cannot read the arguments of `run`: /bin/stripped has no DWARF debug information (without it, read the arguments as arg0, arg1, ...)"
+        );
+        // One struct per function: a map holds only one of them.
+        assert_eq!(
+            error("uprobe:/bin/app:run,uprobe:/bin/app:walk { print(args); @[args] = count(); }", "@[args]"),
+            "map `@` holds keys [struct _uprobe__bin_app_run_args] from one attach point of this probe, but keys [struct _uprobe__bin_app_walk_args] from another (write a probe for each attach point, each with a map of its own)"
         );
         assert_eq!(error("uprobe:/bin/app:stop { printf(\"%d\\n\", args.x); }", "x"), "function `stop` has no parameter `x` (it has no named parameters)");
         assert_eq!(
