@@ -2,9 +2,9 @@
 //! the tests, traced by the rbpf binary through a library named alone
 //! (`uprobe:libc:div`), through wildcards over its own functions, and with
 //! `-p` for one of two identical processes, with arguments by name from
-//! the program's DWARF (`args.NAME`) and by a path relative to the current
-//! directory; and the diagnostics for names that resolve to nothing and
-//! arguments that cannot be read.
+//! the program's DWARF (`args.NAME`, `args.p[i]`, `args` as a whole) and
+//! by a path relative to the current directory; and the diagnostics for
+//! names that resolve to nothing and arguments that cannot be read.
 
 mod common;
 
@@ -232,6 +232,48 @@ fn arguments_are_read_by_name_from_dwarf_through_a_relative_path() {
     }
 }
 
+#[test]
+fn args_whole_is_a_struct_of_the_parameters() {
+    const TEST: &str = "args_whole_is_a_struct_of_the_parameters";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_dwarf(TEST, &["-g", "-O0"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    // `args` printed, as a map key, a map value and in a variable whose
+    // pointer member is followed; `args.p[0]` reads through the pointer.
+    let program = format!(
+        r#"uprobe:{path}:rbpf_visit /pid == {pid}/ {{
+            print(args);
+            printf("%lu %lu %d %s %d\n", (uint64)args.p, (uint64)args.label, args.p[0].x, args.p[0].next[0].name, args.label[1]);
+            @[args] = count();
+            $a = args;
+            @m = args;
+            @next = $a.p->next->x;
+        }}"#
+    );
+    let text = trace(&["-e", &program], 1, || (0..2).for_each(|_| drop(app.step())));
+    let json = trace(&["-f", "json", "-e", &program], 1, || drop(app.step()));
+    app.finish();
+    remove(&binary);
+    // The addresses the program passes, as printf prints them.
+    let line = text.lines().find(|l| l.ends_with(" 42 tail 98")).unwrap_or_else(|| panic!("{text}"));
+    let (p, label) = line.split_once(' ').map(|(p, rest)| (p, rest.split(' ').next().unwrap_or_default())).expect("two addresses");
+    for n in [-1, -2] {
+        let value = format!("{{ .n = {n}, .p = {p}, .label = {label}, .big = 1234567890123, .s = -3 }}");
+        assert!(text.lines().any(|l| l == value), "expected {value:?} in:\n{text}");
+        assert_eq!(count(&text, &format!("@[{{.n={n},.p={p},.label={label},.big=1234567890123,.s=-3}}]")), Some(1), "{text}");
+    }
+    assert!(text.contains(&format!("\n@m: {{ .n = -2, .p = {p}, .label = {label}, .big = 1234567890123, .s = -3 }}\n")), "{text}");
+    assert_eq!(count(&text, "@next"), Some(7), "{text}");
+    let value = format!(r#"{{"type": "value", "data": {{ "n": -3, "p": {p}, "label": {label}, "big": 1234567890123, "s": -3 }}}}"#);
+    assert!(json.lines().any(|l| l == value), "expected {value:?} in:\n{json}");
+    let key = format!(r#"{{"type": "map", "data": {{"@": {{"{{.n=-3,.p={p},.label={label},.big=1234567890123,.s=-3}}": 1}}}}}}"#);
+    assert!(json.lines().any(|l| l == key), "expected {key:?} in:\n{json}");
+}
+
 /// The first line bpftrace prints for `program`, run in `dir` while `app`
 /// takes steps; `None` where bpftrace is not installed.
 fn bpftrace_line(dir: &Path, program: &str, app: &mut App) -> Option<String> {
@@ -279,6 +321,11 @@ fn arguments_that_cannot_be_read_are_errors() {
     fails_with(&["-e", &format!("uprobe:{path}:rbpf_visit {{ print(args.p->nmae); }}")], &["`struct node` has no member `nmae`", "did you mean `name`?"]);
     fails_with(&["-e", &format!("uprobe:{path}:rbpf_seven {{ print(args.g); }}")], &["`args.g` cannot be read: it is passed on the stack"]);
     fails_with(&["-e", &format!("uretprobe:{path}:rbpf_visit {{ print(args.n); }}")], &[&format!("`args` is not available in `uretprobe:{path}:rbpf_visit`")]);
+    fails_with(&["-e", &format!("uretprobe:{path}:rbpf_visit {{ print(args); }}")], &[&format!("`args` is not available in `uretprobe:{path}:rbpf_visit`")]);
+    fails_with(
+        &["-e", &format!("uprobe:{path}:rbpf_seven {{ @[args] = count(); }}")],
+        &["`args` of `rbpf_seven` cannot be read whole", "`args.g` cannot be read: it is passed on the stack", &format!("-e:1:{}", path.len() + 24)],
+    );
     remove(&binary);
     let Some(stripped) = build_dwarf(TEST, &["-O0"]) else { return };
     let path = stripped.to_str().expect("utf-8 path");

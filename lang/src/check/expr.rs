@@ -254,10 +254,7 @@ impl Checker {
             A::Offsetof { of, path } => return self.offsetof(of, path),
             A::Tuple(items) => return self.tuple(items, cx),
             A::TupleIndex { expr, index, index_span } => return self.tuple_index(expr, *index, *index_span, span, cx),
-            // A uprobe's `args.p[i]` indexes a pointer, read through memory.
-            A::Index { expr, index } if super::memory::is_args_field(expr) && !matches!(cx.resolved.kind, crate::probes::ProbeKind::Uprobe { .. }) => {
-                return self.index(expr, index, span, cx)
-            }
+            A::Index { expr, index } if super::memory::is_context_array(expr, &cx.resolved.kind) => return self.index(expr, index, span, cx),
             A::Index { .. } => return self.memory_read(e, cx),
             A::IncDec { expr, increment, prefix } => {
                 let delta = if *increment { 1 } else { -1 };

@@ -1,5 +1,6 @@
-//! `args.NAME`: the fields of a tracepoint record or the arguments of a
-//! BTF-typed kernel function, and the elements of their arrays.
+//! `args.NAME`: the fields of a tracepoint record, the arguments of a
+//! BTF-typed kernel function or the parameters of a uprobe's function,
+//! the elements of their arrays, and `args` as a whole.
 
 use super::{Checker, ProbeCx};
 use crate::ast::{self, ExprKind as A};
@@ -38,17 +39,34 @@ impl Checker {
         if let Some(function) = function {
             self.types.learn_binary(&function.types);
         }
-        let register = Expr { kind: ExprKind::Arg(arg.register), ty: Type::U64, span: field.span };
-        Some(match arg.ty.resolved() {
-            CType::Pointer { pointee, .. } => {
-                let to_char = matches!(pointee.resolved(), CType::Int { size: 1, .. });
-                let ty = Type::Ptr { to_char, user: true, pointee: Some(Pointee(pointee.clone())) };
-                (ExprKind::Retype(Box::new(register)), ty)
+        Some(uprobe_arg_value(&arg, field.span))
+    }
+
+    /// `args` as a whole in a uprobe: a struct value built from the
+    /// argument registers, one member per named parameter, as later
+    /// bpftrace has it (0.17 refuses `args` alone).
+    fn uprobe_args_whole(&mut self, function: Option<&crate::target::UserFunction>, span: Span, cx: &ProbeCx) -> Option<(ExprKind, Type)> {
+        self.outside_map_loop("args", span, cx)?;
+        let (record, args) = match crate::probes::uprobe_args::args_whole(function, &cx.resolved.name, span) {
+            Ok(whole) => whole,
+            Err(d) => {
+                self.error(d);
+                return None;
             }
-            CType::Enum(e) => (ExprKind::Cast(Box::new(register)), Type::Int { bits: (e.size * 8) as u8, signed: e.signed }),
-            CType::Int { size, signed } => (ExprKind::Cast(Box::new(register)), Type::Int { bits: (size * 8) as u8, signed: *signed }),
-            _ => unreachable!("uprobe_args::arg gives integers, enums and pointers"),
-        })
+        };
+        if let Some(function) = function {
+            self.types.learn_binary(&function.types);
+        }
+        let values = record
+            .members
+            .iter()
+            .zip(&args)
+            .map(|(m, arg)| {
+                let (kind, ty) = uprobe_arg_value(arg, span);
+                RecordMember { offset: m.offset as u32, value: Expr { kind, ty, span } }
+            })
+            .collect();
+        Some((ExprKind::Record(values), Type::CValue(Pointee(Rc::new(CType::Record(Rc::new(record)))))))
     }
 
     /// `args.NAME[i]`: element `i` of an array field, read as an integer of
@@ -122,6 +140,10 @@ impl Checker {
     /// array of the string length. Its name is bpftrace's for the record,
     /// `_tracepoint_CATEGORY_NAME`.
     pub(super) fn args_whole(&mut self, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        if let ProbeKind::Uprobe { args, .. } = &cx.resolved.kind {
+            let function = args.clone();
+            return self.uprobe_args_whole(function.as_deref(), span, cx);
+        }
         let Some(crate::probes::ArgsRecord { what, format, user }) = cx.resolved.kind.args_record() else {
             self.error(
                 Diagnostic::error(span, format!("`args` is not available in a `{}` probe", cx.resolved.name))
@@ -219,6 +241,23 @@ impl Checker {
             }
         };
         Some(ty)
+    }
+}
+
+/// A uprobe parameter read from its register: an integer or enum cut to
+/// its C type's width and sign, a pointer into the traced process's
+/// memory typed by its pointee.
+fn uprobe_arg_value(arg: &crate::probes::uprobe_args::UserArg, span: Span) -> (ExprKind, Type) {
+    let register = Expr { kind: ExprKind::Arg(arg.register), ty: Type::U64, span };
+    match arg.ty.resolved() {
+        CType::Pointer { pointee, .. } => {
+            let to_char = matches!(pointee.resolved(), CType::Int { size: 1, .. });
+            let ty = Type::Ptr { to_char, user: true, pointee: Some(Pointee(pointee.clone())) };
+            (ExprKind::Retype(Box::new(register)), ty)
+        }
+        CType::Enum(e) => (ExprKind::Cast(Box::new(register)), Type::Int { bits: (e.size * 8) as u8, signed: e.signed }),
+        CType::Int { size, signed } => (ExprKind::Cast(Box::new(register)), Type::Int { bits: (size * 8) as u8, signed: *signed }),
+        _ => unreachable!("uprobe_args::arg gives integers, enums and pointers"),
     }
 }
 

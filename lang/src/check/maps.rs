@@ -166,7 +166,9 @@ impl Checker {
             Some(m) => slot.value = Some(m),
             None => {
                 let (name, first, old) = (slot.name.clone(), slot.value_span, old.describe());
-                if span != first {
+                if span == first && matches!((&slot.value, &kind), (Some(MapValue::Plain(a)), MapValue::Plain(b)) if holds_cvalue(a) || holds_cvalue(b)) {
+                    self.error(attach_points_differ(&name, &old, &kind.describe(), span));
+                } else if span != first {
                     self.error(
                         Diagnostic::error(span, format!("map `{name}` already holds {old}, so it cannot hold {}", kind.describe()))
                             .with_label("conflicting value")
@@ -196,6 +198,11 @@ impl Checker {
                 let same = old.len() == types.len() && old.iter().zip(&types).all(|(a, b)| a.fits_map(b));
                 if same {
                     slot.key = Some(old.iter().zip(&types).map(|(a, b)| a.unify(b)).collect());
+                } else if slot.key_span == span && old.iter().chain(&types).any(holds_cvalue) {
+                    let describe = |t: &[Type]| t.iter().map(Type::to_string).collect::<Vec<_>>().join(", ");
+                    let d = attach_points_differ(&slot.name, &format!("keys [{}]", describe(old)), &format!("keys [{}]", describe(&types)), span);
+                    self.error(d);
+                    return None;
                 } else if slot.key_span != span {
                     let describe = |t: &[Type]| match t.len() {
                         0 => "no key".to_string(),
@@ -214,4 +221,22 @@ impl Checker {
         }
         Some(keys)
     }
+}
+
+/// Whether `t` is or holds a struct, union or array value.
+fn holds_cvalue(t: &Type) -> bool {
+    match t {
+        Type::CValue(_) => true,
+        Type::Tuple(items) => items.iter().any(holds_cvalue),
+        _ => false,
+    }
+}
+
+/// One statement in a probe with several attach points gives a map
+/// struct values of different types (a uprobe wildcard's `args`, one
+/// struct per function): the map could hold only one of them.
+fn attach_points_differ(name: &str, old: &str, new: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(span, format!("map `{name}` holds {old} from one attach point of this probe, but {new} from another"))
+        .with_label("its type differs between the probe's attach points")
+        .with_note("write a probe for each attach point, each with a map of its own")
 }

@@ -73,20 +73,23 @@ impl Base {
     }
 }
 
-/// Whether `e` names memory rather than computing a value: a member
-/// (other than `args.NAME`), `*p` or `p[i]`.
-fn is_place(e: &ast::Expr) -> bool {
+/// Whether `e` names memory rather than computing a value in a probe of
+/// `kind`: a member (other than `args.NAME`), `*p` or `p[i]` (other than
+/// an element of an array in the probe's context).
+fn is_place(e: &ast::Expr, kind: &ProbeKind) -> bool {
     match &e.kind {
         A::Field { expr, .. } => expr.kind != A::Ident("args".into()),
         A::Unary { op: UnaryOp::Deref, .. } => true,
-        A::Index { expr, .. } => !is_args_field(expr),
+        A::Index { expr, .. } => !is_context_array(expr, kind),
         _ => false,
     }
 }
 
-/// `args.NAME`, whose arrays the tracepoint record holds.
-pub(super) fn is_args_field(e: &ast::Expr) -> bool {
-    matches!(&e.kind, A::Field { expr, .. } if expr.kind == A::Ident("args".into()))
+/// Whether `e` is `args.NAME` naming an array the probe's context holds
+/// (a tracepoint's `char comm[16]`), indexed in the context. A uprobe's
+/// `args.NAME` is a register: `args.p[i]` reads through the pointer.
+pub(super) fn is_context_array(e: &ast::Expr, kind: &ProbeKind) -> bool {
+    !matches!(kind, ProbeKind::Uprobe { .. }) && matches!(&e.kind, A::Field { expr, .. } if expr.kind == A::Ident("args".into()))
 }
 
 impl Checker {
@@ -100,7 +103,7 @@ impl Checker {
     /// may be a struct or array no expression can read whole; `None` for
     /// an expression that names no memory, or after an error (`Some(None)`).
     pub(super) fn sizeof_place(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<Option<u64>> {
-        if !is_place(e) {
+        if !is_place(e, &cx.resolved.kind) {
             return None;
         }
         let place = self.place(e, cx);
@@ -232,7 +235,7 @@ impl Checker {
     fn place(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<Place> {
         match &e.kind {
             A::Field { expr, field, arrow } => {
-                let base = match (*arrow, is_place(expr)) {
+                let base = match (*arrow, is_place(expr, &cx.resolved.kind)) {
                     (false, true) => match self.place(expr, cx)? {
                         // `s.f` on a struct in memory: its member.
                         p if matches!(self.complete(&p.ty), CType::Record(_)) => p,
@@ -259,7 +262,7 @@ impl Checker {
                 self.expect_int(&i, "an index")?;
                 // An array in memory is indexed in place; a pointer (a
                 // value, or one stored in memory) counts from its pointee.
-                let base = if is_place(expr) {
+                let base = if is_place(expr, &cx.resolved.kind) {
                     match self.place(expr, cx)? {
                         p if matches!(self.complete(&p.ty), CType::Array { .. }) => p,
                         p => self.through(p, expr.span, "`[]`")?,

@@ -7,7 +7,7 @@
 use std::rc::Rc;
 
 use crate::ast::{self, ExprKind as A, Visitor};
-use crate::ctypes::{closest, CType};
+use crate::ctypes::{closest, CType, Record};
 use crate::target::{ArgLocation, Target, TargetError, UserFunction};
 use crate::{Diagnostic, Span};
 
@@ -69,11 +69,7 @@ pub struct UserArg {
 /// function with the parameters `function`; `None` for a probe without
 /// them (a uretprobe, or a probe at an offset or address).
 pub fn arg(function: Option<&UserFunction>, name: &str, probe: &str, span: Span) -> Result<UserArg, Diagnostic> {
-    let Some(function) = function else {
-        return Err(Diagnostic::error(span, format!("`args` is not available in `{probe}`"))
-            .with_label("only a uprobe on a function's entry has named arguments")
-            .with_note("a uretprobe has `retval`; at an offset or address, read the argument registers as arg0, arg1, ..."));
-    };
+    let Some(function) = function else { return Err(not_available(probe, span)) };
     let Some(param) = function.param(name) else {
         let known: Vec<&str> = function.params.iter().filter_map(|p| p.name.as_deref()).collect();
         let d = Diagnostic::error(span, format!("function `{}` has no parameter `{name}`", function_name(probe))).with_label("no such parameter");
@@ -102,6 +98,44 @@ pub fn arg(function: Option<&UserFunction>, name: &str, probe: &str, span: Span)
         ),
         _ => refuse(format!("its type `{}` is not an integer or a pointer", param.c_type), "only integers, enums and pointers can be read"),
     }
+}
+
+/// What `args` as a whole is in the uprobe `probe` (written at `span`):
+/// a struct with one member per named parameter, laid out by C's rules
+/// (as later bpftrace builds it), and the parameter each member is copied
+/// from, in member order. Refused when one of them cannot be read (on the
+/// stack, in a vector register, a struct by value): a record with a hole
+/// would print a value the function was not called with.
+pub fn args_whole(function: Option<&UserFunction>, probe: &str, span: Span) -> Result<(Record, Vec<UserArg>), Diagnostic> {
+    let Some(function) = function else {
+        return Err(not_available(probe, span));
+    };
+    let (mut record, _) = function.args_record();
+    if record.members.is_empty() {
+        return Err(Diagnostic::error(span, format!("function `{}` has no named parameters", function_name(probe)))
+            .with_label("`args` would be empty")
+            .with_note("read its arguments as arg0, arg1, ..."));
+    }
+    let mut args = Vec::with_capacity(record.members.len());
+    for member in &record.members {
+        let name = member.name.as_deref().unwrap_or_default();
+        let read = arg(Some(function), name, probe, span).map_err(|d| {
+            let mut whole = Diagnostic::error(span, format!("`args` of `{}` cannot be read whole", function_name(probe))).with_label(d.message);
+            whole.notes = d.notes;
+            whole.with_note("read the other parameters by name: `args.NAME`")
+        })?;
+        args.push(read);
+    }
+    // Named as bpftrace names a probe's record, for messages about its type.
+    record.name = Some(format!("_{}_args", probe.replace([':', '/', '.', '-'], "_")));
+    Ok((record, args))
+}
+
+/// `args` in a uprobe without named parameters.
+fn not_available(probe: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(span, format!("`args` is not available in `{probe}`"))
+        .with_label("only a uprobe on a function's entry has named arguments")
+        .with_note("a uretprobe has `retval`; at an offset or address, read the argument registers as arg0, arg1, ...")
 }
 
 /// `f` from `uprobe:/bin/x:f`.
@@ -156,6 +190,24 @@ mod tests {
     }
 
     #[test]
+    fn args_whole_needs_every_parameter_in_a_register() {
+        let d = args_whole(Some(&function()), "uprobe:/bin/app:run", Span::default()).unwrap_err();
+        assert_eq!(
+            (d.message.as_str(), d.label.as_str()),
+            ("`args` of `run` cannot be read whole", "`args.ratio` cannot be read: it is floating-point, passed in a vector register")
+        );
+        let mut two = function();
+        two.params.truncate(2);
+        let (record, args) = args_whole(Some(&two), "uprobe:/bin/app:run", Span::default()).unwrap();
+        let members: Vec<(Option<&str>, u64)> = record.members.iter().map(|m| (m.name.as_deref(), m.offset)).collect();
+        assert_eq!(members, [(Some("count"), 0), (Some("name"), 8)]);
+        assert_eq!(args.iter().map(|a| a.register).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(record.name.as_deref(), Some("_uprobe__bin_app_run_args"));
+        let none = args_whole(Some(&UserFunction::default()), "uprobe:/bin/app:stop", Span::default()).unwrap_err();
+        assert_eq!(none.message, "function `stop` has no named parameters");
+    }
+
+    #[test]
     fn lists_parameters_as_bpftrace_does() {
         assert_eq!(details(&function()), ["int count", "const char* name", "double ratio", "long int seventh"]);
     }
@@ -186,7 +238,8 @@ mod tests {
         run.types.push(("struct node".into(), node));
         let mut t = crate::target::FakeTarget::default()
             .with_file("/bin/app", true)
-            .with_user_functions("/bin/app", &["run", "stop"])
+            .with_user_functions("/bin/app", &["run", "stop", "walk"])
+            .with_user_function_args("/bin/app", "walk", UserFunction { params: run.params[..1].to_vec(), types: Vec::new() })
             .with_user_function_args("/bin/app", "run", run)
             .with_user_function_args("/bin/app", "stop", UserFunction::default())
             .with_file("/bin/stripped", true)
@@ -210,6 +263,15 @@ mod tests {
         .unwrap();
         let key = &program.maps[0].key;
         assert_eq!(format!("{key:?}").matches("Int { bits: 32, signed: true }").count(), 2, "{key:?}");
+        // `args` whole: a struct value of the registers, which variables,
+        // map keys and map values hold and whose members read back.
+        let program = check(r#"uprobe:/bin/app:run { print(args); @[args] = count(); $a = args; @m = $a.count; @n[$a.node->x] = args; }"#).unwrap();
+        let key = format!("{:?}", program.maps[0].key);
+        assert!(key.contains("_uprobe__bin_app_run_args") && key.contains("\"node\""), "{key}");
+        // `args.node[i]` indexes the pointer: `.x` of it is one read of
+        // the member, not of the whole struct.
+        let body = format!("{:?}", check("uprobe:/bin/app:run { @ = args.node[1].x; @s = sizeof(args.node[0]); }").unwrap().probes);
+        assert!(body.contains("kind: Load") && !body.contains("kind: Member") && body.contains("Int(16)"), "{body}");
         // The DWARF is read only when `args` is used.
         let probe = |src: &str| check(src).unwrap().probes.remove(0);
         assert!(matches!(probe("uprobe:/bin/stripped:run { printf(\"%d\\n\", arg0); }").kind, super::super::ProbeKind::Uprobe { args: None, .. }));
@@ -231,7 +293,17 @@ mod tests {
             error("uprobe:/bin/stripped:run { printf(\"%d\\n\", args.count); }", "uprobe:/bin/stripped:run"),
             "cannot read the arguments of `run`: /bin/stripped has no DWARF debug information (without it, read the arguments as arg0, arg1, ...)"
         );
+        // One struct per function: a map holds only one of them.
+        assert_eq!(
+            error("uprobe:/bin/app:run,uprobe:/bin/app:walk { print(args); @[args] = count(); }", "@[args]"),
+            "map `@` holds keys [struct _uprobe__bin_app_run_args] from one attach point of this probe, but keys [struct _uprobe__bin_app_walk_args] from another (write a probe for each attach point, each with a map of its own)"
+        );
         assert_eq!(error("uprobe:/bin/app:stop { printf(\"%d\\n\", args.x); }", "x"), "function `stop` has no parameter `x` (it has no named parameters)");
+        assert_eq!(
+            error("uretprobe:/bin/app:run { print(args); }", "args"),
+            "`args` is not available in `uretprobe:/bin/app:run` (a uretprobe has `retval`; at an offset or address, read the argument registers as arg0, arg1, ...)"
+        );
+        assert_eq!(error("uprobe:/bin/app:run { for ($kv : @m) { print(args); } @m[1] = 1; }", "args"), "`args` is not available inside a `for` loop over a map (read it into a variable before the loop)");
         assert_eq!(
             error("uretprobe:/bin/app:run { printf(\"%d\\n\", args.count); }", "count"),
             "`args` is not available in `uretprobe:/bin/app:run` (a uretprobe has `retval`; at an offset or address, read the argument registers as arg0, arg1, ...)"
