@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use rbpf_lang::ctypes::CType;
 use rbpf_lang::target::{KernelFunction, KernelSymbol, SharedLibrary, Target, TargetError, TracepointFormat, UsdtProbe};
 
-use crate::btf::Btf;
+use crate::btf::{Btf, OpenError};
 
 use crate::tracefs;
 
@@ -33,9 +33,10 @@ impl HostTarget {
     fn btf(&self) -> Result<&Btf, TargetError> {
         self.btf
             .get_or_init(|| {
-                let data = std::fs::read("/sys/kernel/btf/vmlinux")
-                    .map_err(|e| format!("this kernel has no BTF (/sys/kernel/btf/vmlinux: {})", os_reason(&e)))?;
-                Btf::from_vec(data).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
+                Btf::open(std::path::Path::new("/sys/kernel/btf/vmlinux")).map_err(|e| match e {
+                    OpenError::Io(e) => format!("this kernel has no BTF (/sys/kernel/btf/vmlinux: {})", os_reason(&e)),
+                    OpenError::Format(e) => format!("cannot read the kernel's BTF: {e}"),
+                })
             })
             .as_ref()
             .map_err(|e| TargetError::Unavailable(e.clone()))
