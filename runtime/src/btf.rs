@@ -622,6 +622,23 @@ mod tests {
     }
 
     #[test]
+    fn opens_a_file_mapped_and_says_why_one_cannot_be_read() {
+        let dir = std::env::temp_dir().join(format!("rbpf-btf-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (good, bad, empty) = (dir.join("good"), dir.join("bad"), dir.join("empty"));
+        std::fs::write(&good, sample()).unwrap();
+        std::fs::write(&bad, b"not btf").unwrap();
+        std::fs::write(&empty, b"").unwrap();
+        let btf = Btf::open(&good).unwrap();
+        assert!(matches!(btf.data, Bytes::Mapped { .. }));
+        assert_eq!(btf.function("f").unwrap().args.fields.len(), 2);
+        assert!(matches!(Btf::open(&bad), Err(OpenError::Format(_))));
+        assert!(matches!(Btf::open(&empty), Err(OpenError::Format(_))));
+        assert!(matches!(Btf::open(&dir.join("missing")), Err(OpenError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn maps_this_kernels_btf_and_finds_types_and_enumerators() {
         let path = Path::new("/sys/kernel/btf/vmlinux");
         let Ok(mapped) = Btf::open(path) else {
