@@ -374,11 +374,13 @@ impl Btf {
 }
 
 /// Why a BTF file could not be opened.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// It could not be read.
+    #[error("{0}")]
     Io(std::io::Error),
     /// It is no BTF file this reader understands.
+    #[error("{0}")]
     Format(String),
 }
 
