@@ -7,6 +7,8 @@
 //                      gives the probes an argument that varies
 //     openat           N openat() of one missing path (a user string)
 //     openat-distinct  N openat() of missing paths, i % 100000 distinct
+//     clock_gettime    N clock_gettime() system calls (not the vDSO's), each
+//                      given a timespec whose tv_nsec is i % 64 on entry
 //   --wait  read one byte from standard input first, so that a tracer can
 //           be started on this pid before the loop runs
 #define _GNU_SOURCE
@@ -26,7 +28,7 @@ static long long now_ns(void) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s getppid|close|openat|openat-distinct N [--wait]\n", argv[0]);
+        fprintf(stderr, "usage: %s getppid|close|openat|openat-distinct|clock_gettime N [--wait]\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1];
@@ -47,6 +49,13 @@ int main(int argc, char **argv) {
         for (long i = 0; i < n; i++) {
             snprintf(path, sizeof path, "/nonexistent/rbpf-bench/%06ld", i % 100000);
             openat(AT_FDCWD, path, O_RDONLY);
+        }
+    } else if (strcmp(mode, "clock_gettime") == 0) {
+        struct timespec ts;
+        for (long i = 0; i < n; i++) {
+            ts.tv_sec = 0;
+            ts.tv_nsec = i % 64;
+            syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
         }
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);

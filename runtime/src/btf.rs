@@ -6,9 +6,17 @@
 //! constants), through indexes built on the first lookup of each kind.
 //! The format is the kernel's (Documentation/bpf/btf.rst): a header, then
 //! the type section (type ids count from 1), then the string section.
+//!
+//! What reading it costs: the kernel's file (5 MiB) is mapped, not read,
+//! where the kernel allows it (Linux 6.16 and later), which copies nothing
+//! and adds none of its pages to the process's resident memory; the one
+//! pass over the type section that numbers the types keeps 4 bytes per
+//! type; and a lookup converts only the type it finds (and what that
+//! holds by value).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -50,23 +58,81 @@ struct RecordHeader {
     size_or_type: u32,
 }
 
+/// The bytes of a BTF file: mapped read-only, or read into memory.
+pub enum Bytes {
+    /// A private read-only mapping of a whole file, unmapped on drop.
+    Mapped { addr: std::ptr::NonNull<u8>, len: usize },
+    /// The file read (or a blob built) in memory.
+    Owned(Vec<u8>),
+}
+
+// SAFETY: a read-only private mapping is plain immutable memory.
+unsafe impl Send for Bytes {}
+// SAFETY: as above; nothing writes through it.
+unsafe impl Sync for Bytes {}
+
+impl Bytes {
+    /// The file at `path`: mapped where its file system allows mapping it
+    /// (sysfs's BTF files since Linux 6.16), else read.
+    pub fn read(path: &Path) -> std::io::Result<Bytes> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len() as usize;
+        if len > 0 {
+            // SAFETY: a fresh read-only private mapping of an open file; the
+            // kernel's BTF files refuse writable or shared ones.
+            let addr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
+            if let Some(addr) = std::ptr::NonNull::new(addr.cast::<u8>()).filter(|_| addr != libc::MAP_FAILED) {
+                return Ok(Bytes::Mapped { addr, len });
+            }
+        }
+        let mut data = Vec::with_capacity(len);
+        std::io::Read::read_to_end(&mut &file, &mut data)?;
+        Ok(Bytes::Owned(data))
+    }
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: the mapping is `len` readable bytes until drop.
+            Bytes::Mapped { addr, len } => unsafe { std::slice::from_raw_parts(addr.as_ptr(), *len) },
+            Bytes::Owned(data) => data,
+        }
+    }
+}
+
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        if let Bytes::Mapped { addr, len } = self {
+            // SAFETY: the mapping made in `read`, unmapped once.
+            unsafe { libc::munmap(addr.as_ptr().cast(), *len) };
+        }
+    }
+}
+
 /// One parsed BTF file: vmlinux's, an object's, or a kernel module's split
 /// BTF, whose type ids and string offsets continue its base's (vmlinux's).
 pub struct Btf {
     /// The whole file; the sections are ranges of it, not copies.
-    data: Vec<u8>,
+    data: Bytes,
     types_at: std::ops::Range<usize>,
     strings_at: std::ops::Range<usize>,
     /// The BTF this one's ids and strings continue, for split BTF.
     base: Option<Arc<Btf>>,
-    /// The id of `records[0]`: 0 (void, a placeholder) for a base, the
+    /// The id of `offsets[0]`: 0 (void, a placeholder) for a base, the
     /// base's type count plus one for split BTF.
     start_id: u32,
     /// The offset of this file's first string: the base's string section
     /// length for split BTF.
     start_str: u32,
-    /// This file's own records, by type id less `start_id`.
-    records: Vec<RecordHeader>,
+    /// Where each of this file's own records starts in its type section,
+    /// by type id less `start_id`; a base's id 0 (void) is a placeholder
+    /// (`u32::MAX`). Headers are decoded when asked for: 4 bytes a type
+    /// rather than 24 (the kernel has 130,000 types).
+    offsets: Vec<u32>,
     /// Function ids by name, built on the first function lookup: a
     /// program naming a type or two should not pay for 60,000 names.
     functions: OnceLock<HashMap<String, u32>>,
@@ -74,7 +140,7 @@ pub struct Btf {
 
 impl std::fmt::Debug for Btf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Btf {{ {} types from id {} }}", self.records.len(), self.start_id)
+        write!(f, "Btf {{ {} types from id {} }}", self.offsets.len(), self.start_id)
     }
 }
 
@@ -90,17 +156,29 @@ impl Btf {
 
     /// Parses `data`, keeping it: the sections are read in place.
     pub fn from_vec(data: Vec<u8>) -> Result<Btf, String> {
+        Btf::from_parts(Bytes::Owned(data), None)
+    }
+
+    /// Parses the file at `path`, mapped where the kernel allows it (see
+    /// [`Bytes::read`]); `Err` holds why it cannot be read, or is no BTF.
+    pub fn open(path: &Path) -> Result<Btf, OpenError> {
+        Btf::from_bytes(Bytes::read(path).map_err(OpenError::Io)?).map_err(OpenError::Format)
+    }
+
+    /// Parses `data`, keeping it: the sections are read in place.
+    pub fn from_bytes(data: Bytes) -> Result<Btf, String> {
         Btf::from_parts(data, None)
     }
 
     /// Parses a kernel module's split BTF (`/sys/kernel/btf/MODULE`), whose
     /// type ids continue after `base`'s and whose string offsets count
     /// from the start of `base`'s string section.
+    #[cfg(test)]
     pub fn split_from_vec(data: Vec<u8>, base: Arc<Btf>) -> Result<Btf, String> {
-        Btf::from_parts(data, Some(base))
+        Btf::from_parts(Bytes::Owned(data), Some(base))
     }
 
-    fn from_parts(data: Vec<u8>, base: Option<Arc<Btf>>) -> Result<Btf, String> {
+    fn from_parts(data: Bytes, base: Option<Arc<Btf>>) -> Result<Btf, String> {
         let bad = || "not a little-endian BTF file".to_string();
         if data.get(0..2) != Some(&[0x9f, 0xeb]) {
             return Err(bad());
@@ -113,14 +191,16 @@ impl Btf {
         };
         let (types_at, strings_at) = (section(type_off, type_len)?, section(str_off, str_len)?);
         let types = &data[types_at.clone()];
-        let void = RecordHeader { at: 0, in_base: false, name_off: 0, kind: 0, vlen: 0, kind_flag: false, size_or_type: 0 };
-        let mut records = if base.is_some() { Vec::new() } else { vec![void] };
+        if u32::try_from(types.len()).is_err() {
+            return Err(bad());
+        }
+        let mut offsets = if base.is_some() { Vec::new() } else { vec![u32::MAX] };
         let mut at = 0;
         while at < types.len() {
-            let (name_off, info, size_or_type) =
-                (u32_at(types, at).ok_or_else(bad)?, u32_at(types, at + 4).ok_or_else(bad)?, u32_at(types, at + 8).ok_or_else(bad)?);
-            let (kind, vlen, kind_flag) = ((info >> 24) & 0x1f, info & 0xffff, info >> 31 == 1);
-            records.push(RecordHeader { at, in_base: false, name_off, kind, vlen, kind_flag, size_or_type });
+            let info = u32_at(types, at + 4).ok_or_else(bad)?;
+            u32_at(types, at + 8).ok_or_else(bad)?;
+            let (kind, vlen) = ((info >> 24) & 0x1f, info & 0xffff);
+            offsets.push(at as u32);
             let vlen = vlen as usize;
             let extra = match kind {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
@@ -134,10 +214,36 @@ impl Btf {
             at += 12 + extra;
         }
         let (start_id, start_str) = match &base {
-            Some(b) => (b.start_id + b.records.len() as u32, b.start_str + b.strings_at.len() as u32),
+            Some(b) => (b.start_id + b.offsets.len() as u32, b.start_str + b.strings_at.len() as u32),
             None => (0, 0),
         };
-        Ok(Btf { data, types_at, strings_at, base, start_id, start_str, records, functions: OnceLock::new() })
+        Ok(Btf { data, types_at, strings_at, base, start_id, start_str, offsets, functions: OnceLock::new() })
+    }
+
+    /// The header of this file's own record at `at` in its type section
+    /// (checked by the pass that found it).
+    fn header(&self, at: usize) -> RecordHeader {
+        let types = &self.data[self.types_at.clone()];
+        let word = |i: usize| u32_at(types, at + 4 * i).unwrap_or(0);
+        let info = word(1);
+        RecordHeader {
+            at,
+            in_base: false,
+            name_off: word(0),
+            kind: (info >> 24) & 0x1f,
+            vlen: info & 0xffff,
+            kind_flag: info >> 31 == 1,
+            size_or_type: word(2),
+        }
+    }
+
+    /// This file's own types' headers with their ids, in id order.
+    fn headers(&self) -> impl Iterator<Item = (u32, RecordHeader)> + '_ {
+        self.offsets
+            .iter()
+            .enumerate()
+            .filter(|(_, &at)| at != u32::MAX)
+            .map(|(i, &at)| (self.start_id + i as u32, self.header(at as usize)))
     }
 
     /// The type section that holds `r`'s trailing data.
@@ -160,11 +266,11 @@ impl Btf {
     fn functions(&self) -> &HashMap<String, u32> {
         self.functions.get_or_init(|| {
             let mut out = HashMap::new();
-            for (i, r) in self.records.iter().enumerate() {
+            for (id, r) in self.headers() {
                 if r.kind == KIND_FUNC {
                     // Static functions of different files may share a name: the
                     // first is the one found by name (as libbpf finds it).
-                    out.entry(self.name(r.name_off).to_string()).or_insert(self.start_id + i as u32);
+                    out.entry(self.name(r.name_off).to_string()).or_insert(id);
                 }
             }
             out
@@ -180,10 +286,23 @@ impl Btf {
         std::str::from_utf8(&rest[..end]).unwrap_or("")
     }
 
+    /// Whether the string at `off` is `name`: compared in place, for the
+    /// scans that look at every type's name.
+    fn name_is(&self, off: u32, name: &str) -> bool {
+        if let Some(base) = self.base.as_ref().filter(|_| off < self.start_str) {
+            return base.name_is(off, name);
+        }
+        let rest = self.strings().get((off - self.start_str) as usize..).unwrap_or_default();
+        rest.get(name.len()) == Some(&0) && rest.starts_with(name.as_bytes())
+    }
+
     fn record(&self, id: u32) -> Option<RecordHeader> {
         match &self.base {
             Some(base) if id < self.start_id => base.record(id).map(|r| RecordHeader { in_base: true, ..r }),
-            _ => self.records.get(id.checked_sub(self.start_id)? as usize).copied(),
+            _ => match *self.offsets.get(id.checked_sub(self.start_id)? as usize)? {
+                u32::MAX => Some(RecordHeader { at: 0, in_base: false, name_off: 0, kind: 0, vlen: 0, kind_flag: false, size_or_type: 0 }),
+                at => Some(self.header(at as usize)),
+            },
         }
     }
 
@@ -311,6 +430,17 @@ impl Btf {
     }
 }
 
+/// Why a BTF file could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// It could not be read.
+    #[error("{0}")]
+    Io(std::io::Error),
+    /// It is no BTF file this reader understands.
+    #[error("{0}")]
+    Format(String),
+}
+
 /// How deep a type may nest before conversion stops (a loop would be a bad file).
 const MAX_DEPTH: u32 = 64;
 
@@ -329,16 +459,19 @@ impl Btf {
         };
         // A name defined by several compilation units is the same type; the
         // first one wins.
-        let i = self.records.iter().position(|r| kinds.contains(&r.kind) && self.name(r.name_off) == name)?;
-        Some(self.ctype(self.start_id + i as u32, 0))
+        let (id, _) = self.headers().find(|(_, r)| kinds.contains(&r.kind) && self.name_is(r.name_off, name))?;
+        Some(self.ctype(id, 0))
     }
 
     /// The value of the enumerator `name`, the first enum's that has it.
     pub fn enum_constant(&self, name: &str) -> Option<i64> {
-        self.records
-            .iter()
-            .filter(|r| r.kind == KIND_ENUM || r.kind == KIND_ENUM64)
-            .find_map(|r| self.enum_values(*r).into_iter().find(|(n, _)| *n == name).map(|(_, v)| v))
+        self.headers().filter(|(_, r)| r.kind == KIND_ENUM || r.kind == KIND_ENUM64).find_map(|(_, r)| {
+            let step = if r.kind == KIND_ENUM { 8 } else { 12 };
+            // Names compared in place; only the enum that has it is decoded.
+            (0..r.vlen as usize)
+                .position(|i| u32_at(self.types_of(r), r.at + 12 + step * i).is_some_and(|off| self.name_is(off, name)))
+                .and_then(|_| self.enum_values(r).into_iter().find(|(n, _)| *n == name).map(|(_, v)| v))
+        })
     }
 
     /// An enum record's constants.
@@ -499,8 +632,10 @@ impl KernelBtf {
         self.vmlinux
             .get_or_init(|| {
                 let path = self.dir.join("vmlinux");
-                let data = std::fs::read(&path).map_err(|e| format!("this kernel has no BTF ({}: {})", path.display(), io_reason(&e)))?;
-                Btf::from_vec(data).map(Arc::new).map_err(|e| format!("cannot read the kernel's BTF: {e}"))
+                Btf::open(&path).map(Arc::new).map_err(|e| match e {
+                    OpenError::Io(e) => format!("this kernel has no BTF ({}: {})", path.display(), io_reason(&e)),
+                    OpenError::Format(e) => format!("cannot read the kernel's BTF: {e}"),
+                })
             })
             .clone()
     }
@@ -519,9 +654,9 @@ impl KernelBtf {
             return parsed.clone();
         }
         let path = self.dir.join(module);
-        let parsed = match std::fs::read(&path) {
+        let parsed = match Bytes::read(&path) {
             Ok(data) => self.vmlinux().and_then(|base| {
-                Btf::split_from_vec(data, base).map(Arc::new).map_err(|e| format!("cannot read {}: {e}", path.display()))
+                Btf::from_parts(data, Some(base)).map(Arc::new).map_err(|e| format!("cannot read {}: {e}", path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(format!("no kernel module `{module}` with BTF is loaded ({} does not exist)", path.display()))
@@ -747,5 +882,40 @@ mod tests {
         let btf = Btf::parse(&data).unwrap();
         let f = btf.function("do_nanosleep").expect("do_nanosleep in BTF");
         assert_eq!(f.args.fields.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["t", "mode"]);
+    }
+
+    #[test]
+    fn opens_a_file_mapped_and_says_why_one_cannot_be_read() {
+        let dir = std::env::temp_dir().join(format!("rbpf-btf-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (good, bad, empty) = (dir.join("good"), dir.join("bad"), dir.join("empty"));
+        std::fs::write(&good, sample()).unwrap();
+        std::fs::write(&bad, b"not btf").unwrap();
+        std::fs::write(&empty, b"").unwrap();
+        let btf = Btf::open(&good).unwrap();
+        assert!(matches!(btf.data, Bytes::Mapped { .. }));
+        assert_eq!(btf.function("f").unwrap().args.fields.len(), 2);
+        assert!(matches!(Btf::open(&bad), Err(OpenError::Format(_))));
+        assert!(matches!(Btf::open(&empty), Err(OpenError::Format(_))));
+        assert!(matches!(Btf::open(&dir.join("missing")), Err(OpenError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn maps_this_kernels_btf_and_finds_types_and_enumerators() {
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        let Ok(mapped) = Btf::open(path) else {
+            eprintln!("skipping: no /sys/kernel/btf/vmlinux");
+            return;
+        };
+        let read = Btf::parse(&std::fs::read(path).unwrap()).unwrap();
+        for btf in [&mapped, &read] {
+            let Some(CType::Record(task)) = btf.named_type("struct task_struct") else { panic!("no struct task_struct") };
+            assert!(task.size > 1000 && task.members.iter().any(|m| m.name.as_deref() == Some("real_parent")));
+            assert_eq!(btf.enum_constant("TCP_ESTABLISHED"), Some(1));
+            assert_eq!(btf.enum_constant("no_such_enumerator"), None);
+            assert!(btf.named_type("struct no_such_struct").is_none());
+        }
+        assert_eq!(mapped.offsets, read.offsets);
     }
 }
