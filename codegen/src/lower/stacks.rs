@@ -43,6 +43,9 @@ fn buffer_map(limit: u8) -> String {
 /// An LRU hash of the pids whose user stacks the runtime was told of.
 pub(super) const PIDS_MAP: &str = "rbpf_stack_pids";
 
+/// Per CPU, the pid whose user stack the CPU captured last.
+const LAST_PID_MAP: &str = "rbpf_stack_last";
+
 /// The stack-trace map of stacks of at most `limit` frames.
 pub(super) fn map_name(limit: u8) -> String {
     format!("rbpf_stack_{limit}")
@@ -76,6 +79,10 @@ pub(super) fn stack_maps(program: &checked::Program) -> Vec<(String, MapDef)> {
         .chain(limits.1.then(|| {
             let def = MapDef { map_type: map_type::LRU_HASH, key_size: 4, value_size: 4, max_entries: 4096, flags: 0 };
             (PIDS_MAP.to_string(), def)
+        }))
+        .chain(limits.1.then(|| {
+            let def = MapDef { map_type: map_type::PERCPU_ARRAY, key_size: 4, value_size: 4, max_entries: 1, flags: 0 };
+            (LAST_PID_MAP.to_string(), def)
         }))
         .collect()
 }
@@ -236,13 +243,28 @@ impl ProgramGen<'_> {
     fn notice_new_pid(&mut self, e: &Expr) -> Result<(), CodegenError> {
         let mark = self.stack.mark();
         let record = self.alloc(8, e.span)?;
-        self.b.store(Size::W, Reg::R10, record.off, event::STACK_PID as i32);
         self.b.store(Size::W, Reg::R10, record.at(4), Reg::R0);
+        // First the pid this CPU saw last (an array lookup the verifier
+        // inlines): a process capturing stacks in a loop costs no hash
+        // lookup per stack.
+        let known = self.b.new_label();
+        let new_here = self.b.new_label();
+        self.b.store(Size::W, Reg::R10, record.off, 0);
+        self.map_fd(Reg::R1, LAST_PID_MAP);
+        self.b.mov64(Reg::R2, Reg::R10);
+        self.b.alu64(Alu::Add, Reg::R2, i32::from(record.off));
+        self.b.call(Helper::MapLookupElem);
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, new_here);
+        self.b.load(Size::W, Reg::R1, Reg::R0, 0);
+        self.b.load(Size::W, Reg::R2, Reg::R10, record.at(4));
+        self.b.jump_if(Cond::Eq, Reg::R1, Reg::R2, known);
+        self.b.store(Size::W, Reg::R0, 0, Reg::R2);
+        self.b.bind(new_here);
+        self.b.store(Size::W, Reg::R10, record.off, event::STACK_PID as i32);
         self.map_fd(Reg::R1, PIDS_MAP);
         self.b.mov64(Reg::R2, Reg::R10);
         self.b.alu64(Alu::Add, Reg::R2, i32::from(record.at(4)));
         self.b.call(Helper::MapLookupElem);
-        let known = self.b.new_label();
         self.b.jump_if(Cond::Ne, Reg::R0, 0, known);
         self.map_fd(Reg::R1, PIDS_MAP);
         self.b.mov64(Reg::R2, Reg::R10);
