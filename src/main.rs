@@ -284,12 +284,15 @@ fn flame_files(cli: &Cli, manifest: &rbpf::codegen::manifest::Manifest) -> anyho
     };
     let name = cli.flame_map.as_deref().map(|n| if n.starts_with('@') { n.to_string() } else { format!("@{n}") });
     let map = runtime::flame_map(manifest, name.as_deref()).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
-    let create = |path: &Option<PathBuf>| -> anyhow::Result<Option<(Box<dyn Write>, String)>> {
+    let create = |path: &Option<PathBuf>, flag: &str| -> anyhow::Result<Option<(Box<dyn Write>, String)>> {
+        if path.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+            bail!("{flag}: give a file name: standard output carries the program's own output");
+        }
         let Some(path) = path.as_ref().filter(|_| !cli.dry_run) else { return Ok(None) };
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(Some((Box::new(file), path.display().to_string())))
     };
-    Ok(Some(FlameFiles { map: map.name.clone(), svg: create(&cli.flamegraph)?, folded: create(&cli.folded)? }))
+    Ok(Some(FlameFiles { map: map.name.clone(), svg: create(&cli.flamegraph, "--flamegraph")?, folded: create(&cli.folded, "--folded")? }))
 }
 
 /// `-l [SEARCH]` and `-l -e PROGRAM`: prints the probes as bpftrace -l does,

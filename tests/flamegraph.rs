@@ -164,5 +164,6 @@ fn a_program_without_one_map_to_draw_is_refused_before_it_runs() {
         &["ERROR: --folded: @a's values are not from count() or sum()"],
     );
     fails_with(&["--flame-map", "@a", "-e", "BEGIN { exit(); }"], &["--flame-map names the map that --flamegraph or --folded draws"]);
+    fails_with(&["--folded", "-", "-e", "BEGIN { @[kstack] = count(); exit(); }"], &["--folded: give a file name"]);
     assert!(!std::path::Path::new(svg).exists(), "nothing is written for a refused program");
 }
