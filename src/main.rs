@@ -9,7 +9,7 @@ use clap::Parser;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use rbpf::codegen::manifest::MapInfo;
 use rbpf::runtime::process::Followed;
-use rbpf::runtime::{BackgroundWriter, Buffering, JsonOutput, MapEntry, Output, TextOutput, Value};
+use rbpf::runtime::{BackgroundWriter, Buffering, FlameFiles, FlameOutput, JsonOutput, MapEntry, Output, TextOutput, Value};
 use rbpf::{lang, runtime, CompileError, Source};
 
 /// A bpftrace-compatible tracer that compiles straight to BPF.
@@ -80,6 +80,22 @@ struct Cli {
     /// would (a path as given, then the -I directories). Repeatable.
     #[arg(long = "include", value_name = "FILE")]
     include_files: Vec<String>,
+
+    /// When the program ends, draw its map keyed by stacks (`@[kstack] =
+    /// count()`, `@[ustack, comm] = sum(...)`) as an interactive flame
+    /// graph SVG in FILE. Other key parts (comm, pid) are root frames.
+    #[arg(long = "flamegraph", value_name = "FILE.svg")]
+    flamegraph: Option<PathBuf>,
+
+    /// When the program ends, write its map keyed by stacks to FILE in the
+    /// folded format of flame graph tools (`root;caller;callee count`).
+    #[arg(long = "folded", value_name = "FILE")]
+    folded: Option<PathBuf>,
+
+    /// The map --flamegraph and --folded draw (e.g. `@stacks`), when the
+    /// program has several keyed by stacks.
+    #[arg(long = "flame-map", value_name = "@MAP")]
+    flame_map: Option<String>,
 
     /// With -l: show each probe's arguments (tracepoint fields, kernel
     /// function parameters and return value).
@@ -223,6 +239,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if cli.debug {
         print_debug(&compiled);
     }
+    let flame = flame_files(cli, &compiled.object.manifest)?;
     let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -248,7 +265,34 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if cli.output.is_some() {
         out = Box::new(StoppedOnStdout(out));
     }
+    if let Some(files) = flame {
+        out = Box::new(FlameOutput::new(out, files));
+    }
     tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
+}
+
+/// Where --flamegraph and --folded write, and the map they draw: chosen
+/// (and the files created) before anything loads, so a program without a
+/// map to draw, or a file that cannot be written, fails at once. Nothing
+/// is created for --dry-run.
+fn flame_files(cli: &Cli, manifest: &rbpf::codegen::manifest::Manifest) -> anyhow::Result<Option<FlameFiles>> {
+    let flag = match (&cli.flamegraph, &cli.folded) {
+        (Some(_), _) => "--flamegraph",
+        (None, Some(_)) => "--folded",
+        (None, None) if cli.flame_map.is_some() => bail!("--flame-map names the map that --flamegraph or --folded draws: give one of them"),
+        (None, None) => return Ok(None),
+    };
+    let name = cli.flame_map.as_deref().map(|n| if n.starts_with('@') { n.to_string() } else { format!("@{n}") });
+    let map = runtime::flame_map(manifest, name.as_deref()).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+    let create = |path: &Option<PathBuf>, flag: &str| -> anyhow::Result<Option<(Box<dyn Write>, String)>> {
+        if path.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+            bail!("{flag}: give a file name: standard output carries the program's own output");
+        }
+        let Some(path) = path.as_ref().filter(|_| !cli.dry_run) else { return Ok(None) };
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Some((Box::new(file), path.display().to_string())))
+    };
+    Ok(Some(FlameFiles { map: map.name.clone(), svg: create(&cli.flamegraph, "--flamegraph")?, folded: create(&cli.folded, "--folded")? }))
 }
 
 /// `-l [SEARCH]` and `-l -e PROGRAM`: prints the probes as bpftrace -l does,

@@ -365,6 +365,35 @@ int main(void) {
 }
 "#;
 
+/// 256 different call chains to one function: 8 levels, each a choice
+/// between two functions by one bit of the round's number.
+const CHAINS: &str = r#"
+#include <time.h>
+#define NOINLINE __attribute__((noinline))
+volatile unsigned long sink;
+NOINLINE void leaf(unsigned i) { sink += i; }
+NOINLINE void to_leaf(unsigned i) { leaf(i); sink++; }
+#define LEVEL(K, A, B) \
+    NOINLINE void l##K##a(unsigned i) { if (i >> ((K) + 1) & 1) B(i); else A(i); sink += 1; } \
+    NOINLINE void l##K##b(unsigned i) { if (i >> ((K) + 1) & 1) B(i); else A(i); sink += 2; }
+LEVEL(7, to_leaf, to_leaf)
+LEVEL(6, l7a, l7b)
+LEVEL(5, l6a, l6b)
+LEVEL(4, l5a, l5b)
+LEVEL(3, l4a, l4b)
+LEVEL(2, l3a, l3b)
+LEVEL(1, l2a, l2b)
+LEVEL(0, l1a, l1b)
+int main(void) {
+    for (unsigned i = 0; i < 256; i++) {
+        if (i & 1) l0b(i); else l0a(i);
+    }
+    /* Alive while the tracer reads its mappings. */
+    nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, 0);
+    return 0;
+}
+"#;
+
 #[test]
 fn uaddr_reads_globals_as_signed_integers_of_their_size() {
     const TEST: &str = "uaddr_reads_globals_as_signed_integers_of_their_size";
@@ -390,4 +419,29 @@ fn uaddr_reads_globals_as_signed_integers_of_their_size() {
     assert_eq!(status, 0, "{out}");
     // As bpftrace 0.17 prints them.
     assert!(out.contains("<-5 -3 -2 -7 1>\n") && out.contains("@a: -3\n"), "{out}");
+}
+
+#[test]
+fn stacks_whose_slots_collide_in_the_stack_map_are_all_kept() {
+    const TEST: &str = "stacks_whose_slots_collide_in_the_stack_map_are_all_kept";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the chains test program (needs gcc)", "chains", &[("chains.c", CHAINS)], &["-O1", "-fno-omit-frame-pointer"])
+    else {
+        return;
+    };
+    // A stack-trace map of 256 slots keeps about 162 of 256 stacks (the
+    // kernel refuses one whose slot is taken); rbpf keeps the others too.
+    let program = format!("config = {{ max_map_keys = 256 }} uprobe:{}:leaf {{ @[ustack] = count(); }}", binary.display());
+    let out = run(&["-e", &program, "-c", binary.to_str().expect("path")]);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let chains: std::collections::BTreeSet<Vec<&str>> = stack_keys(&text, "@")
+        .into_iter()
+        .map(|key| key.iter().filter_map(|l| l.trim().split_once('+')).map(|(f, _)| f).filter(|f| f.starts_with('l') && f.len() == 3).collect())
+        .collect();
+    assert_eq!(chains.len(), 256, "{text}");
+    assert!(chains.iter().all(|c| c.len() == 8), "{text}");
 }

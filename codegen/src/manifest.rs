@@ -459,9 +459,10 @@ pub enum ValueType {
     /// it is in; printed as the name of the symbol that contains it.
     Usym,
     /// `kstack` / `ustack`: a u64 whose low 32 bits are a stack id in the
-    /// stack-trace map `map` (negative: the capture failed) and whose high
-    /// 32 bits are the pid whose user stack it is; printed as the frames'
-    /// symbols, as bpftrace prints stacks in `mode`.
+    /// stack-trace map `map` (negative: the capture failed; with
+    /// [`HASHED_STACK_ID`] set: in the hash map [`hashed_stack_map`]) and
+    /// whose high 32 bits are the pid whose user stack it is; printed as
+    /// the frames' symbols, as bpftrace prints stacks in `mode`.
     Stack {
         /// The stack-trace map holding the frames.
         map: String,
@@ -604,6 +605,19 @@ pub struct Object {
     pub manifest: Manifest,
 }
 
+/// The bit of a stack id that says its frames are in the hash map of
+/// [`hashed_stack_map`], not in the stack-trace map: a stack whose slot in
+/// the stack-trace map another stack held already (the kernel hashes
+/// stacks into as many slots as the map has entries, and refuses the
+/// second one) is kept there, under a hash of its frames.
+pub const HASHED_STACK_ID: u32 = 0x4000_0000;
+
+/// The hash map holding the `limit`-frame stacks whose ids have
+/// [`HASHED_STACK_ID`]: key the id, value the frames.
+pub fn hashed_stack_map(limit: u8) -> String {
+    format!("rbpf_stackx_{limit}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,3 +653,4 @@ mod tests {
         assert_eq!(b, [0, 1, 1, 2, 10, 11, 11]);
     }
 }
+

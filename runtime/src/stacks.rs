@@ -43,10 +43,11 @@ impl Stacks {
     }
 
     /// The stack-trace maps among a session's maps (named by their frame
-    /// limit, `rbpf_stack_N`), duplicated so that decoding owns them.
+    /// limit, `rbpf_stack_N`) and the hash maps beside them
+    /// (`rbpf_stackx_N`), duplicated so that decoding owns them.
     pub(crate) fn of_session(maps: &crate::loader::Maps) -> Stacks {
         let maps = (1..=rbpf_lang::types::MAX_STACK_FRAMES)
-            .map(|limit| format!("rbpf_stack_{limit}"))
+            .flat_map(|limit| [format!("rbpf_stack_{limit}"), rbpf_codegen::manifest::hashed_stack_map(limit)])
             .filter_map(|name| {
                 let fd = maps.fd(&name).ok()?.try_clone_to_owned().ok()?;
                 Some((name, fd))
@@ -88,9 +89,15 @@ impl Stacks {
         format_stack(&frames, &symbols, user, mode, indent)
     }
 
-    /// The frames of stack `id`: its nonzero addresses, innermost first.
+    /// The frames of stack `id`: its nonzero addresses, innermost first,
+    /// from the stack-trace map or, for a stack whose slot there was
+    /// taken, from the hash map codegen kept it in.
     fn frames(&self, map: &str, limit: u8, id: u32) -> Option<Vec<u64>> {
-        let fd = self.maps.get(map)?;
+        let fd = if id & rbpf_codegen::manifest::HASHED_STACK_ID != 0 {
+            self.maps.get(&rbpf_codegen::manifest::hashed_stack_map(limit))?
+        } else {
+            self.maps.get(map)?
+        };
         let mut bytes = vec![0u8; 8 * usize::from(limit)];
         match crate::sys::map_lookup(fd.as_fd(), &id.to_le_bytes(), &mut bytes) {
             Ok(true) => Some(

@@ -1,8 +1,11 @@
 //! Where a session's output goes: one trait, one implementation per format
 //! ([`TextOutput`]: bpftrace's text; [`JsonOutput`]: `bpftrace -f json`),
-//! so an embedder can receive the same events as typed values.
+//! so an embedder can receive the same events as typed values; and
+//! [`FlameOutput`], which passes everything on and draws one map's stacks
+//! as a flame graph when the run ends.
 
 mod background;
+mod flame;
 mod json;
 mod sink;
 mod text;
@@ -13,6 +16,7 @@ use rbpf_codegen::manifest::MapInfo;
 
 pub use crate::maps::{MapEntry, Value};
 pub use background::{Backlog, BackgroundWriter};
+pub use flame::{flame_map, fold, write_svg, FlameFiles, FlameOutput};
 pub use json::JsonOutput;
 pub use sink::{Buffering, Sink};
 pub use text::TextOutput;
