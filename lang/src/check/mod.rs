@@ -57,6 +57,11 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     // Expand attach points first: every later error is about a probe that exists.
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span)> = Vec::new();
     for probe in &program.probes {
+        // As in bpftrace, a wildcard of a list that matches nothing is left
+        // out when another attach point of the list matches (a tool names
+        // each kernel's spelling of a function: `kprobe:f, kprobe:f.isra.*`).
+        let mut unmatched = Vec::new();
+        let mut matched = false;
         for ap in &probe.attach_points {
             let text = match expand_positionals(&ap.text, ap.span, &options.params) {
                 Ok(text) => text,
@@ -71,12 +76,19 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                 Ok(resolved)
             });
             match resolved {
-                Ok(resolved) => match probes::kprobe::multi_attach(&resolved, &text, target) {
-                    Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
-                    _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
-                },
+                Ok(resolved) => {
+                    matched = true;
+                    match probes::kprobe::multi_attach(&resolved, &text, target) {
+                        Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
+                        _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
+                    }
+                }
+                Err(d) if probe.attach_points.len() > 1 && probes::matches_nothing(&d) => unmatched.push(d),
                 Err(d) => diags.push(d),
             }
+        }
+        if !matched {
+            diags.append(&mut unmatched);
         }
     }
 
