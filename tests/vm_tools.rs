@@ -500,11 +500,6 @@ const INSTALLED_TOOLS_FAILING: &[(&str, &str)] = &[
          is typed int64, so `%s` of it is refused (a variable likewise)",
     ),
     ("biostacks", "as biolatency: kprobe:blk_account_io_start is skipped by bpftrace, fatal in rbpf"),
-    (
-        "dcsnoop",
-        "kprobe:lookup_fast.constprop.* matches nothing on 6.1; bpftrace drops a wildcard of a list \
-         that matches nothing, rbpf refuses it",
-    ),
 ];
 
 #[test]
