@@ -291,3 +291,25 @@ fn ntop_of_address_array_fields() {
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("127.0.0.1 127.0.0.1 ::ffff:127.0.0.1 ::ffff:127.0.0.1\n"), "{out}");
 }
+
+/// `ntop()` of a byte array read through a pointer from the kernel's BTF
+/// types (`u6_addr8` of a socket's IPv6 address, as the classic TCP tools
+/// read it), with and without the family.
+#[test]
+fn ntop_of_a_byte_array_read_through_a_pointer() {
+    if !kernel_tests_enabled("ntop_of_a_byte_array_read_through_a_pointer") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let port = listener.local_addr().expect("local address").port();
+    let program = format!(
+        "tracepoint:sock:inet_sock_set_state /args->dport == {port} && args->newstate == 1/ {{ $sk = (struct sock *)args->skaddr; printf(\"%s %s %s\\n\", ntop($sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8), ntop(10, $sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8), ntop(2, $sk->__sk_common.skc_daddr)); exit(); }}"
+    );
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_attached(1);
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect over loopback");
+    let (out, status) = tracer.finish();
+    drop(client);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("::ffff:127.0.0.1 ::ffff:127.0.0.1 127.0.0.1\n"), "{out}");
+}

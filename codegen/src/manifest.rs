@@ -53,6 +53,10 @@ pub struct ProgramInfo {
     pub spans: Vec<Span>,
     /// The probe as the user wrote it, for messages.
     pub probe_name: String,
+    /// Whether the runtime skips it, with a warning, when the kernel
+    /// refuses to attach it instead of stopping: a single kprobe of a list
+    /// or a wildcard, as bpftrace does.
+    pub optional: bool,
 }
 
 /// Where a program attaches, as the runtime needs to know it.

@@ -45,6 +45,10 @@ pub struct Probe {
     pub name: String,
     /// The attach point's span in the source.
     pub span: Span,
+    /// Whether it came from a list of attach points or a wildcard: a kprobe
+    /// the kernel refuses is then skipped with a warning, as bpftrace does,
+    /// instead of stopping the program.
+    pub optional: bool,
     /// The `/ predicate /`, with `-p PID`'s filter in front.
     pub predicate: Option<Expr>,
     /// Its statements.

@@ -393,6 +393,7 @@ processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_stat
                 attach: Attach::Begin,
                 spans: vec![Span::new(0, 5), Span::new(8, 20)],
                 probe_name: "BEGIN".into(),
+                optional: false,
             }],
             ..Manifest::default()
         };

@@ -162,7 +162,7 @@ impl Session {
         }
         out.flush().map_err(output)?;
         if self.options.dry_run {
-            let attached = self.attach_all();
+            let attached = self.attach_all(out);
             self.followed = None;
             attach::detach_all(std::mem::take(&mut self.links));
             out.finish().map_err(output)?;
@@ -179,7 +179,7 @@ impl Session {
         let mut detaching = None;
         let mut stopped = false;
         if !exited {
-            let attached = self.attach_all();
+            let attached = self.attach_all(out);
             let streamed = match attached {
                 Ok(()) => {
                     if let Some(followed) = &mut self.followed {
@@ -256,11 +256,26 @@ impl Session {
         let _ = tokio::time::timeout(STOP_GRACE, backlog.written()).await;
     }
 
-    fn attach_all(&mut self) -> Result<(), RuntimeError> {
+    /// Attaches every probe. A kprobe of a list or a wildcard that the
+    /// kernel refuses (a function another kernel has, or one that cannot
+    /// be probed) is skipped with a warning, as bpftrace does.
+    fn attach_all(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
         let pid = self.followed.as_ref().map(Followed::pid);
         for info in &self.dispatch.manifest.programs {
-            if let Some(link) = attach::attach(self.program(info)?, &self.maps, info, pid)? {
-                self.links.push(link);
+            match attach::attach(self.program(info)?, &self.maps, info, pid) {
+                Ok(Some(link)) => self.links.push(link),
+                Ok(None) => {}
+                Err(e) if info.optional => {
+                    // The error and its causes, as the CLI prints an error.
+                    let mut text = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(cause) = source {
+                        text = format!("{text}: {cause}");
+                        source = cause.source();
+                    }
+                    out.warning(&format!("{text}, skipping.")).map_err(RuntimeError::Output)?;
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(())

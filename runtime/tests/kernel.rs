@@ -58,6 +58,7 @@ fn program(index: usize, section: &str, attach: Attach, code: &Code, probe: &str
         attach,
         spans: code.spans.clone(),
         probe_name: probe.to_string(),
+        optional: false,
     }
 }
 

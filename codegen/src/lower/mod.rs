@@ -128,12 +128,15 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 (format!("perf_event/probe{index}"), Attach::Watchpoint { address: *address, length: *length, mode })
             }
         };
+        // Not a multi-attach link: skipping it would drop every match.
+        let optional = probe.optional && matches!(attach, Attach::Kprobe { .. });
         infos.push(ProgramInfo {
             name: format!("probe{index}"),
             section,
             attach,
             spans: code.spans.clone(),
             probe_name: probe.name.clone(),
+            optional,
         });
         codes.push(code);
     }

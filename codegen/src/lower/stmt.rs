@@ -181,6 +181,17 @@ impl ProgramGen<'_> {
                 self.copy_from_context(f.offset, slot.at(offset + 8), f.size.min(16));
                 return Ok(());
             }
+            if let rbpf_lang::checked::ExprKind::Load { addr: from, user, size, .. } = &addr.kind {
+                // A byte array read through a pointer: its bytes.
+                if addr.ty.is_buf() {
+                    self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);
+                    self.b.store(Size::DW, Reg::R10, slot.at(offset + 16), 0);
+                    let v = self.int(from)?;
+                    self.b.set_span(addr.span);
+                    self.memory_read(v, *user, slot.at(offset + 8), (*size).min(16));
+                    return Ok(());
+                }
+            }
             let v = self.int(addr)?;
             let rv = self.to_reg(v, addr.span)?;
             self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);

@@ -69,6 +69,7 @@ pub(super) fn share_raw_syscalls(
             attach: Attach::Dispatcher { category: category.into(), name: name.into(), table: table.into() },
             spans: code.spans.clone(),
             probe_name: format!("tracepoint:{category}:{name}"),
+            optional: false,
         });
         codes.push(code);
     }

@@ -55,8 +55,14 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     }
 
     // Expand attach points first: every later error is about a probe that exists.
-    let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span)> = Vec::new();
+    // Each with whether it may fail to attach (below).
+    let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span, bool)> = Vec::new();
     for probe in &program.probes {
+        // As in bpftrace, a wildcard of a list that matches nothing is left
+        // out when another attach point of the list matches (a tool names
+        // each kernel's spelling of a function: `kprobe:f, kprobe:f.isra.*`).
+        let mut unmatched = Vec::new();
+        let mut matched = false;
         for ap in &probe.attach_points {
             let text = match expand_positionals(&ap.text, ap.span, &options.params) {
                 Ok(text) => text,
@@ -70,13 +76,24 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
                 Ok(resolved)
             });
+            // As in bpftrace, a probe of a list or of a wildcard that the
+            // kernel refuses to attach is skipped with a warning; one named
+            // alone stops the program.
+            let optional = probe.attach_points.len() > 1 || probes::is_glob(&text);
             match resolved {
-                Ok(resolved) => match probes::kprobe::multi_attach(&resolved, &text, target) {
-                    Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
-                    _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
-                },
+                Ok(resolved) => {
+                    matched = true;
+                    match probes::kprobe::multi_attach(&resolved, &text, target) {
+                        Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span, optional)),
+                        _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span, optional))),
+                    }
+                }
+                Err(d) if probe.attach_points.len() > 1 && probes::matches_nothing(&d) => unmatched.push(d),
                 Err(d) => diags.push(d),
             }
+        }
+        if !matched {
+            diags.append(&mut unmatched);
         }
     }
 
@@ -97,8 +114,8 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         checker.uses_elapsed = false;
         checker.unrolled = 0;
         let mut probes = Vec::with_capacity(expanded.len());
-        for (index, (probe, resolved, span)) in expanded.iter().enumerate() {
-            probes.push(checker.check_probe(index, probe, resolved, *span));
+        for (index, (probe, resolved, span, optional)) in expanded.iter().enumerate() {
+            probes.push(checker.check_probe(index, probe, resolved, *span, *optional));
         }
         checker.probes = probes;
         // Inference runs again while it meets kernel types (the structs
@@ -387,7 +404,7 @@ impl Checker {
 
     /// `index` is the probe's position in the expansion, the same in both
     /// passes, so variable types learnt in the first carry to the second.
-    fn check_probe(&mut self, index: usize, probe: &ast::Probe, resolved: &ResolvedProbe, span: Span) -> Probe {
+    fn check_probe(&mut self, index: usize, probe: &ast::Probe, resolved: &ResolvedProbe, span: Span, optional: bool) -> Probe {
         let mut cx = ProbeCx { index, resolved, vars: Vec::new(), var_ids: HashMap::new(), loops: 0, map_loops: 0, unrolls: 0, unrolled: 0 };
         let predicate = probe.predicate.as_ref().map(|p| {
             let e = self.expr(p, &mut cx);
@@ -401,7 +418,7 @@ impl Checker {
             Some(pid) if resolved.kind.runs_in_a_task() && !resolved.kind.attached_to_process() => Some(pid_predicate(pid, predicate, span)),
             _ => predicate,
         };
-        Probe { kind: resolved.kind.clone(), name: resolved.name.clone(), span, predicate, body, vars: cx.vars }
+        Probe { kind: resolved.kind.clone(), name: resolved.name.clone(), span, optional, predicate, body, vars: cx.vars }
     }
 }
 

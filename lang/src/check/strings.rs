@@ -83,17 +83,26 @@ impl Checker {
         // An address held in a byte array field (`__u8 saddr[4]`,
         // `__u8 saddr_v6[16]`): its bytes, and without a family,
         // the family its size says, as bpftrace does.
+        // The same for a byte array read through a pointer
+        // (`$sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8`), which reads as
+        // a string elsewhere: here its bytes, as they are.
+        let bytes_of = |addr: Expr| match addr {
+            Expr { kind: kind @ ExprKind::Load { size: size @ (4 | 16), .. }, ty: Type::Str { .. }, span } => {
+                Expr { kind, ty: Type::Buf { size }, span }
+            }
+            other => other,
+        };
         let bytes = self.address_field(addr_arg, cx);
         let (af, addr) = match args {
             [addr] => {
-                let family = if bytes.as_ref().is_some_and(|b| b.ty == Type::Buf { size: 16 }) { AF_INET6 } else { AF_INET };
-                let addr = bytes.unwrap_or_else(|| self.expr(addr, cx));
+                let addr = bytes_of(bytes.unwrap_or_else(|| self.expr(addr, cx)));
+                let family = if addr.ty == (Type::Buf { size: 16 }) { AF_INET6 } else { AF_INET };
                 (Expr { kind: ExprKind::Int(family), ty: Type::U64, span: addr.span }, addr)
             }
             [af, addr] => {
                 let af = self.expr(af, cx);
                 self.expect_int(&af, "the address family of `ntop()`")?;
-                (af, bytes.unwrap_or_else(|| self.expr(addr, cx)))
+                (af, bytes_of(bytes.unwrap_or_else(|| self.expr(addr, cx))))
             }
             _ => return None,
         };

@@ -41,9 +41,9 @@ impl Symbols {
     /// Looks up every name a `kaddr()` or `uaddr()` of the program names
     /// with a string literal: kernel symbols once each, user symbols in
     /// the binary of each probe that names them.
-    pub(super) fn resolve(expanded: &[(&ast::Probe, ResolvedProbe, Span)], target: &dyn Target) -> Symbols {
+    pub(super) fn resolve(expanded: &[(&ast::Probe, ResolvedProbe, Span, bool)], target: &dyn Target) -> Symbols {
         let mut symbols = Symbols::default();
-        for (probe, resolved, _) in expanded {
+        for (probe, resolved, _, _) in expanded {
             let mut names = Names::default();
             names.visit_probe(probe);
             for name in names.kernel {

@@ -474,6 +474,12 @@ pub(crate) fn matching_kernel_functions(
         .collect())
 }
 
+/// Whether `d` says that a wildcard matched nothing (the kprobe, fentry,
+/// tracepoint and uprobe kinds label it so).
+pub(crate) fn matches_nothing(d: &Diagnostic) -> bool {
+    d.label == "matches nothing"
+}
+
 /// A decimal or `0x` hexadecimal number in an attach point (an offset or
 /// an address).
 pub(crate) fn parse_number(text: &str) -> Option<u64> {

@@ -58,6 +58,15 @@ pub trait Output {
         writeln!(io::stderr(), "ERROR: {message}")
     }
 
+    /// Something that did not stop the program but the user should know
+    /// (a probe of a list that could not attach). bpftrace prints these as
+    /// `WARNING: ...` on standard error, in every output format; so does
+    /// this default.
+    fn warning(&mut self, message: &str) -> io::Result<()> {
+        use io::Write;
+        writeln!(io::stderr(), "WARNING: {message}")
+    }
+
     /// Events the kernel could not deliver since the last report.
     fn lost_events(&mut self, count: u64) -> io::Result<()>;
 

@@ -67,6 +67,26 @@ fn a_tracepoint_wildcard_matching_nothing_is_an_error() {
     );
 }
 
+/// As in bpftrace, a wildcard of a list that matches nothing is left out
+/// while another attach point matches; alone, or with only such others, it
+/// is an error.
+#[test]
+fn a_wildcard_of_a_list_matching_nothing_is_left_out() {
+    let t = open_target();
+    let p = run_on(&t, "tracepoint:syscalls:sys_enter_open, tracepoint:syscalls:sys_enter_nothing* { @ = count(); }").unwrap();
+    assert_eq!(names(&p), ["tracepoint:syscalls:sys_enter_open"]);
+    // Probes of a list or a wildcard may fail to attach; one alone may not.
+    assert!(p.probes[0].optional);
+    let p = run_on(&t, "tracepoint:syscalls:sys_enter_open* { } tracepoint:syscalls:sys_enter_open { }").unwrap();
+    assert_eq!(p.probes.iter().map(|p| p.optional).collect::<Vec<_>>(), [true, true, false]);
+    let e = run_on(&t, "tracepoint:syscalls:sys_enter_nothing*, tracepoint:syscalls:sys_enter_none* { @ = count(); }").unwrap_err();
+    assert!(e.contains("no tracepoint matches `syscalls:sys_enter_nothing*`"), "{e}");
+    assert!(e.contains("no tracepoint matches `syscalls:sys_enter_none*`"), "{e}");
+    // A name that is not there is no wildcard: still an error.
+    let e = run_on(&t, "tracepoint:syscalls:sys_enter_open, tracepoint:syscalls:sys_enter_nothing { @ = count(); }").unwrap_err();
+    assert!(e.contains("error:"), "{e}");
+}
+
 #[test]
 fn raw_tracepoints_read_their_arguments_as_u64s() {
     let p = run_on(&open_target(), "rawtracepoint:sched_switch { @[arg0] = count(); } rt:sched_wakeup { @w[arg11] = count(); }")
