@@ -84,8 +84,24 @@ fn every_script_loads_and_attaches() {
     let mut scripts: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     scripts.sort();
     assert!(!scripts.is_empty());
+    let mut failures = Vec::new();
+    let mut need_kprobes = Vec::new();
     for script in scripts {
         let out = common::run(&["--dry-run", script.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(0), "{}:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(0) {
+            continue;
+        }
+        // tests/vm_tools.rs loads and runs these in a guest whose kernel
+        // has kprobes; here they must fail only for want of them.
+        if stderr.starts_with("error: kprobes are not available") {
+            need_kprobes.push(script.file_name().unwrap().to_string_lossy().into_owned());
+        } else {
+            failures.push(format!("{}:\n{stderr}", script.display()));
+        }
     }
+    if !need_kprobes.is_empty() {
+        eprintln!("left to the VM lane (no kprobes in this kernel): {}", need_kprobes.join(" "));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -86,8 +86,15 @@ impl Checker {
         // The same for a byte array read through a pointer
         // (`$sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8`), which reads as
         // a string elsewhere: here its bytes, as they are.
+        // (A byte array that is not `char` reads as an array value.)
+        let is_bytes = |ty: &Type| match ty {
+            Type::Str { .. } => true,
+            Type::CValue(c) => matches!(c.0.resolved(), crate::ctypes::CType::Array { element, .. }
+                if matches!(element.resolved(), crate::ctypes::CType::Int { size: 1, .. })),
+            _ => false,
+        };
         let bytes_of = |addr: Expr| match addr {
-            Expr { kind: kind @ ExprKind::Load { size: size @ (4 | 16), .. }, ty: Type::Str { .. }, span } => {
+            Expr { kind: kind @ ExprKind::Load { size: size @ (4 | 16), .. }, ty, span } if is_bytes(&ty) => {
                 Expr { kind, ty: Type::Buf { size }, span }
             }
             other => other,
