@@ -136,7 +136,18 @@ impl Session {
     /// The number of probes, as bpftrace counts them for "Attaching N
     /// probes..." (BEGIN and END included).
     pub fn probe_count(&self) -> usize {
-        self.dispatch.manifest.programs.iter().filter(|p| !matches!(p.attach, Attach::Dispatcher { .. })).count()
+        // A uprobe wildcard counts its functions, as bpftrace 0.17 (which
+        // attaches them one by one) counts them.
+        self.dispatch
+            .manifest
+            .programs
+            .iter()
+            .map(|p| match &p.attach {
+                Attach::Dispatcher { .. } => 0,
+                Attach::UprobeMulti { funcs, .. } => funcs.len(),
+                _ => 1,
+            })
+            .sum()
     }
 
     /// Ends the trace when `process` exits, as if `exit()` had been called;
@@ -162,7 +173,7 @@ impl Session {
         }
         out.flush().map_err(output)?;
         if self.options.dry_run {
-            let attached = self.attach_all();
+            let attached = self.attach_all(out);
             self.followed = None;
             attach::detach_all(std::mem::take(&mut self.links));
             out.finish().map_err(output)?;
@@ -179,7 +190,7 @@ impl Session {
         let mut detaching = None;
         let mut stopped = false;
         if !exited {
-            let attached = self.attach_all();
+            let attached = self.attach_all(out);
             let streamed = match attached {
                 Ok(()) => {
                     if let Some(followed) = &mut self.followed {
@@ -256,10 +267,15 @@ impl Session {
         let _ = tokio::time::timeout(STOP_GRACE, backlog.written()).await;
     }
 
-    fn attach_all(&mut self) -> Result<(), RuntimeError> {
+    /// Attaches every probe; what one attaches without is said to `out`
+    /// as a warning.
+    fn attach_all(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
         let pid = self.followed.as_ref().map(Followed::pid);
+        let mut warnings = Vec::new();
         for info in &self.dispatch.manifest.programs {
-            if let Some(link) = attach::attach(self.program(info)?, &self.maps, info, pid)? {
+            let attached = attach::attach(self.program(info)?, &self.maps, info, pid, &mut warnings);
+            warnings.drain(..).try_for_each(|w| out.warning(&w)).map_err(RuntimeError::Output)?;
+            if let Some(link) = attached? {
                 self.links.push(link);
             }
         }

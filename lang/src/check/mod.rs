@@ -14,7 +14,7 @@ use crate::checked::{Builtin, Expr, ExprKind, Map, MapId, MapValue, Printf, Prob
 use crate::probes::{self, ResolvedProbe};
 use crate::target::Target;
 use crate::types::{Type, DEFAULT_STRLEN};
-use crate::{Diagnostic, Span};
+use crate::{Diagnostic, Severity, Span};
 
 /// What the command line adds to a program.
 #[derive(Clone, Debug, Default)]
@@ -56,7 +56,12 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
 
     // Expand attach points first: every later error is about a probe that exists.
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span)> = Vec::new();
+    let mut warnings = Vec::new();
     for probe in &program.probes {
+        let before = expanded.len();
+        // Attach points naming what is missing (a library's function): skipped
+        // with a warning when another attach point of the probe resolves.
+        let mut missing = Vec::new();
         for ap in &probe.attach_points {
             let text = match expand_positionals(&ap.text, ap.span, &options.params) {
                 Ok(text) => text,
@@ -65,17 +70,33 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                     continue;
                 }
             };
-            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe) }).and_then(|resolved| {
+            let scope = probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe), allow_unsafe: options.allow_unsafe };
+            let resolved = probes::resolve(&text, ap.span, target, &scope).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
                 Ok(resolved)
             });
             match resolved {
-                Ok(resolved) => match probes::kprobe::multi_attach(&resolved, &text, target) {
-                    Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
-                    _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
-                },
+                Ok(resolved) => {
+                    let multi = probes::kprobe::multi_attach(&resolved, &text, target)
+                        .or_else(|| probes::uprobe::multi_attach(&resolved, &text, target));
+                    match multi {
+                        Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span)),
+                        _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span))),
+                    }
+                }
+                Err(d) if d.severity == Severity::Warning => missing.push((d, text)),
                 Err(d) => diags.push(d),
+            }
+        }
+        let skipped = expanded.len() > before;
+        for (mut d, text) in missing {
+            if skipped {
+                d.message = format!("{}: skipping `{text}`", d.message);
+                warnings.push(d);
+            } else {
+                d.severity = Severity::Error;
+                diags.push(d);
             }
         }
     }
@@ -155,6 +176,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         join_separators: checker.join_separators,
         ncpus: target.possible_cpus().max(1),
         max_map_keys,
+        warnings,
     })
 }
 

@@ -54,6 +54,14 @@ pub trait Output {
         writeln!(io::stderr(), "ERROR: {message}")
     }
 
+    /// Something the program runs without (a function of a wildcard the
+    /// kernel would not probe), in one line. Printed as bpftrace prints
+    /// its warnings, `WARNING: ...` on standard error, by this default.
+    fn warning(&mut self, message: &str) -> io::Result<()> {
+        use io::Write;
+        writeln!(io::stderr(), "WARNING: {message}")
+    }
+
     /// Events the kernel could not deliver since the last report.
     fn lost_events(&mut self, count: u64) -> io::Result<()>;
 
