@@ -286,6 +286,46 @@ mod tests {
     }
 
     #[test]
+    fn a_wildcard_is_one_multi_attached_probe_where_the_kernel_has_them() {
+        let mut t = target();
+        let probes = |t: &FakeTarget, text: &str| {
+            let parts: Vec<&str> = text.split(':').skip(1).collect();
+            resolve(&parts, Span::default(), t, &Scope::default(), text.starts_with("uretprobe")).unwrap()
+        };
+        assert!(multi_attach(&probes(&t, "uprobe:bash:read*"), "uprobe:bash:read*", &t).is_none(), "no uprobe multi links");
+        t.uprobe_multi = true;
+        let multi = multi_attach(&probes(&t, "uretprobe:bash:read*"), "uretprobe:bash:read*", &t).unwrap();
+        assert_eq!(multi.name, "uretprobe:/usr/bin/bash:read*");
+        let funcs = vec!["read_builtin".to_string(), "read_octal".into(), "readline".into()];
+        assert_eq!(multi.kind, ProbeKind::UprobeMulti { path: "/usr/bin/bash".into(), funcs, ret: true, pid: None });
+        // One function: its own probe, named after it.
+        assert!(multi_attach(&probes(&t, "uprobe:bash:readl*"), "uprobe:bash:readl*", &t).is_none());
+        assert!(multi_attach(&probes(&t, "uprobe:bash:main"), "uprobe:bash:main", &t).is_none());
+    }
+
+    #[test]
+    fn a_missing_function_is_a_warning_the_checker_may_skip() {
+        let parts = ["bash", "rbpf_none"];
+        let d = resolve(&parts, Span::default(), &target(), &Scope::default(), false).unwrap_err();
+        assert_eq!((d.severity, d.message.as_str()), (Severity::Warning, "`/usr/bin/bash` has no function `rbpf_none`"));
+    }
+
+    #[test]
+    fn offsets_past_the_function_and_addresses_outside_every_symbol_are_errors() {
+        let t = target().with_user_symbol("/usr/bin/bash", "readline", 0x1000, 0x40).with_user_symbol("/usr/bin/bash", "main", 0x2000, 0x10);
+        let resolve_in = |text: &str, allow_unsafe: bool| {
+            let parts: Vec<&str> = text.split(':').skip(1).collect();
+            resolve(&parts, Span::default(), &t, &Scope { allow_unsafe, ..Scope::default() }, false).map(|p| p[0].name.clone()).map_err(|d| d.message)
+        };
+        assert_eq!(resolve_in("uprobe:bash:readline+63", false), Ok("uprobe:/usr/bin/bash:readline+63".into()));
+        assert_eq!(resolve_in("uprobe:bash:readline+64", false), Err("Offset outside the function bounds ('readline' size is 64)".into()));
+        assert_eq!(resolve_in("uprobe:bash:readline+0x1000", true), Err("Offset outside the function bounds ('readline' size is 64)".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2008", false), Ok("uprobe:/usr/bin/bash:0x2008".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2010", false), Err("Could not resolve address: /usr/bin/bash:0x2010".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2010", true), Ok("uprobe:/usr/bin/bash:0x2010".into()));
+    }
+
+    #[test]
     fn locations() {
         assert_eq!(parse_location("readline"), Some(UprobeLocation::Symbol("readline".into())));
         assert_eq!(parse_location("main+16"), Some(UprobeLocation::SymbolOffset("main".into(), 16)));
