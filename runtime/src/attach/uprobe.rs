@@ -86,7 +86,7 @@ pub(super) fn attach_multi(
     // functions likely refused are tried alone first, which costs nothing
     // when the kernel refuses them, as it does before registering any.
     let text = std::fs::read(path).unwrap_or_default();
-    let (suspect, likely): (Vec<(&str, u64)>, Vec<(&str, u64)>) = found.iter().copied().partition(|(_, offset)| {
+    let (suspect, likely): (Vec<Site<'_>>, Vec<Site<'_>>) = found.iter().copied().partition(|(_, offset)| {
         let start = usize::try_from(*offset).unwrap_or(usize::MAX);
         text.get(start..).is_some_and(uprobes_refuse)
     });
@@ -96,7 +96,7 @@ pub(super) fn attach_multi(
         let link = &link;
         let threads: Vec<_> = suspect
             .chunks(suspect.len().div_ceil(MAX_THREADS).max(1))
-            .map(|chunk: &[(&str, u64)]| scope.spawn(move || chunk.iter().map(|one| (one.0, link(std::slice::from_ref(one)))).collect::<Vec<_>>()))
+            .map(|chunk: &[Site<'_>]| scope.spawn(move || chunk.iter().map(|one| (one.0, link(std::slice::from_ref(one)))).collect::<Vec<_>>()))
             .collect();
         let rest = attach_parts(&likely, link, &mut links, &mut refuse);
         let tried = threads.into_iter().flat_map(|t| t.join().unwrap_or_default());
@@ -122,6 +122,9 @@ pub(super) fn attach_multi(
     }
     Ok(Link(links))
 }
+
+/// A function of a wildcard and its offset in the file.
+type Site<'f> = (&'f str, u64);
 
 /// The most threads that try suspect functions at once.
 const MAX_THREADS: usize = 64;
