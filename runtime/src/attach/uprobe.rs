@@ -31,6 +31,12 @@ pub(super) fn attach(
         UprobeLocation::SymbolOffset(f, offset) => symbol(f)? + offset,
         UprobeLocation::Address(a) => *a,
     };
+    if starts_with_evex(path, offset) {
+        return Err(RuntimeError::Event(format!(
+            "cannot attach {}: it starts with an AVX-512 instruction, which x86-64 uprobes take but execute wrongly (the traced process would crash)",
+            info.probe_name
+        )));
+    }
     let pmu = Pmu::open("uprobe", "uprobe", &info.probe_name)?;
     // The kernel then runs the program for that process's hits alone,
     // rather than every process's being filtered by the predicate.
@@ -39,6 +45,14 @@ pub(super) fn attach(
         .map_err(|e| RuntimeError::attach(Action::AttachUprobes, &info.probe_name, e))?;
     let link = sys::perf_event_attach(event, program).map_err(|e| RuntimeError::attach(Action::AttachUprobes, &info.probe_name, e))?;
     Ok(Link::one(link))
+}
+
+/// Whether the instruction at file offset `offset` of `path` is EVEX-encoded.
+fn starts_with_evex(path: &str, offset: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut code = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|f| f.read_at(&mut code, offset));
+    read.is_ok_and(|n| is_evex(&code[..n]))
 }
 
 /// Links a program loaded for multi-attach to every function of a
@@ -68,6 +82,9 @@ pub(super) fn attach_multi(
             None => missing.push(func.as_str()),
         }
     }
+    // Aliases (`realloc`, `__libc_realloc`) share an offset: probed once.
+    let mut seen = std::collections::HashSet::with_capacity(found.len());
+    found.retain(|(_, offset)| seen.insert(*offset));
     let pid = pid.filter(|&p| p != 0);
     let link = |part: &[(&str, u64)]| {
         let offsets: Vec<u64> = part.iter().map(|(_, offset)| *offset).collect();
@@ -86,10 +103,19 @@ pub(super) fn attach_multi(
     // functions likely refused are tried alone first, which costs nothing
     // when the kernel refuses them, as it does before registering any.
     let text = std::fs::read(path).unwrap_or_default();
-    let (suspect, likely): (Vec<Site<'_>>, Vec<Site<'_>>) = found.iter().copied().partition(|(_, offset)| {
-        let start = usize::try_from(*offset).unwrap_or(usize::MAX);
-        text.get(start..).is_some_and(uprobes_refuse)
-    });
+    let code = |offset: u64| text.get(usize::try_from(offset).unwrap_or(usize::MAX)..).unwrap_or_default();
+    let (unsafe_sites, found): (Vec<Site<'_>>, Vec<Site<'_>>) = found.into_iter().partition(|(_, offset)| is_evex(code(*offset)));
+    if !unsafe_sites.is_empty() {
+        let names: Vec<&str> = unsafe_sites.iter().map(|(f, _)| *f).collect();
+        warnings.push(format!(
+            "{}: left out {} of {}: {} (an AVX-512 instruction first, which x86-64 uprobes take but execute wrongly)",
+            info.probe_name,
+            count_functions(names.len()),
+            funcs.len(),
+            names.join(", ")
+        ));
+    }
+    let (suspect, likely): (Vec<Site<'_>>, Vec<Site<'_>>) = found.iter().copied().partition(|(_, offset)| uprobes_refuse(code(*offset)));
     // Each refusal waits out a grace period: the suspects are tried at
     // once, from threads of their own, while the rest attach here.
     let tried: Vec<_> = std::thread::scope(|scope| {
@@ -115,7 +141,7 @@ pub(super) fn attach_multi(
         return Err(RuntimeError::syscall(Action::AttachUprobes, "BPF_LINK_CREATE", &info.probe_name, e));
     }
     if let Some(e) = first_refusal {
-        warnings.push(refusal_warning(&info.probe_name, found.len(), &refused, &e));
+        warnings.push(refusal_warning(&info.probe_name, funcs.len(), &refused, &e));
     }
     if !missing.is_empty() {
         warnings.push(format!("{}: {path} no longer has {}; attached the others", info.probe_name, missing.join(", ")));
@@ -131,18 +157,16 @@ const MAX_THREADS: usize = 64;
 
 /// Whether x86-64 uprobes probably refuse the instruction at the start of
 /// `code`, as this kernel refuses them (ENOTSUPP): one with a LOCK prefix,
-/// or one in VEX or EVEX encoding (AVX code). A guess that only orders the
+/// or one in VEX encoding (AVX code). A guess that only orders the
 /// attempts: the kernel has the last word.
 fn uprobes_refuse(code: &[u8]) -> bool {
     if !cfg!(target_arch = "x86_64") {
         return false;
     }
     const LOCK: u8 = 0xf0;
-    // Legacy prefixes (segment, operand and address size, REP), then REX.
-    let is_prefix = |b: &u8| matches!(*b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf2 | 0xf3 | LOCK | 0x40..=0x4f);
-    let prefixes = code.iter().take(15).take_while(|b| is_prefix(b)).count();
-    let opcode = code.get(prefixes);
-    code[..prefixes].contains(&LOCK) || matches!(opcode, Some(0xc4 | 0xc5 | 0x62))
+    let opcode = first_opcode(code);
+    let prefixes = code.iter().take(15).take_while(|b| matches!(**b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3 | 0x40..=0x4f)).count();
+    code[..prefixes].contains(&LOCK) || matches!(opcode, Some(0xc4 | 0xc5))
 }
 
 /// Whether the kernel refuses a link for what is at one of its offsets
@@ -194,11 +218,33 @@ fn refusal_warning(probe: &str, total: usize, refused: &[&str], e: &std::io::Err
         Some(524) => "uprobes cannot handle the instruction there, error 524".to_string(),
         _ => crate::target::os_reason(e),
     };
-    let count = match refused.len() {
+    let count = count_functions(refused.len());
+    format!("{probe}: the kernel refuses to probe {count} of {total}: {} ({why}); attached the others", refused.join(", "))
+}
+
+fn count_functions(n: usize) -> String {
+    match n {
         1 => "1 function".to_string(),
         n => format!("{n} functions"),
-    };
-    format!("{probe}: the kernel refuses to probe {count} of {total}: {} ({why}); attached the others", refused.join(", "))
+    }
+}
+
+/// Whether `code` starts with an EVEX-encoded (AVX-512) instruction on
+/// x86-64. Linux 6.18 accepts a uprobe there but single-steps it wrongly:
+/// the probed process crashes (glibc's `__memset_avx512_unaligned_erms`,
+/// which every process calls on a machine with AVX-512). rbpf does not
+/// probe it.
+pub(crate) fn is_evex(code: &[u8]) -> bool {
+    cfg!(target_arch = "x86_64") && first_opcode(code) == Some(0x62)
+}
+
+/// The opcode byte of the instruction at the start of `code`, after its
+/// legacy and REX prefixes.
+fn first_opcode(code: &[u8]) -> Option<u8> {
+    // Legacy prefixes (segment, operand and address size, REP, LOCK), then REX.
+    let is_prefix = |b: &u8| matches!(*b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3 | 0x40..=0x4f);
+    let prefixes = code.iter().take(15).take_while(|b| is_prefix(b)).count();
+    code.get(prefixes).copied()
 }
 
 #[cfg(test)]
@@ -258,7 +304,8 @@ mod tests {
         assert!(uprobes_refuse(&[0xf0, 0x0f, 0xba, 0xaf]), "lock btsl");
         assert!(uprobes_refuse(&[0xc5, 0xf9, 0x6e, 0xc6]), "vmovd");
         assert!(uprobes_refuse(&[0xc4, 0x41, 0x01, 0xef]), "vpxor");
-        assert!(uprobes_refuse(&[0x62, 0xf1, 0xfd, 0x48]), "EVEX");
+        assert!(is_evex(&[0x62, 0xe2, 0x7d, 0x48, 0x7a, 0xc6]), "vpbroadcastb %esi,%zmm16");
+        assert!(!is_evex(&[0xc5, 0xf9, 0x6e, 0xc6]) && !is_evex(&[0x55]) && !is_evex(&[]));
         assert!(!uprobes_refuse(&[0xf3, 0x0f, 0x1e, 0xfa]), "endbr64");
         assert!(!uprobes_refuse(&[0x55]), "push %rbp");
         assert!(!uprobes_refuse(&[0x48, 0x89, 0xf8]), "mov %rdi,%rax");
