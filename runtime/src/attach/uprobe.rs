@@ -118,23 +118,41 @@ pub(super) fn attach_multi(
     let (suspect, likely): (Vec<Site<'_>>, Vec<Site<'_>>) = found.iter().copied().partition(|(_, offset)| uprobes_refuse(code(*offset)));
     // Each refusal waits out a grace period: the suspects are tried at
     // once, from threads of their own, while the rest attach here.
-    let tried: Vec<_> = std::thread::scope(|scope| {
+    let (tried, parts) = std::thread::scope(|scope| {
         let link = &link;
         let threads: Vec<_> = suspect
             .chunks(suspect.len().div_ceil(MAX_THREADS).max(1))
             .map(|chunk: &[Site<'_>]| scope.spawn(move || chunk.iter().map(|one| (one.0, link(std::slice::from_ref(one)))).collect::<Vec<_>>()))
             .collect();
-        let rest = attach_parts(&likely, link, &mut links, &mut refuse);
+        // Registering installs a breakpoint in every process that maps
+        // the file, and unregistering removes it: work that parts of the
+        // wildcard, each its own link, share among the CPUs both ways.
+        let parts = std::thread::available_parallelism().map_or(1, |n| n.get()).min(likely.len().div_ceil(PART_SIZE)).max(1);
+        let workers: Vec<_> = likely
+            .chunks(likely.len().div_ceil(parts).max(1))
+            .map(|part| {
+                scope.spawn(move || {
+                    let (mut links, mut refused) = (Vec::new(), Vec::new());
+                    let rest = attach_parts(part, link, &mut links, &mut |f, e| refused.push((f, e)));
+                    (links, refused, rest)
+                })
+            })
+            .collect();
         let tried = threads.into_iter().flat_map(|t| t.join().unwrap_or_default());
-        tried.map(Ok).chain(std::iter::once(Err(rest))).collect()
+        let parts: Vec<_> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
+        (tried.collect::<Vec<_>>(), parts)
     });
-    for outcome in tried {
+    for (func, outcome) in tried {
         match outcome {
-            Ok((_, Ok(fd))) => links.push(fd),
-            Ok((func, Err(e))) if refuses_an_offset(&e) => refuse(func, e),
-            Ok((_, Err(e))) | Err(Err(e)) => return Err(failed(e)),
-            Err(Ok(())) => {}
+            Ok(fd) => links.push(fd),
+            Err(e) if refuses_an_offset(&e) => refuse(func, e),
+            Err(e) => return Err(failed(e)),
         }
+    }
+    for (part_links, part_refused, rest) in parts {
+        rest.map_err(failed)?;
+        links.extend(part_links);
+        part_refused.into_iter().for_each(|(f, e)| refuse(f, e));
     }
     if links.is_empty() {
         let e = first_refusal.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
@@ -151,6 +169,9 @@ pub(super) fn attach_multi(
 
 /// A function of a wildcard and its offset in the file.
 type Site<'f> = (&'f str, u64);
+
+/// The fewest functions worth a link (and a thread) of their own.
+const PART_SIZE: usize = 512;
 
 /// The most threads that try suspect functions at once.
 const MAX_THREADS: usize = 64;
