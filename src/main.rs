@@ -236,6 +236,10 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         }
         Err(e) => return Err(Failure::Other(e.into())),
     };
+    // One line each, as bpftrace warns of a probe it skips.
+    for warning in &compiled.checked.warnings {
+        eprintln!("WARNING: {}", warning.message);
+    }
     if cli.debug {
         print_debug(&compiled);
     }

@@ -60,18 +60,7 @@ const EXCUSES: &[Excuse] = &[
 
 /// Tools that bpftrace 0.17 runs here and rbpf does not yet, and rbpf's
 /// error: the test checks they still fail that way, so that a fix shows.
-const KNOWN_GAPS: &[(&str, &str, &str)] = &[
-    (
-        "ssllatency",
-        "has no function `rsa_ossl_public_encrypt`",
-        "bpftrace skips the attach points of a probe whose function a stripped library lacks (libcrypto's rsa_ossl_*) and attaches the others; rbpf refuses the probe",
-    ),
-    (
-        "sslsnoop",
-        "has no function `rsa_ossl_public_encrypt`",
-        "bpftrace skips the attach points of a probe whose function a stripped library lacks (libcrypto's rsa_ossl_*) and attaches the others; rbpf refuses the probe",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str, &str)] = &[];
 
 fn kernel_has_kprobes() -> bool {
     // rbpf mounts tracefs when it runs; the tools below have run by then.

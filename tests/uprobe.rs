@@ -3,14 +3,17 @@
 //! (`uprobe:libc:div`), through wildcards over its own functions, and with
 //! `-p` for one of two identical processes, with arguments by name from
 //! the program's DWARF (`args.NAME`, `args.p[i]`, `args` as a whole) and
-//! by a path relative to the current directory; and the diagnostics for
-//! names that resolve to nothing and arguments that cannot be read.
+//! by a path relative to the current directory; wildcards through one
+//! multi-attach link, with a function the kernel refuses to probe left out
+//! with a warning; GNU indirect functions of libc; and the diagnostics for
+//! names that resolve to nothing, offsets and addresses outside every
+//! function, and arguments that cannot be read.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{build_c, fails_with, kernel_tests_enabled, App, Tracer};
+use common::{build_c, fails_with, kernel_tests_enabled, run, App, Tracer};
 
 /// Per line read from stdin: one call of libc's `div` (a function nothing
 /// else here is likely to call, and that gcc does not inline), of
@@ -95,7 +98,9 @@ fn wildcards_attach_every_matching_function() {
         "uprobe:{path}:rbpf_step_* /pid == {pid}/ {{ @calls[probe, func] = count(); }} \
          uretprobe:{path}:rbpf_step_? /pid == {pid}/ {{ @returns[func, retval] = count(); }}"
     );
-    let out = trace(&["-e", &program], 4, || (0..2).for_each(|_| drop(app.step())));
+    // Three links: `probe` needs one program per function; the uretprobes
+    // share one multi-attach link.
+    let out = trace(&["-e", &program], 3, || (0..2).for_each(|_| drop(app.step())));
     app.finish();
     remove(&binary);
     assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
@@ -140,7 +145,8 @@ fn pid_traces_one_of_two_identical_processes() {
     let (pid, other_pid) = (traced.pid(), other.pid());
     // No predicate: the attach alone keeps the other process out.
     let program = "uprobe:libc:div { @calls[probe, pid] = count(); } uprobe:uprobe-app:rbpf_step_* { @steps[pid] = count(); }";
-    let out = trace(&["-p", &pid.to_string(), "-e", program], 3, || {
+    // Two links: the wildcard's functions share one multi-attach link.
+    let out = trace(&["-p", &pid.to_string(), "-e", program], 2, || {
         for _ in 0..3 {
             traced.step();
             other.step();
@@ -344,4 +350,115 @@ fn names_and_patterns_that_match_nothing_are_errors() {
     // -p: the library must be one that process maps.
     let pid = std::process::id().to_string();
     fails_with(&["-p", &pid, "-e", "uprobe:libnosuchlib:f {}"], &[&format!("process {pid} has no `libnosuchlib` mapped")]);
+}
+
+/// Per line read from stdin: one call of each `rbpf_multi_*` function. On
+/// x86-64, `rbpf_multi_locked` starts with a LOCK-prefixed instruction,
+/// which uprobes cannot single-step: the kernel refuses to probe it.
+const MULTI_PROGRAM: &str = r#"
+#include <stdio.h>
+#if defined(__x86_64__)
+__asm__(".text\n.globl rbpf_multi_locked\n.type rbpf_multi_locked, @function\n"
+        "rbpf_multi_locked:\n\tlock incl (%rdi)\n\tret\n.size rbpf_multi_locked, .-rbpf_multi_locked\n");
+void rbpf_multi_locked(int *p);
+#else
+__attribute__((noinline)) void rbpf_multi_locked(int *p) { __atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST); }
+#endif
+__attribute__((noinline)) int rbpf_multi_one(int i) { return i + 1; }
+__attribute__((noinline)) int rbpf_multi_two(int i) { return rbpf_multi_one(i) * 2; }
+__attribute__((noinline)) int rbpf_multi_three(int i) { return rbpf_multi_two(i) - 3; }
+int main(void) {
+    char line[64];
+    int counter = 0;
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        rbpf_multi_locked(&counter);
+        printf("%d %d\n", rbpf_multi_three(i), counter);
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn a_wildcard_attaches_through_one_link_and_leaves_out_what_the_kernel_refuses() {
+    const TEST: &str = "a_wildcard_attaches_through_one_link_and_leaves_out_what_the_kernel_refuses";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the uprobe test program (needs gcc)", "multi-app", &[("main.c", MULTI_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    let program = format!(
+        "uprobe:{path}:rbpf_multi_* /pid == {pid}/ {{ @calls[func] = count(); }} \
+         uretprobe:{path}:rbpf_multi_t* /pid == {pid}/ {{ @returns[func] = count(); }}"
+    );
+    // Both wildcards through one link each, whatever the refusal adds.
+    let out = trace(&["-e", &program], 2, || (0..3).for_each(|_| drop(app.step())));
+    // The warning, on stderr, from a dry run that attaches the same way
+    // while the program runs: the kernel reads the instruction it would
+    // replace in a process that maps it.
+    let dry = run(&["--dry-run", "-e", &program]);
+    app.finish();
+    remove(&binary);
+    let stderr = String::from_utf8_lossy(&dry.stderr);
+    assert_eq!(dry.status.code(), Some(0), "{stderr}");
+    // bpftrace 0.17 attaches them one by one and counts every function.
+    assert!(out.starts_with("Attaching 6 probes...\n"), "{out}");
+    for f in ["rbpf_multi_one", "rbpf_multi_two", "rbpf_multi_three"] {
+        assert_eq!(count(&out, &format!("@calls[{f}]")), Some(3), "{out}");
+    }
+    for f in ["rbpf_multi_two", "rbpf_multi_three"] {
+        assert_eq!(count(&out, &format!("@returns[{f}]")), Some(3), "{out}");
+    }
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("WARNING:")).collect();
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(
+            warnings,
+            [format!("WARNING: uprobe:{path}:rbpf_multi_*: the kernel refuses to probe 1 function of 4: rbpf_multi_locked (uprobes cannot handle the instruction there, error 524); attached the others")],
+            "{stderr}"
+        );
+        assert_eq!(count(&out, "@calls[rbpf_multi_locked]"), None, "{out}");
+    }
+}
+
+#[test]
+fn gnu_indirect_functions_of_libc_attach_alone_and_under_a_wildcard() {
+    const TEST: &str = "gnu_indirect_functions_of_libc_attach_alone_and_under_a_wildcard";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    // strcasecmp and strlen are STT_GNU_IFUNC symbols in glibc's libc.
+    for program in ["uprobe:libc:strcasecmp { @ = count(); }", "uprobe:libc:str* { @[func] = count(); }", "uretprobe:libc:strlen { @ = count(); }"] {
+        let out = run(&["--dry-run", "-e", program]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{program}: {stderr}");
+        assert!(!stderr.contains("has no function"), "{program}: {stderr}");
+    }
+}
+
+#[test]
+fn a_missing_function_among_several_attach_points_is_skipped_with_a_warning() {
+    const TEST: &str = "a_missing_function_among_several_attach_points_is_skipped_with_a_warning";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let program = "uprobe:libc:rbpf_no_such_function, uprobe:libc:div, uretprobe:libc:rbpf_no_such_either { @ = count(); }";
+    let out = run(&["--dry-run", "-e", program]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("WARNING:")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(warnings[0].contains("has no function `rbpf_no_such_function`: skipping `uprobe:libc:rbpf_no_such_function`"), "{stderr}");
+    assert!(warnings[1].contains("has no function `rbpf_no_such_either`"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Attaching 1 probe...\n"));
+}
+
+#[test]
+fn offsets_and_addresses_outside_every_function_are_errors() {
+    // Every attach point of a probe missing: nothing is left to skip to.
+    fails_with(&["-e", "uprobe:libc:rbpf_no_such_function, uprobe:libc:rbpf_no_such_either {}"], &["has no function `rbpf_no_such_function`", "has no function `rbpf_no_such_either`"]);
+    // bpftrace 0.17's words, with the function's size from its symbol.
+    fails_with(&["-e", "uprobe:libc:div+100000 {}"], &["Offset outside the function bounds ('div' size is ", "-e:1:1"]);
+    fails_with(&["-e", "uprobe:/bin/sh:0xfffffff0 {}"], &["Could not resolve address: /bin/sh:0xfffffff0", "--unsafe"]);
 }

@@ -127,6 +127,20 @@ pub enum Attach {
         /// The only process to trace, if one.
         pid: Option<u32>,
     },
+    /// The entries or returns of many functions of one binary through one
+    /// multi-attach link (BPF_TRACE_UPROBE_MULTI); the runtime loads the
+    /// program with that attach type itself, finds the functions' offsets
+    /// and skips, with a warning, those the kernel cannot probe.
+    UprobeMulti {
+        /// The binary or library, as a path.
+        path: String,
+        /// The functions, by their symbols.
+        funcs: Vec<String>,
+        /// On their returns rather than entries.
+        ret: bool,
+        /// The only process to trace, if one.
+        pid: Option<u32>,
+    },
     /// A kernel function's entry (`offset` bytes in), or its return.
     Kprobe {
         /// The kernel function.

@@ -34,6 +34,9 @@ pub struct Program {
     /// How many keys each map holds (`max_map_keys`, 4096 by default as in
     /// bpftrace).
     pub max_map_keys: u32,
+    /// What the program runs without, to be told before it runs: the
+    /// attach points skipped because their function is missing.
+    pub warnings: Vec<crate::Diagnostic>,
 }
 
 /// One concrete probe and the program it runs.

@@ -25,9 +25,19 @@ pub trait Target {
     /// the per-CPU slots of a per-CPU map, and the `ncpus` builtin.
     fn possible_cpus(&self) -> u32;
 
-    /// Whether the ELF file at `path` defines the function `name` (in its
-    /// symbol table or its dynamic symbols), for uprobes.
-    fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError>;
+    /// The function `name` the ELF file at `path` defines (in its symbol
+    /// table, its dynamic symbols or its separate debug file; a GNU
+    /// indirect function counts), for uprobes: its address and size.
+    fn user_function(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError>;
+
+    /// The name of the symbol of the ELF file at `path` whose bytes hold
+    /// `address`, for `uprobe:PATH:0xADDR`; `NotFound` when none does.
+    fn user_symbol_at(&self, path: &str, address: u64) -> Result<String, TargetError>;
+
+    /// Whether the kernel attaches one uprobe program to many offsets of a
+    /// file through one link (BPF_TRACE_UPROBE_MULTI, Linux 6.6), for
+    /// wildcards.
+    fn uprobe_multi(&self) -> bool;
 
     /// Whether the kernel can attach kprobes; `Unavailable` says in one
     /// sentence which feature is missing.

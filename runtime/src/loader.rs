@@ -118,6 +118,7 @@ fn program_type(attach: &Attach) -> (u32, u32) {
         Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } => (prog_type::PERF_EVENT, 0),
         Attach::Uprobe { .. } | Attach::Usdt { .. } | Attach::Kprobe { .. } => (prog_type::KPROBE, 0),
         Attach::KprobeMulti { .. } => (prog_type::KPROBE, attach_type::TRACE_KPROBE_MULTI),
+        Attach::UprobeMulti { .. } => (prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI),
         Attach::Fentry { ret: false, .. } => (prog_type::TRACING, attach_type::TRACE_FENTRY),
         Attach::Fentry { ret: true, .. } => (prog_type::TRACING, attach_type::TRACE_FEXIT),
     }

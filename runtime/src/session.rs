@@ -136,7 +136,18 @@ impl Session {
     /// The number of probes, as bpftrace counts them for "Attaching N
     /// probes..." (BEGIN and END included).
     pub fn probe_count(&self) -> usize {
-        self.dispatch.manifest.programs.iter().filter(|p| !matches!(p.attach, Attach::Dispatcher { .. })).count()
+        // A uprobe wildcard counts its functions, as bpftrace 0.17 (which
+        // attaches them one by one) counts them.
+        self.dispatch
+            .manifest
+            .programs
+            .iter()
+            .map(|p| match &p.attach {
+                Attach::Dispatcher { .. } => 0,
+                Attach::UprobeMulti { funcs, .. } => funcs.len(),
+                _ => 1,
+            })
+            .sum()
     }
 
     /// Ends the trace when `process` exits, as if `exit()` had been called;
@@ -256,13 +267,17 @@ impl Session {
         let _ = tokio::time::timeout(STOP_GRACE, backlog.written()).await;
     }
 
-    /// Attaches every probe. A kprobe of a list or a wildcard that the
-    /// kernel refuses (a function another kernel has, or one that cannot
-    /// be probed) is skipped with a warning, as bpftrace does.
+    /// Attaches every probe; what one attaches without is said to `out` as
+    /// a warning. A kprobe of a list or a wildcard that the kernel refuses
+    /// (a function another kernel has, or one that cannot be probed) is
+    /// skipped with a warning, as bpftrace does.
     fn attach_all(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
         let pid = self.followed.as_ref().map(Followed::pid);
+        let mut warnings = Vec::new();
         for info in &self.dispatch.manifest.programs {
-            match attach::attach(self.program(info)?, &self.maps, info, pid) {
+            let attached = attach::attach(self.program(info)?, &self.maps, info, pid, &mut warnings);
+            warnings.drain(..).try_for_each(|w| out.warning(&w)).map_err(RuntimeError::Output)?;
+            match attached {
                 Ok(Some(link)) => self.links.push(link),
                 Ok(None) => {}
                 Err(e) if info.optional => {

@@ -149,6 +149,24 @@ struct KprobeMultiLinkAttr {
     cookies: u64,
 }
 
+/// `bpf_attr` for BPF_LINK_CREATE of a uprobe multi link.
+#[repr(C)]
+#[derive(Default)]
+struct UprobeMultiLinkAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    path: u64,
+    offsets: u64,
+    ref_ctr_offsets: u64,
+    cookies: u64,
+    cnt: u32,
+    multi_flags: u32,
+    pid: u32,
+    _pad: u32,
+}
+
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
 const BPF_BTF_LOAD: libc::c_long = 18;
@@ -175,9 +193,12 @@ pub mod attach_type {
     pub const TRACE_FEXIT: u32 = 25;
     /// Many kprobes through one link.
     pub const TRACE_KPROBE_MULTI: u32 = 42;
+    /// Many uprobes of one file through one link.
+    pub const TRACE_UPROBE_MULTI: u32 = 48;
 }
 
 const BPF_F_KPROBE_MULTI_RETURN: u32 = 1;
+const BPF_F_UPROBE_MULTI_RETURN: u32 = 1;
 
 /// The kernel's name for an object: at most 15 bytes of `[A-Za-z0-9_.]`.
 fn object_name(name: &str) -> [u8; 16] {
@@ -441,6 +462,49 @@ pub fn has_kprobe_multi() -> bool {
     let Ok(prog) = load_program(&probe) else { return false };
     let missing = ["rbpf_no_such_function_for_a_probe".to_string()];
     matches!(attach_kprobe_multi(prog.as_fd(), &missing, false), Err(e) if e.raw_os_error() == Some(libc::ESRCH))
+}
+
+/// Attaches a kprobe program loaded for multi-attach (expected attach
+/// type TRACE_UPROBE_MULTI) to the file offsets `offsets` of `path`, at
+/// entry or, with `ret`, on return, through one link; with `pid`, in that
+/// process alone. The kernel registers every offset or none: one it
+/// cannot probe fails the whole link.
+pub fn attach_uprobe_multi(prog: BorrowedFd<'_>, path: &str, offsets: &[u64], ret: bool, pid: Option<u32>) -> io::Result<OwnedFd> {
+    let path = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut attr = UprobeMultiLinkAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        attach_type: attach_type::TRACE_UPROBE_MULTI,
+        path: path.as_ptr() as u64,
+        offsets: offsets.as_ptr() as u64,
+        cnt: offsets.len() as u32,
+        multi_flags: if ret { BPF_F_UPROBE_MULTI_RETURN } else { 0 },
+        pid: pid.unwrap_or(0),
+        ..UprobeMultiLinkAttr::default()
+    };
+    let fd = bpf(BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: BPF_LINK_CREATE returns a new file descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether this kernel has uprobe multi-attach links: a trivial program
+/// linked to an offset of `/`, which is no regular file, fails with EBADF
+/// where it has them, as libbpf probes it.
+pub fn has_uprobe_multi() -> bool {
+    // r0 = 0; exit
+    let insns: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+    let probe = ProgramLoad {
+        name: "rbpf_probe",
+        prog_type: prog_type::KPROBE,
+        expected_attach_type: attach_type::TRACE_UPROBE_MULTI,
+        attach_btf_id: 0,
+        attach_btf_obj: None,
+        insns: &insns,
+        license: c"GPL",
+        btf: None,
+        func_info: &[],
+    };
+    let Ok(prog) = load_program(&probe) else { return false };
+    matches!(attach_uprobe_multi(prog.as_fd(), "/", &[0], false, None), Err(e) if e.raw_os_error() == Some(libc::EBADF))
 }
 
 /// `struct perf_event_attr` up to `config2` and the fields after it that

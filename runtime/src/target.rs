@@ -24,6 +24,7 @@ pub struct HostTarget {
     tracefs: OnceLock<Result<PathBuf, String>>,
     btf: KernelBtf,
     kprobe_multi: OnceLock<bool>,
+    uprobe_multi: OnceLock<bool>,
 }
 
 impl HostTarget {
@@ -53,7 +54,7 @@ impl HostTarget {
 }
 
 /// An I/O error's reason without Rust's "(os error N)" suffix.
-fn os_reason(e: &io::Error) -> String {
+pub(crate) fn os_reason(e: &io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
@@ -189,16 +190,33 @@ impl Target for HostTarget {
         })
     }
 
-    fn user_function(&self, path: &str, name: &str) -> Result<(), TargetError> {
+    fn user_function(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError> {
+        let data = read_elf(path)?;
+        let file = parse_elf(path, &data)?;
+        if let Some(symbol) = probe_symbol(&file, name) {
+            return Ok(symbol);
+        }
+        let debug = separate_debug_file(path, &file).and_then(|debug| std::fs::read(debug).ok()).ok_or(TargetError::NotFound)?;
+        probe_symbol(&object::File::parse(&*debug).map_err(|_| TargetError::NotFound)?, name).ok_or(TargetError::NotFound)
+    }
+
+    fn user_symbol_at(&self, path: &str, address: u64) -> Result<String, TargetError> {
         use object::{Object, ObjectSymbol};
         let data = read_elf(path)?;
         let file = parse_elf(path, &data)?;
-        let defines = |s: object::Symbol<'_, '_>| s.is_definition() && s.name() == Ok(name);
-        if file.symbols().any(defines) || file.dynamic_symbols().any(defines) {
-            Ok(())
-        } else {
-            Err(TargetError::NotFound)
+        let holds = |s: &object::Symbol<'_, '_>| {
+            is_probe_symbol(s) && s.address() <= address && (address == s.address() || address - s.address() < s.size())
+        };
+        let found = |file: &object::File<'_>| file.symbols().chain(file.dynamic_symbols()).find(holds).and_then(|s| s.name().ok().map(str::to_string));
+        if let Some(name) = found(&file) {
+            return Ok(name);
         }
+        let debug = separate_debug_file(path, &file).and_then(|debug| std::fs::read(debug).ok()).ok_or(TargetError::NotFound)?;
+        found(&object::File::parse(&*debug).map_err(|_| TargetError::NotFound)?).ok_or(TargetError::NotFound)
+    }
+
+    fn uprobe_multi(&self) -> bool {
+        *self.uprobe_multi.get_or_init(crate::sys::has_uprobe_multi)
     }
 
     fn program_directories(&self) -> Vec<String> {
@@ -277,6 +295,25 @@ fn defined_functions(file: &object::File<'_>) -> Vec<String> {
         .collect()
 }
 
+/// Whether a uprobe can name `symbol`: a definition with an address, or
+/// a GNU indirect function, which bpftrace 0.17 probes at the symbol's
+/// address (its resolver) and which `object` counts as no definition.
+fn is_probe_symbol(symbol: &object::Symbol<'_, '_>) -> bool {
+    use object::{ObjectSymbol, SymbolFlags};
+    const STT_GNU_IFUNC: u8 = 10;
+    let ifunc = matches!(symbol.flags(), SymbolFlags::Elf { st_info, .. } if st_info & 0xf == STT_GNU_IFUNC);
+    symbol.address() != 0 && (symbol.is_definition() || (ifunc && !symbol.is_undefined()))
+}
+
+/// The symbol `name` of `file` a uprobe can name, with its address and size.
+fn probe_symbol(file: &object::File<'_>, name: &str) -> Option<UserSymbol> {
+    use object::{Object, ObjectSymbol};
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .find(|s| is_probe_symbol(s) && s.name() == Ok(name))
+        .map(|s| UserSymbol { address: s.address(), size: s.size() })
+}
+
 /// The files in the text of a `/proc/PID/maps`, each once, in order: the
 /// sixth column where it is a path (not `[heap]` and the like, nor a file
 /// deleted since it was mapped).
@@ -318,31 +355,50 @@ fn separate_debug_file(path: &str, file: &object::File<'_>) -> Option<PathBuf> {
 /// symbol's address (from the file, or its separate debug file for a
 /// stripped local function) in the file's loadable segment that holds it.
 pub(crate) fn uprobe_offset(path: &str, name: &str) -> Result<u64, TargetError> {
+    match uprobe_offsets(path, &[name])?.pop().flatten() {
+        Some(offset) => Ok(offset),
+        None => Err(TargetError::NotFound),
+    }
+}
+
+/// [`uprobe_offset`] of each of `names`, reading the file (and its debug
+/// file, if some name is not in it) once: `None` for a name it lacks.
+pub(crate) fn uprobe_offsets<S: AsRef<str>>(path: &str, names: &[S]) -> Result<Vec<Option<u64>>, TargetError> {
     use object::{Object, ObjectSegment, ObjectSymbol};
     let data = read_elf(path)?;
     let file = parse_elf(path, &data)?;
-    let find = |file: &object::File<'_>| {
-        file.symbols().chain(file.dynamic_symbols()).find(|s| s.is_definition() && s.address() != 0 && s.name() == Ok(name)).map(|s| s.address())
-    };
-    let address = match find(&file) {
-        Some(address) => address,
-        None => {
-            let debug = separate_debug_file(path, &file).and_then(|debug| std::fs::read(debug).ok()).ok_or(TargetError::NotFound)?;
-            find(&object::File::parse(&*debug).map_err(|_| TargetError::NotFound)?).ok_or(TargetError::NotFound)?
+    let mut wanted: HashMap<&str, Option<u64>> = names.iter().map(|n| (n.as_ref(), None)).collect();
+    fn collect(file: &object::File<'_>, wanted: &mut HashMap<&str, Option<u64>>) {
+        for symbol in file.symbols().chain(file.dynamic_symbols()).filter(is_probe_symbol) {
+            if let Some(slot) = symbol.name().ok().and_then(|n| wanted.get_mut(n)) {
+                slot.get_or_insert(symbol.address());
+            }
         }
-    };
-    // A relocatable object (no segments) is probed at the address itself.
-    let mut segments = file.segments().peekable();
-    if segments.peek().is_none() {
-        return Ok(address);
     }
-    segments
-        .find_map(|segment| {
-            let (offset, _) = segment.file_range();
-            let start = segment.address();
-            (start <= address && address - start < segment.size()).then(|| address - start + offset)
-        })
-        .ok_or_else(|| TargetError::Unavailable(format!("{path}: {name} lies in no loadable segment")))
+    collect(&file, &mut wanted);
+    let debug_data = match wanted.values().any(Option::is_none) {
+        true => separate_debug_file(path, &file).and_then(|debug| std::fs::read(debug).ok()),
+        false => None,
+    };
+    if let Some(debug) = debug_data.as_deref().and_then(|d| object::File::parse(d).ok()) {
+        collect(&debug, &mut wanted);
+    }
+    let segments: Vec<(u64, u64, u64)> = file.segments().map(|s| (s.address(), s.size(), s.file_range().0)).collect();
+    let offset = |name: &str, address: u64| {
+        // A relocatable object (no segments) is probed at the address itself.
+        if segments.is_empty() {
+            return Ok(address);
+        }
+        segments
+            .iter()
+            .find(|(start, size, _)| *start <= address && address - start < *size)
+            .map(|(start, _, offset)| address - start + offset)
+            .ok_or_else(|| TargetError::Unavailable(format!("{path}: {name} lies in no loadable segment")))
+    };
+    names
+        .iter()
+        .map(|name| wanted[name.as_ref()].map(|address| offset(name.as_ref(), address)).transpose())
+        .collect()
 }
 
 fn read_elf(path: &str) -> Result<Vec<u8>, TargetError> {

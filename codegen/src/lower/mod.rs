@@ -101,6 +101,10 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 let kind = if *ret { "uretprobe" } else { "uprobe" };
                 (format!("{kind}/probe{index}"), Attach::Uprobe { path: path.clone(), location, ret: *ret, pid: *pid })
             }
+            ProbeKind::UprobeMulti { path, funcs, ret, pid } => {
+                let kind = if *ret { "uretprobe" } else { "uprobe" };
+                (format!("{kind}/probe{index}"), Attach::UprobeMulti { path: path.clone(), funcs: funcs.clone(), ret: *ret, pid: *pid })
+            }
             ProbeKind::Kprobe { func, offset, ret, .. } => {
                 let kind = if *ret { "kretprobe" } else { "kprobe" };
                 (format!("{kind}/probe{index}"), Attach::Kprobe { func: func.clone(), offset: *offset, ret: *ret })

@@ -225,6 +225,10 @@ impl Checker {
                 let ip = Expr { kind: ExprKind::Call { function: "reg", args: vec![super::symbols::register("ip", span)] }, ty: Type::U64, span };
                 (ExprKind::Call { function: "usym", args: vec![ip] }, Type::Usym)
             }
+            ContextValue::UserFuncIp => {
+                let ip = Expr { kind: ExprKind::FuncIp, ty: Type::U64, span };
+                (ExprKind::Call { function: "usym", args: vec![ip] }, Type::Usym)
+            }
             ContextValue::Field(f) => {
                 let ty = self.field_type(&f, false, span)?;
                 (ExprKind::TracepointField(f), ty)

@@ -89,7 +89,7 @@ fn is_place(e: &ast::Expr, kind: &ProbeKind) -> bool {
 /// (a tracepoint's `char comm[16]`), indexed in the context. A uprobe's
 /// `args.NAME` is a register: `args.p[i]` reads through the pointer.
 pub(super) fn is_context_array(e: &ast::Expr, kind: &ProbeKind) -> bool {
-    !matches!(kind, ProbeKind::Uprobe { .. }) && matches!(&e.kind, A::Field { expr, .. } if expr.kind == A::Ident("args".into()))
+    !matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. }) && matches!(&e.kind, A::Field { expr, .. } if expr.kind == A::Ident("args".into()))
 }
 
 impl Checker {
@@ -544,7 +544,7 @@ fn typed_pointer(pointee: CType, user: bool) -> Type {
 
 /// Whether a probe's pointers point to user memory.
 fn probe_is_user(kind: &ProbeKind) -> bool {
-    matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::Usdt { .. })
+    matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. } | ProbeKind::Usdt { .. })
 }
 
 fn int(v: u64, span: Span) -> Expr {

@@ -14,7 +14,7 @@ use crate::checked::{Builtin, Expr, ExprKind, Map, MapId, MapValue, Printf, Prob
 use crate::probes::{self, ResolvedProbe};
 use crate::target::Target;
 use crate::types::{Type, DEFAULT_STRLEN};
-use crate::{Diagnostic, Span};
+use crate::{Diagnostic, Severity, Span};
 
 /// What the command line adds to a program.
 #[derive(Clone, Debug, Default)]
@@ -57,12 +57,16 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     // Expand attach points first: every later error is about a probe that exists.
     // Each with whether it may fail to attach (below).
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span, bool)> = Vec::new();
+    let mut warnings = Vec::new();
     for probe in &program.probes {
+        let before = expanded.len();
         // As in bpftrace, a wildcard of a list that matches nothing is left
         // out when another attach point of the list matches (a tool names
         // each kernel's spelling of a function: `kprobe:f, kprobe:f.isra.*`).
         let mut unmatched = Vec::new();
-        let mut matched = false;
+        // Attach points naming what is missing (a library's function): skipped
+        // with a warning when another attach point of the probe resolves.
+        let mut missing = Vec::new();
         for ap in &probe.attach_points {
             let text = match expand_positionals(&ap.text, ap.span, &options.params) {
                 Ok(text) => text,
@@ -71,7 +75,8 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                     continue;
                 }
             };
-            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe) }).and_then(|resolved| {
+            let scope = probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe), allow_unsafe: options.allow_unsafe };
+            let resolved = probes::resolve(&text, ap.span, target, &scope).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
                 Ok(resolved)
@@ -82,18 +87,30 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
             let optional = probe.attach_points.len() > 1 || probes::is_glob(&text);
             match resolved {
                 Ok(resolved) => {
-                    matched = true;
-                    match probes::kprobe::multi_attach(&resolved, &text, target) {
+                    let multi = probes::kprobe::multi_attach(&resolved, &text, target)
+                        .or_else(|| probes::uprobe::multi_attach(&resolved, &text, target));
+                    match multi {
                         Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span, optional)),
                         _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span, optional))),
                     }
                 }
+                Err(d) if d.severity == Severity::Warning => missing.push((d, text)),
                 Err(d) if probe.attach_points.len() > 1 && probes::matches_nothing(&d) => unmatched.push(d),
                 Err(d) => diags.push(d),
             }
         }
+        let matched = expanded.len() > before;
         if !matched {
             diags.append(&mut unmatched);
+        }
+        for (mut d, text) in missing {
+            if matched {
+                d.message = format!("{}: skipping `{text}`", d.message);
+                warnings.push(d);
+            } else {
+                d.severity = Severity::Error;
+                diags.push(d);
+            }
         }
     }
 
@@ -172,6 +189,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         join_separators: checker.join_separators,
         ncpus: target.possible_cpus().max(1),
         max_map_keys,
+        warnings,
     })
 }
 

@@ -89,7 +89,7 @@ impl<'a> Visitor<'a> for Names {
 /// The binary a uprobe or USDT probe is in: where `uaddr()` looks.
 fn binary(kind: &ProbeKind) -> Option<&str> {
     match kind {
-        ProbeKind::Uprobe { path, .. } | ProbeKind::Usdt { path, .. } => Some(path),
+        ProbeKind::Uprobe { path, .. } | ProbeKind::UprobeMulti { path, .. } | ProbeKind::Usdt { path, .. } => Some(path),
         _ => None,
     }
 }

@@ -17,7 +17,7 @@ mod rawtracepoint;
 mod software;
 mod special;
 mod tracepoint;
-mod uprobe;
+pub(crate) mod uprobe;
 pub mod uprobe_args;
 mod usdt;
 pub(crate) mod watchpoint;
@@ -81,6 +81,20 @@ pub enum ProbeKind {
         /// The function's parameters from the binary's DWARF, looked up
         /// for a probe on a function's entry that reads `args`.
         args: Option<std::rc::Rc<crate::target::UserFunction>>,
+    },
+    /// The entries (or returns) of many functions of one binary, through
+    /// one program and one multi-attach link (a wildcard such as
+    /// `uprobe:libc:str*`). `func` is then read at run time, as the traced
+    /// function's address, named as `usym()` names it.
+    UprobeMulti {
+        /// The binary's path.
+        path: String,
+        /// The functions' names.
+        funcs: Vec<String>,
+        /// Whether it fires on return rather than on entry.
+        ret: bool,
+        /// The only process it is attached in, when there is one.
+        pid: Option<u32>,
     },
     /// A kernel function's entry (at `offset` into it), or its return.
     Kprobe {
@@ -215,7 +229,11 @@ impl ProbeKind {
     pub fn has_registers(&self) -> bool {
         matches!(
             self,
-            ProbeKind::Uprobe { .. } | ProbeKind::Kprobe { .. } | ProbeKind::KprobeMulti { .. } | ProbeKind::Usdt { .. }
+            ProbeKind::Uprobe { .. }
+                | ProbeKind::UprobeMulti { .. }
+                | ProbeKind::Kprobe { .. }
+                | ProbeKind::KprobeMulti { .. }
+                | ProbeKind::Usdt { .. }
         )
     }
 
@@ -228,7 +246,10 @@ impl ProbeKind {
     /// Whether the probe is attached for one process alone (uprobes and
     /// usdt probes under `-p`), so the kernel itself filters by pid.
     pub fn attached_to_process(&self) -> bool {
-        matches!(self, ProbeKind::Uprobe { pid: Some(_), .. } | ProbeKind::Usdt { pid: Some(_), .. })
+        matches!(
+            self,
+            ProbeKind::Uprobe { pid: Some(_), .. } | ProbeKind::UprobeMulti { pid: Some(_), .. } | ProbeKind::Usdt { pid: Some(_), .. }
+        )
     }
 
     /// Whether `retval` is the probed function's return value.
@@ -236,6 +257,7 @@ impl ProbeKind {
         matches!(
             self,
             ProbeKind::Uprobe { ret: true, .. }
+                | ProbeKind::UprobeMulti { ret: true, .. }
                 | ProbeKind::Kprobe { ret: true, .. }
                 | ProbeKind::KprobeMulti { ret: true, .. }
                 | ProbeKind::Fentry { ret: true, .. }
@@ -278,8 +300,10 @@ impl ProbeKind {
 
     /// What `func` is in the probe called `probe`.
     pub fn func(&self, probe: &str, span: Span) -> Result<ContextValue, Diagnostic> {
-        if let ProbeKind::KprobeMulti { .. } = self {
-            return Ok(ContextValue::FuncIp);
+        match self {
+            ProbeKind::KprobeMulti { .. } => return Ok(ContextValue::FuncIp),
+            ProbeKind::UprobeMulti { .. } => return Ok(ContextValue::UserFuncIp),
+            _ => {}
         }
         // At an address of a binary, the function is the symbol the
         // probed instruction is in, named when it prints (as `usym()`).
@@ -327,6 +351,9 @@ pub enum ContextValue {
     /// The user address the probe fired at (its instruction pointer),
     /// printed as the user symbol it is in.
     UserIp,
+    /// The traced user function's address, read when the probe fires
+    /// (also on return), printed as the user symbol it is.
+    UserFuncIp,
     /// A name known when the program is compiled.
     Name(String),
 }
@@ -384,6 +411,8 @@ pub struct Scope {
     /// Whether the probe reads `args`: a uprobe then reads its function's
     /// parameters from the binary's debug information.
     pub args: bool,
+    /// `--unsafe`: a uprobe may attach at an address no symbol holds.
+    pub allow_unsafe: bool,
 }
 
 /// Parses the parts after `name:` (already split on `:`) into probes.

@@ -8,6 +8,7 @@
 use super::list::{matching, ListError, ListedProbe};
 use super::{binary, is_glob, parse_number, uprobe_args, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
 use crate::target::{Target, TargetError};
+use crate::diagnostic::Severity;
 use crate::{Diagnostic, Span};
 
 pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
@@ -46,19 +47,37 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
     }
     let binary = binary::locate(path, pid, kind, span, target)?;
     let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
-    if let UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) = &location {
-        match target.user_function(path, f) {
-            Ok(()) => {}
-            Err(TargetError::NotFound) => {
-                return Err(Diagnostic::error(span, format!("`{shown}` has no function `{f}`"))
-                    .with_label("no such symbol")
-                    .with_note(format!("the functions are the defined symbols of `nm -D {shown}` and `nm {shown}`")));
-            }
-            Err(TargetError::Unavailable(why)) => {
-                return Err(Diagnostic::error(span, format!("cannot attach {kind} here: {why}"))
-                    .with_label("the binary this probe names"));
+    match &location {
+        UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) => {
+            let symbol = target.user_function(path, f).map_err(|e| match e {
+                TargetError::NotFound => missing_function(shown, f, span),
+                TargetError::Unavailable(why) => {
+                    Diagnostic::error(span, format!("cannot attach {kind} here: {why}")).with_label("the binary this probe names")
+                }
+            })?;
+            // The kernel would take any offset and corrupt the instruction
+            // stream there; bpftrace refuses one past the function's end.
+            if let UprobeLocation::SymbolOffset(_, offset) = &location {
+                if *offset >= symbol.size {
+                    return Err(Diagnostic::error(span, format!("Offset outside the function bounds ('{f}' size is {})", symbol.size))
+                        .with_label(format!("offset {offset} is past the end of `{f}`"))
+                        .with_note(format!("the offsets of `{f}` are 0 to {}", symbol.size.saturating_sub(1))));
+                }
             }
         }
+        UprobeLocation::Address(address) => match target.user_symbol_at(path, *address) {
+            Ok(_) => {}
+            // bpftrace 0.17 refuses an address no symbol holds, unless --unsafe.
+            Err(TargetError::NotFound) if !scope.allow_unsafe => {
+                return Err(Diagnostic::error(span, format!("Could not resolve address: {shown}:{address:#x}"))
+                    .with_label("no function or object of the binary holds this address")
+                    .with_note("`--unsafe` attaches there anyway"));
+            }
+            Err(TargetError::NotFound) => {}
+            Err(TargetError::Unavailable(why)) => {
+                return Err(Diagnostic::error(span, format!("cannot attach {kind} here: {why}")).with_label("the binary this probe names"));
+            }
+        },
     }
     let args = match &location {
         UprobeLocation::Symbol(f) if scope.args && !ret => uprobe_args::lookup(path, shown, &[f], span, target)?.pop(),
@@ -69,6 +88,44 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
         // bpftrace names the probe after the file it found.
         name: format!("{kind}:{shown}:{func}"),
     }])
+}
+
+/// `uprobe:BIN:FUNC` of a function `BIN` lacks. The diagnostic is a
+/// warning: the checker skips such an attach point, as bpftrace does
+/// (its `missing_probes = warn`), when the probe has others that resolve,
+/// and makes it an error when it has none.
+fn missing_function(shown: &str, func: &str, span: Span) -> Diagnostic {
+    let mut d = Diagnostic::error(span, format!("`{shown}` has no function `{func}`"))
+        .with_label("no such symbol")
+        .with_note(format!("the functions are the defined symbols of `nm -D {shown}` and `nm {shown}`"));
+    d.severity = Severity::Warning;
+    d
+}
+
+/// A wildcard's uprobes as one multi-attached probe named as written
+/// (`uprobe:libc:str*`), when the kernel has uprobe multi-attach links and
+/// the wildcard matched more than one function. `None` leaves them one
+/// program each: on an older kernel, or where a probe reads `args`, whose
+/// layout differs from function to function.
+pub(crate) fn multi_attach(probes: &[ResolvedProbe], written: &str, target: &dyn Target) -> Option<ResolvedProbe> {
+    let mut funcs = Vec::with_capacity(probes.len());
+    let mut first = None;
+    for p in probes {
+        let ProbeKind::Uprobe { path, location: UprobeLocation::Symbol(func), ret, pid, args: None } = &p.kind else { return None };
+        if first.get_or_insert((path, *ret, *pid)) != &(path, *ret, *pid) {
+            return None;
+        }
+        funcs.push(func.clone());
+    }
+    let (path, ret, pid) = first?;
+    if funcs.len() < 2 || !target.uprobe_multi() {
+        return None;
+    }
+    // Named after the file found, as each of its probes is.
+    let (_, shown) = probes[0].name.rsplit_once(':').and_then(|(head, _)| head.split_once(':'))?;
+    let pattern = written.rsplit(':').next()?;
+    let kind = if ret { "uretprobe" } else { "uprobe" };
+    Some(ResolvedProbe { kind: ProbeKind::UprobeMulti { path: path.clone(), funcs, ret, pid }, name: format!("{kind}:{shown}:{pattern}") })
 }
 
 /// `uprobe:PATH:read*`: one program per function the pattern matches,
@@ -226,6 +283,46 @@ mod tests {
         assert!(names("uprobe:bash:read*+4").is_err());
         assert!(names("uprobe:/usr/bin/*:main").is_err());
         assert_eq!(names("uprobe:/no/such:read*").unwrap_err(), "cannot expand the wildcard: /no/such does not exist");
+    }
+
+    #[test]
+    fn a_wildcard_is_one_multi_attached_probe_where_the_kernel_has_them() {
+        let mut t = target();
+        let probes = |t: &FakeTarget, text: &str| {
+            let parts: Vec<&str> = text.split(':').skip(1).collect();
+            resolve(&parts, Span::default(), t, &Scope::default(), text.starts_with("uretprobe")).unwrap()
+        };
+        assert!(multi_attach(&probes(&t, "uprobe:bash:read*"), "uprobe:bash:read*", &t).is_none(), "no uprobe multi links");
+        t.uprobe_multi = true;
+        let multi = multi_attach(&probes(&t, "uretprobe:bash:read*"), "uretprobe:bash:read*", &t).unwrap();
+        assert_eq!(multi.name, "uretprobe:/usr/bin/bash:read*");
+        let funcs = vec!["read_builtin".to_string(), "read_octal".into(), "readline".into()];
+        assert_eq!(multi.kind, ProbeKind::UprobeMulti { path: "/usr/bin/bash".into(), funcs, ret: true, pid: None });
+        // One function: its own probe, named after it.
+        assert!(multi_attach(&probes(&t, "uprobe:bash:readl*"), "uprobe:bash:readl*", &t).is_none());
+        assert!(multi_attach(&probes(&t, "uprobe:bash:main"), "uprobe:bash:main", &t).is_none());
+    }
+
+    #[test]
+    fn a_missing_function_is_a_warning_the_checker_may_skip() {
+        let parts = ["bash", "rbpf_none"];
+        let d = resolve(&parts, Span::default(), &target(), &Scope::default(), false).unwrap_err();
+        assert_eq!((d.severity, d.message.as_str()), (Severity::Warning, "`/usr/bin/bash` has no function `rbpf_none`"));
+    }
+
+    #[test]
+    fn offsets_past_the_function_and_addresses_outside_every_symbol_are_errors() {
+        let t = target().with_user_symbol("/usr/bin/bash", "readline", 0x1000, 0x40).with_user_symbol("/usr/bin/bash", "main", 0x2000, 0x10);
+        let resolve_in = |text: &str, allow_unsafe: bool| {
+            let parts: Vec<&str> = text.split(':').skip(1).collect();
+            resolve(&parts, Span::default(), &t, &Scope { allow_unsafe, ..Scope::default() }, false).map(|p| p[0].name.clone()).map_err(|d| d.message)
+        };
+        assert_eq!(resolve_in("uprobe:bash:readline+63", false), Ok("uprobe:/usr/bin/bash:readline+63".into()));
+        assert_eq!(resolve_in("uprobe:bash:readline+64", false), Err("Offset outside the function bounds ('readline' size is 64)".into()));
+        assert_eq!(resolve_in("uprobe:bash:readline+0x1000", true), Err("Offset outside the function bounds ('readline' size is 64)".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2008", false), Ok("uprobe:/usr/bin/bash:0x2008".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2010", false), Err("Could not resolve address: /usr/bin/bash:0x2010".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2010", true), Ok("uprobe:/usr/bin/bash:0x2010".into()));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct FakeTarget {
     pub no_kprobes: Option<String>,
     /// Whether kprobe multi-attach links are available.
     pub kprobe_multi: bool,
+    /// Whether uprobe multi-attach links are available.
+    pub uprobe_multi: bool,
     /// Syscall numbers by name.
     pub syscalls: HashMap<String, u32>,
     /// The functions of user binaries, by path.
@@ -194,10 +196,37 @@ impl Target for FakeTarget {
         1
     }
 
-    /// Every fake binary defines every function a uprobe names; listing
-    /// reads [`FakeTarget::user_functions`] instead.
-    fn user_function(&self, _path: &str, _name: &str) -> Result<(), TargetError> {
-        Ok(())
+    /// A symbol added with [`FakeTarget::with_user_symbol`]; else a
+    /// function of [`FakeTarget::user_functions`], or any function of a
+    /// binary that has no such list, of unbounded size.
+    fn user_function(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError> {
+        if let Ok(symbol) = self.user_symbol(path, name) {
+            return Ok(symbol);
+        }
+        match self.user_functions.get(path) {
+            Some(functions) if !functions.iter().any(|f| f == name) => Err(TargetError::NotFound),
+            _ => Ok(UserSymbol { address: 0, size: u64::MAX }),
+        }
+    }
+
+    /// The symbol of `path` added with [`FakeTarget::with_user_symbol`]
+    /// that holds `address`; any address of a binary with none resolves.
+    fn user_symbol_at(&self, path: &str, address: u64) -> Result<String, TargetError> {
+        let mut symbols = self.user_symbols.iter().filter(|((p, _), _)| p == path).peekable();
+        if symbols.peek().is_none() {
+            return Ok(String::new());
+        }
+        symbols
+            .find(|(key, &start)| {
+                let size = self.user_symbol_sizes.get(*key).copied().unwrap_or(8);
+                start <= address && address - start < size
+            })
+            .map(|((_, name), _)| name.clone())
+            .ok_or(TargetError::NotFound)
+    }
+
+    fn uprobe_multi(&self) -> bool {
+        self.uprobe_multi
     }
 
     fn kprobes(&self) -> Result<(), TargetError> {

@@ -53,8 +53,15 @@ pub(crate) fn load(loader: &mut Loader<'_>, info: &ProgramInfo) -> Result<OwnedF
 /// Attaches one loaded program; BEGIN and END attach to nothing (`None`),
 /// nor does a tail call, whose place in its table is its attachment.
 /// `pid` is the followed process (`-p`, `-c`), which a watchpoint's
-/// address is in.
-pub(crate) fn attach(program: BorrowedFd<'_>, maps: &Maps, info: &ProgramInfo, pid: Option<u32>) -> Result<Option<Link>, RuntimeError> {
+/// address is in. What the probe attaches without (the functions of a
+/// wildcard the kernel cannot probe) is said in `warnings`.
+pub(crate) fn attach(
+    program: BorrowedFd<'_>,
+    maps: &Maps,
+    info: &ProgramInfo,
+    pid: Option<u32>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Link>, RuntimeError> {
     let link = match &info.attach {
         Attach::Begin | Attach::End => return Ok(None),
         Attach::Tracepoint { category, name } | Attach::Dispatcher { category, name, .. } => {
@@ -65,6 +72,7 @@ pub(crate) fn attach(program: BorrowedFd<'_>, maps: &Maps, info: &ProgramInfo, p
         Attach::RawTracepoint { name } => rawtracepoint::attach(program, info, name),
         Attach::PerfEvent { counter, sample } => perf_event::attach(program, info, *counter, *sample),
         Attach::Uprobe { path, location, ret, pid } => uprobe::attach(program, info, path, location, *ret, *pid),
+        Attach::UprobeMulti { path, funcs, ret, pid } => uprobe::attach_multi(program, info, path, funcs, *ret, *pid, warnings),
         Attach::Kprobe { func, offset, ret } => kprobe::attach(program, info, func, *offset, *ret),
         Attach::KprobeMulti { funcs, ret } => kprobe::attach_multi(program, info, funcs, *ret),
         Attach::Fentry { .. } => fentry::attach(program, info),
@@ -81,11 +89,13 @@ pub(crate) fn attach(program: BorrowedFd<'_>, maps: &Maps, info: &ProgramInfo, p
 pub(crate) fn detach_all(links: Vec<Link>) {
     /// More threads than this would cost more to start than they save.
     const MAX_THREADS: usize = 256;
+    // A link of many parts (a perf counter's per-CPU events, the links of
+    // a uprobe wildcard) closes its parts concurrently too.
+    let mut links: Vec<Link> = links.into_iter().flat_map(|l| l.0).map(Link::one).collect();
     if links.len() < 2 {
         return;
     }
     let per_thread = links.len().div_ceil(MAX_THREADS);
-    let mut links = links;
     std::thread::scope(|scope| {
         while !links.is_empty() {
             let chunk: Vec<Link> = links.drain(..per_thread.min(links.len())).collect();

@@ -58,10 +58,10 @@ pub trait Output {
         writeln!(io::stderr(), "ERROR: {message}")
     }
 
-    /// Something that did not stop the program but the user should know
-    /// (a probe of a list that could not attach). bpftrace prints these as
-    /// `WARNING: ...` on standard error, in every output format; so does
-    /// this default.
+    /// Something the program runs without: a probe of a list that could
+    /// not attach, a function of a wildcard the kernel would not probe. In
+    /// one line, as bpftrace prints its warnings, `WARNING: ...` on
+    /// standard error in every output format, by this default.
     fn warning(&mut self, message: &str) -> io::Result<()> {
         use io::Write;
         writeln!(io::stderr(), "WARNING: {message}")
