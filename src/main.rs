@@ -12,10 +12,36 @@ use rbpf::runtime::process::Followed;
 use rbpf::runtime::{BackgroundWriter, Buffering, JsonOutput, MapEntry, Output, TextOutput, Value};
 use rbpf::{lang, runtime, CompileError, Source};
 
+mod usage;
+
 /// A bpftrace-compatible tracer that compiles straight to BPF.
 #[derive(Parser, Debug)]
-#[command(name = "rbpf", version, about, long_about = None)]
+// -h and -V are handled here, not by clap: bpftrace prints its own usage
+// text (on standard error, also after a bad option) and `NAME vVERSION`.
+#[command(name = "rbpf", disable_help_flag = true, disable_version_flag = true)]
 struct Cli {
+    /// Print the usage text and exit.
+    #[arg(short = 'h', long = "help")]
+    help: bool,
+
+    /// Print the version (`rbpf vX.Y.Z`, in bpftrace's shape) and exit.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+
+    /// Print what this kernel supports (helpers, map and probe types,
+    /// features), in bpftrace's layout, and exit.
+    #[arg(long)]
+    info: bool,
+
+    /// Report failed helper calls with the source line: `-k` for the
+    /// helpers that are not reads, `-kk` for every helper, reads included.
+    #[arg(short = 'k', action = clap::ArgAction::Count)]
+    helper_checks: u8,
+
+    /// Print no warnings.
+    #[arg(long)]
+    no_warnings: bool,
+
     /// The program to run, given on the command line.
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
@@ -82,7 +108,8 @@ struct Cli {
     include_files: Vec<String>,
 
     /// With -l: show each probe's arguments (tracepoint fields, kernel
-    /// function parameters and return value).
+    /// function parameters and return value). When running: print the
+    /// verifier's statistics of each program.
     #[arg(short = 'v')]
     verbose: bool,
 }
@@ -93,10 +120,25 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            eprintln!("rbpf: {}", usage::describe(&e));
+            eprint!("{}", usage::TEXT);
+            return ExitCode::FAILURE;
         }
     };
+    if cli.help {
+        eprint!("{}", usage::TEXT);
+        return ExitCode::SUCCESS;
+    }
+    if cli.version {
+        println!("rbpf v{}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if cli.program.is_none() && cli.args.is_empty() && !cli.list && !cli.info {
+        // bpftrace's usage text, then what was missing, where the eye lands.
+        eprint!("{}", usage::TEXT);
+        eprintln!("ERROR: no program given: pass one with -e 'PROGRAM', or a script file");
+        return ExitCode::FAILURE;
+    }
     match run(&cli) {
         // exit(code) sets the status, as a shell would see it.
         Ok(code) => ExitCode::from((code & 0xff) as u8),
@@ -135,7 +177,13 @@ fn read_source(cli: &Cli) -> anyhow::Result<(Source, Vec<String>)> {
         std::io::stdin().read_to_string(&mut text).context("cannot read the program from standard input")?;
         return Ok((Source::new("stdin", text), params));
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read script file {}", path.display()))?;
+    // bpftrace's words first, so that scripts grepping for them still match.
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| {
+            let path = path.display();
+            let reason = usage::os_reason(&e);
+            anyhow::anyhow!("failed to open file '{path}': {reason}\n  = cannot read script file {path}: the first argument is the script (or give the program with -e)")
+        })?;
     Ok((Source::new(path.display().to_string(), text), params))
 }
 
@@ -187,9 +235,7 @@ fn open_output(cli: &Cli) -> anyhow::Result<Box<dyn Write + Send>> {
     match &cli.output {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| {
-                let reason = e.to_string();
-                let reason = reason.split(" (os error").next().unwrap_or_default().to_string();
-                anyhow::anyhow!("Failed to open output file: \"{}\": {reason}", path.display())
+                anyhow::anyhow!("Failed to open output file: \"{}\": {}", path.display(), usage::os_reason(&e))
             })?;
             Ok(Box::new(file))
         }

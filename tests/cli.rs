@@ -1,6 +1,7 @@
-//! End-to-end tests of the output options: -q, -o, -f json and -B, each
-//! against what bpftrace 0.17 prints for the same program (and, where
-//! bpftrace is installed, against bpftrace itself).
+//! End-to-end tests of the command line: the output options (-q, -o,
+//! -f json, -B), usage and version, -k, -v, --info, warnings and the
+//! BPFTRACE_* environment, each against what bpftrace 0.17 prints for the
+//! same program (and, where bpftrace is installed, against bpftrace itself).
 
 mod common;
 
@@ -183,4 +184,78 @@ fn positional_parameters_follow_the_program() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_goes_to_standard_error_with_bpftrace_s_exit_status() {
+    // -h: exit 0; a bad option or no program at all: exit 1. The text is
+    // bpftrace's layout (USAGE, OPTIONS, ..., EXAMPLES) on standard error.
+    let cases: [(&[&str], i32, &str); 5] = [
+        (&["-h"], 0, ""),
+        (&["--help"], 0, ""),
+        (&[], 1, ""),
+        (&["--bogus"], 1, "rbpf: unrecognized option '--bogus'\n"),
+        (&["-x"], 1, "rbpf: invalid option -- 'x'\n"),
+    ];
+    for (args, status, first) in cases {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(status), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let usage = stderr.strip_prefix(first).unwrap_or_else(|| panic!("{args:?}: {stderr}"));
+        assert!(usage.starts_with("USAGE:\n    rbpf [options] filename"), "{args:?}: {stderr}");
+        for section in ["\nOPTIONS:\n", "\nTROUBLESHOOTING OPTIONS:\n", "\nENVIRONMENT:\n", "\nEXAMPLES:\n"] {
+            assert!(usage.contains(section), "{args:?}: {section}");
+        }
+        // Every option the usage names is one the parser takes.
+        for flag in ["-k", "-kk", "--info", "--no-warnings", "-V,", "-v", "--unsafe", "-q"] {
+            assert!(usage.contains(&format!("    {flag} ")), "{flag} missing from usage");
+        }
+    }
+}
+
+#[test]
+fn version_has_bpftrace_s_shape() {
+    for flag in ["-V", "--version"] {
+        let out = run(&[flag]);
+        assert_eq!(stdout(&out), format!("rbpf v{}\n", env!("CARGO_PKG_VERSION")));
+    }
+    // bpftrace's is `bpftrace vX.Y.Z`: the same two words, name first.
+    if let Some(theirs) = bpftrace(&["-V"]) {
+        assert!(theirs.starts_with("bpftrace v"), "{theirs}");
+    }
+}
+
+#[test]
+fn a_missing_script_file_is_named_in_bpftrace_s_words() {
+    let out = run(&["/nonexistent-rbpf-dir/script.bt"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ERROR: failed to open file '/nonexistent-rbpf-dir/script.bt': No such file or directory\n  = cannot read script file /nonexistent-rbpf-dir/script.bt: the first argument is the script (or give the program with -e)\n"
+    );
+}
+
+#[test]
+fn a_missing_tracepoint_is_named_in_bpftrace_s_words() {
+    let out = run(&["-e", "tracepoint:nosuchcategory:nosuchevent { }"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // bpftrace: `stdin:1:1-41: ERROR: tracepoint not found: nosuchcategory:nosuchevent`.
+    assert!(stderr.starts_with("error: tracepoint not found: nosuchcategory:nosuchevent\n"), "{stderr}");
+    assert!(stderr.contains("-e:1:1"), "the span is kept: {stderr}");
+}
+
+#[test]
+fn map_keys_from_the_environment_are_checked() {
+    for (value, first) in [
+        ("abc", "error: Env var 'BPFTRACE_MAP_KEYS_MAX' did not contain a valid uint64_t, or was zero-valued.\n"),
+        ("0", "error: Env var 'BPFTRACE_MAP_KEYS_MAX' did not contain a valid uint64_t, or was zero-valued.\n"),
+        ("99999999999", "error: BPFTRACE_MAP_KEYS_MAX=99999999999 is more than the 16777216 keys a map can hold\n"),
+    ] {
+        let out = rbpf().env("BPFTRACE_MAP_KEYS_MAX", value).args(["-e", "BEGIN { @[1] = 1; exit(); }"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with(first), "{value}: {stderr}");
+    }
 }

@@ -44,7 +44,10 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         Err(d) => return Err(vec![d]),
     };
     let mut strlen = env.unwrap_or(DEFAULT_STRLEN);
-    let env_keys = env_map_keys();
+    let env_keys = match env_map_keys() {
+        Ok(keys) => keys,
+        Err(d) => return Err(vec![d]),
+    };
     let mut max_map_keys = env_keys.unwrap_or(DEFAULT_MAP_KEYS);
     for entry in &program.config {
         match config_entry(entry) {
@@ -167,11 +170,25 @@ const MAX_MAP_KEYS: u32 = 1 << 24;
 
 /// `BPFTRACE_MAP_KEYS_MAX` (bpftrace 0.17's name) or `BPFTRACE_MAX_MAP_KEYS`
 /// (later bpftrace's), which win over the config block as for strings.
-fn env_map_keys() -> Option<u32> {
-    ["BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_MAX_MAP_KEYS"]
+/// A value that is no count, or more than rbpf lets a map hold, is an
+/// error (bpftrace's first line for the former; bpftrace itself fails
+/// later, creating the map) rather than quietly replaced.
+fn env_map_keys() -> Result<Option<u32>, Diagnostic> {
+    let Some((name, value)) = ["BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_MAX_MAP_KEYS"]
         .iter()
-        .find_map(|v| std::env::var(v).ok()?.trim().parse::<u32>().ok())
-        .map(|n| n.clamp(1, MAX_MAP_KEYS))
+        .find_map(|name| Some((*name, std::env::var_os(name)?)))
+    else {
+        return Ok(None);
+    };
+    let value = value.to_string_lossy();
+    let error = |message: String| Diagnostic::error(Span::new(0, 0), message);
+    match value.trim().parse::<u64>() {
+        Ok(n @ 1..) if n <= u64::from(MAX_MAP_KEYS) => Ok(Some(n as u32)),
+        Ok(n @ 1..) => Err(error(format!("{name}={n} is more than the {MAX_MAP_KEYS} keys a map can hold"))
+            .with_note("a per-CPU map reserves room for every key on every CPU")),
+        _ => Err(error(format!("Env var '{name}' did not contain a valid uint64_t, or was zero-valued."))
+            .with_note(format!("{name} is the number of keys a map holds, from 1 to {MAX_MAP_KEYS}"))),
+    }
 }
 
 /// The longest string the stack of a BPF program can hold next to a map

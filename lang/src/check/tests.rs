@@ -125,11 +125,11 @@ fn unknown_tracepoint() {
     check_error(
         "tracepoint:syscalls:sys_enter_nope { }",
         "
-error: tracepoint `syscalls:sys_enter_nope` does not exist
+error: tracepoint not found: syscalls:sys_enter_nope
   ┌─ -e:1:1
   │
 1 │ tracepoint:syscalls:sys_enter_nope { }
-  │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ no such tracepoint on this kernel
+  │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ tracepoint `syscalls:sys_enter_nope` does not exist on this kernel
   │
   = the tracepoints of this category are the directories in /sys/kernel/tracing/events/syscalls/",
     );
