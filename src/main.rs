@@ -257,7 +257,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         (None, None) => None,
     };
     let cpid = cli.command.as_ref().and(followed.as_ref()).map(Followed::pid);
-    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid };
+    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid, helper_checks: cli.helper_checks.min(2) };
     let compiled = match rbpf::compile_with_includes(&source, &target, &options, &preprocess_options(cli)) {
         Ok(c) => c,
         Err(CompileError::Program(diags)) => {
@@ -286,13 +286,16 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     }
     session.pace_output(backlog);
     let writer: Box<dyn Write> = Box::new(writer);
-    let mut out: Box<dyn Output> = if choice.json {
+    let mut out: Box<dyn Output + '_> = if choice.json {
         Box::new(JsonOutput::with_buffering(writer, choice.buffering))
     } else {
         Box::new(TextOutput::with_buffering(writer, choice.buffering))
     };
     if cli.output.is_some() {
         out = Box::new(StoppedOnStdout(out));
+    }
+    if cli.helper_checks > 0 {
+        out = Box::new(HelperErrors { inner: out, source: &source, compiled: &compiled, json: choice.json });
     }
     tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
 }
@@ -340,9 +343,9 @@ fn list(cli: &Cli) -> Result<i32, Failure> {
 
 /// With -o FILE, bpftrace still prints the two newlines that end tracing
 /// on standard output; everything else goes to the file.
-struct StoppedOnStdout(Box<dyn Output>);
+struct StoppedOnStdout<'a>(Box<dyn Output + 'a>);
 
-impl Output for StoppedOnStdout {
+impl Output for StoppedOnStdout<'_> {
     fn attached(&mut self, probes: usize) -> io::Result<()> {
         self.0.attached(probes)
     }
@@ -370,6 +373,9 @@ impl Output for StoppedOnStdout {
     fn lost_events(&mut self, count: u64) -> io::Result<()> {
         self.0.lost_events(count)
     }
+    fn helper_error(&mut self, error: &runtime::HelperError) -> io::Result<()> {
+        self.0.helper_error(error)
+    }
     fn stopped(&mut self) -> io::Result<()> {
         let mut stdout = io::stdout();
         stdout.write_all(b"\n\n")?;
@@ -383,6 +389,72 @@ impl Output for StoppedOnStdout {
     }
     fn finish(&mut self) -> io::Result<()> {
         self.0.finish()
+    }
+}
+
+/// With -k/-kk: a failed helper call is shown at its source line, as a
+/// warning on standard error in text mode (bpftrace's words first), as a
+/// `helper_error` event with its line and column in JSON mode.
+struct HelperErrors<'a> {
+    inner: Box<dyn Output + 'a>,
+    source: &'a Source,
+    compiled: &'a rbpf::Compiled,
+    json: bool,
+}
+
+impl Output for HelperErrors<'_> {
+    fn attached(&mut self, probes: usize) -> io::Result<()> {
+        self.inner.attached(probes)
+    }
+    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
+        self.inner.printf(text)
+    }
+    fn value(&mut self, value: &Value) -> io::Result<()> {
+        self.inner.value(value)
+    }
+    fn time(&mut self, text: &[u8]) -> io::Result<()> {
+        self.inner.time(text)
+    }
+    fn system(&mut self, output: &[u8]) -> io::Result<()> {
+        self.inner.system(output)
+    }
+    fn cat(&mut self, contents: &[u8]) -> io::Result<()> {
+        self.inner.cat(contents)
+    }
+    fn join(&mut self, parts: &[&[u8]], separator: &[u8]) -> io::Result<()> {
+        self.inner.join(parts, separator)
+    }
+    fn error(&mut self, message: &str) -> io::Result<()> {
+        self.inner.error(message)
+    }
+    fn helper_error(&mut self, error: &runtime::HelperError) -> io::Result<()> {
+        let span = self.compiled.source_map.span(error.span);
+        let before = self.source.text.get(..span.start as usize).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+        let located = runtime::HelperError { location: Some((line, col)), ..error.clone() };
+        if self.json {
+            return self.inner.helper_error(&located);
+        }
+        // What was printed so far comes first, as it happened.
+        self.inner.flush()?;
+        report(self.source, &[lang::Diagnostic::warning(span, located.message()).with_label("this call failed")]);
+        Ok(())
+    }
+    fn lost_events(&mut self, count: u64) -> io::Result<()> {
+        self.inner.lost_events(count)
+    }
+    fn stopped(&mut self) -> io::Result<()> {
+        self.inner.stopped()
+    }
+    fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> io::Result<()> {
+        self.inner.map(map, entries)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.inner.finish()
     }
 }
 

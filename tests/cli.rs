@@ -259,3 +259,32 @@ fn map_keys_from_the_environment_are_checked() {
         assert!(stderr.starts_with(first), "{value}: {stderr}");
     }
 }
+
+/// A failed read of address 0 and a delete of a missing key: -k reports
+/// the delete, -kk the read too, at their source lines; without -k,
+/// nothing. JSON is bpftrace's `helper_error` event, byte for byte.
+#[test]
+fn failed_helper_calls_are_reported_with_k_and_kk() {
+    if !kernel_tests_enabled("failed_helper_calls_are_reported_with_k_and_kk") {
+        return;
+    }
+    let program = r#"BEGIN { printf("%s|\n", str(0)); @x[1] = 1; delete(@x[2]); exit(); }"#;
+    let read = r#"{"type": "helper_error", "helper": "probe_read_str", "retcode": -14, "line": 1, "col": 25}"#;
+    let delete = r#"{"type": "helper_error", "helper": "map_delete_elem", "retcode": -2, "line": 1, "col": 45}"#;
+    for (flags, expect) in [(&[][..], vec![]), (&["-k"][..], vec![delete]), (&["-kk"][..], vec![read, delete])] {
+        let args: Vec<&str> = flags.iter().copied().chain(["-f", "json", "-e", program]).collect();
+        let out = stdout(&run(&args));
+        let errors: Vec<&str> = out.lines().filter(|l| l.contains("helper_error")).collect();
+        assert_eq!(errors, expect, "{flags:?}");
+        if let Some(theirs) = bpftrace(&args) {
+            assert_eq!(out, theirs, "{flags:?}");
+        }
+    }
+    // Text: a warning in bpftrace's words on standard error, at the call.
+    let out = run(&["-kk", "-e", program]);
+    assert_eq!(stdout(&out), "Attaching 1 probe...\n|\n\n\n@x[1]: 1\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("warning: Failed to probe_read_str: Bad address (-14)\n  ┌─ -e:1:25\n"), "{stderr}");
+    assert!(stderr.contains("warning: Failed to map_delete_elem: No such file or directory (-2)\n  ┌─ -e:1:45\n"), "{stderr}");
+    assert!(stderr.contains("^^^^^^^^^^^^^ this call failed"), "{stderr}");
+}

@@ -34,6 +34,9 @@ pub struct Program {
     /// How many keys each map holds (`max_map_keys`, 4096 by default as in
     /// bpftrace).
     pub max_map_keys: u32,
+    /// bpftrace's `-k` (1: report the helper calls that fail, reads
+    /// excepted) and `-kk` (2: reads too); 0 reports none.
+    pub helper_checks: u8,
 }
 
 /// One concrete probe and the program it runs.

@@ -35,7 +35,7 @@ pub mod value;
 pub use error::RuntimeError;
 pub use histogram::{Bucket, Histogram};
 pub use maps::MapEntry;
-pub use output::{BackgroundWriter, Backlog, Buffering, JsonOutput, Output, TextOutput};
+pub use output::{BackgroundWriter, Backlog, Buffering, HelperError, JsonOutput, Output, TextOutput};
 pub use decode::Decoder;
 pub use value::{Stats, Value};
 pub use session::{Session, SessionOptions, StopHandle};

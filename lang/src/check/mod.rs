@@ -28,6 +28,9 @@ pub struct Options {
     pub pid: Option<u32>,
     /// `-c CMD`: the child's process id, the value of `cpid`.
     pub cpid: Option<u32>,
+    /// `-k` (1) or `-kk` (2): report failed helper calls; see
+    /// [`Program::helper_checks`].
+    pub helper_checks: u8,
 }
 
 /// Checks a parsed program against the host's facts.
@@ -158,6 +161,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         join_separators: checker.join_separators,
         ncpus: target.possible_cpus().max(1),
         max_map_keys,
+        helper_checks: options.helper_checks,
     })
 }
 
