@@ -266,6 +266,9 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         }
         Err(e) => return Err(Failure::Other(e.into())),
     };
+    if !cli.no_warnings {
+        report(&source, &compiled.warnings);
+    }
     if cli.debug {
         print_debug(&compiled);
     }

@@ -288,3 +288,23 @@ fn failed_helper_calls_are_reported_with_k_and_kk() {
     assert!(stderr.contains("warning: Failed to map_delete_elem: No such file or directory (-2)\n  ┌─ -e:1:45\n"), "{stderr}");
     assert!(stderr.contains("^^^^^^^^^^^^^ this call failed"), "{stderr}");
 }
+
+#[test]
+fn warnings_are_printed_unless_no_warnings() {
+    if !kernel_tests_enabled("warnings_are_printed_unless_no_warnings") {
+        return;
+    }
+    let program = "BEGIN { $a = -1; $b = (uint32)2; if ($a < $b) { printf(\"less\\n\"); } exit(); }";
+    // Compared as unsigned numbers, as bpftrace compares them: -1 is not less.
+    let out = run(&["-e", program]);
+    assert_eq!(stdout(&out), "Attaching 1 probe...\n\n\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // bpftrace: `stdin:1:37-38: WARNING: comparison of integers of different signs: ...`.
+    assert!(
+        stderr.starts_with("warning: comparison of integers of different signs: 'int64' and 'unsigned int32' can lead to undefined behavior\n  ┌─ -e:1:38\n"),
+        "{stderr}"
+    );
+    let quiet = run(&["--no-warnings", "-e", program]);
+    assert_eq!(stdout(&quiet), "Attaching 1 probe...\n\n\n");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+}

@@ -37,6 +37,9 @@ pub struct Program {
     /// bpftrace's `-k` (1: report the helper calls that fail, reads
     /// excepted) and `-kk` (2: reads too); 0 reports none.
     pub helper_checks: u8,
+    /// bpftrace's warnings (`--no-warnings` drops them): the program is
+    /// fine to run, but likely not what was meant.
+    pub warnings: Vec<crate::Diagnostic>,
 }
 
 /// One concrete probe and the program it runs.

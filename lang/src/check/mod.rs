@@ -140,6 +140,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
+    let warnings = warnings::warnings(&checker.probes);
     let maps = checker
         .maps
         .into_iter()
@@ -162,6 +163,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         ncpus: target.possible_cpus().max(1),
         max_map_keys,
         helper_checks: options.helper_checks,
+        warnings,
     })
 }
 
@@ -497,6 +499,7 @@ mod strings;
 mod tuple;
 mod types;
 mod unroll;
+mod warnings;
 
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,7 @@ mod watchpoint;
 mod tuples;
 mod types;
 mod values;
+mod warnings;
 
 pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve
 ID: 824
