@@ -272,7 +272,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if cli.debug {
         print_debug(&compiled);
     }
-    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet };
+    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet, verifier_stats: cli.verbose };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -284,6 +284,12 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         Ok(s) => s,
         Err(e) => return Err(runtime_failure(&source, &compiled, e, cli.debug)),
     };
+    // -v: bpftrace's layout, on standard error so that the trace's own
+    // output (JSON above all) stays clean.
+    for stats in session.verifier_stats() {
+        eprint!("\nProgram ID: {}\n\nThe verifier log: \n{}\n", stats.id, stats.log.trim_end());
+        eprintln!("\nAttaching {}", stats.probe);
+    }
     if let Some(followed) = followed {
         session.follow(followed);
     }

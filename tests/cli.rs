@@ -308,3 +308,24 @@ fn warnings_are_printed_unless_no_warnings() {
     assert_eq!(stdout(&quiet), "Attaching 1 probe...\n\n\n");
     assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
 }
+
+#[test]
+fn verbose_prints_each_program_s_verifier_statistics() {
+    if !kernel_tests_enabled("verbose_prints_each_program_s_verifier_statistics") {
+        return;
+    }
+    let program = "BEGIN { exit(); } tracepoint:syscalls:sys_enter_getpid { @ = count(); }";
+    let out = run(&["-v", "-e", program]);
+    // The trace's output is as without -v; the statistics go to stderr.
+    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n@: 0\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let blocks: Vec<&str> = stderr.split("\nProgram ID: ").skip(1).collect();
+    assert_eq!(blocks.len(), 2, "{stderr}");
+    for (block, probe) in blocks.iter().zip(["BEGIN", "tracepoint:syscalls:sys_enter_getpid"]) {
+        let (id, rest) = block.split_once("\n\nThe verifier log: \n").unwrap_or_else(|| panic!("{stderr}"));
+        assert!(id.parse::<u32>().is_ok_and(|id| id > 0), "{stderr}");
+        let processed = rest.lines().find(|l| l.starts_with("processed ")).unwrap_or_else(|| panic!("{stderr}"));
+        assert!(processed.contains(" insns (limit "), "{processed}");
+        assert!(rest.ends_with(&format!("\n\nAttaching {probe}\n")), "{stderr}");
+    }
+}

@@ -38,5 +38,6 @@ pub use maps::MapEntry;
 pub use output::{BackgroundWriter, Backlog, Buffering, HelperError, JsonOutput, Output, TextOutput};
 pub use decode::Decoder;
 pub use value::{Stats, Value};
+pub use loader::VerifierStats;
 pub use session::{Session, SessionOptions, StopHandle};
 pub use target::HostTarget;
