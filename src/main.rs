@@ -244,6 +244,11 @@ fn open_output(cli: &Cli) -> anyhow::Result<Box<dyn Write + Send>> {
 }
 
 fn run(cli: &Cli) -> Result<i32, Failure> {
+    if cli.info {
+        // On standard error, as bpftrace prints it.
+        eprint!("{}", runtime::features::Features::detect().render(env!("CARGO_PKG_VERSION")));
+        return Ok(0);
+    }
     if cli.list {
         return list(cli);
     }

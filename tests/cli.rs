@@ -329,3 +329,44 @@ fn verbose_prints_each_program_s_verifier_statistics() {
         assert!(rest.ends_with(&format!("\n\nAttaching {probe}\n")), "{stderr}");
     }
 }
+
+/// The `name: value` lines of each section of an `--info` text.
+fn info_sections(text: &str) -> Vec<(String, Vec<String>)> {
+    text.split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let mut lines = s.lines();
+            let title = lines.next().unwrap_or_default().to_string();
+            (title, lines.map(|l| l.trim().split(':').next().unwrap_or_default().to_string()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn info_reports_what_the_kernel_supports_in_bpftrace_s_layout() {
+    if !kernel_tests_enabled("info_reports_what_the_kernel_supports_in_bpftrace_s_layout") {
+        return;
+    }
+    let out = run(&["--info"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let ours = info_sections(&text);
+    let titles: Vec<&str> = ours.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles, ["System", "Build", "Kernel helpers", "Kernel features", "Map types", "Probe types"], "{text}");
+    // What rbpf itself needs is found on this kernel.
+    for line in ["  tracepoint: yes", "  raw_tp_special: yes", "  Loop support: yes", "  btf: yes", "  ringbuf: yes", "  probe_read_user: yes"] {
+        assert!(text.contains(&format!("{line}\n")), "{line}: {text}");
+    }
+    assert!(text.contains("  Instruction limit: 1000000\n"), "{text}");
+    // Every helper, map and probe type bpftrace reports, rbpf reports too.
+    let Ok(theirs) = Command::new("bpftrace").arg("--info").output() else { return };
+    for (title, keys) in info_sections(&String::from_utf8_lossy(&theirs.stderr)) {
+        if ["Kernel helpers", "Map types", "Probe types"].contains(&title.as_str()) {
+            let (_, mine) = ours.iter().find(|(t, _)| *t == title).unwrap();
+            for key in keys {
+                assert!(mine.contains(&key), "{title}: {key} missing from:\n{text}");
+            }
+        }
+    }
+}

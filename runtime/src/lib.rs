@@ -15,6 +15,7 @@ pub mod error;
 mod events;
 pub mod kallsyms;
 mod ld_cache;
+pub mod features;
 mod loader;
 pub mod histogram;
 pub mod maps;
