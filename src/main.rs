@@ -12,6 +12,7 @@ use rbpf::runtime::process::Followed;
 use rbpf::runtime::{BackgroundWriter, Buffering, JsonOutput, MapEntry, Output, TextOutput, Value};
 use rbpf::{lang, runtime, CompileError, Source};
 
+mod env;
 mod usage;
 
 /// A bpftrace-compatible tracer that compiles straight to BPF.
@@ -253,6 +254,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         return list(cli);
     }
     let choice = output_choice(cli)?;
+    let settings = env::Settings::from_env()?;
     let (source, params) = read_source(cli)?;
     let target = runtime::HostTarget::new();
     // The child exists before the program compiles: `cpid` is a constant.
@@ -262,7 +264,9 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         (None, None) => None,
     };
     let cpid = cli.command.as_ref().and(followed.as_ref()).map(Followed::pid);
-    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid, helper_checks: cli.helper_checks.min(2) };
+    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid, helper_checks: cli.helper_checks.min(2),
+        ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
+    };
     let compiled = match rbpf::compile_with_includes(&source, &target, &options, &preprocess_options(cli)) {
         Ok(c) => c,
         Err(CompileError::Program(diags)) => {
@@ -273,6 +277,10 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     };
     if !cli.no_warnings {
         report(&source, &compiled.warnings);
+    }
+    settings.check_probe_count(probe_count(&compiled.object.manifest))?;
+    if let Some(bytes) = settings.log_size {
+        runtime::sys::set_verifier_log_size(bytes.min(u64::from(u32::MAX)) as usize);
     }
     if cli.debug {
         print_debug(&compiled);
@@ -312,6 +320,22 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         out = Box::new(HelperErrors { inner: out, source: &source, compiled: &compiled, json: choice.json });
     }
     tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
+}
+
+/// The probes a program attaches, as bpftrace counts them against
+/// BPFTRACE_MAX_PROBES: BEGIN and END too, each function of a
+/// multi-attach link.
+fn probe_count(manifest: &rbpf::codegen::Manifest) -> u64 {
+    use rbpf::codegen::manifest::Attach;
+    manifest
+        .programs
+        .iter()
+        .map(|p| match &p.attach {
+            Attach::Dispatcher { .. } => 0,
+            Attach::KprobeMulti { funcs, .. } => funcs.len() as u64,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// `-l [SEARCH]` and `-l -e PROGRAM`: prints the probes as bpftrace -l does,

@@ -370,3 +370,50 @@ fn info_reports_what_the_kernel_supports_in_bpftrace_s_layout() {
         }
     }
 }
+
+#[test]
+fn numeric_environment_variables_are_checked_as_bpftrace_checks_them() {
+    for name in ["BPFTRACE_MAX_PROBES", "BPFTRACE_LOG_SIZE", "BPFTRACE_PERF_RB_PAGES"] {
+        for value in ["abc", "0", "-3", ""] {
+            let out = rbpf().env(name, value).args(["-e", "BEGIN { exit(); }"]).output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{name}={value}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                format!("ERROR: Env var '{name}' did not contain a valid uint64_t, or was zero-valued.\n"),
+                "{name}={value}"
+            );
+        }
+    }
+}
+
+#[test]
+fn max_probes_limits_the_probes_attached() {
+    let program = "BEGIN { exit(); } END { }";
+    let out = rbpf().env("BPFTRACE_MAX_PROBES", "1").args(["-e", program]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("ERROR: Can't attach to 2 probes because it exceeds the current limit of 1 probes.\n"), "{stderr}");
+    if !kernel_tests_enabled("max_probes_limits_the_probes_attached") {
+        return;
+    }
+    let out = rbpf().env("BPFTRACE_MAX_PROBES", "2").args(["-e", program]).output().unwrap();
+    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n");
+}
+
+#[test]
+fn perf_rb_pages_sizes_the_ring_buffer() {
+    if !kernel_tests_enabled("perf_rb_pages_sizes_the_ring_buffer") {
+        return;
+    }
+    // One page per CPU, in one ring buffer: a power of two of pages.
+    let out = rbpf().env("BPFTRACE_PERF_RB_PAGES", "1").args(["-d", "--dry-run", "-e", "BEGIN { exit(); }"]).output().unwrap();
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.starts_with("rbpf_events: ringbuf, ")).unwrap_or_else(|| panic!("{text}"));
+    let bytes: u64 = line.trim_start_matches("rbpf_events: ringbuf, ").trim_end_matches(" bytes").parse().unwrap();
+    let cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
+    let last: u64 = cpus.trim().rsplit(['-', ',']).next().unwrap().parse().unwrap();
+    assert_eq!(bytes, ((last + 1) * 4096).next_power_of_two(), "{line}");
+    // The verifier's log size is taken too (a program that loads needs none).
+    let out = rbpf().env("BPFTRACE_LOG_SIZE", "4096").args(["-e", "BEGIN { exit(); }"]).output().unwrap();
+    assert_eq!(stdout(&out), "Attaching 1 probe...\n\n\n");
+}

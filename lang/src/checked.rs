@@ -37,6 +37,10 @@ pub struct Program {
     /// bpftrace's `-k` (1: report the helper calls that fail, reads
     /// excepted) and `-kk` (2: reads too); 0 reports none.
     pub helper_checks: u8,
+    /// bpftrace's BPFTRACE_PERF_RB_PAGES: pages of event buffer per CPU.
+    /// rbpf's one ring buffer then holds that many for every CPU; `None`
+    /// leaves its size to the compiler.
+    pub ringbuf_pages: Option<u32>,
     /// bpftrace's warnings (`--no-warnings` drops them): the program is
     /// fine to run, but likely not what was meant.
     pub warnings: Vec<crate::Diagnostic>,

@@ -231,6 +231,16 @@ pub struct ProgramLoad<'a> {
     pub func_info: &'a [[u32; 2]],
 }
 
+/// The bytes of verifier log kept for a refused program (1 MiB unless
+/// [`set_verifier_log_size`] says otherwise).
+static LOG_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1 << 20);
+
+/// Keeps `bytes` of the verifier's log of a refused program
+/// (bpftrace's BPFTRACE_LOG_SIZE); the kernel takes at most `u32::MAX >> 8`.
+pub fn set_verifier_log_size(bytes: usize) {
+    LOG_SIZE.store(bytes.clamp(128, (u32::MAX >> 8) as usize), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Runs `load` without a log (fast), and again with one if it failed, to
 /// say why: the verifier's log is kept only on failure.
 fn with_log(mut load: impl FnMut(u32, &mut [u8]) -> io::Result<libc::c_long>) -> Result<OwnedFd, LoadFailure> {
@@ -242,7 +252,7 @@ fn with_log(mut load: impl FnMut(u32, &mut [u8]) -> io::Result<libc::c_long>) ->
         }
         Err(_) => {}
     }
-    let mut log = vec![0u8; 1 << 20];
+    let mut log = vec![0u8; LOG_SIZE.load(std::sync::atomic::Ordering::Relaxed)];
     let error = match load(1, &mut log) {
         // SAFETY: as above.
         Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),

@@ -144,7 +144,13 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         info.spans = callback::linked_spans(code, &functions);
     }
 
-    let ringbuf_size = if streams { RINGBUF_SIZE } else { QUIET_RINGBUF_SIZE };
+    let ringbuf_size = match program.ringbuf_pages {
+        // BPFTRACE_PERF_RB_PAGES: bpftrace's pages per CPU, in one ring
+        // buffer (a power of two of pages; the kernel caps it below 4 GiB).
+        Some(pages) => (u64::from(pages) * 4096 * u64::from(program.ncpus.max(1))).next_power_of_two().min(1 << 30) as u32,
+        None if streams => RINGBUF_SIZE,
+        None => QUIET_RINGBUF_SIZE,
+    };
     let mut elf_maps: Vec<ElfMap> = maps
         .iter()
         .map(|m| ElfMap {

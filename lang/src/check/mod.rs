@@ -31,6 +31,8 @@ pub struct Options {
     /// `-k` (1) or `-kk` (2): report failed helper calls; see
     /// [`Program::helper_checks`].
     pub helper_checks: u8,
+    /// BPFTRACE_PERF_RB_PAGES: see [`Program::ringbuf_pages`].
+    pub ringbuf_pages: Option<u32>,
 }
 
 /// Checks a parsed program against the host's facts.
@@ -163,6 +165,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         ncpus: target.possible_cpus().max(1),
         max_map_keys,
         helper_checks: options.helper_checks,
+        ringbuf_pages: options.ringbuf_pages,
         warnings,
     })
 }
