@@ -27,6 +27,17 @@ impl Settings {
         })
     }
 
+    /// The settings, with the program's `config = { }` values where the
+    /// environment sets none (the environment wins, as for the string
+    /// length and map keys).
+    pub fn or_config(self, program: &rbpf::lang::checked::Program) -> Settings {
+        Settings {
+            max_probes: self.max_probes.or(program.max_probes),
+            log_size: self.log_size.or(program.log_size),
+            ringbuf_pages: self.ringbuf_pages.or(program.ringbuf_pages.map(u64::from)),
+        }
+    }
+
     /// bpftrace's refusal of more probes than BPFTRACE_MAX_PROBES allows.
     pub fn check_probe_count(&self, probes: u64) -> anyhow::Result<()> {
         match self.max_probes {

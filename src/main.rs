@@ -278,6 +278,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if !cli.no_warnings {
         report(&source, &compiled.warnings);
     }
+    let settings = settings.or_config(&compiled.checked);
     settings.check_probe_count(probe_count(&compiled.object.manifest))?;
     if let Some(bytes) = settings.log_size {
         runtime::sys::set_verifier_log_size(bytes.min(u64::from(u32::MAX)) as usize);

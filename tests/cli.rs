@@ -417,3 +417,28 @@ fn perf_rb_pages_sizes_the_ring_buffer() {
     let out = rbpf().env("BPFTRACE_LOG_SIZE", "4096").args(["-e", "BEGIN { exit(); }"]).output().unwrap();
     assert_eq!(stdout(&out), "Attaching 1 probe...\n\n\n");
 }
+
+#[test]
+fn config_keys_set_what_the_environment_does_and_lose_to_it() {
+    let program = "config = { max_probes = 1 } BEGIN { exit(); } END { }";
+    let out = rbpf().args(["-e", program]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("ERROR: Can't attach to 2 probes because it exceeds the current limit of 1 probes.\n"), "{stderr}");
+    if !kernel_tests_enabled("config_keys_set_what_the_environment_does_and_lose_to_it") {
+        return;
+    }
+    let out = rbpf().env("BPFTRACE_MAX_PROBES", "5").args(["-e", program]).output().unwrap();
+    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n");
+    let size = |env: Option<&str>| {
+        let mut cmd = rbpf();
+        if let Some(pages) = env {
+            cmd.env("BPFTRACE_PERF_RB_PAGES", pages);
+        }
+        let out = cmd.args(["-d", "--dry-run", "-e", "config = { perf_rb_pages = 1 } BEGIN { exit(); }"]).output().unwrap();
+        let text = stdout(&out);
+        text.lines().find(|l| l.starts_with("rbpf_events: ringbuf, ")).unwrap_or_default().to_string()
+    };
+    let (configured, overridden) = (size(None), size(Some("64")));
+    assert!(configured.ends_with(" bytes") && configured != overridden, "{configured} / {overridden}");
+}

@@ -41,6 +41,12 @@ pub struct Program {
     /// rbpf's one ring buffer then holds that many for every CPU; `None`
     /// leaves its size to the compiler.
     pub ringbuf_pages: Option<u32>,
+    /// `config = { max_probes = N }`: the most probes the program may
+    /// attach (BPFTRACE_MAX_PROBES, which the caller reads, wins).
+    pub max_probes: Option<u64>,
+    /// `config = { log_size = N }`: bytes of verifier log kept for a
+    /// refused program (BPFTRACE_LOG_SIZE wins).
+    pub log_size: Option<u64>,
     /// bpftrace's warnings (`--no-warnings` drops them): the program is
     /// fine to run, but likely not what was meant.
     pub warnings: Vec<crate::Diagnostic>,

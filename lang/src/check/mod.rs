@@ -54,10 +54,16 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         Err(d) => return Err(vec![d]),
     };
     let mut max_map_keys = env_keys.unwrap_or(DEFAULT_MAP_KEYS);
+    // The runtime's settings: the environment (read by the caller, in
+    // `options`) wins over the block here too.
+    let (mut ringbuf_pages, mut max_probes, mut log_size) = (options.ringbuf_pages, None, None);
     for entry in &program.config {
         match config_entry(entry) {
             Ok(Config::Strlen(n)) => strlen = env.unwrap_or(n),
             Ok(Config::MapKeys(n)) => max_map_keys = env_keys.unwrap_or(n),
+            Ok(Config::PerfRbPages(n)) => ringbuf_pages = options.ringbuf_pages.or(Some(n)),
+            Ok(Config::MaxProbes(n)) => max_probes = Some(n),
+            Ok(Config::LogSize(n)) => log_size = Some(n),
             Err(d) => diags.push(d),
         }
     }
@@ -165,7 +171,9 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         ncpus: target.possible_cpus().max(1),
         max_map_keys,
         helper_checks: options.helper_checks,
-        ringbuf_pages: options.ringbuf_pages,
+        ringbuf_pages,
+        max_probes,
+        log_size,
         warnings,
     })
 }
@@ -228,6 +236,9 @@ fn env_strlen() -> Result<Option<u32>, Diagnostic> {
 enum Config {
     Strlen(u32),
     MapKeys(u32),
+    PerfRbPages(u32),
+    MaxProbes(u64),
+    LogSize(u64),
 }
 
 /// One `config = { key = value }` entry.
@@ -255,9 +266,21 @@ fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
             }
             Ok(Config::MapKeys(v as u32))
         }
+        // Counts above 0, as their environment variables are.
+        "perf_rb_pages" | "max_probes" | "log_size" => {
+            let v = int()?;
+            if v == 0 || (key.ends_with("pages") && v > u64::from(u32::MAX)) {
+                return Err(Diagnostic::error(entry.value.span, format!("`{key}` must be a count above 0")).with_label("out of range"));
+            }
+            Ok(match key.to_ascii_lowercase().trim_start_matches("bpftrace_") {
+                "perf_rb_pages" => Config::PerfRbPages(v as u32),
+                "max_probes" => Config::MaxProbes(v),
+                _ => Config::LogSize(v),
+            })
+        }
         _ => Err(Diagnostic::error(entry.key.span, format!("unknown config option `{key}`"))
             .with_label("not an option rbpf knows")
-            .with_note("options are: max_strlen, max_map_keys")),
+            .with_note("options are: max_strlen, max_map_keys, max_probes, log_size, perf_rb_pages")),
     }
 }
 

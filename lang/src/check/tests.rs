@@ -812,3 +812,14 @@ fn str_of_a_string_with_a_length_keeps_at_most_that_many_characters() {
     let text = format!("{:?}", p.probes[0].body);
     assert_eq!(text.matches("StrPrefix").count(), 4, "{text}");
 }
+
+/// The config keys of the runtime's settings are counts above 0.
+#[test]
+fn runtime_config_keys_are_counts() {
+    marks::check(
+        r#"
+config = { max_probes = 0; log_size = 4096; perf_rb_pages = 8 } BEGIN { }
+//                      ^ error: `max_probes` must be a count above 0
+"#,
+    );
+}
