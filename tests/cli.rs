@@ -287,6 +287,12 @@ fn failed_helper_calls_are_reported_with_k_and_kk() {
     assert!(stderr.starts_with("warning: Failed to probe_read_str: Bad address (-14)\n  ┌─ -e:1:25\n"), "{stderr}");
     assert!(stderr.contains("warning: Failed to map_delete_elem: No such file or directory (-2)\n  ┌─ -e:1:45\n"), "{stderr}");
     assert!(stderr.contains("^^^^^^^^^^^^^ this call failed"), "{stderr}");
+    // In a tracepoint, as it fires in a child command.
+    let traced = r#"tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf("%s|\n", str(0)); exit(); }"#;
+    let out = run(&["-kk", "-f", "json", "-c", "/bin/cat /etc/hostname", "-e", traced]);
+    let text = stdout(&out);
+    let expect = r#"{"type": "helper_error", "helper": "probe_read_str", "retcode": -14, "line": 1, "col": 70}"#;
+    assert!(text.lines().any(|l| l == expect), "{text}");
 }
 
 #[test]
