@@ -31,6 +31,9 @@ pub struct Compiled {
     /// Maps the spans of the preprocessed text that `ast`, `checked` and
     /// `object` carry back to the source (see [`lang::preprocess`]).
     pub source_map: lang::preprocess::SourceMap,
+    /// bpftrace's warnings (the program runs all the same), pointing into
+    /// the source.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Why a program did not compile.
@@ -85,5 +88,6 @@ pub fn compile_with_includes(
         Some(span) => CompileError::Program(vec![Diagnostic::error(map.span(span), e.to_string()).with_label("here")]),
         None => CompileError::Codegen(e),
     })?;
-    Ok(Compiled { ast, checked, object, source_map: preprocessed.map })
+    let warnings = map.diagnostics(checked.warnings.clone());
+    Ok(Compiled { ast, checked, object, warnings, source_map: preprocessed.map })
 }

@@ -12,10 +12,37 @@ use rbpf::runtime::process::Followed;
 use rbpf::runtime::{BackgroundWriter, Buffering, FlameFiles, FlameOutput, JsonOutput, MapEntry, Output, TextOutput, Value};
 use rbpf::{lang, runtime, CompileError, Source};
 
+mod env;
+mod usage;
+
 /// A bpftrace-compatible tracer that compiles straight to BPF.
 #[derive(Parser, Debug)]
-#[command(name = "rbpf", version, about, long_about = None)]
+// -h and -V are handled here, not by clap: bpftrace prints its own usage
+// text (on standard error, also after a bad option) and `NAME vVERSION`.
+#[command(name = "rbpf", disable_help_flag = true, disable_version_flag = true)]
 struct Cli {
+    /// Print the usage text and exit.
+    #[arg(short = 'h', long = "help")]
+    help: bool,
+
+    /// Print the version (`rbpf vX.Y.Z`, in bpftrace's shape) and exit.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+
+    /// Print what this kernel supports (helpers, map and probe types,
+    /// features), in bpftrace's layout, and exit.
+    #[arg(long)]
+    info: bool,
+
+    /// Report failed helper calls with the source line: `-k` for the
+    /// helpers that are not reads, `-kk` for every helper, reads included.
+    #[arg(short = 'k', action = clap::ArgAction::Count)]
+    helper_checks: u8,
+
+    /// Print no warnings.
+    #[arg(long)]
+    no_warnings: bool,
+
     /// The program to run, given on the command line.
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
@@ -98,7 +125,8 @@ struct Cli {
     flame_map: Option<String>,
 
     /// With -l: show each probe's arguments (tracepoint fields, kernel
-    /// function parameters and return value).
+    /// function parameters and return value). When running: print the
+    /// verifier's statistics of each program.
     #[arg(short = 'v')]
     verbose: bool,
 }
@@ -109,10 +137,25 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            eprintln!("rbpf: {}", usage::describe(&e));
+            eprint!("{}", usage::TEXT);
+            return ExitCode::FAILURE;
         }
     };
+    if cli.help {
+        eprint!("{}", usage::TEXT);
+        return ExitCode::SUCCESS;
+    }
+    if cli.version {
+        println!("rbpf v{}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if cli.program.is_none() && cli.args.is_empty() && !cli.list && !cli.info {
+        // bpftrace's usage text, then what was missing, where the eye lands.
+        eprint!("{}", usage::TEXT);
+        eprintln!("ERROR: no program given: pass one with -e 'PROGRAM', or a script file");
+        return ExitCode::FAILURE;
+    }
     match run(&cli) {
         // exit(code) sets the status, as a shell would see it.
         Ok(code) => ExitCode::from((code & 0xff) as u8),
@@ -151,7 +194,13 @@ fn read_source(cli: &Cli) -> anyhow::Result<(Source, Vec<String>)> {
         std::io::stdin().read_to_string(&mut text).context("cannot read the program from standard input")?;
         return Ok((Source::new("stdin", text), params));
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read script file {}", path.display()))?;
+    // bpftrace's words first, so that scripts grepping for them still match.
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| {
+            let path = path.display();
+            let reason = usage::os_reason(&e);
+            anyhow::anyhow!("failed to open file '{path}': {reason}\n  = cannot read script file {path}: the first argument is the script (or give the program with -e)")
+        })?;
     Ok((Source::new(path.display().to_string(), text), params))
 }
 
@@ -203,9 +252,7 @@ fn open_output(cli: &Cli) -> anyhow::Result<Box<dyn Write + Send>> {
     match &cli.output {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| {
-                let reason = e.to_string();
-                let reason = reason.split(" (os error").next().unwrap_or_default().to_string();
-                anyhow::anyhow!("Failed to open output file: \"{}\": {reason}", path.display())
+                anyhow::anyhow!("Failed to open output file: \"{}\": {}", path.display(), usage::os_reason(&e))
             })?;
             Ok(Box::new(file))
         }
@@ -214,10 +261,16 @@ fn open_output(cli: &Cli) -> anyhow::Result<Box<dyn Write + Send>> {
 }
 
 fn run(cli: &Cli) -> Result<i32, Failure> {
+    if cli.info {
+        // On standard error, as bpftrace prints it.
+        eprint!("{}", runtime::features::Features::detect().render(env!("CARGO_PKG_VERSION")));
+        return Ok(0);
+    }
     if cli.list {
         return list(cli);
     }
     let choice = output_choice(cli)?;
+    let settings = env::Settings::from_env()?;
     let (source, params) = read_source(cli)?;
     let target = runtime::HostTarget::new();
     // The child exists before the program compiles: `cpid` is a constant.
@@ -227,7 +280,9 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         (None, None) => None,
     };
     let cpid = cli.command.as_ref().and(followed.as_ref()).map(Followed::pid);
-    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid };
+    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid, helper_checks: cli.helper_checks.min(2),
+        ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
+    };
     let compiled = match rbpf::compile_with_includes(&source, &target, &options, &preprocess_options(cli)) {
         Ok(c) => c,
         Err(CompileError::Program(diags)) => {
@@ -236,15 +291,23 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         }
         Err(e) => return Err(Failure::Other(e.into())),
     };
-    // One line each, as bpftrace warns of a probe it skips.
-    for warning in &compiled.checked.warnings {
-        eprintln!("WARNING: {}", warning.message);
+    if !cli.no_warnings {
+        // One line each, as bpftrace warns of a probe it skips.
+        for warning in &compiled.checked.skipped {
+            eprintln!("WARNING: {}", warning.message);
+        }
+        report(&source, &compiled.warnings);
+    }
+    let settings = settings.or_config(&compiled.checked);
+    settings.check_probe_count(probe_count(&compiled.object.manifest))?;
+    if let Some(bytes) = settings.log_size {
+        runtime::sys::set_verifier_log_size(bytes.min(u64::from(u32::MAX)) as usize);
     }
     if cli.debug {
         print_debug(&compiled);
     }
     let flame = flame_files(cli, &compiled.object.manifest)?;
-    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet };
+    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet, verifier_stats: cli.verbose };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -256,18 +319,27 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         Ok(s) => s,
         Err(e) => return Err(runtime_failure(&source, &compiled, e, cli.debug)),
     };
+    // -v: bpftrace's layout, on standard error so that the trace's own
+    // output (JSON above all) stays clean.
+    for stats in session.verifier_stats() {
+        eprint!("\nProgram ID: {}\n\nThe verifier log: \n{}\n", stats.id, stats.log.trim_end());
+        eprintln!("\nAttaching {}", stats.probe);
+    }
     if let Some(followed) = followed {
         session.follow(followed);
     }
     session.pace_output(backlog);
     let writer: Box<dyn Write> = Box::new(writer);
-    let mut out: Box<dyn Output> = if choice.json {
+    let mut out: Box<dyn Output + '_> = if choice.json {
         Box::new(JsonOutput::with_buffering(writer, choice.buffering))
     } else {
         Box::new(TextOutput::with_buffering(writer, choice.buffering))
     };
     if cli.output.is_some() {
         out = Box::new(StoppedOnStdout(out));
+    }
+    if cli.helper_checks > 0 {
+        out = Box::new(HelperErrors { inner: out, source: &source, compiled: &compiled, json: choice.json });
     }
     if let Some(files) = flame {
         out = Box::new(FlameOutput::new(out, files));
@@ -297,6 +369,22 @@ fn flame_files(cli: &Cli, manifest: &rbpf::codegen::manifest::Manifest) -> anyho
         Ok(Some((Box::new(file), path.display().to_string())))
     };
     Ok(Some(FlameFiles { map: map.name.clone(), svg: create(&cli.flamegraph, "--flamegraph")?, folded: create(&cli.folded, "--folded")? }))
+}
+
+/// The probes a program attaches, as bpftrace counts them against
+/// BPFTRACE_MAX_PROBES: BEGIN and END too, each function of a
+/// multi-attach link.
+fn probe_count(manifest: &rbpf::codegen::Manifest) -> u64 {
+    use rbpf::codegen::manifest::Attach;
+    manifest
+        .programs
+        .iter()
+        .map(|p| match &p.attach {
+            Attach::Dispatcher { .. } => 0,
+            Attach::KprobeMulti { funcs, .. } => funcs.len() as u64,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// `-l [SEARCH]` and `-l -e PROGRAM`: prints the probes as bpftrace -l does,
@@ -342,9 +430,9 @@ fn list(cli: &Cli) -> Result<i32, Failure> {
 
 /// With -o FILE, bpftrace still prints the two newlines that end tracing
 /// on standard output; everything else goes to the file.
-struct StoppedOnStdout(Box<dyn Output>);
+struct StoppedOnStdout<'a>(Box<dyn Output + 'a>);
 
-impl Output for StoppedOnStdout {
+impl Output for StoppedOnStdout<'_> {
     fn attached(&mut self, probes: usize) -> io::Result<()> {
         self.0.attached(probes)
     }
@@ -372,6 +460,9 @@ impl Output for StoppedOnStdout {
     fn lost_events(&mut self, count: u64) -> io::Result<()> {
         self.0.lost_events(count)
     }
+    fn helper_error(&mut self, error: &runtime::HelperError) -> io::Result<()> {
+        self.0.helper_error(error)
+    }
     fn stopped(&mut self) -> io::Result<()> {
         let mut stdout = io::stdout();
         stdout.write_all(b"\n\n")?;
@@ -385,6 +476,72 @@ impl Output for StoppedOnStdout {
     }
     fn finish(&mut self) -> io::Result<()> {
         self.0.finish()
+    }
+}
+
+/// With -k/-kk: a failed helper call is shown at its source line, as a
+/// warning on standard error in text mode (bpftrace's words first), as a
+/// `helper_error` event with its line and column in JSON mode.
+struct HelperErrors<'a> {
+    inner: Box<dyn Output + 'a>,
+    source: &'a Source,
+    compiled: &'a rbpf::Compiled,
+    json: bool,
+}
+
+impl Output for HelperErrors<'_> {
+    fn attached(&mut self, probes: usize) -> io::Result<()> {
+        self.inner.attached(probes)
+    }
+    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
+        self.inner.printf(text)
+    }
+    fn value(&mut self, value: &Value) -> io::Result<()> {
+        self.inner.value(value)
+    }
+    fn time(&mut self, text: &[u8]) -> io::Result<()> {
+        self.inner.time(text)
+    }
+    fn system(&mut self, output: &[u8]) -> io::Result<()> {
+        self.inner.system(output)
+    }
+    fn cat(&mut self, contents: &[u8]) -> io::Result<()> {
+        self.inner.cat(contents)
+    }
+    fn join(&mut self, parts: &[&[u8]], separator: &[u8]) -> io::Result<()> {
+        self.inner.join(parts, separator)
+    }
+    fn error(&mut self, message: &str) -> io::Result<()> {
+        self.inner.error(message)
+    }
+    fn helper_error(&mut self, error: &runtime::HelperError) -> io::Result<()> {
+        let span = self.compiled.source_map.span(error.span);
+        let before = self.source.text.get(..span.start as usize).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+        let located = runtime::HelperError { location: Some((line, col)), ..error.clone() };
+        if self.json {
+            return self.inner.helper_error(&located);
+        }
+        // What was printed so far comes first, as it happened.
+        self.inner.flush()?;
+        report(self.source, &[lang::Diagnostic::warning(span, located.message()).with_label("this call failed")]);
+        Ok(())
+    }
+    fn lost_events(&mut self, count: u64) -> io::Result<()> {
+        self.inner.lost_events(count)
+    }
+    fn stopped(&mut self) -> io::Result<()> {
+        self.inner.stopped()
+    }
+    fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> io::Result<()> {
+        self.inner.map(map, entries)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.inner.finish()
     }
 }
 

@@ -1,6 +1,7 @@
-//! End-to-end tests of the output options: -q, -o, -f json and -B, each
-//! against what bpftrace 0.17 prints for the same program (and, where
-//! bpftrace is installed, against bpftrace itself).
+//! End-to-end tests of the command line: the output options (-q, -o,
+//! -f json, -B), usage and version, -k, -v, --info, warnings and the
+//! BPFTRACE_* environment, each against what bpftrace 0.17 prints for the
+//! same program (and, where bpftrace is installed, against bpftrace itself).
 
 mod common;
 
@@ -183,4 +184,267 @@ fn positional_parameters_follow_the_program() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_goes_to_standard_error_with_bpftrace_s_exit_status() {
+    // -h: exit 0; a bad option or no program at all: exit 1. The text is
+    // bpftrace's layout (USAGE, OPTIONS, ..., EXAMPLES) on standard error.
+    let cases: [(&[&str], i32, &str); 5] = [
+        (&["-h"], 0, ""),
+        (&["--help"], 0, ""),
+        (&[], 1, ""),
+        (&["--bogus"], 1, "rbpf: unrecognized option '--bogus'\n"),
+        (&["-x"], 1, "rbpf: invalid option -- 'x'\n"),
+    ];
+    for (args, status, first) in cases {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(status), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let usage = stderr.strip_prefix(first).unwrap_or_else(|| panic!("{args:?}: {stderr}"));
+        assert!(usage.starts_with("USAGE:\n    rbpf [options] filename"), "{args:?}: {stderr}");
+        for section in ["\nOPTIONS:\n", "\nTROUBLESHOOTING OPTIONS:\n", "\nENVIRONMENT:\n", "\nEXAMPLES:\n"] {
+            assert!(usage.contains(section), "{args:?}: {section}");
+        }
+        // Every option the usage names is one the parser takes.
+        for flag in ["-k", "-kk", "--info", "--no-warnings", "-V,", "-v", "--unsafe", "-q"] {
+            assert!(usage.contains(&format!("    {flag} ")), "{flag} missing from usage");
+        }
+    }
+}
+
+#[test]
+fn version_has_bpftrace_s_shape() {
+    for flag in ["-V", "--version"] {
+        let out = run(&[flag]);
+        assert_eq!(stdout(&out), format!("rbpf v{}\n", env!("CARGO_PKG_VERSION")));
+    }
+    // bpftrace's is `bpftrace vX.Y.Z`: the same two words, name first.
+    if let Some(theirs) = bpftrace(&["-V"]) {
+        assert!(theirs.starts_with("bpftrace v"), "{theirs}");
+    }
+}
+
+#[test]
+fn a_missing_script_file_is_named_in_bpftrace_s_words() {
+    let out = run(&["/nonexistent-rbpf-dir/script.bt"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ERROR: failed to open file '/nonexistent-rbpf-dir/script.bt': No such file or directory\n  = cannot read script file /nonexistent-rbpf-dir/script.bt: the first argument is the script (or give the program with -e)\n"
+    );
+}
+
+#[test]
+fn a_missing_tracepoint_is_named_in_bpftrace_s_words() {
+    let out = run(&["-e", "tracepoint:nosuchcategory:nosuchevent { }"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // bpftrace: `stdin:1:1-41: ERROR: tracepoint not found: nosuchcategory:nosuchevent`.
+    assert!(stderr.starts_with("error: tracepoint not found: nosuchcategory:nosuchevent\n"), "{stderr}");
+    assert!(stderr.contains("-e:1:1"), "the span is kept: {stderr}");
+}
+
+#[test]
+fn map_keys_from_the_environment_are_checked() {
+    for (value, first) in [
+        ("abc", "error: Env var 'BPFTRACE_MAP_KEYS_MAX' did not contain a valid uint64_t, or was zero-valued.\n"),
+        ("0", "error: Env var 'BPFTRACE_MAP_KEYS_MAX' did not contain a valid uint64_t, or was zero-valued.\n"),
+        ("99999999999", "error: BPFTRACE_MAP_KEYS_MAX=99999999999 is more than the 16777216 keys a map can hold\n"),
+    ] {
+        let out = rbpf().env("BPFTRACE_MAP_KEYS_MAX", value).args(["-e", "BEGIN { @[1] = 1; exit(); }"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with(first), "{value}: {stderr}");
+    }
+}
+
+/// A failed read of address 0 and a delete of a missing key: -k reports
+/// the delete, -kk the read too, at their source lines; without -k,
+/// nothing. JSON is bpftrace's `helper_error` event, byte for byte.
+#[test]
+fn failed_helper_calls_are_reported_with_k_and_kk() {
+    if !kernel_tests_enabled("failed_helper_calls_are_reported_with_k_and_kk") {
+        return;
+    }
+    let program = r#"BEGIN { printf("%s|\n", str(0)); @x[1] = 1; delete(@x[2]); exit(); }"#;
+    let read = r#"{"type": "helper_error", "helper": "probe_read_str", "retcode": -14, "line": 1, "col": 25}"#;
+    let delete = r#"{"type": "helper_error", "helper": "map_delete_elem", "retcode": -2, "line": 1, "col": 45}"#;
+    for (flags, expect) in [(&[][..], vec![]), (&["-k"][..], vec![delete]), (&["-kk"][..], vec![read, delete])] {
+        let args: Vec<&str> = flags.iter().copied().chain(["-f", "json", "-e", program]).collect();
+        let out = stdout(&run(&args));
+        let errors: Vec<&str> = out.lines().filter(|l| l.contains("helper_error")).collect();
+        assert_eq!(errors, expect, "{flags:?}");
+        if let Some(theirs) = bpftrace(&args) {
+            assert_eq!(out, theirs, "{flags:?}");
+        }
+    }
+    // Text: a warning in bpftrace's words on standard error, at the call.
+    let out = run(&["-kk", "-e", program]);
+    assert_eq!(stdout(&out), "Attaching 1 probe...\n|\n\n\n@x[1]: 1\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("warning: Failed to probe_read_str: Bad address (-14)\n  ┌─ -e:1:25\n"), "{stderr}");
+    assert!(stderr.contains("warning: Failed to map_delete_elem: No such file or directory (-2)\n  ┌─ -e:1:45\n"), "{stderr}");
+    assert!(stderr.contains("^^^^^^^^^^^^^ this call failed"), "{stderr}");
+    // In a tracepoint, as it fires in a child command.
+    let traced = r#"tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf("%s|\n", str(0)); exit(); }"#;
+    let out = run(&["-kk", "-f", "json", "-c", "/bin/cat /etc/hostname", "-e", traced]);
+    let text = stdout(&out);
+    let expect = r#"{"type": "helper_error", "helper": "probe_read_str", "retcode": -14, "line": 1, "col": 70}"#;
+    assert!(text.lines().any(|l| l == expect), "{text}");
+}
+
+#[test]
+fn warnings_are_printed_unless_no_warnings() {
+    if !kernel_tests_enabled("warnings_are_printed_unless_no_warnings") {
+        return;
+    }
+    let program = "BEGIN { $a = -1; $b = (uint32)2; if ($a < $b) { printf(\"less\\n\"); } exit(); }";
+    // Compared as unsigned numbers, as bpftrace compares them: -1 is not less.
+    let out = run(&["-e", program]);
+    assert_eq!(stdout(&out), "Attaching 1 probe...\n\n\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // bpftrace: `stdin:1:37-38: WARNING: comparison of integers of different signs: ...`.
+    assert!(
+        stderr.starts_with("warning: comparison of integers of different signs: 'int64' and 'unsigned int32' can lead to undefined behavior\n  ┌─ -e:1:38\n"),
+        "{stderr}"
+    );
+    let quiet = run(&["--no-warnings", "-e", program]);
+    assert_eq!(stdout(&quiet), "Attaching 1 probe...\n\n\n");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+}
+
+#[test]
+fn verbose_prints_each_program_s_verifier_statistics() {
+    if !kernel_tests_enabled("verbose_prints_each_program_s_verifier_statistics") {
+        return;
+    }
+    let program = "BEGIN { exit(); } tracepoint:syscalls:sys_enter_getpid { @ = count(); }";
+    let out = run(&["-v", "-e", program]);
+    // The trace's output is as without -v; the statistics go to stderr.
+    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n@: 0\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let blocks: Vec<&str> = stderr.split("\nProgram ID: ").skip(1).collect();
+    assert_eq!(blocks.len(), 2, "{stderr}");
+    for (block, probe) in blocks.iter().zip(["BEGIN", "tracepoint:syscalls:sys_enter_getpid"]) {
+        let (id, rest) = block.split_once("\n\nThe verifier log: \n").unwrap_or_else(|| panic!("{stderr}"));
+        assert!(id.parse::<u32>().is_ok_and(|id| id > 0), "{stderr}");
+        let processed = rest.lines().find(|l| l.starts_with("processed ")).unwrap_or_else(|| panic!("{stderr}"));
+        assert!(processed.contains(" insns (limit "), "{processed}");
+        assert!(rest.ends_with(&format!("\n\nAttaching {probe}\n")), "{stderr}");
+    }
+}
+
+/// The `name: value` lines of each section of an `--info` text.
+fn info_sections(text: &str) -> Vec<(String, Vec<String>)> {
+    text.split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let mut lines = s.lines();
+            let title = lines.next().unwrap_or_default().to_string();
+            (title, lines.map(|l| l.trim().split(':').next().unwrap_or_default().to_string()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn info_reports_what_the_kernel_supports_in_bpftrace_s_layout() {
+    if !kernel_tests_enabled("info_reports_what_the_kernel_supports_in_bpftrace_s_layout") {
+        return;
+    }
+    let out = run(&["--info"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let ours = info_sections(&text);
+    let titles: Vec<&str> = ours.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles, ["System", "Build", "Kernel helpers", "Kernel features", "Map types", "Probe types"], "{text}");
+    // What rbpf itself needs is found on this kernel.
+    for line in ["  tracepoint: yes", "  raw_tp_special: yes", "  Loop support: yes", "  btf: yes", "  ringbuf: yes", "  probe_read_user: yes"] {
+        assert!(text.contains(&format!("{line}\n")), "{line}: {text}");
+    }
+    assert!(text.contains("  Instruction limit: 1000000\n"), "{text}");
+    // Every helper, map and probe type bpftrace reports, rbpf reports too.
+    let Ok(theirs) = Command::new("bpftrace").arg("--info").output() else { return };
+    for (title, keys) in info_sections(&String::from_utf8_lossy(&theirs.stderr)) {
+        if ["Kernel helpers", "Map types", "Probe types"].contains(&title.as_str()) {
+            let (_, mine) = ours.iter().find(|(t, _)| *t == title).unwrap();
+            for key in keys {
+                assert!(mine.contains(&key), "{title}: {key} missing from:\n{text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn numeric_environment_variables_are_checked_as_bpftrace_checks_them() {
+    for name in ["BPFTRACE_MAX_PROBES", "BPFTRACE_LOG_SIZE", "BPFTRACE_PERF_RB_PAGES"] {
+        for value in ["abc", "0", "-3", ""] {
+            let out = rbpf().env(name, value).args(["-e", "BEGIN { exit(); }"]).output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{name}={value}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                format!("ERROR: Env var '{name}' did not contain a valid uint64_t, or was zero-valued.\n"),
+                "{name}={value}"
+            );
+        }
+    }
+}
+
+#[test]
+fn max_probes_limits_the_probes_attached() {
+    let program = "BEGIN { exit(); } END { }";
+    let out = rbpf().env("BPFTRACE_MAX_PROBES", "1").args(["-e", program]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("ERROR: Can't attach to 2 probes because it exceeds the current limit of 1 probes.\n"), "{stderr}");
+    if !kernel_tests_enabled("max_probes_limits_the_probes_attached") {
+        return;
+    }
+    let out = rbpf().env("BPFTRACE_MAX_PROBES", "2").args(["-e", program]).output().unwrap();
+    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n");
+}
+
+#[test]
+fn perf_rb_pages_sizes_the_ring_buffer() {
+    if !kernel_tests_enabled("perf_rb_pages_sizes_the_ring_buffer") {
+        return;
+    }
+    // One page per CPU, in one ring buffer: a power of two of pages.
+    let out = rbpf().env("BPFTRACE_PERF_RB_PAGES", "1").args(["-d", "--dry-run", "-e", "BEGIN { exit(); }"]).output().unwrap();
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.starts_with("rbpf_events: ringbuf, ")).unwrap_or_else(|| panic!("{text}"));
+    let bytes: u64 = line.trim_start_matches("rbpf_events: ringbuf, ").trim_end_matches(" bytes").parse().unwrap();
+    let cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
+    let last: u64 = cpus.trim().rsplit(['-', ',']).next().unwrap().parse().unwrap();
+    assert_eq!(bytes, ((last + 1) * 4096).next_power_of_two(), "{line}");
+    // The verifier's log size is taken too (a program that loads needs none).
+    let out = rbpf().env("BPFTRACE_LOG_SIZE", "4096").args(["-e", "BEGIN { exit(); }"]).output().unwrap();
+    assert_eq!(stdout(&out), "Attaching 1 probe...\n\n\n");
+}
+
+#[test]
+fn config_keys_set_what_the_environment_does_and_lose_to_it() {
+    let program = "config = { max_probes = 1 } BEGIN { exit(); } END { }";
+    let out = rbpf().args(["-e", program]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("ERROR: Can't attach to 2 probes because it exceeds the current limit of 1 probes.\n"), "{stderr}");
+    if !kernel_tests_enabled("config_keys_set_what_the_environment_does_and_lose_to_it") {
+        return;
+    }
+    let out = rbpf().env("BPFTRACE_MAX_PROBES", "5").args(["-e", program]).output().unwrap();
+    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n");
+    let size = |env: Option<&str>| {
+        let mut cmd = rbpf();
+        if let Some(pages) = env {
+            cmd.env("BPFTRACE_PERF_RB_PAGES", pages);
+        }
+        let out = cmd.args(["-d", "--dry-run", "-e", "config = { perf_rb_pages = 1 } BEGIN { exit(); }"]).output().unwrap();
+        let text = stdout(&out);
+        text.lines().find(|l| l.starts_with("rbpf_events: ringbuf, ")).unwrap_or_default().to_string()
+    };
+    let (configured, overridden) = (size(None), size(Some("64")));
+    assert!(configured.ends_with(" bytes") && configured != overridden, "{configured} / {overridden}");
 }

@@ -596,6 +596,10 @@ pub mod event {
     /// runtime reads its mappings and symbols now, while it lives, so that
     /// its stacks are still named after it exits.
     pub const STACK_PID: u32 = 11;
+    /// A helper call failed (`-k`, `-kk`); the id is the helper's number,
+    /// then the error (i64) and the call's source span (start and end,
+    /// u32 each, in the checked program's text).
+    pub const HELPER_ERROR: u32 = 12;
     /// The header's size: the kind and the id, two u32s.
     pub const HEADER_SIZE: u32 = 8;
 }

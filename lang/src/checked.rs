@@ -34,8 +34,25 @@ pub struct Program {
     /// How many keys each map holds (`max_map_keys`, 4096 by default as in
     /// bpftrace).
     pub max_map_keys: u32,
-    /// What the program runs without, to be told before it runs: the
-    /// attach points skipped because their function is missing.
+    /// bpftrace's `-k` (1: report the helper calls that fail, reads
+    /// excepted) and `-kk` (2: reads too); 0 reports none.
+    pub helper_checks: u8,
+    /// bpftrace's BPFTRACE_PERF_RB_PAGES: pages of event buffer per CPU.
+    /// rbpf's one ring buffer then holds that many for every CPU; `None`
+    /// leaves its size to the compiler.
+    pub ringbuf_pages: Option<u32>,
+    /// `config = { max_probes = N }`: the most probes the program may
+    /// attach (BPFTRACE_MAX_PROBES, which the caller reads, wins).
+    pub max_probes: Option<u64>,
+    /// `config = { log_size = N }`: bytes of verifier log kept for a
+    /// refused program (BPFTRACE_LOG_SIZE wins).
+    pub log_size: Option<u64>,
+    /// What the program runs without, to be told before it runs in one
+    /// `WARNING:` line each: the attach points skipped because their
+    /// function is missing.
+    pub skipped: Vec<crate::Diagnostic>,
+    /// bpftrace's warnings (`--no-warnings` drops them): the program is
+    /// fine to run, but likely not what was meant.
     pub warnings: Vec<crate::Diagnostic>,
 }
 

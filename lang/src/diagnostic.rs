@@ -48,6 +48,11 @@ impl Diagnostic {
         }
     }
 
+    /// A warning at `span`: the program still runs.
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(span, message) }
+    }
+
     /// Says `label` under the primary span.
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();

@@ -166,6 +166,7 @@ impl Dispatch {
                     .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "zeroing", &info.name, e))?;
             }
             Event::PrintValue(value) => out.value(&value).map_err(output)?,
+            Event::HelperError(error) => out.helper_error(&error).map_err(output)?,
             Event::Time => out.time(text).map_err(output)?,
             Event::Cat => {
                 let path = String::from_utf8_lossy(text).into_owned();

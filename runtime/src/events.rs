@@ -34,6 +34,8 @@ pub(crate) enum Event {
     Join { parts: Vec<usize>, separator: usize },
     /// A record for the runtime alone (a new process's user stack): nothing to print.
     Noted,
+    /// A helper call failed (`-k`, `-kk`).
+    HelperError(crate::output::HelperError),
 }
 
 /// Decodes the records of one manifest; formats are parsed once, here.
@@ -99,6 +101,21 @@ impl Events {
                 })
             }
             event::EXIT => Ok(Event::Exit(id as i32)),
+            event::HELPER_ERROR => {
+                let int_at = |at: usize| body.get(at..at + 8).map(|b| read_int(b, true) as i64);
+                let u32_in_body = |at: usize| body.get(at..at + 4).map(|b| read_int(b, false) as u32);
+                let (Some(retcode), Some(start), Some(end)) = (int_at(0), u32_in_body(8), u32_in_body(12)) else {
+                    return Err(short("helper error"));
+                };
+                let helper = rbpf_codegen::insn::Helper::from_id(id as i32)
+                    .map_or_else(|| format!("helper {id}"), |h| h.name().trim_start_matches("bpf_").to_string());
+                Ok(Event::HelperError(crate::output::HelperError {
+                    helper,
+                    retcode,
+                    span: rbpf_lang::Span::new(start as usize, end as usize),
+                    location: None,
+                }))
+            }
             event::STACK_PID => {
                 self.decoder.remember_process(id);
                 Ok(Event::Noted)

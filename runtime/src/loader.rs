@@ -132,12 +132,25 @@ pub(crate) struct Loader<'a> {
     /// The object's BTF, loaded into the kernel and parsed, on the first
     /// program with callbacks.
     btf: Option<(OwnedFd, Btf)>,
+    /// With `-v`: the verifier's statistics of each program loaded so far.
+    pub(crate) verifier_stats: Option<Vec<VerifierStats>>,
+}
+
+/// What the verifier said of one program it accepted (bpftrace's `-v`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifierStats {
+    /// The probe as the user wrote it.
+    pub probe: String,
+    /// The kernel's id of the loaded program.
+    pub id: u32,
+    /// The statistics log: `processed N insns (limit 1000000) ...`.
+    pub log: String,
 }
 
 impl<'a> Loader<'a> {
     pub(crate) fn new(object: &'a ReadObject, maps: &'a Maps) -> Loader<'a> {
         let license = CString::new(object.license.as_str()).unwrap_or_else(|_| c"GPL".to_owned());
-        Loader { object, maps, license, btf: None }
+        Loader { object, maps, license, btf: None, verifier_stats: None }
     }
 
     /// Loads one program (the verifier runs here); `attach_btf_id` is the
@@ -156,7 +169,7 @@ impl<'a> Loader<'a> {
         let func_info = if linked.functions.len() > 1 { self.func_info(&linked)? } else { Vec::new() };
         let bytes: Vec<u8> = linked.insns.iter().flat_map(|i| i.to_bytes()).collect();
         let (prog_type, expected_attach_type) = program_type(&info.attach);
-        sys::load_program(&sys::ProgramLoad {
+        let load = sys::ProgramLoad {
             name: &info.name,
             prog_type,
             expected_attach_type,
@@ -166,8 +179,15 @@ impl<'a> Loader<'a> {
             license: &self.license,
             btf: self.btf.as_ref().filter(|_| !func_info.is_empty()).map(|(fd, _)| fd.as_fd()),
             func_info: &func_info,
-        })
-        .map_err(|failure| refused(failure).locate_complexity(&linked.insns))
+        };
+        let refused = |failure| refused(failure).locate_complexity(&linked.insns);
+        let Some(stats) = &mut self.verifier_stats else {
+            return sys::load_program(&load).map_err(refused);
+        };
+        let (fd, log) = sys::load_program_with_stats(&load).map_err(refused)?;
+        let id = sys::program_id(fd.as_fd()).unwrap_or(0);
+        stats.push(VerifierStats { probe: info.probe_name.clone(), id, log });
+        Ok(fd)
     }
 
     /// One func_info record per function: where it starts, and its FUNC

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use crate::attach::{self, Link};
 use crate::dispatch::{self, Batch, Dispatch};
 use crate::error::Action;
-use crate::loader::{Loader, Maps};
+use crate::loader::{Loader, Maps, VerifierStats};
 use crate::output::{Backlog, Output};
 use crate::process::Followed;
 use crate::{sys, RuntimeError};
@@ -30,6 +30,9 @@ pub struct SessionOptions {
     pub dry_run: bool,
     /// bpftrace's `-q`: no "Attaching N probes..." report.
     pub quiet: bool,
+    /// bpftrace's `-v`: keep the verifier's statistics of each program
+    /// ([`Session::verifier_stats`]).
+    pub verifier_stats: bool,
 }
 
 /// One loaded program, ready to run.
@@ -48,6 +51,9 @@ pub struct Session {
     followed: Option<Followed>,
     /// The output's writer, when it writes in the background.
     backlog: Option<Backlog>,
+    /// With [`SessionOptions::verifier_stats`]: what the verifier said of
+    /// each program, in load order.
+    verifier_stats: Vec<VerifierStats>,
 }
 
 /// How streaming ended.
@@ -100,9 +106,13 @@ impl Session {
         let mut maps = Maps::create(&read)?;
         let mut programs = HashMap::with_capacity(manifest.programs.len());
         let mut loader = Loader::new(&read, &maps);
+        if options.verifier_stats {
+            loader.verifier_stats = Some(Vec::new());
+        }
         for info in &manifest.programs {
             programs.insert(info.name.clone(), attach::load(&mut loader, info)?);
         }
+        let verifier_stats = loader.verifier_stats.take().unwrap_or_default();
         drop(loader);
         let ringbuf = match &manifest.ringbuf {
             Some(name) => {
@@ -125,7 +135,14 @@ impl Session {
             stop: StopHandle::default(),
             followed: None,
             backlog: None,
+            verifier_stats,
         })
+    }
+
+    /// The verifier's statistics of each program, in load order (empty
+    /// unless [`SessionOptions::verifier_stats`] asked for them).
+    pub fn verifier_stats(&self) -> &[VerifierStats] {
+        &self.verifier_stats
     }
 
     /// A loaded program's fd.

@@ -252,6 +252,16 @@ pub struct ProgramLoad<'a> {
     pub func_info: &'a [[u32; 2]],
 }
 
+/// The bytes of verifier log kept for a refused program (1 MiB unless
+/// [`set_verifier_log_size`] says otherwise).
+static LOG_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1 << 20);
+
+/// Keeps `bytes` of the verifier's log of a refused program
+/// (bpftrace's BPFTRACE_LOG_SIZE); the kernel takes at most `u32::MAX >> 8`.
+pub fn set_verifier_log_size(bytes: usize) {
+    LOG_SIZE.store(bytes.clamp(128, (u32::MAX >> 8) as usize), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Runs `load` without a log (fast), and again with one if it failed, to
 /// say why: the verifier's log is kept only on failure.
 fn with_log(mut load: impl FnMut(u32, &mut [u8]) -> io::Result<libc::c_long>) -> Result<OwnedFd, LoadFailure> {
@@ -263,7 +273,7 @@ fn with_log(mut load: impl FnMut(u32, &mut [u8]) -> io::Result<libc::c_long>) ->
         }
         Err(_) => {}
     }
-    let mut log = vec![0u8; 1 << 20];
+    let mut log = vec![0u8; LOG_SIZE.load(std::sync::atomic::Ordering::Relaxed)];
     let error = match load(1, &mut log) {
         // SAFETY: as above.
         Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
@@ -297,31 +307,56 @@ fn until_nul(log: &[u8]) -> String {
     String::from_utf8_lossy(&log[..end]).into_owned()
 }
 
+/// Loads a program as [`load_program`] does, and returns the verifier's
+/// statistics with it (`processed N insns (limit ...) ...`, bpftrace's
+/// `-v`): a load at the statistics log level, whose log is a few lines.
+/// A refused program is loaded again by [`load_program`] for its full log.
+pub fn load_program_with_stats(program: &ProgramLoad<'_>) -> Result<(OwnedFd, String), LoadFailure> {
+    let mut log = vec![0u8; 1 << 16];
+    match prog_load(program, BPF_LOG_STATS, &mut log) {
+        // SAFETY: BPF_PROG_LOAD returns a new file descriptor we own.
+        Ok(fd) => Ok((unsafe { OwnedFd::from_raw_fd(fd as i32) }, until_nul(&log))),
+        Err(_) => load_program(program).map(|fd| (fd, String::new())),
+    }
+}
+
+/// The kernel's id of a loaded program (`bpftool prog show id N`).
+pub fn program_id(prog: BorrowedFd<'_>) -> io::Result<u32> {
+    // The head of `struct bpf_prog_info`: the kernel fills as much as asked.
+    let mut head = [0u32; 2];
+    let mut get = InfoAttr { bpf_fd: prog.as_raw_fd() as u32, info_len: 8, info: head.as_mut_ptr() as u64 };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut get)?;
+    Ok(head[1])
+}
+
 /// Loads a program (the verifier runs here).
 pub fn load_program(program: &ProgramLoad<'_>) -> Result<OwnedFd, LoadFailure> {
-    with_log(|log_level, log| {
-        let mut attr = ProgLoadAttr {
-            prog_type: program.prog_type,
-            insn_cnt: (program.insns.len() / 8) as u32,
-            insns: program.insns.as_ptr() as u64,
-            license: program.license.as_ptr() as u64,
-            log_level,
-            log_size: log.len() as u32,
-            log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
-            prog_name: object_name(program.name),
-            expected_attach_type: program.expected_attach_type,
-            attach_btf_id: program.attach_btf_id,
-            attach_btf_obj_fd: program.attach_btf_obj.map_or(0, |fd| fd.as_raw_fd() as u32),
-            ..ProgLoadAttr::default()
-        };
-        if let Some(btf) = program.btf {
-            attr.prog_btf_fd = btf.as_raw_fd() as u32;
-            attr.func_info_rec_size = 8;
-            attr.func_info = program.func_info.as_ptr() as u64;
-            attr.func_info_cnt = program.func_info.len() as u32;
-        }
-        bpf(BPF_PROG_LOAD, &mut attr)
-    })
+    with_log(|log_level, log| prog_load(program, log_level, log))
+}
+
+/// One BPF_PROG_LOAD of `program` with the log at `log_level` in `log`.
+fn prog_load(program: &ProgramLoad<'_>, log_level: u32, log: &mut [u8]) -> io::Result<libc::c_long> {
+    let mut attr = ProgLoadAttr {
+        prog_type: program.prog_type,
+        insn_cnt: (program.insns.len() / 8) as u32,
+        insns: program.insns.as_ptr() as u64,
+        license: program.license.as_ptr() as u64,
+        log_level,
+        log_size: log.len() as u32,
+        log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
+        prog_name: object_name(program.name),
+        expected_attach_type: program.expected_attach_type,
+        attach_btf_id: program.attach_btf_id,
+        attach_btf_obj_fd: program.attach_btf_obj.map_or(0, |fd| fd.as_raw_fd() as u32),
+        ..ProgLoadAttr::default()
+    };
+    if let Some(btf) = program.btf {
+        attr.prog_btf_fd = btf.as_raw_fd() as u32;
+        attr.func_info_rec_size = 8;
+        attr.func_info = program.func_info.as_ptr() as u64;
+        attr.func_info_cnt = program.func_info.len() as u32;
+    }
+    bpf(BPF_PROG_LOAD, &mut attr)
 }
 
 /// Loads an object's BTF (BPF_BTF_LOAD), for its programs' func_info.

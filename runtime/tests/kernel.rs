@@ -353,7 +353,7 @@ async fn dry_run_runs_nothing() {
         &[ringbuf_map()],
         Manifest::default(),
     );
-    let mut session = Session::load(&object, &SessionOptions { dry_run: true, quiet: false }).unwrap();
+    let mut session = Session::load(&object, &SessionOptions { dry_run: true, quiet: false, ..Default::default() }).unwrap();
     let mut out = TextOutput::new(Vec::new());
     session.run(&mut out).await.unwrap();
     assert_eq!(String::from_utf8(out.into_inner().unwrap()).unwrap(), "Attaching 1 probe...\n");

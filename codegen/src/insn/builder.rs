@@ -73,6 +73,61 @@ pub struct Builder {
     /// The first misuse of `bind` (a label bound twice or from another
     /// builder), reported by `finish`, since `bind` returns nothing.
     bind_error: Option<CodegenError>,
+    /// With `-k`/`-kk`: report the helper calls that fail.
+    helper_check: Option<HelperCheck>,
+}
+
+/// How [`Builder::call`] reports a failed helper call (bpftrace's `-k` and
+/// `-kk`): when the helper returns a negative error, a
+/// [`HELPER_ERROR`](crate::manifest::event::HELPER_ERROR) record with the
+/// helper, the error and the call's source span goes to the ring buffer.
+/// Without it, calls cost nothing more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelperCheck {
+    /// Whether reads (`probe_read*`, `copy_from_user`) are checked too (`-kk`).
+    pub reads: bool,
+    /// A stack slot of [`HELPER_ERROR_SIZE`] bytes that nothing else uses,
+    /// where the record is built.
+    pub record: i16,
+    /// The ring buffer's map symbol.
+    pub ringbuf: String,
+}
+
+/// The size of a helper error record: the header (kind, helper id), the
+/// error (i64) and the source span (start and end, u32 each).
+pub const HELPER_ERROR_SIZE: u32 = 24;
+
+impl HelperCheck {
+    /// Whether a call of `helper` is checked: the helpers that return a
+    /// negative error on failure (not those that return a pointer, a
+    /// time or an id), reads only with `-kk`, as bpftrace does.
+    pub fn covers(&self, helper: Helper) -> bool {
+        use Helper as H;
+        match helper {
+            H::ProbeRead
+            | H::ProbeReadStr
+            | H::ProbeReadUser
+            | H::ProbeReadKernel
+            | H::ProbeReadUserStr
+            | H::ProbeReadKernelStr
+            | H::CopyFromUser
+            | H::CopyFromUserTask => self.reads,
+            H::MapUpdateElem
+            | H::MapDeleteElem
+            | H::MapPushElem
+            | H::GetStackid
+            | H::GetStack
+            | H::GetTaskStack
+            | H::ProbeWriteUser
+            | H::SendSignal
+            | H::SendSignalThread
+            | H::OverrideReturn
+            | H::DPath
+            | H::PerfEventOutput
+            | H::PerfEventReadValue => true,
+            _ => false,
+        }
+    }
 }
 
 impl Builder {
@@ -219,8 +274,43 @@ impl Builder {
 
     /// Calls a helper: arguments in r1-r5, result in r0; r1-r5 are
     /// clobbered (the verifier marks them unreadable), r6-r9 survive.
+    /// With a [`HelperCheck`] that covers the helper, a failure is also
+    /// reported (r0 is kept).
     pub fn call(&mut self, helper: Helper) {
         self.emit(Insn { code: class::JMP | class::CALL, dst: 0, src: 0, off: 0, imm: helper as i32 });
+        if let Some(check) = self.helper_check.take() {
+            if check.covers(helper) {
+                self.report_failed_call(helper, &check);
+            }
+            self.helper_check = Some(check);
+        }
+    }
+
+    /// Reports the failed calls of the helpers `check` covers from now on.
+    pub fn check_helpers(&mut self, check: HelperCheck) {
+        self.helper_check = Some(check);
+    }
+
+    /// `if r0 < 0 { record = {HELPER_ERROR, helper, r0, span}; output it }`:
+    /// r1-r5 are dead after a call, and r0 comes back from the record.
+    fn report_failed_call(&mut self, helper: Helper, check: &HelperCheck) {
+        use crate::manifest::event;
+        let ok = self.new_label();
+        let at = |delta: i16| check.record + delta;
+        self.jump_if(Cond::Sge, Reg::R0, 0, ok);
+        self.store(Size::W, Reg::R10, at(0), event::HELPER_ERROR as i32);
+        self.store(Size::W, Reg::R10, at(4), helper as i32);
+        self.store(Size::DW, Reg::R10, at(8), Reg::R0);
+        self.store(Size::W, Reg::R10, at(16), self.span.start as i32);
+        self.store(Size::W, Reg::R10, at(20), self.span.end as i32);
+        self.load_map_fd(Reg::R1, &check.ringbuf);
+        self.mov64(Reg::R2, Reg::R10);
+        self.alu64(Alu::Add, Reg::R2, i32::from(check.record));
+        self.mov64(Reg::R3, HELPER_ERROR_SIZE as i32);
+        self.mov64(Reg::R4, 0);
+        self.emit(Insn { code: class::JMP | class::CALL, dst: 0, src: 0, off: 0, imm: Helper::RingbufOutput as i32 });
+        self.load(Size::DW, Reg::R0, Reg::R10, at(8));
+        self.bind(ok);
     }
 
     /// Returns r0 (which the verifier requires to be initialized).

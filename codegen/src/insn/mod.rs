@@ -8,7 +8,7 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{Builder, Code, FuncRelocation, Label, MapRelocation};
+pub use builder::{Builder, Code, FuncRelocation, HelperCheck, Label, MapRelocation, HELPER_ERROR_SIZE};
 pub use encoding::{class, Insn};
 pub use helper::Helper;
 pub use ops::{Alu, Cond, Operand, Reg, Size};

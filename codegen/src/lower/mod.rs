@@ -51,7 +51,7 @@ const LOST_EVENTS_MAP: &str = "rbpf_lost";
 pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
     let maps: Vec<MapInfo> = program.maps.iter().enumerate().map(|(i, m)| map_info(i, m, program.max_map_keys)).collect();
     let printfs: Vec<PrintfFormat> = program.printfs.iter().map(printf_format).collect();
-    let layout = Layout { maps: &maps, printfs: &printfs };
+    let layout = Layout { maps: &maps, printfs: &printfs, helper_checks: program.helper_checks };
 
     let mut codes = Vec::with_capacity(program.probes.len());
     let mut infos = Vec::with_capacity(program.probes.len());
@@ -151,7 +151,13 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         info.spans = callback::linked_spans(code, &functions);
     }
 
-    let ringbuf_size = if streams { RINGBUF_SIZE } else { QUIET_RINGBUF_SIZE };
+    let ringbuf_size = match program.ringbuf_pages {
+        // BPFTRACE_PERF_RB_PAGES: bpftrace's pages per CPU, in one ring
+        // buffer (a power of two of pages; the kernel caps it below 4 GiB).
+        Some(pages) => (u64::from(pages) * 4096 * u64::from(program.ncpus.max(1))).next_power_of_two().min(1 << 30) as u32,
+        None if streams => RINGBUF_SIZE,
+        None => QUIET_RINGBUF_SIZE,
+    };
     let mut elf_maps: Vec<ElfMap> = maps
         .iter()
         .map(|m| ElfMap {
@@ -339,6 +345,8 @@ fn printf_format(p: &checked::Printf) -> PrintfFormat {
 struct Layout<'a> {
     maps: &'a [MapInfo],
     printfs: &'a [PrintfFormat],
+    /// `-k`/`-kk`: see [`checked::Program::helper_checks`].
+    helper_checks: u8,
 }
 
 impl Layout<'_> {
@@ -411,9 +419,21 @@ impl<'a> ProgramGen<'a> {
     fn new(layout: &'a Layout<'a>, probe_vars: &'a [checked::Var], ncpus: u32, name: String, reserve_ctx: bool) -> Self {
         let mut b = Builder::new();
         let exit = b.new_label();
+        let mut stack = Stack::default();
+        // -k/-kk: a slot of the frame for the record of a failed call.
+        // Without them nothing is reserved and no call is followed by a check.
+        if layout.helper_checks > 0 {
+            if let Some(record) = stack.alloc(crate::insn::HELPER_ERROR_SIZE) {
+                b.check_helpers(crate::insn::HelperCheck {
+                    reads: layout.helper_checks > 1,
+                    record: record.off,
+                    ringbuf: RINGBUF_MAP.to_string(),
+                });
+            }
+        }
         ProgramGen {
             b,
-            stack: Stack::default(),
+            stack,
             regs: Registers::new(reserve_ctx),
             layout,
             vars: Vec::new(),

@@ -101,11 +101,14 @@ impl ProgramGen<'_> {
                 let r = self.to_reg(v, sig.span)?;
                 self.b.mov64(Reg::R1, r);
                 self.release_reg(r);
+                // A failure (-k) is the statement's, not its argument's.
+                self.b.set_span(stmt.span);
                 self.b.call(Helper::SendSignal);
             }
             StmtKind::Delete { map, keys } => {
                 let key = self.map_key(*map, keys, stmt.span)?;
                 let name = self.layout.map(*map).bpf_name.clone();
+                self.b.set_span(stmt.span);
                 self.map_fd(Reg::R1, &name);
                 self.slot_address(Reg::R2, key);
                 self.b.call(Helper::MapDeleteElem);

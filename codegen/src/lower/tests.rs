@@ -283,3 +283,27 @@ fn a_struct_value_is_read_with_one_call_into_its_slot() {
         "struct S { int x; int y; short z; }; uprobe:/bin/sh:main { $s = *(struct S *)arg0; @[$s.y] = $s; }"
     ));
 }
+
+/// -k adds a check after each call of a helper that can fail, -kk after
+/// reads too; without either, the code is what it always was.
+#[test]
+fn helper_checks_follow_only_the_calls_they_cover() {
+    let src = "tracepoint:syscalls:sys_enter_execve { @x[1] = str(args.filename); delete(@x[2]); }";
+    let target = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_execve", EXECVE);
+    let ast = rbpf_lang::parse(src).expect("parses");
+    let text = |level: u8| {
+        let options = rbpf_lang::Options { helper_checks: level, ..Default::default() };
+        let checked = rbpf_lang::check_with(&ast, &target, &options).expect("checks");
+        crate::disassemble_object(&super::compile(&checked).expect("compiles")).expect("disassembles")
+    };
+    let outputs = |t: &str| t.matches("call bpf_ringbuf_output").count();
+    let (none, k, kk) = (text(0), text(1), text(2));
+    assert_eq!(outputs(&none), 0, "{none}");
+    // The update of @x and the delete.
+    assert_eq!(outputs(&k), 2, "{k}");
+    // And the read of the string.
+    assert_eq!(outputs(&kk), 3, "{kk}");
+    // The check comes right after the call.
+    let after_delete = kk.lines().skip_while(|l| !l.ends_with("call bpf_map_delete_elem#3")).nth(1).unwrap_or_default();
+    assert!(after_delete.ends_with("if r0 s>= 0x0 goto pc+13"), "{kk}");
+}

@@ -28,6 +28,11 @@ pub struct Options {
     pub pid: Option<u32>,
     /// `-c CMD`: the child's process id, the value of `cpid`.
     pub cpid: Option<u32>,
+    /// `-k` (1) or `-kk` (2): report failed helper calls; see
+    /// [`Program::helper_checks`].
+    pub helper_checks: u8,
+    /// BPFTRACE_PERF_RB_PAGES: see [`Program::ringbuf_pages`].
+    pub ringbuf_pages: Option<u32>,
 }
 
 /// Checks a parsed program against the host's facts.
@@ -44,12 +49,21 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         Err(d) => return Err(vec![d]),
     };
     let mut strlen = env.unwrap_or(DEFAULT_STRLEN);
-    let env_keys = env_map_keys();
+    let env_keys = match env_map_keys() {
+        Ok(keys) => keys,
+        Err(d) => return Err(vec![d]),
+    };
     let mut max_map_keys = env_keys.unwrap_or(DEFAULT_MAP_KEYS);
+    // The runtime's settings: the environment (read by the caller, in
+    // `options`) wins over the block here too.
+    let (mut ringbuf_pages, mut max_probes, mut log_size) = (options.ringbuf_pages, None, None);
     for entry in &program.config {
         match config_entry(entry) {
             Ok(Config::Strlen(n)) => strlen = env.unwrap_or(n),
             Ok(Config::MapKeys(n)) => max_map_keys = env_keys.unwrap_or(n),
+            Ok(Config::PerfRbPages(n)) => ringbuf_pages = options.ringbuf_pages.or(Some(n)),
+            Ok(Config::MaxProbes(n)) => max_probes = Some(n),
+            Ok(Config::LogSize(n)) => log_size = Some(n),
             Err(d) => diags.push(d),
         }
     }
@@ -57,7 +71,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     // Expand attach points first: every later error is about a probe that exists.
     // Each with whether it may fail to attach (below).
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span, bool)> = Vec::new();
-    let mut warnings = Vec::new();
+    let mut skipped = Vec::new();
     for probe in &program.probes {
         let before = expanded.len();
         // As in bpftrace, a wildcard of a list that matches nothing is left
@@ -106,7 +120,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         for (mut d, text) in missing {
             if matched {
                 d.message = format!("{}: skipping `{text}`", d.message);
-                warnings.push(d);
+                skipped.push(d);
             } else {
                 d.severity = Severity::Error;
                 diags.push(d);
@@ -168,6 +182,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
+    let warnings = warnings::warnings(&checker.probes);
     let maps = checker
         .maps
         .into_iter()
@@ -189,6 +204,11 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         join_separators: checker.join_separators,
         ncpus: target.possible_cpus().max(1),
         max_map_keys,
+        helper_checks: options.helper_checks,
+        ringbuf_pages,
+        max_probes,
+        log_size,
+        skipped,
         warnings,
     })
 }
@@ -202,11 +222,25 @@ const MAX_MAP_KEYS: u32 = 1 << 24;
 
 /// `BPFTRACE_MAP_KEYS_MAX` (bpftrace 0.17's name) or `BPFTRACE_MAX_MAP_KEYS`
 /// (later bpftrace's), which win over the config block as for strings.
-fn env_map_keys() -> Option<u32> {
-    ["BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_MAX_MAP_KEYS"]
+/// A value that is no count, or more than rbpf lets a map hold, is an
+/// error (bpftrace's first line for the former; bpftrace itself fails
+/// later, creating the map) rather than quietly replaced.
+fn env_map_keys() -> Result<Option<u32>, Diagnostic> {
+    let Some((name, value)) = ["BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_MAX_MAP_KEYS"]
         .iter()
-        .find_map(|v| std::env::var(v).ok()?.trim().parse::<u32>().ok())
-        .map(|n| n.clamp(1, MAX_MAP_KEYS))
+        .find_map(|name| Some((*name, std::env::var_os(name)?)))
+    else {
+        return Ok(None);
+    };
+    let value = value.to_string_lossy();
+    let error = |message: String| Diagnostic::error(Span::new(0, 0), message);
+    match value.trim().parse::<u64>() {
+        Ok(n @ 1..) if n <= u64::from(MAX_MAP_KEYS) => Ok(Some(n as u32)),
+        Ok(n @ 1..) => Err(error(format!("{name}={n} is more than the {MAX_MAP_KEYS} keys a map can hold"))
+            .with_note("a per-CPU map reserves room for every key on every CPU")),
+        _ => Err(error(format!("Env var '{name}' did not contain a valid uint64_t, or was zero-valued."))
+            .with_note(format!("{name} is the number of keys a map holds, from 1 to {MAX_MAP_KEYS}"))),
+    }
 }
 
 /// The longest string the stack of a BPF program can hold next to a map
@@ -237,6 +271,9 @@ fn env_strlen() -> Result<Option<u32>, Diagnostic> {
 enum Config {
     Strlen(u32),
     MapKeys(u32),
+    PerfRbPages(u32),
+    MaxProbes(u64),
+    LogSize(u64),
 }
 
 /// One `config = { key = value }` entry.
@@ -264,9 +301,21 @@ fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
             }
             Ok(Config::MapKeys(v as u32))
         }
+        // Counts above 0, as their environment variables are.
+        "perf_rb_pages" | "max_probes" | "log_size" => {
+            let v = int()?;
+            if v == 0 || (key.ends_with("pages") && v > u64::from(u32::MAX)) {
+                return Err(Diagnostic::error(entry.value.span, format!("`{key}` must be a count above 0")).with_label("out of range"));
+            }
+            Ok(match key.to_ascii_lowercase().trim_start_matches("bpftrace_") {
+                "perf_rb_pages" => Config::PerfRbPages(v as u32),
+                "max_probes" => Config::MaxProbes(v),
+                _ => Config::LogSize(v),
+            })
+        }
         _ => Err(Diagnostic::error(entry.key.span, format!("unknown config option `{key}`"))
             .with_label("not an option rbpf knows")
-            .with_note("options are: max_strlen, max_map_keys")),
+            .with_note("options are: max_strlen, max_map_keys, max_probes, log_size, perf_rb_pages")),
     }
 }
 
@@ -511,6 +560,7 @@ mod strings;
 mod tuple;
 mod types;
 mod unroll;
+mod warnings;
 
 #[cfg(test)]
 mod tests;

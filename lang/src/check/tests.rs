@@ -19,6 +19,7 @@ mod watchpoint;
 mod tuples;
 mod types;
 mod values;
+mod warnings;
 
 pub(crate) const EXECVE_FORMAT: &str = "name: sys_enter_execve
 ID: 824
@@ -125,11 +126,11 @@ fn unknown_tracepoint() {
     check_error(
         "tracepoint:syscalls:sys_enter_nope { }",
         "
-error: tracepoint `syscalls:sys_enter_nope` does not exist
+error: tracepoint not found: syscalls:sys_enter_nope
   ┌─ -e:1:1
   │
 1 │ tracepoint:syscalls:sys_enter_nope { }
-  │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ no such tracepoint on this kernel
+  │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ tracepoint `syscalls:sys_enter_nope` does not exist on this kernel
   │
   = the tracepoints of this category are the directories in /sys/kernel/tracing/events/syscalls/",
     );
@@ -810,4 +811,15 @@ fn str_of_a_string_with_a_length_keeps_at_most_that_many_characters() {
     assert_eq!(p.maps[0].key.iter().map(sizes).collect::<Vec<_>>(), [4, 16, 6, 16, 16]);
     let text = format!("{:?}", p.probes[0].body);
     assert_eq!(text.matches("StrPrefix").count(), 4, "{text}");
+}
+
+/// The config keys of the runtime's settings are counts above 0.
+#[test]
+fn runtime_config_keys_are_counts() {
+    marks::check(
+        r#"
+config = { max_probes = 0; log_size = 4096; perf_rb_pages = 8 } BEGIN { }
+//                      ^ error: `max_probes` must be a count above 0
+"#,
+    );
 }

@@ -44,8 +44,9 @@ fn probe(category: &str, name: &str, span: Span, target: &dyn Target) -> Result<
     let format = match target.tracepoint_format(category, name) {
         Ok(format) => format,
         Err(TargetError::NotFound) => {
-            return Err(Diagnostic::error(span, format!("tracepoint `{category}:{name}` does not exist"))
-                .with_label("no such tracepoint on this kernel")
+            // The message in bpftrace's words (scripts grep for them).
+            return Err(Diagnostic::error(span, format!("tracepoint not found: {category}:{name}"))
+                .with_label(format!("tracepoint `{category}:{name}` does not exist on this kernel"))
                 .with_note(format!("the tracepoints of this category are the directories in /sys/kernel/tracing/events/{category}/")));
         }
         Err(TargetError::Unavailable(why)) => {

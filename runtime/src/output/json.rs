@@ -115,6 +115,15 @@ impl<W: Write> Output for JsonOutput<W> {
         self.string_event("join", &parts.join(separator))
     }
 
+    /// bpftrace's event has no `data`: the fields are the event's own.
+    fn helper_error(&mut self, error: &super::HelperError) -> io::Result<()> {
+        let (line, col) = error.location.unwrap_or((0, 0));
+        let mut out = b"{\"type\": \"helper_error\", \"helper\": ".to_vec();
+        string(error.helper.as_bytes(), &mut out);
+        out.extend_from_slice(format!(", \"retcode\": {}, \"line\": {line}, \"col\": {col}}}\n", error.retcode).as_bytes());
+        self.out.write_all(&out)
+    }
+
     fn lost_events(&mut self, count: u64) -> io::Result<()> {
         self.event("lost_events", |out| out.extend_from_slice(format!("{{\"events\": {count}}}").as_bytes()))
     }

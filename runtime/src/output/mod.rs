@@ -67,6 +67,14 @@ pub trait Output {
         writeln!(io::stderr(), "WARNING: {message}")
     }
 
+    /// A helper call failed (`-k`, `-kk`). bpftrace warns on standard
+    /// error in text mode; so does this default, without the source line,
+    /// which the caller, who has the source, can add (`error.location`).
+    fn helper_error(&mut self, error: &HelperError) -> io::Result<()> {
+        use io::Write;
+        writeln!(io::stderr(), "WARNING: {}", error.message())
+    }
+
     /// Events the kernel could not deliver since the last report.
     fn lost_events(&mut self, count: u64) -> io::Result<()>;
 
@@ -88,5 +96,28 @@ pub trait Output {
     /// the buffering mode.
     fn finish(&mut self) -> io::Result<()> {
         self.flush()
+    }
+}
+
+/// A helper call that failed while tracing, reported with `-k`/`-kk`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelperError {
+    /// The helper's name without `bpf_`, as bpftrace names it (`probe_read_user`).
+    pub helper: String,
+    /// What it returned: a negative errno.
+    pub retcode: i64,
+    /// Where it was called, in the checked program's text.
+    pub span: rbpf_lang::Span,
+    /// The call's line and column (from 1) in the source, once known.
+    pub location: Option<(usize, usize)>,
+}
+
+impl HelperError {
+    /// bpftrace's words: `Failed to probe_read_user: Bad address (-14)`.
+    pub fn message(&self) -> String {
+        let errno = i32::try_from(-self.retcode).unwrap_or(0);
+        let reason = io::Error::from_raw_os_error(errno).to_string();
+        let reason = reason.split(" (os error").next().unwrap_or_default();
+        format!("Failed to {}: {reason} ({})", self.helper, self.retcode)
     }
 }

@@ -1,0 +1,78 @@
+//! The usage text (`-h`, a bad option, no program) in bpftrace's layout,
+//! and the wording of command-line mistakes.
+
+/// What `rbpf -h` prints, on standard error as bpftrace does.
+pub const TEXT: &str = "\
+USAGE:
+    rbpf [options] filename [ARG...]
+    rbpf [options] - <stdin input>
+    rbpf [options] -e 'program' [ARG...]
+
+OPTIONS:
+    -B MODE        output buffering mode ('line', 'full', 'none')
+    -f FORMAT      output format ('text', 'json')
+    -o file        write the output to file
+    -e 'program'   run this program
+    -h, --help     print this text
+    -I DIR         look for #include files in DIR too
+    --include FILE include FILE before the program
+    -l [search]    list probes (all, those matching search, or those of -e)
+    -p PID         trace only process PID, stop when it exits
+    -c 'CMD'       run CMD as a child (cpid), stop when it exits
+    --unsafe       allow unsafe builtin functions (system, signal)
+    -q             quiet: no \"Attaching N probes...\" line
+    --info         print what this kernel supports
+    -k             warn when a helper other than a read fails
+    -kk            warn when any helper fails, reads included
+    -V, --version  print rbpf's version
+    --no-warnings  print no warnings
+
+TROUBLESHOOTING OPTIONS:
+    -v             with -l: probe arguments; otherwise: verifier statistics
+    -d, --debug    print the AST, the checked program, maps and disassembly
+    --dry-run      load, attach and detach without running
+
+ENVIRONMENT:
+    BPFTRACE_STRLEN             [default: 64] bytes per string (at most 200)
+    BPFTRACE_MAP_KEYS_MAX       [default: 4096] keys a map holds
+    BPFTRACE_MAX_PROBES         [default: 512] most probes a program attaches
+    BPFTRACE_LOG_SIZE           [default: 1000000] bytes of verifier log kept
+    BPFTRACE_PERF_RB_PAGES      [default: 64] ring buffer pages per CPU
+
+EXAMPLES:
+rbpf -l '*sleep*'
+    list the probes whose name contains \"sleep\"
+rbpf -e 'tracepoint:syscalls:sys_enter_nanosleep { printf(\"%d sleeps\\n\", pid); }'
+    print the pid of each process that starts to sleep
+rbpf -e 'tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
+    count system calls by process name
+";
+
+/// The first line rbpf prints for a command line clap refused, in
+/// getopt's words as bpftrace prints them (`unrecognized option '--x'`).
+pub fn describe(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument if arg.starts_with("--") => format!("unrecognized option '{arg}'"),
+        ErrorKind::UnknownArgument => format!("invalid option -- '{}'", arg.trim_start_matches('-')),
+        ErrorKind::InvalidValue if !arg.is_empty() => {
+            format!("option requires an argument -- '{}'", arg.split_whitespace().next().unwrap_or("").trim_start_matches('-'))
+        }
+        _ => {
+            // clap's own first line, without its `error: ` prefix.
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or_default();
+            line.strip_prefix("error: ").unwrap_or(line).to_string()
+        }
+    }
+}
+
+/// An I/O error as strerror(3) words it, without Rust's " (os error N)".
+pub fn os_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    text.split(" (os error").next().unwrap_or_default().to_string()
+}
