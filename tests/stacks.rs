@@ -55,6 +55,63 @@ fn stack_keys<'a>(out: &'a str, map: &str) -> Vec<Vec<&'a str>> {
     keys
 }
 
+/// One call chain main → a → b → leaf, then an immediate exit.
+const SHORT_LIVED: &str = r#"
+volatile int sink;
+__attribute__((noinline)) void leaf(int i) { sink += i; }
+__attribute__((noinline)) void b(int i) { leaf(i); }
+__attribute__((noinline)) void a(int i) { b(i); }
+int main(int argc, char **argv) {
+    (void)argv;
+    a(argc);
+    return 0;
+}
+"#;
+
+#[test]
+fn processes_that_exit_at_once_after_their_event_are_still_named() {
+    const TEST: &str = "processes_that_exit_at_once_after_their_event_are_still_named";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let flags = ["-O0", "-fno-omit-frame-pointer"];
+    let Some(binary) = build_c(TEST, "the short-lived test program (needs gcc)", "brief", &[("brief.c", SHORT_LIVED)], &flags) else {
+        return;
+    };
+    let program = format!("uprobe:{}:leaf {{ @[ustack] = count(); @s[usym(reg(\"ip\"))] = count(); }}", binary.display());
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    // 50 processes, ten at a time, each gone within a millisecond of its
+    // event: long before rbpf could read its /proc/PID/maps.
+    const RUNS: usize = 50;
+    for _ in 0..RUNS / 10 {
+        let children: Vec<_> = (0..10).map(|_| std::process::Command::new(&binary).spawn().expect("start the program")).collect();
+        for mut child in children {
+            assert!(child.wait().expect("wait").success());
+        }
+    }
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    // One key per process (its address), each named.
+    let named: usize = out.lines().filter_map(|l| l.strip_prefix("@s[leaf]: ")).map(|n| n.parse::<usize>().expect("a count")).sum();
+    assert_eq!(named, RUNS, "{out}");
+    assert!(!out.contains("@s[0x"), "{out}");
+    let keys = stack_keys(&out, "@");
+    let counted: usize = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("]: "))
+        .map(|n| n.parse::<usize>().expect("a count"))
+        .sum();
+    assert_eq!(counted, RUNS, "{out}");
+    for key in &keys {
+        assert!(key.len() >= 4 && key.iter().all(|l| is_frame(l, None)), "{key:?} in\n{out}");
+        let names: Vec<&str> = key[..4].iter().filter_map(|l| l.trim().rsplit_once('+')).map(|(n, _)| n).collect();
+        assert_eq!(names, ["leaf", "b", "a", "main"], "{out}");
+    }
+}
+
 #[test]
 fn kernel_stacks_name_kernel_functions_as_bpftrace_does() {
     const TEST: &str = "kernel_stacks_name_kernel_functions_as_bpftrace_does";

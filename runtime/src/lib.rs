@@ -16,6 +16,7 @@ mod events;
 pub mod kallsyms;
 mod ld_cache;
 mod loader;
+mod mmap_track;
 pub mod histogram;
 pub mod maps;
 pub mod output;
