@@ -1,7 +1,8 @@
 //! Stacks and symbols end to end: `kstack` under a busy workload, and
 //! `ustack` of a C program with frame pointers calling main → a → b →
 //! leaf, printed as bpftrace 0.17 prints them (map keys, perf mode, frame
-//! limits, `printf("%s")`, JSON), also after the traced process exited;
+//! limits, `printf("%s")`, JSON), also after the traced process exited,
+//! and for 50 processes that exit the moment their event is sent;
 //! `usym()`, `uaddr()` and `reg()` on the same program, and C++ names
 //! demangled.
 
@@ -32,14 +33,6 @@ fn is_frame(line: &str, name: Option<&str>) -> bool {
     let Some((sym, offset)) = line.strip_prefix("    ").and_then(|l| l.rsplit_once('+')) else { return false };
     let named = name.map_or(!sym.is_empty() && !sym.contains(' '), |n| sym == n);
     named && !offset.is_empty() && offset.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Ends the test program a moment after its last event: rbpf reads a
-/// process's mappings when the program tells it of the process's first
-/// captured address, and it must get to run before the process exits.
-fn finish_after_a_moment(app: App) {
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    app.finish();
 }
 
 /// The keys of map `map` in text output: the lines between `@map[` and `]: N`.
@@ -179,7 +172,6 @@ fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
     else {
         return;
     };
-    let mut app = App::start(&binary);
     let program = format!(
         "uprobe:{}:leaf {{ @[ustack(4)] = count(); @p[ustack(perf, 1)] = count(); printf(\"[%s]\\n\", ustack(2)); }}",
         binary.display()
@@ -187,11 +179,14 @@ fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     for _ in 0..3 {
         app.step();
     }
     // The process is gone before the maps print.
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -280,7 +275,6 @@ fn usym_names_the_function_also_after_the_process_exits() {
     let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-no-pie"]) else {
         return;
     };
-    let mut app = App::start(&binary);
     let program = format!(
         // Nothing prints while the process lives: no symbol is looked up
         // before it exits.
@@ -291,11 +285,14 @@ fn usym_names_the_function_also_after_the_process_exits() {
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     for _ in 0..3 {
         app.step();
     }
     // The process is gone before the maps print: its symbols are still named.
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -314,14 +311,16 @@ fn usym_is_a_json_string() {
     let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0"]) else {
         return;
     };
-    let mut app = App::start(&binary);
     let program = format!("uprobe:{}:b {{ @[usym(reg(\"ip\"))] = count(); printf(\"<%s>\\n\", usym(arg0)); }}", binary.display());
     let mut tracer = Tracer::start(&["-f", "json", "-e", &program]);
     tracer.wait_for(|l| l.contains("attached_probes"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     app.step();
     app.step();
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -356,7 +355,6 @@ fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
     let Some(binary) = build_c(TEST, "the C++ test program (needs g++)", "shapes", &[("shapes.cpp", CPP_PROGRAM)], &flags) else {
         return;
     };
-    let mut app = App::start(&binary);
     // The probe names the mangled symbol, as bpftrace 0.17 needs it.
     let program = format!(
         "uprobe:{}:_ZN6shapes4leafEi {{ @[usym(reg(\"ip\"))] = count(); @s[ustack(2)] = count(); }}",
@@ -365,8 +363,11 @@ fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     app.step();
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -387,14 +388,16 @@ fn func_at_an_address_names_the_function_hit() {
     let nm = std::process::Command::new("nm").arg(&binary).output().expect("nm");
     let symbols = String::from_utf8_lossy(&nm.stdout);
     let leaf = symbols.lines().find(|l| l.ends_with(" T leaf")).and_then(|l| l.split(' ').next()).expect("leaf in nm's list");
-    let mut app = App::start(&binary);
     let program = format!("uprobe:{}:0x{leaf} {{ @[func] = count(); printf(\"<%s>\\n\", func); }}", binary.display());
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     app.step();
     app.step();
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -431,7 +434,6 @@ fn uaddr_reads_globals_as_signed_integers_of_their_size() {
     let Some(binary) = build_c(TEST, "the globals test program (needs gcc)", "globals", &[("globals.c", GLOBALS)], &["-O0", "-no-pie"]) else {
         return;
     };
-    let mut app = App::start(&binary);
     let program = format!(
         "uprobe:{}:leaf {{ printf(\"<%d %d %d %d %d>\\n\", *uaddr(\"neg\"), *uaddr(\"sneg\"), *uaddr(\"cneg\"), *uaddr(\"lneg\"), \
          *uaddr(\"arr\")); @a = *uaddr(\"sneg\"); }}",
@@ -440,8 +442,11 @@ fn uaddr_reads_globals_as_signed_integers_of_their_size() {
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     app.step();
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
