@@ -168,9 +168,14 @@ impl UserSymbols {
 
     /// The symbol `addr` is in, in process `pid`.
     pub fn symbol(&mut self, pid: u32, addr: u64) -> Option<Symbol> {
-        self.read_records();
+        // The records are read when a process is first reported; again
+        // only for an address outside the mappings known (a library it
+        // loaded since), not per frame.
         if self.mapping(pid, addr).is_none() {
-            self.learn(pid);
+            self.read_records();
+            if self.mapping(pid, addr).is_none() {
+                self.learn(pid);
+            }
         }
         let mapping = self.mapping(pid, addr)?;
         let (path, file_offset, build_id) = (mapping.path.clone(), addr - mapping.start + mapping.offset, mapping.build_id);
