@@ -501,12 +501,29 @@ mod tests {
     fn a_file_rebuilt_since_it_was_mapped_is_not_named() {
         let exe = std::env::current_exe().expect("the test binary");
         let path = exe.to_str().expect("a UTF-8 path");
-        let Ok(Some(id)) = blazesym::helper::read_elf_build_id(path) else { return };
-        let mut bytes = [0; 20];
-        bytes[..id.len()].copy_from_slice(&id[..]);
-        let real = BuildId::new(&id);
-        assert!(has_build_id(path, &real));
-        bytes[0] ^= 1;
-        assert!(!has_build_id(path, &BuildId::new(&bytes[..id.len()])));
+        // Rust test binaries carry a GNU build id on Linux.
+        let id = blazesym::helper::read_elf_build_id(path).expect("read the test binary").expect("a build id");
+        let mut other = id.to_vec();
+        other[0] ^= 1;
+        let pid = std::process::id();
+        let addr = a_file_rebuilt_since_it_was_mapped_is_not_named as *const () as u64;
+        for (id, named) in [(BuildId::new(&id), true), (BuildId::new(&other), false)] {
+            let mut symbols = UserSymbols::default();
+            let mut mappings = read_maps(pid, 1);
+            mappings.iter_mut().for_each(|m| m.build_id = Some(id));
+            symbols.processes.insert(pid, Process { mappings, complete: true, ..Process::default() });
+            assert_eq!(symbols.symbol(pid, addr).is_some(), named, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn a_child_of_a_process_older_than_the_trace_is_named_from_its_parent() {
+        let mut symbols = UserSymbols::default();
+        // A child of this process that is gone (no such pid).
+        let child = u32::MAX - 1;
+        symbols.apply(Record::Fork { pid: child, parent: std::process::id(), time: monotonic_ns() });
+        let addr = a_child_of_a_process_older_than_the_trace_is_named_from_its_parent as *const () as u64;
+        let symbol = symbols.symbol(child, addr).expect("a symbol from the parent's mappings");
+        assert!(symbol.name.contains("a_child_of_a_process_older_than_the_trace"), "{symbol:?}");
     }
 }
