@@ -1,7 +1,8 @@
 //! Stacks and symbols end to end: `kstack` under a busy workload, and
 //! `ustack` of a C program with frame pointers calling main → a → b →
 //! leaf, printed as bpftrace 0.17 prints them (map keys, perf mode, frame
-//! limits, `printf("%s")`, JSON), also after the traced process exited;
+//! limits, `printf("%s")`, JSON), also after the traced process exited,
+//! and for 50 processes that exit the moment their event is sent;
 //! `usym()`, `uaddr()` and `reg()` on the same program, and C++ names
 //! demangled.
 
@@ -34,14 +35,6 @@ fn is_frame(line: &str, name: Option<&str>) -> bool {
     named && !offset.is_empty() && offset.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Ends the test program a moment after its last event: rbpf reads a
-/// process's mappings when the program tells it of the process's first
-/// captured address, and it must get to run before the process exits.
-fn finish_after_a_moment(app: App) {
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    app.finish();
-}
-
 /// The keys of map `map` in text output: the lines between `@map[` and `]: N`.
 fn stack_keys<'a>(out: &'a str, map: &str) -> Vec<Vec<&'a str>> {
     let mut keys = Vec::new();
@@ -53,6 +46,63 @@ fn stack_keys<'a>(out: &'a str, map: &str) -> Vec<Vec<&'a str>> {
         }
     }
     keys
+}
+
+/// One call chain main → a → b → leaf, then an immediate exit.
+const SHORT_LIVED: &str = r#"
+volatile int sink;
+__attribute__((noinline)) void leaf(int i) { sink += i; }
+__attribute__((noinline)) void b(int i) { leaf(i); }
+__attribute__((noinline)) void a(int i) { b(i); }
+int main(int argc, char **argv) {
+    (void)argv;
+    a(argc);
+    return 0;
+}
+"#;
+
+#[test]
+fn processes_that_exit_at_once_after_their_event_are_still_named() {
+    const TEST: &str = "processes_that_exit_at_once_after_their_event_are_still_named";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let flags = ["-O0", "-fno-omit-frame-pointer"];
+    let Some(binary) = build_c(TEST, "the short-lived test program (needs gcc)", "brief", &[("brief.c", SHORT_LIVED)], &flags) else {
+        return;
+    };
+    let program = format!("uprobe:{}:leaf {{ @[ustack] = count(); @s[usym(reg(\"ip\"))] = count(); }}", binary.display());
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    // 50 processes, ten at a time, each gone within a millisecond of its
+    // event: long before rbpf could read its /proc/PID/maps.
+    const RUNS: usize = 50;
+    for _ in 0..RUNS / 10 {
+        let children: Vec<_> = (0..10).map(|_| std::process::Command::new(&binary).spawn().expect("start the program")).collect();
+        for mut child in children {
+            assert!(child.wait().expect("wait").success());
+        }
+    }
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    // One key per process (its address), each named.
+    let named: usize = out.lines().filter_map(|l| l.strip_prefix("@s[leaf]: ")).map(|n| n.parse::<usize>().expect("a count")).sum();
+    assert_eq!(named, RUNS, "{out}");
+    assert!(!out.contains("@s[0x"), "{out}");
+    let keys = stack_keys(&out, "@");
+    let counted: usize = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("]: "))
+        .map(|n| n.parse::<usize>().expect("a count"))
+        .sum();
+    assert_eq!(counted, RUNS, "{out}");
+    for key in &keys {
+        assert!(key.len() >= 4 && key.iter().all(|l| is_frame(l, None)), "{key:?} in\n{out}");
+        let names: Vec<&str> = key[..4].iter().filter_map(|l| l.trim().rsplit_once('+')).map(|(n, _)| n).collect();
+        assert_eq!(names, ["leaf", "b", "a", "main"], "{out}");
+    }
 }
 
 #[test]
@@ -122,7 +172,6 @@ fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
     else {
         return;
     };
-    let mut app = App::start(&binary);
     let program = format!(
         "uprobe:{}:leaf {{ @[ustack(4)] = count(); @p[ustack(perf, 1)] = count(); printf(\"[%s]\\n\", ustack(2)); }}",
         binary.display()
@@ -130,11 +179,14 @@ fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     for _ in 0..3 {
         app.step();
     }
     // The process is gone before the maps print.
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -223,7 +275,6 @@ fn usym_names_the_function_also_after_the_process_exits() {
     let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-no-pie"]) else {
         return;
     };
-    let mut app = App::start(&binary);
     let program = format!(
         // Nothing prints while the process lives: no symbol is looked up
         // before it exits.
@@ -234,11 +285,14 @@ fn usym_names_the_function_also_after_the_process_exits() {
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     for _ in 0..3 {
         app.step();
     }
     // The process is gone before the maps print: its symbols are still named.
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -257,14 +311,16 @@ fn usym_is_a_json_string() {
     let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0"]) else {
         return;
     };
-    let mut app = App::start(&binary);
     let program = format!("uprobe:{}:b {{ @[usym(reg(\"ip\"))] = count(); printf(\"<%s>\\n\", usym(arg0)); }}", binary.display());
     let mut tracer = Tracer::start(&["-f", "json", "-e", &program]);
     tracer.wait_for(|l| l.contains("attached_probes"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     app.step();
     app.step();
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -299,7 +355,6 @@ fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
     let Some(binary) = build_c(TEST, "the C++ test program (needs g++)", "shapes", &[("shapes.cpp", CPP_PROGRAM)], &flags) else {
         return;
     };
-    let mut app = App::start(&binary);
     // The probe names the mangled symbol, as bpftrace 0.17 needs it.
     let program = format!(
         "uprobe:{}:_ZN6shapes4leafEi {{ @[usym(reg(\"ip\"))] = count(); @s[ustack(2)] = count(); }}",
@@ -308,8 +363,11 @@ fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     app.step();
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -330,14 +388,16 @@ fn func_at_an_address_names_the_function_hit() {
     let nm = std::process::Command::new("nm").arg(&binary).output().expect("nm");
     let symbols = String::from_utf8_lossy(&nm.stdout);
     let leaf = symbols.lines().find(|l| l.ends_with(" T leaf")).and_then(|l| l.split(' ').next()).expect("leaf in nm's list");
-    let mut app = App::start(&binary);
     let program = format!("uprobe:{}:0x{leaf} {{ @[func] = count(); printf(\"<%s>\\n\", func); }}", binary.display());
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     app.step();
     app.step();
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
@@ -403,7 +463,6 @@ fn uaddr_reads_globals_as_signed_integers_of_their_size() {
     let Some(binary) = build_c(TEST, "the globals test program (needs gcc)", "globals", &[("globals.c", GLOBALS)], &["-O0", "-no-pie"]) else {
         return;
     };
-    let mut app = App::start(&binary);
     let program = format!(
         "uprobe:{}:leaf {{ printf(\"<%d %d %d %d %d>\\n\", *uaddr(\"neg\"), *uaddr(\"sneg\"), *uaddr(\"cneg\"), *uaddr(\"lneg\"), \
          *uaddr(\"arr\")); @a = *uaddr(\"sneg\"); }}",
@@ -412,8 +471,11 @@ fn uaddr_reads_globals_as_signed_integers_of_their_size() {
     let mut tracer = Tracer::start(&["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
+    // Started once the probe is attached: its mappings are recorded as
+    // they are made, and it need not outlive its last event.
+    let mut app = App::start(&binary);
     app.step();
-    finish_after_a_moment(app);
+    app.finish();
     let (out, status) = tracer.stop(libc::SIGINT);
     let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");

@@ -88,6 +88,11 @@ impl Decoder {
         self.stacks = stacks;
     }
 
+    /// The stack-trace maps and symbols stacks are read with.
+    pub fn stacks(&self) -> &crate::stacks::Stacks {
+        &self.stacks
+    }
+
     /// Reads the mappings and symbols of process `pid` now, while it
     /// lives, for its user stacks printed later.
     pub fn remember_process(&self, pid: u32) {

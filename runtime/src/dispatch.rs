@@ -47,6 +47,11 @@ impl Dispatch {
         self.events.decoder_mut().set_stacks(stacks);
     }
 
+    /// The stack-trace maps and symbols values are decoded with.
+    pub(crate) fn stacks(&self) -> &crate::stacks::Stacks {
+        self.events.decoder().stacks()
+    }
+
     /// Handles the waiting records of `ringbuf`, then reports lost events;
     /// with `stop_at_exit`, stops after an exit record and says so.
     /// `system()` commands run to their end here: for BEGIN and END,

@@ -17,6 +17,7 @@ pub mod kallsyms;
 mod ld_cache;
 pub mod features;
 mod loader;
+mod mmap_track;
 pub mod histogram;
 pub mod maps;
 pub mod output;

@@ -368,6 +368,17 @@ impl Session {
                 return Err(RuntimeError::Syscall { call: "epoll_ctl", object: name, source });
             }
         };
+        // The kernel's mapping records (programs with user stacks): read
+        // whenever half a CPU's ring is full, so that none is lost.
+        let records: Vec<AsyncFd<OwnedFd>> = self
+            .dispatch
+            .stacks()
+            .mapping_record_fds()
+            .into_iter()
+            // SAFETY: each AsyncFd owns its duplicated fd and keeps it
+            // open, unchanged, for as long as it is registered.
+            .filter_map(|fd| unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok())
+            .collect();
         let backlog = self.backlog.clone();
         // Once the followed process has exited, what its last moments
         // sent is handled, then the trace ends.
@@ -387,6 +398,12 @@ impl Session {
                     () = &mut exited => {
                         gone = true;
                         continue;
+                    }
+                    () = any_readable(&records) => {
+                        self.dispatch.stacks().read_mapping_records();
+                        // Then the events, so that the exits just read
+                        // are read past (below).
+                        self.dispatch.drain_batch(ready.get_mut(), &self.maps, out, BATCH)
                     }
                     guard = ready.readable_mut() => {
                         let mut guard = match guard {
@@ -429,7 +446,10 @@ impl Session {
                     }
                 }
                 Ok(Batch::Empty | Batch::More) if gone => break Ok(Ending::ProcessExited),
-                Ok(Batch::Empty | Batch::More) => {}
+                // Every event sent before now is read: the processes that
+                // exited unreported can be forgotten.
+                Ok(Batch::Empty) => self.dispatch.stacks().forget_exited(),
+                Ok(Batch::More) => {}
                 Err(e) => break Err(e),
             }
             if let Err(e) = out.flush() {
@@ -509,6 +529,26 @@ impl Session {
         sys::map_update(fd, &0u32.to_le_bytes(), &ns.to_le_bytes())
             .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "BPF_MAP_UPDATE_ELEM", name, e))
     }
+}
+
+/// Resolves once one of `fds` is readable, taking its readiness; never
+/// with none.
+async fn any_readable(fds: &[AsyncFd<OwnedFd>]) {
+    std::future::poll_fn(|cx| {
+        let mut ready = false;
+        for fd in fds {
+            if let std::task::Poll::Ready(Ok(mut guard)) = fd.poll_read_ready(cx) {
+                guard.clear_ready();
+                ready = true;
+            }
+        }
+        if ready {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 /// The signals a trace answers: SIGINT, SIGTERM and SIGHUP stop it (a

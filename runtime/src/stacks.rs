@@ -5,7 +5,9 @@
 //! in perf's; a frame without a symbol is its address.
 //!
 //! Symbols are read lazily, on the first stack printed: a program without
-//! stacks reads neither /proc/kallsyms nor any ELF file.
+//! stacks reads neither /proc/kallsyms nor any ELF file. A program with
+//! user stacks or `usym()` has the kernel record mappings as they are
+//! made, from before its probes are attached (see `symbols`).
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -44,16 +46,37 @@ impl Stacks {
 
     /// The stack-trace maps among a session's maps (named by their frame
     /// limit, `rbpf_stack_N`) and the hash maps beside them
-    /// (`rbpf_stackx_N`), duplicated so that decoding owns them.
+    /// (`rbpf_stackx_N`), duplicated so that decoding owns them; and when
+    /// the program captures user addresses (it has the map of pids it
+    /// reported, `rbpf_stack_pids`), the kernel's mapping records from now
+    /// on.
     pub(crate) fn of_session(maps: &crate::loader::Maps) -> Stacks {
-        let maps = (1..=rbpf_lang::types::MAX_STACK_FRAMES)
+        let stack_maps = (1..=rbpf_lang::types::MAX_STACK_FRAMES)
             .flat_map(|limit| [format!("rbpf_stack_{limit}"), rbpf_codegen::manifest::hashed_stack_map(limit)])
             .filter_map(|name| {
                 let fd = maps.fd(&name).ok()?.try_clone_to_owned().ok()?;
                 Some((name, fd))
             })
             .collect();
-        Stacks::new(maps)
+        let user = if maps.fd("rbpf_stack_pids").is_ok() { UserSymbols::tracking() } else { UserSymbols::default() };
+        Stacks { maps: stack_maps, user: RefCell::new(user), ..Stacks::default() }
+    }
+
+    /// Copies of the fds that turn readable when mapping records wait to
+    /// be read (none without them).
+    pub fn mapping_record_fds(&self) -> Vec<OwnedFd> {
+        self.user.borrow().record_fds().into_iter().filter_map(|fd| fd.try_clone_to_owned().ok()).collect()
+    }
+
+    /// Reads the mapping records waiting, so that they do not overflow.
+    pub fn read_mapping_records(&self) {
+        self.user.borrow_mut().read_records();
+    }
+
+    /// Forgets the processes that exited without an address captured;
+    /// call once every event sent before now has been read.
+    pub fn forget_exited(&self) {
+        self.user.borrow_mut().forget_exited();
     }
 
     /// Reads the mappings and symbols of process `pid` now, while it

@@ -1,22 +1,38 @@
-//! User addresses to symbols. A process's file-backed mappings are read
-//! from /proc/PID/maps the first time one of its addresses is captured
-//! (the program tells the runtime of each new pid) and kept, so that its
-//! frames are still named after it exits: an address becomes a file
-//! offset in the file mapped there, which stays on disk (an address
-//! outside the mappings read reads them again while the process lives: a
-//! library it loaded since). blazesym names
-//! that offset: ELF symbol tables, DWARF, separate debug files found by
-//! debug link or build id (under /usr/lib/debug), as gdb and perf find
+//! User addresses to symbols. An address becomes a file offset in the
+//! file mapped there, which stays on disk after the process exits; blazesym
+//! names that offset: ELF symbol tables, DWARF, separate debug files found
+//! by debug link or build id (under /usr/lib/debug), as gdb and perf find
 //! them. Its symbolizer is built on the first user frame printed, and it
 //! parses each file once.
+//!
+//! Where a process's mappings come from: for a program that captures user
+//! addresses the session records every executable mapping, exec, fork and
+//! exit as the kernel makes them (`mmap_track`), from before the probes
+//! are attached; so the mappings of a process started during the trace are
+//! known however soon it exits. A process already running when the trace
+//! started is read from /proc/PID/maps when its first captured address is
+//! reported (the program tells the runtime of each new pid): one that
+//! exits at once after that first event can still be gone before it is
+//! read, and its frames then print as addresses. Without the records (a
+//! kernel refusing system-wide perf events) every process is read that way.
+//!
+//! A process's mappings are append-only, each stamped with the time it was
+//! made, until an exec (or the fork that created the process) starts a
+//! new address space: a stack is named with the mappings of the last
+//! program its process ran. A mapping recorded with its file's build id is
+//! named only while the file at its path still has that id (a binary
+//! rebuilt since is not misread).
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 
+use crate::mmap_track::{BuildId, MappingRecords, Record};
 use crate::stacks::Symbol;
 
 /// The mappings of the processes seen so far, and the symbols of their
@@ -24,25 +40,56 @@ use crate::stacks::Symbol;
 #[derive(Default)]
 pub struct UserSymbols {
     processes: HashMap<u32, Process>,
+    /// The kernel's records of mappings, when the program captures user
+    /// addresses and the kernel lets them be read.
+    records: Option<MappingRecords>,
+    /// Records the kernel could not write: processes whose mappings seem
+    /// complete may miss some, and are read from /proc again on a miss.
+    lost: u64,
+    /// Processes whose exit was read and of which no address was
+    /// reported: forgotten once the program's events are read past it.
+    exited: Vec<u32>,
     symbolizer: OnceCell<Symbolizer>,
     /// Names found so far, by (file, file offset): a stack's frames repeat
     /// in many stacks, and demangling is per name.
-    names: HashMap<(String, u64), Option<(String, u64)>>,
+    names: HashMap<(Arc<str>, u64), Option<Name>>,
+    /// Whether the file at a path still has the build id it was mapped with.
+    same_file: HashMap<(Arc<str>, BuildId), bool>,
 }
 
 impl std::fmt::Debug for UserSymbols {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserSymbols").field("processes", &self.processes).finish_non_exhaustive()
+        f.debug_struct("UserSymbols")
+            .field("processes", &self.processes)
+            .field("records", &self.records)
+            .field("lost", &self.lost)
+            .finish_non_exhaustive()
     }
 }
 
+/// A symbol's name (demangled) and an address's offset into it.
+type Name = (String, u64);
+
 /// What is known of one process's address space.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Process {
-    /// Its file-backed mappings, the latest read first.
+    /// Its file-backed mappings, in the order they were learnt.
     mappings: Vec<Mapping>,
-    /// When they were last read.
-    read_at: Instant,
+    /// When its address space began (its exec or fork): mappings made
+    /// before belong to an earlier program.
+    since: u64,
+    /// Whether every mapping since `since` is known: its exec or fork was
+    /// recorded (and its parent's mappings known), or /proc/PID/maps read.
+    complete: bool,
+    /// The parent it was forked from, when the parent's mappings were not
+    /// known then (it ran before the trace): read from it when needed.
+    parent: Option<u32>,
+    /// Whether the program reported one of its addresses.
+    noticed: bool,
+    /// Whether its exit was recorded.
+    exited: bool,
+    /// When /proc/PID/maps was last read.
+    read_at: Option<Instant>,
 }
 
 /// How long after reading a process's mappings an address outside them
@@ -57,31 +104,94 @@ struct Mapping {
     end: u64,
     /// The file offset mapped at `start`.
     offset: u64,
-    path: String,
+    path: Arc<str>,
+    /// The file's build id, when the kernel recorded it.
+    build_id: Option<BuildId>,
+    /// When it was made (CLOCK_MONOTONIC ns), or when /proc showed it.
+    time: u64,
+}
+
+impl Mapping {
+    /// The same mapping of the same file, whenever learnt.
+    fn same(&self, other: &Mapping) -> bool {
+        (self.start, self.end, self.offset, &self.path) == (other.start, other.end, other.offset, &other.path)
+    }
 }
 
 impl UserSymbols {
-    /// Reads `pid`'s mappings now, while the process lives, so that its
-    /// addresses are named after it exits.
+    /// Symbols of processes whose mappings the kernel records from now
+    /// on; those of processes read from /proc alone when it refuses.
+    pub fn tracking() -> UserSymbols {
+        UserSymbols { records: MappingRecords::open().ok(), ..UserSymbols::default() }
+    }
+
+    /// Whether the kernel's mapping records are read.
+    pub fn is_tracking(&self) -> bool {
+        self.records.is_some()
+    }
+
+    /// The fds that turn readable when mapping records wait to be read
+    /// ([`UserSymbols::read_records`]).
+    pub fn record_fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.records.iter().flat_map(MappingRecords::fds).collect()
+    }
+
+    /// Applies the mapping records written so far.
+    pub fn read_records(&mut self) {
+        let Some(mut records) = self.records.take() else { return };
+        records.read(|record| self.apply(record));
+        self.records = Some(records);
+    }
+
+    /// Process `pid`'s first address was captured: its mappings are made
+    /// known now, while it lives (or, if it started during the trace, from
+    /// the records), so that its addresses are named after it exits.
     pub fn remember(&mut self, pid: u32) {
-        self.mappings(pid);
+        self.read_records();
+        self.processes.entry(pid).or_default().noticed = true;
+        if !self.is_known(pid) {
+            self.learn(pid);
+        }
+    }
+
+    /// Forgets the processes that exited without an address captured.
+    /// Call only once every event the program sent before now has been
+    /// read: a process's report of its first address is sent before it
+    /// exits, so none is pending for those exits.
+    pub fn forget_exited(&mut self) {
+        for pid in std::mem::take(&mut self.exited) {
+            if self.processes.get(&pid).is_some_and(|p| p.exited && !p.noticed) {
+                self.processes.remove(&pid);
+            }
+        }
     }
 
     /// The symbol `addr` is in, in process `pid`.
     pub fn symbol(&mut self, pid: u32, addr: u64) -> Option<Symbol> {
-        let within = |m: &&Mapping| (m.start..m.end).contains(&addr);
-        if !self.mappings(pid).iter().any(|m| within(&m)) {
-            self.reread(pid);
+        // The records are read when a process is first reported; again
+        // only for an address outside the mappings known (a library it
+        // loaded since), not per frame.
+        if self.mapping(pid, addr).is_none() {
+            self.read_records();
+            if self.mapping(pid, addr).is_none() {
+                self.learn(pid);
+            }
         }
-        let mapping = self.mappings(pid).iter().find(within)?;
-        let (path, file_offset) = (mapping.path.clone(), addr - mapping.start + mapping.offset);
+        let mapping = self.mapping(pid, addr)?;
+        let (path, file_offset, build_id) = (mapping.path.clone(), addr - mapping.start + mapping.offset, mapping.build_id);
+        if let Some(id) = build_id {
+            let same = *self.same_file.entry((path.clone(), id)).or_insert_with(|| has_build_id(&path, &id));
+            if !same {
+                return None;
+            }
+        }
         let key = (path, file_offset);
         if !self.names.contains_key(&key) {
             let name = self.name_at(&key.0, file_offset);
             self.names.insert(key.clone(), name);
         }
         let (name, offset) = self.names.get(&key)?.clone()?;
-        Some(Symbol { name, offset, module: Some(key.0) })
+        Some(Symbol { name, offset, module: Some(key.0.to_string()) })
     }
 
     /// The symbol at `file_offset` in the ELF file at `path`, demangled,
@@ -105,32 +215,137 @@ impl UserSymbols {
         }
     }
 
-    /// The mappings of `pid`, read on the first question about it.
-    fn mappings(&mut self, pid: u32) -> &[Mapping] {
-        &self.processes.entry(pid).or_insert_with(|| Process { mappings: read_maps(pid), read_at: Instant::now() }).mappings
+    /// The mapping `addr` is in, in process `pid`: the latest made, when
+    /// the process mapped the same place again.
+    fn mapping(&self, pid: u32, addr: u64) -> Option<&Mapping> {
+        let process = self.processes.get(&pid)?;
+        process.mappings.iter().filter(|m| (m.start..m.end).contains(&addr)).max_by_key(|m| m.time)
     }
 
-    /// Reads the mappings of `pid` again, if it still lives and they were
-    /// not read a moment ago: the new ones first, then those it has
-    /// unmapped since (its earlier values may be in them).
-    fn reread(&mut self, pid: u32) {
-        let Some(process) = self.processes.get_mut(&pid) else { return };
-        if process.read_at.elapsed() < REREAD_AFTER {
+    /// Whether every mapping of `pid` is known (so an address outside
+    /// them is in no file).
+    fn is_known(&self, pid: u32) -> bool {
+        self.records.is_some() && self.lost == 0 && self.processes.get(&pid).is_some_and(|p| p.complete)
+    }
+
+    /// Learns `pid`'s mappings from /proc/PID/maps, if it still lives and
+    /// they were not read a moment ago, or else from the parent it was
+    /// forked from (a process that ran before the trace).
+    fn learn(&mut self, pid: u32) {
+        if self.is_known(pid) {
             return;
         }
-        process.read_at = Instant::now();
-        let mut mappings = read_maps(pid);
-        if mappings.is_empty() {
+        let process = self.processes.entry(pid).or_default();
+        if process.read_at.is_some_and(|at| at.elapsed() < REREAD_AFTER) {
             return;
         }
-        mappings.extend(process.mappings.drain(..).filter(|m| !mappings.contains(m)).collect::<Vec<_>>());
-        process.mappings = mappings;
+        process.read_at = Some(Instant::now());
+        let read = read_maps(pid, monotonic_ns());
+        if !read.is_empty() {
+            add_new(&mut process.mappings, read);
+            process.complete = true;
+            return;
+        }
+        let (Some(parent), since) = (process.parent, process.since) else { return };
+        if !self.is_known(parent) {
+            self.learn(parent);
+        }
+        let inherited = self.processes.get(&parent).map(|p| inherit(&p.mappings, since)).unwrap_or_default();
+        if let Some(process) = self.processes.get_mut(&pid) {
+            add_new(&mut process.mappings, inherited);
+        }
+    }
+
+    /// One record of the kernel's, applied: mappings are added to their
+    /// process's; an exec (or the fork that made the process) starts a new
+    /// address space, whatever order the CPUs' records are read in (the
+    /// times decide).
+    fn apply(&mut self, record: Record<'_>) {
+        match record {
+            Record::Mmap { pid, time, start, len, offset, build_id, path } => {
+                // Anonymous executable memory ("//anon", JIT code) and the
+                // kernel's own pages ("[vdso]") are no file.
+                if !path.starts_with('/') || path.starts_with("//") {
+                    return;
+                }
+                let process = self.processes.entry(pid).or_default();
+                if time >= process.since {
+                    let end = start.saturating_add(len);
+                    process.mappings.push(Mapping { start, end, offset, path: path.into(), build_id, time });
+                }
+            }
+            Record::Exec { pid, time } => {
+                let process = self.processes.entry(pid).or_default();
+                if time >= process.since {
+                    process.start_over(time, true);
+                }
+            }
+            Record::Fork { pid, parent, time } => {
+                let inherited = match self.processes.get(&parent) {
+                    Some(p) if p.complete => Some(inherit(&p.mappings, time)),
+                    _ => None,
+                };
+                let process = self.processes.entry(pid).or_default();
+                if time >= process.since {
+                    process.start_over(time, inherited.is_some());
+                    process.parent = inherited.is_none().then_some(parent);
+                    process.mappings.extend(inherited.unwrap_or_default());
+                }
+            }
+            Record::Exit { pid, time } => {
+                if let Some(process) = self.processes.get_mut(&pid).filter(|p| time >= p.since) {
+                    process.exited = true;
+                    if !process.noticed {
+                        self.exited.push(pid);
+                    }
+                }
+            }
+            Record::Lost(n) => self.lost += n,
+        }
     }
 }
 
-/// The file-backed mappings of process `pid` now; none when it is gone.
-fn read_maps(pid: u32) -> Vec<Mapping> {
-    std::fs::read_to_string(format!("/proc/{pid}/maps")).map(|text| parse_maps(&text)).unwrap_or_default()
+impl Process {
+    /// A new address space from `time` on (the mappings already recorded
+    /// since then are kept: another CPU's records may come first).
+    fn start_over(&mut self, time: u64, complete: bool) {
+        self.since = time;
+        self.mappings.retain(|m| m.time >= time);
+        self.complete = complete;
+        self.parent = None;
+        self.exited = false;
+        self.read_at = None;
+    }
+}
+
+/// A forked child's copies of its parent's `mappings`, made at `time`.
+fn inherit(mappings: &[Mapping], time: u64) -> Vec<Mapping> {
+    mappings.iter().map(|m| Mapping { time, ..m.clone() }).collect()
+}
+
+/// Adds to `mappings` those of `read` it does not hold yet.
+fn add_new(mappings: &mut Vec<Mapping>, read: Vec<Mapping>) {
+    let new: Vec<Mapping> = read.into_iter().filter(|m| !mappings.iter().any(|known| known.same(m))).collect();
+    mappings.extend(new);
+}
+
+/// Whether the ELF file at `path` has build id `id`.
+fn has_build_id(path: &str, id: &BuildId) -> bool {
+    matches!(blazesym::helper::read_elf_build_id(path), Ok(Some(read)) if *read == *id.bytes())
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock of the kernel's records.
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(now.tv_nsec as u64)
+}
+
+/// The file-backed mappings of process `pid` now, stamped `time`; none
+/// when it is gone.
+fn read_maps(pid: u32, time: u64) -> Vec<Mapping> {
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).map(|text| parse_maps(&text, time)).unwrap_or_default()
 }
 
 /// A C++ (or legacy Rust) symbol's name demangled, as bpftrace shows it by
@@ -146,8 +361,8 @@ fn demangle(name: &str) -> String {
 }
 
 /// The file-backed mappings in the text of /proc/PID/maps
-/// (`start-end perms offset dev inode path`).
-fn parse_maps(text: &str) -> Vec<Mapping> {
+/// (`start-end perms offset dev inode path`), stamped `time`.
+fn parse_maps(text: &str, time: u64) -> Vec<Mapping> {
     text.lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
@@ -160,7 +375,9 @@ fn parse_maps(text: &str) -> Vec<Mapping> {
                 start: u64::from_str_radix(start, 16).ok()?,
                 end: u64::from_str_radix(end, 16).ok()?,
                 offset,
-                path: path.to_string(),
+                path: path.into(),
+                build_id: None,
+                time,
             })
         })
         .collect()
@@ -175,8 +392,9 @@ mod tests {
         let text = "55d0c000-55d0d000 r-xp 00001000 08:01 123 /usr/bin/cat\n\
                     7ffd0000-7ffd1000 rw-p 00000000 00:00 0 [stack]\n\
                     7f000000-7f001000 rw-p 00000000 00:00 0\n";
-        let maps = parse_maps(text);
-        assert_eq!(maps, [Mapping { start: 0x55d0c000, end: 0x55d0d000, offset: 0x1000, path: "/usr/bin/cat".into() }]);
+        let maps = parse_maps(text, 5);
+        let cat = Mapping { start: 0x55d0c000, end: 0x55d0d000, offset: 0x1000, path: "/usr/bin/cat".into(), build_id: None, time: 5 };
+        assert_eq!(maps, [cat]);
     }
 
     #[test]
@@ -191,12 +409,15 @@ mod tests {
     fn a_library_mapped_after_the_first_read_is_found() {
         let mut symbols = UserSymbols::default();
         let pid = std::process::id();
-        symbols.processes.insert(pid, Process { mappings: Vec::new(), read_at: Instant::now() - REREAD_AFTER });
+        symbols.processes.insert(pid, Process { read_at: Some(Instant::now() - REREAD_AFTER), ..Process::default() });
         let addr = a_library_mapped_after_the_first_read_is_found as *const () as u64;
         let symbol = symbols.symbol(pid, addr).expect("a symbol after reading the mappings again");
         assert!(symbol.name.contains("a_library_mapped_after_the_first_read_is_found"), "{symbol:?}");
         // Not again a moment later: an address outside every mapping.
-        symbols.processes.get_mut(&pid).expect("read").mappings.clear();
+        let process = symbols.processes.get_mut(&pid).expect("read");
+        process.mappings.clear();
+        // (Reading the test binary's symbols may take longer than that.)
+        process.read_at = Some(Instant::now());
         assert_eq!(symbols.symbol(pid, addr), None);
     }
 
@@ -207,5 +428,102 @@ mod tests {
         let symbol = symbols.symbol(std::process::id(), addr + 1).expect("a symbol");
         assert!(symbol.name.contains("names_a_function_of_this_test_binary"), "{symbol:?}");
         assert_eq!(symbol.offset, 1);
+    }
+
+    /// A record of an executable mapping of `path` at `start` in `pid`.
+    fn mmap(pid: u32, time: u64, start: u64, path: &str) -> Record<'_> {
+        Record::Mmap { pid, time, start, len: 0x1000, offset: 0, build_id: None, path }
+    }
+
+    /// The path mapped at `addr` in `pid`.
+    fn path_at(symbols: &UserSymbols, pid: u32, addr: u64) -> Option<&str> {
+        symbols.mapping(pid, addr).map(|m| &*m.path)
+    }
+
+    #[test]
+    fn an_exec_starts_a_new_address_space_whatever_order_the_cpus_are_read_in() {
+        let records = || [mmap(7, 10, 0x1000, "/old"), Record::Exec { pid: 7, time: 20 }, mmap(7, 30, 0x1000, "/new")];
+        let mut forward = UserSymbols::default();
+        records().into_iter().for_each(|r| forward.apply(r));
+        let mut backward = UserSymbols::default();
+        records().into_iter().rev().for_each(|r| backward.apply(r));
+        for symbols in [&forward, &backward] {
+            assert_eq!(path_at(symbols, 7, 0x1800), Some("/new"));
+            assert_eq!(symbols.processes[&7].mappings.len(), 1);
+            assert!(symbols.processes[&7].complete);
+        }
+        // Anonymous and kernel pages are no file.
+        forward.apply(mmap(7, 40, 0x5000, "//anon"));
+        forward.apply(mmap(7, 40, 0x6000, "[vdso]"));
+        assert_eq!(forward.processes[&7].mappings.len(), 1);
+    }
+
+    #[test]
+    fn a_forked_child_has_its_parents_mappings_then_its_own() {
+        let mut symbols = UserSymbols::default();
+        symbols.apply(Record::Exec { pid: 7, time: 1 });
+        symbols.apply(mmap(7, 2, 0x1000, "/parent"));
+        symbols.apply(Record::Fork { pid: 8, parent: 7, time: 3 });
+        symbols.apply(mmap(8, 4, 0x2000, "/lib"));
+        // The parent's later mappings are its own.
+        symbols.apply(mmap(7, 5, 0x3000, "/later"));
+        assert_eq!(path_at(&symbols, 8, 0x1000), Some("/parent"));
+        assert_eq!(path_at(&symbols, 8, 0x2000), Some("/lib"));
+        assert_eq!(path_at(&symbols, 8, 0x3000), None);
+        assert!(symbols.processes[&8].complete);
+        // A child of a process that ran before the trace learns its
+        // parent's mappings when needed.
+        symbols.apply(Record::Fork { pid: 9, parent: 1_000_000, time: 6 });
+        assert_eq!(symbols.processes[&9].parent, Some(1_000_000));
+        assert!(!symbols.processes[&9].complete);
+    }
+
+    #[test]
+    fn exited_processes_are_forgotten_unless_an_address_was_reported() {
+        let mut symbols = UserSymbols::default();
+        for pid in [7, 8] {
+            symbols.apply(Record::Exec { pid, time: 1 });
+            symbols.apply(mmap(pid, 2, 0x1000, "/bin"));
+        }
+        symbols.processes.get_mut(&7).expect("7").noticed = true;
+        for pid in [7, 8] {
+            symbols.apply(Record::Exit { pid, time: 3 });
+        }
+        symbols.forget_exited();
+        assert_eq!(path_at(&symbols, 7, 0x1000), Some("/bin"));
+        assert!(!symbols.processes.contains_key(&8));
+        // A pid used again is a new process.
+        symbols.apply(Record::Exec { pid: 7, time: 4 });
+        assert_eq!(path_at(&symbols, 7, 0x1000), None);
+    }
+
+    #[test]
+    fn a_file_rebuilt_since_it_was_mapped_is_not_named() {
+        let exe = std::env::current_exe().expect("the test binary");
+        let path = exe.to_str().expect("a UTF-8 path");
+        // Rust test binaries carry a GNU build id on Linux.
+        let id = blazesym::helper::read_elf_build_id(path).expect("read the test binary").expect("a build id");
+        let mut other = id.to_vec();
+        other[0] ^= 1;
+        let pid = std::process::id();
+        let addr = a_file_rebuilt_since_it_was_mapped_is_not_named as *const () as u64;
+        for (id, named) in [(BuildId::new(&id), true), (BuildId::new(&other), false)] {
+            let mut symbols = UserSymbols::default();
+            let mut mappings = read_maps(pid, 1);
+            mappings.iter_mut().for_each(|m| m.build_id = Some(id));
+            symbols.processes.insert(pid, Process { mappings, complete: true, ..Process::default() });
+            assert_eq!(symbols.symbol(pid, addr).is_some(), named, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn a_child_of_a_process_older_than_the_trace_is_named_from_its_parent() {
+        let mut symbols = UserSymbols::default();
+        // A child of this process that is gone (no such pid).
+        let child = u32::MAX - 1;
+        symbols.apply(Record::Fork { pid: child, parent: std::process::id(), time: monotonic_ns() });
+        let addr = a_child_of_a_process_older_than_the_trace_is_named_from_its_parent as *const () as u64;
+        let symbol = symbols.symbol(child, addr).expect("a symbol from the parent's mappings");
+        assert!(symbol.name.contains("a_child_of_a_process_older_than_the_trace"), "{symbol:?}");
     }
 }

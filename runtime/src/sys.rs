@@ -572,8 +572,14 @@ pub struct PerfEventAttr {
     pub config1: u64,
     /// The breakpoint's length; for a kprobe or uprobe PMU, the offset.
     pub config2: u64,
-    /// branch_sample_type to sig_data: always zero here.
-    pub rest: [u64; 5],
+    /// branch_sample_type, sample_regs_user: always zero here.
+    pub rest: [u64; 2],
+    /// The user stack bytes a sample copies: always zero here.
+    pub sample_stack_user: u32,
+    /// The clock of the records' times, with the `USE_CLOCKID` flag.
+    pub clockid: i32,
+    /// sample_regs_intr, aux_watermark, sample_max_stack: always zero here.
+    pub rest2: [u64; 2],
 }
 
 /// `enum perf_type_id`.
@@ -596,6 +602,51 @@ pub mod perf_flag {
     pub const FREQ: u64 = 1 << 10;
     /// `precise_ip = 2`: zero skid, what a breakpoint reports exactly.
     pub const PRECISE_IP_ZERO_SKID: u64 = 2 << 15;
+    /// Records of executable mappings (PERF_RECORD_MMAP).
+    pub const MMAP: u64 = 1 << 8;
+    /// Records of a task's name changes (PERF_RECORD_COMM).
+    pub const COMM: u64 = 1 << 9;
+    /// Records of forks and exits (PERF_RECORD_FORK, PERF_RECORD_EXIT).
+    pub const TASK: u64 = 1 << 13;
+    /// `wakeup_events` counts bytes (`wakeup_watermark`), not events.
+    pub const WATERMARK: u64 = 1 << 14;
+    /// The sample type's id fields (the time) end every record.
+    pub const SAMPLE_ID_ALL: u64 = 1 << 18;
+    /// Mapping records carry the file's identity (PERF_RECORD_MMAP2).
+    pub const MMAP2: u64 = 1 << 23;
+    /// A name change by exec is marked PERF_RECORD_MISC_COMM_EXEC.
+    pub const COMM_EXEC: u64 = 1 << 24;
+    /// Times are read from `clockid`.
+    pub const USE_CLOCKID: u64 = 1 << 25;
+    /// Mapping records carry the file's build id (Linux 5.12).
+    pub const BUILD_ID: u64 = 1 << 34;
+}
+
+/// `PERF_COUNT_SW_DUMMY`: a software event that never counts, opened for
+/// its side-band records alone.
+const PERF_COUNT_SW_DUMMY: u64 = 9;
+/// `PERF_SAMPLE_TIME`.
+const PERF_SAMPLE_TIME: u64 = 1 << 2;
+
+/// Opens a dummy software event on `cpu` for every process, as `perf
+/// record` opens its tracking event: it records every executable mapping
+/// (with the file's build id when `build_id` and the kernel has it, its
+/// device and inode otherwise), exec, fork and exit on that CPU, each
+/// stamped with CLOCK_MONOTONIC, and wakes its reader once
+/// `wakeup_bytes` are waiting. The event is enabled.
+pub fn perf_event_open_mapping_tracker(cpu: i32, wakeup_bytes: u32, build_id: bool) -> io::Result<OwnedFd> {
+    use perf_flag::*;
+    let mut attr = PerfEventAttr {
+        type_: perf_type::SOFTWARE,
+        config: PERF_COUNT_SW_DUMMY,
+        sample_period: 1,
+        sample_type: PERF_SAMPLE_TIME,
+        flags: MMAP | COMM | TASK | WATERMARK | SAMPLE_ID_ALL | MMAP2 | COMM_EXEC | USE_CLOCKID | if build_id { BUILD_ID } else { 0 },
+        wakeup_events: wakeup_bytes,
+        clockid: libc::CLOCK_MONOTONIC,
+        ..PerfEventAttr::default()
+    };
+    perf_event_open(&mut attr, -1, cpu)
 }
 
 /// `_IO('$', 0)`.
@@ -953,5 +1004,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<TestRunAttr>(), 80);
         assert_eq!(std::mem::size_of::<PerfEventAttr>(), 112);
         assert_eq!(std::mem::offset_of!(PerfEventAttr, config1), 56);
+        assert_eq!(std::mem::offset_of!(PerfEventAttr, clockid), 92);
     }
 }
