@@ -197,6 +197,12 @@ pub fn parse_definition(text: &str, base: usize) -> Result<Definition, Diagnosti
     let typedef = p.eat_word("typedef");
     let specifier = p.specifier()?;
     let mut declarators = Vec::new();
+    // bpftrace takes a struct, union or enum definition without its `;`
+    // when a probe follows it (the grammar ends the text at the brace).
+    let ends_at_brace = !typedef && p.peek().is_none() && p.at > 0 && p.prev_is("}");
+    if ends_at_brace {
+        return Ok(Definition { typedef, specifier, declarators, span: Span::new(base, base + text.len()) });
+    }
     if !p.is(";") {
         loop {
             declarators.push(p.declarator(false)?);
@@ -226,6 +232,11 @@ impl Parser {
 
     fn span(&self) -> Span {
         self.tokens.get(self.at).map_or(self.end, |(_, s)| *s)
+    }
+
+    /// Whether the token before the current one is the punctuation `text`.
+    fn prev_is(&self, text: &str) -> bool {
+        self.at.checked_sub(1).and_then(|i| self.tokens.get(i)).is_some_and(|(t, _)| matches!(t, Token::Punct(p) if *p == text))
     }
 
     fn prev_span(&self) -> Span {

@@ -372,6 +372,14 @@ fn c_definitions_come_before_the_config_and_probes() {
 }
 
 #[test]
+fn a_struct_definition_may_leave_out_its_semicolon_before_a_probe() {
+    check(
+        "struct P { int x; }\nenum E { A }\nstruct Q { long y; } __attribute__((packed));\nBEGIN { $a = sizeof(struct P); }",
+        "struct P\nenum E\nstruct Q\nprobe BEGIN\n  $a = sizeof(struct P)",
+    );
+}
+
+#[test]
 fn a_malformed_definition_is_a_spanned_error() {
     check_error(
         "struct P { int x[; }; BEGIN { }",
