@@ -28,6 +28,9 @@ pub struct Options {
     pub pid: Option<u32>,
     /// `-c CMD`: the child's process id, the value of `cpid`.
     pub cpid: Option<u32>,
+    /// `--usdt-file-activation`: USDT semaphores are raised in every
+    /// process that maps the probe's file, also with `-p`.
+    pub usdt_file_activation: bool,
 }
 
 /// Checks a parsed program against the host's facts.
@@ -65,7 +68,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                     continue;
                 }
             };
-            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe) }).and_then(|resolved| {
+            let resolved = probes::resolve(&text, ap.span, target, &probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe), usdt_file_activation: options.usdt_file_activation }).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;
                 Ok(resolved)
