@@ -89,8 +89,13 @@ struct Cli {
 
     /// Trace only the process PID (every probe in a task's context), and
     /// stop when it exits.
-    #[arg(short = 'p', value_name = "PID")]
-    pid: Option<u32>,
+    #[arg(short = 'p', value_name = "PID", allow_hyphen_values = true)]
+    pid: Option<String>,
+
+    /// Raise a USDT probe's semaphore in every process that maps its
+    /// file, not only in the -p process.
+    #[arg(long)]
+    usdt_file_activation: bool,
 
     /// List probes: those the search (the first argument, e.g.
     /// 'tracepoint:syscalls:*open*' or '*sleep*') matches, every probe
@@ -269,19 +274,26 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if cli.list {
         return list(cli);
     }
+    let pid = pid(cli)?;
     let choice = output_choice(cli)?;
     let settings = env::Settings::from_env()?;
     let (source, params) = read_source(cli)?;
     let target = runtime::HostTarget::new();
     // The child exists before the program compiles: `cpid` is a constant.
-    let followed = match (&cli.command, cli.pid) {
+    let followed = match (&cli.command, pid) {
         (Some(command), _) => Some(Followed::spawn(command).map_err(anyhow::Error::from)?),
         (None, Some(pid)) => Some(Followed::attach(pid).map_err(anyhow::Error::from)?),
         (None, None) => None,
     };
     let cpid = cli.command.as_ref().and(followed.as_ref()).map(Followed::pid);
-    let options = lang::Options { params, allow_unsafe: cli.allow_unsafe, pid: cli.pid, cpid, helper_checks: cli.helper_checks.min(2),
+    let options = lang::Options {
+        params,
+        allow_unsafe: cli.allow_unsafe,
+        pid,
+        cpid,
+        helper_checks: cli.helper_checks.min(2),
         ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
+        usdt_file_activation: cli.usdt_file_activation,
     };
     let compiled = match rbpf::compile_with_includes(&source, &target, &options, &preprocess_options(cli)) {
         Ok(c) => c,
@@ -387,6 +399,24 @@ fn probe_count(manifest: &rbpf::codegen::Manifest) -> u64 {
         .sum()
 }
 
+/// The largest pid Linux can give (`PID_MAX_LIMIT` on 64-bit machines),
+/// the bound bpftrace checks `-p` against.
+const PID_MAX_LIMIT: u64 = 4_194_304;
+
+/// `-p PID`, checked as bpftrace checks it and refused in its words.
+fn pid(cli: &Cli) -> Result<Option<u32>, Failure> {
+    use std::num::IntErrorKind;
+    let Some(text) = &cli.pid else { return Ok(None) };
+    // Leading blanks and a `+` are taken, as strtol takes them.
+    let refused = match text.trim_start().parse::<i64>() {
+        Ok(n) if (1..=PID_MAX_LIMIT as i64).contains(&n) => return Ok(Some(n as u32)),
+        Ok(_) => format!("pid '{text}' out of valid pid range [1,{PID_MAX_LIMIT}]"),
+        Err(e) if matches!(e.kind(), IntErrorKind::PosOverflow | IntErrorKind::NegOverflow) => format!("pid '{text}' outside of integer range"),
+        Err(_) => format!("pid '{text}' is not a valid decimal number"),
+    };
+    Err(anyhow::anyhow!(refused).into())
+}
+
 /// `-l [SEARCH]` and `-l -e PROGRAM`: prints the probes as bpftrace -l does,
 /// and on standard error what could not be listed. Nothing is loaded.
 fn list(cli: &Cli) -> Result<i32, Failure> {
@@ -410,7 +440,11 @@ fn list(cli: &Cli) -> Result<i32, Failure> {
         }
         None => {
             let search = cli.args.first().map_or("", String::as_str);
-            lang::probes::list(search, cli.verbose, &target).map_err(|e| Failure::Other(e.into()))?
+            match pid(cli)? {
+                Some(pid) => lang::probes::list_in_process(search, pid, cli.verbose, &target),
+                None => lang::probes::list(search, cli.verbose, &target),
+            }
+            .map_err(|e| Failure::Other(e.into()))?
         }
     };
     for warning in &listing.warnings {

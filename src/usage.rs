@@ -19,6 +19,8 @@ OPTIONS:
     -l [search]    list probes (all, those matching search, or those of -e)
     -p PID         trace only process PID, stop when it exits
     -c 'CMD'       run CMD as a child (cpid), stop when it exits
+    --usdt-file-activation
+                   raise USDT semaphores in every process that maps the file
     --unsafe       allow unsafe builtin functions (system, signal)
     -q             quiet: no \"Attaching N probes...\" line
     --info         print what this kernel supports
@@ -26,6 +28,10 @@ OPTIONS:
     -kk            warn when any helper fails, reads included
     -V, --version  print rbpf's version
     --no-warnings  print no warnings
+    --flamegraph FILE.svg
+                   draw the map keyed by stacks as a flame graph at the end
+    --folded FILE  write the map keyed by stacks as folded stacks at the end
+    --flame-map @M the map those two draw, when several are keyed by stacks
 
 TROUBLESHOOTING OPTIONS:
     -v             with -l: probe arguments; otherwise: verifier statistics
@@ -35,7 +41,7 @@ TROUBLESHOOTING OPTIONS:
 ENVIRONMENT:
     BPFTRACE_STRLEN             [default: 64] bytes per string (at most 200)
     BPFTRACE_MAP_KEYS_MAX       [default: 4096] keys a map holds
-    BPFTRACE_MAX_PROBES         [default: 512] most probes a program attaches
+    BPFTRACE_MAX_PROBES         [default: none] most probes a program attaches
     BPFTRACE_LOG_SIZE           [default: 1000000] bytes of verifier log kept
     BPFTRACE_PERF_RB_PAGES      [default: 64] ring buffer pages per CPU
 

@@ -448,3 +448,28 @@ fn config_keys_set_what_the_environment_does_and_lose_to_it() {
     let (configured, overridden) = (size(None), size(Some("64")));
     assert!(configured.ends_with(" bytes") && configured != overridden, "{configured} / {overridden}");
 }
+
+/// `-p` is checked as bpftrace 0.17 checks it, and refused in its words,
+/// also with -l; a pid in range that no process has is named.
+#[test]
+fn pids_are_checked_as_bpftrace_checks_them() {
+    for (pid, message) in [
+        ("abc", "ERROR: pid 'abc' is not a valid decimal number\n"),
+        ("12x", "ERROR: pid '12x' is not a valid decimal number\n"),
+        ("", "ERROR: pid '' is not a valid decimal number\n"),
+        ("0", "ERROR: pid '0' out of valid pid range [1,4194304]\n"),
+        ("-1", "ERROR: pid '-1' out of valid pid range [1,4194304]\n"),
+        ("4194305", "ERROR: pid '4194305' out of valid pid range [1,4194304]\n"),
+        ("99999999999", "ERROR: pid '99999999999' out of valid pid range [1,4194304]\n"),
+        ("99999999999999999999", "ERROR: pid '99999999999999999999' outside of integer range\n"),
+    ] {
+        for args in [vec!["-p", pid, "-e", "BEGIN { exit(); }"], vec!["-l", "-p", pid]] {
+            let out = run(&args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert_eq!(String::from_utf8_lossy(&out.stderr), message, "{args:?}");
+        }
+    }
+    let out = run(&["-l", "usdt:*", "-p", "4194304"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "ERROR: there is no process with pid 4194304\n");
+}

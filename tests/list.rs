@@ -283,3 +283,51 @@ fn a_binary_without_dwarf_is_listed_with_a_warning() {
     // bpftrace 0.17's words.
     assert_eq!(stderr(&out), format!("WARNING: No DWARF found for \"{path}\", cannot show parameter info\n"));
 }
+
+/// `-l -p PID`: the uprobes of the process's program and the USDT probes
+/// of every file it maps, named through /proc/PID/root, byte for byte as
+/// bpftrace 0.17 lists them.
+#[test]
+fn a_processs_probes_are_listed_as_bpftrace_lists_them() {
+    const TEST: &str = "a_processs_probes_are_listed_as_bpftrace_lists_them";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    const PROGRAM: &str = r#"
+#include <sys/sdt.h>
+#include <stdio.h>
+int main(void) {
+    char line[16];
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        DTRACE_PROBE1(listed, tick, i);
+        DTRACE_PROBE(listed, tock);
+        printf("%d\n", i);
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+    let Some(binary) = common::build_c(TEST, "a program with USDT probes (needs gcc and systemtap-sdt-dev)", "listed-app", &[("app.c", PROGRAM)], &["-O2"])
+    else {
+        return;
+    };
+    let app = common::App::start(&binary);
+    let pid = app.pid().to_string();
+    let root = format!("/proc/{pid}/root{}", binary.display());
+    let searches: [&[&str]; 4] = [&["-l", "-p", &pid], &["-l", "usdt:*", "-p", &pid], &["-l", "uprobe:*", "-p", &pid], &["-l", "*", "-p", &pid]];
+    let mut compared = Vec::new();
+    for args in searches {
+        let ours = listed(args);
+        assert!(ours.lines().all(|l| l.starts_with("uprobe:/proc/") || l.starts_with("usdt:/proc/")), "{args:?}: {ours}");
+        if let Some(theirs) = bpftrace(TEST, args) {
+            assert!(ours == theirs, "{args:?}: {}", first_difference(&ours, &theirs));
+        }
+        compared.push(ours);
+    }
+    app.finish();
+    let _ = std::fs::remove_dir_all(binary.parent().expect("its directory"));
+    assert!(compared[0].contains(&format!("uprobe:{root}:main\n")), "{}", compared[0]);
+    assert!(compared[1].starts_with(&format!("usdt:{root}:listed:tick\nusdt:{root}:listed:tock\n")), "{}", compared[1]);
+    assert!(compared[2].lines().all(|l| l.starts_with(&format!("uprobe:{root}:"))), "{}", compared[2]);
+    assert_eq!(compared[0], compared[3]);
+}

@@ -224,3 +224,168 @@ fn usdt_probes_are_listed() {
     }
     let _ = std::fs::remove_dir_all(binary.parent().expect("its directory"));
 }
+
+/// A library whose probe is behind a semaphore: `fire` answers whether the
+/// semaphore was raised.
+const LIBRARY: &str = r#"
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+__extension__ unsigned short libp_fire_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+int fire(int i) {
+    if (libp_fire_semaphore) {
+        DTRACE_PROBE1(libp, fire, i);
+        return 1;
+    }
+    return 0;
+}
+"#;
+
+/// A program that links the library: a probe of its own, then the
+/// library's, per line read; answers "enabled" or "disabled".
+const LINKED: &str = r#"
+#include <sys/sdt.h>
+#include <stdio.h>
+int fire(int i);
+int main(void) {
+    char line[16];
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        DTRACE_PROBE1(app, tick, i);
+        printf("%s\n", fire(i) ? "enabled" : "disabled");
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+/// Builds the library and the program that links it, in one directory.
+fn build_linked(test: &str) -> Option<PathBuf> {
+    let what = "the usdt library test program (needs gcc and systemtap-sdt-dev)";
+    let library = build_c(test, what, "libprobes.so", &[("probes.c", LIBRARY)], &["-O2", "-shared", "-fPIC"])?;
+    // Linked by its path (it has no soname), so that it is found wherever
+    // the program runs.
+    build_c(test, what, "usdt-linked", &[("linked.c", LINKED)], &["-O2", "-Wl,--no-as-needed", library.to_str().expect("utf-8 path")])
+}
+
+/// The number in "Attaching N probes...".
+fn attaching(tracer: &mut Tracer) -> usize {
+    let line = tracer.wait_for(|l| l.starts_with("Attaching "));
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+#[test]
+fn pid_finds_usdt_probes_in_the_processs_program_and_libraries() {
+    const TEST: &str = "pid_finds_usdt_probes_in_the_processs_program_and_libraries";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_linked(TEST) else { return };
+    let dir = binary.parent().expect("its directory").to_path_buf();
+    let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
+    let pid = traced.pid();
+    // No binary named: the library's probe is found in the process's maps;
+    // a wildcard binary matches the program and its libraries.
+    let program = "usdt::libp:fire { @fire[probe, arg0] = count(); } usdt:*:app:* { @tick[probe] = count(); }";
+    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", program]);
+    let n = attaching(&mut tracer);
+    assert_eq!(n, 2);
+    tracer.wait_attached(n);
+    // The library's semaphore is raised in the traced process only.
+    assert_eq!(traced.step(), "enabled");
+    assert_eq!(other.step(), "disabled");
+    assert_eq!(traced.step(), "enabled");
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(traced.step(), "disabled");
+    traced.finish();
+    other.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(status, 0, "{out}");
+    // Named through the process's root, as bpftrace 0.17 names them.
+    let root = format!("/proc/{pid}/root{}", dir.display());
+    for expected in [
+        format!("@fire[usdt:{root}/libprobes.so:libp:fire, 0]: 1"),
+        format!("@fire[usdt:{root}/libprobes.so:libp:fire, 1]: 1"),
+        format!("@tick[usdt:{root}/usdt-linked:app:tick]: 2"),
+    ] {
+        assert!(out.lines().any(|l| l == expected), "expected {expected:?} in:\n{out}");
+    }
+    assert_eq!(out.lines().filter(|l| l.starts_with('@')).count(), 3, "{out}");
+}
+
+#[test]
+fn usdt_file_activation_raises_the_semaphore_in_every_process_that_maps_the_file() {
+    const TEST: &str = "usdt_file_activation_raises_the_semaphore_in_every_process_that_maps_the_file";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_linked(TEST) else { return };
+    let dir = binary.parent().expect("its directory").to_path_buf();
+    let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
+    let pid = traced.pid();
+    let program = "usdt:libprobes:libp:fire { @[pid] = count(); }";
+    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "--usdt-file-activation", "-e", program]);
+    tracer.wait_for(|l| l == "Attaching 1 probe...");
+    tracer.wait_attached(1);
+    assert_eq!(traced.step(), "enabled");
+    assert_eq!(other.step(), "enabled");
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(other.step(), "disabled");
+    traced.finish();
+    other.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(status, 0, "{out}");
+    // The events are still the -p process's alone.
+    assert_eq!(out.lines().filter(|l| l.starts_with('@')).collect::<Vec<_>>(), [format!("@[{pid}]: 1")], "{out}");
+}
+
+/// A process in a mount namespace of its own runs a program that exists
+/// only there: rbpf reads and attaches to it through /proc/PID/root.
+#[test]
+fn pid_traces_a_process_in_another_mount_namespace() {
+    const TEST: &str = "pid_traces_a_process_in_another_mount_namespace";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    if !Command::new("unshare").args(["-m", "true"]).status().is_ok_and(|s| s.success()) {
+        assert_ne!(std::env::var("RBPF_REQUIRE_KERNEL").as_deref(), Ok("1"), "{TEST}: `unshare -m` does not work here");
+        eprintln!("skipping {TEST}: `unshare -m` does not work here");
+        return;
+    }
+    let Some(binary) = build_linked(TEST) else { return };
+    let dir = binary.parent().expect("its directory").to_path_buf();
+    let hidden = dir.join("hidden");
+    std::fs::create_dir_all(&hidden).expect("mount point");
+    // A tmpfs over `hidden` in the new namespace holds a copy of the
+    // program; the host sees the directory empty.
+    let script = dir.join("in-namespace.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nexec unshare -m /bin/sh -c 'mount -t tmpfs rbpf \"$0\" && cp \"$1\" \"$0/\" && exec \"$0/usdt-linked\"' \"$(dirname \"$0\")/hidden\" \"$(dirname \"$0\")/usdt-linked\"\n",
+    )
+    .expect("write the script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("make the script executable");
+    let mut app = App::start(&script);
+    // Answered by the program itself, in its namespace.
+    assert_eq!(app.step(), "disabled");
+    let pid = app.pid();
+    let inside = hidden.join("usdt-linked");
+    assert!(!inside.exists(), "the host must not see the namespace's program");
+    let program = format!("usdt:{}:app:tick {{ @tick[probe] = count(); }} usdt::libp:fire {{ @fire = count(); }}", inside.display());
+    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", &program]);
+    tracer.wait_for(|l| l == "Attaching 2 probes...");
+    tracer.wait_attached(2);
+    assert_eq!(app.step(), "enabled");
+    let listed = run(&["-l", "usdt:*", "-p", &pid.to_string()]);
+    let (out, status) = tracer.stop(libc::SIGINT);
+    app.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.lines().any(|l| l == format!("@tick[usdt:{}:app:tick]: 1", inside.display())), "{out}");
+    assert!(out.lines().any(|l| l == "@fire: 1"), "{out}");
+    let root = format!("/proc/{pid}/root{}", dir.display());
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        format!("usdt:{root}/hidden/usdt-linked:app:tick\nusdt:{root}/libprobes.so:libp:fire\n"),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}

@@ -33,6 +33,9 @@ pub struct Options {
     pub helper_checks: u8,
     /// BPFTRACE_PERF_RB_PAGES: see [`Program::ringbuf_pages`].
     pub ringbuf_pages: Option<u32>,
+    /// `--usdt-file-activation`: USDT semaphores are raised in every
+    /// process that maps the probe's file, also with `-p`.
+    pub usdt_file_activation: bool,
 }
 
 /// Checks a parsed program against the host's facts.
@@ -89,7 +92,12 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                     continue;
                 }
             };
-            let scope = probes::Scope { pid: options.pid, args: probes::uprobe_args::reads_args(probe), allow_unsafe: options.allow_unsafe };
+            let scope = probes::Scope {
+                pid: options.pid,
+                args: probes::uprobe_args::reads_args(probe),
+                allow_unsafe: options.allow_unsafe,
+                usdt_file_activation: options.usdt_file_activation,
+            };
             let resolved = probes::resolve(&text, ap.span, target, &scope).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();
                 resolved.iter().try_for_each(|r| probes::watchpoint::require_process(&r.kind, ap.span, has_process))?;

@@ -11,6 +11,7 @@ mod hardware;
 mod interval;
 pub(crate) mod kprobe;
 pub mod list;
+mod list_process;
 mod perf_counter;
 mod profile;
 mod rawtracepoint;
@@ -25,6 +26,7 @@ pub(crate) mod watchpoint;
 pub use usdt::{decode_args as decode_usdt_args, UsdtArg, UsdtArgLocation};
 
 pub use list::{list, list_program, ListError, ListedProbe, Listing};
+pub use list_process::list_in_process;
 
 use crate::target::Target;
 use crate::{Diagnostic, Span};
@@ -413,6 +415,9 @@ pub struct Scope {
     pub args: bool,
     /// `--unsafe`: a uprobe may attach at an address no symbol holds.
     pub allow_unsafe: bool,
+    /// `--usdt-file-activation`: a USDT probe's semaphore is raised in
+    /// every process that maps its file, not only in the `-p` process.
+    pub usdt_file_activation: bool,
 }
 
 /// Parses the parts after `name:` (already split on `:`) into probes.

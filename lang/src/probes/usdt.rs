@@ -6,7 +6,8 @@
 //! program, since each site has its own argument locations.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{binary, glob_match, is_glob, ContextValue, ProbeKind, ResolvedProbe, Scope};
+use super::binary::{self, Binary};
+use super::{glob_match, is_glob, ContextValue, ProbeKind, ResolvedProbe, Scope};
 use crate::target::{Target, TargetError, UsdtProbe};
 use crate::{Diagnostic, Span};
 
@@ -188,60 +189,108 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -
                 .with_label(usage))
         }
     };
-    if path.is_empty() || name.is_empty() || provider.is_some_and(str::is_empty) {
-        return Err(Diagnostic::error(span, "the usdt probe's binary, provider and name must not be empty").with_label(usage));
+    if name.is_empty() || provider.is_some_and(str::is_empty) {
+        return Err(Diagnostic::error(span, "the usdt probe's provider and name must not be empty").with_label(usage));
     }
-    if is_glob(path) {
-        return Err(Diagnostic::error(span, "usdt wildcards in the path are not available in this build of rbpf")
-            .with_label("name one binary or library"));
-    }
-    let binary = binary::locate(path, scope.pid, "usdt", span, target)?;
-    let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
-    let probes = target.usdt_probes(path).map_err(|e| match e {
-        TargetError::NotFound => Diagnostic::error(span, format!("`{shown}` has no USDT probes"))
-            .with_label("no .note.stapsdt notes in this file")
-            .with_note("USDT probes are declared with <sys/sdt.h> (DTRACE_PROBE, STAP_PROBE)"),
-        TargetError::Unavailable(why) => {
-            Diagnostic::error(span, format!("cannot attach usdt here: {why}")).with_label("the binary this probe names")
+    let binaries = match scope.pid {
+        // With -p, no path (`usdt::PROVIDER:NAME`) or a wildcard one
+        // (`usdt:*:*`) means every file the process maps: its program and
+        // its libraries, as bpftrace reads them.
+        Some(pid) if path.is_empty() || is_glob(path) => mapped_with_probes(pid, path, span, target)?,
+        None if path.is_empty() => {
+            return Err(Diagnostic::error(span, "a usdt probe without a binary needs a process")
+                .with_label("no binary named")
+                .with_note("name the binary (`usdt:PATH:PROVIDER:NAME`), or give the process with -p PID"));
         }
-    })?;
-    let matched: Vec<&UsdtProbe> = probes
-        .iter()
-        .filter(|p| glob_match(name, &p.name) && provider.is_none_or(|prov| glob_match(prov, &p.provider)))
-        .collect();
+        None if is_glob(path) => {
+            return Err(Diagnostic::error(span, "a wildcard in a usdt probe's binary needs a process")
+                .with_label("which files this matches is known only in a process")
+                .with_note("name one binary or library, or give the process with -p PID: its program and libraries are then searched"));
+        }
+        pid => {
+            let binary = binary::locate(path, pid, "usdt", span, target)?;
+            let probes = target.usdt_probes(&binary.path).map_err(|e| match e {
+                TargetError::NotFound => Diagnostic::error(span, format!("`{}` has no USDT probes", binary.shown))
+                    .with_label("no .note.stapsdt notes in this file")
+                    .with_note("USDT probes are declared with <sys/sdt.h> (DTRACE_PROBE, STAP_PROBE)"),
+                TargetError::Unavailable(why) => {
+                    Diagnostic::error(span, format!("cannot attach usdt here: {why}")).with_label("the binary this probe names")
+                }
+            })?;
+            vec![(binary, probes)]
+        }
+    };
+    let matches = |p: &&UsdtProbe| glob_match(name, &p.name) && provider.is_none_or(|prov| glob_match(prov, &p.provider));
+    let matched: Vec<(&Binary, &UsdtProbe)> = binaries.iter().flat_map(|(b, probes)| probes.iter().filter(matches).map(move |p| (b, p))).collect();
+    // What was searched, for messages: the binary named, or the process.
+    let searched = match (scope.pid, binaries.as_slice()) {
+        (Some(pid), _) if path.is_empty() || is_glob(path) => format!("process {pid}"),
+        (_, [(binary, _)]) => format!("`{}`", binary.shown),
+        _ => "the binary".to_string(),
+    };
     if matched.is_empty() {
         let wanted = provider.map_or_else(|| name.to_string(), |p| format!("{p}:{name}"));
-        let mut known: Vec<String> = probes.iter().map(|p| format!("{}:{}", p.provider, p.name)).collect();
+        let mut known: Vec<String> = binaries.iter().flat_map(|(_, probes)| probes).map(|p| format!("{}:{}", p.provider, p.name)).collect();
+        known.sort();
         known.dedup();
-        return Err(Diagnostic::error(span, format!("`{shown}` has no USDT probe `{wanted}`"))
-            .with_label("no such probe")
-            .with_note(format!("its probes are: {}", known.join(", "))));
+        let note = if known.is_empty() { "it has no USDT probes".to_string() } else { format!("its probes are: {}", known.join(", ")) };
+        return Err(Diagnostic::error(span, format!("{} has no USDT probe `{wanted}`", searched)).with_label("no such probe").with_note(note));
     }
     if provider.is_none() && !is_glob(name) {
-        let mut providers: Vec<&str> = matched.iter().map(|p| p.provider.as_str()).collect();
+        let mut providers: Vec<&str> = matched.iter().map(|(_, p)| p.provider.as_str()).collect();
         providers.sort_unstable();
         providers.dedup();
         if providers.len() > 1 {
-            return Err(Diagnostic::error(span, format!("the USDT probe name `{name}` is ambiguous in `{shown}`"))
+            return Err(Diagnostic::error(span, format!("the USDT probe name `{name}` is ambiguous in {}", searched))
                 .with_label("more than one provider has it")
                 .with_note(format!("name the provider: one of {}", providers.join(", "))));
         }
     }
-    let symbol = |sym: &str| target.user_symbol_address(path, sym).ok();
+    // `--usdt-file-activation`: the probe is attached for every process
+    // that maps the file, so that the kernel raises its semaphore in each
+    // of them; the program's own pid filter still keeps only the events
+    // of the -p process.
+    let attach_pid = if scope.usdt_file_activation { None } else { scope.pid };
     Ok(matched
         .into_iter()
-        .map(|p| ResolvedProbe {
-            kind: ProbeKind::Usdt {
-                path: path.to_string(),
-                provider: p.provider.clone(),
-                name: p.name.clone(),
-                offset: p.offset,
-                semaphore_offset: p.semaphore_offset,
-                args: decode_args(&p.args, p.address, &symbol),
-                pid: scope.pid,
-            },
-            // bpftrace's `probe` names the provider even when it was left out.
-            name: format!("usdt:{shown}:{}:{}", p.provider, p.name),
+        .map(|(binary, p)| {
+            let symbol = |sym: &str| target.user_symbol_address(&binary.path, sym).ok();
+            ResolvedProbe {
+                kind: ProbeKind::Usdt {
+                    path: binary.path.clone(),
+                    provider: p.provider.clone(),
+                    name: p.name.clone(),
+                    offset: p.offset,
+                    semaphore_offset: p.semaphore_offset,
+                    args: decode_args(&p.args, p.address, &symbol),
+                    pid: attach_pid,
+                },
+                // bpftrace's `probe` names the provider even when it was left out.
+                name: format!("usdt:{}:{}:{}", binary.shown, p.provider, p.name),
+            }
+        })
+        .collect())
+}
+
+/// The files process `pid` maps whose path `pattern` matches (every one
+/// when it is empty), each with its USDT probes; files without any, or
+/// that cannot be read, are left out.
+fn mapped_with_probes(pid: u32, pattern: &str, span: Span, target: &dyn Target) -> Result<Vec<(Binary, Vec<UsdtProbe>)>, Diagnostic> {
+    let files = target.mapped_files(pid).map_err(|e| match e {
+        TargetError::NotFound => Diagnostic::error(span, format!("there is no process with pid {pid}")).with_label("its files are searched for this probe"),
+        TargetError::Unavailable(why) => Diagnostic::error(span, format!("cannot read the files process {pid} has mapped: {why}"))
+            .with_label("its files are searched for this probe"),
+    })?;
+    Ok(files
+        .into_iter()
+        .filter(|file| pattern.is_empty() || glob_match(pattern, file))
+        .filter_map(|file| {
+            // Named through the process's root, as bpftrace 0.17 names
+            // the probes it finds in a process's files.
+            let path = format!("/proc/{pid}/root{file}");
+            let binary = Binary { shown: path.clone(), path };
+            let probes = target.usdt_probes(&binary.path).ok().filter(|p| !p.is_empty())?;
+            Some((binary, probes))
         })
         .collect())
 }
@@ -375,6 +424,35 @@ mod tests {
         assert_eq!(found[0].0, "usdt:/usr/lib/libapp.so.1:app:start");
         assert!(matches!(&found[0].1, ProbeKind::Usdt { path, pid: Some(42), .. } if path == "/proc/42/root/usr/lib/libapp.so.1"));
         assert_eq!(names(&["libother", "start"], Some(42)).unwrap_err(), "process 42 has no `libother` mapped");
+    }
+
+    #[test]
+    fn without_a_path_a_process_is_searched_in_every_file_it_maps() {
+        let target = target()
+            .with_process(42, &["/bin/app", "/usr/lib/libc.so.6", "/usr/lib/libapp.so.1"])
+            .with_usdt("/proc/42/root/bin/app", "app", "start", 0x1000, None, "")
+            .with_usdt("/proc/42/root/usr/lib/libapp.so.1", "lib", "start", 0x2000, Some(0x4000), "");
+        let resolve_in = |parts: &[&str], pid, usdt_file_activation| {
+            resolve(parts, Span::default(), &target, &Scope { pid, usdt_file_activation, ..Scope::default() }).map_err(|d| d.message)
+        };
+        let names = |parts: &[&str]| resolve_in(parts, Some(42), false).map(|probes| probes.into_iter().map(|p| p.name).collect::<Vec<_>>());
+        // Named through the process's root, as bpftrace 0.17 names them.
+        assert_eq!(names(&["", "lib", "start"]).unwrap(), ["usdt:/proc/42/root/usr/lib/libapp.so.1:lib:start"]);
+        assert_eq!(names(&["*", "*"]).unwrap(), ["usdt:/proc/42/root/bin/app:app:start", "usdt:/proc/42/root/usr/lib/libapp.so.1:lib:start"]);
+        assert_eq!(names(&["*libapp*", "*", "*"]).unwrap(), ["usdt:/proc/42/root/usr/lib/libapp.so.1:lib:start"]);
+        assert_eq!(names(&["", "start"]).unwrap_err(), "the USDT probe name `start` is ambiguous in process 42");
+        assert_eq!(names(&["", "app", "stop"]).unwrap_err(), "process 42 has no USDT probe `app:stop`");
+        assert_eq!(resolve_in(&["", "lib", "start"], Some(7), false).unwrap_err(), "there is no process with pid 7");
+        assert_eq!(resolve_in(&["", "lib", "start"], None, false).unwrap_err(), "a usdt probe without a binary needs a process");
+        assert_eq!(resolve_in(&["*", "lib", "start"], None, false).unwrap_err(), "a wildcard in a usdt probe's binary needs a process");
+        // The pid the probe is attached for: the process's alone, or with
+        // --usdt-file-activation every process's, so that each one's
+        // semaphore is raised.
+        let pid_of = |activation| match &resolve_in(&["", "lib", "start"], Some(42), activation).unwrap()[0].kind {
+            ProbeKind::Usdt { pid, .. } => *pid,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((pid_of(false), pid_of(true)), (Some(42), None));
     }
 
     #[test]
