@@ -54,6 +54,16 @@ pub enum Type {
     /// (two u64s, as bpftrace stores it), printed as the name of the
     /// symbol it is in.
     Usym,
+    /// `strerror(n)`: an errno, printed as the C library's text for it
+    /// (`No such file or directory`).
+    Errno,
+    /// `cgroup_path(id [, filter])`: a cgroup id, printed as the paths of
+    /// that cgroup in every mounted hierarchy whose name matches `filter`
+    /// (`unified:/user.slice,...`).
+    CgroupPath {
+        /// The glob hierarchy names must match; `None` takes them all.
+        filter: Option<String>,
+    },
     /// `ntop(...)`: an address family and 16 address bytes, printed as an
     /// IPv4 or IPv6 address.
     Inet,
@@ -101,7 +111,7 @@ impl Type {
     /// Whether printf's `%s` prints it: strings, and the values the runtime
     /// renders as text (dates, user names, addresses).
     pub fn prints_as_string(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Usym | Type::Inet | Type::Stack(_))
+        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Usym | Type::Inet | Type::Stack(_) | Type::Errno | Type::CgroupPath { .. })
     }
 
     /// Whether it is a `buf()`.
@@ -130,7 +140,7 @@ impl Type {
         match self {
             Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
-            Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Stack(_) => 8,
+            Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Stack(_) | Type::Errno | Type::CgroupPath { .. } => 8,
             Type::Usym => 16,
             Type::Inet => 24,
             // A u8 length, then the bytes.
@@ -201,6 +211,8 @@ impl fmt::Display for Type {
             Type::Ptr { .. } => write!(f, "pointer"),
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
+            Type::Errno => write!(f, "strerror"),
+            Type::CgroupPath { .. } => write!(f, "cgroup_path"),
             Type::Ksym => write!(f, "ksym"),
             Type::Usym => write!(f, "usym"),
             Type::Stack(stack) => write!(f, "{}", if stack.user { "ustack" } else { "kstack" }),

@@ -221,6 +221,8 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Timestamp { format } => ValueType::Timestamp { format: *format },
         Type::Username => ValueType::Username,
         Type::Ksym => ValueType::Ksym,
+        Type::Errno => ValueType::Errno,
+        Type::CgroupPath { filter } => ValueType::CgroupPath { filter: filter.clone() },
         Type::Usym => ValueType::Usym,
         Type::Stack(stack) => stacks::value_type(stack, 8),
         Type::Inet => ValueType::Inet,

@@ -103,6 +103,14 @@ impl ProgramGen<'_> {
                 self.release_reg(r);
                 self.b.call(Helper::SendSignal);
             }
+            StmtKind::Override(rc) => {
+                let v = self.int(rc)?;
+                let r = self.to_reg(v, rc.span)?;
+                self.b.mov64(Reg::R2, r);
+                self.release_reg(r);
+                self.b.mov64(Reg::R1, Reg::R6);
+                self.b.call(Helper::OverrideReturn);
+            }
             StmtKind::Delete { map, keys } => {
                 let key = self.map_key(*map, keys, stmt.span)?;
                 let name = self.layout.map(*map).bpf_name.clone();
@@ -518,6 +526,8 @@ impl ProgramGen<'_> {
             | ValueType::Timestamp { .. }
             | ValueType::Username
             | ValueType::Ksym
+            | ValueType::Errno
+            | ValueType::CgroupPath { .. }
             | ValueType::Stack { .. }
             | ValueType::Usym
             | ValueType::Inet
