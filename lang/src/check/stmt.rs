@@ -58,19 +58,21 @@ impl Checker {
                 StmtKind::While { cond, body, step: Vec::new() }
             }
             ast::StmtKind::Unroll { count, body } => {
-                let n = match count.kind {
-                    A::Int(n) if (1..=100).contains(&n) => n as u32,
-                    _ => {
-                        self.error(
-                            Diagnostic::error(count.span, "`unroll` needs a count between 1 and 100")
-                                .with_label("not an integer literal from 1 to 100"),
-                        );
+                let n = match unroll::unroll_value(count, &self.params) {
+                    Some(n) if (1..=100).contains(&n) => n as u32,
+                    value => {
+                        let label = match value {
+                            Some(0) => "unroll minimum value is 1".to_string(),
+                            Some(n) => format!("unroll maximum value is 100 (this is {n})"),
+                            None => "not an integer literal or positional parameter".to_string(),
+                        };
+                        self.error(Diagnostic::error(count.span, "`unroll` needs a count between 1 and 100").with_label(label));
                         return;
                     }
                 };
                 // Refused before the body is checked: its own unrolls would
                 // only repeat the message.
-                let size = u64::from(n).saturating_mul(unroll::unrolled_size(body));
+                let size = u64::from(n).saturating_mul(unroll::unrolled_size(body, &self.params));
                 if cx.unrolls == 0 {
                     cx.unrolled = cx.unrolled.saturating_add(size);
                 }

@@ -110,3 +110,25 @@ BEGIN { pid > 1 ? printf("a") : exit(); pid ? printf("b") : 2; }
     assert!(matches!(then[0].kind, StmtKind::Printf { .. }));
     assert!(matches!(else_[0].kind, StmtKind::If { .. }));
 }
+
+#[test]
+fn unroll_counts_are_literals_or_positional_parameters_from_1_to_100() {
+    check(
+        r#"
+BEGIN { unroll(0) { } unroll(101) { } unroll(-1) { } unroll(pid) { } unroll($1) { } unroll($#) { } unroll($2) { } }
+//             ^ error: `unroll` needs a count between 1 and 100
+//                           ^^^ error: `unroll` needs a count between 1 and 100
+//                                           ^^ error: `unroll` needs a count between 1 and 100
+//                                                          ^^^ error: `unroll` needs a count between 1 and 100
+//                                                                          ^^ error: `unroll` needs a count between 1 and 100
+//                                                                                         ^^ error: `unroll` needs a count between 1 and 100
+//                                                                                                        ^^ error: `unroll` needs a count between 1 and 100
+"#,
+    );
+    let options = crate::check::Options { params: vec!["3".into(), "x".into()], ..Default::default() };
+    let p = crate::check::check_with(&crate::parse("BEGIN { unroll($1) { } unroll($#) { } }").unwrap(), &kernel_target(), &options).unwrap();
+    let counts: Vec<u32> = p.probes[0].body.iter().filter_map(|s| match s.kind { StmtKind::Unroll { count, .. } => Some(count), _ => None }).collect();
+    assert_eq!(counts, [3, 2]);
+    let p = crate::check::check_with(&crate::parse("BEGIN { unroll($2) { } }").unwrap(), &kernel_target(), &options);
+    assert!(p.is_err());
+}
