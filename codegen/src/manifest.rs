@@ -452,6 +452,8 @@ pub enum ValueType {
     /// `username`: a u64 uid, printed as the user's name from /etc/passwd
     /// (the number if there is none).
     Username,
+    /// `macaddr(p)`: 6 bytes, printed as `00:1A:2B:3C:4D:5E`.
+    Macaddr,
     /// `strerror(n)`: a u64 errno, printed as strerror(3) text.
     Errno,
     /// `cgroup_path(id [, filter])`: a u64 cgroup id, printed as its path
@@ -548,6 +550,7 @@ impl ValueType {
             | ValueType::Ksym
             | ValueType::Stack { .. } => 8,
             ValueType::Usym => 16,
+            ValueType::Macaddr => 6,
             ValueType::Inet => 24,
             ValueType::Record { size, .. } => *size,
             ValueType::Array { element, len } => element.size().saturating_mul(*len),

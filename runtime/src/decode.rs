@@ -141,6 +141,10 @@ impl Decoder {
                 let uid = read_int(bytes, false);
                 Value::Str(self.users().get(&uid).map_or_else(|| uid.to_string(), Clone::clone).into_bytes())
             }
+            ValueType::Macaddr => {
+                let hex: Vec<String> = (0..6).map(|i| format!("{:02X}", bytes.get(i).copied().unwrap_or(0))).collect();
+                Value::Str(hex.join(":").into_bytes())
+            }
             ValueType::Errno => Value::Str(strerror(read_int(bytes, false) as i32).into_bytes()),
             ValueType::CgroupPath { filter } => {
                 let id = read_int(bytes, false);
@@ -257,6 +261,7 @@ mod tests {
         assert_eq!(d.decode(&ValueType::Buf { size: 2 }, &[9, b'a', b'b']), Value::Buf(b"ab".to_vec()));
         assert_eq!(d.decode(&ValueType::Username, &0u64.to_le_bytes()), Value::Str(b"root".to_vec()));
         assert_eq!(d.decode(&ValueType::Username, &4242u64.to_le_bytes()), Value::Str(b"4242".to_vec()));
+        assert_eq!(d.decode(&ValueType::Macaddr, &[0, 0x1a, 0x2b, 0x3c, 0x4d, 0xfe]), Value::Str(b"00:1A:2B:3C:4D:FE".to_vec()));
         assert_eq!(d.decode(&ValueType::Errno, &2u64.to_le_bytes()), Value::Str(b"No such file or directory".to_vec()));
         assert_eq!(d.decode(&ValueType::Errno, &(-1i64).to_le_bytes()), Value::Str(b"Unknown error -1".to_vec()));
         assert_eq!(d.decode(&ValueType::Errno, &300u64.to_le_bytes()), Value::Str(b"Unknown error 300".to_vec()));

@@ -222,6 +222,7 @@ fn value_type(ty: &Type) -> ValueType {
         Type::Username => ValueType::Username,
         Type::Ksym => ValueType::Ksym,
         Type::Errno => ValueType::Errno,
+        Type::Macaddr => ValueType::Macaddr,
         Type::CgroupPath { filter } => ValueType::CgroupPath { filter: filter.clone() },
         Type::Usym => ValueType::Usym,
         Type::Stack(stack) => stacks::value_type(stack, 8),

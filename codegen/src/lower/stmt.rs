@@ -519,7 +519,7 @@ impl ProgramGen<'_> {
         match &field.ty {
             ValueType::Str { size } => self.str_into(e, slot, field.offset, size.div_ceil(8) * 8),
             ValueType::Buf { size } => self.buf_into(e, slot, field.offset, (1 + size).div_ceil(8) * 8),
-            ValueType::Record { .. } | ValueType::Array { .. } => {
+            ValueType::Record { .. } | ValueType::Array { .. } | ValueType::Macaddr => {
                 self.cvalue_into(e, slot, field.offset, field.ty.size().div_ceil(8) * 8)
             }
             ValueType::Int { .. }

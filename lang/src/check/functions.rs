@@ -181,6 +181,7 @@ pub const FUNCTIONS: &[Function] = &[
     row("strftime", "strftime(fmt, nsecs)", 2, 2, Check::Value(Checker::strftime)),
     row("ntop", "ntop([af, ] addr)", 1, 2, Check::Value(Checker::ntop)),
     row("pton", "pton(addr)", 1, 1, Check::Value(Checker::pton)),
+    row("macaddr", "macaddr(addr)", 1, 1, Check::Value(Checker::macaddr)),
     row("strerror", "strerror(errno)", 1, 1, Check::Value(Checker::strerror)),
     row("cgroup_path", "cgroup_path(id [, filter])", 1, 2, Check::Value(Checker::cgroup_path)),
     row("cat", "cat(fmt, ...)", 0, ANY, Check::Statement(Checker::system_or_cat)),

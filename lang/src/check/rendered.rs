@@ -46,6 +46,30 @@ impl Checker {
         Some((ExprKind::Retype(Box::new(id)), Type::CgroupPath { filter }))
     }
 
+    /// `macaddr(p)`: the 6 bytes of a MAC address, read from where `p`
+    /// points, or a 6-byte array value itself (not a struct, which
+    /// bpftrace refuses).
+    pub(super) fn macaddr(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let arg = self.expr(&call.args[0], cx);
+        match &arg.ty {
+            Type::CValue(c) if matches!(c.0.resolved(), CType::Array { .. }) && c.0.size() == Some(6) => {
+                Some((ExprKind::Retype(Box::new(arg)), Type::Macaddr))
+            }
+            Type::Int { .. } | Type::Ptr { .. } => {
+                let user = matches!(arg.ty, Type::Ptr { user: true, .. });
+                Some((ExprKind::Load { addr: Box::new(arg), user, size: 6, bitfield: None }, Type::Macaddr))
+            }
+            ty => {
+                self.error(
+                    Diagnostic::error(call.span, "macaddr() argument must be 6 bytes in size")
+                        .with_label(format!("`{ty}` is not 6 bytes"))
+                        .with_secondary(arg.span, "takes a pointer, or an array of 6 bytes"),
+                );
+                None
+            }
+        }
+    }
+
     /// `pton("1.2.3.4")` / `pton("::1")`: the address's bytes in network
     /// order, a `uint8[4]` or `uint8[16]` array made when the program is
     /// compiled.

@@ -132,3 +132,13 @@ BEGIN { unroll(0) { } unroll(101) { } unroll(-1) { } unroll(pid) { } unroll($1) 
     let p = crate::check::check_with(&crate::parse("BEGIN { unroll($2) { } }").unwrap(), &kernel_target(), &options);
     assert!(p.is_err());
 }
+
+#[test]
+fn macaddr_takes_a_pointer_or_a_six_byte_array() {
+    check(
+        r#"
+BEGIN { @a = macaddr(comm); @b = macaddr(curtask); }
+//           ^^^^^^^^^^^^^ error: macaddr() argument must be 6 bytes in size
+"#,
+    );
+}
