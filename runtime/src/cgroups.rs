@@ -41,10 +41,8 @@ impl Hierarchies {
                     let names: Vec<&str> = super_options
                         .split(',')
                         .filter_map(|o| match o {
-                            "rw" | "ro" => None,
-                            o if o.starts_with("name=") => Some(&o[5..]),
-                            o if o.contains('=') || o == "noprefix" || o == "clone_children" || o == "xattr" => None,
-                            o => Some(o),
+                            "rw" | "ro" | "noprefix" | "clone_children" | "xattr" => None,
+                            o => o.strip_prefix("name=").or((!o.contains('=')).then_some(o)),
                         })
                         .collect();
                     if !names.is_empty() {
