@@ -85,7 +85,7 @@ fn tuples_compare_with_equality_only_and_element_by_element() {
     check(
         r#"
 BEGIN { @a = (1, "a") == (1, "ab"); @b = (1, "a") < (1, "b"); @c = (1, "a") == (1, 2); @d = (1, 2) == (1, 2, 3); @e = (1, 2) == 1; }
-//                                       ^^^^^^^^ error: `<` cannot compare tuples
+//                                       ^^^^^^^^ error: `<` needs an integer, but this is (int64,string[2])
 //                                                                 ^^^^^^^^^^^^^^^^^^ error: cannot compare tuple elements of types string[2] and int64
 //                                                                                          ^^^^^^^^^^^^^^^^^^^ error: cannot compare tuples of 2 and 3 elements
 //                                                                                                                              ^ error: cannot compare int64 with a tuple
