@@ -470,6 +470,17 @@ pub enum ValueType {
     /// `username`: a u64 uid, printed as the user's name from /etc/passwd
     /// (the number if there is none).
     Username,
+    /// `macaddr(p)`: 6 bytes, printed as `00:1A:2B:3C:4D:5E`.
+    Macaddr,
+    /// `strerror(n)`: a u64 errno, printed as strerror(3) text.
+    Errno,
+    /// `cgroup_path(id [, filter])`: a u64 cgroup id, printed as its path
+    /// in each mounted cgroup hierarchy whose name matches `filter`
+    /// (`name:path`, joined by commas; cgroup2 is named `unified`).
+    CgroupPath {
+        /// The glob the hierarchy names must match; `None` takes all.
+        filter: Option<String>,
+    },
     /// A u64 kernel address, printed as the name of the kernel symbol that
     /// contains it (from /proc/kallsyms).
     Ksym,
@@ -551,8 +562,14 @@ impl ValueType {
             ValueType::Bool => 1,
             ValueType::Buf { size } => 1 + *size,
             ValueType::Tuple { size, .. } => *size,
-            ValueType::Timestamp { .. } | ValueType::Username | ValueType::Ksym | ValueType::Stack { .. } => 8,
+            ValueType::Timestamp { .. }
+            | ValueType::Username
+            | ValueType::Errno
+            | ValueType::CgroupPath { .. }
+            | ValueType::Ksym
+            | ValueType::Stack { .. } => 8,
             ValueType::Usym => 16,
+            ValueType::Macaddr => 6,
             ValueType::Inet => 24,
             ValueType::Record { size, .. } => *size,
             ValueType::Array { element, len } => element.size().saturating_mul(*len),

@@ -304,6 +304,9 @@ pub enum StmtKind {
     },
     /// `signal(sig)`: send a signal to the current process (`--unsafe`).
     Signal(Expr),
+    /// `override(rc)`: the kprobed function returns `rc` without running
+    /// (bpf_override_return).
+    Override(Expr),
     /// `system(fmt, ...)` and `cat(fmt, ...)`: the runtime runs the
     /// command or prints the file; `id` indexes `Program::printfs`.
     System {

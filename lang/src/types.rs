@@ -54,6 +54,19 @@ pub enum Type {
     /// (two u64s, as bpftrace stores it), printed as the name of the
     /// symbol it is in.
     Usym,
+    /// `strerror(n)`: an errno, printed as the C library's text for it
+    /// (`No such file or directory`).
+    Errno,
+    /// `cgroup_path(id [, filter])`: a cgroup id, printed as the paths of
+    /// that cgroup in every mounted hierarchy whose name matches `filter`
+    /// (`unified:/user.slice,...`).
+    CgroupPath {
+        /// The glob hierarchy names must match; `None` takes them all.
+        filter: Option<String>,
+    },
+    /// `macaddr(p)`: the 6 bytes of a MAC address, printed as
+    /// `00:1A:2B:3C:4D:5E`. Stored as its bytes, as a struct value is.
+    Macaddr,
     /// `ntop(...)`: an address family and 16 address bytes, printed as an
     /// IPv4 or IPv6 address.
     Inet,
@@ -101,7 +114,7 @@ impl Type {
     /// Whether printf's `%s` prints it: strings, and the values the runtime
     /// renders as text (dates, user names, addresses).
     pub fn prints_as_string(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Usym | Type::Inet | Type::Stack(_))
+        matches!(self, Type::Str { .. } | Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Usym | Type::Inet | Type::Stack(_) | Type::Errno | Type::CgroupPath { .. } | Type::Macaddr)
     }
 
     /// Whether it is a `buf()`.
@@ -114,9 +127,11 @@ impl Type {
         matches!(self, Type::Tuple(_))
     }
 
-    /// Whether it is a struct, union or array value.
+    /// Whether it is a struct, union or array value, or another value
+    /// made of bytes in place (a MAC address): stored, copied and
+    /// compared byte for byte.
     pub fn is_cvalue(&self) -> bool {
-        matches!(self, Type::CValue(_))
+        matches!(self, Type::CValue(_) | Type::Macaddr)
     }
 
     /// Whether it is a signed integer.
@@ -130,8 +145,9 @@ impl Type {
         match self {
             Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
-            Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Stack(_) => 8,
+            Type::Timestamp { .. } | Type::Username | Type::Ksym | Type::Stack(_) | Type::Errno | Type::CgroupPath { .. } => 8,
             Type::Usym => 16,
+            Type::Macaddr => 6,
             Type::Inet => 24,
             // A u8 length, then the bytes.
             Type::Buf { size } => 1 + *size,
@@ -145,7 +161,7 @@ impl Type {
     /// arrays (1), everything else is made of u64s (8).
     pub fn align(&self) -> u32 {
         match self {
-            Type::Str { .. } => 1,
+            Type::Str { .. } | Type::Macaddr => 1,
             Type::Tuple(items) => items.iter().map(Type::align).max().unwrap_or(1),
             Type::CValue(c) => c.0.align().unwrap_or(1).clamp(1, 8) as u32,
             _ => 8,
@@ -201,6 +217,9 @@ impl fmt::Display for Type {
             Type::Ptr { .. } => write!(f, "pointer"),
             Type::Timestamp { .. } => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
+            Type::Errno => write!(f, "strerror"),
+            Type::Macaddr => write!(f, "macaddr"),
+            Type::CgroupPath { .. } => write!(f, "cgroup_path"),
             Type::Ksym => write!(f, "ksym"),
             Type::Usym => write!(f, "usym"),
             Type::Stack(stack) => write!(f, "{}", if stack.user { "ustack" } else { "kstack" }),

@@ -41,6 +41,16 @@ pub(crate) fn until_nul(bytes: &[u8]) -> &[u8] {
     bytes.iter().position(|&b| b == 0).map_or(bytes, |n| &bytes[..n])
 }
 
+/// The C library's text for errno `n` (`Unknown error 300` for one it
+/// does not know), as bpftrace's `strerror()` prints it.
+pub(crate) fn strerror(n: i32) -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; strerror_r writes at most
+    // that many bytes, NUL included.
+    unsafe { libc::strerror_r(n, buf.as_mut_ptr().cast(), buf.len()) };
+    String::from_utf8_lossy(until_nul(&buf)).into_owned()
+}
+
 /// Decodes values of one manifest: knows its strftime formats, the offset
 /// from boot time to wall-clock time, and (read on first use) the user
 /// names of /etc/passwd and the kernel's symbols.
@@ -53,6 +63,7 @@ pub struct Decoder {
     passwd: PathBuf,
     users: OnceCell<HashMap<u64, String>>,
     kallsyms: OnceCell<crate::kallsyms::Kallsyms>,
+    cgroups: OnceCell<crate::cgroups::Hierarchies>,
     stacks: crate::stacks::Stacks,
 }
 
@@ -72,6 +83,7 @@ impl Decoder {
             passwd: PathBuf::from("/etc/passwd"),
             users: OnceCell::new(),
             kallsyms: OnceCell::new(),
+            cgroups: OnceCell::new(),
             stacks: crate::stacks::Stacks::default(),
         }
     }
@@ -133,6 +145,15 @@ impl Decoder {
             ValueType::Username => {
                 let uid = read_int(bytes, false);
                 Value::Str(self.users().get(&uid).map_or_else(|| uid.to_string(), Clone::clone).into_bytes())
+            }
+            ValueType::Macaddr => {
+                let hex: Vec<String> = (0..6).map(|i| format!("{:02X}", bytes.get(i).copied().unwrap_or(0))).collect();
+                Value::Str(hex.join(":").into_bytes())
+            }
+            ValueType::Errno => Value::Str(strerror(read_int(bytes, false) as i32).into_bytes()),
+            ValueType::CgroupPath { filter } => {
+                let id = read_int(bytes, false);
+                Value::Str(self.cgroups.get_or_init(crate::cgroups::Hierarchies::read).paths(id, filter.as_deref()).into_bytes())
             }
             ValueType::Ksym => {
                 let addr = read_int(bytes, false);
@@ -245,6 +266,10 @@ mod tests {
         assert_eq!(d.decode(&ValueType::Buf { size: 2 }, &[9, b'a', b'b']), Value::Buf(b"ab".to_vec()));
         assert_eq!(d.decode(&ValueType::Username, &0u64.to_le_bytes()), Value::Str(b"root".to_vec()));
         assert_eq!(d.decode(&ValueType::Username, &4242u64.to_le_bytes()), Value::Str(b"4242".to_vec()));
+        assert_eq!(d.decode(&ValueType::Macaddr, &[0, 0x1a, 0x2b, 0x3c, 0x4d, 0xfe]), Value::Str(b"00:1A:2B:3C:4D:FE".to_vec()));
+        assert_eq!(d.decode(&ValueType::Errno, &2u64.to_le_bytes()), Value::Str(b"No such file or directory".to_vec()));
+        assert_eq!(d.decode(&ValueType::Errno, &(-1i64).to_le_bytes()), Value::Str(b"Unknown error -1".to_vec()));
+        assert_eq!(d.decode(&ValueType::Errno, &300u64.to_le_bytes()), Value::Str(b"Unknown error 300".to_vec()));
         let inet = |family: u64, addr: &[u8]| {
             let mut bytes = family.to_le_bytes().to_vec();
             bytes.extend_from_slice(addr);

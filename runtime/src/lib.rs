@@ -8,6 +8,7 @@
 
 mod attach;
 mod btf;
+pub mod cgroups;
 pub mod decode;
 mod dispatch;
 mod dwarf;

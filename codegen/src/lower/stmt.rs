@@ -105,6 +105,14 @@ impl ProgramGen<'_> {
                 self.b.set_span(stmt.span);
                 self.b.call(Helper::SendSignal);
             }
+            StmtKind::Override(rc) => {
+                let v = self.int(rc)?;
+                let r = self.to_reg(v, rc.span)?;
+                self.b.mov64(Reg::R2, r);
+                self.release_reg(r);
+                self.b.mov64(Reg::R1, Reg::R6);
+                self.b.call(Helper::OverrideReturn);
+            }
             StmtKind::Delete { map, keys } => {
                 let key = self.map_key(*map, keys, stmt.span)?;
                 let name = self.layout.map(*map).bpf_name.clone();
@@ -525,13 +533,15 @@ impl ProgramGen<'_> {
         match &field.ty {
             ValueType::Str { size } => self.str_into(e, slot, field.offset, size.div_ceil(8) * 8),
             ValueType::Buf { size } => self.buf_into(e, slot, field.offset, (1 + size).div_ceil(8) * 8),
-            ValueType::Record { .. } | ValueType::Array { .. } => {
+            ValueType::Record { .. } | ValueType::Array { .. } | ValueType::Macaddr => {
                 self.cvalue_into(e, slot, field.offset, field.ty.size().div_ceil(8) * 8)
             }
             ValueType::Int { .. }
             | ValueType::Timestamp { .. }
             | ValueType::Username
             | ValueType::Ksym
+            | ValueType::Errno
+            | ValueType::CgroupPath { .. }
             | ValueType::Stack { .. }
             | ValueType::Usym
             | ValueType::Inet

@@ -58,6 +58,20 @@ impl ProgramGen<'_> {
                     }
                 }
             }
+            ExprKind::Call { function: "path", args } => {
+                // bpf_d_path writes the path and its NUL; zeroed first so
+                // that the bytes after it are too.
+                self.zero(dst, size);
+                let v = self.int(&args[0])?;
+                let r = self.to_reg(v, args[0].span)?;
+                self.b.set_span(e.span);
+                self.b.mov64(Reg::R1, r);
+                self.release_reg(r);
+                self.b.mov64(Reg::R2, Reg::R10);
+                self.b.alu64(Alu::Add, Reg::R2, i32::from(dst));
+                self.b.mov64(Reg::R3, size as i32);
+                self.b.call(Helper::DPath);
+            }
             ExprKind::Builtin(Builtin::Comm) => {
                 // Zeroed first: before Linux 6.4 bpf_get_current_comm leaves
                 // the bytes after the name's NUL as they were (strscpy, not

@@ -104,7 +104,7 @@ impl ProgramGen<'_> {
                     let (slot, offset) = self.stack_slot(at);
                     self.str_into(item, slot, offset, size.div_ceil(8) * 8)?;
                 }
-                ValueType::Record { .. } | ValueType::Array { .. } => {
+                ValueType::Record { .. } | ValueType::Array { .. } | ValueType::Macaddr => {
                     // Exactly its bytes: built aside, then copied in.
                     let mark = self.stack.mark();
                     let off = self.cvalue_temporary(item)?;
@@ -140,7 +140,7 @@ impl ProgramGen<'_> {
             match &f.ty {
                 ValueType::Str { .. } => aligned(at, 8),
                 ValueType::Tuple { .. } => self.fills_every_byte(item, &f.ty, at),
-                ValueType::Record { .. } | ValueType::Array { .. } => false,
+                ValueType::Record { .. } | ValueType::Array { .. } | ValueType::Macaddr => false,
                 _ => true,
             }
         })

@@ -24,6 +24,9 @@ impl ProgramGen<'_> {
         let dst = slot.at(offset);
         let n = e.ty.stored_size().min(size);
         match &e.kind {
+            // Bytes seen as another type (`macaddr()` of an array): the
+            // same bytes.
+            ExprKind::Retype(inner) if inner.ty.is_cvalue() => self.cvalue_into(inner, slot, offset, size)?,
             ExprKind::Load { addr, user, .. } => {
                 // The helper writes all `n` bytes, zeroes when the read fails.
                 let v = self.int(addr)?;

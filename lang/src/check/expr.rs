@@ -155,6 +155,9 @@ impl Checker {
                     let ne = *op == BinaryOp::Ne;
                     return Some((ExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), ne }, Type::U64));
                 }
+                if (l.ty.is_tuple() || r.ty.is_tuple()) && matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
+                    return self.tuple_comparison(*op, l, r, span, cx);
+                }
                 if l.ty.is_cvalue() || r.ty.is_cvalue() {
                     return self.value_binary(*op, l, r);
                 }

@@ -1,7 +1,7 @@
 //! Statements: blocks, assignments, conditions and loops, and calls made
 //! for their effect.
 
-use super::{unroll, Checker, ProbeCx};
+use super::{functions, unroll, Checker, ProbeCx};
 use crate::ast::{self, BinaryOp, ExprKind as A};
 use crate::checked::{Expr, ExprKind, MapUpdate, MapValue, Stmt, StmtKind, Var, VarId};
 use crate::types::Type;
@@ -58,19 +58,21 @@ impl Checker {
                 StmtKind::While { cond, body, step: Vec::new() }
             }
             ast::StmtKind::Unroll { count, body } => {
-                let n = match count.kind {
-                    A::Int(n) if (1..=100).contains(&n) => n as u32,
-                    _ => {
-                        self.error(
-                            Diagnostic::error(count.span, "`unroll` needs a count between 1 and 100")
-                                .with_label("not an integer literal from 1 to 100"),
-                        );
+                let n = match unroll::unroll_value(count, &self.params) {
+                    Some(n) if (1..=100).contains(&n) => n as u32,
+                    value => {
+                        let label = match value {
+                            Some(0) => "unroll minimum value is 1".to_string(),
+                            Some(n) => format!("unroll maximum value is 100 (this is {n})"),
+                            None => "not an integer literal or positional parameter".to_string(),
+                        };
+                        self.error(Diagnostic::error(count.span, "`unroll` needs a count between 1 and 100").with_label(label));
                         return;
                     }
                 };
                 // Refused before the body is checked: its own unrolls would
                 // only repeat the message.
-                let size = u64::from(n).saturating_mul(unroll::unrolled_size(body));
+                let size = u64::from(n).saturating_mul(unroll::unrolled_size(body, &self.params));
                 if cx.unrolls == 0 {
                     cx.unrolled = cx.unrolled.saturating_add(size);
                 }
@@ -301,8 +303,39 @@ impl Checker {
                 return stmt;
             }
         }
+        if let A::Ternary { cond, then, else_ } = &e.kind {
+            if let Some(stmt) = self.ternary_stmt(cond, then, else_, cx) {
+                return stmt;
+            }
+        }
         let e = self.expr(e, cx);
         Some(StmtKind::Expr(e))
+    }
+
+    /// `cond ? printf("a") : exit()`: a `?:` whose branches are statements
+    /// with no value runs one of them, as an `if` does (bpftrace allows
+    /// it). `None` when neither branch is such a statement: it is checked
+    /// as an expression.
+    fn ternary_stmt(&mut self, cond: &ast::Expr, then: &ast::Expr, else_: &ast::Expr, cx: &mut ProbeCx) -> Option<Option<StmtKind>> {
+        match (has_no_value(then), has_no_value(else_)) {
+            (false, false) => return None,
+            (true, true) => {}
+            (a, _) => {
+                let (none, value) = if a { (then, else_) } else { (else_, then) };
+                self.error(
+                    Diagnostic::error(value.span, "the branches of `?:` must both have a value or both have none")
+                        .with_label("this branch has a value")
+                        .with_secondary(none.span, "this one has none"),
+                );
+                return Some(None);
+            }
+        }
+        let cond = self.expr(cond, cx);
+        self.expect_int(&cond, "a `?:` condition");
+        let mut branch = |b: &ast::Expr, cx: &mut ProbeCx| self.call_stmt(b, cx).map(|kind| Stmt { kind, span: b.span }).into_iter().collect();
+        let then = branch(then, cx);
+        let else_ = branch(else_, cx);
+        Some(Some(StmtKind::If { cond, then, else_ }))
     }
     pub(super) fn assign(&mut self, target: &ast::Expr, value: &ast::Expr, cx: &mut ProbeCx) -> Option<StmtKind> {
         match &target.kind {
@@ -386,4 +419,14 @@ pub(super) fn fit_to(e: &mut Expr, ty: &Type) {
     let (bits, span) = (*bits, e.span);
     let inner = std::mem::replace(e, Expr { kind: ExprKind::Int(0), ty: Type::I64, span });
     *e = Expr { kind: ExprKind::Cast(Box::new(inner)), ty: Type::Int { bits, signed: false }, span };
+}
+
+/// Whether an expression is a statement with no value: a call of a
+/// statement function, or a `?:` choosing between such calls.
+fn has_no_value(e: &ast::Expr) -> bool {
+    match &e.kind {
+        A::Call { name, .. } => functions::function(&name.name).is_some_and(|f| f.role() == functions::Role::Statement),
+        A::Ternary { then, else_, .. } => has_no_value(then) || has_no_value(else_),
+        _ => false,
+    }
 }

@@ -15,6 +15,7 @@ mod stacks;
 mod tables;
 mod probe_kinds;
 mod memory_errors;
+mod more_functions;
 mod watchpoint;
 mod tuples;
 mod types;

@@ -20,30 +20,44 @@ pub(super) const MAX_UNROLLED_NODES_PROGRAM: u64 = 1_000_000;
 /// How many statements and expressions `block` holds once every `unroll`
 /// inside it is repeated. An invalid count counts once: it is refused on
 /// its own.
-pub(super) fn unrolled_size(block: &Block) -> u64 {
-    let mut size = UnrolledSize(0);
+pub(super) fn unrolled_size(block: &Block, params: &[String]) -> u64 {
+    let mut size = UnrolledSize(0, params);
     size.visit_block(block);
     size.0
 }
 
-/// The count of an `unroll` as the checker accepts it, or 1.
-pub(super) fn unroll_count(count: &Expr) -> u64 {
+/// The count of an `unroll` as bpftrace takes it: an integer literal, a
+/// positional parameter (`unroll($1)`, 0 when not given) or their number
+/// (`unroll($#)`). `None` for anything else.
+pub(super) fn unroll_value(count: &Expr, params: &[String]) -> Option<u64> {
     match count.kind {
-        ast::ExprKind::Int(n) if (1..=100).contains(&n) => n,
-        _ => 1,
+        ast::ExprKind::Int(n) => Some(n),
+        ast::ExprKind::Positional(i) => match params.get(i as usize - 1) {
+            Some(text) => super::parse_int(text),
+            None => Some(0),
+        },
+        ast::ExprKind::PositionalCount => Some(params.len() as u64),
+        // A negative literal: below the minimum, as 0 is.
+        ast::ExprKind::Unary { op: ast::UnaryOp::Neg, ref expr } if matches!(expr.kind, ast::ExprKind::Int(_)) => Some(0),
+        _ => None,
     }
+}
+
+/// The count of an `unroll` as the checker accepts it, or 1.
+fn unroll_count(count: &Expr, params: &[String]) -> u64 {
+    unroll_value(count, params).filter(|n| (1..=100).contains(n)).unwrap_or(1)
 }
 
 /// Counts one per statement and expression; an `unroll`'s body counts
 /// `count` times (its count expression not at all).
-struct UnrolledSize(u64);
+struct UnrolledSize<'p>(u64, &'p [String]);
 
-impl Visitor<'_> for UnrolledSize {
+impl Visitor<'_> for UnrolledSize<'_> {
     fn visit_stmt(&mut self, stmt: &Stmt) {
         self.0 = self.0.saturating_add(1);
         match &stmt.kind {
             StmtKind::Unroll { count, body } => {
-                self.0 = self.0.saturating_add(unroll_count(count).saturating_mul(unrolled_size(body)));
+                self.0 = self.0.saturating_add(unroll_count(count, self.1).saturating_mul(unrolled_size(body, self.1)));
             }
             _ => ast::walk_stmt(self, stmt),
         }

@@ -529,7 +529,7 @@ pub(crate) fn is_glob(text: &str) -> bool {
 }
 
 /// Shell-style matching of `*` (any run of characters) and `?` (one).
-pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     // Greedy matching with backtracking to the last `*`.
     let (mut pi, mut ti) = (0, 0);

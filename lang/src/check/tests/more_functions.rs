@@ -1,0 +1,144 @@
+//! `pton`, `strerror`, `cgroup_path`, `override`, `path`, tuple
+//! comparisons and `?:` between statements: what they accept and how they
+//! refuse the rest.
+
+use super::marks::check;
+use super::{kernel_target, run_on};
+use crate::checked::{ExprKind, StmtKind};
+use crate::types::Type;
+
+#[test]
+fn pton_takes_an_address_literal() {
+    check(
+        r#"
+BEGIN { $s = "1.2.3.4"; @a = pton("1.2.3"); @b = pton($s); @c = pton("::1"); }
+//                                ^^^^^^^ error: `pton()` expects a valid IPv4/IPv6 address, got 1.2.3
+//                                                    ^^ error: `pton()` takes an IPv4 or IPv6 address as a string literal
+"#,
+    );
+}
+
+#[test]
+fn pton_is_an_array_of_the_address_bytes() {
+    let p = run_on(&kernel_target(), r#"BEGIN { @a = pton("10.0.0.1"); @b = pton("fe80::1"); }"#).unwrap();
+    let types: Vec<String> = p.maps.iter().map(|m| format!("{:?}", m.value)).collect();
+    assert!(types[0].contains("len: 4"), "{}", types[0]);
+    assert!(types[1].contains("len: 16"), "{}", types[1]);
+}
+
+#[test]
+fn strerror_and_cgroup_path_take_numbers_and_a_literal_filter() {
+    check(
+        r#"
+BEGIN { $f = "cpu"; @a = strerror("x"); @b = cgroup_path(cgroup, $f); @c = cgroup_path("x"); @d = cgroup_path(cgroup, "c*"); }
+//                                ^^^ error: `strerror()` needs an integer, but this is string[2]
+//                                                               ^^ error: `cgroup_path()` takes its filter as a string literal
+//                                                                                     ^^^ error: `cgroup_path()` needs an integer, but this is string[2]
+"#,
+    );
+}
+
+#[test]
+fn cgroup_path_keeps_its_filter_in_its_type() {
+    let p = run_on(&kernel_target(), r#"BEGIN { printf("%s %s %s", cgroup_path(cgroup, "uni*"), cgroup_path(1), strerror(2)); }"#).unwrap();
+    let StmtKind::Printf { args, .. } = &p.probes[0].body[0].kind else { panic!("{:?}", p.probes[0].body) };
+    let types: Vec<&Type> = args.iter().map(|a| &a.ty).collect();
+    assert_eq!(types, [&Type::CgroupPath { filter: Some("uni*".into()) }, &Type::CgroupPath { filter: None }, &Type::Errno]);
+}
+
+#[test]
+fn override_is_for_kprobes_on_entry_and_unsafe() {
+    check(
+        r#"
+tracepoint:syscalls:sys_enter_execve { override(1); }
+//                                     ^^^^^^^^ error: `override()` is unsafe
+"#,
+    );
+    let t = kernel_target();
+    let options = crate::check::Options { allow_unsafe: true, ..Default::default() };
+    let checked = |src: &str| crate::check::check_with(&crate::parse(src).unwrap(), &t, &options);
+    let p = checked("kprobe:vfs_read { override(-22); }").unwrap();
+    assert!(matches!(p.probes[0].body[0].kind, StmtKind::Override(_)));
+    for src in ["kretprobe:vfs_read { override(0); }", "tracepoint:syscalls:sys_enter_execve { override(0); }", "BEGIN { override(0); }"] {
+        let errors = checked(src).unwrap_err();
+        assert_eq!(errors[0].message, "override can only be used with kprobes.", "{src}");
+        let at = src.find("override").unwrap() as u32;
+        assert_eq!((errors[0].span.start, errors[0].span.end), (at, at + "override(0)".len() as u32), "{src}");
+    }
+    assert!(checked(r#"kprobe:vfs_read { override("x"); }"#).is_err());
+}
+
+#[test]
+fn path_is_for_fentry_and_fexit() {
+    check(
+        r#"
+tracepoint:syscalls:sys_enter_execve { printf("%s", path(args.filename)); }
+//                                                  ^^^^^^^^^^^^^^^^^^^ error: The path function can only be used with 'kfunc', 'kretfunc', 'iter' probes
+"#,
+    );
+    let p = run_on(&kernel_target(), "fentry:vfs_read { @[path(args.file)] = count(); }").unwrap();
+    assert!(p.maps[0].key[0].is_str());
+}
+
+#[test]
+fn tuples_compare_with_equality_only_and_element_by_element() {
+    check(
+        r#"
+BEGIN { @a = (1, "a") == (1, "ab"); @b = (1, "a") < (1, "b"); @c = (1, "a") == (1, 2); @d = (1, 2) == (1, 2, 3); @e = (1, 2) == 1; }
+//                                       ^^^^^^^^ error: `<` needs an integer, but this is (int64,string[2])
+//                                                                 ^^^^^^^^^^^^^^^^^^ error: cannot compare tuple elements of types string[2] and int64
+//                                                                                          ^^^^^^^^^^^^^^^^^^^ error: cannot compare tuples of 2 and 3 elements
+//                                                                                                                              ^ error: cannot compare int64 with a tuple
+"#,
+    );
+    let p = run_on(&kernel_target(), r#"BEGIN { $t = (1, (comm, 2)); @ = $t != (1, ("sh", 2)); }"#).unwrap();
+    let StmtKind::MapUpdate { update: crate::checked::MapUpdate::Set(e), .. } = &p.probes[0].body[1].kind else { panic!() };
+    let text = format!("{e:?}");
+    assert!(matches!(e.kind, ExprKind::Binary { .. }) && text.contains("StrEq") && text.contains("TupleIndex"), "{text}");
+}
+
+#[test]
+fn a_conditional_between_statements_is_an_if() {
+    check(
+        r#"
+BEGIN { pid > 1 ? printf("a") : exit(); pid ? printf("b") : 2; }
+//                                                          ^ error: the branches of `?:` must both have a value or both have none
+"#,
+    );
+    let p = run_on(&kernel_target(), r#"BEGIN { pid > 1 ? printf("a") : (pid > 2 ? exit() : printf("b")); }"#).unwrap();
+    let StmtKind::If { then, else_, .. } = &p.probes[0].body[0].kind else { panic!("{:?}", p.probes[0].body) };
+    assert!(matches!(then[0].kind, StmtKind::Printf { .. }));
+    assert!(matches!(else_[0].kind, StmtKind::If { .. }));
+}
+
+#[test]
+fn unroll_counts_are_literals_or_positional_parameters_from_1_to_100() {
+    check(
+        r#"
+BEGIN { unroll(0) { } unroll(101) { } unroll(-1) { } unroll(pid) { } unroll($1) { } unroll($#) { } unroll($2) { } }
+//             ^ error: `unroll` needs a count between 1 and 100
+//                           ^^^ error: `unroll` needs a count between 1 and 100
+//                                           ^^ error: `unroll` needs a count between 1 and 100
+//                                                          ^^^ error: `unroll` needs a count between 1 and 100
+//                                                                          ^^ error: `unroll` needs a count between 1 and 100
+//                                                                                         ^^ error: `unroll` needs a count between 1 and 100
+//                                                                                                        ^^ error: `unroll` needs a count between 1 and 100
+"#,
+    );
+    let options = crate::check::Options { params: vec!["3".into(), "x".into()], ..Default::default() };
+    let p = crate::check::check_with(&crate::parse("BEGIN { unroll($1) { } unroll($#) { } }").unwrap(), &kernel_target(), &options).unwrap();
+    let counts: Vec<u32> = p.probes[0].body.iter().filter_map(|s| match s.kind { StmtKind::Unroll { count, .. } => Some(count), _ => None }).collect();
+    assert_eq!(counts, [3, 2]);
+    let p = crate::check::check_with(&crate::parse("BEGIN { unroll($2) { } }").unwrap(), &kernel_target(), &options);
+    assert!(p.is_err());
+}
+
+#[test]
+fn macaddr_takes_a_pointer_or_a_six_byte_array() {
+    check(
+        r#"
+BEGIN { @a = macaddr(comm); @b = macaddr(curtask); }
+//           ^^^^^^^^^^^^^ error: macaddr() argument must be 6 bytes in size
+"#,
+    );
+}
