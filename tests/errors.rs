@@ -224,3 +224,21 @@ fn a_loop_too_long_for_the_verifier_is_named_as_such() {
     let out = run(&["-e", program]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("bug in rbpf"));
 }
+
+#[test]
+fn unknown_types_are_named_with_the_kernels_nearest_type() {
+    fails_with(&["-e", "BEGIN { @ = sizeof(nosuch_t); }"], &["error: unknown type `nosuch_t`", "-e:1:20", "^^^^^^^^ not defined in the script or the kernel"]);
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("skipping the kernel's hints: no /sys/kernel/btf/vmlinux");
+        return;
+    }
+    for (src, hint) in [
+        ("BEGIN { $t = (struct task_strct *)0; }", "did you mean `struct task_struct`?"),
+        ("BEGIN { @ = sizeof(struct task_strct); }", "did you mean `struct task_struct`?"),
+        ("BEGIN { @ = offsetof(struct task_strct, pid); }", "did you mean `struct task_struct`?"),
+        ("BEGIN { @ = sizeof(union bpf_atr); }", "did you mean `union bpf_attr`?"),
+        ("BEGIN { @ = sizeof(pid_tt); }", "did you mean `pid_t`?"),
+    ] {
+        fails_with(&["-e", src], &["error: unknown type", hint]);
+    }
+}

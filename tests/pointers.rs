@@ -99,6 +99,28 @@ fn members_arrays_unions_and_bit_fields_read_through_a_uprobes_pointer() {
 }
 
 #[test]
+fn an_array_member_cast_to_a_pointer_is_its_address() {
+    const TEST: &str = "an_array_member_cast_to_a_pointer_is_its_address";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    // The array decays to a pointer to its first element, in user memory
+    // as `$p` is: `name` is at offset 4, `arr` (longs 1, 2, 3 read as
+    // int32s) at 32. bpftrace 0.17 agrees on the long array; a char array
+    // it reads as 0 or fails to load.
+    let program = format!(
+        "{TYPES} uprobe:BIN:rbpf_visit {{
+           $p = (struct P *)arg0; $c = (int8 *)$p->name; $l = (int32 *)$p->arr;
+           printf(\"%d %d %d %d %d\\n\", *$c, $c[1], *$l, $l[2], $l[4]);
+           printf(\"%d %d %c %d\\n\", (uint64)$c - (uint64)$p, (uint64)$l - (uint64)$p,
+                  *(uint8 *)$p->next->name, *((int64 *)$p->next->arr + 2));
+         }}"
+    );
+    let Some(out) = trace(TEST, &program, 1) else { return };
+    assert!(out.contains("102 105 1 2 3\n4 32 8 30\n"), "{out}");
+}
+
+#[test]
 fn curtask_and_a_tracepoints_struct_pointer_read_kernel_and_user_memory() {
     const TEST: &str = "curtask_and_a_tracepoints_struct_pointer_read_kernel_and_user_memory";
     if !kernel_tests_enabled(TEST) {

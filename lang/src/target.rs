@@ -70,6 +70,13 @@ pub trait Target {
     /// type. `NotFound` when the kernel has no such type.
     fn kernel_type(&self, name: &str) -> Result<CType, TargetError>;
 
+    /// The names of the kernel's types of one kind — `Some("struct")`,
+    /// `Some("union")`, `Some("enum")`, or `None` for typedefs and base
+    /// types — without the keyword, from the kernel's BTF, for a "did you
+    /// mean" hint on a type the kernel does not have. Asked only when a
+    /// type is not found, never on the way to a program that runs.
+    fn kernel_type_names(&self, kind: Option<&str>) -> Result<Vec<String>, TargetError>;
+
     /// The value of the kernel enumerator `name` (`TCP_ESTABLISHED`), from
     /// the enums of the kernel's BTF; `NotFound` when no enum defines it.
     fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError>;

@@ -463,6 +463,25 @@ impl Btf {
         Some(self.ctype(id, 0))
     }
 
+    /// The names of this file's own types of the kind `kind` spells
+    /// (`struct`, `union`, `enum`; `None` for typedefs and base types), in
+    /// id order, for a "did you mean" hint when a type is not found: one
+    /// scan, run only on that error path.
+    pub fn type_names(&self, kind: Option<&str>) -> Vec<&str> {
+        let kinds: &[u32] = match kind {
+            Some("struct") => &[KIND_STRUCT],
+            Some("union") => &[KIND_UNION],
+            Some("enum") => &[KIND_ENUM, KIND_ENUM64],
+            Some(_) => &[],
+            None => &[KIND_TYPEDEF, KIND_INT, KIND_FLOAT],
+        };
+        self.headers()
+            .filter(|(_, r)| kinds.contains(&r.kind) && r.name_off != 0)
+            .map(|(_, r)| self.name(r.name_off))
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
     /// The value of the enumerator `name`, the first enum's that has it.
     pub fn enum_constant(&self, name: &str) -> Option<i64> {
         self.headers().filter(|(_, r)| r.kind == KIND_ENUM || r.kind == KIND_ENUM64).find_map(|(_, r)| {
@@ -684,6 +703,17 @@ impl KernelBtf {
             return Ok(Some(ty));
         }
         Ok(self.module_names().iter().find_map(|m| self.module(m).ok()?.named_type(key)))
+    }
+
+    /// The names of vmlinux's types of a kind (see [`Btf::type_names`]),
+    /// each once; modules' types are left out (reading every module's BTF
+    /// for a hint would cost more than the hint is worth).
+    pub fn type_names(&self, kind: Option<&str>) -> Result<Vec<String>, String> {
+        let vmlinux = self.vmlinux()?;
+        let mut names: Vec<String> = vmlinux.type_names(kind).into_iter().map(str::to_string).collect();
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
     }
 
     /// The enumerator `name`'s value: vmlinux's, else a module's.
@@ -917,5 +947,21 @@ mod tests {
             assert!(btf.named_type("struct no_such_struct").is_none());
         }
         assert_eq!(mapped.offsets, read.offsets);
+    }
+
+    #[test]
+    fn lists_the_names_of_one_kind_of_type() {
+        let btf = Btf::parse(&sample()).unwrap();
+        assert_eq!(btf.type_names(None), ["int", "char", "long"]);
+        assert!(btf.type_names(Some("struct")).is_empty());
+        let Ok(kernel) = Btf::open(Path::new("/sys/kernel/btf/vmlinux")) else {
+            eprintln!("skipping the kernel's names: no /sys/kernel/btf/vmlinux");
+            return;
+        };
+        let structs = kernel.type_names(Some("struct"));
+        assert!(structs.contains(&"task_struct") && !structs.contains(&"bpf_attr"), "{} structs", structs.len());
+        assert!(kernel.type_names(Some("union")).contains(&"bpf_attr"));
+        assert!(kernel.type_names(Some("enum")).contains(&"bpf_map_type"));
+        assert!(kernel.type_names(None).contains(&"pid_t"));
     }
 }

@@ -124,6 +124,10 @@ impl Target for HostTarget {
         self.btf.named_type(name).map_err(TargetError::Unavailable)?.ok_or(TargetError::NotFound)
     }
 
+    fn kernel_type_names(&self, kind: Option<&str>) -> Result<Vec<String>, TargetError> {
+        self.btf.type_names(kind).map_err(TargetError::Unavailable)
+    }
+
     fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError> {
         self.btf.enum_constant(name).map_err(TargetError::Unavailable)?.ok_or(TargetError::NotFound)
     }

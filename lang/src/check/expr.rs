@@ -225,6 +225,11 @@ impl Checker {
                 (ExprKind::Ternary { cond: Box::new(cond), then: Box::new(a), else_: Box::new(b) }, ty)
             }
             A::Cast { ty, expr } => {
+                if ty.pointer > 0 {
+                    if let Some(cast) = self.array_pointer_cast(ty, expr, cx) {
+                        return cast;
+                    }
+                }
                 let inner = self.expr(expr, cx);
                 if ty.pointer > 0 {
                     return self.pointer_cast(ty, inner, cx);

@@ -127,6 +127,47 @@ impl Checker {
         Some((ExprKind::Retype(Box::new(inner)), typed_pointer(pointee, user)))
     }
 
+    /// `(T *)p->arr` where the member is an array: as in C (and bpftrace),
+    /// the array decays to a pointer to its first element, so the cast is
+    /// of the member's address, in the base pointer's address space, and
+    /// nothing is read. `None` when `e` names no memory (the operand is
+    /// then checked as any other); for a place that holds no array, its
+    /// value is read and cast as usual.
+    pub(super) fn array_pointer_cast(&mut self, ty: &ast::TypeName, e: &ast::Expr, cx: &mut ProbeCx) -> Option<Option<(ExprKind, Type)>> {
+        if !is_place(e, &cx.resolved.kind) {
+            return None;
+        }
+        let Some(place) = self.place(e, cx) else { return Some(None) };
+        let inner = match (self.complete(&place.ty), place.base) {
+            (CType::Array { .. }, Base::Memory { addr, user }) => {
+                let mut pointee = match self.c_type(&ty.name, ty.span) {
+                    Some(t) => t,
+                    None => return Some(None),
+                };
+                for _ in 1..ty.pointer {
+                    pointee = CType::pointer(pointee, AddrSpace::Unknown);
+                }
+                return Some(Some((ExprKind::Retype(Box::new(addr)), typed_pointer(pointee, user))));
+            }
+            (CType::Array { .. }, Base::Value { .. }) => {
+                self.error(
+                    Diagnostic::error(e.span, "an array inside a value held in a variable or map has no address")
+                        .with_label("copied out of memory, not in it")
+                        .with_note("cast the member where it is in memory, e.g. `(int8 *)$p->name` on the pointer `$p`"),
+                );
+                return Some(None);
+            }
+            (_, base) => {
+                let span = e.span;
+                match self.read_place(Place { base, ..place }, span) {
+                    Some((kind, ty)) => Expr { kind, ty, span },
+                    None => return Some(None),
+                }
+            }
+        };
+        Some(self.pointer_cast(ty, inner, cx))
+    }
+
     /// A cast to a type that is no integer: refused, with the sizes when
     /// it is a struct, union or array type no integer converts to.
     pub(super) fn value_cast(&mut self, ty: &ast::TypeName, inner: &Expr) {

@@ -34,6 +34,9 @@ pub(super) struct TypeTable {
     /// to) that were not looked up before: [`TypeTable::learn_wanted`]
     /// looks them up, and the inference pass runs again.
     wanted: RefCell<Vec<String>>,
+    /// For each named type the kernel lacks, its nearest kernel type of
+    /// the same kind (`struct task_strct` → `struct task_struct`).
+    kernel_hints: HashMap<String, String>,
 }
 
 impl TypeTable {
@@ -61,9 +64,24 @@ impl TypeTable {
         let mut names = Names::default();
         names.visit_program(program);
         let mut kernel_constants = HashMap::new();
+        let mut kernel_hints = HashMap::new();
+        let mut kernel_names: HashMap<Option<String>, Vec<String>> = HashMap::new();
         for key in names.types {
-            if int_type(&key).is_none() && !script.types.contains_key(&key) {
-                lookup(&key, &mut kernel, &mut unavailable);
+            if int_type(&key).is_some() || script.types.contains_key(&key) || lookup(&key, &mut kernel, &mut unavailable).is_some() {
+                continue;
+            }
+            if unavailable.is_some() || builtins::builtin(&key).is_some() || script.constants.contains_key(&key) || kernel_hints.contains_key(&key) {
+                continue;
+            }
+            // Not found: an error unless an enumerator (asked below). Only
+            // now are the kernel's names of that kind read, once a kind.
+            let (kind, name) = match key.split_once(' ') {
+                Some((kind, name)) => (Some(kind.to_string()), name),
+                None => (None, key.as_str()),
+            };
+            let known = kernel_names.entry(kind.clone()).or_insert_with(|| target.kernel_type_names(kind.as_deref()).unwrap_or_default());
+            if let Some(hint) = nearest(name, known) {
+                kernel_hints.insert(key.clone(), crate::ctypes::type_key(kind.as_deref(), hint));
             }
         }
         for name in names.idents {
@@ -80,7 +98,7 @@ impl TypeTable {
                 Err(TargetError::NotFound) => {}
             }
         }
-        (TypeTable { script, kernel, binary: HashMap::new(), kernel_constants, unavailable, wanted: RefCell::default() }, diags)
+        (TypeTable { script, kernel, binary: HashMap::new(), kernel_constants, unavailable, wanted: RefCell::default(), kernel_hints }, diags)
     }
 
     /// The type spelt `key`: the script's definition wins over a traced
@@ -146,11 +164,20 @@ impl TypeTable {
         }
         let known = self.script.types.keys().chain(self.kernel.iter().filter(|(_, t)| t.is_some()).map(|(k, _)| k));
         let ints = ["uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64"];
-        if let Some(hint) = closest(key, known.map(String::as_str).chain(ints)) {
+        let kernel_hint = self.kernel_hints.get(key).map(String::as_str);
+        if let Some(hint) = closest(key, known.map(String::as_str).chain(ints).chain(kernel_hint)) {
             d = d.with_note(format!("did you mean `{hint}`?"));
         }
         d
     }
+}
+
+/// The name among `known` nearest to `name` (see [`closest`]), looking only
+/// at names whose length is within the distance `closest` accepts, so that
+/// a scan of the kernel's tens of thousands of names stays cheap.
+fn nearest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    let limit = (name.len() / 3).max(2);
+    closest(name, known.iter().map(String::as_str).filter(|k| k.len().abs_diff(name.len()) <= limit))
 }
 
 /// The type `curtask` points to.
@@ -194,13 +221,15 @@ impl Checker {
         self.size_of(&ty, &t.name, t.span)
     }
 
-    /// `sizeof(NAME)` where NAME is no variable or builtin but a typedef.
+    /// `sizeof(NAME)` where NAME is no builtin or enumerator: a typedef,
+    /// or else an unknown type (as bpftrace calls it an unknown
+    /// identifier, not an unknown builtin).
     pub(super) fn sizeof_typedef(&mut self, e: &ast::Expr) -> Option<Option<u64>> {
         let A::Ident(name) = &e.kind else { return None };
-        if builtins::builtin(name).is_some() || !self.types.is_type(name) {
+        if builtins::builtin(name).is_some() || (!self.types.is_type(name) && self.types.constant(name).is_some()) {
             return None;
         }
-        let ty = self.named_type(name, e.span)?;
+        let Some(ty) = self.named_type(name, e.span) else { return Some(None) };
         Some(self.size_of(&ty, name, e.span))
     }
 
@@ -240,7 +269,13 @@ impl Checker {
     pub(super) fn offsetof(&mut self, of: &SizeofArg, path: &[ast::Ident]) -> Option<(ExprKind, Type)> {
         let (key, key_span) = match of {
             SizeofArg::Type(t) if t.pointer == 0 && int_type(&t.name).is_none() => (t.name.clone(), t.span),
-            SizeofArg::Expr(ast::Expr { kind: A::Ident(name), span }) if self.types.is_type(name) => (name.clone(), *span),
+            // A bare name that is no builtin or enumerator is a type, known
+            // or not.
+            SizeofArg::Expr(ast::Expr { kind: A::Ident(name), span })
+                if self.types.is_type(name) || (builtins::builtin(name).is_none() && self.types.constant(name).is_none()) =>
+            {
+                (name.clone(), *span)
+            }
             SizeofArg::Type(ast::TypeName { span, .. }) | SizeofArg::Expr(ast::Expr { span, .. }) => {
                 self.error(
                     Diagnostic::error(*span, "`offsetof()` needs a struct or union type")

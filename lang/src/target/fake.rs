@@ -272,6 +272,23 @@ impl Target for FakeTarget {
         self.kernel_types.get(name).cloned().ok_or(TargetError::NotFound)
     }
 
+    fn kernel_type_names(&self, kind: Option<&str>) -> Result<Vec<String>, TargetError> {
+        if let Some(why) = &self.no_btf {
+            return Err(TargetError::Unavailable(why.clone()));
+        }
+        let mut names: Vec<String> = self
+            .kernel_types
+            .keys()
+            .filter_map(|key| match (kind, key.split_once(' ')) {
+                (Some(k), Some((kw, name))) if k == kw => Some(name.to_string()),
+                (None, None) => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort_unstable();
+        Ok(names)
+    }
+
     fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError> {
         if let Some(why) = &self.no_btf {
             return Err(TargetError::Unavailable(why.clone()));

@@ -115,3 +115,40 @@ BEGIN { @a = (struct P)1; @b = (struct Q)1; @c = (union U)1; }
         assert_eq!(span, operand, "{src}: {message}");
     }
 }
+
+#[test]
+fn an_unknown_bare_type_name_is_an_unknown_type() {
+    // bpftrace calls it an unknown identifier; it is no builtin either.
+    check(
+        r#"
+BEGIN { @s = sizeof(nosuch_t); @o = offsetof(nosuch_t, x); @p = sizeof(pid); @t = sizeof(pid_t); }
+//                  ^^^^^^^^ error: unknown type `nosuch_t`
+//                                           ^^^^^^^^ error: unknown type `nosuch_t`
+"#,
+    );
+    let e = run("BEGIN { @ = sizeof(pid_tt); }").unwrap_err();
+    assert!(e.contains("unknown type `pid_tt`") && e.contains("did you mean `pid_t`?") && !e.contains("builtin"), "{e}");
+}
+
+#[test]
+fn misspelt_kernel_types_hint_the_kernels_nearest_name() {
+    check(
+        r#"
+BEGIN { $t = (struct task_strct *)0; @s = sizeof(struct task_strct); @o = offsetof(struct task_strct, pid); }
+//            ^^^^^^^^^^^^^^^^^^^ error: unknown type `struct task_strct`
+//                                               ^^^^^^^^^^^^^^^^^ error: unknown type `struct task_strct`
+//                                                                                 ^^^^^^^^^^^^^^^^^ error: unknown type `struct task_strct`
+"#,
+    );
+    for src in [
+        "BEGIN { $t = (struct task_strct *)0; }",
+        "BEGIN { @ = sizeof(struct task_strct); }",
+        "BEGIN { @ = offsetof(struct task_strct, pid); }",
+    ] {
+        let e = run(src).unwrap_err();
+        assert!(e.contains("did you mean `struct task_struct`?"), "{src}: {e}");
+    }
+    // The kind is kept: a struct's name is no hint for a union.
+    let e = run("BEGIN { @ = sizeof(union task_strct); }").unwrap_err();
+    assert!(e.contains("unknown type `union task_strct`") && !e.contains("did you mean"), "{e}");
+}

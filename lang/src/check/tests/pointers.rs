@@ -144,3 +144,37 @@ BEGIN { $p = (struct P *)0; @ = $p->n->x; }
 "#,
     );
 }
+
+#[test]
+fn an_array_member_cast_to_a_pointer_is_its_address() {
+    // `name` is at offset 4, `arr` at 32: the cast adds the offset to the
+    // base pointer and reads nothing; the pointer stays in user memory.
+    for (body, offset, ty) in [("$v = (int8 *)$p->name;", 4, "int8 *"), ("$v = (int32 *)$p->arr;", 32, "int32 *"), ("$v = (uint64 **)$p->next->arr;", 32, "uint64 * *")] {
+        let e = value(body);
+        assert_eq!(e.ty.to_string(), ty, "{body}");
+        assert!(matches!(e.ty, Type::Ptr { user: true, .. }), "{body}: {:?}", e.ty);
+        let ExprKind::Retype(addr) = &e.kind else { panic!("{body}: not a retyped address: {e:?}") };
+        let ExprKind::Binary { rhs, .. } = &addr.kind else { panic!("{body}: not an offset: {addr:?}") };
+        assert_eq!(rhs.kind, ExprKind::Int(offset), "{body}");
+    }
+    // A kernel pointer's array gives a kernel pointer.
+    let p = super::check_ok(&format!("{P}\ntracepoint:sched:sched_switch {{ $l = (int32 *)((struct P *)0)->arr; }}"));
+    let StmtKind::VarAssign { value, .. } = &p.probes[0].body[0].kind else { panic!() };
+    assert!(matches!(value.ty, Type::Ptr { user: false, .. }), "{:?}", value.ty);
+    // A member that is no array is read, then cast; an array copied into a
+    // variable has no address; an integer member is read and cast as any
+    // integer is.
+    assert!(matches!(value_kind("$v = (int8 *)$p->next;"), ExprKind::Retype(inner) if matches!(inner.kind, ExprKind::Load { .. })));
+    check(
+        r#"
+struct P { int x; char name[8]; };
+uprobe:/bin/sh:main { $p = (struct P *)arg0; $s = *$p; $a = (int8 *)$s.name; $c = (struct R *)$p->name; }
+//                                                                  ^^^^^^^ error: an array inside a value held in a variable or map has no address
+//                                                                                 ^^^^^^^^^^ error: unknown type `struct R`
+"#,
+    );
+}
+
+fn value_kind(body: &str) -> ExprKind {
+    value(body).kind
+}
