@@ -200,13 +200,37 @@ fn read_source(cli: &Cli) -> anyhow::Result<(Source, Vec<String>)> {
         return Ok((Source::new("stdin", text), params));
     }
     // bpftrace's words first, so that scripts grepping for them still match.
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| {
-            let path = path.display();
-            let reason = usage::os_reason(&e);
-            anyhow::anyhow!("failed to open file '{path}': {reason}\n  = cannot read script file {path}: the first argument is the script (or give the program with -e)")
-        })?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        let path = path.display();
+        let reason = usage::os_reason(&e);
+        anyhow::anyhow!("failed to open file '{path}': {reason}\n  = cannot read script file {path}: the first argument is the script (or give the program with -e)")
+    })?;
+    let text = script_text(bytes).map_err(|why| {
+        anyhow::anyhow!("script file '{}' {why}\n  = the first argument is the script (or give the program with -e)", path.display())
+    })?;
     Ok((Source::new(path.display().to_string(), text), params))
+}
+
+/// A script file's text, or why it is none: a compiled file, a NUL byte
+/// or bytes that are not UTF-8, placed by line and column.
+fn script_text(bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.starts_with(b"\x7fELF") {
+        return Err("is an ELF file (compiled code), not a script".into());
+    }
+    let place = |bytes: &[u8], at: usize| {
+        let before = &bytes[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1) + 1;
+        format!("line {line}, column {column}")
+    };
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(format!("is a binary file, not a script: it has a NUL byte at {}", place(&bytes, at)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let byte = e.as_bytes()[at];
+        format!("is not UTF-8 text: the byte {byte:#04x} at {} is not valid UTF-8", place(e.as_bytes(), at))
+    })
 }
 
 /// What the preprocessor needs: -I, --include, and the script's directory

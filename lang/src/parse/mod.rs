@@ -504,6 +504,11 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diagnostic {
             .with_label("this string is never closed")
             .with_note("close it with `\"`");
     }
+    if text[pos..].starts_with("/*") && !text[pos + 2..].contains("*/") {
+        return Diagnostic::error(Span::new(pos, pos + 2), "unterminated comment")
+            .with_label("this comment is never closed")
+            .with_note("close it with `*/`");
+    }
     // An unclosed block shows as an error at the end.
     if found_char.is_none() {
         let open = text.matches('{').count();

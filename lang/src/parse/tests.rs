@@ -262,6 +262,21 @@ error: unterminated string literal
 }
 
 #[test]
+fn unterminated_comment() {
+    check_error(
+        "BEGIN { /* oops\n exit(); }",
+        r#"
+error: unterminated comment
+  ┌─ -e:1:9
+  │
+1 │ BEGIN { /* oops
+  │         ^^ this comment is never closed
+  │
+  = close it with `*/`"#,
+    );
+}
+
+#[test]
 fn missing_value_and_unknown_character() {
     let d = super::parse("BEGIN { @x = ; }").unwrap_err();
     assert_eq!(d[0].span.start, 13);

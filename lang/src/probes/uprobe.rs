@@ -50,7 +50,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
     match &location {
         UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) => {
             let symbol = target.user_function(path, f).map_err(|e| match e {
-                TargetError::NotFound => missing_function(shown, f, span),
+                TargetError::NotFound => missing_function(shown, f, span, target.user_functions(path)),
                 TargetError::Unavailable(why) => {
                     Diagnostic::error(span, format!("cannot attach {kind} here: {why}")).with_label("the binary this probe names")
                 }
@@ -94,12 +94,25 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
 /// warning: the checker skips such an attach point, as bpftrace does
 /// (its `missing_probes = warn`), when the probe has others that resolve,
 /// and makes it an error when it has none.
-fn missing_function(shown: &str, func: &str, span: Span) -> Diagnostic {
-    let mut d = Diagnostic::error(span, format!("`{shown}` has no function `{func}`"))
-        .with_label("no such symbol")
-        .with_note(format!("the functions are the defined symbols of `nm -D {shown}` and `nm {shown}`"));
+/// `functions` are the binary's, asked for only now that one is missing:
+/// a binary with none is stripped, which is said in so many words.
+fn missing_function(shown: &str, func: &str, span: Span, functions: Result<Vec<String>, TargetError>) -> Diagnostic {
+    let mut d = match functions {
+        Ok(f) if f.is_empty() => stripped(shown, span, &format!("`{func}`")),
+        _ => Diagnostic::error(span, format!("`{shown}` has no function `{func}`"))
+            .with_label("no such symbol")
+            .with_note(format!("the functions are the defined symbols of `nm -D {shown}` and `nm {shown}`")),
+    };
     d.severity = Severity::Warning;
     d
+}
+
+/// A binary without a function symbol: `strip` or `gcc -s` removed its
+/// symbol table, and it exports none either.
+fn stripped(shown: &str, span: Span, wanted: &str) -> Diagnostic {
+    Diagnostic::error(span, format!("`{shown}` has no symbol table (it is stripped), so it has no function {wanted}"))
+        .with_label("no function symbols in this binary")
+        .with_note("probe a build that keeps its symbols (not stripped, not linked with `-s`), or an address in the file (`0x1139`)")
 }
 
 /// A wildcard's uprobes as one multi-attached probe named as written
@@ -146,6 +159,9 @@ fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, sco
         Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the functions of this binary")
     })?;
     let matched = matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")));
+    if functions.is_empty() {
+        return Err(stripped(&binary.shown, span, &format!("matching `{func}`")));
+    }
     if matched.is_empty() {
         return Err(Diagnostic::error(span, format!("no function of `{}` matches `{func}`", binary.shown))
             .with_label("matches nothing")
@@ -308,6 +324,17 @@ mod tests {
         let parts = ["bash", "rbpf_none"];
         let d = resolve(&parts, Span::default(), &target(), &Scope::default(), false).unwrap_err();
         assert_eq!((d.severity, d.message.as_str()), (Severity::Warning, "`/usr/bin/bash` has no function `rbpf_none`"));
+    }
+
+    #[test]
+    fn a_stripped_binary_is_named_as_such() {
+        let t = target().with_file("/usr/bin/stripped", true).with_user_functions("/usr/bin/stripped", &[]);
+        let message = |text: &str| {
+            let parts: Vec<&str> = text.split(':').skip(1).collect();
+            resolve(&parts, Span::default(), &t, &Scope::default(), false).unwrap_err().message
+        };
+        assert_eq!(message("uprobe:/usr/bin/stripped:main"), "`/usr/bin/stripped` has no symbol table (it is stripped), so it has no function `main`");
+        assert_eq!(message("uprobe:/usr/bin/stripped:ma*"), "`/usr/bin/stripped` has no symbol table (it is stripped), so it has no function matching `ma*`");
     }
 
     #[test]
