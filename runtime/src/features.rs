@@ -53,7 +53,7 @@ impl Features {
         let btf = KernelBtf::at("/sys/kernel/btf");
         let vmlinux = btf.vmlinux().ok();
         let function_id = |name: &str| vmlinux.as_ref().and_then(|b| b.function_id(name)).unwrap_or(0);
-        let tracing = |attach: u32, func: &str| loads(prog_type::TRACING, attach, function_id(func), &trivial());
+        let tracing = |attach: u32, func: &str| sys::load_trivial_probe(prog_type::TRACING, attach, function_id(func)).is_ok();
         let kfunc = tracing(attach_type::TRACE_FENTRY, "vfs_read");
         let helper = |ty: u32, h: Helper| knows_helper(ty, 0, 0, h);
         let helpers = vec![
@@ -92,9 +92,9 @@ impl Features {
         let pmu = |name: &str| std::path::Path::new("/sys/bus/event_source/devices").join(name).join("type").exists();
         let tracefs = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].iter().any(|p| std::path::Path::new(p).exists());
         let probes = vec![
-            ("kprobe", pmu("kprobe") && loads(prog_type::KPROBE, 0, 0, &trivial())),
-            ("tracepoint", tracefs && loads(prog_type::TRACEPOINT, 0, 0, &trivial())),
-            ("perf_event", loads(prog_type::PERF_EVENT, 0, 0, &trivial())),
+            ("kprobe", pmu("kprobe") && sys::load_trivial_probe(prog_type::KPROBE, 0, 0).is_ok()),
+            ("tracepoint", tracefs && sys::load_trivial_probe(prog_type::TRACEPOINT, 0, 0).is_ok()),
+            ("perf_event", sys::load_trivial_probe(prog_type::PERF_EVENT, 0, 0).is_ok()),
             ("kfunc", kfunc),
             ("iter:task", tracing(TRACE_ITER, "bpf_iter_task")),
             ("iter:task_file", tracing(TRACE_ITER, "bpf_iter_task_file")),
@@ -136,11 +136,6 @@ impl Features {
         section(&mut out, "Probe types", &self.probes);
         out
     }
-}
-
-/// `r0 = 0; exit`.
-fn trivial() -> Vec<u8> {
-    long_program(0)
 }
 
 /// `count` moves, then `r0 = 0; exit`: more than 4096 instructions load
@@ -219,8 +214,7 @@ fn map_batch() -> bool {
 /// Whether BEGIN and END can run as rbpf runs them: a raw tracepoint
 /// program run once with BPF_PROG_TEST_RUN.
 fn raw_tp_special() -> bool {
-    let insns = trivial();
-    let Ok(prog) = sys::load_program(&program(prog_type::RAW_TRACEPOINT, 0, 0, &insns)) else { return false };
+    let Ok(prog) = sys::load_trivial_probe(prog_type::RAW_TRACEPOINT, 0, 0) else { return false };
     sys::prog_test_run(prog.as_fd()).is_ok()
 }
 
@@ -237,4 +231,129 @@ fn uname() -> [String; 5] {
         String::from_utf8_lossy(&bytes).into_owned()
     };
     [field(&uts.sysname), field(&uts.nodename), field(&uts.release), field(&uts.version), field(&uts.machine)]
+}
+
+/// The Linux release that brought `helper`, as the kernel's uapi
+/// `bpf.h` history has it (helpers are numbered in the order they came).
+pub fn helper_release(helper: Helper) -> &'static str {
+    use Helper::*;
+    match helper {
+        MapLookupElem | MapUpdateElem | MapDeleteElem => "3.19",
+        ProbeRead | KtimeGetNs | TracePrintk | GetPrandomU32 | GetSmpProcessorId => "4.1",
+        TailCall | GetCurrentPidTgid | GetCurrentUidGid | GetCurrentComm => "4.2",
+        PerfEventRead => "4.3",
+        PerfEventOutput => "4.4",
+        GetStackid => "4.6",
+        GetCurrentTask | ProbeWriteUser => "4.8",
+        GetNumaNodeId => "4.10",
+        ProbeReadStr => "4.11",
+        PerfEventReadValue => "4.15",
+        OverrideReturn => "4.16",
+        GetStack | GetCurrentCgroupId => "4.18",
+        MapPushElem | MapPopElem | MapPeekElem => "4.20",
+        SendSignal => "5.3",
+        ProbeReadUser | ProbeReadKernel | ProbeReadUserStr | ProbeReadKernelStr | SendSignalThread | Jiffies64 => "5.5",
+        GetNsCurrentPidTgid | GetCurrentAncestorCgroupId => "5.7",
+        KtimeGetBootNs | RingbufOutput | RingbufReserve | RingbufSubmit | RingbufDiscard | RingbufQuery => "5.8",
+        GetTaskStack => "5.9",
+        DPath | CopyFromUser => "5.10",
+        GetCurrentTaskBtf | KtimeGetCoarseNs => "5.11",
+        ForEachMapElem | Snprintf => "5.13",
+        GetFuncIp | GetAttachCookie | TaskPtRegs => "5.15",
+        Loop | Strncmp | GetFuncArg | GetFuncRet => "5.17",
+        CopyFromUserTask => "5.18",
+        MapLookupPercpuElem => "5.19",
+        KtimeGetTaiNs => "6.1",
+    }
+}
+
+/// A map type rbpf creates, its name and the Linux release that brought
+/// it; `None` for a type rbpf does not create.
+pub fn map_type_release(map_type: u32) -> Option<(&'static str, &'static str)> {
+    use rbpf_codegen::elf::map_type::*;
+    Some(match map_type {
+        HASH | ARRAY => return None,
+        PROG_ARRAY => ("program array", "4.2"),
+        PERF_EVENT_ARRAY => ("perf event array", "4.3"),
+        PERCPU_HASH => ("per-CPU hash", "4.6"),
+        PERCPU_ARRAY => ("per-CPU array", "4.6"),
+        STACK_TRACE => ("stack trace", "4.6"),
+        LRU_HASH => ("LRU hash", "4.10"),
+        LRU_PERCPU_HASH => ("per-CPU LRU hash", "4.10"),
+        QUEUE => ("queue", "4.20"),
+        STACK => ("stack", "4.20"),
+        RINGBUF => ("ring buffer", "5.8"),
+        _ => return None,
+    })
+}
+
+/// A program type (with its expected attach type) rbpf loads, its name
+/// and the Linux release that brought it.
+pub fn program_type_release(prog_type: u32, expected_attach_type: u32) -> Option<(&'static str, &'static str)> {
+    Some(match (prog_type, expected_attach_type) {
+        (prog_type::KPROBE, attach_type::TRACE_KPROBE_MULTI) => ("kprobe multi-attach", "5.18"),
+        (prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI) => ("uprobe multi-attach", "6.6"),
+        (prog_type::KPROBE, _) => ("kprobe", "4.1"),
+        (prog_type::TRACEPOINT, _) => ("tracepoint", "4.7"),
+        (prog_type::PERF_EVENT, _) => ("perf event", "4.9"),
+        (prog_type::RAW_TRACEPOINT, _) => ("raw tracepoint", "4.17"),
+        (prog_type::TRACING, _) => ("fentry/fexit", "5.5"),
+        _ => return None,
+    })
+}
+
+/// Whether a map of `map_type` can be created here at all: the smallest
+/// one of its kind.
+pub fn has_map_type(map_type: u32) -> bool {
+    use rbpf_codegen::elf::map_type::*;
+    let (key, value, entries) = match map_type {
+        RINGBUF => (0, 0, 4096),
+        QUEUE | STACK => (0, 8, 1),
+        STACK_TRACE => (4, 8, 1),
+        PROG_ARRAY | PERF_EVENT_ARRAY => (4, 4, 1),
+        _ => (4, 8, 1),
+    };
+    sys::map_create("rbpf_probe", map_type, key, value, entries, 0).is_ok()
+}
+
+/// The helper a verifier log says this kernel does not have: "invalid
+/// func unknown#N" names a number past the kernel's last helper.
+pub fn unknown_helper(log: &str) -> Option<Helper> {
+    let (_, rest) = log.split_once("invalid func unknown#")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Helper::from_id(digits.parse().ok()?)
+}
+
+/// The running kernel's release, e.g. "6.1.0-26-amd64".
+pub fn running_release() -> String {
+    uname()[2].clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_release_of_what_a_kernel_lacks() {
+        assert_eq!(unknown_helper("0: (85) call unknown#173\ninvalid func unknown#173\nprocessed 1 insns"), Some(Helper::GetFuncIp));
+        assert_eq!(helper_release(Helper::GetFuncIp), "5.15");
+        assert_eq!(unknown_helper("R1 type=ctx expected=fp"), None);
+        assert_eq!(unknown_helper("invalid func unknown#9999"), None);
+        assert_eq!(map_type_release(rbpf_codegen::elf::map_type::RINGBUF), Some(("ring buffer", "5.8")));
+        assert_eq!(map_type_release(rbpf_codegen::elf::map_type::HASH), None);
+        assert_eq!(program_type_release(prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI), Some(("uprobe multi-attach", "6.6")));
+        assert_eq!(program_type_release(prog_type::RAW_TRACEPOINT, 0), Some(("raw tracepoint", "4.17")));
+    }
+
+    #[test]
+    fn every_helper_has_a_release_in_number_order() {
+        // Helpers are numbered as they came: a later number never came earlier.
+        let release = |h: Helper| -> (u32, u32) {
+            let (major, minor) = helper_release(h).split_once('.').expect("major.minor");
+            (major.parse().expect("major"), minor.parse().expect("minor"))
+        };
+        for pair in Helper::ALL.windows(2) {
+            assert!(release(pair[0]) <= release(pair[1]), "{:?} after {:?}", pair[1], pair[0]);
+        }
+    }
 }

@@ -36,7 +36,12 @@ impl Maps {
                 max_entries = sys::possible_cpus().map_err(|e| RuntimeError::CreateMap { map: name.clone(), source: e })? as u32;
             }
             let fd = sys::map_create(name, def.map_type, def.key_size, def.value_size, max_entries, def.flags).map_err(|e| {
-                RuntimeError::from_refusal(Action::CreateMaps, &e).unwrap_or(RuntimeError::CreateMap { map: name.clone(), source: e })
+                let lacking = crate::features::map_type_release(def.map_type).filter(|_| !crate::features::has_map_type(def.map_type));
+                match (RuntimeError::from_refusal(Action::CreateMaps, &e), lacking) {
+                    (Some(refusal), _) => refusal,
+                    (None, Some((kind, since))) => RuntimeError::lacks(format!("map {name}"), format!("{kind} maps"), since),
+                    (None, None) => RuntimeError::CreateMap { map: name.clone(), source: e },
+                }
             })?;
             maps.insert(name.clone(), fd);
         }
@@ -180,7 +185,9 @@ impl<'a> Loader<'a> {
             btf: self.btf.as_ref().filter(|_| !func_info.is_empty()).map(|(fd, _)| fd.as_fd()),
             func_info: &func_info,
         };
-        let refused = |failure| refused(failure).locate_complexity(&linked.insns);
+        let refused = |failure| {
+            refused(failure).locate_complexity(&linked.insns).or_lacking_program_type(prog_type, expected_attach_type, &info.probe_name)
+        };
         let Some(stats) = &mut self.verifier_stats else {
             return sys::load_program(&load).map_err(refused);
         };

@@ -476,25 +476,33 @@ pub fn attach_kprobe_multi(prog: BorrowedFd<'_>, funcs: &[String], ret: bool) ->
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// `r0 = 0; exit`: the program the feature probes load.
+const TRIVIAL_PROGRAM: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+
+/// Loads `r0 = 0; exit` as a program of `prog_type`, expected to attach
+/// as `expected_attach_type` (to the kernel function of BTF id
+/// `attach_btf_id`, for fentry and fexit): whether the kernel knows that
+/// kind of program, and a program to try an attach with.
+pub fn load_trivial_probe(prog_type: u32, expected_attach_type: u32, attach_btf_id: u32) -> Result<OwnedFd, LoadFailure> {
+    load_program(&ProgramLoad {
+        name: "rbpf_probe",
+        prog_type,
+        expected_attach_type,
+        attach_btf_id,
+        attach_btf_obj: None,
+        insns: &TRIVIAL_PROGRAM,
+        license: c"GPL",
+        btf: None,
+        func_info: &[],
+    })
+}
+
 /// Whether this kernel has kprobe multi-attach links: a trivial program
 /// linked to a function that does not exist fails with ESRCH where it
 /// has them (the symbol lookup ran), and with EINVAL or EOPNOTSUPP where
 /// it does not, as libbpf probes it.
 pub fn has_kprobe_multi() -> bool {
-    // r0 = 0; exit
-    let insns: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
-    let probe = ProgramLoad {
-        name: "rbpf_probe",
-        prog_type: prog_type::KPROBE,
-        expected_attach_type: attach_type::TRACE_KPROBE_MULTI,
-        attach_btf_id: 0,
-        attach_btf_obj: None,
-        insns: &insns,
-        license: c"GPL",
-        btf: None,
-        func_info: &[],
-    };
-    let Ok(prog) = load_program(&probe) else { return false };
+    let Ok(prog) = load_trivial_probe(prog_type::KPROBE, attach_type::TRACE_KPROBE_MULTI, 0) else { return false };
     let missing = ["rbpf_no_such_function_for_a_probe".to_string()];
     matches!(attach_kprobe_multi(prog.as_fd(), &missing, false), Err(e) if e.raw_os_error() == Some(libc::ESRCH))
 }
@@ -525,20 +533,7 @@ pub fn attach_uprobe_multi(prog: BorrowedFd<'_>, path: &str, offsets: &[u64], re
 /// linked to an offset of `/`, which is no regular file, fails with EBADF
 /// where it has them, as libbpf probes it.
 pub fn has_uprobe_multi() -> bool {
-    // r0 = 0; exit
-    let insns: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
-    let probe = ProgramLoad {
-        name: "rbpf_probe",
-        prog_type: prog_type::KPROBE,
-        expected_attach_type: attach_type::TRACE_UPROBE_MULTI,
-        attach_btf_id: 0,
-        attach_btf_obj: None,
-        insns: &insns,
-        license: c"GPL",
-        btf: None,
-        func_info: &[],
-    };
-    let Ok(prog) = load_program(&probe) else { return false };
+    let Ok(prog) = load_trivial_probe(prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI, 0) else { return false };
     matches!(attach_uprobe_multi(prog.as_fd(), "/", &[0], false, None), Err(e) if e.raw_os_error() == Some(libc::EBADF))
 }
 
