@@ -45,6 +45,15 @@ pub enum RuntimeError {
         running: String,
     },
 
+    /// The process of `-p` (or `-c`) exited while probes were attached to it.
+    #[error("process {pid} exited while its probes were being attached (at {probe}): nothing is left to trace")]
+    ProcessExited {
+        /// Its id.
+        pid: u32,
+        /// The probe being attached when its exit was noticed.
+        probe: String,
+    },
+
     /// The verifier refused a program. `insn` is the instruction the log
     /// ends on, an index into `ProgramInfo::spans`.
     #[error("the kernel's verifier refused the program for {probe}: {reason}")]
@@ -170,6 +179,15 @@ pub enum RuntimeError {
         /// The kernel's error.
         #[source]
         source: io::Error,
+    },
+
+    /// A probe that cannot be attached, for the reason given.
+    #[error("cannot attach {probe}: {reason}")]
+    Unattachable {
+        /// The probe as the user wrote it.
+        probe: String,
+        /// Why, e.g. "/usr/bin/x has no function f".
+        reason: String,
     },
 
     /// A system call on a named object (program, map, signal) failed.

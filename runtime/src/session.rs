@@ -307,6 +307,10 @@ impl Session {
                     }
                     out.warning(&format!("{text}, skipping.")).map_err(RuntimeError::Output)?;
                 }
+                // Its files under /proc went with it: that, not the probe, is the cause.
+                Err(_) if self.followed.as_ref().is_some_and(Followed::has_exited) => {
+                    return Err(RuntimeError::ProcessExited { pid: pid.unwrap_or(0), probe: info.probe_name.clone() })
+                }
                 Err(e) => return Err(e),
             }
         }

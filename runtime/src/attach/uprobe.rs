@@ -22,8 +22,8 @@ pub(super) fn attach(
 ) -> Result<Link, RuntimeError> {
     let symbol = |name: &str| {
         target::uprobe_offset(path, name).map_err(|e| match e {
-            TargetError::NotFound => RuntimeError::Event(format!("cannot attach {}: {path} has no function {name}", info.probe_name)),
-            TargetError::Unavailable(why) => RuntimeError::Event(format!("cannot attach {}: {why}", info.probe_name)),
+            TargetError::NotFound => RuntimeError::Unattachable { probe: info.probe_name.clone(), reason: format!("{path} has no function {name}") },
+            TargetError::Unavailable(why) => RuntimeError::Unattachable { probe: info.probe_name.clone(), reason: why },
         })
     };
     let offset = match location {
@@ -32,10 +32,10 @@ pub(super) fn attach(
         UprobeLocation::Address(a) => *a,
     };
     if starts_with_evex(path, offset) {
-        return Err(RuntimeError::Event(format!(
-            "cannot attach {}: it starts with an AVX-512 instruction, which x86-64 uprobes take but execute wrongly (the traced process would crash)",
-            info.probe_name
-        )));
+        return Err(RuntimeError::Unattachable {
+            probe: info.probe_name.clone(),
+            reason: "it starts with an AVX-512 instruction, which x86-64 uprobes take but execute wrongly (the traced process would crash)".into(),
+        });
     }
     let pmu = Pmu::open("uprobe", "uprobe", &info.probe_name)?;
     // The kernel then runs the program for that process's hits alone,
@@ -71,8 +71,8 @@ pub(super) fn attach_multi(
     warnings: &mut Vec<String>,
 ) -> Result<Link, RuntimeError> {
     let offsets = target::uprobe_offsets(path, funcs).map_err(|e| match e {
-        TargetError::NotFound => RuntimeError::Event(format!("cannot attach {}: {path} has no symbols", info.probe_name)),
-        TargetError::Unavailable(why) => RuntimeError::Event(format!("cannot attach {}: {why}", info.probe_name)),
+        TargetError::NotFound => RuntimeError::Unattachable { probe: info.probe_name.clone(), reason: format!("{path} has no symbols") },
+        TargetError::Unavailable(why) => RuntimeError::Unattachable { probe: info.probe_name.clone(), reason: why },
     })?;
     let mut missing = Vec::new();
     let mut found = Vec::with_capacity(funcs.len());

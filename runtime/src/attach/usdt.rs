@@ -28,7 +28,7 @@ pub(super) fn attach(
         Some(semaphore) => {
             // `config:32-63` since Linux 4.20, which added the counter.
             let shift = pmu.config_bit("ref_ctr_offset").map_err(|_| {
-                RuntimeError::Event("this kernel's uprobes have no reference counter for USDT semaphores (Linux 4.20+)".into())
+                RuntimeError::lacks(format!("{} (a USDT probe with a semaphore)", info.probe_name), "uprobes with a reference counter".into(), "4.20")
             })?;
             semaphore << shift
         }
