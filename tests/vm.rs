@@ -201,11 +201,47 @@ fn guest() -> &'static Guest {
     GUEST.get_or_init(|| boot("6.1", commands()))
 }
 
-/// The boot of Linux 6.12 for the multi-attach tests.
+/// The boot of Linux 6.12 for the multi-attach tests, and for SIGKILL
+/// under kprobes.
 fn guest_6_12() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
-    let commands = MULTI_ATTACH_PROGRAMS.iter().map(|(name, program, workload)| (name.to_string(), trace_while(program, workload)));
-    GUEST.get_or_init(|| boot("6.12", commands.collect()))
+    let mut commands: Vec<(String, String)> =
+        MULTI_ATTACH_PROGRAMS.iter().map(|(name, program, workload)| (name.to_string(), trace_while(program, workload))).collect();
+    commands.push(("sigkill_kprobes".to_string(), kill_while(KILLED_PROGRAM, SLEEPS)));
+    GUEST.get_or_init(|| boot("6.12", commands))
+}
+
+/// A kprobe, a kretprobe and a multi-attached kprobe wildcard.
+const KILLED_PROGRAM: &str = "kprobe:do_nanosleep { @s = count(); } kretprobe:do_nanosleep { @r = count(); } kprobe:vfs_read* { @[func] = count(); }";
+
+/// Starts rbpf with `program`, waits until it is attached, runs
+/// `workload`, stops rbpf (SIGSTOP), lists the programs, maps and links
+/// it holds from its fdinfo, kills it (SIGKILL) and checks with bpftool
+/// that every one of them leaves the kernel, and that kprobe_events has
+/// no probe of rbpf's; exits 1, saying what is left, if not.
+fn kill_while(program: &str, workload: &str) -> String {
+    format!(
+        r#"{rbpf} -e {program} >/dev/null 2>&1 & pid=$!
+for i in $(seq 300); do ls -l /proc/$pid/fd 2>/dev/null | grep -q bpf_link && break; kill -0 $pid 2>/dev/null || exit 2; sleep 0.1; done
+{workload}
+kill -STOP $pid
+ids() {{ grep -h "^$1:" /proc/$pid/fdinfo/* | awk '{{print $2}}' | sort -u; }}
+progs=$(ids prog_id); maps=$(ids map_id); links=$(ids link_id)
+echo "held: $(echo $progs | wc -w) programs, $(echo $maps | wc -w) maps, $(echo $links | wc -w) links"
+kill -KILL $pid; wait $pid 2>/dev/null
+for i in $(seq 100); do
+  left=""
+  for id in $progs; do bpftool prog show id $id >/dev/null 2>&1 && left="$left prog:$id"; done
+  for id in $maps; do bpftool map show id $id >/dev/null 2>&1 && left="$left map:$id"; done
+  for id in $links; do bpftool link show id $id >/dev/null 2>&1 && left="$left link:$id"; done
+  [ -z "$left" ] && break; sleep 0.1
+done
+grep -i rbpf /sys/kernel/tracing/kprobe_events && left="$left kprobe_events"
+[ -n "$left" ] && {{ echo "left:$left"; exit 1; }}
+echo "nothing left""#,
+        rbpf = rbpf(),
+        program = shell_quote(program),
+    )
 }
 
 fn boot(series: &str, commands: Vec<(String, String)>) -> Guest {
@@ -449,6 +485,17 @@ fn a_wildcard_that_reads_probe_stays_one_program_per_function() {
     };
     assert!(!out.starts_with("Attaching 1 probe"), "{out}");
     assert!(entries(out, "@").iter().any(|(k, n)| *k == "kprobe:vfs_read" && *n >= 6), "{out}");
+}
+
+#[test]
+fn sigkill_under_kprobes_leaves_nothing_in_the_kernel() {
+    let Some(out) = output_of(guest_6_12(), "sigkill_under_kprobes_leaves_nothing_in_the_kernel", "sigkill_kprobes") else { return };
+    assert_eq!(out.status, 0, "{}", out.describe());
+    // Three programs, at least their maps, and a link each: the check saw something to check.
+    let held = out.stdout.lines().find_map(|l| l.strip_prefix("held: ")).unwrap_or_default();
+    let count = |what: &str| held.split(", ").find_map(|p| p.strip_suffix(what)?.trim().parse::<u32>().ok()).unwrap_or(0);
+    assert!(count(" programs") >= 3 && count(" maps") >= 1 && count(" links") >= 3, "{}", out.describe());
+    assert!(out.stdout.contains("nothing left"), "{}", out.describe());
 }
 
 /// rbpf's listing of `name` in LISTINGS: the same as bpftrace's, and not
