@@ -157,9 +157,9 @@ fn uprobes_on_what_cannot_be_probed() {
         Case::new("missing binary", &["-e", "uprobe:/nonexistent/bin:work { exit(); }"], "/nonexistent/bin does not exist").also("-e:1:1"),
         Case::new("a directory", &["-e", "uprobe:/tmp:work { exit(); }"], "/tmp: Is a directory"),
         Case::new("missing function", &["-e", &format!("uprobe:{plain}:nosuchfn {{ exit(); }}")], &format!("`{plain}` has no function `nosuchfn`")),
-        Case::new("stripped", &["-e", &format!("uprobe:{stripped}:work {{ exit(); }}")], &format!("`{stripped}` has no symbol table (it is stripped)"))
+        Case::new("stripped", &["-e", &format!("uprobe:{stripped}:work {{ exit(); }}")], &format!("`{stripped}` has no function `work`: it has no symbol table (it is stripped)"))
             .also("no function symbols in this binary"),
-        Case::new("stripped wildcard", &["-e", &format!("uretprobe:{stripped}:w* {{ exit(); }}")], "has no symbol table (it is stripped), so it has no function matching `w*`"),
+        Case::new("stripped wildcard", &["-e", &format!("uretprobe:{stripped}:w* {{ exit(); }}")], &format!("no function of `{stripped}` matches `w*`: it has no symbol table (it is stripped)")),
     ];
     for case in &cases {
         case.check(Path::new("/"));
@@ -179,6 +179,17 @@ fn a_process_that_does_not_exist() {
         Case::new("no such pid", &["-p", &pid, "-e", program], &format!("there is no process with pid {pid}")).check(Path::new("/"));
     }
     Case::new("pid out of range", &["-p", "1073741808", "-e", "BEGIN { exit(); }"], "pid '1073741808' out of valid pid range").check(Path::new("/"));
+    // Exited, not yet reaped: its pid is still there, mapping nothing.
+    let mut zombie = Command::new("true").spawn().expect("true");
+    let stat = format!("/proc/{}/stat", zombie.id());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&stat).is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'))) {
+        assert!(Instant::now() < deadline, "`true` did not exit");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pid = zombie.id().to_string();
+    Case::new("exited", &["-p", &pid, "-e", "uprobe:libc:malloc { exit(); }"], &format!("process {pid} has exited")).check(Path::new("/"));
+    let _ = zombie.wait();
 }
 
 /// A `-p` process that exits while rbpf attaches thousands of uprobes to
@@ -193,6 +204,11 @@ fn a_process_that_exits_while_attaching() {
     let before = uprobe_events();
     for delay in ["0.05", "0.3", "1"] {
         let mut short = Command::new("sleep").arg(delay).spawn().expect("sleep");
+        let maps = format!("/proc/{}/maps", short.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(&maps).is_ok_and(|m| m.contains("/libc.so")) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let out = common::rbpf()
             .args(["-p", &short.id().to_string(), "-e", "uprobe:libc:* { @[probe] = count(); }"])
             .stdin(Stdio::null())
@@ -203,6 +219,8 @@ fn a_process_that_exits_while_attaching() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         match out.status.code() {
             Some(0) => {}
+            // Gone while attaching, or already before rbpf looked for its libc.
+            Some(1) if stderr.contains(&format!("process {} has exited", short.id())) => {}
             Some(1) => {
                 assert!(stderr.contains(&format!("process {} exited while its probes were being attached", short.id())), "{delay}: {stderr}");
                 assert_eq!(stderr.lines().count(), 1, "{delay}: one line: {stderr}");

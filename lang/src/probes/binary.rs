@@ -79,6 +79,10 @@ fn mapped_by(pid: u32, name: &str, span: Span, target: &dyn Target) -> Result<Bi
     })?;
     match files.iter().find(|f| names_library(file_name(f), name)) {
         Some(file) => Ok(in_process(Some(pid), file)),
+        // A live process maps at least its program: one that maps nothing
+        // has exited and awaits its parent's wait.
+        None if files.is_empty() => Err(Diagnostic::error(span, format!("process {pid} has exited"))
+            .with_label("the binary of this probe is looked up in that process")),
         None => Err(Diagnostic::error(span, format!("process {pid} has no `{name}` mapped"))
             .with_label("not a library or program of that process")
             .with_note(format!("the files it has mapped are in /proc/{pid}/maps"))),
@@ -130,7 +134,8 @@ mod tests {
             .with_shared_library("libcrypto.so.3", "/lib/x86_64-linux-gnu/libcrypto.so.3")
             .with_shared_library("libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6")
             .with_file("/usr/lib/libold.so", false)
-            .with_process(42, &["/opt/app/bin/app", "/usr/lib64/libc-2.31.so", "/usr/lib64/libm.so.6"]);
+            .with_process(42, &["/opt/app/bin/app", "/usr/lib64/libc-2.31.so", "/usr/lib64/libm.so.6"])
+            .with_process(43, &[]);
         t.program_directories = vec!["/usr/bin".into(), "/bin/".into()];
         t.library_directories = vec!["/lib".into(), "/usr/lib".into()];
         t
@@ -189,6 +194,7 @@ mod tests {
         assert_eq!(shown("/usr/bin/bash", Some(42)), Ok(("/proc/42/root/usr/bin/bash".into(), "/usr/bin/bash".into())));
         assert_eq!(shown("libcrypto", Some(42)).unwrap_err(), "process 42 has no `libcrypto` mapped");
         assert_eq!(shown("libc", Some(7)).unwrap_err(), "there is no process with pid 7");
+        assert_eq!(shown("libc", Some(43)).unwrap_err(), "process 43 has exited");
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
 /// a binary with none is stripped, which is said in so many words.
 fn missing_function(shown: &str, func: &str, span: Span, functions: Result<Vec<String>, TargetError>) -> Diagnostic {
     let mut d = match functions {
-        Ok(f) if f.is_empty() => stripped(shown, span, &format!("`{func}`")),
+        Ok(f) if f.is_empty() => stripped(span, format!("`{shown}` has no function `{func}`")),
         _ => Diagnostic::error(span, format!("`{shown}` has no function `{func}`"))
             .with_label("no such symbol")
             .with_note(format!("the functions are the defined symbols of `nm -D {shown}` and `nm {shown}`")),
@@ -109,8 +109,8 @@ fn missing_function(shown: &str, func: &str, span: Span, functions: Result<Vec<S
 
 /// A binary without a function symbol: `strip` or `gcc -s` removed its
 /// symbol table, and it exports none either.
-fn stripped(shown: &str, span: Span, wanted: &str) -> Diagnostic {
-    Diagnostic::error(span, format!("`{shown}` has no symbol table (it is stripped), so it has no function {wanted}"))
+fn stripped(span: Span, message: String) -> Diagnostic {
+    Diagnostic::error(span, format!("{message}: it has no symbol table (it is stripped)"))
         .with_label("no function symbols in this binary")
         .with_note("probe a build that keeps its symbols (not stripped, not linked with `-s`), or an address in the file (`0x1139`)")
 }
@@ -160,7 +160,7 @@ fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, sco
     })?;
     let matched = matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")));
     if functions.is_empty() {
-        return Err(stripped(&binary.shown, span, &format!("matching `{func}`")));
+        return Err(stripped(span, format!("no function of `{}` matches `{func}`", binary.shown)));
     }
     if matched.is_empty() {
         return Err(Diagnostic::error(span, format!("no function of `{}` matches `{func}`", binary.shown))
@@ -333,8 +333,8 @@ mod tests {
             let parts: Vec<&str> = text.split(':').skip(1).collect();
             resolve(&parts, Span::default(), &t, &Scope::default(), false).unwrap_err().message
         };
-        assert_eq!(message("uprobe:/usr/bin/stripped:main"), "`/usr/bin/stripped` has no symbol table (it is stripped), so it has no function `main`");
-        assert_eq!(message("uprobe:/usr/bin/stripped:ma*"), "`/usr/bin/stripped` has no symbol table (it is stripped), so it has no function matching `ma*`");
+        assert_eq!(message("uprobe:/usr/bin/stripped:main"), "`/usr/bin/stripped` has no function `main`: it has no symbol table (it is stripped)");
+        assert_eq!(message("uprobe:/usr/bin/stripped:ma*"), "no function of `/usr/bin/stripped` matches `ma*`: it has no symbol table (it is stripped)");
     }
 
     #[test]
