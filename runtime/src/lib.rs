@@ -19,6 +19,7 @@ mod ld_cache;
 pub mod features;
 mod loader;
 mod mmap_track;
+mod privileges;
 pub mod histogram;
 pub mod maps;
 pub mod output;
