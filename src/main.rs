@@ -195,8 +195,9 @@ fn read_source(cli: &Cli) -> anyhow::Result<(Source, Vec<String>)> {
     let params = params.to_vec();
     let path = PathBuf::from(path);
     if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read the program from standard input")?;
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).context("cannot read the program from standard input")?;
+        let text = script_text(bytes).map_err(|why| anyhow::anyhow!("the program on standard input {why}"))?;
         return Ok((Source::new("stdin", text), params));
     }
     // bpftrace's words first, so that scripts grepping for them still match.

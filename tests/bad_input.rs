@@ -106,6 +106,23 @@ fn script_files_that_are_no_script() {
     }
 }
 
+/// `-` reads the program from standard input, which is held to the same.
+#[test]
+fn a_program_on_standard_input_that_is_no_script() {
+    use std::io::Write;
+    for (input, expected) in [
+        (&b"BEGIN {\n  printf(\"\xff\");\n}\n"[..], "ERROR: the program on standard input is not UTF-8 text: the byte 0xff at line 2, column 11"),
+        (&b"\x7fELF\x02\x01\x01\0\0\0"[..], "ERROR: the program on standard input is an ELF file"),
+    ] {
+        let mut child = common::rbpf().arg("-").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn rbpf");
+        child.stdin.take().expect("stdin").write_all(input).expect("write the program");
+        let out = child.wait_with_output().expect("rbpf's output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with(expected) && stderr.lines().count() == 1, "expected {expected:?}:\n{stderr}");
+    }
+}
+
 /// Root reads any file; without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
 /// it cannot read one whose mode forbids it.
 #[test]
