@@ -195,13 +195,12 @@ fn read_source(cli: &Cli) -> anyhow::Result<(Source, Vec<String>)> {
     let params = params.to_vec();
     let path = PathBuf::from(path);
     if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).context("cannot read the program from standard input")?;
+        let bytes = read_script(std::io::stdin()).context("cannot read the program from standard input")?;
         let text = script_text(bytes).map_err(|why| anyhow::anyhow!("the program on standard input {why}"))?;
         return Ok((Source::new("stdin", text), params));
     }
     // bpftrace's words first, so that scripts grepping for them still match.
-    let bytes = std::fs::read(&path).map_err(|e| {
+    let bytes = std::fs::File::open(&path).and_then(read_script).map_err(|e| {
         let path = path.display();
         let reason = usage::os_reason(&e);
         anyhow::anyhow!("failed to open file '{path}': {reason}\n  = cannot read script file {path}: the first argument is the script (or give the program with -e)")
@@ -212,8 +211,20 @@ fn read_source(cli: &Cli) -> anyhow::Result<(Source, Vec<String>)> {
     Ok((Source::new(path.display().to_string(), text), params))
 }
 
+/// More than any script holds: reading stops there, so that /dev/zero or
+/// a runaway pipe cannot fill the memory.
+const SCRIPT_LIMIT: usize = 64 << 20;
+
+/// A script's bytes, at most one more than [`SCRIPT_LIMIT`].
+fn read_script(input: impl Read) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    input.take(SCRIPT_LIMIT as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// A script file's text, or why it is none: a compiled file, a NUL byte
-/// or bytes that are not UTF-8, placed by line and column.
+/// or bytes that are not UTF-8, placed by line and column, or more than
+/// [`SCRIPT_LIMIT`].
 fn script_text(bytes: Vec<u8>) -> Result<String, String> {
     if bytes.starts_with(b"\x7fELF") {
         return Err("is an ELF file (compiled code), not a script".into());
@@ -226,6 +237,9 @@ fn script_text(bytes: Vec<u8>) -> Result<String, String> {
     };
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         return Err(format!("is a binary file, not a script: it has a NUL byte at {}", place(&bytes, at)));
+    }
+    if bytes.len() > SCRIPT_LIMIT {
+        return Err(format!("is larger than {} MiB, more than any script", SCRIPT_LIMIT >> 20));
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();

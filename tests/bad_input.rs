@@ -98,6 +98,8 @@ fn script_files_that_are_no_script() {
         Case::new("directory", &["scripts.d"], "failed to open file 'scripts.d': Is a directory"),
         Case::new("NUL byte", &[&nul], "script file 'nul.bt' is a binary file, not a script: it has a NUL byte at line 2, column 1"),
         Case::new("not UTF-8", &[&latin1], "script file 'latin1.bt' is not UTF-8 text: the byte 0xe9 at line 2, column 16 is not valid UTF-8"),
+        // Read no further than a script could be: not until memory runs out.
+        Case::new("endless", &["/dev/zero"], "script file '/dev/zero' is a binary file, not a script: it has a NUL byte at line 1, column 1"),
         // A BPF object rbpf emitted may be run; any other ELF file is refused.
         Case::new("ELF", &[&elf], "true.o").also("ELF"),
     ];
