@@ -24,6 +24,11 @@ pub struct Stacks {
     maps: HashMap<String, OwnedFd>,
     kernel: OnceCell<Kallsyms>,
     user: RefCell<UserSymbols>,
+    /// Where a stack's text is written before it is copied out at its
+    /// exact length: a map of thousands of stacks holds them all at once
+    /// until it is printed, and a string grown line by line would keep up
+    /// to twice the room it needs.
+    scratch: RefCell<String>,
 }
 
 /// One frame's symbol: its name and the address's offset into it, and the
@@ -109,7 +114,10 @@ impl Stacks {
             let kernel = self.kernel.get_or_init(Kallsyms::read);
             frames.iter().map(|&addr| kernel.symbol(addr).map(|(name, offset)| Symbol { name: name.to_string(), offset, module: None })).collect()
         };
-        format_stack(&frames, &symbols, user, mode, indent)
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.clear();
+        write_stack(&frames, &symbols, user, mode, indent, &mut scratch);
+        scratch.as_str().to_owned()
     }
 
     /// The frames of stack `id`: its nonzero addresses, innermost first,
@@ -139,22 +147,32 @@ impl Stacks {
 /// `indent` spaces in bpftrace's mode); a frame without a symbol
 /// is its address (`0x7f06...`), with the module `[unknown]` in perf mode.
 pub fn format_stack(frames: &[u64], symbols: &[Option<Symbol>], user: bool, mode: StackMode, indent: u8) -> String {
-    let mut text = String::from("\n");
-    for (addr, symbol) in frames.iter().zip(symbols) {
-        let name = match symbol {
-            Some(s) => format!("{}+{}", s.name, s.offset),
-            None => format!("0x{addr:x}"),
-        };
-        match mode {
-            StackMode::Bpftrace => text.push_str(&format!("{:1$}{name}\n", "", usize::from(indent))),
-            StackMode::Perf if user => {
-                let module = symbol.as_ref().and_then(|s| s.module.as_deref()).unwrap_or("[unknown]");
-                text.push_str(&format!("\t{addr:x} {name} ({module})\n"));
-            }
-            StackMode::Perf => text.push_str(&format!("\t{addr:x} {name}\n")),
-        }
-    }
+    let mut text = String::new();
+    write_stack(frames, symbols, user, mode, indent, &mut text);
     text
+}
+
+/// [`format_stack`], appended to `text`.
+fn write_stack(frames: &[u64], symbols: &[Option<Symbol>], user: bool, mode: StackMode, indent: u8, text: &mut String) {
+    use std::fmt::Write;
+    text.push('\n');
+    for (addr, symbol) in frames.iter().zip(symbols) {
+        match mode {
+            StackMode::Bpftrace => text.extend(std::iter::repeat_n(' ', usize::from(indent))),
+            StackMode::Perf => {
+                let _ = write!(text, "\t{addr:x} ");
+            }
+        }
+        let _ = match symbol {
+            Some(s) => write!(text, "{}+{}", s.name, s.offset),
+            None => write!(text, "0x{addr:x}"),
+        };
+        if mode == StackMode::Perf && user {
+            let module = symbol.as_ref().and_then(|s| s.module.as_deref()).unwrap_or("[unknown]");
+            let _ = write!(text, " ({module})");
+        }
+        text.push('\n');
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! User addresses to symbols. An address becomes a file offset in the
 //! file mapped there, which stays on disk after the process exits; blazesym
-//! names that offset: ELF symbol tables, DWARF, separate debug files found
-//! by debug link or build id (under /usr/lib/debug), as gdb and perf find
-//! them. Its symbolizer is built on the first user frame printed, and it
-//! parses each file once.
+//! names that offset from ELF symbol tables, as bpftrace (through bcc)
+//! does: those of the separate debug file installed for the file, found by
+//! build id or debug link under /usr/lib/debug as gdb finds it, else the
+//! file's own. DWARF is not read: names need none of it, and Debian's
+//! debug files compress theirs (blazesym would hold megabytes of it
+//! decompressed). Its symbolizer is built on the first user frame printed,
+//! and it maps each file and sorts its symbols once.
 //!
 //! Where a process's mappings come from: for a program that captures user
 //! addresses the session records every executable mapping, exec, fork and
@@ -26,6 +29,7 @@
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +57,8 @@ pub struct UserSymbols {
     /// Names found so far, by (file, file offset): a stack's frames repeat
     /// in many stacks, and demangling is per name.
     names: HashMap<(Arc<str>, u64), Option<Name>>,
+    /// Where the names of each file mapped are read.
+    name_files: HashMap<Arc<str>, NameFile>,
     /// Whether the file at a path still has the build id it was mapped with.
     same_file: HashMap<(Arc<str>, BuildId), bool>,
 }
@@ -69,6 +75,98 @@ impl std::fmt::Debug for UserSymbols {
 
 /// A symbol's name (demangled) and an address's offset into it.
 type Name = (String, u64);
+
+/// Where the names of one mapped file are read.
+#[derive(Debug)]
+enum NameFile {
+    /// The file's own symbol tables.
+    Itself,
+    /// The separate debug file installed for it: its full symbol table,
+    /// where a distribution's library keeps only its dynamic symbols (and
+    /// the file's own when it lacks a name). A debug file's segments hold
+    /// no bytes, so the file's loadable segments turn a file offset into
+    /// the address its symbols have.
+    Debug { path: PathBuf, segments: Vec<Segment> },
+}
+
+/// A loadable segment: `size` bytes of the file from `offset`, at `address`.
+#[derive(Debug)]
+struct Segment {
+    offset: u64,
+    size: u64,
+    address: u64,
+}
+
+impl NameFile {
+    /// Where the names of the ELF file at `path` are read. Reads its
+    /// headers and notes only.
+    fn of(path: &str) -> NameFile {
+        Self::debug_file(path).unwrap_or(NameFile::Itself)
+    }
+
+    fn debug_file(path: &str) -> Option<NameFile> {
+        use object::{Object, ObjectSegment};
+        let cache = object::ReadCache::new(std::fs::File::open(path).ok()?);
+        let elf = object::File::parse(&cache).ok()?;
+        let debug = crate::target::separate_debug_file(path, &elf)?;
+        if !is_debug_file_of(&elf, &debug) {
+            return None;
+        }
+        let segments = elf
+            .segments()
+            .map(|s| {
+                let (offset, size) = s.file_range();
+                Segment { offset, size, address: s.address() }
+            })
+            .collect();
+        Some(NameFile::Debug { path: debug, segments })
+    }
+
+    /// The address in the debug file of `file_offset` in the file (None
+    /// when names come from the file itself, or no segment holds it).
+    fn debug_address(&self, file_offset: u64) -> Option<(&Path, u64)> {
+        let NameFile::Debug { path, segments } = self else { return None };
+        let segment = segments.iter().find(|s| (s.offset..s.offset.saturating_add(s.size)).contains(&file_offset))?;
+        Some((path, segment.address + (file_offset - segment.offset)))
+    }
+}
+
+/// Whether `debug` holds the symbols of `elf`, as gdb checks it: the same
+/// build id, or for a file without one, the checksum its debug link names.
+fn is_debug_file_of<'d, R: object::ReadRef<'d>>(elf: &object::File<'d, R>, debug: &Path) -> bool {
+    use object::Object;
+    if let Ok(Some(id)) = elf.build_id() {
+        return matches!(blazesym::helper::read_elf_build_id(debug), Ok(Some(read)) if *read == *id);
+    }
+    matches!(elf.gnu_debuglink(), Ok(Some((_, crc))) if file_crc32(debug) == Some(crc))
+}
+
+/// The CRC-32 of the file at `path` (the `.gnu_debuglink` checksum), read
+/// in pieces rather than mapped: the pages read are not the process's.
+fn file_crc32(path: &Path) -> Option<u32> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut crc = 0;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Some(crc),
+            Ok(n) => crc = crc32(crc, &buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// `crc` (the CRC-32 of the bytes before, 0 at the start) continued over
+/// `bytes`: zlib's CRC-32, which `.gnu_debuglink` records.
+fn crc32(crc: u32, bytes: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        std::array::from_fn(|i| (0..8).fold(i as u32, |c, _| if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 }))
+    });
+    !bytes.iter().fold(!crc, |c, &b| table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8))
+}
 
 /// What is known of one process's address space.
 #[derive(Debug, Default)]
@@ -195,8 +293,9 @@ impl UserSymbols {
     }
 
     /// The symbol at `file_offset` in the ELF file at `path`, demangled,
-    /// and the offset into it.
-    fn name_at(&self, path: &str, file_offset: u64) -> Option<(String, u64)> {
+    /// and the offset into it: from its debug file's symbol table, else
+    /// from its own.
+    fn name_at(&mut self, path: &Arc<str>, file_offset: u64) -> Option<(String, u64)> {
         let symbolizer = self.symbolizer.get_or_init(|| {
             // Names as the symbol tables spell them (demangled below as
             // bpftrace demangles them); no source lines, no inlined frames.
@@ -208,11 +307,9 @@ impl UserSymbols {
                 .enable_auto_reload(false)
                 .build()
         });
-        let source = Source::Elf(Elf::new(path));
-        match symbolizer.symbolize_single(&source, Input::FileOffset(file_offset)).ok()? {
-            Symbolized::Sym(sym) => Some((demangle(&sym.name), sym.offset as u64)),
-            Symbolized::Unknown(_) => None,
-        }
+        let file = self.name_files.entry(path.clone()).or_insert_with(|| NameFile::of(path));
+        let in_debug = file.debug_address(file_offset).and_then(|(debug, addr)| elf_symbol(symbolizer, debug, Input::VirtOffset(addr)));
+        in_debug.or_else(|| elf_symbol(symbolizer, Path::new(&**path), Input::FileOffset(file_offset)))
     }
 
     /// The mapping `addr` is in, in process `pid`: the latest made, when
@@ -329,6 +426,17 @@ fn add_new(mappings: &mut Vec<Mapping>, read: Vec<Mapping>) {
     mappings.extend(new);
 }
 
+/// The symbol at `input` in the symbol tables of the ELF file at `path`
+/// (no DWARF), demangled, and the offset into it.
+fn elf_symbol(symbolizer: &Symbolizer, path: &Path, input: Input<u64>) -> Option<(String, u64)> {
+    let mut elf = Elf::new(path);
+    elf.debug_syms = false;
+    match symbolizer.symbolize_single(&Source::Elf(elf), input).ok()? {
+        Symbolized::Sym(sym) => Some((demangle(&sym.name), sym.offset as u64)),
+        Symbolized::Unknown(_) => None,
+    }
+}
+
 /// Whether the ELF file at `path` has build id `id`.
 fn has_build_id(path: &str, id: &BuildId) -> bool {
     matches!(blazesym::helper::read_elf_build_id(path), Ok(Some(read)) if *read == *id.bytes())
@@ -395,6 +503,37 @@ mod tests {
         let maps = parse_maps(text, 5);
         let cat = Mapping { start: 0x55d0c000, end: 0x55d0d000, offset: 0x1000, path: "/usr/bin/cat".into(), build_id: None, time: 5 };
         assert_eq!(maps, [cat]);
+    }
+
+    #[test]
+    fn local_functions_of_a_stripped_library_are_named_from_its_debug_file() {
+        use object::{Object, ObjectSegment, ObjectSymbol};
+        // This process's C library; Debian's keeps only its dynamic symbols.
+        let Some(libc) = read_maps(std::process::id(), 0).into_iter().map(|m| m.path).find(|p| p.contains("/libc.so")) else { return };
+        let NameFile::Debug { path: debug, .. } = NameFile::of(&libc) else {
+            eprintln!("skipped: no debug file installed for {libc}");
+            return;
+        };
+        // A local function, in the debug file's symbol table alone.
+        let data = std::fs::read(&debug).expect("read the debug file");
+        let symbols = object::File::parse(&*data).expect("parse the debug file");
+        let Some(local) = symbols.symbols().find(|s| s.is_local() && s.kind() == object::SymbolKind::Text && s.size() > 8) else { return };
+        let name = local.name().expect("a name").to_string();
+        let lib = std::fs::read(&*libc).expect("read libc");
+        let lib = object::File::parse(&*lib).expect("parse libc");
+        assert!(lib.symbols().chain(lib.dynamic_symbols()).all(|s| s.name() != Ok(&name)), "{name} is in {libc} itself");
+        let segment = lib.segments().find(|s| (s.address()..s.address() + s.size()).contains(&local.address())).expect("a segment");
+        let file_offset = local.address() - segment.address() + segment.file_range().0 + 4;
+        let mut user = UserSymbols::default();
+        let libc: Arc<str> = libc;
+        assert_eq!(user.name_at(&libc, file_offset), Some((name, 4)));
+    }
+
+    #[test]
+    fn debug_links_are_checked_with_zlibs_crc32() {
+        assert_eq!(crc32(0, b"123456789"), 0xcbf4_3926);
+        assert_eq!(crc32(crc32(0, b"1234"), b"56789"), 0xcbf4_3926);
+        assert_eq!(crc32(0, b""), 0);
     }
 
     #[test]

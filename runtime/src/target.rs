@@ -336,7 +336,7 @@ fn mapped_paths(maps: &str) -> Vec<String> {
 /// Where the debug symbols stripped from `path` are installed: by build
 /// id under /usr/lib/debug/.build-id, else by its `.gnu_debuglink` name
 /// beside it or under /usr/lib/debug (the places gdb looks).
-fn separate_debug_file(path: &str, file: &object::File<'_>) -> Option<PathBuf> {
+pub(crate) fn separate_debug_file<'d, R: object::ReadRef<'d>>(path: &str, file: &object::File<'d, R>) -> Option<PathBuf> {
     use object::Object;
     const DEBUG_DIR: &str = "/usr/lib/debug";
     if let Ok(Some(id)) = file.build_id() {
