@@ -204,6 +204,35 @@ fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
     assert_eq!(out.matches(&format!("[\n    {}\n    {}\n]\n", key[0], key[1])).count(), 3, "{out}");
 }
 
+/// A function whose symbol was stripped from the table but whose DWARF
+/// was kept is named from its DWARF.
+#[test]
+fn user_frames_without_a_symbol_are_named_from_dwarf() {
+    const TEST: &str = "user_frames_without_a_symbol_are_named_from_dwarf";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the stack test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-g", "-O0", "-fno-omit-frame-pointer"])
+    else {
+        return;
+    };
+    let stripped = std::process::Command::new("objcopy").arg("--strip-symbol=b").arg(&binary).status();
+    assert!(stripped.is_ok_and(|s| s.success()), "objcopy --strip-symbol=b {}", binary.display());
+    let program = format!("uprobe:{}:leaf {{ @[ustack(3)] = count(); }}", binary.display());
+    let mut tracer = Tracer::start(&["-e", &program]);
+    tracer.wait_for(|l| l.starts_with("Attaching"));
+    tracer.wait_attached(1);
+    let mut app = App::start(&binary);
+    app.step();
+    app.finish();
+    let (out, status) = tracer.stop(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    assert_eq!(status, 0, "{out}");
+    let keys = stack_keys(&out, "@");
+    assert_eq!(keys.len(), 1, "{out}");
+    assert!(is_frame(keys[0][0], Some("leaf")) && is_frame(keys[0][1], Some("b")) && is_frame(keys[0][2], Some("a")), "{out}");
+}
+
 /// The output of `tracer` (rbpf or bpftrace) running `program` on a fresh
 /// process of `binary` stepped 5 times then stopped with SIGINT, its
 /// perf-mode addresses blanked

@@ -3,9 +3,10 @@
 //! names that offset from ELF symbol tables, as bpftrace (through bcc)
 //! does: those of the separate debug file installed for the file, found by
 //! build id or debug link under /usr/lib/debug as gdb finds it, else the
-//! file's own. DWARF is not read: names need none of it, and Debian's
-//! debug files compress theirs (blazesym would hold megabytes of it
-//! decompressed). Its symbolizer is built on the first user frame printed,
+//! file's own. DWARF is read only for an address no symbol table names
+//! (a binary whose table was stripped of it): names rarely need it, and
+//! Debian's debug files compress theirs (blazesym would hold megabytes of
+//! it decompressed). Its symbolizer is built on the first user frame printed,
 //! and it maps each file and sorts its symbols once.
 //!
 //! Where a process's mappings come from: for a program that captures user
@@ -141,31 +142,22 @@ fn is_debug_file_of<'d, R: object::ReadRef<'d>>(elf: &object::File<'d, R>, debug
     matches!(elf.gnu_debuglink(), Ok(Some((_, crc))) if file_crc32(debug) == Some(crc))
 }
 
-/// The CRC-32 of the file at `path` (the `.gnu_debuglink` checksum), read
-/// in pieces rather than mapped: the pages read are not the process's.
+/// The CRC-32 of the file at `path` (the `.gnu_debuglink` checksum, zlib's
+/// CRC-32), read in pieces rather than mapped: the pages read are not the
+/// process's.
 fn file_crc32(path: &Path) -> Option<u32> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).ok()?;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut crc = 0;
+    let mut crc = crc32fast::Hasher::new();
     loop {
         match file.read(&mut buf) {
-            Ok(0) => return Some(crc),
-            Ok(n) => crc = crc32(crc, &buf[..n]),
+            Ok(0) => return Some(crc.finalize()),
+            Ok(n) => crc.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return None,
         }
     }
-}
-
-/// `crc` (the CRC-32 of the bytes before, 0 at the start) continued over
-/// `bytes`: zlib's CRC-32, which `.gnu_debuglink` records.
-fn crc32(crc: u32, bytes: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        std::array::from_fn(|i| (0..8).fold(i as u32, |c, _| if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 }))
-    });
-    !bytes.iter().fold(!crc, |c, &b| table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8))
 }
 
 /// What is known of one process's address space.
@@ -308,8 +300,12 @@ impl UserSymbols {
                 .build()
         });
         let file = self.name_files.entry(path.clone()).or_insert_with(|| NameFile::of(path));
-        let in_debug = file.debug_address(file_offset).and_then(|(debug, addr)| elf_symbol(symbolizer, debug, Input::VirtOffset(addr)));
-        in_debug.or_else(|| elf_symbol(symbolizer, Path::new(&**path), Input::FileOffset(file_offset)))
+        let in_debug = file.debug_address(file_offset).and_then(|(debug, addr)| elf_symbol(symbolizer, debug, Input::VirtOffset(addr), false));
+        in_debug
+            .or_else(|| elf_symbol(symbolizer, Path::new(&**path), Input::FileOffset(file_offset), false))
+            // An address no symbol table covers (a stripped table with
+            // DWARF kept): DWARF's name for it, read only then.
+            .or_else(|| elf_symbol(symbolizer, Path::new(&**path), Input::FileOffset(file_offset), true))
     }
 
     /// The mapping `addr` is in, in process `pid`: the latest made, when
@@ -427,10 +423,10 @@ fn add_new(mappings: &mut Vec<Mapping>, read: Vec<Mapping>) {
 }
 
 /// The symbol at `input` in the symbol tables of the ELF file at `path`
-/// (no DWARF), demangled, and the offset into it.
-fn elf_symbol(symbolizer: &Symbolizer, path: &Path, input: Input<u64>) -> Option<(String, u64)> {
+/// (and with `dwarf`, in its DWARF too), demangled, and the offset into it.
+fn elf_symbol(symbolizer: &Symbolizer, path: &Path, input: Input<u64>, dwarf: bool) -> Option<(String, u64)> {
     let mut elf = Elf::new(path);
-    elf.debug_syms = false;
+    elf.debug_syms = dwarf;
     match symbolizer.symbolize_single(&Source::Elf(elf), input).ok()? {
         Symbolized::Sym(sym) => Some((demangle(&sym.name), sym.offset as u64)),
         Symbolized::Unknown(_) => None,
@@ -529,12 +525,6 @@ mod tests {
         assert_eq!(user.name_at(&libc, file_offset), Some((name, 4)));
     }
 
-    #[test]
-    fn debug_links_are_checked_with_zlibs_crc32() {
-        assert_eq!(crc32(0, b"123456789"), 0xcbf4_3926);
-        assert_eq!(crc32(crc32(0, b"1234"), b"56789"), 0xcbf4_3926);
-        assert_eq!(crc32(0, b""), 0);
-    }
 
     #[test]
     fn cpp_and_rust_names_are_demangled_as_cxa_demangle_does() {
