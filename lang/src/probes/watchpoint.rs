@@ -171,11 +171,14 @@ fn resolve_function(parts: &[&str], span: Span, target: &dyn Target, scope: &Sco
         .into_iter()
         .filter_map(|probe| {
             let ProbeKind::Uprobe { path, location: UprobeLocation::Symbol(func), .. } = probe.kind else { return None };
-            // Named as bpftrace names it: the binary, the function, the
-            // argument's number, the length and the mode.
+            // Named as bpftrace 0.17 names it: the binary, the function,
+            // the argument's number (left out for arg0: bpftrace writes
+            // the number where an address would go, and only a nonzero
+            // one), the length and the mode.
             let shown = probe.name.strip_prefix("uprobe:")?.rsplit_once(':')?.0.to_string();
+            let number = if arg == 0 { String::new() } else { format!(":{arg}") };
             Some(ResolvedProbe {
-                name: format!("{kind}:{shown}:{func}:{arg}:{length}:{mode}"),
+                name: format!("{kind}:{shown}:{func}{number}:{length}:{mode}"),
                 kind: ProbeKind::WatchpointFunction { path, func, arg, length, mode: mode_value, asynchronous },
             })
         })

@@ -142,7 +142,7 @@ fn a_functions_argument_is_watched_in_the_followed_processs_program() {
     assert_eq!(p.probes[0].name, "watchpoint:/proc/42/exe:increment:1:4:w");
     let p = run_with_pid("aw:increment+arg0:8:rw { }").unwrap();
     assert_eq!(p.probes[0].kind, watch("/proc/42/exe", "increment", 0, 8, WatchMode::ReadWrite, true));
-    assert_eq!(p.probes[0].name, "asyncwatchpoint:/proc/42/exe:increment:0:8:rw");
+    assert_eq!(p.probes[0].name, "asyncwatchpoint:/proc/42/exe:increment:8:rw");
     // -c: the command's program.
     let p = run_with_command("w:increment+arg5:2:r { }", "/bin/app 1 2").unwrap();
     assert_eq!(p.probes[0].kind, watch("/bin/app", "increment", 5, 2, WatchMode::Read, false));
@@ -152,7 +152,7 @@ fn a_functions_argument_is_watched_in_the_followed_processs_program() {
     assert_eq!(p.probes[0].kind, watch("/bin/app", "main", 2, 1, WatchMode::Write, true));
     let p = run_with_command("w:*n*+arg0:8:w { }", "/bin/app").unwrap();
     let names: Vec<&str> = p.probes.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["watchpoint:/bin/app:increment:0:8:w", "watchpoint:/bin/app:main:0:8:w"]);
+    assert_eq!(names, ["watchpoint:/bin/app:increment:8:w", "watchpoint:/bin/app:main:8:w"]);
 }
 
 #[test]
@@ -209,7 +209,7 @@ error: -p PID or -c CMD required for watchpoint
         ("w:increment+arg0:4:q { }", "`q` is not a watchpoint mode"),
         ("aw:increment+arg0:4:w { }", ""),
         ("w:nope+arg0:4:w, w:increment+arg0:4:w { }", ""),
-        ("w:increment+arg0:4:w { @[func] = count(); }", "`func` is not known in `watchpoint:/bin/app:increment:0:4:w`"),
+        ("w:increment+arg0:4:w { @[func] = count(); }", "`func` is not known in `watchpoint:/bin/app:increment:4:w`"),
     ] {
         match run_with_command(src, "/bin/app") {
             Err(e) => assert!(!message.is_empty() && e.contains(message), "{src}: {e}"),
