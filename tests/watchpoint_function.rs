@@ -108,6 +108,24 @@ fn a_watchpoint_in_a_binary_named_prints_from_the_writing_process() {
 }
 
 #[test]
+fn a_watchpoint_reads_the_writers_user_stack() {
+    let test = "a_watchpoint_reads_the_writers_user_stack";
+    if !kernel_tests_enabled(test) {
+        return;
+    }
+    let Some(binary) = build(test) else { return };
+    let command = format!("{} 1 0", binary.display());
+    let output = run(&["-c", &command, "-e", "watchpoint:fill+arg0:4:w { @[ustack(1)] = count(); }"]);
+    remove(&binary);
+    let (text, stderr) = stdout_and_stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    // The frame is the writing instruction's, in `fill`.
+    let frame = text.lines().skip_while(|l| *l != "@[").nth(1).unwrap_or_default();
+    assert!(frame.trim_start().starts_with("fill+"), "{text}");
+    assert!(text.contains(&format!("]: {WRITES_PER_CALL}\n")), "{text}");
+}
+
+#[test]
 fn an_asyncwatchpoint_lets_the_process_run_and_then_sees_its_writes() {
     let test = "an_asyncwatchpoint_lets_the_process_run_and_then_sees_its_writes";
     if !kernel_tests_enabled(test) {

@@ -59,7 +59,11 @@ fn open(program: BorrowedFd<'_>, scopes: &[(i32, i32)], address: u64, length: u6
         let mut attr = PerfEventAttr {
             type_: perf_type::BREAKPOINT,
             sample_period: 1,
-            flags: perf_flag::DISABLED | perf_flag::PRECISE_IP_ZERO_SKID,
+            // Not `precise_ip` (bpftrace asks for it): a breakpoint is
+            // exact anyway, and a precise event takes a program that reads
+            // stacks only with call-chain samples (else EPROTO), whose
+            // user stacks then begin with perf's PERF_CONTEXT_USER marker.
+            flags: perf_flag::DISABLED,
             bp_type: bp_type(mode),
             config1: address,
             config2: length,
