@@ -13,8 +13,9 @@ use std::process::{Command, Stdio};
 
 use common::{build_c, entries, kernel_tests_enabled, run, Tracer};
 
-/// `prog CALLS LATER [spread|same] [wait]`: calls `fill` CALLS times on
-/// one cell (or, with `spread`, a different cell each call), then after
+/// `prog CALLS LATER [spread|odd|same] [wait]`: calls `fill` CALLS times
+/// on one cell (with `spread`, a different cell each call; with `odd`,
+/// first at an address that is not a multiple of 4), then after
 /// 200 ms writes that first cell LATER times from `main`; with `wait`, it
 /// first prints `ready` and waits for a line on stdin.
 const PROGRAM: &str = r#"
@@ -41,8 +42,9 @@ int main(int argc, char **argv) {
         if (!fgets(line, sizeof line, stdin))
             return 1;
     }
+    int odd = argc > 3 && strcmp(argv[3], "odd") == 0;
     for (int c = 0; c < calls && c < 16; c++)
-        fill(&cells[spread ? c : 0], 3);
+        fill(odd && c == 0 ? (volatile int *)((volatile char *)cells + 2) : &cells[spread ? c : 0], 3);
     usleep(200000);
     for (int i = 0; i < later; i++)
         cells[0] = i;
@@ -193,6 +195,24 @@ fn running_out_of_debug_registers_is_a_warning_and_the_process_goes_on() {
     let refused = stderr.lines().filter(|l| *l == "WARNING: Failed to attach watchpoint probe. You are out of watchpoint registers.").count() as i64;
     assert!(refused >= 2, "{stderr}");
     assert_eq!(count_of(&text), Some((6 - refused) * WRITES_PER_CALL), "{text}{stderr}");
+}
+
+#[test]
+fn an_address_the_kernel_cannot_watch_is_skipped_with_a_warning() {
+    let test = "an_address_the_kernel_cannot_watch_is_skipped_with_a_warning";
+    if !kernel_tests_enabled(test) {
+        return;
+    }
+    let Some(binary) = build(test) else { return };
+    let command = format!("{} 2 0 odd", binary.display());
+    let output = run(&["-c", &command, "-e", "watchpoint:fill+arg0:4:w { @ = count(); }"]);
+    remove(&binary);
+    let (text, stderr) = stdout_and_stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    let warning = format!("WARNING: watchpoint:{}:fill:4:w: cannot watch 4 bytes at 0x", binary.display());
+    assert!(stderr.lines().any(|l| l.starts_with(&warning) && l.ends_with("the address must be a multiple of the length, skipping")), "{stderr}");
+    // The second call's address is watched.
+    assert_eq!(count_of(&text), Some(WRITES_PER_CALL), "{text}{stderr}");
 }
 
 #[test]

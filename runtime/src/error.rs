@@ -137,18 +137,6 @@ pub enum RuntimeError {
         reason: &'static str,
     },
 
-    /// perf_event_open refused a breakpoint at an address a function was
-    /// passed (`watchpoint:FUNC+argN`): not one it can watch.
-    #[error("cannot attach {probe} at {address:#x}: the kernel refused to watch {length} bytes there (an address must be a multiple of the length)")]
-    WatchpointAddress {
-        /// The probe as the user wrote it.
-        probe: String,
-        /// The address the function was passed.
-        address: u64,
-        /// How many bytes were to be watched.
-        length: u8,
-    },
-
     /// A kprobe offset inside an instruction (the kernel says EILSEQ).
     #[error("cannot attach {probe}: the offset is not at the start of an instruction")]
     KprobeOffset {

@@ -495,7 +495,7 @@ impl Session {
         let (link, warning) = self.watches.place(&self.dispatch.manifest.programs, fd, program, address, pid)?;
         self.links.extend(link);
         match warning {
-            Some(warning) => out.warning(warning).map_err(RuntimeError::Output),
+            Some(warning) => out.warning(&warning).map_err(RuntimeError::Output),
             None => Ok(()),
         }
     }

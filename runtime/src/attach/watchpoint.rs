@@ -93,6 +93,8 @@ pub(crate) enum Watched {
     /// Every debug register is taken: the address is not watched, as in
     /// bpftrace, which says so and goes on.
     OutOfRegisters,
+    /// The kernel cannot watch that address; the warning says why.
+    Refused(String),
 }
 
 /// Puts the breakpoint of `info` (an `Attach::WatchpointFunction`
@@ -107,12 +109,13 @@ pub(crate) fn watch(program: BorrowedFd<'_>, info: &ProgramInfo, address: u64, l
         Ok(link) => Ok(Watched::Attached(link)),
         Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Ok(Watched::OutOfRegisters),
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(Watched::Gone),
-        // The address came from the function: say which one was refused.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && mode != WatchMode::Read => Err(RuntimeError::WatchpointAddress {
-            probe: info.probe_name.clone(),
-            address,
-            length,
-        }),
+        // The address came from the function: one the kernel cannot
+        // watch (not a multiple of the length) is said and skipped, as a
+        // breakpoint out of registers is.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && mode != WatchMode::Read => Ok(Watched::Refused(format!(
+            "{}: cannot watch {length} bytes at {address:#x}: the address must be a multiple of the length, skipping",
+            info.probe_name
+        ))),
         Err(e) => Err(attach_error(info, Some(pid), mode, e)),
     }
 }
@@ -175,7 +178,7 @@ impl FunctionWatches {
         index: usize,
         address: u64,
         pid: Option<u32>,
-    ) -> Result<(Option<Link>, Option<&'static str>), RuntimeError> {
+    ) -> Result<(Option<Link>, Option<String>), RuntimeError> {
         let Some(info @ ProgramInfo { attach: Attach::WatchpointFunction { length, mode }, .. }) = programs.get(index) else {
             return Err(RuntimeError::Event(format!("watchpoint program {index} is not in the manifest")));
         };
@@ -188,7 +191,8 @@ impl FunctionWatches {
             true => program(info).and_then(|fd| watch(fd, info, address, *length, *mode, pid)).map(|watched| match watched {
                 Watched::Attached(link) => (Some(link), None),
                 Watched::Gone => (None, None),
-                Watched::OutOfRegisters => (None, Some(OUT_OF_REGISTERS)),
+                Watched::OutOfRegisters => (None, Some(OUT_OF_REGISTERS.to_string())),
+                Watched::Refused(why) => (None, Some(why)),
             }),
         };
         // Also when the breakpoint could not be placed: the process must
