@@ -197,6 +197,56 @@ fn running_out_of_debug_registers_is_a_warning_and_the_process_goes_on() {
     assert_eq!(count_of(&text), Some((6 - refused) * WRITES_PER_CALL), "{text}{stderr}");
 }
 
+/// A worker thread, started before `main` calls `fill` (which writes
+/// nothing), writes the cell three times once `main` has called it.
+const THREADED: &str = r#"
+#include <pthread.h>
+#include <unistd.h>
+
+static volatile int cell, go;
+
+__attribute__((noinline)) void fill(volatile int *p, int n) {
+    for (int i = 0; i < n; i++)
+        *p = i;
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    while (!go)
+        usleep(1000);
+    for (int i = 0; i < 3; i++)
+        cell = i;
+    return 0;
+}
+
+int main(void) {
+    pthread_t thread;
+    pthread_create(&thread, 0, worker, 0);
+    usleep(20000);
+    fill(&cell, 0);
+    go = 1;
+    pthread_join(thread, 0);
+    return 0;
+}
+"#;
+
+#[test]
+fn the_address_is_watched_in_every_thread_of_the_process() {
+    let test = "the_address_is_watched_in_every_thread_of_the_process";
+    if !kernel_tests_enabled(test) {
+        return;
+    }
+    let Some(binary) = build_c(test, "the threaded watchpoint test program (needs gcc)", "threaded", &[("main.c", THREADED)], &["-O1", "-pthread"]) else {
+        return;
+    };
+    let output = run(&["-c", &binary.display().to_string(), "-e", "watchpoint:fill+arg0:4:w { @[tid == cpid] = count(); }"]);
+    remove(&binary);
+    let (text, stderr) = stdout_and_stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    // Every write is the worker's.
+    assert_eq!(entries(&text, "@"), [("0", WRITES_PER_CALL)], "{text}{stderr}");
+}
+
 #[test]
 fn an_address_the_kernel_cannot_watch_is_skipped_with_a_warning() {
     let test = "an_address_the_kernel_cannot_watch_is_skipped_with_a_warning";

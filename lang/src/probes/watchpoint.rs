@@ -7,7 +7,7 @@
 //! `watchpoint:FUNC+argN:LEN:MODE` watches, in the process of `-p` or
 //! `-c`, the address that function of the process's program is passed as
 //! argument N: each call reports the address to the runtime (from a
-//! uprobe), which puts a breakpoint there. The process is stopped until
+//! uprobe), which puts a breakpoint there, in each of its threads. The process is stopped until
 //! it is in place; `asyncwatchpoint` (alias `aw`, only in this form) lets
 //! it run on. As an extension, `watchpoint:BINARY:FUNC+argN:LEN:MODE`
 //! names the binary (a library of the process, say) as uprobes do.

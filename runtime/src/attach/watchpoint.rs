@@ -104,19 +104,43 @@ pub(crate) fn watch(program: BorrowedFd<'_>, info: &ProgramInfo, address: u64, l
         WatchMode::Execute => std::mem::size_of::<libc::c_long>() as u64,
         _ => u64::from(length),
     };
-    let Ok(pid_arg) = i32::try_from(pid) else { return Ok(Watched::Gone) };
-    match open(program, &[(pid_arg, -1)], address, bytes, mode) {
-        Ok(link) => Ok(Watched::Attached(link)),
-        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Ok(Watched::OutOfRegisters),
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(Watched::Gone),
+    // In every thread the process has now: a breakpoint opened for a pid
+    // watches that one thread, and the thread that calls the function
+    // need not be the one that accesses the address.
+    let mut links = Vec::new();
+    for tid in threads_of(pid) {
+        match open(program, &[(tid, -1)], address, bytes, mode) {
+            Ok(link) => links.extend(link.0),
+            // A thread that ended since it was listed.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => return refusal(info, address, length, mode, pid, e),
+        }
+    }
+    Ok(match links.is_empty() {
+        true => Watched::Gone,
+        false => Watched::Attached(Link(links)),
+    })
+}
+
+/// The threads of process `pid` (none once it is gone).
+fn threads_of(pid: u32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks.filter_map(|task| task.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// What perf_event_open's error `e` means for a breakpoint at an address
+/// a function was passed (the breakpoints already opened are dropped).
+fn refusal(info: &ProgramInfo, address: u64, length: u8, mode: WatchMode, pid: u32, e: std::io::Error) -> Result<Watched, RuntimeError> {
+    match e {
+        e if e.raw_os_error() == Some(libc::ENOSPC) => Ok(Watched::OutOfRegisters),
         // The address came from the function: one the kernel cannot
         // watch (not a multiple of the length) is said and skipped, as a
         // breakpoint out of registers is.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && mode != WatchMode::Read => Ok(Watched::Refused(format!(
+        e if e.raw_os_error() == Some(libc::EINVAL) && mode != WatchMode::Read => Ok(Watched::Refused(format!(
             "{}: cannot watch {length} bytes at {address:#x}: the address must be a multiple of the length, skipping",
             info.probe_name
         ))),
-        Err(e) => Err(attach_error(info, Some(pid), mode, e)),
+        e => Err(attach_error(info, Some(pid), mode, e)),
     }
 }
 
