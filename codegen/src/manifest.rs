@@ -674,6 +674,13 @@ pub struct Object {
     pub manifest: Manifest,
 }
 
+/// The hash map of the (program, address) pairs `watchpoint:FUNC+argN`
+/// placed or gave up on: key a u32 index into `Manifest::programs` and a
+/// u64 address (12 bytes), value one byte. The runtime fills it; the
+/// setup uprobes send an address found there no more (and stop no
+/// process for it).
+pub const WATCHED_MAP: &str = "rbpf_watched";
+
 /// The bit of a stack id that says its frames are in the hash map of
 /// [`hashed_stack_map`], not in the stack-trace map: a stack whose slot in
 /// the stack-trace map another stack held already (the kernel hashes

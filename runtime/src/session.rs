@@ -492,7 +492,8 @@ impl Session {
         let fd = |info: &ProgramInfo| {
             programs.get(&info.name).map(AsFd::as_fd).ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })
         };
-        let (link, warning) = self.watches.place(&self.dispatch.manifest.programs, fd, program, address, pid)?;
+        let watched = self.maps.fd(rbpf_codegen::manifest::WATCHED_MAP).ok();
+        let (link, warning) = self.watches.place(&self.dispatch.manifest.programs, fd, watched, program, address, pid)?;
         self.links.extend(link);
         match warning {
             Some(warning) => out.warning(&warning).map_err(RuntimeError::Output),

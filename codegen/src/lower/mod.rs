@@ -204,6 +204,9 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
             },
         });
     }
+    if program.probes.iter().any(|p| matches!(p.kind, ProbeKind::WatchpointFunction { .. })) {
+        elf_maps.push(ElfMap { name: crate::manifest::WATCHED_MAP, def: watchpoint::WATCHED_MAP_DEF });
+    }
     let stack_maps = stacks::stack_maps(program);
     elf_maps.extend(stack_maps.iter().map(|(name, def)| ElfMap { name, def: *def }));
     if program.uses_elapsed {

@@ -195,10 +195,13 @@ impl FunctionWatches {
     /// fd `program` finds) in process `pid`, then lets the process go on
     /// if its uprobe stopped it. Gives the breakpoint's link, if a new one
     /// was placed, and a warning to print, if one is due.
+    /// The pair is then noted in `watched` (the [`rbpf_codegen::manifest::WATCHED_MAP`]), so that
+    /// the uprobe neither sends it nor stops the process for it again.
     pub(crate) fn place<'a>(
         &mut self,
         programs: &[ProgramInfo],
         program: impl Fn(&ProgramInfo) -> Result<BorrowedFd<'a>, RuntimeError>,
+        watched: Option<BorrowedFd<'_>>,
         index: usize,
         address: u64,
         pid: Option<u32>,
@@ -219,6 +222,14 @@ impl FunctionWatches {
                 Watched::Refused(why) => (None, Some(why)),
             }),
         };
+        // A full map (or a pair it cannot take) only costs the repeats
+        // their record; so does a process gone, which makes no more calls.
+        if let (true, Some(map)) = (placed.is_ok(), watched) {
+            let mut key = [0u8; 12];
+            key[..4].copy_from_slice(&(index as u32).to_ne_bytes());
+            key[4..].copy_from_slice(&address.to_ne_bytes());
+            let _ = sys::map_update(map, &key, &[1]);
+        }
         // Also when the breakpoint could not be placed: the process must
         // not stay stopped.
         if !asynchronous {
