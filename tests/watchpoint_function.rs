@@ -92,6 +92,31 @@ fn a_watchpoint_on_a_functions_argument_sees_every_write_after_the_call() {
     assert_eq!(entries(&text, "@"), [(name.as_str(), 2 * WRITES_PER_CALL)], "{text}");
 }
 
+/// The same trace under bpftrace 0.17 prints the same bytes (where it
+/// is installed): the probe's name, the count, the blank lines.
+#[test]
+fn a_watchpoint_prints_what_bpftrace_prints() {
+    let test = "a_watchpoint_prints_what_bpftrace_prints";
+    if !kernel_tests_enabled(test) {
+        return;
+    }
+    if !Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping {test}: bpftrace is not installed");
+        return;
+    }
+    let Some(binary) = build(test) else { return };
+    let command = format!("{} 2 0 same", binary.display());
+    let program = "watchpoint:fill+arg0:4:w { @[probe, comm] = count(); } END { printf(\"end\\n\"); }";
+    let ours = run(&["-c", &command, "-e", program]);
+    let theirs = Command::new("bpftrace").args(["-c", &command, "-e", program]).output().expect("run bpftrace");
+    remove(&binary);
+    let (text, stderr) = stdout_and_stderr(&ours);
+    assert_eq!(ours.status.code(), Some(0), "{text}{stderr}");
+    let name = format!("watchpoint:{}:fill:4:w", binary.display());
+    assert!(text.ends_with(&format!("@[{name}, filler]: {}\n", 2 * WRITES_PER_CALL)), "{text}");
+    assert_eq!(text, String::from_utf8_lossy(&theirs.stdout), "rbpf (left) and bpftrace (right) differ");
+}
+
 #[test]
 fn a_watchpoint_in_a_binary_named_prints_from_the_writing_process() {
     let test = "a_watchpoint_in_a_binary_named_prints_from_the_writing_process";
