@@ -231,14 +231,16 @@ impl Session {
                     attach::detach_all(links);
                     self.discard_pending();
                 }
-                // A process a watchpoint's uprobe may have stopped is let go
-                // on (below) only once no uprobe can stop it again.
-                _ if self.watches.stops_process() => attach::detach_all(links),
                 ending => {
                     // Stopped from outside: the probes come off their
                     // hooks at once, and END and the maps need not wait
-                    // for the kernel's grace period.
-                    detaching = Some(attach::detach_in_background(links));
+                    // for the kernel's grace period. But a process a
+                    // watchpoint's uprobe may stop is let go on (below)
+                    // only once no uprobe can stop it again.
+                    match self.watches.stops_process() {
+                        true => attach::detach_all(links),
+                        false => detaching = Some(attach::detach_in_background(links)),
+                    }
                     // A stop does not wait for a backlog: what was
                     // queued is handled only briefly, the rest is counted
                     // as lost.
