@@ -272,6 +272,61 @@ fn the_address_is_watched_in_every_thread_of_the_process() {
     assert_eq!(entries(&text, "@"), [("0", WRITES_PER_CALL)], "{text}{stderr}");
 }
 
+/// Calls `fill` without end, on each of 16 cells in turn.
+const LOOPING: &str = r#"
+#include <stdio.h>
+
+static volatile int cells[16];
+
+__attribute__((noinline)) void fill(volatile int *p, int n) {
+    for (int i = 0; i < n; i++)
+        *p = i;
+}
+
+int main(void) {
+    puts("ready");
+    fflush(stdout);
+    for (unsigned i = 0;; i++)
+        fill(&cells[i % 16], 3);
+}
+"#;
+
+/// The state letter of process `pid` (`T` when stopped).
+fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[test]
+fn a_process_is_never_left_stopped_when_the_trace_ends() {
+    let test = "a_process_is_never_left_stopped_when_the_trace_ends";
+    if !kernel_tests_enabled(test) {
+        return;
+    }
+    let Some(binary) = build_c(test, "the looping watchpoint test program (needs gcc)", "looping", &[("main.c", LOOPING)], &["-O1"]) else {
+        return;
+    };
+    let mut app = Command::new(&binary).stdout(Stdio::piped()).spawn().expect("start the test program");
+    let mut stdout = std::io::BufReader::new(app.stdout.take().expect("stdout"));
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut ready).expect("read from the test program");
+    let pid = app.id();
+    // The first write ends the trace while calls with new addresses may
+    // have stopped the process, their records unhandled.
+    let output = run(&["-p", &pid.to_string(), "-e", "watchpoint:fill+arg0:4:w { exit(); }"]);
+    let mut states = Vec::new();
+    for _ in 0..5 {
+        states.extend(state_of(pid));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = app.kill();
+    let _ = app.wait();
+    remove(&binary);
+    let (text, stderr) = stdout_and_stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    assert!(states.len() == 5 && !states.contains(&'T'), "the process was left stopped: {states:?}");
+}
+
 #[test]
 fn an_address_the_kernel_cannot_watch_is_skipped_with_a_warning() {
     let test = "an_address_the_kernel_cannot_watch_is_skipped_with_a_warning";
