@@ -119,7 +119,7 @@ fn resolve_function(parts: &[&str], span: Span, target: &dyn Target, scope: &Sco
     let arg = match arg.strip_prefix("arg").map(str::parse::<u8>) {
         Some(Ok(n)) if n < REGISTER_ARGS => n,
         // bpftrace 0.17's words first.
-        Some(Ok(_)) | Some(Err(_)) if arg.len() > 3 && arg[3..].bytes().all(|b| b.is_ascii_digit()) => {
+        Some(_) if arg.len() > 3 && arg[3..].bytes().all(|b| b.is_ascii_digit()) => {
             return Err(Diagnostic::error(part_span(at), format!("{} doesn't support {arg}", std::env::consts::ARCH))
                 .with_label("not in a register")
                 .with_note(format!("the address is read from one of the first {REGISTER_ARGS} arguments: arg0 to arg{}", REGISTER_ARGS - 1)));
