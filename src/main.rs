@@ -330,6 +330,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         allow_unsafe: cli.allow_unsafe,
         pid,
         cpid,
+        command: cli.command.clone(),
         helper_checks: cli.helper_checks.min(2),
         ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
         usdt_file_activation: cli.usdt_file_activation,
@@ -431,7 +432,7 @@ fn probe_count(manifest: &rbpf::codegen::Manifest) -> u64 {
         .programs
         .iter()
         .map(|p| match &p.attach {
-            Attach::Dispatcher { .. } => 0,
+            Attach::Dispatcher { .. } | Attach::WatchpointFunction { .. } => 0,
             Attach::KprobeMulti { funcs, .. } => funcs.len() as u64,
             _ => 1,
         })

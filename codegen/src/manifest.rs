@@ -196,6 +196,31 @@ pub enum Attach {
         /// Which accesses fire it.
         mode: WatchMode,
     },
+    /// The hardware breakpoint of `watchpoint:FUNC+argN`: attached at run
+    /// time, in the followed process, at each address its
+    /// [`Attach::WatchpointSetup`] program reports in an
+    /// [`event::WATCHPOINT`] record.
+    WatchpointFunction {
+        /// How many bytes from the address (1, 2, 4 or 8).
+        length: u8,
+        /// Which accesses fire it.
+        mode: WatchMode,
+    },
+    /// The uprobe on `func` in `path` (in the followed process alone) that
+    /// sends the address a [`Attach::WatchpointFunction`] program is to
+    /// watch. Unless `asynchronous` it stops the process (SIGSTOP), and
+    /// the runtime lets it go on (SIGCONT) once the breakpoint is in place.
+    WatchpointSetup {
+        /// The binary the function is in.
+        path: String,
+        /// The function.
+        func: String,
+        /// The program whose breakpoint it places: an index into
+        /// [`Manifest::programs`].
+        watch: u32,
+        /// `asyncwatchpoint`: the process is not stopped.
+        asynchronous: bool,
+    },
 }
 
 /// The accesses a watchpoint fires on: HW_BREAKPOINT_R, _W, _RW or _X.
@@ -617,6 +642,11 @@ pub mod event {
     /// then the error (i64) and the call's source span (start and end,
     /// u32 each, in the checked program's text).
     pub const HELPER_ERROR: u32 = 12;
+    /// `watchpoint:FUNC+argN`: watch the address (a u64 after the header)
+    /// with the program at index `id` of `Manifest::programs`, in the
+    /// followed process; its setup uprobe stopped the process unless it
+    /// is an `asyncwatchpoint`.
+    pub const WATCHPOINT: u32 = 13;
     /// The header's size: the kind and the id, two u32s.
     pub const HEADER_SIZE: u32 = 8;
 }
@@ -643,6 +673,13 @@ pub struct Object {
     /// What the runtime needs besides the code.
     pub manifest: Manifest,
 }
+
+/// The hash map of the (program, address) pairs `watchpoint:FUNC+argN`
+/// placed or gave up on: key a u32 index into `Manifest::programs` and a
+/// u64 address (12 bytes), value one byte. The runtime fills it; the
+/// setup uprobes send an address found there no more (and stop no
+/// process for it).
+pub const WATCHED_MAP: &str = "rbpf_watched";
 
 /// The bit of a stack id that says its frames are in the hash map of
 /// [`hashed_stack_map`], not in the stack-trace map: a stack whose slot in

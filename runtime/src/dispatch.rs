@@ -70,7 +70,8 @@ impl Dispatch {
                     self.command_done(&command, result, out)?;
                 }
                 Batch::Exit if stop_at_exit => return Ok(true),
-                Batch::Exit | Batch::More => {}
+                // Only while streaming is there a process to watch in.
+                Batch::Exit | Batch::More | Batch::Watch { .. } => {}
                 Batch::Empty => return Ok(false),
             }
         }
@@ -110,6 +111,9 @@ impl Dispatch {
                     // the command are handled, as for any batch.
                     return Ok(Batch::Command(std::mem::take(&mut self.text)));
                 }
+                // The process may be stopped until it is watched: at once,
+                // before the records after it.
+                Event::Watch { program, address } => return Ok(Batch::Watch { program, address }),
                 event => self.handle(event, maps, out)?,
             }
         }
@@ -147,7 +151,7 @@ impl Dispatch {
         let text = self.text.as_slice();
         match event {
             Event::Printf => out.printf(text).map_err(output)?,
-            Event::Exit(_) | Event::System | Event::Noted => {}
+            Event::Exit(_) | Event::System | Event::Noted | Event::Watch { .. } => {}
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
                 let entries = self.read_map(maps, map)?;
@@ -249,6 +253,14 @@ pub(crate) enum Batch {
     Exit,
     /// A `system()` command to run next, before the records after it.
     Command(Vec<u8>),
+    /// `watchpoint:FUNC+argN`: an address to watch with the program at
+    /// `program` next, before the records after it.
+    Watch {
+        /// The breakpoint's program, an index into `Manifest::programs`.
+        program: usize,
+        /// The address.
+        address: u64,
+    },
 }
 
 /// Runs a `system()` command on a thread of its own: the answer arrives

@@ -36,6 +36,14 @@ pub(crate) enum Event {
     Noted,
     /// A helper call failed (`-k`, `-kk`).
     HelperError(crate::output::HelperError),
+    /// `watchpoint:FUNC+argN`: watch `address` with the program at
+    /// `program` (an index into `Manifest::programs`).
+    Watch {
+        /// The breakpoint's program.
+        program: usize,
+        /// The address the function was passed.
+        address: u64,
+    },
 }
 
 /// Decodes the records of one manifest; formats are parsed once, here.
@@ -115,6 +123,10 @@ impl Events {
                     span: rbpf_lang::Span::new(start as usize, end as usize),
                     location: None,
                 }))
+            }
+            event::WATCHPOINT => {
+                let address = body.get(..8).map(|b| read_int(b, false)).ok_or_else(|| short("watchpoint"))?;
+                Ok(Event::Watch { program: id as usize, address })
             }
             event::STACK_PID => {
                 self.decoder.remember_process(id);

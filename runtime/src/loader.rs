@@ -120,8 +120,10 @@ fn program_type(attach: &Attach) -> (u32, u32) {
     match attach {
         Attach::Begin | Attach::End | Attach::RawTracepoint { .. } => (prog_type::RAW_TRACEPOINT, 0),
         Attach::Tracepoint { .. } | Attach::TailCall { .. } | Attach::Dispatcher { .. } => (prog_type::TRACEPOINT, 0),
-        Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } => (prog_type::PERF_EVENT, 0),
-        Attach::Uprobe { .. } | Attach::Usdt { .. } | Attach::Kprobe { .. } => (prog_type::KPROBE, 0),
+        Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } | Attach::WatchpointFunction { .. } => {
+            (prog_type::PERF_EVENT, 0)
+        }
+        Attach::Uprobe { .. } | Attach::Usdt { .. } | Attach::Kprobe { .. } | Attach::WatchpointSetup { .. } => (prog_type::KPROBE, 0),
         Attach::KprobeMulti { .. } => (prog_type::KPROBE, attach_type::TRACE_KPROBE_MULTI),
         Attach::UprobeMulti { .. } => (prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI),
         Attach::Fentry { ret: false, .. } => (prog_type::TRACING, attach_type::TRACE_FENTRY),

@@ -54,6 +54,8 @@ pub struct Session {
     /// With [`SessionOptions::verifier_stats`]: what the verifier said of
     /// each program, in load order.
     verifier_stats: Vec<VerifierStats>,
+    /// The breakpoints `watchpoint:FUNC+argN` placed while tracing.
+    watches: attach::FunctionWatches,
 }
 
 /// How streaming ended.
@@ -123,6 +125,7 @@ impl Session {
             }
             None => None,
         };
+        let watches = attach::FunctionWatches::new(&manifest);
         let mut dispatch = Dispatch::new(manifest)?;
         dispatch.set_stacks(crate::stacks::Stacks::of_session(&maps));
         Ok(Session {
@@ -136,6 +139,7 @@ impl Session {
             followed: None,
             backlog: None,
             verifier_stats,
+            watches,
         })
     }
 
@@ -160,7 +164,8 @@ impl Session {
             .programs
             .iter()
             .map(|p| match &p.attach {
-                Attach::Dispatcher { .. } => 0,
+                // `watchpoint:FUNC+argN` counts once, as its uprobe.
+                Attach::Dispatcher { .. } | Attach::WatchpointFunction { .. } => 0,
                 Attach::UprobeMulti { funcs, .. } => funcs.len(),
                 _ => 1,
             })
@@ -229,8 +234,13 @@ impl Session {
                 ending => {
                     // Stopped from outside: the probes come off their
                     // hooks at once, and END and the maps need not wait
-                    // for the kernel's grace period.
-                    detaching = Some(attach::detach_in_background(links));
+                    // for the kernel's grace period. But a process a
+                    // watchpoint's uprobe may stop is let go on (below)
+                    // only once no uprobe can stop it again.
+                    match self.watches.stops_process() {
+                        true => attach::detach_all(links),
+                        false => detaching = Some(attach::detach_in_background(links)),
+                    }
                     // A stop does not wait for a backlog: what was
                     // queued is handled only briefly, the rest is counted
                     // as lost.
@@ -242,6 +252,7 @@ impl Session {
             }
         }
 
+        self.resume_watched();
         // A child command still running is terminated now, as in bpftrace.
         self.followed = None;
         self.run_all(&Attach::End)?;
@@ -449,6 +460,11 @@ impl Session {
                         break Err(e);
                     }
                 }
+                Ok(Batch::Watch { program, address }) => {
+                    if let Err(e) = self.watch(program, address, out) {
+                        break Err(e);
+                    }
+                }
                 Ok(Batch::Empty | Batch::More) if gone => break Ok(Ending::ProcessExited),
                 // Every event sent before now is read: the processes that
                 // exited unreported can be forgotten.
@@ -474,6 +490,33 @@ impl Session {
         result
     }
 
+    /// `watchpoint:FUNC+argN`: watches `address` with the program at
+    /// `program`, in the followed process, and lets the process go on.
+    fn watch(&mut self, program: usize, address: u64, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        let pid = self.followed.as_ref().map(Followed::pid);
+        let programs = &self.programs;
+        let fd = |info: &ProgramInfo| {
+            programs.get(&info.name).map(AsFd::as_fd).ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })
+        };
+        let watched = self.maps.fd(rbpf_codegen::manifest::WATCHED_MAP).ok();
+        let (link, warning) = self.watches.place(&self.dispatch.manifest.programs, fd, watched, program, address, pid)?;
+        self.links.extend(link);
+        match warning {
+            Some(warning) => out.warning(&warning).map_err(RuntimeError::Output),
+            None => Ok(()),
+        }
+    }
+
+    /// With a synchronous `watchpoint:FUNC+argN`, lets the followed
+    /// process go on: a uprobe may have stopped it and sent a record that
+    /// was never handled (a stop, an `exit()`). Called once no uprobe can
+    /// stop it again.
+    fn resume_watched(&mut self) {
+        if let (true, Some(followed)) = (self.watches.stops_process(), &self.followed) {
+            attach::resume_watched(followed.pid());
+        }
+    }
+
     /// SIGUSR1: the maps as they are now, as at the end (bpftrace prints
     /// them without the two newlines that end tracing).
     fn print_maps_now(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
@@ -495,7 +538,8 @@ impl Session {
             }
             match self.dispatch.drain_batch(ringbuf, &self.maps, out, BATCH)? {
                 Batch::Command(_) => self.dispatch.count_dropped(1),
-                Batch::Exit | Batch::More => {}
+                // The process is let go on at the end, unwatched.
+                Batch::Exit | Batch::More | Batch::Watch { .. } => {}
                 Batch::Empty => return Ok(()),
             }
         }
@@ -532,6 +576,17 @@ impl Session {
         let ns = (now.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(now.tv_nsec as u64);
         sys::map_update(fd, &0u32.to_le_bytes(), &ns.to_le_bytes())
             .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "BPF_MAP_UPDATE_ELEM", name, e))
+    }
+}
+
+impl Drop for Session {
+    /// Also after a failure: a process a watchpoint's uprobe stopped is
+    /// let go on, once its links are closed.
+    fn drop(&mut self) {
+        if self.watches.stops_process() {
+            drop(std::mem::take(&mut self.links));
+            self.resume_watched();
+        }
     }
 }
 

@@ -636,7 +636,7 @@ fn fold(op: BinaryOp, x: i64, y: i64) -> i64 {
 }
 
 /// Offsets in x86-64's `struct pt_regs`, the context of probes on functions.
-mod pt_regs {
+pub(super) mod pt_regs {
     /// The integer arguments of the System V calling convention: rdi, rsi,
     /// rdx, rcx, r8, r9.
     pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];

@@ -21,6 +21,7 @@ mod syscalls;
 mod tuple;
 mod usdt;
 mod values;
+mod watchpoint;
 
 use rbpf_lang::checked::{self, MapId};
 use rbpf_lang::probes::{PerfCounter, PerfSample, ProbeKind, UprobeLocation, WatchMode};
@@ -123,13 +124,11 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 Attach::Usdt { path: path.clone(), offset: *offset, semaphore_offset: *semaphore_offset, pid: *pid },
             ),
             ProbeKind::Watchpoint { address, length, mode } => {
-                let mode = match mode {
-                    WatchMode::Read => crate::manifest::WatchMode::Read,
-                    WatchMode::Write => crate::manifest::WatchMode::Write,
-                    WatchMode::ReadWrite => crate::manifest::WatchMode::ReadWrite,
-                    WatchMode::Execute => crate::manifest::WatchMode::Execute,
-                };
+                let mode = watch_mode(*mode);
                 (format!("perf_event/probe{index}"), Attach::Watchpoint { address: *address, length: *length, mode })
+            }
+            ProbeKind::WatchpointFunction { length, mode, .. } => {
+                (format!("perf_event/probe{index}"), Attach::WatchpointFunction { length: *length, mode: watch_mode(*mode) })
             }
         };
         // Not a multi-attach link: skipping it would drop every match.
@@ -143,6 +142,20 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
             optional,
         });
         codes.push(code);
+        // The function form's uprobe, which places the breakpoint above.
+        if let ProbeKind::WatchpointFunction { path, func, arg, asynchronous, .. } = &probe.kind {
+            let watch = infos.len() as u32 - 1;
+            let code = watchpoint::setup(*arg, watch, *asynchronous, probe.span)?;
+            infos.push(ProgramInfo {
+                name: format!("probe{index}_setup"),
+                section: format!("uprobe/probe{index}_setup"),
+                attach: Attach::WatchpointSetup { path: path.clone(), func: func.clone(), watch, asynchronous: *asynchronous },
+                spans: code.spans.clone(),
+                probe_name: probe.name.clone(),
+                optional: false,
+            });
+            codes.push(code);
+        }
     }
     functions.extend(shared.into_iter().map(callback::Shared::callback));
     // The verifier reports instruction numbers of the linked program: its
@@ -190,6 +203,9 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 flags: 0,
             },
         });
+    }
+    if program.probes.iter().any(|p| matches!(p.kind, ProbeKind::WatchpointFunction { .. })) {
+        elf_maps.push(ElfMap { name: crate::manifest::WATCHED_MAP, def: watchpoint::WATCHED_MAP_DEF });
     }
     let stack_maps = stacks::stack_maps(program);
     elf_maps.extend(stack_maps.iter().map(|(name, def)| ElfMap { name, def: *def }));
@@ -491,6 +507,7 @@ impl<'a> ProgramGen<'a> {
                     | ProbeKind::Interval { .. }
                     | ProbeKind::PerfEvent { .. }
                     | ProbeKind::Watchpoint { .. }
+                    | ProbeKind::WatchpointFunction { .. }
             ) || probe.kind.has_registers())
                 && reads_context(probe)
             || stacks::reads_stack(probe);
@@ -643,3 +660,13 @@ impl checked::Visitor<'_> for ReadsContext {
 
 #[cfg(test)]
 mod tests;
+
+/// The manifest's name for the accesses a watchpoint fires on.
+fn watch_mode(mode: WatchMode) -> crate::manifest::WatchMode {
+    match mode {
+        WatchMode::Read => crate::manifest::WatchMode::Read,
+        WatchMode::Write => crate::manifest::WatchMode::Write,
+        WatchMode::ReadWrite => crate::manifest::WatchMode::ReadWrite,
+        WatchMode::Execute => crate::manifest::WatchMode::Execute,
+    }
+}

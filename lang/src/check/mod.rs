@@ -28,6 +28,9 @@ pub struct Options {
     pub pid: Option<u32>,
     /// `-c CMD`: the child's process id, the value of `cpid`.
     pub cpid: Option<u32>,
+    /// `-c CMD`: the command line, whose program `watchpoint:FUNC+argN`
+    /// finds its function in.
+    pub command: Option<String>,
     /// `-k` (1) or `-kk` (2): report failed helper calls; see
     /// [`Program::helper_checks`].
     pub helper_checks: u8,
@@ -97,6 +100,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                 args: probes::uprobe_args::reads_args(probe),
                 allow_unsafe: options.allow_unsafe,
                 usdt_file_activation: options.usdt_file_activation,
+                command: options.command.as_deref().and_then(|c| c.split_whitespace().next()),
             };
             let resolved = probes::resolve(&text, ap.span, target, &scope).and_then(|resolved| {
                 let has_process = options.pid.is_some() || options.cpid.is_some();

@@ -98,7 +98,7 @@ fn binary(kind: &ProbeKind) -> Option<&str> {
 /// on functions, and perf events (whose `bpf_perf_event_data` begins with
 /// them), as bpftrace allows `reg()` in them.
 fn has_pt_regs(kind: &ProbeKind) -> bool {
-    kind.has_registers() || matches!(kind, ProbeKind::Interval { .. } | ProbeKind::PerfEvent { .. } | ProbeKind::Watchpoint { .. })
+    kind.has_registers() || matches!(kind, ProbeKind::Interval { .. } | ProbeKind::PerfEvent { .. } | ProbeKind::Watchpoint { .. } | ProbeKind::WatchpointFunction { .. })
 }
 
 impl Checker {

@@ -161,6 +161,28 @@ pub enum ProbeKind {
         /// Which accesses fire it.
         mode: WatchMode,
     },
+    /// `watchpoint:FUNC+argN:LENGTH:MODE` (and `asyncwatchpoint`): a
+    /// uprobe on `func` in the followed process's binary (or the binary
+    /// named) reads argument `arg`, and the runtime then puts a hardware
+    /// breakpoint on `length` bytes at that address, in that process. The
+    /// probe's program is the breakpoint's; the uprobe's is generated.
+    /// Unless `asynchronous`, the uprobe stops the process (SIGSTOP) until
+    /// the breakpoint is in place, so that no access is missed.
+    WatchpointFunction {
+        /// The binary the function is in.
+        path: String,
+        /// The function whose argument is the address.
+        func: String,
+        /// Which argument (0 to 5) holds the address.
+        arg: u8,
+        /// How many bytes are watched.
+        length: u8,
+        /// Which accesses fire it.
+        mode: WatchMode,
+        /// `asyncwatchpoint`: the process runs on while the breakpoint is
+        /// being attached.
+        asynchronous: bool,
+    },
 }
 
 /// Which accesses a watchpoint fires on (perf's HW_BREAKPOINT_R, _W, _RW
@@ -397,7 +419,7 @@ impl ResolvedProbe {
                 "software probes"
             }
             ProbeKind::PerfEvent { counter: PerfCounter::Hardware { .. }, .. } => "hardware probes",
-            ProbeKind::Watchpoint { .. } => "watchpoint probes",
+            ProbeKind::Watchpoint { .. } | ProbeKind::WatchpointFunction { .. } => "watchpoint probes",
             _ => return None,
         })
     }
@@ -405,7 +427,7 @@ impl ResolvedProbe {
 
 /// What the command line tells the expansion of attach points.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Scope {
+pub struct Scope<'a> {
     /// `-p PID`: a binary named without a path is the file of that name
     /// the process has mapped, and uprobes and usdt probes fire in that
     /// process alone.
@@ -418,10 +440,13 @@ pub struct Scope {
     /// `--usdt-file-activation`: a USDT probe's semaphore is raised in
     /// every process that maps its file, not only in the `-p` process.
     pub usdt_file_activation: bool,
+    /// `-c CMD`: the command's program as written (its first word), whose
+    /// functions `watchpoint:FUNC+argN` watches the arguments of.
+    pub command: Option<&'a str>,
 }
 
 /// Parses the parts after `name:` (already split on `:`) into probes.
-pub type ResolveFn = fn(&[&str], Span, &dyn Target, &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic>;
+pub type ResolveFn = fn(&[&str], Span, &dyn Target, &Scope<'_>) -> Result<Vec<ResolvedProbe>, Diagnostic>;
 
 /// Lists the probes that the parts after `name:` (split on `:`, with
 /// wildcards) match; `true` asks for the details `-v` shows.
@@ -471,7 +496,7 @@ pub fn provider(name: &str) -> Option<&'static Provider> {
 }
 
 /// Parses and expands one attach point as written.
-pub fn resolve(text: &str, span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+pub fn resolve(text: &str, span: Span, target: &dyn Target, scope: &Scope<'_>) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let mut parts: Vec<&str> = text.split(':').collect();
     let kind = parts.remove(0);
     let Some(provider) = provider(kind) else {

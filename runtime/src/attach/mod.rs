@@ -78,9 +78,15 @@ pub(crate) fn attach(
         Attach::Fentry { .. } => fentry::attach(program, info),
         Attach::Usdt { path, offset, semaphore_offset, pid } => usdt::attach(program, info, path, *offset, *semaphore_offset, *pid),
         Attach::Watchpoint { address, length, mode } => watchpoint::attach(program, info, *address, *length, *mode, pid),
+        // Placed at run time, at each address its setup uprobe sends
+        // ([`watch`]).
+        Attach::WatchpointFunction { .. } => return Ok(None),
+        Attach::WatchpointSetup { path, func, .. } => watchpoint::attach_setup(program, info, path, func, pid),
     };
     link.map(Some)
 }
+
+pub(crate) use watchpoint::{resume as resume_watched, FunctionWatches};
 
 /// Detaches every link at once. Closing one waits for the kernel's grace
 /// period (50-80 ms for a tracepoint), so closing 360 one after another

@@ -109,12 +109,111 @@ error: `q` is not a watchpoint mode: `q` is none of r, w, x
         ("w:0x1004:8:w { }", "a watchpoint of 8 bytes needs an address that is a multiple of 8"),
         ("w:0x1000:8 { }", "a watchpoint is written `watchpoint:ADDRESS:LENGTH:MODE`"),
         ("w:0x1000:8:w:1 { }", "a watchpoint is written `watchpoint:ADDRESS:LENGTH:MODE`"),
-        ("w:increment+arg1:4:w { }", "rbpf cannot yet watch the address a function is passed (`watchpoint:FUNCTION+argN:LENGTH:MODE`)"),
-        ("aw:increment+arg1:4:w { }", "rbpf cannot yet watch the address a function is passed (`asyncwatchpoint:"),
-        ("asyncwatchpoint:0x1000:8:w { }", "an asyncwatchpoint is written `asyncwatchpoint:FUNCTION+argN:LENGTH:MODE`"),
+        ("asyncwatchpoint:0x1000:8:w { }", "asyncwatchpoint requires a function name"),
         ("w:0x1000:8:w { @[func] = count(); }", "func"),
     ] {
         let e = run_with_pid(src).err().unwrap_or_else(|| panic!("expected an error for {src}"));
         assert!(e.contains(message), "{src}: {e}");
+    }
+}
+
+/// Checks `src` as `-c CMD` would, in a target where `/bin/app` has the
+/// functions `increment` and `main`.
+fn run_with_command(src: &str, command: &str) -> Result<crate::checked::Program, String> {
+    let ast = crate::parse(src).map_err(|d| render_to_string(&Source::new("-e", src), &d))?;
+    let options = Options { cpid: Some(7), command: Some(command.into()), ..Options::default() };
+    let target = target().with_user_functions("/bin/app", &["increment", "main"]);
+    crate::check::check_with(&ast, &target, &options).map_err(|d| render_to_string(&Source::new("-e", src), &d))
+}
+
+#[test]
+fn a_functions_argument_is_watched_in_the_followed_processs_program() {
+    let watch = |path: &str, func: &str, arg, length, mode, asynchronous| ProbeKind::WatchpointFunction {
+        path: path.into(),
+        func: func.into(),
+        arg,
+        length,
+        mode,
+        asynchronous,
+    };
+    // -p: the process's program, named as bpftrace names it.
+    let p = run_with_pid("watchpoint:increment+arg1:4:w { }").unwrap();
+    assert_eq!(p.probes[0].kind, watch("/proc/42/exe", "increment", 1, 4, WatchMode::Write, false));
+    assert_eq!(p.probes[0].name, "watchpoint:/proc/42/exe:increment:1:4:w");
+    let p = run_with_pid("aw:increment+arg0:8:rw { }").unwrap();
+    assert_eq!(p.probes[0].kind, watch("/proc/42/exe", "increment", 0, 8, WatchMode::ReadWrite, true));
+    assert_eq!(p.probes[0].name, "asyncwatchpoint:/proc/42/exe:increment:8:rw");
+    // -c: the command's program.
+    let p = run_with_command("w:increment+arg5:2:r { }", "/bin/app 1 2").unwrap();
+    assert_eq!(p.probes[0].kind, watch("/bin/app", "increment", 5, 2, WatchMode::Read, false));
+    assert_eq!(p.probes[0].name, "watchpoint:/bin/app:increment:5:2:r");
+    // A binary named, as a uprobe names it; a wildcard watches each match.
+    let p = run_with_command("asyncwatchpoint:/bin/app:main+arg2:1:w { }", "/bin/other").unwrap();
+    assert_eq!(p.probes[0].kind, watch("/bin/app", "main", 2, 1, WatchMode::Write, true));
+    let p = run_with_command("w:*n*+arg0:8:w { }", "/bin/app").unwrap();
+    let names: Vec<&str> = p.probes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["watchpoint:/bin/app:increment:8:w", "watchpoint:/bin/app:main:8:w"]);
+}
+
+#[test]
+fn bad_function_watchpoints_point_at_what_is_wrong() {
+    let check = |result: Result<crate::checked::Program, String>, expect: &str| {
+        let text = result.err().unwrap_or_else(|| panic!("expected an error: {expect}"));
+        let text: Vec<&str> = text.trim().lines().map(str::trim_end).collect();
+        assert_eq!(text.join("\n"), expect.trim(), "\n{}", text.join("\n"));
+    };
+    check(
+        run_with_command("w:nosuch+arg0:4:w { }", "/bin/app"),
+        "
+error: `/bin/app` has no function `nosuch`
+  ┌─ -e:1:3
+  │
+1 │ w:nosuch+arg0:4:w { }
+  │   ^^^^^^^^^^^ no such symbol
+  │
+  = the functions are the defined symbols of `nm -D /bin/app` and `nm /bin/app`",
+    );
+    check(
+        run_with_command("w:increment+arg6:4:w { }", "/bin/app"),
+        &format!(
+            "
+error: {} doesn't support arg6
+  ┌─ -e:1:3
+  │
+1 │ w:increment+arg6:4:w {{ }}
+  │   ^^^^^^^^^^^^^^ not in a register
+  │
+  = the address is read from one of the first 6 arguments: arg0 to arg5",
+            std::env::consts::ARCH
+        ),
+    );
+    let ast = crate::parse("watchpoint:increment+arg1:4:w { }").unwrap_or_else(|d| panic!("{d:?}"));
+    check(
+        crate::check::check(&ast, &target()).map_err(|d| render_to_string(&Source::new("-e", "watchpoint:increment+arg1:4:w { }"), &d)),
+        "
+error: -p PID or -c CMD required for watchpoint
+  ┌─ -e:1:1
+  │
+1 │ watchpoint:increment+arg1:4:w { }
+  │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ watches an address in a process
+  │
+  = give the process with -p PID, or run it with -c CMD",
+    );
+    for (src, message) in [
+        ("w:increment+argx:4:w { }", "`argx` is not an argument: write `increment+argN`"),
+        ("w:increment+arg:4:w { }", "`arg` is not an argument"),
+        ("w:increment+arg99999:4:w { }", "doesn't support arg99999"),
+        ("w:+arg0:4:w { }", "a watchpoint needs a function name before `+arg0`"),
+        ("w:increment+arg0:3:w { }", "a watchpoint's length is 1, 2, 4 or 8 bytes, not `3`"),
+        ("w:increment+arg0:4:x { }", "an execution watchpoint's length must be 8"),
+        ("w:increment+arg0:4:q { }", "`q` is not a watchpoint mode"),
+        ("aw:increment+arg0:4:w { }", ""),
+        ("w:nope+arg0:4:w, w:increment+arg0:4:w { }", ""),
+        ("w:increment+arg0:4:w { @[func] = count(); }", "`func` is not known in `watchpoint:/bin/app:increment:4:w`"),
+    ] {
+        match run_with_command(src, "/bin/app") {
+            Err(e) => assert!(!message.is_empty() && e.contains(message), "{src}: {e}"),
+            Ok(_) => assert!(message.is_empty(), "expected an error for {src}"),
+        }
     }
 }
