@@ -450,7 +450,11 @@ fn list(cli: &Cli) -> Result<i32, Failure> {
                 report(&source, &map.diagnostics(diags));
                 Failure::Reported
             })?;
-            lang::probes::list_program(&ast, cli.verbose, &target).map_err(|diags| {
+            let listed = match pid(cli)? {
+                Some(pid) => lang::probes::list_program_in_process(&ast, pid, cli.verbose, &target),
+                None => lang::probes::list_program(&ast, cli.verbose, &target),
+            };
+            listed.map_err(|diags| {
                 report(&source, &map.diagnostics(diags));
                 Failure::Reported
             })?
