@@ -219,7 +219,9 @@ impl Target for HostTarget {
             },
         };
         let shown = if named { format!("{} (BPFTRACE_VMLINUX)", path.display()) } else { path.display().to_string() };
-        let data = std::fs::read(&path).map_err(|e| match e.kind() {
+        // Mapped, not read: an image with debug information is hundreds of
+        // MiB, of which the symbol table is a small part.
+        let data = crate::btf::Bytes::read(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => TargetError::Unavailable(format!("{shown} does not exist")),
             _ => TargetError::Unavailable(format!("cannot read {shown}: {}", os_reason(&e))),
         })?;
