@@ -91,10 +91,12 @@ impl Stacks {
 
     /// The name of the symbol the user address `addr` is in, in process
     /// `pid`, as bpftrace prints a `usym()` value: without an offset; the
-    /// address in hex when no symbol has it.
+    /// address in hex when no symbol has it (a null one as C++ streams a
+    /// null pointer, `0`).
     pub fn user_symbol_name(&self, pid: u32, addr: u64) -> String {
         match self.user.borrow_mut().symbol(pid, addr) {
             Some(symbol) => symbol.name,
+            None if addr == 0 => "0".to_string(),
             None => format!("0x{addr:x}"),
         }
     }
