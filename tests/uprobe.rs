@@ -184,6 +184,7 @@ fn a_wildcard_binary_matches_the_files_of_the_process_given() {
     // Without a process there are no files to match; with one, a pattern
     // that matches nothing is named.
     fails_with(&["-e", "uprobe:*:div { }"], &["error: a uprobe wildcard in the binary matches the files of one process", "-p PID"]);
+    fails_with(&["-e", "uprobe::div { }"], &["error: the uprobe's binary and function must not be empty", "`uprobe:*:div`"]);
     let app = App::start(&binary);
     let pid = app.pid().to_string();
     fails_with(&["-p", &pid, "-e", "uprobe:*:rbpf_no_such_function { }"], &["files process", "has `rbpf_no_such_function`"]);

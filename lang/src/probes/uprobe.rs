@@ -27,8 +27,13 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
             .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
     };
     if path.is_empty() || func.is_empty() {
-        return Err(Diagnostic::error(span, format!("the {kind}'s binary and function must not be empty"))
-            .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
+        // bpftrace too wants a binary (0.17: "uprobe should have a target").
+        let d = Diagnostic::error(span, format!("the {kind}'s binary and function must not be empty"))
+            .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`"));
+        return Err(match path.is_empty() && !func.is_empty() {
+            true => d.with_note(format!("with -p PID, `{kind}:*:{func}` looks for it in every file the process maps")),
+            false => d,
+        });
     }
     if is_glob(path) {
         return resolve_in_mapped_files(path, func, span, target, scope, ret);
