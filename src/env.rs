@@ -2,7 +2,13 @@
 //! checker reads BPFTRACE_STRLEN and BPFTRACE_MAP_KEYS_MAX itself, with the
 //! `config = { }` block), read once and checked with bpftrace's messages.
 
+use std::path::PathBuf;
+
 use anyhow::bail;
+use rbpf::runtime::symbols::SymbolOptions;
+
+/// bpftrace's default for BPFTRACE_MAX_BPF_PROGS.
+const DEFAULT_MAX_BPF_PROGS: u64 = 512;
 
 /// What the environment asks of the run.
 #[derive(Debug, Default)]
@@ -15,6 +21,25 @@ pub struct Settings {
     pub log_size: Option<u64>,
     /// BPFTRACE_PERF_RB_PAGES: ring buffer pages per CPU.
     pub ringbuf_pages: Option<u64>,
+    /// BPFTRACE_CAT_BYTES_MAX (later bpftrace's BPFTRACE_MAX_CAT_BYTES):
+    /// the most bytes of a file `cat()` prints.
+    pub cat_bytes_max: Option<u64>,
+    /// BPFTRACE_MAX_BPF_PROGS: the most BPF programs a program's probes
+    /// may be compiled to (512 when unset, as in bpftrace).
+    pub max_bpf_progs: Option<u64>,
+    /// BPFTRACE_NO_USER_SYMBOLS=1: user addresses print in hex.
+    pub no_user_symbols: bool,
+    /// BPFTRACE_NO_CPP_DEMANGLE (later bpftrace's BPFTRACE_CPP_DEMANGLE,
+    /// the other way round): whether C++ names are demangled.
+    pub cpp_demangle: Option<bool>,
+    /// BPFTRACE_CACHE_USER_SYMBOLS: whether user symbols are cached.
+    pub cache_user_symbols: Option<bool>,
+    /// BPFTRACE_BTF: the kernel's BTF read from this file rather than
+    /// /sys/kernel/btf/vmlinux (no module's BTF then).
+    pub btf: Option<PathBuf>,
+    /// BPFTRACE_VMLINUX: the kernel image whose symbol table bounds a
+    /// kprobe's offset.
+    pub vmlinux: Option<PathBuf>,
 }
 
 impl Settings {
@@ -24,6 +49,14 @@ impl Settings {
             max_probes: positive("BPFTRACE_MAX_PROBES")?,
             log_size: positive("BPFTRACE_LOG_SIZE")?,
             ringbuf_pages: positive("BPFTRACE_PERF_RB_PAGES")?,
+            // 0.17's name wins, as later bpftrace reads it last.
+            cat_bytes_max: positive("BPFTRACE_CAT_BYTES_MAX")?.or(positive("BPFTRACE_MAX_CAT_BYTES")?),
+            max_bpf_progs: positive("BPFTRACE_MAX_BPF_PROGS")?,
+            no_user_symbols: boolean("BPFTRACE_NO_USER_SYMBOLS")?.unwrap_or(false),
+            cpp_demangle: boolean("BPFTRACE_NO_CPP_DEMANGLE")?.map(|no| !no).or(boolean("BPFTRACE_CPP_DEMANGLE")?),
+            cache_user_symbols: cache_user_symbols()?,
+            btf: path("BPFTRACE_BTF"),
+            vmlinux: path("BPFTRACE_VMLINUX"),
         })
     }
 
@@ -35,6 +68,33 @@ impl Settings {
             max_probes: self.max_probes.or(program.max_probes),
             log_size: self.log_size.or(program.log_size),
             ringbuf_pages: self.ringbuf_pages.or(program.ringbuf_pages.map(u64::from)),
+            cat_bytes_max: self.cat_bytes_max.or(program.cat_bytes_max),
+            max_bpf_progs: self.max_bpf_progs.or(program.max_bpf_progs),
+            cpp_demangle: self.cpp_demangle.or(program.cpp_demangle),
+            cache_user_symbols: self.cache_user_symbols.or(program.cache_user_symbols),
+            ..self
+        }
+    }
+
+    /// The host, its kernel's BTF read from BPFTRACE_BTF's file and its
+    /// kernel image from BPFTRACE_VMLINUX's, if set.
+    pub fn target(&self) -> rbpf::runtime::HostTarget {
+        let target = match &self.btf {
+            Some(path) => rbpf::runtime::HostTarget::with_kernel_btf_file(path),
+            None => rbpf::runtime::HostTarget::new(),
+        };
+        match &self.vmlinux {
+            Some(path) => target.with_vmlinux(path),
+            None => target,
+        }
+    }
+
+    /// How the runtime names user addresses.
+    pub fn symbols(&self) -> SymbolOptions {
+        SymbolOptions {
+            resolve: !self.no_user_symbols,
+            demangle: self.cpp_demangle.unwrap_or(true),
+            cache: self.cache_user_symbols.unwrap_or(true),
         }
     }
 
@@ -48,6 +108,19 @@ impl Settings {
             _ => Ok(()),
         }
     }
+
+    /// bpftrace's refusal of more BPF programs than BPFTRACE_MAX_BPF_PROGS
+    /// allows.
+    pub fn check_program_count(&self, programs: u64) -> anyhow::Result<()> {
+        let max = self.max_bpf_progs.unwrap_or(DEFAULT_MAX_BPF_PROGS);
+        if programs > max {
+            bail!(
+                "Failed to compile: Your program is trying to generate more than {programs} BPF programs, which exceeds the current limit of {max}.\n\
+                 You can increase the limit through the BPFTRACE_MAX_BPF_PROGS environment variable."
+            );
+        }
+        Ok(())
+    }
 }
 
 /// A count from `name`, if set: a number above 0, or bpftrace's error.
@@ -57,4 +130,34 @@ fn positive(name: &str) -> anyhow::Result<Option<u64>> {
         Some(n) if n > 0 => Ok(Some(n)),
         _ => bail!("Env var '{name}' did not contain a valid uint64_t, or was zero-valued."),
     }
+}
+
+/// A flag from `name`, if set: `0` or `1`, or bpftrace's error.
+fn boolean(name: &str) -> anyhow::Result<Option<bool>> {
+    let Some(value) = std::env::var_os(name) else { return Ok(None) };
+    match value.to_str() {
+        Some("0") => Ok(Some(false)),
+        Some("1") => Ok(Some(true)),
+        _ => bail!("Env var '{name}' did not contain a valid value (0 or 1)."),
+    }
+}
+
+/// BPFTRACE_CACHE_USER_SYMBOLS: 0.17's `0` and `1`, or later bpftrace's
+/// `PER_PID`, `PER_PROGRAM` (both a cache here) and `NONE`.
+fn cache_user_symbols() -> anyhow::Result<Option<bool>> {
+    const NAME: &str = "BPFTRACE_CACHE_USER_SYMBOLS";
+    let Some(value) = std::env::var_os(NAME) else { return Ok(None) };
+    match value.to_str() {
+        Some("1" | "PER_PID" | "PER_PROGRAM") => Ok(Some(true)),
+        Some("0" | "NONE") => Ok(Some(false)),
+        _ => bail!(
+            "Env var '{NAME}' did not contain a valid value (0 or 1).\n  \
+             = later bpftrace's PER_PID, PER_PROGRAM and NONE are taken too"
+        ),
+    }
+}
+
+/// A path from `name`, if set and not empty.
+fn path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }

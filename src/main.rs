@@ -317,7 +317,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     let choice = output_choice(cli)?;
     let settings = env::Settings::from_env()?;
     let (source, params) = read_source(cli)?;
-    let target = runtime::HostTarget::new();
+    let target = settings.target();
     // The child exists before the program compiles: `cpid` is a constant.
     let followed = match (&cli.command, pid) {
         (Some(command), _) => Some(Followed::spawn(command).map_err(anyhow::Error::from)?),
@@ -351,6 +351,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         report(&source, &compiled.warnings);
     }
     let settings = settings.or_config(&compiled.checked);
+    settings.check_program_count(program_count(&compiled.object.manifest))?;
     settings.check_probe_count(probe_count(&compiled.object.manifest))?;
     if let Some(bytes) = settings.log_size {
         runtime::sys::set_verifier_log_size(bytes.min(u64::from(u32::MAX)) as usize);
@@ -359,7 +360,13 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         print_debug(&compiled);
     }
     let flame = flame_files(cli, &compiled.object.manifest)?;
-    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet, verifier_stats: cli.verbose };
+    let options = runtime::SessionOptions {
+        dry_run: cli.dry_run,
+        quiet: cli.quiet,
+        verifier_stats: cli.verbose,
+        cat_bytes_max: settings.cat_bytes_max,
+        symbols: settings.symbols(),
+    };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -439,6 +446,16 @@ fn probe_count(manifest: &rbpf::codegen::Manifest) -> u64 {
         .sum()
 }
 
+/// The BPF programs a program's probes are compiled to, as bpftrace
+/// counts them against BPFTRACE_MAX_BPF_PROGS: one per probe, or per
+/// function of a wildcard whose program must know which one it is in
+/// (`probe`, `func`); BEGIN and END and the program that dispatches
+/// syscall tracepoints are not counted.
+fn program_count(manifest: &rbpf::codegen::Manifest) -> u64 {
+    use rbpf::codegen::manifest::Attach;
+    manifest.programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Dispatcher { .. })).count() as u64
+}
+
 /// The largest pid Linux can give (`PID_MAX_LIMIT` on 64-bit machines),
 /// the bound bpftrace checks `-p` against.
 const PID_MAX_LIMIT: u64 = 4_194_304;
@@ -460,7 +477,7 @@ fn pid(cli: &Cli) -> Result<Option<u32>, Failure> {
 /// `-l [SEARCH]` and `-l -e PROGRAM`: prints the probes as bpftrace -l does,
 /// and on standard error what could not be listed. Nothing is loaded.
 fn list(cli: &Cli) -> Result<i32, Failure> {
-    let target = runtime::HostTarget::new();
+    let target = env::Settings::from_env()?.target();
     let listing = match &cli.program {
         Some(text) => {
             let source = Source::new("-e", text.clone());
@@ -473,7 +490,11 @@ fn list(cli: &Cli) -> Result<i32, Failure> {
                 report(&source, &map.diagnostics(diags));
                 Failure::Reported
             })?;
-            lang::probes::list_program(&ast, cli.verbose, &target).map_err(|diags| {
+            let listed = match pid(cli)? {
+                Some(pid) => lang::probes::list_program_in_process(&ast, pid, cli.verbose, &target),
+                None => lang::probes::list_program(&ast, cli.verbose, &target),
+            };
+            listed.map_err(|diags| {
                 report(&source, &map.diagnostics(diags));
                 Failure::Reported
             })?

@@ -331,3 +331,42 @@ int main(void) {
     assert!(compared[2].lines().all(|l| l.starts_with(&format!("uprobe:{root}:"))), "{}", compared[2]);
     assert_eq!(compared[0], compared[3]);
 }
+
+/// `-l -e PROGRAM -p PID`: the probes the program would attach in that
+/// process — a library named alone is the file the process maps, a
+/// wildcard binary matches every file it maps — and its other probes as
+/// without -p.
+#[test]
+fn a_programs_probes_are_listed_in_the_process_given() {
+    if !kernel_tests_enabled("a_programs_probes_are_listed_in_the_process_given") {
+        return;
+    }
+    let mut sleeper = Command::new("sleep").arg("30").spawn().expect("start sleep");
+    let pid = sleeper.id().to_string();
+    // The process's own name for libc, found in its maps once it is loaded.
+    let mut libc = None;
+    for _ in 0..100 {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        libc = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("/libc.so.6")).map(str::to_string);
+        if libc.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let libc = libc.expect("sleep maps libc");
+    let program = "uprobe:libc:nanosleep { } uretprobe:*:clock_nanosleep@@* { } tracepoint:syscalls:sys_enter_nanosleep { }";
+    let out = run(&["-l", "-p", &pid, "-e", program]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "uprobe:{libc}:nanosleep\nuretprobe:{libc}:clock_nanosleep@@GLIBC_2.17\ntracepoint:syscalls:sys_enter_nanosleep\n"
+        )
+    );
+    // A wildcard binary needs the process.
+    let out = run(&["-l", "-e", "uprobe:*:nanosleep { }"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("uprobe:*:nanosleep"), "{}", stderr(&out));
+}

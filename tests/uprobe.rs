@@ -163,6 +163,36 @@ fn pid_traces_one_of_two_identical_processes() {
     assert!(!out.contains(&other_pid.to_string()), "the other process was traced:\n{out}");
 }
 
+#[test]
+fn a_wildcard_binary_matches_the_files_of_the_process_given() {
+    const TEST: &str = "a_wildcard_binary_matches_the_files_of_the_process_given";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build(TEST) else { return };
+    let mut app = App::start(&binary);
+    let pid = app.pid().to_string();
+    // `*`: the program and every library it maps; only libc has `div`.
+    // `*uprobe-app`: the program alone, whose functions share one link.
+    let program = "uprobe:*:div { @calls[probe] = count(); } uprobe:*uprobe-app:rbpf_step_? { @steps[func] = count(); }";
+    let out = trace(&["-p", &pid, "-e", program], 2, || (0..2).for_each(|_| drop(app.step())));
+    app.finish();
+    let libc = out.lines().find_map(|l| l.strip_prefix("@calls[uprobe:")?.strip_suffix(":div]: 2")).unwrap_or_else(|| panic!("{out}"));
+    assert!(libc.ends_with("/libc.so.6"), "{out}");
+    assert_eq!(count(&out, "@steps[rbpf_step_a]"), Some(2), "{out}");
+    assert_eq!(count(&out, "@steps[rbpf_step_b]"), Some(2), "{out}");
+    // Without a process there are no files to match; with one, a pattern
+    // that matches nothing is named.
+    fails_with(&["-e", "uprobe:*:div { }"], &["error: a uprobe wildcard in the binary matches the files of one process", "-p PID"]);
+    fails_with(&["-e", "uprobe::div { }"], &["error: the uprobe's binary and function must not be empty", "`uprobe:*:div`"]);
+    let app = App::start(&binary);
+    let pid = app.pid().to_string();
+    fails_with(&["-p", &pid, "-e", "uprobe:*:rbpf_no_such_function { }"], &["files process", "has `rbpf_no_such_function`"]);
+    fails_with(&["-p", &pid, "-e", "uprobe:/no/such/dir/*:div { }"], &[&format!("no file process {pid} maps matches `/no/such/dir/*`")]);
+    app.finish();
+    remove(&binary);
+}
+
 /// Per line read from stdin: one call of `rbpf_visit` with an int, a
 /// linked struct, a string, a typedef'd unsigned long and a short, then of
 /// `rbpf_seven`, whose seventh argument is on the stack.

@@ -47,6 +47,20 @@ pub struct Program {
     /// `config = { log_size = N }`: bytes of verifier log kept for a
     /// refused program (BPFTRACE_LOG_SIZE wins).
     pub log_size: Option<u64>,
+    /// `config = { max_cat_bytes = N }` (or `cat_bytes_max`): the most
+    /// bytes of a file `cat()` prints (BPFTRACE_CAT_BYTES_MAX wins).
+    pub cat_bytes_max: Option<u64>,
+    /// `config = { max_bpf_progs = N }`: the most BPF programs the program
+    /// may be compiled to (BPFTRACE_MAX_BPF_PROGS wins).
+    pub max_bpf_progs: Option<u64>,
+    /// `config = { cpp_demangle = 0 }` (or `no_cpp_demangle = 1`): whether
+    /// C++ names of user symbols are demangled (BPFTRACE_NO_CPP_DEMANGLE
+    /// wins).
+    pub cpp_demangle: Option<bool>,
+    /// `config = { cache_user_symbols = NONE }`: whether what was read of
+    /// user symbols is kept for the session (BPFTRACE_CACHE_USER_SYMBOLS
+    /// wins).
+    pub cache_user_symbols: Option<bool>,
     /// What the program runs without, to be told before it runs in one
     /// `WARNING:` line each: the attach points skipped because their
     /// function is missing.

@@ -111,6 +111,16 @@ pub trait Target {
     /// kernel's and its modules'), for `kaddr()`.
     fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError>;
 
+    /// The size of the kernel function `name` in the symbol table of the
+    /// kernel image (bpftrace's BPFTRACE_VMLINUX, else an uncompressed
+    /// image where bpftrace looks for one), which bounds a kprobe's offset.
+    /// `Ok(None)` when there is no image to read or it lacks the function:
+    /// the kernel judges the offset then.
+    fn kernel_function_size(&self, name: &str) -> Result<Option<u64>, TargetError> {
+        let _ = name;
+        Ok(None)
+    }
+
     /// The directories of PATH, in order, where a program named without a
     /// path (`uprobe:bash:readline`) is looked for.
     fn program_directories(&self) -> Vec<String>;

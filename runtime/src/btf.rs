@@ -619,6 +619,9 @@ pub const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 #[derive(Debug)]
 pub struct KernelBtf {
     dir: PathBuf,
+    /// The file vmlinux's BTF is read from instead of `dir`'s (bpftrace's
+    /// BPFTRACE_BTF); no module's BTF is read then.
+    file: Option<PathBuf>,
     vmlinux: OnceLock<Result<Arc<Btf>, String>>,
     modules: Mutex<HashMap<String, Result<Arc<Btf>, String>>>,
 }
@@ -643,13 +646,27 @@ impl KernelBtf {
     /// The BTF files of directory `dir` (`vmlinux` and modules' files), as
     /// the kernel lays them out in /sys/kernel/btf.
     pub fn at(dir: impl Into<PathBuf>) -> KernelBtf {
-        KernelBtf { dir: dir.into(), vmlinux: OnceLock::new(), modules: Mutex::new(HashMap::new()) }
+        KernelBtf { dir: dir.into(), file: None, vmlinux: OnceLock::new(), modules: Mutex::new(HashMap::new()) }
+    }
+
+    /// The kernel's BTF read from the file `path` alone (bpftrace's
+    /// BPFTRACE_BTF): a raw BTF file such as a copy of
+    /// /sys/kernel/btf/vmlinux; modules' split BTF, whose type ids continue
+    /// the running kernel's, is not read.
+    pub fn file(path: impl Into<PathBuf>) -> KernelBtf {
+        KernelBtf { file: Some(path.into()), ..KernelBtf::default() }
     }
 
     /// vmlinux's BTF, parsed on first use.
     pub fn vmlinux(&self) -> Result<Arc<Btf>, String> {
         self.vmlinux
             .get_or_init(|| {
+                if let Some(path) = &self.file {
+                    return Btf::open(path).map(Arc::new).map_err(|e| match e {
+                        OpenError::Io(e) => format!("cannot read the BTF file {} (BPFTRACE_BTF): {}", path.display(), io_reason(&e)),
+                        OpenError::Format(e) => format!("cannot read the BTF file {} (BPFTRACE_BTF): {e}", path.display()),
+                    });
+                }
                 let path = self.dir.join("vmlinux");
                 Btf::open(&path).map(Arc::new).map_err(|e| match e {
                     OpenError::Io(e) => format!("this kernel has no BTF ({}: {})", path.display(), io_reason(&e)),
@@ -667,6 +684,9 @@ impl KernelBtf {
         }
         if module.is_empty() || module.contains(['/', '\0']) || module.starts_with('.') {
             return Err(format!("no kernel module `{module}` with BTF"));
+        }
+        if let Some(path) = &self.file {
+            return Err(format!("no module's BTF is read with the kernel's BTF from {} (BPFTRACE_BTF)", path.display()));
         }
         let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(parsed) = modules.get(module) {
@@ -688,6 +708,9 @@ impl KernelBtf {
 
     /// The loaded modules that have BTF, by name, sorted.
     pub fn module_names(&self) -> Vec<String> {
+        if self.file.is_some() {
+            return Vec::new();
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let mut names: Vec<String> =
             entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n != "vmlinux").collect();

@@ -17,7 +17,7 @@ use crate::{maps, sys, RuntimeError};
 
 /// bpftrace reads at most this much of a file for `cat()`
 /// (BPFTRACE_CAT_BYTES_MAX's default).
-const CAT_BYTES_MAX: u64 = 10 * 1024;
+pub(crate) const CAT_BYTES_MAX: u64 = 10 * 1024;
 
 /// Handles the events of one session.
 pub(crate) struct Dispatch {
@@ -33,13 +33,29 @@ pub(crate) struct Dispatch {
     /// Per map: an array histogram that `zero()` emptied while it held
     /// counts (see [`maps::read`]).
     zeroed: Vec<bool>,
+    /// The most bytes of a file `cat()` prints.
+    cat_bytes_max: u64,
 }
 
 impl Dispatch {
     pub(crate) fn new(manifest: Manifest) -> Result<Dispatch, RuntimeError> {
         let events = Events::new(&manifest)?;
         let zeroed = vec![false; manifest.maps.len()];
-        Ok(Dispatch { manifest, events, lost_reported: 0, dropped: 0, exit_code: 0, text: Vec::new(), zeroed })
+        Ok(Dispatch {
+            manifest,
+            events,
+            lost_reported: 0,
+            dropped: 0,
+            exit_code: 0,
+            text: Vec::new(),
+            zeroed,
+            cat_bytes_max: CAT_BYTES_MAX,
+        })
+    }
+
+    /// `cat()` prints at most `bytes` of a file (BPFTRACE_CAT_BYTES_MAX).
+    pub(crate) fn set_cat_bytes_max(&mut self, bytes: u64) {
+        self.cat_bytes_max = bytes;
     }
 
     /// Reads `kstack` / `ustack` values from these stack-trace maps.
@@ -179,7 +195,7 @@ impl Dispatch {
             Event::Time => out.time(text).map_err(output)?,
             Event::Cat => {
                 let path = String::from_utf8_lossy(text).into_owned();
-                match read_file(&path) {
+                match read_file(&path, self.cat_bytes_max) {
                     Ok(contents) => out.cat(&contents).map_err(output)?,
                     // bpftrace reports the failure, then prints the file as
                     // empty: nothing in text, an empty "cat" event in JSON.
@@ -288,10 +304,10 @@ fn run_command(command: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(child.wait_with_output()?.stdout)
 }
 
-/// Up to [`CAT_BYTES_MAX`] bytes of a file.
-fn read_file(path: &str) -> std::io::Result<Vec<u8>> {
+/// Up to `max` bytes of a file.
+fn read_file(path: &str, max: u64) -> std::io::Result<Vec<u8>> {
     let mut contents = Vec::new();
-    std::fs::File::open(path)?.take(CAT_BYTES_MAX).read_to_end(&mut contents)?;
+    std::fs::File::open(path)?.take(max).read_to_end(&mut contents)?;
     Ok(contents)
 }
 
@@ -315,16 +331,17 @@ mod tests {
     }
 
     #[test]
-    fn cat_reads_at_most_10k_and_says_why_it_cannot() {
+    fn cat_reads_at_most_its_limit_and_says_why_it_cannot() {
         let dir = std::env::temp_dir().join(format!("rbpf-cat-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let big = dir.join("big");
         std::fs::write(&big, vec![b'a'; 30000]).unwrap();
-        assert_eq!(read_file(big.to_str().unwrap()).unwrap().len(), 10240);
-        let missing = read_file(dir.join("missing").to_str().unwrap()).unwrap_err();
+        assert_eq!(read_file(big.to_str().unwrap(), CAT_BYTES_MAX).unwrap().len(), 10240);
+        assert_eq!(read_file(big.to_str().unwrap(), 5).unwrap(), b"aaaaa");
+        let missing = read_file(dir.join("missing").to_str().unwrap(), CAT_BYTES_MAX).unwrap_err();
         assert_eq!(strerror(&missing), "No such file or directory");
         // A directory opens but cannot be read, as bpftrace reports it.
-        assert_eq!(strerror(&read_file(dir.to_str().unwrap()).unwrap_err()), "Is a directory");
+        assert_eq!(strerror(&read_file(dir.to_str().unwrap(), CAT_BYTES_MAX).unwrap_err()), "Is a directory");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

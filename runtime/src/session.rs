@@ -33,6 +33,12 @@ pub struct SessionOptions {
     /// bpftrace's `-v`: keep the verifier's statistics of each program
     /// ([`Session::verifier_stats`]).
     pub verifier_stats: bool,
+    /// The most bytes of a file `cat()` prints (BPFTRACE_CAT_BYTES_MAX);
+    /// bpftrace's 10 KiB when unset.
+    pub cat_bytes_max: Option<u64>,
+    /// How user addresses are named (BPFTRACE_NO_USER_SYMBOLS,
+    /// BPFTRACE_NO_CPP_DEMANGLE, BPFTRACE_CACHE_USER_SYMBOLS).
+    pub symbols: crate::symbols::SymbolOptions,
 }
 
 /// One loaded program, ready to run.
@@ -127,7 +133,10 @@ impl Session {
         };
         let watches = attach::FunctionWatches::new(&manifest);
         let mut dispatch = Dispatch::new(manifest)?;
-        dispatch.set_stacks(crate::stacks::Stacks::of_session(&maps));
+        dispatch.set_stacks(crate::stacks::Stacks::of_session(&maps, options.symbols));
+        if let Some(bytes) = options.cat_bytes_max {
+            dispatch.set_cat_bytes_max(bytes);
+        }
         Ok(Session {
             links: Vec::new(),
             ringbuf,

@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use rbpf_lang::types::StackMode;
 
 use crate::kallsyms::Kallsyms;
-use crate::symbols::UserSymbols;
+use crate::symbols::{SymbolOptions, UserSymbols};
 
 /// The stack-trace maps of a session, and the symbols their frames name.
 #[derive(Debug, Default)]
@@ -55,7 +55,7 @@ impl Stacks {
     /// the program captures user addresses (it has the map of pids it
     /// reported, `rbpf_stack_pids`), the kernel's mapping records from now
     /// on.
-    pub(crate) fn of_session(maps: &crate::loader::Maps) -> Stacks {
+    pub(crate) fn of_session(maps: &crate::loader::Maps, options: SymbolOptions) -> Stacks {
         let stack_maps = (1..=rbpf_lang::types::MAX_STACK_FRAMES)
             .flat_map(|limit| [format!("rbpf_stack_{limit}"), rbpf_codegen::manifest::hashed_stack_map(limit)])
             .filter_map(|name| {
@@ -63,7 +63,11 @@ impl Stacks {
                 Some((name, fd))
             })
             .collect();
-        let user = if maps.fd("rbpf_stack_pids").is_ok() { UserSymbols::tracking() } else { UserSymbols::default() };
+        let user = if maps.fd("rbpf_stack_pids").is_ok() && options.resolve {
+            UserSymbols::tracking(options)
+        } else {
+            UserSymbols::with_options(options)
+        };
         Stacks { maps: stack_maps, user: RefCell::new(user), ..Stacks::default() }
     }
 
@@ -92,10 +96,12 @@ impl Stacks {
 
     /// The name of the symbol the user address `addr` is in, in process
     /// `pid`, as bpftrace prints a `usym()` value: without an offset; the
-    /// address in hex when no symbol has it.
+    /// address in hex when no symbol has it (a null one as C++ streams a
+    /// null pointer, `0`).
     pub fn user_symbol_name(&self, pid: u32, addr: u64) -> String {
         match self.user.borrow_mut().symbol(pid, addr) {
             Some(symbol) => symbol.name,
+            None if addr == 0 => "0".to_string(),
             None => format!("0x{addr:x}"),
         }
     }

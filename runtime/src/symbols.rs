@@ -40,10 +40,36 @@ use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 use crate::mmap_track::{BuildId, MappingRecords, Record};
 use crate::stacks::Symbol;
 
+/// How user addresses are named: bpftrace's environment variables and
+/// `config = { }` keys for symbols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SymbolOptions {
+    /// Whether user addresses are named at all: BPFTRACE_NO_USER_SYMBOLS=1
+    /// prints them in hex, and nothing of the processes is read.
+    pub resolve: bool,
+    /// Whether C++ (and legacy Rust) names are demangled
+    /// (BPFTRACE_NO_CPP_DEMANGLE=1, `cpp_demangle = 0` turn it off).
+    pub demangle: bool,
+    /// Whether what was read of a file's symbols is kept for the session
+    /// (BPFTRACE_CACHE_USER_SYMBOLS). Names are kept by file and file
+    /// offset, which stay right across processes and address layouts, so
+    /// bpftrace's per-program and per-pid caches are the same here; with
+    /// no cache, every lookup checks the file again and reads it anew when
+    /// it changed on disk.
+    pub cache: bool,
+}
+
+impl Default for SymbolOptions {
+    fn default() -> SymbolOptions {
+        SymbolOptions { resolve: true, demangle: true, cache: true }
+    }
+}
+
 /// The mappings of the processes seen so far, and the symbols of their
 /// files.
 #[derive(Default)]
 pub struct UserSymbols {
+    options: SymbolOptions,
     processes: HashMap<u32, Process>,
     /// The kernel's records of mappings, when the program captures user
     /// addresses and the kernel lets them be read.
@@ -70,6 +96,7 @@ impl std::fmt::Debug for UserSymbols {
             .field("processes", &self.processes)
             .field("records", &self.records)
             .field("lost", &self.lost)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -211,8 +238,13 @@ impl Mapping {
 impl UserSymbols {
     /// Symbols of processes whose mappings the kernel records from now
     /// on; those of processes read from /proc alone when it refuses.
-    pub fn tracking() -> UserSymbols {
-        UserSymbols { records: MappingRecords::open().ok(), ..UserSymbols::default() }
+    pub fn tracking(options: SymbolOptions) -> UserSymbols {
+        UserSymbols { records: MappingRecords::open().ok(), ..UserSymbols::with_options(options) }
+    }
+
+    /// Symbols of processes read from /proc alone, named as `options` say.
+    pub fn with_options(options: SymbolOptions) -> UserSymbols {
+        UserSymbols { options, ..UserSymbols::default() }
     }
 
     /// Whether the kernel's mapping records are read.
@@ -237,6 +269,9 @@ impl UserSymbols {
     /// known now, while it lives (or, if it started during the trace, from
     /// the records), so that its addresses are named after it exits.
     pub fn remember(&mut self, pid: u32) {
+        if !self.options.resolve {
+            return;
+        }
         self.read_records();
         self.processes.entry(pid).or_default().noticed = true;
         if !self.is_known(pid) {
@@ -258,6 +293,9 @@ impl UserSymbols {
 
     /// The symbol `addr` is in, in process `pid`.
     pub fn symbol(&mut self, pid: u32, addr: u64) -> Option<Symbol> {
+        if !self.options.resolve {
+            return None;
+        }
         // The records are read when a process is first reported; again
         // only for an address outside the mappings known (a library it
         // loaded since), not per frame.
@@ -270,12 +308,19 @@ impl UserSymbols {
         let mapping = self.mapping(pid, addr)?;
         let (path, file_offset, build_id) = (mapping.path.clone(), addr - mapping.start + mapping.offset, mapping.build_id);
         if let Some(id) = build_id {
-            let same = *self.same_file.entry((path.clone(), id)).or_insert_with(|| has_build_id(&path, &id));
+            let same = match self.options.cache {
+                true => *self.same_file.entry((path.clone(), id)).or_insert_with(|| has_build_id(&path, &id)),
+                false => has_build_id(&path, &id),
+            };
             if !same {
                 return None;
             }
         }
         let key = (path, file_offset);
+        if !self.options.cache {
+            let (name, offset) = self.name_at(&key.0, file_offset)?;
+            return Some(Symbol { name, offset, module: Some(key.0.to_string()) });
+        }
         if !self.names.contains_key(&key) {
             let name = self.name_at(&key.0, file_offset);
             self.names.insert(key.clone(), name);
@@ -284,7 +329,8 @@ impl UserSymbols {
         Some(Symbol { name, offset, module: Some(key.0.to_string()) })
     }
 
-    /// The symbol at `file_offset` in the ELF file at `path`, demangled,
+    /// The symbol at `file_offset` in the ELF file at `path` (demangled
+    /// unless the options say not to),
     /// and the offset into it: from its debug file's symbol table, else
     /// from its own.
     fn name_at(&mut self, path: &Arc<str>, file_offset: u64) -> Option<(String, u64)> {
@@ -295,8 +341,9 @@ impl UserSymbols {
                 .enable_code_info(false)
                 .enable_inlined_fns(false)
                 .enable_demangling(false)
-                // The files stay as they were for the session: no stat per lookup.
-                .enable_auto_reload(false)
+                // With the cache, the files stay as they were for the
+                // session: no stat per lookup.
+                .enable_auto_reload(!self.options.cache)
                 .build()
         });
         let file = self.name_files.entry(path.clone()).or_insert_with(|| NameFile::of(path));
@@ -306,6 +353,7 @@ impl UserSymbols {
             // An address no symbol table covers (a stripped table with
             // DWARF kept): DWARF's name for it, read only then.
             .or_else(|| elf_symbol(symbolizer, Path::new(&**path), Input::FileOffset(file_offset), true))
+            .map(|(name, offset)| if self.options.demangle { (demangle(&name), offset) } else { (name, offset) })
     }
 
     /// The mapping `addr` is in, in process `pid`: the latest made, when
@@ -423,12 +471,13 @@ fn add_new(mappings: &mut Vec<Mapping>, read: Vec<Mapping>) {
 }
 
 /// The symbol at `input` in the symbol tables of the ELF file at `path`
-/// (and with `dwarf`, in its DWARF too), demangled, and the offset into it.
+/// (and with `dwarf`, in its DWARF too), as spelled there, and the offset
+/// into it.
 fn elf_symbol(symbolizer: &Symbolizer, path: &Path, input: Input<u64>, dwarf: bool) -> Option<(String, u64)> {
     let mut elf = Elf::new(path);
     elf.debug_syms = dwarf;
     match symbolizer.symbolize_single(&Source::Elf(elf), input).ok()? {
-        Symbolized::Sym(sym) => Some((demangle(&sym.name), sym.offset as u64)),
+        Symbolized::Sym(sym) => Some((sym.name.to_string(), sym.offset as u64)),
         Symbolized::Unknown(_) => None,
     }
 }
@@ -532,6 +581,23 @@ mod tests {
         assert_eq!(demangle("_ZN3std2rt10lang_start17h0123456789abcdefE"), "std::rt::lang_start::h0123456789abcdef");
         assert_eq!(demangle("leaf"), "leaf");
         assert_eq!(demangle("_Zbad"), "_Zbad");
+    }
+
+    #[test]
+    fn options_turn_off_naming_demangling_and_the_cache() {
+        let pid = std::process::id();
+        let addr = options_turn_off_naming_demangling_and_the_cache as *const () as u64;
+        let mut off = UserSymbols::with_options(SymbolOptions { resolve: false, ..SymbolOptions::default() });
+        assert_eq!(off.symbol(pid, addr), None);
+        assert!(off.processes.is_empty(), "nothing is read without naming");
+        let mut mangled = UserSymbols::with_options(SymbolOptions { demangle: false, cache: false, ..SymbolOptions::default() });
+        let symbol = mangled.symbol(pid, addr).expect("a symbol");
+        assert!(symbol.name.starts_with("_ZN") && symbol.name.contains("options_turn_off_naming"), "{symbol:?}");
+        assert!(mangled.names.is_empty(), "no cache: {:?}", mangled.names.keys());
+        let mut named = UserSymbols::default();
+        let symbol = named.symbol(pid, addr).expect("a symbol");
+        assert!(symbol.name.contains("::options_turn_off_naming_demangling_and_the_cache::h"), "{symbol:?}");
+        assert_eq!(named.names.len(), 1);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct HostTarget {
     btf: KernelBtf,
     kprobe_multi: OnceLock<bool>,
     uprobe_multi: OnceLock<bool>,
+    /// The kernel image whose symbol table bounds kprobe offsets
+    /// (bpftrace's BPFTRACE_VMLINUX); unset, bpftrace's places are searched.
+    vmlinux: Option<PathBuf>,
 }
 
 impl HostTarget {
@@ -38,6 +41,18 @@ impl HostTarget {
     /// beside it (another kernel's, for tests).
     pub fn with_kernel_btf_dir(dir: impl Into<PathBuf>) -> Self {
         HostTarget { btf: KernelBtf::at(dir), ..HostTarget::default() }
+    }
+
+    /// This machine, with the kernel's BTF read from the file `path`
+    /// (bpftrace's BPFTRACE_BTF; see [`KernelBtf::file`]).
+    pub fn with_kernel_btf_file(path: impl Into<PathBuf>) -> Self {
+        HostTarget { btf: KernelBtf::file(path), ..HostTarget::default() }
+    }
+
+    /// This machine, with kprobe offsets bounded by the symbol table of
+    /// the kernel image at `path` (bpftrace's BPFTRACE_VMLINUX).
+    pub fn with_vmlinux(self, path: impl Into<PathBuf>) -> Self {
+        HostTarget { vmlinux: Some(path.into()), ..self }
     }
 
     /// vmlinux's BTF, parsed on first use.
@@ -192,6 +207,26 @@ impl Target for HostTarget {
             true => TargetError::Unavailable("/proc/kallsyms hides its addresses (kernel.kptr_restrict, or no CAP_SYSLOG)".into()),
             false => TargetError::NotFound,
         })
+    }
+
+    fn kernel_function_size(&self, name: &str) -> Result<Option<u64>, TargetError> {
+        use object::{Object, ObjectSymbol};
+        let (path, named) = match &self.vmlinux {
+            Some(path) => (path.clone(), true),
+            None => match find_vmlinux() {
+                Some(path) => (path, false),
+                None => return Ok(None),
+            },
+        };
+        let shown = if named { format!("{} (BPFTRACE_VMLINUX)", path.display()) } else { path.display().to_string() };
+        // Mapped, not read: an image with debug information is hundreds of
+        // MiB, of which the symbol table is a small part.
+        let data = crate::btf::Bytes::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => TargetError::Unavailable(format!("{shown} does not exist")),
+            _ => TargetError::Unavailable(format!("cannot read {shown}: {}", os_reason(&e))),
+        })?;
+        let file = parse_elf(&shown, &data)?;
+        Ok(file.symbols().find(|s| s.kind() == object::SymbolKind::Text && s.name() == Ok(name)).map(|s| s.size()))
     }
 
     fn user_function(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError> {
@@ -405,6 +440,25 @@ pub(crate) fn uprobe_offsets<S: AsRef<str>>(path: &str, names: &[S]) -> Result<V
         .collect()
 }
 
+/// An uncompressed kernel image of the running kernel, with its symbol
+/// table, where bpftrace looks for one.
+fn find_vmlinux() -> Option<PathBuf> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let r = release.trim();
+    [
+        format!("/boot/vmlinux-{r}"),
+        format!("/lib/modules/{r}/vmlinux-{r}"),
+        format!("/lib/modules/{r}/build/vmlinux"),
+        format!("/usr/lib/modules/{r}/kernel/vmlinux"),
+        format!("/usr/lib/debug/boot/vmlinux-{r}"),
+        format!("/usr/lib/debug/boot/vmlinux-{r}.debug"),
+        format!("/usr/lib/debug/lib/modules/{r}/vmlinux"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
 fn read_elf(path: &str) -> Result<Vec<u8>, TargetError> {
     std::fs::read(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => TargetError::Unavailable(format!("{path} does not exist")),
@@ -419,6 +473,22 @@ fn parse_elf<'d>(path: &str, data: &'d [u8]) -> Result<object::File<'d>, TargetE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_image_named_gives_function_sizes() {
+        // This test's own executable stands for the image: an ELF file
+        // with a symbol table.
+        let exe = std::env::current_exe().unwrap();
+        let target = HostTarget::new().with_vmlinux(&exe);
+        let main = target.kernel_function_size("main").unwrap();
+        assert!(main.is_some_and(|size| size > 0), "{main:?}");
+        assert_eq!(target.kernel_function_size("no_such_function_here").unwrap(), None);
+        let missing = HostTarget::new().with_vmlinux("/nonexistent/vmlinux");
+        match missing.kernel_function_size("main") {
+            Err(TargetError::Unavailable(why)) => assert_eq!(why, "/nonexistent/vmlinux (BPFTRACE_VMLINUX) does not exist"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn reads_the_files_a_process_maps() {

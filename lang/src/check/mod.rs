@@ -63,6 +63,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     // The runtime's settings: the environment (read by the caller, in
     // `options`) wins over the block here too.
     let (mut ringbuf_pages, mut max_probes, mut log_size) = (options.ringbuf_pages, None, None);
+    let (mut cat_bytes_max, mut max_bpf_progs, mut cpp_demangle, mut cache_user_symbols) = (None, None, None, None);
     for entry in &program.config {
         match config_entry(entry) {
             Ok(Config::Strlen(n)) => strlen = env.unwrap_or(n),
@@ -70,6 +71,10 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
             Ok(Config::PerfRbPages(n)) => ringbuf_pages = options.ringbuf_pages.or(Some(n)),
             Ok(Config::MaxProbes(n)) => max_probes = Some(n),
             Ok(Config::LogSize(n)) => log_size = Some(n),
+            Ok(Config::CatBytesMax(n)) => cat_bytes_max = Some(n),
+            Ok(Config::MaxBpfProgs(n)) => max_bpf_progs = Some(n),
+            Ok(Config::CppDemangle(on)) => cpp_demangle = Some(on),
+            Ok(Config::CacheUserSymbols(on)) => cache_user_symbols = Some(on),
             Err(d) => diags.push(d),
         }
     }
@@ -220,6 +225,10 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         ringbuf_pages,
         max_probes,
         log_size,
+        cat_bytes_max,
+        max_bpf_progs,
+        cpp_demangle,
+        cache_user_symbols,
         skipped,
         warnings,
     })
@@ -286,7 +295,17 @@ enum Config {
     PerfRbPages(u32),
     MaxProbes(u64),
     LogSize(u64),
+    CatBytesMax(u64),
+    MaxBpfProgs(u64),
+    CppDemangle(bool),
+    CacheUserSymbols(bool),
 }
+
+/// The config keys rbpf knows, as later bpftrace names them (its older
+/// names are taken too: `strlen`, `map_keys_max`, `cat_bytes_max`,
+/// `no_cpp_demangle`).
+const CONFIG_KEYS: &str =
+    "max_strlen, max_map_keys, max_probes, max_bpf_progs, max_cat_bytes, log_size, perf_rb_pages, cpp_demangle, cache_user_symbols";
 
 /// One `config = { key = value }` entry.
 fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
@@ -314,7 +333,7 @@ fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
             Ok(Config::MapKeys(v as u32))
         }
         // Counts above 0, as their environment variables are.
-        "perf_rb_pages" | "max_probes" | "log_size" => {
+        "perf_rb_pages" | "max_probes" | "log_size" | "max_bpf_progs" | "max_cat_bytes" | "cat_bytes_max" => {
             let v = int()?;
             if v == 0 || (key.ends_with("pages") && v > u64::from(u32::MAX)) {
                 return Err(Diagnostic::error(entry.value.span, format!("`{key}` must be a count above 0")).with_label("out of range"));
@@ -322,12 +341,40 @@ fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
             Ok(match key.to_ascii_lowercase().trim_start_matches("bpftrace_") {
                 "perf_rb_pages" => Config::PerfRbPages(v as u32),
                 "max_probes" => Config::MaxProbes(v),
-                _ => Config::LogSize(v),
+                "max_bpf_progs" => Config::MaxBpfProgs(v),
+                "log_size" => Config::LogSize(v),
+                _ => Config::CatBytesMax(v),
             })
         }
+        "cpp_demangle" | "no_cpp_demangle" => {
+            let on = match entry.value.kind {
+                A::Bool(b) => b,
+                A::Int(v @ (0 | 1)) => v == 1,
+                _ => {
+                    return Err(Diagnostic::error(entry.value.span, format!("`{key}` must be 0 or 1 (or true or false)"))
+                        .with_label("not a boolean"))
+                }
+            };
+            Ok(Config::CppDemangle(if key.to_ascii_lowercase().contains("no_") { !on } else { on }))
+        }
+        // Later bpftrace's values, and 0.17's 0 and 1 (1 is the default).
+        "cache_user_symbols" => match &entry.value.kind {
+            A::Ident(v) if v == "PER_PID" || v == "PER_PROGRAM" => Ok(Config::CacheUserSymbols(true)),
+            A::Ident(v) if v == "NONE" => Ok(Config::CacheUserSymbols(false)),
+            A::Int(v @ (0 | 1)) => Ok(Config::CacheUserSymbols(*v == 1)),
+            _ => Err(Diagnostic::error(
+                entry.value.span,
+                "Invalid value for cache_user_symbols: valid values are PER_PID, PER_PROGRAM, and NONE.",
+            )
+            .with_label("not a cache mode")),
+        },
+        // bpftrace reads these from the environment alone.
+        "btf" | "vmlinux" => Err(Diagnostic::error(entry.key.span, format!("{key} can only be set as an environment variable"))
+            .with_label("not a config option")
+            .with_note(format!("set BPFTRACE_{} instead", key.to_ascii_uppercase().trim_start_matches("BPFTRACE_")))),
         _ => Err(Diagnostic::error(entry.key.span, format!("unknown config option `{key}`"))
             .with_label("not an option rbpf knows")
-            .with_note("options are: max_strlen, max_map_keys, max_probes, log_size, perf_rb_pages")),
+            .with_note(format!("options are: {CONFIG_KEYS}"))),
     }
 }
 

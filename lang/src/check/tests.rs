@@ -435,6 +435,25 @@ fn kprobes_expand_wildcards_and_read_registers() {
 }
 
 #[test]
+fn kprobe_offsets_are_bounded_by_the_kernel_image_s_symbols() {
+    let mut t = kernel_target();
+    // No image: the kernel judges the offset.
+    assert!(run_on(&t, "kprobe:vfs_read+4096 { }").is_ok());
+    t.kernel_function_sizes.insert("vfs_read".into(), 64);
+    assert!(run_on(&t, "kprobe:vfs_read+63 { }").is_ok());
+    let e = run_on(&t, "kprobe:vfs_read+64 { }").unwrap_err();
+    assert!(e.contains("error: Offset outside the function bounds ('vfs_read' size is 64)"), "{e}");
+    // An image named but unreadable is said before kprobes are looked for.
+    t.no_vmlinux = Some("/boot/missing (BPFTRACE_VMLINUX) does not exist".into());
+    t.no_kprobes = Some("this kernel is built without CONFIG_KPROBES".into());
+    let e = run_on(&t, "kprobe:vfs_read+4 { }").unwrap_err();
+    assert!(e.contains("error: cannot check the offset into `vfs_read`: /boot/missing (BPFTRACE_VMLINUX) does not exist"), "{e}");
+    // Without an offset, no image is read.
+    let e = run_on(&t, "kprobe:vfs_read { }").unwrap_err();
+    assert!(e.contains("kprobes are not available"), "{e}");
+}
+
+#[test]
 fn wildcard_kprobes_share_one_multi_attached_program() {
     let mut t = kernel_target();
     t.kprobe_multi = true;

@@ -29,10 +29,6 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
     if func.is_empty() || module.is_some_and(str::is_empty) {
         return Err(usage());
     }
-    if let Err(TargetError::Unavailable(why)) = target.kprobes() {
-        return Err(Diagnostic::error(span, format!("kprobes are not available: {why}"))
-            .with_label("this kernel cannot attach this probe"));
-    }
     let (func, offset) = match func.split_once('+') {
         Some(_) if ret => {
             return Err(Diagnostic::error(span, "a kretprobe attaches to a function, not an offset in it")
@@ -46,6 +42,13 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
         }
         None => (func, 0),
     };
+    if offset != 0 && !is_glob(func) {
+        check_offset(func, offset, span, target)?;
+    }
+    if let Err(TargetError::Unavailable(why)) = target.kprobes() {
+        return Err(Diagnostic::error(span, format!("kprobes are not available: {why}"))
+            .with_label("this kernel cannot attach this probe"));
+    }
     let probe = |func: &str, module: Option<&str>| {
         let name = match (module, offset) {
             (Some(m), _) => format!("{kind}:{m}:{func}"),
@@ -75,6 +78,22 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, ret: bool) -> Result
             .with_note("the traceable functions are listed in /sys/kernel/tracing/available_filter_functions"));
     }
     Ok(probes)
+}
+
+/// An offset into `func` is refused, as bpftrace refuses it, when the
+/// kernel image's symbol table says the function is shorter; without an
+/// image the kernel judges it when attaching.
+fn check_offset(func: &str, offset: u64, span: Span, target: &dyn Target) -> Result<(), Diagnostic> {
+    match target.kernel_function_size(func) {
+        Ok(Some(size)) if offset >= size => Err(Diagnostic::error(span, format!("Offset outside the function bounds ('{func}' size is {size})"))
+            .with_label("past the function's end")
+            .with_note("the size is the kernel image's (BPFTRACE_VMLINUX)")),
+        Ok(_) => Ok(()),
+        Err(TargetError::Unavailable(why)) => Err(Diagnostic::error(span, format!("cannot check the offset into `{func}`: {why}"))
+            .with_label("this offset")
+            .with_note("BPFTRACE_VMLINUX names the kernel image whose symbol table bounds it")),
+        Err(_) => Ok(()),
+    }
 }
 
 /// A wildcard's kprobes as one multi-attached probe named as written

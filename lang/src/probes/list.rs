@@ -3,7 +3,7 @@
 //! from the target's facts. Each provider lists its own probes; this module
 //! splits the search, picks the providers and merges their answers.
 
-use super::{glob_match, is_glob, provider, Provider, PROVIDERS};
+use super::{glob_match, is_glob, provider, Provider, Scope, PROVIDERS};
 use crate::ast;
 use crate::target::{Target, TargetError};
 use crate::Diagnostic;
@@ -96,13 +96,33 @@ pub fn list(search: &str, verbose: bool, target: &dyn Target) -> Result<Listing,
 /// attach point that matches nothing is an error, as it is when the
 /// program runs.
 pub fn list_program(program: &ast::Program, verbose: bool, target: &dyn Target) -> Result<Listing, Vec<Diagnostic>> {
+    list_program_in(program, verbose, target, None)
+}
+
+/// [`list_program`] with `-p PID`: the uprobes and USDT probes the program
+/// would attach in that process (a library named alone is the one it
+/// maps, a wildcard binary matches its files), each function or probe
+/// once; other probes as without it.
+pub fn list_program_in_process(program: &ast::Program, pid: u32, verbose: bool, target: &dyn Target) -> Result<Listing, Vec<Diagnostic>> {
+    list_program_in(program, verbose, target, Some(pid))
+}
+
+fn list_program_in(program: &ast::Program, verbose: bool, target: &dyn Target, pid: Option<u32>) -> Result<Listing, Vec<Diagnostic>> {
     let mut listing = Listing::default();
     let mut errors = Vec::new();
+    let in_process = Scope { pid, ..Scope::default() };
     // In the program's order, each attach point's probes sorted.
     for point in program.probes.iter().flat_map(|p| &p.attach_points) {
         let mut parts: Vec<&str> = point.text.split(':').collect();
         let kind = parts.remove(0);
         let found = match provider(kind) {
+            Some(Provider { name: "uprobe" | "uretprobe" | "usdt", .. }) if pid.is_some() => {
+                super::resolve(&point.text, point.span, target, &in_process).map(|probes| {
+                    let mut names: Vec<String> = probes.into_iter().map(|p| p.name).collect();
+                    names.dedup();
+                    names.into_iter().map(ListedProbe::new).collect()
+                })
+            }
             Some(Provider { list: Some(list), .. }) => list(&parts, verbose, target).map_err(|e| {
                 Diagnostic::error(point.span, format!("cannot list `{}`: {e}", point.text)).with_label("this attach point")
             }),

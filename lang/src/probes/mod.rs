@@ -25,7 +25,7 @@ pub(crate) mod watchpoint;
 
 pub use usdt::{decode_args as decode_usdt_args, UsdtArg, UsdtArgLocation};
 
-pub use list::{list, list_program, ListError, ListedProbe, Listing};
+pub use list::{list, list_program, list_program_in_process, ListError, ListedProbe, Listing};
 pub use list_process::list_in_process;
 
 use crate::target::Target;

@@ -6,7 +6,7 @@
 //! function it matches.
 
 use super::list::{matching, ListError, ListedProbe};
-use super::{binary, is_glob, parse_number, uprobe_args, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
+use super::{binary, glob_match, is_glob, parse_number, uprobe_args, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
 use crate::target::{Target, TargetError};
 use crate::diagnostic::Severity;
 use crate::{Diagnostic, Span};
@@ -27,12 +27,16 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
             .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
     };
     if path.is_empty() || func.is_empty() {
-        return Err(Diagnostic::error(span, format!("the {kind}'s binary and function must not be empty"))
-            .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
+        // bpftrace too wants a binary (0.17: "uprobe should have a target").
+        let d = Diagnostic::error(span, format!("the {kind}'s binary and function must not be empty"))
+            .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`"));
+        return Err(match path.is_empty() && !func.is_empty() {
+            true => d.with_note(format!("with -p PID, `{kind}:*:{func}` looks for it in every file the process maps")),
+            false => d,
+        });
     }
     if is_glob(path) {
-        return Err(Diagnostic::error(span, format!("{kind} wildcards in the binary are not available in this build of rbpf"))
-            .with_label("name one binary or library"));
+        return resolve_in_mapped_files(path, func, span, target, scope, ret);
     }
     if is_glob(func) {
         return resolve_wildcard(path, func, span, target, scope, ret);
@@ -88,6 +92,45 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
         // bpftrace names the probe after the file it found.
         name: format!("{kind}:{shown}:{func}"),
     }])
+}
+
+/// `uprobe:PATTERN:FUNC` with -p (or -c): FUNC in each file the process
+/// maps whose path PATTERN matches (`*`: its program and every library),
+/// as later bpftrace matches a wildcard binary against a process's
+/// files. Files without FUNC (or without symbols: a locale archive) are
+/// passed over; none having it is an error.
+fn resolve_in_mapped_files(pattern: &str, func: &str, span: Span, target: &dyn Target, scope: &Scope, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let kind = if ret { "uretprobe" } else { "uprobe" };
+    let Some(pid) = scope.pid else {
+        return Err(Diagnostic::error(span, format!("a {kind} wildcard in the binary matches the files of one process"))
+            .with_label("which process's files?")
+            .with_note("give the process with -p PID (or run it with -c), or name one binary or library"));
+    };
+    let files = target.mapped_files(pid).map_err(|e| {
+        let why = match e {
+            TargetError::NotFound => format!("there is no process with pid {pid}"),
+            TargetError::Unavailable(why) => why,
+        };
+        Diagnostic::error(span, format!("cannot read the files process {pid} maps: {why}")).with_label("needs the process's files")
+    })?;
+    let mut probes = Vec::new();
+    let mut matched_files = 0;
+    for file in files.iter().filter(|f| glob_match(pattern, f)) {
+        matched_files += 1;
+        if let Ok(found) = resolve(&[file.as_str(), func], span, target, scope, ret) {
+            probes.extend(found);
+        }
+    }
+    if probes.is_empty() {
+        let what = match matched_files {
+            0 => format!("no file process {pid} maps matches `{pattern}`"),
+            n => format!("none of the {n} files process {pid} maps that match `{pattern}` has `{func}`"),
+        };
+        return Err(Diagnostic::error(span, what)
+            .with_label("matches nothing")
+            .with_note(format!("`rbpf -l '{kind}:{pattern}:{func}' -p {pid}` lists what it matches")));
+    }
+    Ok(probes)
 }
 
 /// `uprobe:BIN:FUNC` of a function `BIN` lacks. The diagnostic is a

@@ -38,6 +38,10 @@ pub struct FakeTarget {
     pub user_symbol_sizes: HashMap<(String, String), u64>,
     /// Kernel symbols' addresses by name (`/proc/kallsyms`).
     pub kernel_symbols: HashMap<String, u64>,
+    /// Kernel functions' sizes in the kernel image, by name.
+    pub kernel_function_sizes: HashMap<String, u64>,
+    /// Why the kernel image cannot be read, when it cannot.
+    pub no_vmlinux: Option<String>,
     /// PATH's directories.
     pub program_directories: Vec<String>,
     /// The dynamic loader's cache.
@@ -340,6 +344,13 @@ impl Target for FakeTarget {
 
     fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError> {
         self.kernel_symbols.get(name).copied().ok_or(TargetError::NotFound)
+    }
+
+    fn kernel_function_size(&self, name: &str) -> Result<Option<u64>, TargetError> {
+        match &self.no_vmlinux {
+            Some(why) => Err(TargetError::Unavailable(why.clone())),
+            None => Ok(self.kernel_function_sizes.get(name).copied()),
+        }
     }
 
     fn program_directories(&self) -> Vec<String> {
