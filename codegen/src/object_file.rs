@@ -106,6 +106,64 @@ pub enum ObjectFileError {
     /// The bytes do not match what was written.
     #[error("the object is damaged: {0}")]
     Corrupt(String),
+    /// A tracepoint the program reads lays its record out otherwise on
+    /// this kernel: the code would read the wrong bytes.
+    #[error("this object was compiled for a kernel whose tracepoint {tracepoint} differs from this one's: {difference}; compile the program again for this kernel")]
+    Layout {
+        /// `category:name`.
+        tracepoint: String,
+        /// What differs, in one sentence.
+        difference: String,
+    },
+}
+
+impl ObjectFile {
+    /// An object to save, with the formats of the tracepoints it was
+    /// checked against (a `RecordingTarget`'s) and its source text.
+    pub fn new(
+        object: Object,
+        formats: &std::collections::BTreeMap<(String, String), rbpf_lang::target::TracepointFormat>,
+        source: Option<(String, String)>,
+    ) -> ObjectFile {
+        let layouts = formats
+            .iter()
+            .map(|((category, name), format)| TracepointLayout {
+                category: category.clone(),
+                name: name.clone(),
+                fields: format
+                    .fields
+                    .iter()
+                    .map(|f| LayoutField { name: f.name.clone(), c_type: f.c_type.clone(), offset: f.offset, size: f.size })
+                    .collect(),
+            })
+            .collect();
+        ObjectFile { object, layouts, source }
+    }
+
+    /// Compares the recorded tracepoint layouts with those of the kernel
+    /// `target` stands for: the first difference is the error.
+    pub fn check_layouts(&self, target: &dyn rbpf_lang::target::Target) -> Result<(), ObjectFileError> {
+        for layout in &self.layouts {
+            let mismatch = |difference: String| ObjectFileError::Layout { tracepoint: format!("{}:{}", layout.category, layout.name), difference };
+            let here = match target.tracepoint_format(&layout.category, &layout.name) {
+                Ok(format) => format,
+                Err(rbpf_lang::target::TargetError::NotFound) => return Err(mismatch("this kernel has no such tracepoint".to_string())),
+                Err(rbpf_lang::target::TargetError::Unavailable(why)) => return Err(mismatch(format!("its format cannot be read here ({why})"))),
+            };
+            for field in &layout.fields {
+                let Some(now) = here.field(&field.name) else {
+                    return Err(mismatch(format!("it had a field `{}`, which this kernel's has not", field.name)));
+                };
+                if (now.offset, now.size, &now.c_type) != (field.offset, field.size, &field.c_type) {
+                    return Err(mismatch(format!(
+                        "field `{}` was `{}` at offset {} ({} bytes), and is `{}` at offset {} ({} bytes) here",
+                        field.name, field.c_type, field.offset, field.size, now.c_type, now.offset, now.size
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The file bytes of `file`: its ELF with the section appended.
@@ -574,6 +632,24 @@ mod tests {
                 assert_eq!(read.object.manifest, file(PROGRAM).object.manifest, "flip at {at}");
             }
         }
+    }
+
+    #[test]
+    fn a_tracepoint_laid_out_otherwise_is_refused() {
+        const THEN: &str = "\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:1;\n\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n";
+        const NOW: &str = "\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:1;\n\tfield:const char * filename;\toffset:32;\tsize:8;\tsigned:0;\n";
+        let then = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_openat", THEN);
+        let recording = rbpf_lang::target::RecordingTarget::new(&then);
+        let ast = rbpf_lang::parse("tracepoint:syscalls:sys_enter_openat { print(str(args.filename)); }").unwrap();
+        let checked = rbpf_lang::check(&ast, &recording).unwrap();
+        let file = ObjectFile::new(crate::compile(&checked).unwrap(), &recording.tracepoint_formats(), None);
+        let file = read(&write(&file).unwrap()).unwrap();
+        assert_eq!(file.check_layouts(&then), Ok(()));
+        let now = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_openat", NOW);
+        let err = file.check_layouts(&now).unwrap_err().to_string();
+        assert_eq!(err, "this object was compiled for a kernel whose tracepoint syscalls:sys_enter_openat differs from this one's: field `filename` was `const char *` at offset 24 (8 bytes), and is `const char *` at offset 32 (8 bytes) here; compile the program again for this kernel");
+        let err = file.check_layouts(&FakeTarget::default()).unwrap_err().to_string();
+        assert!(err.contains("this kernel has no such tracepoint"), "{err}");
     }
 
     #[test]
