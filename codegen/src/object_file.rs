@@ -60,6 +60,11 @@ pub struct ObjectFile {
     /// The program's text (after preprocessing), to show where a verifier
     /// refusal or a failed helper call (`-k`) lies; its name first.
     pub source: Option<(String, String)>,
+    /// The program's `config = { max_probes = N }`, which the runtime
+    /// enforces.
+    pub max_probes: Option<u64>,
+    /// The program's `config = { log_size = N }`: bytes of verifier log kept.
+    pub log_size: Option<u64>,
 }
 
 /// The fields of one tracepoint's record, as the program was compiled for.
@@ -119,12 +124,8 @@ pub enum ObjectFileError {
 
 impl ObjectFile {
     /// An object to save, with the formats of the tracepoints it was
-    /// checked against (a `RecordingTarget`'s) and its source text.
-    pub fn new(
-        object: Object,
-        formats: &std::collections::BTreeMap<(String, String), rbpf_lang::target::TracepointFormat>,
-        source: Option<(String, String)>,
-    ) -> ObjectFile {
+    /// checked against (a `RecordingTarget`'s); no source, no limits.
+    pub fn new(object: Object, formats: &std::collections::BTreeMap<(String, String), rbpf_lang::target::TracepointFormat>) -> ObjectFile {
         let layouts = formats
             .iter()
             .map(|((category, name), format)| TracepointLayout {
@@ -137,7 +138,7 @@ impl ObjectFile {
                     .collect(),
             })
             .collect();
-        ObjectFile { object, layouts, source }
+        ObjectFile { object, layouts, source: None, max_probes: None, log_size: None }
     }
 
     /// Compares the recorded tracepoint layouts with those of the kernel
@@ -175,6 +176,8 @@ pub fn write(file: &ObjectFile) -> Result<Vec<u8>, ObjectFileError> {
     file.object.manifest.put(&mut payload);
     file.layouts.put(&mut payload);
     file.source.put(&mut payload);
+    file.max_probes.put(&mut payload);
+    file.log_size.put(&mut payload);
     let mut section = MAGIC.to_vec();
     section.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     RBPF_VERSION.to_string().put(&mut section);
@@ -219,12 +222,13 @@ pub fn read(bytes: &[u8]) -> Result<ObjectFile, ObjectFileError> {
     let manifest = Manifest::get(&mut r)?;
     let layouts = Vec::get(&mut r)?;
     let source = Option::get(&mut r)?;
+    let (max_probes, log_size) = (Option::get(&mut r)?, Option::get(&mut r)?);
     if r.at != payload.len() {
         return Err(corrupt("bytes after the manifest"));
     }
     let mut elf = header.to_vec();
     elf.extend_from_slice(body);
-    Ok(ObjectFile { object: Object { elf, manifest }, layouts, source })
+    Ok(ObjectFile { object: Object { elf, manifest }, layouts, source, max_probes, log_size })
 }
 
 fn corrupt(what: &str) -> ObjectFileError {
@@ -588,7 +592,7 @@ mod tests {
             name: "sys_enter_openat".into(),
             fields: vec![LayoutField { name: "dfd".into(), c_type: "int".into(), offset: 16, size: 8 }],
         }];
-        ObjectFile { object, layouts, source: Some(("-e".into(), src.into())) }
+        ObjectFile { object, layouts, source: Some(("-e".into(), src.into())), max_probes: Some(3), log_size: None }
     }
 
     const PROGRAM: &str = r#"BEGIN { @h = hist(-3); @s[comm, 1] = stats(5); printf("%s %d\n", "x", -1); print(ustack(perf, 3)); exit(); }"#;
@@ -642,7 +646,7 @@ mod tests {
         let recording = rbpf_lang::target::RecordingTarget::new(&then);
         let ast = rbpf_lang::parse("tracepoint:syscalls:sys_enter_openat { print(str(args.filename)); }").unwrap();
         let checked = rbpf_lang::check(&ast, &recording).unwrap();
-        let file = ObjectFile::new(crate::compile(&checked).unwrap(), &recording.tracepoint_formats(), None);
+        let file = ObjectFile::new(crate::compile(&checked).unwrap(), &recording.tracepoint_formats());
         let file = read(&write(&file).unwrap()).unwrap();
         assert_eq!(file.check_layouts(&then), Ok(()));
         let now = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_openat", NOW);
