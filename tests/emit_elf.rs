@@ -112,6 +112,16 @@ fn an_object_is_a_standard_bpf_elf() {
         }
         Err(e) => eprintln!("skipping the llvm-objdump check: {e}"),
     }
+    // bpftool opens it with libbpf (which refuses legacy map definitions)
+    // and writes a skeleton naming its maps and programs.
+    match std::process::Command::new("bpftool").args(["gen", "skeleton", &object, "name", "prog"]).output() {
+        Ok(out) => {
+            let (stdout, stderr) = text(&out);
+            assert!(out.status.success(), "{stderr}");
+            assert!(stdout.contains("probe0") && stdout.contains("struct bpf_map *"), "{stdout}");
+        }
+        Err(e) => eprintln!("skipping the bpftool check: {e}"),
+    }
 }
 
 #[test]

@@ -54,8 +54,6 @@ pub mod map_type {
 
 /// `R_BPF_64_64`: the loader patches a map's fd into an ld_imm64.
 const R_BPF_64_64: u32 = 1;
-/// `struct bpf_map_def`: five u32s.
-const MAP_DEF_SIZE: u64 = 20;
 
 /// One program: its own section, so that a loader can infer each
 /// program's type from its section name (rbpf's takes it from the
@@ -119,20 +117,23 @@ pub fn write_object(
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
 
     let mut map_symbols = HashMap::new();
+    let mut map_vars = Vec::with_capacity(maps.len());
     if !maps.is_empty() {
-        // ELF loaders treat every symbol in a section named `maps*` as a map.
-        let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
+        // BTF-defined maps, as libbpf 1.x wants them ([`btf`]): the BTF
+        // holds the definitions, and the section's bytes repeat each one
+        // as a legacy `bpf_map_def`, which rbpf's loader reads without
+        // parsing BTF (BTF loaders ignore the bytes of `.maps`).
+        let maps_section = obj.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);
         for map in maps {
             let d = map.def;
-            let bytes: Vec<u8> = [d.map_type, d.key_size, d.value_size, d.max_entries, d.flags]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
-            let offset = obj.append_section_data(maps_section, &bytes, 4);
+            let def = [d.map_type, d.key_size, d.value_size, d.max_entries, d.flags];
+            let mut bytes: Vec<u8> = def.iter().flat_map(|v| v.to_le_bytes()).collect();
+            bytes.resize(btf::MAP_VAR_SIZE as usize, 0);
+            let offset = obj.append_section_data(maps_section, &bytes, 8);
             let symbol = obj.add_symbol(Symbol {
                 name: map.name.as_bytes().to_vec(),
                 value: offset,
-                size: MAP_DEF_SIZE,
+                size: u64::from(btf::MAP_VAR_SIZE),
                 kind: SymbolKind::Data,
                 scope: SymbolScope::Dynamic,
                 weak: false,
@@ -140,6 +141,7 @@ pub fn write_object(
                 flags: SymbolFlags::None,
             });
             map_symbols.insert(map.name, symbol);
+            map_vars.push(btf::MapVar { name: map.name, offset: offset as u32, def });
         }
     }
 
@@ -191,12 +193,16 @@ pub fn write_object(
         relocate(&mut obj, section, 0, program.name, program.code, &map_symbols, &func_symbols)?;
     }
 
-    if text.is_some() {
-        let sections = btf::build(&btf_funcs);
+    // Programs' func_info only for callbacks, whose verification needs it.
+    let funcs = if text.is_some() { btf_funcs.as_slice() } else { &[] };
+    if !funcs.is_empty() || !map_vars.is_empty() {
+        let sections = btf::build(funcs, &map_vars);
         let btf_section = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
         obj.append_section_data(btf_section, &sections.btf, 4);
-        let ext_section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
-        obj.append_section_data(ext_section, &sections.btf_ext, 4);
+        if !funcs.is_empty() {
+            let ext_section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+            obj.append_section_data(ext_section, &sections.btf_ext, 4);
+        }
     }
 
     // Loaders read the license as a C string from the whole section.
@@ -322,7 +328,7 @@ pub fn read_object(elf: &[u8]) -> Result<ReadObject, CodegenError> {
             .zip(usize::try_from(end).ok())
             .and_then(|(start, end)| data.get(start..end))
             .ok_or_else(|| CodegenError::ReadElf(format!("symbol {name} lies outside its section")))?;
-        if symbol.kind() == SymbolKind::Data && section.name() == Ok("maps") {
+        if symbol.kind() == SymbolKind::Data && matches!(section.name(), Ok("maps" | ".maps")) {
             let word = |i: usize| bytes.get(4 * i..4 * i + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
             let def = (|| Some(MapDef { map_type: word(0)?, key_size: word(1)?, value_size: word(2)?, max_entries: word(3)?, flags: word(4)? }))()
                 .ok_or_else(|| CodegenError::ReadElf(format!("map {name} is shorter than a bpf_map_def")))?;
@@ -466,8 +472,8 @@ mod tests {
         assert_eq!((probe.kind(), probe.address(), probe.size()), (SymbolKind::Text, 0, counting.insns.len() as u64 * 8));
         let events = symbol("events");
         assert!(events.is_global());
-        assert_eq!((events.kind(), events.address(), events.size()), (SymbolKind::Data, 20, 20));
-        assert_eq!(file.section_by_index(events.section_index().unwrap()).unwrap().name(), Ok("maps"));
+        assert_eq!((events.kind(), events.address(), events.size()), (SymbolKind::Data, 40, 40));
+        assert_eq!(file.section_by_index(events.section_index().unwrap()).unwrap().name(), Ok(".maps"));
 
         let relocations: Vec<_> = program.relocations().collect();
         assert_eq!(relocations.len(), 2);
@@ -502,7 +508,8 @@ mod tests {
         let object = read_object(&sample_object(&counting, &trivial)).unwrap();
         assert_eq!(object.maps, [("counts".to_string(), HASH), ("events".to_string(), RINGBUF)]);
         assert_eq!(object.license, "GPL");
-        assert!(object.btf.is_none());
+        // The maps' BTF definitions.
+        assert!(object.btf.is_some());
         let probe = object.functions.iter().find(|f| f.name == "probe0").unwrap();
         assert_eq!(probe.section, "tracepoint/syscalls/sys_enter_getppid");
     }
@@ -512,7 +519,7 @@ mod tests {
         let trivial = trivial_program();
         let elf = write_elf(&[ElfProgram { section: "raw_tracepoint/rbpf_end", name: "end", code: &trivial }], &[], "GPL").unwrap();
         let file = object::File::parse(&*elf).unwrap();
-        assert!(file.section_by_name("maps").is_none());
+        assert!(file.section_by_name("maps").is_none() && file.section_by_name(".maps").is_none() && file.section_by_name(".BTF").is_none());
         let parsed = aya_obj::Object::parse(&elf).unwrap();
         assert!(parsed.programs.contains_key("end"));
         assert!(parsed.maps.is_empty());
@@ -563,11 +570,25 @@ mod tests {
     }
 
     #[test]
-    fn objects_without_callbacks_have_no_btf() {
+    fn objects_without_callbacks_have_no_func_info() {
         let (counting, trivial) = (counting_program(), trivial_program());
         let elf = sample_object(&counting, &trivial);
         let file = object::File::parse(&*elf).unwrap();
-        assert!(file.section_by_name(".BTF").is_none() && file.section_by_name(".text").is_none());
+        assert!(file.section_by_name(".BTF.ext").is_none() && file.section_by_name(".text").is_none());
+    }
+
+    /// The maps are BTF-defined, as libbpf 1.x requires: aya-obj reads
+    /// their definitions from the BTF alone.
+    #[test]
+    fn maps_are_defined_in_btf() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let elf = sample_object(&counting, &trivial);
+        let parsed = aya_obj::Object::parse(&elf).unwrap();
+        let counts = &parsed.maps["counts"];
+        assert!(matches!(counts, aya_obj::Map::Btf(_)), "{counts:?}");
+        assert_eq!((counts.map_type(), counts.key_size(), counts.value_size(), counts.max_entries()), (map_type::HASH, 8, 8, 16));
+        let events = &parsed.maps["events"];
+        assert_eq!((events.map_type(), events.max_entries()), (map_type::RINGBUF, 1 << 16));
     }
 
     #[test]
