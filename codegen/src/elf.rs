@@ -155,7 +155,7 @@ pub fn write_object(
         for function in functions {
             let bytes = function.code.to_bytes();
             let offset = obj.append_section_data(text, &bytes, 8);
-            let symbol = obj.add_symbol(Symbol {
+            obj.add_symbol(Symbol {
                 name: function.name.as_bytes().to_vec(),
                 value: offset,
                 size: bytes.len() as u64,
@@ -165,7 +165,10 @@ pub fn write_object(
                 section: SymbolSection::Section(text),
                 flags: SymbolFlags::None,
             });
-            func_symbols.insert(function.name, symbol);
+            // References name the callback through `.text`'s section symbol
+            // and its byte offset in the ld_imm64's imm, as clang writes
+            // them: libbpf takes no other form for a static function.
+            func_symbols.insert(function.name, (obj.section_symbol(text), offset));
             btf_funcs.push(btf::Func { name: function.name, section: ".text", offset: offset as u32, kind: btf::FuncKind::Callback });
         }
         for (function, offset) in functions.iter().zip(btf_funcs.iter().map(|f| u64::from(f.offset))) {
@@ -223,10 +226,13 @@ fn relocate(
     name: &str,
     code: &Code,
     map_symbols: &HashMap<&str, object::write::SymbolId>,
-    func_symbols: &HashMap<&str, object::write::SymbolId>,
+    func_symbols: &HashMap<&str, (object::write::SymbolId, u64)>,
 ) -> Result<(), CodegenError> {
-    let maps = code.relocations.iter().map(|r| (r.insn_index, r.map.as_str(), map_symbols.get(r.map.as_str()), "map"));
-    let funcs = code.func_relocations.iter().map(|r| (r.insn_index, r.func.as_str(), func_symbols.get(r.func.as_str()), "function"));
+    let maps = code.relocations.iter().map(|r| (r.insn_index, r.map.as_str(), map_symbols.get(r.map.as_str()).map(|&s| (s, None)), "map"));
+    let funcs = code
+        .func_relocations
+        .iter()
+        .map(|r| (r.insn_index, r.func.as_str(), func_symbols.get(r.func.as_str()).map(|&(s, at)| (s, Some(at))), "function"));
     for (insn_index, target, symbol, what) in maps.chain(funcs) {
         // The relocation must sit on an ld_imm64, or loaders refuse the object.
         if !code.insns.get(insn_index).is_some_and(|i| i.is_ld_imm64()) {
@@ -234,7 +240,15 @@ fn relocate(
                 "program {name}: {what} {target} relocated at instruction {insn_index}, which is no ld_imm64"
             )));
         }
-        let symbol = *symbol.ok_or_else(|| CodegenError::Elf(format!("program {name} uses undefined {what} {target}")))?;
+        let (symbol, text_offset) = symbol.ok_or_else(|| CodegenError::Elf(format!("program {name} uses undefined {what} {target}")))?;
+        if let Some(text_offset) = text_offset {
+            let imm = usize::try_from(offset).unwrap_or(usize::MAX).saturating_add(insn_index * 8 + 4);
+            let bytes = u32::try_from(text_offset).map_err(|_| CodegenError::Elf(format!("{target} lies too far into .text")))?.to_le_bytes();
+            match obj.section_mut(section).data_mut().get_mut(imm..imm + 4) {
+                Some(slot) => slot.copy_from_slice(&bytes),
+                None => return Err(CodegenError::Elf(format!("program {name}: a reference to {target} lies past its end"))),
+            }
+        }
         // object writes SHT_REL for BPF: a nonzero addend would land in
         // the instruction bytes.
         obj.add_relocation(
@@ -347,9 +361,17 @@ pub fn read_object(elf: &[u8]) -> Result<ReadObject, CodegenError> {
         for (offset, reloc) in section.relocations() {
             let Some(at) = offset.checked_sub(start).filter(|at| *at < bytes.len() as u64) else { continue };
             if let RelocationTarget::Symbol(s) = reloc.target() {
-                let target = file.symbol_by_index(s).map_err(err)?;
-                let target_name = target.name().map_err(err)?.to_string();
+                let mut target = file.symbol_by_index(s).map_err(err)?;
                 let insn_index = at as usize / 8;
+                if target.kind() == SymbolKind::Section {
+                    // A static function by its section and byte offset (imm).
+                    let imm = insns.get(insn_index).map_or(0, |i| i.imm as u32 as u64);
+                    target = file
+                        .symbols()
+                        .find(|f| f.kind() == SymbolKind::Text && f.section_index() == target.section_index() && f.address() == imm)
+                        .ok_or_else(|| CodegenError::ReadElf(format!("{name}: a reference to no function, at {imm} in its section")))?;
+                }
+                let target_name = target.name().map_err(err)?.to_string();
                 if target.kind() == SymbolKind::Text {
                     func_relocations.push(crate::insn::FuncRelocation { insn_index, func: target_name });
                 } else {
