@@ -351,7 +351,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if cli.output.is_some() {
         out = Box::new(StoppedOnStdout(out));
     }
-    if cli.helper_checks > 0 {
+    if program.helper_checks > 0 {
         out = Box::new(HelperErrors { inner: out, source, source_map, json: choice.json });
     }
     if let Some(files) = flame {
@@ -368,6 +368,8 @@ struct Program {
     source_map: lang::preprocess::SourceMap,
     max_probes: Option<u64>,
     log_size: Option<u64>,
+    /// `-k`, `-kk`: failed helper calls are reported at their source line.
+    helper_checks: u8,
     /// The -c child, when it had to exist before compiling (`cpid`).
     followed: Option<Followed>,
 }
@@ -389,7 +391,17 @@ fn saved_object(cli: &Cli) -> Result<Option<Program>, Failure> {
     if let Some(flag) = [(cli.emit_elf.is_some(), "--emit-elf"), (cli.target.is_some(), "--target")].iter().find_map(|(set, f)| set.then_some(f)) {
         return Err(anyhow::anyhow!("{flag} compiles a program, and {path} is a compiled object already").into());
     }
+    // They change the code: the object has them or not.
+    if let Some(flag) = [(cli.helper_checks > 0, "-k"), (cli.allow_unsafe, "--unsafe"), (cli.usdt_file_activation, "--usdt-file-activation")]
+        .iter()
+        .find_map(|(set, f)| set.then_some(f))
+    {
+        return Err(anyhow::anyhow!("{flag} is compiled into an object: give it with --emit-elf, not when running {path}").into());
+    }
     let file = runtime::open_object(std::path::Path::new(path), &runtime::HostTarget::new()).map_err(anyhow::Error::from)?;
+    if cli.debug {
+        print_object_debug(&file.object);
+    }
     let source = file.source.clone().map_or_else(|| Source::new(path.clone(), String::new()), |(name, text)| Source::new(name, text));
     Ok(Some(Program {
         object: file.object,
@@ -398,6 +410,7 @@ fn saved_object(cli: &Cli) -> Result<Option<Program>, Failure> {
         source_map: lang::preprocess::SourceMap::default(),
         max_probes: file.max_probes,
         log_size: file.log_size,
+        helper_checks: file.helper_checks,
         followed: None,
     }))
 }
@@ -461,6 +474,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
     // The program's `config = { }` limits, which the environment overrides.
     let config = env::Settings::default().or_config(&compiled.checked);
     (file.max_probes, file.log_size) = (config.max_probes, config.log_size);
+    file.helper_checks = options.helper_checks;
     if let Some(path) = &cli.emit_elf {
         // The text the object's spans point into.
         let text = lang::preprocess(&source.text, &includes).map(|p| p.text).unwrap_or_default();
@@ -479,6 +493,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         source_map: compiled.source_map,
         max_probes: file.max_probes,
         log_size: file.log_size,
+        helper_checks: file.helper_checks,
         followed,
     };
     Ok(Some(program))
@@ -749,7 +764,12 @@ fn runtime_failure(
 fn print_debug(compiled: &rbpf::Compiled) {
     println!("AST\n---\n{:#?}\n", compiled.ast);
     println!("Checked program\n---------------\n{:#?}\n", compiled.checked);
-    let manifest = &compiled.object.manifest;
+    print_object_debug(&compiled.object);
+}
+
+/// `-d`'s maps and disassembly, also of a saved object.
+fn print_object_debug(object: &rbpf::Object) {
+    let manifest = &object.manifest;
     println!("Maps\n----");
     for m in &manifest.maps {
         println!(
@@ -767,7 +787,7 @@ fn print_debug(compiled: &rbpf::Compiled) {
         println!("{rb}: ringbuf, {} bytes", manifest.ringbuf_size);
     }
     println!();
-    match rbpf::codegen::disassemble_object(&compiled.object) {
+    match rbpf::codegen::disassemble_object(object) {
         Ok(text) => println!("{text}"),
         Err(e) => println!("cannot disassemble: {e}"),
     }

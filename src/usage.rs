@@ -37,7 +37,8 @@ OPTIONS:
 COMPILED OBJECTS:
     --emit-elf FILE
                    compile the program to FILE, a BPF ELF object, and exit;
-                   positional parameters ($1...) are compiled in
+                   positional parameters ($1...), -k and --unsafe are
+                   compiled in
     rbpf FILE      run an object written by --emit-elf, compiling nothing
                    (-c and -p still follow a process: give them here)
     --describe-target FILE

@@ -140,10 +140,35 @@ fn parameters_and_processes_are_given_where_they_belong() {
     common::fails_with(&[&object, "6"], &["positional parameters are compiled into an object"]);
     common::fails_with(&["--emit-elf", &object, "-c", "true", "-e", "BEGIN { exit(); }"], &["-c and -p are given when the object runs"]);
     common::fails_with(&["--emit-elf", &scratch.path("x.o"), &object], &["--emit-elf compiles a program", "is a compiled object already"]);
-    if kernel_tests_enabled("parameters_are_compiled_in") {
-        let out = run(&[&object]);
-        assert_eq!(text(&out).0, "Attaching 1 probe...\n5\n\n\n");
+    common::fails_with(&["-k", &object], &["-k is compiled into an object: give it with --emit-elf"]);
+    common::fails_with(&["--unsafe", &object], &["--unsafe is compiled into an object"]);
+    if !kernel_tests_enabled("parameters_are_compiled_in") {
+        return;
     }
+    let out = run(&[&object]);
+    assert_eq!(text(&out).0, "Attaching 1 probe...\n5\n\n\n");
+    // -d shows the object's maps and code.
+    let (stdout, _) = text(&run(&["-d", &object]));
+    assert!(stdout.contains("BEGIN (raw_tracepoint/") && stdout.contains("exit"), "{stdout}");
+
+    // -k compiled in: a failed helper call is shown at its source line,
+    // as from source.
+    let failing = "BEGIN { @x[1] = 1; delete(@x, 2); exit(); }";
+    let checked = scratch.path("checked.o");
+    emit(&checked, failing, &["-k"], &[]);
+    let (from_source, from_object) = (run(&["-k", "-e", failing]), run(&[&checked]));
+    assert_eq!(text(&from_source), text(&from_object));
+    assert!(text(&from_object).1.contains("this call failed"), "{}", text(&from_object).1);
+
+    // -p: the trace ends when the process exits.
+    let mut sleeper = std::process::Command::new("sleep").arg("1").spawn().unwrap();
+    let ticks = scratch.path("ticks.o");
+    emit(&ticks, "interval:ms:100 { @ticks = count(); }", &[], &[]);
+    let out = run(&["-p", &sleeper.id().to_string(), &ticks]);
+    let _ = sleeper.wait();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("Attaching 1 probe...\n") && stdout.contains("@ticks: "), "{stdout}");
 }
 
 #[test]

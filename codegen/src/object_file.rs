@@ -65,6 +65,9 @@ pub struct ObjectFile {
     pub max_probes: Option<u64>,
     /// The program's `config = { log_size = N }`: bytes of verifier log kept.
     pub log_size: Option<u64>,
+    /// `-k` (1) or `-kk` (2) it was compiled with: its failed helper
+    /// calls are reported at their source line.
+    pub helper_checks: u8,
 }
 
 /// The fields of one tracepoint's record, as the program was compiled for.
@@ -138,7 +141,7 @@ impl ObjectFile {
                     .collect(),
             })
             .collect();
-        ObjectFile { object, layouts, source: None, max_probes: None, log_size: None }
+        ObjectFile { object, layouts, source: None, max_probes: None, log_size: None, helper_checks: 0 }
     }
 
     /// Compares the recorded tracepoint layouts with those of the kernel
@@ -178,6 +181,7 @@ pub fn write(file: &ObjectFile) -> Result<Vec<u8>, ObjectFileError> {
     file.source.put(&mut payload);
     file.max_probes.put(&mut payload);
     file.log_size.put(&mut payload);
+    file.helper_checks.put(&mut payload);
     let mut section = MAGIC.to_vec();
     section.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     RBPF_VERSION.to_string().put(&mut section);
@@ -222,13 +226,13 @@ pub fn read(bytes: &[u8]) -> Result<ObjectFile, ObjectFileError> {
     let manifest = Manifest::get(&mut r)?;
     let layouts = Vec::get(&mut r)?;
     let source = Option::get(&mut r)?;
-    let (max_probes, log_size) = (Option::get(&mut r)?, Option::get(&mut r)?);
+    let (max_probes, log_size, helper_checks) = (Option::get(&mut r)?, Option::get(&mut r)?, u8::get(&mut r)?);
     if r.at != payload.len() {
         return Err(corrupt("bytes after the manifest"));
     }
     let mut elf = header.to_vec();
     elf.extend_from_slice(body);
-    Ok(ObjectFile { object: Object { elf, manifest }, layouts, source, max_probes, log_size })
+    Ok(ObjectFile { object: Object { elf, manifest }, layouts, source, max_probes, log_size, helper_checks })
 }
 
 fn corrupt(what: &str) -> ObjectFileError {
@@ -592,7 +596,7 @@ mod tests {
             name: "sys_enter_openat".into(),
             fields: vec![LayoutField { name: "dfd".into(), c_type: "int".into(), offset: 16, size: 8 }],
         }];
-        ObjectFile { object, layouts, source: Some(("-e".into(), src.into())), max_probes: Some(3), log_size: None }
+        ObjectFile { object, layouts, source: Some(("-e".into(), src.into())), max_probes: Some(3), log_size: None, helper_checks: 2 }
     }
 
     const PROGRAM: &str = r#"BEGIN { @h = hist(-3); @s[comm, 1] = stats(5); printf("%s %d\n", "x", -1); print(ustack(perf, 3)); exit(); }"#;
