@@ -140,14 +140,15 @@ struct Cli {
     #[arg(long = "emit-elf", value_name = "FILE")]
     emit_elf: Option<PathBuf>,
 
-    /// Compile for the machine described in FILE (written there by
+    /// Compile for the machine described in DIR (written there by
     /// --describe-target) rather than for this one.
-    #[arg(long = "target", value_name = "FILE")]
+    #[arg(long = "target", value_name = "DIR")]
     target: Option<PathBuf>,
 
-    /// Write a description of this machine (its tracepoints' layouts, CPUs
-    /// and attach features) to FILE, for --target elsewhere, and exit.
-    #[arg(long = "describe-target", value_name = "FILE")]
+    /// Write a description of this machine (its tracepoints' layouts, CPUs,
+    /// attach features and kernel BTF) into DIR, for --target elsewhere,
+    /// and exit.
+    #[arg(long = "describe-target", value_name = "DIR")]
     describe_target: Option<PathBuf>,
 }
 
@@ -423,14 +424,12 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         return Err(anyhow::anyhow!("-c and -p are given when the object runs, not to --emit-elf: a process id compiled in would name another process by then").into());
     }
     let host = runtime::HostTarget::new();
-    let described = match &cli.target {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the target description {}", path.display()))?;
-            let description = lang::target::TargetDescription::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            Some(lang::target::DescribedTarget::new(description, &host))
-        }
+    // The described machine's kernel facts, and its BTF from the copy beside them.
+    let described_parts = match &cli.target {
+        Some(dir) => Some(runtime::saved::open_description(dir).map_err(|e| anyhow::anyhow!(e))?),
         None => None,
     };
+    let described = described_parts.as_ref().map(|(description, btf)| lang::target::DescribedTarget::new(description.clone(), btf));
     let target = lang::target::RecordingTarget::new(match &described {
         Some(described) => described,
         None => &host,
@@ -499,10 +498,9 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
     Ok(Some(program))
 }
 
-/// `--describe-target FILE`: this machine's description, for --target.
-fn describe_target(path: &std::path::Path) -> Result<i32, Failure> {
-    let description = runtime::saved::describe_host(&runtime::HostTarget::new()).map_err(|e| anyhow::anyhow!("cannot describe this machine: {e:?}"))?;
-    std::fs::write(path, description.to_text()).with_context(|| format!("cannot write {}", path.display()))?;
+/// `--describe-target DIR`: this machine's description, for --target.
+fn describe_target(dir: &std::path::Path) -> Result<i32, Failure> {
+    runtime::saved::save_host_description(dir).map_err(|e| anyhow::anyhow!("cannot describe this machine: {e}"))?;
     Ok(0)
 }
 

@@ -41,9 +41,9 @@ COMPILED OBJECTS:
                    compiled in
     rbpf FILE      run an object written by --emit-elf, compiling nothing
                    (-c and -p still follow a process: give them here)
-    --describe-target FILE
-                   write this machine's tracepoints and features to FILE
-    --target FILE  compile for the machine FILE describes
+    --describe-target DIR
+                   describe this machine (tracepoints, features, BTF) in DIR
+    --target DIR   compile for the machine DIR describes
 
 TROUBLESHOOTING OPTIONS:
     -v             with -l: probe arguments; otherwise: verifier statistics

@@ -238,9 +238,10 @@ fn damaged_objects_get_one_error() {
 /// This machine's description, with `sys_enter_openat`'s `filename`
 /// field moved when `moved`.
 fn description(scratch: &Scratch, moved: bool) -> String {
-    let path = scratch.path(if moved { "moved.txt" } else { "host.txt" });
-    let out = run(&["--describe-target", &path]);
+    let dir = scratch.path(if moved { "moved" } else { "host" });
+    let out = run(&["--describe-target", &dir]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let path = format!("{dir}/description");
     if moved {
         let text = std::fs::read_to_string(&path).unwrap();
         let mut in_openat = false;
@@ -259,7 +260,7 @@ fn description(scratch: &Scratch, moved: bool) -> String {
         assert_ne!(edited.join("\n") + "\n", text, "sys_enter_openat's filename is at offset 24 on x86-64");
         std::fs::write(&path, edited.join("\n") + "\n").unwrap();
     }
-    path
+    dir
 }
 
 const OPENAT: &str = r#"tracepoint:syscalls:sys_enter_openat /str(args.filename) == "/nonexistent/rbpf-target"/ { printf("%s\n", str(args.filename)); exit(); }"#;
@@ -294,5 +295,19 @@ fn an_object_for_other_tracepoint_layouts_is_refused_before_loading() {
     common::fails_with(&["--target", &moved, "-e", OPENAT], &expected[..2]);
     // Nothing was attached: no "Attaching" line.
     assert_eq!(text(&run(&[&object])).0, "");
-    common::fails_with(&["--target", &scratch.path("missing.txt"), "-e", OPENAT], &["cannot read the target description"]);
+    common::fails_with(&["--target", &scratch.path("missing"), "-e", OPENAT], &["cannot read the target description"]);
+}
+
+#[test]
+fn a_described_machine_lends_its_kernel_types_but_not_its_addresses() {
+    let scratch = Scratch::new("btf");
+    let host = description(&scratch, false);
+    assert!(std::path::Path::new(&format!("{host}/btf/vmlinux")).is_file() || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists());
+    // Kernel types come from the description's BTF copy.
+    let object = scratch.path("types.o");
+    emit(&object, "BEGIN { printf(\"%d\\n\", sizeof(struct task_struct) > 0); exit(); }", &["--target", &host], &[]);
+    std::fs::remove_file(format!("{host}/btf/vmlinux")).ok();
+    common::fails_with(&["--target", &host, "--emit-elf", &object, "-e", "BEGIN { printf(\"%d\\n\", sizeof(struct task_struct)); exit(); }"], &["struct task_struct"]);
+    // Kernel addresses change at every boot: kaddr() is refused.
+    common::fails_with(&["--target", &host, "--emit-elf", &object, "-e", "BEGIN { printf(\"%x\\n\", kaddr(\"jiffies\")); exit(); }"], &["known only there", "compile the program on that machine"]);
 }

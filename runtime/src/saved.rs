@@ -55,3 +55,44 @@ pub fn describe_host(target: &dyn Target) -> Result<TargetDescription, rbpf_lang
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     TargetDescription::capture(target, release.trim())
 }
+
+/// The description file in a directory written by [`save_host_description`].
+pub const DESCRIPTION_FILE: &str = "description";
+/// The directory of kernel BTF files beside it.
+pub const BTF_DIR: &str = "btf";
+
+/// Writes this machine's description into `dir` (created if need be): its
+/// [`TargetDescription`] as text in [`DESCRIPTION_FILE`], and a copy of
+/// the kernel's BTF (`/sys/kernel/btf`: vmlinux and the loaded modules')
+/// in [`BTF_DIR`], from which kernel types are read when compiling for it.
+pub fn save_host_description(dir: &Path) -> Result<(), String> {
+    let description = describe_host(&crate::HostTarget::new()).map_err(|e| match e {
+        rbpf_lang::target::TargetError::NotFound => "this kernel lists no tracepoints".to_string(),
+        rbpf_lang::target::TargetError::Unavailable(why) => why,
+    })?;
+    let btf = dir.join(BTF_DIR);
+    std::fs::create_dir_all(&btf).map_err(|e| format!("cannot create {}: {e}", btf.display()))?;
+    let file = dir.join(DESCRIPTION_FILE);
+    std::fs::write(&file, description.to_text()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    // A kernel without BTF: the description still serves programs that
+    // name no kernel type.
+    let Ok(entries) = std::fs::read_dir("/sys/kernel/btf") else { return Ok(()) };
+    for entry in entries.flatten() {
+        let to = btf.join(entry.file_name());
+        // sysfs files are read whole, not copied by range.
+        let bytes = std::fs::read(entry.path()).map_err(|e| format!("cannot read {}: {e}", entry.path().display()))?;
+        std::fs::write(&to, bytes).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    }
+    Ok(())
+}
+
+/// Reads a directory written by [`save_host_description`]: the
+/// description, and a [`crate::HostTarget`] that reads kernel types from
+/// its BTF copy (and binaries from this machine's files), to build a
+/// `DescribedTarget` of the two.
+pub fn open_description(dir: &Path) -> Result<(TargetDescription, crate::HostTarget), String> {
+    let file = dir.join(DESCRIPTION_FILE);
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read the target description {}: {e}", file.display()))?;
+    let description = TargetDescription::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok((description, crate::HostTarget::with_kernel_btf_dir(dir.join(BTF_DIR))))
+}

@@ -227,7 +227,6 @@ impl Target for DescribedTarget<'_> {
         fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError>;
         fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError>;
         fn user_symbol(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError>;
-        fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError>;
         fn program_directories(&self) -> Vec<String>;
         fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError>;
         fn library_directories(&self) -> Vec<String>;
@@ -235,6 +234,14 @@ impl Target for DescribedTarget<'_> {
         fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError>;
         fn current_directory(&self) -> Result<String, TargetError>;
         fn user_functions_args(&self, path: &str, names: &[&str]) -> Result<HashMap<String, UserFunction>, TargetError>;
+    }
+
+    /// Kernel addresses differ from boot to boot (KASLR): another
+    /// machine's cannot be known here.
+    fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError> {
+        Err(TargetError::Unavailable(format!(
+            "the address of {name} on the described machine is known only there (kernel addresses change at every boot): compile the program on that machine"
+        )))
     }
 }
 
