@@ -1,17 +1,19 @@
 //! Writes a BPF ELF relocatable object in the conventional shape: one
-//! executable section per program with a global function symbol, a legacy
-//! `maps` section of `bpf_map_def`s, a `license` section, and an
-//! `R_BPF_64_64` relocation on every ld_imm64 that loads a map; and reads
-//! it back ([`read_object`]) for rbpf's own loader (rbpf-runtime's
-//! `loader`), which loads it with bpf(2). The tests check that aya-obj
-//! 0.3 parses it too, so a saved object stays readable by other tools.
+//! executable section per program with a global function symbol, maps
+//! defined in BTF in a `.maps` section (as libbpf 1.x requires), a
+//! `license` section, and an `R_BPF_64_64` relocation on every ld_imm64
+//! that loads a map; and reads it back ([`read_object`]) for rbpf's own
+//! loader (rbpf-runtime's `loader`), which loads it with bpf(2). The tests
+//! check that aya-obj 0.3 parses it too (and tests/emit_elf.rs that
+//! bpftool opens it), so a saved object stays readable by other tools.
 //!
-//! No `.BTF` unless the object has callbacks: legacy map definitions need
-//! none, and rbpf resolves kernel types itself, so the
-//! object needs no CO-RE relocations. Callbacks (static functions in
-//! `.text`, whose address an ld_imm64 loads) need BTF func_info for the
-//! verifier, so an object with callbacks carries `.BTF` and `.BTF.ext`
-//! ([`crate::btf`]); one without keeps the plain load path.
+//! The `.maps` bytes repeat each definition as a legacy `bpf_map_def`, so
+//! rbpf's loader parses no BTF for them; rbpf resolves kernel types
+//! itself, so the object needs no CO-RE relocations. Callbacks (static
+//! functions in `.text`, whose address an ld_imm64 loads) need BTF
+//! func_info for the verifier, so an object with callbacks carries
+//! `.BTF.ext` too ([`crate::btf`]), and only then is the BTF loaded into
+//! the kernel.
 
 use std::collections::{HashMap, HashSet};
 
@@ -92,7 +94,7 @@ pub struct ElfFunction<'a> {
     pub code: &'a Code,
 }
 
-/// A map of the legacy `maps` section.
+/// A map of the `.maps` section.
 pub struct ElfMap<'a> {
     /// The symbol name, which names the map.
     pub name: &'a str,

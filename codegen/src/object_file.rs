@@ -195,7 +195,7 @@ pub fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x7fELF")
 }
 
-/// Reads a file written by [`write`]: one error for anything that is not
+/// Reads a file written by [`write()`]: one error for anything that is not
 /// such a file, whole and written by this rbpf.
 pub fn read(bytes: &[u8]) -> Result<ObjectFile, ObjectFileError> {
     use object::{Object as _, ObjectSection};
