@@ -311,3 +311,60 @@ fn a_described_machine_lends_its_kernel_types_but_not_its_addresses() {
     // Kernel addresses change at every boot: kaddr() is refused.
     common::fails_with(&["--target", &host, "--emit-elf", &object, "-e", "BEGIN { printf(\"%x\\n\", kaddr(\"jiffies\")); exit(); }"], &["known only there", "compile the program on that machine"]);
 }
+
+/// What a library user does: describe the machine, compile against the
+/// description, save the object, and later read, check and run it.
+#[test]
+fn the_library_compiles_for_a_description_and_runs_the_object_later() {
+    use rbpf::codegen::object_file::{self, ObjectFile};
+    use rbpf::lang::target::{DescribedTarget, RecordingTarget, TargetDescription};
+    use rbpf::runtime::{self, HostTarget};
+
+    // On the target machine: its description, as text.
+    let text = runtime::saved::describe_host(&HostTarget::new()).unwrap().to_text();
+    // On the compiling machine: check against it, keep the layouts used.
+    let host = HostTarget::new();
+    let described = DescribedTarget::new(TargetDescription::parse(&text).unwrap(), &host);
+    let recording = RecordingTarget::new(&described);
+    let source = rbpf::Source::new("-e", r#"tracepoint:syscalls:sys_enter_openat /str(args.filename) == "/nonexistent/rbpf-lib"/ { @[str(args.filename)] = count(); }"#.to_string());
+    let compiled = rbpf::compile(&source, &recording).map_err(|e| e.render(&source)).unwrap();
+    let bytes = object_file::write(&ObjectFile::new(compiled.object, &recording.tracepoint_formats())).unwrap();
+    // Back on the target machine: read and check it, then run it.
+    let file = runtime::check_object("prog.o", &bytes, &HostTarget::new()).unwrap();
+    assert_eq!(file.layouts.len(), 1);
+    if !kernel_tests_enabled("the_library_runs_the_object_later") {
+        return;
+    }
+    let mut session = rbpf::Session::load(&file.object, &rbpf::SessionOptions { quiet: true, ..Default::default() }).unwrap();
+    let stop = session.stop_handle();
+    let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let code = tokio.block_on(async {
+        let trigger = tokio::spawn(async move {
+            // Once attached, open the file until the stop.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let _ = std::fs::File::open("/nonexistent/rbpf-lib");
+            stop.stop();
+        });
+        let mut out = rbpf::runtime::TextOutput::new(SharedWriter(written.clone()));
+        let code = session.run(&mut out).await.unwrap();
+        trigger.await.unwrap();
+        code
+    });
+    assert_eq!(code, 0);
+    let printed = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+    assert_eq!(printed, "\n\n@[/nonexistent/rbpf-lib]: 1\n");
+}
+
+/// A writer the test keeps a handle on.
+struct SharedWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
