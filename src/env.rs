@@ -60,19 +60,33 @@ impl Settings {
         })
     }
 
-    /// The settings, with the program's `config = { }` values where the
-    /// environment sets none (the environment wins, as for the string
-    /// length and map keys).
-    pub fn or_config(self, program: &rbpf::lang::checked::Program) -> Settings {
+    /// These settings, with those they leave unset taken from `config`
+    /// (the environment wins over the program's `config = { }` block, as
+    /// for the string length and map keys).
+    pub fn or(self, config: Settings) -> Settings {
         Settings {
-            max_probes: self.max_probes.or(program.max_probes),
-            log_size: self.log_size.or(program.log_size),
-            ringbuf_pages: self.ringbuf_pages.or(program.ringbuf_pages.map(u64::from)),
-            cat_bytes_max: self.cat_bytes_max.or(program.cat_bytes_max),
-            max_bpf_progs: self.max_bpf_progs.or(program.max_bpf_progs),
-            cpp_demangle: self.cpp_demangle.or(program.cpp_demangle),
-            cache_user_symbols: self.cache_user_symbols.or(program.cache_user_symbols),
+            max_probes: self.max_probes.or(config.max_probes),
+            log_size: self.log_size.or(config.log_size),
+            ringbuf_pages: self.ringbuf_pages.or(config.ringbuf_pages),
+            cat_bytes_max: self.cat_bytes_max.or(config.cat_bytes_max),
+            max_bpf_progs: self.max_bpf_progs.or(config.max_bpf_progs),
+            cpp_demangle: self.cpp_demangle.or(config.cpp_demangle),
+            cache_user_symbols: self.cache_user_symbols.or(config.cache_user_symbols),
             ..self
+        }
+    }
+
+    /// The settings of a program's `config = { }` block.
+    pub fn config(program: &rbpf::lang::checked::Program) -> Settings {
+        Settings {
+            max_probes: program.max_probes,
+            log_size: program.log_size,
+            ringbuf_pages: program.ringbuf_pages.map(u64::from),
+            cat_bytes_max: program.cat_bytes_max,
+            max_bpf_progs: program.max_bpf_progs,
+            cpp_demangle: program.cpp_demangle,
+            cache_user_symbols: program.cache_user_symbols,
+            ..Settings::default()
         }
     }
 

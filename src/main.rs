@@ -134,6 +134,22 @@ struct Cli {
     /// verifier's statistics of each program.
     #[arg(short = 'v')]
     verbose: bool,
+
+    /// Compile the program and write it to FILE as a BPF ELF object that
+    /// `rbpf FILE` runs later, without compiling; nothing runs now.
+    #[arg(long = "emit-elf", value_name = "FILE")]
+    emit_elf: Option<PathBuf>,
+
+    /// Compile for the machine described in DIR (written there by
+    /// --describe-target) rather than for this one.
+    #[arg(long = "target", value_name = "DIR")]
+    target: Option<PathBuf>,
+
+    /// Write a description of this machine (its tracepoints' layouts, CPUs,
+    /// attach features and kernel BTF) into DIR, for --target elsewhere,
+    /// and exit.
+    #[arg(long = "describe-target", value_name = "DIR")]
+    describe_target: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -155,7 +171,7 @@ fn main() -> ExitCode {
         println!("rbpf v{}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    if cli.program.is_none() && cli.args.is_empty() && !cli.list && !cli.info {
+    if cli.program.is_none() && cli.args.is_empty() && !cli.list && !cli.info && cli.describe_target.is_none() {
         // bpftrace's usage text, then what was missing, where the eye lands.
         eprint!("{}", usage::TEXT);
         eprintln!("ERROR: no program given: pass one with -e 'PROGRAM', or a script file");
@@ -316,50 +332,32 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     let pid = pid(cli)?;
     let choice = output_choice(cli)?;
     let settings = env::Settings::from_env()?;
-    let (source, params) = read_source(cli)?;
-    let target = settings.target();
-    // The child exists before the program compiles: `cpid` is a constant.
-    let followed = match (&cli.command, pid) {
-        (Some(command), _) => Some(Followed::spawn(command).map_err(anyhow::Error::from)?),
-        (None, Some(pid)) => Some(Followed::attach(pid).map_err(anyhow::Error::from)?),
-        (None, None) => None,
-    };
-    let cpid = cli.command.as_ref().and(followed.as_ref()).map(Followed::pid);
-    let options = lang::Options {
-        params,
-        allow_unsafe: cli.allow_unsafe,
-        pid,
-        cpid,
-        command: cli.command.clone(),
-        helper_checks: cli.helper_checks.min(2),
-        ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
-        usdt_file_activation: cli.usdt_file_activation,
-    };
-    let compiled = match rbpf::compile_with_includes(&source, &target, &options, &preprocess_options(cli)) {
-        Ok(c) => c,
-        Err(CompileError::Program(diags)) => {
-            report(&source, &diags);
-            return Err(Failure::Reported);
-        }
-        Err(e) => return Err(Failure::Other(e.into())),
-    };
-    if !cli.no_warnings {
-        // One line each, as bpftrace warns of a probe it skips.
-        for warning in &compiled.checked.skipped {
-            eprintln!("WARNING: {}", warning.message);
-        }
-        report(&source, &compiled.warnings);
+    if let Some(path) = &cli.describe_target {
+        return describe_target(path);
     }
-    let settings = settings.or_config(&compiled.checked);
-    settings.check_program_count(program_count(&compiled.object.manifest))?;
-    settings.check_probe_count(probe_count(&compiled.object.manifest))?;
+    let mut program = match saved_object(cli)? {
+        Some(program) => program,
+        None => match compile_program(cli, pid)? {
+            Some(program) => program,
+            // Written to the --emit-elf file: nothing runs now.
+            None => return Ok(0),
+        },
+    };
+    // The environment wins over the program's `config = { }` block.
+    let settings = settings.or(std::mem::take(&mut program.config));
+    settings.check_program_count(program_count(&program.object.manifest))?;
+    settings.check_probe_count(probe_count(&program.object.manifest))?;
     if let Some(bytes) = settings.log_size {
         runtime::sys::set_verifier_log_size(bytes.min(u64::from(u32::MAX)) as usize);
     }
-    if cli.debug {
-        print_debug(&compiled);
-    }
-    let flame = flame_files(cli, &compiled.object.manifest)?;
+    let followed = match (program.followed.take(), &cli.command, pid) {
+        (Some(child), _, _) => Some(child),
+        (None, Some(command), _) => Some(Followed::spawn(command).map_err(anyhow::Error::from)?),
+        (None, None, Some(pid)) => Some(Followed::attach(pid).map_err(anyhow::Error::from)?),
+        (None, None, None) => None,
+    };
+    let (source, source_map) = (&program.source, &program.source_map);
+    let flame = flame_files(cli, &program.object.manifest)?;
     let options = runtime::SessionOptions {
         dry_run: cli.dry_run,
         quiet: cli.quiet,
@@ -374,9 +372,9 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     // Written on a thread of its own: an output nobody reads never keeps
     // a stop request waiting.
     let (writer, backlog) = BackgroundWriter::spawn(open_output(cli)?).context("cannot start the output thread")?;
-    let mut session = match runtime::Session::load(&compiled.object, &options) {
+    let mut session = match runtime::Session::load(&program.object, &options) {
         Ok(s) => s,
-        Err(e) => return Err(runtime_failure(&source, &compiled, e, cli.debug)),
+        Err(e) => return Err(runtime_failure(source, source_map, &program.object.manifest, e, cli.debug)),
     };
     // -v: bpftrace's layout, on standard error so that the trace's own
     // output (JSON above all) stays clean.
@@ -397,13 +395,156 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if cli.output.is_some() {
         out = Box::new(StoppedOnStdout(out));
     }
-    if cli.helper_checks > 0 {
-        out = Box::new(HelperErrors { inner: out, source: &source, compiled: &compiled, json: choice.json });
+    if program.helper_checks > 0 {
+        out = Box::new(HelperErrors { inner: out, source, source_map, json: choice.json });
     }
     if let Some(files) = flame {
         out = Box::new(FlameOutput::new(out, files));
     }
-    tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
+    tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(source, source_map, &program.object.manifest, e, cli.debug))
+}
+
+/// A program ready to load: compiled now or read from a saved object,
+/// with what its messages need to point into its source.
+struct Program {
+    object: rbpf::Object,
+    source: Source,
+    source_map: lang::preprocess::SourceMap,
+    /// The program's `config = { }` settings (for an object, the limits
+    /// saved with it), which the environment overrides.
+    config: env::Settings,
+    /// `-k`, `-kk`: failed helper calls are reported at their source line.
+    helper_checks: u8,
+    /// The -c child, when it had to exist before compiling (`cpid`).
+    followed: Option<Followed>,
+}
+
+/// `rbpf FILE` where FILE is an ELF object (told by its magic number, not
+/// its name) saved by --emit-elf: read and checked against this kernel,
+/// nothing compiled. Its positional parameters were compiled in.
+fn saved_object(cli: &Cli) -> Result<Option<Program>, Failure> {
+    let Some(path) = cli.args.first().filter(|_| cli.program.is_none() && cli.describe_target.is_none()) else { return Ok(None) };
+    let mut magic = [0u8; 4];
+    let is_object = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && rbpf::codegen::object_file::is_elf(&magic);
+    if !is_object {
+        return Ok(None);
+    }
+    if cli.args.len() > 1 {
+        return Err(anyhow::anyhow!("positional parameters are compiled into an object: give them with --emit-elf, not when running {path}").into());
+    }
+    if let Some(flag) = [(cli.emit_elf.is_some(), "--emit-elf"), (cli.target.is_some(), "--target")].iter().find_map(|(set, f)| set.then_some(f)) {
+        return Err(anyhow::anyhow!("{flag} compiles a program, and {path} is a compiled object already").into());
+    }
+    // They change the code: the object has them or not.
+    if let Some(flag) = [(cli.helper_checks > 0, "-k"), (cli.allow_unsafe, "--unsafe"), (cli.usdt_file_activation, "--usdt-file-activation")]
+        .iter()
+        .find_map(|(set, f)| set.then_some(f))
+    {
+        return Err(anyhow::anyhow!("{flag} is compiled into an object: give it with --emit-elf, not when running {path}").into());
+    }
+    let file = runtime::open_object(std::path::Path::new(path), &runtime::HostTarget::new()).map_err(anyhow::Error::from)?;
+    if cli.debug {
+        print_object_debug(&file.object);
+    }
+    let source = file.source.clone().map_or_else(|| Source::new(path.clone(), String::new()), |(name, text)| Source::new(name, text));
+    Ok(Some(Program {
+        object: file.object,
+        source,
+        // The object keeps the preprocessed text its spans point into.
+        source_map: lang::preprocess::SourceMap::default(),
+        config: env::Settings { max_probes: file.max_probes, log_size: file.log_size, ..Default::default() },
+        helper_checks: file.helper_checks,
+        followed: None,
+    }))
+}
+
+/// Compiles the program of the command line for this machine or the one
+/// --target describes; with --emit-elf, saves it instead of returning it.
+fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failure> {
+    let (source, params) = read_source(cli)?;
+    if cli.emit_elf.is_some() && (cli.command.is_some() || pid.is_some()) {
+        return Err(anyhow::anyhow!("-c and -p are given when the object runs, not to --emit-elf: a process id compiled in would name another process by then").into());
+    }
+    let settings = env::Settings::from_env()?;
+    let host = settings.target();
+    // The described machine's kernel facts, and its BTF from the copy beside them.
+    let described_parts = match &cli.target {
+        Some(dir) => Some(runtime::saved::open_description(dir).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
+    let described = described_parts.as_ref().map(|(description, btf)| lang::target::DescribedTarget::new(description.clone(), btf));
+    let target = lang::target::RecordingTarget::new(match &described {
+        Some(described) => described,
+        None => &host,
+    });
+    // `cpid` is a constant: the child is spawned before the program
+    // compiles, here (held until the probes are attached) when -c is given.
+    let followed = match &cli.command {
+        Some(command) if cli.emit_elf.is_none() => Some(Followed::spawn(command).map_err(anyhow::Error::from)?),
+        _ => None,
+    };
+    let options = lang::Options {
+        params,
+        allow_unsafe: cli.allow_unsafe,
+        pid,
+        cpid: followed.as_ref().map(Followed::pid),
+        command: cli.command.clone(),
+        helper_checks: cli.helper_checks.min(2),
+        ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
+        usdt_file_activation: cli.usdt_file_activation,
+    };
+    let includes = preprocess_options(cli);
+    let compiled = match rbpf::compile_with_includes(&source, &target, &options, &includes) {
+        Ok(c) => c,
+        Err(CompileError::Program(diags)) => {
+            report(&source, &diags);
+            return Err(Failure::Reported);
+        }
+        Err(e) => return Err(Failure::Other(e.into())),
+    };
+    if !cli.no_warnings {
+        // One line each, as bpftrace warns of a probe it skips.
+        for warning in &compiled.checked.skipped {
+            eprintln!("WARNING: {}", warning.message);
+        }
+        report(&source, &compiled.warnings);
+    }
+    if cli.debug {
+        print_debug(&compiled);
+    }
+    let mut file = rbpf::codegen::object_file::ObjectFile::new(compiled.object, &target.tracepoint_formats());
+    // The program's `config = { }` limits, which the environment overrides.
+    let config = env::Settings::config(&compiled.checked);
+    (file.max_probes, file.log_size) = (config.max_probes, config.log_size);
+    file.helper_checks = options.helper_checks;
+    if let Some(path) = &cli.emit_elf {
+        // The text the object's spans point into.
+        let text = lang::preprocess(&source.text, &includes).map(|p| p.text).unwrap_or_default();
+        file.source = Some((source.name.clone(), text));
+        let bytes = rbpf::codegen::object_file::write(&file).map_err(anyhow::Error::from)?;
+        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(None);
+    }
+    if described.is_some() {
+        // Compiled for a description: run here only if its layouts are ours.
+        file.check_layouts(&host).map_err(anyhow::Error::from)?;
+    }
+    let program = Program {
+        object: file.object,
+        source,
+        source_map: compiled.source_map,
+        config,
+        helper_checks: file.helper_checks,
+        followed,
+    };
+    Ok(Some(program))
+}
+
+/// `--describe-target DIR`: this machine's description, for --target.
+fn describe_target(dir: &std::path::Path) -> Result<i32, Failure> {
+    runtime::saved::save_host_description(dir).map_err(|e| anyhow::anyhow!("cannot describe this machine: {e}"))?;
+    Ok(0)
 }
 
 /// Where --flamegraph and --folded write, and the map they draw: chosen
@@ -580,7 +721,7 @@ impl Output for StoppedOnStdout<'_> {
 struct HelperErrors<'a> {
     inner: Box<dyn Output + 'a>,
     source: &'a Source,
-    compiled: &'a rbpf::Compiled,
+    source_map: &'a lang::preprocess::SourceMap,
     json: bool,
 }
 
@@ -610,7 +751,7 @@ impl Output for HelperErrors<'_> {
         self.inner.error(message)
     }
     fn helper_error(&mut self, error: &runtime::HelperError) -> io::Result<()> {
-        let span = self.compiled.source_map.span(error.span);
+        let span = self.source_map.span(error.span);
         let before = self.source.text.get(..span.start as usize).unwrap_or_default();
         let line = before.matches('\n').count() + 1;
         let col = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
@@ -642,9 +783,15 @@ impl Output for HelperErrors<'_> {
 
 /// A runtime error; a verifier rejection is shown at the source line of the
 /// refused instruction, with the verifier's log under -d.
-fn runtime_failure(source: &Source, compiled: &rbpf::Compiled, e: runtime::RuntimeError, debug: bool) -> Failure {
-    if let Some((span, message)) = e.source_location(&compiled.object.manifest) {
-        let span = compiled.source_map.span(span);
+fn runtime_failure(
+    source: &Source,
+    source_map: &lang::preprocess::SourceMap,
+    manifest: &rbpf::codegen::Manifest,
+    e: runtime::RuntimeError,
+    debug: bool,
+) -> Failure {
+    if let Some((span, message)) = e.source_location(manifest) {
+        let span = source_map.span(span);
         let mut d = if e.is_too_complex() {
             // A limit of the verifier, not a fault of the code: it walks
             // every iteration of a loop, up to a million instructions.
@@ -672,7 +819,12 @@ fn runtime_failure(source: &Source, compiled: &rbpf::Compiled, e: runtime::Runti
 fn print_debug(compiled: &rbpf::Compiled) {
     println!("AST\n---\n{:#?}\n", compiled.ast);
     println!("Checked program\n---------------\n{:#?}\n", compiled.checked);
-    let manifest = &compiled.object.manifest;
+    print_object_debug(&compiled.object);
+}
+
+/// `-d`'s maps and disassembly, also of a saved object.
+fn print_object_debug(object: &rbpf::Object) {
+    let manifest = &object.manifest;
     println!("Maps\n----");
     for m in &manifest.maps {
         println!(
@@ -690,7 +842,7 @@ fn print_debug(compiled: &rbpf::Compiled) {
         println!("{rb}: ringbuf, {} bytes", manifest.ringbuf_size);
     }
     println!();
-    match rbpf::codegen::disassemble_object(&compiled.object) {
+    match rbpf::codegen::disassemble_object(object) {
         Ok(text) => println!("{text}"),
         Err(e) => println!("cannot disassemble: {e}"),
     }

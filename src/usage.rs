@@ -7,6 +7,7 @@ USAGE:
     rbpf [options] filename [ARG...]
     rbpf [options] - <stdin input>
     rbpf [options] -e 'program' [ARG...]
+    rbpf [options] object.o
 
 OPTIONS:
     -B MODE        output buffering mode ('line', 'full', 'none')
@@ -32,6 +33,17 @@ OPTIONS:
                    draw the map keyed by stacks as a flame graph at the end
     --folded FILE  write the map keyed by stacks as folded stacks at the end
     --flame-map @M the map those two draw, when several are keyed by stacks
+
+COMPILED OBJECTS:
+    --emit-elf FILE
+                   compile the program to FILE, a BPF ELF object, and exit;
+                   positional parameters ($1...), -k and --unsafe are
+                   compiled in
+    rbpf FILE      run an object written by --emit-elf, compiling nothing
+                   (-c and -p still follow a process: give them here)
+    --describe-target DIR
+                   describe this machine (tracepoints, features, BTF) in DIR
+    --target DIR   compile for the machine DIR describes
 
 TROUBLESHOOTING OPTIONS:
     -v             with -l: probe arguments; otherwise: verifier statistics

@@ -1,4 +1,11 @@
-//! The `.BTF` and `.BTF.ext` sections an object with callbacks needs.
+//! The `.BTF` section every object with maps carries, and the `.BTF.ext`
+//! section an object with callbacks needs.
+//!
+//! Maps are declared the way libbpf 1.x requires (it refuses the legacy
+//! `maps` section): each is a global variable in `.maps` whose BTF type is
+//! a struct of pointers to arrays, the array lengths being the map's type,
+//! key size, value size, capacity and flags (`__uint(type, N)`), and a
+//! `DATASEC` lists them. So bpftool, libbpf and aya read an rbpf object.
 //!
 //! The verifier accepts a callback (an `ld_imm64` with `BPF_PSEUDO_FUNC`,
 //! passed to bpf_for_each_map_elem) only in a program that comes with BTF
@@ -16,6 +23,10 @@
 const MAGIC: u16 = 0xeb9f;
 const KIND_INT: u32 = 1;
 const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
 const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 /// `BTF_INT_SIGNED`, in bits 24-27 of an INT's extra word.
@@ -50,6 +61,22 @@ pub struct Func<'a> {
     pub kind: FuncKind,
 }
 
+/// One map of `.maps`: its symbol, where its definition lies in the
+/// section, and the definition's five numbers (type, key size, value
+/// size, max entries, flags).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapVar<'a> {
+    /// Its symbol name.
+    pub name: &'a str,
+    /// Byte offset of its definition in `.maps`.
+    pub offset: u32,
+    /// type, key_size, value_size, max_entries, map_flags.
+    pub def: [u32; 5],
+}
+
+/// The bytes of a map's definition in `.maps`: five pointers.
+pub const MAP_VAR_SIZE: u32 = 40;
+
 /// The two sections' contents.
 pub struct Sections {
     /// `.BTF`: the types and their names.
@@ -58,9 +85,10 @@ pub struct Sections {
     pub btf_ext: Vec<u8>,
 }
 
-/// Builds `.BTF` and `.BTF.ext` for `funcs`.
-pub fn build(funcs: &[Func]) -> Sections {
+/// Builds `.BTF` and `.BTF.ext` for `funcs` and the maps of `.maps`.
+pub fn build(funcs: &[Func], maps: &[MapVar]) -> Sections {
     let mut b = Builder::new();
+    b.maps(maps);
     let func_types: Vec<u32> = funcs.iter().map(|f| b.func(f.name, f.kind)).collect();
     // func_info, grouped by section in order of first appearance.
     let mut sections: Vec<(&str, Vec<(u32, u32)>)> = Vec::new();
@@ -136,6 +164,39 @@ impl Builder {
         at
     }
 
+    /// The map definitions' types, their variables and the `.maps` DATASEC.
+    fn maps(&mut self, maps: &[MapVar]) {
+        if maps.is_empty() {
+            return;
+        }
+        let int_name = self.string("int");
+        let int = self.add(&[int_name, info(KIND_INT, 0), 4, INT_SIGNED | 32]);
+        let mut pointers = std::collections::HashMap::new();
+        let fields = ["type", "key_size", "value_size", "max_entries", "map_flags"].map(|f| self.string(f));
+        let mut section = vec![self.string(".maps"), info(KIND_DATASEC, maps.len() as u32), 0];
+        let mut end = 0;
+        for map in maps {
+            // `int (*field)[N]`: one array and pointer per distinct N.
+            let mut members = Vec::with_capacity(15);
+            for (i, (&field, &n)) in fields.iter().zip(&map.def).enumerate() {
+                let ptr = *pointers.entry(n).or_insert_with(|| {
+                    let array = self.add(&[0, info(KIND_ARRAY, 0), 0, int, int, n]);
+                    self.add(&[0, info(KIND_PTR, 0), array])
+                });
+                members.extend([field, ptr, 64 * i as u32]);
+            }
+            let mut strukt = vec![0, info(KIND_STRUCT, 5), MAP_VAR_SIZE];
+            strukt.extend(members);
+            let strukt = self.add(&strukt);
+            let name = self.string(map.name);
+            let var = self.add(&[name, info(KIND_VAR, 0), strukt, LINKAGE_GLOBAL]);
+            section.extend([var, map.offset, MAP_VAR_SIZE]);
+            end = end.max(map.offset + MAP_VAR_SIZE);
+        }
+        section[2] = end;
+        self.add(&section);
+    }
+
     fn func(&mut self, name: &str, kind: FuncKind) -> u32 {
         let name = self.string(name);
         let (proto, linkage) = match kind {
@@ -191,7 +252,7 @@ mod tests {
             Func { name: "probe0_loop0", section: ".text", offset: 0, kind: FuncKind::Callback },
             Func { name: "rbpf_len", section: ".text", offset: 48, kind: FuncKind::Callback },
         ];
-        let s = build(&funcs);
+        let s = build(&funcs, &[]);
         let btf = aya_obj::btf::Btf::parse(&s.btf, object::Endianness::Little).expect("parses");
         for (name, id) in [("probe0", 5), ("probe0_loop0", 6), ("rbpf_len", 7)] {
             assert_eq!(btf.id_by_type_name_kind(name, aya_obj::btf::BtfKind::Func).expect(name), id);

@@ -1,17 +1,19 @@
 //! Writes a BPF ELF relocatable object in the conventional shape: one
-//! executable section per program with a global function symbol, a legacy
-//! `maps` section of `bpf_map_def`s, a `license` section, and an
-//! `R_BPF_64_64` relocation on every ld_imm64 that loads a map; and reads
-//! it back ([`read_object`]) for rbpf's own loader (rbpf-runtime's
-//! `loader`), which loads it with bpf(2). The tests check that aya-obj
-//! 0.3 parses it too, so a saved object stays readable by other tools.
+//! executable section per program with a global function symbol, maps
+//! defined in BTF in a `.maps` section (as libbpf 1.x requires), a
+//! `license` section, and an `R_BPF_64_64` relocation on every ld_imm64
+//! that loads a map; and reads it back ([`read_object`]) for rbpf's own
+//! loader (rbpf-runtime's `loader`), which loads it with bpf(2). The tests
+//! check that aya-obj 0.3 parses it too (and tests/emit_elf.rs that
+//! bpftool opens it), so a saved object stays readable by other tools.
 //!
-//! No `.BTF` unless the object has callbacks: legacy map definitions need
-//! none, and rbpf resolves kernel types itself, so the
-//! object needs no CO-RE relocations. Callbacks (static functions in
-//! `.text`, whose address an ld_imm64 loads) need BTF func_info for the
-//! verifier, so an object with callbacks carries `.BTF` and `.BTF.ext`
-//! ([`crate::btf`]); one without keeps the plain load path.
+//! The `.maps` bytes repeat each definition as a legacy `bpf_map_def`, so
+//! rbpf's loader parses no BTF for them; rbpf resolves kernel types
+//! itself, so the object needs no CO-RE relocations. Callbacks (static
+//! functions in `.text`, whose address an ld_imm64 loads) need BTF
+//! func_info for the verifier, so an object with callbacks carries
+//! `.BTF.ext` too ([`crate::btf`]), and only then is the BTF loaded into
+//! the kernel.
 
 use std::collections::{HashMap, HashSet};
 
@@ -54,8 +56,6 @@ pub mod map_type {
 
 /// `R_BPF_64_64`: the loader patches a map's fd into an ld_imm64.
 const R_BPF_64_64: u32 = 1;
-/// `struct bpf_map_def`: five u32s.
-const MAP_DEF_SIZE: u64 = 20;
 
 /// One program: its own section, so that a loader can infer each
 /// program's type from its section name (rbpf's takes it from the
@@ -94,7 +94,7 @@ pub struct ElfFunction<'a> {
     pub code: &'a Code,
 }
 
-/// A map of the legacy `maps` section.
+/// A map of the `.maps` section.
 pub struct ElfMap<'a> {
     /// The symbol name, which names the map.
     pub name: &'a str,
@@ -119,20 +119,23 @@ pub fn write_object(
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
 
     let mut map_symbols = HashMap::new();
+    let mut map_vars = Vec::with_capacity(maps.len());
     if !maps.is_empty() {
-        // ELF loaders treat every symbol in a section named `maps*` as a map.
-        let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
+        // BTF-defined maps, as libbpf 1.x wants them ([`btf`]): the BTF
+        // holds the definitions, and the section's bytes repeat each one
+        // as a legacy `bpf_map_def`, which rbpf's loader reads without
+        // parsing BTF (BTF loaders ignore the bytes of `.maps`).
+        let maps_section = obj.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);
         for map in maps {
             let d = map.def;
-            let bytes: Vec<u8> = [d.map_type, d.key_size, d.value_size, d.max_entries, d.flags]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
-            let offset = obj.append_section_data(maps_section, &bytes, 4);
+            let def = [d.map_type, d.key_size, d.value_size, d.max_entries, d.flags];
+            let mut bytes: Vec<u8> = def.iter().flat_map(|v| v.to_le_bytes()).collect();
+            bytes.resize(btf::MAP_VAR_SIZE as usize, 0);
+            let offset = obj.append_section_data(maps_section, &bytes, 8);
             let symbol = obj.add_symbol(Symbol {
                 name: map.name.as_bytes().to_vec(),
                 value: offset,
-                size: MAP_DEF_SIZE,
+                size: u64::from(btf::MAP_VAR_SIZE),
                 kind: SymbolKind::Data,
                 scope: SymbolScope::Dynamic,
                 weak: false,
@@ -140,6 +143,7 @@ pub fn write_object(
                 flags: SymbolFlags::None,
             });
             map_symbols.insert(map.name, symbol);
+            map_vars.push(btf::MapVar { name: map.name, offset: offset as u32, def });
         }
     }
 
@@ -153,7 +157,7 @@ pub fn write_object(
         for function in functions {
             let bytes = function.code.to_bytes();
             let offset = obj.append_section_data(text, &bytes, 8);
-            let symbol = obj.add_symbol(Symbol {
+            obj.add_symbol(Symbol {
                 name: function.name.as_bytes().to_vec(),
                 value: offset,
                 size: bytes.len() as u64,
@@ -163,7 +167,10 @@ pub fn write_object(
                 section: SymbolSection::Section(text),
                 flags: SymbolFlags::None,
             });
-            func_symbols.insert(function.name, symbol);
+            // References name the callback through `.text`'s section symbol
+            // and its byte offset in the ld_imm64's imm, as clang writes
+            // them: libbpf takes no other form for a static function.
+            func_symbols.insert(function.name, (obj.section_symbol(text), offset));
             btf_funcs.push(btf::Func { name: function.name, section: ".text", offset: offset as u32, kind: btf::FuncKind::Callback });
         }
         for (function, offset) in functions.iter().zip(btf_funcs.iter().map(|f| u64::from(f.offset))) {
@@ -191,12 +198,16 @@ pub fn write_object(
         relocate(&mut obj, section, 0, program.name, program.code, &map_symbols, &func_symbols)?;
     }
 
-    if text.is_some() {
-        let sections = btf::build(&btf_funcs);
+    // Programs' func_info only for callbacks, whose verification needs it.
+    let funcs = if text.is_some() { btf_funcs.as_slice() } else { &[] };
+    if !funcs.is_empty() || !map_vars.is_empty() {
+        let sections = btf::build(funcs, &map_vars);
         let btf_section = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
         obj.append_section_data(btf_section, &sections.btf, 4);
-        let ext_section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
-        obj.append_section_data(ext_section, &sections.btf_ext, 4);
+        if !funcs.is_empty() {
+            let ext_section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+            obj.append_section_data(ext_section, &sections.btf_ext, 4);
+        }
     }
 
     // Loaders read the license as a C string from the whole section.
@@ -217,10 +228,13 @@ fn relocate(
     name: &str,
     code: &Code,
     map_symbols: &HashMap<&str, object::write::SymbolId>,
-    func_symbols: &HashMap<&str, object::write::SymbolId>,
+    func_symbols: &HashMap<&str, (object::write::SymbolId, u64)>,
 ) -> Result<(), CodegenError> {
-    let maps = code.relocations.iter().map(|r| (r.insn_index, r.map.as_str(), map_symbols.get(r.map.as_str()), "map"));
-    let funcs = code.func_relocations.iter().map(|r| (r.insn_index, r.func.as_str(), func_symbols.get(r.func.as_str()), "function"));
+    let maps = code.relocations.iter().map(|r| (r.insn_index, r.map.as_str(), map_symbols.get(r.map.as_str()).map(|&s| (s, None)), "map"));
+    let funcs = code
+        .func_relocations
+        .iter()
+        .map(|r| (r.insn_index, r.func.as_str(), func_symbols.get(r.func.as_str()).map(|&(s, at)| (s, Some(at))), "function"));
     for (insn_index, target, symbol, what) in maps.chain(funcs) {
         // The relocation must sit on an ld_imm64, or loaders refuse the object.
         if !code.insns.get(insn_index).is_some_and(|i| i.is_ld_imm64()) {
@@ -228,7 +242,15 @@ fn relocate(
                 "program {name}: {what} {target} relocated at instruction {insn_index}, which is no ld_imm64"
             )));
         }
-        let symbol = *symbol.ok_or_else(|| CodegenError::Elf(format!("program {name} uses undefined {what} {target}")))?;
+        let (symbol, text_offset) = symbol.ok_or_else(|| CodegenError::Elf(format!("program {name} uses undefined {what} {target}")))?;
+        if let Some(text_offset) = text_offset {
+            let imm = usize::try_from(offset).unwrap_or(usize::MAX).saturating_add(insn_index * 8 + 4);
+            let bytes = u32::try_from(text_offset).map_err(|_| CodegenError::Elf(format!("{target} lies too far into .text")))?.to_le_bytes();
+            match obj.section_mut(section).data_mut().get_mut(imm..imm + 4) {
+                Some(slot) => slot.copy_from_slice(&bytes),
+                None => return Err(CodegenError::Elf(format!("program {name}: a reference to {target} lies past its end"))),
+            }
+        }
         // object writes SHT_REL for BPF: a nonzero addend would land in
         // the instruction bytes.
         obj.add_relocation(
@@ -322,7 +344,7 @@ pub fn read_object(elf: &[u8]) -> Result<ReadObject, CodegenError> {
             .zip(usize::try_from(end).ok())
             .and_then(|(start, end)| data.get(start..end))
             .ok_or_else(|| CodegenError::ReadElf(format!("symbol {name} lies outside its section")))?;
-        if symbol.kind() == SymbolKind::Data && section.name() == Ok("maps") {
+        if symbol.kind() == SymbolKind::Data && matches!(section.name(), Ok("maps" | ".maps")) {
             let word = |i: usize| bytes.get(4 * i..4 * i + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
             let def = (|| Some(MapDef { map_type: word(0)?, key_size: word(1)?, value_size: word(2)?, max_entries: word(3)?, flags: word(4)? }))()
                 .ok_or_else(|| CodegenError::ReadElf(format!("map {name} is shorter than a bpf_map_def")))?;
@@ -341,9 +363,17 @@ pub fn read_object(elf: &[u8]) -> Result<ReadObject, CodegenError> {
         for (offset, reloc) in section.relocations() {
             let Some(at) = offset.checked_sub(start).filter(|at| *at < bytes.len() as u64) else { continue };
             if let RelocationTarget::Symbol(s) = reloc.target() {
-                let target = file.symbol_by_index(s).map_err(err)?;
-                let target_name = target.name().map_err(err)?.to_string();
+                let mut target = file.symbol_by_index(s).map_err(err)?;
                 let insn_index = at as usize / 8;
+                if target.kind() == SymbolKind::Section {
+                    // A static function by its section and byte offset (imm).
+                    let imm = insns.get(insn_index).map_or(0, |i| i.imm as u32 as u64);
+                    target = file
+                        .symbols()
+                        .find(|f| f.kind() == SymbolKind::Text && f.section_index() == target.section_index() && f.address() == imm)
+                        .ok_or_else(|| CodegenError::ReadElf(format!("{name}: a reference to no function, at {imm} in its section")))?;
+                }
+                let target_name = target.name().map_err(err)?.to_string();
                 if target.kind() == SymbolKind::Text {
                     func_relocations.push(crate::insn::FuncRelocation { insn_index, func: target_name });
                 } else {
@@ -466,8 +496,8 @@ mod tests {
         assert_eq!((probe.kind(), probe.address(), probe.size()), (SymbolKind::Text, 0, counting.insns.len() as u64 * 8));
         let events = symbol("events");
         assert!(events.is_global());
-        assert_eq!((events.kind(), events.address(), events.size()), (SymbolKind::Data, 20, 20));
-        assert_eq!(file.section_by_index(events.section_index().unwrap()).unwrap().name(), Ok("maps"));
+        assert_eq!((events.kind(), events.address(), events.size()), (SymbolKind::Data, 40, 40));
+        assert_eq!(file.section_by_index(events.section_index().unwrap()).unwrap().name(), Ok(".maps"));
 
         let relocations: Vec<_> = program.relocations().collect();
         assert_eq!(relocations.len(), 2);
@@ -502,7 +532,8 @@ mod tests {
         let object = read_object(&sample_object(&counting, &trivial)).unwrap();
         assert_eq!(object.maps, [("counts".to_string(), HASH), ("events".to_string(), RINGBUF)]);
         assert_eq!(object.license, "GPL");
-        assert!(object.btf.is_none());
+        // The maps' BTF definitions.
+        assert!(object.btf.is_some());
         let probe = object.functions.iter().find(|f| f.name == "probe0").unwrap();
         assert_eq!(probe.section, "tracepoint/syscalls/sys_enter_getppid");
     }
@@ -512,7 +543,7 @@ mod tests {
         let trivial = trivial_program();
         let elf = write_elf(&[ElfProgram { section: "raw_tracepoint/rbpf_end", name: "end", code: &trivial }], &[], "GPL").unwrap();
         let file = object::File::parse(&*elf).unwrap();
-        assert!(file.section_by_name("maps").is_none());
+        assert!(file.section_by_name("maps").is_none() && file.section_by_name(".maps").is_none() && file.section_by_name(".BTF").is_none());
         let parsed = aya_obj::Object::parse(&elf).unwrap();
         assert!(parsed.programs.contains_key("end"));
         assert!(parsed.maps.is_empty());
@@ -563,11 +594,25 @@ mod tests {
     }
 
     #[test]
-    fn objects_without_callbacks_have_no_btf() {
+    fn objects_without_callbacks_have_no_func_info() {
         let (counting, trivial) = (counting_program(), trivial_program());
         let elf = sample_object(&counting, &trivial);
         let file = object::File::parse(&*elf).unwrap();
-        assert!(file.section_by_name(".BTF").is_none() && file.section_by_name(".text").is_none());
+        assert!(file.section_by_name(".BTF.ext").is_none() && file.section_by_name(".text").is_none());
+    }
+
+    /// The maps are BTF-defined, as libbpf 1.x requires: aya-obj reads
+    /// their definitions from the BTF alone.
+    #[test]
+    fn maps_are_defined_in_btf() {
+        let (counting, trivial) = (counting_program(), trivial_program());
+        let elf = sample_object(&counting, &trivial);
+        let parsed = aya_obj::Object::parse(&elf).unwrap();
+        let counts = &parsed.maps["counts"];
+        assert!(matches!(counts, aya_obj::Map::Btf(_)), "{counts:?}");
+        assert_eq!((counts.map_type(), counts.key_size(), counts.value_size(), counts.max_entries()), (map_type::HASH, 8, 8, 16));
+        let events = &parsed.maps["events"];
+        assert_eq!((events.map_type(), events.max_entries()), (map_type::RINGBUF, 1 << 16));
     }
 
     #[test]

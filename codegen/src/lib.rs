@@ -8,6 +8,7 @@ pub mod error;
 pub mod insn;
 mod lower;
 pub mod manifest;
+pub mod object_file;
 
 pub use error::CodegenError;
 pub use insn::{Builder, Code};

@@ -1,9 +1,13 @@
 //! Facts about the host that the checker needs, behind one trait so the
 //! checker can be tested without a kernel. The real implementation (reading
 //! tracefs) lives in rbpf-runtime; `FakeTarget` (with the `test-support`
-//! feature, or in this crate's tests) serves unit tests.
+//! feature, or in this crate's tests) serves unit tests; [`DescribedTarget`]
+//! answers for another machine from a [`TargetDescription`] of it.
 
 use crate::ctypes::CType;
+
+mod described;
+pub use described::{DescribedTarget, RecordingTarget, TargetDescription};
 
 #[cfg(any(test, feature = "test-support"))]
 mod fake;

@@ -25,6 +25,7 @@ pub mod maps;
 pub mod output;
 pub mod printf;
 pub mod process;
+pub mod saved;
 mod sdt_notes;
 mod session;
 pub mod stacks;
@@ -43,5 +44,6 @@ pub use output::{flame_map, BackgroundWriter, Backlog, Buffering, FlameFiles, Fl
 pub use decode::Decoder;
 pub use value::{Stats, Value};
 pub use loader::VerifierStats;
+pub use saved::{check_object, open_object, SavedObjectError};
 pub use session::{Session, SessionOptions, StopHandle};
 pub use target::HostTarget;
