@@ -293,6 +293,7 @@ impl Target for RecordingTarget<'_> {
         fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError>;
         fn user_symbol(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError>;
         fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError>;
+        fn kernel_function_size(&self, name: &str) -> Result<Option<u64>, TargetError>;
         fn program_directories(&self) -> Vec<String>;
         fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError>;
         fn library_directories(&self) -> Vec<String>;
