@@ -203,6 +203,11 @@ impl ProgramGen<'_> {
                     return Ok(());
                 }
             }
+            if addr.ty.is_cvalue() {
+                // A byte array held by value (`pton()`): its bytes,
+                // zero-padded to 16.
+                return self.cvalue_into(addr, slot, offset + 8, 16);
+            }
             let v = self.int(addr)?;
             let rv = self.to_reg(v, addr.span)?;
             self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);

@@ -158,6 +158,9 @@ impl Checker {
                 if (l.ty.is_tuple() || r.ty.is_tuple()) && matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
                     return self.tuple_comparison(*op, l, r, span, cx);
                 }
+                if l.ty.is_buf() || r.ty.is_buf() {
+                    return self.buffer_comparison(*op, l, r);
+                }
                 if l.ty.is_cvalue() || r.ty.is_cvalue() {
                     return self.value_binary(*op, l, r);
                 }
