@@ -238,8 +238,7 @@ impl Checker {
                     return self.pointer_cast(ty, inner, cx);
                 }
                 let Some(target) = int_type(&ty.name) else {
-                    self.value_cast(ty, &inner);
-                    return None;
+                    return self.typedef_cast(ty, inner, cx);
                 };
                 self.expect_int(&inner, "a cast")?;
                 (ExprKind::Cast(Box::new(inner)), target)
