@@ -31,7 +31,7 @@ impl ProgramGen<'_> {
                         let tmp = self.alloc(slot.size, stmt.span)?;
                         self.store_as(value, &layout, tmp, 0)?;
                         self.scratch_base(Reg::R1);
-                        self.copy_words(Reg::R10, tmp.off, Reg::R1, off, slot.size);
+                        self.copy_memory(Reg::R0, (Reg::R10, i32::from(tmp.off)), (Reg::R1, i32::from(off)), slot.size);
                     }
                     None => self.store_as(value, &layout, slot, 0)?,
                 }
@@ -189,7 +189,7 @@ impl ProgramGen<'_> {
                 // The bytes of an address array field, copied as they are.
                 self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);
                 self.b.store(Size::DW, Reg::R10, slot.at(offset + 16), 0);
-                self.copy_from_context(f.offset, slot.at(offset + 8), f.size.min(16));
+                self.copy_memory(Reg::R0, (Reg::R6, f.offset as i32), (Reg::R10, i32::from(slot.at(offset + 8))), f.size.min(16));
                 return Ok(());
             }
             if let rbpf_lang::checked::ExprKind::Load { addr: from, user, size, .. } = &addr.kind {
@@ -227,9 +227,9 @@ impl ProgramGen<'_> {
             match self.scratch_offset(id) {
                 Some(off) => {
                     self.scratch_base(Reg::R1);
-                    self.copy_words(Reg::R1, off, Reg::R10, slot.at(offset), 24);
+                    self.copy_memory(Reg::R0, (Reg::R1, i32::from(off)), (Reg::R10, i32::from(slot.at(offset))), 24);
                 }
-                None => self.copy_stack(self.vars[id.0].off, slot.at(offset), 24),
+                None => self.copy_memory(Reg::R0, (Reg::R10, i32::from(self.vars[id.0].off)), (Reg::R10, i32::from(slot.at(offset))), 24),
             }
             return Ok(());
         }
