@@ -590,8 +590,8 @@ pub enum ExprKind {
         index: u32,
     },
     /// `a == b` / `a != b` on strings (`ne` for `!=`), compared up to the
-    /// first NUL; on struct, union or array values of one type, compared
-    /// byte for byte.
+    /// first NUL; on struct, union or array values of one type, and on
+    /// buffers (their count, then their bytes), compared byte for byte.
     StrEq {
         /// The left operand.
         lhs: Box<Expr>,
@@ -626,7 +626,8 @@ pub enum BufSource {
     /// Memory at an address: user memory for a user pointer, kernel memory
     /// for a kernel one, either for a plain integer.
     Memory(Box<Expr>),
-    /// The bytes of a string value, NUL-padded past its end.
+    /// The bytes of a string value, NUL-padded past its end, or of an
+    /// array value.
     Str(Box<Expr>),
     /// An array field of the tracepoint's record.
     Field(TracepointField),

@@ -272,6 +272,17 @@ impl Builder {
         self.emit(Insn { code: class::JMP | source | cond.code(), dst: dst.0, src: src_reg, off: 0, imm });
     }
 
+    /// `if wDST COND src goto target`, comparing the low 32 bits (BPF_JMP32,
+    /// Linux 5.1 and later).
+    pub fn jump32_if(&mut self, cond: Cond, dst: Reg, src: impl Into<Operand>, target: Label) {
+        let (source, src_reg, imm) = match src.into() {
+            Operand::Reg(r) => (class::X, r.0, 0),
+            Operand::Imm(i) => (class::K, 0, i),
+        };
+        self.fixups.push((self.code.insns.len(), target));
+        self.emit(Insn { code: class::JMP32 | source | cond.code(), dst: dst.0, src: src_reg, off: 0, imm });
+    }
+
     /// Calls a helper: arguments in r1-r5, result in r0; r1-r5 are
     /// clobbered (the verifier marks them unreadable), r6-r9 survive.
     /// With a [`HelperCheck`] that covers the helper, a failure is also
@@ -297,7 +308,17 @@ impl Builder {
         use crate::manifest::event;
         let ok = self.new_label();
         let at = |delta: i16| check.record + delta;
-        self.jump_if(Cond::Sge, Reg::R0, 0, ok);
+        if returns_int(helper) {
+            // Before Linux 6.3 the verifier calls the map's own operation
+            // for these helpers, which returns an int: r0 holds the error
+            // zero-extended (-2 reads as 4294967294). Its low half is the
+            // error on every kernel.
+            self.jump32_if(Cond::Sge, Reg::R0, 0, ok);
+            self.alu64(Alu::Lsh, Reg::R0, 32);
+            self.alu64(Alu::Arsh, Reg::R0, 32);
+        } else {
+            self.jump_if(Cond::Sge, Reg::R0, 0, ok);
+        }
         self.store(Size::W, Reg::R10, at(0), event::HELPER_ERROR as i32);
         self.store(Size::W, Reg::R10, at(4), helper as i32);
         self.store(Size::DW, Reg::R10, at(8), Reg::R0);
@@ -428,4 +449,12 @@ impl Builder {
         }
         seen
     }
+}
+
+/// Whether the kernel may run `helper` as the map's own operation, which
+/// returned an int until Linux 6.3 ("bpf: return long from bpf_map_ops
+/// funcs"): the helpers the verifier replaces by a direct call to the
+/// map's `map_update_elem`, `map_delete_elem` or `map_push_elem`.
+fn returns_int(helper: Helper) -> bool {
+    matches!(helper, Helper::MapUpdateElem | Helper::MapDeleteElem | Helper::MapPushElem)
 }

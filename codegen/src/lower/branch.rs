@@ -145,7 +145,9 @@ impl ProgramGen<'_> {
         };
         let mark = self.stack.mark();
         let a = self.alloc(built(built_side), span)?;
-        self.str_into(built_side, a, 0, a.size)?;
+        // Buffers are built with their count; anything else as a string
+        // (which `buf_into` falls back to).
+        self.buf_into(built_side, a, 0, a.size)?;
         let literal = match &other.kind {
             ExprKind::Str(s) => Some(literal_words(s, compared)),
             _ => None,
@@ -154,7 +156,7 @@ impl ProgramGen<'_> {
             Some(_) => None,
             None => {
                 let b = self.alloc(built(other), span)?;
-                self.str_into(other, b, 0, b.size)?;
+                self.buf_into(other, b, 0, b.size)?;
                 Some(b)
             }
         };

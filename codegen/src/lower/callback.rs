@@ -193,7 +193,7 @@ impl ProgramGen<'_> {
         let kv = cb.alloc(stored_size(&self.probe_vars[var.0].ty), span)?;
         cb.vars[var.0] = kv;
         // The key's layout is that of the tuple $kv.0; the value follows.
-        cb.copy_words(Reg::R2, 0, Reg::R10, kv.off, info.key_size);
+        cb.copy_memory(Reg::R0, (Reg::R2, 0), (Reg::R10, i32::from(kv.off)), info.key_size);
         if info.percpu {
             // This CPU's value is a part: read the sum (or the min, max)
             // over every CPU, as printing the map would.
@@ -202,7 +202,7 @@ impl ProgramGen<'_> {
             cb.b.store(Size::DW, Reg::R10, kv.at(info.key_size), r);
             cb.release_reg(r);
         } else {
-            cb.copy_words(Reg::R3, 0, Reg::R10, kv.at(info.key_size), info.value_size);
+            cb.copy_memory(Reg::R0, (Reg::R3, 0), (Reg::R10, i32::from(kv.at(info.key_size))), info.value_size);
         }
 
         let uses = VarUse::of(body);
@@ -236,7 +236,7 @@ impl ProgramGen<'_> {
                 cb.b.mov64(Reg::R2, slot.size as i32);
                 cb.b.call(Helper::ProbeReadKernel);
             } else {
-                cb.copy_words(Reg::R1, caller, Reg::R10, slot.off, slot.size);
+                cb.copy_memory(Reg::R0, (Reg::R1, i32::from(caller)), (Reg::R10, i32::from(slot.off)), slot.size);
             }
         }
         for &v in uses.used.iter().filter(|v| **v != var && !outer.contains(v) && !in_scratch.contains(v)) {
@@ -260,7 +260,7 @@ impl ProgramGen<'_> {
                 cb.b.load(Size::DW, Reg::R1, Reg::R10, ctx.off);
             }
             for &(local, caller) in &written {
-                cb.copy_words(Reg::R10, local.off, Reg::R1, caller, local.size);
+                cb.copy_memory(Reg::R0, (Reg::R10, i32::from(local.off)), (Reg::R1, i32::from(caller)), local.size);
             }
             cb.b.mov64(Reg::R0, stop);
             cb.b.exit();
@@ -282,13 +282,5 @@ impl ProgramGen<'_> {
         self.sends_records |= cb.sends_records;
         self.callbacks.push(Callback { name: name.clone(), code: cb.b.finish()? });
         Ok(name)
-    }
-
-    /// Copies `n` bytes (a multiple of 8) word by word through r0.
-    pub(super) fn copy_words(&mut self, src: Reg, src_off: i16, dst: Reg, dst_off: i16, n: u32) {
-        for i in (0..n).step_by(8) {
-            self.b.load(Size::DW, Reg::R0, src, src_off + i as i16);
-            self.b.store(Size::DW, dst, dst_off + i as i16, Reg::R0);
-        }
     }
 }

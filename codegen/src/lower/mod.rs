@@ -9,6 +9,7 @@
 mod branch;
 mod buffers;
 mod callback;
+mod copy;
 mod expr;
 mod frame;
 mod functions;

@@ -162,9 +162,9 @@ impl ProgramGen<'_> {
                 match self.scratch_offset(*id) {
                     Some(off) => {
                         self.scratch_base(Reg::R1);
-                        self.copy_words(Reg::R1, off, Reg::R10, slot.at(offset), 16);
+                        self.copy_memory(Reg::R0, (Reg::R1, i32::from(off)), (Reg::R10, i32::from(slot.at(offset))), 16);
                     }
-                    None => self.copy_stack(self.vars[id.0].off, slot.at(offset), 16),
+                    None => self.copy_memory(Reg::R0, (Reg::R10, i32::from(self.vars[id.0].off)), (Reg::R10, i32::from(slot.at(offset))), 16),
                 }
                 Ok(())
             }

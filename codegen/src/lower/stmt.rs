@@ -31,7 +31,7 @@ impl ProgramGen<'_> {
                         let tmp = self.alloc(slot.size, stmt.span)?;
                         self.store_as(value, &layout, tmp, 0)?;
                         self.scratch_base(Reg::R1);
-                        self.copy_words(Reg::R10, tmp.off, Reg::R1, off, slot.size);
+                        self.copy_memory(Reg::R0, (Reg::R10, i32::from(tmp.off)), (Reg::R1, i32::from(off)), slot.size);
                     }
                     None => self.store_as(value, &layout, slot, 0)?,
                 }
@@ -189,7 +189,7 @@ impl ProgramGen<'_> {
                 // The bytes of an address array field, copied as they are.
                 self.b.store(Size::DW, Reg::R10, slot.at(offset + 8), 0);
                 self.b.store(Size::DW, Reg::R10, slot.at(offset + 16), 0);
-                self.copy_from_context(f.offset, slot.at(offset + 8), f.size.min(16));
+                self.copy_memory(Reg::R0, (Reg::R6, f.offset as i32), (Reg::R10, i32::from(slot.at(offset + 8))), f.size.min(16));
                 return Ok(());
             }
             if let rbpf_lang::checked::ExprKind::Load { addr: from, user, size, .. } = &addr.kind {
@@ -202,6 +202,11 @@ impl ProgramGen<'_> {
                     self.memory_read(v, *user, slot.at(offset + 8), (*size).min(16));
                     return Ok(());
                 }
+            }
+            if addr.ty.is_cvalue() {
+                // A byte array held by value (`pton()`): its bytes,
+                // zero-padded to 16.
+                return self.cvalue_into(addr, slot, offset + 8, 16);
             }
             let v = self.int(addr)?;
             let rv = self.to_reg(v, addr.span)?;
@@ -222,9 +227,9 @@ impl ProgramGen<'_> {
             match self.scratch_offset(id) {
                 Some(off) => {
                     self.scratch_base(Reg::R1);
-                    self.copy_words(Reg::R1, off, Reg::R10, slot.at(offset), 24);
+                    self.copy_memory(Reg::R0, (Reg::R1, i32::from(off)), (Reg::R10, i32::from(slot.at(offset))), 24);
                 }
-                None => self.copy_stack(self.vars[id.0].off, slot.at(offset), 24),
+                None => self.copy_memory(Reg::R0, (Reg::R10, i32::from(self.vars[id.0].off)), (Reg::R10, i32::from(slot.at(offset))), 24),
             }
             return Ok(());
         }
@@ -342,20 +347,38 @@ impl ProgramGen<'_> {
                     info.value,
                     crate::manifest::MapValue::Min { signed: true } | crate::manifest::MapValue::Max { signed: true }
                 );
-                // Keep the stored value when it is already at least as
-                // small (min) or large (max) as the new one.
-                let keep = match (matches!(update, MapUpdate::Min(_)), signed) {
-                    (true, true) => Cond::Sle,
-                    (true, false) => Cond::Le,
-                    (false, true) => Cond::Sge,
-                    (false, false) => Cond::Ge,
+                let is_min = matches!(update, MapUpdate::Min(_));
+                // The stored value counts only when its flag is set: a slot
+                // without it (this CPU's slot of an entry another CPU made,
+                // or a cleared one) is all zeroes, since the value and its
+                // flag are written together. Read it then as the identity
+                // of min or max, without a branch, so that an update has
+                // two (found? beaten?) as bpftrace's has: the verifier
+                // keeps one pending state per branch of every iteration of
+                // a loop, and gives up past 8192.
+                self.b.load(Size::DW, Reg::R2, Reg::R0, 0);
+                if (is_min, signed) != (false, false) {
+                    // r1 = all ones without the flag, zero with it; then
+                    // the identity's bits: i64::MIN, i64::MAX or u64::MAX.
+                    self.b.load(Size::DW, Reg::R1, Reg::R0, 8);
+                    self.b.alu64(Alu::Sub, Reg::R1, 1);
+                    match (is_min, signed) {
+                        (false, _) => self.b.alu64(Alu::Lsh, Reg::R1, 63),
+                        (true, true) => self.b.alu64(Alu::Rsh, Reg::R1, 1),
+                        (true, false) => {}
+                    }
+                    self.b.alu64(Alu::Or, Reg::R2, Reg::R1);
+                }
+                // Keep the stored value when it is strictly smaller (min)
+                // or larger (max) than the new one; an equal one is
+                // written again, so the identity itself sets the flag.
+                let keep = match (is_min, signed) {
+                    (true, true) => Cond::Slt,
+                    (true, false) => Cond::Lt,
+                    (false, true) => Cond::Sgt,
+                    (false, false) => Cond::Gt,
                 };
-                let write = self.b.new_label();
-                self.b.load(Size::DW, Reg::R1, Reg::R0, 8);
-                self.b.jump_if(Cond::Eq, Reg::R1, 0, write);
-                self.b.load(Size::DW, Reg::R1, Reg::R0, 0);
-                self.b.jump_if(keep, Reg::R1, x, done);
-                self.b.bind(write);
+                self.b.jump_if(keep, Reg::R2, x, done);
                 self.b.store(Size::DW, Reg::R0, 0, x);
                 self.b.store(Size::DW, Reg::R0, 8, 1);
             }

@@ -85,7 +85,7 @@ impl ProgramGen<'_> {
             }
             ExprKind::TracepointField(f) if matches!(f.kind, FieldKind::Array { .. }) => {
                 let n = f.size.min(size);
-                self.copy_from_context(f.offset, dst, n);
+                self.copy_memory(Reg::R0, (Reg::R6, f.offset as i32), (Reg::R10, i32::from(dst)), n);
                 // The last byte stays NUL even when the array is full.
                 self.zero_tail(dst, n, size);
                 self.zero_after_nul(dst, n);
@@ -107,9 +107,9 @@ impl ProgramGen<'_> {
                 match self.scratch_offset(*id) {
                     Some(off) => {
                         self.scratch_base(Reg::R1);
-                        self.copy_words(Reg::R1, off, Reg::R10, dst, n);
+                        self.copy_memory(Reg::R0, (Reg::R1, i32::from(off)), (Reg::R10, i32::from(dst)), n);
                     }
-                    None => self.copy_stack(var.off, dst, n),
+                    None => self.copy_memory(Reg::R0, (Reg::R10, i32::from(var.off)), (Reg::R10, i32::from(dst)), n),
                 }
                 self.zero(dst + n as i16, size - n);
             }
@@ -298,30 +298,7 @@ impl ProgramGen<'_> {
         Ok(())
     }
 
-    pub(super) fn copy_stack(&mut self, src: i16, dst: i16, n: u32) {
-        for i in (0..n).step_by(8) {
-            self.b.load(Size::DW, Reg::R0, Reg::R10, src + i as i16);
-            self.b.store(Size::DW, Reg::R10, dst + i as i16, Reg::R0);
-        }
-    }
 
-    /// Copies `n` bytes of the tracepoint record to the stack with direct
-    /// context loads: each access must be aligned to its size, on both sides
-    /// (the verifier is strict about stack alignment), so chunk sizes follow
-    /// the offsets.
-    pub(super) fn copy_from_context(&mut self, src: u32, dst: i16, n: u32) {
-        let mut i = 0;
-        while i < n {
-            let mut width = 8;
-            while width > 1 && (!(src + i).is_multiple_of(width) || !i.is_multiple_of(width) || n - i < width) {
-                width /= 2;
-            }
-            let size = Size::from_bytes(width as usize).unwrap_or(Size::B);
-            self.b.load(size, Reg::R0, Reg::R6, (src + i) as i16);
-            self.b.store(size, Reg::R10, dst + i as i16, Reg::R0);
-            i += width;
-        }
-    }
 }
 
 /// A literal's string: its bytes up to the first NUL (`"ab\0cd"` is

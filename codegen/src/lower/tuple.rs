@@ -11,6 +11,7 @@
 
 use rbpf_lang::checked::{Expr, ExprKind};
 
+use super::copy::aligned;
 use super::frame::Slot;
 use super::{stored_size, value_type, ProgramGen};
 use crate::insn::{Cond, Reg, Size};
@@ -24,11 +25,6 @@ pub(super) struct Located {
     pub(super) base: Reg,
     pub(super) offset: i32,
     pub(super) layout: ValueType,
-}
-
-/// Whether a stack offset (from r10, which is 8-byte aligned) is aligned to `n`.
-fn aligned(off: i32, n: i32) -> bool {
-    off.rem_euclid(n) == 0
 }
 
 impl ProgramGen<'_> {
@@ -55,7 +51,7 @@ impl ProgramGen<'_> {
             if src.base == Reg::R0 {
                 self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
             }
-            self.copy_bytes(src.base, src.offset, dst, whole);
+            self.copy_memory(Reg::R1, (src.base, src.offset), (Reg::R10, dst), whole);
             if src.base == Reg::R0 {
                 self.b.jump(done);
                 self.b.bind(missing);
@@ -108,7 +104,7 @@ impl ProgramGen<'_> {
                     // Exactly its bytes: built aside, then copied in.
                     let mark = self.stack.mark();
                     let off = self.cvalue_temporary(item)?;
-                    self.copy_bytes(Reg::R10, i32::from(off), at, field.ty.size());
+                    self.copy_memory(Reg::R1, (Reg::R10, i32::from(off)), (Reg::R10, at), field.ty.size());
                     self.stack.reset(mark);
                 }
                 ValueType::Str { size } => {
@@ -116,7 +112,7 @@ impl ProgramGen<'_> {
                     let mark = self.stack.mark();
                     let tmp = self.alloc(size.div_ceil(8) * 8, item.span)?;
                     self.str_into(item, tmp, 0, tmp.size)?;
-                    self.copy_bytes(Reg::R10, i32::from(tmp.off), at, *size);
+                    self.copy_memory(Reg::R1, (Reg::R10, i32::from(tmp.off)), (Reg::R10, at), *size);
                     self.stack.reset(mark);
                 }
                 ty => {
@@ -161,13 +157,13 @@ impl ProgramGen<'_> {
             match (&f.ty, &t.ty) {
                 (ValueType::Tuple { .. }, ValueType::Tuple { .. }) => self.convert_tuple(&element, &t.ty, at, e)?,
                 (ValueType::Str { size: a }, ValueType::Str { size: b }) => {
-                    self.copy_bytes(src.base, element.offset, at, (*a).min(*b));
+                    self.copy_memory(Reg::R1, (src.base, element.offset), (Reg::R10, at), (*a).min(*b));
                     if a > b {
                         self.b.store(Size::B, Reg::R10, (at + *b as i32 - 1) as i16, 0);
                     }
                 }
-                (ValueType::Int { .. }, ValueType::Int { .. }) => self.copy_bytes(src.base, element.offset, at, 8),
-                (a, b) if a == b => self.copy_bytes(src.base, element.offset, at, a.size()),
+                (ValueType::Int { .. }, ValueType::Int { .. }) => self.copy_memory(Reg::R1, (src.base, element.offset), (Reg::R10, at), 8),
+                (a, b) if a == b => self.copy_memory(Reg::R1, (src.base, element.offset), (Reg::R10, at), a.size()),
                 _ => return Err(self.unlowerable(e, target)),
             }
         }
@@ -256,7 +252,7 @@ impl ProgramGen<'_> {
             self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
         }
         let n = src.layout.size().min(size);
-        self.copy_bytes(src.base, src.offset, i32::from(dst), n);
+        self.copy_memory(Reg::R1, (src.base, src.offset), (Reg::R10, i32::from(dst)), n);
         // NUL padding after it; the last byte stays NUL when it is shorter.
         self.zero_tail(dst, n, size);
         if src.base == Reg::R0 {
@@ -300,7 +296,7 @@ impl ProgramGen<'_> {
         if src.base == Reg::R0 {
             self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
         }
-        self.copy_bytes(src.base, src.offset, dst, n);
+        self.copy_memory(Reg::R1, (src.base, src.offset), (Reg::R10, dst), n);
         if src.base == Reg::R0 {
             self.b.jump(done);
             self.b.bind(missing);
@@ -309,23 +305,6 @@ impl ProgramGen<'_> {
         self.b.bind(done);
         self.stack.reset(mark);
         Ok(())
-    }
-
-    /// Copies `n` bytes from `base + src` to the stack at `dst`, each
-    /// access aligned to its width on both sides (the verifier insists on
-    /// the stack side). r1 is the scratch register: r0 may be the base.
-    pub(super) fn copy_bytes(&mut self, base: Reg, src: i32, dst: i32, n: u32) {
-        let mut i = 0;
-        while i < n {
-            let mut width = 8;
-            while width > 1 && (!aligned(src + i as i32, width) || !aligned(dst + i as i32, width) || n - i < width as u32) {
-                width /= 2;
-            }
-            let size = Size::from_bytes(width as usize).unwrap_or(Size::B);
-            self.b.load(size, Reg::R1, base, (src + i as i32) as i16);
-            self.b.store(size, Reg::R10, (dst + i as i32) as i16, Reg::R1);
-            i += width as u32;
-        }
     }
 
     /// Zeroes `n` bytes (a multiple of 8) of the stack at `dst` (8-byte aligned).

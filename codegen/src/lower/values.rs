@@ -65,7 +65,7 @@ impl ProgramGen<'_> {
                 if src.base == Reg::R0 {
                     self.b.jump_if(Cond::Eq, Reg::R0, 0, missing);
                 }
-                self.copy_bytes(src.base, src.offset, i32::from(dst), n);
+                self.copy_memory(Reg::R1, (src.base, src.offset), (Reg::R10, i32::from(dst)), n);
                 self.zero_padding(dst, n, size);
                 if src.base == Reg::R0 {
                     self.b.jump(done);
@@ -88,7 +88,7 @@ impl ProgramGen<'_> {
                 let mark = self.stack.mark();
                 let tmp = self.alloc(size.div_ceil(8) * 8, value.span)?;
                 self.str_into(value, tmp, 0, tmp.size)?;
-                self.copy_bytes(Reg::R10, i32::from(tmp.off), i32::from(at), *size);
+                self.copy_memory(Reg::R1, (Reg::R10, i32::from(tmp.off)), (Reg::R10, i32::from(at)), *size);
                 self.stack.reset(mark);
             }
             ty => {
@@ -129,7 +129,7 @@ impl ProgramGen<'_> {
             // The verifier refuses a misaligned stack access (a packed
             // member, a bit field's bytes): copied to an aligned word first.
             let tmp = self.alloc(8, e.span)?;
-            self.copy_bytes(Reg::R10, src.offset, i32::from(tmp.off), size);
+            self.copy_memory(Reg::R1, (Reg::R10, src.offset), (Reg::R10, i32::from(tmp.off)), size);
             (Reg::R10, tmp.off)
         } else {
             (src.base, src.offset as i16)

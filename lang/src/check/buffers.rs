@@ -1,16 +1,46 @@
 //! `buf()` and `join()`: the functions that copy raw bytes or arrays of
-//! strings out of memory, with bpftrace's limits.
+//! strings out of memory, with bpftrace's limits; and `==`/`!=` on the
+//! buffers `buf()` makes.
 
 use super::functions::Call;
 use super::{Checker, ProbeCx};
-use crate::ast::{self, ExprKind as A, UnaryOp};
-use crate::checked::{BufSource, ExprKind, StmtKind};
+use crate::ast::{self, BinaryOp, ExprKind as A, UnaryOp};
+use crate::checked::{BufSource, Expr, ExprKind, StmtKind};
 use crate::probes::ProbeKind;
 use crate::target::{FieldKind, TracepointField};
 use crate::types::Type;
 use crate::Diagnostic;
 
 impl Checker {
+    /// `a == b` and `a != b` with a buffer on one side: equal when both are
+    /// buffers holding the same count of the same bytes. bpftrace 0.17
+    /// compares them as strings, up to the first zero byte, and finds
+    /// `\x01\x00\x01` equal to `\x01\x00\x02`; here every byte counts.
+    /// Other operators, and a buffer against anything else, are refused as
+    /// bpftrace refuses them.
+    pub(super) fn buffer_comparison(&mut self, op: BinaryOp, l: Expr, r: Expr) -> Option<(ExprKind, Type)> {
+        let (buffer, other) = if l.ty.is_buf() { (&l, &r) } else { (&r, &l) };
+        if !matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
+            self.error(
+                Diagnostic::error(buffer.span, format!("`{}` cannot compare buffers", op.symbol()))
+                    .with_label(format!("this is {}", buffer.ty))
+                    .with_note("buffers compare with `==` and `!=` only"),
+            );
+            return None;
+        }
+        if !other.ty.is_buf() {
+            self.error(
+                Diagnostic::error(other.span, format!("cannot compare {} with a buffer", other.ty))
+                    .with_label(format!("this is {}", other.ty))
+                    .with_secondary(buffer.span, format!("this is {}", buffer.ty))
+                    .with_note("a buffer compares only with another buffer"),
+            );
+            return None;
+        }
+        let ne = op == BinaryOp::Ne;
+        Some((ExprKind::StrEq { lhs: Box::new(l), rhs: Box::new(r), ne }, Type::U64))
+    }
+
     /// `buf(p, n)` and `buf(array)`. As in bpftrace, the buffer holds at
     /// most the string length (`BPFTRACE_STRLEN`, 64) bytes: a constant
     /// length sizes it exactly, an expression gets the whole string length
@@ -26,6 +56,11 @@ impl Checker {
                 let e = self.expr(&args[0], cx);
                 if e.ty.is_str() {
                     (BufSource::Str(Box::new(e)), None)
+                } else if is_array_value(&e.ty) {
+                    // An array value (`buf(pton("::1"))`): its bytes, all
+                    // of them unless a length cuts them.
+                    let size = e.ty.stored_size();
+                    (BufSource::Str(Box::new(e)), Some(size))
                 } else if e.ty.is_int() {
                     (BufSource::Memory(Box::new(e)), None)
                 } else {
@@ -108,4 +143,10 @@ impl Checker {
         self.join_separators.push(separator);
         Some(StmtKind::Join { id, argv })
     }
+}
+
+/// Whether values of `ty` are arrays held by value (a `uint8[4]` from
+/// `pton()`, an array member of a struct value).
+fn is_array_value(ty: &Type) -> bool {
+    matches!(ty, Type::CValue(c) if matches!(c.0.resolved(), crate::ctypes::CType::Array { .. }))
 }

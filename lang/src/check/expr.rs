@@ -158,6 +158,9 @@ impl Checker {
                 if (l.ty.is_tuple() || r.ty.is_tuple()) && matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
                     return self.tuple_comparison(*op, l, r, span, cx);
                 }
+                if l.ty.is_buf() || r.ty.is_buf() {
+                    return self.buffer_comparison(*op, l, r);
+                }
                 if l.ty.is_cvalue() || r.ty.is_cvalue() {
                     return self.value_binary(*op, l, r);
                 }
@@ -235,8 +238,7 @@ impl Checker {
                     return self.pointer_cast(ty, inner, cx);
                 }
                 let Some(target) = int_type(&ty.name) else {
-                    self.value_cast(ty, &inner);
-                    return None;
+                    return self.typedef_cast(ty, inner, cx);
                 };
                 self.expect_int(&inner, "a cast")?;
                 (ExprKind::Cast(Box::new(inner)), target)

@@ -168,6 +168,36 @@ impl Checker {
         Some(self.pointer_cast(ty, inner, cx))
     }
 
+    /// `(T)e` where `T` is no integer keyword: a typedef name (the
+    /// script's, then the kernel's) of an integer type casts as that
+    /// integer type does (`(pid_t)x` is `(int32)x`), of a pointer type
+    /// retypes as a pointer cast does; an unknown name, or a struct, union
+    /// or array type, is refused.
+    pub(super) fn typedef_cast(&mut self, ty: &ast::TypeName, inner: Expr, cx: &ProbeCx) -> Option<(ExprKind, Type)> {
+        if ty.name != "void" && !ty.name.contains(' ') && self.types.get(&ty.name).is_none() {
+            self.named_type(&ty.name, ty.span);
+            return None;
+        }
+        match self.types.get(&ty.name).map(|t| t.resolved().clone()) {
+            Some(CType::Int { size: size @ (1 | 2 | 4 | 8), signed }) => {
+                self.expect_int(&inner, "a cast")?;
+                Some((ExprKind::Cast(Box::new(inner)), Type::Int { bits: size as u8 * 8, signed }))
+            }
+            Some(CType::Pointer { pointee, .. }) => {
+                self.expect_int(&inner, "a cast to a pointer")?;
+                let user = match inner.ty {
+                    Type::Ptr { user, .. } => user,
+                    _ => probe_is_user(&cx.resolved.kind),
+                };
+                Some((ExprKind::Retype(Box::new(inner)), typed_pointer((*pointee).clone(), user)))
+            }
+            _ => {
+                self.value_cast(ty, &inner);
+                None
+            }
+        }
+    }
+
     /// A cast to a type that is no integer: refused, with the sizes when
     /// it is a struct, union or array type no integer converts to.
     pub(super) fn value_cast(&mut self, ty: &ast::TypeName, inner: &Expr) {

@@ -550,42 +550,58 @@ impl Checker {
 
 /// An attach point with its positional parameters (`$1`, `$2`, ...)
 /// replaced by their text, as bpftrace's reference guide documents
-/// (`uprobe:$1:main`, `interval:ms:$1`, `tracepoint:syscalls:sys_enter_$1`).
+/// (`uprobe:$1:main`, `interval:ms:$1`, `tracepoint:syscalls:sys_enter_$1`),
+/// and its quoted pieces (`uprobe:"/lib/libstdc++.so.6":f`) unquoted.
 /// A parameter that was not given is an error: the probe it would name is
-/// not the one the user meant.
+/// not the one the user meant. As in bpftrace, a parameter ends its piece
+/// of the attach point: text after it (`sys_enter_$1*`) must be quoted
+/// (`sys_enter_$1"*"`), or be another parameter (`$2$1`).
 fn expand_positionals(text: &str, span: Span, params: &[String]) -> Result<String, Diagnostic> {
-    if !text.contains('$') {
+    if !text.contains(['$', '"']) {
         return Ok(text.to_string());
     }
+    let at = |i: usize, len: usize| Span::new(span.start as usize + i, span.start as usize + i + len);
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            out.push('$');
-            rest = &rest[at + 1..];
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        if let Some(quoted) = rest.strip_prefix('"') {
+            // The grammar pairs the quotes; the text between is literal.
+            let len = quoted.find('"').unwrap_or(quoted.len());
+            out.push_str(&quoted[..len]);
+            i += len + 2;
             continue;
         }
-        let start = span.start as usize + (text.len() - rest.len()) + at;
-        let here = Span::new(start, start + 1 + digits);
-        let n = rest[at + 1..at + 1 + digits].parse::<usize>().unwrap_or(usize::MAX);
-        match n.checked_sub(1).and_then(|i| params.get(i)) {
-            Some(param) => out.push_str(param),
-            None => {
-                let given = match params.len() {
-                    0 => "none was given".to_string(),
-                    1 => "only 1 was given".to_string(),
-                    k => format!("only {k} were given"),
-                };
-                return Err(Diagnostic::error(here, format!("the attach point uses positional parameter ${n}, but {given}"))
-                    .with_label("no such parameter")
-                    .with_note("give the parameters after the program: `rbpf -e 'PROGRAM' ARG1 ARG2 ...`"));
-            }
+        let digits = rest.strip_prefix('$').map_or(0, |r| r.bytes().take_while(u8::is_ascii_digit).count());
+        if digits == 0 {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            i += c.len_utf8();
+            continue;
         }
-        rest = &rest[at + 1 + digits..];
+        let n = rest[1..1 + digits].parse::<usize>().unwrap_or(usize::MAX);
+        let Some(param) = n.checked_sub(1).and_then(|k| params.get(k)) else {
+            let given = match params.len() {
+                0 => "none was given".to_string(),
+                1 => "only 1 was given".to_string(),
+                k => format!("only {k} were given"),
+            };
+            return Err(Diagnostic::error(at(i, 1 + digits), format!("the attach point uses positional parameter ${n}, but {given}"))
+                .with_label("no such parameter")
+                .with_note("give the parameters after the program: `rbpf -e 'PROGRAM' ARG1 ARG2 ...`"));
+        };
+        out.push_str(param);
+        i += 1 + digits;
+        let trailing = text[i..].find([':', '"']).unwrap_or(text.len() - i);
+        // Another parameter may follow at once (`$2$1`): nothing to quote.
+        let next_param = text[i..].strip_prefix('$').is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+        if trailing > 0 && !next_param {
+            let extra = &text[i..i + trailing];
+            return Err(Diagnostic::error(at(i, trailing), format!("found trailing text '{extra}' in positional parameter index"))
+                .with_label("text right after a positional parameter")
+                .with_note(format!("quote the trailing text, as bpftrace asks: `${n}\"{extra}\"`")));
+        }
     }
-    out.push_str(rest);
     Ok(out)
 }
 

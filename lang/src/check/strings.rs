@@ -99,11 +99,15 @@ impl Checker {
             }
             other => other,
         };
+        // An address held by value (`ntop(pton("::1"))`, a `uint8[16]`
+        // member of a struct value): its bytes, as they are.
+        let held = |ty: &Type| is_bytes(ty) && matches!(ty.stored_size(), 4 | 16) && ty.is_cvalue();
         let bytes = self.address_field(addr_arg, cx);
         let (af, addr) = match args {
             [addr] => {
                 let addr = bytes_of(bytes.unwrap_or_else(|| self.expr(addr, cx)));
-                let family = if addr.ty == (Type::Buf { size: 16 }) { AF_INET6 } else { AF_INET };
+                let v6 = addr.ty == (Type::Buf { size: 16 }) || (held(&addr.ty) && addr.ty.stored_size() == 16);
+                let family = if v6 { AF_INET6 } else { AF_INET };
                 (Expr { kind: ExprKind::Int(family), ty: Type::U64, span: addr.span }, addr)
             }
             [af, addr] => {
@@ -113,7 +117,7 @@ impl Checker {
             }
             _ => return None,
         };
-        if !matches!(addr.ty, Type::Buf { .. }) {
+        if !matches!(addr.ty, Type::Buf { .. }) && !held(&addr.ty) {
             self.expect_int(&addr, "`ntop()` of an IPv4 address")?;
         }
         Some((ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr) }, Type::Inet))

@@ -749,6 +749,23 @@ fn positional_parameters_expand_in_attach_points() {
 }
 
 #[test]
+fn text_after_a_positional_parameter_in_an_attach_point_is_quoted() {
+    let params = vec!["read".to_string(), "enter".to_string()];
+    let span = crate::Span::new(10, 60);
+    let expand = |text: &str| super::expand_positionals(text, span, &params);
+    assert_eq!(expand(r#"tracepoint:syscalls:sys_enter_$1"*""#).unwrap(), "tracepoint:syscalls:sys_enter_read*");
+    assert_eq!(expand(r#"t:syscalls:sys_$2"_"$1"#).unwrap(), "t:syscalls:sys_enter_read");
+    assert_eq!(expand(r#"uprobe:"/lib/libstdc++.so.6":f"#).unwrap(), "uprobe:/lib/libstdc++.so.6:f");
+    assert_eq!(expand(r#"uprobe:"$1":f"#).unwrap(), "uprobe:$1:f");
+    let d = expand("tracepoint:syscalls:sys_enter_$1*").unwrap_err();
+    assert_eq!((d.span.start, d.span.end), (42, 43));
+    assert_eq!(d.message, "found trailing text '*' in positional parameter index");
+    let d = expand("t:syscalls:sys_$1_$2:x").unwrap_err();
+    assert_eq!((d.span.start, d.span.end), (27, 30));
+    assert_eq!(d.message, "found trailing text '_$2' in positional parameter index");
+}
+
+#[test]
 fn str_of_a_positional_parameter_is_its_text() {
     let options = super::Options { params: vec!["8080".into(), "-1".into()], ..Default::default() };
     let src = "BEGIN { printf(\"%s %s %s\\n\", str($1), str($2), str($1 + 2)); }";

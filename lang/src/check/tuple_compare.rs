@@ -62,6 +62,7 @@ impl Checker {
             (x, y) if x.is_tuple() || y.is_tuple() => self.tuple_comparison(op, a, b, span, cx),
             (x, y) if x.is_str() && y.is_str() => Some((ExprKind::StrEq { lhs: Box::new(a), rhs: Box::new(b), ne }, Type::U64)),
             (x, y) if x.is_int() && y.is_int() => Some((ExprKind::Binary { op, lhs: Box::new(a), rhs: Box::new(b) }, Type::U64)),
+            (x, y) if x.is_buf() || y.is_buf() => self.buffer_comparison(op, a, b),
             (x, y) if x.is_cvalue() && x == y => Some((ExprKind::StrEq { lhs: Box::new(a), rhs: Box::new(b), ne }, Type::U64)),
             (x, y) => {
                 self.error(

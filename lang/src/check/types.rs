@@ -201,7 +201,7 @@ impl Visitor<'_> for Names {
                 SizeofArg::Expr(ast::Expr { kind: A::Ident(name), .. }) => self.types.push(name.clone()),
                 SizeofArg::Expr(_) => {}
             },
-            A::Cast { ty, .. } if ty.name.contains(' ') => self.types.push(ty.name.clone()),
+            A::Cast { ty, .. } if int_type(&ty.name).is_none() && ty.name != "void" => self.types.push(ty.name.clone()),
             _ => {}
         }
         ast::walk_expr(self, e);

@@ -423,3 +423,39 @@ fn scientific_integer_literals_are_one_digit_times_a_power_of_ten() {
     assert_eq!(int("12e0"), "the coefficient of a scientific literal must be one digit, 0 to 9");
     assert_eq!(int("1e17"), "the exponent of a scientific literal is at most 16");
 }
+
+#[test]
+fn casts_to_typedef_names() {
+    check(
+        r#"BEGIN { $a = (pid_t)$x; $b = (size_t *)arg0; $c = (myint**)8; $d = (pid_t)-1; $e = (pid) - 1; $f = (comm); $g = (x) * 2; $h = (arg1) & 3; $i = sizeof(myint *); $j = (t)(1); }"#,
+        r#"
+probe BEGIN
+  $a = ((pid_t) $x)
+  $b = ((size_t*) arg0)
+  $c = ((myint**) 8)
+  $d = ((pid_t) (Neg 1))
+  $e = (pid - 1)
+  $f = comm
+  $g = ((x) (Deref 2))
+  $h = (arg1 & 3)
+  $i = sizeof(myint)
+  $j = ((t) 1)"#,
+    );
+}
+
+/// A builtin in parentheses before `-`, `*` or `&` is an operand, never a
+/// cast: the grammar's list of builtin words holds every builtin and every
+/// function written without parentheses.
+#[test]
+fn builtins_in_parentheses_are_not_type_names() {
+    let names = crate::check::builtins::BUILTINS
+        .iter()
+        .map(|b| if b.name == "argN" { "arg3" } else { b.name })
+        .chain(crate::check::functions::FUNCTIONS.iter().filter(|f| f.bare).map(|f| f.name));
+    for name in names {
+        let src = format!("BEGIN {{ $x = ({name}) - 1; }}");
+        let program = crate::parse(&src).unwrap_or_else(|d| panic!("{src}: {d:?}"));
+        let StmtKind::Assign { value, .. } = &program.probes[0].body.stmts[0].kind else { panic!("{src}") };
+        assert!(matches!(value.kind, ExprKind::Binary { .. }), "`({name}) - 1` parses as {}", show(value));
+    }
+}

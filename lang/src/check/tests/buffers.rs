@@ -163,3 +163,30 @@ error: `?:` cannot choose a buffer
   = as in bpftrace, the branches must be integers or strings",
     );
 }
+
+#[test]
+fn buffers_compare_with_buffers_by_equality_only() {
+    super::marks::check(
+        r#"
+BEGIN { $a = buf("abc", 3); $b = buf(pton("::1")); @x = ($a == $b) + ($a != buf("ab", 2)) + ((1, $a) == (1, $b)); }
+BEGIN { $a = buf("abc", 3); @y = $a < buf("abd", 3); }
+//                               ^^ error: `<` cannot compare buffers
+BEGIN { $a = buf("abc", 3); @z = $a == "abc"; }
+//                                     ^^^^^ error: cannot compare string[4] with a buffer
+BEGIN { @w = 1 != buf("abc", 3); }
+//           ^ error: cannot compare int64 with a buffer
+"#,
+    );
+}
+
+#[test]
+fn ntop_takes_addresses_held_by_value() {
+    super::marks::check(
+        r#"
+BEGIN { @a = ntop(pton("127.0.0.1")); @b = ntop(pton("::1")); @c = ntop(10, pton("::1")); }
+"#,
+    );
+    let p = check_ok("BEGIN { $a = ntop(pton(\"::1\")); $b = ntop(pton(\"1.2.3.4\")); }");
+    let text = format!("{:?}", p.probes[0].body);
+    assert!(text.contains("Int(10)") && text.contains("Int(2)"), "the family follows the size: {text}");
+}

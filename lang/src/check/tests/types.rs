@@ -129,3 +129,38 @@ error: `struct point` has no member `y`
   = did you mean `yy`?"#,
     );
 }
+
+/// The type a `$x = EXPR` assignment gives `$x`, after `defs`.
+#[track_caller]
+fn type_of(defs: &str, expr: &str) -> String {
+    let p = run(&format!("{defs}\nBEGIN {{ $x = {expr}; }}")).unwrap_or_else(|e| panic!("{e}"));
+    match &p.probes[0].body[0].kind {
+        StmtKind::VarAssign { value, .. } => value.ty.to_string(),
+        other => panic!("not an assignment: {other:?}"),
+    }
+}
+
+#[test]
+fn casts_to_typedef_names_take_their_types() {
+    let defs = "struct P { int x; }; typedef unsigned char uc; typedef struct P *pp;";
+    assert_eq!(type_of(defs, "(uc)257"), "uint8");
+    assert_eq!(type_of("", "(pid_t)-1"), "int32");
+    assert_eq!(type_of(defs, "(pp)8"), "struct P *");
+    assert_eq!(type_of(P, "(pair_t *)8"), "pair_t *");
+    assert_eq!(type_of("", "(pid_t *)8"), "pid_t *");
+    let p = run("typedef unsigned char uc; BEGIN { $x = (uc)257; }").unwrap();
+    assert!(matches!(&p.probes[0].body[0].kind, StmtKind::VarAssign { value, .. } if matches!(value.kind, ExprKind::Cast(_))));
+}
+
+#[test]
+fn casts_to_unknown_or_record_typedef_names_are_spanned_errors() {
+    check(
+        r#"
+struct P { int x; }; typedef struct P p_t;
+BEGIN { $a = (no_such_t)1; $b = (p_t)2; $c = (also_not_t *)3; }
+//            ^^^^^^^^^ error: unknown type `no_such_t`
+//                               ^^^ error: cannot cast to `p_t`
+//                                            ^^^^^^^^^^^^ error: unknown type `also_not_t`
+"#,
+    );
+}
