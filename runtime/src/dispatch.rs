@@ -30,6 +30,8 @@ pub(crate) struct Dispatch {
     /// The code of the last `exit()` seen.
     pub(crate) exit_code: i32,
     text: Vec<u8>,
+    /// The arguments of the last printf decoded.
+    args: Vec<crate::value::Value>,
     /// Per map: an array histogram that `zero()` emptied while it held
     /// counts (see [`maps::read`]).
     zeroed: Vec<bool>,
@@ -39,7 +41,7 @@ impl Dispatch {
     pub(crate) fn new(manifest: Manifest) -> Result<Dispatch, RuntimeError> {
         let events = Events::new(&manifest)?;
         let zeroed = vec![false; manifest.maps.len()];
-        Ok(Dispatch { manifest, events, lost_reported: 0, dropped: 0, exit_code: 0, text: Vec::new(), zeroed })
+        Ok(Dispatch { manifest, events, lost_reported: 0, dropped: 0, exit_code: 0, text: Vec::new(), args: Vec::new(), zeroed })
     }
 
     /// Reads `kstack` / `ustack` values from these stack-trace maps.
@@ -94,7 +96,7 @@ impl Dispatch {
                 break;
             };
             self.text.clear();
-            let event = self.events.decode(&record, &mut self.text)?;
+            let event = self.events.decode_into(&record, &mut self.text, &mut self.args)?;
             drop(record);
             match event {
                 Event::Exit(code) => {
@@ -146,7 +148,7 @@ impl Dispatch {
         let output = RuntimeError::Output;
         let text = self.text.as_slice();
         match event {
-            Event::Printf => out.printf(text).map_err(output)?,
+            Event::Printf => out.printf_args(text, &self.args).map_err(output)?,
             Event::Exit(_) | Event::System | Event::Noted => {}
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
