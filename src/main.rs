@@ -294,6 +294,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         helper_checks: cli.helper_checks.min(2),
         ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
         usdt_file_activation: cli.usdt_file_activation,
+        ..Default::default()
     };
     let compiled = match rbpf::compile_with_includes(&source, &target, &options, &preprocess_options(cli)) {
         Ok(c) => c,
@@ -319,7 +320,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         print_debug(&compiled);
     }
     let flame = flame_files(cli, &compiled.object.manifest)?;
-    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet, verifier_stats: cli.verbose };
+    let options = runtime::SessionOptions { dry_run: cli.dry_run, quiet: cli.quiet, verifier_stats: cli.verbose, ..Default::default() };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -356,7 +357,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if let Some(files) = flame {
         out = Box::new(FlameOutput::new(out, files));
     }
-    tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
+    tokio.block_on(session.run(&mut out)).map_err(|e| runtime_failure(&source, &compiled, e, cli.debug))
 }
 
 /// Where --flamegraph and --folded write, and the map they draw: chosen

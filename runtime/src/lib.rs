@@ -18,6 +18,7 @@ pub mod kallsyms;
 mod ld_cache;
 pub mod features;
 mod loader;
+mod map_handle;
 mod mmap_track;
 pub mod histogram;
 pub mod maps;
@@ -42,5 +43,6 @@ pub use output::{flame_map, BackgroundWriter, Backlog, Buffering, FlameFiles, Fl
 pub use decode::Decoder;
 pub use value::{Stats, Value};
 pub use loader::VerifierStats;
+pub use map_handle::MapHandle;
 pub use session::{Session, SessionOptions, StopHandle};
 pub use target::HostTarget;

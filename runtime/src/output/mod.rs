@@ -1,10 +1,12 @@
 //! Where a session's output goes: one trait, one implementation per format
 //! ([`TextOutput`]: bpftrace's text; [`JsonOutput`]: `bpftrace -f json`),
-//! so an embedder can receive the same events as typed values; and
+//! so an embedder can receive the same events as typed values
+//! ([`EventOutput`] sends them down a channel as [`Event`]s); and
 //! [`FlameOutput`], which passes everything on and draws one map's stacks
 //! as a flame graph when the run ends.
 
 mod background;
+mod events;
 mod flame;
 mod json;
 mod sink;
@@ -16,6 +18,7 @@ use rbpf_codegen::manifest::MapInfo;
 
 pub use crate::maps::{MapEntry, Value};
 pub use background::{Backlog, BackgroundWriter};
+pub use events::{Event, EventOutput};
 pub use flame::{flame_map, fold, write_svg, FlameFiles, FlameOutput};
 pub use json::JsonOutput;
 pub use sink::{Buffering, Sink};
@@ -228,6 +231,66 @@ pub trait Forward {
         self.inner().finish()
     }
 }
+
+/// A boxed output is an output: it passes every event to what it holds.
+/// (Not a [`Forward`], whose methods would make every call on a box
+/// ambiguous.)
+macro_rules! boxed_output {
+    ($($boxed:ty),*) => {$(
+        impl<'o> Output for $boxed {
+            fn attached(&mut self, probes: usize) -> io::Result<()> {
+                (**self).attached(probes)
+            }
+            fn printf(&mut self, text: &[u8]) -> io::Result<()> {
+                (**self).printf(text)
+            }
+            fn printf_args(&mut self, text: &[u8], args: &[Value]) -> io::Result<()> {
+                (**self).printf_args(text, args)
+            }
+            fn value(&mut self, value: &Value) -> io::Result<()> {
+                (**self).value(value)
+            }
+            fn time(&mut self, text: &[u8]) -> io::Result<()> {
+                (**self).time(text)
+            }
+            fn system(&mut self, output: &[u8]) -> io::Result<()> {
+                (**self).system(output)
+            }
+            fn cat(&mut self, contents: &[u8]) -> io::Result<()> {
+                (**self).cat(contents)
+            }
+            fn join(&mut self, parts: &[&[u8]], separator: &[u8]) -> io::Result<()> {
+                (**self).join(parts, separator)
+            }
+            fn error(&mut self, message: &str) -> io::Result<()> {
+                (**self).error(message)
+            }
+            fn warning(&mut self, message: &str) -> io::Result<()> {
+                (**self).warning(message)
+            }
+            fn helper_error(&mut self, error: &HelperError) -> io::Result<()> {
+                (**self).helper_error(error)
+            }
+            fn lost_events(&mut self, count: u64) -> io::Result<()> {
+                (**self).lost_events(count)
+            }
+            fn stopped(&mut self) -> io::Result<()> {
+                (**self).stopped()
+            }
+            fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> io::Result<()> {
+                (**self).map(map, entries)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                (**self).flush()
+            }
+            fn finish(&mut self) -> io::Result<()> {
+                (**self).finish()
+            }
+        }
+    )*};
+}
+
+boxed_output!(Box<dyn Output + 'o>, Box<dyn Output + Send + 'o>);
 
 impl<T: Forward + ?Sized> Output for T {
     fn attached(&mut self, probes: usize) -> io::Result<()> {
