@@ -184,6 +184,13 @@ impl Session {
         crate::MapHandle::new(&self.dispatch.manifest, &self.maps)
     }
 
+    /// Makes `stop` (made before the session, with
+    /// [`StopHandle::default`]) stop this session's run, in place of its
+    /// own handle.
+    pub fn stop_on(&mut self, stop: StopHandle) {
+        self.stop = stop;
+    }
+
     /// A handle that stops [`Session::run`] from elsewhere.
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
