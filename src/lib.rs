@@ -6,18 +6,20 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # if !rbpf::kernel_allows_bpf()? { return Ok(()) }
-//! use rbpf::{Event, Program, Value};
+//! use rbpf::{Event, MapEntry, Program, Value};
 //!
 //! let program = Program::compile(r#"BEGIN { printf("hi %d\n", 42); @x[1] = 2; exit(); }"#)?;
 //! let mut running = program.start()?;
+//! let mut printed = Vec::new();
 //! while let Some(event) = running.recv().await {
 //!     match event {
-//!         Event::Printf { args, .. } => assert_eq!(args, [Value::Int(42)]),
-//!         Event::Map { name, entries } => assert_eq!((name.as_str(), entries[0].value.clone()), ("@x", Value::Int(2))),
-//!         Event::Exit(code) => assert_eq!(code, 0),
+//!         Event::Printf { text, args } => printed.push((text, args)),
+//!         Event::Map { name, entries } => assert_eq!((name, entries), ("@x".into(), vec![MapEntry { key: vec![Value::Int(1)], value: Value::Int(2) }])),
 //!         _ => {}
 //!     }
 //! }
+//! assert_eq!(printed, [(b"hi 42\n".to_vec(), vec![Value::Int(42)])]);
+//! assert_eq!(running.wait().await?, 0);
 //! # Ok(())
 //! # }
 //! ```

@@ -1,11 +1,12 @@
-//! Running a compiled program: [`Program::start`] loads it; the
-//! [`Running`] handle runs it inside the caller's tokio runtime, receives
+//! Running a compiled program: [`Program::start`] loads and attaches it;
+//! the [`Running`] handle runs it inside the caller's tokio runtime, receives
 //! its output as [`Event`]s, reads its maps while it runs, stops it and
 //! awaits its end. Dropping the handle detaches the program.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::mpsc;
 
@@ -13,22 +14,36 @@ use crate::api::compiler::Program;
 use crate::runtime::{Event, EventOutput, MapEntry, MapHandle, Output, RuntimeError, Session, SessionOptions, StopHandle};
 
 impl Program {
-    /// Loads the program (the kernel's verifier judges it here) and
-    /// returns its handle; the program starts (BEGIN runs, the probes
-    /// attach) once the handle is first awaited, and runs while it is
-    /// awaited ([`Running::recv`], [`Running::wait`]), until `exit()` or
-    /// [`Running::stop`]. The process's signals are left alone.
+    /// Loads the program (the kernel's verifier judges it here), runs
+    /// BEGIN and attaches the probes, and returns its handle; from then on
+    /// the probes count into the maps, and the events they print are
+    /// handled while the handle is awaited ([`Running::recv`],
+    /// [`Running::wait`]), until `exit()` or [`Running::stop`]. The
+    /// process's signals are left alone.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with I/O and time enabled.
     pub fn start(&self) -> Result<Running, RuntimeError> {
         let mut session = Session::load(&self.compiled().object, &embedded())?;
         let maps = session.map_handle()?;
         let stop = session.stop_handle();
         let (mut out, events) = EventOutput::channel();
-        let run = Box::pin(async move {
+        let mut run: Run = Box::pin(async move {
             let code = session.run(&mut out).await?;
             out.send(Event::Exit(code));
             Ok(code)
         });
-        Ok(Running { events, maps, stop, run: Some(run), result: None })
+        // Up to its first wait for events: BEGIN has run and the probes
+        // are attached. Whoever awaits the handle later is woken from
+        // then on (each poll registers the waker of the poll).
+        let result = match run.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Pending => None,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Ready(ended) => Some(ended),
+        };
+        let run = if result.is_some() { None } else { Some(run) };
+        Ok(Running { events, maps, stop, run, result })
     }
 
     /// Loads the program and runs it to its end, in this task, sending
@@ -56,12 +71,12 @@ fn embedded() -> SessionOptions {
 /// The run of one session, owning it: dropping it detaches the probes.
 type Run = Pin<Box<dyn Future<Output = Result<i32, RuntimeError>>>>;
 
-/// A loaded program and its run: its events, its maps, and the way to
-/// stop it. The run is a future the handle owns, not a task: it goes on
-/// while the handle is awaited ([`Running::recv`], [`Running::wait`]);
-/// in between, the probes stay attached and keep counting into the maps
-/// ([`Running::read_map`] reads them at any time), and printed events
-/// wait in the kernel's ring buffer. Dropping the handle detaches every
+/// A started program and its run: its events, its maps, and the way to
+/// stop it. The run is a future the handle owns, not a task: its events
+/// are handled while the handle is awaited ([`Running::recv`],
+/// [`Running::wait`]); in between, the probes stay attached and keep
+/// counting into the maps ([`Running::read_map`] reads them at any time),
+/// and printed events wait in the kernel's ring buffer. Dropping the handle detaches every
 /// probe and frees every kernel object of the program at once, without
 /// running END. Several handles may run side by side (awaited with
 /// `tokio::join!` or `select!`, or each in a task of a
