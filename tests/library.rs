@@ -6,17 +6,25 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rbpf::{Compiler, Event, Program, Severity, Value};
 
 /// The kernel tests of this file count the process's BPF objects: one at
-/// a time.
-static KERNEL: Mutex<()> = Mutex::new(());
+/// a time (each test has a runtime of its own; the lock is held across
+/// its awaits).
+static KERNEL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn kernel(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
-    common::kernel_tests_enabled(test).then(|| KERNEL.lock().unwrap_or_else(|e| e.into_inner()))
+async fn kernel(test: &str) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if !common::kernel_tests_enabled(test) {
+        return None;
+    }
+    Some(KERNEL.lock().await)
+}
+
+/// [`kernel`], for a test that is not async.
+fn kernel_blocking(test: &str) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    common::kernel_tests_enabled(test).then(|| KERNEL.blocking_lock())
 }
 
 /// Every event up to the end, with a deadline.
@@ -40,7 +48,7 @@ fn map_of<'a>(events: &'a [Event], map: &str) -> &'a [rbpf::MapEntry] {
 
 #[tokio::test]
 async fn the_issue_program_in_a_few_lines() {
-    let Some(_kernel) = kernel("the_issue_program_in_a_few_lines") else { return };
+    let Some(_kernel) = kernel("the_issue_program_in_a_few_lines").await else { return };
     let program = Program::compile(r#"BEGIN { printf("hi %d\n", 42); @x[1] = 2; exit(); }"#).unwrap();
     let mut running = program.start().unwrap();
     let events = all_events(&mut running).await;
@@ -87,7 +95,7 @@ fn compiler_options_reach_the_checker() {
 
 #[tokio::test]
 async fn maps_are_read_cleared_and_zeroed_while_the_program_runs() {
-    let Some(_kernel) = kernel("maps_are_read_cleared_and_zeroed_while_the_program_runs") else { return };
+    let Some(_kernel) = kernel("maps_are_read_cleared_and_zeroed_while_the_program_runs").await else { return };
     let pid = std::process::id().to_string();
     let program = Compiler::new()
         .param(&pid)
@@ -132,7 +140,7 @@ fn bpf_program_fds() -> usize {
 
 #[tokio::test]
 async fn dropping_the_handle_detaches_every_probe() {
-    let Some(_kernel) = kernel("dropping_the_handle_detaches_every_probe") else { return };
+    let Some(_kernel) = kernel("dropping_the_handle_detaches_every_probe").await else { return };
     let before = bpf_program_fds();
     let program = Program::compile("tracepoint:syscalls:sys_enter_getppid { @n = count(); } interval:s:1 { @t = count(); }").unwrap();
     let mut running = program.start().unwrap();
@@ -146,7 +154,7 @@ async fn dropping_the_handle_detaches_every_probe() {
 
 #[tokio::test]
 async fn two_programs_side_by_side_each_with_its_handle() {
-    let Some(_kernel) = kernel("two_programs_side_by_side_each_with_its_handle") else { return };
+    let Some(_kernel) = kernel("two_programs_side_by_side_each_with_its_handle").await else { return };
     let pid = std::process::id().to_string();
     let compiler = Compiler::new().param(&pid);
     let first = compiler.compile("tracepoint:syscalls:sys_enter_getppid /pid == $1/ { @a = count(); }").unwrap();
@@ -198,7 +206,7 @@ fn run_while_execing(name: &str, arg: &str, file: Option<&str>) -> String {
 
 #[test]
 fn exec_monitor_prints_a_json_line_per_second_with_the_execs() {
-    let Some(_kernel) = kernel("exec_monitor_prints_a_json_line_per_second_with_the_execs") else { return };
+    let Some(_kernel) = kernel_blocking("exec_monitor_prints_a_json_line_per_second_with_the_execs") else { return };
     let text = run_while_execing("exec_monitor", "3", None);
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.iter().map(|l| l["time"].as_u64()).collect::<Vec<_>>(), [Some(1), Some(2), Some(3)], "{text}");
@@ -212,7 +220,7 @@ fn exec_monitor_prints_a_json_line_per_second_with_the_execs() {
 
 #[test]
 fn printf_stream_hands_each_printf_to_the_caller() {
-    let Some(_kernel) = kernel("printf_stream_hands_each_printf_to_the_caller") else { return };
+    let Some(_kernel) = kernel_blocking("printf_stream_hands_each_printf_to_the_caller") else { return };
     let text = run_while_execing("printf_stream", "4", Some("/bin/true"));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "{text}");
