@@ -227,3 +227,35 @@ fn printf_stream_hands_each_printf_to_the_caller() {
     assert!(lines[..4].iter().all(|l| l.starts_with("exec of /bin/true by pid ")), "{text}");
     assert_eq!(lines[4], "seen: 4 execs, 1 distinct files");
 }
+
+/// Only printf: every other method of Output has a default.
+struct Lines(Vec<String>);
+
+impl rbpf::Output for Lines {
+    fn printf(&mut self, text: &[u8]) -> std::io::Result<()> {
+        self.0.push(String::from_utf8_lossy(text).into_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_output_of_ones_own_writes_only_what_it_needs() {
+    let Some(_kernel) = kernel("an_output_of_ones_own_writes_only_what_it_needs").await else { return };
+    let program = Compiler::new().params(["a", "b"]).compile(r#"BEGIN { printf("%s %s %d\n", str($1), str($2), $#); @m = 1; exit(3); }"#).unwrap();
+    let mut lines = Lines(Vec::new());
+    let code = program.run(&mut lines, rbpf::StopHandle::default()).await.unwrap();
+    assert_eq!((code, lines.0), (3, vec!["a b 2\n".to_string()]));
+
+    // Stopped through the handle it was given.
+    let program = Program::compile(r#"interval:ms:10 { printf("tick\n"); }"#).unwrap();
+    let stop = rbpf::StopHandle::default();
+    let later = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        later.stop();
+    });
+    let mut lines = Lines(Vec::new());
+    let code = tokio::time::timeout(Duration::from_secs(30), program.run(&mut lines, stop)).await.expect("stopped").unwrap();
+    assert_eq!(code, 0);
+    assert!(!lines.0.is_empty() && lines.0.iter().all(|l| l == "tick\n"), "{:?}", lines.0);
+}
