@@ -84,7 +84,7 @@ pub struct Compiled {
     /// The BPF ELF object and its manifest, ready to run.
     pub object: Object,
     /// Maps the spans of the preprocessed text that `ast`, `checked` and
-    /// `object` carry back to the source (see [`lang::preprocess`]).
+    /// `object` carry back to the source (see [`lang::preprocess`](mod@lang::preprocess)).
     pub source_map: lang::preprocess::SourceMap,
     /// bpftrace's warnings (the program runs all the same), pointing into
     /// the source.
