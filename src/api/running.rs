@@ -167,6 +167,9 @@ impl Running {
     /// `exit(code)` (0 if none), or what made it fail. Events not yet
     /// received are dropped: receive them first to see them.
     pub async fn wait(mut self) -> Result<i32, RuntimeError> {
+        // Nothing more is kept: what the run sends from now on is dropped
+        // as it is sent, not queued.
+        self.events.close();
         match self.run.take() {
             Some(run) => run.await,
             None => self.result.take().unwrap_or(Ok(0)),
