@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Parser;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
-use rbpf::codegen::manifest::MapInfo;
 use rbpf::runtime::process::Followed;
-use rbpf::runtime::{BackgroundWriter, Buffering, FlameFiles, FlameOutput, JsonOutput, MapEntry, Output, TextOutput, Value};
+use rbpf::runtime::output::Forward;
+use rbpf::runtime::{BackgroundWriter, Buffering, FlameFiles, FlameOutput, JsonOutput, Output, TextOutput};
 use rbpf::{lang, runtime, CompileError, Source};
 
 mod env;
@@ -364,6 +364,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         verifier_stats: cli.verbose,
         cat_bytes_max: settings.cat_bytes_max,
         symbols: settings.symbols(),
+        ..Default::default()
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -401,7 +402,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if let Some(files) = flame {
         out = Box::new(FlameOutput::new(out, files));
     }
-    tokio.block_on(session.run(out.as_mut())).map_err(|e| runtime_failure(source, source_map, &program.object.manifest, e, cli.debug))
+    tokio.block_on(session.run(&mut out)).map_err(|e| runtime_failure(source, source_map, &program.object.manifest, e, cli.debug))
 }
 
 /// A program ready to load: compiled now or read from a saved object,
@@ -493,6 +494,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         helper_checks: cli.helper_checks.min(2),
         ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
         usdt_file_activation: cli.usdt_file_activation,
+        ..Default::default()
     };
     let includes = preprocess_options(cli);
     let compiled = match rbpf::compile_with_includes(&source, &target, &options, &includes) {
@@ -668,50 +670,14 @@ fn list(cli: &Cli) -> Result<i32, Failure> {
 /// on standard output; everything else goes to the file.
 struct StoppedOnStdout<'a>(Box<dyn Output + 'a>);
 
-impl Output for StoppedOnStdout<'_> {
-    fn attached(&mut self, probes: usize) -> io::Result<()> {
-        self.0.attached(probes)
-    }
-    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
-        self.0.printf(text)
-    }
-    fn value(&mut self, value: &Value) -> io::Result<()> {
-        self.0.value(value)
-    }
-    fn time(&mut self, text: &[u8]) -> io::Result<()> {
-        self.0.time(text)
-    }
-    fn system(&mut self, output: &[u8]) -> io::Result<()> {
-        self.0.system(output)
-    }
-    fn cat(&mut self, contents: &[u8]) -> io::Result<()> {
-        self.0.cat(contents)
-    }
-    fn join(&mut self, parts: &[&[u8]], separator: &[u8]) -> io::Result<()> {
-        self.0.join(parts, separator)
-    }
-    fn error(&mut self, message: &str) -> io::Result<()> {
-        self.0.error(message)
-    }
-    fn lost_events(&mut self, count: u64) -> io::Result<()> {
-        self.0.lost_events(count)
-    }
-    fn helper_error(&mut self, error: &runtime::HelperError) -> io::Result<()> {
-        self.0.helper_error(error)
+impl Forward for StoppedOnStdout<'_> {
+    fn inner(&mut self) -> &mut dyn Output {
+        self.0.as_mut()
     }
     fn stopped(&mut self) -> io::Result<()> {
         let mut stdout = io::stdout();
         stdout.write_all(b"\n\n")?;
         stdout.flush()
-    }
-    fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> io::Result<()> {
-        self.0.map(map, entries)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-    fn finish(&mut self) -> io::Result<()> {
-        self.0.finish()
     }
 }
 
@@ -725,30 +691,9 @@ struct HelperErrors<'a> {
     json: bool,
 }
 
-impl Output for HelperErrors<'_> {
-    fn attached(&mut self, probes: usize) -> io::Result<()> {
-        self.inner.attached(probes)
-    }
-    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
-        self.inner.printf(text)
-    }
-    fn value(&mut self, value: &Value) -> io::Result<()> {
-        self.inner.value(value)
-    }
-    fn time(&mut self, text: &[u8]) -> io::Result<()> {
-        self.inner.time(text)
-    }
-    fn system(&mut self, output: &[u8]) -> io::Result<()> {
-        self.inner.system(output)
-    }
-    fn cat(&mut self, contents: &[u8]) -> io::Result<()> {
-        self.inner.cat(contents)
-    }
-    fn join(&mut self, parts: &[&[u8]], separator: &[u8]) -> io::Result<()> {
-        self.inner.join(parts, separator)
-    }
-    fn error(&mut self, message: &str) -> io::Result<()> {
-        self.inner.error(message)
+impl Forward for HelperErrors<'_> {
+    fn inner(&mut self) -> &mut dyn Output {
+        self.inner.as_mut()
     }
     fn helper_error(&mut self, error: &runtime::HelperError) -> io::Result<()> {
         let span = self.source_map.span(error.span);
@@ -763,21 +708,6 @@ impl Output for HelperErrors<'_> {
         self.inner.flush()?;
         report(self.source, &[lang::Diagnostic::warning(span, located.message()).with_label("this call failed")]);
         Ok(())
-    }
-    fn lost_events(&mut self, count: u64) -> io::Result<()> {
-        self.inner.lost_events(count)
-    }
-    fn stopped(&mut self) -> io::Result<()> {
-        self.inner.stopped()
-    }
-    fn map(&mut self, map: &MapInfo, entries: &[MapEntry]) -> io::Result<()> {
-        self.inner.map(map, entries)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-    fn finish(&mut self) -> io::Result<()> {
-        self.inner.finish()
     }
 }
 

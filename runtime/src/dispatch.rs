@@ -30,6 +30,8 @@ pub(crate) struct Dispatch {
     /// The code of the last `exit()` seen.
     pub(crate) exit_code: i32,
     text: Vec<u8>,
+    /// The arguments of the last printf decoded.
+    args: Vec<crate::value::Value>,
     /// Per map: an array histogram that `zero()` emptied while it held
     /// counts (see [`maps::read`]).
     zeroed: Vec<bool>,
@@ -48,6 +50,7 @@ impl Dispatch {
             dropped: 0,
             exit_code: 0,
             text: Vec::new(),
+            args: Vec::new(),
             zeroed,
             cat_bytes_max: CAT_BYTES_MAX,
         })
@@ -111,7 +114,7 @@ impl Dispatch {
                 break;
             };
             self.text.clear();
-            let event = self.events.decode(&record, &mut self.text)?;
+            let event = self.events.decode_into(&record, &mut self.text, &mut self.args)?;
             drop(record);
             match event {
                 Event::Exit(code) => {
@@ -166,7 +169,7 @@ impl Dispatch {
         let output = RuntimeError::Output;
         let text = self.text.as_slice();
         match event {
-            Event::Printf => out.printf(text).map_err(output)?,
+            Event::Printf => out.printf_args(text, &self.args).map_err(output)?,
             Event::Exit(_) | Event::System | Event::Noted | Event::Watch { .. } => {}
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];

@@ -88,7 +88,13 @@ impl Events {
     }
 
     /// Decodes one record; see [`Event`] for what lands in `text`.
+    #[cfg(test)]
     pub(crate) fn decode(&self, record: &[u8], text: &mut Vec<u8>) -> Result<Event, RuntimeError> {
+        self.decode_into(record, text, &mut Vec::new())
+    }
+
+    /// [`Events::decode`], leaving a printf's arguments in `args`.
+    pub(crate) fn decode_into(&self, record: &[u8], text: &mut Vec<u8>, args: &mut Vec<Value>) -> Result<Event, RuntimeError> {
         let u32_at = |at: usize| record.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let (Some(kind), Some(id)) = (u32_at(0), u32_at(4)) else {
             return Err(RuntimeError::Event(format!("a record of {} bytes has no header", record.len())));
@@ -101,7 +107,7 @@ impl Events {
                     .printfs
                     .get(id as usize)
                     .ok_or_else(|| RuntimeError::Event(format!("printf {id} is not in the manifest")))?;
-                printf.format_record(record, &self.decoder, text).ok_or_else(|| short("printf"))?;
+                printf.format_record_into(record, &self.decoder, text, args).ok_or_else(|| short("printf"))?;
                 Ok(match kind {
                     event::PRINTF => Event::Printf,
                     event::SYSTEM => Event::System,

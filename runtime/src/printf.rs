@@ -30,11 +30,17 @@ impl Printf {
     /// Appends the text of one record (header included) to `out`. `None`
     /// when the record is too short to hold the arguments.
     pub fn format_record(&self, record: &[u8], decoder: &Decoder, out: &mut Vec<u8>) -> Option<()> {
-        let mut args = Vec::with_capacity(self.args.len());
+        self.format_record_into(record, decoder, out, &mut Vec::with_capacity(self.args.len()))
+    }
+
+    /// [`Printf::format_record`], leaving the decoded arguments in `args`
+    /// (cleared first; kept by the caller, so its room is reused).
+    pub fn format_record_into(&self, record: &[u8], decoder: &Decoder, out: &mut Vec<u8>, args: &mut Vec<Value>) -> Option<()> {
+        args.clear();
         for field in &self.args {
             args.push(read_field(field, record, decoder)?);
         }
-        write(&self.pieces, &args, out);
+        write(&self.pieces, args, out);
         Some(())
     }
 }

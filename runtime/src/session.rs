@@ -39,6 +39,11 @@ pub struct SessionOptions {
     /// How user addresses are named (BPFTRACE_NO_USER_SYMBOLS,
     /// BPFTRACE_NO_CPP_DEMANGLE, BPFTRACE_CACHE_USER_SYMBOLS).
     pub symbols: crate::symbols::SymbolOptions,
+    /// Installs no signal handlers: SIGINT, SIGTERM, SIGHUP and SIGUSR1
+    /// keep what the process does with them, and only a [`StopHandle`]
+    /// (or `exit()`) ends the run. For a program that embeds rbpf, whose
+    /// signals are its own.
+    pub ignore_signals: bool,
 }
 
 /// One loaded program, ready to run.
@@ -187,6 +192,19 @@ impl Session {
         self.followed = Some(process);
     }
 
+    /// The program's maps, to read, clear and zero from elsewhere while
+    /// [`Session::run`] runs.
+    pub fn map_handle(&self) -> Result<crate::MapHandle, RuntimeError> {
+        crate::MapHandle::new(&self.dispatch.manifest, &self.maps, self.options.symbols)
+    }
+
+    /// Makes `stop` (made before the session, with
+    /// [`StopHandle::default`]) stop this session's run, in place of its
+    /// own handle.
+    pub fn stop_on(&mut self, stop: StopHandle) {
+        self.stop = stop;
+    }
+
     /// A handle that stops [`Session::run`] from elsewhere.
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
@@ -197,7 +215,11 @@ impl Session {
     /// the maps; SIGUSR1 prints the maps and tracing goes on. Returns the
     /// code of the last `exit(code)` (0 if none). Needs a tokio runtime
     /// with I/O enabled; installs handlers for those signals.
-    pub async fn run(&mut self, out: &mut dyn Output) -> Result<i32, RuntimeError> {
+    ///
+    /// Generic over the output so that, with a `Send` output, the run is
+    /// a `Send` future a multi-threaded runtime can spawn (a boxed output,
+    /// `Box<dyn Output>`, is an output too).
+    pub async fn run<O: Output>(&mut self, out: &mut O) -> Result<i32, RuntimeError> {
         let output = RuntimeError::Output;
         if !self.options.quiet {
             out.attached(self.probe_count()).map_err(output)?;
@@ -211,7 +233,7 @@ impl Session {
             return attached.map(|()| 0);
         }
         // Before anything runs, so a Ctrl-C during attaching stops cleanly.
-        let mut signals = Signals::new()?;
+        let mut signals = Signals::new(!self.options.ignore_signals)?;
 
         self.write_start_time()?;
         self.run_all(&Attach::Begin)?;
@@ -349,7 +371,7 @@ impl Session {
     /// followed process's exit. A stop request wins over everything
     /// else the loop waits on: records, a `system()` command, an output
     /// that does not take what is written.
-    async fn stream(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<Ending, RuntimeError> {
+    async fn stream<O: Output>(&mut self, out: &mut O, signals: &mut Signals) -> Result<Ending, RuntimeError> {
         let stop = self.stop.0.clone();
         let followed = match &self.followed {
             Some(f) => {
@@ -628,26 +650,27 @@ struct Signals {
     print: PrintSignal,
 }
 
-struct StopSignals {
-    interrupt: Signal,
-    terminate: Signal,
-    hangup: Signal,
-}
+/// `None` with [`SessionOptions::ignore_signals`]: never received.
+struct StopSignals(Option<[Signal; 3]>);
 
-struct PrintSignal(Signal);
+struct PrintSignal(Option<Signal>);
 
 impl Signals {
-    fn new() -> Result<Signals, RuntimeError> {
+    /// Installs the handlers; with `handle` false, none.
+    fn new(handle: bool) -> Result<Signals, RuntimeError> {
+        if !handle {
+            return Ok(Signals { stop: StopSignals(None), print: PrintSignal(None) });
+        }
         let register = |kind: SignalKind, name: &str| {
             signal(kind).map_err(|e| RuntimeError::Syscall { call: "sigaction", object: name.into(), source: e })
         };
         Ok(Signals {
-            stop: StopSignals {
-                interrupt: register(SignalKind::interrupt(), "SIGINT")?,
-                terminate: register(SignalKind::terminate(), "SIGTERM")?,
-                hangup: register(SignalKind::hangup(), "SIGHUP")?,
-            },
-            print: PrintSignal(register(SignalKind::user_defined1(), "SIGUSR1")?),
+            stop: StopSignals(Some([
+                register(SignalKind::interrupt(), "SIGINT")?,
+                register(SignalKind::terminate(), "SIGTERM")?,
+                register(SignalKind::hangup(), "SIGHUP")?,
+            ])),
+            print: PrintSignal(Some(register(SignalKind::user_defined1(), "SIGUSR1")?)),
         })
     }
 }
@@ -655,10 +678,11 @@ impl Signals {
 impl StopSignals {
     /// A request to stop.
     async fn recv(&mut self) {
+        let Some([interrupt, terminate, hangup]) = &mut self.0 else { return std::future::pending().await };
         tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-            _ = self.hangup.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            _ = hangup.recv() => {}
         }
     }
 }
@@ -666,7 +690,10 @@ impl StopSignals {
 impl PrintSignal {
     /// A request to print the maps.
     async fn recv(&mut self) {
-        let _ = self.0.recv().await;
+        match &mut self.0 {
+            Some(signal) => drop(signal.recv().await),
+            None => std::future::pending().await,
+        }
     }
 }
 

@@ -39,6 +39,13 @@ pub struct Options {
     /// `--usdt-file-activation`: USDT semaphores are raised in every
     /// process that maps the probe's file, also with `-p`.
     pub usdt_file_activation: bool,
+    /// The string length an embedding program asks for, as
+    /// BPFTRACE_MAX_STRLEN would: wins over the config block (and over
+    /// the environment), from 1 to 200.
+    pub strlen: Option<u32>,
+    /// The keys a map holds, as BPFTRACE_MAX_MAP_KEYS would: wins over the
+    /// config block (and over the environment).
+    pub max_map_keys: Option<u32>,
 }
 
 /// Checks a parsed program against the host's facts.
@@ -50,12 +57,12 @@ pub fn check(program: &ast::Program, target: &dyn Target) -> Result<Program, Vec
 pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options) -> Result<Program, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     // The environment wins over the config block, as in bpftrace.
-    let env = match env_strlen() {
+    let env = match options.strlen.map_or_else(env_strlen, |n| setting("the string length", n, MAX_STRLEN)) {
         Ok(env) => env,
         Err(d) => return Err(vec![d]),
     };
     let mut strlen = env.unwrap_or(DEFAULT_STRLEN);
-    let env_keys = match env_map_keys() {
+    let env_keys = match options.max_map_keys.map_or_else(env_map_keys, |n| setting("the number of map keys", n, MAX_MAP_KEYS)) {
         Ok(keys) => keys,
         Err(d) => return Err(vec![d]),
     };
@@ -286,6 +293,16 @@ fn env_strlen() -> Result<Option<u32>, Diagnostic> {
         Ok(n @ 1..) => Err(error(format!("{name}={n} is more than the {MAX_STRLEN} bytes a string can have"))
             .with_note("strings live on the BPF stack, which has 512 bytes")),
         _ => Err(error(format!("{name} must be a string length from 1 to {MAX_STRLEN}, not `{value}`"))),
+    }
+}
+
+/// A setting of [`Options`], checked against the bounds of its
+/// environment variable.
+fn setting(what: &str, n: u32, max: u32) -> Result<Option<u32>, Diagnostic> {
+    if (1..=max).contains(&n) {
+        Ok(Some(n))
+    } else {
+        Err(Diagnostic::error(Span::new(0, 0), format!("{what} must be from 1 to {max}, not {n}")))
     }
 }
 

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use rbpf_codegen::manifest::{Field, Manifest, MapInfo, MapValue, ValueType};
 use rbpf_lang::types::StackMode;
 
-use super::Output;
+use super::{Forward, Output};
 use crate::maps::{MapEntry, Value};
 
 /// The map a flame graph is drawn from: `name` (with its `@`) if given,
@@ -292,33 +292,9 @@ impl<'o> FlameOutput<'o> {
     }
 }
 
-impl Output for FlameOutput<'_> {
-    fn attached(&mut self, probes: usize) -> io::Result<()> {
-        self.inner.attached(probes)
-    }
-    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
-        self.inner.printf(text)
-    }
-    fn value(&mut self, value: &Value) -> io::Result<()> {
-        self.inner.value(value)
-    }
-    fn time(&mut self, text: &[u8]) -> io::Result<()> {
-        self.inner.time(text)
-    }
-    fn system(&mut self, output: &[u8]) -> io::Result<()> {
-        self.inner.system(output)
-    }
-    fn cat(&mut self, contents: &[u8]) -> io::Result<()> {
-        self.inner.cat(contents)
-    }
-    fn join(&mut self, parts: &[&[u8]], separator: &[u8]) -> io::Result<()> {
-        self.inner.join(parts, separator)
-    }
-    fn error(&mut self, message: &str) -> io::Result<()> {
-        self.inner.error(message)
-    }
-    fn lost_events(&mut self, count: u64) -> io::Result<()> {
-        self.inner.lost_events(count)
+impl Forward for FlameOutput<'_> {
+    fn inner(&mut self) -> &mut dyn Output {
+        self.inner.as_mut()
     }
     fn stopped(&mut self) -> io::Result<()> {
         self.stopped = true;
@@ -330,9 +306,6 @@ impl Output for FlameOutput<'_> {
             self.drawn = Some((map.clone(), entries.to_vec()));
         }
         self.inner.map(map, entries)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
     fn finish(&mut self) -> io::Result<()> {
         self.inner.finish()?;
