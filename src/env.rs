@@ -7,9 +7,6 @@ use std::path::PathBuf;
 use anyhow::bail;
 use rbpf::runtime::symbols::SymbolOptions;
 
-/// bpftrace's default for BPFTRACE_MAX_BPF_PROGS.
-const DEFAULT_MAX_BPF_PROGS: u64 = 512;
-
 /// What the environment asks of the run.
 #[derive(Debug, Default)]
 pub struct Settings {
@@ -25,7 +22,8 @@ pub struct Settings {
     /// the most bytes of a file `cat()` prints.
     pub cat_bytes_max: Option<u64>,
     /// BPFTRACE_MAX_BPF_PROGS: the most BPF programs a program's probes
-    /// may be compiled to (512 when unset, as in bpftrace).
+    /// may be compiled to. Unset, there is no limit (bpftrace's is 512):
+    /// rbpf loads and attaches them quickly enough.
     pub max_bpf_progs: Option<u64>,
     /// BPFTRACE_NO_USER_SYMBOLS=1: user addresses print in hex.
     pub no_user_symbols: bool,
@@ -126,7 +124,7 @@ impl Settings {
     /// bpftrace's refusal of more BPF programs than BPFTRACE_MAX_BPF_PROGS
     /// allows.
     pub fn check_program_count(&self, programs: u64) -> anyhow::Result<()> {
-        let max = self.max_bpf_progs.unwrap_or(DEFAULT_MAX_BPF_PROGS);
+        let Some(max) = self.max_bpf_progs else { return Ok(()) };
         if programs > max {
             bail!(
                 "Failed to compile: Your program is trying to generate more than {programs} BPF programs, which exceeds the current limit of {max}.\n\

@@ -57,7 +57,7 @@ ENVIRONMENT:
     BPFTRACE_LOG_SIZE           [default: 1000000] bytes of verifier log kept
     BPFTRACE_PERF_RB_PAGES      [default: 64] ring buffer pages per CPU
     BPFTRACE_CAT_BYTES_MAX      [default: 10k] most bytes cat() prints
-    BPFTRACE_MAX_BPF_PROGS      [default: 512] most BPF programs generated
+    BPFTRACE_MAX_BPF_PROGS      [default: none] most BPF programs generated
     BPFTRACE_NO_USER_SYMBOLS    [default: 0] print user addresses unnamed
     BPFTRACE_NO_CPP_DEMANGLE    [default: 0] leave C++ symbol names mangled
     BPFTRACE_CACHE_USER_SYMBOLS [default: 1] keep user symbols once read

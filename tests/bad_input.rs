@@ -228,10 +228,7 @@ fn a_process_that_exits_while_attaching() {
         while !std::fs::read_to_string(&maps).is_ok_and(|m| m.contains("/libc.so")) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        // One program per function (`probe` is in each): more than
-        // bpftrace's default limit of 512 programs.
         let out = common::rbpf()
-            .env("BPFTRACE_MAX_BPF_PROGS", "100000")
             .args(["-p", &short.id().to_string(), "-e", "uprobe:libc:* { @[probe] = count(); }"])
             .stdin(Stdio::null())
             .output()
