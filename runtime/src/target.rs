@@ -44,7 +44,7 @@ impl HostTarget {
     }
 
     /// This machine, with the kernel's BTF read from the file `path`
-    /// (bpftrace's BPFTRACE_BTF; see [`KernelBtf::file`]).
+    /// (bpftrace's BPFTRACE_BTF): its types only, no module's.
     pub fn with_kernel_btf_file(path: impl Into<PathBuf>) -> Self {
         HostTarget { btf: KernelBtf::file(path), ..HostTarget::default() }
     }

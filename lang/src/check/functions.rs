@@ -9,7 +9,7 @@
 //! A pure function (a value computed from its arguments alone, such as
 //! `strlen()`) needs no hook: its row gives the kinds of its arguments and
 //! the type of its result, the checker makes it an
-//! [`ExprKind::Call`](crate::checked::ExprKind::Call) of that name, and
+//! [`crate::checked::ExprKind::Call`] of that name, and
 //! code generation lowers the call by the row of the same name in its own
 //! table (`codegen/src/lower/functions.rs`). Adding one is those two rows.
 

@@ -1,5 +1,5 @@
 //! Semantic checks: resolves probes, builtins, variables and maps, infers
-//! and checks types, and produces the [`checked::Program`] that code
+//! and checks types, and produces the [`checked::Program`](crate::checked::Program) that code
 //! generation consumes.
 //!
 //! Map types are inferred from every use in the program, wherever it stands

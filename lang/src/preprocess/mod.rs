@@ -1,5 +1,5 @@
 //! The preprocessor: `#include`, `#define`, `#undef` and conditionals, run on
-//! a script's text before [`parse`](crate::parse).
+//! a script's text before [`parse`](fn@crate::parse).
 //!
 //! Every line stays in place: a directive line, and a line a conditional
 //! leaves out, become blanks of the same length, so that byte offsets (and
