@@ -183,6 +183,7 @@ pub const FUNCTIONS: &[Function] = &[
     row("pton", "pton(addr)", 1, 1, Check::Value(Checker::pton)),
     row("macaddr", "macaddr(addr)", 1, 1, Check::Value(Checker::macaddr)),
     row("strerror", "strerror(errno)", 1, 1, Check::Value(Checker::strerror)),
+    row("cgroupid", "cgroupid(path)", 1, 1, Check::Value(Checker::cgroupid)),
     row("cgroup_path", "cgroup_path(id [, filter])", 1, 2, Check::Value(Checker::cgroup_path)),
     row("cat", "cat(fmt, ...)", 0, ANY, Check::Statement(Checker::system_or_cat)),
     unsafe_row(row("system", "system(fmt, ...)", 0, ANY, Check::Statement(Checker::system_or_cat))),

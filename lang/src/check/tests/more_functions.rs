@@ -27,6 +27,22 @@ fn pton_is_an_array_of_the_address_bytes() {
 }
 
 #[test]
+fn cgroupid_is_the_id_of_the_path_when_compiled() {
+    let ast = crate::parse(r#"BEGIN { @a = cgroupid("/sys/fs/cgroup/unified/app"); @b = cgroup == cgroupid("/sys/fs/cgroup/unified/app"); }"#).unwrap();
+    let p = super::super::check(&ast, &super::target()).unwrap();
+    let text = format!("{p:?}");
+    assert_eq!(text.matches("Int(7351)").count(), 2, "{text}");
+    check(
+        r#"
+BEGIN { $p = "/sys/fs/cgroup/unified/app"; @a = cgroupid("/nonexistent"); @b = cgroupid($p); @c = cgroupid(); }
+//                                                       ^^^^^^^^^^^^^^ error: Failed to get `cgroupid` for path: "/nonexistent": No such file or directory
+//                                                                                      ^^ error: `cgroupid()` takes a path as a string literal
+//                                                                                                ^^^^^^^^ error: `cgroupid()` takes 1 argument, but 0 were given
+"#,
+    );
+}
+
+#[test]
 fn strerror_and_cgroup_path_take_numbers_and_a_literal_filter() {
     check(
         r#"
