@@ -647,6 +647,11 @@ pub mod event {
     /// followed process; its setup uprobe stopped the process unless it
     /// is an `asyncwatchpoint`.
     pub const WATCHPOINT: u32 = 13;
+    /// `unwatch(addr)`: remove the watchpoints on the address (a u64
+    /// after the header; `id` is 0), and forget it in
+    /// [`WATCHED_MAP`](super::WATCHED_MAP) so that a later call can watch
+    /// it again.
+    pub const UNWATCH: u32 = 14;
     /// The header's size: the kind and the id, two u32s.
     pub const HEADER_SIZE: u32 = 8;
 }

@@ -304,6 +304,9 @@ pub enum StmtKind {
     },
     /// `signal(sig)`: send a signal to the current process (`--unsafe`).
     Signal(Expr),
+    /// `unwatch(addr)`: ask the runtime to remove the watchpoints on the
+    /// address (asynchronously, when it reads the request).
+    Unwatch(Expr),
     /// `override(rc)`: the kprobed function returns `rc` without running
     /// (bpf_override_return).
     Override(Expr),

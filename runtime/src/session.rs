@@ -197,7 +197,9 @@ impl Session {
         if self.options.dry_run {
             let attached = self.attach_all(out);
             self.followed = None;
-            attach::detach_all(std::mem::take(&mut self.links));
+            let mut links = std::mem::take(&mut self.links);
+            links.extend(self.watches.take_links());
+            attach::detach_all(links);
             out.finish().map_err(output)?;
             return attached.map(|()| 0);
         }
@@ -223,7 +225,8 @@ impl Session {
                 Err(e) => Err(e),
             };
             // Detach even when attaching or streaming failed.
-            let links = std::mem::take(&mut self.links);
+            let mut links = std::mem::take(&mut self.links);
+            links.extend(self.watches.take_links());
             match streamed? {
                 Ending::Exit => {
                     // What probes sent after exit() is dropped once none
@@ -306,7 +309,11 @@ impl Session {
             let attached = attach::attach(self.program(info)?, &self.maps, info, pid, &mut warnings);
             warnings.drain(..).try_for_each(|w| out.warning(&w)).map_err(RuntimeError::Output)?;
             match attached {
-                Ok(Some(link)) => self.links.push(link),
+                // `unwatch()` may remove a watchpoint on a fixed address.
+                Ok(Some(link)) => match info.attach {
+                    Attach::Watchpoint { address, .. } => self.watches.keep(address, link),
+                    _ => self.links.push(link),
+                },
                 Ok(None) => {}
                 Err(e) if info.optional => {
                     // The error and its causes, as the CLI prints an error.
@@ -465,6 +472,10 @@ impl Session {
                         break Err(e);
                     }
                 }
+                Ok(Batch::Unwatch { address }) => {
+                    let watched = self.maps.fd(rbpf_codegen::manifest::WATCHED_MAP).ok();
+                    self.watches.unwatch(address, watched);
+                }
                 Ok(Batch::Empty | Batch::More) if gone => break Ok(Ending::ProcessExited),
                 // Every event sent before now is read: the processes that
                 // exited unreported can be forgotten.
@@ -499,8 +510,7 @@ impl Session {
             programs.get(&info.name).map(AsFd::as_fd).ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })
         };
         let watched = self.maps.fd(rbpf_codegen::manifest::WATCHED_MAP).ok();
-        let (link, warning) = self.watches.place(&self.dispatch.manifest.programs, fd, watched, program, address, pid)?;
-        self.links.extend(link);
+        let warning = self.watches.place(&self.dispatch.manifest.programs, fd, watched, program, address, pid)?;
         match warning {
             Some(warning) => out.warning(&warning).map_err(RuntimeError::Output),
             None => Ok(()),
@@ -539,7 +549,7 @@ impl Session {
             match self.dispatch.drain_batch(ringbuf, &self.maps, out, BATCH)? {
                 Batch::Command(_) => self.dispatch.count_dropped(1),
                 // The process is let go on at the end, unwatched.
-                Batch::Exit | Batch::More | Batch::Watch { .. } => {}
+                Batch::Exit | Batch::More | Batch::Watch { .. } | Batch::Unwatch { .. } => {}
                 Batch::Empty => return Ok(()),
             }
         }
@@ -585,6 +595,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         if self.watches.stops_process() {
             drop(std::mem::take(&mut self.links));
+            drop(self.watches.take_links());
             self.resume_watched();
         }
     }

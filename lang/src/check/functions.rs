@@ -189,6 +189,7 @@ pub const FUNCTIONS: &[Function] = &[
     unsafe_row(row("system", "system(fmt, ...)", 0, ANY, Check::Statement(Checker::system_or_cat))),
     Function { reads: Reads::Task, ..unsafe_row(row("signal", "signal(sig)", 1, 1, Check::Statement(Checker::signal))) },
     Function { reads: Reads::Context, ..unsafe_row(row("override", "override(rc)", 1, 1, Check::Statement(Checker::override_return))) },
+    row("unwatch", "unwatch(addr)", 1, 1, Check::Statement(Checker::unwatch)),
     row("path", "path(struct path *)", 1, 1, Check::Value(Checker::path)),
     row("buf", "buf(ptr [, len]) / buf(array)", 1, 2, Check::Value(Checker::buf)),
     row("join", "join(argv [, sep])", 1, 2, Check::Statement(Checker::join)),

@@ -158,3 +158,15 @@ BEGIN { @a = macaddr(comm); @b = macaddr(curtask); }
 "#,
     );
 }
+
+#[test]
+fn unwatch_takes_an_address_and_is_a_statement() {
+    check(
+        r#"
+BEGIN { unwatch(0x1234); $a = (uint64)8; unwatch($a); unwatch("x"); $v = unwatch(1); unwatch(); }
+//                                                            ^^^ error: `unwatch()` needs an integer, but this is string[2]
+//                                                                       ^^^^^^^^^^ error: `unwatch()` has no value
+//                                                                                   ^^^^^^^ error: `unwatch()` takes 1 argument, but 0 were given
+"#,
+    );
+}
