@@ -19,6 +19,7 @@ mod ld_cache;
 pub mod features;
 mod loader;
 mod mmap_track;
+pub mod pcap;
 mod privileges;
 pub mod histogram;
 pub mod maps;

@@ -56,6 +56,8 @@ pub struct Session {
     verifier_stats: Vec<VerifierStats>,
     /// The breakpoints `watchpoint:FUNC+argN` placed while tracing.
     watches: attach::FunctionWatches,
+    /// The pcap files of `skboutput()`, once the trace runs.
+    skb_outputs: Option<crate::pcap::SkbOutputs>,
 }
 
 /// How streaming ended.
@@ -140,6 +142,7 @@ impl Session {
             backlog: None,
             verifier_stats,
             watches,
+            skb_outputs: None,
         })
     }
 
@@ -205,6 +208,11 @@ impl Session {
         }
         // Before anything runs, so a Ctrl-C during attaching stops cleanly.
         let mut signals = Signals::new()?;
+        let paths = &self.dispatch.manifest.skb_outputs;
+        if !paths.is_empty() {
+            let map = self.maps.fd(rbpf_codegen::manifest::SKB_OUTPUT_MAP)?;
+            self.skb_outputs = Some(crate::pcap::SkbOutputs::open(paths, map)?);
+        }
 
         self.write_start_time()?;
         self.run_all(&Attach::Begin)?;
@@ -253,6 +261,8 @@ impl Session {
                     }
                 }
             }
+            // The packets sent until the probes came off.
+            self.read_packets(out)?;
         }
 
         self.resume_watched();
@@ -401,6 +411,16 @@ impl Session {
             // open, unchanged, for as long as it is registered.
             .filter_map(|fd| unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok())
             .collect();
+        // `skboutput()`'s packets: written to their files as they come.
+        let packets: Vec<AsyncFd<OwnedFd>> = self
+            .skb_outputs
+            .iter()
+            .flat_map(crate::pcap::SkbOutputs::fds)
+            .filter_map(|fd| fd.try_clone_to_owned().ok())
+            // SAFETY: each AsyncFd owns its duplicated fd and keeps it
+            // open, unchanged, for as long as it is registered.
+            .filter_map(|fd| unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok())
+            .collect();
         let backlog = self.backlog.clone();
         // Once the followed process has exited, what its last moments
         // sent is handled, then the trace ends.
@@ -421,6 +441,10 @@ impl Session {
                         gone = true;
                         continue;
                     }
+                    () = any_readable(&packets) => match self.read_packets(out) {
+                        Ok(()) => continue,
+                        Err(e) => break Err(e),
+                    },
                     () = any_readable(&records) => {
                         self.dispatch.stacks().read_mapping_records();
                         // Then the events, so that the exits just read
@@ -514,6 +538,18 @@ impl Session {
         match warning {
             Some(warning) => out.warning(&warning).map_err(RuntimeError::Output),
             None => Ok(()),
+        }
+    }
+
+    /// Writes the packets `skboutput()` sent to their pcap files; says
+    /// how many more the kernel dropped since the last call.
+    fn read_packets(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        let Some(packets) = &mut self.skb_outputs else { return Ok(()) };
+        let before = packets.lost();
+        packets.read()?;
+        match packets.lost() - before {
+            0 => Ok(()),
+            n => out.warning(&format!("{n} packets lost: raise BPFTRACE_PERF_RB_PAGES or capture fewer bytes")).map_err(RuntimeError::Output),
         }
     }
 

@@ -191,6 +191,7 @@ pub const FUNCTIONS: &[Function] = &[
     Function { reads: Reads::Context, ..unsafe_row(row("override", "override(rc)", 1, 1, Check::Statement(Checker::override_return))) },
     row("unwatch", "unwatch(addr)", 1, 1, Check::Statement(Checker::unwatch)),
     row("path", "path(struct path *)", 1, 1, Check::Value(Checker::path)),
+    Function { reads: Reads::Context, ..row("skboutput", "skboutput(path, skb, length, offset)", 4, 4, Check::Value(Checker::skboutput)) },
     row("buf", "buf(ptr [, len]) / buf(array)", 1, 2, Check::Value(Checker::buf)),
     row("join", "join(argv [, sep])", 1, 2, Check::Statement(Checker::join)),
     row("uptr", "uptr(p)", 1, 1, Check::Pure { params: &[Param::Int], result: |args| in_space(args, true) }),
