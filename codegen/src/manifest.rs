@@ -36,6 +36,9 @@ pub struct Manifest {
     /// The pcap files `skboutput()` writes, indexed by the id in the
     /// header of the [`SKB_OUTPUT_MAP`]'s records ([`skb_output`]).
     pub skb_outputs: Vec<String>,
+    /// Pages of each CPU's ring of the [`SKB_OUTPUT_MAP`] (a power of
+    /// two): BPFTRACE_PERF_RB_PAGES, as bpftrace sizes its perf buffers.
+    pub skb_output_pages: u32,
     /// A per-CPU ARRAY map of one u64 (key: u32 0) counting the ring buffer
     /// records the kernel could not reserve; the runtime reports increases
     /// as lost events, as bpftrace does.

@@ -30,9 +30,6 @@ const SAMPLE_RAW: u64 = 1 << 10;
 /// `PERF_RECORD_SAMPLE` and `PERF_RECORD_LOST`.
 const RECORD_SAMPLE: u32 = 9;
 const RECORD_LOST: u32 = 2;
-/// Pages of records per CPU: room for about a hundred full-size packets
-/// between two reads.
-const DATA_PAGES: usize = 64;
 
 /// The pcap global header: microsecond timestamps, version 2.4.
 pub fn header() -> [u8; 24] {
@@ -89,8 +86,9 @@ impl std::fmt::Debug for SkbOutputs {
 
 impl SkbOutputs {
     /// Creates the files at `paths` (each with its header) and the events
-    /// of every online CPU, put in `map`.
-    pub(crate) fn open(paths: &[String], map: BorrowedFd<'_>) -> Result<SkbOutputs, RuntimeError> {
+    /// of every online CPU, each with a ring of `pages` pages (a power of
+    /// two), put in `map`.
+    pub(crate) fn open(paths: &[String], pages: u32, map: BorrowedFd<'_>) -> Result<SkbOutputs, RuntimeError> {
         let create = |path: &String| {
             let mut file = BufWriter::new(File::create(path)?);
             file.write_all(&header())?;
@@ -116,7 +114,7 @@ impl SkbOutputs {
             };
             let event = sys::perf_event_open(&mut attr, -1, i32::try_from(cpu).unwrap_or(0)).map_err(event_error)?;
             let fd = event.as_raw_fd() as u32;
-            let ring = Ring::map(event, page, DATA_PAGES).map_err(|source| RuntimeError::Syscall { call: "mmap", object: SKB_OUTPUT_MAP.into(), source })?;
+            let ring = Ring::map(event, page, pages as usize).map_err(|source| RuntimeError::Syscall { call: "mmap", object: SKB_OUTPUT_MAP.into(), source })?;
             sys::map_update(map, &cpu.to_ne_bytes(), &fd.to_ne_bytes())
                 .map_err(|source| RuntimeError::Syscall { call: "BPF_MAP_UPDATE_ELEM", object: SKB_OUTPUT_MAP.into(), source })?;
             rings.push(ring);

@@ -211,7 +211,7 @@ impl Session {
         let paths = &self.dispatch.manifest.skb_outputs;
         if !paths.is_empty() {
             let map = self.maps.fd(rbpf_codegen::manifest::SKB_OUTPUT_MAP)?;
-            self.skb_outputs = Some(crate::pcap::SkbOutputs::open(paths, map)?);
+            self.skb_outputs = Some(crate::pcap::SkbOutputs::open(paths, self.dispatch.manifest.skb_output_pages, map)?);
         }
 
         self.write_start_time()?;

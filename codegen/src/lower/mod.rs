@@ -239,10 +239,15 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         time_formats: program.time_formats.clone(),
         join_separators: program.join_separators.clone(),
         skb_outputs: program.skb_outputs.clone(),
+        skb_output_pages: program.ringbuf_pages.map_or(SKB_OUTPUT_PAGES, |p| p.clamp(1, 1 << 16).next_power_of_two()),
         lost_events_map: Some(LOST_EVENTS_MAP.to_string()),
     };
     Ok(Object { elf, manifest })
 }
+
+/// Pages of each CPU's `skboutput()` ring unless BPFTRACE_PERF_RB_PAGES
+/// says otherwise: bpftrace's default.
+const SKB_OUTPUT_PAGES: u32 = 64;
 
 /// The byte size a type takes in a key, value or record: integers widen to
 /// 8 bytes; strings round up to 8 so the fields after them stay aligned.
