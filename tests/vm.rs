@@ -208,7 +208,22 @@ fn guest_6_12() -> &'static Guest {
     let mut commands: Vec<(String, String)> =
         MULTI_ATTACH_PROGRAMS.iter().map(|(name, program, workload)| (name.to_string(), trace_while(program, workload))).collect();
     commands.push(("sigkill_kprobes".to_string(), kill_while(KILLED_PROGRAM, SLEEPS)));
+    commands.push(("skboutput".to_string(), skboutput_command()));
     GUEST.get_or_init(|| boot("6.12", commands))
+}
+
+/// Where `skboutput()` writes in the guest.
+const PCAP: &str = "/tmp/rbpf-skboutput.pcap";
+
+/// Pings the loopback while `skboutput()` captures what leaves through
+/// __dev_queue_xmit (its Ethernet header left out: offset 14), then prints
+/// the pcap file as hex bytes after a `pcap:` line.
+fn skboutput_command() -> String {
+    let program = format!(r#"fentry:__dev_queue_xmit {{ @r[skboutput("{PCAP}", args.skb, args.skb->len - 14, 14)] = count(); }}"#);
+    format!(
+        "rm -f {PCAP}; busybox ifconfig lo 127.0.0.1 up; ( {} ); status=$?; echo pcap:; busybox od -An -tx1 -v {PCAP}; exit $status",
+        trace_while(&program, "busybox ping -c 3 127.0.0.1 > /dev/null")
+    )
 }
 
 /// A kprobe, a kretprobe and a multi-attached kprobe wildcard.
@@ -526,3 +541,40 @@ fn kfunc_arguments_are_listed_as_bpftrace_lists_them() {
 fn module_kfunc_arguments_are_listed_as_bpftrace_lists_them() {
     listing_matches_bpftrace("module_kfunc_arguments_are_listed_as_bpftrace_lists_them", "list_module_kfunc_arguments", 100);
 }
+
+/// The bytes of a dump `od -An -tx1` printed.
+fn hex_bytes(text: &str) -> Vec<u8> {
+    text.split_whitespace().filter_map(|h| u8::from_str_radix(h, 16).ok()).collect()
+}
+
+#[test]
+fn skboutput_writes_loopback_packets_to_a_pcap_file() {
+    let Some(out) = traced_in(guest_6_12(), "skboutput_writes_loopback_packets_to_a_pcap_file", "skboutput") else { return };
+    let (trace, dump) = out.split_once("pcap:\n").unwrap_or_else(|| panic!("no pcap dump in:\n{out}"));
+    // Every call succeeded: the helper's value was 0.
+    let results = entries(trace, "@r");
+    assert!(!results.is_empty() && results.iter().all(|(k, _)| *k == "0"), "{trace}");
+    let file = hex_bytes(dump);
+    let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    assert!(file.len() > 24, "{out}");
+    // Microsecond pcap 2.4, snap length 65535, raw IP.
+    assert_eq!((u32_at(0), u32_at(16), u32_at(20)), (0xa1b2_c3d4, 65535, 101), "{out}");
+    assert_eq!(&file[4..8], &[2, 0, 4, 0]);
+    // The records: time, lengths, then an IPv4 packet from 127.0.0.1; the
+    // pings are ICMP (protocol 1).
+    let (mut at, mut icmp) = (24, 0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32;
+    while at + 16 <= file.len() {
+        let (seconds, len) = (u32_at(at), u32_at(at + 8) as usize);
+        assert_eq!(len, u32_at(at + 12) as usize, "{out}");
+        let packet = &file[at + 16..at + 16 + len];
+        assert!(now.abs_diff(seconds) < 24 * 3600, "a capture time far from now: {seconds}");
+        assert_eq!(packet[0] >> 4, 4, "not IPv4: {packet:02x?}");
+        assert_eq!(&packet[12..16], &[127, 0, 0, 1]);
+        icmp += usize::from(packet[9] == 1);
+        at += 16 + len;
+    }
+    assert_eq!(at, file.len(), "a truncated record");
+    assert!(icmp >= 3, "three pings and their replies, got {icmp} ICMP packets:\n{out}");
+}
+

@@ -33,6 +33,12 @@ pub struct Manifest {
     pub print_values: Vec<ValueType>,
     /// `join()` separators, indexed by the id of `event::JOIN` records.
     pub join_separators: Vec<String>,
+    /// The pcap files `skboutput()` writes, indexed by the id in the
+    /// header of the [`SKB_OUTPUT_MAP`]'s records ([`skb_output`]).
+    pub skb_outputs: Vec<String>,
+    /// Pages of each CPU's ring of the [`SKB_OUTPUT_MAP`] (a power of
+    /// two): BPFTRACE_PERF_RB_PAGES, as bpftrace sizes its perf buffers.
+    pub skb_output_pages: u32,
     /// A per-CPU ARRAY map of one u64 (key: u32 0) counting the ring buffer
     /// records the kernel could not reserve; the runtime reports increases
     /// as lost events, as bpftrace does.
@@ -647,6 +653,11 @@ pub mod event {
     /// followed process; its setup uprobe stopped the process unless it
     /// is an `asyncwatchpoint`.
     pub const WATCHPOINT: u32 = 13;
+    /// `unwatch(addr)`: remove the watchpoints on the address (a u64
+    /// after the header; `id` is 0), and forget it in
+    /// [`WATCHED_MAP`](super::WATCHED_MAP) so that a later call can watch
+    /// it again.
+    pub const UNWATCH: u32 = 14;
     /// The header's size: the kind and the id, two u32s.
     pub const HEADER_SIZE: u32 = 8;
 }
@@ -680,6 +691,20 @@ pub struct Object {
 /// setup uprobes send an address found there no more (and stop no
 /// process for it).
 pub const WATCHED_MAP: &str = "rbpf_watched";
+
+/// The perf event array `skboutput()` sends packets through (one slot per
+/// CPU, which the runtime fills with a `PERF_COUNT_SW_BPF_OUTPUT` event):
+/// bpf_skb_output writes to no other kind of map.
+pub const SKB_OUTPUT_MAP: &str = "rbpf_skb_output";
+
+/// The records of the [`SKB_OUTPUT_MAP`]: a header, then the packet's
+/// first `offset + length` bytes, of which the pcap file gets those from
+/// `offset` on.
+pub mod skb_output {
+    /// The header's size: the capture time (u64, bpf_ktime_get_ns), the
+    /// file's index in `Manifest::skb_outputs` (u32), the offset (u32).
+    pub const HEADER_SIZE: u32 = 16;
+}
 
 /// The bit of a stack id that says its frames are in the hash map of
 /// [`hashed_stack_map`], not in the stack-trace map: a stack whose slot in

@@ -518,6 +518,8 @@ wire_struct!(Manifest {
     print_values,
     join_separators,
     lost_events_map,
+    skb_outputs,
+    skb_output_pages,
 });
 wire_struct!(ProgramInfo { name, section, attach, spans, probe_name, optional });
 wire_struct!(MapInfo { name, bpf_name, percpu, array, max_entries, key, key_size, value, value_size });

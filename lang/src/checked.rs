@@ -31,6 +31,9 @@ pub struct Program {
     pub ncpus: u32,
     /// `join()` separators; `StmtKind::Join::id` indexes it.
     pub join_separators: Vec<String>,
+    /// The pcap files `skboutput()` writes, each once; the first argument
+    /// of its [`ExprKind::Call`] indexes it.
+    pub skb_outputs: Vec<String>,
     /// How many keys each map holds (`max_map_keys`, 4096 by default as in
     /// bpftrace).
     pub max_map_keys: u32,
@@ -318,6 +321,9 @@ pub enum StmtKind {
     },
     /// `signal(sig)`: send a signal to the current process (`--unsafe`).
     Signal(Expr),
+    /// `unwatch(addr)`: ask the runtime to remove the watchpoints on the
+    /// address (asynchronously, when it reads the request).
+    Unwatch(Expr),
     /// `override(rc)`: the kprobed function returns `rc` without running
     /// (bpf_override_return).
     Override(Expr),

@@ -125,6 +125,12 @@ pub trait Target {
         Ok(None)
     }
 
+    /// The cgroup v2 id of the cgroup directory at `path` (relative to
+    /// [`Target::current_directory`]), for `cgroupid()`: the 8-byte kernfs
+    /// file handle `name_to_handle_at(2)` gives, as bpftrace reads it.
+    /// `Unavailable` says why there is none ("No such file or directory").
+    fn cgroup_id(&self, path: &str) -> Result<u64, TargetError>;
+
     /// The directories of PATH, in order, where a program named without a
     /// path (`uprobe:bash:readline`) is looked for.
     fn program_directories(&self) -> Vec<String>;

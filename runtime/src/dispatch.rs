@@ -90,7 +90,7 @@ impl Dispatch {
                 }
                 Batch::Exit if stop_at_exit => return Ok(true),
                 // Only while streaming is there a process to watch in.
-                Batch::Exit | Batch::More | Batch::Watch { .. } => {}
+                Batch::Exit | Batch::More | Batch::Watch { .. } | Batch::Unwatch { .. } => {}
                 Batch::Empty => return Ok(false),
             }
         }
@@ -133,6 +133,8 @@ impl Dispatch {
                 // The process may be stopped until it is watched: at once,
                 // before the records after it.
                 Event::Watch { program, address } => return Ok(Batch::Watch { program, address }),
+                // In order with the watches around it.
+                Event::Unwatch { address } => return Ok(Batch::Unwatch { address }),
                 event => self.handle(event, maps, out)?,
             }
         }
@@ -170,7 +172,7 @@ impl Dispatch {
         let text = self.text.as_slice();
         match event {
             Event::Printf => out.printf_args(text, &self.args).map_err(output)?,
-            Event::Exit(_) | Event::System | Event::Noted | Event::Watch { .. } => {}
+            Event::Exit(_) | Event::System | Event::Noted | Event::Watch { .. } | Event::Unwatch { .. } => {}
             Event::PrintMap { map, top, div } => {
                 let info = &self.manifest.maps[map];
                 let entries = self.read_map(maps, map)?;
@@ -277,6 +279,12 @@ pub(crate) enum Batch {
     Watch {
         /// The breakpoint's program, an index into `Manifest::programs`.
         program: usize,
+        /// The address.
+        address: u64,
+    },
+    /// `unwatch(addr)`: the watchpoints on `address` to remove next,
+    /// before the records after it.
+    Unwatch {
         /// The address.
         address: u64,
     },

@@ -44,6 +44,11 @@ pub(crate) enum Event {
         /// The address the function was passed.
         address: u64,
     },
+    /// `unwatch(addr)`: remove the watchpoints on `address`.
+    Unwatch {
+        /// The address.
+        address: u64,
+    },
 }
 
 /// Decodes the records of one manifest; formats are parsed once, here.
@@ -133,6 +138,10 @@ impl Events {
             event::WATCHPOINT => {
                 let address = body.get(..8).map(|b| read_int(b, false)).ok_or_else(|| short("watchpoint"))?;
                 Ok(Event::Watch { program: id as usize, address })
+            }
+            event::UNWATCH => {
+                let address = body.get(..8).map(|b| read_int(b, false)).ok_or_else(|| short("unwatch"))?;
+                Ok(Event::Unwatch { address })
             }
             event::STACK_PID => {
                 self.decoder.remember_process(id);

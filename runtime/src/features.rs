@@ -252,7 +252,7 @@ pub fn helper_release(helper: Helper) -> &'static str {
         GetStack | GetCurrentCgroupId => "4.18",
         MapPushElem | MapPopElem | MapPeekElem => "4.20",
         SendSignal => "5.3",
-        ProbeReadUser | ProbeReadKernel | ProbeReadUserStr | ProbeReadKernelStr | SendSignalThread | Jiffies64 => "5.5",
+        SkbOutput | ProbeReadUser | ProbeReadKernel | ProbeReadUserStr | ProbeReadKernelStr | SendSignalThread | Jiffies64 => "5.5",
         GetNsCurrentPidTgid | GetCurrentAncestorCgroupId => "5.7",
         KtimeGetBootNs | RingbufOutput | RingbufReserve | RingbufSubmit | RingbufDiscard | RingbufQuery => "5.8",
         GetTaskStack => "5.9",

@@ -20,6 +20,7 @@ pub mod features;
 mod loader;
 mod map_handle;
 mod mmap_track;
+pub mod pcap;
 mod privileges;
 pub mod histogram;
 pub mod maps;

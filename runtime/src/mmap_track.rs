@@ -91,8 +91,8 @@ impl std::fmt::Debug for MappingRecords {
 }
 
 /// One CPU's event and its mapped ring buffer: a page of control fields,
-/// then `DATA_PAGES` of records.
-struct Ring {
+/// then a power of two of pages of records (also `skboutput()`'s).
+pub(crate) struct Ring {
     event: OwnedFd,
     base: NonNull<u8>,
     mapped: usize,
@@ -132,14 +132,14 @@ impl MappingRecords {
                 }
                 event => event?,
             };
-            rings.push(Ring::map(event, page)?);
+            rings.push(Ring::map(event, page, DATA_PAGES)?);
         }
         Ok(MappingRecords { rings, wrapped: Vec::new() })
     }
 
     /// The events' fds: each turns readable when half its ring is full.
     pub(crate) fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
-        self.rings.iter().map(|ring| ring.event.as_fd())
+        self.rings.iter().map(Ring::fd)
     }
 
     /// Hands every record written so far to `apply`, CPU by CPU (each
@@ -147,15 +147,21 @@ impl MappingRecords {
     /// their room.
     pub(crate) fn read(&mut self, mut apply: impl FnMut(Record<'_>)) {
         for ring in &self.rings {
-            ring.read(&mut self.wrapped, &mut apply);
+            ring.read(&mut self.wrapped, &mut |bytes| {
+                if let Some(record) = parse(bytes) {
+                    apply(record);
+                }
+            });
         }
     }
 }
 
 impl Ring {
-    fn map(event: OwnedFd, page: usize) -> std::io::Result<Ring> {
+    /// Maps the ring buffer of `event`: `data_pages` (a power of two)
+    /// pages of `page` bytes after the control page.
+    pub(crate) fn map(event: OwnedFd, page: usize, data_pages: usize) -> std::io::Result<Ring> {
         use std::os::fd::AsRawFd;
-        let mapped = (1 + DATA_PAGES) * page;
+        let mapped = (1 + data_pages) * page;
         // SAFETY: a fresh shared mapping of the event's ring buffer, of the
         // size the kernel expects (one page and a power of two of pages).
         let base = unsafe {
@@ -175,13 +181,19 @@ impl Ring {
         unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU64>() }
     }
 
-    /// The records between the reader's position and the kernel's.
-    fn read(&self, wrapped: &mut Vec<u8>, apply: &mut impl FnMut(Record<'_>)) {
+    /// The event's fd.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.event.as_fd()
+    }
+
+    /// Hands each record between the reader's position and the kernel's
+    /// (header included) to `apply`, then frees their room.
+    pub(crate) fn read(&self, wrapped: &mut Vec<u8>, apply: &mut impl FnMut(&[u8])) {
         // Acquire: the records before `head` are written (the kernel
         // publishes head after writing them).
         let head = self.word(DATA_HEAD).load(Ordering::Acquire);
         let mut tail = self.word(DATA_TAIL).load(Ordering::Relaxed);
-        let size = DATA_PAGES * self.page;
+        let size = self.mapped - self.page;
         // SAFETY: the data pages follow the first page in the mapping,
         // `size` bytes, alive as long as `self`; the kernel does not write
         // between tail and head until the tail moves past them.
@@ -202,9 +214,7 @@ impl Ring {
                 wrapped.extend((0..len).map(byte));
                 &wrapped[..]
             };
-            if let Some(record) = parse(record) {
-                apply(record);
-            }
+            apply(record);
             tail += len as u64;
         }
         // Release: the room is free only after the records were read.

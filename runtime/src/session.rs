@@ -67,6 +67,8 @@ pub struct Session {
     verifier_stats: Vec<VerifierStats>,
     /// The breakpoints `watchpoint:FUNC+argN` placed while tracing.
     watches: attach::FunctionWatches,
+    /// The pcap files of `skboutput()`, once the trace runs.
+    skb_outputs: Option<crate::pcap::SkbOutputs>,
 }
 
 /// How streaming ended.
@@ -154,6 +156,7 @@ impl Session {
             backlog: None,
             verifier_stats,
             watches,
+            skb_outputs: None,
         })
     }
 
@@ -228,12 +231,19 @@ impl Session {
         if self.options.dry_run {
             let attached = self.attach_all(out);
             self.followed = None;
-            attach::detach_all(std::mem::take(&mut self.links));
+            let mut links = std::mem::take(&mut self.links);
+            links.extend(self.watches.take_links());
+            attach::detach_all(links);
             out.finish().map_err(output)?;
             return attached.map(|()| 0);
         }
         // Before anything runs, so a Ctrl-C during attaching stops cleanly.
         let mut signals = Signals::new(!self.options.ignore_signals)?;
+        let paths = &self.dispatch.manifest.skb_outputs;
+        if !paths.is_empty() {
+            let map = self.maps.fd(rbpf_codegen::manifest::SKB_OUTPUT_MAP)?;
+            self.skb_outputs = Some(crate::pcap::SkbOutputs::open(paths, self.dispatch.manifest.skb_output_pages, map)?);
+        }
 
         self.write_start_time()?;
         self.run_all(&Attach::Begin)?;
@@ -254,7 +264,8 @@ impl Session {
                 Err(e) => Err(e),
             };
             // Detach even when attaching or streaming failed.
-            let links = std::mem::take(&mut self.links);
+            let mut links = std::mem::take(&mut self.links);
+            links.extend(self.watches.take_links());
             match streamed? {
                 Ending::Exit => {
                     // What probes sent after exit() is dropped once none
@@ -281,6 +292,8 @@ impl Session {
                     }
                 }
             }
+            // The packets sent until the probes came off.
+            self.read_packets(out)?;
         }
 
         self.resume_watched();
@@ -337,7 +350,11 @@ impl Session {
             let attached = attach::attach(self.program(info)?, &self.maps, info, pid, &mut warnings);
             warnings.drain(..).try_for_each(|w| out.warning(&w)).map_err(RuntimeError::Output)?;
             match attached {
-                Ok(Some(link)) => self.links.push(link),
+                // `unwatch()` may remove a watchpoint on a fixed address.
+                Ok(Some(link)) => match info.attach {
+                    Attach::Watchpoint { address, .. } => self.watches.keep(address, link),
+                    _ => self.links.push(link),
+                },
                 Ok(None) => {}
                 Err(e) if info.optional => {
                     // The error and its causes, as the CLI prints an error.
@@ -425,6 +442,16 @@ impl Session {
             // open, unchanged, for as long as it is registered.
             .filter_map(|fd| unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok())
             .collect();
+        // `skboutput()`'s packets: written to their files as they come.
+        let packets: Vec<AsyncFd<OwnedFd>> = self
+            .skb_outputs
+            .iter()
+            .flat_map(crate::pcap::SkbOutputs::fds)
+            .filter_map(|fd| fd.try_clone_to_owned().ok())
+            // SAFETY: each AsyncFd owns its duplicated fd and keeps it
+            // open, unchanged, for as long as it is registered.
+            .filter_map(|fd| unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok())
+            .collect();
         let backlog = self.backlog.clone();
         // Once the followed process has exited, what its last moments
         // sent is handled, then the trace ends.
@@ -445,6 +472,10 @@ impl Session {
                         gone = true;
                         continue;
                     }
+                    () = any_readable(&packets) => match self.read_packets(out) {
+                        Ok(()) => continue,
+                        Err(e) => break Err(e),
+                    },
                     () = any_readable(&records) => {
                         self.dispatch.stacks().read_mapping_records();
                         // Then the events, so that the exits just read
@@ -496,6 +527,10 @@ impl Session {
                         break Err(e);
                     }
                 }
+                Ok(Batch::Unwatch { address }) => {
+                    let watched = self.maps.fd(rbpf_codegen::manifest::WATCHED_MAP).ok();
+                    self.watches.unwatch(address, watched);
+                }
                 Ok(Batch::Empty | Batch::More) if gone => break Ok(Ending::ProcessExited),
                 // Every event sent before now is read: the processes that
                 // exited unreported can be forgotten.
@@ -530,11 +565,22 @@ impl Session {
             programs.get(&info.name).map(AsFd::as_fd).ok_or_else(|| RuntimeError::Missing { what: "program", name: info.name.clone() })
         };
         let watched = self.maps.fd(rbpf_codegen::manifest::WATCHED_MAP).ok();
-        let (link, warning) = self.watches.place(&self.dispatch.manifest.programs, fd, watched, program, address, pid)?;
-        self.links.extend(link);
+        let warning = self.watches.place(&self.dispatch.manifest.programs, fd, watched, program, address, pid)?;
         match warning {
             Some(warning) => out.warning(&warning).map_err(RuntimeError::Output),
             None => Ok(()),
+        }
+    }
+
+    /// Writes the packets `skboutput()` sent to their pcap files; says
+    /// how many more the kernel dropped since the last call.
+    fn read_packets(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        let Some(packets) = &mut self.skb_outputs else { return Ok(()) };
+        let before = packets.lost();
+        packets.read()?;
+        match packets.lost() - before {
+            0 => Ok(()),
+            n => out.warning(&format!("{n} packets lost: raise BPFTRACE_PERF_RB_PAGES or capture fewer bytes")).map_err(RuntimeError::Output),
         }
     }
 
@@ -570,7 +616,7 @@ impl Session {
             match self.dispatch.drain_batch(ringbuf, &self.maps, out, BATCH)? {
                 Batch::Command(_) => self.dispatch.count_dropped(1),
                 // The process is let go on at the end, unwatched.
-                Batch::Exit | Batch::More | Batch::Watch { .. } => {}
+                Batch::Exit | Batch::More | Batch::Watch { .. } | Batch::Unwatch { .. } => {}
                 Batch::Empty => return Ok(()),
             }
         }
@@ -616,6 +662,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         if self.watches.stops_process() {
             drop(std::mem::take(&mut self.links));
+            drop(self.watches.take_links());
             self.resume_watched();
         }
     }

@@ -77,6 +77,29 @@ pub(crate) fn os_reason(e: &io::Error) -> String {
     }
 }
 
+/// The cgroup v2 id of the directory at `path`: its kernfs file handle,
+/// 8 bytes, as bpftrace reads it. A path outside a cgroup2 file system
+/// has a longer handle (EOVERFLOW), or none.
+fn cgroup_id(path: &str) -> io::Result<u64> {
+    /// `struct file_handle` with room for a kernfs handle alone.
+    #[repr(C)]
+    struct Handle {
+        handle_bytes: u32,
+        handle_type: i32,
+        id: u64,
+    }
+    let path = std::ffi::CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut handle = Handle { handle_bytes: 8, handle_type: 0, id: 0 };
+    let mut mount_id = 0;
+    // SAFETY: `path` is NUL-terminated; `handle` is a file_handle with
+    // room for the `handle_bytes` it declares; `mount_id` is an int.
+    let r = unsafe { libc::name_to_handle_at(libc::AT_FDCWD, path.as_ptr(), (&raw mut handle).cast(), &mut mount_id, 0) };
+    match r {
+        0 => Ok(handle.id),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// Why `path` could not be read, in one sentence.
 fn cannot_read(path: &std::path::Path, e: &io::Error) -> TargetError {
     TargetError::Unavailable(format!("cannot read {}: {}", path.display(), os_reason(e)))
@@ -287,6 +310,10 @@ impl Target for HostTarget {
             _ => cannot_read(&path, &e),
         })?;
         Ok(mapped_paths(&text))
+    }
+
+    fn cgroup_id(&self, path: &str) -> Result<u64, TargetError> {
+        cgroup_id(path).map_err(|e| TargetError::Unavailable(os_reason(&e)))
     }
 
     fn current_directory(&self) -> Result<String, TargetError> {

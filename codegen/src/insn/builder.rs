@@ -124,6 +124,7 @@ impl HelperCheck {
             | H::OverrideReturn
             | H::DPath
             | H::PerfEventOutput
+            | H::SkbOutput
             | H::PerfEventReadValue => true,
             _ => false,
         }

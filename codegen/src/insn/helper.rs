@@ -64,6 +64,7 @@ helpers! {
     MapPopElem = 88 => "bpf_map_pop_elem",
     MapPeekElem = 89 => "bpf_map_peek_elem",
     SendSignal = 109 => "bpf_send_signal",
+    SkbOutput = 111 => "bpf_skb_output",
     ProbeReadUser = 112 => "bpf_probe_read_user",
     ProbeReadKernel = 113 => "bpf_probe_read_kernel",
     ProbeReadUserStr = 114 => "bpf_probe_read_user_str",

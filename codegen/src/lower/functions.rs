@@ -34,6 +34,7 @@ impl ProgramGen<'_> {
         match function {
             "kstack" | "ustack" => return self.stack_id(e),
             "reg" => return self.reg(e, args),
+            "skboutput" => return self.skboutput(e, args),
             _ => {}
         }
         match LOWERINGS.iter().find(|(name, _)| *name == function) {
@@ -52,6 +53,54 @@ impl ProgramGen<'_> {
         self.b.set_span(e.span);
         let r = self.alloc_reg(e.span)?;
         self.b.load(Size::DW, r, Reg::R6, offset as i16);
+        Ok(IntVal::Reg(r))
+    }
+
+    /// `skboutput(path, skb, length, offset)`, checked as `[file index,
+    /// skb, length, offset]`: bpf_skb_output sends a
+    /// [`skb_output`](crate::manifest::skb_output) header and the packet's
+    /// first `offset + length` bytes to the perf event array on this CPU;
+    /// the value is the helper's (0, or a negative error) as a u32.
+    fn skboutput(&mut self, e: &Expr, args: &[Expr]) -> Result<IntVal, CodegenError> {
+        let (file, skb, length, offset) = (&args[0], &args[1], &args[2], &args[3]);
+        let rbpf_lang::checked::ExprKind::Int(file) = file.kind else {
+            return Err(CodegenError::Unlowerable { what: "`skboutput()` of a file not known".into(), span: e.span });
+        };
+        let mark = self.stack.mark();
+        // The header, then the number of bytes to capture.
+        let record = self.alloc(crate::manifest::skb_output::HEADER_SIZE + 8, e.span)?;
+        let v = self.int(offset)?;
+        let off = self.to_reg(v, offset.span)?;
+        self.b.store(Size::W, Reg::R10, record.at(12), off);
+        let v = self.int(length)?;
+        let len = self.to_reg(v, length.span)?;
+        self.b.alu64(Alu::Add, len, off);
+        self.release_reg(off);
+        self.b.store(Size::DW, Reg::R10, record.at(16), len);
+        self.release_reg(len);
+        let v = self.int(skb)?;
+        let skb = self.to_reg(v, skb.span)?;
+        self.b.set_span(e.span);
+        self.b.call(Helper::KtimeGetNs);
+        self.b.store(Size::DW, Reg::R10, record.off, Reg::R0);
+        self.b.store(Size::W, Reg::R10, record.at(8), file as i32);
+        self.b.mov64(Reg::R1, skb);
+        self.release_reg(skb);
+        self.map_fd(Reg::R2, crate::manifest::SKB_OUTPUT_MAP);
+        // The flags: BPF_F_CURRENT_CPU, and the bytes to capture in the
+        // upper 32 bits.
+        self.b.load(Size::DW, Reg::R3, Reg::R10, record.at(16));
+        self.b.alu64(Alu::Lsh, Reg::R3, 32);
+        self.b.load_imm64(Reg::R4, 0xffff_ffff);
+        self.b.alu64(Alu::Or, Reg::R3, Reg::R4);
+        self.slot_address(Reg::R4, record);
+        self.b.mov64(Reg::R5, crate::manifest::skb_output::HEADER_SIZE as i32);
+        self.b.call(Helper::SkbOutput);
+        let r = self.alloc_reg(e.span)?;
+        self.b.mov64(r, Reg::R0);
+        self.b.alu64(Alu::Lsh, r, 32);
+        self.b.alu64(Alu::Rsh, r, 32);
+        self.stack.reset(mark);
         Ok(IntVal::Reg(r))
     }
 

@@ -208,6 +208,11 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
     if program.probes.iter().any(|p| matches!(p.kind, ProbeKind::WatchpointFunction { .. })) {
         elf_maps.push(ElfMap { name: crate::manifest::WATCHED_MAP, def: watchpoint::WATCHED_MAP_DEF });
     }
+    if !program.skb_outputs.is_empty() {
+        // max_entries 0: the loader makes one slot per possible CPU.
+        let def = MapDef { map_type: map_type::PERF_EVENT_ARRAY, key_size: 4, value_size: 4, max_entries: 0, flags: 0 };
+        elf_maps.push(ElfMap { name: crate::manifest::SKB_OUTPUT_MAP, def });
+    }
     let stack_maps = stacks::stack_maps(program);
     elf_maps.extend(stack_maps.iter().map(|(name, def)| ElfMap { name, def: *def }));
     if program.uses_elapsed {
@@ -234,10 +239,16 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         print_values: program.print_values.iter().map(value_type).collect(),
         time_formats: program.time_formats.clone(),
         join_separators: program.join_separators.clone(),
+        skb_outputs: program.skb_outputs.clone(),
+        skb_output_pages: program.ringbuf_pages.map_or(SKB_OUTPUT_PAGES, |p| p.clamp(1, 1 << 16).next_power_of_two()),
         lost_events_map: Some(LOST_EVENTS_MAP.to_string()),
     };
     Ok(Object { elf, manifest })
 }
+
+/// Pages of each CPU's `skboutput()` ring unless BPFTRACE_PERF_RB_PAGES
+/// says otherwise: bpftrace's default.
+const SKB_OUTPUT_PAGES: u32 = 64;
 
 /// The byte size a type takes in a key, value or record: integers widen to
 /// 8 bytes; strings round up to 8 so the fields after them stay aligned.

@@ -105,6 +105,17 @@ impl ProgramGen<'_> {
                 self.b.set_span(stmt.span);
                 self.b.call(Helper::SendSignal);
             }
+            StmtKind::Unwatch(address) => {
+                let v = self.int(address)?;
+                let r = self.to_reg(v, address.span)?;
+                let record = self.alloc(event::HEADER_SIZE + 8, stmt.span)?;
+                self.b.set_span(stmt.span);
+                self.b.store(Size::W, Reg::R10, record.off, event::UNWATCH as i32);
+                self.b.store(Size::W, Reg::R10, record.at(4), 0);
+                self.b.store(Size::DW, Reg::R10, record.at(8), r);
+                self.release_reg(r);
+                self.ringbuf_output(record, event::HEADER_SIZE + 8);
+            }
             StmtKind::Override(rc) => {
                 let v = self.int(rc)?;
                 let r = self.to_reg(v, rc.span)?;

@@ -314,3 +314,17 @@ fn helper_checks_follow_only_the_calls_they_cover() {
     let after_read = kk.lines().skip_while(|l| !l.contains("call bpf_probe_read")).nth(1).unwrap_or_default();
     assert!(after_read.ends_with("if r0 s>= 0x0 goto pc+13"), "{kk}");
 }
+
+#[test]
+fn skboutput_sends_the_header_and_packet_through_the_perf_event_array() {
+    let target = FakeTarget::default()
+        .with_kernel_definitions("struct sk_buff { unsigned int len; };")
+        .with_kernel_function("__dev_queue_xmit", &[("skb", "struct sk_buff *", 8, false), ("sb_dev", "void *", 8, false)], Some(("int", 4, true)));
+    let src = r#"fentry:__dev_queue_xmit { @r[skboutput("out.pcap", args.skb, args.skb->len - 14, 14)] = count(); $x = skboutput("out.pcap", args.skb, 8, 0); }"#;
+    let ast = rbpf_lang::parse(src).expect("parses");
+    let checked = rbpf_lang::check(&ast, &target).expect("checks");
+    let object = super::compile(&checked).expect("compiles");
+    assert_eq!(object.manifest.skb_outputs, ["out.pcap"]);
+    assert_eq!(object.manifest.skb_output_pages, 64);
+    insta::assert_snapshot!(crate::disassemble_object(&object).expect("disassembles"));
+}

@@ -166,6 +166,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         checker.print_values.clear();
         checker.time_formats.clear();
         checker.join_separators.clear();
+        checker.skb_outputs.clear();
         checker.uses_elapsed = false;
         checker.unrolled = 0;
         let mut probes = Vec::with_capacity(expanded.len());
@@ -226,6 +227,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         print_values: checker.print_values,
         time_formats: checker.time_formats,
         join_separators: checker.join_separators,
+        skb_outputs: checker.skb_outputs,
         ncpus: target.possible_cpus().max(1),
         max_map_keys,
         helper_checks: options.helper_checks,
@@ -430,6 +432,7 @@ struct Checker {
     print_values: Vec<Type>,
     time_formats: Vec<String>,
     join_separators: Vec<String>,
+    skb_outputs: Vec<String>,
     ncpus: u32,
     uses_elapsed: bool,
     /// The unrolled size of the probes checked so far in this pass (each
@@ -524,6 +527,7 @@ impl Checker {
             print_values: Vec::new(),
             time_formats: Vec::new(),
             join_separators: Vec::new(),
+            skb_outputs: Vec::new(),
             ncpus: 1,
             uses_elapsed: false,
             unrolled: 0,

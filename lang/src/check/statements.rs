@@ -83,6 +83,14 @@ impl Checker {
         Some(StmtKind::Signal(sig))
     }
 
+    /// `unwatch(addr)`: an integer (or pointer) address whose watchpoints
+    /// the runtime removes when the request arrives, as bpftrace does.
+    pub(super) fn unwatch(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<StmtKind> {
+        let address = self.expr(&call.args[0], cx);
+        self.expect_int(&address, "`unwatch()`")?;
+        Some(StmtKind::Unwatch(address))
+    }
+
     /// `system(fmt, ...)` and `cat(fmt, ...)`: a printf format the runtime
     /// formats, then runs or prints.
     pub(super) fn system_or_cat(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<StmtKind> {

@@ -2,7 +2,8 @@
 //! from kallsyms when the program is compiled), `uaddr("name")` (a global
 //! of the traced binary, typed by its size as bpftrace types it),
 //! `usym(addr)` (a user address printed as its symbol, with the pid it
-//! belongs to) and `reg("name")` (a register of the probe's `pt_regs`).
+//! belongs to), `reg("name")` (a register of the probe's `pt_regs`) and
+//! `cgroupid("path")` (a cgroup's id, known when the program is compiled).
 //!
 //! The addresses are asked of the [`Target`] before the probes are
 //! checked, once per name (and per binary for `uaddr`), so the checker's
@@ -35,6 +36,8 @@ pub(super) struct Symbols {
     kernel: HashMap<String, Result<u64, TargetError>>,
     /// By (binary, name).
     user: HashMap<(String, String), Result<UserSymbol, TargetError>>,
+    /// Cgroup ids by the path `cgroupid()` names.
+    cgroups: HashMap<String, Result<u64, TargetError>>,
 }
 
 impl Symbols {
@@ -52,6 +55,12 @@ impl Symbols {
                     slot.insert(address);
                 }
             }
+            for path in names.cgroups {
+                if let std::collections::hash_map::Entry::Vacant(slot) = symbols.cgroups.entry(path) {
+                    let id = target.cgroup_id(slot.key());
+                    slot.insert(id);
+                }
+            }
             let Some(path) = binary(&resolved.kind) else { continue };
             for name in names.user {
                 if let std::collections::hash_map::Entry::Vacant(slot) = symbols.user.entry((path.to_string(), name)) {
@@ -64,11 +73,13 @@ impl Symbols {
     }
 }
 
-/// The names `kaddr()` and `uaddr()` are called with in one probe.
+/// The names `kaddr()` and `uaddr()`, and the paths `cgroupid()`, are
+/// called with in one probe.
 #[derive(Default)]
 struct Names {
     kernel: Vec<String>,
     user: Vec<String>,
+    cgroups: Vec<String>,
 }
 
 impl<'a> Visitor<'a> for Names {
@@ -78,6 +89,7 @@ impl<'a> Visitor<'a> for Names {
                 match name.name.as_str() {
                     "kaddr" => self.kernel.push(text.clone()),
                     "uaddr" => self.user.push(text.clone()),
+                    "cgroupid" => self.cgroups.push(text.clone()),
                     _ => {}
                 }
             }
@@ -136,6 +148,35 @@ impl Checker {
                 self.error(
                     Diagnostic::error(span, format!("unknown kernel symbol `{name}`"))
                         .with_label("not in /proc/kallsyms"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `cgroupid("path")`: the cgroup v2 id of the cgroup at `path`, known
+    /// when the program is compiled, as bpftrace resolves it (and in its
+    /// words when there is none).
+    pub(super) fn cgroupid(&mut self, call: &Call, _: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        let A::Str(path) = &call.args[0].kind else {
+            self.error(
+                Diagnostic::error(call.args[0].span, "`cgroupid()` takes a path as a string literal")
+                    .with_label("not a string literal")
+                    .with_note("write e.g. `cgroupid(\"/sys/fs/cgroup/unified/user.slice\")`"),
+            );
+            return None;
+        };
+        match self.symbols.cgroups.get(path) {
+            Some(Ok(id)) => Some((ExprKind::Int(*id), Type::U64)),
+            other => {
+                let why = match other {
+                    Some(Err(TargetError::Unavailable(why))) => why.clone(),
+                    _ => "No such file or directory".to_string(),
+                };
+                self.error(
+                    Diagnostic::error(call.args[0].span, format!("Failed to get `cgroupid` for path: \"{path}\": {why}"))
+                        .with_label("not a cgroup v2 directory")
+                        .with_note("cgroupid() takes the path of a directory in a mounted cgroup2 file system"),
                 );
                 None
             }

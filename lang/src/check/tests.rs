@@ -46,6 +46,7 @@ fn target() -> FakeTarget {
         .with_user_symbol("/bin/app", "flag", 0x4010, 1)
         .with_user_symbol("/bin/app", "table", 0x4020, 48)
         .with_kernel_symbol("vfs_read", 0xffffffff81002000)
+        .with_cgroup("/sys/fs/cgroup/unified/app", 7351)
         .with_kernel_definitions(KERNEL_TYPES)
         .with_tracepoint("sched", "sched_switch", "format:\n\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;\n")
 }

@@ -106,7 +106,7 @@ pub fn walk_stmt<'a, V: Visitor<'a> + ?Sized>(v: &mut V, stmt: &'a Stmt) {
         StmtKind::Unroll { body, .. } | StmtKind::ForMap { body, .. } => walk_stmts(v, body),
         StmtKind::Printf { args, .. } | StmtKind::System { args, .. } | StmtKind::Cat { args, .. } => walk_exprs(v, args),
         StmtKind::Delete { keys, .. } => walk_exprs(v, keys),
-        StmtKind::PrintValue { value: e, .. } | StmtKind::Signal(e) | StmtKind::Override(e) | StmtKind::Join { argv: e, .. } | StmtKind::Expr(e) => {
+        StmtKind::PrintValue { value: e, .. } | StmtKind::Signal(e) | StmtKind::Unwatch(e) | StmtKind::Override(e) | StmtKind::Join { argv: e, .. } | StmtKind::Expr(e) => {
             v.visit_expr(e)
         }
         StmtKind::Break

@@ -243,6 +243,13 @@ impl Target for DescribedTarget<'_> {
             "the address of {name} on the described machine is known only there (kernel addresses change at every boot): compile the program on that machine"
         )))
     }
+
+    /// A cgroup's id is its directory's inode on the machine that made it.
+    fn cgroup_id(&self, path: &str) -> Result<u64, TargetError> {
+        Err(TargetError::Unavailable(format!(
+            "the id of cgroup {path} on the described machine is known only there (ids are given as cgroups are made): compile the program on that machine"
+        )))
+    }
 }
 
 /// A [`Target`] that answers as `inner` does and keeps every tracepoint
@@ -294,6 +301,7 @@ impl Target for RecordingTarget<'_> {
         fn user_symbol(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError>;
         fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError>;
         fn kernel_function_size(&self, name: &str) -> Result<Option<u64>, TargetError>;
+        fn cgroup_id(&self, path: &str) -> Result<u64, TargetError>;
         fn program_directories(&self) -> Vec<String>;
         fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError>;
         fn library_directories(&self) -> Vec<String>;

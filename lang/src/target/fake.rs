@@ -62,6 +62,8 @@ pub struct FakeTarget {
     pub user_function_args: HashMap<(String, String), UserFunction>,
     /// Binaries without DWARF, whose `args` cannot be read.
     pub no_dwarf: Vec<String>,
+    /// Cgroup ids by directory path; another path does not exist.
+    pub cgroups: HashMap<String, u64>,
 }
 
 impl FakeTarget {
@@ -123,6 +125,12 @@ impl FakeTarget {
     /// Adds the kernel symbol `name` at `address`.
     pub fn with_kernel_symbol(mut self, name: &str, address: u64) -> Self {
         self.kernel_symbols.insert(name.to_string(), address);
+        self
+    }
+
+    /// Adds a cgroup directory at `path` whose id is `id`.
+    pub fn with_cgroup(mut self, path: &str, id: u64) -> Self {
+        self.cgroups.insert(path.to_string(), id);
         self
     }
 
@@ -351,6 +359,10 @@ impl Target for FakeTarget {
             Some(why) => Err(TargetError::Unavailable(why.clone())),
             None => Ok(self.kernel_function_sizes.get(name).copied()),
         }
+    }
+
+    fn cgroup_id(&self, path: &str) -> Result<u64, TargetError> {
+        self.cgroups.get(path).copied().ok_or_else(|| TargetError::Unavailable("No such file or directory".into()))
     }
 
     fn program_directories(&self) -> Vec<String> {

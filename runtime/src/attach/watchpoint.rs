@@ -8,6 +8,10 @@
 //! ([`attach_setup`]) in the followed process; each address it sends is
 //! watched from then on ([`watch`]), and the process, which the uprobe
 //! stopped unless the probe is an `asyncwatchpoint`, is let go on.
+//!
+//! `unwatch(addr)` removes every watchpoint on the address when its
+//! request arrives ([`FunctionWatches::unwatch`]), and forgets the
+//! address, so that the function passed it again watches it again.
 
 use std::os::fd::BorrowedFd;
 
@@ -164,14 +168,17 @@ fn attach_error(info: &ProgramInfo, pid: Option<u32>, mode: WatchMode, e: std::i
     }
 }
 
-/// The breakpoints a session's `watchpoint:FUNC+argN` probes placed, and
-/// whether their uprobes stop the followed process.
+/// The breakpoints a session's watchpoints placed (those of
+/// `watchpoint:FUNC+argN` and those on a fixed address, which `unwatch()`
+/// can remove), and whether their uprobes stop the followed process.
 #[derive(Debug, Default)]
 pub(crate) struct FunctionWatches {
     /// The (program, address) pairs already watched or refused: a function
     /// passed the same address again adds no second breakpoint (bpftrace
     /// skips a repeat too), and a refusal is said once.
     seen: std::collections::HashSet<(usize, u64)>,
+    /// The breakpoints in place, by the address they watch.
+    links: Vec<(u64, Link)>,
     /// Whether a synchronous watchpoint's uprobe may stop the process.
     stops: bool,
 }
@@ -182,7 +189,37 @@ pub(crate) const OUT_OF_REGISTERS: &str = "Failed to attach watchpoint probe. Yo
 impl FunctionWatches {
     pub(crate) fn new(manifest: &rbpf_codegen::manifest::Manifest) -> FunctionWatches {
         let stops = manifest.programs.iter().any(|p| matches!(p.attach, Attach::WatchpointSetup { asynchronous: false, .. }));
-        FunctionWatches { seen: Default::default(), stops }
+        FunctionWatches { seen: Default::default(), links: Vec::new(), stops }
+    }
+
+    /// Keeps the link of a watchpoint on a fixed `address`, which
+    /// `unwatch()` may remove.
+    pub(crate) fn keep(&mut self, address: u64, link: Link) {
+        self.links.push((address, link));
+    }
+
+    /// The breakpoints still in place, to be detached with the session's
+    /// other links.
+    pub(crate) fn take_links(&mut self) -> Vec<Link> {
+        std::mem::take(&mut self.links).into_iter().map(|(_, link)| link).collect()
+    }
+
+    /// `unwatch(address)`: detaches every breakpoint on `address` and
+    /// forgets the pairs it was watched by, also in `watched` (the
+    /// [`rbpf_codegen::manifest::WATCHED_MAP`]), so that a function passed
+    /// it again watches it again. An address nothing watches is no error,
+    /// as in bpftrace.
+    pub(crate) fn unwatch(&mut self, address: u64, watched: Option<BorrowedFd<'_>>) {
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.links).into_iter().partition(|(a, _)| *a == address);
+        self.links = kept;
+        let forgotten: Vec<(usize, u64)> = self.seen.iter().filter(|(_, a)| *a == address).copied().collect();
+        for pair in &forgotten {
+            self.seen.remove(pair);
+            if let Some(map) = watched {
+                let _ = sys::map_delete(map, &watched_key(pair.0, pair.1));
+            }
+        }
+        super::detach_all(gone.into_iter().map(|(_, link)| link).collect());
     }
 
     /// Whether a uprobe of the session may stop the followed process (so
@@ -193,8 +230,8 @@ impl FunctionWatches {
 
     /// Watches `address` with the program at `index` of `programs` (whose
     /// fd `program` finds) in process `pid`, then lets the process go on
-    /// if its uprobe stopped it. Gives the breakpoint's link, if a new one
-    /// was placed, and a warning to print, if one is due.
+    /// if its uprobe stopped it. Keeps the breakpoint's link, if a new one
+    /// was placed, and gives a warning to print, if one is due.
     /// The pair is then noted in `watched` (the [`rbpf_codegen::manifest::WATCHED_MAP`]), so that
     /// the uprobe neither sends it nor stops the process for it again.
     pub(crate) fn place<'a>(
@@ -205,7 +242,7 @@ impl FunctionWatches {
         index: usize,
         address: u64,
         pid: Option<u32>,
-    ) -> Result<(Option<Link>, Option<String>), RuntimeError> {
+    ) -> Result<Option<String>, RuntimeError> {
         let Some(info @ ProgramInfo { attach: Attach::WatchpointFunction { length, mode }, .. }) = programs.get(index) else {
             return Err(RuntimeError::Event(format!("watchpoint program {index} is not in the manifest")));
         };
@@ -214,21 +251,21 @@ impl FunctionWatches {
             return Err(RuntimeError::Watchpoint { probe: info.probe_name.clone(), reason: "it watches an address in a process: give one with -p PID or -c CMD" });
         };
         let placed = match self.seen.insert((index, address)) {
-            false => Ok((None, None)),
+            false => Ok(None),
             true => program(info).and_then(|fd| watch(fd, info, address, *length, *mode, pid)).map(|watched| match watched {
-                Watched::Attached(link) => (Some(link), None),
-                Watched::Gone => (None, None),
-                Watched::OutOfRegisters => (None, Some(OUT_OF_REGISTERS.to_string())),
-                Watched::Refused(why) => (None, Some(why)),
+                Watched::Attached(link) => {
+                    self.links.push((address, link));
+                    None
+                }
+                Watched::Gone => None,
+                Watched::OutOfRegisters => Some(OUT_OF_REGISTERS.to_string()),
+                Watched::Refused(why) => Some(why),
             }),
         };
         // A full map (or a pair it cannot take) only costs the repeats
         // their record; so does a process gone, which makes no more calls.
         if let (true, Some(map)) = (placed.is_ok(), watched) {
-            let mut key = [0u8; 12];
-            key[..4].copy_from_slice(&(index as u32).to_ne_bytes());
-            key[4..].copy_from_slice(&address.to_ne_bytes());
-            let _ = sys::map_update(map, &key, &[1]);
+            let _ = sys::map_update(map, &watched_key(index, address), &[1]);
         }
         // Also when the breakpoint could not be placed: the process must
         // not stay stopped.
@@ -237,6 +274,15 @@ impl FunctionWatches {
         }
         placed
     }
+}
+
+/// The [`rbpf_codegen::manifest::WATCHED_MAP`]'s key of the program at
+/// `index` watching `address`.
+fn watched_key(index: usize, address: u64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..4].copy_from_slice(&(index as u32).to_ne_bytes());
+    key[4..].copy_from_slice(&address.to_ne_bytes());
+    key
 }
 
 /// Lets process `pid` go on after a setup uprobe stopped it (SIGSTOP).

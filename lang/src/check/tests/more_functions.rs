@@ -27,6 +27,22 @@ fn pton_is_an_array_of_the_address_bytes() {
 }
 
 #[test]
+fn cgroupid_is_the_id_of_the_path_when_compiled() {
+    let ast = crate::parse(r#"BEGIN { @a = cgroupid("/sys/fs/cgroup/unified/app"); @b = cgroup == cgroupid("/sys/fs/cgroup/unified/app"); }"#).unwrap();
+    let p = super::super::check(&ast, &super::target()).unwrap();
+    let text = format!("{p:?}");
+    assert_eq!(text.matches("Int(7351)").count(), 2, "{text}");
+    check(
+        r#"
+BEGIN { $p = "/sys/fs/cgroup/unified/app"; @a = cgroupid("/nonexistent"); @b = cgroupid($p); @c = cgroupid(); }
+//                                                       ^^^^^^^^^^^^^^ error: Failed to get `cgroupid` for path: "/nonexistent": No such file or directory
+//                                                                                      ^^ error: `cgroupid()` takes a path as a string literal
+//                                                                                                ^^^^^^^^ error: `cgroupid()` takes 1 argument, but 0 were given
+"#,
+    );
+}
+
+#[test]
 fn strerror_and_cgroup_path_take_numbers_and_a_literal_filter() {
     check(
         r#"
@@ -141,4 +157,52 @@ BEGIN { @a = macaddr(comm); @b = macaddr(curtask); }
 //           ^^^^^^^^^^^^^ error: macaddr() argument must be 6 bytes in size
 "#,
     );
+}
+
+#[test]
+fn unwatch_takes_an_address_and_is_a_statement() {
+    check(
+        r#"
+BEGIN { unwatch(0x1234); $a = (uint64)8; unwatch($a); unwatch("x"); $v = unwatch(1); unwatch(); }
+//                                                            ^^^ error: `unwatch()` needs an integer, but this is string[2]
+//                                                                       ^^^^^^^^^^ error: `unwatch()` has no value
+//                                                                                   ^^^^^^^ error: `unwatch()` takes 1 argument, but 0 were given
+"#,
+    );
+}
+
+/// A kernel with a function passed a socket buffer.
+fn skb_target() -> crate::target::FakeTarget {
+    kernel_target()
+        .with_kernel_definitions("struct sk_buff { unsigned int len; unsigned int data_len; }; struct sock { int x; };")
+        .with_kernel_function("ip_finish_output2", &[("sk", "struct sock *", 8, false), ("skb", "struct sk_buff *", 8, false)], Some(("int", 4, true)))
+}
+
+#[test]
+fn skboutput_names_its_file_and_is_a_u32() {
+    let p = run_on(
+        &skb_target(),
+        r#"fentry:ip_finish_output2 { $r = skboutput("a.pcap", args.skb, args.skb->len, 0); @r = skboutput("b.pcap", args.skb, 64, 14); @s = skboutput("a.pcap", args.skb, 8, 0); }"#,
+    )
+    .unwrap();
+    assert_eq!(p.skb_outputs, ["a.pcap", "b.pcap"]);
+    let text = format!("{:?}", p.probes[0].body);
+    assert_eq!(text.matches("function: \"skboutput\"").count(), 3, "{text}");
+    assert!(p.maps.iter().all(|m| format!("{:?}", m.value).contains("bits: 32, signed: false")), "{:?}", p.maps);
+}
+
+#[test]
+fn skboutput_refuses_what_is_not_a_socket_buffer_and_other_probes() {
+    let errors = |src: &str| run_on(&skb_target(), src).expect_err("refused");
+    let text = errors(r#"fentry:ip_finish_output2 { $r = skboutput("a.pcap", args.sk, 10, 0); }"#);
+    assert!(text.contains("error: `skboutput()` needs a `struct sk_buff *`, but this is struct sock *"), "{text}");
+    assert!(text.contains("-e:1:53"), "{text}");
+    let text = errors(r#"fentry:ip_finish_output2 { $r = skboutput("a.pcap", 0, 10, 0); }"#);
+    assert!(text.contains("needs a `struct sk_buff *`"), "{text}");
+    let text = errors(r#"fentry:ip_finish_output2 { $p = "a.pcap"; $r = skboutput($p, args.skb, 10, 0); }"#);
+    assert!(text.contains("error: `skboutput()` takes the pcap file's path as a string literal"), "{text}");
+    let text = errors(r#"kprobe:ip_finish_output2 { $r = skboutput("a.pcap", arg1, 10, 0); }"#);
+    assert!(text.contains("error: `skboutput()` is not available in `kprobe:ip_finish_output2`"), "{text}");
+    let text = errors(r#"fentry:ip_finish_output2 { $r = skboutput("a.pcap", args.skb, "x", 0); }"#);
+    assert!(text.contains("error: the length of `skboutput()` needs an integer"), "{text}");
 }
