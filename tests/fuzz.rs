@@ -70,7 +70,8 @@ fn runner(cases: u32, seed: u64) -> TestRunner {
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
         cases,
-        max_shrink_iters: 64, max_shrink_time: 60_000,
+        max_shrink_iters: 64,
+        max_shrink_time: 60_000,
         failure_persistence: None,
         ..Config::default()
     };

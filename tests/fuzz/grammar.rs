@@ -312,7 +312,9 @@ impl Gen {
                 one_of(vec![
                     // One length: it is part of the type.
                     self.string(0).prop_map(|s| format!("buf({s}, 8)")).boxed(),
-                    this.expr(&Ty::IntPtr { bits: 8 }, 0).prop_map(|p| format!("buf({p}, 8)")).boxed(),
+                    this.expr(&Ty::IntPtr { bits: 8 }, 0)
+                        .prop_map(|p| format!("buf({p}, 8)"))
+                        .boxed(),
                 ])
             }
             // One form: a stack's mode and size are part of its type, and a
@@ -338,8 +340,12 @@ impl Gen {
                 ])
             }
             Ty::Buf => one_of(vec![
-                (self.string(0), 0u32..80).prop_map(|(s, n)| format!("buf({s}, {n})")).boxed(),
-                (self.int(64, false, 0), 1u32..80).prop_map(|(p, n)| format!("buf((int8 *)({p}), {n})")).boxed(),
+                (self.string(0), 0u32..80)
+                    .prop_map(|(s, n)| format!("buf({s}, {n})"))
+                    .boxed(),
+                (self.int(64, false, 0), 1u32..80)
+                    .prop_map(|(p, n)| format!("buf((int8 *)({p}), {n})"))
+                    .boxed(),
                 self.expr(ty, depth),
             ]),
             _ => self.expr(ty, depth),
@@ -579,7 +585,7 @@ impl Gen {
                 .collect();
             if !maps_with_keys.is_empty() {
                 let keyed: Vec<S> = maps_with_keys.iter().map(|&i| self.has_key(i, d)).collect();
-                options.push(one_of(keyed).prop_map(move |h| c16(h)).boxed());
+                options.push(one_of(keyed).prop_map(c16).boxed());
             }
         }
         one_of(options)
@@ -594,7 +600,13 @@ impl Gen {
             .collect();
         let several = parts.len() > 1;
         join(parts, ", ")
-            .prop_map(move |k| if several { format!("has_key(@m{n}, ({k}))") } else { format!("has_key(@m{n}, {k})") })
+            .prop_map(move |k| {
+                if several {
+                    format!("has_key(@m{n}, ({k}))")
+                } else {
+                    format!("has_key(@m{n}, {k})")
+                }
+            })
             .boxed()
     }
 
@@ -679,7 +691,7 @@ impl Gen {
         proptest::collection::vec(printable_ty(full), 0..4)
             .prop_flat_map(move |tys| {
                 let args: Vec<S> = tys.iter().map(|t| this.printable(t, depth)).collect();
-                let convs: Vec<S> = tys.iter().map(|t| conversion(t)).collect();
+                let convs: Vec<S> = tys.iter().map(conversion).collect();
                 (args, convs, string_literal())
             })
             .prop_map(|(args, convs, text)| {
@@ -747,7 +759,10 @@ impl Gen {
             }
             // rbpf deletes no key of a histogram or stats map (bpftrace
             // 0.17 does).
-            let whole_only = matches!(map.value, MapValue::Agg(Agg::Hist | Agg::Lhist | Agg::Stats));
+            let whole_only = matches!(
+                map.value,
+                MapValue::Agg(Agg::Hist | Agg::Lhist | Agg::Stats)
+            );
             if !map.keys.is_empty() && !whole_only {
                 options.push((1, target.prop_map(|m| format!("delete({m});")).boxed()));
             }
@@ -787,8 +802,16 @@ impl Gen {
             // verifier walks, and a program past its million
             // instructions is too complex for any tracer.
             if self.loops {
-                let body = Gen { loops: false, ..this };
-                options.push((1, (1u32..4, body.block(inner)).prop_map(|(n, b)| format!("unroll({n}) {b}")).boxed()));
+                let body = Gen {
+                    loops: false,
+                    ..this
+                };
+                options.push((
+                    1,
+                    (1u32..4, body.block(inner))
+                        .prop_map(|(n, b)| format!("unroll({n}) {b}"))
+                        .boxed(),
+                ));
                 // A bounded loop on a counter of its own.
                 let counter = format!("$w{depth}");
                 options.push((
@@ -820,20 +843,37 @@ impl Gen {
                     // (README's differences).
                     // bpftrace 0.17 counts hist() values of 2^32 or more
                     // in [2G, 4G).
-                    Agg::Hist if !self.full() && n % 2 == 0 => v.prop_map(|v| format!("hist(({v}) & 4294967295)")).boxed(),
-                    Agg::Hist if !self.full() => v.prop_map(move |v| format!("hist(({v}) & 4294967295, {})", n % 5)).boxed(),
-                    Agg::Min if !self.full() => v.prop_map(|v| format!("min(({v}) & 65535)")).boxed(),
-                    Agg::Max if !self.full() => v.prop_map(|v| format!("max(({v}) & 65535)")).boxed(),
+                    Agg::Hist if !self.full() && n.is_multiple_of(2) => {
+                        v.prop_map(|v| format!("hist(({v}) & 4294967295)")).boxed()
+                    }
+                    Agg::Hist if !self.full() => v
+                        .prop_map(move |v| format!("hist(({v}) & 4294967295, {})", n % 5))
+                        .boxed(),
+                    Agg::Min if !self.full() => {
+                        v.prop_map(|v| format!("min(({v}) & 65535)")).boxed()
+                    }
+                    Agg::Max if !self.full() => {
+                        v.prop_map(|v| format!("max(({v}) & 65535)")).boxed()
+                    }
                     Agg::Min => v.prop_map(|v| format!("min({v})")).boxed(),
                     Agg::Max => v.prop_map(|v| format!("max({v})")).boxed(),
                     Agg::Avg => v.prop_map(|v| format!("avg({v})")).boxed(),
                     Agg::Stats => v.prop_map(|v| format!("stats({v})")).boxed(),
                     // A histogram's parameters are part of the map's
                     // type: each map has its own, from its number.
-                    Agg::Hist if n % 2 == 0 => v.prop_map(|v| format!("hist({v})")).boxed(),
+                    Agg::Hist if n.is_multiple_of(2) => {
+                        v.prop_map(|v| format!("hist({v})")).boxed()
+                    }
                     Agg::Hist => v.prop_map(move |v| format!("hist({v}, {})", n % 5)).boxed(),
                     Agg::Lhist => v
-                        .prop_map(move |v| format!("lhist({v}, {}, {}, {})", n * 10, n * 10 + 100 + n * 7, 1 + n * 3))
+                        .prop_map(move |v| {
+                            format!(
+                                "lhist({v}, {}, {}, {})",
+                                n * 10,
+                                n * 10 + 100 + n * 7,
+                                1 + n * 3
+                            )
+                        })
                         .boxed(),
                 }
             }
@@ -864,7 +904,9 @@ fn int_types(full: bool) -> &'static [(u8, bool)] {
 }
 
 fn int_ty(full: bool) -> BoxedStrategy<Ty> {
-    proptest::sample::select(int_types(full)).prop_map(|(bits, signed)| Ty::Int { bits, signed }).boxed()
+    proptest::sample::select(int_types(full))
+        .prop_map(|(bits, signed)| Ty::Int { bits, signed })
+        .boxed()
 }
 
 /// The types a printf argument or print() value may have.
@@ -1079,14 +1121,21 @@ fn probe_text(shape: &Rc<Shape>, probe: Probe, vars: &[Ty], first_probe: bool) -
     let mut inits: Vec<S> = vars
         .iter()
         .enumerate()
-        .map(|(i, t)| first.expr(t, 2).prop_map(move |e| format!("$v{i} = {e};")).boxed())
+        .map(|(i, t)| {
+            first
+                .expr(t, 2)
+                .prop_map(move |e| format!("$v{i} = {e};"))
+                .boxed()
+        })
         .collect();
     if first_probe {
         // Every map is written first thing, without reading a map: the
         // checker types a map by the first write it sees, and asks that a
         // map that is read be written somewhere (bpftrace 0.17 infers a
         // map's type from a write later in the text too).
-        let maps: Vec<S> = (0..shape.maps.len()).map(|n| first.map_update(n, 0)).collect();
+        let maps: Vec<S> = (0..shape.maps.len())
+            .map(|n| first.map_update(n, 0))
+            .collect();
         inits.splice(0..0, maps);
     }
     let full = shape.profile == Profile::Full;
