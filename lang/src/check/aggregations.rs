@@ -12,7 +12,9 @@ impl Checker {
         Some((MapUpdate::Count, MapValue::Count))
     }
 
-    /// `sum(n)`, `min(n)`, `max(n)`, `avg(n)`, `stats(n)`: signed when `n` is.
+    /// `sum(n)`, `min(n)`, `max(n)`: signed when `n` is. `avg(n)` and
+    /// `stats(n)` are signed always: bpftrace 0.17 divides their total as
+    /// a signed number (`avg((uint64)-1)` prints -1).
     pub(super) fn int_aggregation(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(MapUpdate, MapValue)> {
         let agg = call.name.name.as_str();
         let arg = self.expr(&call.args[0], cx);
@@ -22,8 +24,8 @@ impl Checker {
             "sum" => (MapUpdate::Sum(arg), MapValue::Sum { signed }),
             "min" => (MapUpdate::Min(arg), MapValue::Min { signed }),
             "max" => (MapUpdate::Max(arg), MapValue::Max { signed }),
-            "stats" => (MapUpdate::Stats(arg), MapValue::Stats { signed }),
-            _ => (MapUpdate::Avg(arg), MapValue::Avg { signed }),
+            "stats" => (MapUpdate::Stats(arg), MapValue::Stats { signed: true }),
+            _ => (MapUpdate::Avg(arg), MapValue::Avg { signed: true }),
         })
     }
 

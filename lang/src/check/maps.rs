@@ -152,7 +152,10 @@ impl Checker {
         };
         let merged = match (old, &kind) {
             (MapValue::Plain(a), MapValue::Plain(b)) if a.fits_map(b) => Some(MapValue::Plain(a.unify(b))),
-            (MapValue::Sum { signed: a }, MapValue::Sum { signed: b }) => Some(MapValue::Sum { signed: *a || *b }),
+            // bpftrace 0.17 keeps the sign of a map's first sum(), where
+            // min(), max(), avg() and stats() turn signed with any signed
+            // value.
+            (MapValue::Sum { .. }, MapValue::Sum { .. }) => Some(old.clone()),
             (MapValue::Min { signed: a }, MapValue::Min { signed: b }) => Some(MapValue::Min { signed: *a || *b }),
             (MapValue::Max { signed: a }, MapValue::Max { signed: b }) => Some(MapValue::Max { signed: *a || *b }),
             (MapValue::Avg { signed: a }, MapValue::Avg { signed: b }) => Some(MapValue::Avg { signed: *a || *b }),

@@ -19,6 +19,11 @@ pub(super) struct Macro {
 /// (`#define A B B`, `#define B C C`, ...), not a program.
 const MAX_EXPANSION: usize = 1 << 20;
 
+/// Macro uses inside macro bodies and arguments nest at most this deep:
+/// expansion recurses once per level, and the compiler must not need more
+/// than the main thread's stack.
+const MAX_DEPTH: usize = 256;
+
 /// The macros in force, by name.
 pub(super) type Macros = HashMap<String, Macro>;
 
@@ -96,7 +101,7 @@ pub(super) fn expand_into(
 ) -> Result<(), (usize, usize, String)> {
     let mut disabled = Vec::new();
     let mut copied = 0;
-    for found in uses(text, macros, &mut disabled)? {
+    for found in uses(text, macros, &mut disabled, 0)? {
         out.push_str(&text[copied..found.start]);
         expansions.push(Expansion {
             out_start: out.len(),
@@ -114,9 +119,17 @@ pub(super) fn expand_into(
 /// Expands every macro in `text` (a macro body or argument), with the
 /// names in `disabled` left alone.
 pub(super) fn expand(text: &str, macros: &Macros, disabled: &mut Vec<String>) -> Result<String, String> {
+    expand_nested(text, macros, disabled, 0)
+}
+
+/// [`expand`] at `depth` levels of expansion.
+fn expand_nested(text: &str, macros: &Macros, disabled: &mut Vec<String>, depth: usize) -> Result<String, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("macros are nested more than {MAX_DEPTH} levels deep: is a definition recursive?"));
+    }
     let mut out = String::new();
     let mut copied = 0;
-    for found in uses(text, macros, disabled).map_err(|(_, _, message)| message)? {
+    for found in uses(text, macros, disabled, depth).map_err(|(_, _, message)| message)? {
         out.push_str(&text[copied..found.start]);
         out.push_str(&found.replacement);
         copied = found.end;
@@ -129,7 +142,7 @@ pub(super) fn expand(text: &str, macros: &Macros, disabled: &mut Vec<String>) ->
 }
 
 /// The macro uses in `text`, expanded; an error carries its byte range.
-fn uses(text: &str, macros: &Macros, disabled: &mut Vec<String>) -> Result<Vec<Use>, (usize, usize, String)> {
+fn uses(text: &str, macros: &Macros, disabled: &mut Vec<String>, depth: usize) -> Result<Vec<Use>, (usize, usize, String)> {
     let lexemes = lexemes(text);
     let mut found = Vec::new();
     let mut k = 0;
@@ -145,7 +158,7 @@ fn uses(text: &str, macros: &Macros, disabled: &mut Vec<String>) -> Result<Vec<U
         let replacement = match &definition.params {
             None => {
                 disabled.push(name.to_string());
-                let body = expand(&definition.body, macros, disabled);
+                let body = expand_nested(&definition.body, macros, disabled, depth + 1);
                 disabled.pop();
                 found.push(Use { start, end, replacement: body.map_err(fail)? });
                 continue;
@@ -173,11 +186,11 @@ fn uses(text: &str, macros: &Macros, disabled: &mut Vec<String>) -> Result<Vec<U
                 }
                 let mut expanded_args = Vec::with_capacity(args.len());
                 for arg in &args {
-                    expanded_args.push(expand(arg.trim(), macros, disabled).map_err(|m| (start, use_end, m))?);
+                    expanded_args.push(expand_nested(arg.trim(), macros, disabled, depth + 1).map_err(|m| (start, use_end, m))?);
                 }
                 let substituted = substitute(&definition.body, params, &expanded_args);
                 disabled.push(name.to_string());
-                let body = expand(&substituted, macros, disabled);
+                let body = expand_nested(&substituted, macros, disabled, depth + 1);
                 disabled.pop();
                 (body.map_err(|m| (start, use_end, m))?, use_end)
             }

@@ -327,3 +327,25 @@ fn macro_arguments_may_span_lines() {
     let z_in = text.find('z').expect("z");
     assert_eq!(pre.map.span(Span::new(z_out, z_out + 1)), Span::new(z_in, z_in + 1));
 }
+
+#[test]
+fn deeply_nested_macros_are_refused_not_overflowing_the_stack() {
+    let mut chain = String::from("#define M0 1\n");
+    for i in 1..10_000 {
+        chain.push_str(&format!("#define M{i} (M{} + 1)\n", i - 1));
+    }
+    chain.push_str("BEGIN { $x = M9999; }\n");
+    let arguments = format!("#define F(x) x\nBEGIN {{ $x = {}1{}; }}\n", "F(".repeat(10_000), ")".repeat(10_000));
+    for text in [chain, arguments] {
+        let errors = preprocess(&text, &Options::default()).expect_err("too deep");
+        assert!(errors[0].message.contains("nested more than 256 levels deep"), "{}", errors[0].message);
+        assert!(text[errors[0].span.range()].starts_with(['M', 'F']), "points at the use");
+    }
+    // A chain within the limit expands.
+    let mut chain = String::from("#define M0 1\n");
+    for i in 1..200 {
+        chain.push_str(&format!("#define M{i} M{}\n", i - 1));
+    }
+    chain.push_str("BEGIN { $x = M199; }\n");
+    assert!(preprocess(&chain, &Options::default()).unwrap().text.contains("$x = 1;"));
+}
