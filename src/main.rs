@@ -494,6 +494,8 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         helper_checks: cli.helper_checks.min(2),
         ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
         usdt_file_activation: cli.usdt_file_activation,
+        cpp_demangle: settings.cpp_demangle,
+        no_user_symbols: settings.no_user_symbols,
         ..Default::default()
     };
     let includes = preprocess_options(cli);
