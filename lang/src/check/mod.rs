@@ -589,7 +589,7 @@ impl Checker {
 /// not the one the user meant. As in bpftrace, a parameter ends its piece
 /// of the attach point: text after it (`sys_enter_$1*`) must be quoted
 /// (`sys_enter_$1"*"`), or be another parameter (`$2$1`).
-fn expand_positionals(text: &str, span: Span, params: &[String]) -> Result<String, Diagnostic> {
+pub(crate) fn expand_positionals(text: &str, span: Span, params: &[String]) -> Result<String, Diagnostic> {
     if !text.contains(['$', '"']) {
         return Ok(text.to_string());
     }
