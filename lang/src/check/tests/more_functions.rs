@@ -78,6 +78,14 @@ tracepoint:syscalls:sys_enter_execve { printf("%s", path(args.filename)); }
     );
     let p = run_on(&kernel_target(), "fentry:vfs_read { @[path(args.file)] = count(); }").unwrap();
     assert!(p.maps[0].key[0].is_str());
+    // A `struct path` member is passed by its address, as bpftrace's
+    // `path(args->filp->f_path)`: no read of the struct itself.
+    let src = "struct path { long mnt; long dentry; }; struct file { long mode; struct path f_path; }; \
+               fentry:vfs_read { @[path(args->file->f_path)] = count(); }";
+    let p = run_on(&kernel_target(), src).unwrap();
+    let StmtKind::MapUpdate { keys, .. } = &p.probes[0].body[0].kind else { panic!() };
+    let text = format!("{keys:?}");
+    assert!(text.contains("Retype") && !text.contains("Load"), "{text}");
 }
 
 #[test]
