@@ -150,3 +150,29 @@ BEGIN { @a = macaddr(comm); @b = macaddr(curtask); }
 "#,
     );
 }
+
+/// `func` in a uprobe on a C++ function: its name demangled once, here,
+/// unless the options or the config block say otherwise; its address
+/// (printed as `usym()` prints it) under BPFTRACE_NO_USER_SYMBOLS.
+#[test]
+fn func_in_a_uprobe_names_a_cpp_function_demangled() {
+    let target = kernel_target().with_user_functions("/bin/cpp", &["_ZN6shapes4leafEi"]);
+    let func = |src: &str, options: &crate::check::Options| {
+        let ast = crate::parse(src).unwrap();
+        let p = crate::check::check_with(&ast, &target, options).unwrap();
+        let StmtKind::MapUpdate { keys, .. } = &p.probes[0].body[0].kind else { panic!() };
+        keys[0].kind.clone()
+    };
+    let src = "uretprobe:/bin/cpp:_ZN6shapes4leafEi { @[func] = count(); }";
+    let default = crate::check::Options::default();
+    assert_eq!(func(src, &default), ExprKind::Str("shapes::leaf(int)".into()));
+    let mangled = ExprKind::Str("_ZN6shapes4leafEi".into());
+    assert_eq!(func(src, &crate::check::Options { cpp_demangle: Some(false), ..Default::default() }), mangled);
+    assert_eq!(func(&format!("config = {{ cpp_demangle = 0 }} {src}"), &default), mangled);
+    // The environment wins over the config block.
+    let on = crate::check::Options { cpp_demangle: Some(true), ..Default::default() };
+    assert_eq!(func(&format!("config = {{ cpp_demangle = 0 }} {src}"), &on), ExprKind::Str("shapes::leaf(int)".into()));
+    let hex = crate::check::Options { no_user_symbols: true, ..Default::default() };
+    let entry = func("uprobe:/bin/cpp:_ZN6shapes4leafEi { @[func] = count(); }", &hex);
+    assert!(matches!(entry, ExprKind::Call { function: "usym", .. }), "{entry:?}");
+}
