@@ -494,6 +494,8 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         helper_checks: cli.helper_checks.min(2),
         ringbuf_pages: settings.ringbuf_pages.map(|p| p.min(u64::from(u32::MAX)) as u32),
         usdt_file_activation: cli.usdt_file_activation,
+        cpp_demangle: settings.cpp_demangle,
+        no_user_symbols: settings.no_user_symbols,
         ..Default::default()
     };
     let includes = preprocess_options(cli);
@@ -728,6 +730,21 @@ fn runtime_failure(
             lang::Diagnostic::error(span, message)
                 .with_label("the verifier gave up here")
                 .with_note("the kernel's verifier checks every iteration of a loop and every path through the probe, up to a million instructions: fewer iterations or less work in each make it fit")
+        } else if let Some(helper) = missing_helper(&message).map(str::to_string) {
+            // The kernel lacks a helper (or refuses it to this probe
+            // type): a fact of the kernel, not a fault of the code.
+            let d = lang::Diagnostic::error(span, message).with_label("this kernel does not offer what this needs here");
+            match helper.as_str() {
+                "bpf_override_return" => d.with_note(
+                    "override() needs a kernel built with CONFIG_BPF_KPROBE_OVERRIDE (and CONFIG_FUNCTION_ERROR_INJECTION); this one is not",
+                ),
+                _ => d.with_note(format!("{helper} is not available to this probe type in this kernel (`rbpf --info` lists what it has)")),
+            }
+        } else if message.contains("helper call is not allowed in probe") {
+            // bpf_d_path: only in the functions the kernel's allowlist names.
+            lang::Diagnostic::error(span, message)
+                .with_label("the kernel allows this helper in some functions only")
+                .with_note("path() works in fentry/fexit probes of the functions the kernel lets bpf_d_path run in, e.g. vfs_getattr, filp_close, dentry_open, vfs_truncate, vfs_fallocate, security_file_open")
         } else {
             lang::Diagnostic::error(span, message)
                 .with_label("the kernel's verifier refused the code for this")
@@ -744,6 +761,14 @@ fn runtime_failure(
         return Failure::Reported;
     }
     Failure::Other(e.into())
+}
+
+/// The helper a verifier's complaint says the kernel does not offer the
+/// program (`program of this type cannot use helper bpf_override_return#58`,
+/// `unknown func bpf_d_path#147`).
+fn missing_helper(message: &str) -> Option<&str> {
+    let rest = ["cannot use helper ", "unknown func "].iter().find_map(|m| message.split_once(m).map(|(_, rest)| rest))?;
+    Some(rest.split('#').next().unwrap_or(rest))
 }
 
 fn print_debug(compiled: &rbpf::Compiled) {

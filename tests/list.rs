@@ -117,6 +117,33 @@ fn uprobes_are_the_functions_of_a_binary() {
 }
 
 #[test]
+fn quoted_pieces_of_a_search_are_taken_literally_as_bpftrace_takes_them() {
+    const TEST: &str = "quoted_pieces_of_a_search_are_taken_literally_as_bpftrace_takes_them";
+    // A path with a space and a comma, which only quotes can name.
+    let dir = std::env::temp_dir().join(format!("rbpf-{TEST}-{}", std::process::id())).join("my app, v2");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let binary = dir.join("bash");
+    std::fs::copy("/bin/bash", &binary).expect("copy /bin/bash");
+    let quoted = format!("uprobe:\"{}\":*", binary.display());
+    let ours = listed(&["-l", &quoted]);
+    let _ = std::fs::remove_dir_all(dir.parent().expect("temp dir"));
+    let plain = listed(&["-l", "uprobe:/bin/bash:*"]);
+    assert!(!plain.is_empty() && ours == plain.replace("/bin/bash", &binary.display().to_string()), "{ours}");
+    // Each piece may be quoted, in a list too; a program's attach points
+    // list as they run.
+    let search = "tracepoint:\"syscalls\":sys_enter_open*,t:\"sched\":\"sched_switch\"";
+    let ours = listed(&["-l", search]);
+    assert!(ours.contains("tracepoint:syscalls:sys_enter_openat\n") && ours.ends_with("tracepoint:sched:sched_switch\n"), "{ours}");
+    assert_eq!(listed(&["-l", "-e", "t:\"sched\":sched_switch {}"]), "tracepoint:sched:sched_switch\n");
+    // bpftrace needs root to list anything.
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(theirs) = bpftrace(TEST, &["-l", search]) else { return };
+    assert!(ours == theirs, "rbpf -l {search}: {}", first_difference(&ours, &theirs));
+}
+
+#[test]
 fn a_missing_binary_is_one_sentence() {
     let out = run(&["-l", "uprobe:/nonexistent/rbpf-test:*"]);
     assert_eq!(out.status.code(), Some(1));

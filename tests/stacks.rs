@@ -4,7 +4,7 @@
 //! limits, `printf("%s")`, JSON), also after the traced process exited,
 //! and for 50 processes that exit the moment their event is sent;
 //! `usym()`, `uaddr()` and `reg()` on the same program, and C++ names
-//! demangled.
+//! demangled (also by `func`).
 
 mod common;
 
@@ -404,6 +404,61 @@ fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
     assert!(out.contains("@[shapes::leaf(int)]: 1\n"), "{out}");
     let keys = stack_keys(&out, "@s");
     assert!(keys.len() == 1 && keys[0][0] == "    shapes::leaf(int)+0" && is_frame(keys[0][1], Some("main")), "{out}");
+}
+
+/// Calls a C++ function three times and exits.
+const CPP_CALLS: &str = r#"
+volatile int sink;
+namespace shapes { __attribute__((noinline)) int leaf(int i) { sink += i; return i; } }
+int main() { for (int i = 0; i < 3; i++) shapes::leaf(i); return 0; }
+"#;
+
+/// rbpf's output tracing `binary` (run by `-c`) with `program`, under the
+/// environment variables `env`.
+fn traced_run(binary: &std::path::Path, program: &str, env: &[(&str, &str)]) -> String {
+    let out = common::rbpf()
+        .envs(env.iter().copied())
+        .args(["-c", binary.to_str().expect("a UTF-8 path"), "-e", program])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run rbpf");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+#[test]
+fn func_names_a_cpp_function_demangled_as_bpftrace_does() {
+    const TEST: &str = "func_names_a_cpp_function_demangled_as_bpftrace_does";
+    if !kernel_tests_enabled(TEST) {
+        return;
+    }
+    let Some(binary) = build_c(TEST, "the C++ test program (needs g++)", "calls", &[("calls.cpp", CPP_CALLS)], &["-O0"]) else {
+        return;
+    };
+    let symbol = "_ZN6shapes4leafEi";
+    let program = format!(
+        "uprobe:{0}:{symbol} {{ printf(\"<%s> <%s>\\n\", func, probe); @[func] = count(); }} \
+         uretprobe:{0}:{symbol} {{ @r[func] = count(); }}",
+        binary.display()
+    );
+    // As bpftrace: demangled in printf() and as a map key, also on return
+    // (0.17 names the caller there; later bpftrace the function), and
+    // `probe` as written.
+    let out = traced_run(&binary, &program, &[]);
+    let line = format!("<shapes::leaf(int)> <uprobe:{}:{symbol}>\n", binary.display());
+    assert_eq!(out.matches(&line).count(), 3, "{out}");
+    assert!(out.contains("@[shapes::leaf(int)]: 3\n") && out.contains("@r[shapes::leaf(int)]: 3\n"), "{out}");
+    // BPFTRACE_NO_CPP_DEMANGLE, and the config block's key, keep it mangled.
+    let out = traced_run(&binary, &program, &[("BPFTRACE_NO_CPP_DEMANGLE", "1")]);
+    assert!(out.contains(&format!("@[{symbol}]: 3\n")) && out.contains(&format!("@r[{symbol}]: 3\n")), "{out}");
+    let out = traced_run(&binary, &format!("config = {{ cpp_demangle = 0 }} {program}"), &[]);
+    assert!(out.contains(&format!("@[{symbol}]: 3\n")), "{out}");
+    // BPFTRACE_NO_USER_SYMBOLS: the function's address, as 0.17 prints it.
+    let out = traced_run(&binary, &program, &[("BPFTRACE_NO_USER_SYMBOLS", "1")]);
+    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
+    let hex = out.lines().filter(|l| l.starts_with("<0x") && l.contains("> <uprobe:")).count();
+    assert_eq!(hex, 3, "{out}");
 }
 
 #[test]

@@ -209,6 +209,8 @@ fn guest_6_12() -> &'static Guest {
         MULTI_ATTACH_PROGRAMS.iter().map(|(name, program, workload)| (name.to_string(), trace_while(program, workload))).collect();
     commands.push(("sigkill_kprobes".to_string(), kill_while(KILLED_PROGRAM, SLEEPS)));
     commands.push(("skboutput".to_string(), skboutput_command()));
+    commands.push(("path".to_string(), trace_while(PATH_PROGRAM, PATH_WORKLOAD)));
+    commands.push(("override".to_string(), override_getppid()));
     GUEST.get_or_init(|| boot("6.12", commands))
 }
 
@@ -223,6 +225,38 @@ fn skboutput_command() -> String {
     format!(
         "rm -f {PCAP}; busybox ifconfig lo 127.0.0.1 up; ( {} ); status=$?; echo pcap:; busybox od -An -tx1 -v {PCAP}; exit $status",
         trace_while(&program, "busybox ping -c 3 127.0.0.1 > /dev/null")
+    )
+}
+
+/// `path()` in the two forms bpftrace takes: a `struct path *` argument
+/// and a `struct path` member (passed by its address), each in a function
+/// the kernel lets bpf_d_path run in (its btf_allowlist_d_path; vfs_open,
+/// say, is not). Since Linux 6.7 close(2) no longer goes through
+/// filp_close, but a process's exit still does: `sleep` exits with the
+/// file open on its stdin.
+const PATH_PROGRAM: &str = "fentry:security_inode_getattr { @getattr[comm, path(args->path)] = count(); } \
+                            fentry:filp_close { @close[comm, path(args->filp->f_path)] = count(); }";
+
+const PATH_WORKLOAD: &str = "echo rbpf > /run/rbpf-vm/path-test; \
+                             for i in 1 2 3; do stat /run/rbpf-vm/path-test > /dev/null; sleep 0 < /run/rbpf-vm/path-test; done";
+
+/// `override()` on a syscall the kernel lets errors be injected into
+/// (syscalls are, through ALLOW_ERROR_INJECTION): getppid() then returns
+/// -1 with EPERM. Debian's stock 6.1 and 6.12 kernels are built without
+/// CONFIG_FUNCTION_ERROR_INJECTION, hence without
+/// CONFIG_BPF_KPROBE_OVERRIDE: there the kernel refuses the helper, and
+/// rbpf must say so and why at the call, with exit status 1. On a kernel
+/// that has it (`override=yes` below), the call must fail as asked.
+fn override_getppid() -> String {
+    format!(
+        r#"if grep -q '^CONFIG_BPF_KPROBE_OVERRIDE=y' /boot/config-$(uname -r) 2>/dev/null; then echo override=yes; else echo override=no; fi
+{rbpf} --unsafe -e {program} & pid=$!
+for i in $(seq 300); do ls -l /proc/$pid/fd 2>/dev/null | grep -q bpf_link && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+perl -e '$p = getppid(); printf("getppid: %d %d
+", $p, $!+0)'
+kill -INT $pid 2>/dev/null; wait $pid; echo "status $?""#,
+        rbpf = rbpf(),
+        program = shell_quote(r#"kprobe:__x64_sys_getppid /comm == "perl"/ { override(-1); @overridden = count(); }"#),
     )
 }
 
@@ -578,3 +612,25 @@ fn skboutput_writes_loopback_packets_to_a_pcap_file() {
     assert!(icmp >= 3, "three pings and their replies, got {icmp} ICMP packets:\n{out}");
 }
 
+
+#[test]
+fn path_names_files_from_a_pointer_and_from_a_member() {
+    let Some(out) = traced_in(guest_6_12(), "path_names_files_from_a_pointer_and_from_a_member", "path") else { return };
+    assert!(out.contains("@getattr[stat, /run/rbpf-vm/path-test]: 3\n"), "{out}");
+    assert!(out.contains("@close[sleep, /run/rbpf-vm/path-test]: 3\n"), "{out}");
+}
+
+#[test]
+fn override_makes_the_call_fail_or_is_refused_clearly() {
+    let Some(out) = output_of(guest_6_12(), "override_makes_the_call_fail_or_is_refused_clearly", "override") else { return };
+    let text = format!("{}{}", out.stdout, out.stderr);
+    if out.stdout.starts_with("override=yes") {
+        // -1 from the syscall: perl sees -1 with EPERM (1).
+        assert!(text.contains("getppid: -1 1\n") && text.contains("@overridden: 1\n") && text.contains("status 0"), "{}", out.describe());
+    } else {
+        // The stock Debian kernels: refused at the call, saying why.
+        assert!(text.contains("status 1") && text.contains("getppid: ") && !text.contains("getppid: -1"), "{}", out.describe());
+        assert!(text.contains("CONFIG_BPF_KPROBE_OVERRIDE") && text.contains("override(-1)"), "{}", out.describe());
+        assert!(!text.contains("bug in rbpf"), "{}", out.describe());
+    }
+}

@@ -502,15 +502,10 @@ fn read_maps(pid: u32, time: u64) -> Vec<Mapping> {
 }
 
 /// A C++ (or legacy Rust) symbol's name demangled, as bpftrace shows it by
-/// default (through the C++ runtime's `__cxa_demangle`); another name as
-/// it is. Done per frame printed, not for every symbol read.
+/// default; another name as it is. Done per frame printed, not for every
+/// symbol read.
 fn demangle(name: &str) -> String {
-    if name.starts_with("_Z") {
-        if let Some(text) = cpp_demangle::Symbol::new(name).ok().and_then(|s| s.demangle().ok()) {
-            return text;
-        }
-    }
-    name.to_string()
+    rbpf_lang::probes::demangle(name)
 }
 
 /// The file-backed mappings in the text of /proc/PID/maps

@@ -8,7 +8,7 @@
 use super::functions::Reads;
 use super::{Checker, ProbeCx};
 use crate::checked::{self, Expr, ExprKind};
-use crate::probes::ContextValue;
+use crate::probes::{ContextValue, ProbeKind, UprobeLocation};
 use crate::types::{Type, COMM_LEN};
 use crate::{Diagnostic, Span};
 
@@ -169,6 +169,17 @@ impl Checker {
     /// `func`, as the probe's kind gives it.
     fn func(&mut self, _: &str, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         let value = cx.resolved.kind.func(&cx.resolved.name, span);
+        // A uprobe's function is named as bpftrace names it: demangled
+        // (unless BPFTRACE_NO_CPP_DEMANGLE or `cpp_demangle = 0` says
+        // otherwise), here once rather than per event.
+        let at_entry = matches!(cx.resolved.kind, ProbeKind::Uprobe { location: UprobeLocation::Symbol(_), ret: false, .. });
+        let value = match value {
+            // Where the probe fires, the instruction pointer is the
+            // function's address: printed in hex as `usym()` then prints.
+            Ok(ContextValue::Name(_)) if self.no_user_symbols && at_entry => Ok(ContextValue::UserIp),
+            Ok(ContextValue::Name(name)) if self.demangle => Ok(ContextValue::Name(crate::probes::demangle(&name))),
+            other => other,
+        };
         self.context_value(value, span)
     }
 

@@ -38,7 +38,12 @@ impl Checker {
             );
             return None;
         }
-        let p = self.expr(&call.args[0], cx);
+        // A `struct path` member is passed by its address, as bpftrace
+        // takes `path(args->filp->f_path)`.
+        let p = match self.record_address(&call.args[0], cx) {
+            Some(address) => address,
+            None => self.expr(&call.args[0], cx),
+        };
         self.expect_int(&p, "`path()`")?;
         Some((ExprKind::Call { function: "path", args: vec![p] }, Type::Str { size: self.strlen }))
     }

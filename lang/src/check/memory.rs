@@ -168,6 +168,23 @@ impl Checker {
         Some(self.pointer_cast(ty, inner, cx))
     }
 
+    /// The address of `e` when it names a struct or union in kernel memory
+    /// (`args->filp->f_path`): a pointer to it, for a function that takes
+    /// the struct by reference as bpftrace's `path()` does. None when `e`
+    /// is something else (checked as an expression then).
+    pub(super) fn record_address(&mut self, e: &ast::Expr, cx: &mut ProbeCx) -> Option<Expr> {
+        if !is_place(e, &cx.resolved.kind) {
+            return None;
+        }
+        let place = self.place(e, cx)?;
+        match (self.complete(&place.ty), place.base) {
+            (ty @ CType::Record(_), Base::Memory { addr, user: false }) => {
+                Some(Expr { kind: ExprKind::Retype(Box::new(addr)), ty: typed_pointer(ty, false), span: e.span })
+            }
+            _ => None,
+        }
+    }
+
     /// `(T)e` where `T` is no integer keyword: a typedef name (the
     /// script's, then the kernel's) of an integer type casts as that
     /// integer type does (`(pid_t)x` is `(int32)x`), of a pointer type

@@ -46,6 +46,14 @@ pub struct Options {
     /// The keys a map holds, as BPFTRACE_MAX_MAP_KEYS would: wins over the
     /// config block (and over the environment).
     pub max_map_keys: Option<u32>,
+    /// BPFTRACE_NO_CPP_DEMANGLE: whether C++ names are demangled where the
+    /// checker names a function (`func` in a uprobe); wins over the config
+    /// block's `cpp_demangle`. Unset and unconfigured, they are.
+    pub cpp_demangle: Option<bool>,
+    /// BPFTRACE_NO_USER_SYMBOLS=1: user addresses print in hex, and so
+    /// does `func` in a uprobe on a function (its address, as bpftrace
+    /// prints it there).
+    pub no_user_symbols: bool,
 }
 
 /// Checks a parsed program against the host's facts.
@@ -154,6 +162,8 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
 
     let mut checker = Checker::new(program, options, strlen);
     checker.ncpus = target.possible_cpus().max(1);
+    checker.demangle = options.cpp_demangle.or(cpp_demangle).unwrap_or(true);
+    checker.no_user_symbols = options.no_user_symbols;
     let (types, mut type_diags) = types::TypeTable::build(program, target);
     checker.types = types;
     checker.symbols = symbols::Symbols::resolve(&expanded, target);
@@ -434,6 +444,10 @@ struct Checker {
     join_separators: Vec<String>,
     skb_outputs: Vec<String>,
     ncpus: u32,
+    /// Whether `func` in a uprobe names a C++ function demangled.
+    demangle: bool,
+    /// Whether `func` in a uprobe prints the function's address.
+    no_user_symbols: bool,
     uses_elapsed: bool,
     /// The unrolled size of the probes checked so far in this pass (each
     /// probe an attach point expands into counts: each is its own program).
@@ -529,6 +543,8 @@ impl Checker {
             join_separators: Vec::new(),
             skb_outputs: Vec::new(),
             ncpus: 1,
+            demangle: true,
+            no_user_symbols: false,
             uses_elapsed: false,
             unrolled: 0,
             probes: Vec::new(),
@@ -577,7 +593,7 @@ impl Checker {
 /// not the one the user meant. As in bpftrace, a parameter ends its piece
 /// of the attach point: text after it (`sys_enter_$1*`) must be quoted
 /// (`sys_enter_$1"*"`), or be another parameter (`$2$1`).
-fn expand_positionals(text: &str, span: Span, params: &[String]) -> Result<String, Diagnostic> {
+pub(crate) fn expand_positionals(text: &str, span: Span, params: &[String]) -> Result<String, Diagnostic> {
     if !text.contains(['$', '"']) {
         return Ok(text.to_string());
     }

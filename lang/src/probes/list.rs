@@ -6,7 +6,7 @@
 use super::{glob_match, is_glob, provider, Provider, Scope, PROVIDERS};
 use crate::ast;
 use crate::target::{Target, TargetError};
-use crate::Diagnostic;
+use crate::{Diagnostic, Span};
 
 /// One line of `-l` output, and under `-v` the lines indented below it
 /// (without the indent): a tracepoint's fields, a kernel function's
@@ -72,14 +72,19 @@ impl From<TargetError> for ListError {
 /// wildcard type come after the others (bpftrace expands them last).
 pub fn list(search: &str, verbose: bool, target: &dyn Target) -> Result<Listing, ListError> {
     let mut listing = Listing::default();
-    let terms: Vec<String> = search
-        .split(',')
-        .map(|term| match term.trim() {
-            "" => "*:*".to_string(),
-            t if !t.contains(':') => format!("*:{t}"),
-            t => t.to_string(),
+    // Quoted pieces (`uprobe:"/opt/my app/bin":*`) are taken as the
+    // program's attach points take them: literally, without their quotes.
+    let terms: Vec<String> = split_terms(search)
+        .into_iter()
+        .map(|term| {
+            let term = unquoted(term.trim()).map_err(|d| ListError::Usage(d.message))?;
+            Ok(match term.as_str() {
+                "" => "*:*".to_string(),
+                t if !t.contains(':') => format!("*:{t}"),
+                _ => term,
+            })
         })
-        .collect();
+        .collect::<Result<_, ListError>>()?;
     let any_type = |t: &String| t.split(':').next().is_some_and(is_glob);
     for term in terms.iter().filter(|t| !any_type(t)).chain(terms.iter().filter(|t| any_type(t))) {
         let mut probes = list_term(term, verbose, target, &mut listing.warnings)?;
@@ -113,6 +118,15 @@ fn list_program_in(program: &ast::Program, verbose: bool, target: &dyn Target, p
     let in_process = Scope { pid, ..Scope::default() };
     // In the program's order, each attach point's probes sorted.
     for point in program.probes.iter().flat_map(|p| &p.attach_points) {
+        let text = match unquoted_at(&point.text, point.span) {
+            Ok(text) => text,
+            Err(d) => {
+                errors.push(d);
+                continue;
+            }
+        };
+        let point = ast::AttachPoint { text, span: point.span };
+        let point = &point;
         let mut parts: Vec<&str> = point.text.split(':').collect();
         let kind = parts.remove(0);
         let found = match provider(kind) {
@@ -181,6 +195,35 @@ fn list_term(term: &str, verbose: bool, target: &dyn Target, warnings: &mut Vec<
         ListError::Usage(why) => ListError::Usage(why),
         ListError::Unavailable(why) => ListError::Unavailable(format!("cannot list {} probes: {why}", p.name)),
     })
+}
+
+/// The attach points of a search: separated by commas outside quotes.
+fn split_terms(search: &str) -> Vec<&str> {
+    let mut terms = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in search.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                terms.push(&search[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&search[start..]);
+    terms
+}
+
+/// A search's attach point with its quoted pieces unquoted, as the
+/// checker unquotes a program's (`-l` takes no positional parameters).
+fn unquoted(text: &str) -> Result<String, Diagnostic> {
+    unquoted_at(text, Span::default())
+}
+
+/// [`unquoted`], errors pointing into the attach point at `span`.
+fn unquoted_at(text: &str, span: Span) -> Result<String, Diagnostic> {
+    crate::check::expand_positionals(text, span, &[])
 }
 
 /// By name, each probe once.

@@ -20,6 +20,7 @@ mod special;
 mod tracepoint;
 pub(crate) mod uprobe;
 pub mod uprobe_args;
+pub use uprobe::demangle;
 mod usdt;
 pub(crate) mod watchpoint;
 

@@ -11,6 +11,18 @@ use crate::target::{Target, TargetError};
 use crate::diagnostic::Severity;
 use crate::{Diagnostic, Span};
 
+/// A C++ (or legacy Rust) symbol's name demangled, as bpftrace shows it by
+/// default (through the C++ runtime's `__cxa_demangle`); another name, or
+/// one that does not demangle, as it is.
+pub fn demangle(name: &str) -> String {
+    if name.starts_with("_Z") {
+        if let Some(text) = cpp_demangle::Symbol::new(name).ok().and_then(|s| s.demangle().ok()) {
+            return text;
+        }
+    }
+    name.to_string()
+}
+
 pub fn resolve_entry(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     resolve(parts, span, target, scope, false)
 }

@@ -94,6 +94,14 @@ tracepoint:syscalls:sys_enter_execve { printf("%s", path(args.filename)); }
     );
     let p = run_on(&kernel_target(), "fentry:vfs_read { @[path(args.file)] = count(); }").unwrap();
     assert!(p.maps[0].key[0].is_str());
+    // A `struct path` member is passed by its address, as bpftrace's
+    // `path(args->filp->f_path)`: no read of the struct itself.
+    let src = "struct path { long mnt; long dentry; }; struct file { long mode; struct path f_path; }; \
+               fentry:vfs_read { @[path(args->file->f_path)] = count(); }";
+    let p = run_on(&kernel_target(), src).unwrap();
+    let StmtKind::MapUpdate { keys, .. } = &p.probes[0].body[0].kind else { panic!() };
+    let text = format!("{keys:?}");
+    assert!(text.contains("Retype") && !text.contains("Load"), "{text}");
 }
 
 #[test]
@@ -205,4 +213,30 @@ fn skboutput_refuses_what_is_not_a_socket_buffer_and_other_probes() {
     assert!(text.contains("error: `skboutput()` is not available in `kprobe:ip_finish_output2`"), "{text}");
     let text = errors(r#"fentry:ip_finish_output2 { $r = skboutput("a.pcap", args.skb, "x", 0); }"#);
     assert!(text.contains("error: the length of `skboutput()` needs an integer"), "{text}");
+}
+
+/// `func` in a uprobe on a C++ function: its name demangled once, here,
+/// unless the options or the config block say otherwise; its address
+/// (printed as `usym()` prints it) under BPFTRACE_NO_USER_SYMBOLS.
+#[test]
+fn func_in_a_uprobe_names_a_cpp_function_demangled() {
+    let target = kernel_target().with_user_functions("/bin/cpp", &["_ZN6shapes4leafEi"]);
+    let func = |src: &str, options: &crate::check::Options| {
+        let ast = crate::parse(src).unwrap();
+        let p = crate::check::check_with(&ast, &target, options).unwrap();
+        let StmtKind::MapUpdate { keys, .. } = &p.probes[0].body[0].kind else { panic!() };
+        keys[0].kind.clone()
+    };
+    let src = "uretprobe:/bin/cpp:_ZN6shapes4leafEi { @[func] = count(); }";
+    let default = crate::check::Options::default();
+    assert_eq!(func(src, &default), ExprKind::Str("shapes::leaf(int)".into()));
+    let mangled = ExprKind::Str("_ZN6shapes4leafEi".into());
+    assert_eq!(func(src, &crate::check::Options { cpp_demangle: Some(false), ..Default::default() }), mangled);
+    assert_eq!(func(&format!("config = {{ cpp_demangle = 0 }} {src}"), &default), mangled);
+    // The environment wins over the config block.
+    let on = crate::check::Options { cpp_demangle: Some(true), ..Default::default() };
+    assert_eq!(func(&format!("config = {{ cpp_demangle = 0 }} {src}"), &on), ExprKind::Str("shapes::leaf(int)".into()));
+    let hex = crate::check::Options { no_user_symbols: true, ..Default::default() };
+    let entry = func("uprobe:/bin/cpp:_ZN6shapes4leafEi { @[func] = count(); }", &hex);
+    assert!(matches!(entry, ExprKind::Call { function: "usym", .. }), "{entry:?}");
 }
