@@ -185,19 +185,20 @@ impl Session {
     /// with I/O enabled; installs handlers for those signals.
     pub async fn run(&mut self, out: &mut dyn Output) -> Result<i32, RuntimeError> {
         let output = RuntimeError::Output;
+        // Before anything is said or runs, so a Ctrl-C from here on stops
+        // cleanly (before, during loading, it ends the process at once).
+        let mut signals = Signals::new()?;
         if !self.options.quiet {
             out.attached(self.probe_count()).map_err(output)?;
         }
         out.flush().map_err(output)?;
         if self.options.dry_run {
-            let attached = self.attach_all(out);
+            let attached = self.attach_all(out, &mut signals);
             self.followed = None;
             attach::detach_all(std::mem::take(&mut self.links));
             out.finish().map_err(output)?;
-            return attached.map(|()| 0);
+            return attached.map(|_| 0);
         }
-        // Before anything runs, so a Ctrl-C during attaching stops cleanly.
-        let mut signals = Signals::new()?;
 
         self.write_start_time()?;
         self.run_all(&Attach::Begin)?;
@@ -207,9 +208,11 @@ impl Session {
         let mut detaching = None;
         let mut stopped = false;
         if !exited {
-            let attached = self.attach_all(out);
+            let attached = self.attach_all(out, &mut signals);
             let streamed = match attached {
-                Ok(()) => {
+                // A stop while attaching: what is attached comes off again.
+                Ok(true) => Ok(Ending::Stopped),
+                Ok(false) => {
                     if let Some(followed) = &mut self.followed {
                         followed.release();
                     }
@@ -287,11 +290,16 @@ impl Session {
     /// Attaches every probe; what one attaches without is said to `out` as
     /// a warning. A kprobe of a list or a wildcard that the kernel refuses
     /// (a function another kernel has, or one that cannot be probed) is
-    /// skipped with a warning, as bpftrace does.
-    fn attach_all(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+    /// skipped with a warning, as bpftrace does. A stop signal between two
+    /// probes ends the attaching (true): hundreds of probes never keep a
+    /// Ctrl-C waiting.
+    fn attach_all(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<bool, RuntimeError> {
         let pid = self.followed.as_ref().map(Followed::pid);
         let mut warnings = Vec::new();
         for info in &self.dispatch.manifest.programs {
+            if signals.stop.requested() {
+                return Ok(true);
+            }
             let attached = attach::attach(self.program(info)?, &self.maps, info, pid, &mut warnings);
             warnings.drain(..).try_for_each(|w| out.warning(&w)).map_err(RuntimeError::Output)?;
             match attached {
@@ -310,7 +318,7 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Runs every BEGIN (or END) program once, in order.
@@ -585,6 +593,14 @@ impl Signals {
 }
 
 impl StopSignals {
+    /// Whether a request to stop has arrived, without waiting for one.
+    fn requested(&mut self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut arrived = |signal: &mut Signal| signal.poll_recv(&mut cx).is_ready();
+        // Each is looked at, so that none stays pending for later.
+        arrived(&mut self.interrupt) | arrived(&mut self.terminate) | arrived(&mut self.hangup)
+    }
+
     /// A request to stop.
     async fn recv(&mut self) {
         tokio::select! {
