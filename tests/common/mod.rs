@@ -66,6 +66,17 @@ impl Tracer {
         Tracer::spawn(rbpf().envs(env.iter().copied()).args(args))
     }
 
+    /// Another tracer (bpftrace, to compare with) run the same way.
+    pub fn start_other(program: &str, args: &[&str]) -> Tracer {
+        Tracer::spawn(Command::new(program).args(args))
+    }
+
+    /// Waits for "Attaching N probes..." and returns N.
+    pub fn attaching(&mut self) -> usize {
+        let line = self.wait_for(|l| l.starts_with("Attaching "));
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    }
+
     /// rbpf's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
