@@ -106,3 +106,28 @@ fn a_flood_reports_lost_events_in_json_as_bpftrace_does() {
     assert!(records.iter().any(|r| r["type"] == "printf"), "no event printed");
     assert!(records.iter().any(|r| r["type"] == "map" && r["data"]["@n"].is_u64()), "maps not printed");
 }
+
+/// A map at its maximum size: the updates the kernel refuses are counted
+/// and reported at exit, naming the map, in text and JSON runs alike
+/// (bpftrace reports them only under -k, one warning per failed call).
+#[test]
+fn updates_of_a_full_map_are_counted_and_reported_naming_the_map() {
+    if !kernel_tests_enabled("updates_of_a_full_map_are_counted_and_reported_naming_the_map") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let program = format!("tracepoint:syscalls:sys_enter_getppid /pid == {}/ {{ @full[nsecs] = 1; @fits[1] = count(); }}", std::process::id());
+    for format in ["text", "json"] {
+        let mut tracer = Tracer::start_with_env(&[("BPFTRACE_MAP_KEYS_MAX", "10")], &["-f", format, "-e", &program]);
+        tracer.wait_attached(1);
+        for _ in 0..25 {
+            // SAFETY: getppid has no preconditions.
+            unsafe { libc::getppid() };
+        }
+        let stopped = tracer.stop_timed(libc::SIGINT);
+        assert_eq!(stopped.status.code(), Some(0), "{}", stopped.stderr);
+        let warning = "WARNING: 15 update(s) of map @full failed: the map is full (10 keys; BPFTRACE_MAP_KEYS_MAX sets the limit)\n";
+        assert_eq!(stopped.stderr, warning, "{format}");
+        assert!(!stopped.stderr.contains("@fits"), "{format}: a map with room is not named");
+    }
+}

@@ -251,6 +251,7 @@ impl Session {
         self.drain(out, false)?;
         out.stopped().map_err(output)?;
         self.dispatch.print_maps(&self.maps, out)?;
+        self.dispatch.report_failed_updates(&self.maps, out)?;
         out.finish().map_err(output)?;
         self.wait_written(&mut signals, stopped).await;
         if let Some(detaching) = detaching {
