@@ -56,6 +56,19 @@ fn a_closed_output_ends_the_trace_quietly() {
     assert_eq!(stderr, "");
 }
 
+/// A full disk under `-o FILE` (/dev/full answers every write with
+/// ENOSPC): one clear error, status 1, and the trace ends.
+#[test]
+fn a_full_disk_under_o_is_one_clear_error() {
+    if !kernel_tests_enabled("a_full_disk_under_o_is_one_clear_error") {
+        return;
+    }
+    let out = common::run(&["-o", "/dev/full", "-e", r#"interval:ms:10 { printf("tick\n"); }"#]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr, "ERROR: cannot write the output: No space left on device (os error 28)\n");
+}
+
 /// Reads `child`'s stdout on a thread; the lines arrive on the receiver.
 fn read_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("stdout");
