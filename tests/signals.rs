@@ -159,10 +159,7 @@ fn a_signal_under_an_event_flood_stops_the_trace() {
         let stopped = tracer.stop_timed(signal);
         drop(flood);
         eprintln!("flood, {name}: exit in {:?}", stopped.took);
-        // 0.1 s with the machine to itself; seconds when other jobs load
-        // its two cores as much as the flood does: the bound is loose.
-        assert!(stopped.took < 3 * BOUND, "flood, {name}: exit took {:?}", stopped.took);
-        stopped_cleanly(&Stopped { took: Duration::ZERO, ..stopped }, name, "flood", "@n: ");
+        stopped_cleanly(&stopped, name, "flood", "@n: ");
     }
 }
 

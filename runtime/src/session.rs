@@ -458,7 +458,11 @@ impl Session {
                 // Every event sent before now is read: the processes that
                 // exited unreported can be forgotten.
                 Ok(Batch::Empty) => self.dispatch.stacks().forget_exited(),
-                Ok(Batch::More) => {}
+                // A flood keeps the ring buffer readable: yield, so that
+                // the runtime polls its driver, which is what notices a
+                // signal (without it, millions of records could go by
+                // before a Ctrl-C is seen).
+                Ok(Batch::More) => tokio::task::yield_now().await,
                 Err(e) => break Err(e),
             }
             if let Err(e) = out.flush() {
