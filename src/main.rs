@@ -181,6 +181,18 @@ fn main() -> ExitCode {
         // exit(code) sets the status, as a shell would see it.
         Ok(code) => ExitCode::from((code & 0xff) as u8),
         Err(Failure::Reported) => ExitCode::FAILURE,
+        Err(Failure::ClosedPipe) => {
+            // The reader went away (`rbpf ... | head -1`): the probes are
+            // detached by now; end quietly, by SIGPIPE as bpftrace does,
+            // so a shell sees status 141 and prints nothing.
+            // SAFETY: restoring a signal's default action and raising it
+            // in our own process has no memory preconditions.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+            ExitCode::from(141)
+        }
         Err(Failure::Other(e)) => {
             eprintln!("ERROR: {e:#}");
             ExitCode::FAILURE
@@ -191,6 +203,8 @@ fn main() -> ExitCode {
 enum Failure {
     /// Diagnostics were already printed.
     Reported,
+    /// The output was a pipe whose reader went away: nothing to say.
+    ClosedPipe,
     Other(anyhow::Error),
 }
 
@@ -722,6 +736,9 @@ fn runtime_failure(
     e: runtime::RuntimeError,
     debug: bool,
 ) -> Failure {
+    if matches!(&e, runtime::RuntimeError::Output(io) if io.kind() == io::ErrorKind::BrokenPipe) {
+        return Failure::ClosedPipe;
+    }
     if let Some((span, message)) = e.source_location(manifest) {
         let span = source_map.span(span);
         let mut d = if e.is_too_complex() {

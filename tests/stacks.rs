@@ -239,25 +239,15 @@ fn user_frames_without_a_symbol_are_named_from_dwarf() {
 /// (they move with address-space randomisation).
 fn traced_chain(tracer: &str, binary: &std::path::Path, program: &str) -> String {
     let mut app = App::start(binary);
-    let mut child = std::process::Command::new(tracer)
-        .args(["-e", program])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the tracer");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut text = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut text).expect("Attaching line");
+    let mut child = Tracer::start_other(tracer, &["-e", program]);
+    child.attaching();
     // bpftrace prints `Attaching` before it attaches: give it time.
     std::thread::sleep(std::time::Duration::from_millis(2000));
     for _ in 0..5 {
         app.step();
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    // SAFETY: kill has no memory preconditions; the pid is our child's.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-    let _ = child.wait();
+    let (text, _) = child.stop(libc::SIGINT);
     app.finish();
     text.lines()
         .map(|l| match l.strip_prefix('\t').and_then(|l| l.split_once(' ')) {

@@ -266,12 +266,6 @@ fn build_linked(test: &str) -> Option<PathBuf> {
     build_c(test, what, "usdt-linked", &[("linked.c", LINKED)], &["-O2", "-Wl,--no-as-needed", library.to_str().expect("utf-8 path")])
 }
 
-/// The number in "Attaching N probes...".
-fn attaching(tracer: &mut Tracer) -> usize {
-    let line = tracer.wait_for(|l| l.starts_with("Attaching "));
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
-}
-
 #[test]
 fn pid_finds_usdt_probes_in_the_processs_program_and_libraries() {
     const TEST: &str = "pid_finds_usdt_probes_in_the_processs_program_and_libraries";
@@ -286,7 +280,7 @@ fn pid_finds_usdt_probes_in_the_processs_program_and_libraries() {
     // a wildcard binary matches the program and its libraries.
     let program = "usdt::libp:fire { @fire[probe, arg0] = count(); } usdt:*:app:* { @tick[probe] = count(); }";
     let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", program]);
-    let n = attaching(&mut tracer);
+    let n = tracer.attaching();
     assert_eq!(n, 2);
     tracer.wait_attached(n);
     // The library's semaphore is raised in the traced process only.

@@ -12,7 +12,7 @@ pub mod object_file;
 
 pub use error::CodegenError;
 pub use insn::{Builder, Code};
-pub use lower::compile;
+pub use lower::{compile, FAILED_UPDATES_MAP};
 pub use manifest::{Manifest, Object};
 
 /// Disassembles every program of an object, each under its probe name,

@@ -241,6 +241,30 @@ impl Dispatch {
         Ok(())
     }
 
+    /// Warns, naming each map, of the updates the kernel refused because
+    /// the map was full: counted in the program (per map, per CPU), so that
+    /// none is lost silently. bpftrace reports them only under `-k`.
+    pub(crate) fn report_failed_updates(&self, maps: &Maps, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        let name = rbpf_codegen::FAILED_UPDATES_MAP;
+        // An object compiled without the counters has nothing to report.
+        let Ok(fd) = maps.fd(name) else { return Ok(()) };
+        let cpus = sys::possible_cpus().map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", name, e))?;
+        let mut values = vec![0u8; 8 * cpus];
+        for (index, info) in self.manifest.maps.iter().enumerate() {
+            sys::map_lookup(fd, &(index as u32).to_le_bytes(), &mut values)
+                .map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", name, e))?;
+            let failed = values.chunks_exact(8).fold(0u64, |acc, c| acc.wrapping_add(crate::decode::read_int(c, false)));
+            if failed > 0 {
+                let warning = format!(
+                    "{failed} update(s) of map {} failed: the map is full ({} keys; BPFTRACE_MAP_KEYS_MAX sets the limit)",
+                    info.name, info.max_entries
+                );
+                out.warning(&warning).map_err(RuntimeError::Output)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reports the records the kernel dropped since the last report: the
     /// per-CPU counter of `Manifest::lost_events_map`, summed.
     pub(crate) fn report_lost(&mut self, maps: &Maps, out: &mut dyn Output) -> Result<(), RuntimeError> {

@@ -224,21 +224,22 @@ impl Session {
     /// `Box<dyn Output>`, is an output too).
     pub async fn run<O: Output>(&mut self, out: &mut O) -> Result<i32, RuntimeError> {
         let output = RuntimeError::Output;
+        // Before anything is said or runs, so a Ctrl-C from here on stops
+        // cleanly (before, during loading, it ends the process at once).
+        let mut signals = Signals::new(!self.options.ignore_signals)?;
         if !self.options.quiet {
             out.attached(self.probe_count()).map_err(output)?;
         }
         out.flush().map_err(output)?;
         if self.options.dry_run {
-            let attached = self.attach_all(out);
+            let attached = self.attach_all(out, &mut signals);
             self.followed = None;
             let mut links = std::mem::take(&mut self.links);
             links.extend(self.watches.take_links());
             attach::detach_all(links);
             out.finish().map_err(output)?;
-            return attached.map(|()| 0);
+            return attached.map(|_| 0);
         }
-        // Before anything runs, so a Ctrl-C during attaching stops cleanly.
-        let mut signals = Signals::new(!self.options.ignore_signals)?;
         let paths = &self.dispatch.manifest.skb_outputs;
         if !paths.is_empty() {
             let map = self.maps.fd(rbpf_codegen::manifest::SKB_OUTPUT_MAP)?;
@@ -253,9 +254,11 @@ impl Session {
         let mut detaching = None;
         let mut stopped = false;
         if !exited {
-            let attached = self.attach_all(out);
+            let attached = self.attach_all(out, &mut signals);
             let streamed = match attached {
-                Ok(()) => {
+                // A stop while attaching: what is attached comes off again.
+                Ok(true) => Ok(Ending::Stopped),
+                Ok(false) => {
                     if let Some(followed) = &mut self.followed {
                         followed.release();
                     }
@@ -303,6 +306,7 @@ impl Session {
         self.drain(out, false)?;
         out.stopped().map_err(output)?;
         self.dispatch.print_maps(&self.maps, out)?;
+        self.dispatch.report_failed_updates(&self.maps, out)?;
         out.finish().map_err(output)?;
         self.wait_written(&mut signals, stopped).await;
         if let Some(detaching) = detaching {
@@ -342,11 +346,16 @@ impl Session {
     /// Attaches every probe; what one attaches without is said to `out` as
     /// a warning. A kprobe of a list or a wildcard that the kernel refuses
     /// (a function another kernel has, or one that cannot be probed) is
-    /// skipped with a warning, as bpftrace does.
-    fn attach_all(&mut self, out: &mut dyn Output) -> Result<(), RuntimeError> {
+    /// skipped with a warning, as bpftrace does. A stop signal between two
+    /// probes ends the attaching (true): hundreds of probes never keep a
+    /// Ctrl-C waiting.
+    fn attach_all(&mut self, out: &mut dyn Output, signals: &mut Signals) -> Result<bool, RuntimeError> {
         let pid = self.followed.as_ref().map(Followed::pid);
         let mut warnings = Vec::new();
         for info in &self.dispatch.manifest.programs {
+            if signals.stop.requested() {
+                return Ok(true);
+            }
             let attached = attach::attach(self.program(info)?, &self.maps, info, pid, &mut warnings);
             warnings.drain(..).try_for_each(|w| out.warning(&w)).map_err(RuntimeError::Output)?;
             match attached {
@@ -373,7 +382,7 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Runs every BEGIN (or END) program once, in order.
@@ -535,7 +544,11 @@ impl Session {
                 // Every event sent before now is read: the processes that
                 // exited unreported can be forgotten.
                 Ok(Batch::Empty) => self.dispatch.stacks().forget_exited(),
-                Ok(Batch::More) => {}
+                // A flood keeps the ring buffer readable: yield, so that
+                // the runtime polls its driver, which is what notices a
+                // signal (without it, millions of records could go by
+                // before a Ctrl-C is seen).
+                Ok(Batch::More) => tokio::task::yield_now().await,
                 Err(e) => break Err(e),
             }
             if let Err(e) = out.flush() {
@@ -723,6 +736,15 @@ impl Signals {
 }
 
 impl StopSignals {
+    /// Whether a request to stop has arrived, without waiting for one.
+    fn requested(&mut self) -> bool {
+        let Some([interrupt, terminate, hangup]) = &mut self.0 else { return false };
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut arrived = |signal: &mut Signal| signal.poll_recv(&mut cx).is_ready();
+        // Each is looked at, so that none stays pending for later.
+        arrived(interrupt) | arrived(terminate) | arrived(hangup)
+    }
+
     /// A request to stop.
     async fn recv(&mut self) {
         let Some([interrupt, terminate, hangup]) = &mut self.0 else { return std::future::pending().await };

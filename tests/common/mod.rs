@@ -61,6 +61,63 @@ impl Tracer {
         Tracer::spawn(rbpf().current_dir(dir).args(args))
     }
 
+    /// As [`Tracer::start`], with `env` set in rbpf's environment.
+    pub fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> Tracer {
+        Tracer::spawn(rbpf().envs(env.iter().copied()).args(args))
+    }
+
+    /// Another tracer (bpftrace, to compare with) run the same way.
+    pub fn start_other(program: &str, args: &[&str]) -> Tracer {
+        Tracer::spawn(Command::new(program).args(args))
+    }
+
+    /// Waits for "Attaching N probes..." and returns N.
+    pub fn attaching(&mut self) -> usize {
+        let line = self.wait_for(|l| l.starts_with("Attaching "));
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    }
+
+    /// rbpf's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to rbpf (only to the process this test started)
+    /// without waiting for it to exit.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill on the pid of our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Sends `signal` and waits for rbpf to exit: what it printed, how
+    /// it ended and how long that took from the signal.
+    pub fn stop_timed(mut self, signal: i32) -> Stopped {
+        let sent = Instant::now();
+        self.signal(signal);
+        let deadline = sent + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("rbpf did not exit in 20 s after signal {signal}; stdout so far: {:?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let took = sent.elapsed();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        let mut stderr = String::new();
+        if let Some(e) = self.child.stderr.as_mut() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        let mut stdout = self.seen.join("\n");
+        stdout.push('\n');
+        Stopped { stdout, stderr, status, took }
+    }
+
     fn spawn(command: &mut Command) -> Tracer {
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn rbpf");
         let stdout = child.stdout.take().expect("stdout");
@@ -134,6 +191,15 @@ impl Tracer {
         text.push('\n');
         (text, status)
     }
+}
+
+/// How a [`Tracer`] ended after a signal.
+pub struct Stopped {
+    pub stdout: String,
+    pub stderr: String,
+    pub status: std::process::ExitStatus,
+    /// From the signal to the exit.
+    pub took: Duration,
 }
 
 /// Runs a short command `n` times (each is one execve) from a thread

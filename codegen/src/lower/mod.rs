@@ -48,6 +48,10 @@ const RINGBUF_MAP: &str = "rbpf_events";
 const START_TIME_MAP: &str = "rbpf_start";
 /// A per-CPU u64 counting the ring buffer records that did not fit.
 const LOST_EVENTS_MAP: &str = "rbpf_lost";
+/// Per-CPU u64s, one per user map in the manifest's order, counting the
+/// updates the kernel refused (a full map): the runtime reports them at
+/// exit, naming the map. Found by this name, so objects without it run.
+pub const FAILED_UPDATES_MAP: &str = "rbpf_failed_updates";
 
 /// Compiles a checked program.
 pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
@@ -189,6 +193,12 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
         name: RINGBUF_MAP,
         def: MapDef { map_type: map_type::RINGBUF, key_size: 0, value_size: 0, max_entries: ringbuf_size, flags: 0 },
     });
+    if !maps.is_empty() {
+        elf_maps.push(ElfMap {
+            name: FAILED_UPDATES_MAP,
+            def: MapDef { map_type: map_type::PERCPU_ARRAY, key_size: 4, value_size: 8, max_entries: maps.len() as u32, flags: 0 },
+        });
+    }
     elf_maps.push(ElfMap {
         name: LOST_EVENTS_MAP,
         def: MapDef { map_type: map_type::PERCPU_ARRAY, key_size: 4, value_size: 8, max_entries: 1, flags: 0 },
@@ -612,9 +622,20 @@ impl<'a> ProgramGen<'a> {
     /// Adds one to the lost-event count; `key` is a stack slot of at least
     /// 4 bytes it may overwrite.
     fn count_lost_event(&mut self, key: Slot) {
+        self.count_in(LOST_EVENTS_MAP, 0, key);
+    }
+
+    /// Adds one to the failed-update count of map `map`; `key` is a stack
+    /// slot of at least 4 bytes it may overwrite.
+    pub(super) fn count_failed_update(&mut self, map: MapId, key: Slot) {
+        self.count_in(FAILED_UPDATES_MAP, map.0 as i32, key);
+    }
+
+    /// Adds one to slot `index` of the per-CPU counter array `counters`.
+    fn count_in(&mut self, counters: &str, index: i32, key: Slot) {
         let done = self.b.new_label();
-        self.b.store(Size::W, Reg::R10, key.off, 0);
-        self.map_fd(Reg::R1, LOST_EVENTS_MAP);
+        self.b.store(Size::W, Reg::R10, key.off, index);
+        self.map_fd(Reg::R1, counters);
         self.slot_address(Reg::R2, key);
         self.b.call(Helper::MapLookupElem);
         self.b.jump_if(Cond::Eq, Reg::R0, 0, done);

@@ -288,6 +288,13 @@ impl ProgramGen<'_> {
         self.slot_address(Reg::R3, value);
         self.b.mov64(Reg::R4, BPF_ANY);
         self.b.call(Helper::MapUpdateElem);
+        // A refused update (the map is full) is counted, never silent; the
+        // key is not needed after the update, so its slot holds the index.
+        // No cost but one untaken jump when the update succeeds.
+        let stored = self.b.new_label();
+        self.b.jump_if(Cond::Eq, Reg::R0, 0, stored);
+        self.count_failed_update(map, key);
+        self.b.bind(stored);
     }
 
     fn map_update(&mut self, map: MapId, keys: &[Expr], update: &MapUpdate, stmt: &Stmt) -> Result<(), CodegenError> {
