@@ -255,11 +255,7 @@ impl Dispatch {
                 .map_err(|e| RuntimeError::syscall(Action::ReadMaps, "reading", name, e))?;
             let failed = values.chunks_exact(8).fold(0u64, |acc, c| acc.wrapping_add(crate::decode::read_int(c, false)));
             if failed > 0 {
-                let warning = format!(
-                    "{failed} update(s) of map {} failed: the map is full ({} keys; BPFTRACE_MAP_KEYS_MAX sets the limit)",
-                    info.name, info.max_entries
-                );
-                out.warning(&warning).map_err(RuntimeError::Output)?;
+                out.failed_updates(&info.name, failed, info.max_entries).map_err(RuntimeError::Output)?;
             }
         }
         Ok(())

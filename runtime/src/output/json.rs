@@ -124,6 +124,17 @@ impl<W: Write> Output for JsonOutput<W> {
         self.out.write_all(&out)
     }
 
+    /// A record of its own (bpftrace has none: it drops such updates
+    /// silently), `{"type": "failed_updates", "data": {"map": "@m",
+    /// "failed": N, "max_entries": M}}`.
+    fn failed_updates(&mut self, map: &str, failed: u64, max_entries: u32) -> io::Result<()> {
+        self.event("failed_updates", |out| {
+            out.extend_from_slice(b"{\"map\": ");
+            string(map.as_bytes(), out);
+            out.extend_from_slice(format!(", \"failed\": {failed}, \"max_entries\": {max_entries}}}").as_bytes());
+        })
+    }
+
     fn lost_events(&mut self, count: u64) -> io::Result<()> {
         self.event("lost_events", |out| out.extend_from_slice(format!("{{\"events\": {count}}}").as_bytes()))
     }

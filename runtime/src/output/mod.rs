@@ -97,6 +97,15 @@ pub trait Output {
         writeln!(io::stderr(), "WARNING: {message}")
     }
 
+    /// `failed` updates of map `map` were refused because it held its
+    /// maximum of `max_entries` keys: reported once per map at exit. By
+    /// this default, a warning on standard error.
+    fn failed_updates(&mut self, map: &str, failed: u64, max_entries: u32) -> io::Result<()> {
+        self.warning(&format!(
+            "{failed} update(s) of map {map} failed: the map is full ({max_entries} keys; BPFTRACE_MAP_KEYS_MAX sets the limit)"
+        ))
+    }
+
     /// A helper call failed (`-k`, `-kk`). bpftrace warns on standard
     /// error in text mode; so does this default, without the source line,
     /// which the caller, who has the source, can add (`error.location`).
@@ -206,6 +215,10 @@ pub trait Forward {
     fn warning(&mut self, message: &str) -> io::Result<()> {
         self.inner().warning(message)
     }
+    /// See [`Output::failed_updates`].
+    fn failed_updates(&mut self, map: &str, failed: u64, max_entries: u32) -> io::Result<()> {
+        self.inner().failed_updates(map, failed, max_entries)
+    }
     /// See [`Output::helper_error`].
     fn helper_error(&mut self, error: &HelperError) -> io::Result<()> {
         self.inner().helper_error(error)
@@ -267,6 +280,9 @@ macro_rules! boxed_output {
             }
             fn warning(&mut self, message: &str) -> io::Result<()> {
                 (**self).warning(message)
+            }
+            fn failed_updates(&mut self, map: &str, failed: u64, max_entries: u32) -> io::Result<()> {
+                (**self).failed_updates(map, failed, max_entries)
             }
             fn helper_error(&mut self, error: &HelperError) -> io::Result<()> {
                 (**self).helper_error(error)
