@@ -135,7 +135,12 @@ impl Checker {
                 let ty = match op {
                     UnaryOp::Neg | UnaryOp::BitNot => {
                         self.expect_int(&inner, &format!("`{}`", if *op == UnaryOp::Neg { "-" } else { "~" }))?;
-                        Type::Int { bits: 64, signed: *op == UnaryOp::Neg || inner.ty.is_signed() }
+                        // As in bpftrace, the result has the operand's type:
+                        // `~(uint8)254` is 1, `-(uint16)1` is 65535.
+                        match inner.ty {
+                            Type::Int { bits, signed } => Type::Int { bits, signed },
+                            _ => Type::U64,
+                        }
                     }
                     UnaryOp::Not => {
                         self.expect_int(&inner, "`!`")?;
