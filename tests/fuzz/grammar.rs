@@ -765,7 +765,7 @@ impl Gen {
                 options.push((1, target.clone().prop_map(|m| format!("{m}++;")).boxed()));
             }
             // rbpf deletes no key of a histogram or stats map (bpftrace
-            // 0.17 does).
+            // 0.17 takes it and gets it wrong: README's differences).
             let whole_only = matches!(
                 map.value,
                 MapValue::Agg(Agg::Hist | Agg::Lhist | Agg::Stats)

@@ -110,8 +110,12 @@ impl Checker {
                         return None;
                     }
                     Some(MapValue::Plain(t)) => t,
-                    // Not known yet in the first pass; the second pass knows.
-                    None if self.pass == Pass::Infer => Type::I64,
+                    // Not known yet in the first pass (a later write sets
+                    // it): an int64 stand-in would fix the type of what
+                    // takes this value (`@z = @s` of a string `@s`), so it
+                    // is `none`, which no map or variable takes; the second
+                    // pass knows.
+                    None if self.pass == Pass::Infer => Type::Void,
                     None => Type::I64,
                     Some(MapValue::Count) => Type::U64,
                     Some(
