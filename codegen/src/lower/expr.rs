@@ -654,6 +654,22 @@ pub(super) mod pt_regs {
     pub const RETVAL: i16 = 80;
 }
 
+/// `c` truncated to the width of `ty` and extended as its signedness says:
+/// the value `fit_to_width` leaves in a register.
+fn fit_const(c: i64, ty: &Type) -> i64 {
+    match *ty {
+        Type::Int { bits: bits @ (8 | 16 | 32), signed } => {
+            let shift = 64 - u32::from(bits);
+            if signed {
+                (c << shift) >> shift
+            } else {
+                ((c as u64) << shift >> shift) as i64
+            }
+        }
+        _ => c,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,21 +696,5 @@ mod tests {
         for (op, x, y, want) in cases {
             assert_eq!(fold(op, x, y), want, "{x} {op:?} {y}");
         }
-    }
-}
-
-/// `c` truncated to the width of `ty` and extended as its signedness says:
-/// the value `fit_to_width` leaves in a register.
-fn fit_const(c: i64, ty: &Type) -> i64 {
-    match *ty {
-        Type::Int { bits: bits @ (8 | 16 | 32), signed } => {
-            let shift = 64 - u32::from(bits);
-            if signed {
-                (c << shift) >> shift
-            } else {
-                ((c as u64) << shift >> shift) as i64
-            }
-        }
-        _ => c,
     }
 }
