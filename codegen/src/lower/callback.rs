@@ -24,7 +24,7 @@ use rbpf_lang::Span;
 use super::expr::IntVal;
 use super::frame::{Slot, STACK_SIZE};
 use super::{stored_size, Loop, ProgramGen};
-use crate::insn::{Builder, Code, Cond, Helper, Reg, Size};
+use crate::insn::{Alu, Builder, Code, Cond, Helper, Reg, Size};
 use crate::CodegenError;
 
 /// A generated callback: its symbol and code.
@@ -39,23 +39,78 @@ pub(super) enum Shared {
     /// `len()`: returns 0 ("go on") for each element, so
     /// bpf_for_each_map_elem returns how many the map holds.
     Count,
+    /// `strcontains()` of a haystack and a needle of these stored sizes:
+    /// bpf_loop's callback for one start in the haystack (see
+    /// [`strcontains_callback`]).
+    StrContains { haystack: u16, needle: u16 },
 }
 
 impl Shared {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> String {
         match self {
-            Shared::Count => "rbpf_count",
+            Shared::Count => "rbpf_count".to_string(),
+            Shared::StrContains { haystack, needle } => format!("rbpf_strcontains_{haystack}_{needle}"),
         }
     }
 
     pub(super) fn callback(self) -> Callback {
-        let mut b = Builder::new();
-        b.mov64(Reg::R0, 0);
-        b.exit();
-        // Straight-line code that ends in `exit` always finishes.
+        let b = match self {
+            Shared::Count => {
+                let mut b = Builder::new();
+                b.mov64(Reg::R0, 0);
+                b.exit();
+                b
+            }
+            Shared::StrContains { haystack, needle } => strcontains_callback(i32::from(haystack), i32::from(needle)),
+        };
+        // Both end every path in `exit` and jump only to their own labels.
         let code = b.finish().unwrap_or_default();
-        Callback { name: self.name().to_string(), code }
+        Callback { name: self.name(), code }
     }
+}
+
+/// `long f(u32 start, void *ctx)` for bpf_loop: whether the needle occurs
+/// at `start` in the haystack. `ctx` points at the caller's block: the
+/// haystack's `hs` bytes, the needle's `ns`, then a u64 result the callback
+/// sets to 1 on a match. It returns 1 (stop) on a match, or where no later
+/// start can match either (the haystack ends first), else 0 (next start).
+///
+/// One start per call keeps the verifier's work linear: it checks the
+/// callback once for any start, walking the needle's `ns` bytes, where a
+/// nested loop of known bounds made it walk every (start, position) pair
+/// (83,000 instructions for two 64-byte strings, too complex inside an
+/// `unroll`).
+fn strcontains_callback(hs: i32, ns: i32) -> Builder {
+    let mut b = Builder::new();
+    let (inner, next, found, stop) = (b.new_label(), b.new_label(), b.new_label(), b.new_label());
+    // r1 = start, r2 = ctx, r3 = position in the needle.
+    b.jump_if(Cond::Ge, Reg::R1, hs, stop);
+    b.mov64(Reg::R3, 0);
+    b.bind(inner);
+    b.jump_if(Cond::Ge, Reg::R3, ns, found);
+    b.mov64(Reg::R4, Reg::R2);
+    b.alu64(Alu::Add, Reg::R4, Reg::R3);
+    b.load(Size::B, Reg::R5, Reg::R4, hs as i16);
+    b.jump_if(Cond::Eq, Reg::R5, 0, found);
+    b.mov64(Reg::R4, Reg::R1);
+    b.alu64(Alu::Add, Reg::R4, Reg::R3);
+    b.jump_if(Cond::Ge, Reg::R4, hs, stop);
+    b.alu64(Alu::Add, Reg::R4, Reg::R2);
+    b.load(Size::B, Reg::R0, Reg::R4, 0);
+    // The haystack ended before the needle did: so it does for every later start.
+    b.jump_if(Cond::Eq, Reg::R0, 0, stop);
+    b.jump_if(Cond::Ne, Reg::R0, Reg::R5, next);
+    b.alu64(Alu::Add, Reg::R3, 1);
+    b.jump(inner);
+    b.bind(next);
+    b.mov64(Reg::R0, 0);
+    b.exit();
+    b.bind(found);
+    b.store(Size::DW, Reg::R2, (hs + ns) as i16, 1);
+    b.bind(stop);
+    b.mov64(Reg::R0, 1);
+    b.exit();
+    b
 }
 
 /// The kernel adds up the frames of a call chain, each rounded up to this
@@ -152,10 +207,21 @@ impl ProgramGen<'_> {
         self.shared.insert(shared);
         let map_name = self.layout.map(map).bpf_name.clone();
         self.map_fd(Reg::R1, &map_name);
-        self.b.load_func(Reg::R2, shared.name());
+        self.b.load_func(Reg::R2, &shared.name());
         self.b.mov64(Reg::R3, 0);
         self.b.mov64(Reg::R4, 0);
         self.b.call(Helper::ForEachMapElem);
+    }
+
+    /// r0 = bpf_loop(`count`, shared callback, r10 + `ctx_off`, 0).
+    pub(super) fn loop_shared(&mut self, count: i32, shared: Shared, ctx_off: i16) {
+        self.shared.insert(shared);
+        self.b.mov64(Reg::R1, count);
+        self.b.load_func(Reg::R2, &shared.name());
+        self.b.mov64(Reg::R3, Reg::R10);
+        self.b.alu64(Alu::Add, Reg::R3, i32::from(ctx_off));
+        self.b.mov64(Reg::R4, 0);
+        self.b.call(Helper::Loop);
     }
 
     /// The program's frame and its deepest chain of callbacks must fit in

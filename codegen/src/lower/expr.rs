@@ -225,18 +225,24 @@ impl ProgramGen<'_> {
                 let Type::Int { bits, signed } = e.ty else {
                     return self.int(inner);
                 };
+                // The bits that survive are the narrower of the two widths;
+                // they are extended as the cast's type says, as bpftrace does:
+                // `(uint64)(int8)-6` is 250, `(int64)(uint8)250` is -6.
+                let from = match inner.ty {
+                    Type::Int { bits: from, .. } => from,
+                    _ => 64,
+                };
+                let kept = Type::Int { bits: bits.min(from), signed };
                 let v = self.int(inner)?;
-                if bits == 64 {
+                if bits.min(from) == 64 {
                     return Ok(v);
                 }
-                let shift = 64 - u32::from(bits);
                 if let IntVal::Imm(c) = v {
-                    let c = if signed { (c << shift) >> shift } else { ((c as u64) << shift >> shift) as i64 };
-                    return Ok(IntVal::Imm(c));
+                    return Ok(IntVal::Imm(fit_const(c, &kept)));
                 }
                 let r = self.to_reg(v, e.span)?;
                 self.b.set_span(e.span);
-                self.fit_to_width(r, &e.ty);
+                self.fit_to_width(r, &kept);
                 Ok(IntVal::Reg(r))
             }
             ExprKind::Load { addr, user, size, bitfield } => self.load(addr, *user, *size, *bitfield, e),
@@ -458,16 +464,20 @@ impl ProgramGen<'_> {
         }
         let v = self.int(inner)?;
         if let IntVal::Imm(c) = v {
-            return Ok(IntVal::Imm(match op {
+            let c = match op {
                 UnaryOp::Neg => c.wrapping_neg(),
                 _ => !c,
-            }));
+            };
+            return Ok(IntVal::Imm(fit_const(c, &e.ty)));
         }
         let r = self.to_reg(v, e.span)?;
         match op {
             UnaryOp::Neg => self.b.alu64(Alu::Neg, r, 0),
             _ => self.b.alu64(Alu::Xor, r, -1),
         }
+        // A narrow result keeps its width: truncated, then extended as
+        // its type's signedness says.
+        self.fit_to_width(r, &e.ty);
         Ok(IntVal::Reg(r))
     }
 
@@ -642,6 +652,22 @@ pub(super) mod pt_regs {
     pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
     /// rax.
     pub const RETVAL: i16 = 80;
+}
+
+/// `c` truncated to the width of `ty` and extended as its signedness says:
+/// the value `fit_to_width` leaves in a register.
+fn fit_const(c: i64, ty: &Type) -> i64 {
+    match *ty {
+        Type::Int { bits: bits @ (8 | 16 | 32), signed } => {
+            let shift = 64 - u32::from(bits);
+            if signed {
+                (c << shift) >> shift
+            } else {
+                ((c as u64) << shift >> shift) as i64
+            }
+        }
+        _ => c,
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use rbpf_lang::checked::Expr;
 use rbpf_lang::types::Type;
 
 use super::expr::IntVal;
+use super::callback::Shared;
 use super::ProgramGen;
 use crate::insn::{Alu, Cond, Helper, Reg, Size};
 use crate::CodegenError;
@@ -167,73 +168,26 @@ impl ProgramGen<'_> {
         Ok(IntVal::Reg(r))
     }
 
-    /// `strcontains(h, n)`: for each start in `h`, compare `n` byte by
-    /// byte; bounded loops over stack bytes at variable offsets, with no
-    /// helper call, so r1–r5 hold the state.
+    /// `strcontains(h, n)`: both strings side by side in one block, then
+    /// bpf_loop over the starts in `h` with a callback that compares `n`
+    /// there (callback.rs), which sets the block's last word on a match.
     fn strcontains(&mut self, e: &Expr, args: &[Expr]) -> Result<IntVal, CodegenError> {
         let (haystack, needle, span) = (&args[0], &args[1], e.span);
         let mark = self.stack.mark();
         let hs = haystack.ty.stored_size().div_ceil(8) * 8;
         let ns = needle.ty.stored_size().div_ceil(8) * 8;
-        let h = self.alloc(hs, span)?;
-        self.str_into(haystack, h, 0, hs)?;
-        if matches!(haystack.kind, rbpf_lang::checked::ExprKind::Str(_)) {
-            // A haystack of bytes the verifier knows (a literal, `probe`)
-            // makes it follow each comparison with a known byte down its
-            // own path and, for some strings, walk past its million
-            // instructions; read back by a helper, the bytes are unknown
-            // and the walk converges as for any string.
-            self.b.mov64(Reg::R1, Reg::R10);
-            self.b.alu64(Alu::Add, Reg::R1, i32::from(h.off));
-            self.b.mov64(Reg::R2, hs as i32);
-            self.b.mov64(Reg::R3, Reg::R1);
-            self.b.call(Helper::ProbeReadKernel);
-        }
-        let n = self.alloc(ns, span)?;
-        self.str_into(needle, n, 0, ns)?;
+        let (Ok(h16), Ok(n16)) = (u16::try_from(hs), u16::try_from(ns)) else {
+            return Err(CodegenError::StackFull { span });
+        };
+        let block = self.alloc(hs + ns + 8, span)?;
+        self.str_into(haystack, block, 0, hs)?;
+        self.str_into(needle, block, hs, ns)?;
         self.b.set_span(span);
+        let result = block.at(hs + ns);
+        self.b.store(Size::DW, Reg::R10, result, 0);
+        self.loop_shared(hs as i32, Shared::StrContains { haystack: h16, needle: n16 }, block.off);
         let r = self.alloc_reg(span)?;
-        let (outer, inner, next, found, missing, done) = (
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-            self.b.new_label(),
-        );
-        // r1 = start in the haystack, r2 = position in the needle.
-        self.b.mov64(Reg::R1, 0);
-        self.b.bind(outer);
-        self.b.jump_if(Cond::Ge, Reg::R1, hs as i32, missing);
-        self.b.mov64(Reg::R2, 0);
-        self.b.bind(inner);
-        self.b.jump_if(Cond::Ge, Reg::R2, ns as i32, found);
-        self.b.mov64(Reg::R4, Reg::R10);
-        self.b.alu64(Alu::Add, Reg::R4, i32::from(n.off));
-        self.b.alu64(Alu::Add, Reg::R4, Reg::R2);
-        self.b.load(Size::B, Reg::R3, Reg::R4, 0);
-        self.b.jump_if(Cond::Eq, Reg::R3, 0, found);
-        self.b.mov64(Reg::R5, Reg::R1);
-        self.b.alu64(Alu::Add, Reg::R5, Reg::R2);
-        self.b.jump_if(Cond::Ge, Reg::R5, hs as i32, missing);
-        self.b.mov64(Reg::R4, Reg::R10);
-        self.b.alu64(Alu::Add, Reg::R4, i32::from(h.off));
-        self.b.alu64(Alu::Add, Reg::R4, Reg::R5);
-        self.b.load(Size::B, Reg::R5, Reg::R4, 0);
-        // The haystack ended before the needle did.
-        self.b.jump_if(Cond::Eq, Reg::R5, 0, missing);
-        self.b.jump_if(Cond::Ne, Reg::R5, Reg::R3, next);
-        self.b.alu64(Alu::Add, Reg::R2, 1);
-        self.b.jump(inner);
-        self.b.bind(next);
-        self.b.alu64(Alu::Add, Reg::R1, 1);
-        self.b.jump(outer);
-        self.b.bind(found);
-        self.b.mov64(r, 1);
-        self.b.jump(done);
-        self.b.bind(missing);
-        self.b.mov64(r, 0);
-        self.b.bind(done);
+        self.b.load(Size::DW, r, Reg::R10, result);
         self.stack.reset(mark);
         Ok(IntVal::Reg(r))
     }

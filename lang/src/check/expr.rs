@@ -110,8 +110,12 @@ impl Checker {
                         return None;
                     }
                     Some(MapValue::Plain(t)) => t,
-                    // Not known yet in the first pass; the second pass knows.
-                    None if self.pass == Pass::Infer => Type::I64,
+                    // Not known yet in the first pass (a later write sets
+                    // it): an int64 stand-in would fix the type of what
+                    // takes this value (`@z = @s` of a string `@s`), so it
+                    // is `none`, which no map or variable takes; the second
+                    // pass knows.
+                    None if self.pass == Pass::Infer => Type::Void,
                     None => Type::I64,
                     Some(MapValue::Count) => Type::U64,
                     Some(
@@ -135,7 +139,12 @@ impl Checker {
                 let ty = match op {
                     UnaryOp::Neg | UnaryOp::BitNot => {
                         self.expect_int(&inner, &format!("`{}`", if *op == UnaryOp::Neg { "-" } else { "~" }))?;
-                        Type::Int { bits: 64, signed: *op == UnaryOp::Neg || inner.ty.is_signed() }
+                        // As in bpftrace, the result has the operand's type:
+                        // `~(uint8)254` is 1, `-(uint16)1` is 65535.
+                        match inner.ty {
+                            Type::Int { bits, signed } => Type::Int { bits, signed },
+                            _ => Type::U64,
+                        }
                     }
                     UnaryOp::Not => {
                         self.expect_int(&inner, "`!`")?;

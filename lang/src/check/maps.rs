@@ -4,7 +4,7 @@
 use super::{tuple, Checker, ProbeCx};
 use crate::ast::{self, ExprKind as A};
 use crate::checked::{Expr, ExprKind, MapCommand, MapId, MapUpdate, MapValue, StmtKind};
-use crate::types::Type;
+use crate::types::{StackMode, Type, MAX_STACK_FRAMES};
 use crate::{Diagnostic, Span};
 use super::functions::Call;
 
@@ -168,12 +168,17 @@ impl Checker {
         match merged {
             Some(m) => slot.value = Some(m),
             None => {
-                let (name, first, old) = (slot.name.clone(), slot.value_span, old.describe());
+                // Two maps of one kind differ in their parameters: name them.
+                let (old, new) = match (old.describe(), kind.describe()) {
+                    (a, b) if a == b => (with_parameters(old), with_parameters(&kind)),
+                    pair => pair,
+                };
+                let (name, first) = (slot.name.clone(), slot.value_span);
                 if span == first && matches!((&slot.value, &kind), (Some(MapValue::Plain(a)), MapValue::Plain(b)) if holds_cvalue(a) || holds_cvalue(b)) {
-                    self.error(attach_points_differ(&name, &old, &kind.describe(), span));
+                    self.error(attach_points_differ(&name, &old, &new, span));
                 } else if span != first {
                     self.error(
-                        Diagnostic::error(span, format!("map `{name}` already holds {old}, so it cannot hold {}", kind.describe()))
+                        Diagnostic::error(span, format!("map `{name}` already holds {old}, so it cannot hold {new}"))
                             .with_label("conflicting value")
                             .with_secondary(first, "its value is set here"),
                     );
@@ -209,7 +214,7 @@ impl Checker {
                 } else if slot.key_span != span {
                     let describe = |t: &[Type]| match t.len() {
                         0 => "no key".to_string(),
-                        _ => format!("[{}]", t.iter().map(Type::to_string).collect::<Vec<_>>().join(", ")),
+                        _ => format!("[{}]", t.iter().map(key_type).collect::<Vec<_>>().join(", ")),
                     };
                     let (name, first, old) = (slot.name.clone(), slot.key_span, describe(old));
                     self.error(
@@ -223,6 +228,37 @@ impl Checker {
             }
         }
         Some(keys)
+    }
+}
+
+/// An aggregation with its parameters, for two of one kind that differ:
+/// `hist(n, 2)`, `lhist(n, 0, 100, 10)`.
+fn with_parameters(v: &MapValue) -> String {
+    match v {
+        MapValue::Hist { bits: 0 } => "hist(n)".to_string(),
+        MapValue::Hist { bits } => format!("hist(n, {bits})"),
+        MapValue::Lhist { min, max, step } => format!("lhist(n, {min}, {max}, {step})"),
+        other => other.describe(),
+    }
+}
+
+/// A key's type as a key message shows it: a stack with its mode and
+/// frame limit where they are not the defaults (`kstack(perf, 3)`), since
+/// stacks of other modes or limits are other key types.
+fn key_type(t: &Type) -> String {
+    match t {
+        Type::Stack(stack) => {
+            let name = if stack.user { "ustack" } else { "kstack" };
+            let perf = stack.mode == StackMode::Perf;
+            match (perf, stack.limit) {
+                (false, MAX_STACK_FRAMES) => name.to_string(),
+                (true, MAX_STACK_FRAMES) => format!("{name}(perf)"),
+                (false, n) => format!("{name}({n})"),
+                (true, n) => format!("{name}(perf, {n})"),
+            }
+        }
+        Type::Tuple(items) => format!("({})", items.iter().map(key_type).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
     }
 }
 

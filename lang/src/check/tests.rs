@@ -185,6 +185,49 @@ error: unknown function `foo`
 }
 
 #[test]
+fn stack_keys_of_other_modes_name_them() {
+    check_error(
+        "profile:hz:99 { @a[kstack(perf, 3)] = count(); } profile:hz:98 { @a[kstack] = count(); }",
+        "
+error: map `@a` is used with key [kstack] here, but with key [kstack(perf, 3)] before
+  ┌─ -e:1:66
+  │
+1 │ profile:hz:99 { @a[kstack(perf, 3)] = count(); } profile:hz:98 { @a[kstack] = count(); }
+  │                 -------------------                              ^^^^^^^^^^ conflicting key type
+  │                 │
+  │                 first used here
+  │
+  = a map's keys must have the same types everywhere",
+    );
+}
+
+#[test]
+fn histograms_of_other_parameters_name_them() {
+    check_error(
+        "BEGIN { @h = lhist(1, 0, 100, 10); @h = lhist(2, 0, 50, 10); }",
+        "
+error: map `@h` already holds lhist(n, 0, 100, 10), so it cannot hold lhist(n, 0, 50, 10)
+  ┌─ -e:1:41
+  │
+1 │ BEGIN { @h = lhist(1, 0, 100, 10); @h = lhist(2, 0, 50, 10); }
+  │              --------------------       ^^^^^^^^^^^^^^^^^^^ conflicting value
+  │              │
+  │              its value is set here",
+    );
+    check_error(
+        "BEGIN { @h = hist(1); @h = hist(2, 2); }",
+        "
+error: map `@h` already holds hist(n), so it cannot hold hist(n, 2)
+  ┌─ -e:1:28
+  │
+1 │ BEGIN { @h = hist(1); @h = hist(2, 2); }
+  │              -------       ^^^^^^^^^^ conflicting value
+  │              │
+  │              its value is set here",
+    );
+}
+
+#[test]
 fn map_keys_must_agree() {
     check_error(
         "BEGIN { @m[1] = 1; } END { @m[\"a\"] = 2; }",
