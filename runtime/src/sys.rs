@@ -751,6 +751,22 @@ pub fn perf_event_attach(event: OwnedFd, prog: BorrowedFd<'_>) -> io::Result<Per
     })
 }
 
+/// Lifts the soft limit on open files to the hard one, as the Go runtime
+/// does for every program: a probe on a perf event holds a program, a link
+/// and the event, and a wildcard of a few hundred functions (kprobes
+/// without multi links) passes the usual soft limit of 1024. Best effort.
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill, and a valid
+    // one for setrlimit to read; failure changes nothing.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// Waits until every program running now on any CPU has returned: one RCU
 /// grace period (`membarrier(MEMBARRIER_CMD_GLOBAL)` is the kernel's
 /// `synchronize_rcu`), which a BPF program on a tracepoint, kprobe or

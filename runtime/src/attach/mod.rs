@@ -97,6 +97,8 @@ pub(crate) fn attach(
     pid: Option<u32>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Link>, RuntimeError> {
+    static RAISE_LIMIT: std::sync::Once = std::sync::Once::new();
+    RAISE_LIMIT.call_once(sys::raise_open_file_limit);
     let link = match &info.attach {
         Attach::Begin | Attach::End => return Ok(None),
         Attach::Tracepoint { category, name } | Attach::Dispatcher { category, name, .. } => {
