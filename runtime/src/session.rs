@@ -273,13 +273,16 @@ impl Session {
                 Ending::Exit => {
                     // What probes sent after exit() is dropped once none
                     // can send more.
-                    attach::detach_all(links);
+                    match self.watches.stops_process() {
+                        true => attach::detach_all(links),
+                        false => detaching = Some(attach::detach_in_background(links)),
+                    }
                     self.discard_pending();
                 }
                 ending => {
                     // Stopped from outside: the probes come off their
                     // hooks at once, and END and the maps need not wait
-                    // for the kernel's grace period. But a process a
+                    // for the kernel to free the events. But a process a
                     // watchpoint's uprobe may stop is let go on (below)
                     // only once no uprobe can stop it again.
                     match self.watches.stops_process() {

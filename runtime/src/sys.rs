@@ -702,27 +702,42 @@ struct PerfEventLinkAttr {
 
 const BPF_PERF_EVENT: u32 = 41;
 
+/// A program held on a perf event: [`perf_event_attach`]'s result.
+#[derive(Debug)]
+pub struct PerfAttachment {
+    /// Closing it takes the program off the event: a BPF link, or where
+    /// the kernel has no perf links the event itself.
+    pub hold: OwnedFd,
+    /// The event, held apart from its link (`None` when `hold` is the
+    /// event). Closing the last fd of a trace event (tracepoint, kprobe,
+    /// uprobe) waits out an RCU grace period under the kernel's
+    /// `event_mutex`, so a hundred of them take seconds even from many
+    /// threads; closing a link while the event stays open takes the
+    /// program off at once.
+    pub event: Option<OwnedFd>,
+}
+
 /// Runs `prog` on every hit of the perf event, and enables the event,
-/// until every returned fd is closed: a BPF link (which holds the event)
-/// where the kernel has perf links (5.15+), else the event itself with the
-/// program set on it.
-pub fn perf_event_attach(event: OwnedFd, prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+/// until the attachment is closed: a BPF link where the kernel has perf
+/// links (5.15+), kept apart from the event; else the event itself with
+/// the program set on it.
+pub fn perf_event_attach(event: OwnedFd, prog: BorrowedFd<'_>) -> io::Result<PerfAttachment> {
     let mut attr = PerfEventLinkAttr {
         prog_fd: prog.as_raw_fd() as u32,
         target_fd: event.as_raw_fd() as u32,
         attach_type: BPF_PERF_EVENT,
         ..PerfEventLinkAttr::default()
     };
-    let held = match bpf(BPF_LINK_CREATE, &mut attr) {
+    let hold = match bpf(BPF_LINK_CREATE, &mut attr) {
         // SAFETY: BPF_LINK_CREATE returns a new file descriptor we own.
-        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as i32) },
+        Ok(fd) => Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTTY | libc::EOPNOTSUPP)) => {
             // SAFETY: a live perf event fd and a live program fd.
             if unsafe { libc::ioctl(event.as_raw_fd(), PERF_EVENT_IOC_SET_BPF as _, prog.as_raw_fd()) } < 0 {
                 // The link's error says more than the older call's.
                 return Err(e);
             }
-            event.try_clone()?
+            None
         }
         Err(e) => return Err(e),
     };
@@ -730,7 +745,39 @@ pub fn perf_event_attach(event: OwnedFd, prog: BorrowedFd<'_>) -> io::Result<Own
     if unsafe { libc::ioctl(event.as_raw_fd(), PERF_EVENT_IOC_ENABLE as _, 0) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(held)
+    Ok(match hold {
+        Some(hold) => PerfAttachment { hold, event: Some(event) },
+        None => PerfAttachment { hold: event, event: None },
+    })
+}
+
+/// Lifts the soft limit on open files to the hard one, as the Go runtime
+/// does for every program: a probe on a perf event holds a program, a link
+/// and the event, and a wildcard of a few hundred functions (kprobes
+/// without multi links) passes the usual soft limit of 1024. Best effort.
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill, and a valid
+    // one for setrlimit to read; failure changes nothing.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Waits until every program running now on any CPU has returned: one RCU
+/// grace period (`membarrier(MEMBARRIER_CMD_GLOBAL)` is the kernel's
+/// `synchronize_rcu`), which a BPF program on a tracepoint, kprobe or
+/// uprobe runs inside.
+pub fn wait_for_running_programs() -> io::Result<()> {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes two integers and touches no memory of ours.
+    if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {

@@ -30,5 +30,5 @@ pub(super) fn attach(program: BorrowedFd<'_>, info: &ProgramInfo, period_ns: u64
     };
     let event = sys::perf_event_open(&mut attr, -1, 0).map_err(attach_error)?;
     let link = sys::perf_event_attach(event, program).map_err(attach_error)?;
-    Ok(Link::one(link))
+    Ok(Link::from(link))
 }

@@ -20,7 +20,7 @@ pub(super) fn attach(program: BorrowedFd<'_>, info: &ProgramInfo, func: &str, of
     };
     let event = sys::perf_event_open_probe(pmu.r#type, func, offset, pmu.retprobe(ret)?, None).map_err(attach_error)?;
     let link = sys::perf_event_attach(event, program).map_err(attach_error)?;
-    Ok(Link::one(link))
+    Ok(Link::from(link))
 }
 
 /// Links a program loaded for multi-attach to every function of the

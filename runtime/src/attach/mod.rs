@@ -19,16 +19,51 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use rbpf_codegen::manifest::{Attach, ProgramInfo};
 
 use crate::loader::{Loader, Maps};
-use crate::RuntimeError;
+use crate::{sys, RuntimeError};
 
 /// An attached probe: the links or perf events that hold it (one per CPU
-/// for perf counters); dropping it detaches it.
-#[derive(Debug)]
-pub(crate) struct Link(#[allow(dead_code, reason = "held for its Drop")] Vec<OwnedFd>);
+/// for perf counters), and the perf events its links hold, kept open apart
+/// so that taking the probe off is quick ([`sys::PerfAttachment`]);
+/// dropping it detaches it.
+#[derive(Debug, Default)]
+pub(crate) struct Link {
+    /// Closing these takes the programs off their hooks.
+    holds: Vec<OwnedFd>,
+    /// Closing these, after `holds`, frees the perf events.
+    events: Vec<OwnedFd>,
+}
 
 impl Link {
     fn one(fd: OwnedFd) -> Link {
-        Link(vec![fd])
+        Link::many(vec![fd])
+    }
+
+    fn many(holds: Vec<OwnedFd>) -> Link {
+        Link { holds, events: Vec::new() }
+    }
+
+    /// Adds a program's hold on one more perf event.
+    fn add(&mut self, attachment: sys::PerfAttachment) {
+        self.holds.push(attachment.hold);
+        self.events.extend(attachment.event);
+    }
+
+    /// Adds another link's parts.
+    fn merge(&mut self, other: Link) {
+        self.holds.extend(other.holds);
+        self.events.extend(other.events);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.holds.is_empty()
+    }
+}
+
+impl From<sys::PerfAttachment> for Link {
+    fn from(attachment: sys::PerfAttachment) -> Link {
+        let mut link = Link::default();
+        link.add(attachment);
+        link
     }
 }
 
@@ -62,6 +97,8 @@ pub(crate) fn attach(
     pid: Option<u32>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Link>, RuntimeError> {
+    static RAISE_LIMIT: std::sync::Once = std::sync::Once::new();
+    RAISE_LIMIT.call_once(sys::raise_open_file_limit);
     let link = match &info.attach {
         Attach::Begin | Attach::End => return Ok(None),
         Attach::Tracepoint { category, name } | Attach::Dispatcher { category, name, .. } => {
@@ -88,42 +125,59 @@ pub(crate) fn attach(
 
 pub(crate) use watchpoint::{resume as resume_watched, FunctionWatches};
 
-/// Detaches every link at once. Closing one waits for the kernel's grace
-/// period (50-80 ms for a tracepoint), so closing 360 one after another
-/// takes half a minute; closed from threads of their own the waits overlap
-/// and the whole takes about one.
+/// Detaches every link: takes every program off its hook, then frees the
+/// perf events ([`close_all`] each).
 pub(crate) fn detach_all(links: Vec<Link>) {
+    let (holds, events) = split(links);
+    close_all(holds);
+    close_all(events);
+}
+
+/// The holds and the perf events of `links`, each fd alone.
+fn split(links: Vec<Link>) -> (Vec<OwnedFd>, Vec<OwnedFd>) {
+    let (mut holds, mut events) = (Vec::new(), Vec::new());
+    for link in links {
+        holds.extend(link.holds);
+        events.extend(link.events);
+    }
+    (holds, events)
+}
+
+/// Closes every fd at once. Closing one may wait for a kernel grace period
+/// (50-80 ms for a perf event); from threads of their own the waits overlap
+/// where the kernel lets them (links, uprobes' multi links), and those it
+/// serializes (the last fd of each trace event, under `event_mutex`) at
+/// least do not wait on each other's thread.
+fn close_all(mut fds: Vec<OwnedFd>) {
     /// More threads than this would cost more to start than they save.
     const MAX_THREADS: usize = 256;
-    // A link of many parts (a perf counter's per-CPU events, the links of
-    // a uprobe wildcard) closes its parts concurrently too.
-    let mut links: Vec<Link> = links.into_iter().flat_map(|l| l.0).map(Link::one).collect();
-    if links.len() < 2 {
+    if fds.len() < 2 {
         return;
     }
-    let per_thread = links.len().div_ceil(MAX_THREADS);
+    let per_thread = fds.len().div_ceil(MAX_THREADS);
     std::thread::scope(|scope| {
-        while !links.is_empty() {
-            let chunk: Vec<Link> = links.drain(..per_thread.min(links.len())).collect();
-            // A thread that cannot start leaves its links to close here.
+        while !fds.is_empty() {
+            let chunk: Vec<OwnedFd> = fds.drain(..per_thread.min(fds.len())).collect();
+            // A thread that cannot start leaves its fds to close here.
             let spawned = std::thread::Builder::new().stack_size(64 * 1024).spawn_scoped(scope, move || drop(chunk));
             drop(spawned);
         }
     });
 }
 
-/// Links being detached by [`detach_in_background`]; waiting for it (or
+/// Perf events being freed by [`detach_in_background`]; waiting for it (or
 /// dropping it) returns once every one is closed.
 pub(crate) struct Detaching(Option<std::thread::JoinHandle<()>>);
 
 impl Detaching {
+    /// Returns once every perf event is freed.
     pub(crate) fn wait(mut self) {
         self.join();
     }
 
     fn join(&mut self) {
         if let Some(handle) = self.0.take() {
-            // A panic there was reported on stderr; the links are dropped.
+            // A panic there was reported on stderr; the fds are dropped.
             drop(handle.join());
         }
     }
@@ -135,16 +189,32 @@ impl Drop for Detaching {
     }
 }
 
-/// [`detach_all`] on a thread of its own. The kernel takes a program off
-/// its hook at once and then waits out a grace period (50-90 ms for a
-/// tracepoint) before close() returns: END and printing the maps need not
-/// wait for that. Detaches here if no thread can start.
+/// Takes every program off its hook now, and waits until none still runs
+/// on any CPU; the perf events are freed on a thread of their own. Freeing
+/// the last fd of a trace event (a tracepoint, kprobe or uprobe) waits out
+/// a grace period under a kernel mutex, one event after another: 35 ms
+/// each here, seconds for a hundred tracepoints, which END and printing the
+/// maps need not wait for. A link closes at once while its event stays
+/// open ([`sys::PerfAttachment`]); on a kernel without perf links the
+/// events themselves hold the programs and close here.
 pub(crate) fn detach_in_background(links: Vec<Link>) -> Detaching {
-    if links.is_empty() {
+    let (holds, events) = split(links);
+    let took_off = !holds.is_empty();
+    close_all(holds);
+    if took_off {
+        // A program that started before its link closed may still be
+        // sending; after this, nothing more arrives. Without membarrier
+        // (a kernel built without it), the events' own close waited.
+        if sys::wait_for_running_programs().is_err() {
+            close_all(events);
+            return Detaching(None);
+        }
+    }
+    if events.is_empty() {
         return Detaching(None);
     }
-    // On failure the closure, and with it every link, is dropped here.
-    let handle = std::thread::Builder::new().name("rbpf-detach".into()).spawn(move || detach_all(links));
+    // On failure the closure, and with it every event, is dropped here.
+    let handle = std::thread::Builder::new().name("rbpf-detach".into()).spawn(move || close_all(events));
     Detaching(handle.ok())
 }
 

@@ -24,12 +24,12 @@ pub(super) fn check(info: &ProgramInfo, counter: PerfCounter) -> Result<(), Runt
 pub(super) fn attach(program: BorrowedFd<'_>, info: &ProgramInfo, counter: PerfCounter, sample: PerfSample) -> Result<Link, RuntimeError> {
     let cpus = online_cpus()?;
     // Links already made are dropped (detached) if a later CPU fails.
-    let mut links = Vec::with_capacity(cpus.len());
+    let mut link = Link::default();
     for cpu in cpus {
         let event = open(info, counter, sample, cpu)?;
-        links.push(sys::perf_event_attach(event, program).map_err(|e| attach_error(info, counter, e))?);
+        link.add(sys::perf_event_attach(event, program).map_err(|e| attach_error(info, counter, e))?);
     }
-    Ok(Link(links))
+    Ok(link)
 }
 
 fn open(info: &ProgramInfo, counter: PerfCounter, sample: PerfSample, cpu: u32) -> Result<std::os::fd::OwnedFd, RuntimeError> {

@@ -26,7 +26,7 @@ pub(super) fn attach(program: BorrowedFd<'_>, info: &ProgramInfo, category: &str
     // whichever CPU hits it.
     let event = sys::perf_event_open(&mut attr, -1, 0).map_err(|e| RuntimeError::attach(Action::AttachTracepoints, &info.probe_name, e))?;
     let link = sys::perf_event_attach(event, program).map_err(|e| RuntimeError::attach(Action::AttachTracepoints, &info.probe_name, e))?;
-    Ok(Link::one(link))
+    Ok(Link::from(link))
 }
 
 /// Puts a loaded tracepoint program at `index` of the program array

@@ -44,7 +44,7 @@ pub(super) fn attach(
     let event = sys::perf_event_open_probe(pmu.r#type, path, offset, pmu.retprobe(ret)?, pid)
         .map_err(|e| RuntimeError::attach(Action::AttachUprobes, &info.probe_name, e))?;
     let link = sys::perf_event_attach(event, program).map_err(|e| RuntimeError::attach(Action::AttachUprobes, &info.probe_name, e))?;
-    Ok(Link::one(link))
+    Ok(Link::from(link))
 }
 
 /// Whether the instruction at file offset `offset` of `path` is EVEX-encoded.
@@ -164,7 +164,7 @@ pub(super) fn attach_multi(
     if !missing.is_empty() {
         warnings.push(format!("{}: {path} no longer has {}; attached the others", info.probe_name, missing.join(", ")));
     }
-    Ok(Link(links))
+    Ok(Link::many(links))
 }
 
 /// A function of a wildcard and its offset in the file.

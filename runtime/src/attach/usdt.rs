@@ -36,5 +36,5 @@ pub(super) fn attach(
     let event = sys::perf_event_open_probe(pmu.r#type, path, offset, config, pid)
         .map_err(|e| RuntimeError::syscall(Action::AttachUprobes, "perf_event_open", &info.probe_name, e))?;
     let link = sys::perf_event_attach(event, program).map_err(|e| RuntimeError::syscall(Action::AttachUprobes, "BPF_LINK_CREATE", &info.probe_name, e))?;
-    Ok(Link::one(link))
+    Ok(Link::from(link))
 }

@@ -58,7 +58,7 @@ pub(super) fn attach(
 /// attaches the program to them; `length` is one the kernel takes.
 fn open(program: BorrowedFd<'_>, scopes: &[(i32, i32)], address: u64, length: u64, mode: WatchMode) -> Result<Link, std::io::Error> {
     // Links already made are dropped (detached) if a later one fails.
-    let mut links = Vec::with_capacity(scopes.len());
+    let mut links = Link::default();
     for &(pid_arg, cpu) in scopes {
         let mut attr = PerfEventAttr {
             type_: perf_type::BREAKPOINT,
@@ -74,9 +74,9 @@ fn open(program: BorrowedFd<'_>, scopes: &[(i32, i32)], address: u64, length: u6
             ..PerfEventAttr::default()
         };
         let event = sys::perf_event_open(&mut attr, pid_arg, cpu)?;
-        links.push(sys::perf_event_attach(event, program)?);
+        links.add(sys::perf_event_attach(event, program)?);
     }
-    Ok(Link(links))
+    Ok(links)
 }
 
 /// The uprobe of `watchpoint:FUNC+argN` on `func` in `path`, in the
@@ -111,10 +111,10 @@ pub(crate) fn watch(program: BorrowedFd<'_>, info: &ProgramInfo, address: u64, l
     // In every thread the process has now: a breakpoint opened for a pid
     // watches that one thread, and the thread that calls the function
     // need not be the one that accesses the address.
-    let mut links = Vec::new();
+    let mut links = Link::default();
     for tid in threads_of(pid) {
         match open(program, &[(tid, -1)], address, bytes, mode) {
-            Ok(link) => links.extend(link.0),
+            Ok(link) => links.merge(link),
             // A thread that ended since it was listed.
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
             Err(e) => return refusal(info, address, length, mode, pid, e),
@@ -122,7 +122,7 @@ pub(crate) fn watch(program: BorrowedFd<'_>, info: &ProgramInfo, address: u64, l
     }
     Ok(match links.is_empty() {
         true => Watched::Gone,
-        false => Watched::Attached(Link(links)),
+        false => Watched::Attached(links),
     })
 }
 
