@@ -138,3 +138,29 @@ fn updates_of_a_full_map_are_counted_and_reported_naming_the_map() {
         assert!(!stopped.stderr.contains("@fits") && !stopped.stdout.contains("\"@fits\", \"failed"), "{format}: a map with room is not named");
     }
 }
+
+/// Every event of a flood is either printed or reported lost, over the
+/// whole run, not only at its start: the printed lines and the `Lost N
+/// events` reports add up to the count the program kept (a counter read
+/// wrongly, a report that stops firing or a wrap would break the sum).
+#[test]
+fn every_event_of_a_flood_is_printed_or_reported_lost() {
+    if !kernel_tests_enabled("every_event_of_a_flood_is_printed_or_reported_lost") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (out, _) = flooded(&[]);
+    let (events, maps) = out.split_once("\n\n\n").unwrap_or_else(|| panic!("maps not printed: {}", &out[out.len().saturating_sub(300)..]));
+    let lost: u64 = events.lines().filter_map(|l| l.strip_prefix("Lost ")?.strip_suffix(" events")?.parse::<u64>().ok()).sum();
+    let printed = events
+        .lines()
+        .filter(|l| {
+            let mut words = l.split(' ');
+            words.next().is_some_and(|w| w.parse::<u32>().is_ok()) && words.next().is_some_and(|w| w.parse::<u32>().is_ok())
+        })
+        .count() as u64;
+    let counted: u64 = maps.lines().find_map(|l| l.strip_prefix("@n: ")?.parse().ok()).unwrap_or_else(|| panic!("no @n in {maps}"));
+    eprintln!("{counted} events: {printed} printed, {lost} reported lost");
+    assert!(lost > 0, "the flood lost nothing: the test proves nothing here");
+    assert_eq!(printed + lost, counted, "{printed} printed + {lost} reported lost");
+}

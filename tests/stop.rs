@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{kernel_tests_enabled, rbpf};
+use common::{kernel_tests_enabled, rbpf, Tracer};
 
 /// Waits up to `limit` for `child` to exit; its status code, or None.
 fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
@@ -69,33 +69,6 @@ fn a_full_disk_under_o_is_one_clear_error() {
     assert_eq!(stderr, "ERROR: cannot write the output: No space left on device (os error 28)\n");
 }
 
-/// Reads `child`'s stdout on a thread; the lines arrive on the receiver.
-fn read_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Collects lines until one satisfies `pred` (within 20 s); None if not.
-fn wait_line(lines: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<String>, pred: impl Fn(&str) -> bool) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let line = lines.recv_timeout(left).ok()?;
-        seen.push(line.clone());
-        if pred(&line) {
-            return Some(line);
-        }
-    }
-    None
-}
-
 /// Sends `signal` to our own child rbpf and returns how long it took to
 /// exit and its status (None: still running after 10 s, then killed).
 fn signal_and_time(child: &mut std::process::Child, signal: i32) -> (Duration, Option<i32>) {
@@ -143,28 +116,17 @@ fn a_stop_wins_over_a_flood_of_commands() {
     if !kernel_tests_enabled("a_stop_wins_over_a_flood_of_commands") {
         return;
     }
-    let mut child = rbpf()
-        .args(["--unsafe", "-e", r#"tracepoint:sched:sched_process_exec { system("echo foo"); @c = count(); }"#])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn rbpf");
-    let lines = read_lines(&mut child);
-    let mut seen = Vec::new();
-    assert!(common::wait_for_links(child.id(), 1), "not attached");
+    let mut tracer = Tracer::start(&["--unsafe", "-e", r#"tracepoint:sched:sched_process_exec { system("echo foo"); @c = count(); }"#]);
+    tracer.wait_attached(1);
     // The first exec starts the flood.
     let _ = std::process::Command::new("/bin/true").status();
-    if wait_line(&lines, &mut seen, |l| l == "foo").is_none() {
-        kill_and_reap(&mut child);
-        panic!("no command ran: {seen:?}");
-    }
+    tracer.wait_for(|l| l == "foo");
     std::thread::sleep(Duration::from_millis(1000));
-    let (took, status) = signal_and_time(&mut child, libc::SIGINT);
-    assert_eq!(status, Some(0), "not stopped in {took:?}");
+    let stopped = tracer.stop_timed(libc::SIGINT);
+    let took = stopped.took;
+    assert_eq!(stopped.status.code(), Some(0), "not stopped in {took:?}");
     assert!(took < Duration::from_secs(3), "took {took:?}");
-    while let Ok(line) = lines.recv_timeout(Duration::from_secs(2)) {
-        seen.push(line);
-    }
+    let seen: Vec<&str> = stopped.stdout.lines().collect();
     assert!(seen.iter().any(|l| l.starts_with("@c: ")), "maps not printed: {:?}", &seen[seen.len().saturating_sub(5)..]);
 }
 
@@ -175,31 +137,16 @@ fn sigusr1_prints_the_maps_and_tracing_goes_on() {
     if !kernel_tests_enabled("sigusr1_prints_the_maps_and_tracing_goes_on") {
         return;
     }
-    let mut child = rbpf()
-        .args(["-e", "BEGIN { @a = 1; @b[1, 2] = 3; } tracepoint:syscalls:sys_enter_getppid { @n = count(); }"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rbpf");
-    let lines = read_lines(&mut child);
-    let mut seen = Vec::new();
-    assert!(common::wait_for_links(child.id(), 1), "not attached");
+    let mut tracer = Tracer::start(&["-e", "BEGIN { @a = 1; @b[1, 2] = 3; } tracepoint:syscalls:sys_enter_getppid { @n = count(); }"]);
+    tracer.wait_attached(1);
     for _ in 0..2 {
-        // SAFETY: kill on the pid of a child this test started.
-        unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
-        if wait_line(&lines, &mut seen, |l| l.starts_with("@n: ")).is_none() {
-            kill_and_reap(&mut child);
-            panic!("SIGUSR1 printed no maps: {seen:?}");
-        }
+        tracer.signal(libc::SIGUSR1);
+        tracer.wait_for(|l| l.starts_with("@n: "));
     }
-    let (took, status) = signal_and_time(&mut child, libc::SIGINT);
-    assert_eq!(status, Some(0), "not stopped in {took:?}");
-    while let Ok(line) = lines.recv_timeout(Duration::from_secs(2)) {
-        seen.push(line);
-    }
-    let text = seen.join("\n");
+    let stopped = tracer.stop_timed(libc::SIGINT);
+    assert_eq!(stopped.status.code(), Some(0), "not stopped in {:?}", stopped.took);
     let maps = "@a: 1\n@b[1, 2]: 3\n@n: 0";
-    assert_eq!(text, format!("Attaching 2 probes...\n{maps}\n{maps}\n\n\n{maps}"));
+    assert_eq!(stopped.stdout, format!("Attaching 2 probes...\n{maps}\n{maps}\n\n\n{maps}\n"));
 }
 
 /// The pids of `pid`'s children.
@@ -232,26 +179,21 @@ fn wait_dead(pid: i32, limit: Duration) -> bool {
 }
 
 /// rbpf with `-c COMMAND`, attached and its child running; the child's pid.
-fn start_with_child(command: &str) -> (std::process::Child, i32) {
-    let mut child = rbpf()
-        .args(["-c", command, "-e", "tracepoint:syscalls:sys_enter_getppid { @n = count(); } END { @end = 1; }"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rbpf");
-    assert!(common::wait_for_links(child.id(), 1), "not attached");
+fn start_with_child(command: &str) -> (Tracer, i32) {
+    let mut tracer = Tracer::start(&["-c", command, "-e", "tracepoint:syscalls:sys_enter_getppid { @n = count(); } END { @end = 1; }"]);
+    tracer.wait_attached(1);
     let deadline = Instant::now() + Duration::from_secs(10);
     let command_pid = loop {
-        if let Some(&pid) = children(child.id()).first() {
+        if let Some(&pid) = children(tracer.pid()).first() {
             break pid;
         }
         if Instant::now() > deadline {
-            kill_and_reap(&mut child);
+            tracer.signal(libc::SIGKILL);
             panic!("no child command");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    (child, command_pid)
+    (tracer, command_pid)
 }
 
 /// A child command that ignores SIGTERM: a stop kills it after a short
@@ -266,9 +208,10 @@ fn a_child_that_ignores_sigterm_does_not_keep_the_trace_running() {
     let script = dir.join("stubborn");
     std::fs::write(&script, "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.1; done\n").expect("script");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let (mut child, command_pid) = start_with_child(script.to_str().expect("path"));
+    let (tracer, command_pid) = start_with_child(script.to_str().expect("path"));
     std::thread::sleep(Duration::from_millis(300));
-    let (took, status) = signal_and_time(&mut child, libc::SIGINT);
+    let stopped = tracer.stop_timed(libc::SIGINT);
+    let (took, status, out) = (stopped.took, stopped.status.code(), stopped.stdout);
     if !wait_dead(command_pid, Duration::from_secs(2)) {
         // Our own grandchild, left behind by the failure: it holds the
         // output pipe open.
@@ -276,26 +219,10 @@ fn a_child_that_ignores_sigterm_does_not_keep_the_trace_running() {
         unsafe { libc::kill(command_pid, libc::SIGKILL) };
         panic!("the child command lives on");
     }
-    let out = read_all(&mut child);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(status, Some(0), "not stopped in {took:?}: {out}");
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(out.contains("\n\n\n@end: 1\n@n: "), "{out}");
-}
-
-/// What `child` printed, read for at most 5 s (a process that outlives
-/// it may hold the pipe open).
-fn read_all(child: &mut std::process::Child) -> String {
-    let lines = read_lines(child);
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => break,
-        }
-    }
-    seen.iter().map(|l| format!("{l}\n")).collect()
 }
 
 /// However rbpf ends — SIGKILL, or SIGHUP (a closed terminal, handled as a
@@ -305,8 +232,8 @@ fn the_child_command_does_not_outlive_rbpf() {
     if !kernel_tests_enabled("the_child_command_does_not_outlive_rbpf") {
         return;
     }
-    let (mut child, command_pid) = start_with_child("/bin/sleep 30");
-    let (_, status) = signal_and_time(&mut child, libc::SIGKILL);
+    let (tracer, command_pid) = start_with_child("/bin/sleep 30");
+    let status = Some(tracer.stop_timed(libc::SIGKILL).status.code().unwrap_or(-1));
     assert_eq!(status, Some(-1));
     if !wait_dead(command_pid, Duration::from_secs(3)) {
         // SAFETY: kill on a pid this test started (through rbpf).
@@ -314,14 +241,14 @@ fn the_child_command_does_not_outlive_rbpf() {
         panic!("the child command lives on after SIGKILL");
     }
 
-    let (mut child, command_pid) = start_with_child("/bin/sleep 30");
-    let (took, status) = signal_and_time(&mut child, libc::SIGHUP);
+    let (tracer, command_pid) = start_with_child("/bin/sleep 30");
+    let stopped = tracer.stop_timed(libc::SIGHUP);
+    let (took, status, out) = (stopped.took, stopped.status.code(), stopped.stdout);
     if !wait_dead(command_pid, Duration::from_secs(3)) {
         // SAFETY: kill on a pid this test started (through rbpf).
         unsafe { libc::kill(command_pid, libc::SIGKILL) };
         panic!("the child command lives on after SIGHUP");
     }
-    let out = read_all(&mut child);
     assert_eq!(status, Some(0), "not stopped in {took:?}: {out}");
     assert!(out.contains("\n\n\n@end: 1\n@n: "), "{out}");
 }

@@ -109,10 +109,17 @@ impl Tracer {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
             self.seen.push(line);
         }
-        let mut stderr = String::new();
-        if let Some(e) = self.child.stderr.as_mut() {
-            let _ = e.read_to_string(&mut stderr);
+        // A process rbpf left behind (a `-c` command that outlived it) may
+        // hold stderr open: what came within 2 s, not a wait for its end.
+        let (tx, rx) = mpsc::channel();
+        if let Some(mut e) = self.child.stderr.take() {
+            std::thread::spawn(move || {
+                let mut stderr = String::new();
+                let _ = e.read_to_string(&mut stderr);
+                let _ = tx.send(stderr);
+            });
         }
+        let stderr = rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
         let mut stdout = self.seen.join("\n");
         stdout.push('\n');
         Stopped { stdout, stderr, status, took }
