@@ -12,9 +12,11 @@ impl Checker {
         Some((MapUpdate::Count, MapValue::Count))
     }
 
-    /// `sum(n)`, `min(n)`, `max(n)`: signed when `n` is. `avg(n)` and
-    /// `stats(n)` are signed always: bpftrace 0.17 divides their total as
-    /// a signed number (`avg((uint64)-1)` prints -1).
+    /// `sum(n)`: signed when `n` is. `min(n)`, `max(n)`, `avg(n)` and
+    /// `stats(n)` are signed always, as bpftrace 0.17 keeps them: it
+    /// compares and prints min and max as signed numbers
+    /// (`min(-(cpu + 10))` of an unsigned value prints -10) and divides
+    /// the total of avg and stats as one (`avg((uint64)-1)` prints -1).
     pub(super) fn int_aggregation(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(MapUpdate, MapValue)> {
         let agg = call.name.name.as_str();
         let arg = self.expr(&call.args[0], cx);
@@ -22,8 +24,8 @@ impl Checker {
         let signed = arg.ty.is_signed();
         Some(match agg {
             "sum" => (MapUpdate::Sum(arg), MapValue::Sum { signed }),
-            "min" => (MapUpdate::Min(arg), MapValue::Min { signed }),
-            "max" => (MapUpdate::Max(arg), MapValue::Max { signed }),
+            "min" => (MapUpdate::Min(arg), MapValue::Min { signed: true }),
+            "max" => (MapUpdate::Max(arg), MapValue::Max { signed: true }),
             "stats" => (MapUpdate::Stats(arg), MapValue::Stats { signed: true }),
             _ => (MapUpdate::Avg(arg), MapValue::Avg { signed: true }),
         })
