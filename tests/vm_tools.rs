@@ -200,9 +200,11 @@ echo 8192 > $md/component_size && echo active > $md/array_state || { cat $md/arr
                 r#"command -v mkfs.xfs > /dev/null || { echo "mkfs.xfs missing: install xfsprogs" >&2; exit 1; }
 module loop crc32c_generic libcrc32c xfs || exit 1
 disk=$(loop_device xfs 320M) && mkfs.xfs -q -f "$disk" && mkdir -p /tmp/xfs && mount -t xfs "$disk" /tmp/xfs || exit 1"#,
-                // Read three times, 0.4 s apart: one read can fall between an
-                // interval's print(@us) and clear(@us), and be cleared unseen.
-                "dd if=/dev/zero of=/tmp/xfs/file bs=4k count=8 conv=fsync status=none; for i in 1 2 3; do cat /tmp/xfs/file > /dev/null; sleep 0.4; done; sleep 1.2",
+                // Write and read three times, 0.4 s apart: under emulation
+                // the guest's calls of one moment can all fall between an
+                // interval's print(@us) and clear(@us), and be cleared
+                // unseen (bpftrace's tool has the same window).
+                "for i in 1 2 3; do dd if=/dev/zero of=/tmp/xfs/file bs=4k count=8 conv=fsync status=none; cat /tmp/xfs/file > /dev/null; sleep 0.4; done; sleep 1.2",
             ),
         ),
         ("installed_tools".into(), installed_tools_dry_run()),
