@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{build_c, kernel_tests_enabled, run, App, Tracer};
+use std::path::Path;
+
+use common::{kernel_tests_enabled, run, App, Built, Tracer};
 
 /// Per line read from stdin: one call chain main → a → b → leaf.
 const PROGRAM: &str = r#"
@@ -27,6 +29,40 @@ int main(void) {
     return 0;
 }
 "#;
+
+/// The chain program built for `test` with `flags` (`what` names it in a
+/// skip message), where kernel tests can run.
+fn chain(test: &str, what: &str, flags: &[&str]) -> Option<Built> {
+    Built::for_kernel(test, what, "chain", &[("chain.c", PROGRAM)], flags)
+}
+
+/// What rbpf printed running with `args`, a program of one probe, while
+/// `workload` ran: rbpf is started and its probe attached first, and
+/// stopped with SIGINT after, which must end it with status 0.
+fn trace(args: &[&str], workload: impl FnOnce()) -> String {
+    let mut tracer = Tracer::start(args);
+    // "Attaching 1 probe..." in text, `attached_probes` in JSON.
+    tracer.wait_for(|l| l.starts_with("Attaching") || l.contains("attached_probes"));
+    tracer.wait_attached(1);
+    workload();
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(status, 0, "{out}");
+    out
+}
+
+/// As [`trace`], the workload a run of `binary` doing `steps` rounds and
+/// exiting: the process is gone before the maps print. Started once the
+/// probe is attached: its mappings are recorded as they are made, and it
+/// need not outlive its last event.
+fn trace_steps(binary: &Path, args: &[&str], steps: usize) -> String {
+    trace(args, || {
+        let mut app = App::start(binary);
+        for _ in 0..steps {
+            app.step();
+        }
+        app.finish();
+    })
+}
 
 /// Whether `line` is a bpftrace-mode frame: four spaces, `name+offset`.
 fn is_frame(line: &str, name: Option<&str>) -> bool {
@@ -64,29 +100,22 @@ int main(int argc, char **argv) {
 #[test]
 fn processes_that_exit_at_once_after_their_event_are_still_named() {
     const TEST: &str = "processes_that_exit_at_once_after_their_event_are_still_named";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let flags = ["-O0", "-fno-omit-frame-pointer"];
-    let Some(binary) = build_c(TEST, "the short-lived test program (needs gcc)", "brief", &[("brief.c", SHORT_LIVED)], &flags) else {
+    let Some(binary) = Built::for_kernel(TEST, "the short-lived test program (needs gcc)", "brief", &[("brief.c", SHORT_LIVED)], &flags) else {
         return;
     };
     let program = format!("uprobe:{}:leaf {{ @[ustack] = count(); @s[usym(reg(\"ip\"))] = count(); }}", binary.display());
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
     // 50 processes, ten at a time, each gone within a millisecond of its
     // event: long before rbpf could read its /proc/PID/maps.
     const RUNS: usize = 50;
-    for _ in 0..RUNS / 10 {
-        let children: Vec<_> = (0..10).map(|_| std::process::Command::new(&binary).spawn().expect("start the program")).collect();
-        for mut child in children {
-            assert!(child.wait().expect("wait").success());
+    let out = trace(&["-e", &program], || {
+        for _ in 0..RUNS / 10 {
+            let children: Vec<_> = (0..10).map(|_| std::process::Command::new(&*binary).spawn().expect("start the program")).collect();
+            for mut child in children {
+                assert!(child.wait().expect("wait").success());
+            }
         }
-    }
-    let (out, status) = tracer.stop(libc::SIGINT);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    });
     // One key per process (its address), each named.
     let named: usize = out.lines().filter_map(|l| l.strip_prefix("@s[leaf]: ")).map(|n| n.parse::<usize>().expect("a count")).sum();
     assert_eq!(named, RUNS, "{out}");
@@ -165,31 +194,12 @@ fn kernel_stacks_are_json_strings() {
 #[test]
 fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
     const TEST: &str = "user_stacks_name_the_call_chain_also_after_the_process_exits";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "the stack test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-fno-omit-frame-pointer"])
-    else {
-        return;
-    };
+    let Some(binary) = chain(TEST, "the stack test program (needs gcc)", &["-O0", "-fno-omit-frame-pointer"]) else { return };
     let program = format!(
         "uprobe:{}:leaf {{ @[ustack(4)] = count(); @p[ustack(perf, 1)] = count(); printf(\"[%s]\\n\", ustack(2)); }}",
         binary.display()
     );
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
-    // Started once the probe is attached: its mappings are recorded as
-    // they are made, and it need not outlive its last event.
-    let mut app = App::start(&binary);
-    for _ in 0..3 {
-        app.step();
-    }
-    // The process is gone before the maps print.
-    app.finish();
-    let (out, status) = tracer.stop(libc::SIGINT);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    let out = trace_steps(&binary, &["-e", &program], 3);
     let keys = stack_keys(&out, "@");
     assert_eq!(keys.len(), 1, "{out}");
     let key = &keys[0];
@@ -209,25 +219,11 @@ fn user_stacks_name_the_call_chain_also_after_the_process_exits() {
 #[test]
 fn user_frames_without_a_symbol_are_named_from_dwarf() {
     const TEST: &str = "user_frames_without_a_symbol_are_named_from_dwarf";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "the stack test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-g", "-O0", "-fno-omit-frame-pointer"])
-    else {
-        return;
-    };
-    let stripped = std::process::Command::new("objcopy").arg("--strip-symbol=b").arg(&binary).status();
+    let Some(binary) = chain(TEST, "the stack test program (needs gcc)", &["-g", "-O0", "-fno-omit-frame-pointer"]) else { return };
+    let stripped = std::process::Command::new("objcopy").arg("--strip-symbol=b").arg(&*binary).status();
     assert!(stripped.is_ok_and(|s| s.success()), "objcopy --strip-symbol=b {}", binary.display());
     let program = format!("uprobe:{}:leaf {{ @[ustack(3)] = count(); }}", binary.display());
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
-    let mut app = App::start(&binary);
-    app.step();
-    app.finish();
-    let (out, status) = tracer.stop(libc::SIGINT);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    let out = trace_steps(&binary, &["-e", &program], 1);
     let keys = stack_keys(&out, "@");
     assert_eq!(keys.len(), 1, "{out}");
     assert!(is_frame(keys[0][0], Some("leaf")) && is_frame(keys[0][1], Some("b")) && is_frame(keys[0][2], Some("a")), "{out}");
@@ -237,7 +233,7 @@ fn user_frames_without_a_symbol_are_named_from_dwarf() {
 /// process of `binary` stepped 5 times then stopped with SIGINT, its
 /// perf-mode addresses blanked
 /// (they move with address-space randomisation).
-fn traced_chain(tracer: &str, binary: &std::path::Path, program: &str) -> String {
+fn traced_chain(tracer: &str, binary: &Path, program: &str) -> String {
     let mut app = App::start(binary);
     let mut child = Tracer::start_other(tracer, &["-e", program]);
     child.attaching();
@@ -267,7 +263,7 @@ fn user_stacks_print_byte_for_byte_as_bpftrace_0_17_prints_them() {
         eprintln!("skipping {TEST}: bpftrace is not installed");
         return;
     }
-    let Some(binary) = build_c(TEST, "the stack test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-fno-omit-frame-pointer"])
+    let Some(binary) = Built::new(TEST, "the stack test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-fno-omit-frame-pointer"])
     else {
         return;
     };
@@ -278,7 +274,6 @@ fn user_stacks_print_byte_for_byte_as_bpftrace_0_17_prints_them() {
     );
     let rbpf = traced_chain(env!("CARGO_BIN_EXE_rbpf"), &binary, &program);
     let bpftrace = traced_chain("bpftrace", &binary, &program);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert!(rbpf.contains("    main+"), "{rbpf}");
     assert_eq!(rbpf, bpftrace);
 }
@@ -286,14 +281,9 @@ fn user_stacks_print_byte_for_byte_as_bpftrace_0_17_prints_them() {
 #[test]
 fn usym_names_the_function_also_after_the_process_exits() {
     const TEST: &str = "usym_names_the_function_also_after_the_process_exits";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     // Not position-independent: uaddr() gives the symbol table's address,
     // as bpftrace's does.
-    let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0", "-no-pie"]) else {
-        return;
-    };
+    let Some(binary) = chain(TEST, "the symbol test program (needs gcc)", &["-O0", "-no-pie"]) else { return };
     let program = format!(
         // Nothing prints while the process lives: no symbol is looked up
         // before it exits.
@@ -301,20 +291,8 @@ fn usym_names_the_function_also_after_the_process_exits() {
          @t = (usym(reg(\"ip\")), 1); }}",
         binary.display()
     );
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
-    // Started once the probe is attached: its mappings are recorded as
-    // they are made, and it need not outlive its last event.
-    let mut app = App::start(&binary);
-    for _ in 0..3 {
-        app.step();
-    }
     // The process is gone before the maps print: its symbols are still named.
-    app.finish();
-    let (out, status) = tracer.stop(libc::SIGINT);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    let out = trace_steps(&binary, &["-e", &program], 3);
     // leaf(i) adds i to sink: it holds 1 when leaf is entered the third time.
     for line in ["@k: leaf\n", "@n: 1\n", "@s[leaf]: 3\n", "@t: (leaf, 1)\n"] {
         assert!(out.contains(line), "{line:?} in\n{out}");
@@ -324,25 +302,9 @@ fn usym_names_the_function_also_after_the_process_exits() {
 #[test]
 fn usym_is_a_json_string() {
     const TEST: &str = "usym_is_a_json_string";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0"]) else {
-        return;
-    };
+    let Some(binary) = chain(TEST, "the symbol test program (needs gcc)", &["-O0"]) else { return };
     let program = format!("uprobe:{}:b {{ @[usym(reg(\"ip\"))] = count(); printf(\"<%s>\\n\", usym(arg0)); }}", binary.display());
-    let mut tracer = Tracer::start(&["-f", "json", "-e", &program]);
-    tracer.wait_for(|l| l.contains("attached_probes"));
-    tracer.wait_attached(1);
-    // Started once the probe is attached: its mappings are recorded as
-    // they are made, and it need not outlive its last event.
-    let mut app = App::start(&binary);
-    app.step();
-    app.step();
-    app.finish();
-    let (out, status) = tracer.stop(libc::SIGINT);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    let out = trace_steps(&binary, &["-f", "json", "-e", &program], 2);
     assert!(out.contains(r#"{"type": "map", "data": {"@": {"b": 2}}}"#), "{out}");
     // arg0 is i, 0 then 1: no symbol there, so its address in hex (0 as
     // `0`, as bpftrace prints it).
@@ -368,11 +330,8 @@ int main() {
 #[test]
 fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
     const TEST: &str = "cpp_names_are_demangled_as_bpftrace_demangles_them";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let flags = ["-O0", "-fno-omit-frame-pointer", "-fno-exceptions"];
-    let Some(binary) = build_c(TEST, "the C++ test program (needs g++)", "shapes", &[("shapes.cpp", CPP_PROGRAM)], &flags) else {
+    let Some(binary) = Built::for_kernel(TEST, "the C++ test program (needs g++)", "shapes", &[("shapes.cpp", CPP_PROGRAM)], &flags) else {
         return;
     };
     // The probe names the mangled symbol, as bpftrace 0.17 needs it.
@@ -380,17 +339,7 @@ fn cpp_names_are_demangled_as_bpftrace_demangles_them() {
         "uprobe:{}:_ZN6shapes4leafEi {{ @[usym(reg(\"ip\"))] = count(); @s[ustack(2)] = count(); }}",
         binary.display()
     );
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
-    // Started once the probe is attached: its mappings are recorded as
-    // they are made, and it need not outlive its last event.
-    let mut app = App::start(&binary);
-    app.step();
-    app.finish();
-    let (out, status) = tracer.stop(libc::SIGINT);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    let out = trace_steps(&binary, &["-e", &program], 1);
     assert!(out.contains("@[shapes::leaf(int)]: 1\n"), "{out}");
     let keys = stack_keys(&out, "@s");
     assert!(keys.len() == 1 && keys[0][0] == "    shapes::leaf(int)+0" && is_frame(keys[0][1], Some("main")), "{out}");
@@ -405,7 +354,7 @@ int main() { for (int i = 0; i < 3; i++) shapes::leaf(i); return 0; }
 
 /// rbpf's output tracing `binary` (run by `-c`) with `program`, under the
 /// environment variables `env`.
-fn traced_run(binary: &std::path::Path, program: &str, env: &[(&str, &str)]) -> String {
+fn traced_run(binary: &Path, program: &str, env: &[(&str, &str)]) -> String {
     let out = common::rbpf()
         .envs(env.iter().copied())
         .args(["-c", binary.to_str().expect("a UTF-8 path"), "-e", program])
@@ -420,10 +369,7 @@ fn traced_run(binary: &std::path::Path, program: &str, env: &[(&str, &str)]) -> 
 #[test]
 fn func_names_a_cpp_function_demangled_as_bpftrace_does() {
     const TEST: &str = "func_names_a_cpp_function_demangled_as_bpftrace_does";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "the C++ test program (needs g++)", "calls", &[("calls.cpp", CPP_CALLS)], &["-O0"]) else {
+    let Some(binary) = Built::for_kernel(TEST, "the C++ test program (needs g++)", "calls", &[("calls.cpp", CPP_CALLS)], &["-O0"]) else {
         return;
     };
     let symbol = "_ZN6shapes4leafEi";
@@ -446,7 +392,6 @@ fn func_names_a_cpp_function_demangled_as_bpftrace_does() {
     assert!(out.contains(&format!("@[{symbol}]: 3\n")), "{out}");
     // BPFTRACE_NO_USER_SYMBOLS: the function's address, as 0.17 prints it.
     let out = traced_run(&binary, &program, &[("BPFTRACE_NO_USER_SYMBOLS", "1")]);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     let hex = out.lines().filter(|l| l.starts_with("<0x") && l.contains("> <uprobe:")).count();
     assert_eq!(hex, 3, "{out}");
 }
@@ -454,28 +399,12 @@ fn func_names_a_cpp_function_demangled_as_bpftrace_does() {
 #[test]
 fn func_at_an_address_names_the_function_hit() {
     const TEST: &str = "func_at_an_address_names_the_function_hit";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "the symbol test program (needs gcc)", "chain", &[("chain.c", PROGRAM)], &["-O0"]) else {
-        return;
-    };
-    let nm = std::process::Command::new("nm").arg(&binary).output().expect("nm");
+    let Some(binary) = chain(TEST, "the symbol test program (needs gcc)", &["-O0"]) else { return };
+    let nm = std::process::Command::new("nm").arg(&*binary).output().expect("nm");
     let symbols = String::from_utf8_lossy(&nm.stdout);
     let leaf = symbols.lines().find(|l| l.ends_with(" T leaf")).and_then(|l| l.split(' ').next()).expect("leaf in nm's list");
     let program = format!("uprobe:{}:0x{leaf} {{ @[func] = count(); printf(\"<%s>\\n\", func); }}", binary.display());
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
-    // Started once the probe is attached: its mappings are recorded as
-    // they are made, and it need not outlive its last event.
-    let mut app = App::start(&binary);
-    app.step();
-    app.step();
-    app.finish();
-    let (out, status) = tracer.stop(libc::SIGINT);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    let out = trace_steps(&binary, &["-e", &program], 2);
     assert!(out.contains("<leaf>\n<leaf>\n") && out.contains("@[leaf]: 2\n"), "{out}");
 }
 
@@ -532,10 +461,7 @@ int main(void) {
 #[test]
 fn uaddr_reads_globals_as_signed_integers_of_their_size() {
     const TEST: &str = "uaddr_reads_globals_as_signed_integers_of_their_size";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "the globals test program (needs gcc)", "globals", &[("globals.c", GLOBALS)], &["-O0", "-no-pie"]) else {
+    let Some(binary) = Built::for_kernel(TEST, "the globals test program (needs gcc)", "globals", &[("globals.c", GLOBALS)], &["-O0", "-no-pie"]) else {
         return;
     };
     let program = format!(
@@ -543,17 +469,7 @@ fn uaddr_reads_globals_as_signed_integers_of_their_size() {
          *uaddr(\"arr\")); @a = *uaddr(\"sneg\"); }}",
         binary.display()
     );
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
-    // Started once the probe is attached: its mappings are recorded as
-    // they are made, and it need not outlive its last event.
-    let mut app = App::start(&binary);
-    app.step();
-    app.finish();
-    let (out, status) = tracer.stop(libc::SIGINT);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    let out = trace_steps(&binary, &["-e", &program], 1);
     // As bpftrace 0.17 prints them.
     assert!(out.contains("<-5 -3 -2 -7 1>\n") && out.contains("@a: -3\n"), "{out}");
 }
@@ -561,18 +477,14 @@ fn uaddr_reads_globals_as_signed_integers_of_their_size() {
 #[test]
 fn stacks_whose_slots_collide_in_the_stack_map_are_all_kept() {
     const TEST: &str = "stacks_whose_slots_collide_in_the_stack_map_are_all_kept";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "the chains test program (needs gcc)", "chains", &[("chains.c", CHAINS)], &["-O1", "-fno-omit-frame-pointer"])
-    else {
+    let flags = ["-O1", "-fno-omit-frame-pointer"];
+    let Some(binary) = Built::for_kernel(TEST, "the chains test program (needs gcc)", "chains", &[("chains.c", CHAINS)], &flags) else {
         return;
     };
     // A stack-trace map of 256 slots keeps about 162 of 256 stacks (the
     // kernel refuses one whose slot is taken); rbpf keeps the others too.
     let program = format!("config = {{ max_map_keys = 256 }} uprobe:{}:leaf {{ @[ustack] = count(); }}", binary.display());
     let out = run(&["-e", &program, "-c", binary.to_str().expect("path")]);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let chains: std::collections::BTreeSet<Vec<&str>> = stack_keys(&text, "@")

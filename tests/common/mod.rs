@@ -300,6 +300,47 @@ pub fn build_c(test: &str, what: &str, binary: &str, sources: &[(&str, &str)], f
     }
 }
 
+/// A C test program built by [`build_c`], whose directory is removed when
+/// this is dropped (also when the test fails). Derefs to the binary's path.
+pub struct Built {
+    binary: PathBuf,
+}
+
+impl Built {
+    /// As [`build_c`], the directory removed on drop.
+    pub fn new(test: &str, what: &str, binary: &str, sources: &[(&str, &str)], flags: &[&str]) -> Option<Built> {
+        build_c(test, what, binary, sources, flags).map(|binary| Built { binary })
+    }
+
+    /// As [`Built::new`], for a kernel test: `None` also where
+    /// [`kernel_tests_enabled`] says kernel tests cannot run.
+    pub fn for_kernel(test: &str, what: &str, binary: &str, sources: &[(&str, &str)], flags: &[&str]) -> Option<Built> {
+        if !kernel_tests_enabled(test) {
+            return None;
+        }
+        Built::new(test, what, binary, sources, flags)
+    }
+
+    /// The directory the program was built in.
+    pub fn dir(&self) -> &Path {
+        self.binary.parent().expect("the build directory")
+    }
+}
+
+impl std::ops::Deref for Built {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.binary
+    }
+}
+
+impl Drop for Built {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.dir());
+    }
+}
+
 /// A test program this test started, which does one round of its work
 /// per line it reads and answers each with a line.
 pub struct App {
