@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::{build_c, fails_with, kernel_tests_enabled, run, App, Tracer};
+use common::{build_c, fails_with, kernel_tests_enabled, run, App, Built, Tracer};
 
 /// One probe of each kind per line read from stdin, then "enabled" or
 /// "disabled": whether the guarded probe's semaphore was raised.
@@ -56,17 +55,35 @@ void guarded(int i) {
 
 /// Builds the test program; `None` (after saying why) where gcc or
 /// <sys/sdt.h> is missing, unless RBPF_REQUIRE_KERNEL=1.
-fn build(test: &str) -> Option<PathBuf> {
-    build_c(test, "the usdt test program (needs gcc and systemtap-sdt-dev)", "usdt-app", &[("main.c", PROGRAM), ("guarded.c", GUARDED)], &["-O2"])
+fn build(test: &str) -> Option<Built> {
+    Built::new(test, "the usdt test program (needs gcc and systemtap-sdt-dev)", "usdt-app", &[("main.c", PROGRAM), ("guarded.c", GUARDED)], &["-O2"])
+}
+
+/// As [`build`], for a test that loads programs: `None` also where kernel
+/// tests cannot run.
+fn build_for_kernel(test: &str) -> Option<Built> {
+    if !kernel_tests_enabled(test) {
+        return None;
+    }
+    build(test)
+}
+
+/// What `tracer` printed: once it has attached `probes` probes (as its
+/// "Attaching" line says), `while_attached` runs, then SIGINT stops it,
+/// which must end it with status 0.
+fn trace(mut tracer: Tracer, probes: usize, while_attached: impl FnOnce()) -> String {
+    assert_eq!(tracer.attaching(), probes);
+    tracer.wait_attached(probes);
+    while_attached();
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(status, 0, "{out}");
+    out
 }
 
 #[test]
 fn usdt_probes_read_arguments_and_raise_semaphores() {
     const TEST: &str = "usdt_probes_read_arguments_and_raise_semaphores";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build(TEST) else { return };
+    let Some(binary) = build_for_kernel(TEST) else { return };
     let path = binary.to_str().expect("utf-8 path");
     let program = format!(
         "usdt:{path}:rbpf:ints {{ printf(\"%s %d %d %d %ld %lu\\n\", probe, arg0, arg1, arg2, arg3, arg4); }} \
@@ -79,16 +96,12 @@ fn usdt_probes_read_arguments_and_raise_semaphores() {
     // that already runs, and detaching lower it again.
     let mut app = App::start(&binary);
     assert_eq!(app.step(), "disabled");
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_for(|l| l == "Attaching 6 probes...");
-    tracer.wait_attached(6);
-    assert_eq!(app.step(), "enabled");
-    assert_eq!(app.step(), "enabled");
-    let (out, status) = tracer.stop(libc::SIGINT);
+    let out = trace(Tracer::start(&["-e", &program]), 6, || {
+        assert_eq!(app.step(), "enabled");
+        assert_eq!(app.step(), "enabled");
+    });
     assert_eq!(app.step(), "disabled");
     app.finish();
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
     let ints = format!("usdt:{path}:rbpf:ints -3 65000 -100000 -5000000000 18000000000000000000");
     for expected in [
         ints.as_str(),
@@ -110,26 +123,19 @@ fn usdt_probes_read_arguments_and_raise_semaphores() {
 #[test]
 fn pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone() {
     const TEST: &str = "pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build(TEST) else { return };
+    let Some(binary) = build_for_kernel(TEST) else { return };
     let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
     let pid = traced.pid();
     // The binary by the name the process maps it under.
     let program = "usdt:usdt-app:rbpf:guarded { @[probe, pid] = count(); } usdt:usdt-app:rbpf:ints { @ints[pid] = count(); }";
-    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", program]);
-    tracer.wait_for(|l| l == "Attaching 2 probes...");
-    tracer.wait_attached(2);
-    assert_eq!(traced.step(), "enabled");
-    assert_eq!(other.step(), "disabled");
-    assert_eq!(traced.step(), "enabled");
-    let (out, status) = tracer.stop(libc::SIGINT);
+    let out = trace(Tracer::start(&["-p", &pid.to_string(), "-e", program]), 2, || {
+        assert_eq!(traced.step(), "enabled");
+        assert_eq!(other.step(), "disabled");
+        assert_eq!(traced.step(), "enabled");
+    });
     traced.finish();
     other.finish();
-    let path = binary.to_str().expect("utf-8 path").to_string();
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-    assert_eq!(status, 0, "{out}");
+    let path = binary.to_str().expect("utf-8 path");
     assert!(out.lines().any(|l| l == format!("@[usdt:{path}:rbpf:guarded, {pid}]: 2")), "{out}");
     assert!(out.lines().any(|l| l == format!("@ints[{pid}]: 2")), "{out}");
     assert_eq!(out.lines().filter(|l| l.starts_with('@')).count(), 2, "{out}");
@@ -138,25 +144,17 @@ fn pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone() {
 #[test]
 fn a_relative_path_starts_from_the_current_directory() {
     const TEST: &str = "a_relative_path_starts_from_the_current_directory";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build(TEST) else { return };
-    let dir = binary.parent().expect("its directory").to_path_buf();
+    let Some(binary) = build_for_kernel(TEST) else { return };
     let mut app = App::start(&binary);
     let pid = app.pid();
     let program = format!("usdt:./usdt-app:rbpf:ints /pid == {pid}/ {{ @[probe, arg0] = count(); }}");
-    let mut tracer = Tracer::start_in(&dir, &["-e", &program]);
-    tracer.wait_for(|l| l == "Attaching 1 probe...");
-    tracer.wait_attached(1);
-    app.step();
-    app.step();
-    let (out, status) = tracer.stop(libc::SIGINT);
+    let out = trace(Tracer::start_in(binary.dir(), &["-e", &program]), 1, || {
+        app.step();
+        app.step();
+    });
     app.finish();
     // Listed as written, as bpftrace lists it.
-    let listed = common::rbpf().current_dir(&dir).args(["-l", "usdt:./usdt-app:rbpf:i*"]).output().expect("run rbpf");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(status, 0, "{out}");
+    let listed = common::rbpf().current_dir(binary.dir()).args(["-l", "usdt:./usdt-app:rbpf:i*"]).output().expect("run rbpf");
     // Named with the path as written, as bpftrace names it.
     assert!(out.lines().any(|l| l == "@[usdt:./usdt-app:rbpf:ints, -3]: 2"), "{out}");
     assert_eq!(String::from_utf8_lossy(&listed.stdout), "usdt:./usdt-app:rbpf:ints\n");
@@ -174,7 +172,6 @@ fn usdt_errors_name_the_binary_and_the_probe() {
         &["-e", &format!("usdt:{path}:rbpf:text {{ print(arg2); }}")],
         &[&format!("`usdt:{path}:rbpf:text` has no `arg2`"), "this probe has 2 arguments: arg0 and arg1"],
     );
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
 }
 
 /// The fact `rbpf -l 'usdt:PATH'` lists: every probe site of the file,
@@ -184,7 +181,6 @@ fn host_target_lists_a_binarys_usdt_probes() {
     use rbpf_lang::target::Target;
     let Some(binary) = build("host_target_lists_a_binarys_usdt_probes") else { return };
     let probes = rbpf_runtime::target::HostTarget::new().usdt_probes(binary.to_str().expect("utf-8 path")).expect("probes");
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     let mut names: Vec<String> = probes
         .iter()
         .map(|p| format!("{}:{} {}", p.provider, p.name, if p.semaphore_offset.is_some() { "semaphore" } else { "-" }))
@@ -222,7 +218,6 @@ fn usdt_probes_are_listed() {
             assert_eq!(ours, String::from_utf8_lossy(&reference.stdout), "bpftrace -l {search} lists otherwise");
         }
     }
-    let _ = std::fs::remove_dir_all(binary.parent().expect("its directory"));
 }
 
 /// A library whose probe is behind a semaphore: `fire` answers whether the
@@ -258,12 +253,12 @@ int main(void) {
 "#;
 
 /// Builds the library and the program that links it, in one directory.
-fn build_linked(test: &str) -> Option<PathBuf> {
+fn build_linked(test: &str) -> Option<Built> {
     let what = "the usdt library test program (needs gcc and systemtap-sdt-dev)";
     let library = build_c(test, what, "libprobes.so", &[("probes.c", LIBRARY)], &["-O2", "-shared", "-fPIC"])?;
     // Linked by its path (it has no soname), so that it is found wherever
     // the program runs.
-    build_c(test, what, "usdt-linked", &[("linked.c", LINKED)], &["-O2", "-Wl,--no-as-needed", library.to_str().expect("utf-8 path")])
+    Built::new(test, what, "usdt-linked", &[("linked.c", LINKED)], &["-O2", "-Wl,--no-as-needed", library.to_str().expect("utf-8 path")])
 }
 
 #[test]
@@ -273,28 +268,22 @@ fn pid_finds_usdt_probes_in_the_processs_program_and_libraries() {
         return;
     }
     let Some(binary) = build_linked(TEST) else { return };
-    let dir = binary.parent().expect("its directory").to_path_buf();
     let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
     let pid = traced.pid();
     // No binary named: the library's probe is found in the process's maps;
     // a wildcard binary matches the program and its libraries.
     let program = "usdt::libp:fire { @fire[probe, arg0] = count(); } usdt:*:app:* { @tick[probe] = count(); }";
-    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", program]);
-    let n = tracer.attaching();
-    assert_eq!(n, 2);
-    tracer.wait_attached(n);
-    // The library's semaphore is raised in the traced process only.
-    assert_eq!(traced.step(), "enabled");
-    assert_eq!(other.step(), "disabled");
-    assert_eq!(traced.step(), "enabled");
-    let (out, status) = tracer.stop(libc::SIGINT);
+    let out = trace(Tracer::start(&["-p", &pid.to_string(), "-e", program]), 2, || {
+        // The library's semaphore is raised in the traced process only.
+        assert_eq!(traced.step(), "enabled");
+        assert_eq!(other.step(), "disabled");
+        assert_eq!(traced.step(), "enabled");
+    });
     assert_eq!(traced.step(), "disabled");
     traced.finish();
     other.finish();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(status, 0, "{out}");
     // Named through the process's root, as bpftrace 0.17 names them.
-    let root = format!("/proc/{pid}/root{}", dir.display());
+    let root = format!("/proc/{pid}/root{}", binary.dir().display());
     for expected in [
         format!("@fire[usdt:{root}/libprobes.so:libp:fire, 0]: 1"),
         format!("@fire[usdt:{root}/libprobes.so:libp:fire, 1]: 1"),
@@ -312,21 +301,16 @@ fn usdt_file_activation_raises_the_semaphore_in_every_process_that_maps_the_file
         return;
     }
     let Some(binary) = build_linked(TEST) else { return };
-    let dir = binary.parent().expect("its directory").to_path_buf();
     let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
     let pid = traced.pid();
     let program = "usdt:libprobes:libp:fire { @[pid] = count(); }";
-    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "--usdt-file-activation", "-e", program]);
-    tracer.wait_for(|l| l == "Attaching 1 probe...");
-    tracer.wait_attached(1);
-    assert_eq!(traced.step(), "enabled");
-    assert_eq!(other.step(), "enabled");
-    let (out, status) = tracer.stop(libc::SIGINT);
+    let out = trace(Tracer::start(&["-p", &pid.to_string(), "--usdt-file-activation", "-e", program]), 1, || {
+        assert_eq!(traced.step(), "enabled");
+        assert_eq!(other.step(), "enabled");
+    });
     assert_eq!(other.step(), "disabled");
     traced.finish();
     other.finish();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(status, 0, "{out}");
     // The events are still the -p process's alone.
     assert_eq!(out.lines().filter(|l| l.starts_with('@')).collect::<Vec<_>>(), [format!("@[{pid}]: 1")], "{out}");
 }
@@ -345,7 +329,7 @@ fn pid_traces_a_process_in_another_mount_namespace() {
         return;
     }
     let Some(binary) = build_linked(TEST) else { return };
-    let dir = binary.parent().expect("its directory").to_path_buf();
+    let dir = binary.dir();
     let hidden = dir.join("hidden");
     std::fs::create_dir_all(&hidden).expect("mount point");
     // A tmpfs over `hidden` in the new namespace holds a copy of the
@@ -364,15 +348,13 @@ fn pid_traces_a_process_in_another_mount_namespace() {
     let inside = hidden.join("usdt-linked");
     assert!(!inside.exists(), "the host must not see the namespace's program");
     let program = format!("usdt:{}:app:tick {{ @tick[probe] = count(); }} usdt::libp:fire {{ @fire = count(); }}", inside.display());
-    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", &program]);
-    tracer.wait_for(|l| l == "Attaching 2 probes...");
-    tracer.wait_attached(2);
-    assert_eq!(app.step(), "enabled");
-    let listed = run(&["-l", "usdt:*", "-p", &pid.to_string()]);
-    let (out, status) = tracer.stop(libc::SIGINT);
+    let mut listed = None;
+    let out = trace(Tracer::start(&["-p", &pid.to_string(), "-e", &program]), 2, || {
+        assert_eq!(app.step(), "enabled");
+        listed = Some(run(&["-l", "usdt:*", "-p", &pid.to_string()]));
+    });
     app.finish();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(status, 0, "{out}");
+    let listed = listed.expect("listed while attached");
     assert!(out.lines().any(|l| l == format!("@tick[usdt:{}:app:tick]: 1", inside.display())), "{out}");
     assert!(out.lines().any(|l| l == "@fire: 1"), "{out}");
     let root = format!("/proc/{pid}/root{}", dir.display());
