@@ -252,8 +252,13 @@ int main(void) {
 }
 "#;
 
-/// Builds the library and the program that links it, in one directory.
+/// Builds the library and the program that links it, in one directory,
+/// for a test that loads programs: `None` also where kernel tests cannot
+/// run.
 fn build_linked(test: &str) -> Option<Built> {
+    if !kernel_tests_enabled(test) {
+        return None;
+    }
     let what = "the usdt library test program (needs gcc and systemtap-sdt-dev)";
     let library = build_c(test, what, "libprobes.so", &[("probes.c", LIBRARY)], &["-O2", "-shared", "-fPIC"])?;
     // Linked by its path (it has no soname), so that it is found wherever
@@ -264,9 +269,6 @@ fn build_linked(test: &str) -> Option<Built> {
 #[test]
 fn pid_finds_usdt_probes_in_the_processs_program_and_libraries() {
     const TEST: &str = "pid_finds_usdt_probes_in_the_processs_program_and_libraries";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = build_linked(TEST) else { return };
     let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
     let pid = traced.pid();
@@ -297,9 +299,6 @@ fn pid_finds_usdt_probes_in_the_processs_program_and_libraries() {
 #[test]
 fn usdt_file_activation_raises_the_semaphore_in_every_process_that_maps_the_file() {
     const TEST: &str = "usdt_file_activation_raises_the_semaphore_in_every_process_that_maps_the_file";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = build_linked(TEST) else { return };
     let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
     let pid = traced.pid();
@@ -320,15 +319,12 @@ fn usdt_file_activation_raises_the_semaphore_in_every_process_that_maps_the_file
 #[test]
 fn pid_traces_a_process_in_another_mount_namespace() {
     const TEST: &str = "pid_traces_a_process_in_another_mount_namespace";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
+    let Some(binary) = build_linked(TEST) else { return };
     if !Command::new("unshare").args(["-m", "true"]).status().is_ok_and(|s| s.success()) {
         assert_ne!(std::env::var("RBPF_REQUIRE_KERNEL").as_deref(), Ok("1"), "{TEST}: `unshare -m` does not work here");
         eprintln!("skipping {TEST}: `unshare -m` does not work here");
         return;
     }
-    let Some(binary) = build_linked(TEST) else { return };
     let dir = binary.dir();
     let hidden = dir.join("hidden");
     std::fs::create_dir_all(&hidden).expect("mount point");
