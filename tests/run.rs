@@ -5,6 +5,35 @@ mod common;
 
 use common::{entries, kernel_tests_enabled, run, spawn_n, Tracer};
 
+/// What rbpf printed on stdout running `program` until it calls exit(),
+/// where kernel tests can run: its exit status must be 0.
+fn printed_until_exit(test: &str, program: &str) -> Option<String> {
+    if !kernel_tests_enabled(test) {
+        return None;
+    }
+    let out = run(&["-e", program]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What rbpf printed running the program `with_port` makes of a port on
+/// the loopback, one that a TCP connection is made to once the probe is
+/// attached; the program must end by itself, with exit status 0.
+fn traced_loopback_connection(test: &str, with_port: impl FnOnce(u16) -> String) -> Option<String> {
+    if !kernel_tests_enabled(test) {
+        return None;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let port = listener.local_addr().expect("local address").port();
+    let mut tracer = Tracer::start(&["-e", &with_port(port)]);
+    tracer.wait_attached(1);
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect over loopback");
+    let (out, status) = tracer.finish();
+    drop(client);
+    assert_eq!(status, 0, "{out}");
+    Some(out)
+}
+
 fn canonical(program: &str, test: &str) {
     if !kernel_tests_enabled(test) {
         return;
@@ -37,26 +66,17 @@ fn angle_bracket_block_runs_the_same() {
 
 #[test]
 fn begin_printf_exit() {
-    if !kernel_tests_enabled("begin_printf_exit") {
-        return;
-    }
-    let out = run(&["-e", r#"BEGIN { printf("hello %d %5s|%-4x|%c\n", 42, "ab", 255, 65); exit(); }"#]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\nhello 42    ab|ff  |A\n\n\n");
+    let program = r#"BEGIN { printf("hello %d %5s|%-4x|%c\n", 42, "ab", 255, 65); exit(); }"#;
+    let Some(out) = printed_until_exit("begin_printf_exit", program) else { return };
+    assert_eq!(out, "Attaching 1 probe...\nhello 42    ab|ff  |A\n\n\n");
 }
 
 #[test]
 fn maps_print_in_bpftrace_format_and_order() {
-    if !kernel_tests_enabled("maps_print_in_bpftrace_format_and_order") {
-        return;
-    }
-    let out = run(&[
-        "-e",
-        r#"BEGIN { @x = 5; @c["z"] = count(); @c["a"] = count(); @c["a"] = count(); @s = sum(-3); @a = avg(7); @a = avg(2); @mn = min(4); @mn = min(-2); @mx = max(4); @mx = max(9); @t[1, "k"] = 3; @str = "hi"; exit(); }"#,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let program = r#"BEGIN { @x = 5; @c["z"] = count(); @c["a"] = count(); @c["a"] = count(); @s = sum(-3); @a = avg(7); @a = avg(2); @mn = min(4); @mn = min(-2); @mx = max(4); @mx = max(9); @t[1, "k"] = 3; @str = "hi"; exit(); }"#;
+    let Some(out) = printed_until_exit("maps_print_in_bpftrace_format_and_order", program) else { return };
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        out,
         "Attaching 1 probe...\n\n\n@a: 4\n\n@c[z]: 1\n@c[a]: 2\n@mn: -2\n@mx: 9\n@s: -3\n@str: hi\n@t[1, k]: 3\n@x: 5\n"
     );
 }
@@ -80,13 +100,10 @@ fn end_runs_after_the_probes_on_sigterm() {
 
 #[test]
 fn interval_fires_and_exit_stops() {
-    if !kernel_tests_enabled("interval_fires_and_exit_stops") {
-        return;
-    }
     let start = std::time::Instant::now();
-    let out = run(&["-e", "interval:ms:100 { printf(\"tick %d\\n\", elapsed > 50000000); exit(); }"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\ntick 1\n\n\n");
+    let program = "interval:ms:100 { printf(\"tick %d\\n\", elapsed > 50000000); exit(); }";
+    let Some(out) = printed_until_exit("interval_fires_and_exit_stops", program) else { return };
+    assert_eq!(out, "Attaching 1 probe...\ntick 1\n\n\n");
     assert!(start.elapsed().as_secs() < 10);
 }
 
@@ -257,17 +274,13 @@ fn maps_hold_max_map_keys_keys() {
 #[test]
 fn a_variable_holds_values_at_its_type_s_width() {
     const TEST: &str = "a_variable_holds_values_at_its_type_s_width";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     // A variable's type is the widest assigned to it; a narrower signed
     // value stored where another assignment made it unsigned keeps its
     // bits, as in a map (bpftrace 0.17 ignores the second assignment of
     // another type altogether, so it is not the reference here).
     let program = r#"BEGIN { $a = (int8)-1; if (pid == 0) { $a = (uint8)5; } $b = (int16)-2; if (pid == 0) { $b = (uint32)5; } printf("%d %lu\n", $a, $b); @a = $a; @b = $b; $c = (uint8)255; $c++; @c = $c; exit(); }"#;
-    let out = run(&["-e", program]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\n255 65534\n\n\n@a: 255\n@b: 65534\n@c: 0\n");
+    let Some(out) = printed_until_exit(TEST, program) else { return };
+    assert_eq!(out, "Attaching 1 probe...\n255 65534\n\n\n@a: 255\n@b: 65534\n@c: 0\n");
 }
 
 /// `ntop()` of a tracepoint's byte array fields (`__u8 saddr[4]`,
@@ -275,20 +288,13 @@ fn a_variable_holds_values_at_its_type_s_width() {
 /// loopback goes through inet_sock_set_state.
 #[test]
 fn ntop_of_address_array_fields() {
-    if !kernel_tests_enabled("ntop_of_address_array_fields") {
-        return;
-    }
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
-    let port = listener.local_addr().expect("local address").port();
-    let program = format!(
-        "tracepoint:sock:inet_sock_set_state /args->dport == {port} && args->newstate == 1/ {{ printf(\"%s %s %s %s\\n\", ntop(args->saddr), ntop(2, args->daddr), ntop(args->saddr_v6), ntop(10, args->daddr_v6)); exit(); }}"
-    );
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_attached(1);
-    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect over loopback");
-    let (out, status) = tracer.finish();
-    drop(client);
-    assert_eq!(status, 0, "{out}");
+    const TEST: &str = "ntop_of_address_array_fields";
+    let program = |port: u16| {
+        format!(
+            "tracepoint:sock:inet_sock_set_state /args->dport == {port} && args->newstate == 1/ {{ printf(\"%s %s %s %s\\n\", ntop(args->saddr), ntop(2, args->daddr), ntop(args->saddr_v6), ntop(10, args->daddr_v6)); exit(); }}"
+        )
+    };
+    let Some(out) = traced_loopback_connection(TEST, program) else { return };
     assert!(out.contains("127.0.0.1 127.0.0.1 ::ffff:127.0.0.1 ::ffff:127.0.0.1\n"), "{out}");
 }
 
@@ -297,19 +303,12 @@ fn ntop_of_address_array_fields() {
 /// read it), with and without the family.
 #[test]
 fn ntop_of_a_byte_array_read_through_a_pointer() {
-    if !kernel_tests_enabled("ntop_of_a_byte_array_read_through_a_pointer") {
-        return;
-    }
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
-    let port = listener.local_addr().expect("local address").port();
-    let program = format!(
-        "tracepoint:sock:inet_sock_set_state /args->dport == {port} && args->newstate == 1/ {{ $sk = (struct sock *)args->skaddr; printf(\"%s %s %s\\n\", ntop($sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8), ntop(10, $sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8), ntop(2, $sk->__sk_common.skc_daddr)); exit(); }}"
-    );
-    let mut tracer = Tracer::start(&["-e", &program]);
-    tracer.wait_attached(1);
-    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect over loopback");
-    let (out, status) = tracer.finish();
-    drop(client);
-    assert_eq!(status, 0, "{out}");
+    const TEST: &str = "ntop_of_a_byte_array_read_through_a_pointer";
+    let program = |port: u16| {
+        format!(
+            "tracepoint:sock:inet_sock_set_state /args->dport == {port} && args->newstate == 1/ {{ $sk = (struct sock *)args->skaddr; printf(\"%s %s %s\\n\", ntop($sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8), ntop(10, $sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8), ntop(2, $sk->__sk_common.skc_daddr)); exit(); }}"
+        )
+    };
+    let Some(out) = traced_loopback_connection(TEST, program) else { return };
     assert!(out.contains("::ffff:127.0.0.1 ::ffff:127.0.0.1 127.0.0.1\n"), "{out}");
 }
