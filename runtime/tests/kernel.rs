@@ -105,11 +105,46 @@ fn int_field(offset: u32) -> Field {
     Field { offset, ty: ValueType::Int { size: 8, signed: true } }
 }
 
-async fn run(object: &Object) -> String {
-    let mut session = Session::load(object, &SessionOptions::default()).unwrap();
+/// Loads `object` with `options` and runs it to its end: the text it
+/// printed and its exit code.
+async fn run_with(object: &Object, options: &SessionOptions) -> (String, i32) {
+    let mut session = Session::load(object, options).unwrap();
     let mut out = TextOutput::new(Vec::new());
-    session.run(&mut out).await.unwrap();
-    String::from_utf8(out.into_inner().unwrap()).unwrap()
+    let code = session.run(&mut out).await.unwrap();
+    (String::from_utf8(out.into_inner().unwrap()).unwrap(), code)
+}
+
+async fn run(object: &Object) -> String {
+    run_with(object, &SessionOptions::default()).await.0
+}
+
+/// Emits `bpf_map_lookup_elem(map, fp + key_at)`.
+fn emit_lookup(b: &mut Builder, map: &str, key_at: i16) {
+    b.load_map_fd(Reg::R1, map);
+    b.mov64(Reg::R2, Reg::R10);
+    b.alu64(Alu::Add, Reg::R2, i32::from(key_at));
+    b.call(Helper::MapLookupElem);
+}
+
+/// Emits `bpf_map_update_elem(map, fp + key_at, fp + value_at, BPF_ANY)`.
+fn emit_update_at(b: &mut Builder, map: &str, key_at: i16, value_at: i16) {
+    b.load_map_fd(Reg::R1, map);
+    b.mov64(Reg::R2, Reg::R10);
+    b.alu64(Alu::Add, Reg::R2, i32::from(key_at));
+    b.mov64(Reg::R3, Reg::R10);
+    b.alu64(Alu::Add, Reg::R3, i32::from(value_at));
+    b.mov64(Reg::R4, 0);
+    b.call(Helper::MapUpdateElem);
+}
+
+/// A map of `map_type` with u64 keys and values, 16 of them.
+fn u64_map_def(map_type: u32) -> MapDef {
+    MapDef { map_type, key_size: 8, value_size: 8, max_entries: 16, flags: 0 }
+}
+
+/// The manifest's view of a map [`u64_map_def`] defines.
+fn u64_map(name: &str, bpf_name: &str, percpu: bool, key: Vec<Field>, value: MapValue) -> MapInfo {
+    MapInfo { name: name.into(), bpf_name: bpf_name.into(), percpu, array: false, max_entries: 16, key, key_size: 8, value, value_size: 8 }
 }
 
 /// BEGIN reserves a record, writes a printf header and an int, submits it,
@@ -135,13 +170,7 @@ async fn begin_printf_map_exit_and_end() {
     // @x = 5: key u64 0 at fp-16, value at fp-24.
     b.store(Size::DW, Reg::R10, -16, 0);
     b.store(Size::DW, Reg::R10, -24, 5);
-    b.load_map_fd(Reg::R1, "m_x");
-    b.mov64(Reg::R2, Reg::R10);
-    b.alu64(Alu::Add, Reg::R2, -16);
-    b.mov64(Reg::R3, Reg::R10);
-    b.alu64(Alu::Add, Reg::R3, -24);
-    b.mov64(Reg::R4, 0);
-    b.call(Helper::MapUpdateElem);
+    emit_update_at(&mut b, "m_x", -16, -24);
     emit_exit(&mut b);
     let begin = finish(b);
 
@@ -151,24 +180,13 @@ async fn begin_printf_map_exit_and_end() {
     ringbuf_output(&mut b, -8, 8);
     let end = finish(b);
 
-    let x_def = MapDef { map_type: map_type::HASH, key_size: 8, value_size: 8, max_entries: 16, flags: 0 };
-    let x = MapInfo {
-        name: "@x".into(),
-        bpf_name: "m_x".into(),
-        percpu: false,
-        array: false,
-        max_entries: 16,
-        key: vec![],
-        key_size: 8,
-        value: MapValue::Plain(ValueType::Int { size: 8, signed: true }),
-        value_size: 8,
-    };
+    let x = u64_map("@x", "m_x", false, vec![], MapValue::Plain(ValueType::Int { size: 8, signed: true }));
     let object = object(
         vec![
             (program(0, "raw_tracepoint/probe0", Attach::Begin, &begin, "BEGIN"), begin),
             (program(1, "raw_tracepoint/probe1", Attach::End, &end, "END"), end),
         ],
-        &[ringbuf_map(), ElfMap { name: "m_x", def: x_def }],
+        &[ringbuf_map(), ElfMap { name: "m_x", def: u64_map_def(map_type::HASH) }],
         Manifest {
             maps: vec![x],
             printfs: vec![
@@ -240,19 +258,10 @@ async fn tracepoint_counts_into_a_percpu_hash() {
     let have = b.new_label();
     let out = b.new_label();
     b.store(Size::DW, Reg::R10, -8, 0);
-    b.load_map_fd(Reg::R1, "m_c");
-    b.mov64(Reg::R2, Reg::R10);
-    b.alu64(Alu::Add, Reg::R2, -8);
-    b.call(Helper::MapLookupElem);
+    emit_lookup(&mut b, "m_c", -8);
     b.jump_if(Cond::Ne, Reg::R0, 0, have);
     b.store(Size::DW, Reg::R10, -16, 1);
-    b.load_map_fd(Reg::R1, "m_c");
-    b.mov64(Reg::R2, Reg::R10);
-    b.alu64(Alu::Add, Reg::R2, -8);
-    b.mov64(Reg::R3, Reg::R10);
-    b.alu64(Alu::Add, Reg::R3, -16);
-    b.mov64(Reg::R4, 0);
-    b.call(Helper::MapUpdateElem);
+    emit_update_at(&mut b, "m_c", -8, -16);
     b.jump(out);
     b.bind(have);
     b.load(Size::DW, Reg::R1, Reg::R0, 0);
@@ -264,23 +273,12 @@ async fn tracepoint_counts_into_a_percpu_hash() {
     ringbuf_output(&mut b, -24, 8);
     let code = finish(b);
 
-    let c_def = MapDef { map_type: map_type::PERCPU_HASH, key_size: 8, value_size: 8, max_entries: 16, flags: 0 };
-    let c = MapInfo {
-        name: "@c".into(),
-        bpf_name: "m_c".into(),
-        percpu: true,
-        array: false,
-        max_entries: 16,
-        key: vec![],
-        key_size: 8,
-        value: MapValue::Count,
-        value_size: 8,
-    };
+    let c = u64_map("@c", "m_c", true, vec![], MapValue::Count);
     let attach = Attach::Tracepoint { category: "syscalls".into(), name: "sys_enter_getppid".into() };
     let info = program(0, "tracepoint/syscalls/sys_enter_getppid", attach, &code, "tracepoint:syscalls:sys_enter_getppid");
     let object = object(
         vec![(info, code)],
-        &[ringbuf_map(), ElfMap { name: "m_c", def: c_def }],
+        &[ringbuf_map(), ElfMap { name: "m_c", def: u64_map_def(map_type::PERCPU_HASH) }],
         Manifest {
             maps: vec![c],
             printfs: vec![PrintfFormat { format: "hit\n".into(), args: vec![], size: 8 }],
@@ -353,10 +351,8 @@ async fn dry_run_runs_nothing() {
         &[ringbuf_map()],
         Manifest::default(),
     );
-    let mut session = Session::load(&object, &SessionOptions { dry_run: true, quiet: false, ..Default::default() }).unwrap();
-    let mut out = TextOutput::new(Vec::new());
-    session.run(&mut out).await.unwrap();
-    assert_eq!(String::from_utf8(out.into_inner().unwrap()).unwrap(), "Attaching 1 probe...\n");
+    let (text, _) = run_with(&object, &SessionOptions { dry_run: true, quiet: false, ..Default::default() }).await;
+    assert_eq!(text, "Attaching 1 probe...\n");
 }
 
 /// Emits a ring buffer record of `bytes`, built on the stack at fp-256.
@@ -378,17 +374,7 @@ fn header(kind: u32, id: u32) -> Vec<u8> {
 fn emit_update(b: &mut Builder, map: &str, key: i32, value: i32) {
     b.store(Size::DW, Reg::R10, -8, key);
     b.store(Size::DW, Reg::R10, -16, value);
-    b.load_map_fd(Reg::R1, map);
-    b.mov64(Reg::R2, Reg::R10);
-    b.alu64(Alu::Add, Reg::R2, -8);
-    b.mov64(Reg::R3, Reg::R10);
-    b.alu64(Alu::Add, Reg::R3, -16);
-    b.mov64(Reg::R4, 0);
-    b.call(Helper::MapUpdateElem);
-}
-
-fn percpu_map(name: &str, bpf_name: &str, key: Vec<Field>, value: MapValue) -> MapInfo {
-    MapInfo { name: name.into(), bpf_name: bpf_name.into(), percpu: true, array: false, max_entries: 16, key, key_size: 8, value, value_size: 8 }
+    emit_update_at(b, map, -8, -16);
 }
 
 /// Every event kind, from BEGIN, against real maps: print, zero and clear
@@ -429,10 +415,7 @@ async fn every_event_kind() {
     // Five records lost on this CPU.
     let skip = b.new_label();
     b.store(Size::W, Reg::R10, -4, 0);
-    b.load_map_fd(Reg::R1, "lost");
-    b.mov64(Reg::R2, Reg::R10);
-    b.alu64(Alu::Add, Reg::R2, -4);
-    b.call(Helper::MapLookupElem);
+    emit_lookup(&mut b, "lost", -4);
     b.jump_if(Cond::Eq, Reg::R0, 0, skip);
     b.load(Size::DW, Reg::R1, Reg::R0, 0);
     b.alu64(Alu::Add, Reg::R1, 5);
@@ -441,17 +424,16 @@ async fn every_event_kind() {
     emit_record(&mut b, &header(event::EXIT, 3));
     let begin = finish(b);
 
-    let hash = |map_type| MapDef { map_type, key_size: 8, value_size: 8, max_entries: 16, flags: 0 };
     let lost_def = MapDef { map_type: map_type::PERCPU_ARRAY, key_size: 4, value_size: 8, max_entries: 1, flags: 0 };
-    let c = percpu_map("@c", "m_c", vec![int_field(0)], MapValue::Count);
-    let h = percpu_map("@h", "m_h", vec![], MapValue::Hist { bits: 0 });
+    let c = u64_map("@c", "m_c", true, vec![int_field(0)], MapValue::Count);
+    let h = u64_map("@h", "m_h", true, vec![], MapValue::Hist { bits: 0 });
     let cat_path = file.to_str().unwrap().to_string();
     let object = object(
         vec![(program(0, "raw_tracepoint/probe0", Attach::Begin, &begin, "BEGIN"), begin)],
         &[
             ringbuf_map(),
-            ElfMap { name: "m_c", def: hash(map_type::PERCPU_HASH) },
-            ElfMap { name: "m_h", def: hash(map_type::PERCPU_HASH) },
+            ElfMap { name: "m_c", def: u64_map_def(map_type::PERCPU_HASH) },
+            ElfMap { name: "m_h", def: u64_map_def(map_type::PERCPU_HASH) },
             ElfMap { name: "lost", def: lost_def },
         ],
         Manifest {
@@ -468,10 +450,7 @@ async fn every_event_kind() {
             ..Manifest::default()
         },
     );
-    let mut session = Session::load(&object, &SessionOptions::default()).unwrap();
-    let mut out = TextOutput::new(Vec::new());
-    let code = session.run(&mut out).await.unwrap();
-    let text = String::from_utf8(out.into_inner().unwrap()).unwrap();
+    let (text, code) = run_with(&object, &SessionOptions::default()).await;
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 3);
     let bar = |n: usize| format!("|{}{}|", "@".repeat(n), " ".repeat(52 - n));
