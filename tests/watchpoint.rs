@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-use common::{build_c, kernel_tests_enabled, run, Tracer};
+use common::{run, run_ok, Built, Held};
 
 /// Prints the address of `target`, waits for a line on stdin (unless a
 /// second argument says not to), then writes `target` N times. `target` is
@@ -31,10 +30,10 @@ int main(int argc, char **argv) {
 "#;
 
 /// Builds the program, not position-independent so that its global's
-/// address is fixed; `None` (after saying why) where gcc is missing,
-/// unless RBPF_REQUIRE_KERNEL=1.
-fn build(test: &str) -> Option<PathBuf> {
-    build_c(test, "the watchpoint test program (needs gcc)", "watched", &[("main.c", PROGRAM)], &["-O1", "-no-pie"])
+/// address is fixed; `None` (after saying why) where kernel tests cannot
+/// run or gcc is missing, unless RBPF_REQUIRE_KERNEL=1.
+fn build(test: &str) -> Option<Built> {
+    Built::for_kernel(test, "the watchpoint test program (needs gcc)", "watched", &[("main.c", PROGRAM)], &["-O1", "-no-pie"])
 }
 
 /// The address the program prints, from a run that does not wait and
@@ -51,48 +50,22 @@ fn parse_address(text: &str) -> u64 {
 
 #[test]
 fn a_watchpoint_on_a_running_process_counts_each_write() {
-    let test = "a_watchpoint_on_a_running_process_counts_each_write";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
-    let Some(binary) = build(test) else { return };
-    let mut app = Command::new(&binary).arg("5").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the test program");
-    let mut stdout = BufReader::new(app.stdout.take().expect("stdout"));
-    let mut address = String::new();
-    stdout.read_line(&mut address).expect("read the address");
-    let address = address.trim();
-    let pid = app.id().to_string();
-    let program = format!("watchpoint:{address}:8:w {{ @ = count(); }}");
-    let mut tracer = Tracer::start(&["-p", &pid, "-e", &program]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
-    // Let the program write; rbpf stops when it exits.
-    let mut stdin = app.stdin.take().expect("stdin");
-    stdin.write_all(b"go\n").expect("write to the test program");
-    drop(stdin);
-    let status = app.wait().expect("wait for the test program");
-    let (output, code) = tracer.finish();
-    let _ = std::fs::remove_dir_all(binary.parent().expect("dir"));
-    assert!(status.success(), "the test program failed: {status}");
-    assert_eq!(code, 0, "{output}");
+    let Some(binary) = build("a_watchpoint_on_a_running_process_counts_each_write") else { return };
+    // It prints the address, then writes once let go; rbpf stops when it exits.
+    let app = Held::start(&binary, &["5"]);
+    let program = format!("watchpoint:{}:8:w {{ @ = count(); }}", app.line);
+    let output = app.trace(&program);
     assert!(output.lines().any(|l| l == "@: 5"), "expected 5 writes:\n{output}");
 }
 
 #[test]
 fn a_watchpoint_on_a_command_counts_each_write_and_names_its_probe() {
-    let test = "a_watchpoint_on_a_command_counts_each_write_and_names_its_probe";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
-    let Some(binary) = build(test) else { return };
+    let Some(binary) = build("a_watchpoint_on_a_command_counts_each_write_and_names_its_probe") else { return };
     let address = address_of_target(&binary);
     let command = format!("{} 7 go", binary.display());
     // The mode is `rw`: the loop only writes, so reads add nothing.
     let program = format!("w:{address}:8:rw {{ @[probe] = count(); }}");
-    let output = run(&["-c", &command, "-e", &program]);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("dir"));
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    let (text, _) = run_ok(&["-c", &command, "-e", &program]);
     let expected = format!("@[watchpoint:{}:8:rw]: 7", parse_address(&address));
     assert!(text.lines().any(|l| l == expected), "expected `{expected}`:\n{text}");
 }

@@ -7,11 +7,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{build_c, entries, kernel_tests_enabled, run, Tracer};
+use common::{entries, run, run_ok, Built, Held};
 
 /// `prog CALLS LATER [spread|odd|same] [wait]`: calls `fill` CALLS times
 /// on one cell (with `spread`, a different cell each call; with `odd`,
@@ -55,12 +53,14 @@ int main(int argc, char **argv) {
 /// Writes by `fill` per call.
 const WRITES_PER_CALL: i64 = 3;
 
-fn build(test: &str) -> Option<PathBuf> {
-    build_c(test, "the watchpoint test program (needs gcc)", "filler", &[("main.c", PROGRAM)], &["-O1"])
+/// The filler program built for `test`, where kernel tests can run.
+fn build(test: &str) -> Option<Built> {
+    Built::for_kernel(test, "the watchpoint test program (needs gcc)", "filler", &[("main.c", PROGRAM)], &["-O1"])
 }
 
-fn remove(binary: &Path) {
-    let _ = std::fs::remove_dir_all(binary.parent().expect("dir"));
+/// The command `-c` runs: `binary` with `args`.
+fn command(binary: &Built, args: &str) -> String {
+    format!("{} {args}", binary.display())
 }
 
 /// The value of the line `@: N`.
@@ -68,23 +68,12 @@ fn count_of(text: &str) -> Option<i64> {
     text.lines().find_map(|l| l.strip_prefix("@: ")?.parse().ok())
 }
 
-fn stdout_and_stderr(output: &std::process::Output) -> (String, String) {
-    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
-}
-
 #[test]
 fn a_watchpoint_on_a_functions_argument_sees_every_write_after_the_call() {
     let test = "a_watchpoint_on_a_functions_argument_sees_every_write_after_the_call";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
     let Some(binary) = build(test) else { return };
     // Two calls with the same address: one breakpoint, six writes.
-    let command = format!("{} 2 0 same", binary.display());
-    let output = run(&["-c", &command, "-e", "watchpoint:fill+arg0:4:w { @[probe] = count(); }"]);
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    let (text, _) = run_ok(&["-c", &command(&binary, "2 0 same"), "-e", "watchpoint:fill+arg0:4:w { @[probe] = count(); }"]);
     assert!(text.starts_with("Attaching 1 probe...\n"), "{text}");
     // Named as bpftrace 0.17 names it: the program, the function, the
     // argument's number, the length and the mode.
@@ -97,21 +86,15 @@ fn a_watchpoint_on_a_functions_argument_sees_every_write_after_the_call() {
 #[test]
 fn a_watchpoint_prints_what_bpftrace_prints() {
     let test = "a_watchpoint_prints_what_bpftrace_prints";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
+    let Some(binary) = build(test) else { return };
     if !Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success()) {
         eprintln!("skipping {test}: bpftrace is not installed");
         return;
     }
-    let Some(binary) = build(test) else { return };
-    let command = format!("{} 2 0 same", binary.display());
+    let command = command(&binary, "2 0 same");
     let program = "watchpoint:fill+arg0:4:w { @[probe, comm] = count(); } END { printf(\"end\\n\"); }";
-    let ours = run(&["-c", &command, "-e", program]);
+    let (text, _) = run_ok(&["-c", &command, "-e", program]);
     let theirs = Command::new("bpftrace").args(["-c", &command, "-e", program]).output().expect("run bpftrace");
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&ours);
-    assert_eq!(ours.status.code(), Some(0), "{text}{stderr}");
     let name = format!("watchpoint:{}:fill:4:w", binary.display());
     assert!(text.ends_with(&format!("@[{name}, filler]: {}\n", 2 * WRITES_PER_CALL)), "{text}");
     assert_eq!(text, String::from_utf8_lossy(&theirs.stdout), "rbpf (left) and bpftrace (right) differ");
@@ -120,16 +103,9 @@ fn a_watchpoint_prints_what_bpftrace_prints() {
 #[test]
 fn a_watchpoint_in_a_binary_named_prints_from_the_writing_process() {
     let test = "a_watchpoint_in_a_binary_named_prints_from_the_writing_process";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
     let Some(binary) = build(test) else { return };
-    let command = format!("{} 1 0", binary.display());
     let program = format!("watchpoint:{}:fill+arg0:4:w {{ printf(\"write by %s\\n\", comm); }}", binary.display());
-    let output = run(&["-c", &command, "-e", &program]);
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    let (text, _) = run_ok(&["-c", &command(&binary, "1 0"), "-e", &program]);
     let writes = text.lines().filter(|l| *l == "write by filler").count() as i64;
     assert_eq!(writes, WRITES_PER_CALL, "{text}");
 }
@@ -137,15 +113,8 @@ fn a_watchpoint_in_a_binary_named_prints_from_the_writing_process() {
 #[test]
 fn a_watchpoint_reads_the_writers_user_stack() {
     let test = "a_watchpoint_reads_the_writers_user_stack";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
     let Some(binary) = build(test) else { return };
-    let command = format!("{} 1 0", binary.display());
-    let output = run(&["-c", &command, "-e", "watchpoint:fill+arg0:4:w { @[ustack(1)] = count(); }"]);
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    let (text, _) = run_ok(&["-c", &command(&binary, "1 0"), "-e", "watchpoint:fill+arg0:4:w { @[ustack(1)] = count(); }"]);
     // The frame is the writing instruction's, in `fill`.
     let frame = text.lines().skip_while(|l| *l != "@[").nth(1).unwrap_or_default();
     assert!(frame.trim_start().starts_with("fill+"), "{text}");
@@ -155,17 +124,10 @@ fn a_watchpoint_reads_the_writers_user_stack() {
 #[test]
 fn an_asyncwatchpoint_lets_the_process_run_and_then_sees_its_writes() {
     let test = "an_asyncwatchpoint_lets_the_process_run_and_then_sees_its_writes";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
     let Some(binary) = build(test) else { return };
     // The process is not stopped: `fill`'s own writes may come before the
     // breakpoint; the five from `main`, 200 ms later, come after it.
-    let command = format!("{} 1 5", binary.display());
-    let output = run(&["-c", &command, "-e", "aw:fill+arg0:4:w { @ = count(); }"]);
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    let (text, _) = run_ok(&["-c", &command(&binary, "1 5"), "-e", "aw:fill+arg0:4:w { @ = count(); }"]);
     let count = count_of(&text);
     assert!(count.is_some_and(|n| (5..=5 + WRITES_PER_CALL).contains(&n)), "{text}");
 }
@@ -173,31 +135,10 @@ fn an_asyncwatchpoint_lets_the_process_run_and_then_sees_its_writes() {
 #[test]
 fn a_watchpoint_in_a_running_process_is_named_after_its_executable() {
     let test = "a_watchpoint_in_a_running_process_is_named_after_its_executable";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
     let Some(binary) = build(test) else { return };
-    let mut app = Command::new(&binary)
-        .args(["1", "0", "same", "wait"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the test program");
-    let mut stdout = std::io::BufReader::new(app.stdout.take().expect("stdout"));
-    let mut ready = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut ready).expect("read from the test program");
-    let pid = app.id();
-    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", "watchpoint:fill+arg0:4:w { printf(\"%s\\n\", probe); }"]);
-    tracer.wait_for(|l| l.starts_with("Attaching"));
-    tracer.wait_attached(1);
-    let mut stdin = app.stdin.take().expect("stdin");
-    stdin.write_all(b"go\n").expect("write to the test program");
-    drop(stdin);
-    let status = app.wait().expect("wait for the test program");
-    let (text, code) = tracer.finish();
-    remove(&binary);
-    assert!(status.success(), "the test program failed (was it left stopped?): {status}");
-    assert_eq!(code, 0, "{text}");
+    let app = Held::start(&binary, &["1", "0", "same", "wait"]);
+    let pid = app.pid();
+    let text = app.trace("watchpoint:fill+arg0:4:w { printf(\"%s\\n\", probe); }");
     let name = format!("watchpoint:/proc/{pid}/exe:fill:4:w");
     assert_eq!(text.lines().filter(|l| *l == name).count() as i64, WRITES_PER_CALL, "{text}");
 }
@@ -208,15 +149,8 @@ fn a_watchpoint_in_a_running_process_is_named_after_its_executable() {
 #[test]
 fn running_out_of_debug_registers_is_a_warning_and_the_process_goes_on() {
     let test = "running_out_of_debug_registers_is_a_warning_and_the_process_goes_on";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
     let Some(binary) = build(test) else { return };
-    let command = format!("{} 6 0 spread", binary.display());
-    let output = run(&["-c", &command, "-e", "watchpoint:fill+arg0:4:w { @ = count(); }"]);
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    let (text, stderr) = run_ok(&["-c", &command(&binary, "6 0 spread"), "-e", "watchpoint:fill+arg0:4:w { @ = count(); }"]);
     let refused = stderr.lines().filter(|l| *l == "WARNING: Failed to attach watchpoint probe. You are out of watchpoint registers.").count() as i64;
     assert!(refused >= 2, "{stderr}");
     assert_eq!(count_of(&text), Some((6 - refused) * WRITES_PER_CALL), "{text}{stderr}");
@@ -258,16 +192,9 @@ int main(void) {
 #[test]
 fn the_address_is_watched_in_every_thread_of_the_process() {
     let test = "the_address_is_watched_in_every_thread_of_the_process";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
-    let Some(binary) = build_c(test, "the threaded watchpoint test program (needs gcc)", "threaded", &[("main.c", THREADED)], &["-O1", "-pthread"]) else {
-        return;
-    };
-    let output = run(&["-c", &binary.display().to_string(), "-e", "watchpoint:fill+arg0:4:w { @[tid == cpid] = count(); }"]);
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    let what = "the threaded watchpoint test program (needs gcc)";
+    let Some(binary) = Built::for_kernel(test, what, "threaded", &[("main.c", THREADED)], &["-O1", "-pthread"]) else { return };
+    let (text, stderr) = run_ok(&["-c", &binary.display().to_string(), "-e", "watchpoint:fill+arg0:4:w { @[tid == cpid] = count(); }"]);
     // Every write is the worker's.
     assert_eq!(entries(&text, "@"), [("0", WRITES_PER_CALL)], "{text}{stderr}");
 }
@@ -300,45 +227,28 @@ fn state_of(pid: u32) -> Option<char> {
 #[test]
 fn a_process_is_never_left_stopped_when_the_trace_ends() {
     let test = "a_process_is_never_left_stopped_when_the_trace_ends";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
-    let Some(binary) = build_c(test, "the looping watchpoint test program (needs gcc)", "looping", &[("main.c", LOOPING)], &["-O1"]) else {
-        return;
-    };
-    let mut app = Command::new(&binary).stdout(Stdio::piped()).spawn().expect("start the test program");
-    let mut stdout = std::io::BufReader::new(app.stdout.take().expect("stdout"));
-    let mut ready = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut ready).expect("read from the test program");
-    let pid = app.id();
+    let what = "the looping watchpoint test program (needs gcc)";
+    let Some(binary) = Built::for_kernel(test, what, "looping", &[("main.c", LOOPING)], &["-O1"]) else { return };
+    let app = Held::start(&binary, &[]);
+    let pid = app.pid();
     // The first write ends the trace while calls with new addresses may
     // have stopped the process, their records unhandled.
-    let output = run(&["-p", &pid.to_string(), "-e", "watchpoint:fill+arg0:4:w { exit(); }"]);
+    run_ok(&["-p", &pid.to_string(), "-e", "watchpoint:fill+arg0:4:w { exit(); }"]);
     let mut states = Vec::new();
     for _ in 0..5 {
         states.extend(state_of(pid));
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let _ = app.kill();
-    let _ = app.wait();
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    // It loops without end: dropping it ends it.
+    drop(app);
     assert!(states.len() == 5 && !states.contains(&'T'), "the process was left stopped: {states:?}");
 }
 
 #[test]
 fn an_address_the_kernel_cannot_watch_is_skipped_with_a_warning() {
     let test = "an_address_the_kernel_cannot_watch_is_skipped_with_a_warning";
-    if !kernel_tests_enabled(test) {
-        return;
-    }
     let Some(binary) = build(test) else { return };
-    let command = format!("{} 2 0 odd", binary.display());
-    let output = run(&["-c", &command, "-e", "watchpoint:fill+arg0:4:w { @ = count(); }"]);
-    remove(&binary);
-    let (text, stderr) = stdout_and_stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}{stderr}");
+    let (text, stderr) = run_ok(&["-c", &command(&binary, "2 0 odd"), "-e", "watchpoint:fill+arg0:4:w { @ = count(); }"]);
     let warning = format!("WARNING: watchpoint:{}:fill:4:w: cannot watch 4 bytes at 0x", binary.display());
     assert!(stderr.lines().any(|l| l.starts_with(&warning) && l.ends_with("the address must be a multiple of the length, skipping")), "{stderr}");
     // The second call's address is watched.

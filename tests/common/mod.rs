@@ -44,6 +44,15 @@ pub fn run(args: &[&str]) -> Output {
     }
 }
 
+/// Runs rbpf to completion and checks that it exited with status 0: what
+/// it printed on stdout and on stderr.
+pub fn run_ok(args: &[&str]) -> (String, String) {
+    let out = run(args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    (stdout, stderr)
+}
+
 /// A running rbpf whose stdout is read line by line in the background.
 pub struct Tracer {
     child: Child,
@@ -297,6 +306,58 @@ pub fn build_c(test: &str, what: &str, binary: &str, sources: &[(&str, &str)], f
             eprintln!("skipping {test}: cannot build {what}: {why}");
             None
         }
+    }
+}
+
+/// A test program this test started that prints a line once it is ready
+/// (what it prints is kept) and then, if it reads its input, waits for a
+/// line there before it goes on.
+pub struct Held {
+    child: Child,
+    /// Kept open: a program that prints on would die of SIGPIPE otherwise.
+    _stdout: BufReader<ChildStdout>,
+    /// The line it printed when ready, trimmed.
+    pub line: String,
+}
+
+impl Held {
+    /// Starts `binary` with `args` and waits for its first line.
+    pub fn start(binary: &Path, args: &[&str]) -> Held {
+        let mut child = Command::new(binary).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the test program");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read from the test program");
+        Held { child, _stdout: stdout, line: line.trim().to_string() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What rbpf printed tracing this process with `-p` and `program`: once
+    /// the probe is attached the process is let go, and rbpf ends when it
+    /// exits. Both must end well.
+    pub fn trace(mut self, program: &str) -> String {
+        let mut tracer = Tracer::start(&["-p", &self.pid().to_string(), "-e", program]);
+        tracer.wait_for(|l| l.starts_with("Attaching"));
+        tracer.wait_attached(1);
+        let mut stdin = self.child.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").expect("write to the test program");
+        drop(stdin);
+        let status = self.child.wait().expect("wait for the test program");
+        let (text, code) = tracer.finish();
+        assert!(status.success(), "the test program failed (was it left stopped?): {status}");
+        assert_eq!(code, 0, "{text}");
+        text
+    }
+}
+
+/// Ends a program that is still running (one that does not end by itself,
+/// or one left behind by a failed test).
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
