@@ -11,12 +11,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{Built, Ready, Tracer};
 
 /// The traced program: prints the addresses of its USDT semaphore, of a
 /// watched global and of a function, then every millisecond fires the
@@ -57,7 +57,7 @@ const STAGES: [Stage; 3] = [Stage::Loading, Stage::Attached, Stage::UnderEvents]
 
 /// The traced program, running; killed (by its pid) when dropped.
 struct App {
-    child: Child,
+    process: Ready,
     binary: PathBuf,
     semaphore: u64,
     watched: u64,
@@ -66,15 +66,13 @@ struct App {
 
 impl App {
     fn start(binary: &Path) -> App {
-        let mut child = Command::new(binary).stdout(Stdio::piped()).spawn().expect("start the traced program");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("its addresses");
-        let addresses: Vec<u64> = line.split_whitespace().map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).expect("hex")).collect();
-        App { child, binary: binary.to_path_buf(), semaphore: addresses[0], watched: addresses[1], function: addresses[2] }
+        let process = Ready::start(binary, &[]);
+        let addresses: Vec<u64> = process.line.split_whitespace().map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).expect("hex")).collect();
+        App { process, binary: binary.to_path_buf(), semaphore: addresses[0], watched: addresses[1], function: addresses[2] }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// `len` bytes of its memory at `address`.
@@ -88,13 +86,6 @@ impl App {
     fn semaphore_count(&self) -> u16 {
         let bytes = self.memory(self.semaphore, 2);
         u16::from_ne_bytes([bytes[0], bytes[1]])
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -149,76 +140,30 @@ fn tracefs_and_pins() -> BTreeSet<String> {
     lines
 }
 
-/// rbpf running a program, its stdout read line by line in the background.
-struct Run {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Run {
-    fn start(args: &[String]) -> Run {
-        let mut child = common::rbpf().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn rbpf");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Run { child, lines }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill on the pid of our own child, not yet reaped.
-        unsafe { libc::kill(self.pid() as i32, signal) };
-    }
-
-    fn stderr(&mut self) -> String {
-        let mut text = String::new();
-        if let Some(e) = self.child.stderr.as_mut() {
-            let _ = e.read_to_string(&mut text);
+/// Waits until `tracer` reaches `stage`; false if rbpf exited first.
+fn reach(tracer: &mut Tracer, stage: Stage) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut events = 0;
+    while Instant::now() < deadline {
+        if tracer.has_exited() {
+            return false;
         }
-        text
-    }
-
-    /// Waits for `stage`; false if rbpf exited first.
-    fn reach(&mut self, stage: Stage) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut events = 0;
-        while Instant::now() < deadline {
-            if self.child.try_wait().expect("wait").is_some() {
-                return false;
-            }
-            match stage {
-                Stage::Loading if bpf_fds(self.pid()) > 0 => return true,
-                Stage::Loading => std::thread::sleep(Duration::from_micros(200)),
-                Stage::Attached if common::wait_for_links(self.pid(), 1) => return true,
-                Stage::Attached => {}
-                Stage::UnderEvents => {
-                    if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(50)) {
-                        events += usize::from(line == "e");
-                        if events >= 3 {
-                            return true;
-                        }
+        match stage {
+            Stage::Loading if bpf_fds(tracer.pid()) > 0 => return true,
+            Stage::Loading => std::thread::sleep(Duration::from_micros(200)),
+            Stage::Attached if common::wait_for_links(tracer.pid(), 1) => return true,
+            Stage::Attached => {}
+            Stage::UnderEvents => {
+                if let Some(line) = tracer.next_line(Duration::from_millis(50)) {
+                    events += usize::from(line == "e");
+                    if events >= 3 {
+                        return true;
                     }
                 }
             }
         }
-        panic!("rbpf did not reach {stage:?} in 20 s");
     }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    panic!("rbpf did not reach {stage:?} in 20 s");
 }
 
 /// How many BPF programs and maps process `pid` holds.
@@ -244,12 +189,12 @@ fn kill_at(name: &str, template: &str, extra: &[&str], app: &App, stage: Stage) 
     let before = tracefs_and_pins();
     let mut args: Vec<String> = extra.iter().map(|a| a.replace("APP", &app.pid().to_string())).collect();
     args.extend(["-e".to_string(), program]);
-    let mut run = Run::start(&args);
-    if !run.reach(stage) {
-        panic!("{name} ({stage:?}): rbpf exited early: {}", run.stderr());
+    let mut tracer = Tracer::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    if !reach(&mut tracer, stage) {
+        panic!("{name} ({stage:?}): rbpf exited early: {}", tracer.stderr());
     }
-    run.signal(libc::SIGSTOP);
-    let held = held_by(run.pid());
+    tracer.signal(libc::SIGSTOP);
+    let held = held_by(tracer.pid());
     if stage != Stage::Loading {
         assert!(!held.progs.is_empty() && !held.maps.is_empty(), "{name} ({stage:?}): rbpf holds {held:?}");
         if template.contains("usdt:") {
@@ -261,8 +206,8 @@ fn kill_at(name: &str, template: &str, extra: &[&str], app: &App, stage: Stage) 
     }
     // The listing sees what rbpf holds: its absence later means something.
     assert!(held.progs.is_subset(&in_kernel("prog")) && held.maps.is_subset(&in_kernel("map")), "{name} ({stage:?}): bpftool does not list {held:?}");
-    run.signal(libc::SIGKILL);
-    let _ = run.child.wait();
+    // Killed and reaped.
+    drop(tracer);
     // The kernel frees programs and maps after a grace period.
     let deadline = Instant::now() + Duration::from_secs(10);
     let left = loop {
@@ -284,8 +229,8 @@ fn kill_at(name: &str, template: &str, extra: &[&str], app: &App, stage: Stage) 
     assert!(new.is_empty(), "{name} ({stage:?}): left in tracefs or bpffs: {new:?}");
 }
 
-fn build(test: &str) -> Option<PathBuf> {
-    common::build_c(test, "the traced program (needs gcc and systemtap-sdt-dev)", "killed-app", &[("main.c", PROGRAM)], &["-O1"])
+fn build(test: &str) -> Option<Built> {
+    Built::new(test, "the traced program (needs gcc and systemtap-sdt-dev)", "killed-app", &[("main.c", PROGRAM)], &["-O1"])
 }
 
 /// Every probe kind this machine attaches, at every stage.
@@ -322,6 +267,4 @@ fn sigkill_leaves_nothing_in_the_kernel() {
             kill_at(name, program, extra, &app, stage);
         }
     }
-    drop(app);
-    let _ = std::fs::remove_dir_all(binary.parent().expect("its directory"));
 }

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{run, run_ok, Built, Held};
+use common::{run, run_ok, Built, Ready};
 
 /// Prints the address of `target`, waits for a line on stdin (unless a
 /// second argument says not to), then writes `target` N times. `target` is
@@ -52,7 +52,7 @@ fn parse_address(text: &str) -> u64 {
 fn a_watchpoint_on_a_running_process_counts_each_write() {
     let Some(binary) = build("a_watchpoint_on_a_running_process_counts_each_write") else { return };
     // It prints the address, then writes once let go; rbpf stops when it exits.
-    let app = Held::start(&binary, &["5"]);
+    let app = Ready::start(&binary, &["5"]);
     let program = format!("watchpoint:{}:8:w {{ @ = count(); }}", app.line);
     let output = app.trace(&program);
     assert!(output.lines().any(|l| l == "@: 5"), "expected 5 writes:\n{output}");

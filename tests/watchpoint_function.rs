@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{entries, run, run_ok, Built, Held};
+use common::{entries, run, run_ok, Built, Ready};
 
 /// `prog CALLS LATER [spread|odd|same] [wait]`: calls `fill` CALLS times
 /// on one cell (with `spread`, a different cell each call; with `odd`,
@@ -136,7 +136,7 @@ fn an_asyncwatchpoint_lets_the_process_run_and_then_sees_its_writes() {
 fn a_watchpoint_in_a_running_process_is_named_after_its_executable() {
     let test = "a_watchpoint_in_a_running_process_is_named_after_its_executable";
     let Some(binary) = build(test) else { return };
-    let app = Held::start(&binary, &["1", "0", "same", "wait"]);
+    let app = Ready::start(&binary, &["1", "0", "same", "wait"]);
     let pid = app.pid();
     let text = app.trace("watchpoint:fill+arg0:4:w { printf(\"%s\\n\", probe); }");
     let name = format!("watchpoint:/proc/{pid}/exe:fill:4:w");
@@ -229,7 +229,7 @@ fn a_process_is_never_left_stopped_when_the_trace_ends() {
     let test = "a_process_is_never_left_stopped_when_the_trace_ends";
     let what = "the looping watchpoint test program (needs gcc)";
     let Some(binary) = Built::for_kernel(test, what, "looping", &[("main.c", LOOPING)], &["-O1"]) else { return };
-    let app = Held::start(&binary, &[]);
+    let app = Ready::start(&binary, &[]);
     let pid = app.pid();
     // The first write ends the trace while calls with new addresses may
     // have stopped the process, their records unhandled.

@@ -186,6 +186,27 @@ impl Tracer {
         self.finish()
     }
 
+    /// Whether rbpf has exited.
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_some()
+    }
+
+    /// The next line rbpf prints within `timeout`, if any.
+    pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// What rbpf printed on stderr, once it closes it (when rbpf exited).
+    pub fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(e) = self.child.stderr.as_mut() {
+            let _ = e.read_to_string(&mut text);
+        }
+        text
+    }
+
     /// Waits for rbpf to exit by itself.
     pub fn finish(mut self) -> (String, i32) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -206,6 +227,14 @@ impl Tracer {
         let mut text = self.seen.join("\n");
         text.push('\n');
         (text, status)
+    }
+}
+
+/// rbpf is never left running (or stopped) by a test, also a failed one.
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -310,9 +339,9 @@ pub fn build_c(test: &str, what: &str, binary: &str, sources: &[(&str, &str)], f
 }
 
 /// A test program this test started that prints a line once it is ready
-/// (what it prints is kept) and then, if it reads its input, waits for a
-/// line there before it goes on.
-pub struct Held {
+/// (kept in `line`) and then, if it reads its input, waits for a line
+/// there before it goes on. Killed when dropped.
+pub struct Ready {
     child: Child,
     /// Kept open: a program that prints on would die of SIGPIPE otherwise.
     _stdout: BufReader<ChildStdout>,
@@ -320,14 +349,14 @@ pub struct Held {
     pub line: String,
 }
 
-impl Held {
+impl Ready {
     /// Starts `binary` with `args` and waits for its first line.
-    pub fn start(binary: &Path, args: &[&str]) -> Held {
+    pub fn start(binary: &Path, args: &[&str]) -> Ready {
         let mut child = Command::new(binary).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the test program");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read from the test program");
-        Held { child, _stdout: stdout, line: line.trim().to_string() }
+        Ready { child, _stdout: stdout, line: line.trim().to_string() }
     }
 
     pub fn pid(&self) -> u32 {
@@ -354,7 +383,7 @@ impl Held {
 
 /// Ends a program that is still running (one that does not end by itself,
 /// or one left behind by a failed test).
-impl Drop for Held {
+impl Drop for Ready {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
