@@ -22,7 +22,7 @@ mod vm;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use vm::{shell_quote, Boot, CommandOutput, VmError};
+use vm::{output_of, shell_quote, CommandOutput, Guest};
 
 /// The whole boot's time limit: generous, since the machine may be shared.
 const TIMEOUT: Duration = Duration::from_secs(900);
@@ -193,8 +193,6 @@ fn commands() -> Vec<(String, String)> {
     commands
 }
 
-type Guest = (Vec<String>, Result<Boot, VmError>);
-
 /// The one boot of Linux 6.1 that most tests here share.
 fn guest() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
@@ -293,44 +291,19 @@ echo "nothing left""#,
     )
 }
 
+/// Boots `series` for `commands`, its report listing what SKIPPED leaves
+/// out of the tier in the guest.
 fn boot(series: &str, commands: Vec<(String, String)>) -> Guest {
-    let (names, commands): (Vec<String>, Vec<String>) = commands.into_iter().unzip();
-    let boot = vm::run_series(series, &commands, TIMEOUT);
-    if let Ok(boot) = &boot {
-        write_report(series, &names, boot);
-    }
-    (names, boot)
-}
-
-/// Writes the boot's figures and every command's output to
-/// target/tmp/vm-report-SERIES.txt (a passing test's output is not shown).
-fn write_report(series: &str, names: &[String], boot: &Boot) {
-    let mut report = format!("guest {} ran {} commands in {:.0} s\n", boot.kernel, boot.outputs.len(), boot.seconds);
-    for (name, out) in names.iter().zip(&boot.outputs) {
-        report += &format!("  {name}: exit status {}, {:.1} s\n", out.status, out.seconds);
-    }
-    report += "left out of the tier in the guest (SKIPPED):\n";
+    let mut notes = "left out of the tier in the guest (SKIPPED):\n".to_string();
     for (binary, test, why) in SKIPPED {
-        report += &format!("  {binary}::{test}: {why}\n");
+        notes += &format!("  {binary}::{test}: {why}\n");
     }
-    for (name, out) in names.iter().zip(&boot.outputs) {
-        report += &format!("\n=== {name}\n{}", out.describe());
-    }
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vm-report-{series}.txt"));
-    let _ = std::fs::write(&path, report);
-    eprintln!("vm: guest {} ran {} commands in {:.0} s; report in {}", boot.kernel, boot.outputs.len(), boot.seconds, path.display());
+    vm::boot_batch("vm", series, commands, TIMEOUT, &notes)
 }
 
 /// The output of the command called `name`, or None when the lane skips.
 fn output(test: &str, name: &str) -> Option<&'static CommandOutput> {
     output_of(guest(), test, name)
-}
-
-fn output_of(guest: &'static Guest, test: &str, name: &str) -> Option<&'static CommandOutput> {
-    let (names, boot) = guest;
-    let boot = vm::or_skip(test, boot)?;
-    let i = names.iter().position(|n| n == name).expect("a command of the batch");
-    Some(&boot.outputs[i])
 }
 
 #[test]

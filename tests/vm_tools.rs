@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use vm::{shell_quote, Boot, CommandOutput, VmError};
+use vm::{output_of, shell_quote, Guest};
 
 /// The whole boot's time limit: generous, since the machine may be shared.
 const TIMEOUT: Duration = Duration::from_secs(900);
@@ -255,49 +255,36 @@ done"#,
     )
 }
 
-type Guest = (Vec<String>, Result<Boot, VmError>);
-
 fn guest_6_1() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
-    GUEST.get_or_init(|| boot("6.1", commands_6_1()))
+    GUEST.get_or_init(|| vm::boot_batch("vm-tools", "6.1", commands_6_1(), TIMEOUT, ""))
 }
 
 fn guest_6_12() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
-    GUEST.get_or_init(|| boot("6.12", commands_6_12()))
+    GUEST.get_or_init(|| vm::boot_batch("vm-tools", "6.12", commands_6_12(), TIMEOUT, ""))
 }
 
-fn boot(series: &str, commands: Vec<(String, String)>) -> Guest {
-    let (names, commands): (Vec<String>, Vec<String>) = commands.into_iter().unzip();
-    let boot = vm::run_series(series, &commands, TIMEOUT);
-    if let Ok(boot) = &boot {
-        let mut report = format!("guest {} ran {} commands in {:.0} s\n", boot.kernel, boot.outputs.len(), boot.seconds);
-        for (name, out) in names.iter().zip(&boot.outputs) {
-            report += &format!("  {name}: exit status {}, {:.1} s\n", out.status, out.seconds);
+/// Two tests, one per guest kernel, each running `check` on its guest
+/// under its own name.
+macro_rules! on_each_kernel {
+    ($check:ident => $on_6_1:ident, $on_6_12:ident) => {
+        #[test]
+        fn $on_6_1() {
+            $check(guest_6_1(), stringify!($on_6_1));
         }
-        for (name, out) in names.iter().zip(&boot.outputs) {
-            report += &format!("\n=== {name}\n{}", out.describe());
-        }
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vm-tools-report-{series}.txt"));
-        let _ = std::fs::write(&path, report);
-        eprintln!("vm_tools: guest {} ran {} commands in {:.0} s; report in {}", boot.kernel, names.len(), boot.seconds, path.display());
-    }
-    (names, boot)
-}
 
-/// The output of the command `name` in `guest`, or None when the lane
-/// skips.
-fn output(guest: &'static Guest, test: &str, name: &str) -> Option<&'static CommandOutput> {
-    let (names, boot) = guest;
-    let boot = vm::or_skip(test, boot)?;
-    let i = names.iter().position(|n| n == name).expect("a command of the batch");
-    Some(&boot.outputs[i])
+        #[test]
+        fn $on_6_12() {
+            $check(guest_6_12(), stringify!($on_6_12));
+        }
+    };
 }
 
 /// What the tool `name` printed, after checking it ended well (SIGINT
 /// ends a tool with status 0).
 fn printed(guest: &'static Guest, test: &str, name: &str) -> Option<&'static str> {
-    let out = output(guest, test, name)?;
+    let out = output_of(guest, test, name)?;
     assert_eq!(out.status, 0, "{}", out.describe());
     Some(&out.stdout)
 }
@@ -365,15 +352,7 @@ fn tcpaccept_shows_the_accepted_connection(guest: &'static Guest, test: &str) {
     assert_eq!(fields.get(7), Some(&"1/16"), "{out}");
 }
 
-#[test]
-fn tcpaccept_shows_the_accepted_connection_on_6_1() {
-    tcpaccept_shows_the_accepted_connection(guest_6_1(), "tcpaccept_shows_the_accepted_connection_on_6_1");
-}
-
-#[test]
-fn tcpaccept_shows_the_accepted_connection_on_6_12() {
-    tcpaccept_shows_the_accepted_connection(guest_6_12(), "tcpaccept_shows_the_accepted_connection_on_6_12");
-}
+on_each_kernel!(tcpaccept_shows_the_accepted_connection => tcpaccept_shows_the_accepted_connection_on_6_1, tcpaccept_shows_the_accepted_connection_on_6_12);
 
 #[test]
 fn tcplife_shows_both_ends_with_their_traffic() {
@@ -405,15 +384,7 @@ fn tcpdrop_shows_a_syn_to_a_closed_port(guest: &'static Guest, test: &str) {
     assert!(out.contains("\n        tcp_v4_rcv+"), "expected the dropping stack in:\n{out}");
 }
 
-#[test]
-fn tcpdrop_shows_a_syn_to_a_closed_port_on_6_1() {
-    tcpdrop_shows_a_syn_to_a_closed_port(guest_6_1(), "tcpdrop_shows_a_syn_to_a_closed_port_on_6_1");
-}
-
-#[test]
-fn tcpdrop_shows_a_syn_to_a_closed_port_on_6_12() {
-    tcpdrop_shows_a_syn_to_a_closed_port(guest_6_12(), "tcpdrop_shows_a_syn_to_a_closed_port_on_6_12");
-}
+on_each_kernel!(tcpdrop_shows_a_syn_to_a_closed_port => tcpdrop_shows_a_syn_to_a_closed_port_on_6_1, tcpdrop_shows_a_syn_to_a_closed_port_on_6_12);
 
 #[test]
 fn undump_shows_the_bytes_read() {
@@ -450,15 +421,7 @@ fn swapin_counts_the_workload(guest: &'static Guest, test: &str) {
     assert!(swapped >= 100, "32 MiB under a 16 MiB limit, touched twice:\n{out}");
 }
 
-#[test]
-fn swapin_counts_swap_readpage_on_6_1() {
-    swapin_counts_the_workload(guest_6_1(), "swapin_counts_swap_readpage_on_6_1");
-}
-
-#[test]
-fn swapin_counts_swap_read_folio_on_6_12() {
-    swapin_counts_the_workload(guest_6_12(), "swapin_counts_swap_read_folio_on_6_12");
-}
+on_each_kernel!(swapin_counts_the_workload => swapin_counts_swap_readpage_on_6_1, swapin_counts_swap_read_folio_on_6_12);
 
 fn biostacks_draws_a_histogram_per_stack(guest: &'static Guest, test: &str) {
     let Some(out) = printed(guest, test, "biostacks") else { return };
@@ -467,15 +430,7 @@ fn biostacks_draws_a_histogram_per_stack(guest: &'static Guest, test: &str) {
     assert!(histogram_total(out) >= 16, "16 direct reads:\n{out}");
 }
 
-#[test]
-fn biostacks_draws_a_histogram_per_stack_on_6_1() {
-    biostacks_draws_a_histogram_per_stack(guest_6_1(), "biostacks_draws_a_histogram_per_stack_on_6_1");
-}
-
-#[test]
-fn biostacks_draws_a_histogram_per_stack_on_6_12() {
-    biostacks_draws_a_histogram_per_stack(guest_6_12(), "biostacks_draws_a_histogram_per_stack_on_6_12");
-}
+on_each_kernel!(biostacks_draws_a_histogram_per_stack => biostacks_draws_a_histogram_per_stack_on_6_1, biostacks_draws_a_histogram_per_stack_on_6_12);
 
 #[test]
 fn mdflush_shows_the_flushed_array() {
@@ -487,7 +442,7 @@ fn mdflush_shows_the_flushed_array() {
 /// with a warning, as bpftrace does, and nothing is traced.
 #[test]
 fn xfsdist_warns_for_each_function_without_xfs() {
-    let Some(out) = output(guest_6_1(), "xfsdist_warns_for_each_function_without_xfs", "xfsdist_without_xfs") else { return };
+    let Some(out) = output_of(guest_6_1(), "xfsdist_warns_for_each_function_without_xfs", "xfsdist_without_xfs") else { return };
     assert_eq!(out.status, 0, "{}", out.describe());
     for probe in ["kprobe:xfs_file_read_iter", "kretprobe:xfs_file_fsync"] {
         let warning = format!("WARNING: cannot attach {probe}: No such file or directory (os error 2), skipping.\n");
@@ -499,7 +454,7 @@ fn xfsdist_warns_for_each_function_without_xfs() {
 /// Without the md module, mdflush's one kprobe cannot attach: an error.
 #[test]
 fn mdflush_is_refused_without_md() {
-    let Some(out) = output(guest_6_1(), "mdflush_is_refused_without_md", "mdflush_without_md") else { return };
+    let Some(out) = output_of(guest_6_1(), "mdflush_is_refused_without_md", "mdflush_without_md") else { return };
     assert_eq!(out.status, 1, "{}", out.describe());
     assert!(
         out.stderr.contains("ERROR: cannot attach kprobe:md_flush_request: No such file or directory (os error 2)\n"),
@@ -527,7 +482,7 @@ const INSTALLED_TOOLS_FAILING: &[(&str, &str)] = &[];
 
 #[test]
 fn installed_kprobe_tools_compile_and_load() {
-    let Some(out) = output(guest_6_1(), "installed_kprobe_tools_compile_and_load", "installed_tools") else { return };
+    let Some(out) = output_of(guest_6_1(), "installed_kprobe_tools_compile_and_load", "installed_tools") else { return };
     assert_eq!(out.status, 0, "{}", out.describe());
     let mut failing = Vec::new();
     let mut tools = 0;
@@ -553,7 +508,7 @@ fn installed_kprobe_tools_compile_and_load() {
 #[test]
 fn a_missing_kprobe_of_a_list_is_skipped_with_a_warning() {
     let test = "a_missing_kprobe_of_a_list_is_skipped_with_a_warning";
-    let Some(out) = output(guest_6_1(), test, "missing_kprobe_in_a_list") else { return };
+    let Some(out) = output_of(guest_6_1(), test, "missing_kprobe_in_a_list") else { return };
     assert_eq!(out.status, 0, "{}", out.describe());
     assert!(
         out.stderr.contains("WARNING: cannot attach kprobe:no_such_function_here: No such file or directory (os error 2), skipping.\n"),
@@ -561,7 +516,7 @@ fn a_missing_kprobe_of_a_list_is_skipped_with_a_warning() {
         out.describe()
     );
     assert!(out.stdout.starts_with("Attaching 2 probes...\n") && out.stdout.contains("@calls: "), "{}", out.describe());
-    let Some(out) = output(guest_6_1(), test, "missing_kprobe_alone") else { return };
+    let Some(out) = output_of(guest_6_1(), test, "missing_kprobe_alone") else { return };
     assert_eq!(out.status, 1, "{}", out.describe());
     assert!(out.stderr.contains("ERROR: cannot attach kprobe:no_such_function_here: No such file or directory"), "{}", out.describe());
 }

@@ -165,6 +165,42 @@ pub fn test_binary(name: &str) -> Option<PathBuf> {
         .map(|(_, path)| path)
 }
 
+/// A batch of named commands and the boot that ran them, shared by the
+/// tests that read their outputs.
+pub type Guest = (Vec<String>, Result<Boot, VmError>);
+
+/// Boots Linux `series` and runs `commands` (name, command line) there.
+/// A boot's figures, `notes`, then every command's output go to
+/// target/tmp/LANE-report-SERIES.txt (a passing test's output is not
+/// shown).
+pub fn boot_batch(lane: &str, series: &str, commands: Vec<(String, String)>, timeout: Duration, notes: &str) -> Guest {
+    let (names, commands): (Vec<String>, Vec<String>) = commands.into_iter().unzip();
+    let boot = run_series(series, &commands, timeout);
+    if let Ok(boot) = &boot {
+        let mut report = format!("guest {} ran {} commands in {:.0} s\n", boot.kernel, boot.outputs.len(), boot.seconds);
+        for (name, out) in names.iter().zip(&boot.outputs) {
+            report += &format!("  {name}: exit status {}, {:.1} s\n", out.status, out.seconds);
+        }
+        report += notes;
+        for (name, out) in names.iter().zip(&boot.outputs) {
+            report += &format!("\n=== {name}\n{}", out.describe());
+        }
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{lane}-report-{series}.txt"));
+        let _ = std::fs::write(&path, report);
+        eprintln!("{lane}: guest {} ran {} commands in {:.0} s; report in {}", boot.kernel, boot.outputs.len(), boot.seconds, path.display());
+    }
+    (names, boot)
+}
+
+/// The output of the command `name` in `guest`, or None when the lane
+/// skips.
+pub fn output_of(guest: &'static Guest, test: &str, name: &str) -> Option<&'static CommandOutput> {
+    let (names, boot) = guest;
+    let boot = or_skip(test, boot)?;
+    let i = names.iter().position(|n| n == name).expect("a command of the batch");
+    Some(&boot.outputs[i])
+}
+
 /// Quotes `s` for the guest's shell.
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
