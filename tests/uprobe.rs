@@ -11,9 +11,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{build_c, fails_with, kernel_tests_enabled, run, App, Tracer};
+use common::{fails_with, kernel_tests_enabled, run, run_ok, App, Built, Tracer};
 
 /// Per line read from stdin: one call of libc's `div` (a function nothing
 /// else here is likely to call, and that gcc does not inline), of
@@ -35,10 +35,10 @@ int main(void) {
 }
 "#;
 
-/// Builds the test program; `None` (after saying why) where gcc is
-/// missing, unless RBPF_REQUIRE_KERNEL=1.
-fn build(test: &str) -> Option<PathBuf> {
-    build_c(test, "the uprobe test program (needs gcc)", "uprobe-app", &[("main.c", PROGRAM)], &["-O1"])
+/// Builds the test program; `None` (after saying why) where kernel tests
+/// cannot run or gcc is missing, unless RBPF_REQUIRE_KERNEL=1.
+fn build(test: &str) -> Option<Built> {
+    Built::for_kernel(test, "the uprobe test program (needs gcc)", "uprobe-app", &[("main.c", PROGRAM)], &["-O1"])
 }
 
 /// Starts rbpf on `args`, waits for `probes` attached probes, lets `drive`
@@ -53,10 +53,6 @@ fn trace(args: &[&str], probes: usize, drive: impl FnOnce()) -> String {
     out
 }
 
-fn remove(binary: &Path) {
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
-}
-
 /// The value of the map line that starts with `key`, if printed.
 fn count(out: &str, key: &str) -> Option<u64> {
     out.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(": ")?.parse().ok())
@@ -65,9 +61,6 @@ fn count(out: &str, key: &str) -> Option<u64> {
 #[test]
 fn a_library_named_alone_is_the_one_the_dynamic_loader_finds() {
     const TEST: &str = "a_library_named_alone_is_the_one_the_dynamic_loader_finds";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = build(TEST) else { return };
     let mut app = App::start(&binary);
     let pid = app.pid();
@@ -77,7 +70,6 @@ fn a_library_named_alone_is_the_one_the_dynamic_loader_finds() {
     );
     let out = trace(&["-e", &program], 2, || (0..3).for_each(|_| drop(app.step())));
     app.finish();
-    remove(&binary);
     // Named after the file found, as bpftrace names it: the loader's path.
     let libc = out.lines().find_map(|l| l.strip_prefix("@calls[uprobe:")?.strip_suffix(":div]: 3")).unwrap_or_else(|| panic!("{out}"));
     assert!(libc.starts_with('/') && libc.ends_with("/libc.so.6"), "{out}");
@@ -87,9 +79,6 @@ fn a_library_named_alone_is_the_one_the_dynamic_loader_finds() {
 #[test]
 fn wildcards_attach_every_matching_function() {
     const TEST: &str = "wildcards_attach_every_matching_function";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = build(TEST) else { return };
     let path = binary.to_str().expect("utf-8 path");
     let mut app = App::start(&binary);
@@ -102,7 +91,6 @@ fn wildcards_attach_every_matching_function() {
     // share one multi-attach link.
     let out = trace(&["-e", &program], 3, || (0..2).for_each(|_| drop(app.step())));
     app.finish();
-    remove(&binary);
     assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
     for f in ["rbpf_step_a", "rbpf_step_b"] {
         assert_eq!(count(&out, &format!("@calls[uprobe:{path}:{f}, {f}]")), Some(2), "{out}");
@@ -117,9 +105,6 @@ fn wildcards_attach_every_matching_function() {
 #[test]
 fn an_unsigned_retval_of_minus_one_prints_as_a_signed_key() {
     const TEST: &str = "an_unsigned_retval_of_minus_one_prints_as_a_signed_key";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = build(TEST) else { return };
     let mut app = App::start(&binary);
     let pid = app.pid();
@@ -128,7 +113,6 @@ fn an_unsigned_retval_of_minus_one_prints_as_a_signed_key() {
     let text = trace(&["-e", &program], 1, || (0..2).for_each(|_| drop(app.step())));
     let json = trace(&["-f", "json", "-e", &program], 1, || (0..2).for_each(|_| drop(app.step())));
     app.finish();
-    remove(&binary);
     assert_eq!(count(&text, "@[-1]"), Some(2), "{text}");
     assert_eq!(count(&text, "@u[-1, 4294967295]"), Some(2), "{text}");
     assert!(json.contains(r#"{"@": {"-1": 2}}"#), "{json}");
@@ -137,9 +121,6 @@ fn an_unsigned_retval_of_minus_one_prints_as_a_signed_key() {
 #[test]
 fn pid_traces_one_of_two_identical_processes() {
     const TEST: &str = "pid_traces_one_of_two_identical_processes";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = build(TEST) else { return };
     let (mut traced, mut other) = (App::start(&binary), App::start(&binary));
     let (pid, other_pid) = (traced.pid(), other.pid());
@@ -155,7 +136,6 @@ fn pid_traces_one_of_two_identical_processes() {
     });
     traced.finish();
     other.finish();
-    remove(&binary);
     // The library as the process maps it, as bpftrace names it under -p.
     let maps_libc = out.lines().find_map(|l| l.strip_prefix("@calls[uprobe:")?.strip_suffix(&format!(":div, {pid}]: 3"))).unwrap_or_else(|| panic!("{out}"));
     assert!(maps_libc.ends_with("/libc.so.6"), "{out}");
@@ -166,9 +146,6 @@ fn pid_traces_one_of_two_identical_processes() {
 #[test]
 fn a_wildcard_binary_matches_the_files_of_the_process_given() {
     const TEST: &str = "a_wildcard_binary_matches_the_files_of_the_process_given";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = build(TEST) else { return };
     let mut app = App::start(&binary);
     let pid = app.pid().to_string();
@@ -190,7 +167,6 @@ fn a_wildcard_binary_matches_the_files_of_the_process_given() {
     fails_with(&["-p", &pid, "-e", "uprobe:*:rbpf_no_such_function { }"], &["files process", "has `rbpf_no_such_function`"]);
     fails_with(&["-p", &pid, "-e", "uprobe:/no/such/dir/*:div { }"], &[&format!("no file process {pid} maps matches `/no/such/dir/*`")]);
     app.finish();
-    remove(&binary);
 }
 
 /// Per line read from stdin: one call of `rbpf_visit` with an int, a
@@ -219,8 +195,8 @@ int main(void) {
 "#;
 
 /// The DWARF test program built with `flags` (`-g` or not).
-fn build_dwarf(test: &str, flags: &[&str]) -> Option<PathBuf> {
-    build_c(test, "the DWARF test program (needs gcc)", "dwarf-app", &[("main.c", DWARF_PROGRAM)], flags)
+fn build_dwarf(test: &str, flags: &[&str]) -> Option<Built> {
+    Built::new(test, "the DWARF test program (needs gcc)", "dwarf-app", &[("main.c", DWARF_PROGRAM)], flags)
 }
 
 #[test]
@@ -230,7 +206,7 @@ fn arguments_are_read_by_name_from_dwarf_through_a_relative_path() {
         return;
     }
     let Some(binary) = build_dwarf(TEST, &["-g", "-O0"]) else { return };
-    let dir = binary.parent().expect("its directory").to_path_buf();
+    let dir = binary.dir();
     let mut app = App::start(&binary);
     let pid = app.pid();
     // bpftrace 0.17's `args->NAME` and the later `args.NAME`; a pointer's
@@ -242,7 +218,7 @@ fn arguments_are_read_by_name_from_dwarf_through_a_relative_path() {
             @[$n] = count();
         }}"#
     );
-    let mut tracer = Tracer::start_in(&dir, &["-e", &program]);
+    let mut tracer = Tracer::start_in(dir, &["-e", &program]);
     tracer.wait_for(|l| l.starts_with("Attaching"));
     tracer.wait_attached(1);
     (0..2).for_each(|_| drop(app.step()));
@@ -253,9 +229,8 @@ fn arguments_are_read_by_name_from_dwarf_through_a_relative_path() {
             printf("%s %d %s %s %s %lu %d\n", probe, args->p->x, args->p->name, str(args->label), args->p->next->name, args->big, args->s); exit();
         }}"#
     );
-    let theirs = bpftrace_line(&dir, &reference, &mut app);
+    let theirs = bpftrace_line(dir, &reference, &mut app);
     app.finish();
-    remove(&binary);
     assert_eq!(status, 0, "{out}");
     // Named with the path as written, as bpftrace names it.
     // An int is signed at its width: in a comparison and a map key too.
@@ -293,7 +268,6 @@ fn args_whole_is_a_struct_of_the_parameters() {
     let text = trace(&["-e", &program], 1, || (0..2).for_each(|_| drop(app.step())));
     let json = trace(&["-f", "json", "-e", &program], 1, || drop(app.step()));
     app.finish();
-    remove(&binary);
     // The addresses the program passes, as printf prints them.
     let line = text.lines().find(|l| l.ends_with(" 42 tail 98")).unwrap_or_else(|| panic!("{text}"));
     let (p, label) = line.split_once(' ').map(|(p, rest)| (p, rest.split(' ').next().unwrap_or_default())).expect("two addresses");
@@ -362,14 +336,14 @@ fn arguments_that_cannot_be_read_are_errors() {
         &["-e", &format!("uprobe:{path}:rbpf_seven {{ @[args] = count(); }}")],
         &["`args` of `rbpf_seven` cannot be read whole", "`args.g` cannot be read: it is passed on the stack", &format!("-e:1:{}", path.len() + 24)],
     );
-    remove(&binary);
+    // Built again in the same directory, without -g.
+    drop(binary);
     let Some(stripped) = build_dwarf(TEST, &["-O0"]) else { return };
     let path = stripped.to_str().expect("utf-8 path");
     fails_with(
         &["-e", &format!("uprobe:{path}:rbpf_visit {{ print(args.n); }}")],
         &[&format!("cannot read the arguments of `rbpf_visit`: {path} has no DWARF debug information: build it with -g or install its debug package"), "-e:1:1"],
     );
-    remove(&stripped);
 }
 
 #[test]
@@ -412,10 +386,7 @@ int main(void) {
 #[test]
 fn a_wildcard_attaches_through_one_link_and_leaves_out_what_the_kernel_refuses() {
     const TEST: &str = "a_wildcard_attaches_through_one_link_and_leaves_out_what_the_kernel_refuses";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "the uprobe test program (needs gcc)", "multi-app", &[("main.c", MULTI_PROGRAM)], &["-O1"]) else { return };
+    let Some(binary) = Built::for_kernel(TEST, "the uprobe test program (needs gcc)", "multi-app", &[("main.c", MULTI_PROGRAM)], &["-O1"]) else { return };
     let path = binary.to_str().expect("utf-8 path");
     let mut app = App::start(&binary);
     let pid = app.pid();
@@ -428,11 +399,8 @@ fn a_wildcard_attaches_through_one_link_and_leaves_out_what_the_kernel_refuses()
     // The warning, on stderr, from a dry run that attaches the same way
     // while the program runs: the kernel reads the instruction it would
     // replace in a process that maps it.
-    let dry = run(&["--dry-run", "-e", &program]);
+    let (_, stderr) = run_ok(&["--dry-run", "-e", &program]);
     app.finish();
-    remove(&binary);
-    let stderr = String::from_utf8_lossy(&dry.stderr);
-    assert_eq!(dry.status.code(), Some(0), "{stderr}");
     // bpftrace 0.17 attaches them one by one and counts every function.
     assert!(out.starts_with("Attaching 6 probes...\n"), "{out}");
     for f in ["rbpf_multi_one", "rbpf_multi_two", "rbpf_multi_three"] {
