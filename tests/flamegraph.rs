@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{build_c, fails_with, kernel_tests_enabled, rbpf};
+use common::{fails_with, rbpf, Built};
 
 /// `spin`: half a second in flame_hot_spin. Otherwise 300 calls of
 /// flame_hot_leaf through run_alpha and 100 through run_beta, then a
@@ -42,8 +42,9 @@ int main(int argc, char **argv) {
 }
 "#;
 
-fn workload(test: &str) -> Option<std::path::PathBuf> {
-    build_c(test, "the flame graph workload (needs gcc)", "flamework", &[("flamework.c", PROGRAM)], &["-O0", "-fno-omit-frame-pointer"])
+/// The workload built for `test`, where kernel tests can run.
+fn workload(test: &str) -> Option<Built> {
+    Built::for_kernel(test, "the flame graph workload (needs gcc)", "flamework", &[("flamework.c", PROGRAM)], &["-O0", "-fno-omit-frame-pointer"])
 }
 
 /// Runs rbpf to its end (the traced command's), checking it succeeded;
@@ -68,9 +69,6 @@ fn titles(svg: &str) -> Vec<String> {
 #[test]
 fn the_flame_graph_of_a_profile_names_the_hot_function() {
     const TEST: &str = "the_flame_graph_of_a_profile_names_the_hot_function";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = workload(TEST) else { return };
     let svg = binary.with_file_name("profile.svg");
     let command = format!("{} spin", binary.display());
@@ -94,15 +92,11 @@ fn the_flame_graph_of_a_profile_names_the_hot_function() {
     // Half a second at 999 Hz, on a machine that may be busy.
     assert!(samples >= 10, "{hot}");
     assert!(titles.iter().any(|t| t.starts_with("main (")), "{titles:?}");
-    std::fs::remove_dir_all(binary.parent().expect("dir")).ok();
 }
 
 #[test]
 fn folded_stacks_have_the_key_as_root_and_one_line_per_path() {
     const TEST: &str = "folded_stacks_have_the_key_as_root_and_one_line_per_path";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(binary) = workload(TEST) else { return };
     let folded = binary.with_file_name("stacks.folded");
     let svg = binary.with_file_name("stacks.svg");
@@ -144,7 +138,6 @@ fn folded_stacks_have_the_key_as_root_and_one_line_per_path() {
     for title in ["main (400 samples, 100.00%)", "run_alpha (300 samples, 75.00%)", "flame_hot_leaf (300 samples, 75.00%)", "flame_hot_leaf (100 samples, 25.00%)"] {
         assert!(titles.iter().any(|t| t == title), "no {title} in {titles:?}");
     }
-    std::fs::remove_dir_all(binary.parent().expect("dir")).ok();
 }
 
 #[test]

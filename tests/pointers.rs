@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{build_c, kernel_tests_enabled, App, Tracer};
+use common::{App, Built, Tracer};
 
 /// The definitions the traced program and the scripts share.
 const TYPES: &str = "
@@ -46,12 +44,13 @@ int main(void) {
 }
 "#;
 
-fn build(test: &str) -> Option<PathBuf> {
+fn build(test: &str) -> Option<Built> {
     let source = format!("{TYPES}{PROGRAM}");
-    build_c(test, "the pointer test program (needs gcc)", "pointer-app", &[("main.c", &source)], &["-O1", "-g"])
+    Built::for_kernel(test, "the pointer test program (needs gcc)", "pointer-app", &[("main.c", &source)], &["-O1", "-g"])
 }
 
-/// Runs `program` while the test program does one round; rbpf's output.
+/// Runs `program` while the test program does one round; rbpf's output,
+/// or `None` where kernel tests cannot run.
 fn trace(test: &str, program: &str, probes: usize) -> Option<String> {
     trace_with(test, &[], program, probes)
 }
@@ -69,7 +68,6 @@ fn trace_with(test: &str, options: &[&str], program: &str, probes: usize) -> Opt
     app.step();
     let (out, status) = tracer.stop(libc::SIGINT);
     app.finish();
-    let _ = std::fs::remove_dir_all(binary.parent().expect("temp dir"));
     assert_eq!(status, 0, "{out}");
     Some(out)
 }
@@ -77,9 +75,6 @@ fn trace_with(test: &str, options: &[&str], program: &str, probes: usize) -> Opt
 #[test]
 fn members_arrays_unions_and_bit_fields_read_through_a_uprobes_pointer() {
     const TEST: &str = "members_arrays_unions_and_bit_fields_read_through_a_uprobes_pointer";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     // bpftrace 0.17 prints the same for this script (it reads bit fields
     // masked, unsigned, so `neg` of -3 is 13), but refuses `$p->arr[$i]`
     // and `$p.q`, which later bpftrace reads.
@@ -101,9 +96,6 @@ fn members_arrays_unions_and_bit_fields_read_through_a_uprobes_pointer() {
 #[test]
 fn an_array_member_cast_to_a_pointer_is_its_address() {
     const TEST: &str = "an_array_member_cast_to_a_pointer_is_its_address";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     // The array decays to a pointer to its first element, in user memory
     // as `$p` is: `name` is at offset 4, `arr` (longs 1, 2, 3 read as
     // int32s) at 32. bpftrace 0.17 agrees on the long array; a char array
@@ -123,9 +115,6 @@ fn an_array_member_cast_to_a_pointer_is_its_address() {
 #[test]
 fn curtask_and_a_tracepoints_struct_pointer_read_kernel_and_user_memory() {
     const TEST: &str = "curtask_and_a_tracepoints_struct_pointer_read_kernel_and_user_memory";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let program = "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == PID/ {
         printf(\"%d %d %d %d\\n\", curtask->pid == pid, curtask->real_parent->tgid, args->rqtp->tv_sec, args->rqtp->tv_nsec);
     }";
@@ -152,9 +141,6 @@ fn values_program() -> String {
 #[test]
 fn struct_union_and_array_values_print_store_key_and_compare() {
     const TEST: &str = "struct_union_and_array_values_print_store_key_and_compare";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(out) = trace(TEST, &values_program(), 1) else { return };
     // bpftrace 0.17 prints the same bytes, but for the bit fields, which
     // it prints as garbage (`.lo = 3469, .mid = 3469, .neg = 1342177293`),
@@ -172,9 +158,6 @@ fn struct_union_and_array_values_print_store_key_and_compare() {
 #[test]
 fn struct_values_in_json() {
     const TEST: &str = "struct_values_in_json";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     let Some(out) = trace_with(TEST, &["-f", "json"], &values_program(), 1) else { return };
     // bpftrace 0.17's lines, but for the bit fields as above.
     let next = r#"{ "x": 2, "name": "8charsok", "next": 0, "q": { "s": -7, "tag": 9 }, "arr": [10,20,30], "u": { "i": 16909060, "b": [4,3,2,1] }, "lo": 5, "mid": 17, "neg": 13 }"#;
@@ -194,9 +177,6 @@ fn struct_values_in_json() {
 #[test]
 fn a_tracepoints_struct_pointer_reads_a_struct_value() {
     const TEST: &str = "a_tracepoints_struct_pointer_reads_a_struct_value";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     // bpftrace 0.17 prints the same.
     let program = "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == PID/ {
         print(*args->rqtp); @t[*args->rqtp] = count(); $t = *args->rqtp; printf(\"%d\\n\", $t.tv_nsec);
@@ -209,9 +189,6 @@ fn a_tracepoints_struct_pointer_reads_a_struct_value() {
 #[test]
 fn a_tracepoints_args_as_a_whole() {
     const TEST: &str = "a_tracepoints_args_as_a_whole";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
     // bpftrace 0.17 refuses `args` alone; later bpftrace makes it the
     // record of the fields (bpftrace issue #2688).
     let program = "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == PID/ {
