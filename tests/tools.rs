@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{build_c, kernel_tests_enabled, App, Tracer};
+use common::{kernel_tests_enabled, App, Built, Tracer};
 
 /// The path of tool `name` in scripts/.
 fn script(name: &str) -> String {
@@ -313,10 +313,7 @@ int main(void) {
 #[test]
 fn threadsnoop_shows_a_thread_and_its_start_function() {
     const TEST: &str = "threadsnoop_shows_a_thread_and_its_start_function";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(binary) = build_c(TEST, "a pthread program", "threads", &[("threads.c", THREADS)], &["-O1", "-pthread"]) else { return };
+    let Some(binary) = Built::for_kernel(TEST, "a pthread program", "threads", &[("threads.c", THREADS)], &["-O1", "-pthread"]) else { return };
     let mut app = App::start(&binary);
     let Some(mut tracer) = start(TEST, "threadsnoop", &[], 1) else { return };
     let start = app.step();
@@ -592,12 +589,14 @@ int main(void) {
 }
 "#;
 
-/// The NAPPER program, named `name`, built with `flags` too.
-fn napper(test: &str, name: &str, flags: &[&str]) -> Option<App> {
+/// The NAPPER program, named `name`, built with `flags` too, and started;
+/// `None` where kernel tests cannot run.
+fn napper(test: &str, name: &str, flags: &[&str]) -> Option<(Built, App)> {
     let mut all = vec!["-O1", "-g", "-fno-omit-frame-pointer"];
     all.extend_from_slice(flags);
-    let binary = build_c(test, "a C program", name, &[("napper.c", NAPPER)], &all)?;
-    Some(App::start(&binary))
+    let binary = Built::for_kernel(test, "a C program", name, &[("napper.c", NAPPER)], &all)?;
+    let app = App::start(&binary);
+    Some((binary, app))
 }
 
 /// The keys of map `map` (`@map[` up to `]: N`) as text, with the value.
@@ -628,10 +627,7 @@ fn keyed(out: &str, map: &str) -> Vec<(String, u64)> {
 #[test]
 fn offcputime_attributes_sleep_to_its_stacks() {
     const TEST: &str = "offcputime_attributes_sleep_to_its_stacks";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(mut app) = napper(TEST, "napper", &[]) else { return };
+    let Some((_binary, mut app)) = napper(TEST, "napper", &[]) else { return };
     let pid = app.pid().to_string();
     let Some(tracer) = start(TEST, "offcputime", &[&pid], 1) else { return };
     for _ in 0..5 {
@@ -652,10 +648,7 @@ fn offcputime_attributes_sleep_to_its_stacks() {
 #[test]
 fn profile_samples_the_busy_function() {
     const TEST: &str = "profile_samples_the_busy_function";
-    if !kernel_tests_enabled(TEST) {
-        return;
-    }
-    let Some(mut app) = napper(TEST, "spinner", &["-DSPIN"]) else { return };
+    let Some((_binary, mut app)) = napper(TEST, "spinner", &["-DSPIN"]) else { return };
     let pid = app.pid().to_string();
     let Some(tracer) = start(TEST, "profile", &[&pid], cpus()) else { return };
     for _ in 0..2 {
