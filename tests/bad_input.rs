@@ -6,9 +6,11 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::Scratch;
 
 /// One bad input: how rbpf is run, and what its first line of stderr
 /// says (`first`), with more phrases anywhere in stderr (`also`).
@@ -61,38 +63,22 @@ impl Case {
     }
 }
 
-/// A directory of this test's own, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("rbpf-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        // Reachable by the unprivileged user some cases run as.
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        Scratch(dir)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> String {
-        std::fs::write(self.0.join(name), bytes).expect("write");
-        name.to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A directory of this test's own, reachable by the unprivileged user
+/// some cases run as.
+fn scratch(test: &str) -> Scratch {
+    let dir = Scratch::new(test);
+    std::fs::set_permissions(&*dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
 }
 
 /// Script files that rbpf cannot read or that are not scripts.
 #[test]
 fn script_files_that_are_no_script() {
-    let dir = Scratch::new("bad-files");
+    let dir = scratch("bad-files");
     let nul = dir.write("nul.bt", b"BEGIN { printf(\"hi\\n\"); }\n\0exit();\n");
     let latin1 = dir.write("latin1.bt", b"BEGIN {\n    printf(\"caf\xe9\\n\");\n}\n");
     let elf = dir.write("true.o", &std::fs::read("/bin/true").expect("/bin/true"));
-    std::fs::create_dir_all(dir.0.join("scripts.d")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("scripts.d")).expect("mkdir");
     let cases = [
         Case::new("missing", &["/nonexistent/script.bt"], "failed to open file '/nonexistent/script.bt': No such file or directory"),
         Case::new("directory", &["scripts.d"], "failed to open file 'scripts.d': Is a directory"),
@@ -104,7 +90,7 @@ fn script_files_that_are_no_script() {
         Case::new("ELF", &[&elf], "true.o").also("ELF"),
     ];
     for case in &cases {
-        case.check(&dir.0);
+        case.check(&dir);
     }
 }
 
@@ -133,23 +119,23 @@ fn an_unreadable_script() {
         eprintln!("skipping an_unreadable_script: no setpriv (util-linux)");
         return;
     }
-    let dir = Scratch::new("unreadable");
+    let dir = scratch("unreadable");
     let secret = dir.write("secret.bt", b"BEGIN { exit(); }\n");
-    std::fs::set_permissions(dir.0.join(&secret), std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    std::fs::set_permissions(dir.join(&secret), std::fs::Permissions::from_mode(0o000)).expect("chmod");
     Case::new("unreadable", &[&secret], "failed to open file 'secret.bt': Permission denied")
         .under(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
-        .check(&dir.0);
+        .check(&dir);
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         Case::new("unreadable by root without DAC capabilities", &[&secret], "failed to open file 'secret.bt': Permission denied")
             .under(&["setpriv", "--bounding-set=-dac_override,-dac_read_search"])
-            .check(&dir.0);
+            .check(&dir);
     }
 }
 
 #[test]
 fn unterminated_strings_and_comments_point_at_their_start() {
-    let dir = Scratch::new("unterminated");
+    let dir = scratch("unterminated");
     let comment = dir.write("comment.bt", b"BEGIN {\n  /* a comment\n  exit();\n}\n");
     let cases = [
         Case::new("string", &["-e", "BEGIN { printf(\"abc); }"], "error: unterminated string literal").also("-e:1:16").also("this string is never closed"),
@@ -157,7 +143,7 @@ fn unterminated_strings_and_comments_point_at_their_start() {
         Case::new("comment in a file", &[&comment], "error: unterminated comment").also("comment.bt:2:3"),
     ];
     for case in &cases {
-        case.check(&dir.0);
+        case.check(&dir);
     }
 }
 

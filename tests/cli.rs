@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{kernel_tests_enabled, rbpf, run};
+use common::{kernel_tests_enabled, rbpf, run, Scratch};
 
 const MAPS: &str = r#"BEGIN { printf("hi %d\n", 5); @c["b"] = count(); @c["a"] = count(); @c["a"] = count(); @s = sum(-5); @mn = min(2); @mx = max(9); @a = avg(3); @a = avg(4); @x[1, "k"] = 7; exit(); }"#;
 
@@ -85,8 +85,7 @@ fn output_file_gets_everything_but_the_closing_newlines() {
     if !kernel_tests_enabled("output_file_gets_everything_but_the_closing_newlines") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rbpf-cli-o-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cli-o");
     let program = r#"BEGIN { printf("x\n"); @a = 1; exit(); }"#;
     for (format, expect) in [
         ("text", "Attaching 1 probe...\nx\n@a: 1\n"),
@@ -101,7 +100,6 @@ fn output_file_gets_everything_but_the_closing_newlines() {
         assert_eq!(stdout(&run(&["-f", format, "-o", path, "-e", program])), "\n\n");
         assert_eq!(std::fs::read_to_string(path).unwrap(), expect);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -172,8 +170,7 @@ fn buffering_modes_decide_when_lines_arrive() {
 fn positional_parameters_follow_the_program() {
     // `rbpf -e PROG a b` and `rbpf script a b` both hand a and b to the
     // checker; a script path is not taken for a parameter.
-    let dir = std::env::temp_dir().join(format!("rbpf-cli-params-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cli-params");
     let script = dir.join("s.bt");
     std::fs::write(&script, "BEGIN { exit(); }\n").unwrap();
     for args in [vec!["--dry-run", "-q", "-e", "BEGIN { exit(); }", "a", "b"], vec!["--dry-run", "-q", script.to_str().unwrap(), "a", "b"]] {
@@ -183,7 +180,6 @@ fn positional_parameters_follow_the_program() {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -6,31 +6,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Output;
 
-use common::{kernel_tests_enabled, run};
-
-/// A directory of this test's own, removed at the end.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("rbpf-emit-elf-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{kernel_tests_enabled, run, Scratch};
 
 fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -52,7 +30,7 @@ fn emit(object: &str, program: &str, extra: &[&str], params: &[&str]) {
 /// The program from source and from its object print the same bytes and
 /// exit the same way.
 fn same_output(test: &str, program: &str, flags: &[&str], params: &[&str]) -> String {
-    let scratch = Scratch::new(test);
+    let scratch = Scratch::new(&format!("emit-elf-{test}"));
     let object = scratch.path("prog.o");
     emit(&object, program, &[], params);
     let mut source_args: Vec<&str> = flags.to_vec();
@@ -98,7 +76,7 @@ fn objects_print_what_their_source_prints() {
 
 #[test]
 fn an_object_is_a_standard_bpf_elf() {
-    let scratch = Scratch::new("standard");
+    let scratch = Scratch::new("emit-elf-standard");
     let object = scratch.path("prog.o");
     // The second has callbacks (`for`, `len()`) in `.text`.
     let programs = [
@@ -134,7 +112,7 @@ fn an_object_is_a_standard_bpf_elf() {
 
 #[test]
 fn parameters_and_processes_are_given_where_they_belong() {
-    let scratch = Scratch::new("flags");
+    let scratch = Scratch::new("emit-elf-flags");
     let object = scratch.path("prog.o");
     emit(&object, "BEGIN { printf(\"%d\\n\", $1); exit(); }", &[], &["5"]);
     common::fails_with(&[&object, "6"], &["positional parameters are compiled into an object"]);
@@ -173,7 +151,7 @@ fn parameters_and_processes_are_given_where_they_belong() {
 
 #[test]
 fn an_object_of_another_version_is_refused() {
-    let scratch = Scratch::new("version");
+    let scratch = Scratch::new("emit-elf-version");
     let object = scratch.path("prog.o");
     emit(&object, "BEGIN { exit(); }", &[], &[]);
     let mut bytes = std::fs::read(&object).unwrap();
@@ -190,7 +168,7 @@ fn an_object_of_another_version_is_refused() {
 
 #[test]
 fn damaged_objects_get_one_error() {
-    let scratch = Scratch::new("damaged");
+    let scratch = Scratch::new("emit-elf-damaged");
     let object = scratch.path("prog.o");
     let program = r#"BEGIN { @x[1] = 2; printf("%d\n", 7); exit(); }"#;
     emit(&object, program, &[], &[]);
@@ -267,7 +245,7 @@ const OPENAT: &str = r#"tracepoint:syscalls:sys_enter_openat /str(args.filename)
 
 #[test]
 fn an_object_compiled_for_a_described_machine_runs_where_layouts_match() {
-    let scratch = Scratch::new("described");
+    let scratch = Scratch::new("emit-elf-described");
     let host = description(&scratch, false);
     let object = scratch.path("prog.o");
     emit(&object, OPENAT, &["--target", &host], &[]);
@@ -281,7 +259,7 @@ fn an_object_compiled_for_a_described_machine_runs_where_layouts_match() {
 
 #[test]
 fn an_object_for_other_tracepoint_layouts_is_refused_before_loading() {
-    let scratch = Scratch::new("layout");
+    let scratch = Scratch::new("emit-elf-layout");
     let moved = description(&scratch, true);
     let object = scratch.path("prog.o");
     emit(&object, OPENAT, &["--target", &moved], &[]);
@@ -300,7 +278,7 @@ fn an_object_for_other_tracepoint_layouts_is_refused_before_loading() {
 
 #[test]
 fn a_described_machine_lends_its_kernel_types_but_not_its_addresses() {
-    let scratch = Scratch::new("btf");
+    let scratch = Scratch::new("emit-elf-btf");
     let host = description(&scratch, false);
     assert!(std::path::Path::new(&format!("{host}/btf/vmlinux")).is_file() || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists());
     // Kernel types come from the description's BTF copy.

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{build_c, kernel_tests_enabled, rbpf};
+use common::{build_c, kernel_tests_enabled, rbpf, Scratch};
 
 fn run_with(env: &[(&str, &str)], args: &[&str]) -> Output {
     rbpf().envs(env.iter().copied()).args(args).output().expect("run rbpf")
@@ -58,8 +58,7 @@ fn cat_prints_at_most_the_bytes_allowed() {
     if !kernel_tests_enabled("cat_prints_at_most_the_bytes_allowed") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rbpf-env-cat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("env-cat");
     let file = dir.join("text");
     std::fs::write(&file, "abcdefghij\n").unwrap();
     let program = format!("BEGIN {{ cat(\"{}\"); cat(\"{}\"); exit(); }}", file.display(), file.display());
@@ -77,7 +76,6 @@ fn cat_prints_at_most_the_bytes_allowed() {
         let out = run_with(&env, &["-e", program]);
         assert_eq!(stdout(&out), format!("Attaching 1 probe...\n{expected}\n\n"), "{env:?} {program}: {}", stderr(&out));
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -175,8 +173,7 @@ fn one_struct_btf() -> Vec<u8> {
 
 #[test]
 fn kernel_types_come_from_the_btf_file_named() {
-    let dir = std::env::temp_dir().join(format!("rbpf-env-btf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("env-btf");
     let file = dir.join("one.btf");
     std::fs::write(&file, one_struct_btf()).unwrap();
     let btf = file.to_str().unwrap();
@@ -202,7 +199,6 @@ fn kernel_types_come_from_the_btf_file_named() {
             assert_eq!(stdout(&run_with(&[("BPFTRACE_BTF", copy.to_str().unwrap())], &["-e", sizeof])), own);
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

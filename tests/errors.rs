@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fails_with, run};
+use common::{fails_with, run, Scratch};
 
 #[test]
 fn syntax_error_points_at_the_token() {
@@ -62,13 +62,9 @@ fn no_program_at_all() {
 
 #[test]
 fn script_file_errors_name_the_file() {
-    let dir = std::env::temp_dir().join(format!("rbpf-errors-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.bt");
-    std::fs::write(&path, "#!/usr/bin/env rbpf\nBEGIN {\n  @x = nope;\n}\n").unwrap();
-    let p = path.to_str().unwrap();
-    fails_with(&[p], &[&format!("{p}:3:8"), "unknown builtin `nope`"]);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let dir = Scratch::new("errors");
+    let p = dir.path(&dir.write("bad.bt", b"#!/usr/bin/env rbpf\nBEGIN {\n  @x = nope;\n}\n"));
+    fails_with(&[&p], &[&format!("{p}:3:8"), "unknown builtin `nope`"]);
 }
 
 /// Without root or the BPF capabilities, one sentence says what is missing.
@@ -78,19 +74,17 @@ fn unprivileged_run_names_the_missing_capability() {
         return;
     }
     // The binary must be reachable by `nobody`: copy it somewhere readable.
-    let dir = std::env::temp_dir().join(format!("rbpf-unpriv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("unpriv");
     let bin = dir.join("rbpf");
     std::fs::copy(env!("CARGO_BIN_EXE_rbpf"), &bin).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&*dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
         .arg(&bin)
         .args(["-e", "BEGIN { printf(\"hi\\n\"); exit(); }"])
         .output()
         .expect("setpriv (util-linux) runs");
-    std::fs::remove_dir_all(&dir).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("CAP_BPF") && stderr.lines().count() <= 2, "{stderr}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{entries, kernel_tests_enabled, run, spawn_n, Tracer};
+use common::{entries, kernel_tests_enabled, run, spawn_n, Scratch, Tracer};
 
 /// What rbpf printed on stdout running `program` until it calls exit(),
 /// where kernel tests can run: its exit status must be 0.
@@ -112,8 +112,7 @@ fn tracepoint_args_and_predicates() {
     if !kernel_tests_enabled("tracepoint_args_and_predicates") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rbpf-args-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("args");
     let marker = dir.join("marker-file");
     let program = format!(
         "tracepoint:syscalls:sys_enter_openat /pid == {}/ {{ printf(\"open %s %d\\n\", str(args->filename), args.flags >= 0); }}",
@@ -127,7 +126,6 @@ fn tracepoint_args_and_predicates() {
     assert_eq!(line, format!("open {} 1", marker.display()));
     let (_, status) = tracer.stop(libc::SIGINT);
     assert_eq!(status, 0);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -146,13 +144,10 @@ fn script_from_stdin_and_shebang_file() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\nfrom stdin\n\n\n");
 
-    let dir = std::env::temp_dir().join(format!("rbpf-script-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("hello.bt");
-    std::fs::write(&path, "#!/usr/bin/env rbpf\n// a comment\nBEGIN\n{\n  printf(\"from file\\n\");\n  exit();\n}\n").unwrap();
-    let out = run(&[path.to_str().unwrap()]);
+    let dir = Scratch::new("script");
+    let path = dir.path(&dir.write("hello.bt", b"#!/usr/bin/env rbpf\n// a comment\nBEGIN\n{\n  printf(\"from file\\n\");\n  exit();\n}\n"));
+    let out = run(&[&path]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\nfrom file\n\n\n");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -177,8 +172,7 @@ fn uprobe_and_uretprobe_see_arguments_and_return_values() {
     // bash run through a symlink has the link's name as its comm, and the
     // same inode as /bin/bash. `read` at end of input returns 1: four calls,
     // four returns.
-    let dir = std::env::temp_dir().join(format!("rbpf-uprobe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = Scratch::new("uprobe");
     let bash = dir.join("rbpf-uprobe");
     let _ = std::fs::remove_file(&bash);
     std::os::unix::fs::symlink("/bin/bash", &bash).expect("symlink");
@@ -186,7 +180,6 @@ fn uprobe_and_uretprobe_see_arguments_and_return_values() {
         .args(["-c", "for i in 1 2 3 4; do read v < /dev/null; done; true"])
         .status()
         .expect("run bash");
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(status.success());
     let (out, status) = tracer.stop(libc::SIGINT);
     assert_eq!(status, 0, "{out}");

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{kernel_tests_enabled, rbpf, Tracer};
+use common::{kernel_tests_enabled, rbpf, Scratch, Tracer};
 
 /// Waits up to `limit` for `child` to exit; its status code, or None.
 fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
@@ -203,8 +203,7 @@ fn a_child_that_ignores_sigterm_does_not_keep_the_trace_running() {
     if !kernel_tests_enabled("a_child_that_ignores_sigterm_does_not_keep_the_trace_running") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rbpf-stop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = Scratch::new("stop");
     let script = dir.join("stubborn");
     std::fs::write(&script, "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.1; done\n").expect("script");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
@@ -219,7 +218,6 @@ fn a_child_that_ignores_sigterm_does_not_keep_the_trace_running() {
         unsafe { libc::kill(command_pid, libc::SIGKILL) };
         panic!("the child command lives on");
     }
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(status, Some(0), "not stopped in {took:?}: {out}");
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(out.contains("\n\n\n@end: 1\n@n: "), "{out}");

@@ -390,6 +390,46 @@ impl Drop for Ready {
     }
 }
 
+/// A directory of this test's own, `rbpf-NAME-PID` in the system's
+/// temporary directory, removed with what it holds when dropped (also when
+/// the test fails). Derefs to its path.
+pub struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("rbpf-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch { dir }
+    }
+
+    /// The path of the file `name` in it, as text.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// Writes `bytes` to the file `name` in it; returns `name`.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.dir.join(name), bytes).expect("write a scratch file");
+        name.to_string()
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A C test program built by [`build_c`], whose directory is removed when
 /// this is dropped (also when the test fails). Derefs to the binary's path.
 pub struct Built {
