@@ -18,6 +18,7 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+const BPF_MAP_LOOKUP_AND_DELETE_BATCH: libc::c_long = 25;
 
 /// `bpf_attr` for the BPF_MAP_*_ELEM commands.
 #[repr(C)]
@@ -917,6 +918,35 @@ pub fn map_entries_batch(
     value_size: usize,
     max_entries: u32,
     batch: u32,
+    entry: impl FnMut(&[u8], &[u8]),
+) -> io::Result<()> {
+    batch_walk(BPF_MAP_LOOKUP_BATCH, map, key_size, value_size, max_entries, batch, entry)
+}
+
+/// Takes every element out of a hash map: hands each `(key, value)` to
+/// `entry` as [`map_entries`] does, and deletes it in the same step
+/// (BPF_MAP_LOOKUP_AND_DELETE_BATCH, Linux 5.6, hash maps only; an error
+/// before any element is handed over where the kernel or the map type
+/// lacks it). An update made after an element was taken makes a new one:
+/// nothing is lost between the read and the delete.
+pub fn map_take(
+    map: BorrowedFd<'_>,
+    key_size: usize,
+    value_size: usize,
+    max_entries: u32,
+    entry: impl FnMut(&[u8], &[u8]),
+) -> io::Result<()> {
+    batch_walk(BPF_MAP_LOOKUP_AND_DELETE_BATCH, map, key_size, value_size, max_entries, BATCH_ENTRIES, entry)
+}
+
+/// The batch walk of [`map_entries_batch`] and [`map_take`], with `cmd`.
+fn batch_walk(
+    cmd: libc::c_long,
+    map: BorrowedFd<'_>,
+    key_size: usize,
+    value_size: usize,
+    max_entries: u32,
+    batch: u32,
     mut entry: impl FnMut(&[u8], &[u8]),
 ) -> io::Result<()> {
     let mut batch = batch.clamp(1, max_entries.max(1)) as usize;
@@ -940,7 +970,7 @@ pub fn map_entries_batch(
             map_fd: map.as_raw_fd() as u32,
             ..MapBatchAttr::default()
         };
-        let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
+        let result = bpf(cmd, &mut attr);
         let done = match result {
             Ok(_) => false,
             // The end; the kernel still reports what it copied.
