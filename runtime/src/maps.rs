@@ -71,7 +71,7 @@ pub(crate) fn take(fd: BorrowedFd<'_>, map: &MapInfo, decoder: &Decoder) -> io::
     match result {
         Ok(()) => Ok(Some(decoding.finish())),
         // Nothing was taken yet: the map is as it was.
-        Err(e) if !taken && !matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => Ok(None),
+        Err(e) if !taken && !is_permission(&e) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -82,10 +82,22 @@ pub(crate) fn clear(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<()> {
     if map.array {
         return write_zeros(fd, map, false);
     }
+    // A few calls for the whole map where the kernel takes elements in
+    // batches; one lookup and one delete per key where it does not.
+    let mut taken = false;
+    match sys::map_take(fd, map.key_size as usize, stored_value_size(map, cpus(map)?), map.max_entries, |_, _| taken = true) {
+        Ok(()) => return Ok(()),
+        Err(e) if taken || is_permission(&e) => return Err(e),
+        Err(_) => {}
+    }
     for key in sys::map_keys(fd, map.key_size as usize, map.max_entries)? {
         sys::map_delete(fd, &key)?;
     }
     Ok(())
+}
+
+fn is_permission(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
 }
 
 /// `zero(@m)`: sets every value to zero — on every CPU of a per-CPU map —
