@@ -112,6 +112,10 @@ struct ProgLoadAttr {
     line_info_cnt: u32,
     attach_btf_id: u32,
     attach_btf_obj_fd: u32,
+    /// Always 0, and a field so that the struct has no padding: the
+    /// kernel reads these bytes, and uninitialised padding there was a
+    /// count of CO-RE relocations it refused with EINVAL, without a log.
+    core_relo_cnt: u32,
 }
 
 /// `bpf_attr` for BPF_BTF_LOAD.
@@ -1058,6 +1062,36 @@ fn parse_cpu_list(text: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    /// The kernel reads every byte of an attribute struct up to the size
+    /// passed with it: none may be padding, whose bytes are left
+    /// uninitialised. (Each struct's fields are laid out without gaps;
+    /// this checks that nothing follows its last field.)
+    #[test]
+    fn attribute_structs_end_at_their_last_field() {
+        use std::mem::{offset_of, size_of};
+        macro_rules! ends_at {
+            ($($t:ident.$last:ident: $size:expr;)*) => {
+                $(assert_eq!(size_of::<super::$t>(), offset_of!(super::$t, $last) + $size, stringify!($t));)*
+            };
+        }
+        ends_at! {
+            MapElemAttr.flags: 8;
+            MapBatchAttr.flags: 8;
+            TestRunAttr._pad: 4;
+            MapCreateAttr.map_extra: 8;
+            ProgLoadAttr.core_relo_cnt: 4;
+            BtfLoadAttr._pad: 4;
+            RawTracepointOpenAttr._pad: 4;
+            KprobeMultiLinkAttr.cookies: 8;
+            UprobeMultiLinkAttr._pad: 4;
+            IdAttr.open_flags: 4;
+            InfoAttr.info: 8;
+            BtfInfo.kernel_btf: 4;
+            PerfEventAttr.rest2: 16;
+            PerfEventLinkAttr.bpf_cookie: 8;
+        }
+    }
+
     use super::*;
 
     #[test]
