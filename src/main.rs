@@ -489,10 +489,10 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         None => None,
     };
     let described = described_parts.as_ref().map(|(description, btf)| lang::target::DescribedTarget::new(description.clone(), btf));
-    let target = lang::target::RecordingTarget::new(match &described {
+    let target: &dyn lang::target::Target = match &described {
         Some(described) => described,
         None => &host,
-    });
+    };
     // `cpid` is a constant: the child is spawned before the program
     // compiles, here (held until the probes are attached) when -c is given.
     let followed = match &cli.command {
@@ -513,7 +513,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         ..Default::default()
     };
     let includes = preprocess_options(cli);
-    let compiled = match rbpf::compile_with_includes(&source, &target, &options, &includes) {
+    let compiled = match rbpf::compile_with_includes(&source, target, &options, &includes) {
         Ok(c) => c,
         Err(CompileError::Program(diags)) => {
             report(&source, &diags);
@@ -531,7 +531,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
     if cli.debug {
         print_debug(&compiled);
     }
-    let mut file = rbpf::codegen::object_file::ObjectFile::new(compiled.object, &target.tracepoint_formats());
+    let mut file = rbpf::codegen::object_file::ObjectFile::new(compiled.object, &compiled.checked);
     // The program's `config = { }` limits, which the environment overrides.
     let config = env::Settings::config(&compiled.checked);
     (file.max_probes, file.log_size) = (config.max_probes, config.log_size);

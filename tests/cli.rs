@@ -320,10 +320,12 @@ fn verbose_prints_each_program_s_verifier_statistics() {
     if !kernel_tests_enabled("verbose_prints_each_program_s_verifier_statistics") {
         return;
     }
-    let program = "BEGIN { exit(); } tracepoint:syscalls:sys_enter_getpid { @ = count(); }";
+    // BEGIN's `for` is a callback: a program of two functions, whose
+    // load carries BTF func_info.
+    let program = "BEGIN { @a[1] = 1; for ($kv : @a) { @n = $kv.1; } exit(); } tracepoint:syscalls:sys_enter_getpid { @ = count(); }";
     let out = run(&["-v", "-e", program]);
     // The trace's output is as without -v; the statistics go to stderr.
-    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n@: 0\n");
+    assert_eq!(stdout(&out), "Attaching 2 probes...\n\n\n@: 0\n@a[1]: 1\n@n: 1\n");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let blocks: Vec<&str> = stderr.split("\nProgram ID: ").skip(1).collect();
     assert_eq!(blocks.len(), 2, "{stderr}");

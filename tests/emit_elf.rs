@@ -295,7 +295,7 @@ fn a_described_machine_lends_its_kernel_types_but_not_its_addresses() {
 #[test]
 fn the_library_compiles_for_a_description_and_runs_the_object_later() {
     use rbpf::codegen::object_file::{self, ObjectFile};
-    use rbpf::lang::target::{DescribedTarget, RecordingTarget, TargetDescription};
+    use rbpf::lang::target::{DescribedTarget, TargetDescription};
     use rbpf::runtime::{self, HostTarget};
 
     // On the target machine: its description, as text.
@@ -303,10 +303,9 @@ fn the_library_compiles_for_a_description_and_runs_the_object_later() {
     // On the compiling machine: check against it, keep the layouts used.
     let host = HostTarget::new();
     let described = DescribedTarget::new(TargetDescription::parse(&text).unwrap(), &host);
-    let recording = RecordingTarget::new(&described);
     let source = rbpf::Source::new("-e", r#"tracepoint:syscalls:sys_enter_openat /str(args.filename) == "/nonexistent/rbpf-lib"/ { @[str(args.filename)] = count(); }"#.to_string());
-    let compiled = rbpf::compile(&source, &recording).map_err(|e| e.render(&source)).unwrap();
-    let bytes = object_file::write(&ObjectFile::new(compiled.object, &recording.tracepoint_formats())).unwrap();
+    let compiled = rbpf::compile(&source, &described).map_err(|e| e.render(&source)).unwrap();
+    let bytes = object_file::write(&ObjectFile::new(compiled.object, &compiled.checked)).unwrap();
     // Back on the target machine: read and check it, then run it.
     let file = runtime::check_object("prog.o", &bytes, &HostTarget::new()).unwrap();
     assert_eq!(file.layouts.len(), 1);

@@ -259,3 +259,59 @@ async fn an_output_of_ones_own_writes_only_what_it_needs() {
     assert_eq!(code, 0);
     assert!(!lines.0.is_empty() && lines.0.iter().all(|l| l == "tick\n"), "{:?}", lines.0);
 }
+
+/// An output whose maps take 20 ms to show, as on a slow terminal: what
+/// `print(@c)` shows of `@c` in all, and the `@all` printed at the end.
+#[derive(Default)]
+struct SlowMaps {
+    printed: u64,
+    all: Option<u64>,
+}
+
+impl rbpf::Output for SlowMaps {
+    fn map(&mut self, map: &rbpf::MapInfo, entries: &[rbpf::MapEntry]) -> std::io::Result<()> {
+        std::thread::sleep(Duration::from_millis(20));
+        let count = |value: &Value| match value {
+            Value::Int(n) => *n as u64,
+            Value::Uint(n) => *n,
+            other => panic!("a count, not {other:?}"),
+        };
+        match map.name.as_str() {
+            "@c" => self.printed += entries.iter().map(|e| count(&e.value)).sum::<u64>(),
+            "@all" => self.all = entries.first().map(|e| count(&e.value)),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// `print(@c); clear(@c);`, as interval tools do: an update made while
+/// the map is being printed is shown by the next print, not cleared
+/// unseen (the map's elements are taken, each read and deleted at once).
+#[tokio::test]
+async fn an_update_while_a_map_prints_is_not_cleared_unseen() {
+    let Some(_kernel) = kernel("an_update_while_a_map_prints_is_not_cleared_unseen").await else { return };
+    let program = Compiler::new()
+        .params([std::process::id().to_string()])
+        .compile("tracepoint:syscalls:sys_enter_getppid /pid == $1/ { @c[1] = count(); @all = count(); } interval:ms:50 { print(@c); clear(@c); }")
+        .unwrap();
+    let stop = rbpf::StopHandle::default();
+    let later = stop.clone();
+    // Started once the program runs (BEGIN-less: give it time to attach);
+    // a call every 200 µs for a second, then the stop.
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        for _ in 0..5000 {
+            // SAFETY: getppid has no preconditions.
+            unsafe { libc::getppid() };
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        later.stop();
+    });
+    let mut output = SlowMaps::default();
+    let code = tokio::time::timeout(Duration::from_secs(60), program.run(&mut output, stop)).await.expect("stopped").unwrap();
+    assert_eq!(code, 0);
+    let all = output.all.expect("@all printed at the end");
+    assert!(all >= 1000, "{all} calls counted");
+    assert_eq!(output.printed, all, "the prints of @c showed {} of the {all} calls", output.printed);
+}

@@ -7,6 +7,10 @@
 
 use rbpf_lang::Span;
 
+/// How an [`Attach`] names a watchpoint's accesses, a perf counter and its
+/// sampling, and a place in a binary: as the checker resolved them.
+pub use rbpf_lang::probes::{PerfCounter, PerfSample, UprobeLocation, WatchMode};
+
 /// Everything about an object that is not BPF code: see the module doc.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Manifest {
@@ -227,55 +231,6 @@ pub enum Attach {
         /// `asyncwatchpoint`: the process is not stopped.
         asynchronous: bool,
     },
-}
-
-/// The accesses a watchpoint fires on: HW_BREAKPOINT_R, _W, _RW or _X.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WatchMode {
-    /// Reads (`r`).
-    Read,
-    /// Writes (`w`).
-    Write,
-    /// Reads and writes (`rw`).
-    ReadWrite,
-    /// Instruction fetches (`x`).
-    Execute,
-}
-
-/// A perf counter as perf_event_open names it: PERF_TYPE_SOFTWARE or
-/// PERF_TYPE_HARDWARE, and the event's config number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PerfCounter {
-    /// A kernel software counter (PERF_TYPE_SOFTWARE).
-    Software {
-        /// PERF_COUNT_SW_*.
-        config: u64,
-    },
-    /// A CPU hardware counter (PERF_TYPE_HARDWARE).
-    Hardware {
-        /// PERF_COUNT_HW_*.
-        config: u64,
-    },
-}
-
-/// How often a perf counter runs its program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PerfSample {
-    /// Once every N events (nanoseconds for the clock events).
-    Period(u64),
-    /// N times a second.
-    Frequency(u64),
-}
-
-/// Where in a binary a uprobe attaches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UprobeLocation {
-    /// A function's entry, by its symbol.
-    Symbol(String),
-    /// Bytes into a function (`uprobe:bin:func+16`).
-    SymbolOffset(String, u64),
-    /// An address in the file.
-    Address(u64),
 }
 
 impl Attach {

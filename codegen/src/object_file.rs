@@ -126,21 +126,29 @@ pub enum ObjectFileError {
 }
 
 impl ObjectFile {
-    /// An object to save, with the formats of the tracepoints it was
-    /// checked against (a `RecordingTarget`'s); no source, no limits.
-    pub fn new(object: Object, formats: &std::collections::BTreeMap<(String, String), rbpf_lang::target::TracepointFormat>) -> ObjectFile {
-        let layouts = formats
+    /// An object to save, with the layouts of the tracepoints `checked`
+    /// (the program `object` was compiled from) was checked against; no
+    /// source, no limits.
+    pub fn new(object: Object, checked: &rbpf_lang::checked::Program) -> ObjectFile {
+        let mut layouts: Vec<TracepointLayout> = checked
+            .probes
             .iter()
-            .map(|((category, name), format)| TracepointLayout {
-                category: category.clone(),
-                name: name.clone(),
-                fields: format
-                    .fields
-                    .iter()
-                    .map(|f| LayoutField { name: f.name.clone(), c_type: f.c_type.clone(), offset: f.offset, size: f.size })
-                    .collect(),
+            .filter_map(|probe| match &probe.kind {
+                rbpf_lang::probes::ProbeKind::Tracepoint { category, name, format, .. } => Some(TracepointLayout {
+                    category: category.clone(),
+                    name: name.clone(),
+                    fields: format
+                        .fields
+                        .iter()
+                        .map(|f| LayoutField { name: f.name.clone(), c_type: f.c_type.clone(), offset: f.offset, size: f.size })
+                        .collect(),
+                }),
+                _ => None,
             })
             .collect();
+        // A tracepoint in two probes is checked once.
+        layouts.sort_by(|a, b| (&a.category, &a.name).cmp(&(&b.category, &b.name)));
+        layouts.dedup_by(|a, b| (&a.category, &a.name) == (&b.category, &b.name));
         ObjectFile { object, layouts, source: None, max_probes: None, log_size: None, helper_checks: 0 }
     }
 
@@ -647,14 +655,27 @@ mod tests {
     }
 
     #[test]
+    fn each_tracepoint_checked_against_is_kept_once() {
+        const FIELDS: &str = "\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:1;\n";
+        let target = FakeTarget::default()
+            .with_tracepoint("syscalls", "sys_enter_openat", FIELDS)
+            .with_tracepoint("syscalls", "sys_enter_close", FIELDS);
+        let src = "tracepoint:syscalls:sys_enter_openat, tracepoint:syscalls:sys_enter_close { @[probe] = count(); } tracepoint:syscalls:sys_enter_openat { @n = count(); } BEGIN { }";
+        let checked = rbpf_lang::check(&rbpf_lang::parse(src).unwrap(), &target).unwrap();
+        let file = ObjectFile::new(crate::compile(&checked).unwrap(), &checked);
+        let names: Vec<_> = file.layouts.iter().map(|l| format!("{}:{}", l.category, l.name)).collect();
+        assert_eq!(names, ["syscalls:sys_enter_close", "syscalls:sys_enter_openat"]);
+        assert_eq!(file.layouts[0].fields[0].name, "dfd");
+    }
+
+    #[test]
     fn a_tracepoint_laid_out_otherwise_is_refused() {
         const THEN: &str = "\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:1;\n\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n";
         const NOW: &str = "\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:1;\n\tfield:const char * filename;\toffset:32;\tsize:8;\tsigned:0;\n";
         let then = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_openat", THEN);
-        let recording = rbpf_lang::target::RecordingTarget::new(&then);
         let ast = rbpf_lang::parse("tracepoint:syscalls:sys_enter_openat { print(str(args.filename)); }").unwrap();
-        let checked = rbpf_lang::check(&ast, &recording).unwrap();
-        let file = ObjectFile::new(crate::compile(&checked).unwrap(), &recording.tracepoint_formats());
+        let checked = rbpf_lang::check(&ast, &then).unwrap();
+        let file = ObjectFile::new(crate::compile(&checked).unwrap(), &checked);
         let file = read(&write(&file).unwrap()).unwrap();
         assert_eq!(file.check_layouts(&then), Ok(()));
         let now = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_openat", NOW);

@@ -7,7 +7,7 @@
 use crate::ctypes::CType;
 
 mod described;
-pub use described::{DescribedTarget, RecordingTarget, TargetDescription};
+pub use described::{DescribedTarget, TargetDescription};
 
 #[cfg(any(test, feature = "test-support"))]
 mod fake;
@@ -120,10 +120,7 @@ pub trait Target {
     /// image where bpftrace looks for one), which bounds a kprobe's offset.
     /// `Ok(None)` when there is no image to read or it lacks the function:
     /// the kernel judges the offset then.
-    fn kernel_function_size(&self, name: &str) -> Result<Option<u64>, TargetError> {
-        let _ = name;
-        Ok(None)
-    }
+    fn kernel_function_size(&self, name: &str) -> Result<Option<u64>, TargetError>;
 
     /// The cgroup v2 id of the cgroup directory at `path` (relative to
     /// [`Target::current_directory`]), for `cgroupid()`: the 8-byte kernfs

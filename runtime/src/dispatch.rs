@@ -37,6 +37,9 @@ pub(crate) struct Dispatch {
     zeroed: Vec<bool>,
     /// The most bytes of a file `cat()` prints.
     cat_bytes_max: u64,
+    /// A `print(@m, top, div)` held until the next record is seen: when
+    /// that is `clear(@m)`, the map is taken in one step ([`maps::take`]).
+    print_held: Option<(usize, u64, u64)>,
 }
 
 impl Dispatch {
@@ -53,6 +56,7 @@ impl Dispatch {
             args: Vec::new(),
             zeroed,
             cat_bytes_max: CAT_BYTES_MAX,
+            print_held: None,
         })
     }
 
@@ -116,6 +120,12 @@ impl Dispatch {
             self.text.clear();
             let event = self.events.decode_into(&record, &mut self.text, &mut self.args)?;
             drop(record);
+            if let Some((map, top, div)) = self.print_held.take() {
+                if event == Event::ClearMap(map) && self.print_taken(maps, map, top, div, out)? {
+                    continue;
+                }
+                self.print_map(maps, map, top, div, out)?;
+            }
             match event {
                 Event::Exit(code) => {
                     self.exit_code = code;
@@ -138,8 +148,31 @@ impl Dispatch {
                 event => self.handle(event, maps, out)?,
             }
         }
+        if let Some((map, top, div)) = self.print_held.take() {
+            self.print_map(maps, map, top, div, out)?;
+        }
         self.report_lost(maps, out)?;
         Ok(batch)
+    }
+
+    /// Prints map number `map` as `print(@m, top, div)` asks.
+    fn print_map(&self, maps: &Maps, map: usize, top: u64, div: u64, out: &mut dyn Output) -> Result<(), RuntimeError> {
+        let info = &self.manifest.maps[map];
+        let entries = self.read_map(maps, map)?;
+        out.map(info, &maps::top_and_divide(info, entries, top, div)).map_err(RuntimeError::Output)
+    }
+
+    /// `print(@m, top, div)` then `clear(@m)` in one step, where the map
+    /// can be taken ([`maps::take`]); false when it cannot, and nothing
+    /// was done.
+    fn print_taken(&mut self, maps: &Maps, map: usize, top: u64, div: u64, out: &mut dyn Output) -> Result<bool, RuntimeError> {
+        let info = &self.manifest.maps[map];
+        let taken = maps::take(maps.fd(&info.bpf_name)?, info, self.events.decoder())
+            .map_err(|e| RuntimeError::syscall(Action::WriteMaps, "clearing", &info.name, e))?;
+        let Some(entries) = taken else { return Ok(false) };
+        self.zeroed[map] = false;
+        out.map(info, &maps::top_and_divide(info, entries, top, div)).map_err(RuntimeError::Output)?;
+        Ok(true)
     }
 
     /// Prints what a `system()` command wrote, or why it could not run.
@@ -173,11 +206,8 @@ impl Dispatch {
         match event {
             Event::Printf => out.printf_args(text, &self.args).map_err(output)?,
             Event::Exit(_) | Event::System | Event::Noted | Event::Watch { .. } | Event::Unwatch { .. } => {}
-            Event::PrintMap { map, top, div } => {
-                let info = &self.manifest.maps[map];
-                let entries = self.read_map(maps, map)?;
-                out.map(info, &maps::top_and_divide(info, entries, top, div)).map_err(output)?;
-            }
+            // Printed when the next record is seen (or the batch ends).
+            Event::PrintMap { map, top, div } => self.print_held = Some((map, top, div)),
             Event::ClearMap(map) => {
                 let info = &self.manifest.maps[map];
                 maps::clear(maps.fd(&info.bpf_name)?, info)

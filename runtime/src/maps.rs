@@ -51,16 +51,53 @@ fn cpus(map: &MapInfo) -> io::Result<usize> {
     }
 }
 
+/// `print(@m)` followed by `clear(@m)`, as interval tools print: takes
+/// every element out of a hash map, each read and deleted in one step
+/// ([`sys::map_take`]), so an update made while the map is printed stays
+/// for the next print instead of being cleared unseen. `None` for an
+/// array, whose elements cannot be deleted, and where the kernel lacks
+/// the command: the caller reads, then clears.
+pub(crate) fn take(fd: BorrowedFd<'_>, map: &MapInfo, decoder: &Decoder) -> io::Result<Option<Vec<MapEntry>>> {
+    if map.array {
+        return Ok(None);
+    }
+    let cpus = cpus(map)?;
+    let mut decoding = Decoding::new(map, cpus, decoder);
+    let mut taken = false;
+    let result = sys::map_take(fd, map.key_size as usize, stored_value_size(map, cpus), map.max_entries, |key, value| {
+        taken = true;
+        decoding.add(key, value);
+    });
+    match result {
+        Ok(()) => Ok(Some(decoding.finish())),
+        // Nothing was taken yet: the map is as it was.
+        Err(e) if !taken && !is_permission(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `clear(@m)`: deletes every element; zeroes those of an array, whose
 /// elements then read as unset.
 pub(crate) fn clear(fd: BorrowedFd<'_>, map: &MapInfo) -> io::Result<()> {
     if map.array {
         return write_zeros(fd, map, false);
     }
+    // A few calls for the whole map where the kernel takes elements in
+    // batches; one lookup and one delete per key where it does not.
+    let mut taken = false;
+    match sys::map_take(fd, map.key_size as usize, stored_value_size(map, cpus(map)?), map.max_entries, |_, _| taken = true) {
+        Ok(()) => return Ok(()),
+        Err(e) if taken || is_permission(&e) => return Err(e),
+        Err(_) => {}
+    }
     for key in sys::map_keys(fd, map.key_size as usize, map.max_entries)? {
         sys::map_delete(fd, &key)?;
     }
     Ok(())
+}
+
+fn is_permission(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
 }
 
 /// `zero(@m)`: sets every value to zero — on every CPU of a per-CPU map —

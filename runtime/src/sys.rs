@@ -18,6 +18,7 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+const BPF_MAP_LOOKUP_AND_DELETE_BATCH: libc::c_long = 25;
 
 /// `bpf_attr` for the BPF_MAP_*_ELEM commands.
 #[repr(C)]
@@ -111,6 +112,10 @@ struct ProgLoadAttr {
     line_info_cnt: u32,
     attach_btf_id: u32,
     attach_btf_obj_fd: u32,
+    /// Always 0, and a field so that the struct has no padding: the
+    /// kernel reads these bytes, and uninitialised padding there was a
+    /// count of CO-RE relocations it refused with EINVAL, without a log.
+    core_relo_cnt: u32,
 }
 
 /// `bpf_attr` for BPF_BTF_LOAD.
@@ -917,6 +922,35 @@ pub fn map_entries_batch(
     value_size: usize,
     max_entries: u32,
     batch: u32,
+    entry: impl FnMut(&[u8], &[u8]),
+) -> io::Result<()> {
+    batch_walk(BPF_MAP_LOOKUP_BATCH, map, key_size, value_size, max_entries, batch, entry)
+}
+
+/// Takes every element out of a hash map: hands each `(key, value)` to
+/// `entry` as [`map_entries`] does, and deletes it in the same step
+/// (BPF_MAP_LOOKUP_AND_DELETE_BATCH, Linux 5.6, hash maps only; an error
+/// before any element is handed over where the kernel or the map type
+/// lacks it). An update made after an element was taken makes a new one:
+/// nothing is lost between the read and the delete.
+pub fn map_take(
+    map: BorrowedFd<'_>,
+    key_size: usize,
+    value_size: usize,
+    max_entries: u32,
+    entry: impl FnMut(&[u8], &[u8]),
+) -> io::Result<()> {
+    batch_walk(BPF_MAP_LOOKUP_AND_DELETE_BATCH, map, key_size, value_size, max_entries, BATCH_ENTRIES, entry)
+}
+
+/// The batch walk of [`map_entries_batch`] and [`map_take`], with `cmd`.
+fn batch_walk(
+    cmd: libc::c_long,
+    map: BorrowedFd<'_>,
+    key_size: usize,
+    value_size: usize,
+    max_entries: u32,
+    batch: u32,
     mut entry: impl FnMut(&[u8], &[u8]),
 ) -> io::Result<()> {
     let mut batch = batch.clamp(1, max_entries.max(1)) as usize;
@@ -940,7 +974,7 @@ pub fn map_entries_batch(
             map_fd: map.as_raw_fd() as u32,
             ..MapBatchAttr::default()
         };
-        let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
+        let result = bpf(cmd, &mut attr);
         let done = match result {
             Ok(_) => false,
             // The end; the kernel still reports what it copied.
@@ -1028,6 +1062,36 @@ fn parse_cpu_list(text: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    /// The kernel reads every byte of an attribute struct up to the size
+    /// passed with it: none may be padding, whose bytes are left
+    /// uninitialised. (Each struct's fields are laid out without gaps;
+    /// this checks that nothing follows its last field.)
+    #[test]
+    fn attribute_structs_end_at_their_last_field() {
+        use std::mem::{offset_of, size_of};
+        macro_rules! ends_at {
+            ($($t:ident.$last:ident: $size:expr;)*) => {
+                $(assert_eq!(size_of::<super::$t>(), offset_of!(super::$t, $last) + $size, stringify!($t));)*
+            };
+        }
+        ends_at! {
+            MapElemAttr.flags: 8;
+            MapBatchAttr.flags: 8;
+            TestRunAttr._pad: 4;
+            MapCreateAttr.map_extra: 8;
+            ProgLoadAttr.core_relo_cnt: 4;
+            BtfLoadAttr._pad: 4;
+            RawTracepointOpenAttr._pad: 4;
+            KprobeMultiLinkAttr.cookies: 8;
+            UprobeMultiLinkAttr._pad: 4;
+            IdAttr.open_flags: 4;
+            InfoAttr.info: 8;
+            BtfInfo.kernel_btf: 4;
+            PerfEventAttr.rest2: 16;
+            PerfEventLinkAttr.bpf_cookie: 8;
+        }
+    }
+
     use super::*;
 
     #[test]

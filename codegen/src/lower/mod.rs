@@ -25,7 +25,7 @@ mod values;
 mod watchpoint;
 
 use rbpf_lang::checked::{self, MapId};
-use rbpf_lang::probes::{PerfCounter, PerfSample, ProbeKind, UprobeLocation, WatchMode};
+use rbpf_lang::probes::ProbeKind;
 use rbpf_lang::types::Type;
 use rbpf_lang::Span;
 
@@ -88,22 +88,10 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 (format!("raw_tracepoint/probe{index}"), Attach::RawTracepoint { name: name.clone() })
             }
             ProbeKind::PerfEvent { counter, sample } => {
-                let counter = match *counter {
-                    PerfCounter::Software { config } => crate::manifest::PerfCounter::Software { config },
-                    PerfCounter::Hardware { config } => crate::manifest::PerfCounter::Hardware { config },
-                };
-                let sample = match *sample {
-                    PerfSample::Period(n) => crate::manifest::PerfSample::Period(n),
-                    PerfSample::Frequency(n) => crate::manifest::PerfSample::Frequency(n),
-                };
-                (format!("perf_event/probe{index}"), Attach::PerfEvent { counter, sample })
+                (format!("perf_event/probe{index}"), Attach::PerfEvent { counter: *counter, sample: *sample })
             }
             ProbeKind::Uprobe { path, location, ret, pid, .. } => {
-                let location = match location {
-                    UprobeLocation::Symbol(f) => crate::manifest::UprobeLocation::Symbol(f.clone()),
-                    UprobeLocation::SymbolOffset(f, o) => crate::manifest::UprobeLocation::SymbolOffset(f.clone(), *o),
-                    UprobeLocation::Address(a) => crate::manifest::UprobeLocation::Address(*a),
-                };
+                let location = location.clone();
                 let kind = if *ret { "uretprobe" } else { "uprobe" };
                 (format!("{kind}/probe{index}"), Attach::Uprobe { path: path.clone(), location, ret: *ret, pid: *pid })
             }
@@ -129,11 +117,11 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 Attach::Usdt { path: path.clone(), offset: *offset, semaphore_offset: *semaphore_offset, pid: *pid },
             ),
             ProbeKind::Watchpoint { address, length, mode } => {
-                let mode = watch_mode(*mode);
+                let mode = *mode;
                 (format!("perf_event/probe{index}"), Attach::Watchpoint { address: *address, length: *length, mode })
             }
             ProbeKind::WatchpointFunction { length, mode, .. } => {
-                (format!("perf_event/probe{index}"), Attach::WatchpointFunction { length: *length, mode: watch_mode(*mode) })
+                (format!("perf_event/probe{index}"), Attach::WatchpointFunction { length: *length, mode: *mode })
             }
         };
         // Not a multi-attach link: skipping it would drop every match.
@@ -694,12 +682,3 @@ impl checked::Visitor<'_> for ReadsContext {
 #[cfg(test)]
 mod tests;
 
-/// The manifest's name for the accesses a watchpoint fires on.
-fn watch_mode(mode: WatchMode) -> crate::manifest::WatchMode {
-    match mode {
-        WatchMode::Read => crate::manifest::WatchMode::Read,
-        WatchMode::Write => crate::manifest::WatchMode::Write,
-        WatchMode::ReadWrite => crate::manifest::WatchMode::ReadWrite,
-        WatchMode::Execute => crate::manifest::WatchMode::Execute,
-    }
-}

@@ -343,6 +343,13 @@ impl Checker {
             }
             A::Unary { op: UnaryOp::Deref, expr } => {
                 let v = self.expr(expr, cx);
+                if let Type::Int { .. } = v.ty {
+                    // An integer is an address, as bpftrace 0.17 reads it
+                    // (Debian's loads.bt: `*kaddr("avenrun")`): a uint64
+                    // there, in the probe's address space.
+                    let user = probe_is_user(&cx.resolved.kind);
+                    return Some(Place { base: Base::Memory { addr: v, user }, ty: CType::Int { size: 8, signed: false }, bits: None });
+                }
                 self.deref(v, "`*`")
             }
             A::Index { expr, index } => {

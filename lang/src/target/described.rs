@@ -1,11 +1,8 @@
 //! Targets other than the host: [`DescribedTarget`] answers from a
 //! [`TargetDescription`] of another machine (captured there, e.g. with
 //! `rbpf --describe-target FILE`), so a program can be compiled on one
-//! machine and its object run on another; [`RecordingTarget`] notes the
-//! tracepoint formats a program was checked against, for the object to
-//! carry and the runtime to compare with the kernel it loads on.
+//! machine and its object run on another.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
@@ -244,71 +241,17 @@ impl Target for DescribedTarget<'_> {
         )))
     }
 
+    /// The kernel image read here is this machine's, not the described
+    /// one's: the described kernel judges a kprobe's offset when it loads.
+    fn kernel_function_size(&self, _name: &str) -> Result<Option<u64>, TargetError> {
+        Ok(None)
+    }
+
     /// A cgroup's id is its directory's inode on the machine that made it.
     fn cgroup_id(&self, path: &str) -> Result<u64, TargetError> {
         Err(TargetError::Unavailable(format!(
             "the id of cgroup {path} on the described machine is known only there (ids are given as cgroups are made): compile the program on that machine"
         )))
-    }
-}
-
-/// A [`Target`] that answers as `inner` does and keeps every tracepoint
-/// format it was asked for: the layouts a program compiled against it
-/// relies on.
-pub struct RecordingTarget<'a> {
-    inner: &'a dyn Target,
-    formats: RefCell<BTreeMap<(String, String), TracepointFormat>>,
-}
-
-impl<'a> RecordingTarget<'a> {
-    /// Records what `inner` answers.
-    pub fn new(inner: &'a dyn Target) -> Self {
-        RecordingTarget { inner, formats: RefCell::default() }
-    }
-
-    /// The tracepoint formats asked for so far, by category and name.
-    pub fn tracepoint_formats(&self) -> BTreeMap<(String, String), TracepointFormat> {
-        self.formats.borrow().clone()
-    }
-}
-
-impl Target for RecordingTarget<'_> {
-    fn tracepoint_format(&self, category: &str, name: &str) -> Result<TracepointFormat, TargetError> {
-        let format = self.inner.tracepoint_format(category, name)?;
-        self.formats.borrow_mut().insert((category.to_string(), name.to_string()), format.clone());
-        Ok(format)
-    }
-
-    forward! { inner;
-        fn tracepoints(&self) -> Result<Vec<(String, String)>, TargetError>;
-        fn possible_cpus(&self) -> u32;
-        fn uprobe_multi(&self) -> bool;
-        fn kprobe_multi(&self) -> bool;
-        fn kprobes(&self) -> Result<(), TargetError>;
-        fn user_function(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError>;
-        fn user_symbol_at(&self, path: &str, address: u64) -> Result<String, TargetError>;
-        fn syscall_number(&self, name: &str) -> Option<u32>;
-        fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError>;
-        fn kernel_function(&self, module: Option<&str>, name: &str) -> Result<KernelFunction, TargetError>;
-        fn kernel_type(&self, name: &str) -> Result<CType, TargetError>;
-        fn kernel_type_names(&self, kind: Option<&str>) -> Result<Vec<String>, TargetError>;
-        fn kernel_enum_constant(&self, name: &str) -> Result<i64, TargetError>;
-        fn kernel_function_names(&self, module: &str) -> Result<Vec<String>, TargetError>;
-        fn kernel_btf_modules(&self) -> Vec<String>;
-        fn user_functions(&self, path: &str) -> Result<Vec<String>, TargetError>;
-        fn usdt_probes(&self, path: &str) -> Result<Vec<UsdtProbe>, TargetError>;
-        fn user_symbol_address(&self, path: &str, name: &str) -> Result<u64, TargetError>;
-        fn user_symbol(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError>;
-        fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError>;
-        fn kernel_function_size(&self, name: &str) -> Result<Option<u64>, TargetError>;
-        fn cgroup_id(&self, path: &str) -> Result<u64, TargetError>;
-        fn program_directories(&self) -> Vec<String>;
-        fn shared_libraries(&self) -> Result<Vec<SharedLibrary>, TargetError>;
-        fn library_directories(&self) -> Vec<String>;
-        fn is_file(&self, path: &str, executable: bool) -> bool;
-        fn mapped_files(&self, pid: u32) -> Result<Vec<String>, TargetError>;
-        fn current_directory(&self) -> Result<String, TargetError>;
-        fn user_functions_args(&self, path: &str, names: &[&str]) -> Result<HashMap<String, UserFunction>, TargetError>;
     }
 }
 
@@ -338,15 +281,5 @@ mod tests {
         assert!(TargetDescription::parse("hello").unwrap_err().starts_with("line 1:"));
         let err = TargetDescription::parse(&format!("{HEADER}\ntracepoint a b\nfield\tx\toops\t2\t0\tint\tint\n")).unwrap_err();
         assert!(err.contains("not a number"), "{err}");
-    }
-
-    #[test]
-    fn a_recording_target_keeps_the_formats_asked_for() {
-        let fake = FakeTarget::default().with_tracepoint("syscalls", "sys_enter_openat", OPENAT);
-        let recording = RecordingTarget::new(&fake);
-        let ast = crate::parse("tracepoint:syscalls:sys_enter_openat { @[args.dfd] = count(); }").unwrap();
-        crate::check(&ast, &recording).unwrap();
-        let formats = recording.tracepoint_formats();
-        assert_eq!(formats.keys().collect::<Vec<_>>(), [&("syscalls".to_string(), "sys_enter_openat".to_string())]);
     }
 }

@@ -45,6 +45,18 @@ fn members_read_at_their_type() {
     assert_eq!(load("$v = $p->mid;"), (1, true, "uint32".into()));
 }
 
+/// bpftrace 0.17 reads a uint64 at an integer used as an address (Debian's
+/// loads.bt: `*kaddr("avenrun")`), in the probe's address space.
+#[test]
+fn an_integer_dereferenced_reads_a_uint64() {
+    assert_eq!(load("$v = *arg1;"), (8, true, "uint64".into()));
+    assert_eq!(load("$v = *(int8)arg1;"), (8, true, "uint64".into()));
+    let p = check_ok("tracepoint:sched:sched_switch { @ = *(pid + 8); }");
+    let StmtKind::MapUpdate { update: crate::checked::MapUpdate::Set(e), .. } = &p.probes[0].body[0].kind else { panic!() };
+    assert!(matches!(e.kind, ExprKind::Load { user: false, size: 8, .. }), "{e:?}");
+    assert_eq!(e.ty, Type::U64);
+}
+
 #[test]
 fn kernel_probes_read_kernel_memory() {
     let p = check_ok("tracepoint:sched:sched_switch { @ = ((struct task_struct *)0)->real_parent->tgid; }");
@@ -69,7 +81,6 @@ struct P { int x; char name[8]; struct P *next; struct Q { int a; } q; };
 uprobe:/bin/sh:main { $p = (struct P *)arg0; @a = $p->nxet; @b = arg0->x; @c = *arg1; @d = $p->q + 1; }
 //                                                    ^^^^ error: `struct P` has no member `nxet`
 //                                                               ^^^^ error: `->` needs a pointer, but this is uint64
-//                                                                              ^^^^ error: `*` needs a pointer, but this is uint64
 //                                                                                         ^^^^^ error: `+` needs integers, but this is `struct Q`
 uprobe:/bin/sh:main { @e = (struct R *)arg0; @f = (struct P)arg0; @g = $x; @h = ((struct P *)arg0)->name[9]; @i = ((struct P *)arg0)->x->y; }
 //                          ^^^^^^^^^^ error: unknown type `struct R`
