@@ -663,3 +663,40 @@ fn profile_samples_the_busy_function() {
     // 0.6 s of CPU time at 99 Hz: about 59 samples.
     assert!(spin >= 30, "{spin} samples in spin():\n{out}");
 }
+
+/// The three load averages of a line `... load averages: A B C`, or of
+/// /proc/loadavg's text.
+fn load_averages(text: &str) -> Vec<&str> {
+    let rest = text.split_once("load averages: ").map_or(text, |(_, rest)| rest);
+    rest.split_whitespace().take(3).collect()
+}
+
+#[test]
+fn loads_prints_the_load_averages_the_kernel_shows() {
+    let test = "loads_prints_the_load_averages_the_kernel_shows";
+    if !kernel_tests_enabled(test) {
+        return;
+    }
+    // kaddr("avenrun") needs the kernel's variables in /proc/kallsyms.
+    // Where they are not listed (this machine's kernel), the tool is
+    // refused saying why, and the VM lane runs it (tests/vm_tools.rs).
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").expect("read /proc/kallsyms");
+    if !kallsyms.lines().any(|l| l.split_whitespace().nth(2) == Some("avenrun")) {
+        let out = common::run(&[&script("loads")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("`avenrun` is not in /proc/kallsyms") && stderr.contains("CONFIG_KALLSYMS_ALL"), "{stderr}");
+        eprintln!("{test}: this kernel lists no variables in /proc/kallsyms; the VM lane runs loads");
+        return;
+    }
+    let Some(mut tracer) = start(test, "loads", &[], 1) else { return };
+    // The kernel updates its averages every 5 s: a line and the file read
+    // just after it agree unless an update fell between them.
+    let agreed = (0..4).any(|_| {
+        let line = tracer.wait_for(|l| timed(l) && l.contains("load averages: "));
+        let file = std::fs::read_to_string("/proc/loadavg").expect("read /proc/loadavg");
+        load_averages(&line) == load_averages(&file)
+    });
+    assert!(agreed, "no line agreed with /proc/loadavg");
+    tracer.stop(libc::SIGINT);
+}

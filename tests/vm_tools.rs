@@ -108,6 +108,11 @@ fn script(tool: &str) -> String {
 /// attached, then `workload`, then stops it with SIGINT and prints all it
 /// printed (stdout and stderr), exiting with its status.
 fn tool_while(tool: &str, setup: &str, workload: &str) -> String {
+    script_while(&script(tool), setup, workload)
+}
+
+/// [`tool_while`] of the script at `path` (shell-quoted).
+fn script_while(script: &str, setup: &str, workload: &str) -> String {
     format!(
         r#"{ATTACHED}
 {MEMORY_GROUP}
@@ -119,7 +124,6 @@ attached $pid
 {workload}
 kill -INT $pid; wait $pid; status=$?; cat "$out"; exit $status"#,
         rbpf = rbpf(),
-        script = script(tool),
     )
 }
 
@@ -134,6 +138,10 @@ memory_group swapin 16M max || exit 1"#
 fn swap_workload() -> String {
     format!("sh -c 'echo $$ > /sys/fs/cgroup/swapin/cgroup.procs; exec \"$0\" \"$@\"' {}", run_workload("memory", "32"))
 }
+
+/// /proc/loadavg read four times a second for 2.5 s, beside a tool that
+/// prints the load averages each second.
+const LOADAVG_SNAPSHOTS: &str = "for i in $(seq 10); do cat /proc/loadavg; sleep 0.25; done";
 
 /// The batch of Linux 6.1: (name, command).
 fn commands_6_1() -> Vec<(String, String)> {
@@ -207,6 +215,8 @@ disk=$(loop_device xfs 320M) && mkfs.xfs -q -f "$disk" && mkdir -p /tmp/xfs && m
                 "for i in 1 2 3; do dd if=/dev/zero of=/tmp/xfs/file bs=4k count=8 conv=fsync status=none; cat /tmp/xfs/file > /dev/null; sleep 0.4; done; sleep 1.2",
             ),
         ),
+        ("loads".into(), tool_while("loads", "", LOADAVG_SNAPSHOTS)),
+        ("installed_loads".into(), script_while("/usr/sbin/loads.bt", "", LOADAVG_SNAPSHOTS)),
         ("installed_tools".into(), installed_tools_dry_run()),
         (
             "missing_kprobe_in_a_list".into(),
@@ -551,4 +561,38 @@ fn kprobe_tools_refuse_clearly_without_kprobes() {
         assert!(stderr.contains("this kernel cannot attach this probe"), "{tool}:\n{stderr}");
         assert!(!stderr.contains("panicked"), "{tool}:\n{stderr}");
     }
+}
+
+/// The three load averages of each line of `out` that has them: a tool's
+/// `... load averages: A B C`, or a copy of /proc/loadavg (`A B C R/T PID`).
+fn load_averages(out: &str) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
+    let triple = |text: &str| -> Option<[f64; 3]> {
+        let v: Vec<f64> = text.split_whitespace().take(3).map(|w| w.parse().ok()).collect::<Option<_>>()?;
+        v.try_into().ok()
+    };
+    let printed = out.lines().filter_map(|l| triple(l.split_once("load averages: ")?.1)).collect();
+    let read = out.lines().filter(|l| l.split_whitespace().count() == 5 && l.contains('/')).filter_map(triple).collect();
+    (printed, read)
+}
+
+#[test]
+fn loads_prints_the_load_averages_the_kernel_shows() {
+    let Some(out) = printed(guest_6_1(), "loads_prints_the_load_averages_the_kernel_shows", "loads") else { return };
+    let (printed, read) = load_averages(out);
+    assert!(!printed.is_empty() && !read.is_empty(), "expected lines of load averages and copies of /proc/loadavg in:\n{out}");
+    // Rounded as /proc/loadavg rounds them: the same text, unless the
+    // kernel's 5-second update fell between every line and every read.
+    assert!(printed.iter().any(|p| read.contains(p)), "no line agrees with /proc/loadavg in:\n{out}");
+}
+
+/// Debian's loads.bt reads avenrun with `*` of the integer kaddr()
+/// gives: bpftrace 0.17's reading of a uint64 at that address.
+#[test]
+fn installed_loads_reads_the_kernel_s_averages() {
+    let Some(out) = printed(guest_6_1(), "installed_loads_reads_the_kernel_s_averages", "installed_loads") else { return };
+    let (printed, read) = load_averages(out);
+    assert!(!printed.is_empty() && !read.is_empty(), "expected lines of load averages and copies of /proc/loadavg in:\n{out}");
+    // Its three decimals are truncated, /proc/loadavg's two rounded.
+    let close = |p: &[f64; 3], r: &[f64; 3]| p.iter().zip(r).all(|(p, r)| (p - r).abs() <= 0.006);
+    assert!(printed.iter().any(|p| read.iter().any(|r| close(p, r))), "no line agrees with /proc/loadavg in:\n{out}");
 }

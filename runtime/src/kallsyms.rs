@@ -50,15 +50,31 @@ impl Kallsyms {
     }
 }
 
+/// Why [`address_of`] found no address.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unresolved {
+    /// The name is listed, with its address hidden (zero: kptr_restrict,
+    /// or no CAP_SYSLOG).
+    Hidden,
+    /// The name is not listed.
+    Absent {
+        /// Whether the file lists the kernel's variables at all (local
+        /// data and bss symbols, which only a kernel built with
+        /// CONFIG_KALLSYMS_ALL lists).
+        variables_listed: bool,
+    },
+}
+
 /// The address of the symbol `name` (of any kind, functions and data)
 /// in the text of /proc/kallsyms, for `kaddr()`: the first line naming it,
-/// the kernel's before its modules'. `Err(true)` when the name is there but
-/// its address is hidden (zero: kptr_restrict, or no CAP_SYSLOG).
-pub fn address_of(text: &str, name: &str) -> Result<u64, bool> {
+/// the kernel's before its modules'.
+pub fn address_of(text: &str, name: &str) -> Result<u64, Unresolved> {
     let mut hidden = false;
+    let mut variables_listed = false;
     for line in text.lines() {
         let mut words = line.split_whitespace();
-        let (Some(addr), Some(_kind), Some(n)) = (words.next(), words.next(), words.next()) else { continue };
+        let (Some(addr), Some(kind), Some(n)) = (words.next(), words.next(), words.next()) else { continue };
+        variables_listed |= matches!(kind, "d" | "b");
         if n != name {
             continue;
         }
@@ -68,12 +84,12 @@ pub fn address_of(text: &str, name: &str) -> Result<u64, bool> {
             Err(_) => {}
         }
     }
-    Err(hidden)
+    Err(if hidden { Unresolved::Hidden } else { Unresolved::Absent { variables_listed } })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Kallsyms;
+    use super::{Kallsyms, Unresolved};
 
     #[test]
     fn the_address_of_a_named_symbol() {
@@ -81,8 +97,19 @@ mod tests {
         assert_eq!(super::address_of(text, "vfs_read"), Ok(0xffffffff81002000));
         assert_eq!(super::address_of(text, "jiffies"), Ok(0xffffffff81003000));
         assert_eq!(super::address_of(text, "v9fs_read"), Ok(0xffffffffc0001000));
-        assert_eq!(super::address_of(text, "hidden"), Err(true));
-        assert_eq!(super::address_of(text, "nosuch"), Err(false));
+        assert_eq!(super::address_of(text, "hidden"), Err(Unresolved::Hidden));
+        assert_eq!(super::address_of(text, "nosuch"), Err(Unresolved::Absent { variables_listed: false }));
+    }
+
+    #[test]
+    fn a_missing_name_says_whether_variables_are_listed_at_all() {
+        // Without CONFIG_KALLSYMS_ALL the file lists functions and a few
+        // global data symbols (D, B), never a local one (d, b).
+        let functions_only = "ffffffff81002000 T vfs_read\nffffffff82003000 D init_task\n";
+        let everything = "ffffffff81002000 T vfs_read\nffffffff82004000 b avenrun\n";
+        assert_eq!(super::address_of(functions_only, "avenrun"), Err(Unresolved::Absent { variables_listed: false }));
+        assert_eq!(super::address_of(everything, "nosuch"), Err(Unresolved::Absent { variables_listed: true }));
+        assert_eq!(super::address_of(everything, "avenrun"), Ok(0xffffffff82004000));
     }
 
     #[test]

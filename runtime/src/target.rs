@@ -226,9 +226,14 @@ impl Target for HostTarget {
     fn kernel_symbol_address(&self, name: &str) -> Result<u64, TargetError> {
         let text = std::fs::read_to_string("/proc/kallsyms")
             .map_err(|e| TargetError::Unavailable(format!("/proc/kallsyms cannot be read: {e}")))?;
-        crate::kallsyms::address_of(&text, name).map_err(|hidden| match hidden {
-            true => TargetError::Unavailable("/proc/kallsyms hides its addresses (kernel.kptr_restrict, or no CAP_SYSLOG)".into()),
-            false => TargetError::NotFound,
+        use crate::kallsyms::Unresolved;
+        crate::kallsyms::address_of(&text, name).map_err(|why| match why {
+            Unresolved::Hidden => TargetError::Unavailable("/proc/kallsyms hides its addresses (kernel.kptr_restrict, or no CAP_SYSLOG)".into()),
+            Unresolved::Absent { variables_listed: true } => TargetError::NotFound,
+            Unresolved::Absent { variables_listed: false } => TargetError::Unavailable(format!(
+                "`{name}` is not in /proc/kallsyms, which lists this kernel's functions but not its variables \
+                 (the kernel is built without CONFIG_KALLSYMS_ALL)"
+            )),
         })
     }
 

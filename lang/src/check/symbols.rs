@@ -138,7 +138,7 @@ impl Checker {
             Some(Err(TargetError::Unavailable(why))) => {
                 let why = why.clone();
                 self.error(
-                    Diagnostic::error(span, format!("the address of kernel symbol `{name}` cannot be read"))
+                    Diagnostic::error(span, format!("the address of kernel symbol `{name}` is not known here"))
                         .with_label("not resolved")
                         .with_note(why),
                 );
