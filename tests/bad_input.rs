@@ -87,7 +87,7 @@ fn script_files_that_are_no_script() {
         // Read no further than a script could be: not until memory runs out.
         Case::new("endless", &["/dev/zero"], "script file '/dev/zero' is a binary file, not a script: it has a NUL byte at line 1, column 1"),
         // A BPF object rbpf emitted may be run; any other ELF file is refused.
-        Case::new("ELF", &[&elf], "true.o").also("ELF"),
+        Case::new("ELF", &[&elf], "true.o").also("not a BPF object").also("rbpf --emit-elf"),
     ];
     for case in &cases {
         case.check(&dir);

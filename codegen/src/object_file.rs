@@ -100,6 +100,10 @@ pub enum ObjectFileError {
     /// Not an ELF, or one cut short.
     #[error("not a complete ELF object ({0}); the file may be truncated")]
     Elf(String),
+    /// A whole ELF file for another machine: a program or library, not a
+    /// BPF object.
+    #[error("it is an ELF file for {0}, not a BPF object: rbpf runs the objects rbpf --emit-elf writes")]
+    NotBpf(String),
     /// An ELF without rbpf's section: compiled by something else.
     #[error("this ELF object has no {SECTION} section: it was not written by rbpf --emit-elf")]
     NoManifest,
@@ -209,7 +213,7 @@ pub fn read(bytes: &[u8]) -> Result<ObjectFile, ObjectFileError> {
     use object::{Object as _, ObjectSection};
     let parsed = object::File::parse(bytes).map_err(|e| ObjectFileError::Elf(e.to_string()))?;
     if parsed.architecture() != object::Architecture::Bpf {
-        return Err(ObjectFileError::Elf(format!("an object for {:?}, not for BPF", parsed.architecture())));
+        return Err(ObjectFileError::NotBpf(format!("{:?}", parsed.architecture())));
     }
     let section = parsed.section_by_name(SECTION).ok_or(ObjectFileError::NoManifest)?;
     let data = section.data().map_err(|e| ObjectFileError::Elf(e.to_string()))?;
@@ -696,5 +700,9 @@ mod tests {
         assert!(err.to_string().contains("compile the program again"), "{err}");
         assert_eq!(read(&file(PROGRAM).object.elf), Err(ObjectFileError::NoManifest));
         assert!(matches!(read(b"\x7fELF\x02\x01"), Err(ObjectFileError::Elf(_))));
+        let native = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let err = read(&native).unwrap_err();
+        assert!(matches!(err, ObjectFileError::NotBpf(_)), "{err}");
+        assert!(err.to_string().contains("not a BPF object"), "{err}");
     }
 }
