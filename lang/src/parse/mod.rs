@@ -344,8 +344,11 @@ fn primary(pair: Pair<Rule>) -> Result<Expr> {
         Rule::ident => ExprKind::Ident(pair.as_str().to_string()),
         Rule::var => ExprKind::Var(pair.as_str()[1..].to_string()),
         Rule::positional => {
-            let n = pair.as_str()[1..].parse::<u32>().map_err(|_| {
-                Diagnostic::error(span, "this positional parameter number is too large").with_label("too large")
+            // Parameters count from $1; bpftrace refuses $0 in these words.
+            let n = pair.as_str()[1..].parse::<u32>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                Diagnostic::error(span, format!("param {} is out of integer range [1, {}]", pair.as_str(), i64::MAX))
+                    .with_label("no such parameter")
+                    .with_note("positional parameters are numbered from $1 (`$#` is how many were given)")
             })?;
             ExprKind::Positional(n)
         }

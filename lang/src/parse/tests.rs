@@ -459,3 +459,22 @@ fn builtins_in_parentheses_are_not_type_names() {
         assert!(matches!(value.kind, ExprKind::Binary { .. }), "`({name}) - 1` parses as {}", show(value));
     }
 }
+
+#[test]
+fn positional_parameters_count_from_one() {
+    // A mutant found by tests/fuzz.rs: $0 reached the checker, which
+    // subtracted one from it.
+    check_error(
+        "BEGIN { @ = lhist(1, $0, 10, 1); }",
+        r#"
+error: param $0 is out of integer range [1, 9223372036854775807]
+  ┌─ -e:1:22
+  │
+1 │ BEGIN { @ = lhist(1, $0, 10, 1); }
+  │                      ^^ no such parameter
+  │
+  = positional parameters are numbered from $1 (`$#` is how many were given)"#,
+    );
+    let diags = super::parse("BEGIN { printf(\"%d\", $99999999999); }").expect_err("out of range");
+    assert!(diags[0].message.starts_with("param $99999999999 is out of integer range"), "{diags:?}");
+}
