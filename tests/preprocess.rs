@@ -122,3 +122,31 @@ fn errors_after_macro_uses_point_at_the_source() {
         &["error: macro `F` takes 2 arguments, but 1 were given", "-e:2:14"],
     );
 }
+
+/// A header's types count as the script's own: bpftrace (through clang)
+/// reads them, and tools keep their structs in a header of their own.
+#[test]
+fn included_headers_give_their_types() {
+    if !common::kernel_tests_enabled("included_headers_give_their_types") {
+        return;
+    }
+    let dir = dir_with(
+        "types",
+        &[
+            (
+                "script/rec.h",
+                "#pragma once\n#define NAME_LEN 5\n// one record\nstruct rec {\n\tunsigned int lo : 3, mid : 5;\n\tint hi;\n\tchar name[NAME_LEN];\n};\nint rec_fill(struct rec *r);\n",
+            ),
+            ("script/main.bt", "#include \"rec.h\"\n#include <levels.h>\nBEGIN { printf(\"%d %d %d %d\\n\", sizeof(struct rec), offsetof(struct rec, name), HIGH, sizeof(level_t)); exit(); }\n"),
+            ("inc/levels.h", "enum level { LOW = 1, HIGH = 7 };\ntypedef unsigned short level_t;\n"),
+        ],
+    );
+    let script = dir.join("script/main.bt");
+    let inc = dir.join("inc");
+    assert_eq!(stdout_of(&["-q", "-I", inc.to_str().unwrap(), script.to_str().unwrap()]), "16 8 7 2\n\n\n");
+    // An --include file's types come before the program's first line.
+    let first = dir.join("inc/levels.h");
+    let out = stdout_of(&["-q", "--include", first.to_str().unwrap(), "-e", "BEGIN { printf(\"%d\\n\", (uint64)HIGH); exit(); }"]);
+    assert_eq!(out, "7\n\n\n");
+    let _ = std::fs::remove_dir_all(dir);
+}

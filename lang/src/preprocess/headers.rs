@@ -3,6 +3,14 @@
 //! rbpf reads no kernel or libc headers. Only headers that bpftrace's own
 //! tools include are here, and only their macros that are stable ABI.
 
+/// Whether `--include NAME`, found in no -I directory, names a system
+/// header (whose types come from BTF) rather than a file of the user's
+/// that is missing: a header in a directory (`linux/sched.h`), one whose
+/// macros are known here, or one of /usr/include.
+pub(super) fn is_system_header(name: &str) -> bool {
+    name.contains('/') || !known_macros(name).is_empty() || std::path::Path::new("/usr/include").join(name).is_file()
+}
+
 /// The macros `#include <NAME>` defines when no `-I` directory holds NAME.
 pub(super) fn known_macros(header: &str) -> &'static [(&'static str, &'static str)] {
     match header {

@@ -17,6 +17,7 @@
 //! are not read still define their well-known constants (`TASK_RUNNING`,
 //! `AF_INET`: see `headers.rs`).
 
+mod definitions;
 mod expand;
 mod expr;
 mod headers;
@@ -117,7 +118,7 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 /// Preprocesses a program's text. Errors point into `text`, or, for an
 /// `--include` file, at no place (their message names the file).
 pub fn preprocess(text: &str, options: &Options) -> Result<Preprocessed, Vec<Diagnostic>> {
-    let mut pp = Preprocessor { options, macros: Macros::new(), errors: Vec::new() };
+    let mut pp = Preprocessor { options, macros: Macros::new(), errors: Vec::new(), included: String::new() };
     pp.macros.insert("BPFTRACE_HAVE_BTF".to_string(), Macro { params: None, body: "1".to_string() });
     let cwd = PathBuf::from(".");
     for file in &options.include_files {
@@ -129,7 +130,11 @@ pub fn preprocess(text: &str, options: &Options) -> Result<Preprocessed, Vec<Dia
                     pp.errors.push(Diagnostic::error(Span::default(), message));
                 }
             }
-            Ok(None) => pp.define_known(file),
+            Ok(None) if headers::is_system_header(file) => pp.define_known(file),
+            Ok(None) => pp.errors.push(Diagnostic::error(
+                Span::default(),
+                format!("--include {file}: cannot find included file `{file}` in the current directory or the -I directories"),
+            )),
             Err(message) => pp.errors.push(Diagnostic::error(Span::default(), format!("--include {file}: {message}"))),
         }
     }
@@ -152,6 +157,9 @@ struct Preprocessor<'a> {
     options: &'a Options,
     macros: Macros,
     errors: Vec<Diagnostic>,
+    /// The C definitions of the files the last `#include` (or the
+    /// `--include` files) read, on one line, for the program's text.
+    included: String,
 }
 
 /// An open `#if`, `#ifdef` or `#ifndef`.
@@ -219,13 +227,23 @@ impl Preprocessor<'_> {
         let mut pending = 0;
         let mut pos = 0;
         let mut first = true;
+        if !text.starts_with("#!") {
+            self.emit_included(0, "", out);
+        }
         while pos < text.len() {
             let line_end = text[pos..].find('\n').map_or(text.len(), |n| pos + n);
             let line = &text[pos..line_end];
             let next = (line_end + 1).min(text.len());
             let is_shebang = first && line.starts_with("#!");
             first = false;
-            if in_comment || is_shebang || !line.trim_start().starts_with('#') {
+            if is_shebang {
+                self.flush(text, pending, next, out);
+                self.emit_included(next, "", out);
+                pos = next;
+                pending = next;
+                continue;
+            }
+            if in_comment || !line.trim_start().starts_with('#') {
                 let active = stack.last().is_none_or(|c| c.active);
                 in_comment = comment_state(line, in_comment);
                 if !active {
@@ -239,9 +257,15 @@ impl Preprocessor<'_> {
             self.flush(text, pending, pos, out);
             let directive = logical_line(text, pos);
             let next = (directive.end + 1).min(text.len());
-            blank(text, pos, next, out);
             in_comment = expand::opens_comment(&text[pos..directive.end]);
             self.directive(&directive, &mut stack, depth);
+            if self.included.is_empty() {
+                blank(text, pos, next, out);
+            } else {
+                // An #include line becomes the definitions it read.
+                self.emit_included(pos, &text[pos..directive.end], out);
+                blank(text, directive.end, next, out);
+            }
             pos = next;
             pending = pos;
         }
@@ -252,6 +276,24 @@ impl Preprocessor<'_> {
                     .with_label("this has no matching #endif"),
             );
         }
+    }
+
+    /// Writes the definitions the last include read into `out`, as the
+    /// expansion of the source `orig` at `orig_start` (the `#include`
+    /// line; nothing for `--include`), keeping the line's
+    /// newlines so that the lines after it stay in place.
+    fn emit_included(&mut self, orig_start: usize, orig: &str, out: &mut Option<&mut Output>) {
+        let definitions = std::mem::take(&mut self.included);
+        let Some(out) = out.as_deref_mut() else { return };
+        if definitions.is_empty() {
+            return;
+        }
+        let out_start = out.text.len();
+        out.text.push_str(&definitions);
+        out.text.push(' ');
+        // A directive continued with `\` spans several lines.
+        out.text.extend(std::iter::repeat_n('\n', orig.matches('\n').count()));
+        out.expansions.push(Expansion { out_start, out_len: out.text.len() - out_start, orig_start, orig_len: orig.len() });
     }
 
     /// Expands the kept lines `text[from..to]` into `out`.
@@ -440,7 +482,7 @@ impl Preprocessor<'_> {
             Err(message) => {
                 let e = Diagnostic::error(args_span, message)
                     .with_label("not found")
-                    .with_note("a quoted #include names a file of your own, looked for beside the script and in the -I directories; system headers go between < >, and their types come from the kernel's BTF");
+                    .with_note("a quoted #include names a file of your own, looked for beside the script, in the current directory and in the -I directories; system headers go between < >, and their types come from the kernel's BTF");
                 self.errors.push(e);
                 return;
             }
@@ -470,6 +512,11 @@ impl Preprocessor<'_> {
             if request.quoted || cli {
                 candidates.push(if cli { name.to_path_buf() } else { from.join(name) });
             }
+            // Then the current directory, where bpftrace finds a quoted
+            // include too when the script is elsewhere.
+            if request.quoted && !cli {
+                candidates.push(name.to_path_buf());
+            }
             candidates.extend(self.options.include_dirs.iter().map(|dir| dir.join(name)));
         }
         if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
@@ -482,8 +529,8 @@ impl Preprocessor<'_> {
         Ok(None)
     }
 
-    /// Reads an included file for its macros; an error in it is told with
-    /// its file name and line.
+    /// Reads an included file for its macros and its C definitions (added
+    /// to `included`); an error in it is told with its file name and line.
     fn include_file(&mut self, path: &Path, depth: usize) -> Result<(), String> {
         if depth > MAX_INCLUDE_DEPTH {
             return Err(format!("#include nested more than {MAX_INCLUDE_DEPTH} deep at `{}`: does it include itself?", path.display()));
@@ -496,9 +543,18 @@ impl Preprocessor<'_> {
             include_dirs: options.include_dirs.clone(),
             include_files: Vec::new(),
         };
-        let mut nested = Preprocessor { options: &inner, macros: std::mem::take(&mut self.macros), errors: Vec::new() };
-        nested.run(&text, &mut None, depth);
+        let mut nested =
+            Preprocessor { options: &inner, macros: std::mem::take(&mut self.macros), errors: Vec::new(), included: String::new() };
+        let mut out = Output::default();
+        nested.run(&text, &mut Some(&mut out), depth);
         self.macros = nested.macros;
+        let definitions = definitions::c_definitions(&out.text);
+        if !definitions.is_empty() {
+            if !self.included.is_empty() {
+                self.included.push(' ');
+            }
+            self.included.push_str(&definitions);
+        }
         self.errors.truncate(errors_before);
         match nested.errors.first() {
             None => Ok(()),

@@ -263,7 +263,8 @@ fn included_files_give_their_macros() {
     check_with(
         "#include \"local.h\"\n#include <sys/defs.h>\nBEGIN { LOCAL NESTED SYSTEM FIRST }\n",
         &options,
-        "\n\nBEGIN { 1 2 3 4 }",
+        // local.h's struct takes the place of its #include line.
+        "struct s { int x; };\n\nBEGIN { 1 2 3 4 }",
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -282,6 +283,15 @@ fn errors_in_included_files_name_the_file() {
     assert!(out.contains("nested more than 32 deep"), "{out}");
     let missing = Options { include_files: vec!["./missing.h".to_string()], ..Options::default() };
     check_with("BEGIN {}\n", &missing, "1:1: --include ./missing.h: cannot find included file `./missing.h` [] ()");
+    // A bare name that is no system header is a file of the user's.
+    let missing = Options { include_files: vec!["missing.h".to_string()], ..Options::default() };
+    check_with(
+        "BEGIN {}\n",
+        &missing,
+        "1:1: --include missing.h: cannot find included file `missing.h` in the current directory or the -I directories [] ()",
+    );
+    let system = Options { include_files: vec!["linux/sched.h".to_string()], ..Options::default() };
+    check_with("BEGIN { TASK_RUNNING }\n", &system, "BEGIN { 0x0000 }");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -348,4 +358,44 @@ fn deeply_nested_macros_are_refused_not_overflowing_the_stack() {
     }
     chain.push_str("BEGIN { $x = M199; }\n");
     assert!(preprocess(&chain, &Options::default()).unwrap().text.contains("$x = 1;"));
+}
+
+#[test]
+fn included_definitions_take_the_place_of_the_include_line() {
+    let dir = files(
+        "include-types",
+        &[
+            ("defs.h", "#ifndef DEFS\n#define DEFS\n#define N 4\n// the record\nstruct rec {\n\tint id;\n\tchar name[N];\n};\nint helper(struct rec *r);\n#endif\n"),
+            ("first.h", "enum level { LOW, HIGH };\n"),
+        ],
+    );
+    let options = Options { script_dir: Some(dir.clone()), include_files: vec![dir.join("first.h").display().to_string()], ..Options::default() };
+    // After a shebang line, the --include file's definitions come first.
+    check_with(
+        "#!/usr/bin/env rbpf\n#include \"defs.h\"\nBEGIN { N }\n",
+        &options,
+        "#!/usr/bin/env rbpf\nenum level { LOW, HIGH }; struct rec { \tint id; \tchar name[4]; };\nBEGIN { 4 }",
+    );
+    // Spans after the include line map back past it; one inside its
+    // definitions maps to the line.
+    let text = "#include \"defs.h\"\nBEGIN { x }\n";
+    let pre = preprocess(text, &Options { script_dir: Some(dir.clone()), ..Options::default() }).expect("preprocesses");
+    let x_out = pre.text.find(" x ").expect("x is there") + 1;
+    let x_in = text.find(" x ").expect("x is there") + 1;
+    assert_eq!(pre.map.span(Span::new(x_out, x_out + 1)), Span::new(x_in, x_in + 1));
+    let id = pre.text.find("id").expect("the struct is there");
+    assert_eq!(pre.map.span(Span::new(id, id + 2)), Span::new(0, "#include \"defs.h\"".len()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_quoted_include_is_looked_for_in_the_current_directory_too() {
+    let dir = files("include-cwd", &[("script/placeholder", "")]);
+    let name = format!("rbpf-cwd-test-{}.h", std::process::id());
+    std::fs::write(&name, "#define FROM_CWD 7\n").expect("write in the current directory");
+    let options = Options { script_dir: Some(dir.join("script")), ..Options::default() };
+    let out = render(&format!("#include \"{name}\"\nBEGIN {{ FROM_CWD }}\n"), &options);
+    let _ = std::fs::remove_file(&name);
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(out, "\nBEGIN { 7 }");
 }
