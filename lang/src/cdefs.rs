@@ -544,7 +544,9 @@ fn int_specifier(words: &[String]) -> Option<Specifier> {
     let spec = match (base.as_slice(), longs) {
         (["void"], 0) if !unsigned && !signed => Specifier::Void,
         (["float"], 0) if !unsigned && !signed => Specifier::Float(4),
-        (["double"], 0 | 1) if !unsigned && !signed => Specifier::Float(8),
+        (["double"], 0) if !unsigned && !signed => Specifier::Float(8),
+        // x86-64's 80-bit extended precision, kept in 16 bytes, aligned to 16.
+        (["double"], 1) if !unsigned && !signed => Specifier::Float(16),
         (["_Bool"], 0) if !unsigned && !signed => Specifier::Int { size: 1, signed: false },
         // Plain `char` is signed on x86-64, as gcc makes it.
         (["char"], 0) => Specifier::Int { size: 1, signed: !unsigned },

@@ -57,6 +57,20 @@ pub fn layout(definitions: &[Definition], kernel: &mut dyn FnMut(&str) -> Option
             diags.push(e);
         }
     }
+    // A typedef written before its struct's body (`typedef struct S S;`)
+    // names the struct as later defined.
+    let completed: Vec<(String, CType)> = cx
+        .out
+        .types
+        .iter()
+        .filter_map(|(key, ty)| {
+            let CType::Typedef { name, target } = ty else { return None };
+            let CType::Named { kind, name: record } = target.resolved() else { return None };
+            let body = cx.out.types.get(&format!("{} {record}", kind.keyword()))?;
+            Some((key.clone(), CType::Typedef { name: name.clone(), target: Rc::new(body.clone()) }))
+        })
+        .collect();
+    cx.out.types.extend(completed);
     (cx.out, diags)
 }
 
@@ -69,7 +83,13 @@ type Result<T> = std::result::Result<T, Diagnostic>;
 
 impl Layout<'_> {
     fn definition(&mut self, d: &Definition) -> Result<()> {
-        let base = self.specifier(&d.specifier, false)?;
+        // `struct S;` declares S, to be defined later or never (pointers to
+        // it stay valid); `typedef struct S T;` may name it before its body.
+        let declaration_only = matches!(&d.specifier, Specifier::Record(r) if r.body.is_none());
+        if declaration_only && !d.typedef && d.declarators.is_empty() {
+            return Ok(());
+        }
+        let base = self.specifier(&d.specifier, declaration_only && d.typedef)?;
         if !d.typedef {
             if let Some(decl) = d.declarators.first() {
                 return Err(Diagnostic::error(decl.span, "a script can define types, not variables")

@@ -145,3 +145,17 @@ error: unknown type `struct B`
   │            ^^^^^^^^ not defined in the script or the kernel"#,
     );
 }
+
+/// Sizes and offsets as gcc computes them for the same text (x86-64).
+#[test]
+fn long_double_takes_sixteen_bytes_aligned_to_sixteen() {
+    check("struct X { char c; long double ld; int after; };", "struct X 48/16 c@0 ld@16 after@32");
+}
+
+#[test]
+fn a_struct_may_be_declared_before_its_body_or_never_defined() {
+    check(
+        "struct Fwd; struct A { struct Fwd *p; int x; }; typedef struct B B; struct B { B *n; int v; };",
+        "B 16/8 n@0 v@8\nstruct A 16/8 p@0 x@8\nstruct B 16/8 n@0 v@8",
+    );
+}

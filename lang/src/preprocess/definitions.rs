@@ -2,9 +2,8 @@
 //! and typedefs, which the program may name (bpftrace hands headers to
 //! clang, which reads them whole). What a header holds besides, which a
 //! tracing program cannot use (function prototypes and bodies, variables,
-//! `extern` and `static` declarations), is left out; so are definitions
-//! whose layout depends on what rbpf does not model (a top-level
-//! `__attribute__((...))`, function pointer typedefs).
+//! `extern` and `static` declarations), is left out; so are function
+//! pointer typedefs.
 
 /// The definitions of `text` (a header after its own preprocessing, so
 /// with its macros expanded and its directives blanked), comments
@@ -13,9 +12,7 @@ pub(super) fn c_definitions(text: &str) -> String {
     let clean = without_comments(text);
     let mut kept = Vec::new();
     let mut depth = 0usize;
-    // Whether the statement has a `(` outside braces, and whether a `{`
-    // outside braces followed a `)`: a function's body.
-    let mut top_paren = false;
+    // Whether a `{` outside braces followed a `)`: a function's body.
     let mut function_body = false;
     let mut start = 0;
     let mut last_significant = ' ';
@@ -32,7 +29,6 @@ pub(super) fn c_definitions(text: &str) -> String {
                     escaped = d == '\\' && !escaped;
                 }
             }
-            '(' if depth == 0 => top_paren = true,
             '{' => {
                 if depth == 0 && last_significant == ')' {
                     function_body = true;
@@ -43,16 +39,15 @@ pub(super) fn c_definitions(text: &str) -> String {
                 depth = depth.saturating_sub(1);
                 if depth == 0 && function_body {
                     start = i + 1;
-                    (top_paren, function_body) = (false, false);
+                    function_body = false;
                 }
             }
             ';' if depth == 0 => {
                 let statement = clean[start..=i].trim();
-                if is_definition(statement, top_paren) {
+                if is_definition(statement) {
                     kept.push(statement.to_string());
                 }
                 start = i + 1;
-                top_paren = false;
             }
             _ => {}
         }
@@ -64,17 +59,79 @@ pub(super) fn c_definitions(text: &str) -> String {
 }
 
 /// Whether `statement` (ending in `;`) defines a type the program may use.
-fn is_definition(statement: &str, top_paren: bool) -> bool {
+fn is_definition(statement: &str) -> bool {
     let first = statement.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
+    // What is outside the braces, attributes (`packed`, `aligned(8)`) left
+    // out: a `(` there makes it a function or a function pointer.
+    let outer = without_attributes(&outside_braces(statement));
     match first {
-        "typedef" => !top_paren,
-        // A type's definition alone (`struct S { ... };`), not a variable
-        // of it nor a declaration (`struct S *f(void);`).
+        "typedef" => !outer.contains('('),
+        // A type's definition alone (`struct S { ... };`) or declaration
+        // (`struct S;`), not a variable of it nor a function
+        // (`struct S *f(void);`).
         "struct" | "union" | "enum" => {
-            !top_paren && statement.contains('{') && statement[statement.rfind('}').unwrap_or(0) + 1..].trim() == ";"
+            let words: Vec<&str> = outer.trim_end_matches(';').split_whitespace().collect();
+            !outer.contains('(') && (words.len() == 2 || statement.contains('{') && words.last() == Some(&"{}"))
         }
         _ => false,
     }
+}
+
+/// `statement` with what its outermost braces hold removed (`{}` stays).
+fn outside_braces(statement: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in statement.chars() {
+        match c {
+            '{' => {
+                if depth == 0 {
+                    out.push_str(" {");
+                }
+                depth += 1;
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    out.push_str("} ");
+                }
+            }
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `text` without its `__attribute__((...))`s.
+fn without_attributes(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("__attribute__") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "__attribute__".len()..];
+        let mut depth = 0usize;
+        let mut end = after.len();
+        for (i, c) in after.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = i + 1;
+                        break;
+                    }
+                }
+                c if depth == 0 && !c.is_whitespace() => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with its comments replaced by a space and its lines joined.
@@ -117,6 +174,7 @@ mod tests {
     fn types_are_kept_and_the_rest_left_out() {
         let header = r#"
             // a comment with a struct { in it
+            struct later;
             struct F { unsigned int lo:3, mid:5; /* bits */ int hi; };
             enum mode { M_A = 'a', M_B = (1 << 2) };
             typedef unsigned long long u64_t;
@@ -130,8 +188,9 @@ mod tests {
         "#;
         assert_eq!(
             c_definitions(header),
-            "struct F { unsigned int lo:3, mid:5;   int hi; }; enum mode { M_A = 'a', M_B = (1 << 2) }; \
-             typedef unsigned long long u64_t; union U { int i; char c[4]; };"
+            "struct later; struct F { unsigned int lo:3, mid:5;   int hi; }; enum mode { M_A = 'a', M_B = (1 << 2) }; \
+             typedef unsigned long long u64_t; union U { int i; char c[4]; }; \
+             struct packed { char c; int i; } __attribute__((packed));"
         );
     }
 
