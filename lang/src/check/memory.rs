@@ -638,7 +638,7 @@ fn typed_pointer(pointee: CType, user: bool) -> Type {
 }
 
 /// Whether a probe's pointers point to user memory.
-fn probe_is_user(kind: &ProbeKind) -> bool {
+pub(super) fn probe_is_user(kind: &ProbeKind) -> bool {
     matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. } | ProbeKind::Usdt { .. })
 }
 

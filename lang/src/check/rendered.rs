@@ -56,7 +56,12 @@ impl Checker {
                 Some((ExprKind::Retype(Box::new(arg)), Type::Macaddr))
             }
             Type::Int { .. } | Type::Ptr { .. } => {
-                let user = matches!(arg.ty, Type::Ptr { user: true, .. });
+                // A pointer reads its own address space; an integer the
+                // probe's, as `*` of one does (user memory in a uprobe).
+                let user = match arg.ty {
+                    Type::Ptr { user, .. } => user,
+                    _ => super::memory::probe_is_user(&cx.resolved.kind),
+                };
                 Some((ExprKind::Load { addr: Box::new(arg), user, size: 6, bitfield: None }, Type::Macaddr))
             }
             ty => {

@@ -189,3 +189,17 @@ uprobe:/bin/sh:main { $p = (struct P *)arg0; $s = *$p; $a = (int8 *)$s.name; $c 
 fn value_kind(body: &str) -> ExprKind {
     value(body).kind
 }
+
+/// `macaddr()` of an integer reads the probe's address space, as `*` of
+/// one does: user memory in a uprobe (bpftrace 0.17 prints the bytes a
+/// uprobe's `arg0` points to), kernel memory elsewhere.
+#[test]
+fn macaddr_of_an_integer_reads_the_probe_s_memory() {
+    for (program, user) in
+        [("uprobe:/bin/sh:main { $m = macaddr(arg0); }", true), ("tracepoint:sched:sched_switch { $m = macaddr((uint64)8); }", false)]
+    {
+        let p = check_ok(program);
+        let StmtKind::VarAssign { value, .. } = &p.probes[0].body[0].kind else { panic!() };
+        assert!(matches!(value.kind, ExprKind::Load { user: u, size: 6, .. } if u == user), "{program}: {value:?}");
+    }
+}
