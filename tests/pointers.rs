@@ -200,3 +200,52 @@ fn a_tracepoints_args_as_a_whole() {
     // is 5 fields of 8 bytes (`__syscall_nr`, an int, padded).
     assert!(out.contains("1250000 1 40\n\n\n@[0, 0]: 1\n"), "{out}");
 }
+
+/// Pointers as map keys, alone, among other keys and as a struct's
+/// member: printed in hex there, as bpftrace 0.17 prints them (and as
+/// `%p` does), in decimal as values.
+fn pointer_keys_program() -> String {
+    format!(
+        "{TYPES} uprobe:BIN:rbpf_visit {{
+           $p = (struct P *)arg0; printf(\"%p %p\\n\", $p, $p->next);
+           @k[$p] = count(); @n[$p->next, 1] = 1; @s[*$p] = 1; @v = $p;
+         }}"
+    )
+}
+
+/// The addresses the `%p` line printed, and the first in decimal.
+fn pointer_line(out: &str) -> (String, String, String) {
+    let line = out.lines().find(|l| l.starts_with("0x") || l.contains(r#""data": "0x"#)).unwrap_or_else(|| panic!("{out}"));
+    let line = line.trim_start_matches(r#"{"type": "printf", "data": ""#).trim_end_matches(r#"\n"}"#);
+    let mut parts = line.split(' ').map(str::to_string);
+    let mut next = || parts.next().unwrap_or_else(|| panic!("{out}"));
+    let (p, q) = (next(), next());
+    let decimal = u64::from_str_radix(p.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("{out}"));
+    (p, q, decimal.to_string())
+}
+
+#[test]
+fn pointer_map_keys_print_in_hex() {
+    const TEST: &str = "pointer_map_keys_print_in_hex";
+    let Some(out) = trace(TEST, &pointer_keys_program(), 1) else { return };
+    let (p, next, decimal) = pointer_line(&out);
+    for line in [format!("@k[{p}]: 1"), format!("@n[{next}, 1]: 1"), format!("@v: {decimal}")] {
+        assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
+    }
+    assert!(out.contains(&format!(".name=first,.next={next},.q=")), "{out}");
+}
+
+#[test]
+fn pointer_map_keys_print_in_hex_in_json() {
+    const TEST: &str = "pointer_map_keys_print_in_hex_in_json";
+    let Some(out) = trace_with(TEST, &["-f", "json"], &pointer_keys_program(), 1) else { return };
+    let (p, next, decimal) = pointer_line(&out);
+    for line in [
+        format!(r#"{{"type": "map", "data": {{"@k": {{"{p}": 1}}}}}}"#),
+        format!(r#"{{"type": "map", "data": {{"@n": {{"{next},1": 1}}}}}}"#),
+        format!(r#"{{"type": "map", "data": {{"@v": {decimal}}}}}"#),
+    ] {
+        assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
+    }
+    assert!(out.contains(&format!(".name=first,.next={next},.q=")), "{out}");
+}

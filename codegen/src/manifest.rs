@@ -517,6 +517,11 @@ pub enum ValueType {
         /// Bytes: 4 or 8.
         size: u8,
     },
+    /// A u64 address held in a typed pointer, in a map key (alone, or a
+    /// member of a record or tuple there): printed `0x7fffffffe6d0`, as
+    /// bpftrace 0.17 prints pointers in keys. Elsewhere a pointer is an
+    /// unsigned [`ValueType::Int`], printed in decimal as bpftrace does.
+    Pointer,
     /// A bit field of a record: `width` bits, `shift` bits up from the
     /// lowest of its `size` little-endian bytes; read as unsigned, as
     /// bpftrace reads bit fields.
@@ -553,6 +558,7 @@ impl ValueType {
             | ValueType::Errno
             | ValueType::CgroupPath { .. }
             | ValueType::Ksym
+            | ValueType::Pointer
             | ValueType::Stack { .. } => 8,
             ValueType::Usym => 16,
             ValueType::Macaddr => 6,

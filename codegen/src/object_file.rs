@@ -595,6 +595,7 @@ wire_enum!(ValueType {
     15 => Array { element, len },
     16 => Float { size },
     17 => BitField { size, shift, width },
+    18 => Pointer,
 });
 
 #[cfg(test)]

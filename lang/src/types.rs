@@ -134,6 +134,16 @@ impl Type {
         matches!(self, Type::CValue(_) | Type::Macaddr)
     }
 
+    /// The type as bpftrace's messages name it: `int64`, `unsigned int32`,
+    /// `unsigned int8 *`, `struct P *`.
+    pub fn bpftrace_name(&self) -> String {
+        let shown = self.to_string();
+        match shown.strip_prefix('u') {
+            Some(rest) if matches!(self, Type::Int { .. } | Type::Ptr { .. }) && rest.starts_with("int") => format!("unsigned {rest}"),
+            _ => shown,
+        }
+    }
+
     /// Whether it is a signed integer.
     pub fn is_signed(&self) -> bool {
         matches!(self, Type::Int { signed: true, .. })

@@ -155,6 +155,7 @@ impl Decoder {
                 let id = read_int(bytes, false);
                 Value::Str(self.cgroups.get_or_init(crate::cgroups::Hierarchies::read).paths(id, filter.as_deref()).into_bytes())
             }
+            ValueType::Pointer => Value::Pointer(read_int(bytes, false)),
             ValueType::Ksym => {
                 let addr = read_int(bytes, false);
                 let name = self.kallsyms.get_or_init(crate::kallsyms::Kallsyms::read).name_of(addr);

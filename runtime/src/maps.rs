@@ -354,7 +354,7 @@ fn part_order(a: &Value, b: &Value) -> Ordering {
 fn as_unsigned(v: &Value) -> u64 {
     match v {
         Value::Int(i) => *i as u64,
-        Value::Uint(u) => *u,
+        Value::Uint(u) | Value::Pointer(u) => *u,
         Value::Bool(b) => u64::from(*b),
         _ => 0,
     }

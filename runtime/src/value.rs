@@ -22,6 +22,9 @@ pub enum Value {
     Buf(Vec<u8>),
     /// A tuple's items, printed `(a, b)`.
     Tuple(Vec<Value>),
+    /// An address from a typed pointer in a map key, printed in hex
+    /// (`0x7fffffffe6d0`) as bpftrace prints pointers in keys.
+    Pointer(u64),
     /// A C `float` or `double` member of a struct, as the bits of an f64
     /// (bits, so that values stay comparable and hashable).
     Float(u64),
@@ -100,6 +103,7 @@ impl Value {
             Value::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
             Value::Uint(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
             Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Pointer(addr) => out.extend_from_slice(format!("{addr:#x}").as_bytes()),
             Value::Float(bits) => out.extend_from_slice(f64::from_bits(*bits).to_string().as_bytes()),
             Value::Str(s) => out.extend_from_slice(s),
             Value::Buf(bytes) => escape_buffer(bytes, BufferStyle::Printable, out),

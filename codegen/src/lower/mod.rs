@@ -280,11 +280,20 @@ fn value_type(ty: &Type) -> ValueType {
 /// How a map key's part prints: an integer as a signed 64-bit number
 /// whatever its type, as bpftrace 0.17 prints them (`@[(uint64)-1]` is
 /// `@[-1]`, `@[(uint32)-1]` is `@[4294967295]`: the 8 stored bytes read as
-/// an int64). Keys still sort as unsigned numbers (runtime::maps).
+/// an int64). Keys still sort as unsigned numbers (runtime::maps). A
+/// pointer prints in hex there, also as a member of a struct key, as
+/// bpftrace 0.17 prints it (and in decimal as a value).
 fn key_type(ty: &Type) -> ValueType {
     match ty {
         Type::Int { .. } => ValueType::Int { size: 8, signed: true },
+        Type::Ptr { .. } => ValueType::Pointer,
         Type::Stack(stack) => stacks::value_type(stack, 4),
+        Type::CValue(c) => values::c_key_layout(&c.0),
+        Type::Tuple(items) => {
+            let (offsets, size) = rbpf_lang::types::tuple_layout(items);
+            let fields = items.iter().zip(offsets).map(|(t, offset)| Field { offset, ty: key_type(t) }).collect();
+            ValueType::Tuple { fields, size }
+        }
         _ => value_type(ty),
     }
 }

@@ -587,6 +587,7 @@ impl ProgramGen<'_> {
             | ValueType::Timestamp { .. }
             | ValueType::Username
             | ValueType::Ksym
+            | ValueType::Pointer
             | ValueType::Errno
             | ValueType::CgroupPath { .. }
             | ValueType::Stack { .. }

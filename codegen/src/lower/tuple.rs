@@ -162,7 +162,16 @@ impl ProgramGen<'_> {
                         self.b.store(Size::B, Reg::R10, (at + *b as i32 - 1) as i16, 0);
                     }
                 }
-                (ValueType::Int { .. }, ValueType::Int { .. }) => self.copy_memory(Reg::R1, (src.base, element.offset), (Reg::R10, at), 8),
+                // A pointer is 8 bytes whether it prints as a key's (hex)
+                // or a value's (decimal); a record, its bytes.
+                (ValueType::Int { .. } | ValueType::Pointer, ValueType::Int { .. } | ValueType::Pointer) => {
+                    self.copy_memory(Reg::R1, (src.base, element.offset), (Reg::R10, at), 8)
+                }
+                (ValueType::Record { size: a, .. }, ValueType::Record { size: b, .. }) | (ValueType::Array { len: a, .. }, ValueType::Array { len: b, .. })
+                    if a == b && f.ty.size() == t.ty.size() =>
+                {
+                    self.copy_memory(Reg::R1, (src.base, element.offset), (Reg::R10, at), f.ty.size())
+                }
                 (a, b) if a == b => self.copy_memory(Reg::R1, (src.base, element.offset), (Reg::R10, at), a.size()),
                 _ => return Err(self.unlowerable(e, target)),
             }

@@ -181,17 +181,28 @@ impl ProgramGen<'_> {
 /// bpftrace prints them), char arrays as strings, other arrays element by
 /// element, structs and unions member by member.
 pub(super) fn c_layout(ty: &CType) -> ValueType {
+    layout(ty, false)
+}
+
+/// As [`c_layout`], for a value in a map key: its pointers print in hex
+/// there ([`ValueType::Pointer`]), as bpftrace 0.17 prints them.
+pub(super) fn c_key_layout(ty: &CType) -> ValueType {
+    layout(ty, true)
+}
+
+fn layout(ty: &CType, key: bool) -> ValueType {
     match ty.resolved() {
         CType::Int { size, signed } => ValueType::Int { size: *size as u8, signed: *signed },
         CType::Enum(e) => ValueType::Int { size: e.size as u8, signed: e.signed },
+        CType::Pointer { .. } if key => ValueType::Pointer,
         CType::Pointer { .. } => ValueType::Int { size: 8, signed: false },
         CType::Array { element, len } if rbpf_lang::types::is_char(element) => {
             ValueType::Str { size: *len as u32 }
         }
-        CType::Array { element, len } => ValueType::Array { element: Box::new(c_layout(element)), len: *len as u32 },
+        CType::Array { element, len } => ValueType::Array { element: Box::new(layout(element, key)), len: *len as u32 },
         CType::Record(r) => {
             let mut members = Vec::new();
-            record_members(r, 0, &mut members);
+            record_members(r, 0, key, &mut members);
             ValueType::Record { members, size: r.size as u32 }
         }
         CType::Float { size } => ValueType::Float { size: *size as u8 },
@@ -204,12 +215,12 @@ pub(super) fn c_layout(ty: &CType) -> ValueType {
 /// The members of `r` that print, at `base` + their offsets: a bit field
 /// as its bits, an anonymous struct or union's members as the parent's
 /// own (as they are read), unnamed bit fields (padding) left out.
-fn record_members(r: &rbpf_lang::ctypes::Record, base: u64, out: &mut Vec<NamedField>) {
+fn record_members(r: &rbpf_lang::ctypes::Record, base: u64, key: bool, out: &mut Vec<NamedField>) {
     for m in &r.members {
         match (&m.name, m.bitfield) {
             (None, None) => {
                 if let CType::Record(inner) = m.ty.resolved() {
-                    record_members(inner, base + m.offset, out);
+                    record_members(inner, base + m.offset, key, out);
                 }
             }
             (None, Some(_)) => {}
@@ -220,7 +231,7 @@ fn record_members(r: &rbpf_lang::ctypes::Record, base: u64, out: &mut Vec<NamedF
                 out.push(NamedField { name: name.clone(), field: Field { offset: (base + b.bit_offset / 8) as u32, ty } });
             }
             (Some(name), None) => {
-                let field = Field { offset: (base + m.offset) as u32, ty: c_layout(&m.ty) };
+                let field = Field { offset: (base + m.offset) as u32, ty: layout(&m.ty, key) };
                 out.push(NamedField { name: name.clone(), field });
             }
         }

@@ -139,6 +139,10 @@ impl Checker {
                 let ty = match op {
                     UnaryOp::Neg | UnaryOp::BitNot => {
                         self.expect_int(&inner, &format!("`{}`", if *op == UnaryOp::Neg { "-" } else { "~" }))?;
+                        if matches!(inner.ty, Type::Ptr { .. }) {
+                            self.pointer_unary(*op, &inner, span);
+                            return None;
+                        }
                         // As in bpftrace, the result has the operand's type:
                         // `~(uint8)254` is 1, `-(uint16)1` is 65535.
                         match inner.ty {
@@ -183,8 +187,8 @@ impl Checker {
                 }
                 self.expect_int(&l, &format!("`{}`", op.symbol()))?;
                 self.expect_int(&r, &format!("`{}`", op.symbol()))?;
-                if matches!(op, BinaryOp::Add | BinaryOp::Sub) && matches!(l.ty, Type::Ptr { pointee: Some(_), .. }) {
-                    return self.pointer_arithmetic(*op, l, r);
+                if matches!(l.ty, Type::Ptr { .. }) || matches!(r.ty, Type::Ptr { .. }) {
+                    return self.pointer_binary(*op, l, r, span);
                 }
                 let ty = if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) {
                     Type::U64
@@ -297,6 +301,9 @@ impl Checker {
                 let var = self.expr(expr, cx);
                 self.expect_int(&var, if *increment { "`++`" } else { "`--`" })?;
                 let ExprKind::Var(id) = var.kind else { return None };
+                // A pointer steps by its pointee, as `$p += 1` does and
+                // bpftrace 0.17's `$p++` does.
+                let delta = delta * self.pointee_size(&var.ty) as i64;
                 (ExprKind::VarIncDec { var: id, delta, prefix: *prefix }, var.ty)
             }
         })

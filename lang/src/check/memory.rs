@@ -237,26 +237,42 @@ impl Checker {
         self.error(d);
     }
 
-    /// `p + n`, `p - n` on a typed pointer: `n` counts pointees, as in C;
-    /// `p - q` of two pointers to one type counts the pointees between
-    /// them (signed), as C and bpftrace's later documentation have it.
-    pub(super) fn pointer_arithmetic(&mut self, op: BinaryOp, l: Expr, r: Expr) -> Option<(ExprKind, Type)> {
-        let Type::Ptr { pointee: Some(p), .. } = &l.ty else { return None };
-        let size = self.complete(&p.0).size().unwrap_or(1).max(1);
-        if let Type::Ptr { pointee: Some(q), .. } = &r.ty {
-            if op == BinaryOp::Sub {
-                // One type, however each pointer names it (a cast spells
-                // the struct out, a member may name it only).
-                if p != q && self.complete(&p.0) != self.complete(&q.0) {
-                    self.error(
-                        Diagnostic::error(r.span, format!("cannot subtract `{}` from `{}`", r.ty, l.ty))
-                            .with_label("a pointer to another type")
-                            .with_note("pointers subtract only when they point to the same type"),
-                    );
-                    return None;
-                }
-                return Some(pointer_difference(l, r, size));
-            }
+    /// A binary operator with a pointer operand. As bpftrace 0.17: `p + n`,
+    /// `n + p` and `p - n` count pointees, as in C; comparisons compare
+    /// addresses; `&&` and `||` take a pointer as true when not null (as
+    /// bpftrace ≥ 0.23 does; 0.17 refuses them); and `p - q` of two
+    /// pointers to one type counts the pointees between them (signed), as
+    /// C and bpftrace's later documentation have it. Every other operator
+    /// means nothing on an address and is refused in 0.17's words.
+    pub(super) fn pointer_binary(&mut self, op: BinaryOp, l: Expr, r: Expr, span: Span) -> Option<(ExprKind, Type)> {
+        use BinaryOp as B;
+        let (lp, rp) = (matches!(l.ty, Type::Ptr { .. }), matches!(r.ty, Type::Ptr { .. }));
+        if op.is_comparison() || matches!(op, B::And | B::Or) {
+            return Some((ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r) }, Type::U64));
+        }
+        let fits = match op {
+            B::Add => lp != rp,
+            B::Sub => lp && (!rp || self.same_pointee(&l.ty, &r.ty)),
+            _ => false,
+        };
+        if !fits {
+            self.error(
+                Diagnostic::error(span, format!("The {} operator can not be used on expressions of types {}, {}", op.symbol(), l.ty.bpftrace_name(), r.ty.bpftrace_name()))
+                    .with_label(pointer_misuse(op, lp && rp))
+                    .with_secondary(if lp { l.span } else { r.span }, format!("this is {}", if lp { &l.ty } else { &r.ty })),
+            );
+            return None;
+        }
+        // `n + p` is `p + n`.
+        let (l, r) = if rp && !lp { (r, l) } else { (l, r) };
+        let Type::Ptr { pointee: Some(_), .. } = &l.ty else {
+            // A pointer to no known type counts bytes.
+            let ty = Type::Int { bits: 64, signed: false };
+            return Some((ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r) }, ty));
+        };
+        let size = self.pointee_size(&l.ty);
+        if rp && lp {
+            return Some(pointer_difference(l, r, size));
         }
         let ty = l.ty.clone();
         let scaled = match r.kind {
@@ -265,6 +281,36 @@ impl Checker {
         };
         let rhs = Expr { kind: scaled, ty: Type::I64, span: r.span };
         Some((ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(rhs) }, ty))
+    }
+
+    /// The bytes one step of a pointer of type `ty` covers: its pointee's
+    /// size, or 1 for a pointer to no known type and for an integer.
+    pub(super) fn pointee_size(&self, ty: &Type) -> u64 {
+        match ty {
+            Type::Ptr { pointee: Some(p), .. } => self.complete(&p.0).size().unwrap_or(1).max(1),
+            _ => 1,
+        }
+    }
+
+    /// Whether two pointers point to one type, however each names it (a
+    /// cast spells the struct out, a member may name it only); pointers to
+    /// no known type are taken as alike.
+    fn same_pointee(&self, a: &Type, b: &Type) -> bool {
+        match (a, b) {
+            (Type::Ptr { pointee: Some(p), .. }, Type::Ptr { pointee: Some(q), .. }) => p == q || self.complete(&p.0) == self.complete(&q.0),
+            (Type::Ptr { pointee: None, .. }, Type::Ptr { pointee: None, .. }) => true,
+            _ => false,
+        }
+    }
+
+    /// `-p`, `~p` on a pointer, refused in bpftrace 0.17's words.
+    pub(super) fn pointer_unary(&mut self, op: UnaryOp, inner: &Expr, span: Span) {
+        let symbol = if op == UnaryOp::Neg { "-" } else { "~" };
+        self.error(
+            Diagnostic::error(span, format!("The {symbol} operator can not be used on expressions of type '{}'", inner.ty.bpftrace_name()))
+                .with_label(format!("this is {}", inner.ty))
+                .with_note("cast it to an integer first, e.g. `(uint64)$p`, to compute with the address"),
+        );
     }
 
     /// `a == b`, `a != b` on struct, union or array values of one type:
@@ -357,15 +403,19 @@ impl Checker {
                 self.expect_int(&i, "an index")?;
                 // An array in memory is indexed in place; a pointer (a
                 // value, or one stored in memory) counts from its pointee.
+                // Only those: a struct or union indexed would count whole
+                // records past itself, as bpftrace 0.17 refuses it.
                 let base = if is_place(expr, &cx.resolved.kind) {
                     match self.place(expr, cx)? {
                         p if matches!(self.complete(&p.ty), CType::Array { .. }) => p,
+                        p if matches!(self.complete(&p.ty), CType::Record(_)) => return self.not_indexable(&p.ty, expr.span, e.span),
                         p => self.through(p, expr.span, "`[]`")?,
                     }
                 } else {
                     let v = self.expr(expr, cx);
-                    match v.ty {
-                        Type::CValue(_) => value_place(v, cx),
+                    match &v.ty {
+                        Type::CValue(c) if matches!(self.complete(&c.0), CType::Array { .. }) => value_place(v, cx),
+                        Type::CValue(c) => return self.not_indexable(&c.0, expr.span, e.span),
                         _ => self.deref(v, "`[]`")?,
                     }
                 };
@@ -373,6 +423,17 @@ impl Checker {
             }
             _ => unreachable!("only members, `*` and `[]` name memory"),
         }
+    }
+
+    /// `s[i]` on a struct or union `ty`, which has no elements.
+    fn not_indexable<T>(&mut self, ty: &CType, indexed: Span, span: Span) -> Option<T> {
+        self.error(
+            Diagnostic::error(span, format!("The array index operator [] can only be used on arrays and pointers, found {ty}"))
+                .with_label("indexed here")
+                .with_secondary(indexed, format!("`{ty}` is a struct or union"))
+                .with_note("name a member instead, e.g. `$s.x`, or index a pointer to it"),
+        );
+        None
     }
 
     /// The place a pointer value points to.
@@ -614,11 +675,13 @@ fn cvalue_is_user(v: &Expr) -> Option<bool> {
 
 /// `(l - r) / size` as a signed count: the code divides unsigned, as
 /// bpftrace does, so a negative difference is divided as its magnitude.
+/// The magnitude is unsigned, so the division the user never wrote draws
+/// no warning of signed operands.
 fn pointer_difference(l: Expr, r: Expr, size: u64) -> (ExprKind, Type) {
     let span = l.span.to(r.span);
     let bin = |op, lhs: &Expr, rhs: &Expr| Expr {
         kind: ExprKind::Binary { op, lhs: Box::new(lhs.clone()), rhs: Box::new(rhs.clone()) },
-        ty: Type::I64,
+        ty: Type::U64,
         span,
     };
     let count = |lhs: &Expr, rhs: &Expr| match size {
@@ -629,6 +692,16 @@ fn pointer_difference(l: Expr, r: Expr, size: u64) -> (ExprKind, Type) {
     let negative = Expr { kind: ExprKind::Unary { op: UnaryOp::Neg, expr: Box::new(count(&r, &l)) }, ty: Type::I64, span };
     let kind = ExprKind::Ternary { cond: Box::new(below), then: Box::new(negative), else_: Box::new(count(&l, &r)) };
     (kind, Type::I64)
+}
+
+/// Why a pointer operator was refused, under its span.
+fn pointer_misuse(op: BinaryOp, both: bool) -> &'static str {
+    match op {
+        BinaryOp::Add if both => "two addresses do not add",
+        BinaryOp::Sub if both => "pointers subtract only when they point to the same type",
+        BinaryOp::Sub => "an integer minus an address means nothing",
+        _ => "an address takes only `+` and `-` of an integer, comparisons, `&&` and `||`",
+    }
 }
 
 /// The pointer type of a value pointing to `pointee`.

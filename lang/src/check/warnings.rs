@@ -61,7 +61,7 @@ impl Warnings {
             self.warn(
                 Diagnostic::warning(
                     e.span,
-                    format!("{what} of integers of different signs: '{}' and '{}' can lead to undefined behavior", name(&lhs.ty), name(&rhs.ty))
+                    format!("{what} of integers of different signs: '{}' and '{}' can lead to undefined behavior", lhs.ty.bpftrace_name(), rhs.ty.bpftrace_name())
                         .replace("arithmetic of", "arithmetic on"),
                 )
                 .with_label("one operand is signed, the other unsigned")
@@ -86,14 +86,5 @@ fn signedness(e: &Expr) -> Option<Option<bool>> {
         (ExprKind::Int(v), _) if (*v as i64) >= 0 => Some(None),
         (_, Type::Int { signed, .. }) => Some(Some(*signed)),
         _ => None,
-    }
-}
-
-/// A type as bpftrace's messages name it: `int64`, `unsigned int32`.
-fn name(ty: &Type) -> String {
-    match ty {
-        Type::Int { bits, signed: true } => format!("int{bits}"),
-        Type::Int { bits, signed: false } => format!("unsigned int{bits}"),
-        other => other.to_string(),
     }
 }

@@ -152,6 +152,7 @@ fn root_text(value: &Value) -> String {
             text
         }
         Value::Float(bits) => f64::from_bits(*bits).to_string(),
+        Value::Pointer(addr) => format!("{addr:#x}"),
         Value::Record(members) => {
             let mut text = String::from("{");
             for (i, (name, member)) in members.iter().enumerate() {

@@ -216,6 +216,7 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
             f => string(f.to_string().as_bytes(), out),
         },
         Value::Str(s) => string(s, out),
+        Value::Pointer(addr) => string(format!("{addr:#x}").as_bytes(), out),
         Value::Buf(bytes) => {
             let mut text = Vec::new();
             escape_buffer(bytes, BufferStyle::Printable, &mut text);

@@ -203,3 +203,73 @@ fn macaddr_of_an_integer_reads_the_probe_s_memory() {
         assert!(matches!(value.kind, ExprKind::Load { user: u, size: 6, .. } if u == user), "{program}: {value:?}");
     }
 }
+
+/// bpftrace 0.17 indexes only arrays and pointers; a struct value indexed
+/// read past itself, and the verifier refused the program.
+#[test]
+fn indexing_a_struct_is_refused() {
+    check(
+        r#"
+struct P { int x; char name[8]; struct P *next; struct Q { int a; } q; };
+uprobe:/bin/sh:main { $s = *(struct P *)arg0; @a = $s[1].x; print($s[0]); @b = $s.name[1]; }
+//                                                 ^^^^^ error: The array index operator [] can only be used on arrays and pointers, found struct P
+//                                                                ^^^^^ error: The array index operator [] can only be used on arrays and pointers, found struct P
+uprobe:/bin/sh:main { $p = (struct P *)arg0; $s = *$p; @c = (*$p)[1]; @d = $p->q[0]; @e = $s.q[0]; @f = $p[1].x; }
+//                                                          ^^^^^^^^ error: The array index operator [] can only be used on arrays and pointers, found struct P
+//                                                                         ^^^^^^^^ error: The array index operator [] can only be used on arrays and pointers, found struct Q
+//                                                                                        ^^^^^^^ error: The array index operator [] can only be used on arrays and pointers, found struct Q
+"#,
+    );
+}
+
+/// As bpftrace 0.17: a pointer takes or gives an integer count of its
+/// pointees (`p + n`, `n + p`, `p - n`, and `p - q` of one type, which
+/// 0.17 lacks), compares, and is true when not null (`&&`, `||`, `!`, as
+/// later bpftrace); every other operator is refused in 0.17's words.
+#[test]
+fn pointers_take_only_the_operators_that_mean_something() {
+    check(
+        r#"
+struct P { int x; char name[8]; struct P *next; };
+uprobe:/bin/sh:main { $p = (struct P *)arg0; @a = $p * 2; @b = -$p; @c = ~$p; @d = $p / 2; @e = $p & 0xff; }
+//                                                ^^^^^^ error: The * operator can not be used on expressions of types struct P *, int64
+//                                                             ^^^ error: The - operator can not be used on expressions of type 'struct P *'
+//                                                                       ^^^ error: The ~ operator can not be used on expressions of type 'struct P *'
+//                                                                                 ^^^^^^ error: The / operator can not be used on expressions of types struct P *, int64
+//                                                                                              ^^^^^^^^^ error: The & operator can not be used on expressions of types struct P *, int64
+uprobe:/bin/sh:main { $p = (struct P *)arg0; @f = $p << 1; @g = $p + $p; @h = 2 * $p; @i = 1 - $p; @j = $p % (uint32)2; @k = (uint8 *)$p | 1; }
+//                                                ^^^^^^^ error: The << operator can not be used on expressions of types struct P *, int64
+//                                                              ^^^^^^^ error: The + operator can not be used on expressions of types struct P *, struct P *
+//                                                                            ^^^^^^ error: The * operator can not be used on expressions of types int64, struct P *
+//                                                                                         ^^^^^^ error: The - operator can not be used on expressions of types int64, struct P *
+//                                                                                                      ^^^^^^^^^^^^^^ error: The % operator can not be used on expressions of types struct P *, unsigned int32
+//                                                                                                                           ^^^^^^^^^^^^^^^ error: The | operator can not be used on expressions of types unsigned int8 *, int64
+uprobe:/bin/sh:main { $p = (struct P *)arg0; $q = (int32 *)arg1; @l = $p - $q; @m = $q + $p; }
+//                                                                    ^^^^^^^ error: The - operator can not be used on expressions of types struct P *, int32 *
+//                                                                                  ^^^^^^^ error: The + operator can not be used on expressions of types int32 *, struct P *
+uprobe:/bin/sh:main { $p = (struct P *)arg0; @n = $p == 0; @o = $p < $p->next; @r = $p && 1; @s = !$p; @t = $p || 0; @u = $p - 1; @v = $p->next - $p; if ($p) { @w = $p ? 1 : 2; } }
+"#,
+    );
+}
+
+#[test]
+fn an_integer_plus_a_pointer_counts_pointees() {
+    let e = value("$v = 2 + $p;");
+    assert_eq!(e.ty.to_string(), "struct P *");
+    let ExprKind::Binary { lhs, rhs, .. } = e.kind else { panic!("{e:?}") };
+    assert_eq!(rhs.kind, ExprKind::Int(2 * 64), "{lhs:?} + {rhs:?}");
+}
+
+/// `$p++` steps a whole pointee, as `$p += 1` does (bpftrace 0.17 agrees).
+#[test]
+fn incrementing_a_pointer_steps_a_pointee() {
+    let p = check_ok(&format!("{P}\nuprobe:/bin/sh:main {{ $p = (struct P *)arg0; $p++; --$p; $i = 1; $i++; }}"));
+    let deltas: Vec<i64> = p.probes[0].body[1..]
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Expr(Expr { kind: ExprKind::VarIncDec { delta, .. }, .. }) => Some(*delta),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deltas, [64, -64, 1]);
+}

@@ -95,7 +95,7 @@ uprobe:/bin/sh:main { $q = *(struct Q *)arg0; $i = 1; @d = $q.arr[$i]; @e = $q->
 //                                                                          ^^ error: `->` needs a pointer, but this is struct Q
 //                                                                                      ^^^^^^^^^^^^^^^^^^^ error: `struct Big` (300 bytes) cannot be read whole
 uprobe:/bin/sh:main { $q = (struct Q *)arg0; $r = (struct R *)arg0; @g = $q - $r; @h = *$q == *$r; }
-//                                                                            ^^ error: cannot subtract `struct R *` from `struct Q *`
+//                                                                       ^^^^^^^ error: The - operator can not be used on expressions of types struct Q *, struct R *
 //                                                                                            ^^^ error: cannot compare `struct Q` with `struct R`
 "#,
     );

@@ -37,3 +37,15 @@ BEGIN { $a = 5; @x = $a / 2; @y = 7 % (uint64)$a; @z = (uint64)$a / 2; }
 "#,
     );
 }
+
+/// A pointer difference divides by the pointee's size internally; the
+/// user wrote no `/`, and the count it gives is right for either order.
+#[test]
+fn a_pointer_difference_does_not_warn_of_division() {
+    check(
+        r#"
+struct P { int x; char name[8]; struct P *next; };
+uprobe:/bin/sh:main { $a = (struct P *)arg0; $b = (struct P *)arg1; printf("%d\n", $b - $a); @ = $a - $b; }
+"#,
+    );
+}
