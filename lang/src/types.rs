@@ -322,9 +322,49 @@ pub fn tuple_layout(items: &[Type]) -> (Vec<u32>, u32) {
     (offsets, end.div_ceil(align) * align)
 }
 
+/// What `sizeof` says of a value of type `ty`, with its alignment: the
+/// size bpftrace's type system gives it. For a tuple that is a C struct of
+/// its elements at their own widths (`sizeof(((int8)1, (int16)2))` is 4),
+/// although a stored tuple holds each integer as a u64
+/// ([`Type::stored_size`]).
+pub fn declared_layout(ty: &Type) -> (u64, u64) {
+    match ty {
+        Type::Int { bits, .. } => (u64::from(bits / 8), u64::from(bits / 8).max(1)),
+        Type::Ptr { .. } => (8, 8),
+        Type::Str { size } => (u64::from(*size), 1),
+        Type::Tuple(items) => {
+            let (mut end, mut align) = (0u64, 1u64);
+            for item in items {
+                let (size, a) = declared_layout(item);
+                align = align.max(a);
+                end = end.div_ceil(a) * a + size;
+            }
+            (end.div_ceil(align) * align, align)
+        }
+        other => (u64::from(other.stored_size()), u64::from(other.align())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As bpftrace 0.17 prints `sizeof` of these tuples.
+    #[test]
+    fn a_tuple_s_declared_size_lays_its_elements_out_at_their_widths() {
+        let int = |bits: u8| Type::Int { bits, signed: true };
+        let s = |size: u32| Type::Str { size };
+        for (items, size) in [
+            (vec![int(8), s(3), int(16)], 6),
+            (vec![int(8), int(8)], 2),
+            (vec![int(16), int(8), int(32)], 8),
+            (vec![int(64), s(3)], 16),
+            (vec![int(8), Type::Tuple(vec![int(8), int(32)])], 12),
+            (vec![s(2), int(8)], 3),
+        ] {
+            assert_eq!(declared_layout(&Type::Tuple(items.clone())).0, size, "{items:?}");
+        }
+    }
 
     #[test]
     fn tuples_are_laid_out_like_c_structs() {

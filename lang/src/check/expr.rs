@@ -263,12 +263,7 @@ impl Checker {
                         Some(size) => size?,
                         None => {
                             let e = self.expr(e, cx);
-                            match e.ty {
-                                Type::Int { bits, .. } => u64::from(bits / 8),
-                                Type::Ptr { .. } => 8,
-                                Type::Str { size } => u64::from(size),
-                                other => u64::from(other.stored_size()),
-                            }
+                            crate::types::declared_layout(&e.ty).0
                         }
                     },
                 };
