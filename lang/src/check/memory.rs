@@ -255,7 +255,7 @@ impl Checker {
     /// them (signed), as C and bpftrace's later documentation have it.
     pub(super) fn pointer_arithmetic(&mut self, op: BinaryOp, l: Expr, r: Expr) -> Option<(ExprKind, Type)> {
         let Type::Ptr { pointee: Some(p), .. } = &l.ty else { return None };
-        let size = self.complete(&p.0).size().unwrap_or(1).max(1);
+        let size = self.pointee_size(p);
         if let Type::Ptr { pointee: Some(q), .. } = &r.ty {
             if op == BinaryOp::Sub {
                 // One type, however each pointer names it (a cast spells
@@ -278,6 +278,30 @@ impl Checker {
         };
         let rhs = Expr { kind: scaled, ty: Type::I64, span: r.span };
         Some((ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(rhs) }, ty))
+    }
+
+    /// What `++` adds to a value of type `ty`: one pointee's size for a
+    /// typed pointer, as `p + 1` adds (bpftrace 0.17 moves `$p++` so),
+    /// else 1. `None` after an error: a pointee too big for the
+    /// instruction's 32-bit immediate.
+    pub(super) fn increment_step(&mut self, ty: &Type, span: Span) -> Option<i64> {
+        let Type::Ptr { pointee: Some(p), .. } = ty else { return Some(1) };
+        let size = self.pointee_size(p);
+        if i32::try_from(size).is_err() {
+            self.error(
+                Diagnostic::error(span, format!("`++` and `--` cannot move a pointer to `{}` ({size} bytes)", p.0))
+                    .with_label("its pointee is too big")
+                    .with_note("add to it instead, e.g. `$p = $p + 1`"),
+            );
+            return None;
+        }
+        Some(size as i64)
+    }
+
+    /// The bytes a pointer moves by per pointee (1 for `void` or a type
+    /// of unknown size, as C compilers take `void *` arithmetic).
+    fn pointee_size(&self, p: &Pointee) -> u64 {
+        self.complete(&p.0).size().unwrap_or(1).max(1)
     }
 
     /// `a == b`, `a != b` on struct, union or array values of one type:

@@ -1,6 +1,7 @@
 //! Checker tests of tracepoint pointer fields typed from their format
 //! file's C text: `*p`, `p[i]` and `p->f` through pointers to integers,
-//! `char`, typedefs the kernel's BTF defines, structs and pointers.
+//! `char`, typedefs the kernel's BTF defines, structs and pointers; and
+//! `++`/`--` moving a pointer by its pointee's size.
 
 use std::rc::Rc;
 
@@ -133,4 +134,32 @@ fn what_a_pointer_field_cannot_do_is_said() {
     // bpftrace 0.17: "int8 * type passed to print() is not printable".
     let error = run("tracepoint:syscalls:sys_enter_execve { print(args->filename); }").unwrap_err();
     assert!(error.contains("`print()` cannot print a pointer (int8 *)"), "{error}");
+}
+
+/// The `delta` of the `++`/`--` that `$y = ...` (the program's second
+/// statement, after `$p = ...`) holds.
+#[track_caller]
+fn step(program: &str) -> i64 {
+    let p = run(program).unwrap_or_else(|e| panic!("{e}"));
+    let StmtKind::VarAssign { value, .. } = &p.probes[0].body[1].kind else { panic!("{:?}", p.probes[0].body[1]) };
+    match value.kind {
+        ExprKind::VarIncDec { delta, .. } | ExprKind::MapIncDec { delta, .. } => delta,
+        ref other => panic!("not an increment: {other:?}"),
+    }
+}
+
+#[test]
+fn increments_move_a_pointer_by_its_pointee() {
+    assert_eq!(step("tracepoint:syscalls:sys_enter_execve { $p = args->argv; $y = $p++; }"), 8);
+    assert_eq!(step("tracepoint:syscalls:sys_enter_execve { $p = args->argv; $y = --$p; }"), -8);
+    assert_eq!(step("tracepoint:syscalls:sys_enter_writev { $p = args->vec; $y = ++$p; }"), 16);
+    assert_eq!(step("BEGIN { $p = (int32 *)0; $y = $p--; }"), -4);
+    assert_eq!(step("BEGIN { $p = (int16 *)0; $y = $p++; }"), 2);
+    assert_eq!(step("BEGIN { $p = (void *)0; $y = $p++; }"), 1);
+    assert_eq!(step("BEGIN { $p = 0; $y = $p++; }"), 1);
+    // A map holding a typed pointer keeps its type.
+    assert_eq!(step("BEGIN { @p = (int32 *)8; $y = @p++; }"), 4);
+    let p = run("BEGIN { @p = (int32 *)8; $y = @p--; }").unwrap_or_else(|e| panic!("{e}"));
+    let StmtKind::VarAssign { value, .. } = &p.probes[0].body[1].kind else { panic!() };
+    assert_eq!(value.ty.to_string(), "int32 *");
 }
