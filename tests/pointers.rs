@@ -44,6 +44,36 @@ int main(void) {
 }
 "#;
 
+/// Per line read from stdin: syscalls whose tracepoints' pointer fields
+/// point to integers, integer typedefs and structs the program filled in
+/// (getresuid, sendfile, writev), then one call of `rbpf_walk` with an
+/// array of three structs and one of three ints.
+const WALK_PROGRAM: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+#include <unistd.h>
+__attribute__((noinline)) int rbpf_walk(struct P *ps, int *ns) { asm volatile("" :: "r"(ps), "r"(ns) : "memory"); return ps[1].x + ns[1]; }
+int main(void) {
+    struct P ps[3] = { { .x = 1, .name = "one" }, { .x = 2, .name = "two" }, { .x = 3, .name = "three" } };
+    int ns[3] = { 10, 20, 30 };
+    int null = open("/dev/null", O_WRONLY), zero = open("/dev/zero", O_RDONLY);
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        uid_t r = 1001, e = 1002, s = 1003;
+        off_t off = 77;
+        struct iovec iov[2] = { { "abc", 3 }, { "hello", 5 } };
+        getresuid(&r, &e, &s);
+        sendfile(null, zero, &off, 0);
+        writev(null, iov, 2);
+        printf("%d\n", rbpf_walk(ps, ns));
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
 fn build(test: &str) -> Option<Built> {
     let source = format!("{TYPES}{PROGRAM}");
     Built::for_kernel(test, "the pointer test program (needs gcc)", "pointer-app", &[("main.c", &source)], &["-O1", "-g"])
@@ -58,7 +88,12 @@ fn trace(test: &str, program: &str, probes: usize) -> Option<String> {
 /// As [`trace`], with more options for rbpf (`-f json`).
 fn trace_with(test: &str, options: &[&str], program: &str, probes: usize) -> Option<String> {
     let binary = build(test)?;
-    let mut app = App::start(&binary);
+    trace_binary(&binary, options, program, probes)
+}
+
+/// As [`trace_with`], tracing `binary`.
+fn trace_binary(binary: &Built, options: &[&str], program: &str, probes: usize) -> Option<String> {
+    let mut app = App::start(binary);
     let program = program.replace("BIN", &binary.display().to_string()).replace("PID", &app.pid().to_string());
     let mut args = options.to_vec();
     args.extend(["-e", &program]);
@@ -248,4 +283,34 @@ fn pointer_map_keys_print_in_hex_in_json() {
         assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
     }
     assert!(out.contains(&format!(".name=first,.next={next},.q=")), "{out}");
+}
+
+#[test]
+fn increments_move_pointers_by_their_pointee_and_tracepoint_pointers_have_types() {
+    const TEST: &str = "increments_move_pointers_by_their_pointee_and_tracepoint_pointers_have_types";
+    let source = format!("#define _GNU_SOURCE\n{TYPES}{WALK_PROGRAM}");
+    let Some(binary) = Built::for_kernel(TEST, "the pointer test program (needs gcc)", "pointer-walk-app", &[("main.c", &source)], &["-O1", "-g"])
+    else {
+        return;
+    };
+    // bpftrace 0.17 prints the same for this script: `++` and `--` move a
+    // pointer by its pointee's size, as `+ 1` does; a syscall
+    // tracepoint's pointer fields read user memory as their C types say,
+    // and so do the pointers in the structs they point to.
+    let program = format!(
+        "{TYPES} uprobe:BIN:rbpf_walk {{
+           $c = (struct P *)arg0; ++$c; $v = (int32 *)arg1; $v++;
+           printf(\"%d %s %d | \", $c->x, $c->name, *$v);
+           $c++; $v++; printf(\"%s %d | \", $c->name, *$v);
+           $c--; --$v; $w = $v--; printf(\"%s %d %d\\n\", $c->name, *$v, *$w);
+         }}
+         tracepoint:syscalls:sys_enter_getresuid /pid == PID/ {{ printf(\"%d %d %d\\n\", *args->ruidp, args->euidp[0], *args->suidp); }}
+         tracepoint:syscalls:sys_enter_sendfile64 /pid == PID/ {{ printf(\"%d %d\\n\", *args->offset, args->offset[0] + 1); }}
+         tracepoint:syscalls:sys_enter_writev /pid == PID/ {{
+           printf(\"%d %d %s %s\\n\", args->vec[1].iov_len, args->vec->iov_len, str(args->vec[1].iov_base), str((*args->vec).iov_base));
+         }}"
+    );
+    let Some(out) = trace_binary(&binary, &[], &program, 4) else { return };
+    let expected = "1001 1002 1003\n77 78\n5 3 hello abc\n2 two 20 | three 30 | two 10 20\n";
+    assert!(out.contains(expected), "{out}");
 }

@@ -512,7 +512,8 @@ pub enum ExprKind {
     VarIncDec {
         /// The variable.
         var: VarId,
-        /// What is added: 1 or -1.
+        /// What is added: 1 or -1, or for a typed pointer its pointee's
+        /// size, either sign.
         delta: i64,
         /// Whether the new value is the result.
         prefix: bool,
@@ -524,7 +525,7 @@ pub enum ExprKind {
         map: MapId,
         /// Its keys, in order.
         keys: Vec<Expr>,
-        /// What is added: 1 or -1.
+        /// What is added: as `VarIncDec`'s.
         delta: i64,
         /// Whether the new value is the result.
         prefix: bool,

@@ -19,7 +19,9 @@ use std::rc::Rc;
 /// through it (`bpf_probe_read_kernel` or `bpf_probe_read_user`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AddrSpace {
-    /// Kernel memory: kernel types, kernel probes, `kptr()`.
+    /// Kernel memory: kernel types, kernel probes, `kptr()`. A kernel
+    /// type's pointer read from user memory (a syscall's `struct iovec`)
+    /// points to user memory, as its holder does.
     Kernel,
     /// The traced process's memory: uprobe and usdt arguments, `uptr()`.
     User,

@@ -275,16 +275,23 @@ impl Checker {
             A::Index { expr, index } if super::memory::is_context_array(expr, &cx.resolved.kind) => return self.index(expr, index, span, cx),
             A::Index { .. } => return self.memory_read(e, cx),
             A::IncDec { expr, increment, prefix } => {
-                let delta = if *increment { 1 } else { -1 };
+                let sign = if *increment { 1 } else { -1 };
                 if let A::Map { name, keys } = &expr.kind {
                     let map = self.map_id(name);
                     self.maps[map.0].element_ops = true;
                     let keys = self.map_keys(map, keys, expr.span, cx)?;
-                    self.learn_value(map, MapValue::Plain(Type::I64), span);
-                    if !matches!(self.maps[map.0].value, Some(MapValue::Plain(Type::Int { .. }))) {
+                    // A map holding a typed pointer keeps it, moved by
+                    // one pointee as `@p + 1` moves it.
+                    let ty = match &self.maps[map.0].value {
+                        Some(MapValue::Plain(ty @ Type::Ptr { .. })) => ty.clone(),
+                        _ => Type::I64,
+                    };
+                    self.learn_value(map, MapValue::Plain(ty.clone()), span);
+                    if !matches!(self.maps[map.0].value, Some(MapValue::Plain(Type::Int { .. } | Type::Ptr { .. }))) {
                         return None;
                     }
-                    return Some((ExprKind::MapIncDec { map, keys, delta, prefix: *prefix }, Type::I64));
+                    let delta = sign * self.increment_step(&ty, span)?;
+                    return Some((ExprKind::MapIncDec { map, keys, delta, prefix: *prefix }, ty));
                 }
                 if !matches!(expr.kind, A::Var(_)) {
                     self.error(
@@ -296,9 +303,7 @@ impl Checker {
                 let var = self.expr(expr, cx);
                 self.expect_int(&var, if *increment { "`++`" } else { "`--`" })?;
                 let ExprKind::Var(id) = var.kind else { return None };
-                // A pointer steps by its pointee, as `$p += 1` does and
-                // bpftrace 0.17's `$p++` does.
-                let delta = delta * self.pointee_size(&var.ty) as i64;
+                let delta = sign * self.increment_step(&var.ty, span)?;
                 (ExprKind::VarIncDec { var: id, delta, prefix: *prefix }, var.ty)
             }
         })

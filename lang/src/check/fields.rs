@@ -229,7 +229,7 @@ impl Checker {
     pub(super) fn field_type(&mut self, f: &TracepointField, user: bool, span: Span) -> Option<Type> {
         let ty = match f.kind {
             FieldKind::Int if matches!(f.size, 1 | 2 | 4 | 8) => Type::Int { bits: (f.size * 8) as u8, signed: f.signed },
-            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user, pointee: pointee_of(&f.c_type) },
+            FieldKind::Pointer { to_char } => Type::Ptr { to_char, user, pointee: self.field_pointee(&f.c_type) },
             FieldKind::Array { chars: true } => Type::Str { size: f.size },
             FieldKind::DataLoc { chars: true } => Type::Str { size: self.strlen },
             _ => {
@@ -261,24 +261,94 @@ fn uprobe_arg_value(arg: &crate::probes::uprobe_args::UserArg, span: Span) -> (E
     }
 }
 
-/// What a pointer field points to, from its C type's spelling, when that
-/// names a struct or union (`const struct __kernel_timespec *`, looked up
-/// in the kernel's BTF when followed) or an integer type (`u32 *`).
-fn pointee_of(c_type: &str) -> Option<Pointee> {
-    let base = c_type.strip_suffix('*')?.replace("const", "").replace("volatile", "");
-    let base = base.trim();
-    if base.contains('*') {
-        return None;
+/// The words of a C type that change nothing about what a pointer reads:
+/// qualifiers, and the kernel's address-space annotations where a format
+/// file keeps them (`void __seg_gs *`).
+const QUALIFIERS: &[&str] = &["const", "volatile", "restrict", "__restrict", "__user", "__kernel", "__iomem", "__percpu", "__rcu", "__force", "__seg_gs", "__seg_fs"];
+
+/// A pointer type's spelling taken apart: the words naming the type it
+/// finally points to (qualifiers left out) and how many `*` lead there
+/// (`const char *const *` is `["char"]` and 2). `None` for a spelling
+/// that is no pointer, or has words after its first `*` that are not
+/// qualifiers.
+fn pointer_spelling(c_type: &str) -> Option<(Vec<&str>, usize)> {
+    let mut base = Vec::new();
+    let mut stars = 0;
+    // `char*const*` splits at its stars as `char *const *` does at spaces.
+    for (i, word) in c_type.split_whitespace().flat_map(|w| w.split('*').enumerate()) {
+        stars += usize::from(i > 0);
+        match word {
+            "" => {}
+            w if QUALIFIERS.contains(&w) => {}
+            _ if stars > 0 => return None,
+            w => base.push(w),
+        }
     }
-    let pointee = match base.split_once(' ') {
-        Some(("struct", name)) => CType::Named { kind: RecordKind::Struct, name: name.trim().to_string() },
-        Some(("union", name)) => CType::Named { kind: RecordKind::Union, name: name.trim().to_string() },
-        _ => match int_type(base) {
-            Some(Type::Int { bits, signed }) if bits > 8 => CType::Int { size: u32::from(bits / 8), signed },
+    (stars > 0 && !base.is_empty()).then_some((base, stars))
+}
+
+/// The integer type the C keywords `words` spell (`unsigned long`,
+/// `char`, `short int`, `_Bool`): signed unless `unsigned`, but for plain
+/// `char`, whose sign is the target's (signed on x86, as bpftrace's clang
+/// has it). `None` when any word is no integer keyword.
+fn c_integer(words: &[&str]) -> Option<CType> {
+    let (mut sign, mut size, mut longs) = (None, None, 0);
+    for word in words {
+        match *word {
+            "signed" => sign = Some(true),
+            "unsigned" => sign = Some(false),
+            "char" => size = Some(1),
+            "short" => size = Some(2),
+            "int" => {}
+            "long" => longs += 1,
+            "_Bool" | "bool" => return (words.len() == 1).then_some(CType::Int { size: 1, signed: false }),
             _ => return None,
-        },
-    };
-    Some(Pointee(Rc::new(pointee)))
+        }
+    }
+    let size = size.unwrap_or(if longs > 0 { 8 } else { 4 });
+    let plain_char_signed = cfg!(any(target_arch = "x86_64", target_arch = "x86"));
+    let signed = sign.unwrap_or(size != 1 || plain_char_signed);
+    Some(CType::Int { size, signed })
+}
+
+impl Checker {
+    /// What a pointer field points to, from its C type's spelling (the
+    /// format file's text), as bpftrace 0.17 types it from the same text:
+    /// a struct or union (`const struct iovec *`, laid out from the
+    /// kernel's BTF when followed), an integer (`unsigned int *`, `char *`),
+    /// a typedef the kernel's BTF defines (`loff_t *`, `uid_t *`,
+    /// `sigset_t *`, kernel integer names such as `u32` without BTF too),
+    /// `void`, or a pointer to any of these (`const char *const *`,
+    /// `struct iocb * *`). `None` when the spelling names nothing known:
+    /// the pointer then can only be passed on or cast.
+    fn field_pointee(&self, c_type: &str) -> Option<Pointee> {
+        let (words, stars) = pointer_spelling(c_type)?;
+        let mut pointee = match words.as_slice() {
+            ["void"] => CType::Void,
+            ["struct", name] => CType::Named { kind: RecordKind::Struct, name: (*name).to_string() },
+            ["union", name] => CType::Named { kind: RecordKind::Union, name: (*name).to_string() },
+            ["enum", name] => self.types.get_or_want(&format!("enum {name}"))?.clone(),
+            words => match c_integer(words) {
+                Some(int) => int,
+                None => {
+                    let [name] = words else { return None };
+                    // Looked up in BTF (a later pass has it when this one
+                    // has not); kernel integer names stand without it.
+                    match (self.types.get_or_want(name), int_type(name)) {
+                        (Some(t), _) => t.clone(),
+                        (None, Some(Type::Int { bits, signed })) => CType::Int { size: u32::from(bits / 8), signed },
+                        (None, _) => return None,
+                    }
+                }
+            },
+        };
+        // A pointer read from the record points where the record's
+        // pointers do (AddrSpace::Unknown takes its holder's space).
+        for _ in 1..stars {
+            pointee = CType::pointer(pointee, AddrSpace::Unknown);
+        }
+        Some(Pointee(Rc::new(pointee)))
+    }
 }
 
 /// The element of an array field: its C type, size and signedness.

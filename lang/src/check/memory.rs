@@ -19,6 +19,7 @@ use crate::ast::{self, BinaryOp, ExprKind as A, UnaryOp};
 use crate::checked::{Expr, ExprKind, LoadBits};
 use crate::ctypes::{AddrSpace, CType, RecordKind};
 use crate::probes::ProbeKind;
+use crate::target::{FieldKind, TracepointField};
 use crate::types::{is_char, Pointee, Type};
 use crate::{Diagnostic, Span};
 
@@ -86,10 +87,22 @@ fn is_place(e: &ast::Expr, kind: &ProbeKind) -> bool {
 }
 
 /// Whether `e` is `args.NAME` naming an array the probe's context holds
-/// (a tracepoint's `char comm[16]`), indexed in the context. A uprobe's
-/// `args.NAME` is a register: `args.p[i]` reads through the pointer.
+/// (a tracepoint's `char comm[16]`), indexed in the context. A pointer
+/// field (`const char *const * argv`) and a uprobe's `args.NAME` (a
+/// register) are values: `args.p[i]` reads through the pointer. Any
+/// other field is taken as an array here, for [`Checker::index`] to say
+/// what it is instead.
 pub(super) fn is_context_array(e: &ast::Expr, kind: &ProbeKind) -> bool {
-    !matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. }) && matches!(&e.kind, A::Field { expr, .. } if expr.kind == A::Ident("args".into()))
+    let A::Field { expr, field, .. } = &e.kind else { return false };
+    if expr.kind != A::Ident("args".into()) || matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. }) {
+        return false;
+    }
+    let format = match kind {
+        ProbeKind::Tracepoint { format, .. } => format,
+        ProbeKind::Fentry { function, .. } => &function.args,
+        _ => return true,
+    };
+    !matches!(format.field(&field.name), Some(TracepointField { kind: FieldKind::Pointer { .. }, .. }))
 }
 
 impl Checker {
@@ -311,6 +324,24 @@ impl Checker {
                 .with_label(format!("this is {}", inner.ty))
                 .with_note("cast it to an integer first, e.g. `(uint64)$p`, to compute with the address"),
         );
+    }
+
+    /// What `++` adds to a value of type `ty`: one pointee's size for a
+    /// typed pointer, as `p + 1` adds (bpftrace 0.17 moves `$p++` so),
+    /// else 1. `None` after an error: a pointee too big for the
+    /// instruction's 32-bit immediate.
+    pub(super) fn increment_step(&mut self, ty: &Type, span: Span) -> Option<i64> {
+        let Type::Ptr { pointee: Some(p), .. } = ty else { return Some(1) };
+        let size = self.pointee_size(ty);
+        if i32::try_from(size).is_err() {
+            self.error(
+                Diagnostic::error(span, format!("`++` and `--` cannot move a pointer to `{}` ({size} bytes)", p.0))
+                    .with_label("its pointee is too big")
+                    .with_note("add to it instead, e.g. `$p = $p + 1`"),
+            );
+            return None;
+        }
+        Some(size as i64)
     }
 
     /// `a == b`, `a != b` on struct, union or array values of one type:
@@ -564,10 +595,13 @@ impl Checker {
             CType::Enum(e) => (e.size, Type::Int { bits: (e.size * 8) as u8, signed: e.signed }),
             CType::Pointer { pointee, space } => {
                 let user = match space {
-                    AddrSpace::Kernel => false,
                     AddrSpace::User => true,
-                    // A pointer read from memory points where its holder is.
-                    AddrSpace::Unknown => user,
+                    // A pointer read from memory points where its holder
+                    // is. A kernel type's pointer (BTF marks every one
+                    // Kernel) held in user memory points to user memory
+                    // too: the `struct iovec` a process hands writev()
+                    // holds its own addresses, as bpftrace 0.17 reads them.
+                    AddrSpace::Kernel | AddrSpace::Unknown => user,
                 };
                 (8, typed_pointer((*pointee).clone(), user))
             }

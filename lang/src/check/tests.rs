@@ -11,6 +11,7 @@ mod array_fields;
 mod buffers;
 mod marks;
 mod pointers;
+mod pointer_fields;
 mod stacks;
 mod tables;
 mod probe_kinds;
