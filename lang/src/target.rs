@@ -407,6 +407,14 @@ impl TracepointField {
     /// `decl` is the C declaration, e.g. `const char * filename`,
     /// `char comm[16]`, `__data_loc char[] name`, `unsigned long args[6]`.
     fn from_decl(decl: &str, offset: u32, size: u32, signed: bool) -> Option<TracepointField> {
+        // `T *`, or `T *const` (a constant pointer: `const void *const buf`).
+        let pointer_type = |t: &str| {
+            let mut t = t.trim_end();
+            while let Some(rest) = t.strip_suffix("const").or_else(|| t.strip_suffix("volatile")) {
+                t = rest.trim_end();
+            }
+            t.ends_with('*')
+        };
         let decl = decl.trim();
         // The name is the last identifier, before any `[N]`.
         let (before_array, array) = match decl.find('[') {
@@ -435,7 +443,7 @@ impl TracepointField {
             FieldKind::DataLoc { chars: c_type.contains("char") }
         } else if array {
             FieldKind::Array { chars: is_char(before_array[..name_start].trim_end()) }
-        } else if c_type.ends_with('*') {
+        } else if pointer_type(&c_type) {
             FieldKind::Pointer { to_char: is_char(&c_type) && c_type.matches('*').count() == 1 }
         } else {
             FieldKind::Int
@@ -535,6 +543,7 @@ format:
 \tfield:short s;\toffset:160;\tsize:2;\tsigned:0;
 \tfield:__kernel_pid_t p;\toffset:168;\tsize:4;\tsigned:0;
 \tfield:char for_kupdate;\toffset:172;\tsize:1;\tsigned:0;
+\tfield:const void *const buf;\toffset:176;\tsize:8;\tsigned:0;
 
 print fmt: \"filename: 0x%08lx\", ((unsigned long)(REC->filename))
 ";
@@ -570,6 +579,8 @@ print fmt: \"filename: 0x%08lx\", ((unsigned long)(REC->filename))
                 // The kernel builds with -funsigned-char; bpftrace's C
                 // compiler makes a plain char signed (x86).
                 "for_kupdate [char] @172 1s Int",
+                // A constant pointer is a pointer.
+                "buf [const void *const] @176 8u Pointer { to_char: false }",
             ]
         );
     }
