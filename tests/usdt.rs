@@ -136,9 +136,28 @@ fn pid_attaches_usdt_probes_and_raises_semaphores_in_that_process_alone() {
     traced.finish();
     other.finish();
     let path = binary.to_str().expect("utf-8 path");
-    assert!(out.lines().any(|l| l == format!("@[usdt:{path}:rbpf:guarded, {pid}]: 2")), "{out}");
+    // Under -p, bpftrace names the file through the process's root.
+    assert!(out.lines().any(|l| l == format!("@[usdt:/proc/{pid}/root{path}:rbpf:guarded, {pid}]: 2")), "{out}");
     assert!(out.lines().any(|l| l == format!("@ints[{pid}]: 2")), "{out}");
     assert_eq!(out.lines().filter(|l| l.starts_with('@')).count(), 2, "{out}");
+}
+
+/// `usdt:*` with -p: every probe of the process's files, as bpftrace
+/// takes it.
+#[test]
+fn a_bare_wildcard_with_a_pid_means_every_probe_of_the_process() {
+    const TEST: &str = "a_bare_wildcard_with_a_pid_means_every_probe_of_the_process";
+    let Some(binary) = build_for_kernel(TEST) else { return };
+    let mut traced = App::start(&binary);
+    let pid = traced.pid();
+    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "-e", "usdt:* { @[probe] = count(); }"]);
+    tracer.wait_attached(1);
+    assert_eq!(traced.step(), "enabled");
+    traced.finish();
+    let (out, status) = tracer.stop(libc::SIGINT);
+    assert_eq!(status, 0, "{out}");
+    let path = binary.to_str().expect("utf-8 path");
+    assert!(out.lines().any(|l| l == format!("@[usdt:/proc/{pid}/root{path}:rbpf:guarded]: 1")), "{out}");
 }
 
 #[test]
@@ -351,7 +370,7 @@ fn pid_traces_a_process_in_another_mount_namespace() {
     });
     app.finish();
     let listed = listed.expect("listed while attached");
-    assert!(out.lines().any(|l| l == format!("@tick[usdt:{}:app:tick]: 1", inside.display())), "{out}");
+    assert!(out.lines().any(|l| l == format!("@tick[usdt:/proc/{pid}/root{}:app:tick]: 1", inside.display())), "{out}");
     assert!(out.lines().any(|l| l == "@fire: 1"), "{out}");
     let root = format!("/proc/{pid}/root{}", dir.display());
     assert_eq!(

@@ -184,6 +184,8 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -
     let (path, provider, name) = match parts {
         [path, provider, name] => (*path, Some(*provider), *name),
         [path, name] => (*path, None, *name),
+        // `usdt:*`: every probe (of the -p process's files).
+        ["*"] => ("*", Some("*"), "*"),
         _ => {
             return Err(Diagnostic::error(span, "a usdt probe is written `usdt:PATH:PROVIDER:NAME` or `usdt:PATH:NAME`")
                 .with_label(usage))
@@ -265,8 +267,10 @@ pub fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope) -
                     args: decode_args(&p.args, p.address, &symbol),
                     pid: attach_pid,
                 },
-                // bpftrace's `probe` names the provider even when it was left out.
-                name: format!("usdt:{}:{}:{}", binary.shown, p.provider, p.name),
+                // bpftrace's `probe` names the provider even when it was
+                // left out, and under -p the file through the process's
+                // root (`usdt:/proc/PID/root/usr/bin/prog:...`).
+                name: format!("usdt:{}:{}:{}", if scope.pid.is_some() { &binary.path } else { &binary.shown }, p.provider, p.name),
             }
         })
         .collect())
