@@ -427,6 +427,12 @@ impl Checker {
                     let user = probe_is_user(&cx.resolved.kind);
                     return Some(Place { base: Base::Memory { addr: v, user }, ty: CType::Int { size: 8, signed: false }, bits: None });
                 }
+                if let Type::Ptr { pointee: None, user, .. } = v.ty {
+                    // A pointer to nothing known (`uptr(arg0)`, `kptr()`)
+                    // reads a uint64 in its own address space, as an
+                    // integer does in the probe's.
+                    return Some(Place { base: Base::Memory { addr: v, user }, ty: CType::Int { size: 8, signed: false }, bits: None });
+                }
                 self.deref(v, "`*`")
             }
             A::Index { expr, index } => {

@@ -273,3 +273,18 @@ fn incrementing_a_pointer_steps_a_pointee() {
         .collect();
     assert_eq!(deltas, [64, -64, 1]);
 }
+
+/// `*` of a pointer to nothing known (`uptr()`, `kptr()`) reads a uint64
+/// in the pointer's address space, as bpftrace 0.17 reads `*uptr(arg0)`.
+#[test]
+fn a_pointer_to_nothing_known_dereferences_as_a_uint64() {
+    for (program, user) in [
+        ("tracepoint:sched:sched_switch { $v = *uptr(8); }", true),
+        ("uprobe:/bin/sh:main { $v = *kptr(arg0); }", false),
+    ] {
+        let p = check_ok(program);
+        let StmtKind::VarAssign { value, .. } = &p.probes[0].body[0].kind else { panic!() };
+        assert!(matches!(value.kind, ExprKind::Load { user: u, size: 8, .. } if u == user), "{program}: {value:?}");
+        assert_eq!(value.ty.to_string(), "uint64", "{program}");
+    }
+}
