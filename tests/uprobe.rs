@@ -460,3 +460,74 @@ fn offsets_and_addresses_outside_every_function_are_errors() {
     fails_with(&["-e", "uprobe:libc:div+100000 {}"], &["Offset outside the function bounds ('div' size is ", "-e:1:1"]);
     fails_with(&["-e", "uprobe:/bin/sh:0xfffffff0 {}"], &["Could not resolve address: /bin/sh:0xfffffff0", "--unsafe"]);
 }
+
+/// Per line read from stdin: one call of `rbpf_insn`, whose first
+/// instruction (`mov $7,%eax`) is five bytes long; `rbpf_counter` is a
+/// variable, not a function.
+const INSN_PROGRAM: &str = r#"
+#include <stdio.h>
+#if defined(__x86_64__)
+__asm__(".text\n.globl rbpf_insn\n.type rbpf_insn, @function\n"
+        "rbpf_insn:\n\tmovl $7, %eax\n\tnop\n\tret\n.size rbpf_insn, .-rbpf_insn\n");
+int rbpf_insn(void);
+#else
+__attribute__((noinline)) int rbpf_insn(void) { return 7; }
+#endif
+int rbpf_counter = 1;
+int main(void) {
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        rbpf_counter += rbpf_insn();
+        printf("%d\n", rbpf_counter);
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+/// The address of `symbol` in `binary`, from `nm`.
+fn nm_address(binary: &Path, symbol: &str) -> u64 {
+    let out = std::process::Command::new("nm").arg(binary).output().expect("nm runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.ends_with(&format!(" {symbol}"))).unwrap_or_else(|| panic!("{symbol} not in:\n{text}"));
+    u64::from_str_radix(line.split(' ').next().unwrap_or_default(), 16).expect("hex address")
+}
+
+#[test]
+fn an_offset_inside_an_instruction_is_refused_and_one_on_a_boundary_attaches() {
+    const TEST: &str = "an_offset_inside_an_instruction_is_refused_and_one_on_a_boundary_attaches";
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let Some(binary) = Built::for_kernel(TEST, "the uprobe test program (needs gcc)", "insn-app", &[("main.c", INSN_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    // The kernel would put its breakpoint inside `mov $7,%eax` and the
+    // traced process would crash: refused, at the offset and the address.
+    fails_with(
+        &["-e", &format!("uprobe:{path}:rbpf_insn+2 {{ @ = count(); }}")],
+        &[&format!("error: Could not add uprobe into middle of instruction: {path}:rbpf_insn+2"), "--unsafe", "-e:1:1"],
+    );
+    let inside = nm_address(&binary, "rbpf_insn") + 3;
+    fails_with(&["-e", &format!("uprobe:{path}:{inside:#x} {{ @ = count(); }}")], &[&format!("Could not add uprobe into middle of instruction: {path}:{inside:#x}")]);
+    // The `nop` after it: attaches and fires, the program unharmed.
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    let program = format!("uprobe:{path}:rbpf_insn+5 /pid == {pid}/ {{ @[probe] = count(); }}");
+    let out = trace(&["-e", &program], 1, || {
+        for expected in ["8", "15"] {
+            assert_eq!(app.step(), expected);
+        }
+    });
+    app.finish();
+    assert_eq!(count(&out, &format!("@[uprobe:{path}:rbpf_insn+5]")), Some(2), "{out}");
+}
+
+#[test]
+fn a_variable_is_no_function_to_probe() {
+    const TEST: &str = "a_variable_is_no_function_to_probe";
+    let Some(binary) = Built::new(TEST, "the uprobe test program (needs gcc)", "insn-app", &[("main.c", INSN_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    // bpftrace's words: a uprobe on a variable would never fire.
+    fails_with(&["-e", &format!("uprobe:{path}:rbpf_counter {{ @ = count(); }}")], &[&format!("error: Could not resolve symbol: {path}:rbpf_counter"), "-e:1:1"]);
+    fails_with(&["-e", &format!("uprobe:{path}:rbpf_counter+4 {{ @ = count(); }}")], &[&format!("error: Could not resolve symbol: {path}:rbpf_counter")]);
+}

@@ -7,7 +7,7 @@
 
 use super::list::{matching, ListError, ListedProbe};
 use super::{binary, glob_match, is_glob, parse_number, uprobe_args, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
-use crate::target::{Target, TargetError};
+use crate::target::{Target, TargetError, UserSymbol};
 use crate::diagnostic::Severity;
 use crate::{Diagnostic, Span};
 
@@ -66,6 +66,12 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
     match &location {
         UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) => {
             let symbol = target.user_function(path, f).map_err(|e| match e {
+                // A variable: a uprobe there would never fire. bpftrace's words.
+                TargetError::NotFound if target.user_symbol(path, f).is_ok() => {
+                    Diagnostic::error(span, format!("Could not resolve symbol: {shown}:{f}"))
+                        .with_label(format!("`{f}` is a variable, not a function"))
+                        .with_note("a uprobe fires where a function's code starts: name a function")
+                }
                 TargetError::NotFound => missing_function(shown, f, span, target.user_functions(path)),
                 TargetError::Unavailable(why) => {
                     Diagnostic::error(span, format!("cannot attach {kind} here: {why}")).with_label("the binary this probe names")
@@ -79,10 +85,16 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
                         .with_label(format!("offset {offset} is past the end of `{f}`"))
                         .with_note(format!("the offsets of `{f}` are 0 to {}", symbol.size.saturating_sub(1))));
                 }
+                on_instruction(target, path, &symbol, *offset, &format!("{shown}:{f}+{offset}"), span, scope)?;
             }
         }
         UprobeLocation::Address(address) => match target.user_symbol_at(path, *address) {
-            Ok(_) => {}
+            Ok(name) => {
+                // Inside a function: on one of its instructions.
+                if let Some(symbol) = target.user_function(path, &name).ok().filter(|s| s.address <= *address) {
+                    on_instruction(target, path, &symbol, address - symbol.address, &format!("{shown}:{address:#x}"), span, scope)?;
+                }
+            }
             // bpftrace 0.17 refuses an address no symbol holds, unless --unsafe.
             Err(TargetError::NotFound) if !scope.allow_unsafe => {
                 return Err(Diagnostic::error(span, format!("Could not resolve address: {shown}:{address:#x}"))
@@ -104,6 +116,27 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
         // bpftrace names the probe after the file it found.
         name: format!("{kind}:{shown}:{func}"),
     }])
+}
+
+/// Refuses a uprobe `offset` bytes into `function` unless an instruction
+/// starts there, as bpftrace does unless --unsafe: the kernel writes its
+/// breakpoint over the byte there, and the traced process then runs a
+/// corrupted instruction (SIGSEGV, or worse). `place` names it in
+/// bpftrace's words (`PATH:FUNC+OFFSET`, `PATH:0xADDR`).
+fn on_instruction(target: &dyn Target, path: &str, function: &UserSymbol, offset: u64, place: &str, span: Span, scope: &Scope) -> Result<(), Diagnostic> {
+    if offset == 0 || scope.allow_unsafe {
+        return Ok(());
+    }
+    match target.user_instruction_boundary(path, function, offset) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Diagnostic::error(span, format!("Could not add uprobe into middle of instruction: {place}"))
+            .with_label(format!("offset {offset} of the function is inside an instruction"))
+            .with_note("a uprobe there corrupts the instruction and crashes the traced process; `--unsafe` attaches there anyway")),
+        Err(TargetError::NotFound) => Ok(()),
+        Err(TargetError::Unavailable(why)) => Err(Diagnostic::error(span, format!("Can't check if uprobe is in proper place ({why}): {place}"))
+            .with_label("cannot tell whether an instruction starts here")
+            .with_note("`--unsafe` attaches there anyway")),
+    }
 }
 
 /// `uprobe:PATTERN:FUNC` with -p (or -c): FUNC in each file the process
@@ -405,6 +438,24 @@ mod tests {
         assert_eq!(resolve_in("uprobe:bash:0x2008", false), Ok("uprobe:/usr/bin/bash:0x2008".into()));
         assert_eq!(resolve_in("uprobe:bash:0x2010", false), Err("Could not resolve address: /usr/bin/bash:0x2010".into()));
         assert_eq!(resolve_in("uprobe:bash:0x2010", true), Ok("uprobe:/usr/bin/bash:0x2010".into()));
+    }
+
+    #[test]
+    fn offsets_and_addresses_inside_an_instruction_are_refused_unless_unsafe() {
+        let t = target()
+            .with_user_symbol("/usr/bin/bash", "readline", 0x1000, 0x40)
+            .with_user_symbol("/usr/bin/bash", "main", 0x2000, 0x10)
+            .with_instruction_starts("/usr/bin/bash", &[0x1000, 0x1001, 0x1004, 0x2000, 0x2008]);
+        let resolve_in = |text: &str, allow_unsafe: bool| {
+            let parts: Vec<&str> = text.split(':').skip(1).collect();
+            resolve(&parts, Span::default(), &t, &Scope { allow_unsafe, ..Scope::default() }, false).map(|p| p[0].name.clone()).map_err(|d| d.message)
+        };
+        assert_eq!(resolve_in("uprobe:bash:readline+4", false), Ok("uprobe:/usr/bin/bash:readline+4".into()));
+        assert_eq!(resolve_in("uprobe:bash:readline+2", false), Err("Could not add uprobe into middle of instruction: /usr/bin/bash:readline+2".into()));
+        assert_eq!(resolve_in("uprobe:bash:readline+2", true), Ok("uprobe:/usr/bin/bash:readline+2".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2008", false), Ok("uprobe:/usr/bin/bash:0x2008".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2003", false), Err("Could not add uprobe into middle of instruction: /usr/bin/bash:0x2003".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2003", true), Ok("uprobe:/usr/bin/bash:0x2003".into()));
     }
 
     #[test]
