@@ -87,9 +87,8 @@ fn wildcards_attach_every_matching_function() {
         "uprobe:{path}:rbpf_step_* /pid == {pid}/ {{ @calls[probe, func] = count(); }} \
          uretprobe:{path}:rbpf_step_? /pid == {pid}/ {{ @returns[func, retval] = count(); }}"
     );
-    // Three links: `probe` needs one program per function; the uretprobes
-    // share one multi-attach link.
-    let out = trace(&["-e", &program], 3, || (0..2).for_each(|_| drop(app.step())));
+    // Two multi-attach links: each function's cookie names its `probe`.
+    let out = trace(&["-e", &program], 2, || (0..2).for_each(|_| drop(app.step())));
     app.finish();
     assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
     for f in ["rbpf_step_a", "rbpf_step_b"] {
@@ -530,4 +529,44 @@ fn a_variable_is_no_function_to_probe() {
     // bpftrace's words: a uprobe on a variable would never fire.
     fails_with(&["-e", &format!("uprobe:{path}:rbpf_counter {{ @ = count(); }}")], &[&format!("error: Could not resolve symbol: {path}:rbpf_counter"), "-e:1:1"]);
     fails_with(&["-e", &format!("uprobe:{path}:rbpf_counter+4 {{ @ = count(); }}")], &[&format!("error: Could not resolve symbol: {path}:rbpf_counter")]);
+}
+
+#[test]
+fn probe_under_a_wildcard_names_each_function_through_one_link() {
+    const TEST: &str = "probe_under_a_wildcard_names_each_function_through_one_link";
+    let Some(binary) = Built::for_kernel(TEST, "the uprobe test program (needs gcc)", "multi-app", &[("main.c", MULTI_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    // `probe` from each function's attach cookie: the function the kernel
+    // refuses is left out with a warning, as under `func`, where one
+    // program per function stopped at it.
+    let program = format!("uprobe:{path}:rbpf_multi_* /pid == {pid}/ {{ @[probe] = count(); }}");
+    let out = trace(&["-e", &program], 1, || (0..3).for_each(|_| drop(app.step())));
+    let (_, stderr) = run_ok(&["--dry-run", "-e", &program]);
+    app.finish();
+    assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
+    for f in ["rbpf_multi_one", "rbpf_multi_two", "rbpf_multi_three"] {
+        assert_eq!(count(&out, &format!("@[uprobe:{path}:{f}]")), Some(3), "{out}");
+    }
+    if cfg!(target_arch = "x86_64") {
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("WARNING:")).collect();
+        assert_eq!(warnings.len(), 1, "{stderr}");
+        assert!(warnings[0].contains("refuses to probe 1 function of 4: rbpf_multi_locked"), "{stderr}");
+    }
+}
+
+#[test]
+fn max_probes_counts_each_function_of_a_multi_attach_link() {
+    const TEST: &str = "max_probes_counts_each_function_of_a_multi_attach_link";
+    let Some(binary) = Built::for_kernel(TEST, "the uprobe test program (needs gcc)", "multi-app", &[("main.c", MULTI_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    let out = common::rbpf()
+        .env("BPFTRACE_MAX_PROBES", "3")
+        .args(["--dry-run", "-e", &format!("uprobe:{path}:rbpf_multi_* {{ @ = count(); }}")])
+        .output()
+        .expect("rbpf runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Can't attach to 4 probes because it exceeds the current limit of 3 probes."), "{stderr}");
 }

@@ -226,7 +226,8 @@ pub(crate) fn multi_attach(probes: &[ResolvedProbe], written: &str, target: &dyn
     let (_, shown) = probes[0].name.rsplit_once(':').and_then(|(head, _)| head.split_once(':'))?;
     let pattern = written.rsplit(':').next()?;
     let kind = if ret { "uretprobe" } else { "uprobe" };
-    Some(ResolvedProbe { kind: ProbeKind::UprobeMulti { path: path.clone(), funcs, ret, pid }, name: format!("{kind}:{shown}:{pattern}") })
+    let names = probes.iter().map(|p| p.name.clone()).collect();
+    Some(ResolvedProbe { kind: ProbeKind::UprobeMulti { path: path.clone(), funcs, names, ret, pid }, name: format!("{kind}:{shown}:{pattern}") })
 }
 
 /// `uprobe:PATH:read*`: one program per function the pattern matches,
@@ -401,7 +402,8 @@ mod tests {
         let multi = multi_attach(&probes(&t, "uretprobe:bash:read*"), "uretprobe:bash:read*", &t).unwrap();
         assert_eq!(multi.name, "uretprobe:/usr/bin/bash:read*");
         let funcs = vec!["read_builtin".to_string(), "read_octal".into(), "readline".into()];
-        assert_eq!(multi.kind, ProbeKind::UprobeMulti { path: "/usr/bin/bash".into(), funcs, ret: true, pid: None });
+        let names = funcs.iter().map(|f| format!("uretprobe:/usr/bin/bash:{f}")).collect();
+        assert_eq!(multi.kind, ProbeKind::UprobeMulti { path: "/usr/bin/bash".into(), funcs, names, ret: true, pid: None });
         // One function: its own probe, named after it.
         assert!(multi_attach(&probes(&t, "uprobe:bash:readl*"), "uprobe:bash:readl*", &t).is_none());
         assert!(multi_attach(&probes(&t, "uprobe:bash:main"), "uprobe:bash:main", &t).is_none());
