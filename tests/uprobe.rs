@@ -570,3 +570,36 @@ fn max_probes_counts_each_function_of_a_multi_attach_link() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("Can't attach to 4 probes because it exceeds the current limit of 3 probes."), "{stderr}");
 }
+
+/// Per line read from stdin: one call of the C++ function `ns::foo(int)`
+/// (the symbol `_ZN2ns3fooEi`).
+const CPP_PROGRAM: &str = r#"
+#include <stdio.h>
+namespace ns { __attribute__((noinline)) int foo(int x) { return x + 1; } }
+int main() {
+    char line[64];
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        printf("%d\n", ns::foo(i));
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn a_quoted_cpp_name_attaches_by_its_demangled_name() {
+    const TEST: &str = "a_quoted_cpp_name_attaches_by_its_demangled_name";
+    let Some(binary) = Built::for_kernel(TEST, "the C++ test program (needs gcc)", "cpp-app", &[("main.cc", CPP_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    // As bpftrace 0.17: matched by the demangled name, exactly or by a
+    // wildcard, and named by the symbol.
+    for function in [r#""ns::foo(int)""#, r#""ns::foo*""#] {
+        let mut app = App::start(&binary);
+        let pid = app.pid();
+        let program = format!("uprobe:{path}:{function} /pid == {pid}/ {{ @[probe, func] = count(); }}");
+        let out = trace(&["-e", &program], 1, || (0..2).for_each(|_| drop(app.step())));
+        app.finish();
+        assert_eq!(count(&out, &format!("@[uprobe:{path}:_ZN2ns3fooEi, ns::foo(int)]")), Some(2), "{program}: {out}");
+    }
+    fails_with(&["-e", &format!(r#"uprobe:{path}:"ns::bar(int)" {{ }}"#)], &["has no function `ns::bar(int)`"]);
+}

@@ -34,7 +34,17 @@ pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target, scope: &S
 fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let pid = scope.pid;
     let kind = if ret { "uretprobe" } else { "uprobe" };
-    let [path, func] = parts else {
+    // A quoted C++ name (`uprobe:./app:"ns::foo(int)"`) comes unquoted,
+    // split at its own colons: the function is the rest.
+    let joined;
+    let parts = match parts {
+        [path, first, rest @ ..] if !rest.is_empty() => {
+            joined = [*first].into_iter().chain(rest.iter().copied()).collect::<Vec<_>>().join(":");
+            vec![*path, joined.as_str()]
+        }
+        _ => parts.to_vec(),
+    };
+    let [path, func] = parts[..] else {
         return Err(Diagnostic::error(span, format!("a {kind} is written `{kind}:PATH:FUNCTION`"))
             .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
     };
@@ -63,6 +73,19 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
     }
     let binary = binary::locate(path, pid, kind, span, target)?;
     let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
+    // A C++ function by its demangled name (`ns::foo(int)`), as bpftrace
+    // matches it: probed, and named, by its symbol (`_ZN2ns3fooEi`).
+    let mangled;
+    let (location, func) = match &location {
+        UprobeLocation::Symbol(f) if is_demangled(f) => match mangled_name(target, path, f) {
+            Some(m) => {
+                mangled = m;
+                (UprobeLocation::Symbol(mangled.clone()), mangled.as_str())
+            }
+            None => (location, func),
+        },
+        _ => (location, func),
+    };
     match &location {
         UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) => {
             let symbol = target.user_function(path, f).map_err(|e| match e {
@@ -136,6 +159,33 @@ fn on_instruction(target: &dyn Target, path: &str, function: &UserSymbol, offset
         Err(TargetError::Unavailable(why)) => Err(Diagnostic::error(span, format!("Can't check if uprobe is in proper place ({why}): {place}"))
             .with_label("cannot tell whether an instruction starts here")
             .with_note("`--unsafe` attaches there anyway")),
+    }
+}
+
+/// Whether `name` is written as a demangled C++ name: scoped
+/// (`ns::foo`) or with its parameters (`foo(int)`), which no symbol is.
+fn is_demangled(name: &str) -> bool {
+    name.contains("::") || name.contains('(')
+}
+
+/// The symbol of the binary at `path` whose demangled name is `name`.
+fn mangled_name(target: &dyn Target, path: &str, name: &str) -> Option<String> {
+    target.user_functions(path).ok()?.into_iter().find(|f| f.starts_with("_Z") && demangle(f) == name)
+}
+
+/// The functions of `functions` that `pattern` matches by their name or,
+/// for a C++ function, by their demangled name (`ns::foo*`), in name
+/// order.
+fn matching_functions<'f>(pattern: &str, functions: &'f [String]) -> Vec<&'f str> {
+    let names = functions.iter().map(String::as_str).filter(|f| !f.contains(".part."));
+    match is_demangled(pattern) {
+        false => matching(pattern, names),
+        true => {
+            let mut found: Vec<&str> = names.filter(|f| f.starts_with("_Z") && glob_match(pattern, &demangle(f))).collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        }
     }
 }
 
@@ -224,7 +274,7 @@ pub(crate) fn multi_attach(probes: &[ResolvedProbe], written: &str, target: &dyn
     }
     // Named after the file found, as each of its probes is.
     let (_, shown) = probes[0].name.rsplit_once(':').and_then(|(head, _)| head.split_once(':'))?;
-    let pattern = written.rsplit(':').next()?;
+    let pattern = written.splitn(3, ':').nth(2)?;
     let kind = if ret { "uretprobe" } else { "uprobe" };
     let names = probes.iter().map(|p| p.name.clone()).collect();
     Some(ResolvedProbe { kind: ProbeKind::UprobeMulti { path: path.clone(), funcs, names, ret, pid }, name: format!("{kind}:{shown}:{pattern}") })
@@ -235,7 +285,7 @@ pub(crate) fn multi_attach(probes: &[ResolvedProbe], written: &str, target: &dyn
 fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, scope: &Scope, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let pid = scope.pid;
     let kind = if ret { "uretprobe" } else { "uprobe" };
-    if func.contains('+') || func.starts_with(|c: char| c.is_ascii_digit()) {
+    if (func.contains('+') && !is_demangled(func)) || func.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(Diagnostic::error(span, format!("a {kind} wildcard matches function names, not offsets or addresses"))
             .with_label("write the pattern alone, e.g. `read*`"));
     }
@@ -247,7 +297,7 @@ fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, sco
         };
         Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the functions of this binary")
     })?;
-    let matched = matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")));
+    let matched = matching_functions(func, &functions);
     if functions.is_empty() {
         return Err(stripped(span, format!("no function of `{}` matches `{func}`", binary.shown)));
     }
