@@ -599,7 +599,7 @@ fn probe_count(manifest: &rbpf::codegen::Manifest) -> u64 {
         .iter()
         .map(|p| match &p.attach {
             Attach::Dispatcher { .. } | Attach::WatchpointFunction { .. } => 0,
-            Attach::KprobeMulti { funcs, .. } => funcs.len() as u64,
+            Attach::KprobeMulti { funcs, .. } | Attach::UprobeMulti { funcs, .. } => funcs.len() as u64,
             _ => 1,
         })
         .sum()

@@ -87,9 +87,8 @@ fn wildcards_attach_every_matching_function() {
         "uprobe:{path}:rbpf_step_* /pid == {pid}/ {{ @calls[probe, func] = count(); }} \
          uretprobe:{path}:rbpf_step_? /pid == {pid}/ {{ @returns[func, retval] = count(); }}"
     );
-    // Three links: `probe` needs one program per function; the uretprobes
-    // share one multi-attach link.
-    let out = trace(&["-e", &program], 3, || (0..2).for_each(|_| drop(app.step())));
+    // Two multi-attach links: each function's cookie names its `probe`.
+    let out = trace(&["-e", &program], 2, || (0..2).for_each(|_| drop(app.step())));
     app.finish();
     assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
     for f in ["rbpf_step_a", "rbpf_step_b"] {
@@ -459,4 +458,148 @@ fn offsets_and_addresses_outside_every_function_are_errors() {
     // bpftrace 0.17's words, with the function's size from its symbol.
     fails_with(&["-e", "uprobe:libc:div+100000 {}"], &["Offset outside the function bounds ('div' size is ", "-e:1:1"]);
     fails_with(&["-e", "uprobe:/bin/sh:0xfffffff0 {}"], &["Could not resolve address: /bin/sh:0xfffffff0", "--unsafe"]);
+}
+
+/// Per line read from stdin: one call of `rbpf_insn`, whose first
+/// instruction (`mov $7,%eax`) is five bytes long; `rbpf_counter` is a
+/// variable, not a function.
+const INSN_PROGRAM: &str = r#"
+#include <stdio.h>
+#if defined(__x86_64__)
+__asm__(".text\n.globl rbpf_insn\n.type rbpf_insn, @function\n"
+        "rbpf_insn:\n\tmovl $7, %eax\n\tnop\n\tret\n.size rbpf_insn, .-rbpf_insn\n");
+int rbpf_insn(void);
+#else
+__attribute__((noinline)) int rbpf_insn(void) { return 7; }
+#endif
+int rbpf_counter = 1;
+int main(void) {
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        rbpf_counter += rbpf_insn();
+        printf("%d\n", rbpf_counter);
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+/// The address of `symbol` in `binary`, from `nm`.
+fn nm_address(binary: &Path, symbol: &str) -> u64 {
+    let out = std::process::Command::new("nm").arg(binary).output().expect("nm runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.ends_with(&format!(" {symbol}"))).unwrap_or_else(|| panic!("{symbol} not in:\n{text}"));
+    u64::from_str_radix(line.split(' ').next().unwrap_or_default(), 16).expect("hex address")
+}
+
+#[test]
+fn an_offset_inside_an_instruction_is_refused_and_one_on_a_boundary_attaches() {
+    const TEST: &str = "an_offset_inside_an_instruction_is_refused_and_one_on_a_boundary_attaches";
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let Some(binary) = Built::for_kernel(TEST, "the uprobe test program (needs gcc)", "insn-app", &[("main.c", INSN_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    // The kernel would put its breakpoint inside `mov $7,%eax` and the
+    // traced process would crash: refused, at the offset and the address.
+    fails_with(
+        &["-e", &format!("uprobe:{path}:rbpf_insn+2 {{ @ = count(); }}")],
+        &[&format!("error: Could not add uprobe into middle of instruction: {path}:rbpf_insn+2"), "--unsafe", "-e:1:1"],
+    );
+    let inside = nm_address(&binary, "rbpf_insn") + 3;
+    fails_with(&["-e", &format!("uprobe:{path}:{inside:#x} {{ @ = count(); }}")], &[&format!("Could not add uprobe into middle of instruction: {path}:{inside:#x}")]);
+    // The `nop` after it: attaches and fires, the program unharmed.
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    let program = format!("uprobe:{path}:rbpf_insn+5 /pid == {pid}/ {{ @[probe] = count(); }}");
+    let out = trace(&["-e", &program], 1, || {
+        for expected in ["8", "15"] {
+            assert_eq!(app.step(), expected);
+        }
+    });
+    app.finish();
+    assert_eq!(count(&out, &format!("@[uprobe:{path}:rbpf_insn+5]")), Some(2), "{out}");
+}
+
+#[test]
+fn a_variable_is_no_function_to_probe() {
+    const TEST: &str = "a_variable_is_no_function_to_probe";
+    let Some(binary) = Built::new(TEST, "the uprobe test program (needs gcc)", "insn-app", &[("main.c", INSN_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    // bpftrace's words: a uprobe on a variable would never fire.
+    fails_with(&["-e", &format!("uprobe:{path}:rbpf_counter {{ @ = count(); }}")], &[&format!("error: Could not resolve symbol: {path}:rbpf_counter"), "-e:1:1"]);
+    fails_with(&["-e", &format!("uprobe:{path}:rbpf_counter+4 {{ @ = count(); }}")], &[&format!("error: Could not resolve symbol: {path}:rbpf_counter")]);
+}
+
+#[test]
+fn probe_under_a_wildcard_names_each_function_through_one_link() {
+    const TEST: &str = "probe_under_a_wildcard_names_each_function_through_one_link";
+    let Some(binary) = Built::for_kernel(TEST, "the uprobe test program (needs gcc)", "multi-app", &[("main.c", MULTI_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    let mut app = App::start(&binary);
+    let pid = app.pid();
+    // `probe` from each function's attach cookie: the function the kernel
+    // refuses is left out with a warning, as under `func`, where one
+    // program per function stopped at it.
+    let program = format!("uprobe:{path}:rbpf_multi_* /pid == {pid}/ {{ @[probe] = count(); }}");
+    let out = trace(&["-e", &program], 1, || (0..3).for_each(|_| drop(app.step())));
+    let (_, stderr) = run_ok(&["--dry-run", "-e", &program]);
+    app.finish();
+    assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
+    for f in ["rbpf_multi_one", "rbpf_multi_two", "rbpf_multi_three"] {
+        assert_eq!(count(&out, &format!("@[uprobe:{path}:{f}]")), Some(3), "{out}");
+    }
+    if cfg!(target_arch = "x86_64") {
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("WARNING:")).collect();
+        assert_eq!(warnings.len(), 1, "{stderr}");
+        assert!(warnings[0].contains("refuses to probe 1 function of 4: rbpf_multi_locked"), "{stderr}");
+    }
+}
+
+#[test]
+fn max_probes_counts_each_function_of_a_multi_attach_link() {
+    const TEST: &str = "max_probes_counts_each_function_of_a_multi_attach_link";
+    let Some(binary) = Built::for_kernel(TEST, "the uprobe test program (needs gcc)", "multi-app", &[("main.c", MULTI_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    let out = common::rbpf()
+        .env("BPFTRACE_MAX_PROBES", "3")
+        .args(["--dry-run", "-e", &format!("uprobe:{path}:rbpf_multi_* {{ @ = count(); }}")])
+        .output()
+        .expect("rbpf runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Can't attach to 4 probes because it exceeds the current limit of 3 probes."), "{stderr}");
+}
+
+/// Per line read from stdin: one call of the C++ function `ns::foo(int)`
+/// (the symbol `_ZN2ns3fooEi`).
+const CPP_PROGRAM: &str = r#"
+#include <stdio.h>
+namespace ns { __attribute__((noinline)) int foo(int x) { return x + 1; } }
+int main() {
+    char line[64];
+    for (int i = 0; fgets(line, sizeof line, stdin); i++) {
+        printf("%d\n", ns::foo(i));
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn a_quoted_cpp_name_attaches_by_its_demangled_name() {
+    const TEST: &str = "a_quoted_cpp_name_attaches_by_its_demangled_name";
+    let Some(binary) = Built::for_kernel(TEST, "the C++ test program (needs gcc)", "cpp-app", &[("main.cc", CPP_PROGRAM)], &["-O1"]) else { return };
+    let path = binary.to_str().expect("utf-8 path");
+    // As bpftrace 0.17: matched by the demangled name, exactly or by a
+    // wildcard, and named by the symbol.
+    for function in [r#""ns::foo(int)""#, r#""ns::foo*""#] {
+        let mut app = App::start(&binary);
+        let pid = app.pid();
+        let program = format!("uprobe:{path}:{function} /pid == {pid}/ {{ @[probe, func] = count(); }}");
+        let out = trace(&["-e", &program], 1, || (0..2).for_each(|_| drop(app.step())));
+        app.finish();
+        assert_eq!(count(&out, &format!("@[uprobe:{path}:_ZN2ns3fooEi, ns::foo(int)]")), Some(2), "{program}: {out}");
+    }
+    fails_with(&["-e", &format!(r#"uprobe:{path}:"ns::bar(int)" {{ }}"#)], &["has no function `ns::bar(int)`"]);
 }

@@ -490,6 +490,10 @@ pub enum ExprKind {
         /// The most bytes to keep.
         len: Option<Box<Expr>>,
     },
+    /// `probe` in a program attached to many functions through one link
+    /// (`uprobe:libc:pthread_*`): the name among these of the function
+    /// that fired, by the index its link gave it as its attach cookie.
+    ProbeByCookie(Vec<String>),
     /// `str(s, len)` of a string `s` (a variable, `comm`, a tracepoint's
     /// char array or `__data_loc` string): its first `len` characters at
     /// most, as `str(ptr, len)` reads at most `len` from memory.

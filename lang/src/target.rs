@@ -38,6 +38,14 @@ pub trait Target {
     /// `address`, for `uprobe:PATH:0xADDR`; `NotFound` when none does.
     fn user_symbol_at(&self, path: &str, address: u64) -> Result<String, TargetError>;
 
+    /// Whether `offset` bytes into `function` (of the ELF file at `path`,
+    /// from [`Target::user_function`]) is where one of its instructions
+    /// starts, by decoding its machine code from its first byte: a uprobe
+    /// inside an instruction corrupts it, and the traced process crashes.
+    /// `Unavailable` says why the code cannot be checked (unreadable, not
+    /// code this host decodes).
+    fn user_instruction_boundary(&self, path: &str, function: &UserSymbol, offset: u64) -> Result<bool, TargetError>;
+
     /// Whether the kernel attaches one uprobe program to many offsets of a
     /// file through one link (BPF_TRACE_UPROBE_MULTI, Linux 6.6), for
     /// wildcards.

@@ -517,13 +517,19 @@ pub fn has_kprobe_multi() -> bool {
 /// entry or, with `ret`, on return, through one link; with `pid`, in that
 /// process alone. The kernel registers every offset or none: one it
 /// cannot probe fails the whole link.
-pub fn attach_uprobe_multi(prog: BorrowedFd<'_>, path: &str, offsets: &[u64], ret: bool, pid: Option<u32>) -> io::Result<OwnedFd> {
+/// `cookies`, when given, holds one per offset: what `bpf_get_attach_cookie`
+/// returns when the program runs for that offset.
+pub fn attach_uprobe_multi(prog: BorrowedFd<'_>, path: &str, offsets: &[u64], cookies: &[u64], ret: bool, pid: Option<u32>) -> io::Result<OwnedFd> {
+    if !cookies.is_empty() && cookies.len() != offsets.len() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
     let path = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut attr = UprobeMultiLinkAttr {
         prog_fd: prog.as_raw_fd() as u32,
         attach_type: attach_type::TRACE_UPROBE_MULTI,
         path: path.as_ptr() as u64,
         offsets: offsets.as_ptr() as u64,
+        cookies: if cookies.is_empty() { 0 } else { cookies.as_ptr() as u64 },
         cnt: offsets.len() as u32,
         multi_flags: if ret { BPF_F_UPROBE_MULTI_RETURN } else { 0 },
         pid: pid.unwrap_or(0),
@@ -539,7 +545,7 @@ pub fn attach_uprobe_multi(prog: BorrowedFd<'_>, path: &str, offsets: &[u64], re
 /// where it has them, as libbpf probes it.
 pub fn has_uprobe_multi() -> bool {
     let Ok(prog) = load_trivial_probe(prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI, 0) else { return false };
-    matches!(attach_uprobe_multi(prog.as_fd(), "/", &[0], false, None), Err(e) if e.raw_os_error() == Some(libc::EBADF))
+    matches!(attach_uprobe_multi(prog.as_fd(), "/", &[0], &[], false, None), Err(e) if e.raw_os_error() == Some(libc::EBADF))
 }
 
 /// `struct perf_event_attr` up to `config2` and the fields after it that

@@ -282,6 +282,14 @@ impl Target for HostTarget {
         found(&object::File::parse(&*debug).map_err(|_| TargetError::NotFound)?).ok_or(TargetError::NotFound)
     }
 
+    fn user_instruction_boundary(&self, path: &str, function: &UserSymbol, offset: u64) -> Result<bool, TargetError> {
+        let data = read_elf(path)?;
+        let file = parse_elf(path, &data)?;
+        let code = function_code(&file, &data, function, offset)
+            .ok_or_else(|| TargetError::Unavailable(format!("the code of the function at {:#x} is not in {path}", function.address)))?;
+        instruction_boundary(object::Object::architecture(&file), code, function.address, offset)
+    }
+
     fn uprobe_multi(&self) -> bool {
         *self.uprobe_multi.get_or_init(crate::sys::has_uprobe_multi)
     }
@@ -376,12 +384,20 @@ fn is_probe_symbol(symbol: &object::Symbol<'_, '_>) -> bool {
     symbol.address() != 0 && (symbol.is_definition() || (ifunc && !symbol.is_undefined()))
 }
 
+/// Whether a uprobe can name `symbol` as a function: a defined one that
+/// is not a variable (.data, .bss, TLS), where a uprobe would never fire;
+/// an assembly label without a type counts.
+fn is_code_symbol(symbol: &object::Symbol<'_, '_>) -> bool {
+    use object::{ObjectSymbol, SymbolKind};
+    is_probe_symbol(symbol) && !matches!(symbol.kind(), SymbolKind::Data | SymbolKind::Tls | SymbolKind::Section | SymbolKind::File)
+}
+
 /// The symbol `name` of `file` a uprobe can name, with its address and size.
 fn probe_symbol(file: &object::File<'_>, name: &str) -> Option<UserSymbol> {
     use object::{Object, ObjectSymbol};
     file.symbols()
         .chain(file.dynamic_symbols())
-        .find(|s| is_probe_symbol(s) && s.name() == Ok(name))
+        .find(|s| is_code_symbol(s) && s.name() == Ok(name))
         .map(|s| UserSymbol { address: s.address(), size: s.size() })
 }
 
@@ -440,7 +456,7 @@ pub(crate) fn uprobe_offsets<S: AsRef<str>>(path: &str, names: &[S]) -> Result<V
     let file = parse_elf(path, &data)?;
     let mut wanted: HashMap<&str, Option<u64>> = names.iter().map(|n| (n.as_ref(), None)).collect();
     fn collect(file: &object::File<'_>, wanted: &mut HashMap<&str, Option<u64>>) {
-        for symbol in file.symbols().chain(file.dynamic_symbols()).filter(is_probe_symbol) {
+        for symbol in file.symbols().chain(file.dynamic_symbols()).filter(is_code_symbol) {
             if let Some(slot) = symbol.name().ok().and_then(|n| wanted.get_mut(n)) {
                 slot.get_or_insert(symbol.address());
             }
@@ -470,6 +486,42 @@ pub(crate) fn uprobe_offsets<S: AsRef<str>>(path: &str, names: &[S]) -> Result<V
         .iter()
         .map(|name| wanted[name.as_ref()].map(|address| offset(name.as_ref(), address)).transpose())
         .collect()
+}
+
+/// The bytes of `function` in the file `data` (of `file`) up to `offset`
+/// and the longest instruction past it: its address mapped to the file
+/// through the loadable segment that holds it (a relocatable object's
+/// addresses are its sections').
+fn function_code<'d>(file: &object::File<'d>, data: &'d [u8], function: &UserSymbol, offset: u64) -> Option<&'d [u8]> {
+    use object::{Object, ObjectSegment};
+    /// The longest x86-64 instruction.
+    const MAX_INSTRUCTION: u64 = 15;
+    let start = function.address;
+    let file_start = match file.segments().find(|s| s.address() <= start && start - s.address() < s.size()) {
+        Some(segment) => start - segment.address() + segment.file_range().0,
+        None => start,
+    };
+    let end = file_start.checked_add(offset.saturating_add(MAX_INSTRUCTION).max(function.size))?;
+    let (file_start, end) = (usize::try_from(file_start).ok()?, usize::try_from(end).ok()?.min(data.len()));
+    data.get(file_start..end)
+}
+
+/// Whether `offset` bytes into `code`, a function at `address`, is where
+/// one of its instructions starts, decoding them from the first on.
+fn instruction_boundary(architecture: object::Architecture, code: &[u8], address: u64, offset: u64) -> Result<bool, TargetError> {
+    use iced_x86::{Decoder, DecoderOptions};
+    if architecture != object::Architecture::X86_64 {
+        return Err(TargetError::Unavailable(format!("rbpf decodes x86-64 instructions only, not {architecture:?}")));
+    }
+    let mut decoder = Decoder::with_ip(64, code, address, DecoderOptions::NONE);
+    let target = address + offset;
+    while decoder.can_decode() && decoder.ip() < target {
+        let instruction = decoder.decode();
+        if instruction.is_invalid() {
+            return Err(TargetError::Unavailable(format!("the bytes at {:#x} are no x86-64 instruction", instruction.ip())));
+        }
+    }
+    Ok(decoder.ip() == target)
 }
 
 /// An uncompressed kernel image of the running kernel, with its symbol
@@ -505,6 +557,19 @@ fn parse_elf<'d>(path: &str, data: &'d [u8]) -> Result<object::File<'d>, TargetE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offset_is_on_an_instruction_boundary_or_not() {
+        // push %rbp; mov %rsp,%rbp; mov %edi,-0x4(%rbp); lock incl (%rdi); ret
+        let code = [0x55, 0x48, 0x89, 0xe5, 0x89, 0x7d, 0xfc, 0xf0, 0xff, 0x07, 0xc3];
+        let x86 = object::Architecture::X86_64;
+        let on = |offset| instruction_boundary(x86, &code, 0x1149, offset).unwrap();
+        assert!([0, 1, 4, 7, 10].into_iter().all(on));
+        assert!(![2, 3, 5, 6, 8, 9].into_iter().any(on));
+        assert!(instruction_boundary(object::Architecture::Aarch64, &code, 0, 4).is_err());
+        // Bytes that are no instruction (`ud` opcodes in data) say so.
+        assert!(instruction_boundary(x86, &[0x06, 0x90], 0, 1).is_err());
+    }
 
     #[test]
     fn the_kernel_image_named_gives_function_sizes() {

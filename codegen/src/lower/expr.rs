@@ -249,7 +249,7 @@ impl ProgramGen<'_> {
             ExprKind::MapLen(map) => self.map_len(*map, e.span),
             ExprKind::TupleIndex { .. } => self.tuple_element_int(e).map(IntVal::Reg),
             ExprKind::Member { size, bitfield, .. } => self.member_int(e, *size, *bitfield).map(IntVal::Reg),
-            ExprKind::Str(_) | ExprKind::StrRead { .. } | ExprKind::StrPrefix { .. } | ExprKind::BufRead { .. } => {
+            ExprKind::Str(_) | ExprKind::ProbeByCookie(_) | ExprKind::StrRead { .. } | ExprKind::StrPrefix { .. } | ExprKind::BufRead { .. } => {
                 unreachable!("the checker gives strings and buffers their own types")
             }
             ExprKind::Tuple(_) => unreachable!("the checker gives tuples a tuple type"),

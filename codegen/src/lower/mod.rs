@@ -95,7 +95,7 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
                 let kind = if *ret { "uretprobe" } else { "uprobe" };
                 (format!("{kind}/probe{index}"), Attach::Uprobe { path: path.clone(), location, ret: *ret, pid: *pid })
             }
-            ProbeKind::UprobeMulti { path, funcs, ret, pid } => {
+            ProbeKind::UprobeMulti { path, funcs, ret, pid, .. } => {
                 let kind = if *ret { "uretprobe" } else { "uprobe" };
                 (format!("{kind}/probe{index}"), Attach::UprobeMulti { path: path.clone(), funcs: funcs.clone(), ret: *ret, pid: *pid })
             }
@@ -677,6 +677,7 @@ impl checked::Visitor<'_> for ReadsContext {
         self.0 = matches!(
             e.kind,
             E::TracepointField(_)
+                | E::ProbeByCookie(_)
                 | E::Arg(_)
                 | E::UsdtArg(_)
                 | E::Retval

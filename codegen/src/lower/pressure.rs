@@ -15,7 +15,7 @@ pub(super) fn needed(e: &Expr) -> usize {
         // An immediate operand, unless it takes a 64-bit load.
         E::Int(v) => usize::from(i32::try_from(*v as i64).is_err()),
         // Built straight into their slot, with r0–r5 as scratch.
-        E::Str(_) | E::TracepointField(_) => 1,
+        E::Str(_) | E::ProbeByCookie(_) | E::TracepointField(_) => 1,
         E::Builtin(_) | E::Var(_) | E::VarIncDec { .. } | E::MapLen(_) | E::Arg(_) | E::UsdtArg(_) | E::Retval | E::FuncIp => 1,
         E::MapRead { keys, .. } | E::HasKey { keys, .. } | E::MapIncDec { keys, .. } | E::Tuple(keys) | E::Call { args: keys, .. } => {
             keys.iter().map(needed).max().unwrap_or(0).max(1)

@@ -26,6 +26,46 @@ pub(super) struct StrReadOperands {
 }
 
 impl ProgramGen<'_> {
+    /// Writes the literal `s` at `dst` on the stack, NUL-padded to `size`
+    /// bytes; r0 is its only scratch register.
+    fn literal_into(&mut self, s: &str, dst: i16, size: u32) {
+        let mut bytes = literal_bytes(s).to_vec();
+        bytes.resize(size as usize, 0);
+        // Keep room for the NUL when the literal is longer.
+        if let Some(last) = bytes.last_mut() {
+            *last = 0;
+        }
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let off = dst + 8 * i as i16;
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            let v = i64::from_le_bytes(word);
+            match imm32(v) {
+                Some(i) => self.b.store(Size::DW, Reg::R10, off, i),
+                None => {
+                    self.b.load_imm64(Reg::R0, v as u64);
+                    self.b.store(Size::DW, Reg::R10, off, Reg::R0);
+                }
+            }
+        }
+    }
+
+    /// Writes `names[i - first]` at `dst` for the index `i` in r1, then
+    /// jumps to `done`: halves `names` at each jump.
+    fn name_by_index(&mut self, names: &[String], first: usize, dst: i16, size: u32, done: Label) {
+        if names.len() <= 1 {
+            self.literal_into(names.first().map_or("", String::as_str), dst, size);
+            self.b.jump(done);
+            return;
+        }
+        let half = names.len() / 2;
+        let upper = self.b.new_label();
+        self.b.jump_if(Cond::Ge, Reg::R1, (first + half) as i32, upper);
+        self.name_by_index(&names[..half], first, dst, size, done);
+        self.b.bind(upper);
+        self.name_by_index(&names[half..], first + half, dst, size, done);
+    }
+
     /// Builds the string `e` into `slot` at `offset`, filling exactly `size`
     /// bytes (a multiple of 8): the string, then NUL padding, so map keys
     /// compare equal byte for byte.
@@ -37,26 +77,17 @@ impl ProgramGen<'_> {
         self.b.set_span(e.span);
         let dst = slot.at(offset);
         match &e.kind {
-            ExprKind::Str(s) => {
-                let mut bytes = literal_bytes(s).to_vec();
-                bytes.resize(size as usize, 0);
-                // Keep room for the NUL when the literal is longer.
-                if let Some(last) = bytes.last_mut() {
-                    *last = 0;
-                }
-                for (i, chunk) in bytes.chunks(8).enumerate() {
-                    let off = dst + 8 * i as i16;
-                    let mut word = [0u8; 8];
-                    word[..chunk.len()].copy_from_slice(chunk);
-                    let v = i64::from_le_bytes(word);
-                    match imm32(v) {
-                        Some(i) => self.b.store(Size::DW, Reg::R10, off, i),
-                        None => {
-                            self.b.load_imm64(Reg::R0, v as u64);
-                            self.b.store(Size::DW, Reg::R10, off, Reg::R0);
-                        }
-                    }
-                }
+            ExprKind::Str(s) => self.literal_into(s, dst, size),
+            ExprKind::ProbeByCookie(names) => {
+                // The function's index among `names`, which its link gave
+                // it as its cookie, picks the name by a binary search: as
+                // many jumps as the index has bits on each path.
+                self.b.mov64(Reg::R1, Reg::R6);
+                self.b.call(Helper::GetAttachCookie);
+                self.b.mov64(Reg::R1, Reg::R0);
+                let done = self.b.new_label();
+                self.name_by_index(names, 0, dst, size, done);
+                self.b.bind(done);
             }
             ExprKind::Call { function: "path", args } => {
                 // bpf_d_path writes the path and its NUL; zeroed first so

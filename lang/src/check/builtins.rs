@@ -161,6 +161,11 @@ impl Checker {
 
     /// `probe`: the probe's full name, a constant of each program.
     fn probe_name(&mut self, _: &str, _: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        if let ProbeKind::UprobeMulti { names, .. } = &cx.resolved.kind {
+            let longest = names.iter().map(String::len).max().unwrap_or(0);
+            let size = (longest as u32 + 1).max(self.strlen);
+            return Some((ExprKind::ProbeByCookie(names.clone()), Type::Str { size }));
+        }
         let probe = cx.resolved.name.clone();
         let size = (probe.len() as u32 + 1).max(self.strlen);
         Some((ExprKind::Str(probe), Type::Str { size }))

@@ -136,7 +136,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
                     let multi = probes::kprobe::multi_attach(&resolved, &text, target)
                         .or_else(|| probes::uprobe::multi_attach(&resolved, &text, target));
                     match multi {
-                        Some(multi) if !needs_one_program_per_match(probe) => expanded.push((probe, multi, ap.span, optional)),
+                        Some(multi) if !needs_one_program_per_match(probe, matches!(multi.kind, probes::ProbeKind::UprobeMulti { .. })) => expanded.push((probe, multi, ap.span, optional)),
                         _ => expanded.extend(resolved.into_iter().map(|r| (probe, r, ap.span, optional))),
                     }
                 }
@@ -470,12 +470,16 @@ struct Checker {
 
 /// Whether a wildcard's matches must stay one program each rather than
 /// share a multi-attached one: when the body reads `probe` (a constant of
-/// each program, as in bpftrace), or needs BPF callbacks (loops over maps,
-/// `len()`), which the multi-attach loader does not link.
-fn needs_one_program_per_match(probe: &ast::Probe) -> bool {
+/// each program, as in bpftrace) and the link gives its functions no
+/// cookies (`cookies`: a uprobe multi link does), or needs BPF callbacks
+/// (loops over maps, `len()`), which the multi-attach loader does not link.
+fn needs_one_program_per_match(probe: &ast::Probe, cookies: bool) -> bool {
     probe.any(
         &mut |s| matches!(&s.kind, ast::StmtKind::For { iter: ast::ForIter::Map(_), .. }),
         &mut |e| match &e.kind {
+            // A uprobe multi link gives each function a cookie, from which
+            // the program names its probe.
+            ast::ExprKind::Ident(name) if cookies && name == "probe" => false,
             ast::ExprKind::Ident(name) => builtins::builtin(name).is_some_and(|b| b.one_program_per_match),
             ast::ExprKind::Call { name, .. } => functions::function(&name.name).is_some_and(|f| f.one_program_per_match),
             _ => false,

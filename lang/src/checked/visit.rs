@@ -123,6 +123,7 @@ pub fn walk_expr<'a, V: Visitor<'a> + ?Sized>(v: &mut V, expr: &'a Expr) {
     match &expr.kind {
         ExprKind::Int(_)
         | ExprKind::Str(_)
+        | ExprKind::ProbeByCookie(_)
         | ExprKind::Builtin(_)
         | ExprKind::TracepointField(_)
         | ExprKind::Var(_)

@@ -94,6 +94,9 @@ pub enum ProbeKind {
         path: String,
         /// The functions' names.
         funcs: Vec<String>,
+        /// Each function's probe name (`uprobe:PATH:FUNC`), by the index
+        /// the link gives it as its attach cookie: what `probe` reads.
+        names: Vec<String>,
         /// Whether it fires on return rather than on entry.
         ret: bool,
         /// The only process it is attached in, when there is one.

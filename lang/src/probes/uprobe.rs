@@ -7,7 +7,7 @@
 
 use super::list::{matching, ListError, ListedProbe};
 use super::{binary, glob_match, is_glob, parse_number, uprobe_args, ProbeKind, ResolvedProbe, Scope, UprobeLocation};
-use crate::target::{Target, TargetError};
+use crate::target::{Target, TargetError, UserSymbol};
 use crate::diagnostic::Severity;
 use crate::{Diagnostic, Span};
 
@@ -34,7 +34,17 @@ pub fn resolve_return(parts: &[&str], span: Span, target: &dyn Target, scope: &S
 fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let pid = scope.pid;
     let kind = if ret { "uretprobe" } else { "uprobe" };
-    let [path, func] = parts else {
+    // A quoted C++ name (`uprobe:./app:"ns::foo(int)"`) comes unquoted,
+    // split at its own colons: the function is the rest.
+    let joined;
+    let parts = match parts {
+        [path, first, rest @ ..] if !rest.is_empty() => {
+            joined = [*first].into_iter().chain(rest.iter().copied()).collect::<Vec<_>>().join(":");
+            vec![*path, joined.as_str()]
+        }
+        _ => parts.to_vec(),
+    };
+    let [path, func] = parts[..] else {
         return Err(Diagnostic::error(span, format!("a {kind} is written `{kind}:PATH:FUNCTION`"))
             .with_label(format!("expected e.g. `{kind}:/bin/bash:readline`")));
     };
@@ -63,9 +73,28 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
     }
     let binary = binary::locate(path, pid, kind, span, target)?;
     let (path, shown) = (binary.path.as_str(), binary.shown.as_str());
+    // A C++ function by its demangled name (`ns::foo(int)`), as bpftrace
+    // matches it: probed, and named, by its symbol (`_ZN2ns3fooEi`).
+    let mangled;
+    let (location, func) = match &location {
+        UprobeLocation::Symbol(f) if is_demangled(f) => match mangled_name(target, path, f) {
+            Some(m) => {
+                mangled = m;
+                (UprobeLocation::Symbol(mangled.clone()), mangled.as_str())
+            }
+            None => (location, func),
+        },
+        _ => (location, func),
+    };
     match &location {
         UprobeLocation::Symbol(f) | UprobeLocation::SymbolOffset(f, _) => {
             let symbol = target.user_function(path, f).map_err(|e| match e {
+                // A variable: a uprobe there would never fire. bpftrace's words.
+                TargetError::NotFound if target.user_symbol(path, f).is_ok() => {
+                    Diagnostic::error(span, format!("Could not resolve symbol: {shown}:{f}"))
+                        .with_label(format!("`{f}` is a variable, not a function"))
+                        .with_note("a uprobe fires where a function's code starts: name a function")
+                }
                 TargetError::NotFound => missing_function(shown, f, span, target.user_functions(path)),
                 TargetError::Unavailable(why) => {
                     Diagnostic::error(span, format!("cannot attach {kind} here: {why}")).with_label("the binary this probe names")
@@ -79,10 +108,16 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
                         .with_label(format!("offset {offset} is past the end of `{f}`"))
                         .with_note(format!("the offsets of `{f}` are 0 to {}", symbol.size.saturating_sub(1))));
                 }
+                on_instruction(target, path, &symbol, *offset, &format!("{shown}:{f}+{offset}"), span, scope)?;
             }
         }
         UprobeLocation::Address(address) => match target.user_symbol_at(path, *address) {
-            Ok(_) => {}
+            Ok(name) => {
+                // Inside a function: on one of its instructions.
+                if let Some(symbol) = target.user_function(path, &name).ok().filter(|s| s.address <= *address) {
+                    on_instruction(target, path, &symbol, address - symbol.address, &format!("{shown}:{address:#x}"), span, scope)?;
+                }
+            }
             // bpftrace 0.17 refuses an address no symbol holds, unless --unsafe.
             Err(TargetError::NotFound) if !scope.allow_unsafe => {
                 return Err(Diagnostic::error(span, format!("Could not resolve address: {shown}:{address:#x}"))
@@ -104,6 +139,54 @@ fn resolve(parts: &[&str], span: Span, target: &dyn Target, scope: &Scope, ret: 
         // bpftrace names the probe after the file it found.
         name: format!("{kind}:{shown}:{func}"),
     }])
+}
+
+/// Refuses a uprobe `offset` bytes into `function` unless an instruction
+/// starts there, as bpftrace does unless --unsafe: the kernel writes its
+/// breakpoint over the byte there, and the traced process then runs a
+/// corrupted instruction (SIGSEGV, or worse). `place` names it in
+/// bpftrace's words (`PATH:FUNC+OFFSET`, `PATH:0xADDR`).
+fn on_instruction(target: &dyn Target, path: &str, function: &UserSymbol, offset: u64, place: &str, span: Span, scope: &Scope) -> Result<(), Diagnostic> {
+    if offset == 0 || scope.allow_unsafe {
+        return Ok(());
+    }
+    match target.user_instruction_boundary(path, function, offset) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Diagnostic::error(span, format!("Could not add uprobe into middle of instruction: {place}"))
+            .with_label(format!("offset {offset} of the function is inside an instruction"))
+            .with_note("a uprobe there corrupts the instruction and crashes the traced process; `--unsafe` attaches there anyway")),
+        Err(TargetError::NotFound) => Ok(()),
+        Err(TargetError::Unavailable(why)) => Err(Diagnostic::error(span, format!("Can't check if uprobe is in proper place ({why}): {place}"))
+            .with_label("cannot tell whether an instruction starts here")
+            .with_note("`--unsafe` attaches there anyway")),
+    }
+}
+
+/// Whether `name` is written as a demangled C++ name: scoped
+/// (`ns::foo`) or with its parameters (`foo(int)`), which no symbol is.
+fn is_demangled(name: &str) -> bool {
+    name.contains("::") || name.contains('(')
+}
+
+/// The symbol of the binary at `path` whose demangled name is `name`.
+fn mangled_name(target: &dyn Target, path: &str, name: &str) -> Option<String> {
+    target.user_functions(path).ok()?.into_iter().find(|f| f.starts_with("_Z") && demangle(f) == name)
+}
+
+/// The functions of `functions` that `pattern` matches by their name or,
+/// for a C++ function, by their demangled name (`ns::foo*`), in name
+/// order.
+fn matching_functions<'f>(pattern: &str, functions: &'f [String]) -> Vec<&'f str> {
+    let names = functions.iter().map(String::as_str).filter(|f| !f.contains(".part."));
+    match is_demangled(pattern) {
+        false => matching(pattern, names),
+        true => {
+            let mut found: Vec<&str> = names.filter(|f| f.starts_with("_Z") && glob_match(pattern, &demangle(f))).collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        }
+    }
 }
 
 /// `uprobe:PATTERN:FUNC` with -p (or -c): FUNC in each file the process
@@ -191,9 +274,10 @@ pub(crate) fn multi_attach(probes: &[ResolvedProbe], written: &str, target: &dyn
     }
     // Named after the file found, as each of its probes is.
     let (_, shown) = probes[0].name.rsplit_once(':').and_then(|(head, _)| head.split_once(':'))?;
-    let pattern = written.rsplit(':').next()?;
+    let pattern = written.splitn(3, ':').nth(2)?;
     let kind = if ret { "uretprobe" } else { "uprobe" };
-    Some(ResolvedProbe { kind: ProbeKind::UprobeMulti { path: path.clone(), funcs, ret, pid }, name: format!("{kind}:{shown}:{pattern}") })
+    let names = probes.iter().map(|p| p.name.clone()).collect();
+    Some(ResolvedProbe { kind: ProbeKind::UprobeMulti { path: path.clone(), funcs, names, ret, pid }, name: format!("{kind}:{shown}:{pattern}") })
 }
 
 /// `uprobe:PATH:read*`: one program per function the pattern matches,
@@ -201,7 +285,7 @@ pub(crate) fn multi_attach(probes: &[ResolvedProbe], written: &str, target: &dyn
 fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, scope: &Scope, ret: bool) -> Result<Vec<ResolvedProbe>, Diagnostic> {
     let pid = scope.pid;
     let kind = if ret { "uretprobe" } else { "uprobe" };
-    if func.contains('+') || func.starts_with(|c: char| c.is_ascii_digit()) {
+    if (func.contains('+') && !is_demangled(func)) || func.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(Diagnostic::error(span, format!("a {kind} wildcard matches function names, not offsets or addresses"))
             .with_label("write the pattern alone, e.g. `read*`"));
     }
@@ -213,7 +297,7 @@ fn resolve_wildcard(path: &str, func: &str, span: Span, target: &dyn Target, sco
         };
         Diagnostic::error(span, format!("cannot expand the wildcard: {why}")).with_label("needs the functions of this binary")
     })?;
-    let matched = matching(func, functions.iter().map(String::as_str).filter(|f| !f.contains(".part.")));
+    let matched = matching_functions(func, &functions);
     if functions.is_empty() {
         return Err(stripped(span, format!("no function of `{}` matches `{func}`", binary.shown)));
     }
@@ -368,7 +452,8 @@ mod tests {
         let multi = multi_attach(&probes(&t, "uretprobe:bash:read*"), "uretprobe:bash:read*", &t).unwrap();
         assert_eq!(multi.name, "uretprobe:/usr/bin/bash:read*");
         let funcs = vec!["read_builtin".to_string(), "read_octal".into(), "readline".into()];
-        assert_eq!(multi.kind, ProbeKind::UprobeMulti { path: "/usr/bin/bash".into(), funcs, ret: true, pid: None });
+        let names = funcs.iter().map(|f| format!("uretprobe:/usr/bin/bash:{f}")).collect();
+        assert_eq!(multi.kind, ProbeKind::UprobeMulti { path: "/usr/bin/bash".into(), funcs, names, ret: true, pid: None });
         // One function: its own probe, named after it.
         assert!(multi_attach(&probes(&t, "uprobe:bash:readl*"), "uprobe:bash:readl*", &t).is_none());
         assert!(multi_attach(&probes(&t, "uprobe:bash:main"), "uprobe:bash:main", &t).is_none());
@@ -405,6 +490,24 @@ mod tests {
         assert_eq!(resolve_in("uprobe:bash:0x2008", false), Ok("uprobe:/usr/bin/bash:0x2008".into()));
         assert_eq!(resolve_in("uprobe:bash:0x2010", false), Err("Could not resolve address: /usr/bin/bash:0x2010".into()));
         assert_eq!(resolve_in("uprobe:bash:0x2010", true), Ok("uprobe:/usr/bin/bash:0x2010".into()));
+    }
+
+    #[test]
+    fn offsets_and_addresses_inside_an_instruction_are_refused_unless_unsafe() {
+        let t = target()
+            .with_user_symbol("/usr/bin/bash", "readline", 0x1000, 0x40)
+            .with_user_symbol("/usr/bin/bash", "main", 0x2000, 0x10)
+            .with_instruction_starts("/usr/bin/bash", &[0x1000, 0x1001, 0x1004, 0x2000, 0x2008]);
+        let resolve_in = |text: &str, allow_unsafe: bool| {
+            let parts: Vec<&str> = text.split(':').skip(1).collect();
+            resolve(&parts, Span::default(), &t, &Scope { allow_unsafe, ..Scope::default() }, false).map(|p| p[0].name.clone()).map_err(|d| d.message)
+        };
+        assert_eq!(resolve_in("uprobe:bash:readline+4", false), Ok("uprobe:/usr/bin/bash:readline+4".into()));
+        assert_eq!(resolve_in("uprobe:bash:readline+2", false), Err("Could not add uprobe into middle of instruction: /usr/bin/bash:readline+2".into()));
+        assert_eq!(resolve_in("uprobe:bash:readline+2", true), Ok("uprobe:/usr/bin/bash:readline+2".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2008", false), Ok("uprobe:/usr/bin/bash:0x2008".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2003", false), Err("Could not add uprobe into middle of instruction: /usr/bin/bash:0x2003".into()));
+        assert_eq!(resolve_in("uprobe:bash:0x2003", true), Ok("uprobe:/usr/bin/bash:0x2003".into()));
     }
 
     #[test]

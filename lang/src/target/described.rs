@@ -212,6 +212,7 @@ impl Target for DescribedTarget<'_> {
     forward! { rest;
         fn user_function(&self, path: &str, name: &str) -> Result<UserSymbol, TargetError>;
         fn user_symbol_at(&self, path: &str, address: u64) -> Result<String, TargetError>;
+        fn user_instruction_boundary(&self, path: &str, function: &UserSymbol, offset: u64) -> Result<bool, TargetError>;
         fn syscall_number(&self, name: &str) -> Option<u32>;
         fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, TargetError>;
         fn kernel_function(&self, module: Option<&str>, name: &str) -> Result<KernelFunction, TargetError>;

@@ -36,6 +36,9 @@ pub struct FakeTarget {
     pub user_symbols: HashMap<(String, String), u64>,
     /// Symbol sizes by (binary path, name); 8 when not given.
     pub user_symbol_sizes: HashMap<(String, String), u64>,
+    /// Where instructions start, by binary (addresses); a binary without
+    /// an entry has an instruction at every byte.
+    pub instruction_starts: HashMap<String, Vec<u64>>,
     /// Kernel symbols' addresses by name (`/proc/kallsyms`).
     pub kernel_symbols: HashMap<String, u64>,
     /// Kernel functions' sizes in the kernel image, by name.
@@ -119,6 +122,13 @@ impl FakeTarget {
         let key = (path.to_string(), name.to_string());
         self.user_symbols.insert(key.clone(), address);
         self.user_symbol_sizes.insert(key, size);
+        self
+    }
+
+    /// Says where the instructions of `path` start (addresses), for the
+    /// check that a uprobe's offset is on one.
+    pub fn with_instruction_starts(mut self, path: &str, starts: &[u64]) -> Self {
+        self.instruction_starts.insert(path.to_string(), starts.to_vec());
         self
     }
 
@@ -219,6 +229,10 @@ impl Target for FakeTarget {
             Some(functions) if !functions.iter().any(|f| f == name) => Err(TargetError::NotFound),
             _ => Ok(UserSymbol { address: 0, size: u64::MAX }),
         }
+    }
+
+    fn user_instruction_boundary(&self, path: &str, function: &UserSymbol, offset: u64) -> Result<bool, TargetError> {
+        Ok(self.instruction_starts.get(path).is_none_or(|starts| starts.contains(&(function.address + offset))))
     }
 
     /// The symbol of `path` added with [`FakeTarget::with_user_symbol`]

@@ -86,9 +86,13 @@ pub(super) fn attach_multi(
     let mut seen = std::collections::HashSet::with_capacity(found.len());
     found.retain(|(_, offset)| seen.insert(*offset));
     let pid = pid.filter(|&p| p != 0);
+    // Each function's cookie is its index in `funcs`, from which the
+    // program names its probe (`probe`).
+    let index: std::collections::HashMap<&str, u64> = funcs.iter().enumerate().map(|(i, f)| (f.as_str(), i as u64)).collect();
     let link = |part: &[(&str, u64)]| {
         let offsets: Vec<u64> = part.iter().map(|(_, offset)| *offset).collect();
-        sys::attach_uprobe_multi(program, path, &offsets, ret, pid)
+        let cookies: Vec<u64> = part.iter().map(|(func, _)| index.get(func).copied().unwrap_or(0)).collect();
+        sys::attach_uprobe_multi(program, path, &offsets, &cookies, ret, pid)
     };
     let mut links = Vec::new();
     let mut refused = Vec::new();
