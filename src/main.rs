@@ -379,7 +379,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     };
     // The environment wins over the program's `config = { }` block.
     let settings = settings.or(std::mem::take(&mut program.config));
-    settings.check_program_count(program_count(&program.object.manifest))?;
+    settings.check_program_count(&program.expanded_programs)?;
     settings.check_probe_count(probe_count(&program.object.manifest))?;
     if let Some(bytes) = settings.log_size {
         runtime::sys::set_verifier_log_size(bytes.min(u64::from(u32::MAX)) as usize);
@@ -455,6 +455,10 @@ struct Program {
     helper_checks: u8,
     /// The -c child, when it had to exist before compiling (`cpid`).
     followed: Option<Followed>,
+    /// The BPF programs bpftrace would count against
+    /// BPFTRACE_MAX_BPF_PROGS, per attach point; none for a saved object,
+    /// compiled already (bpftrace counts while compiling).
+    expanded_programs: Vec<u64>,
 }
 
 /// `rbpf FILE` where FILE is an ELF object (told by its magic number, not
@@ -494,6 +498,7 @@ fn saved_object(cli: &Cli) -> Result<Option<Program>, Failure> {
         config: env::Settings { max_probes: file.max_probes, log_size: file.log_size, ..Default::default() },
         helper_checks: file.helper_checks,
         followed: None,
+        expanded_programs: Vec::new(),
     }))
 }
 
@@ -544,6 +549,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         }
         Err(e) => return Err(Failure::Other(e.into())),
     };
+    env::check_node_count(settings.node_max, lang::ast::node_count(&compiled.ast))?;
     if !cli.no_warnings {
         // One line each, as bpftrace warns of a probe it skips.
         for warning in &compiled.checked.skipped {
@@ -578,6 +584,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         config,
         helper_checks: file.helper_checks,
         followed,
+        expanded_programs: compiled.checked.expanded_programs.clone(),
     };
     Ok(Some(program))
 }
@@ -626,16 +633,6 @@ fn probe_count(manifest: &rbpf::codegen::Manifest) -> u64 {
             _ => 1,
         })
         .sum()
-}
-
-/// The BPF programs a program's probes are compiled to, as bpftrace
-/// counts them against BPFTRACE_MAX_BPF_PROGS: one per probe, or per
-/// function of a wildcard whose program must know which one it is in
-/// (`probe`, `func`); BEGIN and END and the program that dispatches
-/// syscall tracepoints are not counted.
-fn program_count(manifest: &rbpf::codegen::Manifest) -> u64 {
-    use rbpf::codegen::manifest::Attach;
-    manifest.programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Dispatcher { .. })).count() as u64
 }
 
 /// The largest pid Linux can give (`PID_MAX_LIMIT` on 64-bit machines),
