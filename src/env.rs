@@ -38,6 +38,9 @@ pub struct Settings {
     /// BPFTRACE_VMLINUX: the kernel image whose symbol table bounds a
     /// kprobe's offset.
     pub vmlinux: Option<PathBuf>,
+    /// BPFTRACE_NODE_MAX: a program must have fewer syntax tree nodes
+    /// (0 refuses every program, as in bpftrace).
+    pub node_max: Option<u64>,
 }
 
 impl Settings {
@@ -55,7 +58,13 @@ impl Settings {
             cache_user_symbols: cache_user_symbols()?,
             btf: path("BPFTRACE_BTF"),
             vmlinux: path("BPFTRACE_VMLINUX"),
+            node_max: uint64("BPFTRACE_NODE_MAX")?,
         })
+        // BPFTRACE_MAX_TYPE_RES_ITERATIONS bounds how often bpftrace asks
+        // clang again for the types a program's types point to; rbpf reads
+        // them from BTF as it meets them, with no such rounds. Checked as
+        // bpftrace checks it, otherwise without effect.
+        .and_then(|settings| uint64("BPFTRACE_MAX_TYPE_RES_ITERATIONS").map(|_| settings))
     }
 
     /// These settings, with those they leave unset taken from `config`
@@ -70,6 +79,7 @@ impl Settings {
             max_bpf_progs: self.max_bpf_progs.or(config.max_bpf_progs),
             cpp_demangle: self.cpp_demangle.or(config.cpp_demangle),
             cache_user_symbols: self.cache_user_symbols.or(config.cache_user_symbols),
+            no_user_symbols: self.no_user_symbols || config.no_user_symbols,
             ..self
         }
     }
@@ -84,6 +94,7 @@ impl Settings {
             max_bpf_progs: program.max_bpf_progs,
             cpp_demangle: program.cpp_demangle,
             cache_user_symbols: program.cache_user_symbols,
+            no_user_symbols: program.no_user_symbols,
             ..Settings::default()
         }
     }
@@ -122,10 +133,18 @@ impl Settings {
     }
 
     /// bpftrace's refusal of more BPF programs than BPFTRACE_MAX_BPF_PROGS
-    /// allows.
-    pub fn check_program_count(&self, programs: u64) -> anyhow::Result<()> {
+    /// allows: `expanded` has the programs of each attach point (see
+    /// `checked::Program::expanded_programs`), and bpftrace stops at the
+    /// first attach point that brings the total over the limit, naming
+    /// that total.
+    pub fn check_program_count(&self, expanded: &[u64]) -> anyhow::Result<()> {
         let Some(max) = self.max_bpf_progs else { return Ok(()) };
-        if programs > max {
+        let mut programs = 0u64;
+        let over = expanded.iter().find_map(|n| {
+            programs = programs.saturating_add(*n);
+            (programs > max).then_some(programs)
+        });
+        if let Some(programs) = over {
             bail!(
                 "Failed to compile: Your program is trying to generate more than {programs} BPF programs, which exceeds the current limit of {max}.\n\
                  You can increase the limit through the BPFTRACE_MAX_BPF_PROGS environment variable."
@@ -141,6 +160,23 @@ fn positive(name: &str) -> anyhow::Result<Option<u64>> {
     match value.to_str().and_then(|v| v.trim().parse::<u64>().ok()) {
         Some(n) if n > 0 => Ok(Some(n)),
         _ => bail!("Env var '{name}' did not contain a valid uint64_t, or was zero-valued."),
+    }
+}
+
+/// bpftrace's refusal of a program with BPFTRACE_NODE_MAX nodes or more.
+pub fn check_node_count(max: Option<u64>, nodes: u64) -> anyhow::Result<()> {
+    match max {
+        Some(max) if nodes >= max => bail!("node count ({nodes}) exceeds the limit ({max})"),
+        _ => Ok(()),
+    }
+}
+
+/// A number from `name`, if set: any, 0 included, or bpftrace's error.
+fn uint64(name: &str) -> anyhow::Result<Option<u64>> {
+    let Some(value) = std::env::var_os(name) else { return Ok(None) };
+    match value.to_str().and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(n) => Ok(Some(n)),
+        None => bail!("Env var '{name}' did not contain a valid uint64_t, or was zero-valued."),
     }
 }
 

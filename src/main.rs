@@ -43,8 +43,9 @@ struct Cli {
     #[arg(long)]
     no_warnings: bool,
 
-    /// The program to run, given on the command line.
-    #[arg(short = 'e', value_name = "PROGRAM")]
+    /// The program to run, given on the command line (the last one, when
+    /// given twice, as bpftrace takes it).
+    #[arg(short = 'e', value_name = "PROGRAM", overrides_with = "program")]
     program: Option<String>,
 
     /// A script file to run (`-` reads the program from standard input),
@@ -74,9 +75,15 @@ struct Cli {
     allow_unsafe: bool,
 
     /// Print the AST, the checked program, the map definitions and the BPF
-    /// disassembly (and the verifier's log on a load error).
-    #[arg(short = 'd', long = "debug", alias = "verbose")]
-    debug: bool,
+    /// disassembly (and the verifier's log on a load error); `-dd` also
+    /// the verifier's log of every program loaded, as -v does.
+    #[arg(short = 'd', long = "debug", alias = "verbose", action = clap::ArgAction::Count)]
+    debug: u8,
+
+    /// bpftrace's option to write its LLVM IR: refused with why, since
+    /// rbpf has none.
+    #[arg(long = "emit-llvm", value_name = "FILE")]
+    emit_llvm: Option<PathBuf>,
 
     /// Compile, load into the kernel, attach and detach without running.
     #[arg(long)]
@@ -175,6 +182,19 @@ fn main() -> ExitCode {
         // bpftrace's usage text, then what was missing, where the eye lands.
         eprint!("{}", usage::TEXT);
         eprintln!("ERROR: no program given: pass one with -e 'PROGRAM', or a script file");
+        return ExitCode::FAILURE;
+    }
+    if cli.command.is_some() && cli.pid.is_some() {
+        // bpftrace's words and status, and its usage text after them.
+        eprintln!("ERROR: USAGE: Cannot use both -c and -p.");
+        eprint!("{}", usage::TEXT);
+        return ExitCode::FAILURE;
+    }
+    if cli.emit_llvm.is_some() {
+        eprintln!(
+            "ERROR: --emit-llvm: rbpf has no LLVM IR to write: it compiles the program straight to BPF instructions\n  \
+             = --emit-elf FILE writes the compiled BPF object; -d prints its disassembly"
+        );
         return ExitCode::FAILURE;
     }
     match run(&cli) {
@@ -359,7 +379,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     };
     // The environment wins over the program's `config = { }` block.
     let settings = settings.or(std::mem::take(&mut program.config));
-    settings.check_program_count(program_count(&program.object.manifest))?;
+    settings.check_program_count(&program.expanded_programs)?;
     settings.check_probe_count(probe_count(&program.object.manifest))?;
     if let Some(bytes) = settings.log_size {
         runtime::sys::set_verifier_log_size(bytes.min(u64::from(u32::MAX)) as usize);
@@ -375,7 +395,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     let options = runtime::SessionOptions {
         dry_run: cli.dry_run,
         quiet: cli.quiet,
-        verifier_stats: cli.verbose,
+        verifier_stats: cli.verbose || cli.debug > 1,
         cat_bytes_max: settings.cat_bytes_max,
         symbols: settings.symbols(),
         ..Default::default()
@@ -389,7 +409,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     let (writer, backlog) = BackgroundWriter::spawn(open_output(cli)?).context("cannot start the output thread")?;
     let mut session = match runtime::Session::load(&program.object, &options) {
         Ok(s) => s,
-        Err(e) => return Err(runtime_failure(source, source_map, &program.object.manifest, e, cli.debug)),
+        Err(e) => return Err(runtime_failure(source, source_map, &program.object.manifest, e, cli.debug > 0)),
     };
     // -v: bpftrace's layout, on standard error so that the trace's own
     // output (JSON above all) stays clean.
@@ -411,12 +431,15 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         out = Box::new(StoppedOnStdout(out));
     }
     if program.helper_checks > 0 {
-        out = Box::new(HelperErrors { inner: out, source, source_map, json: choice.json });
+        out = Box::new(HelperErrors { inner: out, source, source_map, json: choice.json, no_warnings: cli.no_warnings });
+    }
+    if cli.no_warnings {
+        out = Box::new(NoWarnings { inner: out, json: choice.json });
     }
     if let Some(files) = flame {
         out = Box::new(FlameOutput::new(out, files));
     }
-    tokio.block_on(session.run(&mut out)).map_err(|e| runtime_failure(source, source_map, &program.object.manifest, e, cli.debug))
+    tokio.block_on(session.run(&mut out)).map_err(|e| runtime_failure(source, source_map, &program.object.manifest, e, cli.debug > 0))
 }
 
 /// A program ready to load: compiled now or read from a saved object,
@@ -432,6 +455,10 @@ struct Program {
     helper_checks: u8,
     /// The -c child, when it had to exist before compiling (`cpid`).
     followed: Option<Followed>,
+    /// The BPF programs bpftrace would count against
+    /// BPFTRACE_MAX_BPF_PROGS, per attach point; none for a saved object,
+    /// compiled already (bpftrace counts while compiling).
+    expanded_programs: Vec<u64>,
 }
 
 /// `rbpf FILE` where FILE is an ELF object (told by its magic number, not
@@ -459,7 +486,7 @@ fn saved_object(cli: &Cli) -> Result<Option<Program>, Failure> {
         return Err(anyhow::anyhow!("{flag} is compiled into an object: give it with --emit-elf, not when running {path}").into());
     }
     let file = runtime::open_object(std::path::Path::new(path), &runtime::HostTarget::new()).map_err(anyhow::Error::from)?;
-    if cli.debug {
+    if cli.debug > 0 {
         print_object_debug(&file.object);
     }
     let source = file.source.clone().map_or_else(|| Source::new(path.clone(), String::new()), |(name, text)| Source::new(name, text));
@@ -471,6 +498,7 @@ fn saved_object(cli: &Cli) -> Result<Option<Program>, Failure> {
         config: env::Settings { max_probes: file.max_probes, log_size: file.log_size, ..Default::default() },
         helper_checks: file.helper_checks,
         followed: None,
+        expanded_programs: Vec::new(),
     }))
 }
 
@@ -521,6 +549,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         }
         Err(e) => return Err(Failure::Other(e.into())),
     };
+    env::check_node_count(settings.node_max, lang::ast::node_count(&compiled.ast))?;
     if !cli.no_warnings {
         // One line each, as bpftrace warns of a probe it skips.
         for warning in &compiled.checked.skipped {
@@ -528,7 +557,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         }
         report(&source, &compiled.warnings);
     }
-    if cli.debug {
+    if cli.debug > 0 {
         print_debug(&compiled);
     }
     let mut file = rbpf::codegen::object_file::ObjectFile::new(compiled.object, &compiled.checked);
@@ -555,6 +584,7 @@ fn compile_program(cli: &Cli, pid: Option<u32>) -> Result<Option<Program>, Failu
         config,
         helper_checks: file.helper_checks,
         followed,
+        expanded_programs: compiled.checked.expanded_programs.clone(),
     };
     Ok(Some(program))
 }
@@ -603,16 +633,6 @@ fn probe_count(manifest: &rbpf::codegen::Manifest) -> u64 {
             _ => 1,
         })
         .sum()
-}
-
-/// The BPF programs a program's probes are compiled to, as bpftrace
-/// counts them against BPFTRACE_MAX_BPF_PROGS: one per probe, or per
-/// function of a wildcard whose program must know which one it is in
-/// (`probe`, `func`); BEGIN and END and the program that dispatches
-/// syscall tracepoints are not counted.
-fn program_count(manifest: &rbpf::codegen::Manifest) -> u64 {
-    use rbpf::codegen::manifest::Attach;
-    manifest.programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Dispatcher { .. })).count() as u64
 }
 
 /// The largest pid Linux can give (`PID_MAX_LIMIT` on 64-bit machines),
@@ -667,7 +687,7 @@ fn list(cli: &Cli) -> Result<i32, Failure> {
             .map_err(|e| Failure::Other(e.into()))?
         }
     };
-    for warning in &listing.warnings {
+    for warning in listing.warnings.iter().filter(|_| !cli.no_warnings) {
         eprintln!("WARNING: {warning}");
     }
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -697,14 +717,16 @@ impl Forward for StoppedOnStdout<'_> {
     }
 }
 
-/// With -k/-kk: a failed helper call is shown at its source line, as a
-/// warning on standard error in text mode (bpftrace's words first), as a
-/// `helper_error` event with its line and column in JSON mode.
+/// With -k/-kk: a failed helper call is shown at its source line, in the
+/// output itself in text mode (as bpftrace 0.17 writes it, with
+/// --no-warnings silencing it), as a `helper_error` event with its line
+/// and column in JSON mode (kept under --no-warnings, as bpftrace keeps it).
 struct HelperErrors<'a> {
     inner: Box<dyn Output + 'a>,
     source: &'a Source,
     source_map: &'a lang::preprocess::SourceMap,
     json: bool,
+    no_warnings: bool,
 }
 
 impl Forward for HelperErrors<'_> {
@@ -712,18 +734,109 @@ impl Forward for HelperErrors<'_> {
         self.inner.as_mut()
     }
     fn helper_error(&mut self, error: &runtime::HelperError) -> io::Result<()> {
-        let span = self.source_map.span(error.span);
-        let before = self.source.text.get(..span.start as usize).unwrap_or_default();
-        let line = before.matches('\n').count() + 1;
-        let col = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
-        let located = runtime::HelperError { location: Some((line, col)), ..error.clone() };
-        if self.json {
-            return self.inner.helper_error(&located);
+        if self.no_warnings && !self.json {
+            return Ok(());
         }
-        // What was printed so far comes first, as it happened.
-        self.inner.flush()?;
-        report(self.source, &[lang::Diagnostic::warning(span, located.message()).with_label("this call failed")]);
+        let span = self.source_map.span(error.span);
+        let location = bpftrace_location(self.source, span.start as usize, span.end as usize);
+        self.inner.helper_error(&runtime::HelperError { location: Some(location), ..error.clone() })
+    }
+}
+
+/// Where bpftrace 0.17 places a call that starts at byte `start` and ends
+/// before `end` of `source`. Its lexer moves a location's start only past
+/// blanks outside strings and comments, so a call's place starts where
+/// the run of text it is in starts: `f(x,str(0))` places `str(0)` at `f`.
+fn bpftrace_location(source: &Source, start: usize, end: usize) -> runtime::SourceLocation {
+    let text = source.text.as_str();
+    let (start, end) = (start.min(text.len()), end.min(text.len()));
+    let begin = token_run_start(text, start);
+    let line_start = text[..begin].rfind('\n').map_or(0, |at| at + 1);
+    let line_of = |at: usize| text[..at].matches('\n').count() + 1;
+    let first = line_of(begin);
+    let last = first + text.get(begin..end).unwrap_or_default().matches('\n').count();
+    let line_end = text[line_start..].find('\n').map_or(text.len(), |at| line_start + at);
+    // bpftrace names a program given with -e `stdin`, as it does one read
+    // from standard input.
+    let file = if source.name == "-e" { "stdin".to_string() } else { source.name.clone() };
+    runtime::SourceLocation {
+        file,
+        lines: (first, last),
+        columns: (begin - line_start + 1, end.max(begin) - line_start + 1),
+        text: text[line_start..line_end].to_string(),
+    }
+}
+
+/// The byte after the last blank (outside strings and comments) at or
+/// before `at`, or the start of `text`.
+fn token_run_start(text: &str, at: usize) -> usize {
+    enum In {
+        Code,
+        String,
+        LineComment,
+        BlockComment,
+    }
+    let mut state = In::Code;
+    let mut begin = 0;
+    let mut escaped = false;
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate().take(at) {
+        let next = bytes.get(i + 1).copied();
+        state = match state {
+            In::Code if b.is_ascii_whitespace() => {
+                begin = i + 1;
+                In::Code
+            }
+            In::Code if b == b'"' => In::String,
+            In::Code if b == b'/' && next == Some(b'/') => In::LineComment,
+            In::Code if b == b'/' && next == Some(b'*') => In::BlockComment,
+            In::Code => In::Code,
+            In::String if escaped => {
+                escaped = false;
+                In::String
+            }
+            In::String if b == b'\\' => {
+                escaped = true;
+                In::String
+            }
+            In::String if b == b'"' => In::Code,
+            In::String => In::String,
+            In::LineComment if b == b'\n' => {
+                begin = i + 1;
+                In::Code
+            }
+            In::LineComment => In::LineComment,
+            In::BlockComment if b == b'\n' => {
+                begin = i + 1;
+                In::BlockComment
+            }
+            In::BlockComment if b == b'/' && i > 0 && bytes[i - 1] == b'*' => In::Code,
+            In::BlockComment => In::BlockComment,
+        };
+    }
+    begin
+}
+
+/// --no-warnings: the warnings of a run (a probe skipped, events lost, a
+/// map that filled up) are not printed; errors still are.
+struct NoWarnings<'a> {
+    inner: Box<dyn Output + 'a>,
+    json: bool,
+}
+
+impl Forward for NoWarnings<'_> {
+    fn inner(&mut self) -> &mut dyn Output {
+        self.inner.as_mut()
+    }
+    fn warning(&mut self, _message: &str) -> io::Result<()> {
         Ok(())
+    }
+    fn failed_updates(&mut self, map: &str, failed: u64, max_entries: u32) -> io::Result<()> {
+        // A record of the JSON output, not a warning: kept.
+        match self.json {
+            true => self.inner.failed_updates(map, failed, max_entries),
+            false => Ok(()),
+        }
     }
 }
 

@@ -48,6 +48,9 @@ COMPILED OBJECTS:
 TROUBLESHOOTING OPTIONS:
     -v             with -l: probe arguments; otherwise: verifier statistics
     -d, --debug    print the AST, the checked program, maps and disassembly
+    -dd            that, and the verifier's log of every program loaded
+    --emit-llvm FILE
+                   refused: rbpf has no LLVM IR (see --emit-elf, -d)
     --dry-run      load, attach and detach without running
 
 ENVIRONMENT:

@@ -280,13 +280,31 @@ fn failed_helper_calls_are_reported_with_k_and_kk() {
             assert_eq!(out, theirs, "{flags:?}");
         }
     }
-    // Text: a warning in bpftrace's words on standard error, at the call.
+    // Text: bpftrace 0.17's warning, source line and marker, in the
+    // output itself, before what the program printed after the call.
     let out = run(&["-kk", "-e", program]);
-    assert_eq!(stdout(&out), "Attaching 1 probe...\n|\n\n\n@x[1]: 1\n");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("warning: Failed to probe_read_str: Bad address (-14)\n  ┌─ -e:1:25\n"), "{stderr}");
-    assert!(stderr.contains("warning: Failed to map_delete_elem: No such file or directory (-2)\n  ┌─ -e:1:45\n"), "{stderr}");
-    assert!(stderr.contains("^^^^^^^^^^^^^ this call failed"), "{stderr}");
+    let expect = concat!(
+        "Attaching 1 probe...\n",
+        "stdin:1:25-31: WARNING: Failed to probe_read_str: Bad address (-14)\n",
+        "BEGIN { printf(\"%s|\\n\", str(0)); @x[1] = 1; delete(@x[2]); exit(); }\n",
+        "                        ~~~~~~\n",
+        "|\n",
+        "stdin:1:45-58: WARNING: Failed to map_delete_elem: No such file or directory (-2)\n",
+        "BEGIN { printf(\"%s|\\n\", str(0)); @x[1] = 1; delete(@x[2]); exit(); }\n",
+        "                                            ~~~~~~~~~~~~~\n",
+        "\n\n@x[1]: 1\n",
+    );
+    assert_eq!(stdout(&out), expect);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    if let Some(theirs) = bpftrace(&["-kk", "-e", program]) {
+        assert_eq!(expect, theirs);
+    }
+    // --no-warnings silences them in text; JSON keeps its events.
+    let quiet = run(&["--no-warnings", "-kk", "-e", program]);
+    assert_eq!(stdout(&quiet), "Attaching 1 probe...\n|\n\n\n@x[1]: 1\n");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    let quiet_json = stdout(&run(&["--no-warnings", "-kk", "-f", "json", "-e", program]));
+    assert_eq!(quiet_json.lines().filter(|l| l.contains("helper_error")).count(), 2, "{quiet_json}");
     // In a tracepoint, as it fires in a child command.
     let traced = r#"tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf("%s|\n", str(0)); exit(); }"#;
     let out = run(&["-kk", "-f", "json", "-c", "/bin/cat /etc/hostname", "-e", traced]);
@@ -474,4 +492,57 @@ fn pids_are_checked_as_bpftrace_checks_them() {
     let out = run(&["-l", "usdt:*", "-p", "4194304"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "ERROR: there is no process with pid 4194304\n");
+}
+
+/// bpftrace's refusal of -c with -p, in its words, before anything runs.
+#[test]
+fn c_and_p_together_are_refused() {
+    let out = rbpf().args(["-p", "1", "-c", "/bin/true", "-e", "BEGIN { exit(); }"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("ERROR: USAGE: Cannot use both -c and -p.\nUSAGE:\n"), "{stderr}");
+}
+
+/// bpftrace's --emit-llvm is known, and refused with why: rbpf has no
+/// LLVM IR, and what to use instead.
+#[test]
+fn emit_llvm_says_there_is_no_llvm_ir() {
+    let scratch = Scratch::new("emit_llvm");
+    let file = scratch.path("x.ll");
+    let out = rbpf().args(["--emit-llvm", &file, "-e", "BEGIN { exit(); }"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("ERROR: --emit-llvm: rbpf has no LLVM IR to write"), "{stderr}");
+    assert!(stderr.contains("--emit-elf") && stderr.contains("-d"), "{stderr}");
+    assert!(!std::path::Path::new(&file).exists());
+}
+
+/// -dd is accepted (bpftrace's more verbose debug): -d's output, and the
+/// verifier's log of each program.
+#[test]
+fn dd_prints_the_debug_output_and_the_verifier_log() {
+    if !kernel_tests_enabled("dd_prints_the_debug_output_and_the_verifier_log") {
+        return;
+    }
+    let out = run(&["-dd", "-e", "BEGIN { exit(); }"]);
+    let text = stdout(&out);
+    assert!(text.contains("AST\n---\n") && text.contains("Maps\n----"), "{text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Program ID: ") && stderr.contains("The verifier log:"), "{stderr}");
+}
+
+/// --no-warnings silences rbpf's own warnings of a run too: a map that
+/// filled up. Text stays as without it.
+#[test]
+fn no_warnings_silences_the_full_map_warning() {
+    if !kernel_tests_enabled("no_warnings_silences_the_full_map_warning") {
+        return;
+    }
+    let program = "BEGIN { @[1] = 1; @[2] = 2; exit(); }";
+    let loud = rbpf().env("BPFTRACE_MAP_KEYS_MAX", "1").args(["-e", program]).output().unwrap();
+    assert!(String::from_utf8_lossy(&loud.stderr).contains("WARNING: 1 update(s) of map @ failed"));
+    let quiet = rbpf().env("BPFTRACE_MAP_KEYS_MAX", "1").args(["--no-warnings", "-e", program]).output().unwrap();
+    assert_eq!(stdout(&quiet), "Attaching 1 probe...\n\n\n@[1]: 1\n");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
 }

@@ -33,6 +33,14 @@ fn invalid_values_are_refused_in_bpftrace_s_words() {
         ("BPFTRACE_NO_CPP_DEMANGLE", "yes", "ERROR: Env var 'BPFTRACE_NO_CPP_DEMANGLE' did not contain a valid value (0 or 1).\n"),
         ("BPFTRACE_CPP_DEMANGLE", "", "ERROR: Env var 'BPFTRACE_CPP_DEMANGLE' did not contain a valid value (0 or 1).\n"),
         ("BPFTRACE_CACHE_USER_SYMBOLS", "2", "ERROR: Env var 'BPFTRACE_CACHE_USER_SYMBOLS' did not contain a valid value (0 or 1).\n"),
+        ("BPFTRACE_NODE_MAX", "abc", "ERROR: Env var 'BPFTRACE_NODE_MAX' did not contain a valid uint64_t, or was zero-valued.\n"),
+        (
+            "BPFTRACE_MAX_TYPE_RES_ITERATIONS",
+            "abc",
+            "ERROR: Env var 'BPFTRACE_MAX_TYPE_RES_ITERATIONS' did not contain a valid uint64_t, or was zero-valued.\n",
+        ),
+        // bpftrace takes 0 as a limit: no program has fewer nodes.
+        ("BPFTRACE_NODE_MAX", "0", "ERROR: node count (5) exceeds the limit (0)\n"),
     ] {
         let out = run_with(&[(name, value)], &["-e", "BEGIN { exit(); }"]);
         assert_eq!(out.status.code(), Some(1), "{name}={value}");
@@ -51,6 +59,44 @@ fn invalid_values_are_refused_in_bpftrace_s_words() {
         assert!(stderr(&out).contains(&format!("error: {message}")), "{config}: {}", stderr(&out));
         assert!(stderr(&out).contains("┌─ -e:1:"), "{config}: a span: {}", stderr(&out));
     }
+}
+
+/// BPFTRACE_NODE_MAX refuses a program of that many syntax tree nodes or
+/// more, counted as bpftrace 0.17 counts them (checked against it:
+/// `BEGIN { exit(); }` has 5, the program below 14).
+#[test]
+fn programs_with_too_many_nodes_are_refused() {
+    let program = "BEGIN { @x = 1 + 2; printf(\"%d\\n\", @x); exit(); }";
+    // Compiled, not run: --emit-elf needs no kernel.
+    let compile = |env: &[(&str, &str)]| run_with(env, &["--emit-elf", "/dev/null", "-e", program]);
+    for max in ["5", "14"] {
+        let out = compile(&[("BPFTRACE_NODE_MAX", max)]);
+        assert_eq!((out.status.code(), stderr(&out)), (Some(1), format!("ERROR: node count (14) exceeds the limit ({max})\n")));
+    }
+    let out = compile(&[("BPFTRACE_NODE_MAX", "15")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Without effect on rbpf, but valid: 0 is bpftrace's "unlimited".
+    let out = compile(&[("BPFTRACE_MAX_TYPE_RES_ITERATIONS", "0")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Every config key later bpftrace documents is taken: those rbpf follows
+/// or has no use for quietly, the others with a warning that they have no
+/// effect here; a value of the wrong kind is still refused.
+#[test]
+fn every_documented_config_key_is_taken() {
+    let compile = |config: &str| run_with(&[], &["--emit-elf", "/dev/null", "-e", &format!("config = {{ {config} }} BEGIN {{ exit(); }}")]);
+    let quiet = compile("no_user_symbols = 1; max_type_res_iterations = 5; print_maps_on_exit = 1; cache_user_symbols = NONE");
+    assert_eq!((quiet.status.code(), stderr(&quiet)), (Some(0), String::new()));
+    let keys = "on_stack_limit = 32; lazy_symbolication = 1; probe_inline = 0; use_blazesym = 0; print_maps_on_exit = 0; \
+                stack_mode = perf; symbol_source = dwarf; missing_probes = error; str_trunc_trailer = \"..\"; license = \"GPL\"";
+    let warned = compile(keys);
+    assert_eq!(warned.status.code(), Some(0), "{}", stderr(&warned));
+    for key in keys.split("; ").map(|k| k.split(' ').next().unwrap()) {
+        assert!(stderr(&warned).contains(&format!("warning: config option `{key}` has no effect in rbpf")), "{key}: {}", stderr(&warned));
+    }
+    let out = compile("stack_mode = sideways");
+    assert!(stderr(&out).contains("error: `stack_mode` must be one of: bpftrace, perf, raw"), "{}", stderr(&out));
 }
 
 #[test]
@@ -95,6 +141,42 @@ fn too_many_bpf_programs_are_refused_before_anything_loads() {
     }
     let out = run_with(&[("BPFTRACE_MAX_BPF_PROGS", "3")], &["--dry-run", "-e", &format!("config = {{ max_bpf_progs = 2 }} {program}")]);
     assert_eq!(out.status.code(), Some(0), "the environment wins: {}", stderr(&out));
+}
+
+/// As bpftrace 0.17 counts: a wildcard's matches count only when the body
+/// needs one program per match (`probe`), and the total is named at the
+/// first attach point that brings it over the limit.
+#[test]
+fn only_probes_expanded_per_match_count_as_bpf_programs() {
+    let refused = |total: u64, max: u64| {
+        format!(
+            "ERROR: Failed to compile: Your program is trying to generate more than {total} BPF programs, which exceeds the current limit of {max}.\n\
+             You can increase the limit through the BPFTRACE_MAX_BPF_PROGS environment variable.\n"
+        )
+    };
+    let read_probe = r#"tracepoint:syscalls:sys_enter_read* { printf("%s\n", probe); exit(); }"#;
+    let write_probe = r#"tracepoint:syscalls:sys_enter_write* { printf("%s\n", probe); exit(); }"#;
+    let matches = |prefix: &str| {
+        std::fs::read_dir("/sys/kernel/tracing/events/syscalls")
+            .map(|dir| dir.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count() as u64)
+            .unwrap_or(0)
+    };
+    let (read_count, write_count) = (matches("sys_enter_read"), matches("sys_enter_write"));
+    if read_count < 2 || write_count == 0 {
+        return;
+    }
+    let out = run_with(&[("BPFTRACE_MAX_BPF_PROGS", "1")], &["-e", read_probe]);
+    assert_eq!((out.status.code(), stderr(&out)), (Some(1), refused(read_count, 1)));
+    let both = format!("{read_probe} {write_probe}");
+    let out = run_with(&[("BPFTRACE_MAX_BPF_PROGS", &read_count.to_string())], &["-e", &both]);
+    assert_eq!(stderr(&out), refused(read_count + write_count, read_count));
+    if !kernel_tests_enabled("only_probes_expanded_per_match_count_as_bpf_programs") {
+        return;
+    }
+    // Without `probe`, one program serves every match: not counted.
+    let program = "tracepoint:syscalls:sys_enter_read* { exit(); } BEGIN { exit(); }";
+    let out = run_with(&[("BPFTRACE_MAX_BPF_PROGS", "1")], &["--dry-run", "-e", program]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// Calls `work`, whose symbol is the mangled C++ name of

@@ -172,10 +172,11 @@ fn unroll_nested_beyond_a_program_is_refused_at_once() {
 #[test]
 fn invalid_string_lengths_are_refused() {
     for (value, needle) in [
-        ("0", "BPFTRACE_STRLEN must be a string length from 1 to 200, not `0`"),
-        ("abc", "BPFTRACE_STRLEN must be a string length from 1 to 200, not `abc`"),
-        ("", "BPFTRACE_STRLEN must be a string length from 1 to 200, not ``"),
-        ("300", "BPFTRACE_STRLEN=300 is more than the 200 bytes a string can have"),
+        ("0", "Env var 'BPFTRACE_STRLEN' did not contain a valid uint64_t, or was zero-valued."),
+        ("abc", "Env var 'BPFTRACE_STRLEN' did not contain a valid uint64_t, or was zero-valued."),
+        ("", "Env var 'BPFTRACE_STRLEN' did not contain a valid uint64_t, or was zero-valued."),
+        ("201", "'BPFTRACE_STRLEN' 201 exceeds the current maximum of 200 bytes."),
+        ("300", "'BPFTRACE_STRLEN' 300 exceeds the current maximum of 200 bytes."),
     ] {
         let out = common::rbpf()
             .env("BPFTRACE_STRLEN", value)

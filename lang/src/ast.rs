@@ -391,3 +391,31 @@ impl BinaryOp {
         matches!(self, Eq | Ne | Lt | Le | Gt | Ge)
     }
 }
+
+/// The nodes of `program` as bpftrace 0.17 counts them against
+/// BPFTRACE_NODE_MAX: the program, each probe, attach point and
+/// predicate, each statement and each expression (a block is none). Its
+/// tree and rbpf's differ a little (`@x += 1` is one assignment here, an
+/// assignment of a sum there), so a count may differ by a few.
+pub fn node_count(program: &Program) -> u64 {
+    struct Count(u64);
+    impl<'a> Visitor<'a> for Count {
+        fn visit_probe(&mut self, probe: &'a Probe) {
+            self.0 += 1 + probe.attach_points.len() as u64 + u64::from(probe.predicate.is_some());
+            walk_probe(self, probe)
+        }
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            self.0 += 1;
+            walk_stmt(self, stmt)
+        }
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            self.0 += 1;
+            walk_expr(self, expr)
+        }
+    }
+    let mut count = Count(1);
+    for probe in &program.probes {
+        count.visit_probe(probe);
+    }
+    count.0
+}

@@ -64,6 +64,15 @@ pub struct Program {
     /// user symbols is kept for the session (BPFTRACE_CACHE_USER_SYMBOLS
     /// wins).
     pub cache_user_symbols: Option<bool>,
+    /// `config = { no_user_symbols = 1 }`: user addresses print in hex
+    /// (as BPFTRACE_NO_USER_SYMBOLS=1).
+    pub no_user_symbols: bool,
+    /// The BPF programs bpftrace counts against BPFTRACE_MAX_BPF_PROGS,
+    /// one entry per attach point in source order: the probes it matches,
+    /// for the attach points of a probe whose body must know which probe
+    /// fired (`probe`, `func`: one program each); none for the others,
+    /// which share one program per probe and which bpftrace does not count.
+    pub expanded_programs: Vec<u64>,
     /// What the program runs without, to be told before it runs in one
     /// `WARNING:` line each: the attach points skipped because their
     /// function is missing.

@@ -42,7 +42,7 @@ pub mod value;
 pub use error::RuntimeError;
 pub use histogram::{Bucket, Histogram};
 pub use maps::MapEntry;
-pub use output::{flame_map, BackgroundWriter, Backlog, Buffering, Event, EventOutput, FlameFiles, FlameOutput, HelperError, JsonOutput, Output, TextOutput};
+pub use output::{flame_map, BackgroundWriter, Backlog, Buffering, Event, EventOutput, FlameFiles, FlameOutput, HelperError, JsonOutput, Output, SourceLocation, TextOutput};
 pub use decode::Decoder;
 pub use value::{Stats, Value};
 pub use loader::VerifierStats;

@@ -79,6 +79,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     // `options`) wins over the block here too.
     let (mut ringbuf_pages, mut max_probes, mut log_size) = (options.ringbuf_pages, None, None);
     let (mut cat_bytes_max, mut max_bpf_progs, mut cpp_demangle, mut cache_user_symbols) = (None, None, None, None);
+    let (mut no_user_symbols, mut config_warnings) = (options.no_user_symbols, Vec::new());
     for entry in &program.config {
         match config_entry(entry) {
             Ok(Config::Strlen(n)) => strlen = env.unwrap_or(n),
@@ -90,6 +91,9 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
             Ok(Config::MaxBpfProgs(n)) => max_bpf_progs = Some(n),
             Ok(Config::CppDemangle(on)) => cpp_demangle = Some(on),
             Ok(Config::CacheUserSymbols(on)) => cache_user_symbols = Some(on),
+            Ok(Config::NoUserSymbols(on)) => no_user_symbols = on,
+            Ok(Config::Accepted) => {}
+            Ok(Config::NoEffect(warning)) => config_warnings.push(warning),
             Err(d) => diags.push(d),
         }
     }
@@ -98,6 +102,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     // Each with whether it may fail to attach (below).
     let mut expanded: Vec<(&ast::Probe, ResolvedProbe, Span, bool)> = Vec::new();
     let mut skipped = Vec::new();
+    let mut expanded_programs = Vec::new();
     for probe in &program.probes {
         let before = expanded.len();
         // As in bpftrace, a wildcard of a list that matches nothing is left
@@ -133,6 +138,9 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
             let optional = probe.attach_points.len() > 1 || probes::is_glob(&text);
             match resolved {
                 Ok(resolved) => {
+                    if needs_one_program_per_match(probe) {
+                        expanded_programs.push(resolved.len() as u64);
+                    }
                     let multi = probes::kprobe::multi_attach(&resolved, &text, target)
                         .or_else(|| probes::uprobe::multi_attach(&resolved, &text, target));
                     match multi {
@@ -163,7 +171,7 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     let mut checker = Checker::new(program, options, strlen);
     checker.ncpus = target.possible_cpus().max(1);
     checker.demangle = options.cpp_demangle.or(cpp_demangle).unwrap_or(true);
-    checker.no_user_symbols = options.no_user_symbols;
+    checker.no_user_symbols = no_user_symbols;
     let (types, mut type_diags) = types::TypeTable::build(program, target);
     checker.types = types;
     checker.symbols = symbols::Symbols::resolve(&expanded, target);
@@ -217,7 +225,8 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
-    let warnings = warnings::warnings(&checker.probes);
+    let mut warnings = config_warnings;
+    warnings.extend(warnings::warnings(&checker.probes));
     let maps = checker
         .maps
         .into_iter()
@@ -248,6 +257,8 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         max_bpf_progs,
         cpp_demangle,
         cache_user_symbols,
+        no_user_symbols,
+        expanded_programs,
         skipped,
         warnings,
     })
@@ -302,9 +313,11 @@ fn env_strlen() -> Result<Option<u32>, Diagnostic> {
     let error = |message: String| Diagnostic::error(Span::new(0, 0), message);
     match value.trim().parse::<u64>() {
         Ok(n @ 1..) if n <= u64::from(MAX_STRLEN) => Ok(Some(n as u32)),
-        Ok(n @ 1..) => Err(error(format!("{name}={n} is more than the {MAX_STRLEN} bytes a string can have"))
+        // bpftrace's words.
+        Ok(n @ 1..) => Err(error(format!("'{name}' {n} exceeds the current maximum of {MAX_STRLEN} bytes."))
             .with_note("strings live on the BPF stack, which has 512 bytes")),
-        _ => Err(error(format!("{name} must be a string length from 1 to {MAX_STRLEN}, not `{value}`"))),
+        _ => Err(error(format!("Env var '{name}' did not contain a valid uint64_t, or was zero-valued."))
+            .with_note(format!("{name} is a string length from 1 to {MAX_STRLEN}, not `{value}`"))),
     }
 }
 
@@ -328,13 +341,21 @@ enum Config {
     MaxBpfProgs(u64),
     CppDemangle(bool),
     CacheUserSymbols(bool),
+    NoUserSymbols(bool),
+    /// A valid setting that changes nothing in rbpf, as it is its default
+    /// or names a step rbpf does not have.
+    Accepted,
+    /// A valid setting of later bpftrace that rbpf does not follow: the
+    /// program runs, with this warning.
+    NoEffect(Diagnostic),
 }
 
 /// The config keys rbpf knows, as later bpftrace names them (its older
 /// names are taken too: `strlen`, `map_keys_max`, `cat_bytes_max`,
 /// `no_cpp_demangle`).
-const CONFIG_KEYS: &str =
-    "max_strlen, max_map_keys, max_probes, max_bpf_progs, max_cat_bytes, log_size, perf_rb_pages, cpp_demangle, cache_user_symbols";
+const CONFIG_KEYS: &str = "max_strlen, max_map_keys, max_probes, max_bpf_progs, max_cat_bytes, log_size, perf_rb_pages, \
+     cpp_demangle, cache_user_symbols, no_user_symbols, max_type_res_iterations, on_stack_limit, lazy_symbolication, \
+     probe_inline, print_maps_on_exit, use_blazesym, stack_mode, str_trunc_trailer, symbol_source, missing_probes, license";
 
 /// One `config = { key = value }` entry.
 fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
@@ -342,6 +363,22 @@ fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
     let int = || match entry.value.kind {
         A::Int(v) => Ok(v),
         _ => Err(Diagnostic::error(entry.value.span, format!("`{key}` needs an integer")).with_label("not an integer literal")),
+    };
+    let boolean = || match entry.value.kind {
+        A::Bool(b) => Ok(b),
+        A::Int(v @ (0 | 1)) => Ok(v == 1),
+        _ => Err(Diagnostic::error(entry.value.span, format!("`{key}` must be 0 or 1 (or true or false)")).with_label("not a boolean")),
+    };
+    let one_of = |values: &[&str]| match &entry.value.kind {
+        A::Ident(v) | A::Str(v) if values.contains(&v.as_str()) => Ok(()),
+        _ => Err(Diagnostic::error(entry.value.span, format!("`{key}` must be one of: {}", values.join(", "))).with_label("not one of them")),
+    };
+    let no_effect = || {
+        Config::NoEffect(
+            Diagnostic::warning(entry.key.span, format!("config option `{key}` has no effect in rbpf"))
+                .with_label("taken, not followed")
+                .with_note("see README.md, Differences from bpftrace"),
+        )
     };
     match key.to_ascii_lowercase().trim_start_matches("bpftrace_") {
         "max_strlen" | "strlen" => {
@@ -396,6 +433,26 @@ fn config_entry(entry: &ast::ConfigEntry) -> Result<Config, Diagnostic> {
                 "Invalid value for cache_user_symbols: valid values are PER_PID, PER_PROGRAM, and NONE.",
             )
             .with_label("not a cache mode")),
+        },
+        "no_user_symbols" => boolean().map(Config::NoUserSymbols),
+        // Rounds of asking clang for more types, which rbpf does not have
+        // (it reads types from BTF as it meets them): any count is taken.
+        "max_type_res_iterations" => int().map(|_| Config::Accepted),
+        // Later bpftrace's settings that rbpf does not follow; the values
+        // are checked as later bpftrace checks them.
+        "on_stack_limit" => int().map(|_| no_effect()),
+        "lazy_symbolication" | "probe_inline" | "use_blazesym" => boolean().map(|_| no_effect()),
+        // Maps are printed at exit, as this default says.
+        "print_maps_on_exit" => match boolean()? {
+            true => Ok(Config::Accepted),
+            false => Ok(no_effect()),
+        },
+        "stack_mode" => one_of(&["bpftrace", "perf", "raw"]).map(|_| no_effect()),
+        "symbol_source" => one_of(&["symbol_table", "dwarf"]).map(|_| no_effect()),
+        "missing_probes" => one_of(&["ignore", "warn", "error"]).map(|_| no_effect()),
+        "str_trunc_trailer" | "license" => match &entry.value.kind {
+            A::Str(_) => Ok(no_effect()),
+            _ => Err(Diagnostic::error(entry.value.span, format!("`{key}` needs a string")).with_label("not a string literal")),
         },
         // bpftrace reads these from the environment alone.
         "btf" | "vmlinux" => Err(Diagnostic::error(entry.key.span, format!("{key} can only be set as an environment variable"))

@@ -60,13 +60,20 @@ impl Checker {
             ast::StmtKind::Unroll { count, body } => {
                 let n = match unroll::unroll_value(count, &self.params) {
                     Some(n) if (1..=100).contains(&n) => n as u32,
-                    value => {
-                        let label = match value {
-                            Some(0) => "unroll minimum value is 1".to_string(),
-                            Some(n) => format!("unroll maximum value is 100 (this is {n})"),
-                            None => "not an integer literal or positional parameter".to_string(),
-                        };
-                        self.error(Diagnostic::error(count.span, "`unroll` needs a count between 1 and 100").with_label(label));
+                    // bpftrace's words first.
+                    Some(0) => {
+                        self.error(Diagnostic::error(count.span, "unroll minimum value is 1").with_label("`unroll` needs a count between 1 and 100"));
+                        return;
+                    }
+                    Some(n) => {
+                        self.error(
+                            Diagnostic::error(count.span, "unroll maximum value is 100")
+                                .with_label(format!("this is {n}; `unroll` needs a count between 1 and 100")),
+                        );
+                        return;
+                    }
+                    None => {
+                        self.error(unroll::invalid_count(count, &self.params));
                         return;
                     }
                 };

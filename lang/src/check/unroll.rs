@@ -43,6 +43,38 @@ pub(super) fn unroll_value(count: &Expr, params: &[String]) -> Option<u64> {
     }
 }
 
+/// Why `count`, which [`unroll_value`] does not take, is no count, in
+/// bpftrace 0.17's words: a positional parameter that is not a number, or
+/// what its grammar refuses there (it takes an integer, `-` and an
+/// integer, `$N` or `$#`, nothing more).
+pub(super) fn invalid_count(count: &Expr, params: &[String]) -> crate::Diagnostic {
+    use crate::Diagnostic;
+    let note = "`unroll` needs an integer from 1 to 100, or a positional parameter that is one";
+    let unexpected = match &count.kind {
+        ast::ExprKind::Positional(i) => {
+            let given = params.get(*i as usize - 1).map(String::as_str).unwrap_or_default();
+            return Diagnostic::error(count.span, format!("${i} used numerically but given \"{given}\""))
+                .with_label("not a number")
+                .with_note(note);
+        }
+        // The operand was taken; the operator after it was not.
+        ast::ExprKind::Binary { op, lhs, .. } if unroll_value(lhs, params).is_some() || matches!(lhs.kind, ast::ExprKind::Positional(_)) => {
+            return Diagnostic::error(count.span, format!("syntax error, unexpected {}, expecting )", op.symbol()))
+                .with_label("an expression is not taken here")
+                .with_note(note);
+        }
+        ast::ExprKind::Ident(_) => "builtin",
+        ast::ExprKind::Var(_) => "variable",
+        ast::ExprKind::Map { .. } => "map",
+        ast::ExprKind::Str(_) => "string",
+        ast::ExprKind::Call { .. } => "identifier",
+        _ => "expression",
+    };
+    Diagnostic::error(count.span, format!("syntax error, unexpected {unexpected}, expecting $# or - or positional parameter or integer"))
+        .with_label("not an integer literal or positional parameter")
+        .with_note(note)
+}
+
 /// The count of an `unroll` as the checker accepts it, or 1.
 fn unroll_count(count: &Expr, params: &[String]) -> u64 {
     unroll_value(count, params).filter(|n| (1..=100).contains(n)).unwrap_or(1)

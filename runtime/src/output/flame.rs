@@ -283,7 +283,8 @@ impl<'o> FlameOutput<'o> {
             match write_svg(&lines, &files.map, &value, &mut out) {
                 // Nothing to draw is no failure of the run: the SVG says so.
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    writeln!(io::stderr(), "WARNING: {} held no stacks when the program ended: {name} shows none", files.map)?;
+                    // Through the output's warnings, which --no-warnings silences.
+                    self.inner.warning(&format!("{} held no stacks when the program ended: {name} shows none", files.map))?;
                 }
                 written => written.map_err(|e| named(&name, e))?,
             }

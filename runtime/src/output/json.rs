@@ -117,7 +117,7 @@ impl<W: Write> Output for JsonOutput<W> {
 
     /// bpftrace's event has no `data`: the fields are the event's own.
     fn helper_error(&mut self, error: &super::HelperError) -> io::Result<()> {
-        let (line, col) = error.location.unwrap_or((0, 0));
+        let (line, col) = error.location.as_ref().map_or((0, 0), |l| (l.lines.0, l.columns.0));
         let mut out = b"{\"type\": \"helper_error\", \"helper\": ".to_vec();
         string(error.helper.as_bytes(), &mut out);
         out.extend_from_slice(format!(", \"retcode\": {}, \"line\": {line}, \"col\": {col}}}\n", error.retcode).as_bytes());

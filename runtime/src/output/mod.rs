@@ -24,6 +24,7 @@ pub use json::JsonOutput;
 pub use sink::{Buffering, Sink};
 pub use text::TextOutput;
 
+
 /// Receives everything a running program prints, in order. Every method may
 /// fail with the writer's error (a closed pipe, a full disk); the session
 /// then stops and returns it.
@@ -106,9 +107,11 @@ pub trait Output {
         ))
     }
 
-    /// A helper call failed (`-k`, `-kk`). bpftrace warns on standard
-    /// error in text mode; so does this default, without the source line,
-    /// which the caller, who has the source, can add (`error.location`).
+    /// A helper call failed (`-k`, `-kk`). By this default, a warning on
+    /// standard error without the source line; [`TextOutput`] writes
+    /// bpftrace's lines (place, source line, `~~~` marker) into its own
+    /// output, as bpftrace 0.17 does, once the caller, who has the source,
+    /// has filled in `error.location`.
     fn helper_error(&mut self, error: &HelperError) -> io::Result<()> {
         use io::Write;
         writeln!(io::stderr(), "WARNING: {}", error.message())
@@ -368,8 +371,48 @@ pub struct HelperError {
     pub retcode: i64,
     /// Where it was called, in the checked program's text.
     pub span: rbpf_lang::Span,
-    /// The call's line and column (from 1) in the source, once known.
-    pub location: Option<(usize, usize)>,
+    /// Where the call is in the source, once known.
+    pub location: Option<SourceLocation>,
+}
+
+/// Where a failed helper call is in the source, as bpftrace reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// The source's name as bpftrace gives it: `stdin` for `-e` and
+    /// standard input, else the script's path.
+    pub file: String,
+    /// The first and last line of the call (from 1).
+    pub lines: (usize, usize),
+    /// On a call within one line, its first column and the column past
+    /// its end (from 1, in bytes, a tab counting one).
+    pub columns: (usize, usize),
+    /// The text of its first line.
+    pub text: String,
+}
+
+impl SourceLocation {
+    /// bpftrace's text: `file:line:start-end: WARNING: message`, the
+    /// source line and a `~` under the call; a call over several lines
+    /// is `file:first-last: WARNING: message` alone. Tabs print as four
+    /// spaces, in the marker too.
+    pub fn render_warning(&self, message: &str) -> String {
+        let SourceLocation { file, lines: (first, last), columns: (start, end), text } = self;
+        if first != last {
+            return format!("{file}:{first}-{last}: WARNING: {message}\n");
+        }
+        let expand = |c: char| if c == '\t' { 4 } else { 1 };
+        let mut marker = String::new();
+        for (at, c) in text.char_indices() {
+            let fill = match at + 1 {
+                column if column < *start => ' ',
+                column if column < *end => '~',
+                _ => break,
+            };
+            marker.extend(std::iter::repeat_n(fill, expand(c)));
+        }
+        let shown = text.replace('\t', "    ");
+        format!("{file}:{first}:{start}-{end}: WARNING: {message}\n{shown}\n{marker}\n")
+    }
 }
 
 impl HelperError {

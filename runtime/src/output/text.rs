@@ -141,6 +141,17 @@ impl<W: Write> Output for TextOutput<W> {
         self.out.write_all(&text)
     }
 
+    /// bpftrace 0.17 writes these warnings into its output (standard
+    /// output, or the -o file), between the lines the program prints.
+    fn helper_error(&mut self, error: &super::HelperError) -> io::Result<()> {
+        let message = error.message();
+        let text = match &error.location {
+            Some(location) => location.render_warning(&message),
+            None => format!("WARNING: {message}\n"),
+        };
+        self.out.write_all(text.as_bytes())
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.out.batch_end()
     }

@@ -140,15 +140,24 @@ fn unroll_counts_are_literals_or_positional_parameters_from_1_to_100() {
     check(
         r#"
 BEGIN { unroll(0) { } unroll(101) { } unroll(-1) { } unroll(pid) { } unroll($1) { } unroll($#) { } unroll($2) { } }
-//             ^ error: `unroll` needs a count between 1 and 100
-//                           ^^^ error: `unroll` needs a count between 1 and 100
-//                                           ^^ error: `unroll` needs a count between 1 and 100
-//                                                          ^^^ error: `unroll` needs a count between 1 and 100
-//                                                                          ^^ error: `unroll` needs a count between 1 and 100
-//                                                                                         ^^ error: `unroll` needs a count between 1 and 100
-//                                                                                                        ^^ error: `unroll` needs a count between 1 and 100
+//             ^ error: unroll minimum value is 1
+//                           ^^^ error: unroll maximum value is 100
+//                                           ^^ error: unroll minimum value is 1
+//                                                          ^^^ error: syntax error, unexpected builtin, expecting $# or - or positional parameter or integer
+//                                                                          ^^ error: unroll minimum value is 1
+//                                                                                         ^^ error: unroll minimum value is 1
+//                                                                                                        ^^ error: unroll minimum value is 1
 "#,
     );
+    // bpftrace 0.17's grammar takes no expression there; a parameter that
+    // is no number is refused in its words.
+    let options = crate::check::Options { params: vec!["abc".into()], ..Default::default() };
+    let refused = |src: &str| {
+        let diags = crate::check::check_with(&crate::parse(src).unwrap(), &kernel_target(), &options).unwrap_err();
+        diags.iter().map(|d| d.message.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(refused("BEGIN { unroll($1) { } }"), [r#"$1 used numerically but given "abc""#]);
+    assert_eq!(refused("BEGIN { unroll(1+1) { } }"), ["syntax error, unexpected +, expecting )"]);
     let options = crate::check::Options { params: vec!["3".into(), "x".into()], ..Default::default() };
     let p = crate::check::check_with(&crate::parse("BEGIN { unroll($1) { } unroll($#) { } }").unwrap(), &kernel_target(), &options).unwrap();
     let counts: Vec<u32> = p.probes[0].body.iter().filter_map(|s| match s.kind { StmtKind::Unroll { count, .. } => Some(count), _ => None }).collect();
