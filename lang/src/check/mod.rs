@@ -138,7 +138,9 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
             let optional = probe.attach_points.len() > 1 || probes::is_glob(&text);
             match resolved {
                 Ok(resolved) => {
-                    if needs_one_program_per_match(probe) {
+                    // Counted as bpftrace counts its programs, whatever
+                    // rbpf's multi-attach links share.
+                    if needs_one_program_per_match(probe, false) {
                         expanded_programs.push(resolved.len() as u64);
                     }
                     let multi = probes::kprobe::multi_attach(&resolved, &text, target)
