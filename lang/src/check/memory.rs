@@ -427,10 +427,13 @@ impl Checker {
                     let user = probe_is_user(&cx.resolved.kind);
                     return Some(Place { base: Base::Memory { addr: v, user }, ty: CType::Int { size: 8, signed: false }, bits: None });
                 }
-                if let Type::Ptr { pointee: None, user, .. } = v.ty {
-                    // A pointer to nothing known (`uptr(arg0)`, `kptr()`)
-                    // reads a uint64 in its own address space, as an
-                    // integer does in the probe's.
+                let annotated = matches!(&expr.kind, A::Call { name, .. } if matches!(name.name.as_str(), "uptr" | "kptr"));
+                if let (Type::Ptr { pointee: None, user, .. }, true) = (&v.ty, annotated) {
+                    // An integer annotated with its address space
+                    // (`*uptr(arg0)`) reads a uint64 there, as an integer
+                    // does in the probe's; a pointer to a type not known
+                    // stays an error.
+                    let user = *user;
                     return Some(Place { base: Base::Memory { addr: v, user }, ty: CType::Int { size: 8, signed: false }, bits: None });
                 }
                 self.deref(v, "`*`")

@@ -425,7 +425,8 @@ mod tests {
         assert_eq!(found[0].0, "usdt:/usr/lib/libapp.so.1:app:start");
         assert!(matches!(&found[0].1, ProbeKind::Usdt { path, pid: None, .. } if path == "/usr/lib/libapp.so.1"));
         let found = names(&["libapp", "start"], Some(42)).unwrap();
-        assert_eq!(found[0].0, "usdt:/usr/lib/libapp.so.1:app:start");
+        // Under -p, named through the process's root as bpftrace names it.
+        assert_eq!(found[0].0, "usdt:/proc/42/root/usr/lib/libapp.so.1:app:start");
         assert!(matches!(&found[0].1, ProbeKind::Usdt { path, pid: Some(42), .. } if path == "/proc/42/root/usr/lib/libapp.so.1"));
         assert_eq!(names(&["libother", "start"], Some(42)).unwrap_err(), "process 42 has no `libother` mapped");
     }
