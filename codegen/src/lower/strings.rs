@@ -50,6 +50,42 @@ impl ProgramGen<'_> {
         }
     }
 
+    /// Writes `names[i]` at `dst` for the index `i` in r1. A BPF jump
+    /// reaches at most 32,767 instructions, and a search tree over all of
+    /// libc's 7,000 functions is several times that long: the names are
+    /// searched in chunks whose code a jump spans, tried one after
+    /// another, and the end of each chunk hops over the next to the end of
+    /// that one.
+    fn names_by_index(&mut self, names: &[String], dst: i16, size: u32) {
+        // Per name: up to three instructions per 8 bytes written, its jump
+        // out, and its share of the search's comparisons.
+        let per_name = 3 * size.div_ceil(8) as usize + 2;
+        let chunk = (30_000 / per_name).max(1);
+        let mut first = 0;
+        // The previous chunk's hop, which lands where this chunk ends.
+        let mut hop_here: Option<Label> = None;
+        for part in names.chunks(chunk) {
+            let last = first + part.len() == names.len();
+            let next_chunk = self.b.new_label();
+            if !last {
+                self.b.jump_if(Cond::Ge, Reg::R1, (first + part.len()) as i32, next_chunk);
+            }
+            let done = self.b.new_label();
+            self.name_by_index(part, first, dst, size, done);
+            self.b.bind(done);
+            if let Some(hop) = hop_here.take() {
+                self.b.bind(hop);
+            }
+            if !last {
+                let hop = self.b.new_label();
+                self.b.jump(hop);
+                self.b.bind(next_chunk);
+                hop_here = Some(hop);
+            }
+            first += part.len();
+        }
+    }
+
     /// Writes `names[i - first]` at `dst` for the index `i` in r1, then
     /// jumps to `done`: halves `names` at each jump.
     fn name_by_index(&mut self, names: &[String], first: usize, dst: i16, size: u32, done: Label) {
@@ -85,9 +121,7 @@ impl ProgramGen<'_> {
                 self.b.mov64(Reg::R1, Reg::R6);
                 self.b.call(Helper::GetAttachCookie);
                 self.b.mov64(Reg::R1, Reg::R0);
-                let done = self.b.new_label();
-                self.name_by_index(names, 0, dst, size, done);
-                self.b.bind(done);
+                self.names_by_index(names, dst, size);
             }
             ExprKind::Call { function: "path", args } => {
                 // bpf_d_path writes the path and its NUL; zeroed first so
