@@ -78,7 +78,7 @@ impl Base {
 /// an element of an array in the probe's context).
 fn is_place(e: &ast::Expr, kind: &ProbeKind) -> bool {
     match &e.kind {
-        A::Field { expr, .. } => expr.kind != A::Ident("args".into()),
+        A::Field { expr, .. } => !super::fields::is_context_record(expr, kind),
         A::Unary { op: UnaryOp::Deref, .. } => true,
         A::Index { expr, .. } => !is_context_array(expr, kind),
         _ => false,
@@ -89,7 +89,7 @@ fn is_place(e: &ast::Expr, kind: &ProbeKind) -> bool {
 /// (a tracepoint's `char comm[16]`), indexed in the context. A uprobe's
 /// `args.NAME` is a register: `args.p[i]` reads through the pointer.
 pub(super) fn is_context_array(e: &ast::Expr, kind: &ProbeKind) -> bool {
-    !matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. }) && matches!(&e.kind, A::Field { expr, .. } if expr.kind == A::Ident("args".into()))
+    !matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. }) && matches!(&e.kind, A::Field { expr, .. } if super::fields::is_context_record(expr, kind))
 }
 
 impl Checker {
@@ -377,7 +377,10 @@ impl Checker {
                         p => self.through(p, expr.span, "`.`")?,
                     },
                     (arrow, _) => {
-                        let v = self.expr(expr, cx);
+                        // A base refused already (`args` where there is
+                        // none) needs no second message about its stand-in.
+                        let (kind, ty) = self.expr_kind(expr, cx)?;
+                        let v = Expr { kind, ty, span: expr.span };
                         match v.ty {
                             // `$s.f` on a struct value: its member.
                             Type::CValue(_) if !arrow => value_place(v, cx),
