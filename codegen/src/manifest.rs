@@ -180,6 +180,15 @@ pub enum Attach {
         /// fexit: on return.
         ret: bool,
     },
+    /// A BPF iterator (BPF_TRACE_ITER), loaded against the BTF function
+    /// `bpf_iter_NAME`: the runtime reads it once to its end and writes
+    /// what the program printed, or pins its link at `pin` in bpffs.
+    Iter {
+        /// The iterator: `task` or `task_file`.
+        name: String,
+        /// Where to pin the link (relative to /sys/fs/bpf unless absolute).
+        pin: Option<String>,
+    },
     /// A USDT probe site: a uprobe at file `offset` in `path` that, while
     /// attached, raises the probe's semaphore at file offset
     /// `semaphore_offset` in every process that maps the file (the

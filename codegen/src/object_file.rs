@@ -559,6 +559,7 @@ wire_enum!(Attach {
     14 => Watchpoint { address, length, mode },
     15 => WatchpointFunction { length, mode },
     16 => WatchpointSetup { path, func, watch, asynchronous },
+    17 => Iter { name, pin },
 });
 wire_enum!(WatchMode { 0 => Read, 1 => Write, 2 => ReadWrite, 3 => Execute });
 wire_enum!(PerfCounter { 0 => Software { config }, 1 => Hardware { config } });

@@ -183,6 +183,56 @@ pub fn conversions(pieces: &[Piece]) -> impl Iterator<Item = &Conversion> {
     })
 }
 
+/// The most arguments the kernel's bpf_seq_printf takes
+/// (MAX_BPRINTF_VARARGS).
+pub const MAX_KERNEL_ARGS: usize = 12;
+
+/// The format as the kernel's bpf_seq_printf (bpf_bprintf_prepare) takes
+/// it, for an iterator probe whose printf the kernel formats: only the
+/// flags `0 + - space` and a width, `%d %i %u %x %X %c %s %p`; each
+/// integer conversion is made its `ll` form, as every argument is passed
+/// as a u64; `%` is written `%%` again. An `Err` says what the kernel
+/// does not accept.
+pub fn kernel_format(pieces: &[Piece]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut count = 0;
+    for piece in pieces {
+        match piece {
+            Piece::Literal(text) => out.push_str(&text.replace('%', "%%")),
+            Piece::Conversion(c) => {
+                count += 1;
+                if c.alt || c.precision.is_some() {
+                    return Err(format!("`{}`: the kernel's seq_printf takes no `#` and no precision", c.text));
+                }
+                out.push('%');
+                for (on, flag) in [(c.left, '-'), (c.plus, '+'), (c.space, ' '), (c.zero, '0')] {
+                    if on {
+                        out.push(flag);
+                    }
+                }
+                if let Some(w) = c.width {
+                    out.push_str(&w.to_string());
+                }
+                match c.conv {
+                    'd' | 'i' | 'u' | 'x' | 'X' => {
+                        out.push_str("ll");
+                        out.push(c.conv);
+                    }
+                    'c' | 's' | 'p' if c.length.is_empty() => out.push(c.conv),
+                    _ => return Err(format!("`{}`: the kernel's seq_printf takes only %d %i %u %x %X %c %s %p", c.text)),
+                }
+            }
+        }
+    }
+    if count > MAX_KERNEL_ARGS {
+        return Err(format!("{count} arguments: the kernel's seq_printf takes at most {MAX_KERNEL_ARGS}"));
+    }
+    if out.contains('\0') {
+        return Err("the kernel's seq_printf cannot print a NUL".to_string());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

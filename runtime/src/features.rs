@@ -44,8 +44,7 @@ mod map_kind {
     pub const RINGBUF: u32 = 27;
 }
 
-/// BPF_TRACE_ITER, the attach type of `iter:` programs.
-const TRACE_ITER: u32 = 28;
+use sys::attach_type::TRACE_ITER;
 
 impl Features {
     /// Asks the kernel (needs root, as loading any program does).
@@ -69,7 +68,12 @@ impl Features {
             ("get_boot_ns", helper(prog_type::TRACEPOINT, Helper::KtimeGetBootNs)),
             // Only tracing programs may call these, on the functions the
             // kernel allows: without fentry they cannot be used.
-            ("dpath", kfunc && knows_helper(prog_type::TRACING, attach_type::TRACE_FENTRY, function_id("vfs_truncate"), Helper::DPath)),
+            // Iterators may call bpf_d_path whatever fentry can do.
+            (
+                "dpath",
+                (kfunc && knows_helper(prog_type::TRACING, attach_type::TRACE_FENTRY, function_id("vfs_truncate"), Helper::DPath))
+                    || knows_helper(prog_type::TRACING, TRACE_ITER, function_id("bpf_iter_task_file"), Helper::DPath),
+            ),
             ("skboutput", kfunc && knows_helper(prog_type::TRACING, attach_type::TRACE_FENTRY, function_id("vfs_read"), Helper::PerfEventOutput)),
         ];
         let instruction_limit = if loads(prog_type::TRACEPOINT, 0, 0, &long_program(4096)) { 1_000_000 } else { 4096 };
@@ -254,7 +258,7 @@ pub fn helper_release(helper: Helper) -> &'static str {
         SendSignal => "5.3",
         SkbOutput | ProbeReadUser | ProbeReadKernel | ProbeReadUserStr | ProbeReadKernelStr | SendSignalThread | Jiffies64 => "5.5",
         GetNsCurrentPidTgid | GetCurrentAncestorCgroupId => "5.7",
-        KtimeGetBootNs | RingbufOutput | RingbufReserve | RingbufSubmit | RingbufDiscard | RingbufQuery => "5.8",
+        KtimeGetBootNs | SeqPrintf | RingbufOutput | RingbufReserve | RingbufSubmit | RingbufDiscard | RingbufQuery => "5.8",
         GetTaskStack => "5.9",
         DPath | CopyFromUser => "5.10",
         GetCurrentTaskBtf | KtimeGetCoarseNs => "5.11",
@@ -297,6 +301,7 @@ pub fn program_type_release(prog_type: u32, expected_attach_type: u32) -> Option
         (prog_type::TRACEPOINT, _) => ("tracepoint", "4.7"),
         (prog_type::PERF_EVENT, _) => ("perf event", "4.9"),
         (prog_type::RAW_TRACEPOINT, _) => ("raw tracepoint", "4.17"),
+        (prog_type::TRACING, TRACE_ITER) => ("iterator", "5.8"),
         (prog_type::TRACING, _) => ("fentry/fexit", "5.5"),
         _ => return None,
     })

@@ -128,6 +128,7 @@ fn program_type(attach: &Attach) -> (u32, u32) {
         Attach::UprobeMulti { .. } => (prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI),
         Attach::Fentry { ret: false, .. } => (prog_type::TRACING, attach_type::TRACE_FENTRY),
         Attach::Fentry { ret: true, .. } => (prog_type::TRACING, attach_type::TRACE_FEXIT),
+        Attach::Iter { .. } => (prog_type::TRACING, attach_type::TRACE_ITER),
     }
 }
 

@@ -22,7 +22,7 @@ enum Gate {
 impl Action {
     fn gate(self) -> Gate {
         match self {
-            Action::AttachTracepoints | Action::AttachInterval | Action::AttachPerfEvents | Action::AttachKprobes | Action::AttachUprobes => {
+            Action::AttachTracepoints | Action::AttachInterval | Action::AttachPerfEvents | Action::AttachKprobes | Action::AttachUprobes | Action::AttachIterator => {
                 Gate::Perf
             }
             Action::CreateMaps | Action::LoadPrograms | Action::RunPrograms | Action::ReadMaps | Action::WriteMaps => Gate::Bpf,

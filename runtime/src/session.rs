@@ -258,6 +258,8 @@ impl Session {
             let streamed = match attached {
                 // A stop while attaching: what is attached comes off again.
                 Ok(true) => Ok(Ending::Stopped),
+                // An iterator runs when it is read, here, and that is the whole run.
+                Ok(false) if self.iterator().is_some() => self.run_iterator(out),
                 Ok(false) => {
                     if let Some(followed) = &mut self.followed {
                         followed.release();
@@ -386,6 +388,31 @@ impl Session {
             }
         }
         Ok(false)
+    }
+
+    /// The iterator probe, when the program is one (it is then the only probe).
+    fn iterator(&self) -> Option<&ProgramInfo> {
+        self.dispatch.manifest.programs.iter().find(|p| matches!(p.attach, Attach::Iter { .. }))
+    }
+
+    /// Reads the attached iterator to its end and writes what its program
+    /// printed, or pins it and says where; then the run ends as after an
+    /// `exit()`.
+    fn run_iterator(&mut self, out: &mut dyn Output) -> Result<Ending, RuntimeError> {
+        let (Some(info), Some(link)) = (self.iterator(), self.links.last()) else { return Ok(Ending::Exit) };
+        let pin = match &info.attach {
+            Attach::Iter { pin, .. } => pin.as_deref(),
+            _ => None,
+        };
+        let run = attach::iter::read_or_pin(link, info, pin)?;
+        // What the program sent besides printf (print(), ...) comes first.
+        self.drain(out, false)?;
+        let text = match run {
+            attach::iter::IterRun::Read(text) => text,
+            attach::iter::IterRun::Pinned(path) => format!("Program pinned to {}\n", path.display()).into_bytes(),
+        };
+        out.printf(&text).map_err(RuntimeError::Output)?;
+        Ok(Ending::Exit)
     }
 
     /// Runs every BEGIN (or END) program once, in order.

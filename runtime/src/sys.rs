@@ -17,6 +17,8 @@ const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_OBJ_PIN: libc::c_long = 6;
+const BPF_ITER_CREATE: libc::c_long = 33;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 const BPF_MAP_LOOKUP_AND_DELETE_BATCH: libc::c_long = 25;
 
@@ -200,6 +202,8 @@ pub mod attach_type {
     pub const TRACE_KPROBE_MULTI: u32 = 42;
     /// Many uprobes of one file through one link.
     pub const TRACE_UPROBE_MULTI: u32 = 48;
+    /// A BPF iterator.
+    pub const TRACE_ITER: u32 = 28;
 }
 
 const BPF_F_KPROBE_MULTI_RETURN: u32 = 1;
@@ -700,6 +704,61 @@ pub fn perf_event_open_probe(pmu_type: u32, target: &str, offset: u64, config: u
     perf_event_open(&mut attr, pid, cpu)
 }
 
+/// `bpf_attr` for BPF_LINK_CREATE of an iterator link (no `iter_info`:
+/// the task iterators walk every task).
+#[repr(C)]
+#[derive(Default)]
+struct IterLinkAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+}
+
+/// `bpf_attr` for BPF_ITER_CREATE.
+#[repr(C)]
+#[derive(Default)]
+struct IterCreateAttr {
+    link_fd: u32,
+    flags: u32,
+}
+
+/// `bpf_attr` for BPF_OBJ_PIN.
+#[repr(C)]
+#[derive(Default)]
+struct ObjPinAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+}
+
+/// Links an iterator program (loaded with expected attach type
+/// TRACE_ITER against its `bpf_iter_NAME` function); the link makes
+/// iterators and can be pinned.
+pub fn iter_link(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = IterLinkAttr { prog_fd: prog.as_raw_fd() as u32, attach_type: attach_type::TRACE_ITER, ..IterLinkAttr::default() };
+    let fd = bpf(BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: BPF_LINK_CREATE returns a new file descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A new iterator of an iterator link: reading it runs the program once
+/// per object, and yields what the program printed.
+pub fn iter_create(link: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = IterCreateAttr { link_fd: link.as_raw_fd() as u32, flags: 0 };
+    let fd = bpf(BPF_ITER_CREATE, &mut attr)?;
+    // SAFETY: BPF_ITER_CREATE returns a new file descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Pins a BPF object (a link) at `path` in a bpffs.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut attr = ObjPinAttr { pathname: path.as_ptr() as u64, bpf_fd: fd.as_raw_fd() as u32, file_flags: 0 };
+    bpf(BPF_OBJ_PIN, &mut attr).map(|_| ())
+}
+
 /// `bpf_attr` for BPF_LINK_CREATE of a perf event link.
 #[repr(C)]
 #[derive(Default)]
@@ -1095,6 +1154,9 @@ mod tests {
             BtfInfo.kernel_btf: 4;
             PerfEventAttr.rest2: 16;
             PerfEventLinkAttr.bpf_cookie: 8;
+            IterLinkAttr.flags: 4;
+            IterCreateAttr.flags: 4;
+            ObjPinAttr.file_flags: 4;
         }
     }
 

@@ -74,6 +74,7 @@ helpers! {
     GetNsCurrentPidTgid = 120 => "bpf_get_ns_current_pid_tgid",
     GetCurrentAncestorCgroupId = 123 => "bpf_get_current_ancestor_cgroup_id",
     KtimeGetBootNs = 125 => "bpf_ktime_get_boot_ns",
+    SeqPrintf = 126 => "bpf_seq_printf",
     RingbufOutput = 130 => "bpf_ringbuf_output",
     RingbufReserve = 131 => "bpf_ringbuf_reserve",
     RingbufSubmit = 132 => "bpf_ringbuf_submit",

@@ -448,9 +448,17 @@ impl ProgramGen<'_> {
     }
 
     /// Loads an integer or pointer field of the tracepoint record (r6).
-    fn load_field(&mut self, r: Reg, f: &TracepointField) {
+    pub(super) fn load_field(&mut self, r: Reg, f: &TracepointField) {
         let size = Size::from_bytes(f.size as usize).unwrap_or(Size::DW);
         self.b.load(size, r, Reg::R6, f.offset as i16);
+        if self.iterator && f.size == 8 {
+            // An iterator's object pointers may be NULL, and the verifier
+            // allows no arithmetic on such a pointer (a member's address)
+            // until it is tested: tested here, both ways going on.
+            let tested = self.b.new_label();
+            self.b.jump_if(Cond::Eq, r, 0, tested);
+            self.b.bind(tested);
+        }
         if f.signed && f.size < 8 && f.kind == FieldKind::Int {
             let shift = 64 - 8 * f.size as i32;
             self.b.alu64(Alu::Lsh, r, shift);

@@ -12,6 +12,7 @@ mod callback;
 mod copy;
 mod expr;
 mod frame;
+mod iter;
 mod functions;
 mod pressure;
 mod scratch;
@@ -122,6 +123,9 @@ pub fn compile(program: &checked::Program) -> Result<Object, CodegenError> {
             }
             ProbeKind::WatchpointFunction { length, mode, .. } => {
                 (format!("perf_event/probe{index}"), Attach::WatchpointFunction { length: *length, mode: *mode })
+            }
+            ProbeKind::Iter { name, pin, .. } => {
+                (format!("iter/probe{index}"), Attach::Iter { name: name.clone(), pin: pin.clone() })
             }
         };
         // Not a multi-attach link: skipping it would drop every match.
@@ -426,6 +430,9 @@ struct ProgramGen<'a> {
     callee_span: Span,
     /// Whether the code (or a callback of it) sends ring buffer records.
     sends_records: bool,
+    /// Whether the program is an iterator's: printf writes to its
+    /// seq_file, and its context's pointers may be NULL.
+    iterator: bool,
     /// Where each scratch variable that did not fit the stack is in the
     /// probe's element of the scratch map ([`scratch`]); `None` for those
     /// on the stack.
@@ -486,6 +493,7 @@ impl<'a> ProgramGen<'a> {
             callee_depth: 0,
             callee_span: Span::default(),
             sends_records: false,
+            iterator: false,
             scratch_vars: Vec::new(),
             scratch_pointer: None,
             scratch_key: 0,
@@ -529,11 +537,22 @@ impl<'a> ProgramGen<'a> {
                     | ProbeKind::WatchpointFunction { .. }
             ) || probe.kind.has_registers())
                 && reads_context(probe)
-            || stacks::reads_stack(probe);
+            || stacks::reads_stack(probe)
+            // An iterator's program tests its object and prints through its seq_file.
+            || matches!(probe.kind, ProbeKind::Iter { .. });
         let mut gen = ProgramGen::new(layout, &probe.vars, ncpus, name, uses_ctx);
         gen.b.set_span(probe.span);
         if uses_ctx {
             gen.b.mov64(Reg::R6, Reg::R1);
+        }
+        if let ProbeKind::Iter { object_offset, .. } = probe.kind {
+            gen.iterator = true;
+            // The kernel calls an iterator's program once more after the
+            // last object, with the object NULL (to let it print a
+            // footer): the body runs once per object only.
+            gen.b.load(Size::DW, Reg::R1, Reg::R6, object_offset as i16);
+            let exit = gen.exit;
+            gen.b.jump_if(Cond::Eq, Reg::R1, 0, exit);
         }
         gen.scratch_key = index as u32;
         let mut on_stack = 0;

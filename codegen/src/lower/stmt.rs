@@ -86,6 +86,7 @@ impl ProgramGen<'_> {
                 }
             }
             StmtKind::Return => self.b.jump(self.exit),
+            StmtKind::Printf { id, args } if self.iterator => self.seq_printf(*id, args, stmt)?,
             StmtKind::Printf { id, args } => self.printf(event::PRINTF, *id, args, stmt)?,
             StmtKind::System { id, args } => self.printf(event::SYSTEM, *id, args, stmt)?,
             StmtKind::Cat { id, args } => self.printf(event::CAT, *id, args, stmt)?,

@@ -127,8 +127,25 @@ impl ProgramGen<'_> {
                 // bpf_d_path writes the path and its NUL; zeroed first so
                 // that the bytes after it are too.
                 self.zero(dst, size);
-                let v = self.int(&args[0])?;
-                let r = self.to_reg(v, args[0].span)?;
+                // A member of a context pointer the kernel may pass as
+                // NULL (an iterator's `ctx->file->f_path`): the verifier
+                // takes the pointer for bpf_d_path only once tested, so the
+                // test comes before the member's offset is added, and a
+                // NULL pointer leaves the path empty.
+                let skip = self.b.new_label();
+                let r = match path_of_context_pointer(&args[0]) {
+                    Some((field, offset)) => {
+                        let r = self.alloc_reg(args[0].span)?;
+                        self.load_field(r, field);
+                        self.b.jump_if(Cond::Eq, r, 0, skip);
+                        self.b.alu64(Alu::Add, r, offset);
+                        r
+                    }
+                    None => {
+                        let v = self.int(&args[0])?;
+                        self.to_reg(v, args[0].span)?
+                    }
+                };
                 self.b.set_span(e.span);
                 self.b.mov64(Reg::R1, r);
                 self.release_reg(r);
@@ -136,6 +153,7 @@ impl ProgramGen<'_> {
                 self.b.alu64(Alu::Add, Reg::R2, i32::from(dst));
                 self.b.mov64(Reg::R3, size as i32);
                 self.b.call(Helper::DPath);
+                self.b.bind(skip);
             }
             ExprKind::Builtin(Builtin::Comm) => {
                 // Zeroed first: before Linux 6.4 bpf_get_current_comm leaves
@@ -389,3 +407,21 @@ pub(super) fn literal_words(s: &str, size: u32) -> Vec<i64> {
         })
         .collect()
 }
+
+/// `path(p->member)` where `p` is a pointer of the probe's context: the
+/// context field and the member's offset.
+fn path_of_context_pointer(e: &Expr) -> Option<(&rbpf_lang::target::TracepointField, i32)> {
+    let mut e = e;
+    while let ExprKind::Retype(inner) = &e.kind {
+        e = inner;
+    }
+    match &e.kind {
+        ExprKind::Binary { op: rbpf_lang::ast::BinaryOp::Add, lhs, rhs } => match (&lhs.kind, &rhs.kind) {
+            (ExprKind::TracepointField(f), ExprKind::Int(off)) if f.size == 8 => Some((f, i32::try_from(*off).ok()?)),
+            _ => None,
+        },
+        ExprKind::TracepointField(f) if f.size == 8 => Some((f, 0)),
+        _ => None,
+    }
+}
+

@@ -75,6 +75,7 @@ pub const BUILTINS: &[Builtin] = &[
     },
     hook("func", Reads::Context, Checker::func),
     hook("args", Reads::Context, Checker::args_record),
+    hook("ctx", Reads::Context, Checker::ctx),
     Builtin {
         name: "argN",
         usage: "arg0 to arg5",
@@ -207,7 +208,41 @@ impl Checker {
 
     /// `args` alone, without a field: the record of all of them.
     fn args_record(&mut self, _: &str, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        if matches!(cx.resolved.kind, ProbeKind::Iter { .. }) {
+            self.error(
+                Diagnostic::error(span, "Use ctx instead of args in iter probes")
+                    .with_label(format!("in {}", cx.resolved.name))
+                    .with_note("an iterator's context is read as `ctx->NAME`, e.g. `ctx->task->pid`"),
+            );
+            return None;
+        }
         self.args_whole(span, cx)
+    }
+
+    /// `ctx` alone: an iterator probe's context as a whole (`ctx->NAME`
+    /// reads one member, see `fields`). bpftrace's `ctx` in other probes
+    /// (an opaque pointer to their registers) has no use rbpf offers.
+    fn ctx(&mut self, _: &str, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
+        match cx.resolved.kind {
+            ProbeKind::Iter { .. } => self.args_whole(span, cx),
+            // bpftrace 0.17's words.
+            ProbeKind::Tracepoint { .. } => {
+                self.error(
+                    Diagnostic::error(span, "Use args instead of ctx in tracepoint")
+                        .with_label(format!("in {}", cx.resolved.name))
+                        .with_note("a tracepoint's record is read as `args.NAME`"),
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(span, format!("`ctx` is not available in `{}`", cx.resolved.name))
+                        .with_label("only iterator probes have `ctx`")
+                        .with_note("an iterator probe reads its context as `ctx->NAME`, e.g. `iter:task { print(ctx->task->pid); }`"),
+                );
+                None
+            }
+        }
     }
 
     /// A loop body is a callback without the probe's context.

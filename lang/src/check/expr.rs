@@ -197,7 +197,13 @@ impl Checker {
                 };
                 (ExprKind::Binary { op: *op, lhs: Box::new(l), rhs: Box::new(r) }, ty)
             }
-            A::Field { expr, field, .. } if expr.kind == A::Ident("args".into()) => return self.field(expr, field, span, cx),
+            A::Field { expr, field, .. } if super::fields::is_context_record(expr, &cx.resolved.kind) => return self.field(expr, field, span, cx),
+            // `ctx->NAME` outside an iterator probe (`args.NAME` in one):
+            // the builtin's own refusal says it all.
+            A::Field { expr, .. } if matches!(&expr.kind, A::Ident(n) if n == "ctx" || n == "args") => {
+                self.builtin(if expr.kind == A::Ident("ctx".into()) { "ctx" } else { "args" }, expr.span, cx);
+                return None;
+            }
             A::Field { .. } => return self.memory_read(e, cx),
             A::Positional(n) => {
                 let text = self.params.get(*n as usize - 1).cloned().unwrap_or_default();

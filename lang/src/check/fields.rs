@@ -14,6 +14,16 @@ use crate::ctypes::{AddrSpace, CType, Member, Record, RecordKind};
 use crate::types::{Pointee, Type};
 use crate::{Diagnostic, Span};
 
+/// Whether `e` names the probe's record of arguments: `args`, or in an
+/// iterator probe `ctx` (its context, as bpftrace names it there).
+pub(super) fn is_context_record(e: &ast::Expr, kind: &ProbeKind) -> bool {
+    match &e.kind {
+        A::Ident(name) if name == "args" => !matches!(kind, ProbeKind::Iter { .. }),
+        A::Ident(name) if name == "ctx" => matches!(kind, ProbeKind::Iter { .. }),
+        _ => false,
+    }
+}
+
 impl Checker {
     pub(super) fn field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
         if let ProbeKind::Uprobe { args, .. } = &cx.resolved.kind {
@@ -99,7 +109,7 @@ impl Checker {
 
     /// The field `args.NAME` names, and whether it points to user memory.
     pub(super) fn resolve_field(&mut self, base: &ast::Expr, field: &ast::Ident, span: Span, cx: &mut ProbeCx) -> Option<(TracepointField, bool)> {
-        if base.kind != A::Ident("args".into()) {
+        if !is_context_record(base, &cx.resolved.kind) {
             self.unavailable(span, "field access on anything but `args`");
             return None;
         }

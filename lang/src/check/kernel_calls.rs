@@ -2,7 +2,7 @@
 //! (bpf_override_return, in a kprobe on a function's entry, with
 //! `--unsafe`), and `path(p)` (bpf_d_path) and
 //! `skboutput(path, skb, length, offset)` (bpf_skb_output) in fentry/fexit
-//! probes, where the kernel's BTF says what the pointer is.
+//! probes (and `path()` in iterator probes too), where the kernel's BTF says what the pointer is.
 
 use super::functions::Call;
 use super::{Checker, ProbeCx};
@@ -30,11 +30,11 @@ impl Checker {
 
     /// `path(p)`: the full path of a `struct path *`, a string.
     pub(super) fn path(&mut self, call: &Call, cx: &mut ProbeCx) -> Option<(ExprKind, Type)> {
-        if !matches!(cx.resolved.kind, ProbeKind::Fentry { .. }) {
+        if !matches!(cx.resolved.kind, ProbeKind::Fentry { .. } | ProbeKind::Iter { .. }) {
             self.error(
                 Diagnostic::error(call.span, "The path function can only be used with 'kfunc', 'kretfunc', 'iter' probes")
                     .with_label(format!("in {}", cx.resolved.name))
-                    .with_note("bpf_d_path is allowed in fentry and fexit programs only"),
+                    .with_note("bpf_d_path is allowed in fentry, fexit and iterator programs only"),
             );
             return None;
         }

@@ -79,7 +79,7 @@ impl Base {
 /// an element of an array in the probe's context).
 fn is_place(e: &ast::Expr, kind: &ProbeKind) -> bool {
     match &e.kind {
-        A::Field { expr, .. } => expr.kind != A::Ident("args".into()),
+        A::Field { expr, .. } => !super::fields::is_context_record(expr, kind),
         A::Unary { op: UnaryOp::Deref, .. } => true,
         A::Index { expr, .. } => !is_context_array(expr, kind),
         _ => false,
@@ -94,7 +94,7 @@ fn is_place(e: &ast::Expr, kind: &ProbeKind) -> bool {
 /// what it is instead.
 pub(super) fn is_context_array(e: &ast::Expr, kind: &ProbeKind) -> bool {
     let A::Field { expr, field, .. } = &e.kind else { return false };
-    if expr.kind != A::Ident("args".into()) || matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. }) {
+    if !super::fields::is_context_record(expr, kind) || matches!(kind, ProbeKind::Uprobe { .. } | ProbeKind::UprobeMulti { .. }) {
         return false;
     }
     let format = match kind {
@@ -408,7 +408,10 @@ impl Checker {
                         p => self.through(p, expr.span, "`.`")?,
                     },
                     (arrow, _) => {
-                        let v = self.expr(expr, cx);
+                        // A base refused already (`args` where there is
+                        // none) needs no second message about its stand-in.
+                        let (kind, ty) = self.expr_kind(expr, cx)?;
+                        let v = Expr { kind, ty, span: expr.span };
                         match v.ty {
                             // `$s.f` on a struct value: its member.
                             Type::CValue(_) if !arrow => value_place(v, cx),

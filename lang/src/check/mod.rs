@@ -170,6 +170,10 @@ pub fn check_with(program: &ast::Program, target: &dyn Target, options: &Options
         }
     }
 
+    if let Some(d) = iterator_mixed(&expanded) {
+        diags.push(d);
+    }
+
     let mut checker = Checker::new(program, options, strlen);
     checker.ncpus = target.possible_cpus().max(1);
     checker.demangle = options.cpp_demangle.or(cpp_demangle).unwrap_or(true);
@@ -739,6 +743,21 @@ mod tuple_compare;
 mod types;
 mod unroll;
 mod warnings;
+
+/// An iterator probe runs when its iterator is read, not on an event, so
+/// it is the program's only probe: bpftrace's man page says it "can't be
+/// mixed with any other probe, not even other iterator" (BEGIN and END
+/// included).
+fn iterator_mixed(expanded: &[(&ast::Probe, ResolvedProbe, Span, bool)]) -> Option<Diagnostic> {
+    let (_, iter, span, _) = expanded.iter().find(|(_, r, _, _)| matches!(r.kind, probes::ProbeKind::Iter { .. }))?;
+    let (_, other, other_span, _) = expanded.iter().find(|(_, r, s, _)| s != span || r.name != iter.name)?;
+    Some(
+        Diagnostic::error(*span, "an iterator probe cannot be mixed with other probes")
+            .with_label(format!("`{}` must be the program's only probe", iter.name))
+            .with_secondary(*other_span, format!("`{}` is another probe", other.name))
+            .with_note("run the other probes in a program of their own"),
+    )
+}
 
 #[cfg(test)]
 mod tests;

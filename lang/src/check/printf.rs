@@ -4,6 +4,7 @@ use super::{Checker, ProbeCx};
 use crate::ast::{self, ExprKind as A};
 use crate::checked::{Expr, Printf, StmtKind};
 use crate::format;
+use crate::types::Type;
 use crate::{Diagnostic, Span};
 use super::functions::Call;
 
@@ -101,6 +102,9 @@ impl Checker {
         if !ok {
             return None;
         }
+        if matches!(cx.resolved.kind, crate::probes::ProbeKind::Iter { .. }) {
+            self.kernel_printf(&pieces, &checked, fmt.span, cx)?;
+        }
         let id = self.printfs.len();
         self.printfs.push(Printf {
             format: format_text.clone(),
@@ -108,5 +112,39 @@ impl Checker {
             span,
         });
         Some(StmtKind::Printf { id, args: checked })
+    }
+
+    /// In an iterator probe the kernel formats printf (its output is the
+    /// iterator's), so the format and the arguments must be what
+    /// bpf_seq_printf takes: integers and strings.
+    fn kernel_printf(&mut self, pieces: &[format::Piece], args: &[Expr], fmt: Span, cx: &ProbeCx) -> Option<()> {
+        if cx.map_loops > 0 {
+            self.error(
+                Diagnostic::error(fmt, "`printf()` in an iterator probe is not available inside a `for` loop over a map")
+                    .with_label("inside a loop over a map")
+                    .with_note("the kernel's seq_printf needs the iterator's context, which the loop's body has not"),
+            );
+            return None;
+        }
+        if let Err(why) = format::kernel_format(pieces) {
+            self.error(
+                Diagnostic::error(fmt, format!("this format cannot be printed by an iterator: {why}"))
+                    .with_label("in an iter probe the kernel formats printf")
+                    .with_note("use flags `0 + - space`, a width, and %d %i %u %x %X %c %s %p"),
+            );
+            return None;
+        }
+        for arg in args {
+            let fits = matches!(arg.ty, Type::Int { .. } | Type::Ptr { .. } | Type::Str { .. });
+            if !fits {
+                self.error(
+                    Diagnostic::error(arg.span, format!("an iterator's printf cannot print {}", arg.ty))
+                        .with_label("only integers, pointers and strings")
+                        .with_note("in an iter probe the kernel's seq_printf formats printf"),
+                );
+                return None;
+            }
+        }
+        Some(())
     }
 }

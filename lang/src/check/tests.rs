@@ -9,6 +9,7 @@ use crate::Source;
 
 mod array_fields;
 mod buffers;
+mod iter;
 mod marks;
 mod pointers;
 mod pointer_fields;
@@ -47,6 +48,13 @@ fn target() -> FakeTarget {
         .with_user_symbol("/bin/app", "flag", 0x4010, 1)
         .with_user_symbol("/bin/app", "table", 0x4020, 48)
         .with_kernel_symbol("vfs_read", 0xffffffff81002000)
+        // The iterators' functions, whose parameters are their contexts' members.
+        .with_kernel_function("bpf_iter_task", &[("meta", "struct bpf_iter_meta *", 8, false), ("task", "struct task_struct *", 8, false)], Some(("int", 4, true)))
+        .with_kernel_function(
+            "bpf_iter_task_file",
+            &[("meta", "struct bpf_iter_meta *", 8, false), ("task", "struct task_struct *", 8, false), ("fd", "u32", 4, false), ("file", "struct file *", 8, false)],
+            Some(("int", 4, true)),
+        )
         .with_cgroup("/sys/fs/cgroup/unified/app", 7351)
         .with_kernel_definitions(KERNEL_TYPES)
         .with_tracepoint("sched", "sched_switch", "format:\n\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;\n")
@@ -120,7 +128,7 @@ error: unknown probe type `tracepoitn`
 1 │ tracepoitn:syscalls:sys_enter_execve { }
   │ ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ not a probe type
   │
-  = the probe types are: BEGIN, END, tracepoint, interval, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe, usdt, profile, software, hardware, watchpoint, asyncwatchpoint",
+  = the probe types are: BEGIN, END, tracepoint, interval, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe, usdt, profile, software, hardware, iter, watchpoint, asyncwatchpoint",
     );
 }
 

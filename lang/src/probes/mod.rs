@@ -9,6 +9,7 @@ mod binary;
 mod fentry;
 mod hardware;
 mod interval;
+mod iter;
 pub(crate) mod kprobe;
 pub mod list;
 mod list_process;
@@ -164,6 +165,22 @@ pub enum ProbeKind {
         length: u8,
         /// Which accesses fire it.
         mode: WatchMode,
+    },
+    /// `iter:NAME[:PIN]`: a BPF iterator over kernel objects, run by the
+    /// kernel once per object when the iterator is read (or, pinned, when
+    /// its file in bpffs is read); `ctx->NAME` reads its context.
+    Iter {
+        /// The iterator: `task` or `task_file`.
+        name: String,
+        /// Where in bpffs to pin it (relative to /sys/fs/bpf unless
+        /// absolute), instead of reading it once.
+        pin: Option<String>,
+        /// The BTF function `bpf_iter_NAME`, whose parameters are the
+        /// context's members (and whose id the program is loaded against).
+        function: crate::target::KernelFunction,
+        /// The offset in the context of the object pointer (`task`,
+        /// `file`) that is NULL on the kernel's last, extra call.
+        object_offset: u32,
     },
     /// `watchpoint:FUNC+argN:LENGTH:MODE` (and `asyncwatchpoint`): a
     /// uprobe on `func` in the followed process's binary (or the binary
@@ -356,6 +373,9 @@ impl ProbeKind {
             ProbeKind::Fentry { func, function, .. } => {
                 Some(ArgsRecord { what: format!("function `{func}`"), format: &function.args, user: false })
             }
+            ProbeKind::Iter { name, function, .. } => {
+                Some(ArgsRecord { what: format!("iterator `{name}`"), format: &function.args, user: false })
+            }
             _ => None,
         }
     }
@@ -490,6 +510,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "profile", aliases: &["p"], resolve: Some(profile::resolve), list: None, in_full_list: false },
     Provider { name: "software", aliases: &["s"], resolve: Some(software::resolve), list: Some(software::list), in_full_list: true },
     Provider { name: "hardware", aliases: &["h"], resolve: Some(hardware::resolve), list: Some(hardware::list), in_full_list: true },
+    Provider { name: "iter", aliases: &["it"], resolve: Some(iter::resolve), list: Some(iter::list), in_full_list: true },
     Provider { name: "watchpoint", aliases: &["w"], resolve: Some(watchpoint::resolve), list: None, in_full_list: false },
     Provider { name: "asyncwatchpoint", aliases: &["aw"], resolve: Some(watchpoint::resolve_async), list: None, in_full_list: false },
 ];

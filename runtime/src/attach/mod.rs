@@ -4,6 +4,7 @@
 
 mod fentry;
 mod interval;
+pub(crate) mod iter;
 mod kprobe;
 mod perf_event;
 mod rawtracepoint;
@@ -76,6 +77,7 @@ fn refused(info: &ProgramInfo) -> impl Fn(crate::sys::LoadFailure) -> RuntimeErr
 pub(crate) fn load(loader: &mut Loader<'_>, info: &ProgramInfo) -> Result<OwnedFd, RuntimeError> {
     match &info.attach {
         Attach::Fentry { func, module, .. } => fentry::load(loader, info, module.as_deref(), func),
+        Attach::Iter { name, .. } => iter::load(loader, info, name),
         Attach::PerfEvent { counter, .. } => {
             let program = loader.load(info, 0, None, &refused(info))?;
             perf_event::check(info, *counter)?;
@@ -113,6 +115,7 @@ pub(crate) fn attach(
         Attach::Kprobe { func, offset, ret } => kprobe::attach(program, info, func, *offset, *ret),
         Attach::KprobeMulti { funcs, ret } => kprobe::attach_multi(program, info, funcs, *ret),
         Attach::Fentry { .. } => fentry::attach(program, info),
+        Attach::Iter { .. } => iter::attach(program, info),
         Attach::Usdt { path, offset, semaphore_offset, pid } => usdt::attach(program, info, path, *offset, *semaphore_offset, *pid),
         Attach::Watchpoint { address, length, mode } => watchpoint::attach(program, info, *address, *length, *mode, pid),
         // Placed at run time, at each address its setup uprobe sends
