@@ -27,6 +27,7 @@ const CASES: &[&str] = &[
     "typedef unsigned long long u64_t; typedef struct { u64_t a[2]; char b; } pair_t; struct tp { char c; pair_t p; u64_t *q; };",
     "struct fp { void (*cb)(int, char *); char c; int (*table[4])(void); _Bool flag; float f; double g; };",
     "struct nested { struct inner { char a; long b; } in; char c; struct inner arr[2]; union { char u1; int u2; } u; };",
+    "struct ld { char c; long double x; int after; }; struct Fwd; struct uses_fwd { struct Fwd *p; int x; }; typedef struct later later_t; struct later { later_t *n; int v; };",
     "struct types { unsigned char uc; signed char sc; unsigned short us; short int si; long long ll; unsigned long int ul; long double_; uint32_t u32; int8_t i8; size_t sz; };",
 ];
 
