@@ -307,19 +307,24 @@ pub enum StackMode {
 /// at the next multiple of its alignment, the size rounded up to the
 /// largest alignment, as a C compiler lays out a struct.
 pub fn tuple_layout(items: &[Type]) -> (Vec<u32>, u32) {
-    let mut end = 0u32;
-    let mut align = 1;
-    let offsets = items
-        .iter()
-        .map(|t| {
-            let a = t.align();
+    let (offsets, size, _) = struct_layout(items.iter().map(|t| (u64::from(t.stored_size()), u64::from(t.align()))));
+    (offsets.into_iter().map(|o| o as u32).collect(), size as u32)
+}
+
+/// C's struct layout of members of the given (size, alignment): each
+/// member's offset, the size rounded up to the largest alignment, and
+/// that alignment.
+fn struct_layout(members: impl Iterator<Item = (u64, u64)>) -> (Vec<u64>, u64, u64) {
+    let (mut end, mut align) = (0u64, 1u64);
+    let offsets = members
+        .map(|(size, a)| {
             align = align.max(a);
             let offset = end.div_ceil(a) * a;
-            end = offset + t.stored_size();
+            end = offset + size;
             offset
         })
         .collect();
-    (offsets, end.div_ceil(align) * align)
+    (offsets, end.div_ceil(align) * align, align)
 }
 
 /// What `sizeof` says of a value of type `ty`, with its alignment: the
@@ -333,13 +338,8 @@ pub fn declared_layout(ty: &Type) -> (u64, u64) {
         Type::Ptr { .. } => (8, 8),
         Type::Str { size } => (u64::from(*size), 1),
         Type::Tuple(items) => {
-            let (mut end, mut align) = (0u64, 1u64);
-            for item in items {
-                let (size, a) = declared_layout(item);
-                align = align.max(a);
-                end = end.div_ceil(a) * a + size;
-            }
-            (end.div_ceil(align) * align, align)
+            let (_, size, align) = struct_layout(items.iter().map(declared_layout));
+            (size, align)
         }
         other => (u64::from(other.stored_size()), u64::from(other.align())),
     }

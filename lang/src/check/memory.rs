@@ -423,20 +423,18 @@ impl Checker {
             }
             A::Unary { op: UnaryOp::Deref, expr } => {
                 let v = self.expr(expr, cx);
-                if let Type::Int { .. } = v.ty {
-                    // An integer is an address, as bpftrace 0.17 reads it
-                    // (Debian's loads.bt: `*kaddr("avenrun")`): a uint64
-                    // there, in the probe's address space.
-                    let user = probe_is_user(&cx.resolved.kind);
-                    return Some(Place { base: Base::Memory { addr: v, user }, ty: CType::Int { size: 8, signed: false }, bits: None });
-                }
+                // An integer is an address, as bpftrace 0.17 reads it
+                // (Debian's loads.bt: `*kaddr("avenrun")`): a uint64 there,
+                // in the probe's address space; one annotated with its
+                // address space (`*uptr(arg0)`) in that one. A pointer to
+                // a type not known stays an error.
                 let annotated = matches!(&expr.kind, A::Call { name, .. } if matches!(name.name.as_str(), "uptr" | "kptr"));
-                if let (Type::Ptr { pointee: None, user, .. }, true) = (&v.ty, annotated) {
-                    // An integer annotated with its address space
-                    // (`*uptr(arg0)`) reads a uint64 there, as an integer
-                    // does in the probe's; a pointer to a type not known
-                    // stays an error.
-                    let user = *user;
+                let space = match &v.ty {
+                    Type::Int { .. } => Some(probe_is_user(&cx.resolved.kind)),
+                    Type::Ptr { pointee: None, user, .. } if annotated => Some(*user),
+                    _ => None,
+                };
+                if let Some(user) = space {
                     return Some(Place { base: Base::Memory { addr: v, user }, ty: CType::Int { size: 8, signed: false }, bits: None });
                 }
                 self.deref(v, "`*`")

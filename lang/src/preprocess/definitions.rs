@@ -21,13 +21,8 @@ pub(super) fn c_definitions(text: &str) -> String {
         match c {
             '"' | '\'' => {
                 // A literal (an enumerator's value may be a character).
-                let mut escaped = false;
-                for (_, d) in chars.by_ref() {
-                    if d == c && !escaped {
-                        break;
-                    }
-                    escaped = d == '\\' && !escaped;
-                }
+                let end = i + literal_len(&clean[i..]);
+                while chars.next_if(|&(j, _)| j < end).is_some() {}
             }
             '{' => {
                 if depth == 0 && last_significant == ')' {
@@ -134,6 +129,20 @@ fn without_attributes(text: &str) -> String {
     out
 }
 
+/// The bytes of the string or character literal `text` starts with, its
+/// closing quote included (all of `text` when it is never closed).
+fn literal_len(text: &str) -> usize {
+    let quote = text.chars().next().unwrap_or('"');
+    let mut escaped = false;
+    for (i, d) in text.char_indices().skip(1) {
+        if d == quote && !escaped {
+            return i + d.len_utf8();
+        }
+        escaped = d == '\\' && !escaped;
+    }
+    text.len()
+}
+
 /// `text` with its comments replaced by a space and its lines joined.
 fn without_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -147,15 +156,7 @@ fn without_comments(text: &str) -> String {
             out.push(' ');
         } else if c == '"' || c == '\'' {
             // Copied whole, so that a `//` inside is no comment.
-            let mut end = 1;
-            let mut escaped = false;
-            for (i, d) in rest.char_indices().skip(1) {
-                end = i + d.len_utf8();
-                if d == c && !escaped {
-                    break;
-                }
-                escaped = d == '\\' && !escaped;
-            }
+            let end = literal_len(rest);
             out.push_str(&rest[..end]);
             rest = &rest[end..];
         } else {

@@ -477,13 +477,16 @@ mod tests {
         assert_eq!(message("uprobe:/usr/bin/stripped:ma*"), "no function of `/usr/bin/stripped` matches `ma*`: it has no symbol table (it is stripped)");
     }
 
+    /// The name of the first probe `text` resolves to in `t`, or the error.
+    fn first_name(t: &FakeTarget, text: &str, allow_unsafe: bool) -> Result<String, String> {
+        let parts: Vec<&str> = text.split(':').skip(1).collect();
+        resolve(&parts, Span::default(), t, &Scope { allow_unsafe, ..Scope::default() }, false).map(|p| p[0].name.clone()).map_err(|d| d.message)
+    }
+
     #[test]
     fn offsets_past_the_function_and_addresses_outside_every_symbol_are_errors() {
         let t = target().with_user_symbol("/usr/bin/bash", "readline", 0x1000, 0x40).with_user_symbol("/usr/bin/bash", "main", 0x2000, 0x10);
-        let resolve_in = |text: &str, allow_unsafe: bool| {
-            let parts: Vec<&str> = text.split(':').skip(1).collect();
-            resolve(&parts, Span::default(), &t, &Scope { allow_unsafe, ..Scope::default() }, false).map(|p| p[0].name.clone()).map_err(|d| d.message)
-        };
+        let resolve_in = |text: &str, allow_unsafe: bool| first_name(&t, text, allow_unsafe);
         assert_eq!(resolve_in("uprobe:bash:readline+63", false), Ok("uprobe:/usr/bin/bash:readline+63".into()));
         assert_eq!(resolve_in("uprobe:bash:readline+64", false), Err("Offset outside the function bounds ('readline' size is 64)".into()));
         assert_eq!(resolve_in("uprobe:bash:readline+0x1000", true), Err("Offset outside the function bounds ('readline' size is 64)".into()));
@@ -498,10 +501,7 @@ mod tests {
             .with_user_symbol("/usr/bin/bash", "readline", 0x1000, 0x40)
             .with_user_symbol("/usr/bin/bash", "main", 0x2000, 0x10)
             .with_instruction_starts("/usr/bin/bash", &[0x1000, 0x1001, 0x1004, 0x2000, 0x2008]);
-        let resolve_in = |text: &str, allow_unsafe: bool| {
-            let parts: Vec<&str> = text.split(':').skip(1).collect();
-            resolve(&parts, Span::default(), &t, &Scope { allow_unsafe, ..Scope::default() }, false).map(|p| p[0].name.clone()).map_err(|d| d.message)
-        };
+        let resolve_in = |text: &str, allow_unsafe: bool| first_name(&t, text, allow_unsafe);
         assert_eq!(resolve_in("uprobe:bash:readline+4", false), Ok("uprobe:/usr/bin/bash:readline+4".into()));
         assert_eq!(resolve_in("uprobe:bash:readline+2", false), Err("Could not add uprobe into middle of instruction: /usr/bin/bash:readline+2".into()));
         assert_eq!(resolve_in("uprobe:bash:readline+2", true), Ok("uprobe:/usr/bin/bash:readline+2".into()));
